@@ -1,0 +1,316 @@
+"""The write side: one ``eventsourcing`` Application, one method per use case.
+
+Every use case loads the aggregate, runs one domain method and appends the new events; that
+append is the only write a command makes. A version conflict (another command stored an
+event for the same ticket first) is retried on the fresh state, so concurrent harmless
+changes all land; stale public replies are refused by the domain itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, Recording
+
+from command_api.group_commit import GroupCommitter
+from domain.agent import Agent, agent_id_for_user
+from domain.errors import NotFoundError
+from domain.lifecycle import Role
+from domain.ticket import Ticket
+
+MAX_ATTEMPTS = 20
+
+A = TypeVar("A", bound=Aggregate)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What every command returns: the aggregate, its new version, its log position."""
+
+    id: UUID
+    version: int
+    position: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": str(self.id), "version": self.version, "position": self.position}
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: str
+    role: Role
+
+
+class DeskstreamApplication(Application[UUID]):
+    """Tickets and agents, stored in PostgreSQL (table ``deskstream_events``)."""
+
+    name = "Deskstream"
+    env = {
+        "AGGREGATE_CACHE_MAXSIZE": "2000",
+        "AGGREGATE_CACHE_FASTFORWARD": "y",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
+    }
+
+    def __init__(self, env: dict[str, str] | None = None, *, group_commit: bool = False,
+                 max_batch: int = 128) -> None:
+        super().__init__(env)
+        self._committer: GroupCommitter | None = None
+        if group_commit:
+            self._committer = GroupCommitter(self._save_batch, max_batch=max_batch)
+
+    def close(self) -> None:
+        if self._committer is not None:
+            self._committer.stop()
+        super().close()
+
+    # ------------------------------------------------------------------ tickets
+    def open_ticket(
+        self,
+        actor: Actor,
+        *,
+        customer_id: str,
+        subject: object,
+        description: object,
+        priority: object = "medium",
+        tags: object = (),
+        language: object = "en",
+    ) -> CommandResult:
+        ticket = Ticket.open(
+            customer_id=customer_id,
+            subject=subject,
+            description=description,
+            priority=priority,
+            tags=tags,
+            language=language,
+            actor_id=actor.id,
+            actor_role=actor.role,
+        )
+        return self._store(ticket)
+
+    def post_message(
+        self,
+        ticket_id: UUID,
+        actor: Actor,
+        *,
+        body: object,
+        internal: bool = False,
+        attachments: object = (),
+        seen_version: int | None = None,
+    ) -> CommandResult:
+        def run(ticket: Ticket) -> None:
+            ticket.post_message(
+                author_id=actor.id,
+                author_role=actor.role,
+                body=body,
+                internal=internal,
+                attachments=attachments,
+                seen_version=seen_version,
+            )
+
+        return self._update(Ticket, ticket_id, run)
+
+    def change_status(
+        self, ticket_id: UUID, actor: Actor, *, status: str, reason: str = ""
+    ) -> CommandResult:
+        return self._update(
+            Ticket,
+            ticket_id,
+            lambda t: t.change_status(
+                target=status, actor_id=actor.id, actor_role=actor.role, reason=reason
+            ),
+        )
+
+    def assign_ticket(
+        self,
+        ticket_id: UUID,
+        actor: Actor,
+        *,
+        agent_id: str | None,
+        policy: str = "manual",
+        reason: str = "",
+    ) -> CommandResult:
+        def run(ticket: Ticket) -> None:
+            if agent_id is None:
+                ticket.unassign(actor_id=actor.id, actor_role=actor.role, reason=reason)
+            else:
+                ticket.assign(
+                    agent_id=agent_id,
+                    actor_id=actor.id,
+                    actor_role=actor.role,
+                    policy=policy,
+                    reason=reason,
+                )
+
+        return self._update(Ticket, ticket_id, run)
+
+    def edit_ticket(
+        self,
+        ticket_id: UUID,
+        actor: Actor,
+        *,
+        subject: object = None,
+        description: object = None,
+        tags: object = None,
+        priority: object = None,
+    ) -> CommandResult:
+        def run(ticket: Ticket) -> None:
+            ticket.edit(
+                actor_id=actor.id,
+                actor_role=actor.role,
+                subject=subject,
+                description=description,
+                tags=tags,
+            )
+            if priority is not None:
+                ticket.change_priority(priority=priority, actor_id=actor.id, actor_role=actor.role)
+
+        return self._update(Ticket, ticket_id, run)
+
+    def get_ticket(self, ticket_id: UUID, version: int | None = None) -> Ticket:
+        return self._get(Ticket, ticket_id, version)
+
+    def ticket_events(self, ticket_id: UUID) -> list[Aggregate.Event]:
+        events = list(self.events.get(ticket_id))
+        if not events:
+            raise NotFoundError("No such ticket.", id=str(ticket_id))
+        return events  # type: ignore[return-value]
+
+    def version_at(self, ticket_id: UUID, moment: datetime) -> int | None:
+        """The ticket's version at ``moment``, or None if it did not exist yet."""
+        version = None
+        for event in self.ticket_events(ticket_id):
+            if event.timestamp > moment:
+                break
+            version = event.originator_version
+        return version
+
+    # ------------------------------------------------------------------ agents
+    def register_agent(
+        self,
+        *,
+        user_id: str,
+        name: str,
+        capacity: object = 5,
+        skills: object = (),
+        languages: object = ("en",),
+    ) -> CommandResult:
+        agent = Agent.register(
+            user_id=user_id, name=name, capacity=capacity, skills=skills, languages=languages
+        )
+        return self._store(agent)
+
+    def set_agent_availability(self, user_id: str, availability: object) -> CommandResult:
+        return self._update(
+            Agent, agent_id_for_user(user_id), lambda a: a.set_availability(availability)
+        )
+
+    def get_agent(self, user_id: str) -> Agent:
+        return self._get(Agent, agent_id_for_user(user_id), None)
+
+    # ------------------------------------------------------------------ plumbing
+    def _get(self, cls: type[A], aggregate_id: UUID, version: int | None) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFoundError(f"No such {cls.__name__.lower()}.", id=str(aggregate_id)) from None
+        if not isinstance(aggregate, cls):
+            raise NotFoundError(f"No such {cls.__name__.lower()}.", id=str(aggregate_id))
+        return aggregate
+
+    def _update(self, cls: type[A], aggregate_id: UUID, run: Callable[[A], None]) -> CommandResult:
+        """Load, decide, append; on a version conflict, decide again on the fresh state."""
+        for attempt in range(MAX_ATTEMPTS):
+            aggregate = self._get(cls, aggregate_id, None)
+            run(aggregate)
+            try:
+                return self._store(aggregate)
+            except IntegrityError:
+                # Another command stored this version first: decide again on the fresh state
+                # (the repository's cache fast-forwards, so the next load sees that event).
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _store(self, aggregate: Aggregate) -> CommandResult:
+        pending = aggregate.collect_events()
+        if not pending:
+            return CommandResult(aggregate.id, aggregate.version, None)
+        if self._committer is not None:
+            recordings = self._committer.submit(pending)
+        else:
+            recordings = self.save(*pending)
+        position = recordings[-1].notification.id if recordings else None
+        return CommandResult(aggregate.id, aggregate.version, position)
+
+    def _save_batch(self, batch: list[list[Any]]) -> list[list[Recording[UUID]] | BaseException]:
+        """Append many commands' events in one transaction; isolate failures on conflict."""
+        flat = [event for events in batch for event in events]
+        try:
+            recordings = self.save(*flat)
+        except IntegrityError:
+            if len(batch) == 1:
+                return [IntegrityError("version conflict")]
+            return [self._save_one(events) for events in batch]
+        results: list[list[Recording[UUID]] | BaseException] = []
+        it: Iterator[Recording[UUID]] = iter(recordings)
+        for events in batch:
+            results.append([next(it) for _ in events])
+        return results
+
+    def _save_one(self, events: list[Any]) -> list[Recording[UUID]] | BaseException:
+        try:
+            return self.save(*events)
+        except IntegrityError as exc:
+            return exc
+
+
+_app: DeskstreamApplication | None = None
+_app_lock = threading.Lock()
+
+
+def eventstore_env(database: dict[str, Any], pool_size: int) -> dict[str, str]:
+    """The event store's settings, built from Django's ``DATABASES['default']``."""
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(database["NAME"]),
+        "POSTGRES_HOST": str(database["HOST"] or "127.0.0.1"),
+        "POSTGRES_PORT": str(database["PORT"] or "5432"),
+        "POSTGRES_USER": str(database["USER"]),
+        "POSTGRES_PASSWORD": str(database["PASSWORD"] or ""),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(pool_size * 2),
+        "POSTGRES_LOCK_TIMEOUT": "10",
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
+        "CREATE_TABLE": "y",
+    }
+
+
+def get_application() -> DeskstreamApplication:
+    """The process-wide application, built on first use from the current Django settings."""
+    global _app
+    if _app is None:
+        with _app_lock:
+            if _app is None:
+                from django.conf import settings
+
+                _app = DeskstreamApplication(
+                    eventstore_env(settings.DATABASES["default"], settings.EVENTSTORE_POOL_SIZE),
+                    group_commit=settings.GROUP_COMMIT,
+                    max_batch=settings.GROUP_COMMIT_MAX_BATCH,
+                )
+    return _app
+
+
+def close_application() -> None:
+    global _app
+    with _app_lock:
+        if _app is not None:
+            _app.close()
+            _app = None

@@ -1,0 +1,75 @@
+"""The one place where errors become HTTP: ``{"error": code, "detail": message, ...}``.
+
+Domain errors map to 4xx by kind; DRF's own errors (bad JSON, unknown fields, wrong types,
+authentication) are reshaped to the same body. Nothing here swallows a real bug: anything
+unexpected still surfaces as a 500 and is logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404
+from eventsourcing.persistence import IntegrityError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from domain import errors as domain
+
+_DOMAIN_STATUS: list[tuple[type[domain.DomainError], int]] = [
+    (domain.ForeignTicketError, status.HTTP_404_NOT_FOUND),
+    (domain.NotFoundError, status.HTTP_404_NOT_FOUND),
+    (domain.PermissionDeniedError, status.HTTP_403_FORBIDDEN),
+    (domain.StaleReplyError, status.HTTP_409_CONFLICT),
+    (domain.IllegalTransitionError, status.HTTP_409_CONFLICT),
+    (domain.ValidationError, status.HTTP_400_BAD_REQUEST),
+    (domain.DomainError, status.HTTP_400_BAD_REQUEST),
+]
+
+
+def domain_error_response(exc: domain.DomainError) -> Response:
+    code = next(s for cls, s in _DOMAIN_STATUS if isinstance(exc, cls))
+    body: dict[str, Any] = {"error": exc.code, "detail": exc.detail, **exc.data}
+    return Response(body, status=code)
+
+
+def _flatten(detail: Any) -> str:
+    if isinstance(detail, dict):
+        return "; ".join(f"{k}: {_flatten(v)}" for k, v in detail.items())
+    if isinstance(detail, list):
+        return " ".join(_flatten(v) for v in detail)
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, domain.DomainError):
+        return domain_error_response(exc)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            {"error": "body_too_large", "detail": "The request body is too large."},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, IntegrityError):
+        return Response(
+            {"error": "conflict", "detail": "The ticket is busy; retry the command."},
+            status=status.HTTP_409_CONFLICT,
+        )
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {
+            "error": "invalid",
+            "detail": _flatten(exc.detail),
+            "fields": exc.detail if isinstance(exc.detail, dict) else {},
+        }
+    elif isinstance(exc, exceptions.APIException):
+        code = getattr(exc, "error_code", None) or (
+            exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+        )
+        response.data = {"error": code, "detail": _flatten(exc.detail)}
+    elif isinstance(exc, Http404):
+        response.data = {"error": "not_found", "detail": "Not found."}
+    return response

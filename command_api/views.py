@@ -1,0 +1,237 @@
+"""DRF command endpoints: parse, call one use case, return ``{id, version, position}``.
+
+Also the audit trail, which is the event history itself: ``/history`` lists a ticket's
+events and ``?as_of=`` rebuilds the ticket as it was at a time or version.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from uuid import UUID
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from command_api import serializers as s
+from command_api.application import Actor, CommandResult, get_application
+from command_api.presenters import present_history, present_ticket
+from domain.errors import NotFoundError, PermissionDeniedError
+from domain.lifecycle import Role
+from domain.ticket import Ticket
+from infra.auth.models import User
+
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.INT,
+    OpenApiParameter.HEADER,
+    description="The ticket version the user saw. A public reply written against a version "
+    "older than the newest public message gets 409 `stale_reply` with those messages.",
+)
+_ETAG = re.compile(r'^(?:W/)?"?(\d{1,12})"?$')
+
+
+def actor_of(request: Request) -> Actor:
+    user: User = request.user  # type: ignore[assignment]
+    return Actor(id=str(user.pk), role=Role(user.role))
+
+
+def seen_version(request: Request) -> int | None:
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    match = _ETAG.match(raw.strip())
+    if not match:
+        raise ValidationError({"If-Match": ["Send the ticket version you saw, e.g. If-Match: 7."]})
+    return int(match.group(1))
+
+
+def ticket_uuid(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise NotFoundError("No such ticket.", id=value) from None
+
+
+def result(res: CommandResult, code: int = status.HTTP_200_OK) -> Response:
+    return Response(res.as_dict(), status=code, headers={"ETag": f'"{res.version}"'})
+
+
+def load_visible_ticket(request: Request, ticket_id: UUID, version: int | None = None) -> Ticket:
+    """The ticket if this user may read it; a customer's foreign ticket is a 404."""
+    ticket = get_application().get_ticket(ticket_id, version)
+    actor = actor_of(request)
+    if actor.role is Role.CUSTOMER and ticket.customer_id != actor.id:
+        raise NotFoundError("No such ticket.", id=str(ticket_id))
+    return ticket
+
+
+class TicketsView(APIView):
+    @extend_schema(
+        request=s.OpenTicketSerializer, responses={201: s.CommandResultSerializer}, tags=["tickets"]
+    )
+    def post(self, request: Request) -> Response:
+        data = s.OpenTicketSerializer.validated(request.data)
+        actor = actor_of(request)
+        customer_id = data.pop("customer_id", None)
+        if actor.role is Role.CUSTOMER:
+            if customer_id is not None and str(customer_id) != actor.id:
+                raise PermissionDeniedError("Customers open tickets only for themselves.")
+            customer = actor.id
+        else:
+            if customer_id is None:
+                raise ValidationError({"customer_id": ["Staff must name the customer."]})
+            if not User.objects.filter(
+                pk=customer_id, role=User.Role.CUSTOMER, is_active=True
+            ).exists():
+                raise ValidationError({"customer_id": ["No such customer."]})
+            customer = str(customer_id)
+        res = get_application().open_ticket(actor, customer_id=customer, **data)
+        return result(res, status.HTTP_201_CREATED)
+
+
+class TicketView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "as_of",
+                str,
+                description="An ISO-8601 time or a version number: the ticket as it was then, "
+                "rebuilt from the event store.",
+            )
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+        tags=["tickets", "audit"],
+    )
+    def get(self, request: Request, ticket_id: str) -> Response:
+        tid = ticket_uuid(ticket_id)
+        version = self._as_of_version(tid, request.query_params.get("as_of"))
+        ticket = load_visible_ticket(request, tid, version)
+        actor = actor_of(request)
+        return Response(
+            present_ticket(ticket, include_internal=actor.role is not Role.CUSTOMER),
+            headers={"ETag": f'"{ticket.version}"'},
+        )
+
+    @extend_schema(
+        request=s.EditTicketSerializer, responses={200: s.CommandResultSerializer}, tags=["tickets"]
+    )
+    def patch(self, request: Request, ticket_id: str) -> Response:
+        data = s.EditTicketSerializer.validated(request.data)
+        res = get_application().edit_ticket(ticket_uuid(ticket_id), actor_of(request), **data)
+        return result(res)
+
+    @staticmethod
+    def _as_of_version(ticket_id: UUID, as_of: str | None) -> int | None:
+        if as_of is None:
+            return None
+        as_of = as_of.strip()
+        if as_of.isdigit():
+            version = int(as_of)
+            if version < 1:
+                raise ValidationError({"as_of": ["Versions start at 1."]})
+            return version
+        moment: datetime | None
+        try:
+            moment = parse_datetime(as_of.replace(" ", "+"))
+        except ValueError:
+            moment = None
+        if moment is None:
+            raise ValidationError({"as_of": ["Give an ISO-8601 time or a version number."]})
+        if moment.tzinfo is None:
+            raise ValidationError({"as_of": ["Give the time with its UTC offset, e.g. Z."]})
+        version = get_application().version_at(ticket_id, moment)
+        if version is None:
+            raise NotFoundError("The ticket did not exist at that time.", id=str(ticket_id))
+        return version
+
+
+class TicketHistoryView(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, tags=["audit"])
+    def get(self, request: Request, ticket_id: str) -> Response:
+        tid = ticket_uuid(ticket_id)
+        load_visible_ticket(request, tid)  # permission check
+        actor = actor_of(request)
+        events = get_application().ticket_events(tid)
+        return Response(
+            {
+                "ticket_id": str(tid),
+                "events": present_history(events, include_internal=actor.role is not Role.CUSTOMER),
+            }
+        )
+
+
+class MessagesView(APIView):
+    @extend_schema(
+        request=s.PostMessageSerializer,
+        responses={201: s.CommandResultSerializer},
+        parameters=[IF_MATCH],
+        tags=["tickets"],
+    )
+    def post(self, request: Request, ticket_id: str) -> Response:
+        data = s.PostMessageSerializer.validated(request.data)
+        res = get_application().post_message(
+            ticket_uuid(ticket_id), actor_of(request), seen_version=seen_version(request), **data
+        )
+        return result(res, status.HTTP_201_CREATED)
+
+
+class StatusView(APIView):
+    @extend_schema(
+        request=s.ChangeStatusSerializer, responses={200: s.CommandResultSerializer}, tags=["tickets"]
+    )
+    def post(self, request: Request, ticket_id: str) -> Response:
+        data = s.ChangeStatusSerializer.validated(request.data)
+        res = get_application().change_status(ticket_uuid(ticket_id), actor_of(request), **data)
+        return result(res)
+
+
+class AssignView(APIView):
+    @extend_schema(
+        request=s.AssignSerializer, responses={200: s.CommandResultSerializer}, tags=["tickets"]
+    )
+    def post(self, request: Request, ticket_id: str) -> Response:
+        data = s.AssignSerializer.validated(request.data)
+        actor = actor_of(request)
+        if actor.role is Role.CUSTOMER:
+            # Decide between 404 (not theirs) and 403 (theirs, but not allowed) like reads do.
+            load_visible_ticket(request, ticket_uuid(ticket_id))
+            raise PermissionDeniedError("Only agents and admins assign tickets.")
+        agent_id = data["agent_id"]
+        if agent_id is not None and not User.objects.filter(
+            pk=agent_id, role__in=[User.Role.AGENT, User.Role.ADMIN], is_active=True
+        ).exists():
+            raise ValidationError({"agent_id": ["No such agent."]})
+        res = get_application().assign_ticket(
+            ticket_uuid(ticket_id),
+            actor,
+            agent_id=None if agent_id is None else str(agent_id),
+            reason=data["reason"],
+        )
+        return result(res)
+
+
+class AvailabilityView(APIView):
+    @extend_schema(
+        request=s.AvailabilitySerializer, responses={200: s.CommandResultSerializer}, tags=["agents"]
+    )
+    def post(self, request: Request) -> Response:
+        actor = actor_of(request)
+        if actor.role is Role.CUSTOMER:
+            raise PermissionDeniedError("Only agents have an availability.")
+        data = s.AvailabilitySerializer.validated(request.data)
+        app = get_application()
+        try:
+            res = app.set_agent_availability(actor.id, data["availability"])
+        except NotFoundError:
+            user: User = request.user  # type: ignore[assignment]
+            app.register_agent(user_id=actor.id, name=user.display_name)
+            res = app.set_agent_availability(actor.id, data["availability"])
+        return result(res)
+

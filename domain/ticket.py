@@ -1,0 +1,497 @@
+"""The Ticket aggregate: a customer's request and everything that happens to it.
+
+Public methods check the rules (lifecycle table, roles, stale replies) and then trigger an
+event; each event's ``apply`` only assigns state, so replaying stored events rebuilds the
+ticket exactly. Stored topics are explicit (``deskstream.ticket:...``) so classes can move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import (
+    ForeignTicketError,
+    PermissionDeniedError,
+    StaleReplyError,
+    TicketClosedError,
+    ValidationError,
+)
+from domain.lifecycle import (
+    Priority,
+    Role,
+    Status,
+    Trigger,
+    check_transition,
+    find_transition,
+    parse_priority,
+    parse_status,
+)
+
+SUBJECT_MAX = 200
+DESCRIPTION_MAX = 20_000
+BODY_MAX = 20_000
+TAG_MAX = 40
+TAGS_MAX = 20
+ATTACHMENTS_MAX = 20
+LANGUAGE_MAX = 16
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message of a ticket's conversation, as the aggregate keeps it."""
+
+    id: UUID
+    version: int
+    author_id: str
+    author_role: str
+    body: str
+    internal: bool
+    attachments: tuple[dict[str, Any], ...]
+    posted_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "version": self.version,
+            "author_id": self.author_id,
+            "author_role": self.author_role,
+            "body": self.body,
+            "internal": self.internal,
+            "attachments": [dict(a) for a in self.attachments],
+            "posted_at": self.posted_at.isoformat(),
+        }
+
+
+@dataclass
+class _Actor:
+    id: str
+    role: Role
+
+
+def _clean_text(value: object, name: str, max_len: int, *, required: bool = True) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string.", field=name)
+    text = value.strip()
+    if required and not text:
+        raise ValidationError(f"{name} must not be empty.", field=name)
+    if len(text) > max_len:
+        raise ValidationError(f"{name} is longer than {max_len} characters.", field=name)
+    return text
+
+
+def clean_tags(tags: object) -> list[str]:
+    if not isinstance(tags, list | tuple):
+        raise ValidationError("tags must be a list of strings.", field="tags")
+    if len(tags) > TAGS_MAX:
+        raise ValidationError(f"At most {TAGS_MAX} tags.", field="tags")
+    cleaned: list[str] = []
+    for tag in tags:
+        text = _clean_text(tag, "tag", TAG_MAX).lower()
+        if text not in cleaned:
+            cleaned.append(text)
+    return cleaned
+
+
+def clean_attachments(attachments: object) -> list[dict[str, Any]]:
+    """Attachment metadata (the files themselves arrive with a later issue)."""
+    if not isinstance(attachments, list | tuple):
+        raise ValidationError("attachments must be a list.", field="attachments")
+    if len(attachments) > ATTACHMENTS_MAX:
+        raise ValidationError(f"At most {ATTACHMENTS_MAX} attachments.", field="attachments")
+    cleaned = []
+    for item in attachments:
+        if not isinstance(item, dict):
+            raise ValidationError("Each attachment is an object.", field="attachments")
+        name = _clean_text(item.get("name"), "attachment name", 255)
+        content_type = _clean_text(
+            item.get("content_type", "application/octet-stream"), "content_type", 127
+        )
+        size = item.get("size", 0)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ValidationError("attachment size must be a non-negative integer.")
+        cleaned.append({"name": name, "content_type": content_type, "size": size})
+    return cleaned
+
+
+class Ticket(Aggregate):
+    TOPIC = "deskstream.ticket:Ticket"
+
+    # ------------------------------------------------------------------ events
+    class Event(Aggregate.Event):
+        TOPIC = "deskstream.ticket:Ticket.Event"
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = "deskstream.ticket:Ticket.Created"
+
+    class TicketOpened(Created):
+        """A customer (or staff on their behalf) opened a ticket.
+
+        v2 added ``language``; tickets stored in v1 shape are upcast to ``"en"``.
+        """
+
+        TOPIC = "deskstream.ticket:TicketOpened"
+        class_version = 2
+
+        customer_id: str
+        subject: str
+        description: str
+        priority: str
+        tags: list[str]
+        language: str
+        actor_id: str
+        actor_role: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["language"] = "en"
+
+
+    class MessagePosted(Event):
+        TOPIC = "deskstream.ticket:MessagePosted"
+
+        message_id: UUID
+        author_id: str
+        author_role: str
+        body: str
+        internal: bool
+        attachments: list[dict[str, Any]]
+
+        def apply(self, aggregate: Any) -> None:
+            ticket: Ticket = aggregate
+            message = Message(
+                id=self.message_id,
+                version=self.originator_version,
+                author_id=self.author_id,
+                author_role=self.author_role,
+                body=self.body,
+                internal=self.internal,
+                attachments=tuple(self.attachments),
+                posted_at=self.timestamp,
+            )
+            ticket.messages.append(message)
+            ticket.last_message_at = self.timestamp
+            if not self.internal:
+                ticket.last_public_message_version = self.originator_version
+
+    class StatusChanged(Event):
+        TOPIC = "deskstream.ticket:StatusChanged"
+
+        from_status: str
+        to_status: str
+        actor_id: str
+        actor_role: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            ticket: Ticket = aggregate
+            ticket.status = Status(self.to_status)
+            if ticket.status is Status.CLOSED:
+                ticket.closed_at = self.timestamp
+            if ticket.status is Status.RESOLVED:
+                ticket.resolved_at = self.timestamp
+
+    class AgentAssigned(Event):
+        TOPIC = "deskstream.ticket:AgentAssigned"
+
+        agent_id: str
+        previous_agent_id: str | None
+        actor_id: str
+        actor_role: str
+        policy: str  # "manual" or the automatic policy's name
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            ticket: Ticket = aggregate
+            ticket.assigned_agent_id = self.agent_id
+
+    class AgentUnassigned(Event):
+        TOPIC = "deskstream.ticket:AgentUnassigned"
+
+        agent_id: str
+        actor_id: str
+        actor_role: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            ticket: Ticket = aggregate
+            ticket.assigned_agent_id = None
+
+    class PriorityChanged(Event):
+        TOPIC = "deskstream.ticket:PriorityChanged"
+
+        from_priority: str
+        to_priority: str
+        actor_id: str
+        actor_role: str
+
+        def apply(self, aggregate: Any) -> None:
+            ticket: Ticket = aggregate
+            ticket.priority = Priority(self.to_priority)
+
+    class TicketEdited(Event):
+        TOPIC = "deskstream.ticket:TicketEdited"
+
+        subject: str
+        description: str
+        tags: list[str]
+        actor_id: str
+        actor_role: str
+
+        def apply(self, aggregate: Any) -> None:
+            ticket: Ticket = aggregate
+            ticket.subject = self.subject
+            ticket.description = self.description
+            ticket.tags = list(self.tags)
+
+    # ------------------------------------------------------------------ state
+    def __init__(
+        self,
+        customer_id: str,
+        subject: str,
+        description: str,
+        priority: str,
+        tags: list[str],
+        language: str,
+    ) -> None:
+        self.customer_id = customer_id
+        self.subject = subject
+        self.description = description
+        self.priority = Priority(priority)
+        self.tags = list(tags)
+        self.language = language
+        self.status = Status.OPEN
+        self.assigned_agent_id: str | None = None
+        self.messages: list[Message] = []
+        self.last_public_message_version = 0
+        self.last_message_at: datetime | None = None
+        self.resolved_at: datetime | None = None
+        self.closed_at: datetime | None = None
+
+    # ------------------------------------------------------------------ commands
+    @classmethod
+    def open(
+        cls,
+        *,
+        customer_id: str,
+        subject: object,
+        description: object,
+        priority: object = "medium",
+        tags: object = (),
+        language: object = "en",
+        actor_id: str,
+        actor_role: Role,
+        ticket_id: UUID | None = None,
+    ) -> Ticket:
+        if actor_role is Role.CUSTOMER and actor_id != customer_id:
+            raise PermissionDeniedError("A customer opens tickets only for themselves.")
+        if not customer_id:
+            raise ValidationError("customer_id is required.", field="customer_id")
+        return cls._create(
+            cls.TicketOpened,
+            id=ticket_id or uuid4(),
+            customer_id=customer_id,
+            subject=_clean_text(subject, "subject", SUBJECT_MAX),
+            description=_clean_text(description, "description", DESCRIPTION_MAX, required=False),
+            priority=_parse_priority(priority).value,
+            tags=clean_tags(tags),
+            language=_clean_text(language, "language", LANGUAGE_MAX).lower(),
+            actor_id=actor_id,
+            actor_role=actor_role.value,
+        )
+
+    def post_message(
+        self,
+        *,
+        author_id: str,
+        author_role: Role,
+        body: object,
+        internal: bool = False,
+        attachments: object = (),
+        seen_version: int | None = None,
+        message_id: UUID | None = None,
+    ) -> None:
+        """Add a message; a customer's public reply may also move the ticket (see the table)."""
+        self._require_not_closed()
+        actor = self._check_actor(author_id, author_role)
+        if internal and actor.role is Role.CUSTOMER:
+            raise PermissionDeniedError("Only agents and admins write internal notes.")
+        text = _clean_text(body, "body", BODY_MAX)
+        files = clean_attachments(attachments)
+        if not internal and seen_version is not None:
+            # Messages the author wrote themselves are not news to them.
+            newer = [
+                m for m in self.public_messages_after(seen_version) if m.author_id != author_id
+            ]
+            if newer:
+                raise StaleReplyError(
+                    "The ticket received new public messages since version "
+                    f"{seen_version}; read them before replying.",
+                    current_version=self.version,
+                    messages=[m.as_dict() for m in newer],
+                )
+        self.trigger_event(
+            self.MessagePosted,
+            message_id=message_id or uuid4(),
+            author_id=author_id,
+            author_role=author_role.value,
+            body=text,
+            internal=bool(internal),
+            attachments=files,
+        )
+        if not internal and actor.role is Role.CUSTOMER:
+            self._on_customer_reply(actor)
+
+    def change_status(self, *, target: str, actor_id: str, actor_role: Role, reason: str = "") -> None:
+        self._require_not_closed()
+        actor = self._check_actor(actor_id, actor_role)
+        to = parse_status(target)
+        if self.status is Status.RESOLVED and to is Status.IN_PROGRESS and not self.assigned_agent_id:
+            # Reopening a ticket nobody is assigned to puts it back in the unassigned queue.
+            to = Status.OPEN
+        check_transition(self.status, to, Trigger.COMMAND, actor.role)
+        self._change_status(to, actor, _clean_text(reason, "reason", 500, required=False))
+
+    def assign(
+        self,
+        *,
+        agent_id: str,
+        actor_id: str,
+        actor_role: Role,
+        policy: str = "manual",
+        reason: str = "",
+    ) -> None:
+        self._require_not_closed()
+        actor = self._check_actor(actor_id, actor_role)
+        if actor.role is Role.CUSTOMER:
+            raise PermissionDeniedError("Only agents, admins and automation assign tickets.")
+        if not agent_id:
+            raise ValidationError("agent_id is required.", field="agent_id")
+        if agent_id == self.assigned_agent_id:
+            raise ValidationError("The ticket is already assigned to this agent.", field="agent_id")
+        if self.status is Status.OPEN:
+            check_transition(self.status, Status.ASSIGNED, Trigger.ASSIGN, actor.role)
+        self.trigger_event(
+            self.AgentAssigned,
+            agent_id=agent_id,
+            previous_agent_id=self.assigned_agent_id,
+            actor_id=actor.id,
+            actor_role=actor.role.value,
+            policy=policy,
+            reason=reason or ("assigned by " + actor.role.value),
+        )
+        if self.status is Status.OPEN:
+            self._change_status(Status.ASSIGNED, actor, "agent assigned")
+
+    def unassign(self, *, actor_id: str, actor_role: Role, reason: str = "") -> None:
+        self._require_not_closed()
+        actor = self._check_actor(actor_id, actor_role)
+        if actor.role is Role.CUSTOMER:
+            raise PermissionDeniedError("Only agents, admins and automation unassign tickets.")
+        if self.assigned_agent_id is None:
+            raise ValidationError("The ticket has no assigned agent.", field="agent_id")
+        self.trigger_event(
+            self.AgentUnassigned,
+            agent_id=self.assigned_agent_id,
+            actor_id=actor.id,
+            actor_role=actor.role.value,
+            reason=reason or ("unassigned by " + actor.role.value),
+        )
+        if find_transition(self.status, Status.OPEN, Trigger.UNASSIGN):
+            self._change_status(Status.OPEN, actor, "agent unassigned")
+
+    def change_priority(self, *, priority: object, actor_id: str, actor_role: Role) -> None:
+        self._require_not_closed()
+        actor = self._check_actor(actor_id, actor_role)
+        if actor.role is Role.CUSTOMER:
+            raise PermissionDeniedError("Only agents and admins change the priority.")
+        new = _parse_priority(priority)
+        if new is self.priority:
+            return
+        self.trigger_event(
+            self.PriorityChanged,
+            from_priority=self.priority.value,
+            to_priority=new.value,
+            actor_id=actor.id,
+            actor_role=actor.role.value,
+        )
+
+    def edit(
+        self,
+        *,
+        actor_id: str,
+        actor_role: Role,
+        subject: object = None,
+        description: object = None,
+        tags: object = None,
+    ) -> None:
+        """Change subject, description and/or tags (``None`` keeps the current value)."""
+        self._require_not_closed()
+        actor = self._check_actor(actor_id, actor_role)
+        if actor.role is Role.CUSTOMER and tags is not None:
+            raise PermissionDeniedError("Only agents and admins set tags.")
+        new_subject = self.subject if subject is None else _clean_text(subject, "subject", SUBJECT_MAX)
+        new_description = (
+            self.description
+            if description is None
+            else _clean_text(description, "description", DESCRIPTION_MAX, required=False)
+        )
+        new_tags = self.tags if tags is None else clean_tags(tags)
+        if (new_subject, new_description, new_tags) == (self.subject, self.description, self.tags):
+            return
+        self.trigger_event(
+            self.TicketEdited,
+            subject=new_subject,
+            description=new_description,
+            tags=new_tags,
+            actor_id=actor.id,
+            actor_role=actor.role.value,
+        )
+
+    # ------------------------------------------------------------------ queries
+    def public_messages_after(self, version: int) -> list[Message]:
+        return [m for m in self.messages if not m.internal and m.version > version]
+
+    def visible_messages(self, *, include_internal: bool) -> list[Message]:
+        return [m for m in self.messages if include_internal or not m.internal]
+
+    # ------------------------------------------------------------------ helpers
+    def _require_not_closed(self) -> None:
+        if self.status is Status.CLOSED:
+            raise TicketClosedError("A closed ticket cannot change any more.", status="closed")
+
+    def _check_actor(self, actor_id: str, role: Role) -> _Actor:
+        if role is Role.CUSTOMER and actor_id != self.customer_id:
+            raise ForeignTicketError("No such ticket.")
+        return _Actor(actor_id, role)
+
+    def _change_status(self, to: Status, actor: _Actor, reason: str) -> None:
+        self.trigger_event(
+            self.StatusChanged,
+            from_status=self.status.value,
+            to_status=to.value,
+            actor_id=actor.id,
+            actor_role=actor.role.value,
+            reason=reason,
+        )
+
+    def _on_customer_reply(self, actor: _Actor) -> None:
+        if self.status is Status.WAITING_ON_CUSTOMER:
+            target = Status.IN_PROGRESS
+        elif self.status is Status.RESOLVED:
+            target = Status.IN_PROGRESS if self.assigned_agent_id else Status.OPEN
+        else:
+            return
+        check_transition(self.status, target, Trigger.CUSTOMER_REPLY, actor.role)
+        self._change_status(target, actor, "customer replied")
+
+
+def _parse_priority(value: object) -> Priority:
+    if not isinstance(value, str):
+        raise ValidationError("priority must be a string.", field="priority")
+    return parse_priority(value)
+

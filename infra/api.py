@@ -1,0 +1,55 @@
+"""Shared DRF helpers: a serializer base that refuses unknown fields (a typo is a 400, not a no-op)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+
+class StrictSerializer(serializers.Serializer[dict[str, Any]]):
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Expected a JSON object."]}, code="invalid"
+            )
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["Unknown field."] for name in unknown}, code="unknown_field"
+            )
+        return super().to_internal_value(data)
+
+    @classmethod
+    def validated(cls, data: Any, **kwargs: Any) -> dict[str, Any]:
+        serializer = cls(data=data, **kwargs)
+        serializer.is_valid(raise_exception=True)
+        result: dict[str, Any] = serializer.validated_data
+        return result
+
+
+class StrictCharField(serializers.CharField):
+    """A string, and only a string: ``123`` or ``true`` for a text field is a type error."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer, not ``"5"``, ``5.0`` or ``true``."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON ``true``/``false``, not ``"yes"`` or ``1``."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data

@@ -1,0 +1,61 @@
+"""Users with a role, their profiles, and API sessions (refresh-token families)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class User(AbstractUser):
+    class Role(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        AGENT = "agent", "Agent"
+        ADMIN = "admin", "Admin"
+
+    email = models.EmailField(unique=True)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.CUSTOMER)
+    social_provider = models.CharField(max_length=32, blank=True, default="")
+    last_seen = models.DateTimeField(null=True, blank=True)
+
+    @property
+    def display_name(self) -> str:
+        full = f"{self.first_name} {self.last_name}".strip()
+        return full or self.email
+
+    @property
+    def is_staff_role(self) -> bool:
+        return self.role in {self.Role.AGENT, self.Role.ADMIN}
+
+
+class CustomerProfile(models.Model):
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="customer_profile")
+    company = models.CharField(max_length=200, blank=True, default="")
+    phone = models.CharField(max_length=40, blank=True, default="")
+
+
+class AgentProfile(models.Model):
+    """Display data; what assignment decides on lives in the event-sourced Agent aggregate."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="agent_profile")
+    title = models.CharField(max_length=100, blank=True, default="")
+    agent_id = models.UUIDField(unique=True)
+
+
+class AuthSession(models.Model):
+    """One sign-in: the family of refresh tokens that rotate from it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="auth_sessions")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=32, blank=True, default="")
+
+
+class RefreshToken(models.Model):
+    jti = models.UUIDField(primary_key=True)
+    session = models.ForeignKey(AuthSession, on_delete=models.CASCADE, related_name="tokens")
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)

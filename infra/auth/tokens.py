@@ -1,0 +1,157 @@
+"""API sessions with PyJWT: short access tokens, rotating refresh tokens, reuse detection.
+
+A sign-in starts an ``AuthSession`` (the refresh-token family). Each refresh token can be
+used exactly once: using it returns a new pair and marks it used. Presenting a used token
+again means it leaked (or a client raced itself): the whole family is revoked, so the thief
+and the victim both have to sign in again. Access tokens carry the session id, so logout
+and revocation take effect on the next request, not only when the access token expires.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+
+from infra.auth.models import AuthSession, RefreshToken, User
+
+ALGORITHM = "HS256"
+ACCESS = "access"
+REFRESH = "refresh"
+
+
+class TokenError(Exception):
+    """A token that cannot be used; ``code`` is stable and documented for clients."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+    access_expires_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "access": self.access,
+            "refresh": self.refresh,
+            "token_type": "Bearer",
+            "expires_in": int(settings.JWT_ACCESS_TTL.total_seconds()),
+        }
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _encode(claims: dict[str, Any]) -> str:
+    return jwt.encode(claims, settings.SECRET_KEY, algorithm=ALGORITHM)
+
+
+def _decode(token: str, kind: str) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            settings.SECRET_KEY,
+            algorithms=[ALGORITHM],
+            issuer=settings.JWT_ISSUER,
+            options={"require": ["exp", "iat", "sub", "sid", "typ", "jti"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenError("token_expired", f"The {kind} token has expired.") from None
+    except jwt.InvalidTokenError:
+        raise TokenError("token_invalid", f"The {kind} token is not valid.") from None
+    if claims.get("typ") != kind:
+        raise TokenError("token_invalid", f"This is not an {kind} token.")
+    return claims
+
+
+def _issue(session: AuthSession) -> TokenPair:
+    now = _now()
+    access_exp = now + settings.JWT_ACCESS_TTL
+    refresh_exp = now + settings.JWT_REFRESH_TTL
+    user: User = session.user
+    base = {"iss": settings.JWT_ISSUER, "sub": str(user.pk), "sid": str(session.id), "iat": now}
+    access = _encode(
+        {**base, "typ": ACCESS, "role": user.role, "exp": access_exp, "jti": uuid.uuid4().hex}
+    )
+    jti = uuid.uuid4()
+    RefreshToken.objects.create(jti=jti, session=session, issued_at=now, expires_at=refresh_exp)
+    refresh = _encode({**base, "typ": REFRESH, "exp": refresh_exp, "jti": jti.hex})
+    return TokenPair(access=access, refresh=refresh, access_expires_at=access_exp)
+
+
+def start_session(user: User) -> TokenPair:
+    with transaction.atomic():
+        session = AuthSession.objects.create(user=user)
+        return _issue(session)
+
+
+def rotate(refresh_token: str) -> TokenPair:
+    """Exchange a refresh token for a new pair; a reused token revokes its whole family."""
+    claims = _decode(refresh_token, REFRESH)
+    reused = False
+    with transaction.atomic():
+        try:
+            row = (
+                RefreshToken.objects.select_for_update()
+                .select_related("session__user")
+                .get(jti=uuid.UUID(hex=claims["jti"]))
+            )
+        except (RefreshToken.DoesNotExist, ValueError, DjangoValidationError):
+            raise TokenError("token_invalid", "Unknown refresh token.") from None
+        session = row.session
+        if session.revoked_at is not None:
+            raise TokenError("session_revoked", "This session has been signed out.")
+        if not session.user.is_active:
+            raise TokenError("user_inactive", "This account is disabled.")
+        if row.used_at is not None:
+            session.revoked_at = _now()
+            session.revoked_reason = "refresh_reuse"
+            session.save(update_fields=["revoked_at", "revoked_reason"])
+            reused = True
+        else:
+            row.used_at = _now()
+            row.save(update_fields=["used_at"])
+            return _issue(session)
+    assert reused
+    raise TokenError(
+        "refresh_reused",
+        "This refresh token was already used; the session has been revoked. Sign in again.",
+    )
+
+
+def logout(refresh_token: str) -> None:
+    claims = _decode(refresh_token, REFRESH)
+    updated = AuthSession.objects.filter(id=claims["sid"], revoked_at__isnull=True).update(
+        revoked_at=_now(), revoked_reason="logout"
+    )
+    if not updated and not AuthSession.objects.filter(id=claims["sid"]).exists():
+        raise TokenError("token_invalid", "Unknown session.")
+
+
+def authenticate_access(token: str) -> tuple[User, dict[str, Any]]:
+    """The user an access token speaks for; one indexed query (session joined with user)."""
+    claims = _decode(token, ACCESS)
+    try:
+        session = AuthSession.objects.select_related("user").get(id=claims["sid"])
+    except (AuthSession.DoesNotExist, DjangoValidationError):
+        raise TokenError("token_invalid", "Unknown session.") from None
+    if session.revoked_at is not None:
+        raise TokenError("session_revoked", "This session has been signed out.")
+    user = session.user
+    if str(user.pk) != claims["sub"]:
+        raise TokenError("token_invalid", "The token does not match its session.")
+    if not user.is_active:
+        raise TokenError("user_inactive", "This account is disabled.")
+    return user, claims

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from infra.auth import views
+
+urlpatterns = [
+    path("auth/refresh", views.RefreshView.as_view(), name="auth-refresh"),
+    path("auth/logout", views.LogoutView.as_view(), name="auth-logout"),
+    path("auth/demo-login", views.DemoLoginView.as_view(), name="auth-demo-login"),
+    path("auth/me", views.MeView.as_view(), name="auth-me"),
+]
