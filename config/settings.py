@@ -81,7 +81,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DESKSTREAM_MAX_BODY_BYTES", st
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["infra.auth.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["infra.api.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "command_api.errors.exception_handler",

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Mapping
 from typing import Any
 
-from rest_framework import serializers
+from django.conf import settings
+from rest_framework import exceptions, serializers
+from rest_framework.parsers import JSONParser
 
 
 class StrictSerializer(serializers.Serializer[dict[str, Any]]):
@@ -53,3 +57,29 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid")
         return data
+
+
+class BodyTooLarge(exceptions.APIException):
+    status_code = 400
+    default_detail = "The request body is too large."
+    default_code = "body_too_large"
+
+
+class BoundedJSONParser(JSONParser):
+    """JSON bodies up to ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes.
+
+    DRF reads the request stream itself, bypassing Django's own size check, so the limit is
+    enforced here, on the bytes actually read (chunked bodies included).
+    """
+
+    def parse(
+        self,
+        stream: Any,
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise BodyTooLarge()
+        return super().parse(io.BytesIO(raw), media_type, parser_context)

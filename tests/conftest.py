@@ -1,0 +1,142 @@
+"""Shared fixtures: users with roles, access tokens, and a real ASGI server for e2e tests.
+
+The database is the PostgreSQL that ``scripts/with_services.py`` found or started
+(``DATABASE_URL``); pytest-django creates ``test_deskstream`` on it, and the event store is
+configured from that same test database.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: Any) -> Iterator[None]:
+    """pytest-django's database setup, plus: close the event store's connection pool before
+    the test database is dropped (open connections would block the DROP)."""
+    yield
+    from command_api.application import close_application
+
+    close_application()
+
+
+@pytest.fixture
+def make_user(db: Any) -> Callable[..., Any]:
+    from infra.auth.models import AgentProfile, CustomerProfile, User
+
+    def make(role: str = "customer", email: str | None = None, **extra: Any) -> User:
+        n = next(_counter)
+        email = email or f"{role}{n}-{time.monotonic_ns()}@example.test"
+        user = User.objects.create(username=email, email=email, role=role, first_name=f"{role}{n}")
+        if role == "customer":
+            CustomerProfile.objects.create(user=user, **extra)
+        elif role == "agent":
+            from domain.agent import agent_id_for_user
+
+            AgentProfile.objects.create(user=user, agent_id=agent_id_for_user(str(user.pk)))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def token_for() -> Callable[[Any], str]:
+    from infra.auth.tokens import start_session
+
+    return lambda user: start_session(user).access
+
+
+@pytest.fixture
+def api(make_user: Callable[..., Any], token_for: Callable[[Any], str]) -> Callable[..., Any]:
+    """``api(role)`` -> (user, DRF APIClient authenticated as that user)."""
+    from rest_framework.test import APIClient
+
+    def make(role: str = "customer", user: Any = None) -> tuple[Any, APIClient]:
+        user = user or make_user(role)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
+        return user, client
+
+    return make
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _test_database_url() -> str:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    host = db["HOST"]
+    if host.startswith("/"):
+        return f"postgresql://{db['USER']}@/{db['NAME']}?host={host}&port={db['PORT']}"
+    return f"postgresql://{db['USER']}:{db['PASSWORD']}@{host}:{db['PORT']}/{db['NAME']}"
+
+
+class LiveServer:
+    def __init__(self, url: str, proc: subprocess.Popen[bytes]) -> None:
+        self.url = url
+        self.proc = proc
+
+    def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
+
+
+def start_server(extra_env: dict[str, str] | None = None) -> LiveServer:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "DESKSTREAM_DEMO": "1",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        **(extra_env or {}),
+    }
+    env.pop("PYTEST_VERSION", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+         "--port", str(port), "--lifespan", "off", "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/api/schema/", timeout=1).status_code == 200:
+                return LiveServer(url, proc)
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start in 30 s")
+
+
+@pytest.fixture(scope="session")
+def live_api(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveServer]:
+    """uvicorn serving ``config.asgi`` on the test database, as ``make run`` serves it."""
+    server = start_server()
+    yield server
+    server.proc.terminate()
+    try:
+        server.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()

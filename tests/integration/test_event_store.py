@@ -1,0 +1,143 @@
+"""The PostgreSQL event store: explicit topics, upcasting old shapes, conflicts, group commit."""
+
+from __future__ import annotations
+
+import json
+import threading
+from uuid import uuid4
+
+import pytest
+from django.conf import settings
+from eventsourcing.persistence import StoredEvent
+
+from command_api.application import Actor, DeskstreamApplication, eventstore_env, get_application
+from domain.lifecycle import Role
+
+pytestmark = pytest.mark.django_db
+
+CUSTOMER = Actor("c1", Role.CUSTOMER)
+AGENT = Actor("a1", Role.AGENT)
+
+
+def test_event_store_uses_the_django_test_database():
+    app = get_application()
+    with app.recorder.datastore.get_connection() as conn:
+        (name,) = conn.execute("SELECT current_database()").fetchone().values()
+    assert name == settings.DATABASES["default"]["NAME"]
+    assert name.startswith("test_")
+
+
+def test_stored_topics_are_explicit_and_events_carry_class_version():
+    app = get_application()
+    res = app.open_ticket(CUSTOMER, customer_id="c1", subject="Hi", description="")
+    app.post_message(res.id, AGENT, body="Hello")
+    stored = app.recorder.select_events(res.id)
+    assert [s.topic for s in stored] == [
+        "deskstream.ticket:TicketOpened",
+        "deskstream.ticket:MessagePosted",
+    ]
+    state = json.loads(stored[0].state)
+    assert state["class_version"] == 2
+    assert state["language"] == "en"
+
+
+def test_ticket_opened_stored_in_v1_shape_is_upcast():
+    """A TicketOpened written before ``language`` existed (v1: no class_version key)."""
+    app = get_application()
+    ticket_id = uuid4()
+    v1_state = {
+        "timestamp": {"_type_": "datetime_iso", "_data_": "2025-01-02T03:04:05+00:00"},
+        "originator_topic": "deskstream.ticket:Ticket",
+        "customer_id": "c1",
+        "subject": "Old ticket",
+        "description": "from the first release",
+        "priority": "low",
+        "tags": [],
+        "actor_id": "c1",
+        "actor_role": "customer",
+    }
+    app.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=ticket_id,
+                originator_version=1,
+                topic="deskstream.ticket:TicketOpened",
+                state=json.dumps(v1_state).encode(),
+            )
+        ]
+    )
+    ticket = app.get_ticket(ticket_id)
+    assert (ticket.subject, ticket.language, ticket.version) == ("Old ticket", "en", 1)
+    assert ticket.created_on.year == 2025
+    # and it keeps working as a normal ticket
+    app.post_message(ticket_id, CUSTOMER, body="still there?")
+    assert app.get_ticket(ticket_id).version == 2
+
+
+def test_concurrent_commands_on_one_ticket_all_land_in_order():
+    app = get_application()
+    tid = app.open_ticket(CUSTOMER, customer_id="c1", subject="Busy", description="").id
+    barrier = threading.Barrier(12)
+    errors: list[BaseException] = []
+
+    def reply(n: int) -> None:
+        try:
+            barrier.wait()
+            app.post_message(tid, Actor(f"a{n}", Role.AGENT), body=f"reply {n}")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reply, args=(n,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    ticket = app.get_ticket(tid)
+    assert ticket.version == 13
+    assert sorted(m.body for m in ticket.messages) == sorted(f"reply {n}" for n in range(12))
+    assert [m.version for m in ticket.messages] == list(range(2, 14))
+
+
+@pytest.mark.parametrize("group_commit", [True, False])
+def test_group_commit_and_plain_saves_give_the_same_history(group_commit):
+    env = eventstore_env(settings.DATABASES["default"], pool_size=4)
+    app = DeskstreamApplication(env, group_commit=group_commit)
+    try:
+        ids = []
+        lock = threading.Lock()
+
+        def work() -> None:
+            res = app.open_ticket(CUSTOMER, customer_id="c1", subject="Batch", description="")
+            for i in range(5):
+                app.post_message(res.id, AGENT, body=f"m{i}")
+            with lock:
+                ids.append(res.id)
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(ids) == 8
+        for tid in ids:
+            ticket = app.get_ticket(tid)
+            assert [m.body for m in ticket.messages] == [f"m{i}" for i in range(5)]
+        if group_commit:
+            committer = app._committer
+            assert committer is not None
+            assert committer.commands == 48
+            assert committer.batches <= 48
+    finally:
+        app.close()
+
+
+def test_positions_are_gap_free_and_ordered():
+    app = get_application()
+    start = app.recorder.max_notification_id() or 0
+    res = app.open_ticket(CUSTOMER, customer_id="c1", subject="Pos", description="")
+    res2 = app.post_message(res.id, AGENT, body="x")
+    assert res2.position is not None and res.position is not None
+    assert start < res.position < res2.position
+    notes = app.notification_log.select(start=res.position, limit=10)
+    assert [n.id for n in notes][:2] == [res.position, res2.position]
