@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy .
+	DESKSTREAM_DEBUG=1 $(BIN)/mypy .
 	$(BIN)/lint-imports
 
 pytest: $(STAMP)

@@ -58,8 +58,9 @@ class DeskstreamApplication(Application[UUID]):
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
     }
 
-    def __init__(self, env: dict[str, str] | None = None, *, group_commit: bool = False,
-                 max_batch: int = 128) -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, *, group_commit: bool = False, max_batch: int = 128
+    ) -> None:
         super().__init__(env)
         self._committer: GroupCommitter | None = None
         if group_commit:
@@ -217,7 +218,7 @@ class DeskstreamApplication(Application[UUID]):
     # ------------------------------------------------------------------ plumbing
     def _get(self, cls: type[A], aggregate_id: UUID, version: int | None) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id, version=version)
+            aggregate: Aggregate = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
             raise NotFoundError(f"No such {cls.__name__.lower()}.", id=str(aggregate_id)) from None
         if not isinstance(aggregate, cls):

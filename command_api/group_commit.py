@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -34,11 +34,11 @@ class GroupCommitter:
         self.batches = 0
         self.commands = 0
 
-    def submit(self, events: list[Any]) -> Any:
+    def submit(self, events: Sequence[Any]) -> Any:
         """Append ``events`` (one command's) and wait for the outcome."""
         self._ensure_started()
         future: Future[Any] = Future()
-        self._queue.put((events, future))
+        self._queue.put((list(events), future))
         return future.result()
 
     def stop(self) -> None:
@@ -82,7 +82,7 @@ class GroupCommitter:
         self.commands += len(items)
         try:
             outcomes = self._save_batch([events for events, _ in items])
-        except BaseException as exc:  # noqa: BLE001 - every waiter must be released
+        except BaseException as exc:
             for _, future in items:
                 future.set_exception(exc)
             return

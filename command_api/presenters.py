@@ -30,7 +30,9 @@ def present_ticket(ticket: Ticket, *, include_internal: bool) -> dict[str, Any]:
         "last_message_at": ticket.last_message_at.isoformat() if ticket.last_message_at else None,
         "resolved_at": ticket.resolved_at.isoformat() if ticket.resolved_at else None,
         "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,
-        "messages": [m.as_dict() for m in ticket.visible_messages(include_internal=include_internal)],
+        "messages": [
+            m.as_dict() for m in ticket.visible_messages(include_internal=include_internal)
+        ],
     }
 
 
@@ -48,7 +50,9 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def present_history(events: Iterable[Aggregate.Event], *, include_internal: bool) -> list[dict[str, Any]]:
+def present_history(
+    events: Iterable[Aggregate.Event], *, include_internal: bool
+) -> list[dict[str, Any]]:
     """Each event: type, version, time, actor and data. Customers never see internal notes."""
     out = []
     for event in events:

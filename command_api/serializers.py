@@ -48,9 +48,7 @@ class AssignSerializer(StrictSerializer):
 
 class EditTicketSerializer(StrictSerializer):
     subject = StrictCharField(max_length=SUBJECT_MAX, required=False)
-    description = StrictCharField(
-        max_length=DESCRIPTION_MAX, allow_blank=True, required=False
-    )
+    description = StrictCharField(max_length=DESCRIPTION_MAX, allow_blank=True, required=False)
     tags = serializers.ListField(
         child=StrictCharField(max_length=TAG_MAX), max_length=TAGS_MAX, required=False
     )

@@ -146,10 +146,10 @@ class TicketView(APIView):
             raise ValidationError({"as_of": ["Give an ISO-8601 time or a version number."]})
         if moment.tzinfo is None:
             raise ValidationError({"as_of": ["Give the time with its UTC offset, e.g. Z."]})
-        version = get_application().version_at(ticket_id, moment)
-        if version is None:
+        at = get_application().version_at(ticket_id, moment)
+        if at is None:
             raise NotFoundError("The ticket did not exist at that time.", id=str(ticket_id))
-        return version
+        return at
 
 
 class TicketHistoryView(APIView):
@@ -184,7 +184,9 @@ class MessagesView(APIView):
 
 class StatusView(APIView):
     @extend_schema(
-        request=s.ChangeStatusSerializer, responses={200: s.CommandResultSerializer}, tags=["tickets"]
+        request=s.ChangeStatusSerializer,
+        responses={200: s.CommandResultSerializer},
+        tags=["tickets"],
     )
     def post(self, request: Request, ticket_id: str) -> Response:
         data = s.ChangeStatusSerializer.validated(request.data)
@@ -204,9 +206,12 @@ class AssignView(APIView):
             load_visible_ticket(request, ticket_uuid(ticket_id))
             raise PermissionDeniedError("Only agents and admins assign tickets.")
         agent_id = data["agent_id"]
-        if agent_id is not None and not User.objects.filter(
-            pk=agent_id, role__in=[User.Role.AGENT, User.Role.ADMIN], is_active=True
-        ).exists():
+        if (
+            agent_id is not None
+            and not User.objects.filter(
+                pk=agent_id, role__in=[User.Role.AGENT, User.Role.ADMIN], is_active=True
+            ).exists()
+        ):
             raise ValidationError({"agent_id": ["No such agent."]})
         res = get_application().assign_ticket(
             ticket_uuid(ticket_id),
@@ -219,7 +224,9 @@ class AssignView(APIView):
 
 class AvailabilityView(APIView):
     @extend_schema(
-        request=s.AvailabilitySerializer, responses={200: s.CommandResultSerializer}, tags=["agents"]
+        request=s.AvailabilitySerializer,
+        responses={200: s.CommandResultSerializer},
+        tags=["agents"],
     )
     def post(self, request: Request) -> Response:
         actor = actor_of(request)
@@ -234,4 +241,3 @@ class AvailabilityView(APIView):
             app.register_agent(user_id=actor.id, name=user.display_name)
             res = app.set_agent_availability(actor.id, data["availability"])
         return result(res)
-

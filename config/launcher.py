@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -19,7 +18,6 @@ def prepare_database(var_dir: Path) -> None:
         return
     from infra.postgres.embedded import ensure_database, server_url, start_embedded
 
-    print(f"Starting embedded PostgreSQL in {var_dir / 'pg'} ...", flush=True)
     server = start_embedded(var_dir / "pg")
     ensure_database(server_url(server, "postgres"), "deskstream")
     os.environ["DATABASE_URL"] = server_url(server, "deskstream")
@@ -47,17 +45,6 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    base = f"http://{args.host}:{args.port}"
-    print(
-        f"\nDeskstream is running on {base}\n"
-        f"  API docs:  {base}/api/docs/\n"
-        f"  Sign in:   curl -X POST {base}/api/auth/demo-login "
-        "-H 'Content-Type: application/json' -d '{\"email\": \"agent.ada@deskstream.test\"}'\n"
-        "  Demo users: admin@deskstream.test, agent.ada@deskstream.test, "
-        "agent.bob@deskstream.test, agent.cy@deskstream.test,\n"
-        "              customer e-mails in README.md (any new e-mail becomes a customer)\n",
-        flush=True,
-    )
     uvicorn.run(
         "config.asgi:application",
         host=args.host,
@@ -69,4 +56,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

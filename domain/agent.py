@@ -6,7 +6,7 @@ assignment policy decides on it; presence dots in the UI come later from the Web
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -18,7 +18,7 @@ from domain.ticket import clean_tags
 CAPACITY_MAX = 200
 
 
-class Availability(str, Enum):
+class Availability(StrEnum):
     ONLINE = "online"
     AWAY = "away"
     OFFLINE = "offline"
@@ -54,7 +54,6 @@ class Agent(Aggregate):
         capacity: int
         skills: list[str]
         languages: list[str]
-
 
     class AvailabilityChanged(Event):
         TOPIC = "deskstream.agent:AvailabilityChanged"
@@ -120,7 +119,7 @@ class Agent(Aggregate):
 
     def set_availability(self, availability: object) -> None:
         try:
-            new = Availability(availability)
+            new = Availability(availability if isinstance(availability, str) else "")
         except ValueError:
             allowed = ", ".join(a.value for a in Availability)
             raise ValidationError(

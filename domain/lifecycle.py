@@ -7,12 +7,12 @@ from this table (``python -m domain.lifecycle``) and a test keeps the two identi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from domain.errors import IllegalTransitionError, TicketClosedError, ValidationError
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     OPEN = "open"
     ASSIGNED = "assigned"
     IN_PROGRESS = "in_progress"
@@ -25,21 +25,21 @@ class Status(str, Enum):
         return self.value.replace("_", " ").capitalize()
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     CUSTOMER = "customer"
     AGENT = "agent"
     ADMIN = "admin"
     SYSTEM = "system"
 
 
-class Priority(str, Enum):
+class Priority(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
     URGENT = "urgent"
 
 
-class Trigger(str, Enum):
+class Trigger(StrEnum):
     """What makes a move happen."""
 
     COMMAND = "status command"  # POST /api/tickets/{id}/status
@@ -99,7 +99,9 @@ TRANSITIONS: tuple[Transition, ...] = (
         frozenset({R.CUSTOMER}),
         "reopened by the customer's reply (no agent assigned)",
     ),
-    Transition(S.RESOLVED, S.IN_PROGRESS, T.COMMAND, _STAFF | {R.CUSTOMER}, "reopen (agent assigned)"),
+    Transition(
+        S.RESOLVED, S.IN_PROGRESS, T.COMMAND, _STAFF | {R.CUSTOMER}, "reopen (agent assigned)"
+    ),
     Transition(S.RESOLVED, S.OPEN, T.COMMAND, _STAFF | {R.CUSTOMER}, "reopen (no agent assigned)"),
     # Closing: a resolved ticket is closed by anyone (the system after a quiet period);
     # an admin may close any open ticket outright (spam, duplicates).
@@ -193,7 +195,7 @@ def render_markdown() -> str:
         "",
         "Triggers:",
         "",
-        "- **status command**: `POST /api/tickets/{id}/status {\"status\": ..., \"reason\": ...}`.",
+        '- **status command**: `POST /api/tickets/{id}/status {"status": ..., "reason": ...}`.',
         "- **assignment / unassignment**: `POST /api/tickets/{id}/assign`. Assigning a ticket that",
         "  is already past Assigned (re-assignment) keeps its status; removing the agent from an",
         "  Assigned, In Progress or Waiting on Customer ticket returns it to Open. A Resolved",
@@ -203,7 +205,8 @@ def render_markdown() -> str:
         "  has no agent reopens it as Open.",
         "- **customer reply**: a public message by the ticket's customer. On Waiting on Customer",
         "  it moves the ticket back to In Progress; on Resolved it reopens the ticket (In Progress",
-        "  when an agent is still assigned, Open otherwise). Replies in other states change nothing.",
+        "  when an agent is still assigned, Open otherwise). Replies in other states change",
+        "  nothing.",
         "",
     ]
     return "\n".join(lines)

@@ -150,7 +150,6 @@ class Ticket(Aggregate):
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["language"] = "en"
 
-
     class MessagePosted(Event):
         TOPIC = "deskstream.ticket:MessagePosted"
 
@@ -346,11 +345,17 @@ class Ticket(Aggregate):
         if not internal and actor.role is Role.CUSTOMER:
             self._on_customer_reply(actor)
 
-    def change_status(self, *, target: str, actor_id: str, actor_role: Role, reason: str = "") -> None:
+    def change_status(
+        self, *, target: str, actor_id: str, actor_role: Role, reason: str = ""
+    ) -> None:
         self._require_not_closed()
         actor = self._check_actor(actor_id, actor_role)
         to = parse_status(target)
-        if self.status is Status.RESOLVED and to is Status.IN_PROGRESS and not self.assigned_agent_id:
+        if (
+            self.status is Status.RESOLVED
+            and to is Status.IN_PROGRESS
+            and not self.assigned_agent_id
+        ):
             # Reopening a ticket nobody is assigned to puts it back in the unassigned queue.
             to = Status.OPEN
         check_transition(self.status, to, Trigger.COMMAND, actor.role)
@@ -434,7 +439,9 @@ class Ticket(Aggregate):
         actor = self._check_actor(actor_id, actor_role)
         if actor.role is Role.CUSTOMER and tags is not None:
             raise PermissionDeniedError("Only agents and admins set tags.")
-        new_subject = self.subject if subject is None else _clean_text(subject, "subject", SUBJECT_MAX)
+        new_subject = (
+            self.subject if subject is None else _clean_text(subject, "subject", SUBJECT_MAX)
+        )
         new_description = (
             self.description
             if description is None
@@ -494,4 +501,3 @@ def _parse_priority(value: object) -> Priority:
     if not isinstance(value, str):
         raise ValidationError("priority must be a string.", field="priority")
     return parse_priority(value)
-

@@ -1,4 +1,5 @@
-"""Shared DRF helpers: a serializer base that refuses unknown fields (a typo is a 400, not a no-op)."""
+"""Shared DRF helpers: strict serializers and fields (a typo or wrong type is a 400), bounded
+JSON bodies."""
 
 from __future__ import annotations
 

@@ -111,8 +111,20 @@ def start_server(extra_env: dict[str, str] | None = None) -> LiveServer:
     }
     env.pop("PYTEST_VERSION", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--lifespan", "off", "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--lifespan",
+            "off",
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
         env=env,
     )

@@ -34,6 +34,9 @@ class CustomerProfile(models.Model):
     company = models.CharField(max_length=200, blank=True, default="")
     phone = models.CharField(max_length=40, blank=True, default="")
 
+    def __str__(self) -> str:
+        return f"customer {self.user_id}"
+
 
 class AgentProfile(models.Model):
     """Display data; what assignment decides on lives in the event-sourced Agent aggregate."""
@@ -41,6 +44,9 @@ class AgentProfile(models.Model):
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="agent_profile")
     title = models.CharField(max_length=100, blank=True, default="")
     agent_id = models.UUIDField(unique=True)
+
+    def __str__(self) -> str:
+        return f"agent {self.user_id}"
 
 
 class AuthSession(models.Model):
@@ -52,6 +58,9 @@ class AuthSession(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=32, blank=True, default="")
 
+    def __str__(self) -> str:
+        return f"session {self.id} of user {self.user_id}"
+
 
 class RefreshToken(models.Model):
     jti = models.UUIDField(primary_key=True)
@@ -59,3 +68,6 @@ class RefreshToken(models.Model):
     issued_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"refresh token {self.jti}"

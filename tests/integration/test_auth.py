@@ -116,7 +116,9 @@ def test_demo_login_is_absent_outside_demo_mode(settings):
 
 def test_demo_login_creates_customers_and_signs_in_staff(settings, make_user):
     settings.DEMO_MODE = True
-    r = APIClient().post("/api/auth/demo-login", {"email": "New.Person@Example.test"}, format="json")
+    r = APIClient().post(
+        "/api/auth/demo-login", {"email": "New.Person@Example.test"}, format="json"
+    )
     assert r.status_code == 200
     user = User.objects.get(email="new.person@example.test")
     assert user.role == "customer"

@@ -31,7 +31,8 @@ def test_open_ticket_returns_id_version_position(api):
     body = open_ticket(client, priority="high", tags=["Billing", "billing"])
     assert set(body) == {"id", "version", "position"}
     assert body["version"] == 1
-    assert isinstance(body["position"], int) and body["position"] > 0
+    assert isinstance(body["position"], int)
+    assert body["position"] > 0
     ticket = client.get(f"/api/tickets/{body['id']}").json()
     assert ticket["status"] == "open"
     assert ticket["priority"] == "high"
@@ -48,7 +49,7 @@ def test_positions_increase_with_each_command(api):
 
 
 def test_full_lifecycle_through_the_api(api):
-    customer, c_client = api("customer")
+    _customer, c_client = api("customer")
     agent, a_client = api("agent")
     tid = open_ticket(c_client)["id"]
 
@@ -112,7 +113,10 @@ def test_closed_is_final(api):
     _, admin = api("admin")
     _, client = api("customer")
     tid = open_ticket(client)["id"]
-    assert admin.post(f"/api/tickets/{tid}/status", {"status": "closed"}, format="json").status_code == 200
+    assert (
+        admin.post(f"/api/tickets/{tid}/status", {"status": "closed"}, format="json").status_code
+        == 200
+    )
     r = client.post(f"/api/tickets/{tid}/messages", {"body": "hello?"}, format="json")
     assert r.status_code == 409
     assert r.json()["error"] == "ticket_closed"
@@ -204,7 +208,9 @@ def test_stale_public_reply_is_409_with_the_newer_messages(api):
     before = event_count(tid)
 
     r = a_client.post(
-        f"/api/tickets/{tid}/messages", {"body": "We are on it"}, format="json",
+        f"/api/tickets/{tid}/messages",
+        {"body": "We are on it"},
+        format="json",
         HTTP_IF_MATCH=f'"{seen}"',
     )
     assert r.status_code == 409
@@ -215,13 +221,17 @@ def test_stale_public_reply_is_409_with_the_newer_messages(api):
 
     # An internal note is not a reply: it is never refused as stale.
     r = a_client.post(
-        f"/api/tickets/{tid}/messages", {"body": "note", "internal": True}, format="json",
+        f"/api/tickets/{tid}/messages",
+        {"body": "note", "internal": True},
+        format="json",
         HTTP_IF_MATCH=f'"{seen}"',
     )
     assert r.status_code == 201
     # Having read the thread (newer version), the reply goes through.
     r = a_client.post(
-        f"/api/tickets/{tid}/messages", {"body": "We are on it"}, format="json",
+        f"/api/tickets/{tid}/messages",
+        {"body": "We are on it"},
+        format="json",
         HTTP_IF_MATCH=str(body["current_version"]),
     )
     assert r.status_code == 201
@@ -263,10 +273,12 @@ def test_as_of_version_and_time(api):
 
 
 def test_customer_history_hides_internal_notes(api):
-    customer, c_client = api("customer")
+    _customer, c_client = api("customer")
     _, a_client = api("agent")
     tid = open_ticket(c_client)["id"]
-    a_client.post(f"/api/tickets/{tid}/messages", {"body": "secret", "internal": True}, format="json")
+    a_client.post(
+        f"/api/tickets/{tid}/messages", {"body": "secret", "internal": True}, format="json"
+    )
     a_client.post(f"/api/tickets/{tid}/messages", {"body": "hello"}, format="json")
     c_types = [e["type"] for e in c_client.get(f"/api/tickets/{tid}/history").json()["events"]]
     a_types = [e["type"] for e in a_client.get(f"/api/tickets/{tid}/history").json()["events"]]

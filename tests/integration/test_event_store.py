@@ -137,7 +137,8 @@ def test_positions_are_gap_free_and_ordered():
     start = app.recorder.max_notification_id() or 0
     res = app.open_ticket(CUSTOMER, customer_id="c1", subject="Pos", description="")
     res2 = app.post_message(res.id, AGENT, body="x")
-    assert res2.position is not None and res.position is not None
+    assert res2.position is not None
+    assert res.position is not None
     assert start < res.position < res2.position
     notes = app.notification_log.select(start=res.position, limit=10)
     assert [n.id for n in notes][:2] == [res.position, res2.position]

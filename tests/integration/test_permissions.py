@@ -50,7 +50,7 @@ CASES = [(who, name, code) for who, row in EXPECTED.items() for name, code in ro
 
 @pytest.mark.parametrize(("who", "endpoint", "expected"), CASES)
 def test_permission_matrix(api, make_user, who, endpoint, expected):
-    owner, owner_client = api("customer")
+    _owner, owner_client = api("customer")
     agent = make_user("agent")
     r = owner_client.post("/api/tickets", {"subject": "Help", "description": "x"}, format="json")
     tid = r.json()["id"]
@@ -86,7 +86,9 @@ def test_staff_open_tickets_on_behalf_of_a_customer(api, make_user):
     r = agent.post("/api/tickets", {"subject": "Phoned in"}, format="json")
     assert r.status_code == 400
     assert "customer_id" in r.json()["fields"]
-    r = agent.post("/api/tickets", {"subject": "Phoned in", "customer_id": customer.pk}, format="json")
+    r = agent.post(
+        "/api/tickets", {"subject": "Phoned in", "customer_id": customer.pk}, format="json"
+    )
     assert r.status_code == 201
     ticket = agent.get(f"/api/tickets/{r.json()['id']}").json()
     assert ticket["customer_id"] == str(customer.pk)
@@ -96,7 +98,12 @@ def test_staff_open_tickets_on_behalf_of_a_customer(api, make_user):
 
 def test_availability_is_for_agents_only(api):
     _, customer = api("customer")
-    assert customer.post("/api/agents/me/availability", {"availability": "online"}, format="json").status_code == 403
+    assert (
+        customer.post(
+            "/api/agents/me/availability", {"availability": "online"}, format="json"
+        ).status_code
+        == 403
+    )
     _, agent = api("agent")
     r = agent.post("/api/agents/me/availability", {"availability": "online"}, format="json")
     assert r.status_code == 200

@@ -108,8 +108,9 @@ class Command(BaseCommand):
             self._ticket(app, rng, n, customers, [a for a, _, _ in agents])
         self.stdout.write(f"Loaded demo data: {options['tickets']} tickets.")
 
-    def _ticket(self, app: Any, rng: random.Random, n: int, customers: list[User],
-                agents: list[User]) -> None:
+    def _ticket(
+        self, app: Any, rng: random.Random, n: int, customers: list[User], agents: list[User]
+    ) -> None:
         customer = rng.choice(customers)
         me = Actor(str(customer.pk), Role.CUSTOMER)
         subject, tag = SUBJECTS[n % len(SUBJECTS)]

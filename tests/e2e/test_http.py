@@ -1,0 +1,147 @@
+"""Through real HTTP against uvicorn serving the ASGI app, as ``make run`` serves it."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def demo_login(live_api: Any, email: str) -> str:
+    r = httpx.post(f"{live_api.url}/api/auth/demo-login", json={"email": email}, timeout=10)
+    assert r.status_code == 200, r.text
+    return str(r.json()["access"])
+
+
+def at_once(n: int, fn: Any) -> list[Any]:
+    """Run ``fn(i)`` in n threads released together; return their results in index order."""
+    barrier = threading.Barrier(n)
+    results: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = fn(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+@pytest.fixture
+def ticket(live_api, make_user, token_for):
+    customer = make_user("customer")
+    with live_api.client(token_for(customer)) as c:
+        r = c.post("/api/tickets", json={"subject": "Concurrent", "description": "race"})
+        assert r.status_code == 201
+        return r.json()
+
+
+def test_two_agents_replying_at_the_same_moment_both_land_in_order(
+    live_api, make_user, token_for, ticket
+):
+    tokens = [token_for(make_user("agent")) for _ in range(2)]
+    clients = [live_api.client(t) for t in tokens]
+    try:
+        results = at_once(
+            2,
+            lambda i: clients[i].post(
+                f"/api/tickets/{ticket['id']}/messages", json={"body": f"agent {i} here"}
+            ),
+        )
+    finally:
+        for c in clients:
+            c.close()
+    assert [r.status_code for r in results] == [201, 201]
+    versions = sorted(r.json()["version"] for r in results)
+    assert versions == [2, 3]
+    with live_api.client(tokens[0]) as c:
+        thread = c.get(f"/api/tickets/{ticket['id']}").json()["messages"]
+    assert sorted(m["body"] for m in thread) == ["agent 0 here", "agent 1 here"]
+    assert [m["version"] for m in thread] == [2, 3]
+    # order in the thread is the order of the stored versions
+    by_version = {r.json()["version"]: r for r in results}
+    assert [m["body"] for m in thread] == [
+        f"agent {results.index(by_version[v])} here" for v in (2, 3)
+    ]
+
+
+def test_many_concurrent_replies_lose_nothing(live_api, make_user, token_for, ticket):
+    token = token_for(make_user("agent"))
+    with live_api.client(token) as c:
+        results = at_once(
+            16, lambda i: c.post(f"/api/tickets/{ticket['id']}/messages", json={"body": f"r{i}"})
+        )
+        assert all(r.status_code == 201 for r in results), [r.text for r in results]
+        positions = sorted(r.json()["position"] for r in results)
+        assert len(set(positions)) == 16
+        thread = c.get(f"/api/tickets/{ticket['id']}").json()
+    assert thread["version"] == 17
+    assert sorted(m["body"] for m in thread["messages"]) == sorted(f"r{i}" for i in range(16))
+
+
+def test_stale_replies_at_the_same_moment_one_wins_one_gets_409(
+    live_api, make_user, token_for, ticket
+):
+    tokens = [token_for(make_user("agent")) for _ in range(2)]
+    clients = [live_api.client(t) for t in tokens]
+    try:
+        results = at_once(
+            2,
+            lambda i: clients[i].post(
+                f"/api/tickets/{ticket['id']}/messages",
+                json={"body": f"answer {i}"},
+                headers={"If-Match": str(ticket["version"])},
+            ),
+        )
+    finally:
+        for c in clients:
+            c.close()
+    codes = sorted(r.status_code for r in results)
+    assert codes == [201, 409]
+    winner = next(r for r in results if r.status_code == 201)
+    loser = next(r for r in results if r.status_code == 409).json()
+    assert loser["error"] == "stale_reply"
+    assert [m["version"] for m in loser["messages"]] == [winner.json()["version"]]
+
+
+def test_demo_sign_in_refresh_and_a_ticket_over_http(live_api):
+    r = httpx.post(f"{live_api.url}/api/auth/demo-login", json={"email": "http.user@example.test"})
+    pair = r.json()
+    with live_api.client(pair["access"]) as c:
+        assert c.get("/api/auth/me").json()["role"] == "customer"
+        r = c.post("/api/tickets", json={"subject": "Over HTTP", "priority": "low"})
+        assert r.status_code == 201
+        assert r.headers["ETag"] == '"1"'
+    r = httpx.post(f"{live_api.url}/api/auth/refresh", json={"refresh": pair["refresh"]})
+    assert r.status_code == 200
+    r = httpx.post(f"{live_api.url}/api/auth/refresh", json={"refresh": pair["refresh"]})
+    assert r.json()["error"] == "refresh_reused"
+
+
+def test_bad_bodies_over_http_are_400_never_500(live_api, make_user, token_for, ticket):
+    with live_api.client(token_for(make_user("agent"))) as c:
+        url = f"/api/tickets/{ticket['id']}/messages"
+        headers = {"Content-Type": "application/json"}
+        for raw in [b"{", b"null", b'"text"', b'{"body": "\\ud800"}', b'{"body": 1e999}']:
+            r = c.post(url, content=raw, headers=headers)
+            assert r.status_code == 400, (raw, r.status_code, r.text)
+        big = b'{"body": "' + b"x" * 400_000 + b'"}'
+        assert c.post(url, content=big, headers=headers).status_code == 400
+
+        def chunks():
+            yield b'{"body": "'
+            for _ in range(50):
+                yield b"y" * 10_000
+            yield b'"}'
+
+        # A chunked body (no Content-Length) is not read at all: DRF treats it as empty.
+        r = c.post(url, content=chunks(), headers=headers)
+        assert r.status_code == 400
+        assert c.get(f"/api/tickets/{ticket['id']}").json()["version"] == 1
