@@ -96,28 +96,55 @@ class TicketsView(APIView):
         return result(res, status.HTTP_201_CREATED)
 
 
-class TicketView(APIView):
-    @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "as_of",
-                str,
-                description="An ISO-8601 time or a version number: the ticket as it was then, "
-                "rebuilt from the event store.",
-            )
-        ],
-        responses={200: OpenApiTypes.OBJECT},
-        tags=["tickets", "audit"],
+def ticket_as_of(request: Request, ticket_id: str, as_of: str | None) -> Response:
+    """The ticket as it was at ``as_of`` (ISO time or version; None: now), from its events."""
+    tid = ticket_uuid(ticket_id)
+    version = None if as_of is None else _as_of_version(tid, as_of)
+    ticket = load_visible_ticket(request, tid, version)
+    if version is not None and ticket.version < version:
+        raise NotFoundError(f"The ticket has no version {version}.", id=ticket_id)
+    actor = actor_of(request)
+    return Response(
+        present_ticket(ticket, include_internal=actor.role is not Role.CUSTOMER),
+        headers={"ETag": f'"{ticket.version}"'},
     )
+
+
+def _as_of_version(ticket_id: UUID, as_of: str) -> int:
+    as_of = as_of.strip()
+    if as_of.isdigit():
+        version = int(as_of)
+        if version < 1:
+            raise ValidationError({"as_of": ["Versions start at 1."]})
+        return version
+    moment: datetime | None
+    try:
+        moment = parse_datetime(as_of.replace(" ", "+"))
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise ValidationError({"as_of": ["Give an ISO-8601 time or a version number."]})
+    if moment.tzinfo is None:
+        raise ValidationError({"as_of": ["Give the time with its UTC offset, e.g. Z."]})
+    at = get_application().version_at(ticket_id, moment)
+    if at is None:
+        raise NotFoundError("The ticket did not exist at that time.", id=str(ticket_id))
+    return at
+
+
+AS_OF = OpenApiParameter(
+    "as_of",
+    str,
+    description="An ISO-8601 time or a version number: the ticket as it was then, rebuilt "
+    "from the event store (the audit view). Without it, the current read model answers.",
+)
+
+
+class TicketView(APIView):
+    @extend_schema(parameters=[AS_OF], responses={200: OpenApiTypes.OBJECT}, tags=["audit"])
     def get(self, request: Request, ticket_id: str) -> Response:
-        tid = ticket_uuid(ticket_id)
-        version = self._as_of_version(tid, request.query_params.get("as_of"))
-        ticket = load_visible_ticket(request, tid, version)
-        actor = actor_of(request)
-        return Response(
-            present_ticket(ticket, include_internal=actor.role is not Role.CUSTOMER),
-            headers={"ETag": f'"{ticket.version}"'},
-        )
+        """The ticket rebuilt from its events (now, or ``as_of`` a time or version)."""
+        return ticket_as_of(request, ticket_id, request.query_params.get("as_of"))
 
     @extend_schema(
         request=s.EditTicketSerializer, responses={200: s.CommandResultSerializer}, tags=["tickets"]
@@ -126,30 +153,6 @@ class TicketView(APIView):
         data = s.EditTicketSerializer.validated(request.data)
         res = get_application().edit_ticket(ticket_uuid(ticket_id), actor_of(request), **data)
         return result(res)
-
-    @staticmethod
-    def _as_of_version(ticket_id: UUID, as_of: str | None) -> int | None:
-        if as_of is None:
-            return None
-        as_of = as_of.strip()
-        if as_of.isdigit():
-            version = int(as_of)
-            if version < 1:
-                raise ValidationError({"as_of": ["Versions start at 1."]})
-            return version
-        moment: datetime | None
-        try:
-            moment = parse_datetime(as_of.replace(" ", "+"))
-        except ValueError:
-            moment = None
-        if moment is None:
-            raise ValidationError({"as_of": ["Give an ISO-8601 time or a version number."]})
-        if moment.tzinfo is None:
-            raise ValidationError({"as_of": ["Give the time with its UTC offset, e.g. Z."]})
-        at = get_application().version_at(ticket_id, moment)
-        if at is None:
-            raise NotFoundError("The ticket did not exist at that time.", id=str(ticket_id))
-        return at
 
 
 class TicketHistoryView(APIView):

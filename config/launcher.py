@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("DESKSTREAM_DEMO", "1")
+    os.environ.setdefault("DESKSTREAM_PROJECTORS_IN_PROCESS", "1")
     prepare_database(BASE_DIR / "var")
 
     import django

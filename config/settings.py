@@ -39,9 +39,13 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_filters",
     "drf_spectacular",
+    "django.contrib.postgres",
     "infra.auth.apps.AccountsConfig",
+    "infra.postgres.apps.ReadModelsConfig",
     "command_api.apps.CommandApiConfig",
+    "config.apps.CompositionConfig",
 ]
 
 MIDDLEWARE = [
@@ -107,6 +111,12 @@ JWT_REFRESH_TTL = timedelta(
     seconds=int(os.environ.get("DESKSTREAM_REFRESH_TTL_SECONDS", str(14 * 24 * 3600)))
 )
 JWT_ISSUER = "deskstream"
+
+# Projections: which projectors run inside the web process (make run), batch size, and how
+# long a read with ?after=<position> waits for its projection before answering stale.
+PROJECTORS_IN_PROCESS = env_bool("DESKSTREAM_PROJECTORS_IN_PROCESS", False)
+PROJECTION_BATCH_SIZE = int(os.environ.get("DESKSTREAM_PROJECTION_BATCH_SIZE", "1000"))
+READ_AFTER_TIMEOUT = float(os.environ.get("DESKSTREAM_READ_AFTER_TIMEOUT", "2.0"))
 
 # Event store (eventsourcing.postgres) tuning; the connection comes from DATABASES.
 EVENTSTORE_POOL_SIZE = int(os.environ.get("DESKSTREAM_EVENTSTORE_POOL_SIZE", "8"))

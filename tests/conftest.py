@@ -60,14 +60,31 @@ def token_for() -> Callable[[Any], str]:
     return lambda user: start_session(user).access
 
 
+def project_all() -> None:
+    """Run every projector until it has applied everything stored so far."""
+    from config.projectors import STORES, runner
+
+    for name in STORES:
+        runner(name).catch_up()
+
+
 @pytest.fixture
 def api(make_user: Callable[..., Any], token_for: Callable[[Any], str]) -> Callable[..., Any]:
-    """``api(role)`` -> (user, DRF APIClient authenticated as that user)."""
+    """``api(role)`` -> (user, DRF APIClient authenticated as that user).
+
+    The client brings the projections up to date before every GET, the way a browser's
+    read would pass ``?after=<position>`` (tested on its own in the read-API tests).
+    """
     from rest_framework.test import APIClient
+
+    class ProjectingAPIClient(APIClient):
+        def get(self, *args: Any, **kwargs: Any) -> Any:
+            project_all()
+            return super().get(*args, **kwargs)
 
     def make(role: str = "customer", user: Any = None) -> tuple[Any, APIClient]:
         user = user or make_user(role)
-        client = APIClient()
+        client = ProjectingAPIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
         return user, client
 
@@ -106,6 +123,7 @@ def start_server(extra_env: dict[str, str] | None = None) -> LiveServer:
         **os.environ,
         "DATABASE_URL": _test_database_url(),
         "DESKSTREAM_DEMO": "1",
+        "DESKSTREAM_PROJECTORS_IN_PROCESS": "1",
         "DJANGO_SETTINGS_MODULE": "config.settings",
         **(extra_env or {}),
     }

@@ -61,8 +61,11 @@ def test_two_agents_replying_at_the_same_moment_both_land_in_order(
     assert [r.status_code for r in results] == [201, 201]
     versions = sorted(r.json()["version"] for r in results)
     assert versions == [2, 3]
+    last = max(r.json()["position"] for r in results)
     with live_api.client(tokens[0]) as c:
-        thread = c.get(f"/api/tickets/{ticket['id']}").json()["messages"]
+        r = c.get(f"/api/tickets/{ticket['id']}/messages", params={"after": last})
+        assert "X-Deskstream-Stale" not in r.headers
+        thread = r.json()["results"]
     assert sorted(m["body"] for m in thread) == ["agent 0 here", "agent 1 here"]
     assert [m["version"] for m in thread] == [2, 3]
     # order in the thread is the order of the stored versions
@@ -81,9 +84,12 @@ def test_many_concurrent_replies_lose_nothing(live_api, make_user, token_for, ti
         assert all(r.status_code == 201 for r in results), [r.text for r in results]
         positions = sorted(r.json()["position"] for r in results)
         assert len(set(positions)) == 16
-        thread = c.get(f"/api/tickets/{ticket['id']}").json()
-    assert thread["version"] == 17
-    assert sorted(m["body"] for m in thread["messages"]) == sorted(f"r{i}" for i in range(16))
+        after = {"after": positions[-1]}
+        detail = c.get(f"/api/tickets/{ticket['id']}", params=after).json()
+        thread = c.get(f"/api/tickets/{ticket['id']}/messages", params=after).json()["results"]
+    assert detail["version"] == 17
+    assert detail["message_count"] == 16
+    assert sorted(m["body"] for m in thread) == sorted(f"r{i}" for i in range(16))
 
 
 def test_stale_replies_at_the_same_moment_one_wins_one_gets_409(
@@ -144,4 +150,5 @@ def test_bad_bodies_over_http_are_400_never_500(live_api, make_user, token_for, 
         # A chunked body (no Content-Length) is not read at all: DRF treats it as empty.
         r = c.post(url, content=chunks(), headers=headers)
         assert r.status_code == 400
-        assert c.get(f"/api/tickets/{ticket['id']}").json()["version"] == 1
+        assert c.get(f"/api/tickets/{ticket['id']}", params={"as_of": "2"}).status_code == 404
+        assert len(c.get(f"/api/tickets/{ticket['id']}/history").json()["events"]) == 1

@@ -69,7 +69,8 @@ def test_full_lifecycle_through_the_api(api):
     ticket = c_client.get(f"/api/tickets/{tid}").json()
     assert ticket["status"] == "in_progress"
     assert ticket["assigned_agent_id"] == str(agent.pk)
-    assert [m["body"] for m in ticket["messages"]] == ["Which printer?", "The big one"]
+    thread = c_client.get(f"/api/tickets/{tid}/messages").json()["results"]
+    assert [m["body"] for m in thread] == ["Which printer?", "The big one"]
 
     r = a_client.patch(
         f"/api/tickets/{tid}", {"priority": "urgent", "tags": ["hardware"]}, format="json"
@@ -284,8 +285,13 @@ def test_customer_history_hides_internal_notes(api):
     a_types = [e["type"] for e in a_client.get(f"/api/tickets/{tid}/history").json()["events"]]
     assert c_types == ["TicketOpened", "MessagePosted"]
     assert a_types == ["TicketOpened", "MessagePosted", "MessagePosted"]
-    c_ticket = c_client.get(f"/api/tickets/{tid}").json()
-    assert [m["body"] for m in c_ticket["messages"]] == ["hello"]
+    c_thread = c_client.get(f"/api/tickets/{tid}/messages").json()["results"]
+    assert [m["body"] for m in c_thread] == ["hello"]
+    a_thread = a_client.get(f"/api/tickets/{tid}/messages").json()["results"]
+    assert [(m["body"], m["internal"]) for m in a_thread] == [("secret", True), ("hello", False)]
+    # the audit view (rebuilt from events) hides them from the customer too
+    c_as_of = c_client.get(f"/api/tickets/{tid}", {"as_of": "3"}).json()
+    assert [m["body"] for m in c_as_of["messages"]] == ["hello"]
 
 
 def test_schema_and_docs_are_served(client):

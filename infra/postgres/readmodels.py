@@ -1,0 +1,178 @@
+"""PostgreSQL adapter of the read-model projector's ``TicketsState``, batched.
+
+A batch loads every ticket and agent row its events touch with one query each, lets the
+projector change them in memory, then writes them back with one multi-row statement per
+table and recounts the workloads and customer counts that changed. That is what lets a
+rebuild run near the speed the log is read instead of one round trip per event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from projections import tickets
+from projections.ports import Envelope
+from projections.tickets import OPEN_STATUSES, Row
+
+TABLES = ["rm_ticket", "rm_message", "rm_agent", "rm_agent_workload", "rm_customer_stats"]
+
+TICKET_COLUMNS = [
+    "id", "customer_id", "subject", "description", "status", "priority", "tags", "language",
+    "assigned_agent_id", "version", "position", "created_at", "updated_at", "last_message_at",
+    "resolved_at", "closed_at", "message_count", "public_message_count",
+]  # fmt: skip
+MESSAGE_COLUMNS = [
+    "id", "ticket_id", "version", "author_id", "author_role", "body", "internal",
+    "attachments", "posted_at", "position",
+]  # fmt: skip
+AGENT_COLUMNS = ["id", "user_id", "name", "availability", "capacity", "skills", "languages",
+                 "version"]  # fmt: skip
+
+
+def _upsert(table: str, columns: list[str], key: str) -> str:
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    updates = sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns if c != key
+    )
+    return (
+        sql.SQL("INSERT INTO {t} ({cols}) VALUES ({vals}) ON CONFLICT ({key}) DO UPDATE SET {upd}")
+        .format(
+            t=sql.Identifier(table),
+            cols=cols,
+            vals=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+            key=sql.Identifier(key),
+            upd=updates,
+        )
+        .as_string(None)
+    )
+
+
+def _insert_ignore(table: str, columns: list[str]) -> str:
+    return (
+        sql.SQL("INSERT INTO {t} ({cols}) VALUES ({vals}) ON CONFLICT DO NOTHING")
+        .format(
+            t=sql.Identifier(table),
+            cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
+            vals=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+        )
+        .as_string(None)
+    )
+
+
+class PostgresTicketsState:
+    """``projections.tickets.TicketsState`` over the ``rm_*`` tables (or their rebuild copies)."""
+
+    def __init__(self, cursor: Any, suffix: str = "") -> None:
+        self.cur = cursor
+        self.t = {name: name + suffix for name in TABLES}
+        self._tickets: dict[UUID, Row] = {}
+        self._agents: dict[UUID, Row] = {}
+        self._dirty_tickets: set[UUID] = set()
+        self._dirty_agents: set[UUID] = set()
+        self._messages: list[Row] = []
+        self._workloads: set[str] = set()
+        self._customers: set[str] = set()
+
+    # ----------------------------------------------------------- TicketsState
+    def ticket(self, ticket_id: UUID) -> Row | None:
+        return self._tickets.get(ticket_id)
+
+    def put_ticket(self, row: Row) -> None:
+        self._tickets[row["id"]] = row
+        self._dirty_tickets.add(row["id"])
+
+    def add_message(self, row: Row) -> None:
+        self._messages.append(row)
+
+    def agent(self, agent_id: UUID) -> Row | None:
+        return self._agents.get(agent_id)
+
+    def put_agent(self, row: Row) -> None:
+        self._agents[row["id"]] = row
+        self._dirty_agents.add(row["id"])
+
+    def workload_changed(self, agent_user_id: str) -> None:
+        self._workloads.add(agent_user_id)
+
+    def customer_changed(self, customer_id: str) -> None:
+        self._customers.add(customer_id)
+
+    # ----------------------------------------------------------- batching
+    def preload(self, envelopes: Sequence[Envelope]) -> None:
+        ticket_ids = {e.aggregate_id for e in envelopes} - self._tickets.keys()
+        if ticket_ids:
+            self._load(self.t["rm_ticket"], TICKET_COLUMNS, list(ticket_ids), self._tickets)
+        agent_ids = ticket_ids - self._tickets.keys()
+        if agent_ids:
+            self._load(self.t["rm_agent"], AGENT_COLUMNS, list(agent_ids), self._agents)
+
+    def _load(self, table: str, columns: list[str], ids: list[UUID], into: dict[UUID, Row]) -> None:
+        query = sql.SQL("SELECT {cols} FROM {t} WHERE id = ANY(%s)").format(
+            cols=sql.SQL(", ").join(map(sql.Identifier, columns)), t=sql.Identifier(table)
+        )
+        self.cur.execute(query.as_string(None), [ids])
+        for values in self.cur.fetchall():
+            row = dict(zip(columns, values, strict=True))
+            into[row["id"]] = row
+
+    def flush(self) -> None:
+        if self._dirty_tickets:
+            self.cur.executemany(
+                _upsert(self.t["rm_ticket"], TICKET_COLUMNS, "id"),
+                [[self._tickets[i][c] for c in TICKET_COLUMNS] for i in self._dirty_tickets],
+            )
+        if self._messages:
+            self.cur.executemany(
+                _insert_ignore(self.t["rm_message"], MESSAGE_COLUMNS),
+                [
+                    [Jsonb(m[c]) if c == "attachments" else m[c] for c in MESSAGE_COLUMNS]
+                    for m in self._messages
+                ],
+            )
+        if self._dirty_agents:
+            self.cur.executemany(
+                _upsert(self.t["rm_agent"], AGENT_COLUMNS, "id"),
+                [[self._agents[i][c] for c in AGENT_COLUMNS] for i in self._dirty_agents],
+            )
+        open_statuses = sorted(OPEN_STATUSES)
+        if self._workloads:
+            self.cur.execute(
+                sql.SQL(
+                    "INSERT INTO {w} (agent_user_id, open_tickets) "
+                    "SELECT a, (SELECT count(*) FROM {t} "
+                    "           WHERE assigned_agent_id = a AND status = ANY(%s)) "
+                    "FROM unnest(%s::text[]) AS a "
+                    "ON CONFLICT (agent_user_id) DO UPDATE SET open_tickets = EXCLUDED.open_tickets"
+                )
+                .format(w=sql.Identifier(self.t["rm_agent_workload"]), t=sql.Identifier(self.t["rm_ticket"]))
+                .as_string(None),
+                [open_statuses, sorted(self._workloads)],
+            )
+        if self._customers:
+            self.cur.execute(
+                sql.SQL(
+                    "INSERT INTO {c} (customer_id, open_tickets, total_tickets) "
+                    "SELECT c, count(t.id) FILTER (WHERE t.status = ANY(%s)), count(t.id) "
+                    "FROM unnest(%s::text[]) AS c LEFT JOIN {t} t ON t.customer_id = c "
+                    "GROUP BY c "
+                    "ON CONFLICT (customer_id) DO UPDATE SET open_tickets = EXCLUDED.open_tickets,"
+                    " total_tickets = EXCLUDED.total_tickets"
+                )
+                .format(c=sql.Identifier(self.t["rm_customer_stats"]), t=sql.Identifier(self.t["rm_ticket"]))
+                .as_string(None),
+                [open_statuses, sorted(self._customers)],
+            )
+        self._dirty_tickets.clear()
+        self._dirty_agents.clear()
+        self._messages.clear()
+        self._workloads.clear()
+        self._customers.clear()
+
+
+def handler(envelope: Envelope, state: Any) -> None:
+    tickets.handle(envelope, state)

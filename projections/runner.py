@@ -1,0 +1,102 @@
+"""Runs a projector: read a batch after its position, apply it, commit, repeat; then wait.
+
+The read happens inside the batch, after the store has locked the projector's position, so
+a second instance, a crash or a rebuild swap can never make this runner apply an event
+twice or skip one: it always continues from the committed position.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from projections.ports import EventSource, ProjectionStore
+
+DEFAULT_BATCH = 1000
+
+
+@dataclass
+class Progress:
+    done: int
+    total: int
+    position: int
+    head: int
+    elapsed: float
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float:
+        remaining = max(self.total - self.done, 0)
+        return remaining / self.rate if self.rate > 0 else 0.0
+
+
+class ProjectionRunner:
+    def __init__(
+        self, source: EventSource, store: ProjectionStore, *, batch_size: int = DEFAULT_BATCH
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.batch_size = batch_size
+
+    def step(self) -> int:
+        """Apply at most one batch; return how many events it applied."""
+        with self.store.batch() as batch:
+            envelopes = self.source.read(batch.position, self.batch_size)
+            if not envelopes:
+                return 0
+            before = batch.position
+            batch.apply(envelopes)
+            return sum(1 for e in envelopes if e.position > before)
+
+    def catch_up(
+        self, *, until: int | None = None, on_progress: Callable[[Progress], None] | None = None
+    ) -> int:
+        """Apply batches until the position reaches ``until`` (default: the head now)."""
+        target = self.source.head() if until is None else until
+        start_position = self.store.position()
+        total = max(target - start_position, 0)
+        started = time.monotonic()
+        done = 0
+        while True:
+            position = self.store.position()
+            if position >= target:
+                break
+            applied = self.step()
+            if applied == 0 and self.store.position() == position:
+                break  # nothing more to read (the head moved back?) - never spin
+            done = self.store.position() - start_position
+            if on_progress is not None:
+                on_progress(
+                    Progress(done, total, self.store.position(), target, time.monotonic() - started)
+                )
+        return done
+
+    def run(self, stop: threading.Event, *, idle_timeout: float = 1.0) -> None:
+        """Follow the log until ``stop`` is set: catch up, then apply new events as they come."""
+        while not stop.is_set():
+            if self.step() == 0:
+                self.source.wait(self.store.position(), idle_timeout)
+
+
+def rebuild(
+    source: EventSource,
+    live: ProjectionStore,
+    make_shadow: Callable[[], ProjectionStore],
+    swap_in: Callable[[ProjectionStore], int],
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> int:
+    """Rebuild beside the live copy, then swap it in. Returns the position of the swap."""
+    shadow = make_shadow()
+    runner = ProjectionRunner(source, shadow, batch_size=batch_size)
+    runner.catch_up(on_progress=on_progress)
+    # Events stored during the rebuild: catch up again, then swap (the swap itself waits
+    # for the live projector's current batch; the live runner resumes from the swap point).
+    runner.catch_up()
+    return swap_in(shadow)

@@ -1,0 +1,60 @@
+"""Response shapes of the read side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from infra.postgres.models import MessageRecord, NotificationRecord, TicketRecord
+
+
+class TicketSerializer(serializers.ModelSerializer[TicketRecord]):
+    class Meta:
+        model = TicketRecord
+        fields = [
+            "id", "customer_id", "subject", "description", "status", "priority", "tags",
+            "language", "assigned_agent_id", "version", "position", "created_at", "updated_at",
+            "last_message_at", "resolved_at", "closed_at", "message_count",
+        ]  # fmt: skip
+
+
+class CustomerTicketSerializer(TicketSerializer):
+    """What a customer sees: counts without internal notes."""
+
+    message_count = serializers.IntegerField(source="public_message_count")
+
+
+class MessageSerializer(serializers.ModelSerializer[MessageRecord]):
+    class Meta:
+        model = MessageRecord
+        fields = [
+            "id", "ticket_id", "version", "author_id", "author_role", "body", "internal",
+            "attachments", "posted_at", "position",
+        ]  # fmt: skip
+
+
+class NotificationSerializer(serializers.ModelSerializer[NotificationRecord]):
+    class Meta:
+        model = NotificationRecord
+        fields = ["id", "kind", "ticket_id", "payload", "read", "created_at"]
+
+
+class CustomerSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.EmailField()
+    company = serializers.CharField()
+    phone = serializers.CharField()
+    open_tickets = serializers.IntegerField()
+    total_tickets = serializers.IntegerField()
+
+
+class AgentWorkloadSerializer(serializers.Serializer[Any]):
+    user_id = serializers.CharField()
+    name = serializers.CharField()
+    availability = serializers.CharField()
+    capacity = serializers.IntegerField()
+    skills = serializers.ListField(child=serializers.CharField())
+    languages = serializers.ListField(child=serializers.CharField())
+    open_tickets = serializers.IntegerField()

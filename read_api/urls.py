@@ -1,0 +1,9 @@
+from django.urls import path
+
+from read_api import views
+
+urlpatterns = [
+    path("customers", views.CustomerDirectoryView.as_view(), name="customers"),
+    path("agents/workload", views.AgentWorkloadView.as_view(), name="agent-workload"),
+    path("notifications", views.NotificationListView.as_view(), name="notifications"),
+]

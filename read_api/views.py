@@ -1,0 +1,216 @@
+"""The query side: DRF endpoints over the PostgreSQL read models (never the aggregates)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.db.models import IntegerField, OuterRef, QuerySet, Subquery, TextField, Value
+from django.db.models.functions import Cast, Coalesce, Concat, Trim
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from infra.auth.models import User
+from infra.postgres.models import (
+    AgentRecord,
+    AgentWorkloadRecord,
+    CustomerStatsRecord,
+    MessageRecord,
+    NotificationRecord,
+    TicketRecord,
+)
+from read_api import serializers as s
+from read_api.consistency import ConsistentReadMixin
+from read_api.filters import TicketFilter
+
+READ_MODELS = "read_models"
+SORTS = {"created_at", "-created_at", "updated_at", "-updated_at"}
+AFTER = OpenApiParameter(
+    "after",
+    OpenApiTypes.INT,
+    description="A position returned by a command: wait (bounded) until this read reflects it.",
+)
+
+
+def is_staff(request: Request) -> bool:
+    user: User = request.user  # type: ignore[assignment]
+    return user.role in (User.Role.AGENT, User.Role.ADMIN)
+
+
+def user_id(request: Request) -> str:
+    return str(request.user.pk)
+
+
+class TicketCursorPagination(CursorPagination):
+    """Cursor pagination: stable while new tickets arrive (no skipped or repeated rows)."""
+
+    page_size = 25
+    page_size_query_param = "page_size"
+    max_page_size = 100
+    ordering = "-created_at"
+
+    def get_ordering(self, request: Request, queryset: Any, view: Any) -> tuple[str, ...]:
+        sort = request.query_params.get("sort", self.ordering)
+        if sort not in SORTS:
+            raise ValidationError({"sort": [f"One of {', '.join(sorted(SORTS))}."]})
+        return (sort, "-id" if sort.startswith("-") else "id")
+
+
+class MessageCursorPagination(CursorPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    ordering = "version"
+
+
+class ConsistentListView(ConsistentReadMixin, generics.ListAPIView):  # type: ignore[type-arg]
+    projection = READ_MODELS
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        self.consistent(request)
+        return self.mark(super().list(request, *args, **kwargs))
+
+
+@extend_schema(parameters=[AFTER], tags=["tickets"])
+class TicketListView(ConsistentListView):
+    pagination_class = TicketCursorPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = TicketFilter
+
+    def get_serializer_class(self) -> Any:
+        return s.TicketSerializer if is_staff(self.request) else s.CustomerTicketSerializer
+
+    def get_queryset(self) -> QuerySet[TicketRecord]:
+        qs = TicketRecord.objects.all()
+        if not is_staff(self.request):
+            qs = qs.filter(customer_id=user_id(self.request))
+        return qs
+
+
+class TicketDetailView(ConsistentReadMixin, APIView):
+    projection = READ_MODELS
+
+    @extend_schema(parameters=[AFTER], responses={200: s.TicketSerializer}, tags=["tickets"])
+    def get(self, request: Request, ticket_id: str) -> Response:
+        self.consistent(request)
+        ticket = visible_ticket(request, ticket_id)
+        serializer = s.TicketSerializer if is_staff(request) else s.CustomerTicketSerializer
+        return self.mark(Response(serializer(ticket).data, headers={"ETag": f'"{ticket.version}"'}))
+
+
+def visible_ticket(request: Request, ticket_id: str) -> TicketRecord:
+    try:
+        tid = UUID(ticket_id)
+    except ValueError:
+        raise NotFound("No such ticket.") from None
+    qs = TicketRecord.objects.filter(id=tid)
+    if not is_staff(request):
+        qs = qs.filter(customer_id=user_id(request))
+    ticket = qs.first()
+    if ticket is None:
+        raise NotFound("No such ticket.")
+    return ticket
+
+
+@extend_schema(parameters=[AFTER], tags=["tickets"])
+class MessageListView(ConsistentListView):
+    serializer_class = s.MessageSerializer
+    pagination_class = MessageCursorPagination
+
+    def get_queryset(self) -> QuerySet[MessageRecord]:
+        ticket = visible_ticket(self.request, self.kwargs["ticket_id"])
+        qs = MessageRecord.objects.filter(ticket_id=ticket.id)
+        if not is_staff(self.request):
+            qs = qs.filter(internal=False)
+        return qs
+
+
+class IdCursorPagination(CursorPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    ordering = "id"
+
+
+@extend_schema(tags=["customers"])
+class CustomerDirectoryView(generics.ListAPIView):  # type: ignore[type-arg]
+    """Customers with company, phone and ticket counts (agents and admins only)."""
+
+    serializer_class = s.CustomerSerializer
+    pagination_class = IdCursorPagination
+
+    def get_queryset(self) -> QuerySet[User]:
+        if not is_staff(self.request):
+            raise PermissionDenied("Only agents and admins see the customer directory.")
+        stats = CustomerStatsRecord.objects.filter(customer_id=OuterRef("pk_text"))
+        return (
+            User.objects.filter(role=User.Role.CUSTOMER)
+            .select_related("customer_profile")
+            .annotate(pk_text=Cast("pk", output_field=TextField()))
+            .annotate(
+                name=Trim(Concat("first_name", Value(" "), "last_name")),
+                company=Coalesce("customer_profile__company", Value("")),
+                phone=Coalesce("customer_profile__phone", Value("")),
+                open_tickets=Coalesce(
+                    Subquery(stats.values("open_tickets")[:1]), 0, output_field=IntegerField()
+                ),
+                total_tickets=Coalesce(
+                    Subquery(stats.values("total_tickets")[:1]), 0, output_field=IntegerField()
+                ),
+            )
+        )
+
+
+@extend_schema(tags=["agents"], responses={200: s.AgentWorkloadSerializer(many=True)})
+class AgentWorkloadView(ConsistentReadMixin, APIView):
+    """Every agent with availability, capacity and open tickets (agents and admins only)."""
+
+    projection = READ_MODELS
+
+    def get(self, request: Request) -> Response:
+        if not is_staff(request):
+            raise PermissionDenied("Only agents and admins see the workload.")
+        self.consistent(request)
+        loads = dict(AgentWorkloadRecord.objects.values_list("agent_user_id", "open_tickets"))
+        rows = [
+            {
+                "user_id": a.user_id,
+                "name": a.name,
+                "availability": a.availability,
+                "capacity": a.capacity,
+                "skills": a.skills,
+                "languages": a.languages,
+                "open_tickets": loads.get(a.user_id, 0),
+            }
+            for a in AgentRecord.objects.order_by("name")
+        ]
+        return self.mark(Response(s.AgentWorkloadSerializer(rows, many=True).data))
+
+
+@extend_schema(tags=["notifications"])
+class NotificationListView(generics.ListAPIView):  # type: ignore[type-arg]
+    """The signed-in user's in-app notifications, newest first."""
+
+    serializer_class = s.NotificationSerializer
+
+    class Pagination(CursorPagination):
+        page_size = 25
+        page_size_query_param = "page_size"
+        max_page_size = 100
+        ordering = "-created_at"
+
+    pagination_class = Pagination
+
+    def get_queryset(self) -> QuerySet[NotificationRecord]:
+        qs = NotificationRecord.objects.filter(user_id=user_id(self.request))
+        unread = self.request.query_params.get("unread")
+        if unread in {"1", "true"}:
+            qs = qs.filter(read=False)
+        return qs
