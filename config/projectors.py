@@ -7,8 +7,10 @@ the Kafka source (a later issue) plugs in here without the projectors noticing.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -18,6 +20,7 @@ from infra.postgres import readmodels
 from infra.postgres.event_source import PostgresEventSource, conninfo_from_django
 from infra.postgres.projection_store import PostgresProjectionStore
 from projections import tickets
+from projections.ports import Envelope
 from projections.runner import ProjectionRunner
 
 log = logging.getLogger(__name__)
@@ -50,7 +53,28 @@ def store(name: str) -> PostgresProjectionStore:
 
 
 def runner(name: str) -> ProjectionRunner:
-    return ProjectionRunner(event_source(), store(name), batch_size=settings.PROJECTION_BATCH_SIZE)
+    projection = store(name)
+    crash_after = os.environ.get("DESKSTREAM_FAULT_CRASH_AFTER")
+    if crash_after:
+        projection = _crashing(projection, int(crash_after))
+    return ProjectionRunner(event_source(), projection, batch_size=settings.PROJECTION_BATCH_SIZE)
+
+
+def _crashing(projection: PostgresProjectionStore, after: int) -> PostgresProjectionStore:
+    """Fault injection for the crash tests: the process dies in the middle of a batch, after
+    handling ``after`` events and before that batch commits (``DESKSTREAM_FAULT_CRASH_AFTER``)."""
+    handled = 0
+    inner = projection._handler
+
+    def handler(envelope: Envelope, state: Any) -> None:
+        nonlocal handled
+        inner(envelope, state)
+        handled += 1
+        if handled >= after:
+            os._exit(86)
+
+    projection._handler = handler
+    return projection
 
 
 def start_in_process(stop: threading.Event) -> list[threading.Thread]:

@@ -19,8 +19,12 @@ NAME = "read_models"
 
 # A ticket counts against its agent's workload and its customer's open count until resolved.
 OPEN_STATUSES = frozenset(
-    {Status.OPEN.value, Status.ASSIGNED.value, Status.IN_PROGRESS.value,
-     Status.WAITING_ON_CUSTOMER.value}
+    {
+        Status.OPEN.value,
+        Status.ASSIGNED.value,
+        Status.IN_PROGRESS.value,
+        Status.WAITING_ON_CUSTOMER.value,
+    }
 )
 
 Row = dict[str, Any]

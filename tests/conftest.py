@@ -97,7 +97,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _test_database_url() -> str:
+def subprocess_database_url() -> str:
+    """The URL of the test database, for servers and projectors run as subprocesses."""
     from django.conf import settings
 
     db = settings.DATABASES["default"]
@@ -121,7 +122,7 @@ def start_server(extra_env: dict[str, str] | None = None) -> LiveServer:
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": _test_database_url(),
+        "DATABASE_URL": subprocess_database_url(),
         "DESKSTREAM_DEMO": "1",
         "DESKSTREAM_PROJECTORS_IN_PROCESS": "1",
         "DJANGO_SETTINGS_MODULE": "config.settings",

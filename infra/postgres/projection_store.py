@@ -153,7 +153,9 @@ class PostgresProjectionStore:
                     sql.Identifier(table + "__old"),
                 )
                 cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(old).as_string(None))
-                cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(live, old).as_string(None))
+                cur.execute(
+                    sql.SQL("ALTER TABLE {} RENAME TO {}").format(live, old).as_string(None)
+                )
                 cur.execute(
                     sql.SQL("ALTER TABLE {} RENAME TO {}")
                     .format(new, sql.Identifier(table))
@@ -164,7 +166,5 @@ class PostgresProjectionStore:
                 "UPDATE projection_position SET position = %s, updated_at = now() WHERE name = %s",
                 [position, self.name],
             )
-            cur.execute(
-                "DELETE FROM projection_position WHERE name = %s", [shadow.tracking_name]
-            )
+            cur.execute("DELETE FROM projection_position WHERE name = %s", [shadow.tracking_name])
         return position

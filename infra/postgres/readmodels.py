@@ -149,7 +149,10 @@ class PostgresTicketsState:
                     "FROM unnest(%s::text[]) AS a "
                     "ON CONFLICT (agent_user_id) DO UPDATE SET open_tickets = EXCLUDED.open_tickets"
                 )
-                .format(w=sql.Identifier(self.t["rm_agent_workload"]), t=sql.Identifier(self.t["rm_ticket"]))
+                .format(
+                    w=sql.Identifier(self.t["rm_agent_workload"]),
+                    t=sql.Identifier(self.t["rm_ticket"]),
+                )
                 .as_string(None),
                 [open_statuses, sorted(self._workloads)],
             )
@@ -163,7 +166,10 @@ class PostgresTicketsState:
                     "ON CONFLICT (customer_id) DO UPDATE SET open_tickets = EXCLUDED.open_tickets,"
                     " total_tickets = EXCLUDED.total_tickets"
                 )
-                .format(c=sql.Identifier(self.t["rm_customer_stats"]), t=sql.Identifier(self.t["rm_ticket"]))
+                .format(
+                    c=sql.Identifier(self.t["rm_customer_stats"]),
+                    t=sql.Identifier(self.t["rm_ticket"]),
+                )
                 .as_string(None),
                 [open_statuses, sorted(self._customers)],
             )

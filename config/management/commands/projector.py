@@ -1,0 +1,108 @@
+"""``manage.py projector run NAME | status | rebuild NAME``: operate the projectors.
+
+``run`` follows the log in this process (one process per projector in production);
+``status`` shows each projector's position and lag; ``rebuild`` rebuilds from zero beside
+the live tables with a progress bar, then swaps the new copy in.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from config import projectors
+from projections.runner import Progress as RunProgress
+from projections.runner import rebuild
+
+
+class Command(BaseCommand):
+    help = "Run, inspect or rebuild projectors."
+
+    def add_arguments(self, parser: Any) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        run = sub.add_parser("run", help="follow the event log and apply it")
+        run.add_argument("name", choices=sorted(projectors.STORES))
+        run.add_argument("--batch-size", type=int, default=None)
+        run.add_argument("--until-caught-up", action="store_true", help="exit when at the head")
+        sub.add_parser("status", help="position and lag of every projector")
+        reb = sub.add_parser("rebuild", help="rebuild from zero beside the live copy, then swap")
+        reb.add_argument("name", choices=sorted(projectors.STORES))
+        reb.add_argument("--batch-size", type=int, default=None)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        if action == "status":
+            self.status()
+        elif action == "run":
+            self.run(options["name"], options["batch_size"], options["until_caught_up"])
+        elif action == "rebuild":
+            self.rebuild(options["name"], options["batch_size"])
+        else:  # pragma: no cover - argparse refuses others
+            raise CommandError(f"unknown action {action}")
+
+    def status(self) -> None:
+        head = projectors.event_source().head()
+        table = Table(title=f"Projectors (log head {head})")
+        for col in ("projector", "position", "lag (events)"):
+            table.add_column(col, justify="right" if col != "projector" else "left")
+        for name in sorted(projectors.STORES):
+            position = projectors.store(name).position()
+            table.add_row(name, str(position), str(max(head - position, 0)))
+        Console(file=self.stdout, width=100).print(table)
+
+    def run(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
+        runner = projectors.runner(name)
+        if batch_size:
+            runner.batch_size = batch_size
+        if until_caught_up:
+            runner.catch_up()
+            self.stdout.write(f"{name} at {runner.store.position()}")
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        self.stdout.write(f"{name}: following the log from {runner.store.position()}")
+        runner.run(stop)
+
+    def rebuild(self, name: str, batch_size: int | None) -> None:
+        source = projectors.event_source()
+        live = projectors.store(name)
+        columns = (
+            TextColumn(f"rebuild {name}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]:>9,.0f} ev/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=Console(file=self.stdout)) as bar:
+            task = bar.add_task("rebuild", total=source.head() or 1, rate=0.0)
+
+            def progress(p: RunProgress) -> None:
+                bar.update(task, completed=p.done, total=max(p.total, 1), rate=p.rate)
+
+            position = rebuild(
+                source,
+                live,
+                live.shadow,
+                live.swap_in,  # type: ignore[arg-type]
+                batch_size=batch_size or projectors.runner(name).batch_size,
+                on_progress=progress,
+            )
+        self.stdout.write(f"{name} rebuilt and swapped in at position {position}")
