@@ -113,7 +113,9 @@ def clean_attachments(attachments: object) -> list[dict[str, Any]]:
         )
         size = item.get("size", 0)
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise ValidationError("attachment size must be a non-negative integer.")
+            raise ValidationError(
+                "attachment size must be a non-negative integer.", field="attachments"
+            )
         cleaned.append({"name": name, "content_type": content_type, "size": size})
     return cleaned
 
@@ -315,8 +317,8 @@ class Ticket(Aggregate):
         message_id: UUID | None = None,
     ) -> None:
         """Add a message; a customer's public reply may also move the ticket (see the table)."""
-        self._require_not_closed()
         actor = self._check_actor(author_id, author_role)
+        self._require_not_closed()
         if internal and actor.role is Role.CUSTOMER:
             raise PermissionDeniedError("Only agents and admins write internal notes.")
         text = _clean_text(body, "body", BODY_MAX)
@@ -348,16 +350,13 @@ class Ticket(Aggregate):
     def change_status(
         self, *, target: str, actor_id: str, actor_role: Role, reason: str = ""
     ) -> None:
-        self._require_not_closed()
         actor = self._check_actor(actor_id, actor_role)
+        self._require_not_closed()
         to = parse_status(target)
-        if (
-            self.status is Status.RESOLVED
-            and to is Status.IN_PROGRESS
-            and not self.assigned_agent_id
-        ):
-            # Reopening a ticket nobody is assigned to puts it back in the unassigned queue.
-            to = Status.OPEN
+        if self.status is Status.RESOLVED and to in (Status.OPEN, Status.IN_PROGRESS):
+            # Reopening, like a customer reply, goes back to the assigned agent (In Progress) or
+            # to the unassigned queue (Open); asking for the other would break the invariant.
+            to = Status.IN_PROGRESS if self.assigned_agent_id else Status.OPEN
         check_transition(self.status, to, Trigger.COMMAND, actor.role)
         self._change_status(to, actor, _clean_text(reason, "reason", 500, required=False))
 
@@ -370,8 +369,8 @@ class Ticket(Aggregate):
         policy: str = "manual",
         reason: str = "",
     ) -> None:
-        self._require_not_closed()
         actor = self._check_actor(actor_id, actor_role)
+        self._require_not_closed()
         if actor.role is Role.CUSTOMER:
             raise PermissionDeniedError("Only agents, admins and automation assign tickets.")
         if not agent_id:
@@ -393,8 +392,8 @@ class Ticket(Aggregate):
             self._change_status(Status.ASSIGNED, actor, "agent assigned")
 
     def unassign(self, *, actor_id: str, actor_role: Role, reason: str = "") -> None:
-        self._require_not_closed()
         actor = self._check_actor(actor_id, actor_role)
+        self._require_not_closed()
         if actor.role is Role.CUSTOMER:
             raise PermissionDeniedError("Only agents, admins and automation unassign tickets.")
         if self.assigned_agent_id is None:
@@ -410,8 +409,8 @@ class Ticket(Aggregate):
             self._change_status(Status.OPEN, actor, "agent unassigned")
 
     def change_priority(self, *, priority: object, actor_id: str, actor_role: Role) -> None:
-        self._require_not_closed()
         actor = self._check_actor(actor_id, actor_role)
+        self._require_not_closed()
         if actor.role is Role.CUSTOMER:
             raise PermissionDeniedError("Only agents and admins change the priority.")
         new = _parse_priority(priority)
@@ -435,8 +434,8 @@ class Ticket(Aggregate):
         tags: object = None,
     ) -> None:
         """Change subject, description and/or tags (``None`` keeps the current value)."""
-        self._require_not_closed()
         actor = self._check_actor(actor_id, actor_role)
+        self._require_not_closed()
         if actor.role is Role.CUSTOMER and tags is not None:
             raise PermissionDeniedError("Only agents and admins set tags.")
         new_subject = (

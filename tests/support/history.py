@@ -9,10 +9,32 @@ from command_api.application import Actor, DeskstreamApplication
 from domain.errors import DomainError
 from domain.lifecycle import Role
 
-WORDS = (
-    "invoice refund password login export api webhook dashboard billing slow error crash "
-    "upload csv account team member charge plan vat number delay timeout certificate"
-).split()
+WORDS = [
+    "invoice",
+    "refund",
+    "password",
+    "login",
+    "export",
+    "api",
+    "webhook",
+    "dashboard",
+    "billing",
+    "slow",
+    "error",
+    "crash",
+    "upload",
+    "csv",
+    "account",
+    "team",
+    "member",
+    "charge",
+    "plan",
+    "vat",
+    "number",
+    "delay",
+    "timeout",
+    "certificate",
+]
 
 
 def sentence(rng: random.Random, n: int = 8) -> str:
