@@ -6,21 +6,23 @@ What it does, in one run:
 
 1. Starts PostgreSQL the way ``make run`` does (the embedded server, here in a fresh
    ``var/bench-pg`` so ``make run``'s own ``var/pg`` is left alone), or uses ``--db-url``.
-2. Measures the ceiling: raw appends through the library's recorder to the same database,
-   one event per commit (1 and 8 threads) and 100 events per commit.
-3. For each server variant (the default as ``make run`` starts it; group commit off; two
-   uvicorn workers; Django's ``CONN_MAX_AGE=0``) starts ``python -m config.launcher`` on a
-   free port, waits until it answers, records the idle memory of everything it started
-   (launcher process tree plus the PostgreSQL server), then runs closed-loop clients that
-   each post messages as fast as they get answers, for 1, 8 and 32 concurrent clients (and
-   8 clients on one ticket), each over its own keep-alive connection.
+2. For each server variant (the default as ``make run`` starts it; group commit off; two
+   uvicorn workers; projectors out of the server process, as a diagnostic) starts
+   ``python -m config.launcher`` on a free port, waits until it answers, records the idle
+   memory of everything it started (launcher process tree plus the PostgreSQL server), then
+   runs closed-loop clients that each post messages as fast as they get answers, for 1, 8
+   and 32 concurrent clients (and 8 clients on one ticket), each over its own keep-alive
+   connection.
+3. Measures the ceiling: raw appends through the library to the same database, one event
+   per commit (1 and 8 threads) and 100 events per commit, with no server running.
 4. Writes its section of ``docs/benchmarks.md`` (between ``<!-- bench:commands:start -->``
    and ``<!-- bench:commands:end -->``) and stops everything it started, by PID.
 
 The load generator is a minimal HTTP/1.1 client on asyncio streams rather than httpx: on a
 2-core machine the client shares the CPU with the server, and httpx costs ~3 ms of CPU per
-request (it alone could not produce 1,000 requests/s here); this one costs ~0.1 ms. Its CPU
-use is measured and reported with every row.
+request (measured: 0.29 cores for 90 requests/s), so it alone could not produce 1,000
+requests/s here; this one costs a few tenths of a millisecond. Its CPU use is measured and
+reported with every row.
 """
 
 from __future__ import annotations
@@ -64,16 +66,22 @@ TICKET_POOL = 64  # tickets per phase, spread over the clients (each owns its ow
 TARGET_RATE = 1000.0
 TARGET_P99_MS = 100.0
 TARGET_MEMORY = 1024**3
+NOISY_CPU = 0.25  # cores used by other processes during a phase before its row is flagged
 # Server settings a caller's environment could change; every variant starts from defaults.
 TUNING_VARS = (
     "DESKSTREAM_GROUP_COMMIT",
     "DESKSTREAM_GROUP_COMMIT_MAX_BATCH",
     "DESKSTREAM_EVENTSTORE_POOL_SIZE",
     "DESKSTREAM_CONN_MAX_AGE",
+    "DESKSTREAM_DB_POOL_SIZE",
     "DESKSTREAM_DEBUG",
+    "DESKSTREAM_PROJECTORS_IN_PROCESS",
+    "DESKSTREAM_PROJECTION_BATCH_SIZE",
     "DESKSTREAM_HOST",
     "DESKSTREAM_PORT",
 )
+# --server-env KEY=VALUE: extra environment for every server (experiments; noted in the doc).
+SERVER_ENV: dict[str, str] = {}
 
 
 def log(msg: str) -> None:
@@ -170,12 +178,27 @@ class Database:
     version: str = ""
     settings: dict[str, str] = field(default_factory=dict)
 
-    def connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.url, autocommit=True)
+    _conn: psycopg.Connection[Any] | None = None
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self.connect() as conn:
-            return list(conn.execute(sql, params).fetchall())  # type: ignore[arg-type]
+        """Run ``sql`` on one long-lived monitoring connection (opened once, so a server that
+        has used up ``max_connections`` can still be observed)."""
+        for attempt in range(2):
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = psycopg.connect(self.url, autocommit=True)
+                return list(self._conn.execute(sql, params).fetchall())  # type: ignore[arg-type]
+            except psycopg.OperationalError:
+                self.close()
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
 
 
 def kill_leftover_postmaster(data_dir: Path) -> None:
@@ -225,6 +248,7 @@ def start_database(db_url: str | None) -> Database:
 
 
 def stop_database(db: Database, keep: bool) -> None:
+    db.close()
     if db.embedded is None:
         return
     log("stopping the embedded PostgreSQL")
@@ -253,6 +277,32 @@ def events_and_transactions(db: Database, after: int) -> tuple[int, int]:
         (after,),
     )
     return int(rows[0][0]), int(rows[0][1])
+
+
+class ConnectionSampler:
+    """Peak number of connections to the database while a phase runs (every 0.25 s)."""
+
+    def __init__(self, db: Database) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._conn = psycopg.connect(db.url, autocommit=True)  # opened before the load
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        while not self._stop.is_set():
+            with contextlib.suppress(psycopg.Error):
+                row = self._conn.execute(sql).fetchone()
+                self.peak = max(self.peak, int(row[0]) if row else 0)
+            self._stop.wait(0.25)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        with contextlib.suppress(psycopg.Error):
+            self._conn.close()
+        return self.peak
 
 
 # ------------------------------------------------------------------------------ ceiling
@@ -423,6 +473,7 @@ class LoadResult:
     errors: collections.Counter[str]
     seconds: float
     client_cpu: float
+    total_requests: int  # warm-up included, to relate to database counters
 
 
 async def closed_loop(
@@ -431,6 +482,7 @@ async def closed_loop(
     """Client ``i`` sends ``requests[i]`` round-robin, one at a time, until time is up."""
     latencies: list[float] = []
     errors: collections.Counter[str] = collections.Counter()
+    sent = [0]
     loop = asyncio.get_running_loop()
     begin = loop.time() + 0.2
     measure_from = begin + warmup
@@ -450,6 +502,7 @@ async def closed_loop(
                 except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                     status, body = 0, type(exc).__name__.encode()
                     await conn.close()
+                sent[0] += 1
                 if t0 < measure_from:
                     continue
                 latencies.append(loop.time() - t0)
@@ -460,7 +513,7 @@ async def closed_loop(
 
     cpu0 = time.process_time()
     await asyncio.gather(*(client(mine) for mine in requests))
-    return LoadResult(latencies, errors, duration, time.process_time() - cpu0)
+    return LoadResult(latencies, errors, duration, time.process_time() - cpu0, sent[0])
 
 
 # ------------------------------------------------------------------------------ server
@@ -487,6 +540,7 @@ class Server:
             PYTHONUNBUFFERED="1",
             **variant.env,
         )
+        env.update(SERVER_ENV)
         cmd = [sys.executable, "-m", "config.launcher", "--port", str(self.port), *variant.args]
         with self.logfile.open("wb") as out:
             self.proc = subprocess.Popen(
@@ -520,13 +574,26 @@ class Server:
         return "\n".join(lines[-n:])
 
     def error_lines(self) -> collections.Counter[str]:
-        """The exception lines in the server log, counted (the last line of each traceback)."""
+        """Tracebacks in the server log, counted by their final exception (chains count once)."""
         counts: collections.Counter[str] = collections.Counter()
         pattern = re.compile(r"^([\w.]+(?:Error|Exception|Exit)\w*): (.*)$")
+        pending = ""
         for line in self.logfile.read_text(errors="replace").splitlines():
-            m = pattern.match(line.strip())
+            if not line.strip() or line[0] in " \t" or line.startswith("Traceback"):
+                continue
+            m = pattern.match(line)
             if m:
-                counts[f"{m.group(1)}: {m.group(2)[:140]}"] += 1
+                message = m.group(2)
+                if "FATAL:" in message:
+                    message = message[message.index("FATAL:") :]
+                pending = f"{m.group(1).rsplit('.', 1)[-1]}: {' '.join(message.split())[:120]}"
+            elif line.startswith(("The above exception", "During handling of the above")):
+                continue  # a chained exception follows; count only the last one
+            elif pending:
+                counts[pending] += 1
+                pending = ""
+        if pending:
+            counts[pending] += 1
         return counts
 
     def stop(self) -> None:
@@ -570,6 +637,8 @@ class PhaseRow:
     events: int
     transactions: int
     sessions: int
+    requests_total: int
+    peak_connections: int
     cpu_server: float
     cpu_pg: float
     cpu_client: float
@@ -582,6 +651,24 @@ class PhaseRow:
     @property
     def error_count(self) -> int:
         return sum(self.errors.values())
+
+    @property
+    def sessions_per_command(self) -> float:
+        """New database connections per request sent (warm-up included on both sides)."""
+        return ratio(self.sessions, self.requests_total)
+
+    @property
+    def cpu_ms_per_command(self) -> float:
+        return 1000 * self.cpu_ours / self.rate if self.rate else float("nan")
+
+    @property
+    def cpu_ours(self) -> float:
+        return self.cpu_server + self.cpu_pg + self.cpu_client
+
+    @property
+    def cpu_other(self) -> float:
+        """CPU used by processes that are not part of the benchmark (a shared machine)."""
+        return max(0.0, self.cpu_machine - self.cpu_ours)
 
 
 @dataclass
@@ -677,6 +764,7 @@ def run_phase(
     log(f"  {label}: {tickets} ticket(s), {warmup:.0f}s warm-up + {duration:.0f}s")
 
     before = db_counters(db)
+    sampler = ConnectionSampler(db)
     server_procs = tree(server.pid)
     pg_procs = tree(db.postmaster_pid) if db.postmaster_pid else []
     cpu_s0, cpu_pg0, busy0 = (
@@ -686,7 +774,10 @@ def run_phase(
     )
     # CPU is sampled around the whole closed loop, warm-up included; scale by time below.
     t0 = time.perf_counter()
-    load = asyncio.run(closed_loop(server.port, requests, duration, warmup))
+    try:
+        load = asyncio.run(closed_loop(server.port, requests, duration, warmup))
+    finally:
+        peak = sampler.stop()
     elapsed = time.perf_counter() - t0
     server_procs = tree(server.pid)
     pg_procs = tree(db.postmaster_pid) if db.postmaster_pid else []
@@ -713,6 +804,8 @@ def run_phase(
         events=events,
         transactions=transactions,
         sessions=after["sessions"] - before["sessions"],
+        requests_total=load.total_requests,
+        peak_connections=peak,
         cpu_server=(cpu_s1 - cpu_s0) / elapsed,
         cpu_pg=(cpu_pg1 - cpu_pg0) / elapsed,
         cpu_client=load.client_cpu / elapsed,
@@ -721,12 +814,20 @@ def run_phase(
     log(
         f"    {row.rate:7.0f} commands/s  p50 {row.p50:6.1f} ms  p99 {row.p99:7.1f} ms  "
         f"errors {row.error_count}  events/commit {ratio(events, transactions):.1f}  "
-        f"new PG sessions {row.sessions}  CPU server {row.cpu_server:.2f} "
-        f"pg {row.cpu_pg:.2f} client {row.cpu_client:.2f} machine {row.cpu_machine:.2f}"
+        f"new PG sessions {row.sessions} (peak open {peak})  CPU server {row.cpu_server:.2f} "
+        f"pg {row.cpu_pg:.2f} client {row.cpu_client:.2f} other {row.cpu_other:.2f}"
     )
     for err, count in load.errors.most_common(3):
         log(f"      {count} x {err}")
     return row
+
+
+def clients_label(n: int) -> str:
+    return f"{n} client" if n == 1 else f"{n} clients"
+
+
+def phase_label(row: PhaseRow) -> str:
+    return clients_label(row.clients) + (" on one ticket" if row.same_ticket else "")
 
 
 def summarize(status: int, body: bytes) -> str:
@@ -853,6 +954,10 @@ def render(
         f"processes used {background_cpu:.2f} cores just before the run."
     )
     w("")
+    if SERVER_ENV:
+        extra = ", ".join(f"`{k}={v}`" for k, v in SERVER_ENV.items())
+        w(f"**Every server also ran with:** {extra} (not the `make run` configuration).")
+        w("")
     s = db.settings
     w(
         f"**PostgreSQL settings:** fsync={s.get('fsync')}, "
@@ -888,6 +993,17 @@ def render(
             f"| p99 < {TARGET_P99_MS:.0f} ms at 32 clients | {fmt_ms(default32.p99)} ms | "
             f"{'yes' if default32.p99 < TARGET_P99_MS else 'no'} |"
         )
+    at32 = [(r, row) for r in results for row in r.rows if row.clients == 32]
+    if at32:
+        best_r, best = max(at32, key=lambda x: x[1].rate)
+        w(
+            f"| (best variant at 32 clients: *{best_r.variant.label}*) | "
+            f"{fmt_rate(best.rate)} commands/s, p99 {fmt_ms(best.p99)} ms, "
+            f"{best.error_count} errors | no |"
+            if best.rate < TARGET_RATE or best.p99 >= TARGET_P99_MS or best.error_count
+            else f"| (best variant at 32 clients: *{best_r.variant.label}*) | "
+            f"{fmt_rate(best.rate)} commands/s, p99 {fmt_ms(best.p99)} ms | yes |"
+        )
     idle = by_key["default"].idle if "default" in by_key else None
     if idle is not None:
         w(
@@ -916,35 +1032,63 @@ def render(
     # Commands
     w("### Commands over HTTP")
     w("")
+    w("Server variants, each started fresh by the script as `python -m config.launcher`:")
+    w("")
+    descriptions = {
+        "default": "as `make run` starts it: one uvicorn process, group commit on, projectors "
+        "in threads of the server process.",
+        "nogc": "`DESKSTREAM_GROUP_COMMIT=0`: every command appends in its own transaction.",
+        "workers2": "`--workers 2`: two uvicorn worker processes sharing the port, each with its "
+        "own group committer, connection pools and projector threads.",
+        "noproj": "`DESKSTREAM_PROJECTORS_IN_PROCESS=0` (diagnostic): no projector threads in "
+        "the server process (read models then lag until a projector runs elsewhere).",
+    }
+    for r in results:
+        w(f"- *{r.variant.label}*: {descriptions.get(r.variant.key, '')}")
+    w("")
     w(
         "*Events/commit* is how many events each PostgreSQL transaction appended (distinct "
         "`xmin` of the new rows): above 1 means group commit batched concurrent commands. "
         "*PG sessions/cmd* is new PostgreSQL connections opened per command "
-        "(`pg_stat_database.sessions`). CPU is in cores (2.0 = both cores busy): the server "
-        "processes, PostgreSQL, the load generator, and the whole machine."
+        "(`pg_stat_database.sessions`) and *peak conns* the most connections open to the "
+        "database at once (sampled every 0.25 s). *CPU ms/cmd* is the CPU time of the server, "
+        "PostgreSQL and the load generator per command. The last column is CPU in cores "
+        "(2.0 = both cores busy): the server processes, PostgreSQL, the load generator, and "
+        "everything else on the machine (other users of a shared machine; high values there "
+        "make that row unreliable)."
     )
     w("")
     w(
         "| Server | Clients | Tickets | Commands/s | p50 ms | p99 ms | Errors | Events/commit "
-        "| PG sessions/cmd | CPU server / pg / client / machine |"
+        "| PG sessions/cmd | Peak conns | CPU ms/cmd | CPU server / pg / client / other |"
     )
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
         if r.failure and not r.rows:
-            w(f"| {r.variant.label} | | | failed: {r.failure[:120]} | | | | | | |")
-        for failed in r.phase_failures:
-            w(f"| {r.variant.label} | {failed} | | | | | | | | |")
+            w(f"| {r.variant.label} | | | failed: {r.failure[:120]} | | | | | | | | |")
         for row in r.rows:
             clients = f"{row.clients}" + (" (one ticket)" if row.same_ticket else "")
+            noisy = " †" if row.cpu_other > NOISY_CPU else ""
             w(
-                f"| {r.variant.label} | {clients} | {row.tickets} | {fmt_rate(row.rate)} | "
+                f"| {r.variant.label} | {clients} | {row.tickets} | {fmt_rate(row.rate)}{noisy} | "
                 f"{fmt_ms(row.p50)} | {fmt_ms(row.p99)} | {row.error_count} | "
                 f"{ratio(row.events, row.transactions):.1f} | "
-                f"{ratio(row.sessions, row.count + row.error_count):.2f} | "
+                f"{row.sessions_per_command:.2f} | "
+                f"{row.peak_connections} | {row.cpu_ms_per_command:.1f} | "
                 f"{row.cpu_server:.2f} / {row.cpu_pg:.2f} / {row.cpu_client:.2f} / "
-                f"{row.cpu_machine:.2f} |"
+                f"{row.cpu_other:.2f} |"
             )
+        for failed in r.phase_failures:
+            w(f"| {r.variant.label} | {failed} | | | | | | | | | | |")
     w("")
+    noisy_rows = sum(1 for r in results for row in r.rows if row.cpu_other > NOISY_CPU)
+    if noisy_rows:
+        w(
+            f"† {noisy_rows} row(s) ran while processes outside the benchmark used more than "
+            f"{NOISY_CPU:.2f} cores (last column): on 2 cores that takes CPU from the server, "
+            "so those rows read low."
+        )
+        w("")
 
     # Ratios
     w("### Ratios")
@@ -954,7 +1098,8 @@ def render(
             row = row_for("default", clients)
             if row is not None:
                 w(
-                    f"- Default server, {clients} client(s): {fmt_rate(row.rate)} commands/s = "
+                    f"- Default server, {clients_label(clients)}: "
+                    f"{fmt_rate(row.rate)} commands/s = "
                     f"**{ratio(row.rate, single.events_per_s):.2f}x** the single-event-commit "
                     f"ceiling ({fmt_rate(single.events_per_s)} appends/s, 1 thread)."
                 )
@@ -962,7 +1107,7 @@ def render(
         on, off = row_for("default", clients), row_for("nogc", clients)
         if on is not None and off is not None:
             w(
-                f"- Group commit on / off, {clients} client(s): "
+                f"- Group commit on / off, {clients_label(clients)}: "
                 f"{fmt_rate(on.rate)} / {fmt_rate(off.rate)} = **{ratio(on.rate, off.rate):.2f}x** "
                 f"(p99 {fmt_ms(on.p99)} vs {fmt_ms(off.p99)} ms; errors {on.error_count} vs "
                 f"{off.error_count})."
@@ -977,17 +1122,16 @@ def render(
         two, one = row_for("workers2", clients), row_for("default", clients)
         if two is not None and one is not None:
             w(
-                f"- 2 uvicorn workers / 1, {clients} client(s): {fmt_rate(two.rate)} / "
-                f"{fmt_rate(one.rate)} = **{ratio(two.rate, one.rate):.2f}x** (each worker "
-                "process has its own group committer and connection pools)."
+                f"- 2 uvicorn workers / 1, {clients_label(clients)}: {fmt_rate(two.rate)} / "
+                f"{fmt_rate(one.rate)} = **{ratio(two.rate, one.rate):.2f}x**."
             )
     for clients in (1, 8, 32):
-        c0, one = row_for("connage0", clients), row_for("default", clients)
-        if c0 is not None and one is not None:
+        np_, one = row_for("noproj", clients), row_for("default", clients)
+        if np_ is not None and one is not None:
             w(
-                f"- `DESKSTREAM_CONN_MAX_AGE=0` / default, {clients} client(s): "
-                f"{fmt_rate(c0.rate)} / {fmt_rate(one.rate)} = **{ratio(c0.rate, one.rate):.2f}x** "
-                f"(errors {c0.error_count} vs {one.error_count})."
+                f"- Projectors out of the server process / default, {clients_label(clients)}: "
+                f"{fmt_rate(np_.rate)} / {fmt_rate(one.rate)} = "
+                f"**{ratio(np_.rate, one.rate):.2f}x**."
             )
     w("")
 
@@ -1025,7 +1169,7 @@ def render(
         w("")
         for r, row in client_errs:
             top = "; ".join(f"{n} x `{e[:100]}`" for e, n in row.errors.most_common(2))
-            w(f"- {r.variant.label}, {row.clients} clients: {top}")
+            w(f"- {r.variant.label}, {phase_label(row)}: {top}")
         for r, counts in errs:
             top = "; ".join(f"{n} x `{e[:150]}`" for e, n in counts.most_common(3))
             w(f"- Server log, {r.variant.label}: {top}")
@@ -1052,67 +1196,134 @@ def interpret(
     if d32 is not None:
         met = d32.rate >= TARGET_RATE and d32.p99 < TARGET_P99_MS and d32.error_count == 0
         yield (
-            f"**Target {'met' if met else 'not met'}:** the default server did "
+            f"**Throughput target {'met' if met else 'not met'}:** the default server did "
             f"{fmt_rate(d32.rate)} commands/s at 32 clients with p99 {fmt_ms(d32.p99)} ms and "
             f"{d32.error_count} non-2xx answers (target ≥ {TARGET_RATE:,.0f}/s, p99 < "
             f"{TARGET_P99_MS:.0f} ms, all 2xx)."
         )
+    best = max((row.rate for r in results for row in r.rows), default=0.0)
     if single is not None:
         batched = next((c for c in ceiling if c.events_per_commit > 1), None)
         multi = next((c for c in ceiling if c.threads > 1), None)
+        limit = "is not" if best < 0.5 * single.events_per_s else "may be"
         text = (
-            f"The database is not the limit at this rate: one event per commit through the "
-            f"library reaches {fmt_rate(single.events_per_s)} appends/s"
+            f"The database {limit} the limit: one event per commit through the library reaches "
+            f"{fmt_rate(single.events_per_s)} appends/s from 1 thread"
         )
         if multi is not None:
-            text += f" ({fmt_rate(multi.events_per_s)}/s from {multi.threads} threads: the "
-            text += "table lock serialises appends)"
+            text += (
+                f" and {fmt_rate(multi.events_per_s)}/s from {multi.threads} (the events table "
+                "lock serialises appends, so threads barely help)"
+            )
         if batched is not None:
             text += f", and {fmt_rate(batched.events_per_s)} events/s at 100 events per commit"
-        best = max((row.rate for r in results for row in r.rows), default=0.0)
-        text += f"; the best HTTP result is {fmt_rate(best)} commands/s."
+        text += f"; the best HTTP result in this run is {fmt_rate(best)} commands/s."
         yield text
     if d8 is not None and d32 is not None:
-        epc = [ratio(r.events, r.transactions) for r in (d8, d32)]
-        yield (
-            f"Group commit does batch: {epc[0]:.1f} and {epc[1]:.1f} events per transaction at 8 "
-            "and 32 clients. But with the time per command dominated by the web stack, batching "
-            "the commit cannot lift throughput much (compare the group commit on/off ratios)."
+        epc8, epc32 = ratio(d8.events, d8.transactions), ratio(d32.events, d32.transactions)
+        text = (
+            f"Group commit batches as designed ({epc8:.1f} and {epc32:.1f} events per "
+            "transaction at 8 and 32 clients)"
         )
-    for r in results:
-        for row in r.rows:
-            per = ratio(row.sessions, row.count + row.error_count)
-            if per > 0.5 and r.variant.key == "default" and row.clients == 1:
-                yield (
-                    f"Every command opens a new PostgreSQL connection ({per:.2f} new sessions "
-                    "per command at 1 client): under ASGI, Django runs each request's sync code "
-                    "in a new thread with its own database connection, and with "
-                    "`CONN_MAX_AGE` > 0 that connection is kept open and never reused. The "
-                    "connections pile up until PostgreSQL's `max_connections` "
-                    f"({db.settings.get('max_connections')}) is reached, after which requests "
-                    "fail with 'too many clients' (see Errors)."
+        off = row_for("nogc", 32)
+        if off is not None:
+            gain = ratio(d32.rate, off.rate)
+            text += f", but on / off is {gain:.2f}x at 32 clients"
+            if gain < 1.25:
+                text += (
+                    ": commands arrive far below the commit ceiling, so there is little to "
+                    "batch and nothing to gain; the time goes elsewhere (below)"
                 )
-    if d1 is not None and d1.cpu_machine > 0:
+        yield text + "."
+    for r in results:
+        if r.variant.key != "default":
+            continue
+        per = max((row.sessions_per_command for row in r.rows), default=0.0)
+        peak = max((row.peak_connections for row in r.rows), default=0)
+        too_many = sum(n for e, n in r.log_errors.items() if "too many clients" in e)
+        if per > 0.5:
+            text = (
+                f"**Requests open PostgreSQL connections** (up to {per:.2f} new sessions per "
+                "command): under ASGI, Django runs each request's sync code in a fresh thread "
+                "(asgiref `ThreadSensitiveContext`), so per-thread connections are never reused "
+                f"and each one costs connection setup in the server and in PostgreSQL; up to "
+                f"{peak} were open at once (max_connections {db.settings.get('max_connections')})"
+            )
+            if too_many:
+                text += f", and {too_many} requests failed with 'too many clients already'"
+            yield text + ". A connection pool (Django's `OPTIONS={'pool': ...}`) avoids this."
+        elif peak:
+            yield (
+                f"Database connections are reused ({per:.2f} new sessions per command, at most "
+                f"{peak} open at once): the connection pool works."
+            )
+    rows = [row for r in results for row in r.rows if row.rate > 0]
+    if d1 is not None and d1.cpu_ours > 0 and rows:
+        cheapest = min(rows, key=lambda row: row.cpu_ms_per_command)
+        cheapest_label = next(r.variant.label for r in results if cheapest in r.rows)
         yield (
-            f"At 1 client the machine is {d1.cpu_machine:.2f} cores busy for "
-            f"{fmt_rate(d1.rate)} commands/s, i.e. about {1000 * d1.cpu_machine / d1.rate:.1f} ms "
-            "of CPU per command (server + PostgreSQL + client); on 2 cores that caps the rate near "
-            f"{2 * d1.rate / d1.cpu_machine:,.0f} commands/s whatever the commit strategy."
+            f"**CPU per command is the limit.** On the default server at 1 client the server, "
+            f"PostgreSQL and the client use {d1.cpu_ms_per_command:.1f} ms of CPU per command "
+            f"({1000 * d1.cpu_server / d1.rate:.1f} ms in the server process, "
+            f"{1000 * d1.cpu_pg / d1.rate:.1f} ms in PostgreSQL); the cheapest row in this run "
+            f"({cheapest_label}, {phase_label(cheapest)}) still needs "
+            f"{cheapest.cpu_ms_per_command:.1f} ms. "
+            f"{TARGET_RATE:,.0f} commands/s on 2 cores allows {2000 / TARGET_RATE:.0f} ms per "
+            "command, everything included: no commit strategy reaches the target until the "
+            "per-request cost drops by a factor of about "
+            f"{cheapest.cpu_ms_per_command / (2000 / TARGET_RATE):.0f}."
+        )
+    if d32 is not None:
+        yield (
+            f"At 32 clients the single server process uses {d32.cpu_server:.2f} cores: one "
+            "Python process (the GIL) cannot use much more than one core, however many threads "
+            "it runs."
         )
     w2 = row_for("workers2", 32)
     if w2 is not None and d32 is not None:
         yield (
             f"Two uvicorn workers: {fmt_rate(w2.rate)} vs {fmt_rate(d32.rate)} commands/s at 32 "
-            "clients; each worker is its own process with its own group committer, so batches "
-            "are per worker."
+            f"clients ({w2.cpu_server:.2f} cores in the server processes). Each worker is its "
+            "own process with its own group committer, connection pools and projector threads, "
+            "so batches are per worker. (The launcher binds the shared socket itself: uvicorn's "
+            "own binding leaves `TCP_NODELAY` off, which added ~40 ms to every keep-alive "
+            "request with `--workers 2`; Kludex/uvicorn#3149.)"
+        )
+    np1, np32 = row_for("noproj", 1), row_for("noproj", 32)
+    if np1 is not None and np32 is not None and d1 is not None and d32 is not None:
+        yield (
+            f"The in-process projectors compete with the commands for the same process: "
+            f"without them {fmt_rate(np1.rate)} vs {fmt_rate(d1.rate)} commands/s at 1 client "
+            f"({ratio(np1.rate, d1.rate):.2f}x; each command's event is projected in its own "
+            f"small batch), {fmt_rate(np32.rate)} vs {fmt_rate(d32.rate)} at 32 clients "
+            f"({ratio(np32.rate, d32.rate):.2f}x; batches grow with the load)."
+        )
+    same = row_for("default", 8, True)
+    if same is not None:
+        yield (
+            f"Eight clients on one ticket: {fmt_rate(same.rate)} commands/s, p99 "
+            f"{fmt_ms(same.p99)} ms, {same.error_count} non-2xx. Commands on one ticket are "
+            "serialised by its version: concurrent ones conflict, are retried on fresh state "
+            "(up to 20 times) and answer 409 'conflict' when they keep losing."
         )
     d_idle = next((r.idle for r in results if r.variant.key == "default" and r.idle), None)
     if d_idle is not None:
-        yield (
-            f"Idle memory is {mb(d_idle.rss)} RSS ({mb(d_idle.pss)} PSS) for the server and "
-            f"PostgreSQL together, {'within' if d_idle.rss < TARGET_MEMORY else 'over'} the 1 GB "
-            "target."
+        text = (
+            f"**Memory target {'met' if d_idle.rss < TARGET_MEMORY else 'not met'}:** idle, "
+            f"the server and PostgreSQL together hold {mb(d_idle.rss)} RSS ({mb(d_idle.pss)} "
+            "PSS), against 1 GB"
         )
+        after = [(r, r.after) for r in results if r.after is not None]
+        if after:
+            worst_r, worst = max(after, key=lambda x: x[1].rss)
+            text += (
+                f". After load it can be much more: up to {mb(worst.rss)} RSS "
+                f"({mb(worst.pss)} PSS, {worst.pg_procs} PostgreSQL processes) for "
+                f"*{worst_r.variant.label}*, because every connection left open is a "
+                "PostgreSQL backend; RSS counts the shared buffers again in each of them, PSS "
+                "does not"
+            )
+        yield text + "."
 
 
 def write_doc(section: str) -> None:
@@ -1137,21 +1348,20 @@ def write_doc(section: str) -> None:
 # ------------------------------------------------------------------------------ main
 def variants(quick: bool) -> list[Variant]:
     spread = [(1, False), (8, False), (32, False)]
+    # The one-ticket phase goes before 32 clients: a server that has run out of database
+    # connections at 32 clients could not even open its ticket afterwards.
+    with_same = [(1, False), (8, False), (8, True), (32, False)]
+    default = Variant("default", "default (`make run`)", phases=with_same)
     if quick:
-        return [Variant("default", "default (`make run`)", phases=[*spread, (8, True)])]
+        return [default]
     return [
-        Variant("default", "default (`make run`)", phases=[*spread, (8, True)]),
-        Variant(
-            "nogc",
-            "group commit off",
-            env={"DESKSTREAM_GROUP_COMMIT": "0"},
-            phases=[*spread, (8, True)],
-        ),
+        default,
+        Variant("nogc", "group commit off", env={"DESKSTREAM_GROUP_COMMIT": "0"}, phases=with_same),
         Variant("workers2", "2 uvicorn workers", args=["--workers", "2"], phases=spread),
         Variant(
-            "connage0",
-            "`DESKSTREAM_CONN_MAX_AGE=0`",
-            env={"DESKSTREAM_CONN_MAX_AGE": "0"},
+            "noproj",
+            "projectors not in process",
+            env={"DESKSTREAM_PROJECTORS_IN_PROCESS": "0"},
             phases=spread,
         ),
     ]
@@ -1165,14 +1375,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-url", help="use this PostgreSQL database instead of the embedded one")
     parser.add_argument("--ceiling-events", type=int, default=2000)
     parser.add_argument(
-        "--only", help="comma-separated variant keys: default,nogc,workers2,connage0"
+        "--only",
+        help="comma-separated variant keys: default,nogc,workers2,noproj",
     )
     parser.add_argument("--quick", action="store_true", help="the default server only")
     parser.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     parser.add_argument("--keep-pg", action="store_true", help="keep var/bench-pg afterwards")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for every server started (for experiments)",
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    for item in args.server_env:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--server-env wants KEY=VALUE, not {item!r}")
+        SERVER_ENV[key] = value
 
     def on_signal(signum: int, _frame: Any) -> None:
         raise SystemExit(128 + signum)
@@ -1183,7 +1406,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     busy0, t0 = machine_busy_seconds(), time.perf_counter()
     time.sleep(1.0)
-    background_cpu = (machine_busy_seconds() - busy0) / (time.perf_counter() - t0)
+    background_cpu = max(0.0, (machine_busy_seconds() - busy0) / (time.perf_counter() - t0))
 
     chosen = variants(args.quick)
     if args.only:
@@ -1196,15 +1419,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         db = start_database(args.db_url)
         log(f"PostgreSQL {db.version} at {db.url}")
-        log(f"ceiling: {args.ceiling_events} raw appends per mode")
+        for variant in chosen:
+            results.append(run_variant(variant, db, logdir, args.duration, args.warmup, args.idle))
+        # The ceiling runs last, with no server up: its thousands of new tickets would
+        # otherwise keep the servers' in-process projectors busy catching up.
+        log(f"ceiling: {args.ceiling_events} raw appends per mode, no server running")
         ceiling = measure_ceiling(db, args.ceiling_events, threads=8)
         for c in ceiling:
             log(
                 f"  {c.label:36s} threads={c.threads} events/commit={c.events_per_commit:3d}: "
                 f"{c.events_per_s:8.0f} events/s {c.commits_per_s:8.0f} commits/s"
             )
-        for variant in chosen:
-            results.append(run_variant(variant, db, logdir, args.duration, args.warmup, args.idle))
         info = machine_info(db)
         section = render(info, db, args, background_cpu, ceiling, results, started)
         if args.no_doc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from eventsourcing.persistence import IntegrityError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -31,8 +31,17 @@ _DOMAIN_STATUS: list[tuple[type[domain.DomainError], int]] = [
 
 def domain_error_response(exc: domain.DomainError) -> Response:
     code = next(s for cls, s in _DOMAIN_STATUS if isinstance(exc, cls))
-    body: dict[str, Any] = {"error": exc.code, "detail": exc.detail, **exc.data}
+    data = dict(exc.data)
+    body: dict[str, Any] = {"error": exc.code, "detail": exc.detail}
+    field = data.pop("field", None)
+    if field is not None:  # the same shape as serializer errors: {"fields": {name: [msg]}}
+        body["fields"] = {field: [exc.detail]}
+    body.update(data)
     return Response(body, status=code)
+
+
+# DRF's names for what the domain calls otherwise: one vocabulary for clients.
+_SAME_AS_DOMAIN = {"permission_denied": "forbidden", "not_found": "not_found"}
 
 
 def _flatten(detail: Any) -> str:
@@ -69,7 +78,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = getattr(exc, "error_code", None) or (
             exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
         )
+        code = _SAME_AS_DOMAIN.get(str(code), str(code))
         response.data = {"error": code, "detail": _flatten(exc.detail)}
     elif isinstance(exc, Http404):
         response.data = {"error": "not_found", "detail": "Not found."}
     return response
+
+
+def json_not_found(request: Any, exception: Exception | None = None) -> JsonResponse:
+    """``handler404``: unknown URLs answer JSON like every other error."""
+    return JsonResponse({"error": "not_found", "detail": "No such endpoint."}, status=404)
+
+
+def json_server_error(request: Any) -> JsonResponse:
+    """``handler500``: a bug is still a 500, but the body is JSON, never an HTML page."""
+    return JsonResponse(
+        {"error": "server_error", "detail": "Something went wrong on our side."}, status=500
+    )

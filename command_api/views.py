@@ -99,9 +99,11 @@ class TicketsView(APIView):
 def ticket_as_of(request: Request, ticket_id: str, as_of: str | None) -> Response:
     """The ticket as it was at ``as_of`` (ISO time or version; None: now), from its events."""
     tid = ticket_uuid(ticket_id)
-    version = None if as_of is None else _as_of_version(tid, as_of)
-    ticket = load_visible_ticket(request, tid, version)
-    if version is not None and ticket.version < version:
+    ticket = load_visible_ticket(request, tid)  # permission first: nothing leaks about others'
+    if as_of is not None:
+        version = _as_of_version(tid, as_of)
+        ticket = get_application().get_ticket(tid, version)
+    if as_of is not None and ticket.version < version:
         raise NotFoundError(f"The ticket has no version {version}.", id=ticket_id)
     actor = actor_of(request)
     return Response(

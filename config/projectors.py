@@ -17,9 +17,10 @@ from django.db import connection
 
 from command_api.application import get_application
 from infra.postgres import readmodels
+from infra.postgres import search as pg_search
 from infra.postgres.event_source import PostgresEventSource, conninfo_from_django
 from infra.postgres.projection_store import PostgresProjectionStore
-from projections import tickets
+from projections import search, tickets
 from projections.ports import Envelope
 from projections.runner import ProjectionRunner
 
@@ -41,6 +42,12 @@ STORES: dict[str, Callable[[], PostgresProjectionStore]] = {
         tables=readmodels.TABLES,
         state_factory=readmodels.PostgresTicketsState,
         handler=readmodels.handler,
+    ),
+    search.NAME: lambda: PostgresProjectionStore(
+        search.NAME,
+        tables=pg_search.TABLES,
+        state_factory=pg_search.PostgresSearchState,
+        handler=pg_search.handler,
     ),
 }
 
@@ -77,6 +84,18 @@ def _crashing(projection: PostgresProjectionStore, after: int) -> PostgresProjec
     return projection
 
 
+_in_process: list[tuple[threading.Event, list[threading.Thread]]] = []
+
+
+def stop_in_process(timeout: float = 10.0) -> None:
+    """Stop the projector threads this process started (each finishes its current batch)."""
+    while _in_process:
+        stop, threads = _in_process.pop()
+        stop.set()
+        for thread in threads:
+            thread.join(timeout)
+
+
 def start_in_process(stop: threading.Event) -> list[threading.Thread]:
     """Every projector in a thread of this process (the embedded mode of ``make run``)."""
 
@@ -87,6 +106,8 @@ def start_in_process(stop: threading.Event) -> list[threading.Thread]:
                 try:
                     r.run(stop)
                 except Exception:  # keep the projector alive; the batch rolled back
+                    if stop.is_set():
+                        break
                     log.exception("projector %s failed; retrying in 1 s", name)
                     stop.wait(1.0)
         finally:
@@ -99,4 +120,5 @@ def start_in_process(stop: threading.Event) -> list[threading.Thread]:
     ]
     for thread in threads:
         thread.start()
+    _in_process.append((stop, threads))
     return threads

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django.contrib.postgres",
     "infra.auth.apps.AccountsConfig",
     "infra.postgres.apps.ReadModelsConfig",
@@ -50,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
 
@@ -67,7 +69,16 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": parse_database_url(os.environ.get("DATABASE_URL", DEFAULT_URL))}
-DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DESKSTREAM_CONN_MAX_AGE", "60"))
+# A connection pool (psycopg_pool through Django) rather than persistent connections: under
+# ASGI every request runs in its own thread, and per-thread persistent connections pile up.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"]["OPTIONS"] = {
+    "pool": {
+        "min_size": 1,
+        "max_size": int(os.environ.get("DESKSTREAM_DB_POOL_SIZE", "24")),
+        "timeout": 10,
+    }
+}
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("DESKSTREAM_TEST_DB", "test_deskstream")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -77,7 +88,11 @@ LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = os.environ.get("DESKSTREAM_STATIC_ROOT") or None
+# WhiteNoise serves static files (the API docs' assets, later the SPA) from the apps' own
+# directories, so the embedded mode needs no collectstatic step and no CDN.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # Request bodies: commands are small JSON documents; anything bigger is refused with 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DESKSTREAM_MAX_BODY_BYTES", str(256 * 1024)))
@@ -103,6 +118,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # API sessions (PyJWT): short access tokens, rotating refresh tokens with reuse detection.

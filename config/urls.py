@@ -8,12 +8,14 @@ imports the other.
 from __future__ import annotations
 
 from django.urls import include, path
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from command_api import views as command
 from read_api import views as read
+from read_api.serializers import TicketSerializer
 
 
 class TicketsEndpoint(read.TicketListView):
@@ -27,8 +29,11 @@ class TicketEndpoint(read.TicketDetailView):
 
     patch = command.TicketView.patch
 
-    @read.extend_schema(
-        parameters=[read.AFTER, command.AS_OF], responses={200: read.s.TicketSerializer}
+    @extend_schema(
+        operation_id="tickets_read",
+        parameters=[read.AFTER, command.AS_OF],
+        responses={200: TicketSerializer},
+        tags=["tickets"],
     )
     def get(self, request: Request, ticket_id: str) -> Response:
         if "as_of" in request.query_params:
@@ -41,6 +46,9 @@ class MessagesEndpoint(read.MessageListView):
 
     post = command.MessagesView.post
 
+
+handler404 = "command_api.errors.json_not_found"
+handler500 = "command_api.errors.json_server_error"
 
 urlpatterns = [
     path("api/tickets", TicketsEndpoint.as_view(), name="tickets"),

@@ -138,12 +138,17 @@ def check_transition(source: Status, target: Status, trigger: Trigger, role: Rol
         )
     if role not in row.roles:
         raise IllegalTransitionError(
-            f"A {role.value} may not move a ticket from {source.label} to {target.label}.",
+            f"{_article(role.value)} {role.value} may not move a ticket from {source.label} "
+            f"to {target.label}.",
             source=source.value,
             target=target.value,
             role=role.value,
         )
     return row
+
+
+def _article(word: str) -> str:
+    return "An" if word[:1] in "aeiou" else "A"
 
 
 def parse_status(value: str) -> Status:

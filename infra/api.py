@@ -70,7 +70,8 @@ class BoundedJSONParser(JSONParser):
     """JSON bodies up to ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes.
 
     DRF reads the request stream itself, bypassing Django's own size check, so the limit is
-    enforced here, on the bytes actually read (chunked bodies included).
+    enforced here, on the bytes actually read. (A body without Content-Length, i.e. chunked,
+    never reaches a parser: DRF treats it as empty, which the serializers then refuse.)
     """
 
     def parse(

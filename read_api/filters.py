@@ -50,7 +50,7 @@ class TicketFilter(django_filters.FilterSet):
         allowed = {"status": {s.value for s in Status}, "priority": {p.value for p in Priority}}
         errors = {}
         for name, values in allowed.items():
-            raw = self.data.get(name)
+            raw = (self.data or {}).get(name)
             if raw:
                 bad = [v for v in str(raw).split(",") if v not in values]
                 if bad:

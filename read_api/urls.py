@@ -1,9 +1,10 @@
 from django.urls import path
 
-from read_api import views
+from read_api import search, views
 
 urlpatterns = [
     path("customers", views.CustomerDirectoryView.as_view(), name="customers"),
     path("agents/workload", views.AgentWorkloadView.as_view(), name="agent-workload"),
     path("notifications", views.NotificationListView.as_view(), name="notifications"),
+    path("search", search.SearchView.as_view(), name="search"),
 ]

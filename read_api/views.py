@@ -85,10 +85,14 @@ class TicketListView(ConsistentListView):
     filterset_class = TicketFilter
 
     def get_serializer_class(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no user
+            return s.TicketSerializer
         return s.TicketSerializer if is_staff(self.request) else s.CustomerTicketSerializer
 
     def get_queryset(self) -> QuerySet[TicketRecord]:
         qs = TicketRecord.objects.all()
+        if getattr(self, "swagger_fake_view", False):
+            return qs
         if not is_staff(self.request):
             qs = qs.filter(customer_id=user_id(self.request))
         return qs

@@ -34,23 +34,23 @@ def django_db_setup(django_db_setup: Any) -> Iterator[None]:
     close_application()
 
 
-@pytest.fixture
-def make_user(db: Any) -> Callable[..., Any]:
+def create_user(role: str = "customer", email: str | None = None, **extra: Any) -> Any:
+    from domain.agent import agent_id_for_user
     from infra.auth.models import AgentProfile, CustomerProfile, User
 
-    def make(role: str = "customer", email: str | None = None, **extra: Any) -> User:
-        n = next(_counter)
-        email = email or f"{role}{n}-{time.monotonic_ns()}@example.test"
-        user = User.objects.create(username=email, email=email, role=role, first_name=f"{role}{n}")
-        if role == "customer":
-            CustomerProfile.objects.create(user=user, **extra)
-        elif role == "agent":
-            from domain.agent import agent_id_for_user
+    n = next(_counter)
+    email = email or f"{role}{n}-{time.monotonic_ns()}@example.test"
+    user = User.objects.create(username=email, email=email, role=role, first_name=f"{role}{n}")
+    if role == "customer":
+        CustomerProfile.objects.create(user=user, **extra)
+    elif role == "agent":
+        AgentProfile.objects.create(user=user, agent_id=agent_id_for_user(str(user.pk)))
+    return user
 
-            AgentProfile.objects.create(user=user, agent_id=agent_id_for_user(str(user.pk)))
-        return user
 
-    return make
+@pytest.fixture
+def make_user(db: Any) -> Callable[..., Any]:
+    return create_user
 
 
 @pytest.fixture

@@ -8,3 +8,6 @@ class AccountsConfig(AppConfig):
     label = "accounts"
     verbose_name = "Accounts and API sessions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from infra.auth import schema  # noqa: F401 - registers the OpenAPI extension

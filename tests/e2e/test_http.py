@@ -8,8 +8,6 @@ from typing import Any
 import httpx
 import pytest
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
 
 def demo_login(live_api: Any, email: str) -> str:
     r = httpx.post(f"{live_api.url}/api/auth/demo-login", json={"email": email}, timeout=10)
@@ -35,18 +33,18 @@ def at_once(n: int, fn: Any) -> list[Any]:
 
 
 @pytest.fixture
-def ticket(live_api, make_user, token_for):
-    customer = make_user("customer")
-    with live_api.client(token_for(customer)) as c:
+def ticket(live_api, e2e_user, e2e_token):
+    customer = e2e_user("customer")
+    with live_api.client(e2e_token(customer)) as c:
         r = c.post("/api/tickets", json={"subject": "Concurrent", "description": "race"})
         assert r.status_code == 201
         return r.json()
 
 
 def test_two_agents_replying_at_the_same_moment_both_land_in_order(
-    live_api, make_user, token_for, ticket
+    live_api, e2e_user, e2e_token, ticket
 ):
-    tokens = [token_for(make_user("agent")) for _ in range(2)]
+    tokens = [e2e_token(e2e_user("agent")) for _ in range(2)]
     clients = [live_api.client(t) for t in tokens]
     try:
         results = at_once(
@@ -75,8 +73,8 @@ def test_two_agents_replying_at_the_same_moment_both_land_in_order(
     ]
 
 
-def test_many_concurrent_replies_lose_nothing(live_api, make_user, token_for, ticket):
-    token = token_for(make_user("agent"))
+def test_many_concurrent_replies_lose_nothing(live_api, e2e_user, e2e_token, ticket):
+    token = e2e_token(e2e_user("agent"))
     with live_api.client(token) as c:
         results = at_once(
             16, lambda i: c.post(f"/api/tickets/{ticket['id']}/messages", json={"body": f"r{i}"})
@@ -93,9 +91,9 @@ def test_many_concurrent_replies_lose_nothing(live_api, make_user, token_for, ti
 
 
 def test_stale_replies_at_the_same_moment_one_wins_one_gets_409(
-    live_api, make_user, token_for, ticket
+    live_api, e2e_user, e2e_token, ticket
 ):
-    tokens = [token_for(make_user("agent")) for _ in range(2)]
+    tokens = [e2e_token(e2e_user("agent")) for _ in range(2)]
     clients = [live_api.client(t) for t in tokens]
     try:
         results = at_once(
@@ -131,8 +129,8 @@ def test_demo_sign_in_refresh_and_a_ticket_over_http(live_api):
     assert r.json()["error"] == "refresh_reused"
 
 
-def test_bad_bodies_over_http_are_400_never_500(live_api, make_user, token_for, ticket):
-    with live_api.client(token_for(make_user("agent"))) as c:
+def test_bad_bodies_over_http_are_400_never_500(live_api, e2e_user, e2e_token, ticket):
+    with live_api.client(e2e_token(e2e_user("agent"))) as c:
         url = f"/api/tickets/{ticket['id']}/messages"
         headers = {"Content-Type": "application/json"}
         for raw in [b"{", b"null", b'"text"', b'{"body": "\\ud800"}', b'{"body": 1e999}']:

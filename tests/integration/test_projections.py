@@ -1,4 +1,5 @@
-"""The projection engine on PostgreSQL: exactly once, crash-safe, rebuildable beside the live copy."""
+"""The projection engine on PostgreSQL: exactly once, crash-safe, rebuildable beside the live
+copy."""
 
 from __future__ import annotations
 
@@ -76,8 +77,14 @@ def test_readers_see_the_old_copy_until_the_swap():
         assert cur.fetchone() == (0,)  # readers still on the old copy
         cur.execute("SELECT count(*) FROM rm_ticket__rebuild WHERE subject = 'OLD COPY'")
         assert cur.fetchone() == (0,)
+    with connection.cursor() as cur:
+        cur.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'rm_ticket'")
+        index_names = sorted(r[0] for r in cur.fetchall())
     live.swap_in(shadow)
     with connection.cursor() as cur:
+        cur.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'rm_ticket'")
+        assert sorted(r[0] for r in cur.fetchall()) == index_names  # migrations find them
+        assert "rm_ticket_status_created" in index_names
         cur.execute("SELECT count(*) FROM rm_ticket WHERE subject = 'OLD COPY'")
         assert cur.fetchone() == (0,)
         cur.execute("SELECT to_regclass('rm_ticket__rebuild'), to_regclass('rm_ticket__old')")

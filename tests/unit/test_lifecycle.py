@@ -55,7 +55,8 @@ def test_a_row_refuses_other_roles(row: Transition) -> None:
             "role": role.value,
         }
         assert info.value.detail == (
-            f"A {role.value} may not move a ticket from {row.source.label} to {row.target.label}."
+            f"{'An' if role.value[0] in 'aeiou' else 'A'} {role.value} may not move a ticket "
+            f"from {row.source.label} to {row.target.label}."
         )
 
 

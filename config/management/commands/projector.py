@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Any
+from typing import IO, Any, cast
 
 from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
@@ -62,7 +62,7 @@ class Command(BaseCommand):
         for name in sorted(projectors.STORES):
             position = projectors.store(name).position()
             table.add_row(name, str(position), str(max(head - position, 0)))
-        Console(file=self.stdout, width=100).print(table)
+        Console(file=cast(IO[str], self.stdout), width=100).print(table)
 
     def run(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
         runner = projectors.runner(name)
@@ -91,7 +91,7 @@ class Command(BaseCommand):
             TextColumn("ETA"),
             TimeRemainingColumn(),
         )
-        with Progress(*columns, console=Console(file=self.stdout)) as bar:
+        with Progress(*columns, console=Console(file=cast(IO[str], self.stdout))) as bar:
             task = bar.add_task("rebuild", total=source.head() or 1, rate=0.0)
 
             def progress(p: RunProgress) -> None:

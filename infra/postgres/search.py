@@ -1,0 +1,412 @@
+"""PostgreSQL full-text adapter of the search port: ``rm_search_doc`` (tsvector + GIN index).
+
+``PostgresSearchState`` is the projector's batched ``SearchState``: a batch loads the ticket
+documents and customers its events touch with one query each, lets the projector change them
+in memory, then writes documents with one multi-row statement per kind and one UPDATE per
+ticket whose filter fields changed (only tickets that already had messages stored). The
+``document`` vector is computed in SQL: title weight A, body B, customer metadata C.
+
+``PostgresSearchIndex`` answers ``SearchQuery``: ``websearch_to_tsquery`` over the GIN index,
+``ts_rank_cd`` for the order, ``ts_headline`` for snippets (of the page's rows only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from django.db import connection
+from psycopg import sql
+
+from projections import search
+from projections.ports import Envelope
+from projections.search import (
+    DOC_FIELDS,
+    KINDS,
+    MESSAGE,
+    NO_AGENT,
+    TICKET,
+    TICKET_FIELDS,
+    CustomerInfo,
+    Doc,
+    SearchGroup,
+    SearchHit,
+    SearchQuery,
+    SearchResults,
+)
+
+TABLE = "rm_search_doc"
+TABLES = [TABLE]
+CONFIG = "english"  # the text-search configuration of documents and queries alike
+# ts_rank_cd weights, in PostgreSQL's order {D, C, B, A}.
+WEIGHTS = "{0.1, 0.2, 0.4, 1.0}"
+# Snippets: a text up to WHOLE_TEXT characters comes whole; a longer one as up to two
+# fragments around the matches (fragment mode alone trims even short texts to the match).
+WHOLE_TEXT = 280
+HEADLINE_WHOLE = "StartSel=<mark>, StopSel=</mark>, HighlightAll=true"
+HEADLINE_FRAGMENTS = (
+    "StartSel=<mark>, StopSel=</mark>, MaxWords=35, MinWords=12, ShortWord=3, "
+    'MaxFragments=2, FragmentDelimiter=" … "'
+)
+# Customers are accounts (``infra.auth``), read here by table name: adapters do not import
+# each other (import-linter), and these are the tables that app's migrations create.
+USER_TABLE = "accounts_user"
+PROFILE_TABLE = "accounts_customerprofile"
+
+COLUMNS = list(DOC_FIELDS)
+_VECTOR = sql.SQL(
+    "setweight(to_tsvector({c}, {title}), 'A') || setweight(to_tsvector({c}, {body}), 'B')"
+    " || setweight(to_tsvector({c}, {metadata}), 'C')"
+)
+
+
+def _vector(title: sql.Composable, body: sql.Composable, metadata: sql.Composable) -> sql.Composed:
+    return _VECTOR.format(
+        c=sql.Literal(CONFIG) + sql.SQL("::regconfig"), title=title, body=body, metadata=metadata
+    )
+
+
+def _insert(table: str, *, on_conflict: sql.Composable) -> str:
+    """``INSERT`` of one document from named parameters, with its vector."""
+    names = sql.SQL(", ").join(map(sql.Identifier, [*COLUMNS, "document"]))
+    values = sql.SQL(", ").join(
+        [
+            *(sql.Placeholder(c) for c in COLUMNS),
+            _vector(sql.Placeholder("title"), sql.Placeholder("body"), sql.Placeholder("metadata")),
+        ]
+    )
+    return (
+        sql.SQL("INSERT INTO {t} ({names}) VALUES ({values}) ON CONFLICT (key) {conflict}")
+        .format(t=sql.Identifier(table), names=names, values=values, conflict=on_conflict)
+        .as_string(None)
+    )
+
+
+def _replace_all() -> sql.Composed:
+    return sql.SQL("DO UPDATE SET {}").format(
+        sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
+            for c in [*COLUMNS, "document"]
+            if c != "key"
+        )
+    )
+
+
+def _refresh_customer() -> sql.Composed:
+    # The first sighting stays: created_at and occurred_at are when their first ticket came.
+    return sql.SQL("DO UPDATE SET {}").format(
+        sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
+            for c in ["title", "body", "metadata", "updated_at", "document"]
+        )
+    )
+
+
+def _copy(doc: Doc) -> Doc:
+    out = dict(doc)
+    out["tags"] = list(doc["tags"])
+    return out
+
+
+class PostgresSearchState:
+    """``projections.search.SearchState`` over ``rm_search_doc`` (or its rebuild copy)."""
+
+    def __init__(self, cursor: Any, suffix: str = "") -> None:
+        self.cur = cursor
+        self.table = TABLE + suffix
+        self._tickets: dict[UUID, Doc] = {}
+        self._stored: set[UUID] = set()  # tickets whose documents exist in the table
+        self._dirty: set[UUID] = set()  # ticket documents to write
+        self._fields_changed: set[UUID] = set()  # stored tickets whose messages need the fields
+        self._messages: list[Doc] = []
+        self._customer_docs: dict[str, Doc] = {}
+        self._customers: dict[str, CustomerInfo | None] = {}
+
+    # ------------------------------------------------------------ SearchState
+    def ticket(self, ticket_id: UUID) -> Doc | None:
+        doc = self._tickets.get(ticket_id)
+        return None if doc is None else _copy(doc)
+
+    def upsert_ticket(self, doc: Doc) -> None:
+        self._tickets[doc["ticket_id"]] = _copy(doc)
+        self._dirty.add(doc["ticket_id"])
+
+    def add_message(self, doc: Doc) -> None:
+        self._messages.append(_copy(doc))
+
+    def set_ticket_fields(self, ticket_id: UUID, **fields: Any) -> None:
+        unknown = set(fields) - TICKET_FIELDS
+        if unknown:
+            raise ValueError(f"Not ticket filter fields: {', '.join(sorted(unknown))}")
+        doc = self._tickets.get(ticket_id)
+        if doc is None:
+            return
+        doc.update(fields)
+        self._dirty.add(ticket_id)
+        if ticket_id in self._stored:
+            self._fields_changed.add(ticket_id)
+
+    def customer(self, customer_id: str) -> CustomerInfo | None:
+        if customer_id not in self._customers:
+            self._load_customers([customer_id])
+        return self._customers.get(customer_id)
+
+    def upsert_customer(self, doc: Doc) -> None:
+        first = self._customer_docs.get(doc["key"])
+        new = _copy(doc)
+        if first is not None:
+            new["created_at"], new["occurred_at"] = first["created_at"], first["occurred_at"]
+        self._customer_docs[doc["key"]] = new
+
+    # ------------------------------------------------------------ batching
+    def preload(self, envelopes: Sequence[Envelope]) -> None:
+        wanted = {e.aggregate_id for e in envelopes} - self._tickets.keys()
+        if wanted:
+            self.cur.execute(
+                sql.SQL("SELECT {cols} FROM {t} WHERE key = ANY(%s)")
+                .format(
+                    cols=sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
+                    t=sql.Identifier(self.table),
+                )
+                .as_string(None),
+                [[f"{TICKET}:{i}" for i in wanted]],
+            )
+            for values in self.cur.fetchall():
+                doc = dict(zip(COLUMNS, values, strict=True))
+                doc["tags"] = list(doc["tags"] or [])
+                self._tickets[doc["ticket_id"]] = doc
+                self._stored.add(doc["ticket_id"])
+        customers = {getattr(e.event, "customer_id", None) for e in envelopes}
+        self._load_customers([c for c in customers if c and c not in self._customers])
+
+    def _load_customers(self, customer_ids: list[str]) -> None:
+        for customer_id in customer_ids:
+            self._customers[customer_id] = None
+        # Account ids are integers; ids of other shapes (imported, test data) have no account.
+        numeric = [int(c) for c in customer_ids if c.isdigit() and len(c) < 19]
+        if not numeric:
+            return
+        self.cur.execute(
+            sql.SQL(
+                "SELECT u.id, u.first_name, u.last_name, u.email,"
+                " coalesce(p.company, ''), coalesce(p.phone, '')"
+                " FROM {users} u LEFT JOIN {profiles} p ON p.user_id = u.id"
+                " WHERE u.id = ANY(%s)"
+            )
+            .format(users=sql.Identifier(USER_TABLE), profiles=sql.Identifier(PROFILE_TABLE))
+            .as_string(None),
+            [numeric],
+        )
+        for user_id, first, last, email, company, phone in self.cur.fetchall():
+            name = f"{first} {last}".strip() or email
+            self._customers[str(user_id)] = CustomerInfo(name, email, company, phone)
+
+    def flush(self) -> None:
+        for message in self._messages:  # messages carry their ticket's latest fields
+            ticket = self._tickets.get(message["ticket_id"])
+            if ticket is not None:
+                message.update({f: ticket[f] for f in TICKET_FIELDS})
+                message["tags"] = list(ticket["tags"])
+        if self._dirty:
+            self.cur.executemany(
+                _insert(self.table, on_conflict=_replace_all()),
+                [self._tickets[i] for i in self._dirty],
+            )
+        if self._messages:
+            self.cur.executemany(
+                _insert(self.table, on_conflict=sql.SQL("DO NOTHING")), self._messages
+            )
+        if self._customer_docs:
+            self.cur.executemany(
+                _insert(self.table, on_conflict=_refresh_customer()),
+                list(self._customer_docs.values()),
+            )
+        if self._fields_changed:
+            assignments = sql.SQL(", ").join(
+                sql.SQL("{} = {}").format(sql.Identifier(f), sql.Placeholder(f))
+                for f in sorted(TICKET_FIELDS)
+            )
+            self.cur.executemany(
+                sql.SQL(
+                    "UPDATE {t} SET {assignments} WHERE ticket_id = %(ticket_id)s AND kind = {kind}"
+                )
+                .format(
+                    t=sql.Identifier(self.table),
+                    assignments=assignments,
+                    kind=sql.Literal(MESSAGE),
+                )
+                .as_string(None),
+                [self._tickets[i] for i in self._fields_changed],
+            )
+        self._stored |= self._dirty
+        self._dirty.clear()
+        self._fields_changed.clear()
+        self._messages.clear()
+        self._customer_docs.clear()
+
+
+def handler(envelope: Envelope, state: Any) -> None:
+    search.handle(envelope, state)
+
+
+# -------------------------------------------------------------------------------- queries
+_RESULT_COLUMNS = [
+    "kind", "key", "ticket_id", "customer_id", "internal", "title", "snippet", "status",
+    "priority", "assigned_agent_id", "tags", "created_at", "updated_at", "occurred_at",
+]  # fmt: skip
+
+
+def _escape_html(expression: sql.Composable) -> sql.Composed:
+    # The snippet is HTML (the <mark> tags): escape the text first, so that only they are.
+    return sql.SQL("replace(replace(replace({}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')").format(
+        expression
+    )
+
+
+class PostgresSearchIndex:
+    """``projections.search.SearchIndex`` over the live ``rm_search_doc``."""
+
+    def __init__(self, table: str = TABLE) -> None:
+        self.table = table
+
+    def search(self, query: SearchQuery) -> SearchResults:
+        kinds = query.visible_kinds
+        if not kinds:
+            return _results({}, [])
+        where, params = self._where(query, kinds)
+        params["text"] = query.text
+        t = sql.Identifier(self.table)
+        matches = sql.SQL(
+            "FROM {t} d, (SELECT websearch_to_tsquery({c}, %(text)s) AS query) q"
+            " WHERE d.document @@ q.query AND {where}"
+        ).format(t=t, c=sql.Literal(CONFIG) + sql.SQL("::regconfig"), where=where)
+        with connection.cursor() as cur:
+            cur.execute(
+                sql.SQL("SELECT d.kind, count(*) {matches} GROUP BY d.kind")
+                .format(matches=matches)
+                .as_string(None),
+                params,
+            )
+            counts = {kind: int(n) for kind, n in cur.fetchall()}
+            if not any(counts.values()):
+                return _results(counts, [])
+            cur.execute(self._page_sql(matches), {**params, **self._page_params(query)})
+            rows = [dict(zip(_RESULT_COLUMNS, r, strict=True)) for r in cur.fetchall()]
+        return _results(counts, rows)
+
+    def _where(
+        self, query: SearchQuery, kinds: Sequence[str]
+    ) -> tuple[sql.Composed, dict[str, Any]]:
+        clauses: list[sql.Composable] = [sql.SQL("d.kind = ANY(%(kinds)s)")]
+        params: dict[str, Any] = {"kinds": list(kinds)}
+        if not query.principal.is_staff:
+            # Their own tickets, never internal notes (and, by ``visible_kinds``, no customers).
+            clauses.append(sql.SQL("d.customer_id = %(me)s AND NOT d.internal"))
+            params["me"] = query.principal.user_id
+        if query.status:
+            clauses.append(sql.SQL("d.status = ANY(%(status)s)"))
+            params["status"] = list(query.status)
+        if query.priority:
+            clauses.append(sql.SQL("d.priority = ANY(%(priority)s)"))
+            params["priority"] = list(query.priority)
+        if query.agent == NO_AGENT:
+            clauses.append(sql.SQL("d.assigned_agent_id IS NULL"))
+        elif query.agent is not None:
+            clauses.append(sql.SQL("d.assigned_agent_id = %(agent)s"))
+            params["agent"] = query.agent
+        if query.tags:
+            clauses.append(sql.SQL("d.tags @> %(tags)s::varchar[]"))
+            params["tags"] = list(query.tags)
+        for name, column, op in [
+            ("created_from", "created_at", ">="),
+            ("created_to", "created_at", "<"),
+            ("updated_from", "updated_at", ">="),
+            ("updated_to", "updated_at", "<"),
+        ]:
+            value = getattr(query, name)
+            if value is not None:
+                clauses.append(
+                    sql.SQL("d.{} {} {}").format(
+                        sql.Identifier(column), sql.SQL(op), sql.Placeholder(name)
+                    )
+                )
+                params[name] = value
+        if query.has_ticket_filters:
+            clauses.append(sql.SQL("d.ticket_id IS NOT NULL"))
+        return sql.SQL(" AND ").join(clauses), params
+
+    @staticmethod
+    def _page_params(query: SearchQuery) -> dict[str, Any]:
+        return {
+            "offset": query.offset,
+            "end": query.offset + query.page_size,
+            "weights": WEIGHTS,
+            "whole_text": WHOLE_TEXT,
+            "headline_whole": HEADLINE_WHOLE,
+            "headline_fragments": HEADLINE_FRAGMENTS,
+        }
+
+    def _page_sql(self, matches: sql.Composable) -> str:
+        source = sql.SQL(
+            "CASE WHEN r.kind = {message} THEN r.body"
+            " ELSE concat_ws(' — ', nullif(r.title, ''), nullif(r.body, ''),"
+            " nullif(r.metadata, '')) END"
+        ).format(message=sql.Literal(MESSAGE))
+        return (
+            sql.SQL(
+                "WITH ranked AS ("
+                " SELECT d.key, d.kind, d.ticket_id, d.customer_id, d.internal, d.title, d.body,"
+                " d.metadata, d.status, d.priority, d.assigned_agent_id, d.tags, d.created_at,"
+                " d.updated_at, d.occurred_at, q.query, row_number() OVER (PARTITION BY d.kind"
+                " ORDER BY ts_rank_cd(%(weights)s::real[], d.document, q.query) DESC,"
+                " d.updated_at DESC, d.key) AS rn"
+                " {matches})"
+                " SELECT r.kind, r.key, r.ticket_id, r.customer_id, r.internal,"
+                " CASE WHEN r.kind = {message} THEN coalesce(tk.title, '') ELSE r.title END,"
+                " ts_headline({c}, s.text, r.query, CASE WHEN char_length(s.text) <= %(whole_text)s"
+                " THEN %(headline_whole)s ELSE %(headline_fragments)s END),"
+                " r.status, r.priority, r.assigned_agent_id, r.tags, r.created_at, r.updated_at,"
+                " r.occurred_at"
+                " FROM ranked r CROSS JOIN LATERAL (SELECT {source} AS text) s"
+                " LEFT JOIN {t} tk"
+                " ON r.kind = {message} AND tk.key = {ticket_prefix} || r.ticket_id::text"
+                " WHERE r.rn > %(offset)s AND r.rn <= %(end)s"
+                " ORDER BY r.kind, r.rn"
+            )
+            .format(
+                matches=matches,
+                message=sql.Literal(MESSAGE),
+                c=sql.Literal(CONFIG) + sql.SQL("::regconfig"),
+                source=_escape_html(source),
+                t=sql.Identifier(self.table),
+                ticket_prefix=sql.Literal(f"{TICKET}:"),
+            )
+            .as_string(None)
+        )
+
+
+def _results(counts: dict[str, int], rows: list[dict[str, Any]]) -> SearchResults:
+    hits: dict[str, list[SearchHit]] = {kind: [] for kind in KINDS}
+    for row in rows:
+        hits[row["kind"]].append(
+            SearchHit(
+                kind=row["kind"],
+                id=row["key"].split(":", 1)[1],
+                ticket_id=row["ticket_id"],
+                customer_id=row["customer_id"],
+                title=row["title"],
+                snippet=row["snippet"],
+                internal=row["internal"],
+                status=row["status"],
+                priority=row["priority"],
+                assigned_agent_id=row["assigned_agent_id"],
+                tags=tuple(row["tags"] or ()),
+                created_at=row["created_at"],
+                updated_at=row["updated_at"],
+                occurred_at=row["occurred_at"],
+            )
+        )
+    return SearchResults(
+        {kind: SearchGroup(counts.get(kind, 0), tuple(hits[kind])) for kind in KINDS}
+    )
