@@ -9,7 +9,8 @@ changes all land; stale public replies are refused by the domain itself.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -21,11 +22,12 @@ from eventsourcing.persistence import IntegrityError, Recording
 
 from command_api.group_commit import GroupCommitter
 from domain.agent import Agent, agent_id_for_user
-from domain.errors import NotFoundError
+from domain.errors import DomainError, NotFoundError, VersionConflictError
 from domain.lifecycle import Role
 from domain.ticket import Ticket
 
 MAX_ATTEMPTS = 20
+LOAD_THREADS = 8  # assign_many loads its tickets from this many threads
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -46,6 +48,17 @@ class CommandResult:
 class Actor:
     id: str
     role: Role
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One decided assignment for ``assign_many``: valid only at ``expected_version``."""
+
+    ticket_id: UUID
+    agent_id: str
+    policy: str
+    reason: str
+    expected_version: int | None = None
 
 
 class DeskstreamApplication(Application[UUID]):
@@ -136,8 +149,14 @@ class DeskstreamApplication(Application[UUID]):
         agent_id: str | None,
         policy: str = "manual",
         reason: str = "",
+        expected_version: int | None = None,
     ) -> CommandResult:
+        """Assign (or with ``agent_id=None`` unassign). With ``expected_version``, refused with
+        ``VersionConflictError`` unless the ticket is still at that version (automation decides
+        on what it has seen; anything newer makes the decision stale)."""
+
         def run(ticket: Ticket) -> None:
+            _expect(ticket, expected_version)
             if agent_id is None:
                 ticket.unassign(actor_id=actor.id, actor_role=actor.role, reason=reason)
             else:
@@ -171,6 +190,98 @@ class DeskstreamApplication(Application[UUID]):
             )
             if priority is not None:
                 ticket.change_priority(priority=priority, actor_id=actor.id, actor_role=actor.role)
+
+        return self._update(Ticket, ticket_id, run)
+
+    def assign_many(
+        self, actor: Actor, assignments: Sequence[Assignment]
+    ) -> list[CommandResult | DomainError]:
+        """Several decided assignments (automation), appended in one transaction.
+
+        Each is checked exactly as ``assign_ticket`` checks it (with its expected version);
+        a refused one gives its ``DomainError`` and does not hold up the others. If the joint
+        append meets a version conflict, each is issued again on its own.
+        """
+        results: list[CommandResult | DomainError | None] = [None] * len(assignments)
+        decided: list[tuple[int, Ticket]] = []
+        # One read per ticket: issued from a few threads, since each mostly waits on the DB.
+        with ThreadPoolExecutor(min(LOAD_THREADS, len(assignments) or 1)) as pool:
+            loaded = list(pool.map(self._try_get_ticket, [a.ticket_id for a in assignments]))
+        for i, a in enumerate(assignments):
+            try:
+                ticket = loaded[i]
+                if isinstance(ticket, DomainError):
+                    raise ticket
+                _expect(ticket, a.expected_version)
+                ticket.assign(
+                    agent_id=a.agent_id,
+                    actor_id=actor.id,
+                    actor_role=actor.role,
+                    policy=a.policy,
+                    reason=a.reason,
+                )
+                decided.append((i, ticket))
+            except DomainError as err:
+                results[i] = err
+        if decided:
+            pending = [(i, t, t.collect_events()) for i, t in decided]
+            events = [e for _, _, evs in pending for e in evs]
+            try:
+                recordings = (
+                    self._committer.submit(events) if self._committer else self.save(*events)
+                )
+            except IntegrityError:
+                for i, _ in decided:
+                    a = assignments[i]
+                    try:
+                        results[i] = self.assign_ticket(
+                            a.ticket_id,
+                            actor,
+                            agent_id=a.agent_id,
+                            policy=a.policy,
+                            reason=a.reason,
+                            expected_version=a.expected_version,
+                        )
+                    except DomainError as err:
+                        results[i] = err
+            else:
+                it = iter(recordings)
+                for i, ticket, evs in pending:
+                    last = [next(it) for _ in evs][-1]
+                    results[i] = CommandResult(ticket.id, ticket.version, last.notification.id)
+        return [r for r in results if r is not None]
+
+    def _try_get_ticket(self, ticket_id: UUID) -> Ticket | DomainError:
+        try:
+            return self._get(Ticket, ticket_id, None)
+        except DomainError as err:
+            return err
+
+    def record_sla_breach(
+        self,
+        ticket_id: UUID,
+        actor: Actor,
+        *,
+        target: str,
+        deadline: datetime,
+        breached_at: datetime,
+        priority: str,
+        policy: str,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Record an SLA breach (idempotent: ``position`` is None when nothing was stored)."""
+
+        def run(ticket: Ticket) -> None:
+            _expect(ticket, expected_version)
+            ticket.record_sla_breach(
+                target=target,
+                deadline=deadline,
+                breached_at=breached_at,
+                priority=priority,
+                policy=policy,
+                actor_id=actor.id,
+                actor_role=actor.role,
+            )
 
         return self._update(Ticket, ticket_id, run)
 
@@ -210,6 +321,21 @@ class DeskstreamApplication(Application[UUID]):
     def set_agent_availability(self, user_id: str, availability: object) -> CommandResult:
         return self._update(
             Agent, agent_id_for_user(user_id), lambda a: a.set_availability(availability)
+        )
+
+    def set_agent_capacity(self, user_id: str, capacity: object) -> CommandResult:
+        return self._update(Agent, agent_id_for_user(user_id), lambda a: a.set_capacity(capacity))
+
+    def set_agent_skills(self, user_id: str, *, skills: object, languages: object) -> CommandResult:
+        return self._update(
+            Agent,
+            agent_id_for_user(user_id),
+            lambda a: a.set_skills(skills=skills, languages=languages),
+        )
+
+    def set_agent_working_hours(self, user_id: str, working_hours: object) -> CommandResult:
+        return self._update(
+            Agent, agent_id_for_user(user_id), lambda a: a.set_working_hours(working_hours)
         )
 
     def get_agent(self, user_id: str) -> Agent:
@@ -270,6 +396,16 @@ class DeskstreamApplication(Application[UUID]):
             return self.save(*events)
         except IntegrityError as exc:
             return exc
+
+
+def _expect(aggregate: Aggregate, expected_version: int | None) -> None:
+    if expected_version is not None and aggregate.version != expected_version:
+        raise VersionConflictError(
+            f"The decision was made on version {expected_version}; it is now at "
+            f"{aggregate.version}.",
+            expected_version=expected_version,
+            current_version=aggregate.version,
+        )
 
 
 _app: DeskstreamApplication | None = None

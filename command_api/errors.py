@@ -24,6 +24,7 @@ _DOMAIN_STATUS: list[tuple[type[domain.DomainError], int]] = [
     (domain.PermissionDeniedError, status.HTTP_403_FORBIDDEN),
     (domain.StaleReplyError, status.HTTP_409_CONFLICT),
     (domain.IllegalTransitionError, status.HTTP_409_CONFLICT),
+    (domain.VersionConflictError, status.HTTP_409_CONFLICT),
     (domain.ValidationError, status.HTTP_400_BAD_REQUEST),
     (domain.DomainError, status.HTTP_400_BAD_REQUEST),
 ]

@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     (BASE_DIR / "var" / "run").mkdir(parents=True, exist_ok=True)
     os.environ["DESKSTREAM_DEMO"] = "0" if args.no_demo else os.environ.get("DESKSTREAM_DEMO", "1")
     os.environ.setdefault("DESKSTREAM_PROJECTORS_IN_PROCESS", "1")
+    os.environ.setdefault("DESKSTREAM_EMAIL_OUTBOX", "1")  # mail to ./var/outbox (and SMTP if set)
     prepare_database(BASE_DIR / "var")
 
     import django
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         call_command("seed_demo")
 
     base = f"http://{args.host}:{args.port}"
+    outbox = os.environ.get("DESKSTREAM_EMAIL_OUTBOX_DIR") or BASE_DIR / "var" / "outbox"
     print(
         f"\nDeskstream is running on {base}\n"
         f"  API docs:  {base}/api/docs/\n"
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         "  Demo users: admin@deskstream.test, agent.ada@deskstream.test, "
         "agent.bob@deskstream.test, agent.cy@deskstream.test,\n"
         "              maria@acme.test (a customer; any new e-mail becomes a customer)\n"
+        f"  E-mail:    {outbox} (admins: GET {base}/api/outbox)\n"
         "  Stop with Ctrl-C.\n",
         flush=True,
     )

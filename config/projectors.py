@@ -16,11 +16,12 @@ from django.conf import settings
 from django.db import connection
 
 from command_api.application import get_application
+from infra.postgres import notifications as pg_notifications
 from infra.postgres import readmodels
 from infra.postgres import search as pg_search
 from infra.postgres.event_source import PostgresEventSource, conninfo_from_django
 from infra.postgres.projection_store import PostgresProjectionStore
-from projections import search, tickets
+from projections import assignment, notifications, search, sla, tickets
 from projections.ports import Envelope
 from projections.runner import ProjectionRunner
 
@@ -49,7 +50,30 @@ STORES: dict[str, Callable[[], PostgresProjectionStore]] = {
         state_factory=pg_search.PostgresSearchState,
         handler=pg_search.handler,
     ),
+    notifications.NAME: lambda: PostgresProjectionStore(
+        notifications.NAME,
+        tables=pg_notifications.TABLES,
+        state_factory=_notifications_state,
+        handler=pg_notifications.handler,
+    ),
+    # Automation (config/automation.py): the assignment process manager decides and issues
+    # commands after its live batches (never when rebuilt); the SLA projector only projects.
+    assignment.NAME: lambda: _automation().assignment_store(),
+    sla.NAME: lambda: _automation().sla_store(),
 }
+
+
+def _automation() -> Any:
+    from config import automation
+
+    return automation
+
+
+def _notifications_state(cursor: Any, suffix: str) -> Any:
+    """The notification projector's state, enqueueing its new e-mails after each commit."""
+    from config.notifications import state
+
+    return state(cursor, suffix)
 
 
 def store(name: str) -> PostgresProjectionStore:
@@ -118,6 +142,16 @@ def start_in_process(stop: threading.Event) -> list[threading.Thread]:
         threading.Thread(target=follow, args=(name,), name=f"projector-{name}", daemon=True)
         for name in STORES
     ]
+    # The push projector (WebSocket frames) has no tables, so it is not in STORES.
+    from config.realtime import push_thread
+
+    threads.append(push_thread(stop))
+    # Re-enqueues e-mails whose enqueue was lost (there is no Celery beat in this mode).
+    from config.notifications import sweeper_thread
+
+    threads.append(sweeper_thread(stop))
+    # Records SLA breaches on a schedule (manage.py sla check elsewhere).
+    threads.append(_automation().sla_check_thread(stop))
     for thread in threads:
         thread.start()
     _in_process.append((stop, threads))

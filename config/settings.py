@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "infra.auth.apps.AccountsConfig",
     "infra.postgres.apps.ReadModelsConfig",
+    "infra.email.apps.EmailConfig",
+    "infra.automation.apps.AutomationConfig",
     "command_api.apps.CommandApiConfig",
     "config.apps.CompositionConfig",
 ]
@@ -141,6 +143,68 @@ EVENTSTORE_POOL_SIZE = int(os.environ.get("DESKSTREAM_EVENTSTORE_POOL_SIZE", "8"
 # Group commit: concurrent commands are appended in one transaction (see ADR 0004).
 GROUP_COMMIT = env_bool("DESKSTREAM_GROUP_COMMIT", True)
 GROUP_COMMIT_MAX_BATCH = int(os.environ.get("DESKSTREAM_GROUP_COMMIT_MAX_BATCH", "128"))
+
+# Real time (Django Channels, see docs/realtime.md): the Redis channel layer when
+# DESKSTREAM_REDIS_URL is set (production, the test suite), else the in-memory layer of the
+# embedded mode (one process). The prefix keeps two databases' streams apart on one Redis.
+REDIS_URL = os.environ.get("DESKSTREAM_REDIS_URL", "")
+CHANNELS_PREFIX = os.environ.get("DESKSTREAM_CHANNELS_PREFIX") or (
+    f"deskstream.{DATABASES['default']['NAME']}."
+)
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNELS_PREFIX},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "infra.realtime.layers.InMemoryPushLayer",
+            "CONFIG": {"capacity": 10_000},
+        }
+    }
+PUSH_IN_PROCESS = env_bool("DESKSTREAM_PUSH_IN_PROCESS", True)
+REALTIME_SYNC_INTERVAL = float(os.environ.get("DESKSTREAM_WS_SYNC_INTERVAL", "2.0"))
+REALTIME_SILENCE_TIMEOUT = float(os.environ.get("DESKSTREAM_WS_SILENCE_TIMEOUT", "6.0"))
+REALTIME_AUTH_TIMEOUT = float(os.environ.get("DESKSTREAM_WS_AUTH_TIMEOUT", "10.0"))
+REALTIME_REAUTH_INTERVAL = float(os.environ.get("DESKSTREAM_WS_REAUTH_INTERVAL", "60.0"))
+REALTIME_TYPING_INTERVAL = float(os.environ.get("DESKSTREAM_WS_TYPING_INTERVAL", "1.0"))
+REALTIME_MAX_REPLAY = int(os.environ.get("DESKSTREAM_WS_MAX_REPLAY", "10000"))
+REALTIME_MAX_SUBSCRIPTIONS = int(os.environ.get("DESKSTREAM_WS_MAX_SUBSCRIPTIONS", "50"))
+
+# Notifications and e-mail (docs/notifications.md). Celery's broker is Redis when
+# DESKSTREAM_CELERY_BROKER_URL or DESKSTREAM_REDIS_URL is set (workers: `celery -A
+# config.celery worker -B`); without one (`make run`) tasks run eagerly, in the thread that
+# enqueues them after the projector's commit. Test processes default to eager too.
+CELERY_BROKER_URL = os.environ.get("DESKSTREAM_CELERY_BROKER_URL") or REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = env_bool(
+    "DESKSTREAM_CELERY_EAGER", not CELERY_BROKER_URL or bool(os.environ.get("PYTEST_VERSION"))
+)
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("DESKSTREAM_CELERY_QUEUE", "deskstream")
+OUTBOX_SWEEP_INTERVAL = float(os.environ.get("DESKSTREAM_OUTBOX_SWEEP_INTERVAL", "30"))
+EMAIL_MAX_ATTEMPTS = int(os.environ.get("DESKSTREAM_EMAIL_MAX_ATTEMPTS", "5"))
+# An e-mail for an event older than this when projected is skipped (first run over history).
+EMAIL_MAX_AGE_HOURS = float(os.environ.get("DESKSTREAM_EMAIL_MAX_AGE_HOURS", "24"))
+SMTP_HOST = os.environ.get("DESKSTREAM_SMTP_HOST", "")
+SMTP_PORT = int(os.environ.get("DESKSTREAM_SMTP_PORT", "25"))
+SMTP_USER = os.environ.get("DESKSTREAM_SMTP_USER", "")
+SMTP_PASSWORD = os.environ.get("DESKSTREAM_SMTP_PASSWORD", "")
+SMTP_TLS = os.environ.get("DESKSTREAM_SMTP_TLS", "none")  # none | starttls | ssl
+EMAIL_OUTBOX = env_bool("DESKSTREAM_EMAIL_OUTBOX", not SMTP_HOST)
+EMAIL_OUTBOX_DIR = os.environ.get("DESKSTREAM_EMAIL_OUTBOX_DIR") or str(BASE_DIR / "var" / "outbox")
+EMAIL_FROM = os.environ.get("DESKSTREAM_EMAIL_FROM", "support@deskstream.test")
+EMAIL_FROM_NAME = os.environ.get("DESKSTREAM_EMAIL_FROM_NAME", "Deskstream")
+PUBLIC_URL = os.environ.get("DESKSTREAM_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_NAME = os.environ.get("DESKSTREAM_SITE_NAME", "Deskstream")
+
+# Automation (docs/automation.md): automatic assignment decides only with DESKSTREAM_AUTO_ASSIGN
+# on (and the admin setting enabled); off by default in test processes, whose other tests
+# assign by hand. The SLA check runs every DESKSTREAM_SLA_CHECK_INTERVAL seconds with the
+# in-process projectors.
+AUTO_ASSIGN = env_bool("DESKSTREAM_AUTO_ASSIGN", not os.environ.get("PYTEST_VERSION"))
+SLA_CHECK_INTERVAL = float(os.environ.get("DESKSTREAM_SLA_CHECK_INTERVAL", "30"))
 
 LOGGING = {
     "version": 1,

@@ -57,6 +57,8 @@ urlpatterns = [
     path("api/", include("infra.auth.urls")),
     path("api/", include("command_api.urls")),
     path("api/", include("read_api.urls")),
+    path("api/", include("infra.email.urls")),
+    path("api/", include("infra.automation.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -13,6 +13,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.errors import ValidationError
+from domain.sla import BusinessCalendar
 from domain.ticket import clean_tags
 
 CAPACITY_MAX = 200
@@ -85,6 +86,17 @@ class Agent(Aggregate):
             agent.skills = list(self.skills)
             agent.languages = list(self.languages)
 
+    class WorkingHoursChanged(Event):
+        """The agent's weekly working hours (automatic assignment only inside them)."""
+
+        TOPIC = "deskstream.agent:WorkingHoursChanged"
+
+        working_hours: dict[str, Any] | None  # {"time_zone", "weekly_hours"}; None: any time
+
+        def apply(self, aggregate: Any) -> None:
+            agent: Agent = aggregate
+            agent.working_hours = self.working_hours
+
     def __init__(
         self, user_id: str, name: str, capacity: int, skills: list[str], languages: list[str]
     ) -> None:
@@ -94,6 +106,7 @@ class Agent(Aggregate):
         self.skills = list(skills)
         self.languages = list(languages)
         self.availability = Availability.OFFLINE
+        self.working_hours: dict[str, Any] | None = None
 
     @classmethod
     def register(
@@ -143,3 +156,15 @@ class Agent(Aggregate):
         new_skills, new_languages = clean_tags(skills), clean_tags(languages)
         if (new_skills, new_languages) != (self.skills, self.languages):
             self.trigger_event(self.SkillsChanged, skills=new_skills, languages=new_languages)
+
+    def set_working_hours(self, working_hours: object) -> None:
+        """Weekly hours in a time zone (``{"time_zone", "weekly_hours"}``), or None: any time."""
+        value = (
+            None
+            if working_hours is None
+            else BusinessCalendar.from_json(working_hours, holidays_allowed=False).to_json(
+                with_holidays=False
+            )
+        )
+        if value != self.working_hours:
+            self.trigger_event(self.WorkingHoursChanged, working_hours=value)

@@ -56,6 +56,12 @@ class StaleReplyError(DomainError):
     code = "stale_reply"
 
 
+class VersionConflictError(DomainError):
+    """The command was decided on an older version of the aggregate (``expected_version``)."""
+
+    code = "version_conflict"
+
+
 class NotFoundError(DomainError):
     """The aggregate does not exist."""
 

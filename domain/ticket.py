@@ -31,6 +31,7 @@ from domain.lifecycle import (
     parse_priority,
     parse_status,
 )
+from domain.sla import SlaTarget, parse_target
 
 SUBJECT_MAX = 200
 DESCRIPTION_MAX = 20_000
@@ -249,6 +250,24 @@ class Ticket(Aggregate):
             ticket.description = self.description
             ticket.tags = list(self.tags)
 
+    class SlaBreached(Event):
+        """An SLA target's deadline passed before the target was met (recorded once per
+        target, by automation; see ``domain.sla``)."""
+
+        TOPIC = "deskstream.ticket:SlaBreached"
+
+        target: str  # "first_response" | "resolution"
+        deadline: datetime
+        breached_at: datetime  # when the check found it
+        priority: str  # the priority whose rule applied
+        policy: str  # the rule, e.g. "urgent: first response 1 h, resolution 8 h of ..."
+        actor_id: str
+        actor_role: str
+
+        def apply(self, aggregate: Any) -> None:
+            ticket: Ticket = aggregate
+            ticket.sla_breaches = {**ticket.sla_breaches, self.target: self.deadline}
+
     # ------------------------------------------------------------------ state
     def __init__(
         self,
@@ -272,6 +291,7 @@ class Ticket(Aggregate):
         self.last_message_at: datetime | None = None
         self.resolved_at: datetime | None = None
         self.closed_at: datetime | None = None
+        self.sla_breaches: dict[str, datetime] = {}  # target -> the deadline that passed
 
     # ------------------------------------------------------------------ commands
     @classmethod
@@ -456,6 +476,53 @@ class Ticket(Aggregate):
             tags=new_tags,
             actor_id=actor.id,
             actor_role=actor.role.value,
+        )
+
+    def record_sla_breach(
+        self,
+        *,
+        target: object,
+        deadline: datetime,
+        breached_at: datetime,
+        priority: str,
+        policy: str,
+        actor_id: str,
+        actor_role: Role,
+    ) -> None:
+        """Record that a target's deadline passed unmet. Idempotent: a target already recorded,
+        or met by its deadline (a staff reply, resolved or closed), stores nothing. Closed
+        tickets still accept it: it records a fact about the past, it changes nothing."""
+        if actor_role not in (Role.SYSTEM, Role.ADMIN):
+            raise PermissionDeniedError("Only automation records SLA breaches.")
+        which = parse_target(target)
+        if deadline.tzinfo is None or breached_at.tzinfo is None:
+            raise ValidationError("deadline and breached_at need a time zone.", field="deadline")
+        if which.value in self.sla_breaches or self._met_by(which, deadline):
+            return
+        self.trigger_event(
+            self.SlaBreached,
+            target=which.value,
+            deadline=deadline,
+            breached_at=breached_at,
+            priority=_parse_priority(priority).value,
+            policy=_clean_text(policy, "policy", 500, required=False),
+            actor_id=actor_id,
+            actor_role=actor_role.value,
+        )
+
+    def _met_by(self, target: SlaTarget, deadline: datetime) -> bool:
+        if target is SlaTarget.FIRST_RESPONSE:
+            return any(
+                not m.internal
+                and m.author_role in (Role.AGENT.value, Role.ADMIN.value)
+                and m.posted_at <= deadline
+                for m in self.messages
+            )
+        done = self.resolved_at if self.status is Status.RESOLVED else self.closed_at
+        return (
+            self.status in (Status.RESOLVED, Status.CLOSED)
+            and done is not None
+            and (done <= deadline)
         )
 
     # ------------------------------------------------------------------ queries

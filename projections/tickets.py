@@ -74,6 +74,7 @@ def _ticket_event(envelope: Envelope, event: Any, state: TicketsState) -> None:
             "closed_at": None,
             "message_count": 0,
             "public_message_count": 0,
+            "sla_breaches": [],
         }
         _touch(row, envelope)
         state.put_ticket(row)
@@ -127,6 +128,8 @@ def _ticket_event(envelope: Envelope, event: Any, state: TicketsState) -> None:
         row["subject"] = event.subject
         row["description"] = event.description
         row["tags"] = list(event.tags)
+    elif isinstance(event, Ticket.SlaBreached) and event.target not in row["sla_breaches"]:
+        row["sla_breaches"] = [*row["sla_breaches"], event.target]
     _touch(row, envelope)
     state.put_ticket(row)
 

@@ -25,6 +25,9 @@ class TicketFilter(django_filters.FilterSet):
     created_to = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     updated_from = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     updated_to = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="lt")
+    sla_breached = django_filters.BooleanFilter(
+        method="filter_sla_breached", label="true: an SLA target was breached; false: none"
+    )
 
     class Meta:
         model = TicketRecord
@@ -34,6 +37,9 @@ class TicketFilter(django_filters.FilterSet):
         if value == "none":
             return qs.filter(assigned_agent_id__isnull=True)
         return qs.filter(assigned_agent_id=value)
+
+    def filter_sla_breached(self, qs: QuerySet[TicketRecord], name: str, value: bool) -> Any:
+        return qs.exclude(sla_breaches=[]) if value else qs.filter(sla_breaches=[])
 
     def filter_tags(self, qs: QuerySet[TicketRecord], name: str, value: str) -> Any:
         tags = [t.strip().lower() for t in value.split(",") if t.strip()]

@@ -16,13 +16,22 @@ class TicketSerializer(serializers.ModelSerializer[TicketRecord]):
             "id", "customer_id", "subject", "description", "status", "priority", "tags",
             "language", "assigned_agent_id", "version", "position", "created_at", "updated_at",
             "last_message_at", "resolved_at", "closed_at", "message_count",
+            "sla_breaches", "sla_first_response_due", "sla_resolution_due",
         ]  # fmt: skip
+
+    # From the SLA projection (annotated by the views): null while the clock is stopped short
+    # of the target (waiting on the customer, resolved) or before the projector has run.
+    sla_first_response_due = serializers.DateTimeField(read_only=True, allow_null=True)
+    sla_resolution_due = serializers.DateTimeField(read_only=True, allow_null=True)
 
 
 class CustomerTicketSerializer(TicketSerializer):
-    """What a customer sees: counts without internal notes."""
+    """What a customer sees: counts without internal notes, no SLA bookkeeping."""
 
     message_count = serializers.IntegerField(source="public_message_count")
+
+    class Meta(TicketSerializer.Meta):
+        fields = [f for f in TicketSerializer.Meta.fields if not f.startswith("sla_")]
 
 
 class MessageSerializer(serializers.ModelSerializer[MessageRecord]):
@@ -35,9 +44,22 @@ class MessageSerializer(serializers.ModelSerializer[MessageRecord]):
 
 
 class NotificationSerializer(serializers.ModelSerializer[NotificationRecord]):
+    read = serializers.BooleanField(read_only=True)  # annotated: the user's read mark exists
+
     class Meta:
         model = NotificationRecord
-        fields = ["id", "kind", "ticket_id", "payload", "read", "created_at"]
+        fields = ["id", "kind", "ticket_id", "payload", "read", "created_at", "position"]
+
+
+class NotificationReadSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    read = serializers.BooleanField()
+    unread_count = serializers.IntegerField()
+
+
+class ReadAllResultSerializer(serializers.Serializer[Any]):
+    marked = serializers.IntegerField()
+    unread_count = serializers.IntegerField()
 
 
 class CustomerSerializer(serializers.Serializer[Any]):

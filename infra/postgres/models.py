@@ -43,6 +43,7 @@ class TicketRecord(models.Model):
     closed_at = models.DateTimeField(null=True)
     message_count = models.IntegerField(default=0)
     public_message_count = models.IntegerField(default=0)
+    sla_breaches = ArrayField(models.CharField(max_length=32), default=list)  # SLA targets
 
     class Meta:
         db_table = "rm_ticket"
@@ -119,14 +120,17 @@ class CustomerStatsRecord(models.Model):
 
 
 class NotificationRecord(models.Model):
-    """Per-user in-app notifications (filled by the notification projector, a later issue)."""
+    """Per-user in-app notifications, written by the notification projector only.
 
-    id = models.UUIDField(primary_key=True)
+    Derived from the log alone (rebuilt like any read model); whether the user has read one
+    is the user's own data and lives in ``NotificationReadRecord`` (ADR 0012).
+    """
+
+    id = models.UUIDField(primary_key=True)  # projections.notifications.notification_id
     user_id = models.CharField(max_length=64)
     kind = models.CharField(max_length=32)
     ticket_id = models.UUIDField(null=True)
     payload = models.JSONField(default=dict)
-    read = models.BooleanField(default=False)
     created_at = models.DateTimeField()
     position = models.BigIntegerField()
 
@@ -136,6 +140,84 @@ class NotificationRecord(models.Model):
 
     def __str__(self) -> str:
         return f"notification {self.id}"
+
+
+class NotificationTicketRecord(models.Model):
+    """What the notification projector remembers of each ticket (its own copy, rebuilt with
+    it): who the customer and the agent are, the subject, the status."""
+
+    id = models.UUIDField(primary_key=True)
+    customer_id = models.CharField(max_length=64)
+    subject = models.CharField(max_length=200)
+    status = models.CharField(max_length=32)
+    agent_id = models.CharField(max_length=64, null=True)  # noqa: DJ001 - None: nobody
+    version = models.IntegerField()
+
+    class Meta:
+        db_table = "rm_notification_ticket"
+
+    def __str__(self) -> str:
+        return f"notification facts {self.id}"
+
+
+class NotificationReadRecord(models.Model):
+    """A user has read a notification. Written by the user (``POST .../read``), never by a
+    projector, and never rebuilt: ids are stable across rebuilds, so read marks survive."""
+
+    notification_id = models.UUIDField(primary_key=True)
+    user_id = models.CharField(max_length=64)
+    read_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "notification_read"
+        indexes = [models.Index(fields=["user_id"], name="notification_read_user")]
+
+    def __str__(self) -> str:
+        return f"read {self.notification_id}"
+
+
+class NotificationOutboxRecord(models.Model):
+    """One e-mail to send: inserted with the projector's position (exactly once per
+    (position, recipient, kind)), sent by a Celery task that locks the row and sends only
+    while it is pending. Never rebuilt: a rebuild must not send anything again."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        FAILED = "failed"  # gave up after the last attempt
+        SKIPPED = "skipped"  # nothing to send (no address, inactive user)
+
+    id = models.BigAutoField(primary_key=True)
+    notification_id = models.UUIDField(unique=True)
+    position = models.BigIntegerField()
+    recipient_id = models.CharField(max_length=64)
+    kind = models.CharField(max_length=32)
+    ticket_id = models.UUIDField()
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField()  # when the row was written
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.IntegerField(default=0)
+    available_at = models.DateTimeField()  # the sweep may (re-)enqueue it from then on
+    sent_at = models.DateTimeField(null=True)
+    last_error = models.TextField(default="")
+
+    class Meta:
+        db_table = "notification_outbox"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["position", "recipient_id", "kind"], name="notification_outbox_once"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["available_at"],
+                name="notification_outbox_due",
+                condition=models.Q(status="pending"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"outbox {self.id} ({self.status})"
 
 
 class SearchDocument(models.Model):
@@ -168,3 +250,124 @@ class SearchDocument(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+# ---------------------------------------------------------------- automation (ADR 0011)
+class AssignAgentRecord(models.Model):
+    """What the assignment process manager knows of an agent (its own copy, rebuilt with it)."""
+
+    user_id = models.CharField(primary_key=True, max_length=64)
+    aggregate_id = models.UUIDField(unique=True)
+    name = models.CharField(max_length=200)
+    availability = models.CharField(max_length=16)
+    capacity = models.IntegerField()
+    skills = ArrayField(models.CharField(max_length=40), default=list)
+    languages = ArrayField(models.CharField(max_length=40), default=list)
+    working_hours = models.JSONField(null=True)  # {"time_zone", "weekly_hours"}; null: any time
+    version = models.IntegerField()
+
+    class Meta:
+        db_table = "rm_assign_agent"
+
+    def __str__(self) -> str:
+        return f"assignable agent {self.user_id}"
+
+
+class AssignTicketRecord(models.Model):
+    """What the assignment process manager knows of a ticket: enough to decide and to count
+    each agent's open tickets."""
+
+    id = models.UUIDField(primary_key=True)
+    status = models.CharField(max_length=32)
+    priority = models.CharField(max_length=16)
+    tags = ArrayField(models.CharField(max_length=40), default=list)
+    language = models.CharField(max_length=16)
+    agent_id = models.CharField(max_length=64, null=True)  # noqa: DJ001 - None: nobody
+    opened_position = models.BigIntegerField()
+    version = models.IntegerField()
+    orphaned = models.BooleanField(default=False)  # its agent went offline
+    avoid_agent_id = models.CharField(max_length=64, null=True)  # noqa: DJ001
+
+    class Meta:
+        db_table = "rm_assign_ticket"
+        indexes = [
+            models.Index(fields=["agent_id", "status"], name="rm_assign_ticket_agent"),
+            models.Index(
+                fields=["opened_position"],
+                name="rm_assign_ticket_backlog",
+                condition=models.Q(status="open") | models.Q(orphaned=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"assignable ticket {self.id}"
+
+
+class AssignmentDecisionRecord(models.Model):
+    """A decision of the assignment manager, from its batch until the manager has seen the
+    ticket change (then it is deleted). Pending decisions count against the agent's capacity;
+    one lost after the commit is issued again after a grace period. Never rebuilt."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        REFUSED = "refused"  # the ticket had changed: decided again once that change is seen
+
+    id = models.BigAutoField(primary_key=True)
+    ticket_id = models.UUIDField()
+    expected_version = models.IntegerField()
+    agent_id = models.CharField(max_length=64)
+    policy = models.CharField(max_length=32)
+    reason = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    decided_at = models.DateTimeField()
+    attempts = models.IntegerField(default=0)
+    last_error = models.TextField(default="")
+
+    class Meta:
+        db_table = "assignment_decision"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket_id", "expected_version"], name="assignment_decision_once"
+            )
+        ]
+        indexes = [models.Index(fields=["agent_id", "status"], name="assignment_decision_agent")]
+
+    def __str__(self) -> str:
+        return f"decision {self.ticket_id}@{self.expected_version} -> {self.agent_id}"
+
+
+class AssignmentCursorRecord(models.Model):
+    """Where the round-robin rotation continues: the agent chosen last. Never rebuilt."""
+
+    name = models.CharField(primary_key=True, max_length=64)
+    last_agent_id = models.CharField(max_length=64, null=True)  # noqa: DJ001 - None: none yet
+
+    class Meta:
+        db_table = "assignment_cursor"
+
+    def __str__(self) -> str:
+        return f"{self.name} after {self.last_agent_id}"
+
+
+class SlaRecord(models.Model):
+    """A ticket's SLA clock (``projections.sla``) and the deadlines the current rules give."""
+
+    ticket_id = models.UUIDField(primary_key=True)
+    priority = models.CharField(max_length=16)
+    status = models.CharField(max_length=32)
+    opened_at = models.DateTimeField()
+    pauses = models.JSONField(default=list)  # [[start, end], ...] ISO times, ended pauses
+    paused_since = models.DateTimeField(null=True)
+    first_response_at = models.DateTimeField(null=True)
+    resolved_at = models.DateTimeField(null=True)
+    breaches = ArrayField(models.CharField(max_length=32), default=list)
+    first_response_due = models.DateTimeField(null=True)  # null: clock stopped short of it
+    resolution_due = models.DateTimeField(null=True)
+    version = models.IntegerField()
+    position = models.BigIntegerField()
+
+    class Meta:
+        db_table = "rm_sla"
+
+    def __str__(self) -> str:
+        return f"sla {self.ticket_id}"

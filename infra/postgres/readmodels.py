@@ -13,8 +13,8 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
+from infra.postgres.bulk import insert_rows
 from projections import tickets
 from projections.ports import Envelope
 from projections.tickets import OPEN_STATUSES, Row
@@ -24,7 +24,7 @@ TABLES = ["rm_ticket", "rm_message", "rm_agent", "rm_agent_workload", "rm_custom
 TICKET_COLUMNS = [
     "id", "customer_id", "subject", "description", "status", "priority", "tags", "language",
     "assigned_agent_id", "version", "position", "created_at", "updated_at", "last_message_at",
-    "resolved_at", "closed_at", "message_count", "public_message_count",
+    "resolved_at", "closed_at", "message_count", "public_message_count", "sla_breaches",
 ]  # fmt: skip
 MESSAGE_COLUMNS = [
     "id", "ticket_id", "version", "author_id", "author_role", "body", "internal",
@@ -34,34 +34,16 @@ AGENT_COLUMNS = ["id", "user_id", "name", "availability", "capacity", "skills", 
                  "version"]  # fmt: skip
 
 
-def _upsert(table: str, columns: list[str], key: str) -> str:
-    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-    updates = sql.SQL(", ").join(
-        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns if c != key
-    )
-    return (
-        sql.SQL("INSERT INTO {t} ({cols}) VALUES ({vals}) ON CONFLICT ({key}) DO UPDATE SET {upd}")
-        .format(
-            t=sql.Identifier(table),
-            cols=cols,
-            vals=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-            key=sql.Identifier(key),
-            upd=updates,
-        )
-        .as_string(None)
+def _update_all(columns: list[str], key: str) -> sql.Composed:
+    return sql.SQL("ON CONFLICT ({key}) DO UPDATE SET {upd}").format(
+        key=sql.Identifier(key),
+        upd=sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns if c != key
+        ),
     )
 
 
-def _insert_ignore(table: str, columns: list[str]) -> str:
-    return (
-        sql.SQL("INSERT INTO {t} ({cols}) VALUES ({vals}) ON CONFLICT DO NOTHING")
-        .format(
-            t=sql.Identifier(table),
-            cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
-            vals=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-        )
-        .as_string(None)
-    )
+_IGNORE = sql.SQL("ON CONFLICT DO NOTHING")
 
 
 class PostgresTicketsState:
@@ -122,22 +104,24 @@ class PostgresTicketsState:
 
     def flush(self) -> None:
         if self._dirty_tickets:
-            self.cur.executemany(
-                _upsert(self.t["rm_ticket"], TICKET_COLUMNS, "id"),
+            insert_rows(
+                self.cur,
+                self.t["rm_ticket"],
+                TICKET_COLUMNS,
                 [[self._tickets[i][c] for c in TICKET_COLUMNS] for i in self._dirty_tickets],
+                on_conflict=_update_all(TICKET_COLUMNS, "id"),
             )
         if self._messages:
-            self.cur.executemany(
-                _insert_ignore(self.t["rm_message"], MESSAGE_COLUMNS),
-                [
-                    [Jsonb(m[c]) if c == "attachments" else m[c] for c in MESSAGE_COLUMNS]
-                    for m in self._messages
-                ],
+            insert_rows(
+                self.cur, self.t["rm_message"], MESSAGE_COLUMNS, self._messages, on_conflict=_IGNORE
             )
         if self._dirty_agents:
-            self.cur.executemany(
-                _upsert(self.t["rm_agent"], AGENT_COLUMNS, "id"),
+            insert_rows(
+                self.cur,
+                self.t["rm_agent"],
+                AGENT_COLUMNS,
                 [[self._agents[i][c] for c in AGENT_COLUMNS] for i in self._dirty_agents],
+                on_conflict=_update_all(AGENT_COLUMNS, "id"),
             )
         open_statuses = sorted(OPEN_STATUSES)
         if self._workloads:

@@ -19,6 +19,7 @@ from uuid import UUID
 from django.db import connection
 from psycopg import sql
 
+from infra.postgres.bulk import insert_rows, update_rows
 from projections import search
 from projections.ports import Envelope
 from projections.search import (
@@ -67,24 +68,12 @@ def _vector(title: sql.Composable, body: sql.Composable, metadata: sql.Composabl
     )
 
 
-def _insert(table: str, *, on_conflict: sql.Composable) -> str:
-    """``INSERT`` of one document from named parameters, with its vector."""
-    names = sql.SQL(", ").join(map(sql.Identifier, [*COLUMNS, "document"]))
-    values = sql.SQL(", ").join(
-        [
-            *(sql.Placeholder(c) for c in COLUMNS),
-            _vector(sql.Placeholder("title"), sql.Placeholder("body"), sql.Placeholder("metadata")),
-        ]
-    )
-    return (
-        sql.SQL("INSERT INTO {t} ({names}) VALUES ({values}) ON CONFLICT (key) {conflict}")
-        .format(t=sql.Identifier(table), names=names, values=values, conflict=on_conflict)
-        .as_string(None)
-    )
+# The ``document`` column of rows inserted with ``bulk.insert_rows`` (over their values ``u``).
+_DOCUMENT = {"document": _vector(sql.SQL("u.title"), sql.SQL("u.body"), sql.SQL("u.metadata"))}
 
 
 def _replace_all() -> sql.Composed:
-    return sql.SQL("DO UPDATE SET {}").format(
+    return sql.SQL("ON CONFLICT (key) DO UPDATE SET {}").format(
         sql.SQL(", ").join(
             sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
             for c in [*COLUMNS, "document"]
@@ -95,7 +84,7 @@ def _replace_all() -> sql.Composed:
 
 def _refresh_customer() -> sql.Composed:
     # The first sighting stays: created_at and occurred_at are when their first ticket came.
-    return sql.SQL("DO UPDATE SET {}").format(
+    return sql.SQL("ON CONFLICT (key) DO UPDATE SET {}").format(
         sql.SQL(", ").join(
             sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
             for c in ["title", "body", "metadata", "updated_at", "document"]
@@ -117,8 +106,8 @@ class PostgresSearchState:
         self.table = TABLE + suffix
         self._tickets: dict[UUID, Doc] = {}
         self._stored: set[UUID] = set()  # tickets whose documents exist in the table
-        self._dirty: set[UUID] = set()  # ticket documents to write
-        self._fields_changed: set[UUID] = set()  # stored tickets whose messages need the fields
+        self._dirty: set[UUID] = set()  # ticket documents to write whole (new, or text changed)
+        self._fields_changed: set[UUID] = set()  # stored tickets whose documents need the fields
         self._messages: list[Doc] = []
         self._customer_docs: dict[str, Doc] = {}
         self._customers: dict[str, CustomerInfo | None] = {}
@@ -143,9 +132,10 @@ class PostgresSearchState:
         if doc is None:
             return
         doc.update(fields)
-        self._dirty.add(ticket_id)
         if ticket_id in self._stored:
-            self._fields_changed.add(ticket_id)
+            self._fields_changed.add(ticket_id)  # one UPDATE, the text (and vector) stays
+        else:
+            self._dirty.add(ticket_id)
 
     def customer(self, customer_id: str) -> CustomerInfo | None:
         if customer_id not in self._customers:
@@ -203,42 +193,45 @@ class PostgresSearchState:
             self._customers[str(user_id)] = CustomerInfo(name, email, company, phone)
 
     def flush(self) -> None:
+        # Filter fields first, on the documents stored before this batch (the ticket's own and
+        # its messages'); the documents written below already carry the latest fields.
+        update_rows(
+            self.cur,
+            self.table,
+            "ticket_id",
+            sorted(TICKET_FIELDS),
+            [self._tickets[i] for i in self._fields_changed],
+            where=sql.SQL("d.kind = ANY({})").format(sql.Literal([TICKET, MESSAGE])),
+        )
         for message in self._messages:  # messages carry their ticket's latest fields
             ticket = self._tickets.get(message["ticket_id"])
             if ticket is not None:
                 message.update({f: ticket[f] for f in TICKET_FIELDS})
                 message["tags"] = list(ticket["tags"])
-        if self._dirty:
-            self.cur.executemany(
-                _insert(self.table, on_conflict=_replace_all()),
-                [self._tickets[i] for i in self._dirty],
-            )
-        if self._messages:
-            self.cur.executemany(
-                _insert(self.table, on_conflict=sql.SQL("DO NOTHING")), self._messages
-            )
-        if self._customer_docs:
-            self.cur.executemany(
-                _insert(self.table, on_conflict=_refresh_customer()),
-                list(self._customer_docs.values()),
-            )
-        if self._fields_changed:
-            assignments = sql.SQL(", ").join(
-                sql.SQL("{} = {}").format(sql.Identifier(f), sql.Placeholder(f))
-                for f in sorted(TICKET_FIELDS)
-            )
-            self.cur.executemany(
-                sql.SQL(
-                    "UPDATE {t} SET {assignments} WHERE ticket_id = %(ticket_id)s AND kind = {kind}"
-                )
-                .format(
-                    t=sql.Identifier(self.table),
-                    assignments=assignments,
-                    kind=sql.Literal(MESSAGE),
-                )
-                .as_string(None),
-                [self._tickets[i] for i in self._fields_changed],
-            )
+        insert_rows(
+            self.cur,
+            self.table,
+            COLUMNS,
+            [self._tickets[i] for i in self._dirty],
+            on_conflict=_replace_all(),
+            computed=_DOCUMENT,
+        )
+        insert_rows(
+            self.cur,
+            self.table,
+            COLUMNS,
+            self._messages,
+            on_conflict=sql.SQL("ON CONFLICT (key) DO NOTHING"),
+            computed=_DOCUMENT,
+        )
+        insert_rows(
+            self.cur,
+            self.table,
+            COLUMNS,
+            list(self._customer_docs.values()),
+            on_conflict=_refresh_customer(),
+            computed=_DOCUMENT,
+        )
         self._stored |= self._dirty
         self._dirty.clear()
         self._fields_changed.clear()

@@ -49,6 +49,8 @@ def test_contracts_hold_on_the_real_tree(tree_copy: Path) -> None:
         ("domain/planted.py", "from command_api import views\n", "The domain imports no framework"),
         ("read_api/planted.py", "from domain.ticket import Ticket\n", "The read side never loads"),
         ("infra/auth/planted.py", "import infra.kafka\n", "Adapters are independent"),
+        ("infra/email/planted.py", "import infra.postgres.models\n", "Adapters are independent"),
+        ("projections/planted.py", "import celery\n", "Projector logic imports no framework"),
     ],
 )
 def test_a_planted_violation_fails(

@@ -1,0 +1,57 @@
+"""The Celery app: e-mail notification tasks and the outbox sweep.
+
+Configured from Django settings (``CELERY_*``): Redis is the broker when
+``DESKSTREAM_REDIS_URL`` (or ``DESKSTREAM_CELERY_BROKER_URL``) is set, and a worker runs
+them: ``celery -A config.celery worker -B`` (``-B`` also runs the periodic sweep). Without
+a broker (``make run``) tasks run eagerly where they are enqueued (ADR 0012).
+
+Tasks are idempotent: ``send_notification_email`` locks its outbox row and sends only while
+the row is pending, so a retried, redelivered or duplicated task never sends twice.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from django.conf import settings
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+SEND = "deskstream.send_notification_email"
+SWEEP = "deskstream.sweep_notification_outbox"
+
+app = Celery("deskstream")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    # No broker: tasks run eagerly, and kombu's in-memory transport stands in for the unused
+    # broker connection (its default would be an AMQP server on localhost).
+    broker_url=settings.CELERY_BROKER_URL or "memory://",
+    # Acknowledge after the task ran: a worker that dies mid-send gets the task redelivered,
+    # and the outbox row's state decides whether anything is still to send.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    beat_schedule={
+        "sweep-notification-outbox": {"task": SWEEP, "schedule": settings.OUTBOX_SWEEP_INTERVAL}
+    },
+)
+
+
+@app.task(name=SEND)
+def send_notification_email(outbox_id: int) -> str:
+    """Send the e-mail of one outbox row, unless it was sent already (or is being sent)."""
+    from config.notifications import deliver
+
+    return deliver(outbox_id)
+
+
+@app.task(name=SWEEP)
+def sweep_notification_outbox() -> int:
+    """Enqueue the outbox rows that are due (never enqueued, or waiting for a retry)."""
+    from config.notifications import sweep
+
+    return sweep()

@@ -1,0 +1,601 @@
+"""The ``/ws/`` consumer: authenticate, subscribe with resume, relay typing and presence.
+
+One socket carries any number of subscriptions. Each one is a set of push groups and a
+position ``through``: every frame of the subscription up to it has been sent (or was known
+to the client). A subscription joins its groups *before* it replays the missed events from
+the log, and frames arriving meanwhile wait in the layer's queue (a consumer handles one
+message at a time), so after the replay they are sent only if newer: no gap, no duplicate.
+
+Frames lost on the way (a Redis restart, a full queue) are noticed three ways, and each
+leads to a catch-up from the log before anything newer is sent: a frame whose ``prev`` the
+subscription has not seen; a heartbeat that lists a newer frame for one of its groups, or
+whose sequence number jumped; no heartbeat at all for ``silence_timeout`` (then the groups
+are joined again, too). The protocol and its close codes are in ``docs/realtime.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import parse_qs
+from uuid import UUID
+
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from infra.realtime.ports import (
+    AuthenticationFailedError,
+    Principal,
+    RealtimeServices,
+)
+from infra.realtime.presence import PresenceBoard
+from projections import push
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CLOSE_UNAUTHORIZED = 4401  # reason: the token error code (token_expired: refresh, reconnect)
+CLOSE_UNAVAILABLE = 4503  # the push backend is unreachable: reconnect with backoff, resume
+CLOSE_INTERNAL = 1011
+TYPING = "push.typing"
+PRESENCE_SIGNAL = "push.presence"
+
+
+@dataclass
+class Subscription:
+    key: str  # "ticket:<id>", "queue", "user", "presence"
+    stream: str
+    groups: tuple[str, ...]
+    ticket_id: UUID | None = None
+    through: int = 0
+    family: bool = False  # a staff ticket subscription: check ``family_prev``
+
+    def payload(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"sub": self.key, "stream": self.stream}
+        if self.ticket_id is not None:
+            data["ticket_id"] = str(self.ticket_id)
+        return data
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.extra = extra
+
+
+@dataclass
+class _SyncState:
+    seqs: dict[str, int] = field(default_factory=dict)  # projector run -> last heartbeat seq
+    at: float = field(default_factory=time.monotonic)  # when the last heartbeat arrived
+
+
+class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    def __init__(self, *, services: RealtimeServices, presence: PresenceBoard) -> None:
+        super().__init__()
+        self.services = services
+        self.cfg = services.settings
+        self.board = presence
+        self.principal: Principal | None = None
+        self.token = ""
+        self.subs: dict[str, Subscription] = {}
+        self.by_group: dict[str, Subscription] = {}
+        self.joined: set[str] = set()
+        self.lock = asyncio.Lock()
+        self.sync = _SyncState()
+        self.typing_sent: dict[tuple[str, bool], float] = {}
+        self.opened_at = time.monotonic()
+        self.checked_at = time.monotonic()
+        self.accepted = False
+        self.closing = False
+        self.counted_presence = False
+        self.availability_through = 0  # availability frames come once per publishing process
+        self.watchdog: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ ASGI plumbing
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except OSError:
+            if not self.accepted:
+                raise
+            await self._cleanup()  # the client went away while a frame was being sent
+        except Exception:
+            # Before the socket was accepted this is the layer failing (no channel); after,
+            # a bug. Either way the client gets a documented close code, not a dead socket.
+            code = CLOSE_INTERNAL if self.accepted else CLOSE_UNAVAILABLE
+            log.exception("realtime consumer failed (closing with %s)", code)
+            with contextlib.suppress(Exception):
+                if not self.accepted:
+                    await send({"type": "websocket.accept"})
+                error = "internal_error" if self.accepted else "realtime_unavailable"
+                await send({"type": "websocket.send", "text": json.dumps(_error(error, ""))})
+                await send({"type": "websocket.close", "code": code, "reason": error})
+            await self._cleanup()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' own dispatch closes stale Django connections on every message (a hop to
+        # the sync thread); this consumer uses the ORM only inside its worker-thread calls.
+        handler = getattr(self, message["type"].replace(".", "_"), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        await self.accept()
+        self.accepted = True
+        self.watchdog = asyncio.ensure_future(self._watch())
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        token = (query.get("token") or [""])[0]
+        if token:
+            await self._authenticate(token)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        await self._cleanup()
+        raise StopConsumer()
+
+    async def _cleanup(self) -> None:
+        self.closing = True
+        if self.watchdog is not None and self.watchdog is not asyncio.current_task():
+            self.watchdog.cancel()
+        layer: Any = getattr(self, "channel_layer", None)
+        for group in list(self.joined) if layer is not None else []:
+            with contextlib.suppress(Exception):
+                await layer.group_discard(group, self.channel_name)
+        self.joined.clear()
+        if self.counted_presence and self.principal is not None:
+            self.counted_presence = False
+            if self.board.disconnect(self.principal.user_id):
+                await self._signal_presence(self.principal.user_id, connected=False)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
+        try:
+            content = json.loads(text_data or "")
+        except ValueError:
+            await self.send_json(_error("invalid", "Frames are JSON objects."))
+            return
+        if not isinstance(content, dict):
+            await self.send_json(_error("invalid", "Frames are JSON objects."))
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        kind = content.get("type")
+        ref = content.get("ref")
+        if kind == "auth":
+            token = content.get("token")
+            if not isinstance(token, str) or not token:
+                await self._refuse("not_authenticated", "Send {type: auth, token: <access>}.")
+                return
+            await self._authenticate(token)
+            return
+        if self.principal is None:
+            await self._refuse(
+                "not_authenticated", "Authenticate first (?token= or an auth frame)."
+            )
+            return
+        if time.time() >= self.principal.expires_at:
+            await self._refuse("token_expired", "The access token has expired.")
+            return
+        try:
+            if kind == "subscribe":
+                await self._subscribe(content)
+            elif kind == "unsubscribe":
+                await self._unsubscribe(content)
+            elif kind == "typing":
+                await self._typing(content)
+            elif kind == "ping":
+                await self.send_json({"type": "pong", **_ref(ref)})
+            else:
+                raise ProtocolError("invalid", f"Unknown frame type {kind!r}.")
+        except ProtocolError as err:
+            await self.send_json({**_error(err.code, err.detail), **err.extra, **_ref(ref)})
+
+    # ------------------------------------------------------------------ authentication
+    async def _authenticate(self, token: str) -> bool:
+        try:
+            principal = await self._run(self.services.authenticate, token)
+        except AuthenticationFailedError as err:
+            await self._refuse(err.code, err.detail)
+            return False
+        if self.principal is not None and principal.user_id != self.principal.user_id:
+            await self._refuse("token_invalid", "A socket stays with the user who opened it.")
+            return False
+        first = self.principal is None
+        self.principal, self.token = principal, token
+        self.checked_at = time.monotonic()
+        if not first:
+            await self.send_json({"type": "authenticated", "expires_at": principal.expires_at})
+            return True
+        try:
+            await self._join(push.SYNC)
+            if principal.staff:
+                await self._join(push.PRESENCE)
+        except Exception:
+            await self._unavailable()
+            return False
+        self.sync.at = time.monotonic()
+        head = await self._run(self.services.source.head)
+        if principal.staff:
+            self.counted_presence = True
+            if self.board.connect(principal.user_id, principal.name):
+                await self._signal_presence(principal.user_id, connected=True)
+        await self.send_json(
+            {
+                "type": "ready",
+                "user_id": principal.user_id,
+                "role": principal.role,
+                "expires_at": principal.expires_at,
+                "position": head,
+            }
+        )
+        return True
+
+    async def _refuse(self, code: str, detail: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        with contextlib.suppress(Exception):
+            await self.send_json(_error(code, detail))
+            await self.close(CLOSE_UNAUTHORIZED, code)
+
+    async def _unavailable(self) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        with contextlib.suppress(Exception):
+            await self.send_json(
+                _error("realtime_unavailable", "Reconnect with backoff and resume.")
+            )
+            await self.close(CLOSE_UNAVAILABLE, "realtime_unavailable")
+
+    # ------------------------------------------------------------------ subscriptions
+    async def _subscribe(self, content: dict[str, Any]) -> None:
+        assert self.principal is not None
+        stream = content.get("stream")
+        after_position = _non_negative(content, "after_position")
+        after_version = _non_negative(content, "after_version")
+        viewer = push.Viewer(self.principal.user_id, self.principal.staff)
+        ticket_id: UUID | None = None
+        if stream == "ticket":
+            ticket_id = _uuid(content.get("ticket_id"))
+            owner = await self._run(push.ticket_customer, self.services.log, ticket_id)
+            if owner is None and viewer.staff:
+                raise ProtocolError("not_found", "No such ticket.", sub=f"ticket:{ticket_id}")
+            if owner is None or (not viewer.staff and owner != viewer.user_id):
+                raise ProtocolError(
+                    "forbidden", "You may not read this ticket.", sub=f"ticket:{ticket_id}"
+                )
+            sub = Subscription(
+                f"ticket:{ticket_id}",
+                stream,
+                push.ticket_groups(viewer, ticket_id),
+                ticket_id,
+                family=viewer.staff,
+            )
+        elif stream == "queue":
+            if not viewer.staff:
+                raise ProtocolError("forbidden", "The queue is for agents and admins.", sub="queue")
+            sub = Subscription("queue", stream, (push.QUEUE,))
+        elif stream == "user":
+            asked = content.get("user_id")
+            if asked is not None and str(asked) != viewer.user_id:
+                raise ProtocolError("forbidden", "Only your own notifications.", sub="user")
+            sub = Subscription("user", stream, (push.user_group(viewer.user_id),))
+        elif stream == "presence":
+            if not viewer.staff:
+                raise ProtocolError("forbidden", "Presence is for agents and admins.")
+            sub = Subscription("presence", stream, ())
+        else:
+            raise ProtocolError("invalid", "stream is one of ticket, queue, user, presence.")
+        if after_version is not None and stream != "ticket":
+            raise ProtocolError("invalid", "after_version is for ticket streams.", sub=sub.key)
+        if sub.key not in self.subs and len(self.subs) >= self.cfg.max_subscriptions:
+            raise ProtocolError("too_many_subscriptions", "Unsubscribe from something first.")
+
+        async with self.lock:
+            await self._drop(sub.key)
+            try:
+                for group in sub.groups:
+                    await self._join(group)
+            except Exception:
+                await self._unavailable()
+                return
+            self.subs[sub.key] = sub
+            for group in sub.groups:
+                self.by_group[group] = sub
+            if stream == "presence":
+                await self._send_presence_snapshot()
+                await self.send_json({"type": "subscribed", **sub.payload()})
+                return
+            if after_position is None and after_version is None:
+                sub.through = await self._run(self.services.source.head)
+                replayed = 0
+            else:
+                sub.through = after_position or 0
+                replayed = await self._catch_up(sub, after_version=after_version)
+            if sub.key in self.subs:
+                await self.send_json(
+                    {
+                        "type": "subscribed",
+                        **sub.payload(),
+                        "position": sub.through,
+                        "replayed": replayed,
+                    }
+                )
+
+    async def _unsubscribe(self, content: dict[str, Any]) -> None:
+        key = content.get("sub")
+        if not isinstance(key, str) or key not in self.subs:
+            raise ProtocolError("invalid", "No such subscription.", sub=key)
+        async with self.lock:
+            await self._drop(key)
+        await self.send_json({"type": "unsubscribed", "sub": key})
+
+    async def _drop(self, key: str) -> None:
+        sub = self.subs.pop(key, None)
+        if sub is None:
+            return
+        for group in sub.groups:
+            self.by_group.pop(group, None)
+            if group in self.joined and group not in (push.SYNC, push.PRESENCE):
+                self.joined.discard(group)
+                with contextlib.suppress(Exception):
+                    await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _join(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.joined.add(group)
+
+    async def _catch_up(self, sub: Subscription, *, after_version: int | None = None) -> int:
+        """Send what the log has for ``sub`` after ``through`` (lock held). Returns the count."""
+        if sub.stream == "presence":
+            await self._send_presence_snapshot()
+            return 0
+        services = self.services
+        try:
+            if sub.stream == "ticket":
+                assert sub.ticket_id is not None
+                replay = await self._run(
+                    push.replay_ticket,
+                    services.source,
+                    services.log,
+                    sub.ticket_id,
+                    sub.groups,
+                    after_position=sub.through,
+                    after_version=after_version or 0,
+                )
+            else:
+                replay = await self._run(
+                    push.replay_log,
+                    services.source,
+                    services.log,
+                    sub.groups,
+                    after_position=sub.through,
+                    max_span=self.cfg.max_replay,
+                )
+        except push.ReplayTooLongError as err:
+            await self._drop(sub.key)
+            await self.send_json(
+                {
+                    **_error(
+                        "resume_unavailable",
+                        "Too much was missed to replay: fetch the current state over HTTP, "
+                        "then subscribe again with its position.",
+                    ),
+                    "sub": sub.key,
+                    "position": err.head,
+                }
+            )
+            return 0
+        sent = 0
+        for delivery in replay.deliveries:
+            if delivery.frame["position"] > sub.through:
+                await self._send_event(sub, delivery.frame)
+                sent += 1
+        sub.through = max(sub.through, replay.head)
+        return sent
+
+    async def _send_event(self, sub: Subscription, frame: dict[str, Any]) -> None:
+        sub.through = frame["position"]
+        await self.send_json({"type": "event", "sub": sub.key, "stream": sub.stream, **frame})
+
+    # ------------------------------------------------------------------ layer messages
+    async def push_frame(self, message: dict[str, Any]) -> None:
+        group = message["g"]
+        frame = message["f"]
+        if group == push.SYNC:
+            await self._on_sync(frame)
+            return
+        if group == push.PRESENCE:
+            await self._on_availability(frame)
+            return
+        if self.closing:
+            return
+        async with self.lock:
+            sub = self.by_group.get(group)
+            if sub is None or frame["position"] <= sub.through:
+                return
+            prev = message.get("pt") if sub.family else message.get("p")
+            if prev is not None and prev > sub.through:
+                await self._catch_up(sub)  # a frame was lost: the log has it, and this one
+                return
+            await self._send_event(sub, frame)
+
+    async def _on_sync(self, frame: dict[str, Any]) -> None:
+        self.sync.at = time.monotonic()
+        epoch, seq = frame["epoch"], frame["seq"]
+        last = self.sync.seqs.get(epoch)
+        self.sync.seqs[epoch] = seq
+        lost = (last is not None and seq != last + 1) or bool(frame.get("overflow"))
+        newest: dict[str, int] = frame.get("groups") or {}
+        if self.closing:
+            return
+        async with self.lock:
+            for sub in list(self.subs.values()):
+                if sub.stream == "presence":
+                    if lost:
+                        await self._send_presence_snapshot()
+                    continue
+                missed = any(newest.get(g, 0) > sub.through for g in sub.groups)
+                if lost or missed:
+                    await self._catch_up(sub)
+                else:
+                    sub.through = max(sub.through, int(frame["position"]))
+
+    async def _on_availability(self, frame: dict[str, Any]) -> None:
+        if frame["position"] <= self.availability_through:
+            return
+        self.availability_through = frame["position"]
+        user = frame["user_id"]
+        self.board.set_availability(user, frame["availability"])
+        if "presence" in self.subs and not self.closing:
+            await self.send_json({**self.board.frame(user), "position": frame["position"]})
+
+    async def push_typing(self, message: dict[str, Any]) -> None:
+        if message.get("sender") == self.channel_name or self.closing:
+            return
+        sub = self.by_group.get(message["g"])
+        if sub is not None:
+            await self.send_json({**message["f"], "sub": sub.key})
+
+    async def push_presence(self, message: dict[str, Any]) -> None:
+        if message.get("sender") == self.channel_name or self.closing:
+            return
+        if "presence" in self.subs:
+            await self.send_json(message["f"])
+
+    # ------------------------------------------------------------------ ephemeral signals
+    async def _typing(self, content: dict[str, Any]) -> None:
+        assert self.principal is not None
+        ticket_id = _uuid(content.get("ticket_id"))
+        sub = self.subs.get(f"ticket:{ticket_id}")
+        if sub is None:
+            raise ProtocolError("not_subscribed", "Subscribe to the ticket before typing on it.")
+        internal = content.get("internal") is True
+        if internal and not self.principal.staff:
+            raise ProtocolError("forbidden", "Only agents and admins write internal notes.")
+        now = time.monotonic()
+        if now - self.typing_sent.get((str(ticket_id), internal), -1e9) < self.cfg.typing_interval:
+            return  # rate limit: typing is a hint, dropping repeats loses nothing
+        self.typing_sent[(str(ticket_id), internal)] = now
+        group = push.ticket_staff_group(ticket_id) if internal else push.ticket_group(ticket_id)
+        frame = {
+            "type": "typing",
+            "ticket_id": str(ticket_id),
+            "user_id": self.principal.user_id,
+            "role": self.principal.role,
+            "name": self.principal.name,
+            "internal": internal,
+        }
+        try:
+            await self.channel_layer.group_send(
+                group, {"type": TYPING, "g": group, "f": frame, "sender": self.channel_name}
+            )
+        except Exception:
+            log.warning("typing signal not relayed (channel layer unavailable)", exc_info=True)
+
+    async def _signal_presence(self, user_id: str, *, connected: bool) -> None:
+        frame = self.board.frame(user_id, connected=connected)
+        if "presence" in self.subs and not self.closing:
+            await self.send_json(frame)
+        try:
+            await self.channel_layer.group_send(
+                push.PRESENCE,
+                {"type": PRESENCE_SIGNAL, "f": frame, "sender": self.channel_name},
+            )
+        except Exception:
+            log.warning("presence not relayed (channel layer unavailable)", exc_info=True)
+
+    async def _send_presence_snapshot(self) -> None:
+        cards = await self._run(self.services.agents)
+        self.board.load(cards)
+        await self.send_json({"type": "presence_snapshot", "agents": self.board.snapshot()})
+
+    # ------------------------------------------------------------------ timers
+    async def _watch(self) -> None:
+        """Auth deadline, token expiry, session re-check, and the heartbeat watchdog."""
+        cfg = self.cfg
+        tick = max(0.05, min(1.0, cfg.silence_timeout / 4))
+        try:
+            while not self.closing:
+                principal = self.principal
+                wait = tick
+                if principal is not None:
+                    wait = max(0.0, min(tick, principal.expires_at - time.time()))
+                await asyncio.sleep(wait)
+                if self.closing:
+                    return
+                now = time.monotonic()
+                if principal is None:
+                    if now - self.opened_at > cfg.auth_timeout:
+                        await self._refuse("not_authenticated", "No token was sent in time.")
+                    continue
+                if time.time() >= principal.expires_at:
+                    await self._refuse("token_expired", "The access token has expired.")
+                    return
+                if now - self.checked_at > cfg.reauth_interval:
+                    self.checked_at = now
+                    try:
+                        await self._run(self.services.authenticate, self.token)
+                    except AuthenticationFailedError as err:
+                        await self._refuse(err.code, err.detail)
+                        return
+                if now - self.sync.at > cfg.silence_timeout:
+                    self.sync.at = now
+                    await self._recover()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("realtime watchdog failed")
+            await self._unavailable()
+
+    async def _recover(self) -> None:
+        """No heartbeat for too long: join the groups again (a restarted Redis forgot them)
+        and catch every subscription up from the log."""
+        log.info("no push heartbeat for %.1f s: re-subscribing", self.cfg.silence_timeout)
+        async with self.lock:
+            try:
+                for group in list(self.joined):
+                    await self.channel_layer.group_add(group, self.channel_name)
+            except Exception:
+                await self._unavailable()
+                return
+            for sub in list(self.subs.values()):
+                await self._catch_up(sub)
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def _error(code: str, detail: str) -> dict[str, Any]:
+    return {"type": "error", "error": code, "detail": detail}
+
+
+def _ref(ref: Any) -> dict[str, Any]:
+    return {"ref": ref} if isinstance(ref, str | int) else {}
+
+
+def _uuid(value: Any) -> UUID:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise ProtocolError("invalid", "ticket_id must be a ticket id (UUID).") from None
+
+
+def _non_negative(content: dict[str, Any], name: str) -> int | None:
+    value = content.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ProtocolError("invalid", f"{name} must be a non-negative integer.")
+    return value

@@ -1,0 +1,54 @@
+"""The in-memory channel layer of the embedded mode, without its per-message overheads.
+
+Channels' ``InMemoryChannelLayer`` scans every channel and group membership for expired
+entries on each ``send``/``receive`` (hundreds of entries with a few hundred sockets, on
+every frame), deep-copies each message once per recipient and starts a task per recipient
+of a group message. Measured with 200 sockets that made frames queue up for seconds. This
+subclass scans at most once a second, delivers group messages in a plain loop and shares
+one message between recipients: consumers here never mutate a message (they build new
+frames from it). Expiry still works as in Channels: a consumer whose queue holds a message
+older than ``expiry`` leaves its groups (and then re-joins them after the push heartbeat
+goes silent, see ``docs/realtime.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from channels.exceptions import ChannelFull
+from channels.layers import InMemoryChannelLayer
+
+CLEAN_EVERY = 1.0  # seconds between expiry scans
+
+
+class InMemoryPushLayer(InMemoryChannelLayer):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cleaned_at = 0.0
+
+    def _clean_expired(self) -> None:
+        now = time.monotonic()
+        if now - self._cleaned_at >= CLEAN_EVERY:
+            self._cleaned_at = now
+            super()._clean_expired()
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        queue = self.channels.get(channel)
+        if queue is None:
+            self.require_valid_channel_name(channel)
+            queue = self.channels.setdefault(
+                channel, asyncio.Queue(maxsize=self.get_capacity(channel))
+            )
+        try:
+            queue.put_nowait((time.time() + self.expiry, message))
+        except asyncio.QueueFull:
+            raise ChannelFull(channel) from None
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        self._clean_expired()
+        for channel in list(self.groups.get(group, ())):
+            with contextlib.suppress(ChannelFull):
+                await self.send(channel, message)

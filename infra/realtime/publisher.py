@@ -1,0 +1,84 @@
+"""``FramePublisher`` over a Channels layer: one ``group_send`` per delivery, in order.
+
+The in-memory layer's queues belong to the event loop that serves the sockets, so with it
+frames are sent on that loop (noted by ``ServerLoop`` on the first ASGI call; before any
+call no socket can be listening in this process, and frames are dropped). The Redis layer
+is reachable from anywhere: the publisher then runs its own event loop in a thread, which
+also works in a projector process that serves no sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from projections.push import Delivery
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+FRAME = "push.frame"  # the layer message type; the consumer's handler is ``push_frame``
+PUBLISH_TIMEOUT = 30.0
+
+
+class ServerLoop:
+    """Notes the event loop that serves ASGI calls (wrap the application with ``bind``)."""
+
+    def __init__(self) -> None:
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, app: ASGIApp) -> ASGIApp:
+        async def bound(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if self.loop is None:
+                self.loop = asyncio.get_running_loop()
+            await app(scope, receive, send)
+
+        return bound
+
+
+def layer_message(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "type": FRAME,
+        "g": delivery.group,
+        "f": delivery.frame,
+        "p": delivery.prev,
+        "pt": delivery.family_prev,
+    }
+
+
+class ChannelsFramePublisher:
+    def __init__(self, layer: Any, server_loop: ServerLoop | None = None) -> None:
+        """``server_loop``: send on the serving loop (in-memory layer); None: own loop."""
+        self._layer = layer
+        self._server_loop = server_loop
+        self._own: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    def publish(self, deliveries: Sequence[Delivery]) -> None:
+        loop = self._loop()
+        if loop is None or loop.is_closed():
+            return
+        future = asyncio.run_coroutine_threadsafe(self._send(deliveries), loop)
+        future.result(PUBLISH_TIMEOUT)
+
+    async def _send(self, deliveries: Sequence[Delivery]) -> None:
+        for delivery in deliveries:
+            await self._layer.group_send(delivery.group, layer_message(delivery))
+
+    def _loop(self) -> asyncio.AbstractEventLoop | None:
+        if self._server_loop is not None:
+            return self._server_loop.loop
+        with self._lock:
+            if self._own is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=loop.run_forever, name="push-publisher", daemon=True
+                ).start()
+                self._own = loop
+            return self._own
+
+    def close(self) -> None:
+        with self._lock:
+            if self._own is not None:
+                self._own.call_soon_threadsafe(self._own.stop)
+                self._own = None

@@ -1,0 +1,507 @@
+"""WebSocket push through a real client (``websockets``) against uvicorn serving ``config.asgi``.
+
+The servers run with a fast heartbeat (0.3 s) and silence timeout (1.5 s) so that recovery
+paths finish within a test; every wait is for a frame, with a timeout, never a bare sleep.
+The channel layer is Redis when ``DESKSTREAM_REDIS_URL`` is set (``make test`` sets it), the
+Redis-restart test starts and restarts its own ``redis-server``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from tests.conftest import LiveServer, free_port, start_server
+
+FAST = {
+    "DESKSTREAM_WS_SYNC_INTERVAL": "0.3",
+    "DESKSTREAM_WS_SILENCE_TIMEOUT": "1.5",
+    "DESKSTREAM_WS_TYPING_INTERVAL": "30",
+}
+WAIT = 10.0  # seconds to wait for one frame
+
+
+def stop(server: LiveServer) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def rt(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveServer]:
+    server = start_server(FAST)
+    yield server
+    stop(server)
+
+
+class WS:
+    """A test client: JSON frames in and out, waits that name what they wait for."""
+
+    def __init__(self, server: LiveServer, token: str | None = None, *, ready: bool = True):
+        url = server.url.replace("http://", "ws://") + "/ws/"
+        if token:
+            url += f"?token={token}"
+        self.conn: ClientConnection = connect(url, proxy=None, open_timeout=10, legacy=True)
+        self.hello = self.recv() if (token and ready) else None
+
+    def send(self, **frame: Any) -> None:
+        self.conn.send(json.dumps(frame))
+
+    def recv(self, timeout: float = WAIT) -> dict[str, Any]:
+        return json.loads(self.conn.recv(timeout))  # type: ignore[no-any-return]
+
+    def until(
+        self, pred: Callable[[dict[str, Any]], bool], timeout: float = WAIT
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Frames before the first that matches ``pred``, and that one."""
+        before: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self.recv(max(deadline - time.monotonic(), 0.01))
+            if pred(frame):
+                return before, frame
+            before.append(frame)
+
+    def subscribe(self, **spec: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Subscribe; return (the replayed frames, the ``subscribed`` frame)."""
+        self.send(type="subscribe", **spec)
+        return self.until(lambda f: f["type"] in ("subscribed", "error"))
+
+    def events(self, n: int, timeout: float = WAIT) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = []
+        while len(got) < n:
+            frame = self.recv(timeout)
+            if frame["type"] == "event":
+                got.append(frame)
+        return got
+
+    def quiet(self) -> None:
+        """Prove nothing is queued for this client: a ping's pong comes next."""
+        self.send(type="ping", ref="q")
+        assert self.recv() == {"type": "pong", "ref": "q"}
+
+    def closed(self, timeout: float = WAIT) -> ConnectionClosed:
+        """Read until the server closes the socket; return how it closed it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.recv(max(deadline - time.monotonic(), 0.01))
+            except ConnectionClosed as closed:
+                return closed
+        raise AssertionError(f"the socket is still open after {timeout} s")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@pytest.fixture
+def people(e2e_user: Any, e2e_token: Any) -> Callable[[str], tuple[Any, str]]:
+    def make(role: str) -> tuple[Any, str]:
+        user = e2e_user(role)
+        return user, e2e_token(user)
+
+    return make
+
+
+def open_ticket(server: LiveServer, token: str, subject: str = "Printer on fire") -> dict[str, Any]:
+    with server.client(token) as c:
+        r = c.post("/api/tickets", json={"subject": subject, "description": "smoke"})
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def post(server: LiveServer, token: str, ticket_id: str, body: str, **extra: Any) -> Any:
+    with server.client(token) as c:
+        r = c.post(f"/api/tickets/{ticket_id}/messages", json={"body": body, **extra})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def bodies(frames: list[dict[str, Any]]) -> list[str]:
+    return [f["data"]["body"] for f in frames if f["kind"] == "message_posted"]
+
+
+# ------------------------------------------------------------------------------ auth
+def test_a_socket_without_a_valid_token_is_refused_with_4401(rt: LiveServer) -> None:
+    ws = WS(rt)
+    ws.send(type="subscribe", stream="queue")
+    assert ws.recv()["error"] == "not_authenticated"
+    closed = ws.closed()
+    assert (closed.rcvd.code, closed.rcvd.reason) == (4401, "not_authenticated")  # type: ignore[union-attr]
+
+    ws = WS(rt, "not-a-token", ready=False)
+    assert ws.recv()["error"] == "token_invalid"
+    assert ws.closed().rcvd.code == 4401  # type: ignore[union-attr]
+
+
+def test_an_expired_token_closes_the_socket_with_4401_token_expired(
+    rt: LiveServer, e2e_user: Any, django_db_blocker: Any
+) -> None:
+    from django.test import override_settings
+
+    from infra.auth.tokens import start_session
+
+    user = e2e_user("customer")
+    with django_db_blocker.unblock(), override_settings(JWT_ACCESS_TTL=timedelta(seconds=2)):
+        token = start_session(user).access
+    ws = WS(rt, token)
+    assert ws.hello is not None
+    assert ws.hello["type"] == "ready"
+    _, error = ws.until(lambda f: f["type"] == "error", timeout=6)
+    assert error["error"] == "token_expired"
+    closed = ws.closed()
+    assert (closed.rcvd.code, closed.rcvd.reason) == (4401, "token_expired")  # type: ignore[union-attr]
+    # Reconnecting with the same (expired) token: refused at once, same code.
+    again = WS(rt, token, ready=False)
+    assert again.recv()["error"] == "token_expired"
+    assert again.closed().rcvd.code == 4401  # type: ignore[union-attr]
+
+
+def test_the_token_may_come_as_the_first_frame(rt: LiveServer, people: Any) -> None:
+    _, token = people("customer")
+    ws = WS(rt)
+    ws.send(type="auth", token=token)
+    assert ws.recv()["type"] == "ready"
+    ws.close()
+
+
+# ------------------------------------------------------------------------------ who sees what
+def test_a_forbidden_subscription_gets_an_error_frame_and_the_socket_stays_open(
+    rt: LiveServer, people: Any
+) -> None:
+    _, alice = people("customer")
+    _, bob = people("customer")
+    theirs = open_ticket(rt, alice)
+    mine = open_ticket(rt, bob)
+    ws = WS(rt, bob)
+    _, refused = ws.subscribe(stream="ticket", ticket_id=theirs["id"], after_position=0)
+    assert refused == {
+        "type": "error",
+        "error": "forbidden",
+        "detail": "You may not read this ticket.",
+        "sub": f"ticket:{theirs['id']}",
+    }
+    _, refused = ws.subscribe(stream="queue")
+    assert refused["error"] == "forbidden"
+    _, refused = ws.subscribe(stream="user", user_id="999999")
+    assert refused["error"] == "forbidden"
+    replayed, ok = ws.subscribe(stream="ticket", ticket_id=mine["id"], after_version=0)
+    assert ok["type"] == "subscribed"
+    assert [(f["kind"], f["version"], f["position"]) for f in replayed] == [
+        ("ticket_created", 1, mine["position"])
+    ]
+    ws.close()
+
+
+def test_customers_never_get_internal_notes_agents_do(rt: LiveServer, people: Any) -> None:
+    _, customer = people("customer")
+    _, agent = people("agent")
+    ticket = open_ticket(rt, customer)
+    c_ws, a_ws = WS(rt, customer), WS(rt, agent)
+    c_ws.subscribe(stream="ticket", ticket_id=ticket["id"])
+    a_ws.subscribe(stream="ticket", ticket_id=ticket["id"])
+    note = post(rt, agent, ticket["id"], "VIP, be nice", internal=True)
+    reply = post(rt, agent, ticket["id"], "On it")
+    [seen_by_customer] = c_ws.events(1)
+    assert seen_by_customer["data"]["body"] == "On it"
+    assert seen_by_customer["data"]["internal"] is False
+    assert (seen_by_customer["version"], seen_by_customer["position"]) == (
+        reply["version"],
+        reply["position"],
+    )
+    seen_by_agent = a_ws.events(2)
+    assert bodies(seen_by_agent) == ["VIP, be nice", "On it"]
+    assert [f["position"] for f in seen_by_agent] == [note["position"], reply["position"]]
+    c_ws.quiet()  # nothing else (the note) is waiting for the customer
+    # Resuming from the start does not reveal it either.
+    replayed, _ = WS(rt, customer).subscribe(
+        stream="ticket", ticket_id=ticket["id"], after_version=0
+    )
+    assert "VIP, be nice" not in json.dumps(replayed)
+    c_ws.close()
+    a_ws.close()
+
+
+def test_the_agent_queue_gets_new_tickets_and_assignments_live(rt: LiveServer, people: Any) -> None:
+    agent_user, agent = people("agent")
+    _, customer = people("customer")
+    queue = WS(rt, agent)
+    queue.subscribe(stream="queue")
+    mine = WS(rt, agent)
+    mine.subscribe(stream="user")
+    ticket = open_ticket(rt, customer, "New in the queue")
+    [created] = queue.events(1)
+    assert (created["kind"], created["ticket_id"], created["version"], created["position"]) == (
+        "ticket_created",
+        ticket["id"],
+        1,
+        ticket["position"],
+    )
+    assert created["data"]["subject"] == "New in the queue"
+    with rt.client(customer) as c:  # the customer assigns nothing, an admin does
+        assert c.post(f"/api/tickets/{ticket['id']}/assign", json={"agent_id": 1}).status_code in (
+            403,
+            404,
+        )
+    _, admin = people("admin")
+    with rt.client(admin) as c:
+        r = c.post(f"/api/tickets/{ticket['id']}/assign", json={"agent_id": agent_user.pk})
+    assert r.status_code == 200, r.text
+    assigned, status = queue.events(2)
+    assert assigned["kind"] == "assignment_changed"
+    assert assigned["data"]["agent_id"] == str(agent_user.pk)
+    assert (status["kind"], status["data"]["to_status"]) == ("status_changed", "assigned")
+    assert status["position"] == r.json()["position"]
+    [note] = mine.events(1)
+    assert (note["kind"], note["data"]["reason"], note["ticket_id"]) == (
+        "notification",
+        "assigned_to_you",
+        ticket["id"],
+    )
+    queue.close()
+    mine.close()
+
+
+# ------------------------------------------------------------------------------ resume
+def test_resume_after_a_disconnect_gets_exactly_the_missed_frames_in_order(
+    rt: LiveServer, people: Any
+) -> None:
+    _, customer = people("customer")
+    _, agent = people("agent")
+    ticket = open_ticket(rt, customer)
+    ws = WS(rt, customer)
+    ws.subscribe(stream="ticket", ticket_id=ticket["id"])
+    post(rt, agent, ticket["id"], "first")
+    [first] = ws.events(1)
+    ws.close()
+    missed = [post(rt, agent, ticket["id"], f"missed {i}") for i in range(3)]
+    post(rt, agent, ticket["id"], "secret", internal=True)
+
+    ws = WS(rt, customer)
+    replayed, subscribed = ws.subscribe(
+        stream="ticket", ticket_id=ticket["id"], after_position=first["position"]
+    )
+    assert bodies(replayed) == ["missed 0", "missed 1", "missed 2"]
+    assert [f["position"] for f in replayed] == [m["position"] for m in missed]
+    assert subscribed["replayed"] == 3
+    live = post(rt, agent, ticket["id"], "live again")
+    [frame] = ws.events(1)
+    assert (frame["data"]["body"], frame["position"]) == ("live again", live["position"])
+    ws.quiet()
+    ws.close()
+
+    # By version instead of position: the same frames, nothing twice.
+    ws = WS(rt, customer)
+    replayed, _ = ws.subscribe(
+        stream="ticket", ticket_id=ticket["id"], after_version=first["version"]
+    )
+    assert bodies(replayed) == ["missed 0", "missed 1", "missed 2", "live again"]
+    assert len({f["position"] for f in replayed}) == len(replayed)
+    ws.close()
+
+
+def test_the_queue_resumes_by_global_position(rt: LiveServer, people: Any) -> None:
+    _, agent = people("agent")
+    _, customer = people("customer")
+    ws = WS(rt, agent)
+    start = ws.hello["position"]  # type: ignore[index]
+    ws.close()
+    opened = [open_ticket(rt, customer, f"while away {i}") for i in range(2)]
+    ws = WS(rt, agent)
+    replayed, subscribed = ws.subscribe(stream="queue", after_position=start)
+    mine = [f for f in replayed if f["ticket_id"] in {t["id"] for t in opened}]
+    assert [f["data"]["subject"] for f in mine] == ["while away 0", "while away 1"]
+    positions = [f["position"] for f in replayed]
+    assert positions == sorted(set(positions))
+    assert subscribed["position"] >= opened[-1]["position"]
+    ws.close()
+
+
+def test_a_server_restart_loses_no_update_for_a_client_that_resumes(
+    rt: LiveServer, people: Any
+) -> None:
+    _, customer = people("customer")
+    _, agent = people("agent")
+    ticket = open_ticket(rt, customer)
+    server = start_server(FAST)
+    try:
+        ws = WS(server, customer)
+        ws.subscribe(stream="ticket", ticket_id=ticket["id"])
+        post(server, agent, ticket["id"], "before the restart")
+        [seen] = ws.events(1)
+        stop(server)
+        ws.closed()  # the server went away: the client reconnects and resumes
+        during = [post(rt, agent, ticket["id"], f"while down {i}") for i in range(2)]
+        server = start_server(FAST)
+        ws = WS(server, customer)
+        replayed, _ = ws.subscribe(
+            stream="ticket", ticket_id=ticket["id"], after_position=seen["position"]
+        )
+        assert bodies(replayed) == ["while down 0", "while down 1"]
+        assert [f["position"] for f in replayed] == [d["position"] for d in during]
+        post(server, agent, ticket["id"], "after the restart")
+        assert bodies(ws.events(1)) == ["after the restart"]
+        ws.close()
+    finally:
+        stop(server)
+
+
+# ------------------------------------------------------------------------------ Redis restart
+def _redis(port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")
+def test_a_redis_restart_does_not_leave_sockets_open_but_silent(
+    rt: LiveServer, people: Any
+) -> None:
+    port = free_port()
+    redis = _redis(port)
+    server = start_server({**FAST, "DESKSTREAM_REDIS_URL": f"redis://127.0.0.1:{port}/0"})
+    try:
+        _, customer = people("customer")
+        _, agent = people("agent")
+        ticket = open_ticket(server, customer)
+        ws = WS(server, customer)
+        ws.subscribe(stream="ticket", ticket_id=ticket["id"])
+        post(server, agent, ticket["id"], "before")
+        assert bodies(ws.events(1)) == ["before"]
+
+        _stop(redis)
+        during = post(server, agent, ticket["id"], "while Redis is down")
+        [frame] = ws.events(1)  # the heartbeat went silent: the server caught up from the log
+        assert (frame["data"]["body"], frame["position"]) == (
+            "while Redis is down",
+            during["position"],
+        )
+        refused = WS(server, customer, ready=False)  # a new socket cannot join: 4503
+        assert refused.recv()["error"] == "realtime_unavailable"
+        assert refused.closed().rcvd.code == 4503  # type: ignore[union-attr]
+
+        redis = _redis(port)
+        after = post(server, agent, ticket["id"], "after Redis is back")
+        [frame] = ws.events(1)  # no duplicate of the frame published late, then the live one
+        assert (frame["data"]["body"], frame["position"]) == (
+            "after Redis is back",
+            after["position"],
+        )
+        fresh = WS(server, customer)
+        fresh.subscribe(stream="ticket", ticket_id=ticket["id"])
+        last = post(server, agent, ticket["id"], "to both")
+        for client in (ws, fresh):
+            [frame] = client.events(1)
+            assert frame["position"] == last["position"]
+        ws.close()
+        fresh.close()
+    finally:
+        stop(server)
+        _stop(redis)
+
+
+# ------------------------------------------------------------------------------ ephemeral
+def test_typing_is_relayed_to_the_ticket_not_stored_and_rate_limited(
+    rt: LiveServer, people: Any
+) -> None:
+    customer_user, customer = people("customer")
+    _, agent = people("agent")
+    ticket = open_ticket(rt, customer)
+    c_ws, a_ws = WS(rt, customer), WS(rt, agent)
+    c_ws.subscribe(stream="ticket", ticket_id=ticket["id"])
+    a_ws.subscribe(stream="ticket", ticket_id=ticket["id"])
+    c_ws.send(type="typing", ticket_id=ticket["id"])
+    c_ws.send(type="typing", ticket_id=ticket["id"])  # within the interval: dropped
+    c_ws.quiet()  # both handled, and the sender does not hear itself
+    _, typing = a_ws.until(lambda f: f["type"] == "typing")
+    assert typing == {
+        "type": "typing",
+        "ticket_id": ticket["id"],
+        "user_id": str(customer_user.pk),
+        "role": "customer",
+        "name": customer_user.first_name,
+        "internal": False,
+        "sub": f"ticket:{ticket['id']}",
+    }
+    a_ws.send(type="typing", ticket_id=ticket["id"], internal=True)  # staff only
+    a_ws.quiet()
+    reply = post(rt, agent, ticket["id"], "typed it")
+    for ws in (a_ws, c_ws):
+        # Nothing in between: no second typing (rate limit), no internal typing (customer).
+        before, message = ws.until(lambda f: f["type"] == "event")
+        assert (before, message["position"]) == ([], reply["position"])
+    with rt.client(agent) as c:  # not stored: the history has the reply only
+        history = c.get(f"/api/tickets/{ticket['id']}/history").json()["events"]
+    assert [e["type"] for e in history] == ["TicketOpened", "MessagePosted"]
+    c_ws.send(type="typing", ticket_id="8d2f8f6e-0000-4000-8000-000000000000")
+    assert c_ws.recv()["error"] == "not_subscribed"
+    c_ws.close()
+    a_ws.close()
+
+
+def test_agent_presence_is_shown_live(rt: LiveServer, people: Any) -> None:
+    _, watcher = people("agent")
+    other_user, other = people("agent")
+    uid = str(other_user.pk)
+    ws = WS(rt, watcher)
+    ws.send(type="subscribe", stream="presence")
+    _, snapshot = ws.until(lambda f: f["type"] == "presence_snapshot")
+    assert uid not in {a["user_id"] for a in snapshot["agents"] if a["connected"]}
+
+    def next_presence() -> dict[str, Any]:
+        return ws.until(lambda f: f["type"] == "presence" and f["user_id"] == uid)[1]
+
+    their_socket = WS(rt, other)
+    came = next_presence()
+    assert (came["connected"], came["state"]) == (True, "online")
+    with rt.client(other) as c:  # the availability toggle is a command on the Agent
+        r = c.post("/api/agents/me/availability", json={"availability": "away"})
+    assert r.status_code == 200, r.text
+    away = next_presence()
+    assert (away["availability"], away["state"], away["position"]) == (
+        "away",
+        "away",
+        r.json()["position"],
+    )
+    their_socket.close()
+    gone = next_presence()
+    assert (gone["connected"], gone["state"]) == (False, "offline")
+    ws.close()

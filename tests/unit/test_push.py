@@ -1,0 +1,214 @@
+"""The push projector's logic: audiences, notifications, the prev chain, the heartbeat."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import suppress
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from domain.agent import Agent
+from domain.lifecycle import Role
+from domain.ticket import Ticket
+from projections import push
+from projections.ports import Envelope
+from projections.runner import ProjectionRunner
+
+
+class Log:
+    """The event log in memory: the EventSource and the AggregateLog of the push projector."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Envelope] = []
+
+    def append(self, aggregate: Any) -> list[Envelope]:
+        new = [
+            Envelope(len(self.envelopes) + i + 1, e)
+            for i, e in enumerate(aggregate.collect_events())
+        ]
+        self.envelopes += new
+        return new
+
+    def head(self) -> int:
+        return len(self.envelopes)
+
+    def read(self, after: int, limit: int) -> Sequence[Envelope]:
+        return self.envelopes[after : after + limit]
+
+    def wait(self, after: int, timeout: float) -> None:
+        pass
+
+    def read_aggregate(
+        self,
+        aggregate_id: UUID,
+        *,
+        after_version: int = 0,
+        after_position: int = 0,
+        until_version: int | None = None,
+    ) -> Sequence[Envelope]:
+        return [
+            e
+            for e in self.envelopes
+            if e.aggregate_id == aggregate_id
+            and e.version > after_version
+            and e.position > after_position
+            and (until_version is None or e.version <= until_version)
+        ]
+
+
+class Publisher:
+    def __init__(self) -> None:
+        self.sent: list[push.Delivery] = []
+        self.fail = False
+
+    def publish(self, deliveries: Sequence[push.Delivery]) -> None:
+        if self.fail:
+            raise ConnectionError("layer down")
+        self.sent += deliveries
+
+
+@pytest.fixture
+def log() -> Log:
+    return Log()
+
+
+def opened(log: Log, customer: str = "5") -> Ticket:
+    ticket = Ticket.open(
+        customer_id=customer,
+        subject="Printer",
+        description="on fire",
+        actor_id=customer,
+        actor_role=Role.CUSTOMER,
+    )
+    log.append(ticket)
+    return ticket
+
+
+def groups(deliveries: Sequence[push.Delivery]) -> list[tuple[str, str]]:
+    return [(d.group, d.frame["kind"]) for d in deliveries]
+
+
+def test_each_ticket_event_goes_to_the_groups_allowed_to_see_it(log: Log) -> None:
+    ticket = opened(log)
+    tid = ticket.id
+    ticket.post_message(author_id="2", author_role=Role.AGENT, body="VIP", internal=True)
+    ticket.post_message(author_id="2", author_role=Role.AGENT, body="Hello")
+    ticket.assign(agent_id="2", actor_id="2", actor_role=Role.AGENT)
+    log.append(ticket)
+    found = [groups(push.ticket_deliveries(e)) for e in log.envelopes]
+    public, staff = f"ticket.{tid}", f"ticket.{tid}.staff"
+    assert found == [
+        [(public, "ticket_created"), ("queue", "ticket_created")],
+        [(staff, "message_posted")],
+        [(public, "message_posted")],
+        [(public, "assignment_changed"), ("queue", "assignment_changed")],
+        [(public, "status_changed"), ("queue", "status_changed")],
+    ]
+    frame = push.ticket_deliveries(log.envelopes[2])[0].frame
+    assert (frame["ticket_id"], frame["version"], frame["position"]) == (str(tid), 3, 3)
+    assert push.ticket_groups(push.Viewer("5", staff=False), tid) == (public,)
+    assert push.ticket_groups(push.Viewer("2", staff=True), tid) == (public, staff)
+
+
+def test_notifications_reach_the_people_concerned_never_the_actor(log: Log) -> None:
+    ticket = opened(log, customer="5")
+    log.append(ticket)
+    ticket.assign(agent_id="2", actor_id="9", actor_role=Role.ADMIN)
+    ticket.post_message(author_id="2", author_role=Role.AGENT, body="Which printer?")
+    ticket.post_message(author_id="5", author_role=Role.CUSTOMER, body="The big one")
+    ticket.post_message(author_id="2", author_role=Role.AGENT, body="note", internal=True)
+    ticket.assign(agent_id="3", actor_id="3", actor_role=Role.AGENT)
+    log.append(ticket)
+    facts = push.Facts(log)  # cold: facts are folded from the log on the first miss
+    found = []
+    for e in log.envelopes:
+        for d in push.notification_deliveries(e, facts):
+            found.append((e.version, d.group, d.frame["data"]["reason"]))
+        facts.observe(e)
+    assert found == [
+        (2, "user.2", "assigned_to_you"),
+        (3, "user.5", "status_changed"),
+        (3, "user.2", "status_changed"),
+        (4, "user.5", "new_message"),
+        (5, "user.2", "new_message"),
+        (7, "user.2", "unassigned_from_you"),
+    ]
+
+
+def test_a_cold_projector_gets_facts_from_the_aggregates_history(log: Log) -> None:
+    ticket = opened(log, customer="5")
+    ticket.assign(agent_id="2", actor_id="2", actor_role=Role.AGENT)
+    log.append(ticket)
+    ticket.post_message(author_id="5", author_role=Role.CUSTOMER, body="Any news?")
+    [reply] = log.append(ticket)
+    notes = push.notification_deliveries(reply, push.Facts(log))
+    assert [(d.group, d.frame["data"]["excerpt"]) for d in notes] == [("user.2", "Any news?")]
+
+
+def test_availability_changes_are_published_for_presence(log: Log) -> None:
+    agent = Agent.register(user_id="2", name="Ada")
+    agent.set_availability("away")
+    log.append(agent)
+    deliveries = push.presence_deliveries(log.envelopes[1], push.Facts(log))
+    assert [(d.group, d.frame["user_id"], d.frame["availability"]) for d in deliveries] == [
+        ("presence", "2", "away")
+    ]
+
+
+def test_the_store_chains_frames_and_does_not_advance_past_a_failed_publish(log: Log) -> None:
+    ticket = opened(log)
+    publisher = Publisher()
+    store = push.PushStore(publisher, log, start=0)
+    runner = ProjectionRunner(log, store)
+    runner.step()
+    ticket.post_message(author_id="2", author_role=Role.AGENT, body="note", internal=True)
+    ticket.post_message(author_id="2", author_role=Role.AGENT, body="reply")
+    log.append(ticket)
+    publisher.fail = True
+    with suppress(ConnectionError):
+        runner.step()
+    assert store.position() == 1  # not advanced: the runner publishes the batch again
+    publisher.fail = False
+    runner.step()
+    assert store.position() == 3
+    chain = [
+        (d.group.rsplit(".", 1)[-1], d.frame["position"], d.prev, d.family_prev)
+        for d in publisher.sent
+        if d.group.startswith("ticket.")
+    ]
+    tid = str(ticket.id)
+    assert chain == [
+        (tid, 1, None, None),
+        ("staff", 2, None, 1),  # first staff frame; the family saw position 1
+        (tid, 3, 1, 2),
+    ]
+    store.sync()
+    store.sync()
+    first, second = [d.frame for d in publisher.sent if d.group == push.SYNC]
+    assert (first["position"], first["seq"], second["seq"]) == (3, 1, 2)
+    assert first["groups"] == {
+        "queue": 1,
+        f"ticket.{tid}.staff": 2,
+        f"ticket.{tid}": 3,
+        "user.5": 3,
+    }
+    assert second["groups"] == {}
+
+
+def test_replays_apply_the_same_visibility(log: Log) -> None:
+    ticket = opened(log)
+    ticket.post_message(author_id="2", author_role=Role.AGENT, body="secret", internal=True)
+    ticket.post_message(author_id="2", author_role=Role.AGENT, body="public")
+    log.append(ticket)
+    customer = push.ticket_groups(push.Viewer("5", staff=False), ticket.id)
+    replay = push.replay_ticket(log, log, ticket.id, customer, after_position=1)
+    assert [d.frame["data"]["body"] for d in replay.deliveries] == ["public"]
+    assert replay.head == 3
+    queue = push.replay_log(log, log, ["queue"], after_position=0, max_span=100)
+    assert [d.frame["kind"] for d in queue.deliveries] == ["ticket_created"]
+    with pytest.raises(push.ReplayTooLongError):
+        push.replay_log(log, log, ["queue"], after_position=0, max_span=2)
+    assert push.ticket_customer(log, ticket.id) == "5"
+    assert push.ticket_customer(log, UUID(int=1)) is None
