@@ -68,7 +68,7 @@ def _document(columns: Sequence[str], rows: Rows) -> str:
         records = [{c: row[c] for c in columns} for row in rows]  # type: ignore[call-overload]
     else:
         records = [dict(zip(columns, row, strict=True)) for row in rows]
-    return json.dumps(records, default=_plain, separators=(",", ":"))
+    return json.dumps(records, default=_plain, separators=(",", ":"), ensure_ascii=False)
 
 
 def _recordset(types: dict[str, str], columns: Sequence[str]) -> sql.Composed:

@@ -246,6 +246,8 @@ class SearchDocument(models.Model):
         indexes = [
             GinIndex(fields=["document"], name="rm_search_doc_fts"),
             models.Index(fields=["ticket_id"], name="rm_search_doc_ticket"),
+            # A customer's search: their few documents, not every match of the words.
+            models.Index(fields=["customer_id"], name="rm_search_doc_customer"),
         ]
 
     def __str__(self) -> str:

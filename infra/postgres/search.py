@@ -348,24 +348,26 @@ class PostgresSearchIndex:
         ).format(message=sql.Literal(MESSAGE))
         return (
             sql.SQL(
+                # Rank narrow rows (key, kind, score) and keep the page; only the page's rows
+                # are then read whole. Sorting every match with its texts spilled to disk.
                 "WITH ranked AS ("
-                " SELECT d.key, d.kind, d.ticket_id, d.customer_id, d.internal, d.title, d.body,"
-                " d.metadata, d.status, d.priority, d.assigned_agent_id, d.tags, d.created_at,"
-                " d.updated_at, d.occurred_at, q.query, row_number() OVER (PARTITION BY d.kind"
+                " SELECT d.key, d.kind, row_number() OVER (PARTITION BY d.kind"
                 " ORDER BY ts_rank_cd(%(weights)s::real[], d.document, q.query) DESC,"
                 " d.updated_at DESC, d.key) AS rn"
-                " {matches})"
+                " {matches}),"
+                " page AS (SELECT key, rn FROM ranked WHERE rn > %(offset)s AND rn <= %(end)s)"
                 " SELECT r.kind, r.key, r.ticket_id, r.customer_id, r.internal,"
                 " CASE WHEN r.kind = {message} THEN coalesce(tk.title, '') ELSE r.title END,"
-                " ts_headline({c}, s.text, r.query, CASE WHEN char_length(s.text) <= %(whole_text)s"
+                " ts_headline({c}, s.text, q.query, CASE WHEN char_length(s.text) <= %(whole_text)s"
                 " THEN %(headline_whole)s ELSE %(headline_fragments)s END),"
                 " r.status, r.priority, r.assigned_agent_id, r.tags, r.created_at, r.updated_at,"
                 " r.occurred_at"
-                " FROM ranked r CROSS JOIN LATERAL (SELECT {source} AS text) s"
+                " FROM page p JOIN {t} r ON r.key = p.key"
+                " CROSS JOIN (SELECT websearch_to_tsquery({c}, %(text)s) AS query) q"
+                " CROSS JOIN LATERAL (SELECT {source} AS text) s"
                 " LEFT JOIN {t} tk"
                 " ON r.kind = {message} AND tk.key = {ticket_prefix} || r.ticket_id::text"
-                " WHERE r.rn > %(offset)s AND r.rn <= %(end)s"
-                " ORDER BY r.kind, r.rn"
+                " ORDER BY r.kind, p.rn"
             )
             .format(
                 matches=matches,
