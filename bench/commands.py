@@ -38,7 +38,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,7 @@ from typing import Any
 import httpx
 import psutil
 import psycopg
+from benchlib import cpu_model, free_port, git_commit, log, write_section
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
@@ -82,10 +82,6 @@ TUNING_VARS = (
 )
 # --server-env KEY=VALUE: extra environment for every server (experiments; noted in the doc).
 SERVER_ENV: dict[str, str] = {}
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 # ------------------------------------------------------------------------------ processes
@@ -161,12 +157,6 @@ def stop_pids(pids: list[int], sig: int = signal.SIGTERM, timeout: float = 15.0)
         with contextlib.suppress(psutil.Error):
             p.kill()
     psutil.wait_procs(alive, timeout=5)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 # ------------------------------------------------------------------------------ postgres
@@ -1011,32 +1001,8 @@ def mb(n: int) -> str:
 
 # ------------------------------------------------------------------------------ report
 def machine_info(db: Database) -> dict[str, str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    commit = "unknown"
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=BASE_DIR,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"],
-            cwd=BASE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout.strip()
-        if dirty:
-            commit += " (with uncommitted changes)"
+    cpu = cpu_model()
+    commit = git_commit()
     import uvicorn
 
     return {
@@ -1500,25 +1466,6 @@ def interpret(
         yield text + "."
 
 
-def write_doc(section: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    if DOC.exists():
-        text = DOC.read_text()
-    else:
-        text = (
-            "# Benchmarks\n\nEach section is written by its benchmark script; rerun the script "
-            "to refresh it. Numbers are from one machine and one run: compare rows within a "
-            "section, not across machines.\n"
-        )
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text)
-
-
 # ------------------------------------------------------------------------------ main
 def variants(quick: bool) -> list[Variant]:
     spread = [(1, False), (8, False), (32, False)]
@@ -1633,7 +1580,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_doc:
             print(section)
         else:
-            write_doc(section)
+            write_section(START, END, section)
             log(f"wrote {DOC.relative_to(BASE_DIR)}")
     finally:
         if db is not None:

@@ -33,7 +33,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -45,6 +44,7 @@ from typing import Any
 import httpx
 import psutil
 import psycopg
+from benchlib import cpu_model, free_port, git_commit, log, port_open, write_section
 from websockets.asyncio.client import ClientConnection, connect
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -60,24 +60,6 @@ DB_NAME = "deskstream_bench_rt"
 HTTP_CONNECTIONS = 16
 TARGET_P99_MS = 100.0
 AGENT = "agent.ada@deskstream.test"
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
-    try:
-        socket.create_connection((HOST, port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 def tree(pid: int) -> list[psutil.Process]:
@@ -423,25 +405,8 @@ async def run_load(
 
 # ------------------------------------------------------------------------------ report
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    commit = "unknown"
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=BASE_DIR,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        if subprocess.run(
-            ["git", "status", "--porcelain"], cwd=BASE_DIR, capture_output=True, text=True
-        ).stdout.strip():
-            commit += " (with uncommitted changes)"
+    cpu = cpu_model()
+    commit = git_commit()
     return {
         "cpu": cpu,
         "cores": str(psutil.cpu_count()),
@@ -546,17 +511,6 @@ def render(results: list[Result], db: Database, redis_kind: str, args: argparse.
     return "\n".join(lines)
 
 
-def write_doc(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sockets", type=int, default=200)
@@ -621,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_write:
         print(section)
     else:
-        write_doc(section)
+        write_section(START, END, section)
         log(f"wrote {DOC.relative_to(BASE_DIR)}")
     return 0
 

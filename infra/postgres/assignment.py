@@ -26,6 +26,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from domain.assignment import Policy
+from infra.postgres.bulk import insert_rows, update_on_conflict
 from infra.postgres.projection_store import PostgresBatch, PostgresProjectionStore
 from projections import assignment
 from projections.assignment import AgentFacts, AssignCommand, Outcome, TicketFacts
@@ -42,9 +43,6 @@ AGENT_COLUMNS = ["user_id", "aggregate_id", "name", "availability", "capacity", 
                  "languages", "working_hours", "version"]  # fmt: skip
 TICKET_COLUMNS = ["id", "status", "priority", "tags", "language", "agent_id", "opened_position",
                   "version", "orphaned", "avoid_agent_id"]  # fmt: skip
-_TICKET_SQL_TYPES = ["uuid", "text", "text", "text[]", "text", "text", "bigint", "integer",
-                     "boolean", "text"]  # fmt: skip
-TICKET_TYPES = dict(zip(TICKET_COLUMNS, _TICKET_SQL_TYPES, strict=True))
 # A pending decision not stored as an event after this long was lost (a crash after the
 # commit, a failed command): it is issued again.
 REISSUE_AFTER = timedelta(seconds=30)
@@ -60,22 +58,6 @@ class Deciding:
 
     policy: Policy
     now: datetime
-
-
-def _upsert(table: str, columns: list[str], key: str) -> str:
-    return (
-        sql.SQL("INSERT INTO {t} ({cols}) VALUES ({vals}) ON CONFLICT ({key}) DO UPDATE SET {upd}")
-        .format(
-            t=sql.Identifier(table),
-            cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
-            vals=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-            key=sql.Identifier(key),
-            upd=sql.SQL(", ").join(
-                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns if c != key
-            ),
-        )
-        .as_string(None)
-    )
 
 
 def _select(table: str, columns: list[str], where: str) -> str:
@@ -151,14 +133,20 @@ class PostgresAssignmentState:
     def flush(self) -> None:
         if self._dirty_tickets:
             # One statement for the whole batch (a burst touches a thousand rows at once).
-            self.cur.execute(
-                _upsert_many(self.tickets_table, TICKET_TYPES, "id"),
-                [json.dumps([_ticket_json(self._tickets[i]) for i in self._dirty_tickets])],
+            insert_rows(
+                self.cur,
+                self.tickets_table,
+                TICKET_COLUMNS,
+                [_ticket_json(self._tickets[i]) for i in self._dirty_tickets],
+                on_conflict=update_on_conflict("id", TICKET_COLUMNS),
             )
         if self._dirty_agents:
-            self.cur.executemany(
-                _upsert(self.agents_table, AGENT_COLUMNS, "user_id"),
+            insert_rows(
+                self.cur,
+                self.agents_table,
+                AGENT_COLUMNS,
                 [_agent_row(self._agents[i]) for i in self._dirty_agents],
+                on_conflict=update_on_conflict("user_id", AGENT_COLUMNS),
             )
         self._dirty_tickets.clear()
         self._dirty_agents.clear()
@@ -253,30 +241,6 @@ def _ticket_json(t: TicketFacts) -> dict[str, Any]:
     row = {c: getattr(t, c) for c in TICKET_COLUMNS}
     row["id"] = str(t.id)
     return row
-
-
-def _upsert_many(table: str, types: dict[str, str], key: str) -> str:
-    """An upsert of many rows given as one JSON array of objects."""
-    cols = sql.SQL(", ").join(map(sql.Identifier, types))
-    return (
-        sql.SQL(
-            "INSERT INTO {t} ({cols}) SELECT {cols} FROM jsonb_to_recordset(%s::jsonb) "
-            "AS x({defs}) ON CONFLICT ({key}) DO UPDATE SET {upd}"
-        )
-        .format(
-            t=sql.Identifier(table),
-            cols=cols,
-            defs=sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(kind))
-                for c, kind in types.items()
-            ),
-            key=sql.Identifier(key),
-            upd=sql.SQL(", ").join(
-                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in types if c != key
-            ),
-        )
-        .as_string(None)
-    )
 
 
 def _agent_row(a: AgentFacts) -> list[Any]:

@@ -13,7 +13,7 @@ timestamps. The column types come from the table itself, read once per table and
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -77,6 +77,19 @@ def _recordset(types: dict[str, str], columns: Sequence[str]) -> sql.Composed:
             sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(types[c])) for c in columns
         )
     )
+
+
+def update_on_conflict(key: str, columns: Iterable[str]) -> sql.Composed:
+    """``ON CONFLICT (key) DO UPDATE SET c = EXCLUDED.c`` for every column but the key."""
+    return sql.SQL("ON CONFLICT ({key}) DO UPDATE SET {upd}").format(
+        key=sql.Identifier(key),
+        upd=sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns if c != key
+        ),
+    )
+
+
+IGNORE_CONFLICTS = sql.SQL("ON CONFLICT DO NOTHING")
 
 
 def insert_rows(

@@ -30,6 +30,7 @@ from django.db import connection, transaction
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from infra.postgres.bulk import IGNORE_CONFLICTS, insert_rows, update_on_conflict
 from projections import notifications
 from projections.notifications import Notification, TicketFacts
 from projections.ports import Envelope
@@ -107,13 +108,18 @@ class PostgresNotificationsState:
 
     def flush(self) -> None:
         if self._dirty:
-            self.cur.executemany(
-                _upsert(self.facts_table, FACT_COLUMNS),
+            insert_rows(
+                self.cur,
+                self.facts_table,
+                FACT_COLUMNS,
                 [[getattr(self._facts[i], c) for c in FACT_COLUMNS] for i in self._dirty],
+                on_conflict=update_on_conflict("id", FACT_COLUMNS),
             )
         if self._new:
-            self.cur.executemany(
-                _insert_ignore(self.notifications_table, NOTIFICATION_COLUMNS),
+            insert_rows(
+                self.cur,
+                self.notifications_table,
+                NOTIFICATION_COLUMNS,
                 [
                     [
                         n.id,
@@ -126,6 +132,7 @@ class PostgresNotificationsState:
                     ]
                     for n in self._new
                 ],
+                on_conflict=IGNORE_CONFLICTS,
             )
             added = self._add_to_outbox([n for n in self._new if n.email])
             if added and self._on_outbox is not None:
@@ -161,35 +168,6 @@ class PostgresNotificationsState:
             if row is not None and not stale:
                 ids.append(int(row[0]))
         return ids
-
-
-def _upsert(table: str, columns: list[str]) -> str:
-    return (
-        sql.SQL("INSERT INTO {t} ({cols}) VALUES ({vals}) ON CONFLICT (id) DO UPDATE SET {upd}")
-        .format(
-            t=sql.Identifier(table),
-            cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
-            vals=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-            upd=sql.SQL(", ").join(
-                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
-                for c in columns
-                if c != "id"
-            ),
-        )
-        .as_string(None)
-    )
-
-
-def _insert_ignore(table: str, columns: list[str]) -> str:
-    return (
-        sql.SQL("INSERT INTO {t} ({cols}) VALUES ({vals}) ON CONFLICT DO NOTHING")
-        .format(
-            t=sql.Identifier(table),
-            cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
-            vals=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-        )
-        .as_string(None)
-    )
 
 
 def handler(envelope: Envelope, state: Any) -> None:

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from psycopg import sql
 
-from infra.postgres.bulk import insert_rows
+from infra.postgres.bulk import IGNORE_CONFLICTS, insert_rows, update_on_conflict
 from projections import tickets
 from projections.ports import Envelope
 from projections.tickets import OPEN_STATUSES, Row
@@ -32,18 +32,6 @@ MESSAGE_COLUMNS = [
 ]  # fmt: skip
 AGENT_COLUMNS = ["id", "user_id", "name", "availability", "capacity", "skills", "languages",
                  "version"]  # fmt: skip
-
-
-def _update_all(columns: list[str], key: str) -> sql.Composed:
-    return sql.SQL("ON CONFLICT ({key}) DO UPDATE SET {upd}").format(
-        key=sql.Identifier(key),
-        upd=sql.SQL(", ").join(
-            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns if c != key
-        ),
-    )
-
-
-_IGNORE = sql.SQL("ON CONFLICT DO NOTHING")
 
 
 class PostgresTicketsState:
@@ -109,11 +97,15 @@ class PostgresTicketsState:
                 self.t["rm_ticket"],
                 TICKET_COLUMNS,
                 [[self._tickets[i][c] for c in TICKET_COLUMNS] for i in self._dirty_tickets],
-                on_conflict=_update_all(TICKET_COLUMNS, "id"),
+                on_conflict=update_on_conflict("id", TICKET_COLUMNS),
             )
         if self._messages:
             insert_rows(
-                self.cur, self.t["rm_message"], MESSAGE_COLUMNS, self._messages, on_conflict=_IGNORE
+                self.cur,
+                self.t["rm_message"],
+                MESSAGE_COLUMNS,
+                self._messages,
+                on_conflict=IGNORE_CONFLICTS,
             )
         if self._dirty_agents:
             insert_rows(
@@ -121,7 +113,7 @@ class PostgresTicketsState:
                 self.t["rm_agent"],
                 AGENT_COLUMNS,
                 [[self._agents[i][c] for c in AGENT_COLUMNS] for i in self._dirty_agents],
-                on_conflict=_update_all(AGENT_COLUMNS, "id"),
+                on_conflict=update_on_conflict("id", AGENT_COLUMNS),
             )
         open_statuses = sorted(OPEN_STATUSES)
         if self._workloads:

@@ -19,7 +19,7 @@ from uuid import UUID
 from django.db import connection
 from psycopg import sql
 
-from infra.postgres.bulk import insert_rows, update_rows
+from infra.postgres.bulk import IGNORE_CONFLICTS, insert_rows, update_on_conflict, update_rows
 from projections import search
 from projections.ports import Envelope
 from projections.search import (
@@ -73,23 +73,12 @@ _DOCUMENT = {"document": _vector(sql.SQL("u.title"), sql.SQL("u.body"), sql.SQL(
 
 
 def _replace_all() -> sql.Composed:
-    return sql.SQL("ON CONFLICT (key) DO UPDATE SET {}").format(
-        sql.SQL(", ").join(
-            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
-            for c in [*COLUMNS, "document"]
-            if c != "key"
-        )
-    )
+    return update_on_conflict("key", [*COLUMNS, "document"])
 
 
 def _refresh_customer() -> sql.Composed:
     # The first sighting stays: created_at and occurred_at are when their first ticket came.
-    return sql.SQL("ON CONFLICT (key) DO UPDATE SET {}").format(
-        sql.SQL(", ").join(
-            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
-            for c in ["title", "body", "metadata", "updated_at", "document"]
-        )
-    )
+    return update_on_conflict("key", ["title", "body", "metadata", "updated_at", "document"])
 
 
 def _copy(doc: Doc) -> Doc:
@@ -221,7 +210,7 @@ class PostgresSearchState:
             self.table,
             COLUMNS,
             self._messages,
-            on_conflict=sql.SQL("ON CONFLICT (key) DO NOTHING"),
+            on_conflict=IGNORE_CONFLICTS,
             computed=_DOCUMENT,
         )
         insert_rows(

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from infra.postgres.bulk import insert_rows, update_on_conflict
 from projections import sla
 from projections.ports import Envelope
 from projections.sla import SlaFacts, SlaRules
@@ -93,20 +94,13 @@ class PostgresSlaState:
         changed = [self._rows[i] for i in self._dirty]
         for facts in changed:
             sla.refresh_deadlines(facts, self.rules)
-        cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
-        upsert = sql.SQL(
-            "INSERT INTO {t} ({cols}) VALUES ({vals}) ON CONFLICT (ticket_id) DO UPDATE SET {upd}"
-        ).format(
-            t=sql.Identifier(self.table),
-            cols=cols,
-            vals=sql.SQL(", ").join(sql.Placeholder() * len(COLUMNS)),
-            upd=sql.SQL(", ").join(
-                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
-                for c in COLUMNS
-                if c != "ticket_id"
-            ),
+        insert_rows(
+            self.cur,
+            self.table,
+            COLUMNS,
+            [_values(f) for f in changed],
+            on_conflict=update_on_conflict("ticket_id", COLUMNS),
         )
-        self.cur.executemany(upsert.as_string(None), [_values(f) for f in changed])
         self._dirty.clear()
 
 
