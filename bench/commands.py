@@ -7,7 +7,7 @@ What it does, in one run:
 1. Starts PostgreSQL the way ``make run`` does (the embedded server, here in a fresh
    ``var/bench-pg`` so ``make run``'s own ``var/pg`` is left alone), or uses ``--db-url``.
 2. For each server variant (the default as ``make run`` starts it; group commit off; two
-   uvicorn workers; projectors out of the server process, as a diagnostic) starts
+   uvicorn workers; projectors in threads of the server process, the old layout) starts
    ``python -m config.launcher`` on a free port, waits until it answers, records the idle
    memory of everything it started (launcher process tree plus the PostgreSQL server), then
    runs closed-loop clients that each post messages as fast as they get answers, for 1, 8
@@ -76,6 +76,7 @@ TUNING_VARS = (
     "DESKSTREAM_DB_POOL_SIZE",
     "DESKSTREAM_DEBUG",
     "DESKSTREAM_PROJECTORS_IN_PROCESS",
+    "DESKSTREAM_PROJECTORS_MODE",
     "DESKSTREAM_PROJECTION_BATCH_SIZE",
     "DESKSTREAM_HOST",
     "DESKSTREAM_PORT",
@@ -774,8 +775,7 @@ def run_variant(
     server = Server(variant, db, logdir)
     try:
         server.wait_ready()
-        if variant.env.get("DESKSTREAM_PROJECTORS_IN_PROCESS") != "0":
-            wait_for_projectors(db)
+        wait_for_projectors(db)
         log(f"server '{variant.label}': ready on port {server.port}, idling {idle:.0f}s")
         time.sleep(idle)
         result.idle = memory_of(server.pid, db.postmaster_pid)
@@ -1160,13 +1160,14 @@ def render(
     w("Server variants, each started fresh by the script as `python -m config.launcher`:")
     w("")
     descriptions = {
-        "default": "as `make run` starts it: one uvicorn process, group commit on, projectors "
-        "in threads of the server process.",
+        "default": "as `make run` starts it: one uvicorn process with group commit on and the "
+        "push projector, and a second process (`manage.py projector run-all`) running the "
+        "other projectors.",
         "nogc": "`DESKSTREAM_GROUP_COMMIT=0`: every command appends in its own transaction.",
         "workers2": "`--workers 2`: two uvicorn worker processes sharing the port, each with its "
-        "own group committer, connection pools and projector threads.",
-        "noproj": "`DESKSTREAM_PROJECTORS_IN_PROCESS=0` (diagnostic): no projector threads in "
-        "the server process (read models then lag until a projector runs elsewhere).",
+        "own group committer, connection pools and push projector, plus the projector process.",
+        "threads": "`--projectors threads` (the layout before 2026-11-26): every projector in "
+        "a thread of the one server process.",
     }
     for r in results:
         w(f"- *{r.variant.label}*: {descriptions.get(r.variant.key, '')}")
@@ -1255,12 +1256,12 @@ def render(
                 f"{fmt_rate(one.rate)} = **{ratio(two.rate, one.rate):.2f}x**."
             )
     for clients in (1, 8, 32):
-        np_, one = row_for("noproj", clients), row_for("default", clients)
-        if np_ is not None and one is not None:
+        th, one = row_for("threads", clients), row_for("default", clients)
+        if th is not None and one is not None:
             w(
-                f"- Projectors out of the server process / default, {clients_label(clients)}: "
-                f"{fmt_rate(np_.rate)} / {fmt_rate(one.rate)} = "
-                f"**{ratio(np_.rate, one.rate):.2f}x**."
+                f"- Projector process (default) / projectors in server threads, "
+                f"{clients_label(clients)}: {fmt_rate(one.rate)} / {fmt_rate(th.rate)} = "
+                f"**{ratio(one.rate, th.rate):.2f}x**."
             )
     w("")
 
@@ -1427,16 +1428,15 @@ def interpret(
             "own binding leaves `TCP_NODELAY` off, which added ~40 ms to every keep-alive "
             "request with `--workers 2`; Kludex/uvicorn#3149.)"
         )
-    np1, np32 = row_for("noproj", 1), row_for("noproj", 32)
-    if np1 is not None and np32 is not None and d1 is not None and d32 is not None:
+    t1, t32 = row_for("threads", 1), row_for("threads", 32)
+    if t1 is not None and t32 is not None and d1 is not None and d32 is not None:
         yield (
-            f"The in-process projectors compete with the commands for the same process: "
-            f"without them {fmt_rate(np1.rate)}{flag(np1)} vs {fmt_rate(d1.rate)}{flag(d1)} "
-            "commands/s at 1 client "
-            f"({ratio(np1.rate, d1.rate):.2f}x; each command's event is projected in its own "
-            f"small batch), {fmt_rate(np32.rate)}{flag(np32)} vs {fmt_rate(d32.rate)}{flag(d32)} "
-            "at 32 clients "
-            f"({ratio(np32.rate, d32.rate):.2f}x; batches grow with the load)."
+            f"Projectors in their own process (the default) vs in threads of the server: "
+            f"{fmt_rate(d1.rate)}{flag(d1)} vs {fmt_rate(t1.rate)}{flag(t1)} commands/s at 1 "
+            f"client ({ratio(d1.rate, t1.rate):.2f}x), {fmt_rate(d32.rate)}{flag(d32)} vs "
+            f"{fmt_rate(t32.rate)}{flag(t32)} at 32 clients ({ratio(d32.rate, t32.rate):.2f}x): "
+            "in threads they share the server's interpreter lock with the requests; in their "
+            "own process they use the second core."
         )
     same = row_for("default", 8, True)
     if same is not None:
@@ -1480,10 +1480,7 @@ def variants(quick: bool) -> list[Variant]:
         Variant("nogc", "group commit off", env={"DESKSTREAM_GROUP_COMMIT": "0"}, phases=with_same),
         Variant("workers2", "2 uvicorn workers", args=["--workers", "2"], phases=spread),
         Variant(
-            "noproj",
-            "projectors not in process",
-            env={"DESKSTREAM_PROJECTORS_IN_PROCESS": "0"},
-            phases=spread,
+            "threads", "projectors in threads", args=["--projectors", "threads"], phases=spread
         ),
     ]
 
@@ -1512,7 +1509,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ceiling-events", type=int, default=2000)
     parser.add_argument(
         "--only",
-        help="comma-separated variant keys: default,nogc,workers2,noproj",
+        help="comma-separated variant keys: default,nogc,workers2,threads",
     )
     parser.add_argument("--quick", action="store_true", help="the default server only")
     parser.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")

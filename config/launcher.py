@@ -1,14 +1,22 @@
 """``make run``: the whole product on one machine, nothing to install.
 
 Starts the embedded PostgreSQL under ./var/ (unless ``DATABASE_URL`` is set), migrates,
-loads the demo data once, runs every projector in-process and serves the API on
-http://127.0.0.1:8000.
+loads the demo data once, runs every projector and serves the API on http://127.0.0.1:8000.
+
+The projectors run in a second process (``manage.py projector run-all``) by default, so the
+web server and the projectors each get a core and an interpreter lock of their own
+(``bench/commands.py`` measures both layouts); ``--projectors threads`` runs them in threads
+of the web server instead, one process in all. The push projector (WebSocket frames) always
+runs in the web server process.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -31,13 +39,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("DESKSTREAM_PORT", "8000")))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-demo", action="store_true", help="no demo data and no demo sign-in")
+    parser.add_argument(
+        "--projectors",
+        choices=("process", "threads"),
+        default=os.environ.get("DESKSTREAM_PROJECTORS_MODE", "process"),
+        help="projectors in a second process (default) or in threads of the web server",
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("XDG_RUNTIME_DIR", str(BASE_DIR / "var" / "run"))
     (BASE_DIR / "var" / "run").mkdir(parents=True, exist_ok=True)
     os.environ["DESKSTREAM_DEMO"] = "0" if args.no_demo else os.environ.get("DESKSTREAM_DEMO", "1")
-    os.environ.setdefault("DESKSTREAM_PROJECTORS_IN_PROCESS", "1")
+    os.environ["DESKSTREAM_PROJECTORS_IN_PROCESS"] = "1" if args.projectors == "threads" else "0"
     os.environ.setdefault("DESKSTREAM_EMAIL_OUTBOX", "1")  # mail to ./var/outbox (and SMTP if set)
     prepare_database(BASE_DIR / "var")
 
@@ -64,20 +78,48 @@ def main(argv: list[str] | None = None) -> None:
         flush=True,
     )
     log_level = os.environ.get("DESKSTREAM_SERVER_LOG_LEVEL", "warning")
-    if args.workers > 1:
-        serve_workers(args.host, args.port, args.workers, log_level)
-        return
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default
+    # handler that would end this process before the projector process is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    child = start_projector_process() if args.projectors == "process" else None
+    try:
+        if args.workers > 1:
+            serve_workers(args.host, args.port, args.workers, log_level)
+            return
 
-    import uvicorn
+        import uvicorn
 
-    uvicorn.run(
-        "config.asgi:application",
-        host=args.host,
-        port=args.port,
-        log_level=log_level,
-        lifespan="off",
+        uvicorn.run(
+            "config.asgi:application",
+            host=args.host,
+            port=args.port,
+            log_level=log_level,
+            lifespan="off",
+        )
+        stop_projectors()
+    finally:
+        if child is not None:
+            stop_child(child)
+
+
+def start_projector_process() -> subprocess.Popen[bytes]:
+    """``manage.py projector run-all`` beside the web server, with the same environment."""
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and script, no user input
+        [sys.executable, str(BASE_DIR / "manage.py"), "projector", "run-all"],
+        cwd=BASE_DIR,
+        env={**os.environ, "DESKSTREAM_PARENT_PID": str(os.getpid())},
     )
-    stop_projectors()
+
+
+def stop_child(child: subprocess.Popen[bytes]) -> None:
+    """Let the projector process finish its batches (SIGTERM), then make sure it is gone."""
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 def stop_projectors() -> None:

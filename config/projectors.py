@@ -120,8 +120,10 @@ def stop_in_process(timeout: float = 10.0) -> None:
             thread.join(timeout)
 
 
-def start_in_process(stop: threading.Event) -> list[threading.Thread]:
-    """Every projector in a thread of this process (the embedded mode of ``make run``)."""
+def start_in_process(stop: threading.Event, *, push: bool = True) -> list[threading.Thread]:
+    """Every projector in a thread of this process (the embedded mode), with the push
+    projector too unless ``push`` is off (``manage.py projector run-all`` leaves it to the
+    web server)."""
 
     def follow(name: str) -> None:
         r = runner(name)
@@ -142,10 +144,10 @@ def start_in_process(stop: threading.Event) -> list[threading.Thread]:
         threading.Thread(target=follow, args=(name,), name=f"projector-{name}", daemon=True)
         for name in STORES
     ]
-    # The push projector (WebSocket frames) has no tables, so it is not in STORES.
-    from config.realtime import push_thread
+    if push:  # the push projector (WebSocket frames) has no tables, so it is not in STORES
+        from config.realtime import push_thread
 
-    threads.append(push_thread(stop))
+        threads.append(push_thread(stop))
     # Re-enqueues e-mails whose enqueue was lost (there is no Celery beat in this mode).
     from config.notifications import sweeper_thread
 

@@ -43,13 +43,27 @@ def _test_mail_outbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup: Any) -> Iterator[None]:
-    """pytest-django's database setup, plus: close the event store's connection pool before
-    the test database is dropped (open connections would block the DROP)."""
+def django_db_setup(
+    request: pytest.FixtureRequest,
+    django_test_environment: None,
+    django_db_blocker: Any,
+    django_db_modify_db_settings: None,
+) -> Iterator[None]:
+    """The test database, always (pytest-django's own fixture creates it only when a collected
+    test uses ``db``: a run of e2e tests alone, whose servers are subprocesses, would point
+    them at the development database). At the end, close the event store's connection pool
+    before the test database is dropped (open connections would block the DROP)."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    verbosity = request.config.option.verbose
+    with django_db_blocker.unblock():
+        config = setup_databases(verbosity=verbosity, interactive=False, aliases={"default"})
     yield
     from command_api.application import close_application
 
     close_application()
+    with django_db_blocker.unblock():
+        teardown_databases(config, verbosity=verbosity)
 
 
 def create_user(role: str = "customer", email: str | None = None, **extra: Any) -> Any:

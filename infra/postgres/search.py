@@ -2,8 +2,11 @@
 
 ``PostgresSearchState`` is the projector's batched ``SearchState``: a batch loads the ticket
 documents and customers its events touch with one query each, lets the projector change them
-in memory, then writes documents with one multi-row statement per kind and one UPDATE per
-ticket whose filter fields changed (only tickets that already had messages stored). The
+in memory, then writes documents with one multi-row statement per kind and one UPDATE of
+the ticket documents whose filter fields changed. A message's document holds only what
+never changes (its text, ticket, customer, internal flag, time): searches read the ticket's
+filter fields from the ticket's document, so a status change rewrites one row, not the
+whole conversation (that UPDATE was most of a rebuild's PostgreSQL time). The
 ``document`` vector is computed in SQL: title weight A, body B, customer metadata C.
 
 ``PostgresSearchIndex`` answers ``SearchQuery``: ``websearch_to_tsquery`` over the GIN index,
@@ -42,6 +45,9 @@ TABLES = [TABLE]
 CONFIG = "english"  # the text-search configuration of documents and queries alike
 # ts_rank_cd weights, in PostgreSQL's order {D, C, B, A}.
 WEIGHTS = "{0.1, 0.2, 0.4, 1.0}"
+# Up to this many matches of a kind, every one is scored; beyond, the newest this many
+# (and pages end there). A very common word then costs a bounded sort, not a score each.
+RANK_ALL_UP_TO = 2000
 # Snippets: a text up to WHOLE_TEXT characters comes whole; a longer one as up to two
 # fragments around the matches (fragment mode alone trims even short texts to the match).
 WHOLE_TEXT = 280
@@ -70,6 +76,10 @@ def _vector(title: sql.Composable, body: sql.Composable, metadata: sql.Composabl
 
 # The ``document`` column of rows inserted with ``bulk.insert_rows`` (over their values ``u``).
 _DOCUMENT = {"document": _vector(sql.SQL("u.title"), sql.SQL("u.body"), sql.SQL("u.metadata"))}
+
+
+_TICKET_ONLY = sql.SQL("d.kind = {}").format(sql.Literal(TICKET))
+_MESSAGE_TICKET_FIELDS = {"status": None, "priority": None, "assigned_agent_id": None}
 
 
 def _replace_all() -> sql.Composed:
@@ -190,13 +200,12 @@ class PostgresSearchState:
             "ticket_id",
             sorted(TICKET_FIELDS),
             [self._tickets[i] for i in self._fields_changed],
-            where=sql.SQL("d.kind = ANY({})").format(sql.Literal([TICKET, MESSAGE])),
+            where=_TICKET_ONLY,
         )
-        for message in self._messages:  # messages carry their ticket's latest fields
-            ticket = self._tickets.get(message["ticket_id"])
-            if ticket is not None:
-                message.update({f: ticket[f] for f in TICKET_FIELDS})
-                message["tags"] = list(ticket["tags"])
+        for message in self._messages:
+            # A message document holds only what never changes; searches take the ticket's
+            # filter fields from the ticket's document (``_TICKET_DOC``).
+            message.update(_MESSAGE_TICKET_FIELDS, tags=[], updated_at=message["occurred_at"])
         insert_rows(
             self.cur,
             self.table,
@@ -259,10 +268,19 @@ class PostgresSearchIndex:
         where, params = self._where(query, kinds)
         params["text"] = query.text
         t = sql.Identifier(self.table)
+        # The ticket's filter fields live on its own document only: a filtered search joins
+        # each match to it (a ticket's document joins itself; customers have no ticket).
+        join = (
+            sql.SQL(" JOIN {t} tk ON tk.key = {prefix} || d.ticket_id::text").format(
+                t=t, prefix=sql.Literal(f"{TICKET}:")
+            )
+            if query.has_ticket_filters
+            else sql.SQL("")
+        )
         matches = sql.SQL(
-            "FROM {t} d, (SELECT websearch_to_tsquery({c}, %(text)s) AS query) q"
+            "FROM {t} d{join}, (SELECT websearch_to_tsquery({c}, %(text)s) AS query) q"
             " WHERE d.document @@ q.query AND {where}"
-        ).format(t=t, c=sql.Literal(CONFIG) + sql.SQL("::regconfig"), where=where)
+        ).format(t=t, join=join, c=sql.Literal(CONFIG) + sql.SQL("::regconfig"), where=where)
         with connection.cursor() as cur:
             cur.execute(
                 sql.SQL("SELECT d.kind, count(*) {matches} GROUP BY d.kind")
@@ -273,7 +291,10 @@ class PostgresSearchIndex:
             counts = {kind: int(n) for kind, n in cur.fetchall()}
             if not any(counts.values()):
                 return _results(counts, [])
-            cur.execute(self._page_sql(matches), {**params, **self._page_params(query)})
+            page_params = self._page_params(query)
+            capped = max(counts.values()) > RANK_ALL_UP_TO
+            page_params["candidates"] = RANK_ALL_UP_TO
+            cur.execute(self._page_sql(matches, capped), {**params, **page_params})
             rows = [dict(zip(_RESULT_COLUMNS, r, strict=True)) for r in cur.fetchall()]
         return _results(counts, rows)
 
@@ -286,19 +307,20 @@ class PostgresSearchIndex:
             # Their own tickets, never internal notes (and, by ``visible_kinds``, no customers).
             clauses.append(sql.SQL("d.customer_id = %(me)s AND NOT d.internal"))
             params["me"] = query.principal.user_id
+        # ``tk``: the ticket's own document, joined when there are ticket filters.
         if query.status:
-            clauses.append(sql.SQL("d.status = ANY(%(status)s)"))
+            clauses.append(sql.SQL("tk.status = ANY(%(status)s)"))
             params["status"] = list(query.status)
         if query.priority:
-            clauses.append(sql.SQL("d.priority = ANY(%(priority)s)"))
+            clauses.append(sql.SQL("tk.priority = ANY(%(priority)s)"))
             params["priority"] = list(query.priority)
         if query.agent == NO_AGENT:
-            clauses.append(sql.SQL("d.assigned_agent_id IS NULL"))
+            clauses.append(sql.SQL("tk.assigned_agent_id IS NULL"))
         elif query.agent is not None:
-            clauses.append(sql.SQL("d.assigned_agent_id = %(agent)s"))
+            clauses.append(sql.SQL("tk.assigned_agent_id = %(agent)s"))
             params["agent"] = query.agent
         if query.tags:
-            clauses.append(sql.SQL("d.tags @> %(tags)s::varchar[]"))
+            clauses.append(sql.SQL("tk.tags @> %(tags)s::varchar[]"))
             params["tags"] = list(query.tags)
         for name, column, op in [
             ("created_from", "created_at", ">="),
@@ -309,13 +331,11 @@ class PostgresSearchIndex:
             value = getattr(query, name)
             if value is not None:
                 clauses.append(
-                    sql.SQL("d.{} {} {}").format(
+                    sql.SQL("tk.{} {} {}").format(
                         sql.Identifier(column), sql.SQL(op), sql.Placeholder(name)
                     )
                 )
                 params[name] = value
-        if query.has_ticket_filters:
-            clauses.append(sql.SQL("d.ticket_id IS NOT NULL"))
         return sql.SQL(" AND ").join(clauses), params
 
     @staticmethod
@@ -329,27 +349,46 @@ class PostgresSearchIndex:
             "headline_fragments": HEADLINE_FRAGMENTS,
         }
 
-    def _page_sql(self, matches: sql.Composable) -> str:
+    def _page_sql(self, matches: sql.Composable, capped: bool) -> str:
         source = sql.SQL(
             "CASE WHEN r.kind = {message} THEN r.body"
             " ELSE concat_ws(' — ', nullif(r.title, ''), nullif(r.body, ''),"
             " nullif(r.metadata, '')) END"
         ).format(message=sql.Literal(MESSAGE))
+        # Rank narrow rows (key, kind, score) and keep the page; only the page's rows are then
+        # read whole (sorting every match with its texts spilled to disk). Scoring is what
+        # costs: for words with more than RANK_ALL_UP_TO matches of a kind, only that many of
+        # the newest are scored and paged through (like a web search engine's last page; the
+        # counts stay exact).
+        rank = sql.SQL(
+            "row_number() OVER (PARTITION BY d.kind"
+            " ORDER BY ts_rank_cd(%(weights)s::real[], d.document, q.query) DESC,"
+            " d.updated_at DESC, d.key) AS rn"
+        )
+        if capped:
+            ranked = sql.SQL(
+                "candidates AS (SELECT c.* FROM unnest(%(kinds)s::text[]) AS k(kind)"
+                " CROSS JOIN LATERAL (SELECT d.key, d.kind, d.updated_at, d.document"
+                " {matches} AND d.kind = k.kind"
+                " ORDER BY d.occurred_at DESC NULLS LAST, d.key LIMIT %(candidates)s) c),"
+                " ranked AS (SELECT d.key, d.kind, {rank} FROM candidates d,"
+                " (SELECT websearch_to_tsquery({c}, %(text)s) AS query) q)"
+            )
+        else:
+            ranked = sql.SQL("ranked AS (SELECT d.key, d.kind, {rank} {matches})")
         return (
             sql.SQL(
-                # Rank narrow rows (key, kind, score) and keep the page; only the page's rows
-                # are then read whole. Sorting every match with its texts spilled to disk.
-                "WITH ranked AS ("
-                " SELECT d.key, d.kind, row_number() OVER (PARTITION BY d.kind"
-                " ORDER BY ts_rank_cd(%(weights)s::real[], d.document, q.query) DESC,"
-                " d.updated_at DESC, d.key) AS rn"
-                " {matches}),"
+                "WITH {ranked},"
                 " page AS (SELECT key, rn FROM ranked WHERE rn > %(offset)s AND rn <= %(end)s)"
                 " SELECT r.kind, r.key, r.ticket_id, r.customer_id, r.internal,"
                 " CASE WHEN r.kind = {message} THEN coalesce(tk.title, '') ELSE r.title END,"
                 " ts_headline({c}, s.text, q.query, CASE WHEN char_length(s.text) <= %(whole_text)s"
                 " THEN %(headline_whole)s ELSE %(headline_fragments)s END),"
-                " r.status, r.priority, r.assigned_agent_id, r.tags, r.created_at, r.updated_at,"
+                # A message shows its ticket's current fields, from the ticket's document.
+                " coalesce(tk.status, r.status), coalesce(tk.priority, r.priority),"
+                " CASE WHEN r.kind = {message} THEN tk.assigned_agent_id"
+                " ELSE r.assigned_agent_id END,"
+                " coalesce(tk.tags, r.tags), r.created_at, coalesce(tk.updated_at, r.updated_at),"
                 " r.occurred_at"
                 " FROM page p JOIN {t} r ON r.key = p.key"
                 " CROSS JOIN (SELECT websearch_to_tsquery({c}, %(text)s) AS query) q"
@@ -359,7 +398,9 @@ class PostgresSearchIndex:
                 " ORDER BY r.kind, p.rn"
             )
             .format(
-                matches=matches,
+                ranked=ranked.format(
+                    rank=rank, matches=matches, c=sql.Literal(CONFIG) + sql.SQL("::regconfig")
+                ),
                 message=sql.Literal(MESSAGE),
                 c=sql.Literal(CONFIG) + sql.SQL("::regconfig"),
                 source=_escape_html(source),

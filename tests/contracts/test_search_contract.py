@@ -516,3 +516,35 @@ def test_the_query_is_validated() -> None:
         SearchQuery(text="x", principal=principal, page=0)
     with pytest.raises(ValueError, match="page"):
         SearchQuery(text="x", principal=principal, page_size=search.MAX_PAGE_SIZE + 1)
+
+
+# ------------------------------------------------- PostgreSQL adapter: very common words
+def test_postgres_scores_only_the_newest_matches_of_a_very_common_word(
+    postgres_search_adapter: SearchAdapter, make_user: Callable[..., Any], monkeypatch: Any
+) -> None:
+    """Above ``RANK_ALL_UP_TO`` matches of a kind, the newest that many are scored and paged;
+    the count stays exact."""
+    from infra.postgres import search as pg
+
+    customer = make_user("customer")
+    log = Log()
+    oldest = open_ticket(customer, subject="Walrus everywhere", description="plain")
+    log.record(oldest, BASE)
+    newer = []
+    for i in range(3):
+        ticket = open_ticket(customer, subject=f"Sample {i}", description="a walrus in the text")
+        log.record(ticket, BASE + timedelta(days=1 + i))
+        newer.append(tid(ticket))
+    log.feed(postgres_search_adapter)
+    staff = Principal(Role.AGENT, str(make_user("agent").pk))
+
+    everything = find(postgres_search_adapter, "walrus", staff)
+    assert ids(everything, "ticket")[0] == tid(oldest)  # the subject match ranks first
+
+    monkeypatch.setattr(pg, "RANK_ALL_UP_TO", 2)
+    capped = [
+        find(postgres_search_adapter, "walrus", staff, page=p, page_size=1) for p in (1, 2, 3)
+    ]
+    assert [c.group("ticket").count for c in capped] == [4, 4, 4]
+    # Only the two newest were scored (equal scores: most recently updated first).
+    assert [ids(c, "ticket") for c in capped] == [[newer[2]], [newer[1]], []]

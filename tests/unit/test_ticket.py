@@ -835,3 +835,28 @@ def test_a_v1_ticket_opened_event_is_upcast_to_english() -> None:
     ticket = event.mutate(None)
     assert isinstance(ticket, Ticket)
     assert (ticket.id, ticket.language, ticket.subject) == (TICKET_ID, "en", "Help")
+
+
+# ------------------------------------------------------------------------------ copying
+
+
+def test_a_deep_copy_is_independent_but_shares_the_frozen_messages() -> None:
+    """The aggregate cache hands out deep copies: deciding on one must not touch another."""
+    import copy
+
+    ticket = ticket_in(Status.IN_PROGRESS)
+    say(ticket, CUSTOMER, Role.CUSTOMER, "first")
+    ticket.collect_events()
+
+    clone = copy.deepcopy(ticket)
+    say(clone, AGENT, Role.AGENT, "only in the copy")
+    clone.change_status(target="resolved", actor_id=AGENT, actor_role=Role.AGENT)
+    clone.tags.append("copy-only")
+    clone.collect_events()
+
+    assert [m.body for m in ticket.messages] == ["first"]
+    assert ticket.status is Status.IN_PROGRESS
+    assert "copy-only" not in ticket.tags
+    assert ticket.version == clone.version - 2
+    assert clone.messages[0] is ticket.messages[0]  # shared, not copied
+    assert [m.body for m in clone.messages] == ["first", "only in the copy"]

@@ -7,6 +7,7 @@ the live tables with a progress bar, then swaps the new copy in.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from typing import IO, Any, cast
@@ -38,6 +39,11 @@ class Command(BaseCommand):
         run.add_argument("name", choices=sorted(projectors.STORES))
         run.add_argument("--batch-size", type=int, default=None)
         run.add_argument("--until-caught-up", action="store_true", help="exit when at the head")
+        sub.add_parser(
+            "run-all",
+            help="every projector, the e-mail sweeper and the SLA check, in threads of this "
+            "process (what `make run` starts beside the web server)",
+        )
         sub.add_parser("status", help="position and lag of every projector")
         reb = sub.add_parser("rebuild", help="rebuild from zero beside the live copy, then swap")
         reb.add_argument("name", choices=sorted(projectors.STORES))
@@ -51,6 +57,8 @@ class Command(BaseCommand):
             self.run(options["name"], options["batch_size"], options["until_caught_up"])
         elif action == "rebuild":
             self.rebuild(options["name"], options["batch_size"])
+        elif action == "run-all":
+            self.run_all()
         else:  # pragma: no cover - argparse refuses others
             raise CommandError(f"unknown action {action}")
 
@@ -77,6 +85,23 @@ class Command(BaseCommand):
             signal.signal(sig, lambda *_: stop.set())
         self.stdout.write(f"{name}: following the log from {runner.store.position()}")
         runner.run(stop)
+
+    def run_all(self) -> None:
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        # The push projector stays in the web server: with the in-memory channel layer its
+        # frames only reach sockets of its own process.
+        threads = projectors.start_in_process(stop, push=False)
+        self.stdout.write(f"projectors running: {', '.join(t.name for t in threads)}")
+        self.stdout.flush()
+        # Started by ``make run``: also stop when the launcher is gone (even if SIGKILLed).
+        parent = int(os.environ.get("DESKSTREAM_PARENT_PID", "0"))
+        while not stop.wait(1.0):
+            if parent and os.getppid() != parent:
+                self.stdout.write("the launcher is gone; stopping")
+                break
+        projectors.stop_in_process()
 
     def rebuild(self, name: str, batch_size: int | None) -> None:
         source = projectors.event_source()
