@@ -41,12 +41,14 @@ STORES: dict[str, Callable[[], PostgresProjectionStore]] = {
     tickets.NAME: lambda: PostgresProjectionStore(
         tickets.NAME,
         tables=readmodels.TABLES,
+        deferred_indexes=readmodels.DEFERRED_INDEXES,
         state_factory=readmodels.PostgresTicketsState,
         handler=readmodels.handler,
     ),
     search.NAME: lambda: PostgresProjectionStore(
         search.NAME,
         tables=pg_search.TABLES,
+        deferred_indexes=pg_search.DEFERRED_INDEXES,
         state_factory=pg_search.PostgresSearchState,
         handler=pg_search.handler,
     ),

@@ -53,6 +53,33 @@ def _name_copy_indexes_after_live(cur: Any, live: str, copy: str) -> None:
         )
 
 
+def _deferred_index_sql(cur: Any, live: str, copy: str, names: Sequence[str]) -> list[str]:
+    """``CREATE INDEX`` statements for the indexes of ``live`` named in ``names`` that the
+    copy lacks, named like the copy's other indexes (live name + suffix)."""
+    cur.execute(
+        "SELECT indexname, indexdef FROM pg_indexes "
+        "WHERE schemaname = current_schema() AND tablename = %s ORDER BY indexname",
+        [live],
+    )
+    live_defs = dict(cur.fetchall())
+    have = {name for name, _ in _indexes(cur, copy)}
+    statements = []
+    for name in names:
+        definition = live_defs.get(name)
+        if definition is None or name + INDEX_SUFFIX in have:
+            continue
+        head = (
+            sql.SQL("INDEX {} ON {}")
+            .format(sql.Identifier(name + INDEX_SUFFIX), sql.Identifier(copy))
+            .as_string(None)
+        )
+        match = _INDEX_HEAD.search(definition)
+        if match is None:  # pragma: no cover - pg_indexes always names index and table
+            raise LookupError(f"cannot read the definition of index {name}")
+        statements.append(definition.replace(match[0], head, 1))
+    return statements
+
+
 def _restore_index_names(cur: Any, table: str) -> None:
     for name, _ in _indexes(cur, table):
         if name.endswith(INDEX_SUFFIX):
@@ -103,9 +130,14 @@ class PostgresProjectionStore:
         state_factory: StateFactory,
         handler: Handler,
         suffix: str = "",
+        deferred_indexes: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.tables = list(tables)
+        # Indexes a rebuild copy is loaded without and gets just before its swap: building
+        # one over the finished table costs a fraction of maintaining it row by row (the
+        # search document's GIN index most of all). The copy's batches must not need them.
+        self.deferred_indexes = list(deferred_indexes)
         self.suffix = suffix
         self.tracking_name = name + suffix
         self._state_factory = state_factory
@@ -156,6 +188,12 @@ class PostgresProjectionStore:
                     .as_string(None)
                 )
                 _name_copy_indexes_after_live(cur, table, table + REBUILD_SUFFIX)
+                for index in self.deferred_indexes:
+                    cur.execute(
+                        sql.SQL("DROP INDEX IF EXISTS {}")
+                        .format(sql.Identifier(index + INDEX_SUFFIX))
+                        .as_string(None)
+                    )
             cur.execute(
                 "DELETE FROM projection_position WHERE name = %s", [self.name + REBUILD_SUFFIX]
             )
@@ -165,10 +203,24 @@ class PostgresProjectionStore:
             state_factory=self._state_factory,
             handler=self._handler,
             suffix=REBUILD_SUFFIX,
+            deferred_indexes=self.deferred_indexes,
         )
+
+    def build_deferred_indexes(self) -> None:
+        """Give a rebuild copy the indexes it was loaded without (see ``deferred_indexes``)."""
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            for table in self.tables:  # the live names; the copies carry the suffix
+                for statement in _deferred_index_sql(
+                    cur, table, table + REBUILD_SUFFIX, self.deferred_indexes
+                ):
+                    cur.execute(statement)
 
     def swap_in(self, shadow: PostgresProjectionStore) -> int:
         """Make the rebuilt tables live, atomically; returns the position they are at."""
+        # Outside the swap's transaction: the live projector goes on while they are built,
+        # and the events it applies meanwhile are after the copy's position anyway.
+        shadow.build_deferred_indexes()
         with transaction.atomic(), connection.cursor() as cur:
             # Wait for (and then block) the live projector's batch: it cannot write old tables
             # after this point, and it resumes from the rebuilt position.

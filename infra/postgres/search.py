@@ -42,6 +42,9 @@ from projections.search import (
 
 TABLE = "rm_search_doc"
 TABLES = [TABLE]
+# Built after a rebuild's bulk load, not during it (``PostgresProjectionStore``): the
+# batches look documents up by key only.
+DEFERRED_INDEXES = ["rm_search_doc_fts", "rm_search_doc_ticket", "rm_search_doc_customer"]
 CONFIG = "english"  # the text-search configuration of documents and queries alike
 # ts_rank_cd weights, in PostgreSQL's order {D, C, B, A}.
 WEIGHTS = "{0.1, 0.2, 0.4, 1.0}"
@@ -78,7 +81,6 @@ def _vector(title: sql.Composable, body: sql.Composable, metadata: sql.Composabl
 _DOCUMENT = {"document": _vector(sql.SQL("u.title"), sql.SQL("u.body"), sql.SQL("u.metadata"))}
 
 
-_TICKET_ONLY = sql.SQL("d.kind = {}").format(sql.Literal(TICKET))
 _MESSAGE_TICKET_FIELDS = {"status": None, "priority": None, "assigned_agent_id": None}
 
 
@@ -197,10 +199,9 @@ class PostgresSearchState:
         update_rows(
             self.cur,
             self.table,
-            "ticket_id",
+            "key",
             sorted(TICKET_FIELDS),
             [self._tickets[i] for i in self._fields_changed],
-            where=_TICKET_ONLY,
         )
         for message in self._messages:
             # A message document holds only what never changes; searches take the ticket's

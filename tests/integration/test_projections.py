@@ -106,6 +106,34 @@ def test_readers_see_the_old_copy_until_the_swap():
     assert live.position() == head()
 
 
+def index_definitions(table: str) -> dict[str, str]:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT indexname, replace(indexdef, %s, '') FROM pg_indexes WHERE tablename = %s",
+            [f"ON public.{table} ", table],
+        )
+        return dict(cur.fetchall())
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "table"), [("read_models", "rm_ticket"), ("search", "rm_search_doc")]
+)
+def test_a_rebuild_loads_without_the_deferred_indexes_and_swaps_in_with_all(name, table):
+    generate(get_application(), tickets=5, steps=30, seed=5)
+    live = store(name)
+    assert live.deferred_indexes
+    before = index_definitions(table)
+    assert set(live.deferred_indexes) & set(before)
+    shadow = live.shadow()
+    ProjectionRunner(event_source(), shadow).catch_up()
+    loading = index_definitions(table + "__rebuild")
+    assert not {i + "__rb" for i in live.deferred_indexes} & set(loading)
+    assert len(loading) == len(before) - len(set(live.deferred_indexes) & set(before))
+    live.swap_in(shadow)
+    assert index_definitions(table) == before  # same names, same definitions
+
+
 @pytest.mark.django_db
 def test_a_second_batch_on_the_same_position_applies_nothing():
     generate(get_application(), tickets=3, steps=10, seed=5)
