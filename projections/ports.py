@@ -34,7 +34,8 @@ class EventSource(Protocol):
         """The position of the newest stored event (0 when the log is empty)."""
 
     def read(self, after: int, limit: int) -> Sequence[Envelope]:
-        """Up to ``limit`` events with position > ``after``, in log order."""
+        """Up to ``limit`` events with position > ``after``, in log order. Catching up, the
+        runner calls it from a read-ahead thread too (never two calls at once)."""
 
     def wait(self, after: int, timeout: float) -> None:
         """Block until an event after ``after`` may exist, or ``timeout`` seconds pass."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from projections.ports import EventSource, ProjectionStore
+from projections.ports import Envelope, EventSource, ProjectionStore
 
 DEFAULT_BATCH = 1000
 
@@ -42,16 +43,30 @@ class ProjectionRunner:
         self.source = source
         self.store = store
         self.batch_size = batch_size
+        # Catching up, the next batch is read (and decoded) while this one is applied: the
+        # log only grows, and a read-ahead is used only if it starts at the locked position.
+        self._ahead: tuple[int, Future[Sequence[Envelope]]] | None = None
 
-    def step(self) -> int:
-        """Apply at most one batch; return how many events it applied."""
+    def step(self, read_ahead: Callable[[int], None] | None = None) -> int:
+        """Apply at most one batch; return how many events it applied. ``read_ahead`` is
+        told the batch's last position before the batch is applied."""
         with self.store.batch() as batch:
-            envelopes = self.source.read(batch.position, self.batch_size)
+            envelopes = self._read(batch.position)
             if not envelopes:
                 return 0
+            if read_ahead is not None:
+                read_ahead(envelopes[-1].position)
             before = batch.position
             batch.apply(envelopes)
             return sum(1 for e in envelopes if e.position > before)
+
+    def _read(self, after: int) -> Sequence[Envelope]:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            if ahead[0] == after:
+                return ahead[1].result()
+            ahead[1].exception()  # wait: reads never overlap, whatever the source
+        return self.source.read(after, self.batch_size)
 
     def catch_up(
         self, *, until: int | None = None, on_progress: Callable[[Progress], None] | None = None
@@ -62,18 +77,26 @@ class ProjectionRunner:
         total = max(target - start_position, 0)
         started = time.monotonic()
         done = 0
-        while True:
-            position = self.store.position()
-            if position >= target:
-                break
-            applied = self.step()
-            if applied == 0 and self.store.position() == position:
-                break  # nothing more to read (the head moved back?) - never spin
-            done = self.store.position() - start_position
-            if on_progress is not None:
-                on_progress(
-                    Progress(done, total, self.store.position(), target, time.monotonic() - started)
-                )
+        with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as reader:
+
+            def read_ahead(last: int) -> None:
+                if last < target:
+                    self._ahead = (last, reader.submit(self.source.read, last, self.batch_size))
+
+            try:
+                while True:
+                    position = self.store.position()
+                    if position >= target:
+                        break
+                    applied = self.step(read_ahead)
+                    if applied == 0 and self.store.position() == position:
+                        break  # nothing more to read (the head moved back?) - never spin
+                    done = self.store.position() - start_position
+                    if on_progress is not None:
+                        elapsed = time.monotonic() - started
+                        on_progress(Progress(done, total, self.store.position(), target, elapsed))
+            finally:
+                self._ahead = None
         return done
 
     def run(self, stop: threading.Event, *, idle_timeout: float = 1.0) -> None:
