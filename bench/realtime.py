@@ -8,7 +8,8 @@ uvicorn workers):
 
 1. Uses the PostgreSQL given by ``--db-url``, else the server on 127.0.0.1:5432 (a fresh
    database ``deskstream_bench_rt``), else an embedded server under ``var/bench-rt-pg``.
-2. Starts ``python -m config.launcher`` (demo mode, projectors in process) on a free port.
+2. Starts ``python -m config.launcher`` (demo mode, as ``make run``: the web server with the
+   push projector, and the projector process beside it) on a free port.
 3. Opens ``--tickets`` tickets (one customer each) and ``--sockets`` WebSockets spread over
    them: each ticket's customer plus agents, so every command has sockets/tickets subscribers.
 4. Sends ``POST /api/tickets/{id}/messages`` open-loop at ``--rate`` commands/s (round robin
@@ -435,15 +436,16 @@ def render(results: list[Result], db: Database, redis_kind: str, args: argparse.
         f"{info['commit']}. The load generator and all client sockets run in one process on "
         "the same machine. Rows: the in-memory layer as `make run` serves it; the Redis layer "
         "with one server process; and with `--workers 2` (two uvicorn processes, each running "
-        "the projectors; each publishes every frame, the sockets drop the copies).",
+        "the push projector; each publishes every frame, the sockets drop the copies).",
         "",
         f"**Load:** {args.sockets} WebSockets, each subscribed to one of {args.tickets} tickets "
         f"(each ticket's customer plus agents, so {args.sockets // args.tickets} subscribers per "
         f"ticket). `POST /api/tickets/{{id}}/messages` open-loop at {args.rate:.0f} commands/s, "
         f"round robin over the tickets, over {HTTP_CONNECTIONS} keep-alive connections, for "
         f"{args.duration:.0f} s after a {args.warmup:.0f} s warm-up. The server is `python -m "
-        "config.launcher` (as `make run` starts it: one uvicorn process, projectors in its "
-        "threads). **Frame latency** is measured per command and subscriber: from reading the "
+        "config.launcher` (as `make run` starts it: one uvicorn process with the push "
+        "projector, and the other projectors in a second process). **Frame latency** is "
+        "measured per command and subscriber: from reading the "
         "command's HTTP response to receiving the frame carrying the command's position (0 if "
         "the frame came first).",
         "",

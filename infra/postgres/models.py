@@ -248,6 +248,18 @@ class SearchDocument(models.Model):
             models.Index(fields=["ticket_id"], name="rm_search_doc_ticket"),
             # A customer's search: their few documents, not every match of the words.
             models.Index(fields=["customer_id"], name="rm_search_doc_customer"),
+            # Filtered searches: the few tickets with the fields first, then their documents
+            # (by ticket_id) that match the words, rather than every match of the words.
+            models.Index(
+                fields=["assigned_agent_id", "status"],
+                name="rm_search_doc_ticket_agent",
+                condition=models.Q(kind="ticket"),
+            ),
+            models.Index(
+                fields=["status", "priority"],
+                name="rm_search_doc_ticket_status",
+                condition=models.Q(kind="ticket"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -154,16 +154,18 @@ class PostgresProjectionStore:
     @contextmanager
     def batch(self) -> Iterator[PostgresBatch]:
         with transaction.atomic(), connection.cursor() as cur:
-            cur.execute(
-                "INSERT INTO projection_position (name, position, updated_at) "
-                "VALUES (%s, 0, now()) ON CONFLICT (name) DO NOTHING",
-                [self.tracking_name],
-            )
-            cur.execute(
-                "SELECT position FROM projection_position WHERE name = %s FOR UPDATE",
-                [self.tracking_name],
-            )
-            (position,) = cur.fetchone()
+            lock = "SELECT position FROM projection_position WHERE name = %s FOR UPDATE"
+            cur.execute(lock, [self.tracking_name])
+            row = cur.fetchone()
+            if row is None:  # the projector's first batch ever
+                cur.execute(
+                    "INSERT INTO projection_position (name, position, updated_at) "
+                    "VALUES (%s, 0, now()) ON CONFLICT (name) DO NOTHING",
+                    [self.tracking_name],
+                )
+                cur.execute(lock, [self.tracking_name])
+                row = cur.fetchone()
+            (position,) = row
             batch = PostgresBatch(
                 int(position), self._state_factory(cur, self.suffix), self._handler
             )

@@ -44,7 +44,13 @@ TABLE = "rm_search_doc"
 TABLES = [TABLE]
 # Built after a rebuild's bulk load, not during it (``PostgresProjectionStore``): the
 # batches look documents up by key only.
-DEFERRED_INDEXES = ["rm_search_doc_fts", "rm_search_doc_ticket", "rm_search_doc_customer"]
+DEFERRED_INDEXES = [
+    "rm_search_doc_fts",
+    "rm_search_doc_ticket",
+    "rm_search_doc_customer",
+    "rm_search_doc_ticket_agent",
+    "rm_search_doc_ticket_status",
+]
 CONFIG = "english"  # the text-search configuration of documents and queries alike
 # ts_rank_cd weights, in PostgreSQL's order {D, C, B, A}.
 WEIGHTS = "{0.1, 0.2, 0.4, 1.0}"
@@ -272,8 +278,8 @@ class PostgresSearchIndex:
         # The ticket's filter fields live on its own document only: a filtered search joins
         # each match to it (a ticket's document joins itself; customers have no ticket).
         join = (
-            sql.SQL(" JOIN {t} tk ON tk.key = {prefix} || d.ticket_id::text").format(
-                t=t, prefix=sql.Literal(f"{TICKET}:")
+            sql.SQL(" JOIN {t} tk ON tk.ticket_id = d.ticket_id AND tk.kind = {ticket}").format(
+                t=t, ticket=sql.Literal(TICKET)
             )
             if query.has_ticket_filters
             else sql.SQL("")
