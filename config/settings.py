@@ -75,11 +75,15 @@ DATABASES = {"default": parse_database_url(os.environ.get("DATABASE_URL", DEFAUL
 # ASGI every request runs in its own thread, and per-thread persistent connections pile up.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["OPTIONS"] = {
+    # JIT compiles a plan when its estimated cost is high (a search over many matches) and
+    # spent ~27 ms doing so on queries that then ran in less; parallel workers chose a full
+    # scan of the search table (114 ms) over its text index (25 ms). Neither pays here.
+    "options": "-c jit=off -c max_parallel_workers_per_gather=0",
     "pool": {
         "min_size": 1,
         "max_size": int(os.environ.get("DESKSTREAM_DB_POOL_SIZE", "24")),
         "timeout": 10,
-    }
+    },
 }
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("DESKSTREAM_TEST_DB", "test_deskstream")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

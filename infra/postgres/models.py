@@ -260,6 +260,9 @@ class SearchDocument(models.Model):
                 name="rm_search_doc_ticket_status",
                 condition=models.Q(kind="ticket"),
             ),
+            GinIndex(
+                fields=["tags"], name="rm_search_doc_ticket_tags", condition=models.Q(kind="ticket")
+            ),
         ]
 
     def __str__(self) -> str:

@@ -50,6 +50,7 @@ DEFERRED_INDEXES = [
     "rm_search_doc_customer",
     "rm_search_doc_ticket_agent",
     "rm_search_doc_ticket_status",
+    "rm_search_doc_ticket_tags",
 ]
 CONFIG = "english"  # the text-search configuration of documents and queries alike
 # ts_rank_cd weights, in PostgreSQL's order {D, C, B, A}.
@@ -301,6 +302,7 @@ class PostgresSearchIndex:
             page_params = self._page_params(query)
             capped = max(counts.values()) > RANK_ALL_UP_TO
             page_params["candidates"] = RANK_ALL_UP_TO
+            page_params["candidates_all"] = RANK_ALL_UP_TO * len(kinds)
             cur.execute(self._page_sql(matches, capped), {**params, **page_params})
             rows = [dict(zip(_RESULT_COLUMNS, r, strict=True)) for r in cur.fetchall()]
         return _results(counts, rows)
@@ -373,12 +375,15 @@ class PostgresSearchIndex:
             " d.updated_at DESC, d.key) AS rn"
         )
         if capped:
+            # The newest matches of each kind by key only (a narrow sort), then only those
+            # are read again and scored.
+            # (The LIMIT tells the planner how few they are.)
             ranked = sql.SQL(
-                "candidates AS (SELECT c.* FROM unnest(%(kinds)s::text[]) AS k(kind)"
-                " CROSS JOIN LATERAL (SELECT d.key, d.kind, d.updated_at, d.document"
-                " {matches} AND d.kind = k.kind"
-                " ORDER BY d.occurred_at DESC NULLS LAST, d.key LIMIT %(candidates)s) c),"
-                " ranked AS (SELECT d.key, d.kind, {rank} FROM candidates d,"
+                "recent AS MATERIALIZED (SELECT key FROM (SELECT d.key, row_number() OVER"
+                " (PARTITION BY d.kind ORDER BY d.occurred_at DESC NULLS LAST, d.key) AS n"
+                " {matches}) m WHERE n <= %(candidates)s LIMIT %(candidates_all)s),"
+                " ranked AS (SELECT d.key, d.kind, {rank}"
+                " FROM recent JOIN {t} d ON d.key = recent.key,"
                 " (SELECT websearch_to_tsquery({c}, %(text)s) AS query) q)"
             )
         else:
@@ -406,7 +411,10 @@ class PostgresSearchIndex:
             )
             .format(
                 ranked=ranked.format(
-                    rank=rank, matches=matches, c=sql.Literal(CONFIG) + sql.SQL("::regconfig")
+                    rank=rank,
+                    matches=matches,
+                    t=sql.Identifier(self.table),
+                    c=sql.Literal(CONFIG) + sql.SQL("::regconfig"),
                 ),
                 message=sql.Literal(MESSAGE),
                 c=sql.Literal(CONFIG) + sql.SQL("::regconfig"),
