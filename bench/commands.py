@@ -95,6 +95,16 @@ def tree(pid: int) -> list[psutil.Process]:
         return []
 
 
+def projector_processes(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """The launcher's ``manage.py projector run-all`` child, if it runs one."""
+    found = []
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            if "run-all" in p.cmdline():
+                found.append(p)
+    return found
+
+
 def cpu_seconds(procs: list[psutil.Process]) -> float:
     """CPU time of the processes, including their exited (reaped) children."""
     total = 0.0
@@ -631,10 +641,11 @@ class PhaseRow:
     sessions: int
     requests_total: int
     peak_connections: int
-    cpu_server: float
+    cpu_server: float  # the launcher's whole process tree (web server and projectors)
     cpu_pg: float
     cpu_client: float
     cpu_machine: float
+    cpu_projectors: float = 0.0  # of cpu_server: the projector process (`projector run-all`)
     latencies: list[float] = field(default_factory=list)  # seconds, sorted
     rates: list[float] = field(default_factory=list)  # one per run, when runs were pooled
 
@@ -702,6 +713,7 @@ def pool_rows(rows: list[PhaseRow]) -> PhaseRow:
         cpu_server=sum(r.cpu_server for r in rows) / n,
         cpu_pg=sum(r.cpu_pg for r in rows) / n,
         cpu_client=sum(r.cpu_client for r in rows) / n,
+        cpu_projectors=sum(r.cpu_projectors for r in rows) / n,
         cpu_machine=sum(r.cpu_machine for r in rows) / n,
         latencies=lat,
         rates=[r.rate for r in rows],
@@ -907,6 +919,8 @@ def run_phase(
         cpu_seconds(pg_procs),
         machine_busy_seconds(),
     )
+    proj_procs = projector_processes(server_procs)
+    cpu_proj0 = cpu_seconds(proj_procs)
     # CPU is sampled around the whole closed loop, warm-up included; scale by time below.
     t0 = time.perf_counter()
     try:
@@ -921,6 +935,7 @@ def run_phase(
         cpu_seconds(pg_procs),
         machine_busy_seconds(),
     )
+    cpu_proj1 = cpu_seconds(proj_procs)
     time.sleep(0.5)  # let in-flight commits land before counting events
     after = db_counters(db)
     events, transactions = events_and_transactions(db, before["last"])
@@ -945,6 +960,7 @@ def run_phase(
         cpu_pg=(cpu_pg1 - cpu_pg0) / elapsed,
         cpu_client=load.client_cpu / elapsed,
         cpu_machine=(busy1 - busy0) / elapsed,
+        cpu_projectors=(cpu_proj1 - cpu_proj0) / elapsed,
         latencies=lat,
     )
     log(
@@ -1179,14 +1195,16 @@ def render(
         "(`pg_stat_database.sessions`) and *peak conns* the most connections open to the "
         "database at once (sampled every 0.25 s). *CPU ms/cmd* is the CPU time of the server, "
         "PostgreSQL and the load generator per command. The last column is CPU in cores "
-        "(2.0 = both cores busy): the server processes, PostgreSQL, the load generator, and "
+        "(2.0 = both cores busy): the web server processes, the projector process (the part "
+        "of the launcher's tree that is `projector run-all`), PostgreSQL, the load generator, "
+        "and "
         "everything else on the machine (other users of a shared machine; high values there "
         "make that row unreliable)."
     )
     w("")
     w(
         "| Server | Clients | Tickets | Commands/s | p50 ms | p99 ms | Errors | Events/commit "
-        "| PG sessions/cmd | Peak conns | CPU ms/cmd | CPU server / pg / client / other |"
+        "| PG sessions/cmd | Peak conns | CPU ms/cmd | CPU web / projectors / pg / client / other |"
     )
     w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
@@ -1203,8 +1221,8 @@ def render(
                 f"{ratio(row.events, row.transactions):.1f} | "
                 f"{row.sessions_per_command:.2f} | "
                 f"{row.peak_connections} | {row.cpu_ms_per_command:.1f} | "
-                f"{row.cpu_server:.2f} / {row.cpu_pg:.2f} / {row.cpu_client:.2f} / "
-                f"{row.cpu_other:.2f} |"
+                f"{row.cpu_server - row.cpu_projectors:.2f} / {row.cpu_projectors:.2f} / "
+                f"{row.cpu_pg:.2f} / {row.cpu_client:.2f} / {row.cpu_other:.2f} |"
             )
         for failed in r.phase_failures:
             w(f"| {r.variant.label} | {failed} | | | | | | | | | | |")
@@ -1402,7 +1420,8 @@ def interpret(
         yield (
             f"**CPU per command is the limit.** On the default server at 1 client the server, "
             f"PostgreSQL and the client use {d1.cpu_ms_per_command:.1f} ms of CPU per command "
-            f"({1000 * d1.cpu_server / d1.rate:.1f} ms in the server process, "
+            f"({1000 * (d1.cpu_server - d1.cpu_projectors) / d1.rate:.1f} ms in the web server, "
+            f"{1000 * d1.cpu_projectors / d1.rate:.1f} ms in the projector process, "
             f"{1000 * d1.cpu_pg / d1.rate:.1f} ms in PostgreSQL); the cheapest row in this run "
             f"({cheapest_label}, {phase_label(cheapest)}) still needs "
             f"{cheapest.cpu_ms_per_command:.1f} ms. "
@@ -1413,9 +1432,10 @@ def interpret(
         )
     if d32 is not None:
         yield (
-            f"At 32 clients the single server process uses {d32.cpu_server:.2f} cores: one "
-            "Python process (the GIL) cannot use much more than one core, however many threads "
-            "it runs."
+            f"At 32 clients the web server uses {d32.cpu_server - d32.cpu_projectors:.2f} "
+            f"cores and the projector process {d32.cpu_projectors:.2f}: one Python process "
+            "(the GIL) cannot use much more than one core, however many threads it runs, which "
+            "is why the projectors have a process of their own."
         )
     w2 = row_for("workers2", 32)
     if w2 is not None and d32 is not None:
