@@ -134,7 +134,7 @@ def test_the_relay_publishes_every_event_once_keyed_by_aggregate_in_order(topic,
         )
         by_key[m.key].append((m.partition, value["version"]))
         # The consumer rebuilds exactly the stored domain event from the message.
-        position, stored = decode(m.value)
+        _, stored = decode(m.value)
         assert app.mapper.to_domain_event(stored) == event
     for versions in by_key.values():
         assert len({p for p, _ in versions}) == 1  # one aggregate, one partition
@@ -257,10 +257,7 @@ def test_instances_share_partitions_and_hand_them_over_losing_and_repeating_noth
     env = {"DESKSTREAM_LOG_LEVEL": "INFO"}
     args = ("projector", "run", name, "--source", "kafka", "--batch-size", "10")
     logs = [tmp_path / f"consumer{i}.log" for i in range(2)]
-    procs = [
-        manage(topic, *args, log=log.open("wb"), **env)  # noqa: SIM115 - the child owns it
-        for log in logs
-    ]
+    procs = [manage(topic, *args, log=log.open("wb"), **env) for log in logs]
     # Both members own partitions and have applied events.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (
@@ -288,7 +285,8 @@ def test_instances_share_partitions_and_hand_them_over_losing_and_repeating_noth
 
     first = assignments(logs[0].read_bytes())
     survivor = assignments(logs[1].read_bytes())
-    assert first and survivor
+    assert first
+    assert survivor
     assert survivor[-1] == list(range(PARTITIONS))  # it took over every partition
     assert any(len(s) < PARTITIONS for s in survivor)  # they shared the partitions before
 
