@@ -42,6 +42,9 @@ def consumer(
         auto_offset_reset="earliest",
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=heartbeat_interval_ms,
+        # A fetch returns after at most 100 ms when little is new (the default 500 ms would
+        # be most of a live event's lag).
+        fetch_max_wait_ms=config.pop("fetch_max_wait_ms", 100),
         **config,
     )
     kafka_consumer.subscribe([topic], listener=_LogAssignments(group_id))
