@@ -9,6 +9,7 @@ changes all land; stale public replies are refused by the domain itself.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError, InternalError, Recording
 
 from command_api.group_commit import GroupCommitter
 from domain.agent import Agent, agent_id_for_user
@@ -437,11 +438,23 @@ def get_application() -> DeskstreamApplication:
             if _app is None:
                 from django.conf import settings
 
-                _app = DeskstreamApplication(
-                    eventstore_env(settings.DATABASES["default"], settings.EVENTSTORE_POOL_SIZE),
-                    group_commit=settings.GROUP_COMMIT,
-                    max_batch=settings.GROUP_COMMIT_MAX_BATCH,
-                )
+                env = eventstore_env(settings.DATABASES["default"], settings.EVENTSTORE_POOL_SIZE)
+                for attempt in range(5):
+                    try:
+                        _app = DeskstreamApplication(
+                            env,
+                            group_commit=settings.GROUP_COMMIT,
+                            max_batch=settings.GROUP_COMMIT_MAX_BATCH,
+                        )
+                        break
+                    except InternalError as error:
+                        # Processes starting together (projectors of one deployment) race
+                        # on ``CREATE TABLE IF NOT EXISTS``: PostgreSQL answers the loser
+                        # "tuple concurrently updated". The table exists then: try again.
+                        if "concurrently" not in str(error) or attempt == 4:
+                            raise
+                        time.sleep(0.1 * (attempt + 1))
+    assert _app is not None
     return _app
 
 

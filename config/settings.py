@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "infra.postgres.apps.ReadModelsConfig",
     "infra.email.apps.EmailConfig",
     "infra.automation.apps.AutomationConfig",
+    "infra.kafka.apps.KafkaConfig",
     "command_api.apps.CommandApiConfig",
     "config.apps.CompositionConfig",
 ]
@@ -209,6 +210,18 @@ SITE_NAME = os.environ.get("DESKSTREAM_SITE_NAME", "Deskstream")
 # in-process projectors.
 AUTO_ASSIGN = env_bool("DESKSTREAM_AUTO_ASSIGN", not os.environ.get("PYTEST_VERSION"))
 SLA_CHECK_INTERVAL = float(os.environ.get("DESKSTREAM_SLA_CHECK_INTERVAL", "30"))
+
+# Distributed mode (docs/operations.md, ADR 0014): the relay publishes the log to this topic,
+# created with KAFKA_PARTITIONS partitions; `manage.py projector run NAME --source kafka`
+# consumes it in the consumer group KAFKA_GROUP_PREFIX + NAME.
+KAFKA_BOOTSTRAP = os.environ.get("DESKSTREAM_KAFKA_BOOTSTRAP", "")
+KAFKA_TOPIC = os.environ.get("DESKSTREAM_KAFKA_TOPIC", "deskstream.events")
+KAFKA_PARTITIONS = int(os.environ.get("DESKSTREAM_KAFKA_PARTITIONS", "12"))
+KAFKA_REPLICATION = int(os.environ.get("DESKSTREAM_KAFKA_REPLICATION", "1"))
+KAFKA_GROUP_PREFIX = os.environ.get("DESKSTREAM_KAFKA_GROUP_PREFIX", "deskstream.")
+KAFKA_SESSION_TIMEOUT_MS = int(os.environ.get("DESKSTREAM_KAFKA_SESSION_TIMEOUT_MS", "10000"))
+KAFKA_HEARTBEAT_MS = int(os.environ.get("DESKSTREAM_KAFKA_HEARTBEAT_MS", "3000"))
+RELAY_BATCH_SIZE = int(os.environ.get("DESKSTREAM_RELAY_BATCH_SIZE", "500"))
 
 LOGGING = {
     "version": 1,

@@ -1,7 +1,8 @@
 """What the projection engine needs from the outside world, declared here, implemented in infra.
 
-A projector cannot tell which ``EventSource`` feeds it (the event store's notification log
-now, a Kafka topic later); where its output goes is a store port it declares itself.
+A projector cannot tell what feeds it: an ``EventSource`` (the event store's notification
+log, read by position) or a ``StreamSource`` (a Kafka topic, delivered at least once and in
+order per aggregate); where its output goes is a store port it declares itself.
 """
 
 from __future__ import annotations
@@ -41,6 +42,22 @@ class EventSource(Protocol):
         """Block until an event after ``after`` may exist, or ``timeout`` seconds pass."""
 
 
+class StreamSource(Protocol):
+    """Events delivered at least once, in order per aggregate but not across aggregates.
+
+    ``poll`` hands out the next events of the partitions this consumer owns; ``commit``
+    acknowledges everything the last ``poll`` returned, and is called only after those events
+    are applied and committed by the store: a crash in between re-delivers them, and the store
+    drops what it has already applied by (aggregate id, version).
+    """
+
+    def poll(self, limit: int, timeout: float) -> Sequence[Envelope]: ...
+
+    def commit(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Batch(Protocol):
     """One unit of work: the projector's writes and its new position commit together."""
 
@@ -58,3 +75,20 @@ class ProjectionStore(Protocol):
 
     def batch(self) -> AbstractContextManager[Batch]:
         """Open a unit of work; the position is locked so two runners never both apply."""
+
+
+class StreamBatch(Batch, Protocol):
+    """A batch that applies each (aggregate id, version) once, in whatever order they come."""
+
+    applied: int  # how many events this batch applied (re-delivered ones not counted)
+
+
+class StreamProjectionStore(Protocol):
+    """A projection fed by a ``StreamSource``: it drops what it has applied already."""
+
+    name: str
+
+    def position(self) -> int:
+        """The highest position applied (a high-water mark: lower ones may still come)."""
+
+    def batch(self) -> AbstractContextManager[StreamBatch]: ...

@@ -13,7 +13,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from projections.ports import Envelope, EventSource, ProjectionStore
+from projections.ports import (
+    Envelope,
+    EventSource,
+    ProjectionStore,
+    StreamProjectionStore,
+    StreamSource,
+)
 
 DEFAULT_BATCH = 1000
 
@@ -123,3 +129,47 @@ def rebuild(
     # for the live projector's current batch; the live runner resumes from the swap point).
     runner.catch_up()
     return swap_in(shadow)
+
+
+class StreamRunner:
+    """Runs a projector on a ``StreamSource`` (a Kafka consumer group): poll, apply, commit.
+
+    The store must drop events it has already applied by (aggregate id, version), because a
+    stream delivers at least once: after a crash between the store's commit and the source's
+    commit, or when a rebalance hands a partition to another instance, events come again.
+    The source's commit happens only after the store's commit, so nothing is ever skipped.
+    """
+
+    def __init__(
+        self, source: StreamSource, store: StreamProjectionStore, *, batch_size: int = DEFAULT_BATCH
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.batch_size = batch_size
+
+    def step(self, timeout: float = 1.0) -> int:
+        """Apply what one poll returns; return how many events were new to the store."""
+        return self._step(timeout)[1]
+
+    def catch_up(self, *, idle: float = 2.0) -> int:
+        """Apply until a poll waits ``idle`` seconds and gets nothing; return events applied."""
+        done = 0
+        while True:
+            polled, applied = self._step(idle)
+            if polled == 0:
+                return done
+            done += applied
+
+    def _step(self, timeout: float) -> tuple[int, int]:
+        envelopes = self.source.poll(self.batch_size, timeout)
+        if not envelopes:
+            return 0, 0
+        with self.store.batch() as batch:
+            batch.apply(envelopes)
+            applied = batch.applied
+        self.source.commit()
+        return len(envelopes), applied
+
+    def run(self, stop: threading.Event, *, idle_timeout: float = 1.0) -> None:
+        while not stop.is_set():
+            self.step(idle_timeout)

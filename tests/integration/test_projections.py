@@ -262,3 +262,17 @@ def test_in_thread_runners_share_work_exactly_once():
     assert store("read_models").position() == target
     states = rebuilt_elsewhere("read_models")
     assert states["current"] == states["rebuilt"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_projector_processes_started_together_all_come_up():
+    """Deployments start every projector at once; each builds the application, whose event
+    store setup (``CREATE ... IF NOT EXISTS``) races the others' (PostgreSQL answers one of
+    them 'tuple concurrently updated'). Every process must come up all the same."""
+    procs = [projector_process(name, "--until-caught-up") for name in sorted(STORES) * 2]
+    failures = []
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        if proc.returncode != 0:
+            failures.append(err.decode(errors="replace")[-600:])
+    assert not failures, failures[0]

@@ -2,7 +2,10 @@
 
 ``run`` follows the log in this process (one process per projector in production);
 ``status`` shows each projector's position and lag; ``rebuild`` rebuilds from zero beside
-the live tables with a progress bar, then swaps the new copy in.
+the live tables with a progress bar, then swaps the new copy in. ``--source kafka`` (run,
+rebuild) is distributed mode: ``run`` consumes the relay's topic as one member of the
+projector's consumer group; ``rebuild`` rebuilds from the log, recording the per-aggregate
+versions that mode drops duplicates by (stop the projector's consumers first).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from config import projectors
 from projections.runner import Progress as RunProgress
 from projections.runner import rebuild
 
+SOURCES = ("log", "kafka")
+
 
 class Command(BaseCommand):
     help = "Run, inspect or rebuild projectors."
@@ -39,6 +44,7 @@ class Command(BaseCommand):
         run.add_argument("name", choices=sorted(projectors.STORES))
         run.add_argument("--batch-size", type=int, default=None)
         run.add_argument("--until-caught-up", action="store_true", help="exit when at the head")
+        run.add_argument("--source", choices=SOURCES, default="log", help="log (default) | kafka")
         sub.add_parser(
             "run-all",
             help="every projector, the e-mail sweeper and the SLA check, in threads of this "
@@ -48,15 +54,19 @@ class Command(BaseCommand):
         reb = sub.add_parser("rebuild", help="rebuild from zero beside the live copy, then swap")
         reb.add_argument("name", choices=sorted(projectors.STORES))
         reb.add_argument("--batch-size", type=int, default=None)
+        reb.add_argument("--source", choices=SOURCES, default="log", help="the mode it serves")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         if action == "status":
             self.status()
         elif action == "run":
-            self.run(options["name"], options["batch_size"], options["until_caught_up"])
+            if options["source"] == "kafka":
+                self.run_kafka(options["name"], options["batch_size"], options["until_caught_up"])
+            else:
+                self.run(options["name"], options["batch_size"], options["until_caught_up"])
         elif action == "rebuild":
-            self.rebuild(options["name"], options["batch_size"])
+            self.rebuild(options["name"], options["batch_size"], options["source"])
         elif action == "run-all":
             self.run_all()
         else:  # pragma: no cover - argparse refuses others
@@ -103,9 +113,44 @@ class Command(BaseCommand):
                 break
         projectors.stop_in_process()
 
-    def rebuild(self, name: str, batch_size: int | None) -> None:
+    def run_kafka(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
+        from config import kafka
+
+        try:
+            store = kafka.store(name)
+        except KeyError as error:
+            raise CommandError(error.args[0]) from None
+        if store.position() > 0 and not store.has_applied_versions():
+            raise CommandError(
+                f"{name} was built from the log without per-ticket versions: run "
+                f"`manage.py projector rebuild {name} --source kafka` once before consuming Kafka"
+            )
+        runner = kafka.runner(name)
+        if batch_size:
+            runner.batch_size = batch_size
+        try:
+            if until_caught_up:
+                applied = runner.catch_up()
+                self.stdout.write(f"{name}: applied {applied} events from Kafka")
+                return
+            stop = threading.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+            self.stdout.write(f"{name}: consuming {kafka.group_id(name)}")
+            runner.run(stop)
+        finally:
+            runner.source.close()  # leaves the group: its partitions go to the others now
+
+    def rebuild(self, name: str, batch_size: int | None, source_name: str = "log") -> None:
         source = projectors.event_source()
         live = projectors.store(name)
+        if source_name == "kafka":
+            from config import kafka
+
+            try:
+                live = kafka.store(name)
+            except KeyError as error:
+                raise CommandError(error.args[0]) from None
         columns = (
             TextColumn(f"rebuild {name}"),
             BarColumn(),

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('readmodels', '0005_search_doc_customer'),
+        ('readmodels', '0006_projection_applied'),
     ]
 
     operations = [

@@ -1,0 +1,164 @@
+"""docker-compose.yml, .env.example and the Dockerfile cannot run here (no Docker engine):
+check every service, image, port, command and environment variable they name against the
+code - the settings it reads, the management commands and projectors it has."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from django.core.management import get_commands
+
+from config.database import parse_database_url
+from config.kafka import KAFKA_PROJECTORS
+from config.projectors import STORES
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+INFRA = {"postgres", "redis", "kafka", "opensearch", "clickhouse"}
+APP = {"migrate", "web", "worker", "beat", "relay"} | {
+    "projector-" + name.replace("_", "-") for name in STORES
+}
+# What the infrastructure images read themselves (compose interpolates these from .env).
+IMAGE_VARIABLES = {"POSTGRES_PASSWORD"}
+_READ = re.compile(
+    r"""(?:os\.environ\.get|os\.environ\[|env_bool|os\.getenv|environ\.setdefault)\(?\s*"([A-Z0-9_]+)\""""
+)
+
+
+def variables_the_code_reads() -> set[str]:
+    names: set[str] = set()
+    for package in ("config", "infra", "command_api", "read_api", "projections", "domain"):
+        for path in (ROOT / package).rglob("*.py"):
+            names |= set(_READ.findall(path.read_text()))
+    return names
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    return compose["services"]  # type: ignore[no-any-return]
+
+
+def env_example() -> dict[str, str]:
+    pairs = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def command(service: dict[str, Any]) -> list[str]:
+    cmd = service.get("command", [])
+    return shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
+
+
+def test_every_part_of_the_stack_is_a_service(services):
+    assert set(services) == INFRA | APP
+
+
+def test_images_are_pinned_and_app_services_build_the_dockerfile(services):
+    for name, service in services.items():
+        image = service["image"]
+        assert ":" in image, name
+        assert not image.endswith(":latest"), name
+        if name in APP:
+            assert service["build"] == "."
+    assert (ROOT / "Dockerfile").exists()
+
+
+def test_every_long_running_service_has_a_health_check(services):
+    for name, service in services.items():
+        if name == "migrate":
+            assert service["restart"] == "no"
+            continue
+        test = service["healthcheck"]["test"]
+        assert test[0] in {"CMD", "CMD-SHELL"}, name
+        assert len(test) > 1, name
+
+
+def test_dependencies_name_services_and_wait_for_health(services):
+    for name, service in services.items():
+        for dependency, spec in service.get("depends_on", {}).items():
+            assert dependency in services, (name, dependency)
+            expected = (
+                "service_completed_successfully" if dependency == "migrate" else "service_healthy"
+            )
+            assert spec["condition"] == expected, (name, dependency)
+        if name in APP - {"migrate"}:
+            assert set(service["depends_on"]) == {"postgres", "redis", "kafka", "migrate"}
+
+
+def test_app_environment_is_read_by_the_code_and_defined(services):
+    read = variables_the_code_reads()
+    example = env_example()
+    for name in APP:
+        environment = services[name]["environment"]
+        assert set(environment) <= read, (name, set(environment) - read)
+        assert services[name]["env_file"] == ".env"
+    assert set(example) <= read | IMAGE_VARIABLES, set(example) - read - IMAGE_VARIABLES
+    # Every ${VAR} the file interpolates is in .env.example.
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert set(re.findall(r"\$\{([A-Z0-9_]+)\}", text)) <= set(example)
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for var in re.findall(r"\b(DESKSTREAM_[A-Z0-9_]+)=", dockerfile):
+        assert var in read, var
+
+
+def test_urls_point_at_the_services_and_their_ports(services):
+    env = services["web"]["environment"]
+    db = parse_database_url(env["DATABASE_URL"].replace("${POSTGRES_PASSWORD}", "pw"))
+    assert (db["HOST"], str(db["PORT"]), db["NAME"]) == ("postgres", "5432", "deskstream")
+    assert db["USER"] == services["postgres"]["environment"]["POSTGRES_USER"]
+    assert db["NAME"] == services["postgres"]["environment"]["POSTGRES_DB"]
+    redis = urlsplit(env["DESKSTREAM_REDIS_URL"])
+    assert (redis.scheme, redis.hostname, redis.port) == ("redis", "redis", 6379)
+    kafka_env = services["kafka"]["environment"]
+    assert f"PLAINTEXT://{env['DESKSTREAM_KAFKA_BOOTSTRAP']}" in kafka_env[
+        "KAFKA_ADVERTISED_LISTENERS"
+    ].split(",")
+    assert env["DESKSTREAM_PROJECTORS_IN_PROCESS"] == "0"  # projectors are their own services
+
+
+def test_published_ports_are_the_servers_ports(services):
+    published = {name: s["ports"] for name, s in services.items() if "ports" in s}
+    assert published == {"web": ["127.0.0.1:8000:8000"]}
+    cmd = command(services["web"])
+    assert cmd[cmd.index("--port") + 1] == "8000"
+    assert cmd[cmd.index("--host") + 1] == "0.0.0.0"  # noqa: S104 - inside its container
+
+
+def test_commands_exist_and_cover_every_projector(services):
+    commands = get_commands()
+    projectors: dict[str, str] = {}
+    for name in APP:
+        cmd = command(services[name])
+        if cmd[:2] == ["python", "manage.py"]:
+            assert cmd[2] in commands, name
+        if cmd[2:4] == ["projector", "run"]:
+            projector = cmd[4]
+            assert projector in STORES
+            assert name == "projector-" + projector.replace("_", "-")
+            source = cmd[cmd.index("--source") + 1] if "--source" in cmd else "log"
+            projectors[projector] = source
+    assert set(projectors) == set(STORES)
+    assert {p for p, s in projectors.items() if s == "kafka"} == set(KAFKA_PROJECTORS)
+    assert command(services["worker"])[:4] == ["celery", "-A", "config.celery", "worker"]
+    assert command(services["beat"])[:4] == ["celery", "-A", "config.celery", "beat"]
+    assert command(services["relay"]) == ["python", "manage.py", "relay"]
+
+
+def test_the_image_carries_every_package(services):
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in ("domain", "command_api", "projections", "read_api", "infra", "config"):
+        assert f"COPY {package} {package}" in dockerfile
+    assert "FROM python:3.11" in dockerfile  # the version pyproject and ADR 0002 pin
