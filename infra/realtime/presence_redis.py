@@ -179,6 +179,7 @@ class RedisPresenceStore:
         self._sockets: Counter[str] = Counter()  # this process's sockets: the truth here
         self._lock = asyncio.Lock()  # local count and Redis change together, in order
         self._client: aioredis.Redis | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the client's connections live here
         self._scripts: dict[str, Any] = {}
 
     @property
@@ -193,7 +194,12 @@ class RedisPresenceStore:
         return self._process_id
 
     def _redis(self) -> aioredis.Redis:
-        if self._client is None:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            # Connections belong to the loop that opened them (a server has one loop; a
+            # script or test may run several one after another).
+            self._loop = loop
+            self._lock = asyncio.Lock()
             self._client = aioredis.Redis.from_url(
                 self.url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5
             )
@@ -212,10 +218,10 @@ class RedisPresenceStore:
         return [f"{p}procs", f"{p}online", f"{p}ver", f"{p}proc:{self.process_id}"]
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        self._redis()
         return await self._scripts[name](keys=keys, args=args)
 
     async def connect(self, user_id: str) -> PresenceChange | None:
+        self._redis()
         async with self._lock:
             self._sockets[user_id] += 1
             args = [self.process_id, user_id, self._sockets[user_id], self.ttl_ms]
@@ -223,6 +229,7 @@ class RedisPresenceStore:
         return PresenceChange(user_id, True, version) if version else None
 
     async def disconnect(self, user_id: str) -> PresenceChange | None:
+        self._redis()
         async with self._lock:
             if self._sockets[user_id] <= 0:
                 self._sockets.pop(user_id, None)
@@ -236,9 +243,11 @@ class RedisPresenceStore:
         return PresenceChange(user_id, False, version) if version else None
 
     async def sockets(self, user_id: str) -> int:
+        self._redis()
         return int(await self._run("sockets", [f"{self.prefix}procs"], [self.prefix, user_id]))
 
     async def view(self) -> PresenceView:
+        self._redis()
         flat, versions = await self._run(
             "view", [f"{self.prefix}procs", f"{self.prefix}ver"], [self.prefix]
         )
@@ -248,6 +257,7 @@ class RedisPresenceStore:
         )
 
     async def heartbeat(self) -> list[PresenceChange]:
+        self._redis()
         async with self._lock:
             args: list[Any] = [self.process_id, self.ttl_ms, self.prefix]
             for user, n in self._sockets.items():
@@ -262,7 +272,7 @@ class RedisPresenceStore:
     async def close(self) -> None:
         """Stop using Redis (the hash expires by itself; a graceful shutdown has already
         closed every socket, which uncounted them)."""
-        if self._client is not None:
+        if self._client is not None and self._loop is asyncio.get_running_loop():
             await self._client.aclose()
-            self._client = None
-            self._scripts.clear()
+        self._client = None
+        self._scripts.clear()
