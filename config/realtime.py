@@ -4,7 +4,8 @@ The consumer (``infra.realtime``) gets what it needs from the other adapters thr
 callables built here: token checks from ``infra.auth``, the event log and the agents'
 directory from ``infra.postgres``. The push projector follows the same event source as the
 read-model projectors and publishes to the configured channel layer (in-memory in the
-embedded mode, Redis when ``DESKSTREAM_REDIS_URL`` is set).
+embedded mode, Redis when ``DESKSTREAM_REDIS_URL`` is set); presence is counted in the same
+place (this process's memory, or Redis across processes).
 """
 
 from __future__ import annotations
@@ -28,18 +29,35 @@ from infra.realtime.consumer import StreamConsumer
 from infra.realtime.ports import (
     AgentCard,
     AuthenticationFailedError,
+    PresenceStore,
     Principal,
     RealtimeServices,
     RealtimeSettings,
 )
-from infra.realtime.presence import PresenceBoard
+from infra.realtime.presence import MemoryPresenceStore, PresenceBoard
+from infra.realtime.presence_redis import RedisPresenceStore
 from infra.realtime.publisher import ASGIApp, ChannelsFramePublisher, ServerLoop
 from projections import push
 
 log = logging.getLogger(__name__)
 
 server_loop = ServerLoop()
-presence = PresenceBoard()
+
+
+def presence_store() -> PresenceStore:
+    """Redis whenever the channel layer is Redis (several server processes may share it),
+    else this process's own count (the embedded mode serves from one process)."""
+    if not settings.REDIS_URL:
+        return MemoryPresenceStore()
+    return RedisPresenceStore(
+        settings.REDIS_URL,
+        prefix=f"{settings.CHANNELS_PREFIX}presence:",
+        ttl=settings.PRESENCE_TTL,
+        heartbeat_interval=settings.PRESENCE_HEARTBEAT,
+    )
+
+
+presence = PresenceBoard(presence_store())
 _services: RealtimeServices | None = None
 _lock = threading.Lock()
 

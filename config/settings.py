@@ -178,6 +178,11 @@ REALTIME_REAUTH_INTERVAL = float(os.environ.get("DESKSTREAM_WS_REAUTH_INTERVAL",
 REALTIME_TYPING_INTERVAL = float(os.environ.get("DESKSTREAM_WS_TYPING_INTERVAL", "1.0"))
 REALTIME_MAX_REPLAY = int(os.environ.get("DESKSTREAM_WS_MAX_REPLAY", "10000"))
 REALTIME_MAX_SUBSCRIPTIONS = int(os.environ.get("DESKSTREAM_WS_MAX_SUBSCRIPTIONS", "50"))
+# Presence across server processes (Redis only, docs/realtime.md#presence-across-processes):
+# each process renews its socket counts every HEARTBEAT seconds; those of a process that
+# died expire after TTL, and its agents are announced offline within TTL + HEARTBEAT.
+PRESENCE_TTL = float(os.environ.get("DESKSTREAM_PRESENCE_TTL", "20.0"))
+PRESENCE_HEARTBEAT = float(os.environ.get("DESKSTREAM_PRESENCE_HEARTBEAT", "5.0"))
 
 # Notifications and e-mail (docs/notifications.md). Celery's broker is Redis when
 # DESKSTREAM_CELERY_BROKER_URL or DESKSTREAM_REDIS_URL is set (workers: `celery -A

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ os.environ.setdefault("DESKSTREAM_CELERY_EAGER", "1")
 # features run without it, in this process (settings) and in the servers they start (here).
 # The automation tests switch it on (settings.AUTO_ASSIGN, or DESKSTREAM_AUTO_ASSIGN=1).
 os.environ.setdefault("DESKSTREAM_AUTO_ASSIGN", "0")
+# Channel groups and presence keys on the shared Redis: a prefix of this test session's own,
+# so servers of an earlier run (or of another clone on the same test database name) never
+# share streams or presence with this one.
+os.environ.setdefault("DESKSTREAM_CHANNELS_PREFIX", f"deskstream.test.{uuid.uuid4().hex[:12]}.")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -28,9 +28,11 @@ from uuid import UUID
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 
 from infra.realtime.ports import (
     AuthenticationFailedError,
+    PresenceChange,
     Principal,
     RealtimeServices,
 )
@@ -97,6 +99,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.closing = False
         self.counted_presence = False
         self.availability_through = 0  # availability frames come once per publishing process
+        self.presence_versions: dict[str, int] = {}  # the newest presence change seen, per user
         self.watchdog: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ ASGI plumbing
@@ -152,8 +155,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.joined.clear()
         if self.counted_presence and self.principal is not None:
             self.counted_presence = False
-            if self.board.disconnect(self.principal.user_id):
-                await self._signal_presence(self.principal.user_id, connected=False)
+            change = await self.board.disconnect(self.principal.user_id)
+            if change is not None:
+                await self._signal_presence(change)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
@@ -227,8 +231,10 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         head = await self._run(self.services.source.head)
         if principal.staff:
             self.counted_presence = True
-            if self.board.connect(principal.user_id, principal.name):
-                await self._signal_presence(principal.user_id, connected=True)
+            self.board.start(publish_presence)
+            change = await self.board.connect(principal.user_id, principal.name)
+            if change is not None:
+                await self._signal_presence(change)
         await self.send_json(
             {
                 "type": "ready",
@@ -459,7 +465,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         user = frame["user_id"]
         self.board.set_availability(user, frame["availability"])
         if "presence" in self.subs and not self.closing:
-            await self.send_json({**self.board.frame(user), "position": frame["position"]})
+            shown = self.board.frame(user, connected=await self.board.connected(user))
+            await self.send_json({**shown, "position": frame["position"]})
 
     async def push_typing(self, message: dict[str, Any]) -> None:
         if message.get("sender") == self.channel_name or self.closing:
@@ -471,8 +478,19 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def push_presence(self, message: dict[str, Any]) -> None:
         if message.get("sender") == self.channel_name or self.closing:
             return
+        frame = message["f"]
+        if not self._newer_presence(frame["user_id"], message.get("v")):
+            return  # announced by another process before a change this socket already has
         if "presence" in self.subs:
-            await self.send_json(message["f"])
+            await self.send_json(frame)
+
+    def _newer_presence(self, user_id: str, version: int | None) -> bool:
+        if version is None:
+            return True
+        if version <= self.presence_versions.get(user_id, 0):
+            return False
+        self.presence_versions[user_id] = version
+        return True
 
     # ------------------------------------------------------------------ ephemeral signals
     async def _typing(self, content: dict[str, Any]) -> None:
@@ -504,14 +522,21 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         except Exception:
             log.warning("typing signal not relayed (channel layer unavailable)", exc_info=True)
 
-    async def _signal_presence(self, user_id: str, *, connected: bool) -> None:
-        frame = self.board.frame(user_id, connected=connected)
-        if "presence" in self.subs and not self.closing:
+    async def _signal_presence(self, change: PresenceChange) -> None:
+        """Announce a change this socket made (the store chose it as the one announcer)."""
+        frame = self.board.frame(change.user_id, connected=change.connected)
+        fresh = self._newer_presence(change.user_id, change.version)
+        if fresh and "presence" in self.subs and not self.closing:
             await self.send_json(frame)
         try:
             await self.channel_layer.group_send(
                 push.PRESENCE,
-                {"type": PRESENCE_SIGNAL, "f": frame, "sender": self.channel_name},
+                {
+                    "type": PRESENCE_SIGNAL,
+                    "f": frame,
+                    "v": change.version,
+                    "sender": self.channel_name,
+                },
             )
         except Exception:
             log.warning("presence not relayed (channel layer unavailable)", exc_info=True)
@@ -519,7 +544,16 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def _send_presence_snapshot(self) -> None:
         cards = await self._run(self.services.agents)
         self.board.load(cards)
-        await self.send_json({"type": "presence_snapshot", "agents": self.board.snapshot()})
+        try:
+            view = await self.board.view()
+        except Exception:  # Redis away: the silence recovery sends the snapshot again
+            log.warning("presence snapshot unavailable", exc_info=True)
+            return
+        for user, version in view.versions.items():
+            if version > self.presence_versions.get(user, 0):
+                self.presence_versions[user] = version
+        agents = self.board.snapshot(view)
+        await self.send_json({"type": "presence_snapshot", "agents": agents})
 
     # ------------------------------------------------------------------ timers
     async def _watch(self) -> None:
@@ -575,6 +609,14 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+async def publish_presence(frame: dict[str, Any], version: int) -> None:
+    """Announce a change found by the presence heartbeat (to every socket, any process)."""
+    layer: Any = get_channel_layer()
+    await layer.group_send(
+        push.PRESENCE, {"type": PRESENCE_SIGNAL, "f": frame, "v": version, "sender": ""}
+    )
 
 
 def _error(code: str, detail: str) -> dict[str, Any]:

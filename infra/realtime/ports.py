@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from projections.ports import EventSource
 from projections.push import AggregateLog
@@ -59,3 +60,53 @@ class RealtimeServices:
     log: AggregateLog
     agents: Callable[[], Sequence[AgentCard]]
     settings: RealtimeSettings
+
+
+@dataclass(frozen=True)
+class PresenceChange:
+    """A staff user's first socket anywhere opened (``connected``) or their last one closed.
+
+    ``version`` grows with every change of that user: subscribers on several server
+    processes receive changes announced by different processes, and drop one that is not
+    newer than what they already know.
+    """
+
+    user_id: str
+    connected: bool
+    version: int
+
+
+@dataclass(frozen=True)
+class PresenceView:
+    """Sockets per connected staff user across every live server process, and the version
+    of each user's last change (what a snapshot is as new as)."""
+
+    sockets: dict[str, int]
+    versions: dict[str, int]
+
+
+class PresenceStore(Protocol):
+    """Counts the sockets of each staff user and decides who announces a change.
+
+    ``connect``/``disconnect`` count a socket of *this* process and return the change when it
+    was the user's first socket anywhere, or their last one anywhere; exactly one caller,
+    in whichever process, gets each change. ``heartbeat`` keeps this process's sockets
+    alive and returns the changes nobody announced (a server process died with the only
+    sockets of some users); the store needs it every ``heartbeat_interval`` seconds
+    (``None``: nothing can expire, no heartbeat needed).
+    """
+
+    @property
+    def heartbeat_interval(self) -> float | None: ...
+
+    async def connect(self, user_id: str) -> PresenceChange | None: ...
+
+    async def disconnect(self, user_id: str) -> PresenceChange | None: ...
+
+    async def sockets(self, user_id: str) -> int: ...
+
+    async def view(self) -> PresenceView: ...
+
+    async def heartbeat(self) -> list[PresenceChange]: ...
+
+    async def close(self) -> None: ...

@@ -8,7 +8,10 @@ Redis-restart test starts and restarts its own ``redis-server``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -505,3 +508,80 @@ def test_agent_presence_is_shown_live(rt: LiveServer, people: Any) -> None:
     gone = next_presence()
     assert (gone["connected"], gone["state"]) == (False, "offline")
     ws.close()
+
+
+@pytest.mark.skipif(not os.environ.get("DESKSTREAM_REDIS_URL"), reason="needs Redis")
+def test_presence_counts_the_sockets_of_every_server_process(rt: LiveServer, people: Any) -> None:
+    """Two server processes on one database and one Redis (``rt`` and ``a``): an agent with
+    a socket on each stays connected while either is open, snapshots on one process see
+    sockets held on the other, and the agents of a server killed with SIGKILL are announced
+    offline once its counts expire (its TTL is 2 s here, ``rt`` sweeps every 5 s)."""
+    from infra.realtime.presence_redis import RedisPresenceStore
+
+    prefix = os.environ["DESKSTREAM_CHANNELS_PREFIX"]  # the session's (tests/conftest.py)
+    probe = RedisPresenceStore(
+        os.environ["DESKSTREAM_REDIS_URL"], prefix=f"{prefix}presence:", process_id="probe"
+    )
+    # Only the push projector in ``a`` (the database is shared with ``rt``, which runs the
+    # others): fewer PostgreSQL connections on a shared server.
+    a = start_server(
+        {
+            **FAST,
+            "DESKSTREAM_PROJECTORS_IN_PROCESS": "0",
+            "DESKSTREAM_PRESENCE_TTL": "2",
+            "DESKSTREAM_PRESENCE_HEARTBEAT": "0.5",
+        }
+    )
+    b = rt
+    try:
+        _, watcher = people("agent")
+        x_user, x = people("agent")
+        y_user, y = people("agent")
+        xid, yid = str(x_user.pk), str(y_user.pk)
+        y_on_a = WS(a, y)  # ``ready`` came: process a has counted the socket
+
+        ws = WS(b, watcher)
+        ws.send(type="subscribe", stream="presence")
+        _, snapshot = ws.until(lambda f: f["type"] == "presence_snapshot")
+        shown = {f["user_id"]: f["connected"] for f in snapshot["agents"]}
+        assert (shown.get(yid), shown.get(xid, False)) == (True, False)  # b sees a's socket
+
+        def next_about(uid: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            return ws.until(lambda f: f["type"] == "presence" and f["user_id"] == uid, 30)
+
+        x_on_a = WS(a, x)
+        _, came = next_about(xid)  # announced by process a, heard on process b
+        assert (came["connected"], came["state"]) == (True, "online")
+        x_on_b = WS(b, x)  # not a change: no frame
+
+        x_on_a.close()
+        deadline = time.monotonic() + WAIT
+        while asyncio.run(probe.sockets(xid)) != 1:  # process a has uncounted it
+            assert time.monotonic() < deadline, "process a never uncounted the closed socket"
+            time.sleep(0.05)
+        with b.client(x) as c:  # a frame that comes after anything a would have announced
+            r = c.post("/api/agents/me/availability", json={"availability": "away"})
+        assert r.status_code == 200, r.text
+        before, away = next_about(xid)
+        assert [f for f in before if f["type"] == "presence" and f["user_id"] == xid] == []
+        assert (away["connected"], away["state"], away["position"]) == (
+            True,
+            "away",
+            r.json()["position"],
+        )
+
+        x_on_b.close()  # the last socket anywhere
+        _, gone = next_about(xid)
+        assert (gone["connected"], gone["state"]) == (False, "offline")
+
+        a.proc.kill()  # no goodbye: y's only socket was there
+        a.proc.wait(10)
+        _, dead = next_about(yid)
+        assert (dead["connected"], dead["state"]) == (False, "offline")
+        with contextlib.suppress(Exception):
+            y_on_a.close()
+        ws.close()
+    finally:
+        if a.proc.poll() is None:
+            stop(a)
+        asyncio.run(probe.close())
