@@ -162,6 +162,9 @@ def start_server(extra_env: dict[str, str] | None = None) -> LiveServer:
         "DATABASE_URL": subprocess_database_url(),
         "DESKSTREAM_DEMO": "1",
         "DESKSTREAM_PROJECTORS_IN_PROCESS": "1",
+        # Smaller pools than production: several servers and projector processes of the suite
+        # run at once against one PostgreSQL (100 connections on a stock server).
+        "DESKSTREAM_DB_POOL_SIZE": "10",
         "DJANGO_SETTINGS_MODULE": "config.settings",
         **(extra_env or {}),
     }
