@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> None:
             log_level=log_level,
             lifespan="off",
         )
-        stop_projectors()
     finally:
+        stop_projectors()
         if child is not None:
             stop_child(child)
 
@@ -123,10 +123,13 @@ def stop_child(child: subprocess.Popen[bytes]) -> None:
 
 
 def stop_projectors() -> None:
-    """Let the in-process projectors finish their batch before PostgreSQL stops."""
+    """Let the in-process projectors finish their batch before PostgreSQL stops, then close
+    the event store's connections (left to interpreter teardown, their finalizer fails)."""
+    from command_api.application import close_application
     from config.projectors import stop_in_process
 
     stop_in_process()
+    close_application()
 
 
 def serve_workers(host: str, port: int, workers: int, log_level: str) -> None:

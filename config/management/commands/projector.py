@@ -112,6 +112,9 @@ class Command(BaseCommand):
                 self.stdout.write("the launcher is gone; stopping")
                 break
         projectors.stop_in_process()
+        from command_api.application import close_application
+
+        close_application()
 
     def run_kafka(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
         from config import kafka
