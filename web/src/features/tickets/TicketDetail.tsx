@@ -22,7 +22,8 @@ import { useAuth } from "../../lib/auth";
 import { STATUS_LABELS, formatTime, shortId } from "../../lib/format";
 import { useRealtime, useStream } from "../../lib/realtime-react";
 import { useToasts } from "../../lib/toast";
-import { STATUSES, type EventFrame, type Message, type Status, type Ticket, type TypingFrame } from "../../lib/types";
+import { nextStatuses } from "../../lib/lifecycle";
+import { type EventFrame, type Message, type Status, type Ticket, type TypingFrame } from "../../lib/types";
 
 const TYPING_SHOW_MS = 4000;
 const TYPING_SEND_MS = 1500;
@@ -228,9 +229,9 @@ function TicketControls({ ticket }: { ticket: Ticket }) {
           disabled={status.isPending}
           data-testid="status-select"
         >
-          {STATUSES.map((s) => (
+          {[ticket.status, ...nextStatuses(ticket, me?.role ?? "customer")].map((s) => (
             <option key={s} value={s}>
-              {STATUS_LABELS[s]}
+              {s === ticket.status ? `${STATUS_LABELS[s]} (current)` : `→ ${STATUS_LABELS[s]}`}
             </option>
           ))}
         </select>
