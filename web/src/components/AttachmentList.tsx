@@ -7,7 +7,7 @@ export function AttachmentList({ attachments }: { attachments: Attachment[] }) {
     <ul className="attachments" aria-label="Attachments">
       {attachments.map((a, i) => (
         <li key={`${a.name}-${i}`}>
-          <span aria-hidden="true">📎</span> {a.name}
+          <span className="muted">Attachment:</span> {a.name}
           {a.size !== undefined && <span className="muted"> ({formatSize(a.size)})</span>}
         </li>
       ))}

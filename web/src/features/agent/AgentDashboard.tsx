@@ -55,6 +55,9 @@ export function AgentDashboard() {
   const [presence, setPresence] = useState<Record<string, PresenceFrame>>({});
   const names = new Map(agents.data?.map((a) => [a.user_id, a.name]));
   const mine = agents.data?.find((a) => a.user_id === myId);
+  // An agent who never chose is online (docs/realtime.md); the workload lists agents once
+  // their Agent aggregate exists, so fall back to what presence says, then to online.
+  const current: Availability = mine?.availability ?? presence[myId]?.availability ?? "online";
 
   useStream("queue", {
     onEvent: (frame: EventFrame) => {
@@ -88,12 +91,12 @@ export function AgentDashboard() {
         <h2 id="availability-title">Your availability</h2>
         <div role="radiogroup" aria-labelledby="availability-title" className="segmented">
           {(["online", "away", "offline"] as Availability[]).map((value) => (
-            <label key={value} className={mine?.availability === value ? "selected" : ""}>
+            <label key={value} className={current === value ? "selected" : ""}>
               <input
                 type="radio"
                 name="availability"
                 value={value}
-                checked={(mine?.availability ?? "online") === value}
+                checked={current === value}
                 onChange={() => toggle(value)}
               />
               {value[0]!.toUpperCase() + value.slice(1)}

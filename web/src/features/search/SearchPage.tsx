@@ -11,7 +11,12 @@ import type { SearchHit } from "../../lib/types";
 /** The snippet is escaped HTML with <mark> around matches: keep the text and the marks only. */
 export function Snippet({ html }: { html: string }) {
   const parts = html.split(/(<mark>.*?<\/mark>)/g);
-  const decode = (s: string) => new DOMParser().parseFromString(s, "text/html").documentElement.textContent ?? "";
+  // A textarea decodes entities and never creates elements or runs anything.
+  const decode = (s: string) => {
+    const area = document.createElement("textarea");
+    area.innerHTML = s;
+    return area.value;
+  };
   return (
     <span className="snippet">
       {parts.map((part, i) =>
