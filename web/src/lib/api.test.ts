@@ -23,6 +23,17 @@ describe("api client", () => {
     expect(tokens.refresh).toBe("r2");
   });
 
+  it("takes the tokens another tab refreshed instead of reusing its own refresh token", async () => {
+    tokens.set({ access: "old", refresh: "r1" });
+    localStorage.setItem("deskstream.tokens", JSON.stringify({ access: "fresh", refresh: "r9" }));
+    const { calls } = mockFetch({
+      "GET /api/auth/me": (req) =>
+        req.headers.Authorization === "Bearer fresh" ? { id: 1 } : json({ error: "token_expired", detail: "" }, 401),
+    });
+    expect(await request("/api/auth/me")).toEqual({ id: 1 });
+    expect(calls.some((c) => c.path === "/api/auth/refresh")).toBe(false);
+  });
+
   it("signs out when the session is revoked", async () => {
     tokens.set({ access: "a", refresh: "r" });
     mockFetch({ "GET /api/tickets": () => json({ error: "session_revoked", detail: "gone" }, 401) });

@@ -29,12 +29,34 @@ class TokenStore {
   private listeners = new Set<Listener>();
 
   constructor() {
+    this.pair = TokenStore.stored();
+    // Another tab signed in, out, or refreshed: take its tokens (a refresh token used twice
+    // would revoke the session, so tabs must not keep stale ones).
+    globalThis.addEventListener?.("storage", (e: StorageEvent) => {
+      if (e.key !== STORAGE_KEY) return;
+      this.pair = TokenStore.stored();
+      this.listeners.forEach((l) => l());
+    });
+  }
+
+  static stored(): Pick<TokenPair, "access" | "refresh"> | null {
     try {
       const raw = globalThis.localStorage?.getItem(STORAGE_KEY);
-      this.pair = raw ? (JSON.parse(raw) as TokenPair) : null;
+      return raw ? (JSON.parse(raw) as TokenPair) : null;
     } catch {
-      this.pair = null;
+      return null;
     }
+  }
+
+  /** Tokens another tab stored since this one read them, if any. */
+  adoptNewer(): boolean {
+    const stored = TokenStore.stored();
+    if (stored && stored.access !== this.pair?.access) {
+      this.pair = stored;
+      this.listeners.forEach((l) => l());
+      return true;
+    }
+    return false;
   }
 
   get access(): string | null {
@@ -79,13 +101,13 @@ let refreshing: Promise<boolean> | null = null;
  * token used twice revokes the whole session). */
 export function refreshTokens(): Promise<boolean> {
   if (!refreshing) {
-    const refresh = tokens.refresh;
     refreshing = (async () => {
-      if (!refresh) return false;
+      if (tokens.adoptNewer()) return true;
+      if (!tokens.refresh) return false;
       const response = await fetch("/api/auth/refresh", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ refresh }),
+        body: JSON.stringify({ refresh: tokens.refresh }),
       });
       if (!response.ok) {
         tokens.set(null);
