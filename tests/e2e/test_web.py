@@ -73,13 +73,17 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def shot(tmp_path: Path) -> Callable[[Any, str], None]:
+def shot(tmp_path: Path) -> Callable[..., None]:
     folder = Path(os.environ.get("DESKSTREAM_SCREENSHOTS_DIR") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
 
-    def take(page: Any, name: str) -> None:
+    def take(page: Any, name: str, toasts: bool = False) -> None:
+        # Toasts would hide the page (the agent's desk shows one on purpose).
+        style = None if toasts else page.add_style_tag(content=".toasts { display: none; }")
         page.wait_for_timeout(300)  # let the last frame paint (fonts, live updates)
         page.screenshot(path=str(folder / f"{name}.png"))
+        if style is not None:
+            style.evaluate("el => el.remove()")
 
     return take
 
@@ -137,7 +141,7 @@ def test_customer_and_agent_work_a_ticket_live(
     # The agent's unassigned list shows the new ticket without a reload.
     expect(unassigned.get_by_role("link", name=subject)).to_be_visible()
     expect(desk.get_by_test_id("toasts")).to_contain_text(subject)
-    shot(desk, "agent-dashboard")
+    shot(desk, "agent-dashboard", toasts=True)
     unassigned.get_by_role("link", name=subject).click()
     expect(desk.get_by_test_id("ticket-subject")).to_have_text(subject)
     desk.get_by_role("button", name="Assign to me").click()

@@ -34,7 +34,7 @@ function TicketQueue({ title, filters, names }: { title: string; filters: Ticket
         <VirtualTicketList
           label={title}
           tickets={tickets}
-          height="40vh"
+          height="calc(100vh - 13rem)"
           hasMore={list.hasNextPage}
           loadingMore={list.isFetchingNextPage}
           onLoadMore={() => void list.fetchNextPage()}

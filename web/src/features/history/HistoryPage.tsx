@@ -7,8 +7,10 @@ import { PriorityBadge, StatusBadge } from "../../components/Badges";
 import { MessageBubble } from "../../components/MessageBubble";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { useAuth } from "../../lib/auth";
-import { formatTime } from "../../lib/format";
-import type { HistoryEvent } from "../../lib/types";
+import { STATUS_LABELS, formatTime } from "../../lib/format";
+import type { HistoryEvent, Status } from "../../lib/types";
+
+const label = (status: unknown) => STATUS_LABELS[status as Status] ?? String(status);
 
 function describe(e: HistoryEvent): string {
   const d = e.data;
@@ -18,7 +20,7 @@ function describe(e: HistoryEvent): string {
     case "MessagePosted":
       return `${d.internal ? "Internal note" : "Message"}: ${String(d.body ?? "").slice(0, 120)}`;
     case "StatusChanged":
-      return `Status ${String(d.from_status)} → ${String(d.to_status)}`;
+      return `Status ${label(d.from_status)} → ${label(d.to_status)}`;
     case "AgentAssigned":
       return d.agent_id ? `Assigned to agent #${String(d.agent_id)} (${String(d.policy ?? "manual")})` : "Unassigned";
     default:

@@ -143,7 +143,11 @@ export function TicketDetail({ ticketId }: { ticketId: string }) {
             <StatusBadge status={t.status} />
             <PriorityBadge priority={t.priority} />
             <span className="muted">
-              {t.assigned_agent_id ? `Agent: ${agentNames.get(t.assigned_agent_id) ?? `#${t.assigned_agent_id}`}` : "Unassigned"}
+              {t.assigned_agent_id
+                ? isStaff
+                  ? `Agent: ${agentNames.get(t.assigned_agent_id) ?? `#${t.assigned_agent_id}`}`
+                  : "An agent is on it"
+                : "Not assigned yet"}
             </span>
           </div>
           {t.description && <p className="description">{t.description}</p>}
