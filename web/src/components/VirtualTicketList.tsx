@@ -37,7 +37,7 @@ export function VirtualTicketList({ tickets, hasMore, loadingMore, onLoadMore, a
 
   return (
     <div>
-      <div ref={parent} className="virtual-list" style={{ height }} role="list" aria-label={label} data-testid="ticket-list" tabIndex={0}>
+      <div ref={parent} className="virtual-list" style={{ maxHeight: height }} role="list" aria-label={label} data-testid="ticket-list" tabIndex={0}>
         <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
           {items.map((row) => {
             const ticket = tickets[row.index]!;

@@ -54,8 +54,10 @@ describe("RealtimeClient", () => {
     const client = new RealtimeClient("ws://x/ws/", (u) => new FakeSocket(u), () => 1);
     const seen: number[] = [];
     client.subscribe("queue", { onEvent: (f) => seen.push(f.position) }, { afterPosition: 10 });
-    client.subscribe("user", {});
+    const userResync = vi.fn();
+    client.subscribe("user", { onResync: userResync });
     let socket = connected(client, 50);
+    expect(userResync).toHaveBeenCalledOnce(); // it had no position: refetch after subscribing
     socket.receive(event("queue", 20));
     socket.drop();
     expect(client.state).toBe("closed");
@@ -76,6 +78,7 @@ describe("RealtimeClient", () => {
       { type: "subscribe", stream: "queue", after_position: 20 },
       { type: "subscribe", stream: "user", after_position: 50 },
     ]);
+    expect(userResync).toHaveBeenCalledOnce(); // it resumed from 50: nothing to refetch
     socket.receive(event("queue", 20)); // replayed duplicate
     socket.receive(event("queue", 21));
     expect(seen).toEqual([20, 21]);

@@ -194,11 +194,12 @@ export class RealtimeClient {
         notePosition(frame.position);
         this.setState("open");
         for (const sub of this.subs.values()) {
-          // A stream that never knew where it was starts at the log head of this moment.
-          if (sub.position === null && sub.version === null && sub.key !== "presence") {
-            sub.position = frame.position;
-          }
+          // A stream that never knew where it was starts at the log head of this moment; its
+          // owner refetches over HTTP now, after the subscription, so nothing falls between.
+          const fresh = sub.position === null && sub.version === null && sub.key !== "presence";
+          if (fresh) sub.position = frame.position;
           this.sendSubscribe(sub);
+          if (fresh) sub.handlers.forEach((h) => h.onResync?.());
         }
         return;
       case "subscribed": {
