@@ -20,11 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LiveServer, start_server
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls of the fixtures
-# (creating users) are still plain synchronous calls.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
+from tests.conftest import LiveServer, create_user, start_server
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -60,6 +56,14 @@ def web_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveSer
         server.proc.wait(10)
     except subprocess.TimeoutExpired:
         server.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def agent(django_db_setup: Any, django_db_blocker: Any) -> Any:
+    """A committed agent, created before the browser starts: Django refuses ORM calls made
+    while Playwright's sync API (an event loop in this thread) is running."""
+    with django_db_blocker.unblock():
+        return create_user("agent")
 
 
 @pytest.fixture(scope="module")
@@ -110,9 +114,8 @@ def customer_email() -> str:
 
 
 def test_customer_and_agent_work_a_ticket_live(
-    browser: Any, web_server: LiveServer, e2e_user: Callable[..., Any], shot: Any
+    agent: Any, browser: Any, web_server: LiveServer, shot: Any
 ) -> None:
-    agent = e2e_user("agent")
     customer = open_page(browser, web_server)
     shot(customer, "sign-in")
     sign_in(customer, customer_email())
