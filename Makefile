@@ -5,15 +5,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt unit integration e2e bench install clean docs-lifecycle
+.PHONY: run test lint fmt unit integration e2e bench install clean docs-lifecycle web web-test browser bench-web
+CHROMIUM ?= /usr/bin/chromium
 
 ## run: the product on one machine (embedded PostgreSQL, demo data) on http://127.0.0.1:8000
 run: $(STAMP)
 	$(BIN)/python -m config.launcher
 
-## test: install, start the servers the tests need, lint, then every test tier
-test: $(STAMP)
-	$(BIN)/python scripts/with_services.py -- $(MAKE) --no-print-directory lint pytest
+## test: install, start the servers the tests need, lint, the web app's checks, then every
+## test tier (the browser e2e tests are in tests/e2e/test_web.py)
+test: $(STAMP) browser
+	$(BIN)/python scripts/with_services.py -- $(MAKE) --no-print-directory lint web-test pytest
 
 install: $(STAMP)
 
@@ -22,6 +24,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
+
+## web: the web app's packages, from the lock file (npm ci), and its production build
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+web: web/node_modules/.package-lock.json
+	cd web && npm run build
+
+## web-test: type check, unit and component tests, production build and its bundle budget
+web-test: web/node_modules/.package-lock.json
+	cd web && npx tsc --noEmit
+	cd web && npx vitest run
+	cd web && npm run build
+	cd web && node scripts/bundle-budget.mjs
+
+## browser: Debian's chromium for the browser tests (playwright never downloads one)
+browser:
+	@test -x $(CHROMIUM) || (apt-get update -qq && apt-get install -y -qq chromium)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -46,6 +66,10 @@ docs-lifecycle: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/commands.py
+
+## bench-web: first-page bundle size and frame timings scrolling 1,000 tickets (Chromium)
+bench-web: $(STAMP) browser web
+	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/web.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -1,7 +1,9 @@
 """``make run``: the whole product on one machine, nothing to install.
 
-Starts the embedded PostgreSQL under ./var/ (unless ``DATABASE_URL`` is set), migrates,
-loads the demo data once, runs every projector and serves the API on http://127.0.0.1:8000.
+Builds the web app when ``web/dist`` is missing or stale (npm; without npm only the API is
+served), starts the embedded PostgreSQL under ./var/ (unless ``DATABASE_URL`` is set),
+migrates, loads the demo data once, runs every projector and serves the API and the web app
+on http://127.0.0.1:8000.
 
 The projectors run in a second process (``manage.py projector run-all``) by default, so the
 web server and the projectors each get a core and an interpreter lock of their own
@@ -55,6 +57,12 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DESKSTREAM_EMAIL_OUTBOX", "1")  # mail to ./var/outbox (and SMTP if set)
     prepare_database(BASE_DIR / "var")
 
+    from config.webapp import ensure_built
+
+    problem = ensure_built()
+    if problem:
+        print(f"\nThe web app was not built: {problem}\nServing the API only.\n", flush=True)
+
     import django
     from django.core.management import call_command
 
@@ -67,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     outbox = os.environ.get("DESKSTREAM_EMAIL_OUTBOX_DIR") or BASE_DIR / "var" / "outbox"
     print(
         f"\nDeskstream is running on {base}\n"
+        f"  Web app:   {base}/\n"
         f"  API docs:  {base}/api/docs/\n"
         f"  Sign in:   curl -X POST {base}/api/auth/demo-login "
         "-H 'Content-Type: application/json' -d '{\"email\": \"agent.ada@deskstream.test\"}'\n"

@@ -88,6 +88,9 @@ DATABASES["default"]["OPTIONS"] = {
 }
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("DESKSTREAM_TEST_DB", "test_deskstream")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Social sign-in providers offered on the sign-in page (GET /api/auth/providers): dicts with
+# "id", "name" and "url" (where the browser starts that sign-in). None are configured yet.
+SOCIAL_PROVIDERS: list[dict[str, str]] = []
 
 AUTH_USER_MODEL = "accounts.User"
 
@@ -100,6 +103,12 @@ STATIC_ROOT = os.environ.get("DESKSTREAM_STATIC_ROOT") or None
 # directories, so the embedded mode needs no collectstatic step and no CDN.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+# The web app (web/, built by Vite into web/dist): WhiteNoise serves its files from the site
+# root (/assets/<name>-<hash>.js, cached for a year: the hash changes with the content), and
+# config/webapp.py answers index.html for / and every client-side route.
+WEB_DIST = Path(os.environ.get("DESKSTREAM_WEB_DIST") or BASE_DIR / "web" / "dist")
+WHITENOISE_ROOT = str(WEB_DIST) if WEB_DIST.is_dir() else None
+WHITENOISE_IMMUTABLE_FILE_TEST = r"^/assets/.+-[A-Za-z0-9_-]{8,}\.(js|css|woff2?|svg|png)$"
 
 # Request bodies: commands are small JSON documents; anything bigger is refused with 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DESKSTREAM_MAX_BODY_BYTES", str(256 * 1024)))

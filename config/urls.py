@@ -1,4 +1,4 @@
-"""URL map: the API under /api/, its schema and interactive docs.
+"""URL map: the API under /api/, its schema and interactive docs, and the web app.
 
 Where one path serves both sides (``GET /api/tickets`` reads the read model, ``POST`` is a
 command), the endpoint class is composed here, in the composition root, so neither side
@@ -7,13 +7,14 @@ imports the other.
 
 from __future__ import annotations
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from command_api import views as command
+from config import webapp
 from read_api import views as read
 from read_api.serializers import TicketSerializer
 
@@ -61,4 +62,6 @@ urlpatterns = [
     path("api/", include("infra.automation.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # The web app: index.html for / and its client-side routes (its files: WhiteNoise).
+    re_path(r"^(?!api/|ws/|static/|assets/)(?:[\w./-]*)$", webapp.spa_index, name="web-app"),
 ]

@@ -1,4 +1,5 @@
-"""Auth endpoints: refresh, logout, who-am-I, and the demo sign-in (demo mode only)."""
+"""Auth endpoints: the sign-in methods on offer, refresh, logout, who-am-I, and the demo
+sign-in (demo mode only)."""
 
 from __future__ import annotations
 
@@ -83,6 +84,32 @@ class MeView(APIView):
     def get(self, request: Request) -> Response:
         user: User = request.user  # type: ignore[assignment]  # IsAuthenticated guarantees it
         return Response(MeSerializer(user).data)
+
+
+class ProviderSerializer(serializers.Serializer[dict[str, str]]):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    url = serializers.CharField(help_text="Where the browser goes to start this sign-in.")
+
+
+class ProvidersSerializer(serializers.Serializer[dict[str, object]]):
+    demo = serializers.BooleanField(help_text="Whether POST /api/auth/demo-login is open.")
+    providers = ProviderSerializer(many=True)
+
+
+class ProvidersView(APIView):
+    """The sign-in methods on offer, for the sign-in page: the social providers that are
+    configured (``settings.SOCIAL_PROVIDERS``) and whether the demo sign-in is open."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: ProvidersSerializer})
+    def get(self, request: Request) -> Response:
+        providers = [
+            {"id": p["id"], "name": p["name"], "url": p["url"]} for p in settings.SOCIAL_PROVIDERS
+        ]
+        return Response({"demo": bool(settings.DEMO_MODE), "providers": providers})
 
 
 class DemoLoginView(APIView):

@@ -1,0 +1,253 @@
+"""The web app in headless Chromium against a real server: a customer and an agent work a
+ticket live in two browser contexts; search, history, notifications; isolation of customers.
+
+The server is started here (after ``web/dist`` is built, so WhiteNoise serves it) on the test
+database, like ``make run`` serves it. Chromium is Debian's (``/usr/bin/chromium``), driven by
+Python ``playwright``, which downloads nothing. Set ``DESKSTREAM_SCREENSHOTS_DIR`` (e.g.
+``docs/screenshots``) to keep the screenshots of each main page.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import LiveServer, create_user, start_server
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+CHROMIUM = os.environ.get("DESKSTREAM_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+TIMEOUT_MS = 20_000
+SEARCH = "Search tickets, messages and customers"
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+@pytest.fixture(scope="module")
+def web_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveServer]:
+    from config.webapp import ensure_built
+
+    problem = ensure_built()
+    if problem:
+        pytest.fail(f"the web app could not be built: {problem}")
+    server = start_server()
+    yield server
+    server.proc.terminate()
+    try:
+        server.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def agent(django_db_setup: Any, django_db_blocker: Any) -> Any:
+    """A committed agent, created before the browser starts: Django refuses ORM calls made
+    while Playwright's sync API (an event loop in this thread) is running."""
+    with django_db_blocker.unblock():
+        return create_user("agent")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (make test does this)")
+    with playwright_sync.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def shot(tmp_path: Path) -> Callable[..., None]:
+    folder = Path(os.environ.get("DESKSTREAM_SCREENSHOTS_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def take(page: Any, name: str, toasts: bool = False) -> None:
+        # Toasts would hide the page (the agent's desk shows one on purpose).
+        style = None if toasts else page.add_style_tag(content=".toasts { display: none; }")
+        page.wait_for_timeout(300)  # let the last frame paint (fonts, live updates)
+        page.screenshot(path=str(folder / f"{name}.png"))
+        if style is not None:
+            style.evaluate("el => el.remove()")
+
+    return take
+
+
+def open_page(browser: Any, server: LiveServer, viewport: dict[str, int] = DESKTOP) -> Any:
+    context = browser.new_context(viewport=viewport, base_url=server.url)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.goto("/")
+    return page
+
+
+def sign_in(page: Any, email: str) -> None:
+    expect(page.get_by_role("heading", name="Sign in to Deskstream")).to_be_visible()
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    # Live updates are on once the one WebSocket is authenticated.
+    expect(page.get_by_test_id("connection")).to_have_class(re.compile("connection-open"))
+
+
+def customer_email() -> str:
+    return f"web-{uuid.uuid4().hex[:10]}@example.test"
+
+
+def test_customer_and_agent_work_a_ticket_live(
+    agent: Any, browser: Any, web_server: LiveServer, shot: Any
+) -> None:
+    customer = open_page(browser, web_server)
+    shot(customer, "sign-in")
+    sign_in(customer, customer_email())
+    expect(customer.get_by_role("heading", name="New ticket")).to_be_visible()
+
+    desk = open_page(browser, web_server)
+    sign_in(desk, agent.email)
+    unassigned = desk.get_by_test_id("unassigned")
+    expect(unassigned).to_be_visible()
+
+    # Client-side validation: no subject, no request.
+    customer.get_by_role("button", name="Create ticket").click()
+    expect(customer.get_by_text("Enter a subject.")).to_be_visible()
+
+    word = uuid.uuid4().hex[:8]
+    subject = f"Printer on fire {word}"
+    customer.get_by_label("Subject").fill(subject)
+    customer.get_by_label("Description").fill("Smoke everywhere on floor 2")
+    customer.get_by_label("Priority", exact=True).select_option("high")
+    expect(customer.get_by_label("Attachments")).to_be_disabled()
+    customer.get_by_role("button", name="Create ticket").click()
+    expect(customer.get_by_test_id("ticket-subject")).to_have_text(subject)
+    ticket_path = re.sub(r"^https?://[^/]+", "", customer.url)
+    assert re.fullmatch(r"/tickets/[0-9a-f-]{36}", ticket_path), ticket_path
+
+    # The agent's unassigned list shows the new ticket without a reload.
+    expect(unassigned.get_by_role("link", name=subject)).to_be_visible()
+    expect(desk.get_by_test_id("toasts")).to_contain_text(subject)
+    shot(desk, "agent-dashboard", toasts=True)
+    unassigned.get_by_role("link", name=subject).click()
+    expect(desk.get_by_test_id("ticket-subject")).to_have_text(subject)
+    desk.get_by_role("button", name="Assign to me").click()
+    expect(desk.get_by_test_id("assign-select")).to_have_value(str(agent.pk))
+    expect(customer.get_by_test_id("status-badge")).to_have_text("Assigned")
+
+    # Typing reaches the customer, then the reply and the status change arrive live.
+    desk.get_by_label("Reply").press_sequentially("Which printer is it?", delay=60)
+    expect(customer.get_by_test_id("typing-indicator")).to_contain_text("is typing")
+    desk.get_by_role("button", name="Send reply").click()
+    thread = customer.locator(".messages")
+    expect(thread.get_by_text("Which printer is it?")).to_be_visible()
+
+    desk.get_by_label("Internal note", exact=True).check()
+    desk.get_by_label("Internal note (staff only)").fill(f"VIP customer {word}")
+    desk.get_by_role("button", name="Add note").click()
+    expect(desk.get_by_test_id("internal-note")).to_contain_text(f"VIP customer {word}")
+    desk.get_by_test_id("status-select").select_option("in_progress")
+    expect(customer.get_by_test_id("status-badge")).to_have_text("In progress")
+    desk.get_by_test_id("status-select").select_option("waiting_on_customer")
+    expect(customer.get_by_test_id("status-badge")).to_have_text("Waiting on customer")
+    expect(customer.get_by_test_id("internal-note")).to_have_count(0)
+    expect(customer.get_by_test_id("unread-count")).to_be_visible()
+    shot(desk, "ticket-agent")
+
+    # The customer answers; that moves the ticket back to In progress for the agent.
+    customer.get_by_label("Reply").fill("The big one next to the kitchen")
+    customer.get_by_role("button", name="Send reply").click()
+    expect(desk.locator(".messages").get_by_text("The big one next to the kitchen")).to_be_visible()
+    expect(desk.get_by_test_id("status-badge")).to_have_text("In progress")
+    shot(customer, "ticket-customer")
+
+    # Notification centre.
+    customer.get_by_test_id("notification-bell").click()
+    panel = customer.get_by_role("region", name="Notifications")
+    expect(panel).to_contain_text("New reply")
+    shot(customer, "notifications")
+    customer.keyboard.press("Escape")
+
+    # Search finds it, grouped.
+    customer.get_by_label(SEARCH).fill(word)
+    customer.get_by_label(SEARCH).press("Enter")
+    hits = customer.get_by_test_id("search-tickets")
+    expect(hits.get_by_role("link", name=subject)).to_be_visible()
+    desk.get_by_label(SEARCH).fill(word)
+    desk.get_by_label(SEARCH).press("Enter")
+    expect(desk.get_by_test_id("search-messages")).to_contain_text("VIP customer")
+    shot(desk, "search")
+
+    # History, and the ticket as it was at version 1.
+    customer.goto(f"{ticket_path}/history")
+    expect(customer.get_by_test_id("timeline")).to_contain_text("Opened")
+    customer.get_by_role("button", name="View as of version 1").click()
+    as_of = customer.get_by_test_id("as-of")
+    expect(as_of.get_by_test_id("status-badge")).to_have_text("Open")
+    expect(as_of).to_contain_text("As of version 1")
+    shot(customer, "history")
+
+    # The customer's dashboard lists it; and the same on a phone-width screen.
+    customer.goto("/tickets")
+    expect(customer.get_by_test_id("ticket-list").get_by_role("link", name=subject)).to_be_visible()
+    shot(customer, "customer-dashboard")
+    phone = customer.context.new_page()
+    phone.set_viewport_size(PHONE)
+    phone.goto(ticket_path)
+    expect(phone.get_by_test_id("ticket-subject")).to_have_text(subject)
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the page scrolls sideways on a phone: {width}px"
+    shot(phone, "ticket-phone")
+
+    # Another customer cannot open it.
+    stranger = open_page(browser, web_server)
+    sign_in(stranger, customer_email())
+    stranger.goto(ticket_path)
+    expect(stranger.get_by_role("alert")).to_contain_text("Not found")
+    expect(stranger.get_by_text(subject)).to_have_count(0)
+    for page in (customer, desk, stranger):
+        page.context.close()
+
+
+def test_client_routes_and_assets_are_served(web_server: LiveServer) -> None:
+    with web_server.client() as http:
+        index = http.get("/tickets/does-not-matter")
+        assert index.status_code == 200
+        assert index.headers["cache-control"] == "no-cache"
+        script = re.search(r'src="(/assets/[^"]+\.js)"', index.text)
+        assert script, index.text
+        asset = http.get(script.group(1))
+        assert asset.status_code == 200
+        assert "immutable" in asset.headers["cache-control"]
+        assert http.get("/api/nope").headers["content-type"].startswith("application/json")
+
+
+def test_sign_in_page_learns_the_methods_on_offer(db: Any, settings: Any) -> None:
+    """``GET /api/auth/providers``. (Requesting ``db`` here also makes pytest-django create the
+    test database when this module runs alone: it sets up only what collected tests ask for.)"""
+    from rest_framework.test import APIClient
+
+    settings.DEMO_MODE = False
+    assert APIClient().get("/api/auth/providers").json() == {"demo": False, "providers": []}
+    settings.DEMO_MODE = True
+    settings.SOCIAL_PROVIDERS = [{"id": "oidc", "name": "Acme SSO", "url": "/auth/oidc", "x": "y"}]
+    assert APIClient().get("/api/auth/providers").json() == {
+        "demo": True,
+        "providers": [{"id": "oidc", "name": "Acme SSO", "url": "/auth/oidc"}],
+    }

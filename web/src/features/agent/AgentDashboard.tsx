@@ -1,0 +1,126 @@
+// The agent's desk: my queue and the unassigned list (both live from the queue stream), my
+// availability, and the presence of the other agents.
+
+import { useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { useAgents, useSetAvailability } from "../../api/agents";
+import { flattenTickets, useTicketList } from "../../api/tickets";
+import { Empty, ErrorState, Loading } from "../../components/States";
+import { VirtualTicketList } from "../../components/VirtualTicketList";
+import { errorMessage } from "../../lib/api";
+import { useAuth } from "../../lib/auth";
+import { useStream } from "../../lib/realtime-react";
+import { useToasts } from "../../lib/toast";
+import type { Availability, EventFrame, PresenceFrame, TicketFilters } from "../../lib/types";
+
+const ACTIVE: TicketFilters["status"] = ["open", "assigned", "in_progress", "waiting_on_customer"];
+
+function TicketQueue({ title, filters, names }: { title: string; filters: TicketFilters; names: Map<string, string> }) {
+  const list = useTicketList("queue", filters);
+  const tickets = flattenTickets(list.data);
+  const id = title.toLowerCase().replace(/\W+/g, "-");
+  return (
+    <section className="card" aria-labelledby={id} data-testid={id}>
+      <h2 id={id}>
+        {title} <span className="count">{list.isSuccess ? tickets.length + (list.hasNextPage ? "+" : "") : ""}</span>
+      </h2>
+      {list.isPending ? (
+        <Loading />
+      ) : list.isError ? (
+        <ErrorState error={list.error} onRetry={() => void list.refetch()} />
+      ) : tickets.length === 0 ? (
+        <Empty>Nothing here.</Empty>
+      ) : (
+        <VirtualTicketList
+          label={title}
+          tickets={tickets}
+          height="calc(100vh - 13rem)"
+          hasMore={list.hasNextPage}
+          loadingMore={list.isFetchingNextPage}
+          onLoadMore={() => void list.fetchNextPage()}
+          agentName={(a) => (a ? names.get(a) : undefined)}
+        />
+      )}
+    </section>
+  );
+}
+
+export function AgentDashboard() {
+  const { me } = useAuth();
+  const client = useQueryClient();
+  const toasts = useToasts();
+  const agents = useAgents(true);
+  const myId = String(me?.id ?? "");
+  const setAvailability = useSetAvailability(myId);
+  const [presence, setPresence] = useState<Record<string, PresenceFrame>>({});
+  const names = new Map(agents.data?.map((a) => [a.user_id, a.name]));
+  const mine = agents.data?.find((a) => a.user_id === myId);
+  // An agent who never chose is online (docs/realtime.md); the workload lists agents once
+  // their Agent aggregate exists, so fall back to what presence says, then to online.
+  const current: Availability = mine?.availability ?? presence[myId]?.availability ?? "online";
+
+  useStream("queue", {
+    onEvent: (frame: EventFrame) => {
+      void client.invalidateQueries({ queryKey: ["tickets"] });
+      void client.invalidateQueries({ queryKey: ["agents"] });
+      if (frame.kind === "ticket_created") toasts.push(`New ticket: ${String(frame.data.subject)}`, "info", `/tickets/${frame.ticket_id}`);
+      if (frame.kind === "assignment_changed" && frame.data.agent_id === myId && frame.data.actor_id !== myId)
+        toasts.push("A ticket was assigned to you", "info", `/tickets/${frame.ticket_id}`);
+    },
+    onResync: () => void client.invalidateQueries({ queryKey: ["tickets"] }),
+  });
+  useStream("presence", {
+    onPresence: (frames, snapshot) =>
+      setPresence((all) => {
+        const next = snapshot ? {} : { ...all };
+        for (const f of frames) next[f.user_id] = f;
+        return next;
+      }),
+  });
+
+  function toggle(value: Availability) {
+    setAvailability.mutate(value, {
+      onError: (e) => toasts.push(`Availability not changed: ${errorMessage(e)}`, "error"),
+    });
+  }
+
+  const others = Object.values(presence).filter((p) => p.user_id !== myId);
+  return (
+    <main id="main" className="dashboard agent-dashboard">
+      <section className="card availability" aria-labelledby="availability-title">
+        <h2 id="availability-title">Your availability</h2>
+        <div role="radiogroup" aria-labelledby="availability-title" className="segmented">
+          {(["online", "away", "offline"] as Availability[]).map((value) => (
+            <label key={value} className={current === value ? "selected" : ""}>
+              <input
+                type="radio"
+                name="availability"
+                value={value}
+                checked={current === value}
+                onChange={() => toggle(value)}
+              />
+              {value[0]!.toUpperCase() + value.slice(1)}
+            </label>
+          ))}
+        </div>
+        <h3>Agents</h3>
+        {others.length === 0 ? (
+          <p className="muted">No other agents known yet.</p>
+        ) : (
+          <ul className="presence" aria-label="Agent presence" data-testid="presence">
+            {others.map((p) => (
+              <li key={p.user_id}>
+                <span className={`dot dot-${p.state}`} aria-hidden="true" /> {p.name}{" "}
+                <span className="muted">{p.state}</span>
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
+      <div className="queues">
+        <TicketQueue title="My queue" filters={{ agent: myId, status: ACTIVE }} names={names} />
+        <TicketQueue title="Unassigned" filters={{ agent: "none", status: ["open"] }} names={names} />
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,83 @@
+// Search results grouped by tickets, messages and customers (customers: staff only).
+
+import { Fragment } from "react";
+import { Link, useSearchParams } from "react-router";
+import { useSearch } from "../../api/search";
+import { PriorityBadge, StatusBadge } from "../../components/Badges";
+import { Empty, ErrorState, Loading } from "../../components/States";
+import { formatTime } from "../../lib/format";
+import type { SearchHit } from "../../lib/types";
+
+/** The snippet is escaped HTML with <mark> around matches: keep the text and the marks only. */
+export function Snippet({ html }: { html: string }) {
+  const parts = html.split(/(<mark>.*?<\/mark>)/g);
+  // A textarea decodes entities and never creates elements or runs anything.
+  const decode = (s: string) => {
+    const area = document.createElement("textarea");
+    area.innerHTML = s;
+    return area.value;
+  };
+  return (
+    <span className="snippet">
+      {parts.map((part, i) =>
+        part.startsWith("<mark>") ? <mark key={i}>{decode(part.slice(6, -7))}</mark> : <Fragment key={i}>{decode(part)}</Fragment>,
+      )}
+    </span>
+  );
+}
+
+function Hit({ hit, kind }: { hit: SearchHit; kind: string }) {
+  const title = kind === "customers" ? hit.title : hit.title;
+  return (
+    <li className="search-hit">
+      {hit.ticket_id ? <Link to={`/tickets/${hit.ticket_id}`}>{title}</Link> : <strong>{title}</strong>}
+      {hit.status && <StatusBadge status={hit.status} />}
+      {hit.priority && <PriorityBadge priority={hit.priority} />}
+      {hit.internal && <span className="badge internal-label">Internal note</span>}
+      <div>
+        <Snippet html={hit.snippet} />
+      </div>
+      {hit.occurred_at && <span className="muted small">{formatTime(hit.occurred_at)}</span>}
+    </li>
+  );
+}
+
+export function SearchPage() {
+  const [params] = useSearchParams();
+  const q = params.get("q") ?? "";
+  const search = useSearch(q);
+  return (
+    <main id="main" className="search-page">
+      <h1>Search{q && <>: “{q}”</>}</h1>
+      {!q ? (
+        <Empty>Type in the search box above.</Empty>
+      ) : search.isPending ? (
+        <Loading label="Searching…" />
+      ) : search.isError ? (
+        <ErrorState error={search.error} onRetry={() => void search.refetch()} />
+      ) : (
+        <div className="search-groups">
+          {(["tickets", "messages", "customers"] as const).map((group) => {
+            const g = search.data.groups[group];
+            return (
+              <section key={group} className="card" aria-labelledby={`group-${group}`} data-testid={`search-${group}`}>
+                <h2 id={`group-${group}`}>
+                  {group[0]!.toUpperCase() + group.slice(1)} <span className="count">{g.count}</span>
+                </h2>
+                {g.results.length === 0 ? (
+                  <Empty>No {group} found.</Empty>
+                ) : (
+                  <ul className="hits">
+                    {g.results.map((hit) => (
+                      <Hit key={hit.id} hit={hit} kind={group} />
+                    ))}
+                  </ul>
+                )}
+              </section>
+            );
+          })}
+        </div>
+      )}
+    </main>
+  );
+}

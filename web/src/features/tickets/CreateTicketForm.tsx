@@ -1,0 +1,107 @@
+import { useState, type FormEvent } from "react";
+import { useCreateTicket } from "../../api/tickets";
+import { ApiError, errorMessage } from "../../lib/api";
+import { PRIORITY_LABELS } from "../../lib/format";
+import { PRIORITIES, type CommandResult, type Priority } from "../../lib/types";
+
+const SUBJECT_MAX = 200;
+const DESCRIPTION_MAX = 20_000;
+
+type Errors = Partial<Record<"subject" | "description" | "priority" | "form", string>>;
+
+export function validateTicket(subject: string, description: string): Errors {
+  const errors: Errors = {};
+  if (!subject.trim()) errors.subject = "Enter a subject.";
+  else if (subject.length > SUBJECT_MAX) errors.subject = `At most ${SUBJECT_MAX} characters.`;
+  if (description.length > DESCRIPTION_MAX) errors.description = `At most ${DESCRIPTION_MAX} characters.`;
+  return errors;
+}
+
+export function CreateTicketForm({ onCreated }: { onCreated: (result: CommandResult) => void }) {
+  const create = useCreateTicket();
+  const [subject, setSubject] = useState("");
+  const [description, setDescription] = useState("");
+  const [priority, setPriority] = useState<Priority>("medium");
+  const [errors, setErrors] = useState<Errors>({});
+
+  async function onSubmit(e: FormEvent) {
+    e.preventDefault();
+    const found = validateTicket(subject, description);
+    setErrors(found);
+    if (Object.keys(found).length) return;
+    try {
+      const result = await create.mutateAsync({ subject: subject.trim(), description, priority });
+      setSubject("");
+      setDescription("");
+      setPriority("medium");
+      onCreated(result);
+    } catch (error) {
+      // Server-side validation: show each field's message beside the field.
+      if (error instanceof ApiError && error.status === 400) {
+        const f = error.fields;
+        setErrors({
+          subject: f.subject?.join(" "),
+          description: f.description?.join(" "),
+          priority: f.priority?.join(" "),
+          form: Object.keys(f).length ? undefined : errorMessage(error),
+        });
+      } else setErrors({ form: errorMessage(error) });
+    }
+  }
+
+  return (
+    <form className="card create-ticket" onSubmit={onSubmit} noValidate aria-labelledby="new-ticket-title">
+      <h2 id="new-ticket-title">New ticket</h2>
+      <label htmlFor="ticket-subject">Subject</label>
+      <input
+        id="ticket-subject"
+        value={subject}
+        maxLength={SUBJECT_MAX + 50}
+        onChange={(e) => setSubject(e.target.value)}
+        aria-invalid={errors.subject ? true : undefined}
+        aria-describedby={errors.subject ? "subject-error" : undefined}
+      />
+      {errors.subject && (
+        <p id="subject-error" className="field-error">
+          {errors.subject}
+        </p>
+      )}
+      <label htmlFor="ticket-description">Description</label>
+      <textarea
+        id="ticket-description"
+        rows={4}
+        value={description}
+        onChange={(e) => setDescription(e.target.value)}
+        aria-invalid={errors.description ? true : undefined}
+        aria-describedby={errors.description ? "description-error" : undefined}
+      />
+      {errors.description && (
+        <p id="description-error" className="field-error">
+          {errors.description}
+        </p>
+      )}
+      <label htmlFor="ticket-priority">Priority</label>
+      <select id="ticket-priority" value={priority} onChange={(e) => setPriority(e.target.value as Priority)}>
+        {PRIORITIES.map((p) => (
+          <option key={p} value={p}>
+            {PRIORITY_LABELS[p]}
+          </option>
+        ))}
+      </select>
+      {errors.priority && <p className="field-error">{errors.priority}</p>}
+      <label htmlFor="ticket-attachments">Attachments</label>
+      <input id="ticket-attachments" type="file" disabled aria-describedby="attachments-note" />
+      <p id="attachments-note" className="muted small">
+        File upload is not available yet.
+      </p>
+      {errors.form && (
+        <p className="field-error" role="alert">
+          {errors.form}
+        </p>
+      )}
+      <button type="submit" disabled={create.isPending}>
+        {create.isPending ? "Creating…" : "Create ticket"}
+      </button>
+    </form>
+  );
+}

@@ -1,0 +1,367 @@
+// One ticket: header and controls, the thread (live), typing indicators and the reply box
+// with stale-reply protection (If-Match: the version on screen; 409 shows what changed).
+
+import { useQueryClient } from "@tanstack/react-query";
+import { useEffect, useRef, useState, type FormEvent } from "react";
+import { Link, useParams } from "react-router";
+import { useAgents } from "../../api/agents";
+import {
+  keys,
+  mergeMessage,
+  useAssign,
+  useChangeStatus,
+  useMessages,
+  usePostMessage,
+  useTicket,
+} from "../../api/tickets";
+import { PriorityBadge, StatusBadge } from "../../components/Badges";
+import { MessageBubble } from "../../components/MessageBubble";
+import { Empty, ErrorState, Loading } from "../../components/States";
+import { ApiError, errorMessage } from "../../lib/api";
+import { useAuth } from "../../lib/auth";
+import { STATUS_LABELS, formatTime, shortId } from "../../lib/format";
+import { useRealtime, useStream } from "../../lib/realtime-react";
+import { useToasts } from "../../lib/toast";
+import { nextStatuses } from "../../lib/lifecycle";
+import { type EventFrame, type Message, type Status, type Ticket, type TypingFrame } from "../../lib/types";
+
+const TYPING_SHOW_MS = 4000;
+const TYPING_SEND_MS = 1500;
+
+export function TicketDetailPage() {
+  const { ticketId = "" } = useParams();
+  return <TicketDetail key={ticketId} ticketId={ticketId} />;
+}
+
+export function TicketDetail({ ticketId }: { ticketId: string }) {
+  const { me, isStaff } = useAuth();
+  const client = useQueryClient();
+  const toasts = useToasts();
+  const realtime = useRealtime();
+  const ticket = useTicket(ticketId);
+  const messages = useMessages(ticketId, ticket.isSuccess);
+  const agents = useAgents(isStaff);
+  const [typing, setTyping] = useState<Record<string, { name: string; internal: boolean; at: number }>>({});
+  const [unseen, setUnseen] = useState(0);
+  const [announce, setAnnounce] = useState("");
+  const threadEnd = useRef<HTMLDivElement>(null);
+
+  const agentNames = new Map(agents.data?.map((a) => [a.user_id, a.name]));
+
+  function onEvent(frame: EventFrame) {
+    const d = frame.data;
+    client.setQueryData<Ticket>(keys.ticket(ticketId), (t) => {
+      if (!t) return t;
+      const next: Ticket = { ...t, version: Math.max(t.version, frame.version), updated_at: frame.time };
+      if (frame.kind === "status_changed") next.status = d.to_status as Status;
+      if (frame.kind === "assignment_changed") next.assigned_agent_id = (d.agent_id as string | null) ?? null;
+      if (frame.kind === "priority_changed") next.priority = d.to_priority as Ticket["priority"];
+      if (frame.kind === "ticket_edited") {
+        next.subject = String(d.subject ?? t.subject);
+        next.description = String(d.description ?? t.description);
+      }
+      return next;
+    });
+    if (frame.kind === "message_posted") {
+      const message: Message = {
+        id: String(d.message_id),
+        version: frame.version,
+        author_id: String(d.author_id),
+        author_role: d.author_role as Message["author_role"],
+        body: String(d.body),
+        internal: Boolean(d.internal),
+        attachments: (d.attachments as Message["attachments"]) ?? [],
+        posted_at: String(d.posted_at),
+        position: frame.position,
+      };
+      client.setQueryData<Message[]>(keys.messages(ticketId), (list) => mergeMessage(list, message));
+      if (message.author_id !== String(me?.id)) {
+        setUnseen((n) => n + 1);
+        setAnnounce(`New ${message.internal ? "internal note" : "message"}: ${message.body.slice(0, 80)}`);
+        setTyping((all) => {
+          const rest = { ...all };
+          delete rest[message.author_id];
+          return rest;
+        });
+      }
+    } else if (frame.kind === "status_changed") {
+      setAnnounce(`Status changed to ${STATUS_LABELS[frame.data.to_status as Status] ?? frame.data.to_status}`);
+    }
+  }
+
+  function onTyping(frame: TypingFrame) {
+    setTyping((all) => ({ ...all, [frame.user_id]: { name: frame.name, internal: frame.internal, at: Date.now() } }));
+  }
+
+  useStream(
+    "ticket",
+    { onEvent, onTyping, onResync: () => void client.invalidateQueries({ queryKey: keys.messages(ticketId) }) },
+    { ticketId, afterVersion: ticket.data?.version, enabled: ticket.isSuccess },
+  );
+
+  // Forget typing signals a few seconds after the last one.
+  useEffect(() => {
+    if (!Object.keys(typing).length) return;
+    const timer = setInterval(() => {
+      setTyping((all) => {
+        const now = Date.now();
+        const kept = Object.fromEntries(Object.entries(all).filter(([, t]) => now - t.at < TYPING_SHOW_MS));
+        return Object.keys(kept).length === Object.keys(all).length ? all : kept;
+      });
+    }, 500);
+    return () => clearInterval(timer);
+  }, [typing]);
+
+  if (ticket.isPending) return <Loading label="Loading ticket…" />;
+  if (ticket.isError)
+    return (
+      <main id="main">
+        <ErrorState error={ticket.error} onRetry={() => void ticket.refetch()} />
+        <Link to="/">Back to your tickets</Link>
+      </main>
+    );
+  const t = ticket.data;
+  const thread = messages.data ?? [];
+  const seenVersion = Math.max(t.version, ...thread.filter((m) => !m.pending).map((m) => m.version));
+  const typingNames = Object.values(typing).map((x) => x.name + (x.internal ? " (internal note)" : ""));
+
+  function authorName(m: Message): string {
+    if (m.author_role === "customer") return isStaff ? `Customer #${m.author_id}` : "Customer";
+    return agentNames.get(m.author_id) ?? "Support agent";
+  }
+
+  return (
+    <main id="main" className="ticket-detail">
+      <header className="ticket-header card">
+        <div>
+          <h1 data-testid="ticket-subject">{t.subject}</h1>
+          <p className="muted">
+            #{shortId(t.id)} · opened {formatTime(t.created_at)}
+            {isStaff && ` · customer #${t.customer_id}`}
+          </p>
+          <div className="ticket-card-badges">
+            <StatusBadge status={t.status} />
+            <PriorityBadge priority={t.priority} />
+            <span className="muted">
+              {t.assigned_agent_id
+                ? isStaff
+                  ? `Agent: ${agentNames.get(t.assigned_agent_id) ?? `#${t.assigned_agent_id}`}`
+                  : "An agent is on it"
+                : "Not assigned yet"}
+            </span>
+          </div>
+          {t.description && <p className="description">{t.description}</p>}
+        </div>
+        <nav aria-label="Ticket views">
+          <Link to={`/tickets/${t.id}/history`}>History</Link>
+        </nav>
+      </header>
+
+      <TicketControls ticket={t} />
+
+      <section className="card thread" aria-labelledby="thread-title">
+        <h2 id="thread-title">Conversation</h2>
+        <div className="sr-only" aria-live="polite" data-testid="live-announcer">
+          {announce}
+        </div>
+        {messages.isPending ? (
+          <Loading label="Loading messages…" />
+        ) : messages.isError ? (
+          <ErrorState error={messages.error} onRetry={() => void messages.refetch()} />
+        ) : thread.length === 0 ? (
+          <Empty>No messages yet.</Empty>
+        ) : (
+          <div className="messages">
+            {thread.map((m) => (
+              <MessageBubble key={m.id} message={m} mine={m.author_id === String(me?.id)} authorName={authorName(m)} />
+            ))}
+          </div>
+        )}
+        <div ref={threadEnd} />
+        {unseen > 0 && (
+          <button
+            type="button"
+            className="new-messages"
+            onClick={() => {
+              threadEnd.current?.scrollIntoView({ behavior: "smooth" });
+              setUnseen(0);
+            }}
+          >
+            {unseen} new message{unseen === 1 ? "" : "s"}
+          </button>
+        )}
+        <p className="typing" aria-live="polite" data-testid="typing-indicator">
+          {typingNames.length > 0 && `${typingNames.join(", ")} ${typingNames.length === 1 ? "is" : "are"} typing…`}
+        </p>
+        {t.status === "closed" ? (
+          <p className="muted">This ticket is closed.</p>
+        ) : (
+          <ReplyBox
+            ticketId={t.id}
+            seenVersion={seenVersion}
+            onTyping={(internal) => realtime?.typing(t.id, internal)}
+            onSent={() => setUnseen(0)}
+            onError={(text) => toasts.push(text, "error")}
+          />
+        )}
+      </section>
+    </main>
+  );
+}
+
+function TicketControls({ ticket }: { ticket: Ticket }) {
+  const { me, isStaff } = useAuth();
+  const toasts = useToasts();
+  const agents = useAgents(isStaff);
+  const status = useChangeStatus(ticket.id);
+  const assign = useAssign(ticket.id);
+
+  function changeStatus(next: Status) {
+    status.mutate(next, { onError: (e) => toasts.push(`Status not changed: ${errorMessage(e)}`, "error") });
+  }
+  function assignTo(agentId: number | null) {
+    assign.mutate(agentId, { onError: (e) => toasts.push(`Not assigned: ${errorMessage(e)}`, "error") });
+  }
+
+  return (
+    <section className="card controls" aria-label="Ticket actions">
+      <label>
+        Status
+        <select
+          value={ticket.status}
+          onChange={(e) => changeStatus(e.target.value as Status)}
+          disabled={status.isPending}
+          data-testid="status-select"
+        >
+          {[ticket.status, ...nextStatuses(ticket, me?.role ?? "customer")].map((s) => (
+            <option key={s} value={s}>
+              {s === ticket.status ? `${STATUS_LABELS[s]} (current)` : `→ ${STATUS_LABELS[s]}`}
+            </option>
+          ))}
+        </select>
+      </label>
+      {!isStaff && ticket.status !== "resolved" && ticket.status !== "closed" && (
+        <button type="button" className="secondary" onClick={() => changeStatus("resolved")}>
+          Mark resolved
+        </button>
+      )}
+      {isStaff && me && (
+        <>
+          <label>
+            Assigned agent
+            <select
+              value={ticket.assigned_agent_id ?? ""}
+              disabled={assign.isPending}
+              onChange={(e) => assignTo(e.target.value ? Number(e.target.value) : null)}
+              data-testid="assign-select"
+            >
+              <option value="">Unassigned</option>
+              {agents.data?.map((a) => (
+                <option key={a.user_id} value={a.user_id}>
+                  {a.name} ({a.availability}, {a.open_tickets} open)
+                </option>
+              ))}
+              {ticket.assigned_agent_id && !agents.data?.some((a) => a.user_id === ticket.assigned_agent_id) && (
+                <option value={ticket.assigned_agent_id}>Agent #{ticket.assigned_agent_id}</option>
+              )}
+            </select>
+          </label>
+          {ticket.assigned_agent_id !== String(me.id) && (
+            <button type="button" onClick={() => assignTo(me.id)} disabled={assign.isPending}>
+              Assign to me
+            </button>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
+
+function ReplyBox({
+  ticketId,
+  seenVersion,
+  onTyping,
+  onSent,
+  onError,
+}: {
+  ticketId: string;
+  seenVersion: number;
+  onTyping: (internal: boolean) => void;
+  onSent: () => void;
+  onError: (text: string) => void;
+}) {
+  const { me, isStaff } = useAuth();
+  const post = usePostMessage(ticketId, { id: me?.id ?? 0, role: me?.role ?? "customer" });
+  const [body, setBody] = useState("");
+  const [internal, setInternal] = useState(false);
+  const [stale, setStale] = useState<number | null>(null);
+  const [fieldError, setFieldError] = useState<string | null>(null);
+  const lastTyping = useRef(0);
+
+  function onChange(value: string) {
+    setBody(value);
+    const now = Date.now();
+    if (value && now - lastTyping.current > TYPING_SEND_MS) {
+      lastTyping.current = now;
+      onTyping(internal);
+    }
+  }
+
+  async function onSubmit(e: FormEvent) {
+    e.preventDefault();
+    if (!body.trim()) {
+      setFieldError("Write a message first.");
+      return;
+    }
+    setFieldError(null);
+    const text = body;
+    setBody("");
+    try {
+      await post.mutateAsync({ body: text, internal, ifMatch: seenVersion });
+      setStale(null);
+      onSent();
+    } catch (error) {
+      setBody(text); // keep the draft
+      if (error instanceof ApiError && error.code === "stale_reply") {
+        setStale(((error.body.messages as unknown[]) ?? []).length);
+      } else if (error instanceof ApiError && error.status === 400) {
+        setFieldError(errorMessage(error));
+      } else onError(`Not sent: ${errorMessage(error)}`);
+    }
+  }
+
+  return (
+    <form className={`reply-box${internal ? " reply-internal" : ""}`} onSubmit={onSubmit} noValidate>
+      {stale !== null && (
+        <div className="stale-warning" role="alert" data-testid="stale-warning">
+          <strong>The ticket changed while you were writing.</strong> {stale} newer message
+          {stale === 1 ? " was" : "s were"} added above. Read {stale === 1 ? "it" : "them"}, then send again.
+        </div>
+      )}
+      <label htmlFor="reply-body">{internal ? "Internal note (staff only)" : "Reply"}</label>
+      <textarea
+        id="reply-body"
+        rows={3}
+        value={body}
+        onChange={(e) => onChange(e.target.value)}
+        aria-invalid={fieldError ? true : undefined}
+        aria-describedby={fieldError ? "reply-error" : undefined}
+      />
+      {fieldError && (
+        <p id="reply-error" className="field-error">
+          {fieldError}
+        </p>
+      )}
+      <div className="row">
+        {isStaff && (
+          <label className="checkbox">
+            <input type="checkbox" checked={internal} onChange={(e) => setInternal(e.target.checked)} /> Internal note
+          </label>
+        )}
+        <button type="submit" disabled={post.isPending}>
+          {internal ? "Add note" : "Send reply"}
+        </button>
+      </div>
+    </form>
+  );
+}
