@@ -289,22 +289,18 @@ class PostgresSearchIndex:
             "FROM {t} d{join}, (SELECT websearch_to_tsquery({c}, %(text)s) AS query) q"
             " WHERE d.document @@ q.query AND {where}"
         ).format(t=t, join=join, c=sql.Literal(CONFIG) + sql.SQL("::regconfig"), where=where)
+        page_params = self._page_params(query)
+        page_params["candidates"] = RANK_ALL_UP_TO
+        page_params["candidates_all"] = RANK_ALL_UP_TO * len(kinds)
         with connection.cursor() as cur:
-            cur.execute(
-                sql.SQL("SELECT d.kind, count(*) {matches} GROUP BY d.kind")
-                .format(matches=matches)
-                .as_string(None),
-                params,
-            )
-            counts = {kind: int(n) for kind, n in cur.fetchall()}
-            if not any(counts.values()):
-                return _results(counts, [])
-            page_params = self._page_params(query)
-            capped = max(counts.values()) > RANK_ALL_UP_TO
-            page_params["candidates"] = RANK_ALL_UP_TO
-            page_params["candidates_all"] = RANK_ALL_UP_TO * len(kinds)
-            cur.execute(self._page_sql(matches, capped), {**params, **page_params})
-            rows = [dict(zip(_RESULT_COLUMNS, r, strict=True)) for r in cur.fetchall()]
+            cur.execute(self._page_sql(matches), {**params, **page_params})
+            counts: dict[str, int] = {}
+            rows = []
+            for values in cur.fetchall():
+                if values[-2] is not None:  # a count row
+                    counts[values[-2]] = int(values[-1])
+                else:
+                    rows.append(dict(zip(_RESULT_COLUMNS, values[:-2], strict=True)))
         return _results(counts, rows)
 
     def _where(
@@ -358,41 +354,39 @@ class PostgresSearchIndex:
             "headline_fragments": HEADLINE_FRAGMENTS,
         }
 
-    def _page_sql(self, matches: sql.Composable, capped: bool) -> str:
+    def _page_sql(self, matches: sql.Composable) -> str:
         source = sql.SQL(
             "CASE WHEN r.kind = {message} THEN r.body"
             " ELSE concat_ws(' — ', nullif(r.title, ''), nullif(r.body, ''),"
             " nullif(r.metadata, '')) END"
         ).format(message=sql.Literal(MESSAGE))
-        # Rank narrow rows (key, kind, score) and keep the page; only the page's rows are then
-        # read whole (sorting every match with its texts spilled to disk). Scoring is what
-        # costs: for words with more than RANK_ALL_UP_TO matches of a kind, only that many of
-        # the newest are scored and paged through (like a web search engine's last page; the
-        # counts stay exact).
+        # One statement. Every match is read once, narrow (key, kind, time), to count it and
+        # to number it newest first per kind; the newest RANK_ALL_UP_TO of each kind (all of
+        # them, for most words) are read again and scored; only the page's rows are read
+        # whole. Scoring is what costs: a very common word is ranked among its newest matches
+        # and paged through those (like a web search engine's last page); counts stay exact.
+        # (The LIMIT tells the planner how few the candidates are.)
         rank = sql.SQL(
             "row_number() OVER (PARTITION BY d.kind"
             " ORDER BY ts_rank_cd(%(weights)s::real[], d.document, q.query) DESC,"
             " d.updated_at DESC, d.key) AS rn"
         )
-        if capped:
-            # The newest matches of each kind by key only (a narrow sort), then only those
-            # are read again and scored.
-            # (The LIMIT tells the planner how few they are.)
-            ranked = sql.SQL(
-                "recent AS MATERIALIZED (SELECT key FROM (SELECT d.key, row_number() OVER"
-                " (PARTITION BY d.kind ORDER BY d.occurred_at DESC NULLS LAST, d.key) AS n"
-                " {matches}) m WHERE n <= %(candidates)s LIMIT %(candidates_all)s),"
-                " ranked AS (SELECT d.key, d.kind, {rank}"
-                " FROM recent JOIN {t} d ON d.key = recent.key,"
-                " (SELECT websearch_to_tsquery({c}, %(text)s) AS query) q)"
-            )
-        else:
-            ranked = sql.SQL("ranked AS (SELECT d.key, d.kind, {rank} {matches})")
+        ranked = sql.SQL(
+            "recent AS MATERIALIZED (SELECT key, kind, total FROM (SELECT d.key, d.kind,"
+            " row_number() OVER newest AS n, count(*) OVER (PARTITION BY d.kind) AS total"
+            " {matches} WINDOW newest AS (PARTITION BY d.kind"
+            " ORDER BY d.occurred_at DESC NULLS LAST, d.key)) m"
+            " WHERE n <= %(candidates)s LIMIT %(candidates_all)s),"
+            " counts AS (SELECT kind, max(total) AS total FROM recent GROUP BY kind),"
+            " ranked AS (SELECT d.key, d.kind, {rank}"
+            " FROM recent JOIN {t} d ON d.key = recent.key,"
+            " (SELECT websearch_to_tsquery({c}, %(text)s) AS query) q)"
+        )
         return (
             sql.SQL(
                 "WITH {ranked},"
                 " page AS (SELECT key, rn FROM ranked WHERE rn > %(offset)s AND rn <= %(end)s)"
-                " SELECT r.kind, r.key, r.ticket_id, r.customer_id, r.internal,"
+                " (SELECT r.kind, r.key, r.ticket_id, r.customer_id, r.internal,"
                 " CASE WHEN r.kind = {message} THEN coalesce(tk.title, '') ELSE r.title END,"
                 " ts_headline({c}, s.text, q.query, CASE WHEN char_length(s.text) <= %(whole_text)s"
                 " THEN %(headline_whole)s ELSE %(headline_fragments)s END),"
@@ -401,13 +395,16 @@ class PostgresSearchIndex:
                 " CASE WHEN r.kind = {message} THEN tk.assigned_agent_id"
                 " ELSE r.assigned_agent_id END,"
                 " coalesce(tk.tags, r.tags), r.created_at, coalesce(tk.updated_at, r.updated_at),"
-                " r.occurred_at"
+                " r.occurred_at, NULL::text, NULL::bigint"
                 " FROM page p JOIN {t} r ON r.key = p.key"
                 " CROSS JOIN (SELECT websearch_to_tsquery({c}, %(text)s) AS query) q"
                 " CROSS JOIN LATERAL (SELECT {source} AS text) s"
                 " LEFT JOIN {t} tk"
                 " ON r.kind = {message} AND tk.key = {ticket_prefix} || r.ticket_id::text"
-                " ORDER BY r.kind, p.rn"
+                " ORDER BY r.kind, p.rn)"
+                # then one row per kind with its count
+                " UNION ALL (SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+                " NULL, NULL, NULL, NULL, kind, total FROM counts)"
             )
             .format(
                 ranked=ranked.format(
