@@ -4,10 +4,13 @@ section of docs/benchmarks.md (rewritten between the script's markers, others un
 from __future__ import annotations
 
 import contextlib
+import platform
 import socket
 import subprocess
 import time
 from pathlib import Path
+
+import psutil
 
 from infra.postgres.embedded import port_open as _port_open
 
@@ -78,3 +81,15 @@ def write_section(start: str, end: str, section: str, doc: Path = DOC) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     doc.write_text(text)
+
+
+def machine() -> dict[str, str]:
+    """The machine and commit a run is on: cpu, cores, ram, os, python, commit."""
+    return {
+        "cpu": cpu_model(),
+        "cores": str(psutil.cpu_count(logical=True)),
+        "ram": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "commit": git_commit(),
+    }

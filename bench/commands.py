@@ -34,7 +34,6 @@ import contextlib
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import signal
@@ -52,7 +51,7 @@ from typing import Any
 import httpx
 import psutil
 import psycopg
-from benchlib import cpu_model, free_port, git_commit, log, write_section
+from benchlib import free_port, log, machine, write_section
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
@@ -1017,20 +1016,9 @@ def mb(n: int) -> str:
 
 # ------------------------------------------------------------------------------ report
 def machine_info(db: Database) -> dict[str, str]:
-    cpu = cpu_model()
-    commit = git_commit()
     import uvicorn
 
-    return {
-        "cpu": cpu,
-        "cores": str(psutil.cpu_count(logical=True)),
-        "ram": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "postgres": db.version,
-        "uvicorn": uvicorn.__version__,
-        "commit": commit,
-    }
+    return {**machine(), "postgres": db.version, "uvicorn": uvicorn.__version__}
 
 
 def fmt_rate(x: float) -> str:

@@ -45,7 +45,6 @@ import io
 import json
 import math
 import os
-import platform
 import pstats
 import random
 import re
@@ -66,7 +65,7 @@ from typing import Any
 import httpx
 import psutil
 import psycopg
-from benchlib import cpu_model, free_port, git_commit, log, port_open, write_section
+from benchlib import free_port, log, machine, port_open, write_section
 from psycopg import sql
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -1414,20 +1413,9 @@ def freshness_direct(n: int, customer: str, agent_user: str, timeout: float) -> 
 
 # ------------------------------------------------------------------------------ report
 def machine_info(db: Database) -> dict[str, str]:
-    cpu = cpu_model()
-    commit = git_commit()
     from importlib.metadata import version
 
-    return {
-        "cpu": cpu,
-        "cores": str(psutil.cpu_count(logical=True)),
-        "ram": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "postgres": db.version,
-        "eventsourcing": version("eventsourcing"),
-        "commit": commit,
-    }
+    return {**machine(), "postgres": db.version, "eventsourcing": version("eventsourcing")}
 
 
 def corpus_info() -> dict[str, Any]:

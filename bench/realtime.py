@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -45,7 +44,7 @@ from typing import Any
 import httpx
 import psutil
 import psycopg
-from benchlib import cpu_model, free_port, git_commit, log, port_open, write_section
+from benchlib import free_port, log, machine, port_open, write_section
 from websockets.asyncio.client import ClientConnection, connect
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -405,18 +404,6 @@ async def run_load(
 
 
 # ------------------------------------------------------------------------------ report
-def machine() -> dict[str, str]:
-    cpu = cpu_model()
-    commit = git_commit()
-    return {
-        "cpu": cpu,
-        "cores": str(psutil.cpu_count()),
-        "ram": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
-        "python": platform.python_version(),
-        "commit": commit,
-    }
-
-
 def ms(x: float) -> str:
     return "n/a" if x != x else f"{x:,.1f}"
 
