@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from django.db import connection, transaction
 from psycopg import sql
@@ -29,6 +29,7 @@ from psycopg import sql
 from projections.ports import Envelope
 
 REBUILD_SUFFIX = "__rebuild"
+S = TypeVar("S", bound="PostgresProjectionStore")
 INDEX_SUFFIX = "__rb"
 _INDEX_HEAD = re.compile(r"INDEX \S+ ON \S+")
 
@@ -186,7 +187,8 @@ class PostgresProjectionStore:
 
     # ------------------------------------------------------------------ rebuild
     def shadow(self) -> PostgresProjectionStore:
-        """An empty copy of this projection's tables, to rebuild into from zero."""
+        """An empty copy of this projection's tables, to rebuild into from zero: a plain
+        ``PostgresProjectionStore``, whatever subclass this is."""
         with transaction.atomic(), connection.cursor() as cur:
             for table in self.tables:
                 shadow = sql.Identifier(table + REBUILD_SUFFIX)
@@ -206,12 +208,16 @@ class PostgresProjectionStore:
             cur.execute(
                 "DELETE FROM projection_position WHERE name = %s", [self.name + REBUILD_SUFFIX]
             )
-        return PostgresProjectionStore(
+        return self._copy(PostgresProjectionStore, REBUILD_SUFFIX)
+
+    def _copy(self, cls: type[S], suffix: str) -> S:
+        """The same projection (tables, state, handler, deferred indexes) as ``cls``."""
+        return cls(
             self.name,
             tables=self.tables,
             state_factory=self._state_factory,
             handler=self._handler,
-            suffix=REBUILD_SUFFIX,
+            suffix=suffix,
             deferred_indexes=self.deferred_indexes,
         )
 
@@ -350,14 +356,7 @@ class VersionedProjectionStore(PostgresProjectionStore):
     @classmethod
     def like(cls, store: PostgresProjectionStore) -> VersionedProjectionStore:
         """The same projection (tables, state, handler), kept by (aggregate id, version)."""
-        return cls(
-            store.name,
-            tables=store.tables,
-            state_factory=store._state_factory,
-            handler=store._handler,
-            suffix=store.suffix,
-            deferred_indexes=store.deferred_indexes,
-        )
+        return store._copy(cls, store.suffix)
 
     def _make_batch(self, position: int, cur: Any) -> PostgresBatch:
         return VersionedBatch(
@@ -368,11 +367,4 @@ class VersionedProjectionStore(PostgresProjectionStore):
         plain = super().shadow()
         with transaction.atomic(), connection.cursor() as cur:
             cur.execute("DELETE FROM projection_applied WHERE name = %s", [plain.tracking_name])
-        return VersionedProjectionStore(
-            self.name,
-            tables=self.tables,
-            state_factory=self._state_factory,
-            handler=self._handler,
-            suffix=REBUILD_SUFFIX,
-            deferred_indexes=self.deferred_indexes,
-        )
+        return self._copy(VersionedProjectionStore, REBUILD_SUFFIX)

@@ -11,8 +11,6 @@ versions that mode drops duplicates by (stop the projector's consumers first).
 from __future__ import annotations
 
 import os
-import signal
-import threading
 from typing import IO, Any, cast
 
 from django.core.management.base import BaseCommand, CommandError
@@ -29,6 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from config import projectors
+from config.shutdown import stop_on_signals
 from projections.runner import Progress as RunProgress
 from projections.runner import rebuild
 
@@ -90,16 +89,12 @@ class Command(BaseCommand):
             runner.catch_up()
             self.stdout.write(f"{name} at {runner.store.position()}")
             return
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+        stop = stop_on_signals()
         self.stdout.write(f"{name}: following the log from {runner.store.position()}")
         runner.run(stop)
 
     def run_all(self) -> None:
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+        stop = stop_on_signals()
         # The push projector stays in the web server: with the in-memory channel layer its
         # frames only reach sockets of its own process.
         threads = projectors.start_in_process(stop, push=False)
@@ -136,9 +131,7 @@ class Command(BaseCommand):
                 applied = runner.catch_up()
                 self.stdout.write(f"{name}: applied {applied} events from Kafka")
                 return
-            stop = threading.Event()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: stop.set())
+            stop = stop_on_signals()
             self.stdout.write(f"{name}: consuming {kafka.group_id(name)}")
             runner.run(stop)
         finally:

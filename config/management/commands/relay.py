@@ -7,13 +7,12 @@ Run one relay per topic (a second one waits on the first's lock: a hot standby).
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand
 
 from config import kafka
+from config.shutdown import stop_on_signals
 
 
 class Command(BaseCommand):
@@ -37,9 +36,7 @@ class Command(BaseCommand):
                 published = relay.catch_up()
                 self.stdout.write(f"relay: published {published}, at {relay.position()}")
                 return
-            stop = threading.Event()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: stop.set())
+            stop = stop_on_signals()
             relay.run(stop)
         finally:
             relay.close()
