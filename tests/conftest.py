@@ -150,6 +150,15 @@ class LiveServer:
         self.url = url
         self.proc = proc
 
+    def stop(self) -> None:
+        """SIGTERM (the projectors finish their batch), then SIGKILL if it hangs."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
     def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
@@ -206,8 +215,4 @@ def live_api(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveServe
     """uvicorn serving ``config.asgi`` on the test database, as ``make run`` serves it."""
     server = start_server()
     yield server
-    server.proc.terminate()
-    try:
-        server.proc.wait(10)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
+    server.stop()

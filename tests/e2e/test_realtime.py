@@ -34,20 +34,11 @@ FAST = {
 WAIT = 10.0  # seconds to wait for one frame
 
 
-def stop(server: LiveServer) -> None:
-    server.proc.terminate()
-    try:
-        server.proc.wait(10)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait(5)
-
-
 @pytest.fixture(scope="module")
 def rt(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveServer]:
     server = start_server(FAST)
     yield server
-    stop(server)
+    server.stop()
 
 
 class WS:
@@ -345,7 +336,7 @@ def test_a_server_restart_loses_no_update_for_a_client_that_resumes(
         ws.subscribe(stream="ticket", ticket_id=ticket["id"])
         post(server, agent, ticket["id"], "before the restart")
         [seen] = ws.events(1)
-        stop(server)
+        server.stop()
         ws.closed()  # the server went away: the client reconnects and resumes
         during = [post(rt, agent, ticket["id"], f"while down {i}") for i in range(2)]
         server = start_server(FAST)
@@ -359,7 +350,7 @@ def test_a_server_restart_loses_no_update_for_a_client_that_resumes(
         assert bodies(ws.events(1)) == ["after the restart"]
         ws.close()
     finally:
-        stop(server)
+        server.stop()
 
 
 # ------------------------------------------------------------------------------ Redis restart
@@ -437,7 +428,7 @@ def test_a_redis_restart_does_not_leave_sockets_open_but_silent(
         ws.close()
         fresh.close()
     finally:
-        stop(server)
+        server.stop()
         _stop(redis)
 
 
@@ -583,5 +574,5 @@ def test_presence_counts_the_sockets_of_every_server_process(rt: LiveServer, peo
         ws.close()
     finally:
         if a.proc.poll() is None:
-            stop(a)
+            a.stop()
         asyncio.run(probe.close())

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -51,11 +50,7 @@ def web_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveSer
         pytest.fail(f"the web app could not be built: {problem}")
     server = start_server()
     yield server
-    server.proc.terminate()
-    try:
-        server.proc.wait(10)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
+    server.stop()
 
 
 @pytest.fixture(scope="module")
