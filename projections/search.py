@@ -283,8 +283,12 @@ class SearchHit:
 
 @dataclass(frozen=True)
 class SearchGroup:
-    count: int  # every match of this kind, not just this page
+    # The matches of this kind (not just this page). ``exact`` False: at least ``count``;
+    # an adapter may stop counting where it stops ranking (pages end there too), as web
+    # search engines and OpenSearch's ``track_total_hits`` do.
+    count: int
     hits: tuple[SearchHit, ...] = ()
+    exact: bool = True
 
 
 @dataclass(frozen=True)

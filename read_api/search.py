@@ -91,7 +91,12 @@ class SearchHitSerializer(serializers.Serializer[Any]):
 
 
 class SearchGroupSerializer(serializers.Serializer[Any]):
-    count = serializers.IntegerField(help_text="All matches of this kind, not only this page.")
+    count = serializers.IntegerField(
+        help_text="The matches of this kind, not only this page; at least this many when "
+        "`count_exact` is false (a very common word: the newest 2,000 matches are ranked "
+        "and paged through, and counting stops there too)."
+    )
+    count_exact = serializers.BooleanField(help_text="False: `count` is a lower bound.")
     results = SearchHitSerializer(many=True)
 
 
@@ -184,6 +189,7 @@ class SearchView(ConsistentReadMixin, APIView):
             "groups": {
                 group: {
                     "count": results.group(kind).count,
+                    "count_exact": results.group(kind).exact,
                     "results": SearchHitSerializer(results.group(kind).hits, many=True).data,
                 }
                 for group, kind in GROUPS.items()

@@ -263,6 +263,14 @@ class SearchDocument(models.Model):
             models.Index(fields=["ticket_id"], name="rm_search_doc_ticket"),
             # A customer's search: their few documents, not every match of the words.
             models.Index(fields=["customer_id"], name="rm_search_doc_customer"),
+            # A very common word: a kind's documents newest first until enough of them match,
+            # rather than every match read to find the newest (``PostgresSearchIndex``).
+            models.Index(
+                models.F("kind"),
+                models.F("occurred_at").desc(nulls_last=True),
+                models.F("key"),
+                name="rm_search_doc_recent",
+            ),
             # Filtered searches: the few tickets with the fields first, then their documents
             # (by ticket_id) that match the words, rather than every match of the words.
             models.Index(

@@ -230,6 +230,13 @@ class PostgresProjectionStore:
                     cur, table, table + REBUILD_SUFFIX, self.deferred_indexes
                 ):
                     cur.execute(statement)
+                # Statistics now, not at autovacuum's leisure: until then the planner guesses
+                # (and the search adapter's recency windows come from them).
+                cur.execute(
+                    sql.SQL("ANALYZE {}")
+                    .format(sql.Identifier(table + REBUILD_SUFFIX))
+                    .as_string(None)
+                )
 
     def swap_in(self, shadow: PostgresProjectionStore) -> int:
         """Make the rebuilt tables live, atomically; returns the position they are at."""

@@ -15,7 +15,9 @@ whole conversation (that UPDATE was most of a rebuild's PostgreSQL time). The
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -48,6 +50,7 @@ DEFERRED_INDEXES = [
     "rm_search_doc_fts",
     "rm_search_doc_ticket",
     "rm_search_doc_customer",
+    "rm_search_doc_recent",
     "rm_search_doc_ticket_agent",
     "rm_search_doc_ticket_status",
     "rm_search_doc_ticket_tags",
@@ -58,6 +61,13 @@ WEIGHTS = "{0.1, 0.2, 0.4, 1.0}"
 # Up to this many matches of a kind, every one is scored; beyond, the newest this many
 # (and pages end there). A very common word then costs a bounded sort, not a score each.
 RANK_ALL_UP_TO = 2000
+# Finding the newest RANK_ALL_UP_TO matches of a kind with thousands reads every match,
+# unless the search looks at the newest documents first: the newest 2% of the time axis,
+# then the next 6%, 17%, the rest (by the planner's histogram of ``occurred_at``), each
+# window a GIN x recency-index bitmap, stopping as soon as it has enough.
+WINDOWS = (0.02, 0.08, 0.25)
+WINDOWED_KINDS = (MESSAGE,)
+WINDOWS_TTL = 60.0  # seconds a process keeps the window bounds
 # Snippets: a text up to WHOLE_TEXT characters comes whole; a longer one as up to two
 # fragments around the matches (fragment mode alone trims even short texts to the match).
 WHOLE_TEXT = 280
@@ -72,6 +82,7 @@ USER_TABLE = "accounts_user"
 PROFILE_TABLE = "accounts_customerprofile"
 
 COLUMNS = list(DOC_FIELDS)
+_CONFIG = sql.Literal(CONFIG) + sql.SQL("::regconfig")
 _VECTOR = sql.SQL(
     "setweight(to_tsvector({c}, {title}), 'A') || setweight(to_tsvector({c}, {body}), 'B')"
     " || setweight(to_tsvector({c}, {metadata}), 'C')"
@@ -263,6 +274,78 @@ def _escape_html(expression: sql.Composable) -> sql.Composed:
     )
 
 
+def _windows(n: int) -> list[sql.Composable]:
+    """``n`` bounds, newest first, cut the time axis into ``n + 1`` disjoint windows."""
+    windows: list[sql.Composable] = [sql.SQL(" AND d.occurred_at >= %(bound0)s")]
+    for i in range(1, n):
+        windows.append(
+            sql.SQL(" AND d.occurred_at >= {} AND d.occurred_at < {}").format(
+                sql.Placeholder(f"bound{i}"), sql.Placeholder(f"bound{i - 1}")
+            )
+        )
+    windows.append(
+        sql.SQL(" AND (d.occurred_at < {} OR d.occurred_at IS NULL)").format(
+            sql.Placeholder(f"bound{n - 1}")
+        )
+    )
+    return windows
+
+
+_bounds_cache: dict[str, tuple[float, list[datetime]]] = {}
+
+
+def recency_bounds(table: str) -> list[datetime]:
+    """The times that leave about the newest ``WINDOWS`` shares of the documents after them.
+
+    From the planner's statistics of ``occurred_at`` (most common values and histogram, kept
+    by ANALYZE), so free to read; cached for ``WINDOWS_TTL`` seconds. No statistics yet: no
+    windows (every search still right, a very common word just slower).
+    """
+    now = time.monotonic()
+    cached = _bounds_cache.get(table)
+    if cached and now - cached[0] < WINDOWS_TTL:
+        return cached[1]
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT null_frac, most_common_vals::text::timestamptz[], most_common_freqs,"
+            " histogram_bounds::text::timestamptz[] FROM pg_stats"
+            " WHERE schemaname = current_schema() AND tablename = %s AND attname = 'occurred_at'",
+            [table],
+        )
+        row = cur.fetchone()
+    bounds = _bounds_from_stats(*row) if row else []
+    _bounds_cache[table] = (now, bounds)
+    return bounds
+
+
+def _bounds_from_stats(
+    null_frac: float,
+    common: list[datetime] | None,
+    common_freqs: list[float] | None,
+    histogram: list[datetime] | None,
+) -> list[datetime]:
+    # Mass at or after each value: a common value its own frequency, a histogram bucket the
+    # rest spread evenly (at its lower bound). Walk from the newest until each share is in.
+    points = list(zip(common or [], common_freqs or [], strict=True))
+    if histogram and len(histogram) > 1:
+        spread = (1.0 - null_frac - sum(common_freqs or [])) / (len(histogram) - 1)
+        points += [(value, spread) for value in histogram[:-1]]
+    points.sort(reverse=True)
+    bounds: list[datetime] = []
+    shares = iter(WINDOWS)
+    share = next(shares, None)
+    seen = 0.0
+    for value, mass in points:
+        seen += mass
+        while share is not None and seen >= share - 1e-9:
+            if not bounds or value < bounds[-1]:
+                bounds.append(value)
+            share = next(shares, None)
+        if share is None:
+            break
+    return bounds
+
+
 class PostgresSearchIndex:
     """``projections.search.SearchIndex`` over the live ``rm_search_doc``."""
 
@@ -273,7 +356,7 @@ class PostgresSearchIndex:
         kinds = query.visible_kinds
         if not kinds:
             return _results({}, [])
-        where, params = self._where(query, kinds)
+        where, params = self._where(query)
         params["text"] = query.text
         t = sql.Identifier(self.table)
         # The ticket's filter fields live on its own document only: a filtered search joins
@@ -285,15 +368,46 @@ class PostgresSearchIndex:
             if query.has_ticket_filters
             else sql.SQL("")
         )
+        # Per kind, the newest RANK_ALL_UP_TO matches: the planner either walks the kind's
+        # documents newest first (rm_search_doc_recent) until it has them, which is what a
+        # very common word costs, or reads every match through the GIN index and keeps the
+        # newest, when there are few. The kind is a literal so that partial indexes apply.
         matches = sql.SQL(
-            "FROM {t} d{join}, (SELECT websearch_to_tsquery({c}, %(text)s) AS query) q"
-            " WHERE d.document @@ q.query AND {where}"
-        ).format(t=t, join=join, c=sql.Literal(CONFIG) + sql.SQL("::regconfig"), where=where)
+            "SELECT d.key, d.kind, d.updated_at, d.document"
+            " FROM {t} d{join}, (SELECT websearch_to_tsquery({c}, %(text)s) AS query) q"
+            " WHERE d.kind = {kind} AND d.document @@ q.query AND {where}{window}"
+            " ORDER BY d.occurred_at DESC NULLS LAST, d.key"
+        )
+        bounds = recency_bounds(self.table) if WINDOWED_KINDS else []
+        branches = []
+        for kind in kinds:
+            windows: list[sql.Composable] = [sql.SQL("")]
+            if kind in WINDOWED_KINDS and bounds:
+                windows = _windows(len(bounds))
+                for i, bound in enumerate(bounds):
+                    params[f"bound{i}"] = bound
+            parts = [
+                matches.format(
+                    t=t, join=join, c=_CONFIG, kind=sql.Literal(kind), where=where, window=window
+                )
+                for window in windows
+            ]
+            if len(parts) == 1:
+                branches.append(sql.SQL("({} LIMIT %(candidates)s)").format(parts[0]))
+            else:
+                # Newest window first; PostgreSQL runs the next only while the LIMIT wants rows.
+                branches.append(
+                    sql.SQL("(SELECT * FROM ({}) w LIMIT %(candidates)s)").format(
+                        sql.SQL(" UNION ALL ").join(sql.SQL("({})").format(p) for p in parts)
+                    )
+                )
+        candidates = sql.SQL(" UNION ALL ").join(branches)
         page_params = self._page_params(query)
-        page_params["candidates"] = RANK_ALL_UP_TO
-        page_params["candidates_all"] = RANK_ALL_UP_TO * len(kinds)
+        # One more than are ranked: whether a count is exact, at no extra cost.
+        page_params["candidates"] = RANK_ALL_UP_TO + 1
+        page_params["ranked"] = RANK_ALL_UP_TO
         with connection.cursor() as cur:
-            cur.execute(self._page_sql(matches), {**params, **page_params})
+            cur.execute(self._page_sql(candidates), {**params, **page_params})
             counts: dict[str, int] = {}
             rows = []
             for values in cur.fetchall():
@@ -303,11 +417,9 @@ class PostgresSearchIndex:
                     rows.append(dict(zip(_RESULT_COLUMNS, values[:-2], strict=True)))
         return _results(counts, rows)
 
-    def _where(
-        self, query: SearchQuery, kinds: Sequence[str]
-    ) -> tuple[sql.Composed, dict[str, Any]]:
-        clauses: list[sql.Composable] = [sql.SQL("d.kind = ANY(%(kinds)s)")]
-        params: dict[str, Any] = {"kinds": list(kinds)}
+    def _where(self, query: SearchQuery) -> tuple[sql.Composed, dict[str, Any]]:
+        clauses: list[sql.Composable] = [sql.SQL("TRUE")]
+        params: dict[str, Any] = {}
         if not query.principal.is_staff:
             # Their own tickets, never internal notes (and, by ``visible_kinds``, no customers).
             clauses.append(sql.SQL("d.customer_id = %(me)s AND NOT d.internal"))
@@ -354,38 +466,30 @@ class PostgresSearchIndex:
             "headline_fragments": HEADLINE_FRAGMENTS,
         }
 
-    def _page_sql(self, matches: sql.Composable) -> str:
+    def _page_sql(self, candidates: sql.Composable) -> str:
         source = sql.SQL(
             "CASE WHEN r.kind = {message} THEN r.body"
             " ELSE concat_ws(' — ', nullif(r.title, ''), nullif(r.body, ''),"
             " nullif(r.metadata, '')) END"
         ).format(message=sql.Literal(MESSAGE))
-        # One statement. Every match is read once, narrow (key, kind, time), to count it and
-        # to number it newest first per kind; the newest RANK_ALL_UP_TO of each kind (all of
-        # them, for most words) are read again and scored; only the page's rows are read
-        # whole. Scoring is what costs: a very common word is ranked among its newest matches
-        # and paged through those (like a web search engine's last page); counts stay exact.
-        # (The LIMIT tells the planner how few the candidates are.)
-        rank = sql.SQL(
-            "row_number() OVER (PARTITION BY d.kind"
-            " ORDER BY ts_rank_cd(%(weights)s::real[], d.document, q.query) DESC,"
-            " d.updated_at DESC, d.key) AS rn"
-        )
+        # One statement. The candidates (the newest RANK_ALL_UP_TO matches of each kind) are
+        # read once, counted and scored with ts_rank_cd; only the page's rows are read whole.
+        # Scoring is what costs, so a very common word is ranked among its newest matches
+        # and paged through those (like a web search engine's last page), and its count
+        # says "at least RANK_ALL_UP_TO" rather than costing a read of every match.
         ranked = sql.SQL(
-            "recent AS MATERIALIZED (SELECT key, kind, total FROM (SELECT d.key, d.kind,"
-            " row_number() OVER newest AS n, count(*) OVER (PARTITION BY d.kind) AS total"
-            " {matches} WINDOW newest AS (PARTITION BY d.kind"
-            " ORDER BY d.occurred_at DESC NULLS LAST, d.key)) m"
-            " WHERE n <= %(candidates)s LIMIT %(candidates_all)s),"
-            " counts AS (SELECT kind, max(total) AS total FROM recent GROUP BY kind),"
-            " ranked AS (SELECT d.key, d.kind, {rank}"
-            " FROM recent JOIN {t} d ON d.key = recent.key,"
-            " (SELECT websearch_to_tsquery({c}, %(text)s) AS query) q)"
+            "candidates AS MATERIALIZED (SELECT c.key, c.kind, c.updated_at,"
+            " ts_rank_cd(%(weights)s::real[], c.document, q.query) AS score"
+            " FROM ({candidates}) c, (SELECT websearch_to_tsquery({c}, %(text)s) AS query) q),"
+            " counts AS (SELECT kind, count(*) AS total FROM candidates GROUP BY kind),"
+            " ranked AS (SELECT key, kind, row_number() OVER (PARTITION BY kind"
+            " ORDER BY score DESC, updated_at DESC, key) AS rn FROM candidates)"
         )
         return (
             sql.SQL(
                 "WITH {ranked},"
-                " page AS (SELECT key, rn FROM ranked WHERE rn > %(offset)s AND rn <= %(end)s)"
+                " page AS (SELECT key, rn FROM ranked"
+                " WHERE rn > %(offset)s AND rn <= least(%(end)s, %(ranked)s))"
                 " (SELECT r.kind, r.key, r.ticket_id, r.customer_id, r.internal,"
                 " CASE WHEN r.kind = {message} THEN coalesce(tk.title, '') ELSE r.title END,"
                 " ts_headline({c}, s.text, q.query, CASE WHEN char_length(s.text) <= %(whole_text)s"
@@ -407,12 +511,7 @@ class PostgresSearchIndex:
                 " NULL, NULL, NULL, NULL, kind, total FROM counts)"
             )
             .format(
-                ranked=ranked.format(
-                    rank=rank,
-                    matches=matches,
-                    t=sql.Identifier(self.table),
-                    c=sql.Literal(CONFIG) + sql.SQL("::regconfig"),
-                ),
+                ranked=ranked.format(candidates=candidates, c=_CONFIG),
                 message=sql.Literal(MESSAGE),
                 c=sql.Literal(CONFIG) + sql.SQL("::regconfig"),
                 source=_escape_html(source),
@@ -445,5 +544,12 @@ def _results(counts: dict[str, int], rows: list[dict[str, Any]]) -> SearchResult
             )
         )
     return SearchResults(
-        {kind: SearchGroup(counts.get(kind, 0), tuple(hits[kind])) for kind in KINDS}
+        {
+            kind: SearchGroup(
+                min(counts.get(kind, 0), RANK_ALL_UP_TO),
+                tuple(hits[kind]),
+                exact=counts.get(kind, 0) <= RANK_ALL_UP_TO,
+            )
+            for kind in KINDS
+        }
     )

@@ -149,7 +149,22 @@ def test_pagination(api):
     pages = [search(c, word, page=p, page_size=2) for p in (1, 2, 3)]
     assert [ids(p, "tickets") for p in pages] == [made[4:2:-1], made[2:0:-1], made[0:1]]
     assert {p["groups"]["tickets"]["count"] for p in pages} == {5}
+    assert {p["groups"]["tickets"]["count_exact"] for p in pages} == {True}
     assert [p["page"] for p in pages] == [1, 2, 3]
+
+
+def test_a_count_past_the_ranking_cap_is_a_lower_bound(api, monkeypatch):
+    from infra.postgres import search as pg
+
+    monkeypatch.setattr(pg, "RANK_ALL_UP_TO", 3)
+    word = token()
+    _, c = api("customer")
+    made = [open_ticket(c, subject=f"{word} {i}")["id"] for i in range(5)]
+    pages = [search(c, word, page=p, page_size=2) for p in (1, 2, 3)]
+    # The newest three are ranked and paged; the count says "at least 3".
+    assert [ids(p, "tickets") for p in pages] == [made[4:2:-1], made[2:3], []]
+    assert {(p["groups"]["tickets"]["count"], p["groups"]["tickets"]["count_exact"])
+            for p in pages} == {(3, False)}  # fmt: skip
 
 
 def test_an_edited_ticket_is_found_by_its_new_words(api):

@@ -143,7 +143,7 @@ export interface SearchHit {
 
 export interface SearchResponse {
   query: string;
-  groups: Record<"tickets" | "messages" | "customers", { count: number; results: SearchHit[] }>;
+  groups: Record<"tickets" | "messages" | "customers", { count: number; count_exact: boolean; results: SearchHit[] }>;
 }
 
 export interface TicketFilters {

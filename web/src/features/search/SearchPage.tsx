@@ -62,7 +62,10 @@ export function SearchPage() {
             return (
               <section key={group} className="card" aria-labelledby={`group-${group}`} data-testid={`search-${group}`}>
                 <h2 id={`group-${group}`}>
-                  {group[0]!.toUpperCase() + group.slice(1)} <span className="count">{g.count}</span>
+                  {group[0]!.toUpperCase() + group.slice(1)} <span className="count" title={g.count_exact ? undefined : "at least this many"}>
+                    {g.count.toLocaleString("en")}
+                    {g.count_exact ? "" : "+"}
+                  </span>
                 </h2>
                 {g.results.length === 0 ? (
                   <Empty>No {group} found.</Empty>
