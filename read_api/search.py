@@ -93,7 +93,7 @@ class SearchHitSerializer(serializers.Serializer[Any]):
 class SearchGroupSerializer(serializers.Serializer[Any]):
     count = serializers.IntegerField(
         help_text="The matches of this kind, not only this page; at least this many when "
-        "`count_exact` is false (a very common word: the newest 2,000 matches are ranked "
+        "`count_exact` is false (a very common word: the newest 1,000 matches are ranked "
         "and paged through, and counting stops there too)."
     )
     count_exact = serializers.BooleanField(help_text="False: `count` is a lower bound.")
