@@ -7,8 +7,10 @@ their own tickets and public messages, and never customers; staff search everyth
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -20,7 +22,7 @@ from domain.lifecycle import Priority, Role, Status
 from infra.auth.models import User
 from infra.postgres.search import PostgresSearchIndex
 from projections import search
-from projections.search import Principal, SearchIndex, SearchQuery
+from projections.search import Principal, SearchHit, SearchIndex, SearchQuery
 from read_api.consistency import ConsistentReadMixin
 
 MAX_QUERY = 500
@@ -190,7 +192,7 @@ class SearchView(ConsistentReadMixin, APIView):
                 group: {
                     "count": results.group(kind).count,
                     "count_exact": results.group(kind).exact,
-                    "results": SearchHitSerializer(results.group(kind).hits, many=True).data,
+                    "results": [present_hit(hit) for hit in results.group(kind).hits],
                 }
                 for group, kind in GROUPS.items()
             },
@@ -198,6 +200,34 @@ class SearchView(ConsistentReadMixin, APIView):
             "page_size": query.page_size,
         }
         return self.mark(Response(body))
+
+
+def _iso(value: datetime | None) -> str | None:
+    # DRF's DateTimeField output (the API's format): ISO 8601 in UTC (TIME_ZONE), as "Z".
+    if value is None:
+        return None
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def present_hit(hit: SearchHit) -> dict[str, Any]:
+    """What ``SearchHitSerializer`` documents, built directly: a page has up to 150 hits,
+    and DRF's field-by-field serializer cost milliseconds of every search."""
+    return {
+        "id": hit.id,
+        "ticket_id": str(hit.ticket_id) if hit.ticket_id is not None else None,
+        "customer_id": hit.customer_id,
+        "title": hit.title,
+        "snippet": hit.snippet,
+        "internal": hit.internal,
+        "status": hit.status,
+        "priority": hit.priority,
+        "assigned_agent_id": hit.assigned_agent_id,
+        "tags": list(hit.tags),
+        "created_at": _iso(hit.created_at),
+        "updated_at": _iso(hit.updated_at),
+        "occurred_at": _iso(hit.occurred_at),
+    }
 
 
 def principal(request: Request) -> Principal:
