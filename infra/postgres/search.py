@@ -48,6 +48,8 @@ TABLES = [TABLE]
 # batches look documents up by key only.
 DEFERRED_INDEXES = [
     "rm_search_doc_fts",
+    "rm_search_doc_fts_ticket",
+    "rm_search_doc_fts_customer",
     "rm_search_doc_ticket",
     "rm_search_doc_customer",
     "rm_search_doc_recent",
@@ -356,11 +358,10 @@ class PostgresSearchIndex:
         kinds = query.visible_kinds
         if not kinds:
             return _results({}, [])
-        where, params = self._where(query)
-        params["text"] = query.text
+        params: dict[str, Any] = {"text": query.text}
         t = sql.Identifier(self.table)
         # The ticket's filter fields live on its own document only: a filtered search joins
-        # each match to it (a ticket's document joins itself; customers have no ticket).
+        # each message to it; a ticket's document is its own (customers have no ticket).
         join = (
             sql.SQL(" JOIN {t} tk ON tk.ticket_id = d.ticket_id AND tk.kind = {ticket}").format(
                 t=t, ticket=sql.Literal(TICKET)
@@ -390,9 +391,16 @@ class PostgresSearchIndex:
                 windows = _windows(len(bounds))
                 for i, bound in enumerate(bounds):
                     params[f"bound{i}"] = bound
+            where, where_params = self._where(query, "tk" if kind == MESSAGE else "d")
+            params.update(where_params)
             parts = [
                 matches.format(
-                    t=t, join=join, c=_CONFIG, kind=sql.Literal(kind), where=where, window=window
+                    t=t,
+                    join=join if kind == MESSAGE else sql.SQL(""),
+                    c=_CONFIG,
+                    kind=sql.Literal(kind),
+                    where=where,
+                    window=window,
                 )
                 for window in windows
             ]
@@ -421,7 +429,10 @@ class PostgresSearchIndex:
                     rows.append(dict(zip(_RESULT_COLUMNS, values[:-2], strict=True)))
         return _results(counts, rows)
 
-    def _where(self, query: SearchQuery) -> tuple[sql.Composed, dict[str, Any]]:
+    def _where(self, query: SearchQuery, ticket: str = "tk") -> tuple[sql.Composed, dict[str, Any]]:
+        """The conditions on a match ``d``; the ticket filters on ``ticket``, its ticket's
+        document (``d`` itself when the match is a ticket's document)."""
+        tk = sql.Identifier(ticket)
         clauses: list[sql.Composable] = [sql.SQL("TRUE")]
         params: dict[str, Any] = {}
         if not query.principal.is_staff:
@@ -430,18 +441,18 @@ class PostgresSearchIndex:
             params["me"] = query.principal.user_id
         # ``tk``: the ticket's own document, joined when there are ticket filters.
         if query.status:
-            clauses.append(sql.SQL("tk.status = ANY(%(status)s)"))
+            clauses.append(sql.SQL("{}.status = ANY(%(status)s)").format(tk))
             params["status"] = list(query.status)
         if query.priority:
-            clauses.append(sql.SQL("tk.priority = ANY(%(priority)s)"))
+            clauses.append(sql.SQL("{}.priority = ANY(%(priority)s)").format(tk))
             params["priority"] = list(query.priority)
         if query.agent == NO_AGENT:
-            clauses.append(sql.SQL("tk.assigned_agent_id IS NULL"))
+            clauses.append(sql.SQL("{}.assigned_agent_id IS NULL").format(tk))
         elif query.agent is not None:
-            clauses.append(sql.SQL("tk.assigned_agent_id = %(agent)s"))
+            clauses.append(sql.SQL("{}.assigned_agent_id = %(agent)s").format(tk))
             params["agent"] = query.agent
         if query.tags:
-            clauses.append(sql.SQL("tk.tags @> %(tags)s::varchar[]"))
+            clauses.append(sql.SQL("{}.tags @> %(tags)s::varchar[]").format(tk))
             params["tags"] = list(query.tags)
         for name, column, op in [
             ("created_from", "created_at", ">="),
@@ -452,8 +463,8 @@ class PostgresSearchIndex:
             value = getattr(query, name)
             if value is not None:
                 clauses.append(
-                    sql.SQL("tk.{} {} {}").format(
-                        sql.Identifier(column), sql.SQL(op), sql.Placeholder(name)
+                    sql.SQL("{}.{} {} {}").format(
+                        tk, sql.Identifier(column), sql.SQL(op), sql.Placeholder(name)
                     )
                 )
                 params[name] = value
