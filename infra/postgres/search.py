@@ -60,13 +60,14 @@ DEFERRED_INDEXES = [
 CONFIG = "english"  # the text-search configuration of documents and queries alike
 # ts_rank_cd weights, in PostgreSQL's order {D, C, B, A}.
 WEIGHTS = "{0.1, 0.2, 0.4, 1.0}"
-# Up to this many matches of a kind, every one is scored; beyond, the newest this many
-# (and pages end there). A very common word then costs a bounded sort, not a score each.
+# Up to this many matches of a kind, every one is counted and scored; beyond, the newest
+# this many (pages end there, and the count says "at least"): a very common word costs a
+# bounded read, not one of every match (ADR 0018).
 RANK_ALL_UP_TO = 1000
 # Finding the newest RANK_ALL_UP_TO matches of a kind with thousands reads every match,
-# unless the search looks at the newest documents first: the newest 2% of the time axis,
-# then the next 6%, 17%, the rest (by the planner's histogram of ``occurred_at``), each
-# window a GIN x recency-index bitmap, stopping as soon as it has enough.
+# unless the search looks at the newest documents first: about the newest 2% of the
+# documents, then the next 6%, 17%, the rest (bounds from the planner's statistics of
+# ``occurred_at``), each window a GIN x recency-index bitmap, stopping once it has enough.
 WINDOWS = (0.02, 0.08, 0.25)
 WINDOWED_KINDS = (MESSAGE,)
 WINDOWS_TTL = 60.0  # seconds a process keeps the window bounds
