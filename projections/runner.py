@@ -7,6 +7,7 @@ twice or skip one: it always continues from the committed position.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -173,3 +174,89 @@ class StreamRunner:
     def run(self, stop: threading.Event, *, idle_timeout: float = 1.0) -> None:
         while not stop.is_set():
             self.step(idle_timeout)
+
+
+class SharedLog:
+    """One reader of an ``EventSource`` for several runners of one process.
+
+    Run as projectors of one process, every runner read and decoded every event itself.
+    Here one thread (``follow``) reads the log once, keeps the newest decoded envelopes in
+    memory, and wakes the runners; each runner still takes its own position lock and reads
+    "after my position" from ``source()``, so nothing about exactly-once changes: a read
+    the memory window covers is answered from it, any other from the source itself. The
+    window is contiguous: it holds every event after ``start`` up to the reader's position
+    (the log becomes visible in position order, so a read never skips one).
+    """
+
+    def __init__(
+        self, source: EventSource, *, batch_size: int = DEFAULT_BATCH, keep: int = 20_000
+    ) -> None:
+        self.upstream = source
+        self.batch_size = batch_size
+        self.keep = keep
+        self._cond = threading.Condition()
+        self._envelopes: list[Envelope] = []
+        self._positions: list[int] = []
+        self._start: int | None = None  # the window holds every event after this position
+        self._end = 0  # ... up to and including this one (the reader's position)
+
+    def follow(self, stop: threading.Event, *, idle_timeout: float = 1.0) -> None:
+        """The reader: from the head now, read each new event once; until ``stop`` is set."""
+        if self._start is None:
+            head = self.upstream.head()
+            with self._cond:
+                self._start = self._end = head
+                self._cond.notify_all()
+        while not stop.is_set():
+            envelopes = self.upstream.read(self._end, self.batch_size)
+            if not envelopes:
+                self.upstream.wait(self._end, idle_timeout)
+                continue
+            with self._cond:
+                self._envelopes.extend(envelopes)
+                self._positions.extend(e.position for e in envelopes)
+                self._end = envelopes[-1].position
+                excess = len(self._envelopes) - self.keep
+                if excess > 0:
+                    self._start = self._positions[excess - 1]
+                    del self._envelopes[:excess], self._positions[:excess]
+                self._cond.notify_all()
+
+    def source(self) -> EventSource:
+        return _SharedSource(self)
+
+    def _read(self, after: int, limit: int) -> Sequence[Envelope] | None:
+        """From the window, or None when the window does not cover ``after``."""
+        with self._cond:
+            if self._start is None or after < self._start or after > self._end:
+                return None
+            i = bisect.bisect_right(self._positions, after)
+            return self._envelopes[i : i + limit]
+
+    def _wait(self, after: int, timeout: float) -> None:
+        with self._cond:
+            if self._start is not None and (after < self._start or after < self._end):
+                return  # there is something after ``after`` to read already
+            self._cond.wait(timeout)
+
+
+class _SharedSource:
+    """A runner's ``EventSource`` over a ``SharedLog``."""
+
+    def __init__(self, log: SharedLog) -> None:
+        self._log = log
+
+    def head(self) -> int:
+        return self._log.upstream.head()
+
+    def read(self, after: int, limit: int) -> Sequence[Envelope]:
+        envelopes = self._log._read(after, limit)
+        if envelopes is None:  # behind the window (catching up): read it ourselves
+            return self._log.upstream.read(after, limit)
+        return envelopes
+
+    def wait(self, after: int, timeout: float) -> None:
+        self._log._wait(after, timeout)  # the reader alone listens for new events
+
+    def close(self) -> None:
+        pass
