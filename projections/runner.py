@@ -53,6 +53,7 @@ class ProjectionRunner:
         # Catching up, the next batch is read (and decoded) while this one is applied: the
         # log only grows, and a read-ahead is used only if it starts at the locked position.
         self._ahead: tuple[int, Future[Sequence[Envelope]]] | None = None
+        self.seen = 0  # the position the last batch left (as far as this runner knows)
 
     def step(self, read_ahead: Callable[[int], None] | None = None) -> int:
         """Apply at most one batch; return how many events it applied. ``read_ahead`` is
@@ -60,11 +61,13 @@ class ProjectionRunner:
         with self.store.batch() as batch:
             envelopes = self._read(batch.position)
             if not envelopes:
+                self.seen = batch.position
                 return 0
             if read_ahead is not None:
                 read_ahead(envelopes[-1].position)
             before = batch.position
             batch.apply(envelopes)
+            self.seen = batch.position
             return sum(1 for e in envelopes if e.position > before)
 
     def _read(self, after: int) -> Sequence[Envelope]:
@@ -107,10 +110,20 @@ class ProjectionRunner:
         return done
 
     def run(self, stop: threading.Event, *, idle_timeout: float = 1.0) -> None:
-        """Follow the log until ``stop`` is set: catch up, then apply new events as they come."""
+        """Follow the log until ``stop`` is set: catch up, then apply new events as they come.
+
+        A batch is opened only once the source says there may be events after the position
+        the last batch left (``wait`` returns at once then), not to find out that there are
+        none: an empty batch is a transaction and a position lock for nothing. The position
+        it waits from can be stale (another instance, a rebuild's swap) only by being
+        behind, and then ``wait`` returns at once and the next batch reads from the locked
+        position as always."""
+        self.seen = self.store.position()
         while not stop.is_set():
-            if self.step() == 0:
-                self.source.wait(self.store.position(), idle_timeout)
+            self.source.wait(self.seen, idle_timeout)
+            if stop.is_set():
+                break
+            self.step()
 
 
 def rebuild(
