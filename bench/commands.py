@@ -1520,6 +1520,11 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated variant keys: default,nogc,workers2,threads",
     )
     parser.add_argument("--quick", action="store_true", help="the default server only")
+    parser.add_argument(
+        "--clients",
+        help="comma-separated client counts to run (e.g. 1,32; 'same' adds 8 on one ticket); "
+        "default: every phase of each variant",
+    )
     parser.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     parser.add_argument("--keep-pg", action="store_true", help="keep var/bench-pg afterwards")
     parser.add_argument(
@@ -1551,6 +1556,14 @@ def main(argv: list[str] | None = None) -> int:
     background_cpu = max(0.0, (machine_busy_seconds() - busy0) / (time.perf_counter() - t0))
 
     chosen = variants(args.quick)
+    if args.clients:
+        wanted = set(args.clients.split(","))
+        for v in chosen:
+            v.phases = [
+                (c, same)
+                for c, same in v.phases
+                if ("same" in wanted if same else str(c) in wanted)
+            ]
     if args.only:
         keys = set(args.only.split(","))
         chosen = [v for v in chosen if v.key in keys]

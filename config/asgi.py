@@ -11,12 +11,15 @@ tables, and the in-memory channel layer only reaches sockets of its own process.
 import os
 import threading
 
+import django
 from django.conf import settings
-from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application() does first
 
-django_application = get_asgi_application()
+from config.handler import SyncChainASGIHandler  # noqa: E402  (after Django is set up)
+
+django_application = SyncChainASGIHandler()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402  (after Django is set up)
 

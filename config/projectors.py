@@ -22,8 +22,8 @@ from infra.postgres import search as pg_search
 from infra.postgres.event_source import PostgresEventSource, conninfo_from_django
 from infra.postgres.projection_store import PostgresProjectionStore
 from projections import assignment, notifications, search, sla, tickets
-from projections.ports import Envelope
-from projections.runner import ProjectionRunner
+from projections.ports import Envelope, EventSource
+from projections.runner import ProjectionRunner, SharedLog
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +85,14 @@ def store(name: str) -> PostgresProjectionStore:
         raise KeyError(f"Unknown projector {name!r}; known: {', '.join(sorted(STORES))}") from None
 
 
-def runner(name: str) -> ProjectionRunner:
+def runner(name: str, source: EventSource | None = None) -> ProjectionRunner:
     projection = store(name)
     crash_after = os.environ.get("DESKSTREAM_FAULT_CRASH_AFTER")
     if crash_after:
         projection = _crashing(projection, int(crash_after))
-    return ProjectionRunner(event_source(), projection, batch_size=settings.PROJECTION_BATCH_SIZE)
+    return ProjectionRunner(
+        source or event_source(), projection, batch_size=settings.PROJECTION_BATCH_SIZE
+    )
 
 
 def _crashing(projection: PostgresProjectionStore, after: int) -> PostgresProjectionStore:
@@ -127,8 +129,26 @@ def start_in_process(stop: threading.Event, *, push: bool = True) -> list[thread
     projector too unless ``push`` is off (``manage.py projector run-all`` leaves it to the
     web server)."""
 
+    # One reader decodes each new event once for all the projector threads (each still
+    # locks and advances its own position; see projections.runner.SharedLog).
+    upstream = event_source()
+    shared = SharedLog(upstream, batch_size=settings.PROJECTION_BATCH_SIZE)
+
+    def read_log() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    shared.follow(stop)
+                except Exception:
+                    if stop.is_set():
+                        break
+                    log.exception("the projectors' log reader failed; retrying in 1 s")
+                    stop.wait(1.0)
+        finally:
+            upstream.close()
+
     def follow(name: str) -> None:
-        r = runner(name)
+        r = runner(name, shared.source())
         try:
             while not stop.is_set():
                 try:
@@ -142,7 +162,8 @@ def start_in_process(stop: threading.Event, *, push: bool = True) -> list[thread
             r.source.close()  # type: ignore[attr-defined]
             connection.close()
 
-    threads = [
+    threads = [threading.Thread(target=read_log, name="projector-log-reader", daemon=True)]
+    threads += [
         threading.Thread(target=follow, args=(name,), name=f"projector-{name}", daemon=True)
         for name in STORES
     ]

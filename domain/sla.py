@@ -14,6 +14,7 @@ moment its business time, without the pauses, reaches the target.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -432,6 +433,27 @@ def evaluate(
         (SlaTarget.FIRST_RESPONSE, clock.first_response_at),
         (SlaTarget.RESOLUTION, clock.resolved_at),
     ):
-        due = business_deadline(clock.opened_at, policy.target(target), calendar, clock.pauses)
+        due = _deadline(clock.opened_at, policy.target(target), calendar, clock.pauses)
         out[target] = TargetState(target, due, met)
     return out
+
+
+def _deadline(
+    start: datetime, duration: timedelta, calendar: BusinessCalendar, pauses: tuple[Pause, ...]
+) -> datetime | None:
+    """``business_deadline``, remembered: the SLA projector recomputes a ticket's deadlines
+    on each of its events (a reply changes none of their inputs), and walking the calendar
+    was most of that projector's CPU. Only for UTC times, so a remembered answer is the very
+    value (not merely the same instant) a fresh computation would give."""
+    if start.tzinfo is UTC and all(
+        a.tzinfo is UTC and (b is None or b.tzinfo is UTC) for a, b in pauses
+    ):
+        return _remembered_deadline(start, duration, calendar, pauses)
+    return business_deadline(start, duration, calendar, pauses)
+
+
+@functools.lru_cache(maxsize=8192)
+def _remembered_deadline(
+    start: datetime, duration: timedelta, calendar: BusinessCalendar, pauses: tuple[Pause, ...]
+) -> datetime | None:
+    return business_deadline(start, duration, calendar, pauses)

@@ -7,6 +7,7 @@ twice or skip one: it always continues from the committed position.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -52,6 +53,7 @@ class ProjectionRunner:
         # Catching up, the next batch is read (and decoded) while this one is applied: the
         # log only grows, and a read-ahead is used only if it starts at the locked position.
         self._ahead: tuple[int, Future[Sequence[Envelope]]] | None = None
+        self.seen = 0  # the position the last batch left (as far as this runner knows)
 
     def step(self, read_ahead: Callable[[int], None] | None = None) -> int:
         """Apply at most one batch; return how many events it applied. ``read_ahead`` is
@@ -59,11 +61,13 @@ class ProjectionRunner:
         with self.store.batch() as batch:
             envelopes = self._read(batch.position)
             if not envelopes:
+                self.seen = batch.position
                 return 0
             if read_ahead is not None:
                 read_ahead(envelopes[-1].position)
             before = batch.position
             batch.apply(envelopes)
+            self.seen = batch.position
             return sum(1 for e in envelopes if e.position > before)
 
     def _read(self, after: int) -> Sequence[Envelope]:
@@ -106,10 +110,20 @@ class ProjectionRunner:
         return done
 
     def run(self, stop: threading.Event, *, idle_timeout: float = 1.0) -> None:
-        """Follow the log until ``stop`` is set: catch up, then apply new events as they come."""
+        """Follow the log until ``stop`` is set: catch up, then apply new events as they come.
+
+        A batch is opened only once the source says there may be events after the position
+        the last batch left (``wait`` returns at once then), not to find out that there are
+        none: an empty batch is a transaction and a position lock for nothing. The position
+        it waits from can be stale (another instance, a rebuild's swap) only by being
+        behind, and then ``wait`` returns at once and the next batch reads from the locked
+        position as always."""
+        self.seen = self.store.position()
         while not stop.is_set():
-            if self.step() == 0:
-                self.source.wait(self.store.position(), idle_timeout)
+            self.source.wait(self.seen, idle_timeout)
+            if stop.is_set():
+                break
+            self.step()
 
 
 def rebuild(
@@ -173,3 +187,89 @@ class StreamRunner:
     def run(self, stop: threading.Event, *, idle_timeout: float = 1.0) -> None:
         while not stop.is_set():
             self.step(idle_timeout)
+
+
+class SharedLog:
+    """One reader of an ``EventSource`` for several runners of one process.
+
+    Run as projectors of one process, every runner read and decoded every event itself.
+    Here one thread (``follow``) reads the log once, keeps the newest decoded envelopes in
+    memory, and wakes the runners; each runner still takes its own position lock and reads
+    "after my position" from ``source()``, so nothing about exactly-once changes: a read
+    the memory window covers is answered from it, any other from the source itself. The
+    window is contiguous: it holds every event after ``start`` up to the reader's position
+    (the log becomes visible in position order, so a read never skips one).
+    """
+
+    def __init__(
+        self, source: EventSource, *, batch_size: int = DEFAULT_BATCH, keep: int = 20_000
+    ) -> None:
+        self.upstream = source
+        self.batch_size = batch_size
+        self.keep = keep
+        self._cond = threading.Condition()
+        self._envelopes: list[Envelope] = []
+        self._positions: list[int] = []
+        self._start: int | None = None  # the window holds every event after this position
+        self._end = 0  # ... up to and including this one (the reader's position)
+
+    def follow(self, stop: threading.Event, *, idle_timeout: float = 1.0) -> None:
+        """The reader: from the head now, read each new event once; until ``stop`` is set."""
+        if self._start is None:
+            head = self.upstream.head()
+            with self._cond:
+                self._start = self._end = head
+                self._cond.notify_all()
+        while not stop.is_set():
+            envelopes = self.upstream.read(self._end, self.batch_size)
+            if not envelopes:
+                self.upstream.wait(self._end, idle_timeout)
+                continue
+            with self._cond:
+                self._envelopes.extend(envelopes)
+                self._positions.extend(e.position for e in envelopes)
+                self._end = envelopes[-1].position
+                excess = len(self._envelopes) - self.keep
+                if excess > 0:
+                    self._start = self._positions[excess - 1]
+                    del self._envelopes[:excess], self._positions[:excess]
+                self._cond.notify_all()
+
+    def source(self) -> EventSource:
+        return _SharedSource(self)
+
+    def _read(self, after: int, limit: int) -> Sequence[Envelope] | None:
+        """From the window, or None when the window does not cover ``after``."""
+        with self._cond:
+            if self._start is None or after < self._start or after > self._end:
+                return None
+            i = bisect.bisect_right(self._positions, after)
+            return self._envelopes[i : i + limit]
+
+    def _wait(self, after: int, timeout: float) -> None:
+        with self._cond:
+            if self._start is not None and (after < self._start or after < self._end):
+                return  # there is something after ``after`` to read already
+            self._cond.wait(timeout)
+
+
+class _SharedSource:
+    """A runner's ``EventSource`` over a ``SharedLog``."""
+
+    def __init__(self, log: SharedLog) -> None:
+        self._log = log
+
+    def head(self) -> int:
+        return self._log.upstream.head()
+
+    def read(self, after: int, limit: int) -> Sequence[Envelope]:
+        envelopes = self._log._read(after, limit)
+        if envelopes is None:  # behind the window (catching up): read it ourselves
+            return self._log.upstream.read(after, limit)
+        return envelopes
+
+    def wait(self, after: int, timeout: float) -> None:
+        self._log._wait(after, timeout)  # the reader alone listens for new events
+
+    def close(self) -> None:
+        pass

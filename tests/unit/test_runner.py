@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from uuid import uuid4
 
 from projections.ports import Envelope
-from projections.runner import ProjectionRunner
+from projections.runner import ProjectionRunner, SharedLog
 
 
 class Log:
@@ -100,3 +100,79 @@ def test_a_read_ahead_from_a_stale_position_is_not_used() -> None:
         runner.step()
     assert store.applied == list(range(1, 151))  # 51-100 once, by the other instance
     assert not log.overlapped
+
+
+class GrowingLog(Log):
+    """A log that grows while runners follow it; counts how often each event is read."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self.visible = 0
+        self.read_counts: dict[int, int] = {}
+
+    def head(self) -> int:
+        return self.visible
+
+    def read(self, after: int, limit: int) -> Sequence[Envelope]:
+        with self._lock:
+            out = self.events[after : min(after + limit, self.visible)]
+            for e in out:
+                self.read_counts[e.position] = self.read_counts.get(e.position, 0) + 1
+            return out
+
+    def wait(self, after: int, timeout: float) -> None:
+        time.sleep(0.001)
+
+
+def test_runners_sharing_one_log_reader_apply_every_event_once_in_order() -> None:
+    log = GrowingLog(3000)
+    log.visible = 500  # already stored when the reader starts: runners catch up on their own
+    shared = SharedLog(log, batch_size=50, keep=400)
+    stores = [Store() for _ in range(4)]
+    stop = threading.Event()
+    threads = [threading.Thread(target=shared.follow, args=(stop,), kwargs={"idle_timeout": 0.01})]
+    runners = [ProjectionRunner(shared.source(), s, batch_size=37) for s in stores]
+    threads += [
+        threading.Thread(target=r.run, args=(stop,), kwargs={"idle_timeout": 0.01}) for r in runners
+    ]
+    for t in threads:
+        t.start()
+    try:
+        while log.visible < 3000:  # new events arrive while they follow
+            log.visible = min(log.visible + 25, 3000)
+            time.sleep(0.002)
+        deadline = time.monotonic() + 10
+        while any(s.pos < 3000 for s in stores) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(5)
+    for s in stores:
+        assert s.applied == list(range(1, 3001))
+    # Once caught up, the runners read from the shared window: most events read once.
+    live = [log.read_counts[p] for p in range(1001, 3001)]
+    assert sum(live) < 1.5 * len(live)
+
+
+def test_a_shared_log_window_answers_only_what_it_holds_in_full() -> None:
+    log = GrowingLog(100)
+    log.visible = 40
+    shared = SharedLog(log, batch_size=10, keep=20)
+    stop = threading.Event()
+    reader = threading.Thread(target=shared.follow, args=(stop,), kwargs={"idle_timeout": 0.01})
+    reader.start()
+    try:
+        log.visible = 100
+        deadline = time.monotonic() + 5
+        while shared._end < 100 and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        stop.set()
+        reader.join(5)
+    source = shared.source()
+    assert shared._start == 80  # the window keeps the newest 20
+    assert shared._read(79, 5) is None  # behind the window: the source is read instead
+    assert [e.position for e in source.read(10, 5)] == [11, 12, 13, 14, 15]
+    assert [e.position for e in source.read(80, 5)] == [81, 82, 83, 84, 85]
+    assert list(source.read(100, 5)) == []
