@@ -380,9 +380,9 @@ class PostgresSearchIndex:
             " WHERE d.kind = {kind} AND d.document @@ q.query AND {where}{window}"
             " ORDER BY d.occurred_at DESC NULLS LAST, d.key"
         )
-        # Not for a customer (their few documents come through their own index) nor for
-        # ticket filters (the filter's tickets are the selective part: joined once, not per
-        # window).
+        # Not for a customer (their few documents come through their own index) nor with
+        # ticket filters (each window joined the filter's tickets again: measured slower,
+        # ADR 0018).
         windowed = query.principal.is_staff and not query.has_ticket_filters
         bounds = recency_bounds(self.table) if windowed and WINDOWED_KINDS else []
         branches = []
@@ -408,7 +408,9 @@ class PostgresSearchIndex:
             if len(parts) == 1:
                 branches.append(sql.SQL("({} LIMIT %(candidates)s)").format(parts[0]))
             else:
-                # Newest window first; PostgreSQL runs the next only while the LIMIT wants rows.
+                # Newest window first; PostgreSQL runs the next only while the LIMIT wants rows
+                # (a plain Append runs its branches in order: the connections disable parallel
+                # plans, config/settings.py, which could interleave them).
                 branches.append(
                     sql.SQL("(SELECT * FROM ({}) w LIMIT %(candidates)s)").format(
                         sql.SQL(" UNION ALL ").join(sql.SQL("({})").format(p) for p in parts)
