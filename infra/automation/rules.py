@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
+from psycopg import sql
 
 from domain.assignment import Policy, parse_policy
 from domain.lifecycle import Priority
 from domain.sla import BusinessCalendar, SlaPolicy
 from infra.automation import defaults
+from infra.automation.models import AssignmentSetting, BusinessCalendarSetting, SlaPolicySetting
 
 
 @dataclass(frozen=True)
@@ -43,24 +45,40 @@ class SlaRules:
 
 # Plain SQL, not the ORM: the SLA projector and the assignment manager read the rules on
 # every batch, and compiling these queries was a tenth of the projector process's CPU.
-_SLA_SQL = "SELECT priority, first_response_minutes, resolution_minutes FROM settings_sla_policy"
-_CALENDAR_SQL = (
-    "SELECT time_zone, weekly_hours, holidays FROM settings_business_calendar ORDER BY id LIMIT 1"
+# The tables are the models' (their Meta says where), read without the ORM.
+def _select(text: str, model: Any) -> str:
+    return sql.SQL(text).format(sql.Identifier(model._meta.db_table)).as_string(None)
+
+
+_SLA_SQL = _select(
+    "SELECT priority, first_response_minutes, resolution_minutes FROM {}", SlaPolicySetting
 )
-_ASSIGNMENT_SQL = "SELECT policy, enabled FROM settings_assignment ORDER BY id LIMIT 1"
+_CALENDAR_SQL = _select(
+    "SELECT time_zone, weekly_hours, holidays FROM {} ORDER BY id LIMIT 1",
+    BusinessCalendarSetting,
+)
+_ASSIGNMENT_SQL = _select("SELECT policy, enabled FROM {} ORDER BY id LIMIT 1", AssignmentSetting)
 
 
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value  # Django leaves jsonb as text
 
 
-def _sla_rows() -> tuple[list[tuple[Any, ...]], tuple[Any, ...] | None]:
+def _policy_rows() -> list[tuple[Any, ...]]:
     with connection.cursor() as cur:
         cur.execute(_SLA_SQL)
-        policies = sorted(cur.fetchall())
+        return sorted(cur.fetchall())
+
+
+def _calendar_row() -> tuple[Any, ...] | None:
+    with connection.cursor() as cur:
         cur.execute(_CALENDAR_SQL)
-        calendar = cur.fetchone()
-    return policies, calendar
+        row: tuple[Any, ...] | None = cur.fetchone()
+        return row
+
+
+def _sla_rows() -> tuple[list[tuple[Any, ...]], tuple[Any, ...] | None]:
+    return _policy_rows(), _calendar_row()
 
 
 def _minutes(policies: list[tuple[Any, ...]]) -> dict[str, tuple[int, int]]:
@@ -82,11 +100,11 @@ def _calendar(row: tuple[Any, ...] | None) -> dict[str, Any]:
 
 
 def sla_minutes() -> dict[str, tuple[int, int]]:
-    return _minutes(_sla_rows()[0])
+    return _minutes(_policy_rows())
 
 
 def calendar_json() -> dict[str, Any]:
-    return _calendar(_sla_rows()[1])
+    return _calendar(_calendar_row())
 
 
 _last_sla: tuple[Any, SlaRules] | None = None  # (the rows, the rules parsed from them)

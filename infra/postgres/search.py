@@ -93,9 +93,7 @@ _VECTOR = sql.SQL(
 
 
 def _vector(title: sql.Composable, body: sql.Composable, metadata: sql.Composable) -> sql.Composed:
-    return _VECTOR.format(
-        c=sql.Literal(CONFIG) + sql.SQL("::regconfig"), title=title, body=body, metadata=metadata
-    )
+    return _VECTOR.format(c=_CONFIG, title=title, body=body, metadata=metadata)
 
 
 # The ``document`` column of rows inserted with ``bulk.insert_rows`` (over their values ``u``).
@@ -385,6 +383,8 @@ class PostgresSearchIndex:
         # ADR 0018).
         windowed = query.principal.is_staff and not query.has_ticket_filters
         bounds = recency_bounds(self.table) if windowed and WINDOWED_KINDS else []
+        # The ticket filters apply to a message's ticket (``tk``), to a ticket's own document.
+        where = {alias: self._where(query, alias) for alias in ("tk", "d")}
         branches = []
         for kind in kinds:
             windows: list[sql.Composable] = [sql.SQL("")]
@@ -392,7 +392,7 @@ class PostgresSearchIndex:
                 windows = _windows(len(bounds))
                 for i, bound in enumerate(bounds):
                     params[f"bound{i}"] = bound
-            where, where_params = self._where(query, "tk" if kind == MESSAGE else "d")
+            conditions, where_params = where["tk" if kind == MESSAGE else "d"]
             params.update(where_params)
             parts = [
                 matches.format(
@@ -400,7 +400,7 @@ class PostgresSearchIndex:
                     join=join if kind == MESSAGE else sql.SQL(""),
                     c=_CONFIG,
                     kind=sql.Literal(kind),
-                    where=where,
+                    where=conditions,
                     window=window,
                 )
                 for window in windows
@@ -531,7 +531,7 @@ class PostgresSearchIndex:
             .format(
                 ranked=ranked.format(candidates=candidates, c=_CONFIG),
                 message=sql.Literal(MESSAGE),
-                c=sql.Literal(CONFIG) + sql.SQL("::regconfig"),
+                c=_CONFIG,
                 source=_escape_html(source),
                 t=sql.Identifier(self.table),
                 ticket_prefix=sql.Literal(f"{TICKET}:"),
