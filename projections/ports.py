@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 
@@ -75,6 +75,16 @@ class ProjectionStore(Protocol):
 
     def batch(self) -> AbstractContextManager[Batch]:
         """Open a unit of work; the position is locked so two runners never both apply."""
+
+
+@runtime_checkable
+class BulkProjectionStore(ProjectionStore, Protocol):
+    """A store that can also load many batches as one unit of work (a rebuild filling its
+    private copy from zero: nothing reads it until the swap, and a failed rebuild starts
+    over, so per-batch commits buy nothing there and cost rewriting rows at every batch)."""
+
+    def bulk(self) -> AbstractContextManager[Batch]:
+        """One unit of work for many ``apply`` calls; rows and position commit at the end."""
 
 
 class StreamBatch(Batch, Protocol):

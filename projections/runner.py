@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from projections.ports import (
+    BulkProjectionStore,
     Envelope,
     EventSource,
     ProjectionStore,
@@ -79,9 +80,16 @@ class ProjectionRunner:
         return self.source.read(after, self.batch_size)
 
     def catch_up(
-        self, *, until: int | None = None, on_progress: Callable[[Progress], None] | None = None
+        self,
+        *,
+        until: int | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        bulk: bool = False,
     ) -> int:
-        """Apply batches until the position reaches ``until`` (default: the head now)."""
+        """Apply batches until the position reaches ``until`` (default: the head now).
+
+        ``bulk``: when the store can (``BulkProjectionStore``), the whole catch-up is one
+        unit of work instead of one per batch (a rebuild loading its private copy)."""
         target = self.source.head() if until is None else until
         start_position = self.store.position()
         total = max(target - start_position, 0)
@@ -94,6 +102,21 @@ class ProjectionRunner:
                     self._ahead = (last, reader.submit(self.source.read, last, self.batch_size))
 
             try:
+                if bulk and isinstance(self.store, BulkProjectionStore):
+                    with self.store.bulk() as batch:
+                        position = batch.position
+                        while position < target:
+                            envelopes = self._read(position)
+                            if not envelopes:
+                                break
+                            read_ahead(envelopes[-1].position)
+                            batch.apply(envelopes)
+                            position = batch.position
+                            done = position - start_position
+                            if on_progress is not None:
+                                elapsed = time.monotonic() - started
+                                on_progress(Progress(done, total, position, target, elapsed))
+                    return done
                 while True:
                     position = self.store.position()
                     if position >= target:
@@ -138,7 +161,7 @@ def rebuild(
     """Rebuild beside the live copy, then swap it in. Returns the position of the swap."""
     shadow = make_shadow()
     runner = ProjectionRunner(source, shadow, batch_size=batch_size)
-    runner.catch_up(on_progress=on_progress)
+    runner.catch_up(on_progress=on_progress, bulk=True)
     # Events stored during the rebuild: catch up again, then swap (the swap itself waits
     # for the live projector's current batch; the live runner resumes from the swap point).
     runner.catch_up()

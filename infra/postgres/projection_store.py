@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from django.db import connection, transaction
 from psycopg import sql
@@ -105,6 +106,22 @@ class BatchState(Protocol):
     def flush(self) -> None: ...
 
 
+Writer = Callable[[Any], None]  # writes rows through the cursor it is given
+
+
+class BulkState(BatchState, Protocol):
+    """A state that can load an empty copy of its tables in one long unit of work (a
+    rebuild's catch-up, ``PostgresProjectionStore.bulk``): it lives across all the chunks,
+    keeps the rows that may still change in memory until ``flush`` at the end (each written
+    once, not once per batch), and hands out the rows that can no longer change."""
+
+    complete: bool  # set by the store: the tables held nothing, memory knows every row
+
+    def take_settled(self) -> Writer | None:
+        """Rows no later event can change (a message), taken out of memory: a writer that
+        inserts them (run on another thread, while the next chunk is applied), or None."""
+
+
 StateFactory = Callable[[Any, str], BatchState]  # (cursor, table suffix) -> state
 Handler = Callable[[Envelope, Any], None]
 
@@ -128,7 +145,82 @@ class PostgresBatch:
         self.applied += len(fresh)
 
 
+class BulkBatch:
+    """``PostgresProjectionStore.bulk``'s unit of work: many ``apply`` calls, one transaction.
+
+    With a ``BulkState`` the state lives across the calls and the settled rows of each call
+    are written on a writer thread while the next call is applied (Python and PostgreSQL
+    work at the same time instead of waiting for each other); the rest is written at
+    ``finish``. Otherwise each call is a batch of the store's own kind, as ``batch`` makes
+    them, inside the one transaction.
+    """
+
+    def __init__(
+        self,
+        position: int,
+        cursor: Any,
+        state: BatchState | None,
+        make_batch: Callable[[int, Any], PostgresBatch],
+        handler: Handler,
+    ) -> None:
+        self.position = position
+        self.applied = 0
+        self._cur = cursor
+        self._make_batch = make_batch
+        self._handler = handler
+        self._bulk: BulkState | None = None
+        if hasattr(state, "take_settled"):
+            self._bulk = cast(BulkState, state)
+            self._bulk.complete = position == 0
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="bulk-writer")
+        self._writing: Future[None] | None = None
+
+    def apply(self, envelopes: Sequence[Envelope]) -> None:
+        if self._bulk is None:
+            batch = self._make_batch(self.position, self._cur)
+            batch.apply(envelopes)
+            self.position, self.applied = batch.position, self.applied + batch.applied
+            return
+        fresh = [e for e in envelopes if e.position > self.position]
+        if not fresh:
+            return
+        if not self._bulk.complete:
+            self._wait()  # preload reads rows back: the write in flight must be in the table
+        self._bulk.preload(fresh)
+        for envelope in fresh:
+            self._handler(envelope, self._bulk)
+        write = self._bulk.take_settled()
+        if write is not None:
+            self._wait()  # one write at a time: they share the connection
+            self._writing = self._writer.submit(write, self._cur)
+        self.position = fresh[-1].position
+        self.applied += len(fresh)
+
+    def _wait(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()  # a failed write fails the whole unit of work
+
+    def abandon(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.exception()  # its error is not the one to report: it all rolls back
+        self._writer.shutdown(wait=True)
+
+    def finish(self) -> None:
+        try:
+            self._wait()
+            if self._bulk is not None:
+                self._bulk.flush()
+        finally:
+            self._writer.shutdown(wait=True)
+
+
 class PostgresProjectionStore:
+    # ``bulk`` may keep one ``BulkState`` across its batches (a versioned store may not: it
+    # records each batch's applied versions).
+    bulk_states = True
+
     def __init__(
         self,
         name: str,
@@ -161,29 +253,51 @@ class PostgresProjectionStore:
     @contextmanager
     def batch(self) -> Iterator[PostgresBatch]:
         with transaction.atomic(), connection.cursor() as cur:
-            lock = "SELECT position FROM projection_position WHERE name = %s FOR UPDATE"
-            cur.execute(lock, [self.tracking_name])
-            row = cur.fetchone()
-            if row is None:  # the projector's first batch ever
-                cur.execute(
-                    "INSERT INTO projection_position (name, position, updated_at) "
-                    "VALUES (%s, 0, now()) ON CONFLICT (name) DO NOTHING",
-                    [self.tracking_name],
-                )
-                cur.execute(lock, [self.tracking_name])
-                row = cur.fetchone()
-            (position,) = row
-            batch = self._make_batch(int(position), cur)
+            position = self._lock_position(cur)
+            batch = self._make_batch(position, cur)
             yield batch
             if batch.position != position:
-                cur.execute(
-                    "UPDATE projection_position SET position = %s, updated_at = now() "
-                    "WHERE name = %s",
-                    [batch.position, self.tracking_name],
-                )
+                self._set_position(cur, batch.position)
+
+    def _lock_position(self, cur: Any) -> int:
+        lock = "SELECT position FROM projection_position WHERE name = %s FOR UPDATE"
+        cur.execute(lock, [self.tracking_name])
+        row = cur.fetchone()
+        if row is None:  # the projector's first batch ever
+            cur.execute(
+                "INSERT INTO projection_position (name, position, updated_at) "
+                "VALUES (%s, 0, now()) ON CONFLICT (name) DO NOTHING",
+                [self.tracking_name],
+            )
+            cur.execute(lock, [self.tracking_name])
+            row = cur.fetchone()
+        return int(row[0])
+
+    def _set_position(self, cur: Any, position: int) -> None:
+        cur.execute(
+            "UPDATE projection_position SET position = %s, updated_at = now() WHERE name = %s",
+            [position, self.tracking_name],
+        )
 
     def _make_batch(self, position: int, cur: Any) -> PostgresBatch:
         return PostgresBatch(position, self._state_factory(cur, self.suffix), self._handler)
+
+    @contextmanager
+    def bulk(self) -> Iterator[BulkBatch]:
+        """One unit of work for a whole catch-up (a rebuild loading its copy): rows and
+        position commit together at the end, as in ``batch``; nothing is visible before."""
+        with transaction.atomic(), connection.cursor() as cur:
+            position = self._lock_position(cur)
+            state = self._state_factory(cur, self.suffix) if self.bulk_states else None
+            batch = BulkBatch(position, cur, state, self._make_batch, self._handler)
+            try:
+                yield batch
+            except BaseException:
+                batch.abandon()  # the write in flight ends before the rollback
+                raise
+            batch.finish()
+            if batch.position != position:
+                self._set_position(cur, batch.position)
 
     # ------------------------------------------------------------------ rebuild
     def shadow(self) -> PostgresProjectionStore:
@@ -359,6 +473,8 @@ class VersionedProjectionStore(PostgresProjectionStore):
     recount across aggregates (an agent's open tickets) must see every committed batch, and
     two instances sharing a topic's partitions never write the same rows at once.
     """
+
+    bulk_states = False
 
     @classmethod
     def like(cls, store: PostgresProjectionStore) -> VersionedProjectionStore:

@@ -8,7 +8,7 @@ rebuild run near the speed the log is read instead of one round trip per event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -43,8 +43,20 @@ AGENT_COLUMNS = ["id", "user_id", "name", "availability", "capacity", "skills", 
                  "version"]  # fmt: skip
 
 
+# A bulk load (``BulkState``) keeps at most this many tickets in memory; past it, it writes
+# them all and reads them back as batches do.
+BULK_TICKETS_IN_MEMORY = 200_000
+
+
 class PostgresTicketsState:
-    """``projections.tickets.TicketsState`` over the ``rm_*`` tables (or their rebuild copies)."""
+    """``projections.tickets.TicketsState`` over the ``rm_*`` tables (or their rebuild copies).
+
+    Also a ``BulkState``: loading an empty copy, a ticket's row is written once at the end
+    (not once per batch that touches it), and the workloads and customer counts recounted
+    once; messages are written as they come (``take_settled``).
+    """
+
+    complete = False  # True: the tables held nothing when this state began (a bulk load)
 
     def __init__(self, cursor: Any, suffix: str = "") -> None:
         self.cur = cursor
@@ -83,6 +95,8 @@ class PostgresTicketsState:
 
     # ----------------------------------------------------------- batching
     def preload(self, envelopes: Sequence[Envelope]) -> None:
+        if self.complete:
+            return  # every row there is, is in memory
         ticket_ids = {e.aggregate_id for e in envelopes} - self._tickets.keys()
         if ticket_ids:
             self._load(self.t["rm_ticket"], TICKET_COLUMNS, list(ticket_ids), self._tickets)
@@ -99,23 +113,30 @@ class PostgresTicketsState:
             row = dict(zip(columns, values, strict=True))
             into[row["id"]] = row
 
+    def take_settled(self) -> Callable[[Any], None] | None:
+        messages, self._messages = self._messages, []
+        tickets: list[list[Any]] = []
+        if len(self._tickets) > BULK_TICKETS_IN_MEMORY:
+            tickets = self._ticket_rows()
+            self._tickets.clear()
+            self._dirty_tickets.clear()
+            self.complete = False  # from now on, rows not in memory are read back
+        if not messages and not tickets:
+            return None
+        table, message_table = self.t["rm_ticket"], self.t["rm_message"]
+
+        def write(cursor: Any) -> None:
+            _write_tickets(cursor, table, tickets)
+            _write_messages(cursor, message_table, messages)
+
+        return write
+
+    def _ticket_rows(self) -> list[list[Any]]:
+        return [[self._tickets[i][c] for c in TICKET_COLUMNS] for i in self._dirty_tickets]
+
     def flush(self) -> None:
-        if self._dirty_tickets:
-            insert_rows(
-                self.cur,
-                self.t["rm_ticket"],
-                TICKET_COLUMNS,
-                [[self._tickets[i][c] for c in TICKET_COLUMNS] for i in self._dirty_tickets],
-                on_conflict=update_on_conflict("id", TICKET_COLUMNS),
-            )
-        if self._messages:
-            insert_rows(
-                self.cur,
-                self.t["rm_message"],
-                MESSAGE_COLUMNS,
-                self._messages,
-                on_conflict=IGNORE_CONFLICTS,
-            )
+        _write_tickets(self.cur, self.t["rm_ticket"], self._ticket_rows())
+        _write_messages(self.cur, self.t["rm_message"], self._messages)
         if self._dirty_agents:
             insert_rows(
                 self.cur,
@@ -163,6 +184,22 @@ class PostgresTicketsState:
         self._messages.clear()
         self._workloads.clear()
         self._customers.clear()
+
+
+def _write_tickets(cursor: Any, table: str, rows: list[list[Any]]) -> None:
+    if rows:
+        insert_rows(
+            cursor,
+            table,
+            TICKET_COLUMNS,
+            rows,
+            on_conflict=update_on_conflict("id", TICKET_COLUMNS),
+        )
+
+
+def _write_messages(cursor: Any, table: str, rows: list[Row]) -> None:
+    if rows:
+        insert_rows(cursor, table, MESSAGE_COLUMNS, rows, on_conflict=IGNORE_CONFLICTS)
 
 
 def handler(envelope: Envelope, state: Any) -> None:

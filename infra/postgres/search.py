@@ -16,7 +16,7 @@ whole conversation (that UPDATE was most of a rebuild's PostgreSQL time). The
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -118,8 +118,20 @@ def _copy(doc: Doc) -> Doc:
     return out
 
 
+# A bulk load (``BulkState``) keeps at most this many ticket documents in memory; past it, it
+# writes them all and reads them back as batches do.
+BULK_TICKETS_IN_MEMORY = 200_000
+
+
 class PostgresSearchState:
-    """``projections.search.SearchState`` over ``rm_search_doc`` (or its rebuild copy)."""
+    """``projections.search.SearchState`` over ``rm_search_doc`` (or its rebuild copy).
+
+    Also a ``BulkState``: loading an empty copy, a ticket's document is written once at the
+    end with its final fields (not rewritten by every batch that changes them); message
+    documents are written as they come (``take_settled``).
+    """
+
+    complete = False  # True: the table held nothing when this state began (a bulk load)
 
     def __init__(self, cursor: Any, suffix: str = "") -> None:
         self.cur = cursor
@@ -172,7 +184,7 @@ class PostgresSearchState:
     # ------------------------------------------------------------ batching
     def preload(self, envelopes: Sequence[Envelope]) -> None:
         wanted = {e.aggregate_id for e in envelopes} - self._tickets.keys()
-        if wanted:
+        if wanted and not self.complete:
             self.cur.execute(
                 sql.SQL("SELECT {cols} FROM {t} WHERE key = ANY(%s)")
                 .format(
@@ -212,6 +224,23 @@ class PostgresSearchState:
             name = f"{first} {last}".strip() or email
             self._customers[str(user_id)] = CustomerInfo(name, email, company, phone)
 
+    def take_settled(self) -> Callable[[Any], None] | None:
+        if len(self._tickets) > BULK_TICKETS_IN_MEMORY:
+            self.flush()  # everything, now (rare): then read back what later batches touch
+            self._tickets.clear()
+            self._stored.clear()
+            self.complete = False
+            return None
+        messages, self._messages = self._messages, []
+        if not messages:
+            return None
+        table = self.table
+
+        def write(cursor: Any) -> None:
+            _write_messages(cursor, table, messages)
+
+        return write
+
     def flush(self) -> None:
         # Filter fields first, on the documents stored before this batch (the ticket's own and
         # its messages'); the documents written below already carry the latest fields.
@@ -222,10 +251,6 @@ class PostgresSearchState:
             sorted(TICKET_FIELDS),
             [self._tickets[i] for i in self._fields_changed],
         )
-        for message in self._messages:
-            # A message document holds only what never changes; searches take the ticket's
-            # filter fields from the ticket's document (``_TICKET_DOC``).
-            message.update(_MESSAGE_TICKET_FIELDS, tags=[], updated_at=message["occurred_at"])
         insert_rows(
             self.cur,
             self.table,
@@ -234,14 +259,7 @@ class PostgresSearchState:
             on_conflict=_replace_all(),
             computed=_DOCUMENT,
         )
-        insert_rows(
-            self.cur,
-            self.table,
-            COLUMNS,
-            self._messages,
-            on_conflict=IGNORE_CONFLICTS,
-            computed=_DOCUMENT,
-        )
+        _write_messages(self.cur, self.table, self._messages)
         insert_rows(
             self.cur,
             self.table,
@@ -255,6 +273,14 @@ class PostgresSearchState:
         self._fields_changed.clear()
         self._messages.clear()
         self._customer_docs.clear()
+
+
+def _write_messages(cursor: Any, table: str, messages: list[Doc]) -> None:
+    for message in messages:
+        # A message document holds only what never changes; searches take the ticket's
+        # filter fields from the ticket's document (``_TICKET_DOC``).
+        message.update(_MESSAGE_TICKET_FIELDS, tags=[], updated_at=message["occurred_at"])
+    insert_rows(cursor, table, COLUMNS, messages, on_conflict=IGNORE_CONFLICTS, computed=_DOCUMENT)
 
 
 def handler(envelope: Envelope, state: Any) -> None:

@@ -77,6 +77,70 @@ def test_state_built_live_equals_state_rebuilt_from_zero(name):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("name", ["read_models", "search"])
+@pytest.mark.parametrize("in_memory", [None, 3], ids=["tickets-in-memory", "spilling"])
+def test_a_bulk_loaded_rebuild_equals_one_built_batch_by_batch(name, in_memory, monkeypatch):
+    """A rebuild loads its copy as one unit of work: tickets written once at the end,
+    messages on a writer thread while the next chunk is applied, and past a memory limit
+    everything written and read back. Chunks of 5 make all of that happen many times."""
+    from infra.postgres import readmodels
+    from infra.postgres import search as pg_search
+
+    if in_memory is not None:
+        monkeypatch.setattr(readmodels, "BULK_TICKETS_IN_MEMORY", in_memory)
+        monkeypatch.setattr(pg_search, "BULK_TICKETS_IN_MEMORY", in_memory)
+    generate(get_application(), tickets=30, steps=300, seed=5)
+    ProjectionRunner(event_source(), store(name), batch_size=5).catch_up()
+    built = snapshot(name)
+
+    writes: list[str] = []
+    state_class = {"read_models": readmodels.PostgresTicketsState}.get(
+        name, pg_search.PostgresSearchState
+    )
+    take = state_class.take_settled
+
+    def counted(self: Any) -> Any:
+        write = take(self)
+        if write is not None:
+            writes.append(threading.current_thread().name)
+        return write
+
+    monkeypatch.setattr(state_class, "take_settled", counted)
+    position = rebuild(
+        event_source(), store(name), store(name).shadow, store(name).swap_in, batch_size=5
+    )
+    assert position == head()
+    assert snapshot(name) == built
+    assert len(writes) > 10  # the chunks' settled rows went out one write per chunk
+
+
+@pytest.mark.django_db
+def test_a_failed_bulk_load_writes_nothing(monkeypatch):
+    generate(get_application(), tickets=10, steps=80, seed=6)
+    shadow = store("read_models").shadow()
+    envelopes = list(event_source().read(0, 1000))
+    calls = [0]
+    from projections import tickets
+
+    real = tickets.handle
+
+    def failing(envelope: Any, state: Any) -> None:
+        calls[0] += 1
+        if calls[0] == 60:
+            raise RuntimeError("the projector failed")
+        real(envelope, state)
+
+    monkeypatch.setattr(tickets, "handle", failing)
+    with pytest.raises(RuntimeError, match="the projector failed"), shadow.bulk() as batch:
+        for start in range(0, len(envelopes), 10):
+            batch.apply(envelopes[start : start + 10])  # 5 chunks written before the failure
+    assert shadow.position() == 0
+    with connection.cursor() as cur:
+        cur.execute('SELECT count(*) FROM "rm_message__rebuild"')
+        assert cur.fetchone()[0] == 0
+
+
+@pytest.mark.django_db
 def test_readers_see_the_old_copy_until_the_swap():
     name = "read_models"
     generate(get_application(), tickets=5, steps=20, seed=3)
