@@ -61,31 +61,35 @@ class PostgresTicketsState:
     def __init__(self, cursor: Any, suffix: str = "") -> None:
         self.cur = cursor
         self.t = {name: name + suffix for name in TABLES}
-        self._tickets: dict[UUID, Row] = {}
-        self._agents: dict[UUID, Row] = {}
-        self._dirty_tickets: set[UUID] = set()
-        self._dirty_agents: set[UUID] = set()
+        # Keyed by ``UUID.int``: ``UUID.__hash__`` is Python code, run on every lookup of a
+        # freshly decoded id (a tenth of a rebuild's CPU when keyed by the UUIDs themselves).
+        self._tickets: dict[int, Row] = {}
+        self._agents: dict[int, Row] = {}
+        self._dirty_tickets: set[int] = set()
+        self._dirty_agents: set[int] = set()
         self._messages: list[Row] = []
         self._workloads: set[str] = set()
         self._customers: set[str] = set()
 
     # ----------------------------------------------------------- TicketsState
     def ticket(self, ticket_id: UUID) -> Row | None:
-        return self._tickets.get(ticket_id)
+        return self._tickets.get(ticket_id.int)
 
     def put_ticket(self, row: Row) -> None:
-        self._tickets[row["id"]] = row
-        self._dirty_tickets.add(row["id"])
+        key = row["id"].int
+        self._tickets[key] = row
+        self._dirty_tickets.add(key)
 
     def add_message(self, row: Row) -> None:
         self._messages.append(row)
 
     def agent(self, agent_id: UUID) -> Row | None:
-        return self._agents.get(agent_id)
+        return self._agents.get(agent_id.int)
 
     def put_agent(self, row: Row) -> None:
-        self._agents[row["id"]] = row
-        self._dirty_agents.add(row["id"])
+        key = row["id"].int
+        self._agents[key] = row
+        self._dirty_agents.add(key)
 
     def workload_changed(self, agent_user_id: str) -> None:
         self._workloads.add(agent_user_id)
@@ -97,21 +101,22 @@ class PostgresTicketsState:
     def preload(self, envelopes: Sequence[Envelope]) -> None:
         if self.complete:
             return  # every row there is, is in memory
-        ticket_ids = {e.aggregate_id for e in envelopes} - self._tickets.keys()
+        ids = {e.aggregate_id.int: e.aggregate_id for e in envelopes}
+        ticket_ids = [ids[i] for i in ids.keys() - self._tickets.keys()]
         if ticket_ids:
-            self._load(self.t["rm_ticket"], TICKET_COLUMNS, list(ticket_ids), self._tickets)
-        agent_ids = ticket_ids - self._tickets.keys()
+            self._load(self.t["rm_ticket"], TICKET_COLUMNS, ticket_ids, self._tickets)
+        agent_ids = [i for i in ticket_ids if i.int not in self._tickets]
         if agent_ids:
-            self._load(self.t["rm_agent"], AGENT_COLUMNS, list(agent_ids), self._agents)
+            self._load(self.t["rm_agent"], AGENT_COLUMNS, agent_ids, self._agents)
 
-    def _load(self, table: str, columns: list[str], ids: list[UUID], into: dict[UUID, Row]) -> None:
+    def _load(self, table: str, columns: list[str], ids: list[UUID], into: dict[int, Row]) -> None:
         query = sql.SQL("SELECT {cols} FROM {t} WHERE id = ANY(%s)").format(
             cols=sql.SQL(", ").join(map(sql.Identifier, columns)), t=sql.Identifier(table)
         )
         self.cur.execute(query.as_string(None), [ids])
         for values in self.cur.fetchall():
             row = dict(zip(columns, values, strict=True))
-            into[row["id"]] = row
+            into[row["id"].int] = row
 
     def take_settled(self) -> Callable[[Any], None] | None:
         messages, self._messages = self._messages, []
