@@ -86,12 +86,15 @@ class SearchState(Protocol):
     """The projector's view of the search index during one batch."""
 
     def ticket(self, ticket_id: UUID) -> Doc | None:
-        """The ticket's own document (a copy the caller may change)."""
+        """The ticket's own document, as the state holds it: read it, never change it (change
+        it through ``upsert_ticket`` and ``set_ticket_fields``)."""
 
     def upsert_ticket(self, doc: Doc) -> None:
-        """Create or replace the ticket's own document (its text changed)."""
+        """Create or replace the ticket's own document (its text changed). The state keeps
+        ``doc`` itself: hand over a new dict, and do not change it afterwards."""
 
-    def add_message(self, doc: Doc) -> None: ...
+    def add_message(self, doc: Doc) -> None:
+        """Index a message. The state keeps ``doc`` itself, as ``upsert_ticket`` does."""
 
     def set_ticket_fields(self, ticket_id: UUID, **fields: Any) -> None:
         """Change filter fields (``TICKET_FIELDS``) on every document of the ticket."""
@@ -120,7 +123,7 @@ def handle(envelope: Envelope, state: SearchState) -> None:
     if topic == MESSAGE_POSTED:
         state.add_message(
             {
-                **{name: doc[name] for name in DOC_FIELDS},
+                **doc,  # a ticket document has exactly the keys of DOC_FIELDS
                 "key": f"{MESSAGE}:{event.message_id}",
                 "kind": MESSAGE,
                 "internal": bool(event.internal),

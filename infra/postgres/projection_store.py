@@ -98,6 +98,22 @@ def _restore_index_names(cur: Any, table: str) -> None:
             )
 
 
+INDEX_BUILDERS = 2  # deferred indexes built at once (one core each)
+
+
+def _build_index(statement: str) -> None:
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        cur.execute(statement)
+
+
+def _build_index_on_own_connection(statement: str) -> None:
+    try:
+        _build_index(statement)  # this thread's own connection (Django's are per thread)
+    finally:
+        connection.close()
+
+
 class BatchState(Protocol):
     """A projector's view of its tables during one batch."""
 
@@ -336,14 +352,28 @@ class PostgresProjectionStore:
         )
 
     def build_deferred_indexes(self) -> None:
-        """Give a rebuild copy the indexes it was loaded without (see ``deferred_indexes``)."""
-        with transaction.atomic(), connection.cursor() as cur:
-            cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
-            for table in self.tables:  # the live names; the copies carry the suffix
+        """Give a rebuild copy the indexes it was loaded without (see ``deferred_indexes``).
+
+        ``INDEX_BUILDERS`` at a time, each on a connection of its own: a ``CREATE INDEX``
+        keeps one core busy, and nothing else uses the copy (builds take SHARE locks, which
+        do not conflict with each other). Inside a transaction (tests) the copy is not
+        visible to other connections, so they are built one after another on this one."""
+        with connection.cursor() as cur:
+            statements = [
+                statement
+                for table in self.tables  # the live names; the copies carry the suffix
                 for statement in _deferred_index_sql(
                     cur, table, table + REBUILD_SUFFIX, self.deferred_indexes
-                ):
-                    cur.execute(statement)
+                )
+            ]
+        if connection.in_atomic_block:
+            for statement in statements:
+                _build_index(statement)
+        else:
+            with ThreadPoolExecutor(INDEX_BUILDERS, thread_name_prefix="index") as pool:
+                list(pool.map(_build_index_on_own_connection, statements))
+        with connection.cursor() as cur:
+            for table in self.tables:
                 # Statistics now, not at autovacuum's leisure: until then the planner guesses
                 # (and the search adapter's recency windows come from them).
                 cur.execute(

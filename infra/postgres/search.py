@@ -150,16 +150,15 @@ class PostgresSearchState:
 
     # ------------------------------------------------------------ SearchState
     def ticket(self, ticket_id: UUID) -> Doc | None:
-        doc = self._tickets.get(ticket_id.int)
-        return None if doc is None else _copy(doc)
+        return self._tickets.get(ticket_id.int)  # read-only for the caller (the port says)
 
     def upsert_ticket(self, doc: Doc) -> None:
         key = doc["ticket_id"].int
-        self._tickets[key] = _copy(doc)
+        self._tickets[key] = doc  # handed over (the port says): no copy per event
         self._dirty.add(key)
 
     def add_message(self, doc: Doc) -> None:
-        self._messages.append(_copy(doc))
+        self._messages.append(doc)
 
     def set_ticket_fields(self, ticket_id: UUID, **fields: Any) -> None:
         if not fields.keys() <= TICKET_FIELDS:

@@ -114,6 +114,31 @@ def test_a_bulk_loaded_rebuild_equals_one_built_batch_by_batch(name, in_memory, 
     assert len(writes) > 10  # the chunks' settled rows went out one write per chunk
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("name", ["read_models", "search"])
+def test_a_rebuild_outside_a_transaction_builds_its_indexes_on_their_own_connections(name):
+    """Outside a transaction (as ``projector rebuild`` runs) the deferred indexes are built
+    two at a time on connections of their own; after the swap the tables have exactly the
+    indexes, by name and definition, that they had before, and answer as before."""
+    generate(get_application(), tickets=15, steps=120, seed=8)
+    ProjectionRunner(event_source(), store(name), batch_size=50).catch_up()
+    built = snapshot(name)
+
+    def indexes() -> list[tuple[str, str]]:
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s) ORDER BY 1",
+                [store(name).tables],
+            )
+            return cur.fetchall()
+
+    before = indexes()
+    assert any(n in dict(before) for n in store(name).deferred_indexes)
+    rebuild(event_source(), store(name), store(name).shadow, store(name).swap_in)
+    assert indexes() == before
+    assert snapshot(name) == built
+
+
 @pytest.mark.django_db
 def test_a_failed_bulk_load_writes_nothing(monkeypatch):
     generate(get_application(), tickets=10, steps=80, seed=6)
@@ -131,9 +156,14 @@ def test_a_failed_bulk_load_writes_nothing(monkeypatch):
         real(envelope, state)
 
     monkeypatch.setattr(tickets, "handle", failing)
-    with pytest.raises(RuntimeError, match="the projector failed"), shadow.bulk() as batch:
-        for start in range(0, len(envelopes), 10):
-            batch.apply(envelopes[start : start + 10])  # 5 chunks written before the failure
+
+    def load() -> None:
+        with shadow.bulk() as batch:
+            for start in range(0, len(envelopes), 10):
+                batch.apply(envelopes[start : start + 10])  # 5 chunks written, then it fails
+
+    with pytest.raises(RuntimeError, match="the projector failed"):
+        load()
     assert shadow.position() == 0
     with connection.cursor() as cur:
         cur.execute('SELECT count(*) FROM "rm_message__rebuild"')
