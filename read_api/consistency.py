@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
+from django.db import connection
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,9 +21,18 @@ from infra.postgres.models import ProjectionPosition
 POLL_SECONDS = 0.005
 
 
+# Read on every request of every read view: plain SQL, not an ORM query compiled each time.
+_POSITION_SQL = (
+    f"SELECT position FROM {connection.ops.quote_name(ProjectionPosition._meta.db_table)}"  # noqa: S608
+    " WHERE name = %s"
+)
+
+
 def projection_position(name: str) -> int:
-    row = ProjectionPosition.objects.filter(name=name).values_list("position", flat=True).first()
-    return int(row or 0)
+    with connection.cursor() as cur:
+        cur.execute(_POSITION_SQL, [name])
+        row = cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 def parse_after(request: Request) -> int | None:
