@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ class DeskstreamApplication(Application[UUID]):
     ) -> None:
         super().__init__(env)
         self._committer: GroupCommitter | None = None
+        self._stored = StoredAggregates(int(self.env.get("AGGREGATE_CACHE_MAXSIZE", "2000")))
         if group_commit:
             self._committer = GroupCommitter(self._save_batch, max_batch=max_batch)
 
@@ -353,7 +355,27 @@ class DeskstreamApplication(Application[UUID]):
         return aggregate
 
     def _update(self, cls: type[A], aggregate_id: UUID, run: Callable[[A], None]) -> CommandResult:
-        """Load, decide, append; on a version conflict, decide again on the fresh state."""
+        """Load, decide, append; on a version conflict, decide again on the fresh state.
+
+        First, optimistically, on the aggregate as this process last stored it, without
+        reading the store: if the append succeeds, no event came after that version (the
+        store refuses a second event at a version), so that was the current state and the
+        decision is the one the current state gives. Anything else (no such aggregate in
+        hand, a domain error, nothing to append, a version conflict) is decided again on
+        the state loaded from the store, as every command was before (ADR 0019).
+        """
+        stored = self._stored.take(aggregate_id)
+        if isinstance(stored, cls):
+            try:
+                run(stored)
+            except Exception:  # noqa: S110 - the state may be stale: decide again below
+                pass
+            else:
+                if stored.pending_events:
+                    try:
+                        return self._store(stored)
+                    except IntegrityError:
+                        pass  # another process stored events first: decide again below
         for attempt in range(MAX_ATTEMPTS):
             aggregate = self._get(cls, aggregate_id, None)
             run(aggregate)
@@ -375,6 +397,9 @@ class DeskstreamApplication(Application[UUID]):
         else:
             recordings = self.save(*pending)
         position = recordings[-1].notification.id if recordings else None
+        # Stored: this object is now the aggregate at its stored version, and ours alone
+        # (loads hand out copies), so the next command on it can start from here.
+        self._stored.put(aggregate.id, aggregate)
         return CommandResult(aggregate.id, aggregate.version, position)
 
     def _save_batch(self, batch: list[list[Any]]) -> list[list[Recording[UUID]] | BaseException]:
@@ -397,6 +422,34 @@ class DeskstreamApplication(Application[UUID]):
             return self.save(*events)
         except IntegrityError as exc:
             return exc
+
+
+class StoredAggregates:
+    """Aggregates as this process last stored them, for the next command on each.
+
+    Taking one removes it, so a command owns what it took and mutates it freely (no copy);
+    two commands on one aggregate at once: the second finds nothing and loads from the
+    store. Only ``_store`` puts one back, after a successful append. Least recently stored
+    ones are dropped beyond ``maxsize``.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._maxsize = maxsize
+        self._lock = threading.Lock()
+
+    def take(self, aggregate_id: UUID) -> Aggregate | None:
+        with self._lock:
+            return self._items.pop(aggregate_id, None)
+
+    def put(self, aggregate_id: UUID, aggregate: Aggregate) -> None:
+        if self._maxsize <= 0:
+            return
+        with self._lock:
+            self._items[aggregate_id] = aggregate
+            self._items.move_to_end(aggregate_id)
+            while len(self._items) > self._maxsize:
+                self._items.popitem(last=False)
 
 
 def _expect(aggregate: Aggregate, expected_version: int | None) -> None:

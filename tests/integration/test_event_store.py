@@ -11,6 +11,7 @@ from django.conf import settings
 from eventsourcing.persistence import StoredEvent
 
 from command_api.application import Actor, DeskstreamApplication, eventstore_env, get_application
+from domain.errors import StaleReplyError, TicketClosedError
 from domain.lifecycle import Role
 
 pytestmark = pytest.mark.django_db
@@ -130,6 +131,46 @@ def test_group_commit_and_plain_saves_give_the_same_history(group_commit):
             assert committer.batches <= 48
     finally:
         app.close()
+
+
+@pytest.mark.parametrize("group_commit", [True, False])
+def test_commands_decide_on_what_another_process_stored(group_commit):
+    """Each process starts a command from the aggregate as it last stored it, without reading
+    the store (ADR 0019); what another process stored in between must still decide it."""
+    env = eventstore_env(settings.DATABASES["default"], pool_size=2)
+    here = DeskstreamApplication(env, group_commit=group_commit)
+    there = DeskstreamApplication(env, group_commit=group_commit)
+    try:
+        tid = here.open_ticket(CUSTOMER, customer_id="c1", subject="Two", description="").id
+        there.post_message(tid, AGENT, body="Did you try turning it off and on?")  # v2
+        # Here it still has v1, where nothing is newer than what the customer saw: the append
+        # conflicts and the reply is refused on the fresh state.
+        with pytest.raises(StaleReplyError):
+            here.post_message(tid, CUSTOMER, body="Still broken", seen_version=1)
+        res = here.post_message(tid, CUSTOMER, body="Still broken", seen_version=2)
+        assert res.version == 3
+
+        # Refused on the state here (already assigned to a1), allowed on the stored one.
+        here.assign_ticket(tid, AGENT, agent_id="a1")  # v4, v5: assigned (and its status)
+        there.assign_ticket(tid, AGENT, agent_id=None)  # v6, v7: unassigned
+        res = here.assign_ticket(tid, AGENT, agent_id="a1")
+        assert res.version == 9
+        assert there.get_ticket(tid).assigned_agent_id == "a1"
+
+        # Allowed on the state here, refused on the stored one (closed elsewhere).
+        there.change_status(tid, AGENT, status="resolved")
+        there.change_status(tid, AGENT, status="closed")
+        with pytest.raises(TicketClosedError):
+            here.post_message(tid, AGENT, body="One more thing")
+        ticket = there.get_ticket(tid)
+        assert ticket.version == res.version + 2
+        assert [m.body for m in ticket.messages] == [
+            "Did you try turning it off and on?",
+            "Still broken",
+        ]
+    finally:
+        here.close()
+        there.close()
 
 
 def test_positions_are_gap_free_and_ordered():
