@@ -10,12 +10,12 @@ decisions (``assignment_decision``) and the rotation cursor (``assignment_cursor
 two tables are never rebuilt. ``ProcessManagerStore`` issues the decisions after the
 commit, and issues again those a crash left pending.
 
-A batch whose events change nothing a decision reads (a message on a ticket that has its
-agent: only the ticket's version moves) decides only if the last decision of this store is
-at least ``DECIDE_AT_LEAST_EVERY`` old, so what depends on the time alone (working hours,
-lost decisions to issue again) is still decided while such events keep coming; an idle
-batch (no events) always decides. Deciding on every batch was a sixth of the projector
-process's CPU under load and seven statements per batch (ADR 0019).
+A batch whose events change nothing a decision reads (messages: only ticket versions move,
+and no decision named an older one; ``changes_decisions``) decides only if this
+store's last decision is at least ``DECIDE_AT_LEAST_EVERY`` old, so what depends on the time
+alone (working hours, lost decisions to issue again) is still decided while such events keep
+coming; an idle batch (no events) always decides. Deciding on every batch was a sixth of the
+projector process's CPU under load and seven statements per batch (ADR 0019).
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ class PostgresAssignmentState:
         self._loaded: dict[UUID, tuple[Any, ...]] = {}
         self._touched: set[UUID] = set()
         self._agents_touched = False
+        self._dropped: int | None = None  # stale decisions dropped by this batch
         self._agents: dict[UUID, AgentFacts] = {}
         self._dirty_tickets: set[UUID] = set()
         self._dirty_agents: set[UUID] = set()
@@ -133,15 +134,20 @@ class PostgresAssignmentState:
 
     def changes_decisions(self) -> bool:
         """Whether the batch changed anything a decision reads: any agent; a new ticket; a
-        ticket's facts other than its version; any change to a ticket that needs an agent
-        (its version is the one a decision for it names, and makes older ones stale)."""
+        ticket's facts other than its version; or the version of a ticket that needs an
+        agent, if a decision named an older one (it is stale then, and is dropped: the
+        ticket is decided again). The version of a waiting ticket without a decision
+        changes nothing: ``plan`` does not read it, and it had none because nobody could
+        take it, which only the other changes above can change."""
         if self._agents_touched:
             return True
+        waiting_moved = False
         for ticket_id in self._touched:
             facts = self._tickets[ticket_id]
-            if facts.needs_agent or self._loaded.get(ticket_id) != _decision_inputs(facts):
+            if self._loaded.get(ticket_id) != _decision_inputs(facts):
                 return True
-        return False
+            waiting_moved = waiting_moved or facts.needs_agent
+        return waiting_moved and self.deciding is not None and self._drop_stale_decisions() > 0
 
     def working_tickets_of(self, agent_user_id: str) -> list[TicketFacts]:
         if agent_user_id not in self._working_loaded:
@@ -202,13 +208,8 @@ class PostgresAssignmentState:
         """Decide on the committed-to-be state; returns what to issue after the commit."""
         if self.deciding is None:
             return []
-        self.flush()
+        self._drop_stale_decisions()
         cur = self.cur
-        # Decisions whose ticket has moved on (assigned, or changed by someone) are done.
-        cur.execute(
-            f"DELETE FROM {DECISIONS} d USING {self.tickets_table} t "  # noqa: S608
-            "WHERE d.ticket_id = t.id AND t.version > d.expected_version"
-        )
         cur.execute(_select(self.agents_table, AGENT_COLUMNS, "true ORDER BY user_id"))
         agents = [_agent(values) for values in cur.fetchall()]
         if not agents:
@@ -264,6 +265,18 @@ class PostgresAssignmentState:
                 [assignment.NAME, last],
             )
         return commands + self._reissue()
+
+    def _drop_stale_decisions(self) -> int:
+        """Decisions whose ticket has moved on (assigned, or changed by someone) are done;
+        once per batch, after the batch's state is written. Returns how many there were."""
+        if self._dropped is None:
+            self.flush()
+            self.cur.execute(
+                f"DELETE FROM {DECISIONS} d USING {self.tickets_table} t "  # noqa: S608
+                "WHERE d.ticket_id = t.id AND t.version > d.expected_version"
+            )
+            self._dropped = self.cur.rowcount
+        return self._dropped
 
     def _reissue(self) -> list[AssignCommand]:
         """Pending decisions that should have been stored by now (lost after a commit)."""

@@ -241,12 +241,12 @@ def test_batches_that_change_nothing_decisions_read_decide_at_most_once_a_second
     manager: Any, make_user: Any, monkeypatch: Any
 ) -> None:
     uid = online_agent(make_user)
-    assigned, waiting = open_ticket(), open_ticket()
+    assigned = open_ticket()
     manager()
-    assert agent_of(assigned) == agent_of(waiting) == uid
+    assert agent_of(assigned) == uid
     app = get_application()
-    app.assign_ticket(waiting, Actor("1", Role.ADMIN), agent_id=None)  # Open again: waits
-    app.set_agent_availability(uid, "away")  # nobody can take it
+    app.set_agent_availability(uid, "away")
+    waiting = open_ticket()  # nobody can take it
     decided: list[int] = []
     real_decide = pg_assignment.PostgresAssignmentState.decide
 
@@ -256,6 +256,8 @@ def test_batches_that_change_nothing_decisions_read_decide_at_most_once_a_second
 
     monkeypatch.setattr(pg_assignment.PostgresAssignmentState, "decide", decide)
     monkeypatch.setattr(pg_assignment, "DECIDE_AT_LEAST_EVERY", 3600.0)  # not on a slow machine
+    lost: list[AssignCommand] = []  # decisions stay pending: never issued
+    monkeypatch.setattr(automation, "issue_assignments", lambda cs: lost.extend(cs) or [])
     r = runner(NAME)
 
     def batch_decides() -> bool:
@@ -263,14 +265,21 @@ def test_batches_that_change_nothing_decisions_read_decide_at_most_once_a_second
         r.catch_up()
         return len(decided) > before
 
-    assert batch_decides()  # the unassignment and the agent's availability
+    assert batch_decides()  # the agent's availability, a new ticket
+    assert lost == []
     agent = Actor(uid, Role.AGENT)
     app.post_message(assigned, agent, body="Working on it")
     assert not batch_decides()  # only the version of a ticket that has its agent moved
     app.post_message(waiting, agent, body="Someone will be with you")
-    assert batch_decides()  # a waiting ticket's version: decisions name it
+    assert not batch_decides()  # a waiting ticket's version, but no decision names it
     app.change_status(assigned, agent, status="in_progress")
     assert batch_decides()  # its status: the agent's load can change
+    app.set_agent_availability(uid, "online")
+    assert batch_decides()
+    assert [c.ticket_id for c in lost] == [waiting]  # decided, pending (not issued)
+    app.post_message(waiting, agent, body="Nearly there")
+    assert batch_decides()  # the decision named the older version: decided again
+    assert [c.ticket_id for c in lost] == [waiting, waiting]
     app.post_message(assigned, agent, body="Nearly there")
     assert not batch_decides()
     monkeypatch.setattr(pg_assignment, "DECIDE_AT_LEAST_EVERY", 0.0)
