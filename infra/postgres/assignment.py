@@ -20,6 +20,7 @@ projector process's CPU under load and seven statements per batch (ADR 0019).
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -72,11 +73,17 @@ class Deciding:
 
 
 def _select(table: str, columns: list[str], where: str) -> str:
+    return _select_sql(table, tuple(columns)) + where
+
+
+@functools.lru_cache(maxsize=64)
+def _select_sql(table: str, columns: tuple[str, ...]) -> str:
+    # Composed once per table: composing it for every batch was ~5% of the projector
+    # process's CPU under load (ADR 0019).
     return (
         sql.SQL("SELECT {cols} FROM {t} WHERE ")
         .format(cols=sql.SQL(", ").join(map(sql.Identifier, columns)), t=sql.Identifier(table))
         .as_string(None)
-        + where
     )
 
 
