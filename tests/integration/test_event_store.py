@@ -173,6 +173,40 @@ def test_commands_decide_on_what_another_process_stored(group_commit):
         there.close()
 
 
+def test_conflicts_in_a_group_commit_fail_only_their_commands_and_the_rest_land_together():
+    env = eventstore_env(settings.DATABASES["default"], pool_size=2)
+    app = DeskstreamApplication(env, group_commit=False)
+    try:
+        t1, t2, t3 = (
+            app.open_ticket(CUSTOMER, customer_id="c1", subject=s, description="").id
+            for s in ("One", "Two", "Three")
+        )
+
+        def reply(ticket_id, body):  # a reply's events at the ticket's next version, unsaved
+            ticket = app.get_ticket(ticket_id)
+            ticket.post_message(author_id="a1", author_role=Role.AGENT, body=body)
+            return list(ticket.collect_events())
+
+        late = reply(t1, "decided before the next one was stored")
+        app.post_message(t1, AGENT, body="stored first")
+        b, c, d = reply(t2, "b"), reply(t3, "c"), reply(t2, "d: the same version as b")
+        results = app._save_batch([late, b, c, d])
+        assert [type(r).__name__ for r in results] == ["IntegrityError", "list", "list",
+                                                       "IntegrityError"]  # fmt: skip
+        with app.recorder.datastore.get_connection() as conn:
+            rows = conn.execute(
+                f"SELECT xmin::text AS tx FROM {app.recorder.events_table_name} "  # noqa: S608
+                "WHERE originator_id = ANY(%s) AND originator_version = 2",
+                [[t2, t3]],
+            ).fetchall()
+        assert len(rows) == 2
+        assert rows[0]["tx"] == rows[1]["tx"]  # b and c: one transaction
+        assert [m.body for m in app.get_ticket(t2).messages] == ["b"]
+        assert [m.body for m in app.get_ticket(t1).messages] == ["stored first"]
+    finally:
+        app.close()
+
+
 def test_positions_are_gap_free_and_ordered():
     app = get_application()
     start = app.recorder.max_notification_id() or 0
