@@ -365,7 +365,7 @@ class DeskstreamApplication(Application[UUID]):
         store refuses a second event at a version), so that was the current state and the
         decision is the one the current state gives. Anything else (no such aggregate in
         hand, a domain error, nothing to append, a version conflict) is decided again on
-        the state loaded from the store, as every command was before (ADR 0019).
+        the state loaded from the store, as every command was before (ADR 0020).
         """
         stored = self._stored.take(aggregate_id)
         if isinstance(stored, cls):
@@ -427,7 +427,7 @@ class DeskstreamApplication(Application[UUID]):
         version already stored, or taken by an earlier command of the batch), which get the
         error, and the others are appended together again. Commands decided on the
         aggregate as this process last stored it conflict whenever another process changed
-        it meanwhile (ADR 0019); one of them must not cost the whole batch a transaction per
+        it meanwhile (ADR 0020); one of them must not cost the whole batch a transaction per
         command. If that finds none, or the second append conflicts too (a race with
         another process), each command is appended on its own, as before."""
         results: list[list[Recording[UUID]] | BaseException | None] = [None] * len(batch)

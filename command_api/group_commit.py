@@ -27,7 +27,7 @@ class _Waiter:
 
     A bare lock is the cheapest way to block one thread until another wakes it; a
     ``concurrent.futures.Future`` (a ``Condition``, its own lock and waiter list) cost
-    several times as much per command (ADR 0019)."""
+    several times as much per command (ADR 0020)."""
 
     __slots__ = ("done", "events", "outcome")
 

@@ -41,7 +41,7 @@ class PostMessageSerializer(StrictSerializer):
         """The common body (text, maybe ``internal``, no attachments) checked directly;
         anything else by the serializer, which also words every error. Building the
         serializer (DRF deep-copies its fields for each instance) and running its fields
-        cost more than the rest of the view (ADR 0019); ``tests/unit/test_command_bodies.py``
+        cost more than the rest of the view (ADR 0020); ``tests/unit/test_command_bodies.py``
         checks that both give the same result."""
         if not kwargs:
             plain = plain_message(data)

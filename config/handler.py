@@ -19,7 +19,7 @@ The hop itself is ``RequestThreads``, not asgiref's ``sync_to_async`` on a
 one, with its ``Condition``, chained to an asyncio one), took the executor's idle
 semaphore, copied the context variables back afterwards, and ran each request under a
 ``ThreadSensitiveContext`` none of this code needs; together about a tenth of the web
-server's CPU per command (ADR 0019). Here a request is one item on a C-level queue and
+server's CPU per command (ADR 0020). Here a request is one item on a C-level queue and
 one ``call_soon_threadsafe`` back to the loop.
 """
 

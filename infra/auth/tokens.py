@@ -154,7 +154,7 @@ def authenticate_access(token: str) -> tuple[User, dict[str, Any]]:
     # which was a fifth of the web server's CPU per command (bench/commands.py profile).
     # Run as a prepared statement on the request's own connection (Django's cursors bind
     # parameters on the client, so PostgreSQL parsed and planned it every time), with
-    # Django's translation of database errors (ADR 0019).
+    # Django's translation of database errors (ADR 0020).
     query, fields = _session_user_query()
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:

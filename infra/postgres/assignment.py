@@ -15,7 +15,7 @@ and no decision named an older one; ``changes_decisions``) decides only if this
 store's last decision is at least ``DECIDE_AT_LEAST_EVERY`` old, so what depends on the time
 alone (working hours, lost decisions to issue again) is still decided while such events keep
 coming; an idle batch (no events) always decides. Deciding on every batch was a sixth of the
-projector process's CPU under load and seven statements per batch (ADR 0019).
+projector process's CPU under load and seven statements per batch (ADR 0020).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def _select(table: str, columns: list[str], where: str) -> str:
 @functools.lru_cache(maxsize=64)
 def _select_sql(table: str, columns: tuple[str, ...]) -> str:
     # Composed once per table: composing it for every batch was ~5% of the projector
-    # process's CPU under load (ADR 0019).
+    # process's CPU under load (ADR 0020).
     return (
         sql.SQL("SELECT {cols} FROM {t} WHERE ")
         .format(cols=sql.SQL(", ").join(map(sql.Identifier, columns)), t=sql.Identifier(table))

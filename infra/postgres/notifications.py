@@ -57,7 +57,7 @@ _OUTBOX_INSERT = (
 
 @functools.lru_cache(maxsize=16)
 def _select_facts(table: str) -> str:
-    # Composed once per table, not for every batch (ADR 0019).
+    # Composed once per table, not for every batch (ADR 0020).
     return (
         sql.SQL("SELECT {cols} FROM {t} WHERE id = ANY(%s)")
         .format(cols=sql.SQL(", ").join(map(sql.Identifier, FACT_COLUMNS)), t=sql.Identifier(table))

@@ -60,7 +60,7 @@ def _select(table: str, where: str) -> str:
 
 @functools.lru_cache(maxsize=16)
 def _select_sql(table: str) -> str:
-    # Composed once per table, not for every batch (ADR 0019).
+    # Composed once per table, not for every batch (ADR 0020).
     return (
         sql.SQL("SELECT {cols} FROM {t} WHERE ")
         .format(cols=sql.SQL(", ").join(map(sql.Identifier, COLUMNS)), t=sql.Identifier(table))

@@ -136,7 +136,7 @@ def test_group_commit_and_plain_saves_give_the_same_history(group_commit):
 @pytest.mark.parametrize("group_commit", [True, False])
 def test_commands_decide_on_what_another_process_stored(group_commit):
     """Each process starts a command from the aggregate as it last stored it, without reading
-    the store (ADR 0019); what another process stored in between must still decide it."""
+    the store (ADR 0020); what another process stored in between must still decide it."""
     env = eventstore_env(settings.DATABASES["default"], pool_size=2)
     here = DeskstreamApplication(env, group_commit=group_commit)
     there = DeskstreamApplication(env, group_commit=group_commit)

@@ -4,7 +4,7 @@ With a connection pool (``OPTIONS['pool']``, config/settings.py), Django's ``con
 still builds the full connection parameters (a dict, the settings checks, the adapters
 template) every time a request takes a connection, and ``get_new_connection`` then ignores
 them and takes one from the pool, which was made with its own copy of those parameters.
-That was about 3% of the web server's CPU per command (ADR 0019). Everything else is
+That was about 3% of the web server's CPU per command (ADR 0020). Everything else is
 Django's backend unchanged.
 """
 
