@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, InternalError, Recording
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg import sql
 
 from command_api.group_commit import GroupCommitter
 from domain.agent import Agent, agent_id_for_user
@@ -77,6 +80,8 @@ class DeskstreamApplication(Application[UUID]):
     ) -> None:
         super().__init__(env)
         self._committer: GroupCommitter | None = None
+        self._versions_query: str | None = None  # see _conflicting
+        self._stored = StoredAggregates(int(self.env.get("AGGREGATE_CACHE_MAXSIZE", "2000")))
         if group_commit:
             self._committer = GroupCommitter(self._save_batch, max_batch=max_batch)
 
@@ -353,7 +358,27 @@ class DeskstreamApplication(Application[UUID]):
         return aggregate
 
     def _update(self, cls: type[A], aggregate_id: UUID, run: Callable[[A], None]) -> CommandResult:
-        """Load, decide, append; on a version conflict, decide again on the fresh state."""
+        """Load, decide, append; on a version conflict, decide again on the fresh state.
+
+        First, optimistically, on the aggregate as this process last stored it, without
+        reading the store: if the append succeeds, no event came after that version (the
+        store refuses a second event at a version), so that was the current state and the
+        decision is the one the current state gives. Anything else (no such aggregate in
+        hand, a domain error, nothing to append, a version conflict) is decided again on
+        the state loaded from the store, as every command was before (ADR 0020).
+        """
+        stored = self._stored.take(aggregate_id)
+        if isinstance(stored, cls):
+            try:
+                run(stored)
+            except Exception:  # noqa: S110 - the state may be stale: decide again below
+                pass
+            else:
+                if stored.pending_events:
+                    try:
+                        return self._store(stored)
+                    except IntegrityError:
+                        pass  # another process stored events first: decide again below
         for attempt in range(MAX_ATTEMPTS):
             aggregate = self._get(cls, aggregate_id, None)
             run(aggregate)
@@ -375,6 +400,9 @@ class DeskstreamApplication(Application[UUID]):
         else:
             recordings = self.save(*pending)
         position = recordings[-1].notification.id if recordings else None
+        # Stored: this object is now the aggregate at its stored version, and ours alone
+        # (loads hand out copies), so the next command on it can start from here.
+        self._stored.put(aggregate.id, aggregate)
         return CommandResult(aggregate.id, aggregate.version, position)
 
     def _save_batch(self, batch: list[list[Any]]) -> list[list[Recording[UUID]] | BaseException]:
@@ -385,18 +413,110 @@ class DeskstreamApplication(Application[UUID]):
         except IntegrityError:
             if len(batch) == 1:
                 return [IntegrityError("version conflict")]
-            return [self._save_one(events) for events in batch]
+            return self._save_after_conflict(batch)
         results: list[list[Recording[UUID]] | BaseException] = []
         it: Iterator[Recording[UUID]] = iter(recordings)
         for events in batch:
             results.append([next(it) for _ in events])
         return results
 
+    def _save_after_conflict(
+        self, batch: list[list[Any]]
+    ) -> list[list[Recording[UUID]] | BaseException]:
+        """The batch met a version conflict: one query finds the commands that conflict (a
+        version already stored, or taken by an earlier command of the batch), which get the
+        error, and the others are appended together again. Commands decided on the
+        aggregate as this process last stored it conflict whenever another process changed
+        it meanwhile (ADR 0020); one of them must not cost the whole batch a transaction per
+        command. If that finds none, or the second append conflicts too (a race with
+        another process), each command is appended on its own, as before."""
+        results: list[list[Recording[UUID]] | BaseException | None] = [None] * len(batch)
+        stale = self._conflicting(batch)
+        for i in stale:
+            results[i] = IntegrityError("version conflict")
+        rest = [i for i in range(len(batch)) if i not in stale]
+        if stale and rest:
+            try:
+                recordings = self.save(*[event for i in rest for event in batch[i]])
+            except IntegrityError:
+                pass
+            else:
+                it: Iterator[Recording[UUID]] = iter(recordings)
+                for i in rest:
+                    results[i] = [next(it) for _ in batch[i]]
+                rest = []
+        for i in rest:
+            results[i] = self._save_one(batch[i])
+        return [r for r in results if r is not None]
+
+    def _conflicting(self, batch: list[list[Any]]) -> set[int]:
+        """Indexes of the commands whose events take a version already stored, or already
+        taken by an earlier command of ``batch``."""
+        recorder = self.recorder
+        if not isinstance(recorder, PostgresApplicationRecorder):
+            return set()
+        ids = list({event.originator_id for events in batch for event in events})
+        if self._versions_query is None:
+            self._versions_query = _versions_sql(recorder)
+        with recorder.datastore.get_connection() as conn:
+            rows = conn.execute(self._versions_query, [ids]).fetchall()
+        taken: dict[UUID, int] = {row["originator_id"]: row["version"] for row in rows}
+        stale: set[int] = set()
+        for i, events in enumerate(batch):
+            if any(e.originator_version <= taken.get(e.originator_id, 0) for e in events):
+                stale.add(i)
+                continue
+            for e in events:
+                taken[e.originator_id] = max(taken.get(e.originator_id, 0), e.originator_version)
+        return stale
+
     def _save_one(self, events: list[Any]) -> list[Recording[UUID]] | BaseException:
         try:
             return self.save(*events)
         except IntegrityError as exc:
             return exc
+
+
+class StoredAggregates:
+    """Aggregates as this process last stored them, for the next command on each.
+
+    Taking one removes it, so a command owns what it took and mutates it freely (no copy);
+    two commands on one aggregate at once: the second finds nothing and loads from the
+    store. Only ``_store`` puts one back, after a successful append. Least recently stored
+    ones are dropped beyond ``maxsize``.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._maxsize = maxsize
+        self._lock = threading.Lock()
+
+    def take(self, aggregate_id: UUID) -> Aggregate | None:
+        with self._lock:
+            return self._items.pop(aggregate_id, None)
+
+    def put(self, aggregate_id: UUID, aggregate: Aggregate) -> None:
+        if self._maxsize <= 0:
+            return
+        with self._lock:
+            self._items[aggregate_id] = aggregate
+            self._items.move_to_end(aggregate_id)
+            while len(self._items) > self._maxsize:
+                self._items.popitem(last=False)
+
+
+def _versions_sql(recorder: PostgresApplicationRecorder) -> str:
+    return (
+        sql.SQL(
+            "SELECT originator_id, max(originator_version) AS version FROM {schema}.{table} "
+            "WHERE originator_id = ANY(%s) GROUP BY originator_id"
+        )
+        .format(
+            schema=sql.Identifier(recorder.datastore.schema),
+            table=sql.Identifier(recorder.events_table_name),
+        )
+        .as_string(None)
+    )
 
 
 def _expect(aggregate: Aggregate, expected_version: int | None) -> None:

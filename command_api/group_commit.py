@@ -13,7 +13,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from typing import Any
 
 Batch = list[list[Any]]
@@ -23,11 +22,31 @@ SaveBatch = Callable[[Batch], list[Outcome]]
 _STOP = object()
 
 
+class _Waiter:
+    """One submitted command: its events, and a lock held until its outcome is set.
+
+    A bare lock is the cheapest way to block one thread until another wakes it; a
+    ``concurrent.futures.Future`` (a ``Condition``, its own lock and waiter list) cost
+    several times as much per command (ADR 0020)."""
+
+    __slots__ = ("done", "events", "outcome")
+
+    def __init__(self, events: list[Any]) -> None:
+        self.events = events
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.outcome: Outcome = None
+
+    def set(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        self.done.release()
+
+
 class GroupCommitter:
     def __init__(self, save_batch: SaveBatch, *, max_batch: int = 128) -> None:
         self._save_batch = save_batch
         self._max_batch = max_batch
-        self._queue: queue.Queue[Any] = queue.Queue()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._started = False
         self._lock = threading.Lock()
@@ -37,9 +56,12 @@ class GroupCommitter:
     def submit(self, events: Sequence[Any]) -> Any:
         """Append ``events`` (one command's) and wait for the outcome."""
         self._ensure_started()
-        future: Future[Any] = Future()
-        self._queue.put((list(events), future))
-        return future.result()
+        waiter = _Waiter(list(events))
+        self._queue.put(waiter)
+        waiter.done.acquire()
+        if isinstance(waiter.outcome, BaseException):
+            raise waiter.outcome
+        return waiter.outcome
 
     def stop(self) -> None:
         if self._started:
@@ -58,15 +80,16 @@ class GroupCommitter:
                     self._started = True
 
     def _run(self) -> None:
+        get, get_nowait = self._queue.get, self._queue.get_nowait
         while True:
-            item = self._queue.get()
+            item = get()
             if item is _STOP:
                 return
             items = [item]
             stop = False
             while len(items) < self._max_batch:
                 try:
-                    nxt = self._queue.get_nowait()
+                    nxt = get_nowait()
                 except queue.Empty:
                     break
                 if nxt is _STOP:
@@ -77,17 +100,14 @@ class GroupCommitter:
             if stop:
                 return
 
-    def _commit(self, items: list[tuple[list[Any], Future[Any]]]) -> None:
+    def _commit(self, items: list[_Waiter]) -> None:
         self.batches += 1
         self.commands += len(items)
         try:
-            outcomes = self._save_batch([events for events, _ in items])
+            outcomes = self._save_batch([w.events for w in items])
         except BaseException as exc:
-            for _, future in items:
-                future.set_exception(exc)
+            for waiter in items:
+                waiter.set(exc)
             return
-        for (_, future), outcome in zip(items, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
+        for waiter, outcome in zip(items, outcomes, strict=True):
+            waiter.set(outcome)

@@ -47,13 +47,16 @@ clock: Callable[[], datetime] = timezone.now
 
 
 # ------------------------------------------------------------------------------ assignment
+def _deciding() -> Deciding | None:
+    """The settings a live batch decides with, read when it decides."""
+    if not settings.AUTO_ASSIGN:
+        return None
+    rules = assignment_rules()
+    return Deciding(rules.policy, clock()) if rules.enabled else None
+
+
 def _assignment_state(cursor: Any, suffix: str) -> PostgresAssignmentState:
-    deciding = None
-    if not suffix and settings.AUTO_ASSIGN:
-        rules = assignment_rules()
-        if rules.enabled:
-            deciding = Deciding(rules.policy, clock())
-    return PostgresAssignmentState(cursor, suffix, deciding=deciding)
+    return PostgresAssignmentState(cursor, suffix, deciding=_deciding)
 
 
 def assignment_store() -> ProcessManagerStore:

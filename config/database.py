@@ -19,7 +19,7 @@ def parse_database_url(url: str) -> dict[str, Any]:
     query = parse_qs(parts.query)
     host = query.get("host", [parts.hostname or "127.0.0.1"])[0]
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        "ENGINE": "infra.postgres.backend",
         "NAME": unquote(parts.path.lstrip("/")) or "deskstream",
         "USER": unquote(parts.username or "postgres"),
         "PASSWORD": unquote(parts.password or ""),

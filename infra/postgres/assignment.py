@@ -9,11 +9,20 @@ its pending decisions, lets ``projections.assignment.decide`` choose, and insert
 decisions (``assignment_decision``) and the rotation cursor (``assignment_cursor``). Those
 two tables are never rebuilt. ``ProcessManagerStore`` issues the decisions after the
 commit, and issues again those a crash left pending.
+
+A batch whose events change nothing a decision reads (messages: only ticket versions move,
+and no decision named an older one; ``changes_decisions``) decides only if this
+store's last decision is at least ``DECIDE_AT_LEAST_EVERY`` old, so what depends on the time
+alone (working hours, lost decisions to issue again) is still decided while such events keep
+coming; an idle batch (no events) always decides. Deciding on every batch was a sixth of the
+projector process's CPU under load and seven statements per batch (ADR 0020).
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,6 +56,9 @@ TICKET_COLUMNS = ["id", "status", "priority", "tags", "language", "agent_id", "o
 # commit, a failed command): it is issued again.
 REISSUE_AFTER = timedelta(seconds=30)
 BACKLOG_LIMIT = 5000
+# See the module's docstring: how old the last decision may get while batches change nothing
+# that decisions read.
+DECIDE_AT_LEAST_EVERY = 1.0  # seconds
 _PRIORITY_SQL = (
     "CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END"
 )
@@ -61,29 +73,54 @@ class Deciding:
 
 
 def _select(table: str, columns: list[str], where: str) -> str:
+    return _select_sql(table, tuple(columns)) + where
+
+
+@functools.lru_cache(maxsize=64)
+def _select_sql(table: str, columns: tuple[str, ...]) -> str:
+    # Composed once per table: composing it for every batch was ~5% of the projector
+    # process's CPU under load (ADR 0020).
     return (
         sql.SQL("SELECT {cols} FROM {t} WHERE ")
         .format(cols=sql.SQL(", ").join(map(sql.Identifier, columns)), t=sql.Identifier(table))
         .as_string(None)
-        + where
     )
 
 
 class PostgresAssignmentState:
     """``projections.assignment.AssignmentState`` over the manager's tables, batched."""
 
-    def __init__(self, cursor: Any, suffix: str = "", *, deciding: Deciding | None = None) -> None:
+    def __init__(
+        self,
+        cursor: Any,
+        suffix: str = "",
+        *,
+        deciding: Deciding | Callable[[], Deciding | None] | None = None,
+    ) -> None:
         self.cur = cursor
         self.agents_table = AGENTS + suffix
         self.tickets_table = TICKETS + suffix
-        # Never on a rebuild copy: rebuilding replays state, it does not act.
-        self.deciding = deciding if not suffix else None
+        # Never on a rebuild copy: rebuilding replays state, it does not act. A callable is
+        # asked only when the batch decides (it reads the settings).
+        self._deciding = deciding if not suffix else None
         self._tickets: dict[UUID, TicketFacts] = {}
+        # What decisions read of each ticket as loaded, and what the batch touched: a batch
+        # that changes none of it need not decide (``changes_decisions``).
+        self._loaded: dict[UUID, tuple[Any, ...]] = {}
+        self._touched: set[UUID] = set()
+        self._agents_touched = False
+        self._dropped: int | None = None  # stale decisions dropped by this batch
         self._agents: dict[UUID, AgentFacts] = {}
         self._dirty_tickets: set[UUID] = set()
         self._dirty_agents: set[UUID] = set()
         self._working_loaded: set[str] = set()
         self.decided: list[AssignCommand] = []  # to issue after the commit
+
+    @property
+    def deciding(self) -> Deciding | None:
+        if callable(self._deciding):
+            self._deciding = self._deciding()
+        return self._deciding
 
     # ----------------------------------------------------------- AssignmentState
     def ticket(self, ticket_id: UUID) -> TicketFacts | None:
@@ -92,6 +129,7 @@ class PostgresAssignmentState:
     def put_ticket(self, facts: TicketFacts) -> None:
         self._tickets[facts.id] = facts
         self._dirty_tickets.add(facts.id)
+        self._touched.add(facts.id)
 
     def agent(self, aggregate_id: UUID) -> AgentFacts | None:
         return self._agents.get(aggregate_id)
@@ -99,6 +137,24 @@ class PostgresAssignmentState:
     def put_agent(self, facts: AgentFacts) -> None:
         self._agents[facts.aggregate_id] = facts
         self._dirty_agents.add(facts.aggregate_id)
+        self._agents_touched = True
+
+    def changes_decisions(self) -> bool:
+        """Whether the batch changed anything a decision reads: any agent; a new ticket; a
+        ticket's facts other than its version; or the version of a ticket that needs an
+        agent, if a decision named an older one (it is stale then, and is dropped: the
+        ticket is decided again). The version of a waiting ticket without a decision
+        changes nothing: ``plan`` does not read it, and it had none because nobody could
+        take it, which only the other changes above can change."""
+        if self._agents_touched:
+            return True
+        waiting_moved = False
+        for ticket_id in self._touched:
+            facts = self._tickets[ticket_id]
+            if self._loaded.get(ticket_id) != _decision_inputs(facts):
+                return True
+            waiting_moved = waiting_moved or facts.needs_agent
+        return waiting_moved and self.deciding is not None and self._drop_stale_decisions() > 0
 
     def working_tickets_of(self, agent_user_id: str) -> list[TicketFacts]:
         if agent_user_id not in self._working_loaded:
@@ -108,7 +164,9 @@ class PostgresAssignmentState:
             )
             for values in self.cur.fetchall():
                 facts = TicketFacts(*values)
-                self._tickets.setdefault(facts.id, facts)  # the batch's own copy is newer
+                if facts.id not in self._tickets:  # the batch's own copy is newer
+                    self._tickets[facts.id] = facts
+                    self._loaded[facts.id] = _decision_inputs(facts)
             self._working_loaded.add(agent_user_id)
         return [
             t
@@ -125,6 +183,7 @@ class PostgresAssignmentState:
         for values in self.cur.fetchall():
             facts = TicketFacts(*values)
             self._tickets[facts.id] = facts
+            self._loaded[facts.id] = _decision_inputs(facts)
         self.cur.execute(_select(self.agents_table, AGENT_COLUMNS, "aggregate_id = ANY(%s)"), [ids])
         for values in self.cur.fetchall():
             agent = _agent(values)
@@ -156,13 +215,8 @@ class PostgresAssignmentState:
         """Decide on the committed-to-be state; returns what to issue after the commit."""
         if self.deciding is None:
             return []
-        self.flush()
+        self._drop_stale_decisions()
         cur = self.cur
-        # Decisions whose ticket has moved on (assigned, or changed by someone) are done.
-        cur.execute(
-            f"DELETE FROM {DECISIONS} d USING {self.tickets_table} t "  # noqa: S608
-            "WHERE d.ticket_id = t.id AND t.version > d.expected_version"
-        )
         cur.execute(_select(self.agents_table, AGENT_COLUMNS, "true ORDER BY user_id"))
         agents = [_agent(values) for values in cur.fetchall()]
         if not agents:
@@ -219,6 +273,18 @@ class PostgresAssignmentState:
             )
         return commands + self._reissue()
 
+    def _drop_stale_decisions(self) -> int:
+        """Decisions whose ticket has moved on (assigned, or changed by someone) are done;
+        once per batch, after the batch's state is written. Returns how many there were."""
+        if self._dropped is None:
+            self.flush()
+            self.cur.execute(
+                f"DELETE FROM {DECISIONS} d USING {self.tickets_table} t "  # noqa: S608
+                "WHERE d.ticket_id = t.id AND t.version > d.expected_version"
+            )
+            self._dropped = self.cur.rowcount
+        return self._dropped
+
     def _reissue(self) -> list[AssignCommand]:
         """Pending decisions that should have been stored by now (lost after a commit)."""
         self.cur.execute(
@@ -228,6 +294,12 @@ class PostgresAssignmentState:
             [REISSUE_AFTER.total_seconds()],
         )
         return [AssignCommand(*values) for values in self.cur.fetchall()]
+
+
+def _decision_inputs(t: TicketFacts) -> tuple[Any, ...]:
+    """A ticket's facts that decisions read, all but its version."""
+    return (t.status, t.priority, tuple(t.tags), t.language, t.agent_id, t.opened_position,
+            t.orphaned, t.avoid_agent_id)  # fmt: skip
 
 
 def _agent(values: Sequence[Any]) -> AgentFacts:
@@ -289,6 +361,7 @@ class ProcessManagerStore(PostgresProjectionStore):
     def __init__(self, *args: Any, issue: Issuer, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._issue = issue
+        self._decided_at = -float("inf")  # time.monotonic() of this store's last decision
 
     @contextmanager
     def batch(self) -> Iterator[PostgresBatch]:
@@ -296,7 +369,12 @@ class ProcessManagerStore(PostgresProjectionStore):
         with super().batch() as batch:
             yield batch
             state = batch._state  # the state the factory made for this batch
-            if isinstance(state, PostgresAssignmentState):
+            if isinstance(state, PostgresAssignmentState) and (
+                batch.applied == 0
+                or state.changes_decisions()
+                or time.monotonic() - self._decided_at >= DECIDE_AT_LEAST_EVERY
+            ):
                 commands = state.decide()
+                self._decided_at = time.monotonic()
         if commands:  # committed: now act on it
             record_outcomes(self._issue(commands))

@@ -19,6 +19,7 @@ The outbox functions below (``claim``, ``mark_sent`` ...) are what the e-mail ta
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,16 @@ _OUTBOX_INSERT = (
     " (%s, %s, %s, %s, %s, %s, now(), %s, 0, now() + %s * interval '1 second', NULL, %s)"
     " ON CONFLICT DO NOTHING RETURNING id"
 )
+
+
+@functools.lru_cache(maxsize=16)
+def _select_facts(table: str) -> str:
+    # Composed once per table, not for every batch (ADR 0020).
+    return (
+        sql.SQL("SELECT {cols} FROM {t} WHERE id = ANY(%s)")
+        .format(cols=sql.SQL(", ").join(map(sql.Identifier, FACT_COLUMNS)), t=sql.Identifier(table))
+        .as_string(None)
+    )
 
 
 class PostgresNotificationsState:
@@ -93,15 +104,7 @@ class PostgresNotificationsState:
         ids = list({e.aggregate_id for e in envelopes} - self._facts.keys())
         if not ids:
             return
-        self.cur.execute(
-            sql.SQL("SELECT {cols} FROM {t} WHERE id = ANY(%s)")
-            .format(
-                cols=sql.SQL(", ").join(map(sql.Identifier, FACT_COLUMNS)),
-                t=sql.Identifier(self.facts_table),
-            )
-            .as_string(None),
-            [ids],
-        )
+        self.cur.execute(_select_facts(self.facts_table), [ids])
         for values in self.cur.fetchall():
             facts = TicketFacts(*values)
             self._facts[facts.id] = facts

@@ -10,6 +10,7 @@ it meanwhile.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -54,11 +55,16 @@ def _values(facts: SlaFacts) -> list[Any]:
 
 
 def _select(table: str, where: str) -> str:
+    return _select_sql(table) + where
+
+
+@functools.lru_cache(maxsize=16)
+def _select_sql(table: str) -> str:
+    # Composed once per table, not for every batch (ADR 0020).
     return (
         sql.SQL("SELECT {cols} FROM {t} WHERE ")
         .format(cols=sql.SQL(", ").join(map(sql.Identifier, COLUMNS)), t=sql.Identifier(table))
         .as_string(None)
-        + where
     )
 
 

@@ -24,6 +24,7 @@ from config.projectors import event_source, runner, store
 from domain.lifecycle import Role
 from domain.ticket import Ticket
 from infra.automation.models import AssignmentSetting
+from infra.postgres import assignment as pg_assignment
 from projections import assignment
 from projections.assignment import AssignCommand
 from projections.runner import rebuild
@@ -233,6 +234,61 @@ def test_working_hours_are_respected(manager: Any, make_user: Any, monkeypatch: 
     manager()  # no new event: the idle batch decides as time passes
     assert agent_of(tid) == uid
     assert assignments(tid)[0].reason.endswith("online, within working hours (Europe/Berlin)")
+
+
+@pytest.mark.django_db
+def test_batches_that_change_nothing_decisions_read_decide_at_most_once_a_second(
+    manager: Any, make_user: Any, monkeypatch: Any
+) -> None:
+    uid = online_agent(make_user)
+    assigned = open_ticket()
+    manager()
+    assert agent_of(assigned) == uid
+    app = get_application()
+    app.set_agent_availability(uid, "away")
+    waiting = open_ticket()  # nobody can take it
+    decided: list[int] = []
+    real_decide = pg_assignment.PostgresAssignmentState.decide
+
+    def decide(state: Any) -> list[AssignCommand]:
+        decided.append(1)
+        return real_decide(state)
+
+    monkeypatch.setattr(pg_assignment.PostgresAssignmentState, "decide", decide)
+    monkeypatch.setattr(pg_assignment, "DECIDE_AT_LEAST_EVERY", 3600.0)  # not on a slow machine
+    lost: list[AssignCommand] = []  # decisions stay pending: never issued
+    monkeypatch.setattr(automation, "issue_assignments", lambda cs: lost.extend(cs) or [])
+    r = runner(NAME)
+
+    def batch_decides() -> bool:
+        before = len(decided)
+        r.catch_up()
+        return len(decided) > before
+
+    assert batch_decides()  # the agent's availability, a new ticket
+    assert lost == []
+    agent = Actor(uid, Role.AGENT)
+    app.post_message(assigned, agent, body="Working on it")
+    assert not batch_decides()  # only the version of a ticket that has its agent moved
+    app.post_message(waiting, agent, body="Someone will be with you")
+    assert not batch_decides()  # a waiting ticket's version, but no decision names it
+    app.change_status(assigned, agent, status="in_progress")
+    assert batch_decides()  # its status: the agent's load can change
+    app.set_agent_availability(uid, "online")
+    assert batch_decides()
+    assert [c.ticket_id for c in lost] == [waiting]  # decided, pending (not issued)
+    app.post_message(waiting, agent, body="Nearly there")
+    assert batch_decides()  # the decision named the older version: decided again
+    assert [c.ticket_id for c in lost] == [waiting, waiting]
+    app.post_message(assigned, agent, body="Nearly there")
+    assert not batch_decides()
+    monkeypatch.setattr(pg_assignment, "DECIDE_AT_LEAST_EVERY", 0.0)
+    app.post_message(assigned, agent, body="Done")
+    assert batch_decides()  # the last decision is old enough: time alone may change things
+    monkeypatch.setattr(pg_assignment, "DECIDE_AT_LEAST_EVERY", 3600.0)
+    before = len(decided)
+    r.step()
+    assert len(decided) == before + 1  # an idle batch always decides
 
 
 @pytest.mark.django_db

@@ -11,6 +11,7 @@ from django.conf import settings
 from eventsourcing.persistence import StoredEvent
 
 from command_api.application import Actor, DeskstreamApplication, eventstore_env, get_application
+from domain.errors import StaleReplyError, TicketClosedError
 from domain.lifecycle import Role
 
 pytestmark = pytest.mark.django_db
@@ -128,6 +129,80 @@ def test_group_commit_and_plain_saves_give_the_same_history(group_commit):
             assert committer is not None
             assert committer.commands == 48
             assert committer.batches <= 48
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize("group_commit", [True, False])
+def test_commands_decide_on_what_another_process_stored(group_commit):
+    """Each process starts a command from the aggregate as it last stored it, without reading
+    the store (ADR 0020); what another process stored in between must still decide it."""
+    env = eventstore_env(settings.DATABASES["default"], pool_size=2)
+    here = DeskstreamApplication(env, group_commit=group_commit)
+    there = DeskstreamApplication(env, group_commit=group_commit)
+    try:
+        tid = here.open_ticket(CUSTOMER, customer_id="c1", subject="Two", description="").id
+        there.post_message(tid, AGENT, body="Did you try turning it off and on?")  # v2
+        # Here it still has v1, where nothing is newer than what the customer saw: the append
+        # conflicts and the reply is refused on the fresh state.
+        with pytest.raises(StaleReplyError):
+            here.post_message(tid, CUSTOMER, body="Still broken", seen_version=1)
+        res = here.post_message(tid, CUSTOMER, body="Still broken", seen_version=2)
+        assert res.version == 3
+
+        # Refused on the state here (already assigned to a1), allowed on the stored one.
+        here.assign_ticket(tid, AGENT, agent_id="a1")  # v4, v5: assigned (and its status)
+        there.assign_ticket(tid, AGENT, agent_id=None)  # v6, v7: unassigned
+        res = here.assign_ticket(tid, AGENT, agent_id="a1")
+        assert res.version == 9
+        assert there.get_ticket(tid).assigned_agent_id == "a1"
+
+        # Allowed on the state here, refused on the stored one (closed elsewhere).
+        there.change_status(tid, AGENT, status="resolved")
+        there.change_status(tid, AGENT, status="closed")
+        with pytest.raises(TicketClosedError):
+            here.post_message(tid, AGENT, body="One more thing")
+        ticket = there.get_ticket(tid)
+        assert ticket.version == res.version + 2
+        assert [m.body for m in ticket.messages] == [
+            "Did you try turning it off and on?",
+            "Still broken",
+        ]
+    finally:
+        here.close()
+        there.close()
+
+
+def test_conflicts_in_a_group_commit_fail_only_their_commands_and_the_rest_land_together():
+    env = eventstore_env(settings.DATABASES["default"], pool_size=2)
+    app = DeskstreamApplication(env, group_commit=False)
+    try:
+        t1, t2, t3 = (
+            app.open_ticket(CUSTOMER, customer_id="c1", subject=s, description="").id
+            for s in ("One", "Two", "Three")
+        )
+
+        def reply(ticket_id, body):  # a reply's events at the ticket's next version, unsaved
+            ticket = app.get_ticket(ticket_id)
+            ticket.post_message(author_id="a1", author_role=Role.AGENT, body=body)
+            return list(ticket.collect_events())
+
+        late = reply(t1, "decided before the next one was stored")
+        app.post_message(t1, AGENT, body="stored first")
+        b, c, d = reply(t2, "b"), reply(t3, "c"), reply(t2, "d: the same version as b")
+        results = app._save_batch([late, b, c, d])
+        assert [type(r).__name__ for r in results] == ["IntegrityError", "list", "list",
+                                                       "IntegrityError"]  # fmt: skip
+        with app.recorder.datastore.get_connection() as conn:
+            rows = conn.execute(
+                f"SELECT xmin::text AS tx FROM {app.recorder.events_table_name} "  # noqa: S608
+                "WHERE originator_id = ANY(%s) AND originator_version = 2",
+                [[t2, t3]],
+            ).fetchall()
+        assert len(rows) == 2
+        assert rows[0]["tx"] == rows[1]["tx"]  # b and c: one transaction
+        assert [m.body for m in app.get_ticket(t2).messages] == ["b"]
+        assert [m.body for m in app.get_ticket(t1).messages] == ["stored first"]
     finally:
         app.close()
 
