@@ -20,7 +20,6 @@ projector process's CPU under load and seven statements per batch (ADR 0020).
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,11 +30,10 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from domain.assignment import Policy
-from infra.postgres.bulk import insert_rows, update_on_conflict
+from infra.postgres.bulk import insert_rows, select_sql, update_on_conflict
 from infra.postgres.projection_store import PostgresBatch, PostgresProjectionStore
 from projections import assignment
 from projections.assignment import AgentFacts, AssignCommand, Outcome, TicketFacts
@@ -70,21 +68,6 @@ class Deciding:
 
     policy: Policy
     now: datetime
-
-
-def _select(table: str, columns: list[str], where: str) -> str:
-    return _select_sql(table, tuple(columns)) + where
-
-
-@functools.lru_cache(maxsize=64)
-def _select_sql(table: str, columns: tuple[str, ...]) -> str:
-    # Composed once per table: composing it for every batch was ~5% of the projector
-    # process's CPU under load (ADR 0020).
-    return (
-        sql.SQL("SELECT {cols} FROM {t} WHERE ")
-        .format(cols=sql.SQL(", ").join(map(sql.Identifier, columns)), t=sql.Identifier(table))
-        .as_string(None)
-    )
 
 
 class PostgresAssignmentState:
@@ -159,7 +142,9 @@ class PostgresAssignmentState:
     def working_tickets_of(self, agent_user_id: str) -> list[TicketFacts]:
         if agent_user_id not in self._working_loaded:
             self.cur.execute(
-                _select(self.tickets_table, TICKET_COLUMNS, "agent_id = %s AND status = ANY(%s)"),
+                select_sql(
+                    self.tickets_table, TICKET_COLUMNS, "agent_id = %s AND status = ANY(%s)"
+                ),
                 [agent_user_id, sorted(assignment.WORKING)],
             )
             for values in self.cur.fetchall():
@@ -179,12 +164,14 @@ class PostgresAssignmentState:
         ids = list({e.aggregate_id for e in envelopes} - self._tickets.keys() - self._agents.keys())
         if not ids:
             return
-        self.cur.execute(_select(self.tickets_table, TICKET_COLUMNS, "id = ANY(%s)"), [ids])
+        self.cur.execute(select_sql(self.tickets_table, TICKET_COLUMNS, "id = ANY(%s)"), [ids])
         for values in self.cur.fetchall():
             facts = TicketFacts(*values)
             self._tickets[facts.id] = facts
             self._loaded[facts.id] = _decision_inputs(facts)
-        self.cur.execute(_select(self.agents_table, AGENT_COLUMNS, "aggregate_id = ANY(%s)"), [ids])
+        self.cur.execute(
+            select_sql(self.agents_table, AGENT_COLUMNS, "aggregate_id = ANY(%s)"), [ids]
+        )
         for values in self.cur.fetchall():
             agent = _agent(values)
             self._agents[agent.aggregate_id] = agent
@@ -217,7 +204,7 @@ class PostgresAssignmentState:
             return []
         self._drop_stale_decisions()
         cur = self.cur
-        cur.execute(_select(self.agents_table, AGENT_COLUMNS, "true ORDER BY user_id"))
+        cur.execute(select_sql(self.agents_table, AGENT_COLUMNS, "true ORDER BY user_id"))
         agents = [_agent(values) for values in cur.fetchall()]
         if not agents:
             return self._reissue()
@@ -239,7 +226,7 @@ class PostgresAssignmentState:
             f"{DECISIONS} d WHERE d.ticket_id = {t}.id AND d.expected_version >= {t}.version) "
             f"ORDER BY {_PRIORITY_SQL}, opened_position LIMIT {BACKLOG_LIMIT}"
         )
-        cur.execute(_select(t, TICKET_COLUMNS, waiting))
+        cur.execute(select_sql(t, TICKET_COLUMNS, waiting))
         backlog = [TicketFacts(*values) for values in cur.fetchall()]
         cur.execute(f"SELECT last_agent_id FROM {CURSOR} WHERE name = %s", [assignment.NAME])  # noqa: S608
         row = cur.fetchone()

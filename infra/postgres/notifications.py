@@ -19,7 +19,6 @@ The outbox functions below (``claim``, ``mark_sent`` ...) are what the e-mail ta
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,10 +27,9 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection, transaction
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from infra.postgres.bulk import IGNORE_CONFLICTS, insert_rows, update_on_conflict
+from infra.postgres.bulk import IGNORE_CONFLICTS, insert_rows, select_sql, update_on_conflict
 from projections import notifications
 from projections.notifications import Notification, TicketFacts
 from projections.ports import Envelope
@@ -53,16 +51,6 @@ _OUTBOX_INSERT = (
     " (%s, %s, %s, %s, %s, %s, now(), %s, 0, now() + %s * interval '1 second', NULL, %s)"
     " ON CONFLICT DO NOTHING RETURNING id"
 )
-
-
-@functools.lru_cache(maxsize=16)
-def _select_facts(table: str) -> str:
-    # Composed once per table, not for every batch (ADR 0020).
-    return (
-        sql.SQL("SELECT {cols} FROM {t} WHERE id = ANY(%s)")
-        .format(cols=sql.SQL(", ").join(map(sql.Identifier, FACT_COLUMNS)), t=sql.Identifier(table))
-        .as_string(None)
-    )
 
 
 class PostgresNotificationsState:
@@ -104,7 +92,7 @@ class PostgresNotificationsState:
         ids = list({e.aggregate_id for e in envelopes} - self._facts.keys())
         if not ids:
             return
-        self.cur.execute(_select_facts(self.facts_table), [ids])
+        self.cur.execute(select_sql(self.facts_table, FACT_COLUMNS, "id = ANY(%s)"), [ids])
         for values in self.cur.fetchall():
             facts = TicketFacts(*values)
             self._facts[facts.id] = facts

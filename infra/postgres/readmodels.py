@@ -14,7 +14,7 @@ from uuid import UUID
 
 from psycopg import sql
 
-from infra.postgres.bulk import IGNORE_CONFLICTS, insert_rows, update_on_conflict
+from infra.postgres.bulk import IGNORE_CONFLICTS, insert_rows, select_sql, update_on_conflict
 from projections import tickets
 from projections.ports import Envelope
 from projections.tickets import OPEN_STATUSES, Row
@@ -110,10 +110,7 @@ class PostgresTicketsState:
             self._load(self.t["rm_agent"], AGENT_COLUMNS, agent_ids, self._agents)
 
     def _load(self, table: str, columns: list[str], ids: list[UUID], into: dict[int, Row]) -> None:
-        query = sql.SQL("SELECT {cols} FROM {t} WHERE id = ANY(%s)").format(
-            cols=sql.SQL(", ").join(map(sql.Identifier, columns)), t=sql.Identifier(table)
-        )
-        self.cur.execute(query.as_string(None), [ids])
+        self.cur.execute(select_sql(table, columns, "id = ANY(%s)"), [ids])
         for values in self.cur.fetchall():
             row = dict(zip(columns, values, strict=True))
             into[row["id"].int] = row

@@ -24,7 +24,13 @@ from uuid import UUID
 from django.db import connection
 from psycopg import sql
 
-from infra.postgres.bulk import IGNORE_CONFLICTS, insert_rows, update_on_conflict, update_rows
+from infra.postgres.bulk import (
+    IGNORE_CONFLICTS,
+    insert_rows,
+    select_sql,
+    update_on_conflict,
+    update_rows,
+)
 from projections import search
 from projections.ports import Envelope
 from projections.search import (
@@ -194,12 +200,7 @@ class PostgresSearchState:
         wanted = [ids[i] for i in ids.keys() - self._tickets.keys()]
         if wanted:
             self.cur.execute(
-                sql.SQL("SELECT {cols} FROM {t} WHERE key = ANY(%s)")
-                .format(
-                    cols=sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
-                    t=sql.Identifier(self.table),
-                )
-                .as_string(None),
+                select_sql(self.table, COLUMNS, "key = ANY(%s)"),
                 [[f"{TICKET}:{i}" for i in wanted]],
             )
             for values in self.cur.fetchall():

@@ -10,7 +10,6 @@ it meanwhile.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,10 +17,9 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection, transaction
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from infra.postgres.bulk import insert_rows, update_on_conflict
+from infra.postgres.bulk import insert_rows, select_sql, update_on_conflict
 from projections import sla
 from projections.ports import Envelope
 from projections.sla import SlaFacts, SlaRules
@@ -54,20 +52,6 @@ def _values(facts: SlaFacts) -> list[Any]:
     return out
 
 
-def _select(table: str, where: str) -> str:
-    return _select_sql(table) + where
-
-
-@functools.lru_cache(maxsize=16)
-def _select_sql(table: str) -> str:
-    # Composed once per table, not for every batch (ADR 0020).
-    return (
-        sql.SQL("SELECT {cols} FROM {t} WHERE ")
-        .format(cols=sql.SQL(", ").join(map(sql.Identifier, COLUMNS)), t=sql.Identifier(table))
-        .as_string(None)
-    )
-
-
 class PostgresSlaState:
     """``projections.sla.SlaState`` over ``rm_sla`` (or its rebuild copy), batched."""
 
@@ -89,7 +73,7 @@ class PostgresSlaState:
         ids = list({e.aggregate_id for e in envelopes} - self._rows.keys())
         if not ids:
             return
-        self.cur.execute(_select(self.table, "ticket_id = ANY(%s)"), [ids])
+        self.cur.execute(select_sql(self.table, COLUMNS, "ticket_id = ANY(%s)"), [ids])
         for values in self.cur.fetchall():
             facts = _facts(values)
             self._rows[facts.ticket_id] = facts
@@ -125,7 +109,7 @@ def overdue(now: datetime, limit: int = 5000) -> list[SlaFacts]:
         "ORDER BY least(first_response_due, resolution_due) LIMIT %(limit)s"
     )
     with connection.cursor() as cur:
-        cur.execute(_select(TABLE, where), {"now": now, "limit": limit})
+        cur.execute(select_sql(TABLE, COLUMNS, where), {"now": now, "limit": limit})
         return [_facts(values) for values in cur.fetchall()]
 
 
@@ -137,8 +121,9 @@ def refresh_deadlines(rules: SlaRules, batch: int = 2000) -> int:
     while True:
         with transaction.atomic(), connection.cursor() as cur:
             cur.execute(
-                _select(
+                select_sql(
                     TABLE,
+                    COLUMNS,
                     "status <> 'closed' AND (%s::uuid IS NULL OR ticket_id > %s::uuid) "
                     "ORDER BY ticket_id LIMIT %s",
                 ),
