@@ -101,33 +101,33 @@ class ProjectionRunner:
                 if last < target:
                     self._ahead = (last, reader.submit(self.source.read, last, self.batch_size))
 
+            def progressed(position: int) -> None:
+                nonlocal done
+                done = position - start_position
+                if on_progress is not None:
+                    elapsed = time.monotonic() - started
+                    on_progress(Progress(done, total, position, target, elapsed))
+
             try:
                 if bulk and isinstance(self.store, BulkProjectionStore):
                     with self.store.bulk() as batch:
-                        position = batch.position
-                        while position < target:
-                            envelopes = self._read(position)
+                        while batch.position < target:
+                            envelopes = self._read(batch.position)
                             if not envelopes:
                                 break
                             read_ahead(envelopes[-1].position)
                             batch.apply(envelopes)
-                            position = batch.position
-                            done = position - start_position
-                            if on_progress is not None:
-                                elapsed = time.monotonic() - started
-                                on_progress(Progress(done, total, position, target, elapsed))
+                            progressed(batch.position)
                     return done
-                while True:
-                    position = self.store.position()
-                    if position >= target:
-                        break
-                    applied = self.step(read_ahead)
-                    if applied == 0 and self.store.position() == position:
+                # ``step`` leaves in ``seen`` the position its batch locked and advanced (an
+                # other instance's progress included): no query of the position per batch.
+                position = start_position
+                while position < target:
+                    self.step(read_ahead)
+                    if self.seen == position:
                         break  # nothing more to read (the head moved back?) - never spin
-                    done = self.store.position() - start_position
-                    if on_progress is not None:
-                        elapsed = time.monotonic() - started
-                        on_progress(Progress(done, total, self.store.position(), target, elapsed))
+                    position = self.seen
+                    progressed(position)
             finally:
                 self._ahead = None
         return done
