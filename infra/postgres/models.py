@@ -282,20 +282,29 @@ class SearchDocument(models.Model):
                 models.F("key"),
                 name="rm_search_doc_recent",
             ),
-            # Filtered searches: the few tickets with the fields first, then their documents
-            # (by ticket_id) that match the words, rather than every match of the words.
-            models.Index(
-                fields=["assigned_agent_id", "status"],
-                name="rm_search_doc_ticket_agent",
-                condition=models.Q(kind="ticket"),
-            ),
-            models.Index(
-                fields=["status", "priority"],
-                name="rm_search_doc_ticket_status",
-                condition=models.Q(kind="ticket"),
-            ),
-            GinIndex(
-                fields=["tags"], name="rm_search_doc_ticket_tags", condition=models.Q(kind="ticket")
+            # Filtered searches: a kind's documents with the fields, intersected with the
+            # matches of the words. A message's document carries its ticket's fields
+            # (``infra.postgres.search.MESSAGE_COPIES``, ADR 0023).
+            *(
+                index
+                for kind in ("ticket", "message")
+                for index in (
+                    models.Index(
+                        fields=["assigned_agent_id", "status"],
+                        name=f"rm_search_doc_{kind}_agent",
+                        condition=models.Q(kind=kind),
+                    ),
+                    models.Index(
+                        fields=["status", "priority"],
+                        name=f"rm_search_doc_{kind}_status",
+                        condition=models.Q(kind=kind),
+                    ),
+                    GinIndex(
+                        fields=["tags"],
+                        name=f"rm_search_doc_{kind}_tags",
+                        condition=models.Q(kind=kind),
+                    ),
+                )
             ),
         ]
 

@@ -205,9 +205,11 @@ class BulkBatch:
         self._bulk.preload(fresh)
         for envelope in fresh:
             self._handler(envelope, self._bulk)
+        # One write at a time (they share the connection), and none in flight while the
+        # state takes what is settled: that may write (and move) rows itself.
+        self._wait()
         write = self._bulk.take_settled()
         if write is not None:
-            self._wait()  # one write at a time: they share the connection
             self._writing = self._writer.submit(write, self._cur)
         self.position = fresh[-1].position
         self.applied += len(fresh)

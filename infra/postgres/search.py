@@ -15,6 +15,7 @@ whole conversation (that UPDATE was most of a rebuild's PostgreSQL time). The
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -62,6 +63,9 @@ DEFERRED_INDEXES = [
     "rm_search_doc_ticket_agent",
     "rm_search_doc_ticket_status",
     "rm_search_doc_ticket_tags",
+    "rm_search_doc_message_agent",
+    "rm_search_doc_message_status",
+    "rm_search_doc_message_tags",
 ]
 CONFIG = "english"  # the text-search configuration of documents and queries alike
 # ts_rank_cd weights, in PostgreSQL's order {D, C, B, A}.
@@ -106,7 +110,18 @@ def _vector(title: sql.Composable, body: sql.Composable, metadata: sql.Composabl
 _DOCUMENT = {"document": _vector(sql.SQL("u.title"), sql.SQL("u.body"), sql.SQL("u.metadata"))}
 
 
-_MESSAGE_TICKET_FIELDS = {"status": None, "priority": None, "assigned_agent_id": None}
+# The ticket's filter fields that its messages' documents carry too, kept current, so that a
+# filtered search checks a message on its own row (its own indexes) instead of joining every
+# match of its words to the ticket's document (ADR 0023). Not ``updated_at``: it changes
+# with every message, and the date filters still read the ticket's document.
+MESSAGE_COPIES = ("status", "priority", "assigned_agent_id", "tags")
+_COPIES = frozenset(MESSAGE_COPIES)
+_MESSAGES_ONLY = sql.SQL("d.kind = {}").format(sql.Literal(MESSAGE))
+# A bulk load (``BulkState``) of an empty copy stages its message documents in a temporary
+# table while the tickets may still change; ``flush`` moves them in with their tickets'
+# final fields, each row written once (an UPDATE afterwards would leave every message row
+# twice in the table).
+STAGED = "search_messages_staged"
 
 
 def _replace_all() -> sql.Composed:
@@ -149,7 +164,11 @@ class PostgresSearchState:
         self._stored: set[int] = set()  # tickets whose documents exist in the table
         self._dirty: set[int] = set()  # ticket documents to write whole (new, or text changed)
         self._fields_changed: set[int] = set()  # stored tickets whose documents need the fields
+        # tickets whose stored message documents need the fields (``MESSAGE_COPIES``)
+        self._copies_changed: set[int] = set()
+        self._with_messages: set[int] = set()  # tickets with message documents in the table
         self._messages: list[Doc] = []
+        self._staged = False  # message documents wait in STAGED (a bulk load of an empty copy)
         self._customer_docs: dict[str, Doc] = {}
         self._customers: dict[str, CustomerInfo | None] = {}
         self._prefetched = False
@@ -175,6 +194,8 @@ class PostgresSearchState:
         if doc is None:
             return
         doc.update(fields)
+        if not self.complete and not _COPIES.isdisjoint(fields) and key in self._with_messages:
+            self._copies_changed.add(key)
         if key in self._stored:
             self._fields_changed.add(key)  # one UPDATE, the text (and vector) stays
         else:
@@ -208,6 +229,7 @@ class PostgresSearchState:
                 doc["tags"] = list(doc["tags"] or [])
                 self._tickets[doc["ticket_id"].int] = doc
                 self._stored.add(doc["ticket_id"].int)
+                self._with_messages.add(doc["ticket_id"].int)  # it may have some
         customers = {getattr(e.event, "customer_id", None) for e in envelopes}
         self._load_customers([c for c in customers if c and c not in self._customers])
 
@@ -253,6 +275,24 @@ class PostgresSearchState:
         if not messages:
             return None
         table = self.table
+        if self.complete:
+            # Their tickets may still change: staged, and moved in by ``flush``.
+            first, self._staged = not self._staged, True
+
+            def stage(cursor: Any) -> None:
+                if first:
+                    cursor.execute(
+                        sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP")
+                        .format(sql.Identifier(STAGED), sql.Identifier(table))
+                        .as_string(None)
+                    )
+                _write_messages(cursor, STAGED, messages)
+
+            return stage
+        # The fields as they are now (the next chunk changes the tickets while this writes);
+        # later changes update these documents (``_copies_changed``).
+        _copy_fields(messages, self._tickets)
+        self._with_messages.update(m["ticket_id"].int for m in messages)
 
         def write(cursor: Any) -> None:
             _write_messages(cursor, table, messages)
@@ -269,6 +309,16 @@ class PostgresSearchState:
             sorted(TICKET_FIELDS),
             [self._tickets[i] for i in self._fields_changed],
         )
+        # The stored messages of tickets whose copied fields changed; the ones written below
+        # get the current fields as they are written.
+        update_rows(
+            self.cur,
+            self.table,
+            "ticket_id",
+            MESSAGE_COPIES,
+            [self._tickets[i] for i in self._copies_changed if i in self._tickets],
+            where=_MESSAGES_ONLY,
+        )
         insert_rows(
             self.cur,
             self.table,
@@ -277,7 +327,11 @@ class PostgresSearchState:
             on_conflict=_replace_all(),
             computed=_DOCUMENT,
         )
+        _copy_fields(self._messages, self._tickets)
+        self._with_messages.update(m["ticket_id"].int for m in self._messages)
         _write_messages(self.cur, self.table, self._messages)
+        if self._staged:
+            self._move_staged()
         insert_rows(
             self.cur,
             self.table,
@@ -289,15 +343,58 @@ class PostgresSearchState:
         self._stored |= self._dirty
         self._dirty.clear()
         self._fields_changed.clear()
+        self._copies_changed.clear()
         self._messages.clear()
         self._customer_docs.clear()
+
+    def _move_staged(self) -> None:
+        """The staged message documents into the table, with their tickets' fields as the
+        ticket documents (written just before) hold them; vectors as computed when staged."""
+        self._staged = False
+        self.cur.execute(_move_staged_sql(self.table))
+        self._with_messages.update(self._tickets)
+
+
+@functools.cache
+def _move_staged_sql(table: str) -> str:
+    # A message whose ticket has no document keeps the fields it was staged with.
+    values = [
+        sql.SQL(
+            "CASE WHEN tk.key IS NULL THEN s.{0} ELSE tk.{0} END" if c in _COPIES else "s.{0}"
+        ).format(sql.Identifier(c))
+        for c in COLUMNS
+    ]
+    return (
+        sql.SQL(
+            "INSERT INTO {t} ({columns}, document) SELECT {values}, s.document"
+            " FROM {staged} s LEFT JOIN {t} tk ON tk.key = {prefix} || s.ticket_id::text"
+            " ON CONFLICT DO NOTHING; DROP TABLE {staged}"
+        )
+        .format(
+            t=sql.Identifier(table),
+            columns=sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
+            values=sql.SQL(", ").join(values),
+            staged=sql.Identifier(STAGED),
+            prefix=sql.Literal(f"{TICKET}:"),
+        )
+        .as_string(None)
+    )
+
+
+def _copy_fields(messages: list[Doc], tickets: dict[int, Doc]) -> None:
+    """Give each message document its ticket's current ``MESSAGE_COPIES``."""
+    for message in messages:
+        ticket = tickets.get(message["ticket_id"].int)
+        if ticket is not None:
+            for name in MESSAGE_COPIES:
+                message[name] = ticket[name]
 
 
 def _write_messages(cursor: Any, table: str, messages: list[Doc]) -> None:
     for message in messages:
-        # A message document holds only what never changes; searches take the ticket's
-        # filter fields from the ticket's document (``_TICKET_DOC``).
-        message.update(_MESSAGE_TICKET_FIELDS, tags=[], updated_at=message["occurred_at"])
+        # Its own time, not its ticket's last change: that one changes with every message
+        # (results and the date filters read it from the ticket's document).
+        message["updated_at"] = message["occurred_at"]
     insert_rows(cursor, table, COLUMNS, messages, on_conflict=IGNORE_CONFLICTS, computed=_DOCUMENT)
 
 
@@ -403,13 +500,16 @@ class PostgresSearchIndex:
             return _results({}, [])
         params: dict[str, Any] = {"text": query.text}
         t = sql.Identifier(self.table)
-        # The ticket's filter fields live on its own document only: a filtered search joins
-        # each message to it; a ticket's document is its own (customers have no ticket).
+        # A message's document carries its ticket's status, priority, agent and tags
+        # (``MESSAGE_COPIES``); the ticket's dates live on the ticket's document only, so a
+        # date filter joins each message to it. A ticket's document is its own (customers
+        # have no ticket).
+        dated = _has_date_filters(query)
         join = (
-            sql.SQL(" JOIN {t} tk ON tk.ticket_id = d.ticket_id AND tk.kind = {ticket}").format(
-                t=t, ticket=sql.Literal(TICKET)
+            sql.SQL(" JOIN {t} tk ON tk.key = {prefix} || d.ticket_id::text").format(
+                t=t, prefix=sql.Literal(f"{TICKET}:")
             )
-            if query.has_ticket_filters
+            if dated
             else sql.SQL("")
         )
         # Per kind, the newest RANK_ALL_UP_TO matches: the planner either walks the kind's
@@ -423,11 +523,10 @@ class PostgresSearchIndex:
             " ORDER BY d.occurred_at DESC NULLS LAST, d.key"
         )
         # Not for a customer (their few documents come through their own index) nor with
-        # ticket filters (each window joined the filter's tickets again: measured slower,
-        # ADR 0018).
+        # ticket filters (each window would check the filter again: ADR 0018, 0023).
         windowed = query.principal.is_staff and not query.has_ticket_filters
         bounds = recency_bounds(self.table) if windowed and WINDOWED_KINDS else []
-        # The ticket filters apply to a message's ticket (``tk``), to a ticket's own document.
+        # The date filters apply to a message's ticket (``tk``), to a ticket's own document.
         where = {alias: self._where(query, alias) for alias in ("tk", "d")}
         branches = []
         for kind in kinds:
@@ -477,29 +576,30 @@ class PostgresSearchIndex:
         return _results(counts, rows)
 
     def _where(self, query: SearchQuery, ticket: str = "tk") -> tuple[sql.Composed, dict[str, Any]]:
-        """The conditions on a match ``d``; the ticket filters on ``ticket``, its ticket's
+        """The conditions on a match ``d``; the date filters on ``ticket``, its ticket's
         document (``d`` itself when the match is a ticket's document)."""
-        tk = sql.Identifier(ticket)
+        dates = sql.Identifier(ticket)
         clauses: list[sql.Composable] = [sql.SQL("TRUE")]
         params: dict[str, Any] = {}
         if not query.principal.is_staff:
             # Their own tickets, never internal notes (and, by ``visible_kinds``, no customers).
             clauses.append(sql.SQL("d.customer_id = %(me)s AND NOT d.internal"))
             params["me"] = query.principal.user_id
-        # ``tk``: the ticket's own document, joined when there are ticket filters.
+        # Status, priority, agent and tags: on the match itself (a message's are its
+        # ticket's, ``MESSAGE_COPIES``).
         if query.status:
-            clauses.append(sql.SQL("{}.status = ANY(%(status)s)").format(tk))
+            clauses.append(sql.SQL("d.status = ANY(%(status)s)"))
             params["status"] = list(query.status)
         if query.priority:
-            clauses.append(sql.SQL("{}.priority = ANY(%(priority)s)").format(tk))
+            clauses.append(sql.SQL("d.priority = ANY(%(priority)s)"))
             params["priority"] = list(query.priority)
         if query.agent == NO_AGENT:
-            clauses.append(sql.SQL("{}.assigned_agent_id IS NULL").format(tk))
+            clauses.append(sql.SQL("d.assigned_agent_id IS NULL"))
         elif query.agent is not None:
-            clauses.append(sql.SQL("{}.assigned_agent_id = %(agent)s").format(tk))
+            clauses.append(sql.SQL("d.assigned_agent_id = %(agent)s"))
             params["agent"] = query.agent
         if query.tags:
-            clauses.append(sql.SQL("{}.tags @> %(tags)s::varchar[]").format(tk))
+            clauses.append(sql.SQL("d.tags @> %(tags)s::varchar[]"))
             params["tags"] = list(query.tags)
         for name, column, op in [
             ("created_from", "created_at", ">="),
@@ -511,7 +611,7 @@ class PostgresSearchIndex:
             if value is not None:
                 clauses.append(
                     sql.SQL("{}.{} {} {}").format(
-                        tk, sql.Identifier(column), sql.SQL(op), sql.Placeholder(name)
+                        dates, sql.Identifier(column), sql.SQL(op), sql.Placeholder(name)
                     )
                 )
                 params[name] = value
@@ -582,6 +682,13 @@ class PostgresSearchIndex:
             )
             .as_string(None)
         )
+
+
+def _has_date_filters(query: SearchQuery) -> bool:
+    return any(
+        value is not None
+        for value in (query.created_from, query.created_to, query.updated_from, query.updated_to)
+    )
 
 
 def _results(counts: dict[str, int], rows: list[dict[str, Any]]) -> SearchResults:
