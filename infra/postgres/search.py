@@ -2,11 +2,11 @@
 
 ``PostgresSearchState`` is the projector's batched ``SearchState``: a batch loads the ticket
 documents and customers its events touch with one query each, lets the projector change them
-in memory, then writes documents with one multi-row statement per kind and one UPDATE of
-the ticket documents whose filter fields changed. A message's document holds only what
-never changes (its text, ticket, customer, internal flag, time): searches read the ticket's
-filter fields from the ticket's document, so a status change rewrites one row, not the
-whole conversation (that UPDATE was most of a rebuild's PostgreSQL time). The
+in memory, then writes documents with one multi-row statement per kind, one UPDATE of the
+ticket documents whose filter fields changed and one of their messages' documents. A
+message's document carries its ticket's status, priority, agent and tags
+(``MESSAGE_COPIES``), so a filtered search checks it on its own row (ADR 0023); a rebuild
+writes each message's document once, with its ticket's final fields (``STAGED``). The
 ``document`` vector is computed in SQL: title weight A, body B, customer metadata C.
 
 ``PostgresSearchIndex`` answers ``SearchQuery``: ``websearch_to_tsquery`` over the GIN index,
