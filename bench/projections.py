@@ -1834,9 +1834,10 @@ def notes(r: Report, best: dict[str, RebuildRow], read_1000: float, raw: float) 
                 f"{percentile([float(t.hits) for t in fast], 50):,.0f} (counted up to "
                 "1,000 per kind). A search finds each kind's newest 1,001 matches (messages "
                 "of unfiltered staff searches newest first, in recency windows, ADR 0018), "
-                "scores them with `ts_rank_cd` and builds snippets for the page; the ticket "
-                "filters join each message match to its ticket's document, so a filtered "
-                "search still reads every match of its words."
+                "scores them with `ts_rank_cd` and builds snippets for the page; a message's "
+                "document carries its ticket's status, priority, agent and tags (ADR 0023), "
+                "so those filters narrow the matches through indexes; the date filters join "
+                "the ticket's document."
             )
     yield (
         "The machine is shared: other engineers' processes and their PostgreSQL databases run "
