@@ -587,12 +587,14 @@ def test_postgres_recency_windows_find_what_one_pass_finds(
     )
     filters = {"status": ("open",)} if who == "agent filtered" else {}
 
-    def pages(*, windows: list[datetime]) -> list[tuple[list[str], int, bool]]:
+    def pages(
+        *, windows: list[datetime], text: str = "walrus"
+    ) -> list[tuple[list[str], int, bool]]:
         monkeypatch.setattr(pg, "recency_bounds", lambda table: windows)
         out = []
         for page in (1, 2, 3):
             results = find(
-                postgres_search_adapter, "walrus", principal, page=page, page_size=2, **filters
+                postgres_search_adapter, text, principal, page=page, page_size=2, **filters
             )
             group = results.group("message")
             out.append((ids(results, "message"), group.count, group.exact))
@@ -611,6 +613,14 @@ def test_postgres_recency_windows_find_what_one_pass_finds(
     assert pages(windows=[BASE - timedelta(days=1)]) == one_pass  # all in the first window
     # Bounds exactly at messages' times: each message is in exactly one window.
     assert pages(windows=[BASE + timedelta(days=d) for d in (11, 9, 8)]) == one_pass
+
+    # A phrase searches the newest window, then the rest in one pass: the same again.
+    phrase = pages(windows=[], text='"walrus here"')
+    assert phrase == pages(windows=[BASE - timedelta(days=1)], text='"walrus here"')
+    assert phrase == pages(windows=days, text='"walrus here"')
+    assert pg._PHRASE.search('"walrus here"')
+    assert pg._PHRASE.search("two-factor")
+    assert not pg._PHRASE.search("walrus here - and there")
 
     monkeypatch.setattr(pg, "RANK_ALL_UP_TO", 20)  # fewer matches than ranked: exact counts
     everything = pages(windows=[])
