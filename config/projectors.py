@@ -91,7 +91,10 @@ def runner(name: str, source: EventSource | None = None) -> ProjectionRunner:
     if crash_after:
         projection = _crashing(projection, int(crash_after))
     return ProjectionRunner(
-        source or event_source(), projection, batch_size=settings.PROJECTION_BATCH_SIZE
+        source or event_source(),
+        projection,
+        batch_size=settings.PROJECTION_BATCH_SIZE,
+        interval=settings.PROJECTION_INTERVAL_MS / 1000,
     )
 
 
@@ -132,7 +135,11 @@ def start_in_process(stop: threading.Event, *, push: bool = True) -> list[thread
     # One reader decodes each new event once for all the projector threads (each still
     # locks and advances its own position; see projections.runner.SharedLog).
     upstream = event_source()
-    shared = SharedLog(upstream, batch_size=settings.PROJECTION_BATCH_SIZE)
+    shared = SharedLog(
+        upstream,
+        batch_size=settings.PROJECTION_BATCH_SIZE,
+        interval=settings.PROJECTION_INTERVAL_MS / 1000,
+    )
 
     def read_log() -> None:
         try:

@@ -150,6 +150,9 @@ JWT_ISSUER = "deskstream"
 # long a read with ?after=<position> waits for its projection before answering stale.
 PROJECTORS_IN_PROCESS = env_bool("DESKSTREAM_PROJECTORS_IN_PROCESS", False)
 PROJECTION_BATCH_SIZE = int(os.environ.get("DESKSTREAM_PROJECTION_BATCH_SIZE", "1000"))
+# Milliseconds between the starts of a live projector's batches at least (ADR 0022): under
+# load, one batch per interval takes every event appended meanwhile. 0: a batch per wake-up.
+PROJECTION_INTERVAL_MS = float(os.environ.get("DESKSTREAM_PROJECTION_INTERVAL_MS", "50"))
 READ_AFTER_TIMEOUT = float(os.environ.get("DESKSTREAM_READ_AFTER_TIMEOUT", "2.0"))
 
 # Event store (eventsourcing.postgres) tuning; the connection comes from DATABASES.

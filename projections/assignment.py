@@ -194,6 +194,16 @@ def counts_against_capacity(status: str) -> bool:
     return status in OPEN_STATUSES
 
 
+def anyone_has_room(agents: Iterable[AgentFacts], loads: dict[str, int]) -> bool:
+    """Whether any agent is online with fewer open tickets (``loads``) than its capacity.
+    If none is, ``decide`` decides nothing whatever the backlog holds (``plan`` stops before
+    its first ticket), so the backlog need not even be read."""
+    return any(
+        a.availability == Availability.ONLINE.value and loads.get(a.user_id, 0) < a.capacity
+        for a in agents
+    )
+
+
 def candidate(agent: AgentFacts, load: int) -> Candidate:
     hours = agent.working_hours
     return Candidate(

@@ -220,6 +220,10 @@ class PostgresAssignmentState:
         )
         for agent_id, n in cur.fetchall():
             loads[agent_id] = loads.get(agent_id, 0) + int(n)
+        if not assignment.anyone_has_room(agents, loads):
+            # Every agent is full or away: nothing to decide, so the backlog (up to
+            # BACKLOG_LIMIT tickets read and sorted every second under load) is not read.
+            return self._reissue()
         t = self.tickets_table
         waiting = (
             "(status = 'open' OR orphaned) AND NOT EXISTS (SELECT 1 FROM "  # noqa: S608

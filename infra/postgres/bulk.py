@@ -5,7 +5,7 @@ A projector's batch writes hundreds of rows per table. ``executemany`` sends the
 statement per row, and PostgreSQL pays for each (parse, plan, open the table and each of
 its indexes, run the executor) on top of the row's own work: in a 340k-event rebuild
 (``bench/projections.py``) that per-statement cost was most of PostgreSQL's CPU. Here the
-rows travel as one JSON document (``json.dumps`` is C; psycopg's own array adapters cost
+rows travel as one JSON document (``orjson``, C; psycopg's own array adapters cost
 ~5 µs per value in Python) bound server-side, so the statement text never changes.
 ``json_to_recordset`` turns JSON arrays into PostgreSQL arrays (tags) and ISO strings into
 timestamps. The column types come from the table itself, read once per table and process.
@@ -14,14 +14,15 @@ timestamps. The column types come from the table itself, read once per table and
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 import psycopg
 from psycopg import sql
+from psycopg.types.datetime import TimestamptzLoader
 from psycopg.types.json import Json, Jsonb
 
 # table -> {column: SQL type}. Shadow tables copy the live ones (``LIKE ... INCLUDING ALL``).
@@ -55,6 +56,18 @@ def _raw(cursor: Any) -> psycopg.Cursor[Any]:
     return psycopg.Cursor(inner.connection)
 
 
+def select_rows(cursor: Any, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of ``query`` on the connection (and so in the transaction) of ``cursor``,
+    timestamps read by psycopg's own loader, in C: a Django cursor reads each through
+    Django's loader, a Python subclass of psycopg's pure-Python one (~8% of the projector
+    process under load went there, ADR 0022). Same values: Django's sessions are in UTC,
+    and so are the datetimes either loader gives; everything else loads as on ``cursor``."""
+    cur = _raw(cursor)
+    cur.adapters.register_loader("timestamptz", TimestamptzLoader)
+    cur.execute(query, params)
+    return cur.fetchall()
+
+
 def _types(cur: psycopg.Cursor[Any], table: str, columns: Sequence[str]) -> dict[str, str]:
     known = _TYPES.get(table)
     if known is None or any(c not in known for c in columns):
@@ -71,7 +84,7 @@ def _types(cur: psycopg.Cursor[Any], table: str, columns: Sequence[str]) -> dict
 
 
 def _plain(value: Any) -> Any:
-    """JSON for what ``json`` cannot encode itself."""
+    """JSON for what ``orjson`` cannot encode itself."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, UUID):
@@ -88,7 +101,10 @@ def _document(columns: Sequence[str], rows: Rows) -> str:
         records = [{c: row[c] for c in columns} for row in rows]  # type: ignore[call-overload]
     else:
         records = [dict(zip(columns, row, strict=True)) for row in rows]
-    return json.dumps(records, default=_plain, separators=(",", ":"), ensure_ascii=False)
+    # orjson writes datetimes (ISO 8601, as ``isoformat``), dates and UUIDs itself, in C:
+    # ``json.dumps`` called ``_plain`` for each of them, ~10% of the projector process
+    # under load (ADR 0022). The text is the same JSON.
+    return orjson.dumps(records, default=_plain).decode()
 
 
 def _recordset(types: dict[str, str], columns: Sequence[str]) -> sql.Composed:
@@ -193,7 +209,15 @@ def update_rows(
     types = _types(cur, table, names)
 
     def build() -> str:
-        template = sql.SQL("UPDATE {t} AS d SET {sets} FROM {rows} WHERE d.{key} = u.{key}{where}")
+        # The rows come through a subquery with a LIMIT: ``json_to_recordset`` alone is
+        # estimated at 100 rows, and against a table of up to some 30,000 rows the planner
+        # then hashes them and scans the whole table, once per batch (~1 ms at 14,000
+        # documents, growing with the table). With the LIMIT (the row count, a parameter:
+        # a generic plan estimates it low) it looks each row up by its key.
+        template = sql.SQL(
+            "UPDATE {t} AS d SET {sets} FROM (SELECT * FROM {rows} LIMIT %s) AS u"
+            " WHERE d.{key} = u.{key}{where}"
+        )
         return template.format(
             t=sql.Identifier(table),
             sets=sql.SQL(", ").join(
@@ -205,4 +229,4 @@ def update_rows(
         ).as_string(None)
 
     text = _statement(("update", table, tuple(names)), (where,), build)
-    cur.execute(text, [_document(names, rows)])
+    cur.execute(text, [_document(names, rows), len(rows)])

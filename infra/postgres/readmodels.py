@@ -14,7 +14,13 @@ from uuid import UUID
 
 from psycopg import sql
 
-from infra.postgres.bulk import IGNORE_CONFLICTS, insert_rows, select_sql, update_on_conflict
+from infra.postgres.bulk import (
+    IGNORE_CONFLICTS,
+    insert_rows,
+    select_rows,
+    select_sql,
+    update_on_conflict,
+)
 from projections import tickets
 from projections.ports import Envelope
 from projections.tickets import OPEN_STATUSES, Row
@@ -110,8 +116,7 @@ class PostgresTicketsState:
             self._load(self.t["rm_agent"], AGENT_COLUMNS, agent_ids, self._agents)
 
     def _load(self, table: str, columns: list[str], ids: list[UUID], into: dict[int, Row]) -> None:
-        self.cur.execute(select_sql(table, columns, "id = ANY(%s)"), [ids])
-        for values in self.cur.fetchall():
+        for values in select_rows(self.cur, select_sql(table, columns, "id = ANY(%s)"), [ids]):
             row = dict(zip(columns, values, strict=True))
             into[row["id"].int] = row
 

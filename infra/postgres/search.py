@@ -29,6 +29,7 @@ from psycopg import sql
 from infra.postgres.bulk import (
     IGNORE_CONFLICTS,
     insert_rows,
+    select_rows,
     select_sql,
     update_on_conflict,
     update_rows,
@@ -221,11 +222,10 @@ class PostgresSearchState:
         ids = {} if self.complete else {e.aggregate_id.int: e.aggregate_id for e in envelopes}
         wanted = [ids[i] for i in ids.keys() - self._tickets.keys()]
         if wanted:
-            self.cur.execute(
-                select_sql(self.table, COLUMNS, "key = ANY(%s)"),
-                [[f"{TICKET}:{i}" for i in wanted]],
-            )
-            for values in self.cur.fetchall():
+            keys = [f"{TICKET}:{i}" for i in wanted]
+            for values in select_rows(
+                self.cur, select_sql(self.table, COLUMNS, "key = ANY(%s)"), [keys]
+            ):
                 doc = dict(zip(COLUMNS, values, strict=True))
                 doc["tags"] = list(doc["tags"] or [])
                 self._tickets[doc["ticket_id"].int] = doc

@@ -19,7 +19,7 @@ from uuid import UUID
 from django.db import connection, transaction
 from psycopg.types.json import Jsonb
 
-from infra.postgres.bulk import insert_rows, select_sql, update_on_conflict
+from infra.postgres.bulk import insert_rows, select_rows, select_sql, update_on_conflict
 from projections import sla
 from projections.ports import Envelope
 from projections.sla import SlaFacts, SlaRules
@@ -73,8 +73,8 @@ class PostgresSlaState:
         ids = list({e.aggregate_id for e in envelopes} - self._rows.keys())
         if not ids:
             return
-        self.cur.execute(select_sql(self.table, COLUMNS, "ticket_id = ANY(%s)"), [ids])
-        for values in self.cur.fetchall():
+        query = select_sql(self.table, COLUMNS, "ticket_id = ANY(%s)")
+        for values in select_rows(self.cur, query, [ids]):
             facts = _facts(values)
             self._rows[facts.ticket_id] = facts
 

@@ -253,3 +253,32 @@ def test_decide_drains_urgent_first_then_oldest_and_explains_reassignments() -> 
         "language en, online"
     )
     assert (command.agent_id, command.expected_version, command.policy) == ("1", 1, "round_robin")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.sampled_from(list(Policy)),
+    st.lists(
+        st.tuples(st.sampled_from(["online", "away", "offline"]), st.integers(0, 3),
+                  st.integers(0, 4)),
+        min_size=0, max_size=5,
+    ),
+    st.integers(0, 6),
+)  # fmt: skip
+def test_without_room_for_anyone_decide_decides_nothing(
+    policy: Policy, shapes: list[tuple[str, int, int]], n: int
+) -> None:
+    """What lets the manager skip reading its backlog (``anyone_has_room``)."""
+    agents = [
+        _agent(str(i), availability=availability, capacity=capacity)
+        for i, (availability, capacity, _) in enumerate(shapes)
+    ]
+    loads = {str(i): load for i, (_, _, load) in enumerate(shapes)}
+    backlog = [_ticket(i + 1) for i in range(n)]
+    commands, last = assignment.decide(
+        backlog, agents, loads, policy=policy, now=NOW, last_chosen="0"
+    )
+    if not assignment.anyone_has_room(agents, loads):
+        assert (commands, last) == ([], "0")
+    elif backlog:
+        assert commands  # someone online with room takes the first ticket (no skills, "en")

@@ -176,3 +176,48 @@ def test_a_shared_log_window_answers_only_what_it_holds_in_full() -> None:
     assert [e.position for e in source.read(10, 5)] == [11, 12, 13, 14, 15]
     assert [e.position for e in source.read(80, 5)] == [81, 82, 83, 84, 85]
     assert list(source.read(100, 5)) == []
+
+
+class CountingStore(Store):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []  # events per batch that applied any
+
+    @contextmanager
+    def batch(self) -> Iterator[Batch]:
+        with super().batch() as batch:
+            yield batch
+        if batch.applied:
+            self.batches.append(len(batch.applied))
+
+
+def test_batches_start_an_interval_apart_and_take_what_came_meanwhile() -> None:
+    log = GrowingLog(300)
+    shared = SharedLog(log, batch_size=1000, interval=0.02)
+    store = CountingStore()
+    runner = ProjectionRunner(shared.source(), store, interval=0.05)
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=shared.follow, args=(stop,), kwargs={"idle_timeout": 0.01}),
+        threading.Thread(target=runner.run, args=(stop,), kwargs={"idle_timeout": 0.01}),
+    ]
+    for t in threads:
+        t.start()
+    try:
+        while shared._start is None:
+            time.sleep(0.001)
+        started = time.monotonic()
+        while log.visible < 300:  # one event a millisecond, for about 0.3-0.6 s
+            log.visible += 1
+            time.sleep(0.001)
+        elapsed = time.monotonic() - started
+        deadline = time.monotonic() + 5
+        while store.pos < 300 and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(5)
+    assert store.applied == list(range(1, 301))  # once each, in order
+    # One batch per 50 ms at most (and the last), not one per event or per read.
+    assert len(store.batches) <= elapsed / 0.05 + 2
