@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, InternalError, Recording
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -29,6 +29,8 @@ from domain.agent import Agent, agent_id_for_user
 from domain.errors import DomainError, NotFoundError, VersionConflictError
 from domain.lifecycle import Role
 from domain.ticket import Ticket
+from infra.postgres.event_source import OwnAppends
+from infra.postgres.recorder import DeskstreamRecorder
 
 MAX_ATTEMPTS = 20
 LOAD_THREADS = 8  # assign_many loads its tickets from this many threads
@@ -82,6 +84,10 @@ class DeskstreamApplication(Application[UUID]):
         self._committer: GroupCommitter | None = None
         self._versions_query: str | None = None  # see _conflicting
         self._stored = StoredAggregates(int(self.env.get("AGGREGATE_CACHE_MAXSIZE", "2000")))
+        # What this application appended, for the push projector of this process (ADR 0021).
+        self.own_appends: OwnAppends | None = None
+        if isinstance(self.recorder, DeskstreamRecorder):
+            self.own_appends = OwnAppends(self.recorder.notify_token)
         if group_commit:
             self._committer = GroupCommitter(self._save_batch, max_batch=max_batch)
 
@@ -89,6 +95,37 @@ class DeskstreamApplication(Application[UUID]):
         if self._committer is not None:
             self._committer.stop()
         super().close()
+        if self.own_appends is not None:
+            self.own_appends.close()
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """``Application.save``; for domain events (what every command here saves) without
+        its per-object ``isinstance`` checks against ``typing`` protocols, which cost more
+        than the rest of building the append (ADR 0021). An append that raised for another
+        reason than a version conflict may still have committed (a connection lost during
+        COMMIT): ``own_appends`` is told, so its readers go back to the log."""
+        try:
+            if objs and all(isinstance(obj, Aggregate.Event) for obj in objs):
+                processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+                processing_event.events.extend(objs)
+                processing_event.saved_kwargs.update(kwargs)
+                recordings = self._record(processing_event)
+                self._take_snapshots(processing_event)
+                self._notify(recordings)
+                self.notify(processing_event.events)
+                return recordings
+            return super().save(*objs, **kwargs)
+        except IntegrityError:
+            raise  # refused before COMMIT: nothing was appended
+        except BaseException:
+            if self.own_appends is not None:
+                self.own_appends.failed()
+            raise
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        # Called by save() after the append committed.
+        if self.own_appends is not None:
+            self.own_appends.add([r.notification for r in recordings])
 
     # ------------------------------------------------------------------ tickets
     def open_ticket(
@@ -537,6 +574,8 @@ def eventstore_env(database: dict[str, Any], pool_size: int) -> dict[str, str]:
     """The event store's settings, built from Django's ``DATABASES['default']``."""
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        # Statements rendered once, and a NOTIFY naming this process (ADR 0021).
+        "APPLICATION_RECORDER_TOPIC": "infra.postgres.recorder:DeskstreamRecorder",
         "POSTGRES_DBNAME": str(database["NAME"]),
         "POSTGRES_HOST": str(database["HOST"] or "127.0.0.1"),
         "POSTGRES_PORT": str(database["PORT"] or "5432"),
