@@ -181,6 +181,12 @@ def authenticate_access(token: str) -> tuple[User, dict[str, Any]]:
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:
         cur.execute(query, [sid], prepare=True)
         row = cur.fetchone()
+    if not connection.in_atomic_block:
+        # Back to the pool now, not when the response is closed: a command spends most of
+        # its time waiting for its group commit, which does not use this connection, and 32
+        # such requests held all 24 of the pool's connections while others queued for one
+        # (ADR 0021). A view that queries later takes one again.
+        connection.close()
     if row is None:
         raise TokenError("token_invalid", "Unknown session.")
     if row[0] is not None:
