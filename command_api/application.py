@@ -84,10 +84,10 @@ class DeskstreamApplication(Application[UUID]):
         self._committer: GroupCommitter | None = None
         self._versions_query: str | None = None  # see _conflicting
         self._stored = StoredAggregates(int(self.env.get("AGGREGATE_CACHE_MAXSIZE", "2000")))
-        # What this application appended, for the push projector of this process (ADR 0021).
-        self.own_appends: OwnAppends | None = None
-        if isinstance(self.recorder, DeskstreamRecorder):
-            self.own_appends = OwnAppends(self.recorder.notify_token)
+        # What this application appends, once the push projector of this process asks for
+        # it (``watch_own_appends``, ADR 0021); before that, and in other processes, nothing.
+        self._own_appends: OwnAppends | None = None
+        self._own_lock = threading.Lock()
         if group_commit:
             self._committer = GroupCommitter(self._save_batch, max_batch=max_batch)
 
@@ -95,8 +95,20 @@ class DeskstreamApplication(Application[UUID]):
         if self._committer is not None:
             self._committer.stop()
         super().close()
-        if self.own_appends is not None:
-            self.own_appends.close()
+        if self._own_appends is not None:
+            self._own_appends.close()
+
+    @property
+    def own_appends(self) -> OwnAppends | None:
+        return self._own_appends
+
+    def watch_own_appends(self) -> OwnAppends | None:
+        """The window of this application's appends from now on (None if its recorder does not
+        name its NOTIFYs); appends before the first call are not in it."""
+        with self._own_lock:
+            if self._own_appends is None and isinstance(self.recorder, DeskstreamRecorder):
+                self._own_appends = OwnAppends(self.recorder.notify_token)
+            return self._own_appends
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """``Application.save``; for domain events (what every command here saves) without
@@ -118,14 +130,16 @@ class DeskstreamApplication(Application[UUID]):
         except IntegrityError:
             raise  # refused before COMMIT: nothing was appended
         except BaseException:
-            if self.own_appends is not None:
-                self.own_appends.failed()
+            own = self._own_appends
+            if own is not None:
+                own.failed()
             raise
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         # Called by save() after the append committed.
-        if self.own_appends is not None:
-            self.own_appends.add([r.notification for r in recordings])
+        own = self._own_appends
+        if own is not None:
+            own.add([r.notification for r in recordings])
 
     # ------------------------------------------------------------------ tickets
     def open_ticket(

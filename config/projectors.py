@@ -36,7 +36,7 @@ def event_source(*, own: bool = False) -> PostgresEventSource:
         app.recorder,  # type: ignore[arg-type]
         app.mapper,
         conninfo_from_django(settings.DATABASES["default"]),
-        own=app.own_appends if own else None,
+        own=app.watch_own_appends() if own else None,
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import select
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -198,18 +199,26 @@ class PostgresEventSource:
     def _wait_own(self, own: OwnAppends, after: int, timeout: float) -> None:
         if not self._log_read or self._listener is None:
             return  # the next read goes to the log (and listens again first)
-        self._take_notifies()
-        if self._stale or not own.arm(after, self._failures):
-            return
-        try:
-            ready, _, _ = select.select([self._listener.fileno(), own.wake_fd], [], [], timeout)
-        except (OSError, ValueError):  # the connection broke: the next read listens again
-            self.close()
-            return
-        if own.wake_fd in ready:
-            own.clear_wake()
-        if ready:
+        deadline = time.monotonic() + timeout
+        while True:
             self._take_notifies()
+            if self._listener is None or self._stale or not own.arm(after, self._failures):
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                ready, _, _ = select.select(
+                    [self._listener.fileno(), own.wake_fd], [], [], remaining
+                )
+            except (OSError, ValueError):  # the connection broke: the next read listens again
+                self.close()
+                return
+            if not ready:
+                return
+            if own.wake_fd in ready:
+                own.clear_wake()
+            # Woken by our own NOTIFY alone (its events are handed over in memory): wait on.
 
     def _take_notifies(self) -> None:
         """Take the NOTIFYs that have arrived (listening first if not yet); note whether

@@ -68,7 +68,7 @@ def source(app: DeskstreamApplication, *, own: bool = True) -> Counted:
         app.recorder,  # type: ignore[arg-type]
         app.mapper,
         conninfo_from_django(settings.DATABASES["default"]),
-        own=app.own_appends if own else None,
+        own=app.watch_own_appends() if own else None,
     )
 
 
