@@ -21,33 +21,38 @@ from uvicorn.protocols.http import httptools_impl
 
 class HttpToolsProtocol(httptools_impl.HttpToolsProtocol):
     def _start_asgi_task(self, cycle: httptools_impl.RequestResponseCycle, app: Any) -> None:
-        cycle.transport = HeadWithBody(cycle.transport, cycle)  # type: ignore[assignment]
+        method = cycle.scope["method"]
+        cycle.transport = HeadWithBody(cycle.transport, method)  # type: ignore[assignment]
         super()._start_asgi_task(cycle, app)
 
 
+# What uvicorn writes for ``Expect: 100-continue`` before the response starts.
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
 class HeadWithBody:
-    """One request's view of the connection's transport: the first write after the response
-    has started (its status line and headers, ``RequestResponseCycle.send``) is held and
-    sent with the next write (the body's first bytes). A ``HEAD`` response, whose body is
-    never written, is not held; closing sends what is held first (a response the
-    application abandoned after its start: the head, then the close, as before)."""
+    """One request's view of the connection's transport. Before the response, uvicorn writes
+    at most the ``100 Continue`` line; the first other write is the response's status line
+    and headers (``RequestResponseCycle.send``), which is held and sent with the next write
+    (the body's first bytes). A ``HEAD`` response, whose body is never written, is not
+    held; closing sends what is held first (a response the application abandoned after its
+    start: the head, then the close, as before). It keeps no reference to the cycle, so
+    both are freed as soon as the connection moves on."""
 
-    __slots__ = ("_cycle", "_held", "_seen_start", "_transport")
+    __slots__ = ("_held", "_holding", "_transport")
 
-    def __init__(self, transport: asyncio.Transport, cycle: httptools_impl.RequestResponseCycle):
+    def __init__(self, transport: asyncio.Transport, method: str) -> None:
         self._transport = transport
-        self._cycle = cycle
+        self._holding = method != "HEAD"
         self._held: bytes | None = None
-        self._seen_start = False
 
     def write(self, data: Any) -> None:
         if self._held is not None:
             data, self._held = self._held + data, None
-        elif not self._seen_start and self._cycle.response_started:
-            self._seen_start = True
-            if self._cycle.scope["method"] != "HEAD":
-                self._held = bytes(data)
-                return
+        elif self._holding and data != _CONTINUE:
+            self._holding = False
+            self._held = bytes(data)
+            return
         self._transport.write(data)
 
     def close(self) -> None:

@@ -154,7 +154,8 @@ def test_bad_bodies_over_http_are_400_never_500(live_api, e2e_user, e2e_token, t
 
 def test_heads_and_bodies_on_one_keep_alive_connection(live_api):
     """The server writes a response's head together with its body (config/http.py): on one
-    connection, a HEAD (head only), a GET, a 404 and a POST still frame exactly."""
+    connection, a HEAD (head only), a GET, a 404, a POST and one that expects a 100 Continue
+    still frame exactly."""
     import socket
     from urllib.parse import urlsplit
 
@@ -193,5 +194,19 @@ def test_heads_and_bodies_on_one_keep_alive_connection(live_api):
             + b"\r\n\r\n"
             + payload
         )
+        assert status == 200
+        assert b'"access"' in body
+        # Expect: 100-continue: the interim 100 is written alone, then the whole response.
+        sock.sendall(
+            b"POST /api/auth/demo-login HTTP/1.1\r\n"
+            + host
+            + b"Expect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(payload)).encode()
+            + b"\r\n\r\n"
+            + payload
+        )
+        assert reader.readline() == b"HTTP/1.1 100 Continue\r\n"
+        assert reader.readline() == b"\r\n"
+        status, _, body = exchange(b"")
         assert status == 200
         assert b'"access"' in body
