@@ -171,14 +171,15 @@ class PostgresEventSource:
                 and after >= self._delivered
             ):
                 return []
-            self._stale = False
-            self._failures = own.failures
-            self._log_read = self._listener is not None
+            failures = own.failures
         notifications = self._recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=False
         )
         if own is not None:
+            # Only a read that succeeded covers the NOTIFYs and failures taken before it.
             self._stale = len(notifications) >= limit
+            self._failures = failures
+            self._log_read = self._listener is not None
             self._delivered = max(self._delivered, notifications[-1].id if notifications else after)
         return [Envelope(n.id, to_event(n)) for n in notifications]
 

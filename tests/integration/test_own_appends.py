@@ -213,3 +213,28 @@ def test_a_read_cut_off_at_its_limit_reads_the_log_again(apps):
         assert [(e.position, e.event) for e in got] == in_log(mine, start)
     finally:
         src.close()
+
+
+def test_a_read_of_the_log_that_failed_is_made_again(apps):
+    """What was pending before a read that raised (PostgreSQL away) is still read later."""
+    mine, other = apps
+    src = source(mine)
+    try:
+        start = src.head()
+        assert src.read(start, 100) == []
+        other.open_ticket(CUSTOMER, customer_id="c1", subject="Theirs", description="")
+        time.sleep(0.2)  # its NOTIFY arrives
+        working = src._recorder.select_notifications
+
+        def broken(*a: Any, **kw: Any) -> Any:
+            raise RuntimeError("the database went away")
+
+        src._recorder.select_notifications = broken
+        with pytest.raises(RuntimeError):
+            src.read(start, 100)
+        src._recorder.select_notifications = working
+        got = src.read(start, 100)
+        assert [(e.position, e.event) for e in got] == in_log(mine, start)
+        assert len(got) == 1
+    finally:
+        src.close()
