@@ -198,8 +198,11 @@ class PostgresEventSource:
             self.close()
 
     def _wait_own(self, own: OwnAppends, after: int, timeout: float) -> None:
-        if not self._log_read or self._listener is None:
-            return  # the next read goes to the log (and listens again first)
+        # Listening again raises, as the plain wait does, while PostgreSQL refuses: the caller
+        # retries later instead of reading the log in a loop.
+        self._listen()
+        if not self._log_read:
+            return  # the next read goes to the log
         deadline = time.monotonic() + timeout
         while True:
             self._take_notifies()
