@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, InternalError, Recording
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -29,6 +29,8 @@ from domain.agent import Agent, agent_id_for_user
 from domain.errors import DomainError, NotFoundError, VersionConflictError
 from domain.lifecycle import Role
 from domain.ticket import Ticket
+from infra.postgres.event_source import OwnAppends
+from infra.postgres.recorder import DeskstreamRecorder
 
 MAX_ATTEMPTS = 20
 LOAD_THREADS = 8  # assign_many loads its tickets from this many threads
@@ -82,6 +84,10 @@ class DeskstreamApplication(Application[UUID]):
         self._committer: GroupCommitter | None = None
         self._versions_query: str | None = None  # see _conflicting
         self._stored = StoredAggregates(int(self.env.get("AGGREGATE_CACHE_MAXSIZE", "2000")))
+        # What this application appends, once the push projector of this process asks for
+        # it (``watch_own_appends``, ADR 0021); before that, and in other processes, nothing.
+        self._own_appends: OwnAppends | None = None
+        self._own_lock = threading.Lock()
         if group_commit:
             self._committer = GroupCommitter(self._save_batch, max_batch=max_batch)
 
@@ -89,6 +95,51 @@ class DeskstreamApplication(Application[UUID]):
         if self._committer is not None:
             self._committer.stop()
         super().close()
+        if self._own_appends is not None:
+            self._own_appends.close()
+
+    @property
+    def own_appends(self) -> OwnAppends | None:
+        return self._own_appends
+
+    def watch_own_appends(self) -> OwnAppends | None:
+        """The window of this application's appends from now on (None if its recorder does not
+        name its NOTIFYs); appends before the first call are not in it."""
+        with self._own_lock:
+            if self._own_appends is None and isinstance(self.recorder, DeskstreamRecorder):
+                self._own_appends = OwnAppends(self.recorder.notify_token)
+            return self._own_appends
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """``Application.save``; for domain events (what every command here saves) without
+        its per-object ``isinstance`` checks against ``typing`` protocols, which cost more
+        than the rest of building the append (ADR 0021). An append that raised for another
+        reason than a version conflict may still have committed (a connection lost during
+        COMMIT): ``own_appends`` is told, so its readers go back to the log."""
+        try:
+            if objs and all(isinstance(obj, Aggregate.Event) for obj in objs):
+                processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+                processing_event.events.extend(objs)
+                processing_event.saved_kwargs.update(kwargs)
+                recordings = self._record(processing_event)
+                self._take_snapshots(processing_event)
+                self._notify(recordings)
+                self.notify(processing_event.events)
+                return recordings
+            return super().save(*objs, **kwargs)
+        except IntegrityError:
+            raise  # refused before COMMIT: nothing was appended
+        except BaseException:
+            own = self._own_appends
+            if own is not None:
+                own.failed()
+            raise
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        # Called by save() after the append committed.
+        own = self._own_appends
+        if own is not None:
+            own.add([r.notification for r in recordings])
 
     # ------------------------------------------------------------------ tickets
     def open_ticket(
@@ -537,6 +588,8 @@ def eventstore_env(database: dict[str, Any], pool_size: int) -> dict[str, str]:
     """The event store's settings, built from Django's ``DATABASES['default']``."""
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        # Statements rendered once, and a NOTIFY naming this process (ADR 0021).
+        "APPLICATION_RECORDER_TOPIC": "infra.postgres.recorder:DeskstreamRecorder",
         "POSTGRES_DBNAME": str(database["NAME"]),
         "POSTGRES_HOST": str(database["HOST"] or "127.0.0.1"),
         "POSTGRES_PORT": str(database["PORT"] or "5432"),

@@ -104,11 +104,23 @@ def main(argv: list[str] | None = None) -> None:
             port=args.port,
             log_level=log_level,
             lifespan="off",
+            http=HTTP_PROTOCOL,
+            access_log=access_log(log_level),
         )
     finally:
         stop_projectors()
         if child is not None:
             stop_child(child)
+
+
+# uvicorn's httptools protocol, writing each response's head and body at once (config/http.py).
+HTTP_PROTOCOL = "config.http:HttpToolsProtocol"
+
+
+def access_log(log_level: str) -> bool:
+    """uvicorn's access log only at a level that prints it: at ``warning`` (the default) its
+    lines are dropped anyway, but uvicorn still builds their arguments for every request."""
+    return log_level.lower() in {"trace", "debug", "info"}
 
 
 def start_projector_process() -> subprocess.Popen[bytes]:
@@ -162,6 +174,8 @@ def serve_workers(host: str, port: int, workers: int, log_level: str) -> None:
         workers=workers,
         log_level=log_level,
         lifespan="off",
+        http=HTTP_PROTOCOL,
+        access_log=access_log(log_level),
     )
     sock = config.bind_socket()
     if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto != socket.IPPROTO_TCP:

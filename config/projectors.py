@@ -28,12 +28,15 @@ from projections.runner import ProjectionRunner, SharedLog
 log = logging.getLogger(__name__)
 
 
-def event_source() -> PostgresEventSource:
+def event_source(*, own: bool = False) -> PostgresEventSource:
+    """The log; with ``own``, a source that is also handed what this process's application
+    appends and reads only the rest from the log (one reader of it: the push projector)."""
     app = get_application()
     return PostgresEventSource(
         app.recorder,  # type: ignore[arg-type]
         app.mapper,
         conninfo_from_django(settings.DATABASES["default"]),
+        own=app.watch_own_appends() if own else None,
     )
 
 

@@ -134,7 +134,7 @@ def follow_push(stop: threading.Event) -> None:
     """The push projector: from the head of the log on, until ``stop`` is set."""
     from config.projectors import event_source
 
-    source = event_source()
+    source = event_source(own=True)  # this process's appends without reading them back
     frames = publisher()
     try:
         store = push.PushStore(frames, aggregate_log(), start=source.head())

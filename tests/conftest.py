@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
+from config.launcher import HTTP_PROTOCOL  # the servers speak HTTP as make run's does
+
 ROOT = Path(__file__).resolve().parent.parent
 _counter = itertools.count(1)
 # E-mail notifications in test processes (and the servers they start): Celery tasks run
@@ -192,6 +194,8 @@ def start_server(extra_env: dict[str, str] | None = None) -> LiveServer:
             "off",
             "--log-level",
             "warning",
+            "--http",
+            HTTP_PROTOCOL,
         ],
         cwd=ROOT,
         env=env,

@@ -19,7 +19,7 @@ import jwt
 import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from psycopg import sql
 
 from infra.auth.models import AuthSession, RefreshToken, User
@@ -63,13 +63,14 @@ def _encode(claims: dict[str, Any]) -> str:
 
 def _decode(token: str, kind: str) -> dict[str, Any]:
     try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            settings.SECRET_KEY,
-            algorithms=[ALGORITHM],
-            issuer=settings.JWT_ISSUER,
-            options={"require": ["exp", "iat", "sub", "sid", "typ", "jti"]},
-        )
+        if kind == ACCESS:
+            claims = dict(_verified_access(token, settings.SECRET_KEY, settings.JWT_ISSUER))
+            # Remembered from an earlier request: expiry is the one check that changes with
+            # time (PyJWT's rule: expired once exp <= now); ``iat`` was in the past already.
+            if int(claims["exp"]) <= _now().timestamp():
+                raise jwt.ExpiredSignatureError("Signature has expired")
+        else:
+            claims = _verified(token, settings.SECRET_KEY, settings.JWT_ISSUER)
     except jwt.ExpiredSignatureError:
         raise TokenError("token_expired", f"The {kind} token has expired.") from None
     except jwt.InvalidTokenError:
@@ -77,6 +78,25 @@ def _decode(token: str, kind: str) -> dict[str, Any]:
     if claims.get("typ") != kind:
         raise TokenError("token_invalid", f"This is not an {kind} token.")
     return claims
+
+
+def _verified(token: str, key: str, issuer: str) -> dict[str, Any]:
+    """PyJWT's decoding: the signature, the issuer, the required claims, expiry and ``iat``."""
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key,
+        algorithms=[ALGORITHM],
+        issuer=issuer,
+        options={"require": ["exp", "iat", "sub", "sid", "typ", "jti"]},
+    )
+    return claims
+
+
+# An access token is presented on every request of its session for its lifetime (10 min),
+# and PyJWT parsed and verified it every time (ADR 0021). A token that passed is remembered
+# (only a pure function of the token, key and issuer, and never the session: that is read
+# on every request, so logout still acts on the next one); the caller copies the claims.
+_verified_access = functools.lru_cache(maxsize=8192)(_verified)
 
 
 def _issue(session: AuthSession) -> TokenPair:
@@ -156,10 +176,17 @@ def authenticate_access(token: str) -> tuple[User, dict[str, Any]]:
     # parameters on the client, so PostgreSQL parsed and planned it every time), with
     # Django's translation of database errors (ADR 0020).
     query, fields = _session_user_query()
+    connection = connections[DEFAULT_DB_ALIAS]  # once: each lookup goes through asgiref's Local
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:
         cur.execute(query, [sid], prepare=True)
         row = cur.fetchone()
+    if not connection.in_atomic_block:
+        # Back to the pool now, not when the response is closed: a command spends most of
+        # its time waiting for its group commit, which does not use this connection, and 32
+        # such requests held all 24 of the pool's connections while others queued for one
+        # (ADR 0021). A view that queries later takes one again.
+        connection.close()
     if row is None:
         raise TokenError("token_invalid", "Unknown session.")
     if row[0] is not None:

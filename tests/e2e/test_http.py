@@ -150,3 +150,63 @@ def test_bad_bodies_over_http_are_400_never_500(live_api, e2e_user, e2e_token, t
         assert r.status_code == 400
         assert c.get(f"/api/tickets/{ticket['id']}", params={"as_of": "2"}).status_code == 404
         assert len(c.get(f"/api/tickets/{ticket['id']}/history").json()["events"]) == 1
+
+
+def test_heads_and_bodies_on_one_keep_alive_connection(live_api):
+    """The server writes a response's head together with its body (config/http.py): on one
+    connection, a HEAD (head only), a GET, a 404, a POST and one that expects a 100 Continue
+    still frame exactly."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(live_api.url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+
+        def exchange(request: bytes, *, head: bool = False) -> tuple[int, dict[str, str], bytes]:
+            sock.sendall(request)
+            status = int(reader.readline().split()[1])
+            headers: dict[str, str] = {}
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            length = 0 if head else int(headers.get("content-length", "0"))
+            return status, headers, reader.read(length)
+
+        host = f"Host: {url.hostname}\r\n".encode()
+        status, headers, body = exchange(
+            b"HEAD /api/auth/providers HTTP/1.1\r\n" + host + b"\r\n", head=True
+        )
+        assert (status, body) == (200, b"")
+        assert int(headers["content-length"]) > 0  # what a GET would send, not sent
+        status, _, body = exchange(b"GET /api/auth/providers HTTP/1.1\r\n" + host + b"\r\n")
+        assert status == 200
+        assert body.startswith((b"{", b"["))
+        status, _, body = exchange(b"GET /api/no-such-thing HTTP/1.1\r\n" + host + b"\r\n")
+        assert status == 404
+        assert b"not_found" in body
+        payload = b'{"email": "maria@acme.test"}'
+        status, _, body = exchange(
+            b"POST /api/auth/demo-login HTTP/1.1\r\n"
+            + host
+            + b"Content-Type: application/json\r\nContent-Length: "
+            + str(len(payload)).encode()
+            + b"\r\n\r\n"
+            + payload
+        )
+        assert status == 200
+        assert b'"access"' in body
+        # Expect: 100-continue: the interim 100 is written alone, then the whole response.
+        sock.sendall(
+            b"POST /api/auth/demo-login HTTP/1.1\r\n"
+            + host
+            + b"Expect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(payload)).encode()
+            + b"\r\n\r\n"
+            + payload
+        )
+        assert reader.readline() == b"HTTP/1.1 100 Continue\r\n"
+        assert reader.readline() == b"\r\n"
+        status, _, body = exchange(b"")
+        assert status == 200
+        assert b'"access"' in body

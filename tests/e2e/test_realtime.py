@@ -34,9 +34,14 @@ FAST = {
 WAIT = 10.0  # seconds to wait for one frame
 
 
-@pytest.fixture(scope="module")
-def rt(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveServer]:
-    server = start_server(FAST)
+@pytest.fixture(scope="module", params=["projectors-in-process", "push-in-web-server"])
+def rt(request: Any, django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveServer]:
+    """Both layouts: every projector in threads of the server (the push projector reading
+    the shared log), and ``make run``'s (the push projector alone in the web server, handed
+    that process's own appends in memory, ADR 0021)."""
+    in_web = request.param == "push-in-web-server"
+    layout = {"DESKSTREAM_PROJECTORS_IN_PROCESS": "0"} if in_web else {}
+    server = start_server({**FAST, **layout})
     yield server
     server.stop()
 

@@ -61,6 +61,30 @@ def test_expired_access_token_is_401_token_expired(make_user, settings):
     assert (r.status_code, r.json()["error"]) == (401, "token_expired")
 
 
+def test_a_remembered_access_token_still_expires_and_its_session_is_still_read(
+    make_user, settings, monkeypatch
+):
+    """Verified tokens are remembered (ADR 0021); expiry and the session are checked anew."""
+    from infra.auth import tokens
+
+    pair = start_session(make_user())
+    assert bearer(pair.access).get("/api/auth/me").status_code == 200
+    assert bearer(pair.access).get("/api/auth/me").status_code == 200  # remembered
+    exp = jwt.decode(pair.access, options={"verify_signature": False})["exp"]
+    later = tokens._now() + timedelta(seconds=exp - tokens._now().timestamp() + 1)
+    monkeypatch.setattr(tokens, "_now", lambda: later)
+    r = bearer(pair.access).get("/api/auth/me")
+    assert (r.status_code, r.json()["error"]) == (401, "token_expired")
+    monkeypatch.undo()
+    assert bearer(pair.access).get("/api/auth/me").status_code == 200
+    AuthSession.objects.update(revoked_at=tokens._now())
+    r = bearer(pair.access).get("/api/auth/me")
+    assert (r.status_code, r.json()["error"]) == (401, "session_revoked")
+    settings.SECRET_KEY = "another-key-" + "x" * 40
+    r = bearer(pair.access).get("/api/auth/me")
+    assert (r.status_code, r.json()["error"]) == (401, "token_invalid")
+
+
 def test_refresh_rotates_and_reuse_revokes_the_family(make_user):
     user = make_user()
     first = start_session(user)
