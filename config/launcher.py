@@ -93,6 +93,15 @@ def main(argv: list[str] | None = None) -> None:
     child = start_projector_process() if args.projectors == "process" else None
     try:
         if args.workers > 1:
+            if not os.environ.get("DESKSTREAM_REDIS_URL"):
+                # Frames still reach every socket (each worker's push projector follows the
+                # whole log), but typing indicators and presence travel through the channel
+                # layer and the presence store, which without Redis are per process.
+                print(
+                    f"  Note: {args.workers} workers without DESKSTREAM_REDIS_URL: typing"
+                    " indicators and presence reach only the sockets of the same worker.",
+                    flush=True,
+                )
             serve_workers(args.host, args.port, args.workers, log_level)
             return
 
