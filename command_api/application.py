@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -84,6 +85,7 @@ class DeskstreamApplication(Application[UUID]):
         self._committer: GroupCommitter | None = None
         self._versions_query: str | None = None  # see _conflicting
         self._stored = StoredAggregates(int(self.env.get("AGGREGATE_CACHE_MAXSIZE", "2000")))
+        self._turns = Turns()
         # What this application appends, once the push projector of this process asks for
         # it (``watch_own_appends``, ADR 0021); before that, and in other processes, nothing.
         self._own_appends: OwnAppends | None = None
@@ -418,6 +420,12 @@ class DeskstreamApplication(Application[UUID]):
         hand, a domain error, nothing to append, a version conflict) is decided again on
         the state loaded from the store, as every command was before (ADR 0020).
         """
+        with self._turns.turn(aggregate_id):
+            return self._update_in_turn(cls, aggregate_id, run)
+
+    def _update_in_turn(
+        self, cls: type[A], aggregate_id: UUID, run: Callable[[A], None]
+    ) -> CommandResult:
         stored = self._stored.take(aggregate_id)
         if isinstance(stored, cls):
             try:
@@ -526,6 +534,38 @@ class DeskstreamApplication(Application[UUID]):
             return self.save(*events)
         except IntegrityError as exc:
             return exc
+
+
+class Turns:
+    """One command at a time per aggregate in this process.
+
+    Commands on one aggregate that arrive together would otherwise all decide on the same
+    version, and all but one meet a version conflict on append and decide again, in a storm
+    that grows with the number of clients (eight clients posting to one ticket: one command
+    in nine answered 409 after its 20 attempts). Taking turns, the next command decides on
+    what the previous one stored (``StoredAggregates``), so only another process's appends
+    can conflict. Commands on different aggregates never wait for each other.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._turns: dict[UUID, list[Any]] = {}  # aggregate id -> [its lock, commands in line]
+
+    @contextmanager
+    def turn(self, aggregate_id: UUID) -> Iterator[None]:
+        with self._lock:
+            entry = self._turns.get(aggregate_id)
+            if entry is None:
+                entry = self._turns[aggregate_id] = [threading.Lock(), 0]
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._turns[aggregate_id]
 
 
 class StoredAggregates:

@@ -100,6 +100,39 @@ def test_concurrent_commands_on_one_ticket_all_land_in_order():
     assert [m.version for m in ticket.messages] == list(range(2, 14))
 
 
+def test_commands_on_one_ticket_in_one_process_take_turns(monkeypatch):
+    """They never conflict with each other: with no second attempt allowed, 8 threads posting
+    25 replies each to one ticket all land, each decided on what the one before stored."""
+    from command_api import application as application_module
+
+    app = get_application()
+    tid = app.open_ticket(CUSTOMER, customer_id="c1", subject="Hot", description="").id
+    monkeypatch.setattr(application_module, "MAX_ATTEMPTS", 1)
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def replies(n: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(25):
+                app.post_message(tid, Actor(f"a{n}", Role.AGENT), body=f"reply {n}.{i}")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=replies, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    ticket = app.get_ticket(tid)
+    assert ticket.version == 1 + 8 * 25
+    for n in range(8):  # each thread's replies in its own order
+        mine = [m.body for m in ticket.messages if m.body.startswith(f"reply {n}.")]
+        assert mine == [f"reply {n}.{i}" for i in range(25)]
+    assert app._turns._turns == {}  # nothing left behind
+
+
 @pytest.mark.parametrize("group_commit", [True, False])
 def test_group_commit_and_plain_saves_give_the_same_history(group_commit):
     env = eventstore_env(settings.DATABASES["default"], pool_size=4)
