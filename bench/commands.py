@@ -1462,9 +1462,11 @@ def interpret(
     if same is not None:
         yield (
             f"Eight clients on one ticket: {fmt_rate(same.rate)} commands/s, p99 "
-            f"{fmt_ms(same.p99)} ms, {same.error_count} non-2xx. Commands on one ticket are "
-            "serialised by its version: concurrent ones conflict, are retried on fresh state "
-            "(up to 20 times) and answer 409 'conflict' when they keep losing."
+            f"{fmt_ms(same.p99)} ms, {same.error_count} non-2xx. Commands on one ticket take "
+            "turns within a server process (each decides on what the one before stored); "
+            "across processes they are serialised by the ticket's version: concurrent ones "
+            "conflict, are retried on fresh state (up to 20 times) and answer 409 'conflict' "
+            "when they keep losing."
         )
     d_idle = next((r.idle for r in results if r.variant.key == "default" and r.idle), None)
     if d_idle is not None:
