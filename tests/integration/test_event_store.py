@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from uuid import uuid4
 
 import pytest
@@ -75,25 +76,34 @@ def test_ticket_opened_stored_in_v1_shape_is_upcast():
     assert app.get_ticket(ticket_id).version == 2
 
 
-def test_concurrent_commands_on_one_ticket_all_land_in_order():
-    app = get_application()
-    tid = app.open_ticket(CUSTOMER, customer_id="c1", subject="Busy", description="").id
-    barrier = threading.Barrier(12)
+def together(n: int, work: Callable[[int], None]) -> list[BaseException]:
+    """``work(0)`` ... ``work(n - 1)`` on ``n`` threads released at once; what they raised."""
+    barrier = threading.Barrier(n)
     errors: list[BaseException] = []
 
-    def reply(n: int) -> None:
+    def run(i: int) -> None:
         try:
             barrier.wait()
-            app.post_message(tid, Actor(f"a{n}", Role.AGENT), body=f"reply {n}")
-        except BaseException as exc:  # pragma: no cover - reported below
+            work(i)
+        except BaseException as exc:  # pragma: no cover - reported by the caller's assert
             errors.append(exc)
 
-    threads = [threading.Thread(target=reply, args=(n,)) for n in range(12)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert errors == []
+    return errors
+
+
+def test_concurrent_commands_on_one_ticket_all_land_in_order():
+    app = get_application()
+    tid = app.open_ticket(CUSTOMER, customer_id="c1", subject="Busy", description="").id
+
+    def reply(n: int) -> None:
+        app.post_message(tid, Actor(f"a{n}", Role.AGENT), body=f"reply {n}")
+
+    assert together(12, reply) == []
     ticket = app.get_ticket(tid)
     assert ticket.version == 13
     assert sorted(m.body for m in ticket.messages) == sorted(f"reply {n}" for n in range(12))
@@ -108,23 +118,12 @@ def test_commands_on_one_ticket_in_one_process_take_turns(monkeypatch):
     app = get_application()
     tid = app.open_ticket(CUSTOMER, customer_id="c1", subject="Hot", description="").id
     monkeypatch.setattr(application_module, "MAX_ATTEMPTS", 1)
-    barrier = threading.Barrier(8)
-    errors: list[BaseException] = []
 
     def replies(n: int) -> None:
-        try:
-            barrier.wait()
-            for i in range(25):
-                app.post_message(tid, Actor(f"a{n}", Role.AGENT), body=f"reply {n}.{i}")
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        for i in range(25):
+            app.post_message(tid, Actor(f"a{n}", Role.AGENT), body=f"reply {n}.{i}")
 
-    threads = [threading.Thread(target=replies, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert together(8, replies) == []
     ticket = app.get_ticket(tid)
     assert ticket.version == 1 + 8 * 25
     for n in range(8):  # each thread's replies in its own order
