@@ -549,32 +549,41 @@ class Turns:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._turns: dict[UUID, list[Any]] = {}  # aggregate id -> [its lock, commands in line]
+        self._turns: dict[UUID, _Turn] = {}  # aggregates with commands in line
 
     @contextmanager
     def turn(self, aggregate_id: UUID) -> Iterator[None]:
         with self._lock:
-            entry = self._turns.get(aggregate_id)
-            if entry is None:
-                entry = self._turns[aggregate_id] = [threading.Lock(), 0]
-            entry[1] += 1
+            turn = self._turns.get(aggregate_id)
+            if turn is None:
+                turn = self._turns[aggregate_id] = _Turn()
+            turn.in_line += 1
         try:
-            with entry[0]:
+            with turn.lock:
                 yield
         finally:
             with self._lock:
-                entry[1] -= 1
-                if not entry[1]:
+                turn.in_line -= 1
+                if not turn.in_line:
                     del self._turns[aggregate_id]
+
+
+class _Turn:
+    __slots__ = ("in_line", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.in_line = 0  # commands holding or waiting for ``lock``
 
 
 class StoredAggregates:
     """Aggregates as this process last stored them, for the next command on each.
 
-    Taking one removes it, so a command owns what it took and mutates it freely (no copy);
-    two commands on one aggregate at once: the second finds nothing and loads from the
-    store. Only ``_store`` puts one back, after a successful append. Least recently stored
-    ones are dropped beyond ``maxsize``.
+    Taking one removes it, so a command owns what it took and mutates it freely (no copy),
+    and one that fails leaves nothing half-changed behind. Commands on one aggregate take
+    turns (``Turns``), so the next takes what the previous put back. Only ``_store`` puts
+    one back, after a successful append. Least recently stored ones are dropped beyond
+    ``maxsize``.
     """
 
     def __init__(self, maxsize: int) -> None:
