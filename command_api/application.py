@@ -8,6 +8,7 @@ changes all land; stale public replies are refused by the domain itself.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import OrderedDict
@@ -177,17 +178,25 @@ class DeskstreamApplication(Application[UUID]):
         attachments: object = (),
         seen_version: int | None = None,
     ) -> CommandResult:
-        def run(ticket: Ticket) -> None:
-            ticket.post_message(
-                author_id=actor.id,
-                author_role=actor.role,
-                body=body,
-                internal=internal,
-                attachments=attachments,
-                seen_version=seen_version,
-            )
-
+        run = _message(actor, body, internal, attachments, seen_version)
         return self._update(Ticket, ticket_id, run)
+
+    async def try_post_message(
+        self,
+        ticket_id: UUID,
+        actor: Actor,
+        *,
+        body: object,
+        internal: bool = False,
+        attachments: object = (),
+        seen_version: int | None = None,
+    ) -> CommandResult | None:
+        """``post_message`` for a caller on an event loop, which must not block: None, with
+        nothing appended, wherever that would take more than deciding on the ticket in hand
+        and awaiting its group commit (see ``_try_update``). The caller then uses
+        ``post_message`` from a thread, which decides the same command the usual way."""
+        run = _message(actor, body, internal, attachments, seen_version)
+        return await self._try_update(Ticket, ticket_id, run)
 
     def change_status(
         self, ticket_id: UUID, actor: Actor, *, status: str, reason: str = ""
@@ -423,6 +432,45 @@ class DeskstreamApplication(Application[UUID]):
         with self._turns.turn(aggregate_id):
             return self._update_in_turn(cls, aggregate_id, run)
 
+    async def _try_update(
+        self, cls: type[A], aggregate_id: UUID, run: Callable[[A], None]
+    ) -> CommandResult | None:
+        """``_update``'s first, optimistic attempt without blocking the caller's event loop:
+        decide on the aggregate as this process last stored it, then await its group commit.
+        None, with nothing appended, when that attempt cannot be made or does not succeed:
+        no group committer, another command on the aggregate holds or awaits its turn, no
+        aggregate in hand, the decision raises (the state may be stale, so the error is not
+        final), or the append meets a version conflict. Those need ``_update`` (a read of the
+        store, a wait for the turn, another decision), which blocks. Any other failure of
+        the append is raised: the events may have been stored all the same."""
+        committer = self._committer
+        if committer is None:
+            return None
+        turn = self._turns.try_take(aggregate_id)
+        if turn is None:
+            return None
+        try:
+            stored = self._stored.take(aggregate_id)
+            if not isinstance(stored, cls):
+                return None
+            try:
+                run(stored)
+            except Exception:
+                return None
+            pending = stored.collect_events()
+            if not pending:
+                self._stored.put(aggregate_id, stored)
+                return CommandResult(stored.id, stored.version, None)
+            outcome = await _committed(committer, pending)
+            if isinstance(outcome, IntegrityError):
+                return None
+            if isinstance(outcome, BaseException):
+                raise outcome
+            self._stored.put(aggregate_id, stored)
+            return CommandResult(stored.id, stored.version, outcome[-1].notification.id)
+        finally:
+            self._turns.give_back(aggregate_id, turn)
+
     def _update_in_turn(
         self, cls: type[A], aggregate_id: UUID, run: Callable[[A], None]
     ) -> CommandResult:
@@ -553,6 +601,7 @@ class Turns:
 
     @contextmanager
     def turn(self, aggregate_id: UUID) -> Iterator[None]:
+        """Wait for the aggregate's turn; hold it for the block."""
         with self._lock:
             turn = self._turns.get(aggregate_id)
             if turn is None:
@@ -562,10 +611,28 @@ class Turns:
             with turn.lock:
                 yield
         finally:
-            with self._lock:
-                turn.in_line -= 1
-                if not turn.in_line:
-                    del self._turns[aggregate_id]
+            self._leave(aggregate_id, turn)
+
+    def try_take(self, aggregate_id: UUID) -> _Turn | None:
+        """The aggregate's turn, without waiting: None if a command holds or awaits it.
+        Hand it back with ``give_back`` (from any thread)."""
+        with self._lock:
+            if aggregate_id in self._turns:
+                return None
+            turn = self._turns[aggregate_id] = _Turn()
+            turn.in_line = 1
+            turn.lock.acquire()
+            return turn
+
+    def give_back(self, aggregate_id: UUID, turn: _Turn) -> None:
+        turn.lock.release()
+        self._leave(aggregate_id, turn)
+
+    def _leave(self, aggregate_id: UUID, turn: _Turn) -> None:
+        with self._lock:
+            turn.in_line -= 1
+            if not turn.in_line:
+                del self._turns[aggregate_id]
 
 
 class _Turn:
@@ -617,6 +684,36 @@ def _versions_sql(recorder: PostgresApplicationRecorder) -> str:
         )
         .as_string(None)
     )
+
+
+def _message(
+    actor: Actor, body: object, internal: bool, attachments: object, seen_version: int | None
+) -> Callable[[Ticket], None]:
+    def run(ticket: Ticket) -> None:
+        ticket.post_message(
+            author_id=actor.id,
+            author_role=actor.role,
+            body=body,
+            internal=internal,
+            attachments=attachments,
+            seen_version=seen_version,
+        )
+
+    return run
+
+
+def _committed(committer: GroupCommitter, events: Sequence[Any]) -> asyncio.Future[Any]:
+    """The outcome of appending ``events`` in a group commit (the recordings, or the
+    exception), as a future of the running event loop."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(outcome: Any) -> None:
+        if not future.done():
+            future.set_result(outcome)
+
+    committer.submit_nowait(events, lambda outcome: loop.call_soon_threadsafe(settle, outcome))
+    return future
 
 
 def _expect(aggregate: Aggregate, expected_version: int | None) -> None:

@@ -10,6 +10,7 @@ retried by the application on fresh state). See docs/adr/0004-group-commit.md.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ Outcome = Any  # list of recordings, or the exception for that command
 SaveBatch = Callable[[Batch], list[Outcome]]
 
 _STOP = object()
+log = logging.getLogger(__name__)
 
 
 class _Waiter:
@@ -42,6 +44,23 @@ class _Waiter:
         self.done.release()
 
 
+class _Callback:
+    """One command submitted without waiting (``submit_nowait``): ``done`` gets the outcome,
+    in the committer's thread."""
+
+    __slots__ = ("done", "events")
+
+    def __init__(self, events: list[Any], done: Callable[[Outcome], object]) -> None:
+        self.events = events
+        self.done = done
+
+    def set(self, outcome: Outcome) -> None:
+        try:
+            self.done(outcome)
+        except Exception:  # the caller's problem; the rest of the batch still hears theirs
+            log.exception("group commit: a command's callback failed")
+
+
 class GroupCommitter:
     def __init__(self, save_batch: SaveBatch, *, max_batch: int = 128) -> None:
         self._save_batch = save_batch
@@ -62,6 +81,13 @@ class GroupCommitter:
         if isinstance(waiter.outcome, BaseException):
             raise waiter.outcome
         return waiter.outcome
+
+    def submit_nowait(self, events: Sequence[Any], done: Callable[[Outcome], object]) -> None:
+        """Append ``events`` (one command's) in a coming batch, and return at once; ``done``
+        is called with the outcome (the recordings, or the exception) from the committer's
+        thread. For a caller that must not block, such as an event loop."""
+        self._ensure_started()
+        self._queue.put(_Callback(list(events), done))
 
     def stop(self) -> None:
         if self._started:
@@ -100,7 +126,7 @@ class GroupCommitter:
             if stop:
                 return
 
-    def _commit(self, items: list[_Waiter]) -> None:
+    def _commit(self, items: list[_Waiter | _Callback]) -> None:
         self.batches += 1
         self.commands += len(items)
         try:

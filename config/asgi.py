@@ -17,16 +17,32 @@ from django.conf import settings
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application() does first
 
-from config.handler import SyncChainASGIHandler  # noqa: E402  (after Django is set up)
+from command_api.application import get_application  # noqa: E402  (after Django is set up)
+from command_api.lane import MessageLane  # noqa: E402
+from config.handler import SyncChainASGIHandler  # noqa: E402
+from config.urls import MessagesEndpoint  # noqa: E402
+from infra.auth.tokens import AsyncSessions  # noqa: E402
+from infra.postgres.event_source import conninfo_from_django  # noqa: E402
 
 django_application = SyncChainASGIHandler()
+# Plain message commands on the event loop, the rest through Django (ADR 0024).
+http_application = MessageLane(
+    django_application,
+    application=get_application,
+    sessions=AsyncSessions(
+        conninfo_from_django(settings.DATABASES["default"]),
+        max_size=settings.MESSAGE_LANE_POOL_SIZE,
+    ),
+    view_headers=MessagesEndpoint().default_response_headers,
+    enabled=settings.MESSAGE_LANE,
+)
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402  (after Django is set up)
 
 from config import realtime  # noqa: E402
 
 application = realtime.server_loop.bind(
-    ProtocolTypeRouter({"http": django_application, "websocket": realtime.websocket_application()})
+    ProtocolTypeRouter({"http": http_application, "websocket": realtime.websocket_application()})
 )
 
 if settings.PROJECTORS_IN_PROCESS:
@@ -34,4 +50,6 @@ if settings.PROJECTORS_IN_PROCESS:
 
     start_in_process(threading.Event())
 elif settings.PUSH_IN_PROCESS:
-    realtime.push_thread(threading.Event()).start()
+    from config.projectors import start_push_in_process
+
+    start_push_in_process(threading.Event())

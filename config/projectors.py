@@ -130,6 +130,17 @@ def stop_in_process(timeout: float = 10.0) -> None:
             thread.join(timeout)
 
 
+def start_push_in_process(stop: threading.Event) -> threading.Thread:
+    """The push projector alone, in a thread of this process (the web server's, beside the
+    projector process); ``stop_in_process`` stops it before the event store closes."""
+    from config.realtime import push_thread
+
+    thread = push_thread(stop)
+    thread.start()
+    _in_process.append((stop, [thread]))
+    return thread
+
+
 def start_in_process(stop: threading.Event, *, push: bool = True) -> list[threading.Thread]:
     """Every projector in a thread of this process (the embedded mode), with the push
     projector too unless ``push`` is off (``manage.py projector run-all`` leaves it to the

@@ -160,6 +160,11 @@ EVENTSTORE_POOL_SIZE = int(os.environ.get("DESKSTREAM_EVENTSTORE_POOL_SIZE", "8"
 # Group commit: concurrent commands are appended in one transaction (see ADR 0004).
 GROUP_COMMIT = env_bool("DESKSTREAM_GROUP_COMMIT", True)
 GROUP_COMMIT_MAX_BATCH = int(os.environ.get("DESKSTREAM_GROUP_COMMIT_MAX_BATCH", "128"))
+# The message lane (ADR 0024): plain POST /api/tickets/{id}/messages served on the ASGI
+# server's event loop (needs group commit); off, every request goes through Django. Its
+# session look-ups use a pool of their own, of at most this many connections.
+MESSAGE_LANE = env_bool("DESKSTREAM_MESSAGE_LANE", True) and GROUP_COMMIT
+MESSAGE_LANE_POOL_SIZE = int(os.environ.get("DESKSTREAM_MESSAGE_LANE_POOL_SIZE", "4"))
 
 # Real time (Django Channels, see docs/realtime.md): the Redis channel layer when
 # DESKSTREAM_REDIS_URL is set (production, the test suite), else the in-memory layer of the

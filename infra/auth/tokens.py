@@ -9,8 +9,10 @@ and revocation take effect on the next request, not only when the access token e
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +23,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
 
 from infra.auth.models import AuthSession, RefreshToken, User
 
@@ -165,17 +168,13 @@ def logout(refresh_token: str) -> None:
 
 def authenticate_access(token: str) -> tuple[User, dict[str, Any]]:
     """The user an access token speaks for; one indexed query (session joined with user)."""
-    claims = _decode(token, ACCESS)
-    try:
-        sid = uuid.UUID(claims["sid"])
-    except (TypeError, ValueError, AttributeError):
-        raise TokenError("token_invalid", "Unknown session.") from None
+    claims, sid = _access_claims(token)
     # Raw SQL, built once: the ORM compiled the same select_related query on every request,
     # which was a fifth of the web server's CPU per command (bench/commands.py profile).
     # Run as a prepared statement on the request's own connection (Django's cursors bind
     # parameters on the client, so PostgreSQL parsed and planned it every time), with
     # Django's translation of database errors (ADR 0020).
-    query, fields = _session_user_query()
+    query, _ = _session_user_query()
     connection = connections[DEFAULT_DB_ALIAS]  # once: each lookup goes through asgiref's Local
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:
@@ -187,16 +186,70 @@ def authenticate_access(token: str) -> tuple[User, dict[str, Any]]:
         # such requests held all 24 of the pool's connections while others queued for one
         # (ADR 0021). A view that queries later takes one again.
         connection.close()
+    return _session_user(claims, row), claims
+
+
+class AsyncSessions:
+    """``authenticate_access`` for a caller on an event loop: the same checks of the token,
+    and the same query, on a connection of a small asynchronous pool of its own (opened on
+    first use, on the caller's loop)."""
+
+    def __init__(self, conninfo: str, max_size: int = 4) -> None:
+        self._conninfo = conninfo
+        self._max_size = max_size
+        self._pool: AsyncConnectionPool[Any] | None = None
+        self._opening = asyncio.Lock()
+
+    async def authenticate(self, token: str) -> tuple[User, dict[str, Any]]:
+        claims, sid = _access_claims(token)
+        query, _ = _session_user_query()
+        pool = self._pool or await self._open()
+        async with pool.connection() as conn:
+            cur = await conn.execute(query, [sid], prepare=True)
+            row = await cur.fetchone()
+        return _session_user(claims, row), claims
+
+    async def _open(self) -> AsyncConnectionPool[Any]:
+        async with self._opening:  # the first requests arrive together
+            if self._pool is None:
+                pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+                    self._conninfo,
+                    min_size=1,
+                    max_size=self._max_size,
+                    kwargs={"autocommit": True},
+                    open=False,
+                    name="sessions",
+                )
+                await pool.open()
+                self._pool = pool
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+def _access_claims(token: str) -> tuple[dict[str, Any], uuid.UUID]:
+    claims = _decode(token, ACCESS)
+    try:
+        return claims, uuid.UUID(claims["sid"])
+    except (TypeError, ValueError, AttributeError):
+        raise TokenError("token_invalid", "Unknown session.") from None
+
+
+def _session_user(claims: dict[str, Any], row: Sequence[Any] | None) -> User:
+    """The user of ``_session_user_query``'s row, if the session and user may act."""
     if row is None:
         raise TokenError("token_invalid", "Unknown session.")
     if row[0] is not None:
         raise TokenError("session_revoked", "This session has been signed out.")
-    user = User.from_db(connection.alias, fields, row[1:])
+    user = User.from_db(DEFAULT_DB_ALIAS, _session_user_query()[1], row[1:])
     if str(user.pk) != claims["sub"]:
         raise TokenError("token_invalid", "The token does not match its session.")
     if not user.is_active:
         raise TokenError("user_inactive", "This account is disabled.")
-    return user, claims
+    return user
 
 
 @functools.cache

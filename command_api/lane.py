@@ -1,0 +1,266 @@
+"""The message lane: ``POST /api/tickets/{id}/messages`` served on the event loop.
+
+Posting a message is most of what a support desk writes. Through Django and DRF, each one
+crossed from the event loop to a request thread and back, and its thread woke again for the
+session query and for its group commit; with 32 clients those ~35 threads spent most of a
+request's time waiting for the interpreter lock, and the request plumbing was about a third
+of the web server's CPU per command (docs/adr/0024-message-lane.md).
+
+``MessageLane`` sits in front of Django's ASGI handler. For a plain, well-formed message
+command it does on the event loop what the view does: verifies the token and reads the
+session (``AsyncSessions``, the same checks and query as ``authenticate_access``), parses
+the body (``plain_message``: what ``PostMessageSerializer`` makes of it), decides on the
+ticket as this process last stored it and awaits its group commit
+(``DeskstreamApplication.try_post_message``), and answers as the view would, with the
+headers Django's middleware and DRF add. Anything else goes to Django, which decides it the
+usual way and words every error: another method or path, a body that is not plain JSON
+within the size limit, a host Django would refuse, a token or session that does not pass,
+a message with attachments or an ``If-Match`` the lane cannot read, no ticket in hand,
+another command on the same ticket in line, a decision that fails, a version conflict. In
+each of those cases nothing was appended, and Django gets the request as it arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.http.request import split_domain_port, validate_host
+from django.middleware.security import SecurityMiddleware
+
+from command_api.application import Actor, DeskstreamApplication
+from command_api.serializers import plain_message
+from domain.lifecycle import Role
+from infra.auth.tokens import AsyncSessions, TokenError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[..., Awaitable[None]]
+
+_PATH = re.compile(r"/api/tickets/([0-9a-fA-F-]{32,36})/messages")
+_ETAG = re.compile(rb'^(?:W/)?"?(\d{1,12})"?$')  # as command_api.views reads If-Match
+log = logging.getLogger("django.request")
+
+
+class MessageLane:
+    """ASGI: plain message commands on the event loop, everything else to ``django``.
+
+    ``view_headers`` are the headers the view's class adds to every response (DRF's
+    ``Allow``, and ``Vary`` with several renderers); Django's security middleware's are
+    taken from the middleware itself. ``enabled`` off sends everything to Django.
+    """
+
+    def __init__(
+        self,
+        django: ASGIApp,
+        *,
+        application: Callable[[], DeskstreamApplication],
+        sessions: AsyncSessions,
+        view_headers: Mapping[str, str],
+        enabled: bool = True,
+    ) -> None:
+        self._django = django
+        self._application = application
+        self._sessions = sessions
+        self.enabled = enabled and _settings_allow_lane()
+        self._limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        self._hosts = _allowed_hosts()
+        self._headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in {**_security_headers(), **view_headers}.items()
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            not self.enabled
+            or scope["type"] != "http"
+            or scope["method"] != "POST"
+            or scope.get("root_path")
+            or not (match := _PATH.fullmatch(scope["path"]))
+        ):
+            await self._django(scope, receive, send)
+            return
+        headers = dict(scope["headers"])  # names are lower case in ASGI; a repeat: the last
+        length = _content_length(headers)
+        if length is None or length > self._limit or not self._host_allowed(headers):
+            await self._django(scope, receive, send)
+            return
+        read = await _read(receive, length)
+        if read is None:
+            return  # the client went away before its body arrived (Django: the same)
+        body, more = read
+        answer = None if more else await self._serve(match.group(1), headers, body)
+        if answer is None:
+            await self._django(scope, _replay(body, more, receive), send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": answer.status,
+                "headers": [*self._headers, *answer.headers],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer.body})
+
+    async def _serve(self, ticket: str, headers: dict[bytes, bytes], body: bytes) -> _Answer | None:
+        """The response to a plain message command, or None for Django to decide it."""
+        if _media_type(headers.get(b"content-type", b"")) != "application/json":
+            return None
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return None
+        seen: int | None = None
+        if (if_match := headers.get(b"if-match")) is not None:
+            etag = _ETAG.match(if_match.strip())
+            if etag is None:
+                return None
+            seen = int(etag.group(1))
+        try:
+            ticket_id = UUID(ticket)
+            data = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+        except ValueError:  # a malformed id (404), or body (400): Django words it
+            return None
+        command = plain_message(data)
+        if command is None:
+            return None
+        try:
+            user, _ = await self._sessions.authenticate(token)
+        except TokenError:
+            return None
+        except Exception:  # PostgreSQL away: Django's path reports it as it does for others
+            log.warning("message lane: session lookup failed", exc_info=True)
+            return None
+        actor = Actor(id=str(user.pk), role=Role(user.role))
+        try:
+            result = await self._application().try_post_message(
+                ticket_id, actor, seen_version=seen, **command
+            )
+        except Exception:
+            # The append failed after it was sent: it may have been stored all the same, so
+            # it is not sent again; Django's path would answer this 500 too.
+            log.exception("Internal Server Error: /api/tickets/%s/messages", ticket)
+            return _Answer.json(
+                500, {"error": "server_error", "detail": "Something went wrong on our side."}
+            )
+        if result is None:
+            return None
+        return _Answer.json(201, result.as_dict(), etag=result.version)
+
+    def _host_allowed(self, headers: dict[bytes, bytes]) -> bool:
+        """What ``HttpRequest.get_host()`` checks (CommonMiddleware calls it for every
+        request); a request without a Host header is left to Django."""
+        host = headers.get(b"host")
+        if host is None:
+            return False
+        domain, _ = split_domain_port(host.decode("latin-1"))
+        return bool(domain) and validate_host(domain, self._hosts)
+
+
+def _settings_allow_lane() -> bool:
+    """The lane answers as Django's middleware would only while that middleware adds
+    nothing that depends on the request: no HTTPS redirect or HSTS, no ``www.`` redirect,
+    no refused user agents, and the host taken from the Host header."""
+    return not (
+        settings.SECURE_SSL_REDIRECT
+        or settings.SECURE_HSTS_SECONDS
+        or settings.PREPEND_WWW
+        or settings.DISALLOWED_USER_AGENTS
+        or settings.USE_X_FORWARDED_HOST
+        or settings.FORCE_SCRIPT_NAME
+    )
+
+
+def _allowed_hosts() -> list[str]:
+    hosts = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not hosts:  # as HttpRequest.get_host() does
+        hosts = [".localhost", "127.0.0.1", "[::1]"]
+    return hosts
+
+
+def _security_headers() -> dict[str, str]:
+    """What ``SecurityMiddleware`` adds to a response (nosniff, referrer and opener policy),
+    from the middleware itself, so the lane follows its settings."""
+    response = SecurityMiddleware(lambda request: HttpResponse()).process_response(
+        HttpRequest(), HttpResponse()
+    )
+    return {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+
+
+def _content_length(headers: dict[bytes, bytes]) -> int | None:
+    raw = headers.get(b"content-length")
+    if raw is None or not raw.isdigit():
+        return None  # chunked, or malformed: Django's path
+    return int(raw)
+
+
+def _media_type(value: bytes) -> str:
+    main, _, params = value.decode("latin-1").partition(";")
+    charset = re.search(r"charset\s*=\s*\"?([\w-]+)", params, re.IGNORECASE)
+    if charset and charset.group(1).lower() not in ("utf-8", "utf8"):
+        return ""  # another encoding: Django's parser decodes it
+    return main.strip().lower()
+
+
+async def _read(receive: Receive, length: int) -> tuple[bytes, bool] | None:
+    """The body as it arrives, and whether more follows: only when more than its
+    Content-Length (``length``) came, which is left to Django. None if the client left."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        more = bool(message.get("more_body", False))
+        if not more or size > length:
+            return b"".join(chunks), more
+
+
+def _replay(body: bytes, more: bool, receive: Receive) -> Receive:
+    """``receive`` as it was before the lane read ``body`` from it."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": more}
+        return await receive()
+
+    return replay
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # as DRF's strict JSON parser refuses NaN
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: bytes
+    headers: list[tuple[bytes, bytes]]
+
+    @classmethod
+    def json(cls, status: int, data: dict[str, Any], etag: int | None = None) -> _Answer:
+        """Rendered as DRF's ``JSONRenderer`` renders it (compact, UTF-8)."""
+        body = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        content = body.encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(content)).encode()),
+        ]
+        if etag is not None:
+            headers.append((b"etag", f'"{etag}"'.encode()))
+        return cls(status, content, headers)
