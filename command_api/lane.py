@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -34,6 +34,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.middleware.security import SecurityMiddleware
+from rest_framework.views import APIView
 
 from command_api.application import Actor, DeskstreamApplication
 from command_api.serializers import plain_message
@@ -54,9 +55,10 @@ log = logging.getLogger("django.request")
 class MessageLane:
     """ASGI: plain message commands on the event loop, everything else to ``django``.
 
-    ``view_headers`` are the headers the view's class adds to every response (DRF's
-    ``Allow``, and ``Vary`` with several renderers); Django's security middleware's are
-    taken from the middleware itself. ``enabled`` off sends everything to Django.
+    ``view`` is the DRF view Django serves the path with: the lane adds the headers it adds
+    to every response (``Allow``, and ``Vary`` with several renderers), and those of
+    Django's security middleware, taken from the middleware itself. ``enabled`` off sends
+    everything to Django.
     """
 
     def __init__(
@@ -65,7 +67,7 @@ class MessageLane:
         *,
         application: Callable[[], DeskstreamApplication],
         sessions: AsyncSessions,
-        view_headers: Mapping[str, str],
+        view: type[APIView],
         enabled: bool = True,
     ) -> None:
         self._django = django
@@ -76,7 +78,7 @@ class MessageLane:
         self._hosts = _allowed_hosts()
         self._headers = [
             (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in {**_security_headers(), **view_headers}.items()
+            for name, value in {**_security_headers(), **_view_headers(view)}.items()
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -185,6 +187,15 @@ def _allowed_hosts() -> list[str]:
     if settings.DEBUG and not hosts:  # as HttpRequest.get_host() does
         hosts = [".localhost", "127.0.0.1", "[::1]"]
     return hosts
+
+
+def _view_headers(view_class: type[APIView]) -> dict[str, str]:
+    """The headers DRF adds to the view's every response, with the view set up as for a
+    request (Django's ``View.setup`` lets ``get`` answer HEAD too, which ``Allow`` lists)."""
+    view = view_class()
+    view.setup(HttpRequest())
+    headers: dict[str, str] = view.default_response_headers
+    return headers
 
 
 def _security_headers() -> dict[str, str]:

@@ -33,7 +33,7 @@ http_application = MessageLane(
         conninfo_from_django(settings.DATABASES["default"]),
         max_size=settings.MESSAGE_LANE_POOL_SIZE,
     ),
-    view_headers=MessagesEndpoint().default_response_headers,
+    view=MessagesEndpoint,
     enabled=settings.MESSAGE_LANE,
 )
 
