@@ -1427,8 +1427,10 @@ def interpret(
         else:
             yield (
                 f"**CPU per command is within the budget.** {split}. What is left is how much of "
-                "it one web process can use: its request threads, group commit and event loop "
-                "take turns on one interpreter lock (ADR 0021)."
+                "it one web process can use: whatever runs in its threads (request threads, "
+                "group commit, push projector) takes turns on one interpreter lock with the "
+                "event loop (ADR 0021), which is why plain message commands stay on the loop "
+                "(the message lane, ADR 0024)."
             )
     if d32 is not None:
         yield (
@@ -1447,6 +1449,30 @@ def interpret(
             "so batches are per worker. (The launcher binds the shared socket itself: uvicorn's "
             "own binding leaves `TCP_NODELAY` off, which added ~40 ms to every keep-alive "
             "request with `--workers 2`; Kludex/uvicorn#3149.)"
+        )
+    lanes = [
+        (label, row_for("default", n, same), row_for("nolane", n, same))
+        for label, n, same in (
+            ("1 client", 1, False),
+            ("8 clients", 8, False),
+            ("8 on one ticket", 8, True),
+            ("32 clients", 32, False),
+        )
+    ]
+    compared = [
+        f"{fmt_rate(on.rate)}{flag(on)} vs {fmt_rate(off.rate)}{flag(off)} at {label} "
+        f"({ratio(on.rate, off.rate):.2f}x; p99 {fmt_ms(on.p99)} vs {fmt_ms(off.p99)} ms)"
+        for label, on, off in lanes
+        if on is not None and off is not None
+    ]
+    if compared:
+        yield (
+            "The message lane (ADR 0024) on / off, commands/s: "
+            + ", ".join(compared)
+            + ". Off, every command goes through Django in a request thread, which wakes again "
+            "for its session query and its group commit; on, a plain message command is served "
+            "on the event loop and only the group commit runs in a thread. A command that finds "
+            "another on its ticket in line still goes through Django (and waits for its turn)."
         )
     t1, t32 = row_for("threads", 1), row_for("threads", 32)
     if t1 is not None and t32 is not None and d1 is not None and d32 is not None:
@@ -1499,6 +1525,12 @@ def variants(quick: bool) -> list[Variant]:
         return [default]
     return [
         default,
+        Variant(
+            "nolane",
+            "message lane off",
+            env={"DESKSTREAM_MESSAGE_LANE": "0"},
+            phases=with_same,
+        ),
         Variant("nogc", "group commit off", env={"DESKSTREAM_GROUP_COMMIT": "0"}, phases=with_same),
         Variant("workers2", "2 uvicorn workers", args=["--workers", "2"], phases=spread),
         Variant(
@@ -1531,7 +1563,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ceiling-events", type=int, default=2000)
     parser.add_argument(
         "--only",
-        help="comma-separated variant keys: default,nogc,workers2,threads",
+        help="comma-separated variant keys: default,nolane,nogc,workers2,threads",
     )
     parser.add_argument("--quick", action="store_true", help="the default server only")
     parser.add_argument(
