@@ -1167,7 +1167,10 @@ def render(
     descriptions = {
         "default": "as `make run` starts it: one uvicorn process with group commit on and the "
         "push projector, and a second process (`manage.py projector run-all`) running the "
-        "other projectors.",
+        "other projectors. Plain message commands are served on the event loop (the message "
+        "lane, ADR 0024).",
+        "nolane": "`DESKSTREAM_MESSAGE_LANE=0`: the default server with every command going "
+        "through Django's handler and a request thread (as before ADR 0024).",
         "nogc": "`DESKSTREAM_GROUP_COMMIT=0`: every command appends in its own transaction.",
         "workers2": "`--workers 2`: two uvicorn worker processes sharing the port, each with its "
         "own group committer, connection pools and push projector, plus the projector process.",

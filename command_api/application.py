@@ -449,6 +449,7 @@ class DeskstreamApplication(Application[UUID]):
         turn = self._turns.try_take(aggregate_id)
         if turn is None:
             return None
+        handed_over = False  # the turn goes back from the committer's thread
         try:
             stored = self._stored.take(aggregate_id)
             if not isinstance(stored, cls):
@@ -461,15 +462,28 @@ class DeskstreamApplication(Application[UUID]):
             if not pending:
                 self._stored.put(aggregate_id, stored)
                 return CommandResult(stored.id, stored.version, None)
-            outcome = await _committed(committer, pending)
+
+            def settle(outcome: Any) -> None:
+                # In the committer's thread, as soon as the commit is over: the next command
+                # on the aggregate need not wait for this caller's event loop to run.
+                if not isinstance(outcome, BaseException):
+                    self._stored.put(aggregate_id, stored)
+                self._turns.give_back(aggregate_id, turn)
+
+            handed_over = True
+            outcome = await _committed(committer, pending, settle)
             if isinstance(outcome, IntegrityError):
                 return None
             if isinstance(outcome, BaseException):
                 raise outcome
-            self._stored.put(aggregate_id, stored)
             return CommandResult(stored.id, stored.version, outcome[-1].notification.id)
         finally:
-            self._turns.give_back(aggregate_id, turn)
+            if not handed_over:
+                self._turns.give_back(aggregate_id, turn)
+
+    def command_in_line(self, aggregate_id: UUID) -> bool:
+        """Whether a command of this process holds or awaits the aggregate's turn."""
+        return self._turns.taken(aggregate_id)
 
     def _update_in_turn(
         self, cls: type[A], aggregate_id: UUID, run: Callable[[A], None]
@@ -624,6 +638,9 @@ class Turns:
             turn.lock.acquire()
             return turn
 
+    def taken(self, aggregate_id: UUID) -> bool:
+        return aggregate_id in self._turns
+
     def give_back(self, aggregate_id: UUID, turn: _Turn) -> None:
         turn.lock.release()
         self._leave(aggregate_id, turn)
@@ -702,17 +719,26 @@ def _message(
     return run
 
 
-def _committed(committer: GroupCommitter, events: Sequence[Any]) -> asyncio.Future[Any]:
+def _committed(
+    committer: GroupCommitter, events: Sequence[Any], first: Callable[[Any], None]
+) -> asyncio.Future[Any]:
     """The outcome of appending ``events`` in a group commit (the recordings, or the
-    exception), as a future of the running event loop."""
+    exception), as a future of the running event loop; ``first`` gets it before, in the
+    committer's thread."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[Any] = loop.create_future()
 
-    def settle(outcome: Any) -> None:
+    def resolve(outcome: Any) -> None:
         if not future.done():
             future.set_result(outcome)
 
-    committer.submit_nowait(events, lambda outcome: loop.call_soon_threadsafe(settle, outcome))
+    def done(outcome: Any) -> None:
+        try:
+            first(outcome)
+        finally:
+            loop.call_soon_threadsafe(resolve, outcome)
+
+    committer.submit_nowait(events, done)
     return future
 
 

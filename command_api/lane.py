@@ -91,9 +91,14 @@ class MessageLane:
         ):
             await self._django(scope, receive, send)
             return
-        headers = dict(scope["headers"])  # names are lower case in ASGI; a repeat: the last
-        length = _content_length(headers)
-        if length is None or length > self._limit or not self._host_allowed(headers):
+        headers = _single_headers(scope["headers"])
+        length = None if headers is None else _content_length(headers)
+        if (
+            headers is None
+            or length is None
+            or length > self._limit
+            or not self._host_allowed(headers)
+        ):
             await self._django(scope, receive, send)
             return
         read = await _read(receive, length)
@@ -135,6 +140,9 @@ class MessageLane:
         command = plain_message(data)
         if command is None:
             return None
+        application = self._application()
+        if application.command_in_line(ticket_id):
+            return None  # it would have to wait for its turn: no session read for nothing
         try:
             user, _ = await self._sessions.authenticate(token)
         except TokenError:
@@ -144,7 +152,7 @@ class MessageLane:
             return None
         actor = Actor(id=str(user.pk), role=Role(user.role))
         try:
-            result = await self._application().try_post_message(
+            result = await application.try_post_message(
                 ticket_id, actor, seen_version=seen, **command
             )
         except Exception:
@@ -205,6 +213,21 @@ def _security_headers() -> dict[str, str]:
         HttpRequest(), HttpResponse()
     )
     return {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+
+
+_READ = frozenset([b"authorization", b"content-length", b"content-type", b"host", b"if-match"])
+
+
+def _single_headers(raw: list[tuple[bytes, bytes]]) -> dict[bytes, bytes] | None:
+    """The request's headers by (lower-case) name; None if one the lane reads is repeated
+    (Django joins repeats with commas; the lane leaves them to it)."""
+    headers: dict[bytes, bytes] = {}
+    for name, value in raw:
+        name = name.lower()
+        if name in headers and name in _READ:
+            return None
+        headers[name] = value
+    return headers
 
 
 def _content_length(headers: dict[bytes, bytes]) -> int | None:

@@ -219,6 +219,9 @@ class AsyncSessions:
                     kwargs={"autocommit": True},
                     open=False,
                     name="sessions",
+                    # Not the default 30 s: with PostgreSQL away the lane's caller hands the
+                    # request to Django's path, which reports it.
+                    timeout=5.0,
                 )
                 await pool.open()
                 self._pool = pool

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -104,6 +104,7 @@ async def request(
     token: str | None = None,
     method: str = "POST",
     headers: dict[bytes, bytes] | None = None,
+    repeated: Sequence[tuple[bytes, bytes]] = (),
 ) -> tuple[int, dict[bytes, bytes], bytes]:
     head = {b"host": HOST, b"content-type": b"application/json"}
     if body is not None:
@@ -121,7 +122,7 @@ async def request(
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(k, v) for k, v in head.items() if v is not None],
+        "headers": [(k, v) for k, v in head.items() if v is not None] + list(repeated),
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
     }
@@ -203,6 +204,7 @@ FALLBACKS: dict[str, dict[str, Any]] = {
     "a malformed If-Match": {"headers": {b"if-match": b"yesterday"}},
     "a host Django refuses": {"headers": {b"host": b"evil.example"}},
     "no Content-Length": {"headers": {b"content-length": None}},
+    "a repeated Authorization": {"repeated": [(b"authorization", b"Bearer another")]},
     "a GET": {"method": "GET"},
     "an id that is not a UUID": {"path": "/api/tickets/not-a-uuid/messages"},
     "another path": {"path": "/api/tickets/{id}/status"},
@@ -224,6 +226,7 @@ def test_anything_but_a_plain_message_reaches_django_untouched(harness, customer
             token=spec.get("token", token),
             method=spec.get("method", "POST"),
             headers=spec.get("headers"),
+            repeated=spec.get("repeated", ()),
         )
     )
     assert harness.django.bodies == [body]  # once, as it arrived
