@@ -470,13 +470,15 @@ class DeskstreamApplication(Application[UUID]):
                     self._stored.put(aggregate_id, stored)
                 self._turns.give_back(aggregate_id, turn)
 
+            # Read now: once the turn is back, the next command may already be changing it.
+            version = stored.version
             handed_over = True
             outcome = await _committed(committer, pending, settle)
             if isinstance(outcome, IntegrityError):
                 return None
             if isinstance(outcome, BaseException):
                 raise outcome
-            return CommandResult(stored.id, stored.version, outcome[-1].notification.id)
+            return CommandResult(aggregate_id, version, outcome[-1].notification.id)
         finally:
             if not handed_over:
                 self._turns.give_back(aggregate_id, turn)
