@@ -479,19 +479,20 @@ def render(results: list[Result], db: Database, redis_kind: str, args: argparse.
             f"**{'met' if rate_ok else 'not met'}**."
         )
     best = max(results, key=lambda r: r.commands / r.wall)
+    frame_p50 = min(percentile(r.frame_ms, 50) for r in results)
     lines += [
         "",
         "### Interpretation",
         "",
         "- Push is not what limits this load. Frames reach every subscriber within the "
-        "p99 above of the command's HTTP response; at the median the frame arrives *before* "
-        "the response has been read (0 ms): the projector picks the event up through LISTEN "
+        f"p99 above of the command's HTTP response (median {ms(frame_p50)} ms at best): the "
+        "projector picks the event up (through LISTEN, or handed its own process's appends) "
         "while the response is still on its way.",
         (
             f"- The command path took the offered load ({best.commands / best.wall:,.0f} of "
             f"{best.rate:,.0f} commands/s at best, HTTP p50 {ms(percentile(best.http_ms, 50))} "
-            "ms): close to what 2 cores give with 200 sockets open (the commands benchmark "
-            "above measures the command path alone); the push path itself had headroom."
+            "ms; the commands benchmark above measures how far past this rate it goes); the "
+            "push path itself had headroom."
             if best.commands / best.wall >= 0.95 * best.rate
             else f"- The command path is the limit: at most {best.commands / best.wall:,.0f} "
             "commands/s were taken (HTTP p50 of several hundred ms is queueing in a saturated "
@@ -500,7 +501,8 @@ def render(results: list[Result], db: Database, redis_kind: str, args: argparse.
         ),
         "- With two uvicorn workers each worker runs a push projector and publishes every "
         "frame (the sockets drop the copies), beside the projector process: more busy "
-        "processes than cores, so frames wait for a core longer than with one web process.",
+        "processes than cores, so frames can wait for a core longer than with one web "
+        "process (compare the Frame max column).",
         "- Every command's frame reached every subscribed socket exactly once (Frames, "
         "Missing, Duplicates), with two server processes publishing too.",
         "- The last column shows CPU taken by other processes on the machine during the run: "
