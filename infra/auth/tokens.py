@@ -194,9 +194,12 @@ class AsyncSessions:
     and the same query, on a connection of a small asynchronous pool of its own (opened on
     first use, on the caller's loop)."""
 
-    def __init__(self, conninfo: str, max_size: int = 4) -> None:
+    def __init__(self, conninfo: str, max_size: int = 4, timeout: float = 5.0) -> None:
         self._conninfo = conninfo
         self._max_size = max_size
+        # Not psycopg_pool's 30 s: with PostgreSQL away, the caller (the message lane) hands
+        # the request to Django's path, which reports it.
+        self._timeout = timeout
         self._pool: AsyncConnectionPool[Any] | None = None
         self._opening = asyncio.Lock()
 
@@ -219,9 +222,7 @@ class AsyncSessions:
                     kwargs={"autocommit": True},
                     open=False,
                     name="sessions",
-                    # Not the default 30 s: with PostgreSQL away the lane's caller hands the
-                    # request to Django's path, which reports it.
-                    timeout=5.0,
+                    timeout=self._timeout,
                 )
                 await pool.open()
                 self._pool = pool

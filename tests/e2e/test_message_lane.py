@@ -27,6 +27,7 @@ from config.urls import MessagesEndpoint
 from domain.lifecycle import Role
 from infra.auth.tokens import AsyncSessions
 from infra.postgres.event_source import conninfo_from_django
+from tests.conftest import free_port
 
 HOST = b"127.0.0.1:8000"
 
@@ -247,6 +248,23 @@ def test_a_revoked_session_reaches_django(harness, customer, django_db_blocker):
     assert status == 401
     assert json.loads(body)["error"] == "session_revoked"
     assert len(harness.django.bodies) == 1
+
+
+def test_with_its_session_pool_unable_to_connect_the_lane_hands_over_to_django(harness, customer):
+    """The lane's own connections fail (here: a port nobody listens on): Django's path,
+    whose database is fine, serves the command after the pool's timeout."""
+    user, token = customer
+    tid = harness.open_ticket(user)
+    harness.sessions = AsyncSessions(
+        f"host=127.0.0.1 port={free_port()} dbname=nowhere connect_timeout=1", timeout=0.5
+    )
+    lane = harness.build(enabled=True)
+    status, _, body = harness.run(
+        request(lane, messages_path(tid), b'{"body": "still here"}', token=token)
+    )
+    assert status == 201, body
+    assert harness.django.bodies == [b'{"body": "still here"}']
+    assert harness.version(tid) == 2
 
 
 def test_a_stale_reply_reaches_django_which_answers_409(harness, customer):
