@@ -1474,8 +1474,8 @@ def interpret(
             + ", ".join(compared)
             + ". Off, every command goes through Django in a request thread, which wakes again "
             "for its session query and its group commit; on, a plain message command is served "
-            "on the event loop and only the group commit runs in a thread. A command that finds "
-            "another on its ticket in line still goes through Django (and waits for its turn)."
+            "on the event loop (waiting there for its ticket's turn) and only the group commit "
+            "runs in a thread."
         )
     t1, t32 = row_for("threads", 1), row_for("threads", 32)
     if t1 is not None and t32 is not None and d1 is not None and d32 is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -192,9 +192,10 @@ class DeskstreamApplication(Application[UUID]):
         seen_version: int | None = None,
     ) -> CommandResult | None:
         """``post_message`` for a caller on an event loop, which must not block: None, with
-        nothing appended, wherever that would take more than deciding on the ticket in hand
-        and awaiting its group commit (see ``_try_update``). The caller then uses
-        ``post_message`` from a thread, which decides the same command the usual way."""
+        nothing appended, wherever that would take more than awaiting the ticket's turn,
+        deciding on the ticket in hand and awaiting its group commit (see ``_try_update``).
+        The caller then uses ``post_message`` from a thread, which decides the same command
+        the usual way."""
         run = _message(actor, body, internal, attachments, seen_version)
         return await self._try_update(Ticket, ticket_id, run)
 
@@ -436,19 +437,17 @@ class DeskstreamApplication(Application[UUID]):
         self, cls: type[A], aggregate_id: UUID, run: Callable[[A], None]
     ) -> CommandResult | None:
         """``_update``'s first, optimistic attempt without blocking the caller's event loop:
-        decide on the aggregate as this process last stored it, then await its group commit.
-        None, with nothing appended, when that attempt cannot be made or does not succeed:
-        no group committer, another command on the aggregate holds or awaits its turn, no
-        aggregate in hand, the decision raises (the state may be stale, so the error is not
-        final), or the append meets a version conflict. Those need ``_update`` (a read of the
-        store, a wait for the turn, another decision), which blocks. Any other failure of
-        the append is raised: the events may have been stored all the same."""
+        await the aggregate's turn, decide on the aggregate as this process last stored it,
+        then await its group commit. None, with nothing appended, when that attempt cannot
+        be made or does not succeed: no group committer, no aggregate in hand, the decision
+        raises (the state may be stale, so the error is not final), or the append meets a
+        version conflict. Those need ``_update`` (a read of the store, another decision),
+        which blocks. Any other failure of the append is raised: the events may have been
+        stored all the same."""
         committer = self._committer
         if committer is None:
             return None
-        turn = self._turns.try_take(aggregate_id)
-        if turn is None:
-            return None
+        await self._turns.take(aggregate_id)
         handed_over = False  # the turn goes back from the committer's thread
         try:
             stored = self._stored.take(aggregate_id)
@@ -468,7 +467,7 @@ class DeskstreamApplication(Application[UUID]):
                 # on the aggregate need not wait for this caller's event loop to run.
                 if not isinstance(outcome, BaseException):
                     self._stored.put(aggregate_id, stored)
-                self._turns.give_back(aggregate_id, turn)
+                self._turns.give_back(aggregate_id)
 
             # Read now: once the turn is back, the next command may already be changing it.
             version = stored.version
@@ -481,11 +480,7 @@ class DeskstreamApplication(Application[UUID]):
             return CommandResult(aggregate_id, version, outcome[-1].notification.id)
         finally:
             if not handed_over:
-                self._turns.give_back(aggregate_id, turn)
-
-    def command_in_line(self, aggregate_id: UUID) -> bool:
-        """Whether a command of this process holds or awaits the aggregate's turn."""
-        return self._turns.taken(aggregate_id)
+                self._turns.give_back(aggregate_id)
 
     def _update_in_turn(
         self, cls: type[A], aggregate_id: UUID, run: Callable[[A], None]
@@ -601,7 +596,7 @@ class DeskstreamApplication(Application[UUID]):
 
 
 class Turns:
-    """One command at a time per aggregate in this process.
+    """One command at a time per aggregate in this process, in the order they came.
 
     Commands on one aggregate that arrive together would otherwise all decide on the same
     version, and all but one meet a version conflict on append and decide again, in a storm
@@ -609,57 +604,80 @@ class Turns:
     in nine answered 409 after its 20 attempts). Taking turns, the next command decides on
     what the previous one stored (``StoredAggregates``), so only another process's appends
     can conflict. Commands on different aggregates never wait for each other.
+
+    A thread waits with ``turn``; a coroutine with ``take`` (on its event loop, which keeps
+    running meanwhile) and passes the turn on with ``give_back``, from any thread. Either
+    way the turn goes to the first in line.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._turns: dict[UUID, _Turn] = {}  # aggregates with commands in line
+        # Aggregates whose turn is held, each with the wake-ups of the commands in line.
+        self._lines: dict[UUID, deque[Callable[[], None]]] = {}
 
     @contextmanager
     def turn(self, aggregate_id: UUID) -> Iterator[None]:
         """Wait for the aggregate's turn; hold it for the block."""
-        with self._lock:
-            turn = self._turns.get(aggregate_id)
-            if turn is None:
-                turn = self._turns[aggregate_id] = _Turn()
-            turn.in_line += 1
+        gate = threading.Lock()
+        gate.acquire()
+        if not self._join(aggregate_id, gate.release):
+            gate.acquire()  # released by whoever passes the turn on
         try:
-            with turn.lock:
-                yield
+            yield
         finally:
-            self._leave(aggregate_id, turn)
+            self.give_back(aggregate_id)
 
-    def try_take(self, aggregate_id: UUID) -> _Turn | None:
-        """The aggregate's turn, without waiting: None if a command holds or awaits it.
-        Hand it back with ``give_back`` (from any thread)."""
-        with self._lock:
-            if aggregate_id in self._turns:
-                return None
-            turn = self._turns[aggregate_id] = _Turn()
-            turn.in_line = 1
-            turn.lock.acquire()
-            return turn
+    async def take(self, aggregate_id: UUID) -> None:
+        """Wait for the aggregate's turn without blocking the running event loop; hand it
+        back with ``give_back``. A caller cancelled while in line gives up its place."""
+        loop = asyncio.get_running_loop()
+        ours: asyncio.Future[None] = loop.create_future()
+
+        def resolve() -> None:
+            if ours.cancelled():
+                self.give_back(aggregate_id)  # it left the line: the next one
+            else:
+                ours.set_result(None)
+
+        def wake() -> None:  # from whichever thread passes the turn on
+            try:
+                loop.call_soon_threadsafe(resolve)
+            except RuntimeError:  # the loop is closed: nobody there takes it
+                self.give_back(aggregate_id)
+
+        if self._join(aggregate_id, wake):
+            return
+        try:
+            await ours
+        except asyncio.CancelledError:
+            if ours.done() and not ours.cancelled():
+                self.give_back(aggregate_id)  # handed the turn, then cancelled: pass it on
+            raise
 
     def taken(self, aggregate_id: UUID) -> bool:
-        return aggregate_id in self._turns
+        """Whether a command holds the aggregate's turn (others may be in line)."""
+        return aggregate_id in self._lines
 
-    def give_back(self, aggregate_id: UUID, turn: _Turn) -> None:
-        turn.lock.release()
-        self._leave(aggregate_id, turn)
-
-    def _leave(self, aggregate_id: UUID, turn: _Turn) -> None:
+    def give_back(self, aggregate_id: UUID) -> None:
+        """Pass the turn to the first in line, or free it."""
         with self._lock:
-            turn.in_line -= 1
-            if not turn.in_line:
-                del self._turns[aggregate_id]
+            line = self._lines[aggregate_id]
+            if not line:
+                del self._lines[aggregate_id]
+                return
+            wake = line.popleft()
+        wake()
 
-
-class _Turn:
-    __slots__ = ("in_line", "lock")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.in_line = 0  # commands holding or waiting for ``lock``
+    def _join(self, aggregate_id: UUID, wake: Callable[[], None]) -> bool:
+        """True if the turn was free and is now the caller's; else ``wake`` is put in line,
+        to be called when the turn is passed to it."""
+        with self._lock:
+            line = self._lines.get(aggregate_id)
+            if line is None:
+                self._lines[aggregate_id] = deque()
+                return True
+            line.append(wake)
+            return False
 
 
 class StoredAggregates:

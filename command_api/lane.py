@@ -9,15 +9,15 @@ of the web server's CPU per command (docs/adr/0024-message-lane.md).
 ``MessageLane`` sits in front of Django's ASGI handler. For a plain, well-formed message
 command it does on the event loop what the view does: verifies the token and reads the
 session (``AsyncSessions``, the same checks and query as ``authenticate_access``), parses
-the body (``plain_message``: what ``PostMessageSerializer`` makes of it), decides on the
-ticket as this process last stored it and awaits its group commit
-(``DeskstreamApplication.try_post_message``), and answers as the view would, with the
-headers Django's middleware and DRF add. Anything else goes to Django, which decides it the
-usual way and words every error: another method or path, a body that is not plain JSON
-within the size limit, a host Django would refuse, a token or session that does not pass,
-a message with attachments or an ``If-Match`` the lane cannot read, no ticket in hand,
-another command on the same ticket in line, a decision that fails, a version conflict. In
-each of those cases nothing was appended, and Django gets the request as it arrived.
+the body (``plain_message``: what ``PostMessageSerializer`` makes of it), waits for the
+ticket's turn (on the loop), decides on the ticket as this process last stored it, awaits
+its group commit (``DeskstreamApplication.try_post_message``), and answers as the view
+would, with the headers Django's middleware and DRF add. Anything else goes to Django,
+which decides it the usual way and words every error: another method or path, a body that
+is not plain JSON within the size limit, a host Django would refuse, a token or session
+that does not pass, a message with attachments or an ``If-Match`` the lane cannot read, no
+ticket in hand, a decision that fails, a version conflict. In each of those cases nothing
+was appended, and Django gets the request as it arrived.
 """
 
 from __future__ import annotations
@@ -140,9 +140,6 @@ class MessageLane:
         command = plain_message(data)
         if command is None:
             return None
-        application = self._application()
-        if application.command_in_line(ticket_id):
-            return None  # it would have to wait for its turn: no session read for nothing
         try:
             user, _ = await self._sessions.authenticate(token)
         except TokenError:
@@ -152,7 +149,7 @@ class MessageLane:
             return None
         actor = Actor(id=str(user.pk), role=Role(user.role))
         try:
-            result = await application.try_post_message(
+            result = await self._application().try_post_message(
                 ticket_id, actor, seen_version=seen, **command
             )
         except Exception:

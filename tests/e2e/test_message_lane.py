@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
@@ -330,33 +331,44 @@ def test_a_version_conflict_appends_nothing_and_django_decides_again(harness, cu
     assert bodies == ["from elsewhere", "mine"]
 
 
-def test_a_command_waiting_for_the_tickets_turn_goes_to_django_which_waits(harness, customer):
+def test_a_command_waits_for_the_tickets_turn_on_the_loop(harness, customer):
     user, token = customer
     tid = harness.open_ticket(user)
-    turn = harness.app._turns.try_take(tid)
-    assert turn is not None
-    assert harness.app._turns.try_take(tid) is None  # taken
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # a command through Django's path, holding the ticket's turn
+        with harness.app._turns.turn(tid):
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(5)
 
     async def while_held() -> int:
         task = asyncio.ensure_future(
             request(harness.lane, messages_path(tid), b'{"body": "x"}', token=token)
         )
         await asyncio.sleep(0.3)
-        waited = not task.done()  # Django's request thread waits for the turn
-        harness.app._turns.give_back(tid, turn)
+        waited = not task.done()
+        release.set()
         status, _, _ = await task
         assert waited
         return status
 
-    assert harness.run(while_held()) == 201
-    assert len(harness.django.bodies) == 1
+    try:
+        assert harness.run(while_held()) == 201
+    finally:
+        release.set()
+        holder.join(5)
+    assert harness.django.bodies == []  # it waited in the lane, not in a request thread
     assert harness.version(tid) == 2
 
 
 def test_messages_at_once_on_one_ticket_all_land_in_order_each_with_its_version(harness, customer):
-    """One through the lane, the others through Django waiting for the ticket's turn; the
-    turn goes back from the committer's thread, so the next may change the ticket before
-    the lane's answer is made: each answer must still carry its own version."""
+    """They take turns on the loop; the turn goes back from the committer's thread, so the
+    next may change the ticket before the previous answer is made: each answer must still
+    carry its own version."""
     user, token = customer
     tid = harness.open_ticket(user)
 

@@ -129,7 +129,7 @@ def test_commands_on_one_ticket_in_one_process_take_turns(monkeypatch):
     for n in range(8):  # each thread's replies in its own order
         mine = [m.body for m in ticket.messages if m.body.startswith(f"reply {n}.")]
         assert mine == [f"reply {n}.{i}" for i in range(25)]
-    assert app._turns._turns == {}  # nothing left behind
+    assert app._turns._lines == {}  # nothing left behind
 
 
 @pytest.mark.parametrize("group_commit", [True, False])

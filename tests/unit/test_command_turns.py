@@ -2,53 +2,120 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from command_api.application import Turns
 from command_api.group_commit import GroupCommitter
 
 
-def test_try_take_refuses_a_turn_that_is_held_or_awaited_and_give_back_frees_it():
+def test_threads_and_coroutines_get_the_turn_in_the_order_they_asked():
     turns = Turns()
     a, b = uuid4(), uuid4()
-    turn = turns.try_take(a)
-    assert turn is not None
-    assert turns.try_take(a) is None
-    assert turns.try_take(b) is not None  # other aggregates never wait
-    entered = threading.Event()
+    order: list[str] = []
 
-    def blocking() -> None:
-        with turns.turn(a):
-            entered.set()
+    async def main() -> None:
+        await turns.take(a)  # free: ours at once
+        await turns.take(b)  # other aggregates never wait
+        turns.give_back(b)
+        threads = []
+        coroutines = []
+        for i in range(3):
+            # alternately a thread (blocking) and a coroutine (on this loop) join the line
+            t = threading.Thread(target=lambda i=i: _blocking(turns, a, order, f"thread{i}"))
+            t.start()
+            threads.append(t)
+            await _until_in_line(turns, a, 2 * i + 1)
+            coroutines.append(asyncio.ensure_future(_waiting(turns, a, order, f"task{i}")))
+            await _until_in_line(turns, a, 2 * i + 2)
+        assert order == []  # all wait while the turn is held
+        turns.give_back(a)  # from this thread; the line moves on by itself
+        await asyncio.gather(*coroutines)
+        for t in threads:
+            await asyncio.to_thread(t.join, 5)
 
-    waiter = threading.Thread(target=blocking)
-    waiter.start()
-    assert not entered.wait(0.2)  # the blocking way waits for the turn taken without waiting
-    turns.give_back(a, turn)  # from another thread than the waiter's: a plain lock
-    assert entered.wait(5)
-    waiter.join(5)
-    assert turns.try_take(a) is not None  # nobody in line any more
+    asyncio.run(main())
+    assert order == ["thread0", "task0", "thread1", "task1", "thread2", "task2"]
+    assert not turns.taken(a)
+    assert not turns.taken(b)
 
 
-def test_try_take_refuses_while_a_blocking_command_is_in_line():
+def test_a_coroutine_cancelled_in_line_gives_up_its_place():
     turns = Turns()
     a = uuid4()
-    inside, leave = threading.Event(), threading.Event()
+    order: list[str] = []
 
-    def blocking() -> None:
+    async def main() -> None:
+        await turns.take(a)
+        leaving = asyncio.ensure_future(_waiting(turns, a, order, "leaving"))
+        await _until_in_line(turns, a, 1)
+        staying = asyncio.ensure_future(_waiting(turns, a, order, "staying"))
+        await _until_in_line(turns, a, 2)
+        leaving.cancel()
+        await asyncio.sleep(0)
+        turns.give_back(a)
+        await staying
+        assert leaving.cancelled()
+
+    asyncio.run(main())
+    assert order == ["staying"]
+    assert not turns.taken(a)
+
+
+def test_a_turn_passed_to_a_closed_loop_goes_on_to_the_next():
+    turns = Turns()
+    a = uuid4()
+    holder = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
         with turns.turn(a):
-            inside.set()
-            leave.wait(5)
+            holder.set()
+            release.wait(5)
 
-    t = threading.Thread(target=blocking)
+    t = threading.Thread(target=hold)
     t.start()
-    assert inside.wait(5)
-    assert turns.try_take(a) is None
-    leave.set()
+    assert holder.wait(5)
+
+    async def join_then_leave() -> None:
+        in_line = asyncio.ensure_future(turns.take(a))
+        await _until_in_line(turns, a, 1)
+        assert not in_line.done()
+
+    asyncio.run(join_then_leave())  # the loop closes with its coroutine still in line
+    release.set()
     t.join(5)
-    assert turns.try_take(a) is not None
+    entered = threading.Event()
+    waiter = threading.Thread(target=lambda: _blocking(turns, a, [], "next", entered))
+    waiter.start()
+    assert entered.wait(5)  # the closed loop's place was passed on, not kept forever
+    waiter.join(5)
+    assert not turns.taken(a)
+
+
+def _blocking(
+    turns: Turns, a: UUID, order: list[str], name: str, entered: threading.Event | None = None
+) -> None:
+    with turns.turn(a):
+        order.append(name)
+        if entered is not None:
+            entered.set()
+
+
+async def _waiting(turns: Turns, a: UUID, order: list[str], name: str) -> None:
+    await turns.take(a)
+    order.append(name)
+    turns.give_back(a)
+
+
+async def _until_in_line(turns: Turns, a: UUID, n: int) -> None:
+    for _ in range(500):
+        if len(turns._lines.get(a, ())) >= n:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"not {n} in line")
 
 
 def test_submit_nowait_hands_each_command_its_outcome_in_one_batch_with_waiting_ones():
