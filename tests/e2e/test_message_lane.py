@@ -29,6 +29,7 @@ from domain.lifecycle import Role
 from infra.auth.tokens import AsyncSessions
 from infra.postgres.event_source import conninfo_from_django
 from tests.conftest import free_port
+from tests.support.turns import turn_held_by_a_thread
 
 HOST = b"127.0.0.1:8000"
 
@@ -334,18 +335,8 @@ def test_a_version_conflict_appends_nothing_and_django_decides_again(harness, cu
 def test_a_command_waits_for_the_tickets_turn_on_the_loop(harness, customer):
     user, token = customer
     tid = harness.open_ticket(user)
-    holding, release = threading.Event(), threading.Event()
 
-    def hold() -> None:  # a command through Django's path, holding the ticket's turn
-        with harness.app._turns.turn(tid):
-            holding.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert holding.wait(5)
-
-    async def while_held() -> int:
+    async def while_held(release: threading.Event) -> int:
         task = asyncio.ensure_future(
             request(harness.lane, messages_path(tid), b'{"body": "x"}', token=token)
         )
@@ -356,11 +347,9 @@ def test_a_command_waits_for_the_tickets_turn_on_the_loop(harness, customer):
         assert waited
         return status
 
-    try:
-        assert harness.run(while_held()) == 201
-    finally:
-        release.set()
-        holder.join(5)
+    # As a command on Django's path holds it, in a request thread.
+    with turn_held_by_a_thread(harness.app._turns, tid) as release:
+        assert harness.run(while_held(release)) == 201
     assert harness.django.bodies == []  # it waited in the lane, not in a request thread
     assert harness.version(tid) == 2
 

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 from command_api.application import Turns
 from command_api.group_commit import GroupCommitter
+from tests.support.turns import turn_held_by_a_thread
 
 
 def test_threads_and_coroutines_get_the_turn_in_the_order_they_asked():
@@ -67,26 +68,14 @@ def test_a_coroutine_cancelled_in_line_gives_up_its_place():
 def test_a_turn_passed_to_a_closed_loop_goes_on_to_the_next():
     turns = Turns()
     a = uuid4()
-    holder = threading.Event()
-    release = threading.Event()
-
-    def hold() -> None:
-        with turns.turn(a):
-            holder.set()
-            release.wait(5)
-
-    t = threading.Thread(target=hold)
-    t.start()
-    assert holder.wait(5)
 
     async def join_then_leave() -> None:
         in_line = asyncio.ensure_future(turns.take(a))
         await _until_in_line(turns, a, 1)
         assert not in_line.done()
 
-    asyncio.run(join_then_leave())  # the loop closes with its coroutine still in line
-    release.set()
-    t.join(5)
+    with turn_held_by_a_thread(turns, a):
+        asyncio.run(join_then_leave())  # the loop closes with its coroutine still in line
     entered = threading.Event()
     waiter = threading.Thread(target=lambda: _blocking(turns, a, [], "next", entered))
     waiter.start()
