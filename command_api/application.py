@@ -654,10 +654,6 @@ class Turns:
                 self.give_back(aggregate_id)  # handed the turn, then cancelled: pass it on
             raise
 
-    def taken(self, aggregate_id: UUID) -> bool:
-        """Whether a command holds the aggregate's turn (others may be in line)."""
-        return aggregate_id in self._lines
-
     def give_back(self, aggregate_id: UUID) -> None:
         """Pass the turn to the first in line, or free it."""
         with self._lock:

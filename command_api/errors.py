@@ -91,8 +91,10 @@ def json_not_found(request: Any, exception: Exception | None = None) -> JsonResp
     return JsonResponse({"error": "not_found", "detail": "No such endpoint."}, status=404)
 
 
+# The body of every 500 (Django's ``handler500`` and the message lane's).
+SERVER_ERROR = {"error": "server_error", "detail": "Something went wrong on our side."}
+
+
 def json_server_error(request: Any) -> JsonResponse:
     """``handler500``: a bug is still a 500, but the body is JSON, never an HTML page."""
-    return JsonResponse(
-        {"error": "server_error", "detail": "Something went wrong on our side."}, status=500
-    )
+    return JsonResponse(SERVER_ERROR, status=500)

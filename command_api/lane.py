@@ -34,10 +34,13 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.middleware.security import SecurityMiddleware
+from rest_framework.utils.json import strict_constant
 from rest_framework.views import APIView
 
 from command_api.application import Actor, DeskstreamApplication
+from command_api.errors import SERVER_ERROR
 from command_api.serializers import plain_message
+from command_api.views import if_match_version
 from domain.lifecycle import Role
 from infra.auth.tokens import AsyncSessions, TokenError
 
@@ -48,7 +51,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[..., Awaitable[None]]
 
 _PATH = re.compile(r"/api/tickets/([0-9a-fA-F-]{32,36})/messages")
-_ETAG = re.compile(rb'^(?:W/)?"?(\d{1,12})"?$')  # as command_api.views reads If-Match
 log = logging.getLogger("django.request")
 
 
@@ -128,13 +130,12 @@ class MessageLane:
             return None
         seen: int | None = None
         if (if_match := headers.get(b"if-match")) is not None:
-            etag = _ETAG.match(if_match.strip())
-            if etag is None:
+            seen = if_match_version(if_match.decode("latin-1"))  # as Django decodes headers
+            if seen is None:
                 return None
-            seen = int(etag.group(1))
         try:
             ticket_id = UUID(ticket)
-            data = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+            data = json.loads(body.decode("utf-8"), parse_constant=strict_constant)
         except ValueError:  # a malformed id (404), or body (400): Django words it
             return None
         command = plain_message(data)
@@ -156,9 +157,7 @@ class MessageLane:
             # The append failed after it was sent: it may have been stored all the same, so
             # it is not sent again; Django's path would answer this 500 too.
             log.exception("Internal Server Error: /api/tickets/%s/messages", ticket)
-            return _Answer.json(
-                500, {"error": "server_error", "detail": "Something went wrong on our side."}
-            )
+            return _Answer.json(500, SERVER_ERROR)
         if result is None:
             return None
         return _Answer.json(201, result.as_dict(), etag=result.version)
@@ -271,10 +270,6 @@ def _replay(body: bytes, more: bool, receive: Receive) -> Receive:
         return await receive()
 
     return replay
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")  # as DRF's strict JSON parser refuses NaN
 
 
 @dataclass(frozen=True)

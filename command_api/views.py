@@ -46,10 +46,17 @@ def seen_version(request: Request) -> int | None:
     raw = request.headers.get("If-Match")
     if raw is None:
         return None
-    match = _ETAG.match(raw.strip())
-    if not match:
+    version = if_match_version(raw)
+    if version is None:
         raise ValidationError({"If-Match": ["Send the ticket version you saw, e.g. If-Match: 7."]})
-    return int(match.group(1))
+    return version
+
+
+def if_match_version(raw: str) -> int | None:
+    """The ticket version an ``If-Match`` header names (``7``, ``"7"`` or ``W/"7"``), or
+    None if it names none."""
+    match = _ETAG.match(raw.strip())
+    return int(match.group(1)) if match else None
 
 
 def ticket_uuid(value: str) -> UUID:
