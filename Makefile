@@ -49,10 +49,8 @@ lint: $(STAMP)
 	DESKSTREAM_DEBUG=1 $(BIN)/mypy .
 	$(BIN)/lint-imports
 
-# Small event-store pools: the suite runs the test process, live servers and projector
-# processes against one PostgreSQL at once, and each pool opens its connections up front.
 pytest: $(STAMP)
-	DESKSTREAM_EVENTSTORE_POOL_SIZE=$${DESKSTREAM_EVENTSTORE_POOL_SIZE:-3} $(BIN)/pytest -q
+	$(BIN)/pytest -q
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

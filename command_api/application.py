@@ -773,7 +773,14 @@ _app_lock = threading.Lock()
 
 
 def eventstore_env(database: dict[str, Any], pool_size: int) -> dict[str, str]:
-    """The event store's settings, built from Django's ``DATABASES['default']``."""
+    """The event store's settings, built from Django's ``DATABASES['default']``.
+
+    ``pool_size`` is the most connections the event store's pool holds at once. The library's
+    ``POSTGRES_POOL_SIZE`` is the pool's *minimum*, all opened at its first use (creating the
+    table at start-up, in every process), so it is 0: connections open on demand, up to
+    ``POSTGRES_MAX_OVERFLOW``, and close after ten idle minutes (psycopg_pool's ``max_idle``).
+    See the connection budget in docs/operations.md.
+    """
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         # Statements rendered once, and a NOTIFY naming this process (ADR 0021).
@@ -783,8 +790,8 @@ def eventstore_env(database: dict[str, Any], pool_size: int) -> dict[str, str]:
         "POSTGRES_PORT": str(database["PORT"] or "5432"),
         "POSTGRES_USER": str(database["USER"]),
         "POSTGRES_PASSWORD": str(database["PASSWORD"] or ""),
-        "POSTGRES_POOL_SIZE": str(pool_size),
-        "POSTGRES_MAX_OVERFLOW": str(pool_size * 2),
+        "POSTGRES_POOL_SIZE": "0",
+        "POSTGRES_MAX_OVERFLOW": str(max(pool_size, 1)),
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
         "CREATE_TABLE": "y",

@@ -80,8 +80,10 @@ DATABASES["default"]["OPTIONS"] = {
     # spent ~27 ms doing so on queries that then ran in less; parallel workers chose a full
     # scan of the search table (114 ms) over its text index (25 ms). Neither pays here.
     "options": "-c jit=off -c max_parallel_workers_per_gather=0",
+    # Opened on demand, up to DESKSTREAM_DB_POOL_SIZE; idle ones close after ten minutes
+    # (the connection budget per process is in docs/operations.md).
     "pool": {
-        "min_size": 1,
+        "min_size": 0,
         "max_size": int(os.environ.get("DESKSTREAM_DB_POOL_SIZE", "24")),
         "timeout": 10,
     },
