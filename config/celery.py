@@ -1,4 +1,4 @@
-"""The Celery app: e-mail notification tasks and the outbox sweep.
+"""The Celery app: e-mail notification tasks, the outbox sweep and the SLA check.
 
 Configured from Django settings (``CELERY_*``): Redis is the broker when
 ``DESKSTREAM_REDIS_URL`` (or ``DESKSTREAM_CELERY_BROKER_URL``) is set, and a worker runs
@@ -20,6 +20,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 SEND = "deskstream.send_notification_email"
 SWEEP = "deskstream.sweep_notification_outbox"
+CHECK_SLA = "deskstream.check_sla"
 
 app = Celery("deskstream")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -36,7 +37,10 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     beat_schedule={
-        "sweep-notification-outbox": {"task": SWEEP, "schedule": settings.OUTBOX_SWEEP_INTERVAL}
+        "sweep-notification-outbox": {"task": SWEEP, "schedule": settings.OUTBOX_SWEEP_INTERVAL},
+        # Where no projector process runs the SLA check's thread (docker-compose: the web
+        # server runs with --projectors none). Recording a breach is idempotent.
+        "check-sla": {"task": CHECK_SLA, "schedule": settings.SLA_CHECK_INTERVAL},
     },
 )
 
@@ -55,3 +59,11 @@ def sweep_notification_outbox() -> int:
     from config.notifications import sweep
 
     return sweep()
+
+
+@app.task(name=CHECK_SLA)
+def check_sla() -> int:
+    """Record the SLA breaches due now (``manage.py sla check``); returns how many."""
+    from config.automation import check_sla as check
+
+    return check().recorded

@@ -20,6 +20,7 @@ from infra.postgres import notifications as pg_notifications
 from infra.postgres import readmodels
 from infra.postgres import search as pg_search
 from infra.postgres.event_source import PostgresEventSource, conninfo_from_django
+from infra.postgres.feed import LOG, FeedConflictError, FeedLeases
 from infra.postgres.projection_store import PostgresProjectionStore
 from projections import assignment, notifications, search, sla, tickets
 from projections.ports import Envelope, EventSource
@@ -119,6 +120,7 @@ def _crashing(projection: PostgresProjectionStore, after: int) -> PostgresProjec
 
 
 _in_process: list[tuple[threading.Event, list[threading.Thread]]] = []
+_leases: list[FeedLeases] = []
 
 
 def stop_in_process(timeout: float = 10.0) -> None:
@@ -128,6 +130,25 @@ def stop_in_process(timeout: float = 10.0) -> None:
         stop.set()
         for thread in threads:
             thread.join(timeout)
+    while _leases:
+        _leases.pop().close()
+
+
+def claim_log_feeds(label: str) -> list[str]:
+    """The projectors this process may feed from the log: each one whose lease it got. The
+    others are fed from Kafka (recorded, or a consumer is running): they are skipped with a
+    warning that says why and what to do (infra/postgres/feed.py)."""
+    leases = FeedLeases(conninfo_from_django(settings.DATABASES["default"]), label)
+    _leases.append(leases)
+    names = []
+    for name in STORES:
+        try:
+            leases.claim(name, LOG)
+        except FeedConflictError as error:
+            log.warning("not running projector %s here: %s", name, error)
+            continue
+        names.append(name)
+    return names
 
 
 def start_push_in_process(stop: threading.Event) -> threading.Thread:
@@ -141,10 +162,13 @@ def start_push_in_process(stop: threading.Event) -> threading.Thread:
     return thread
 
 
-def start_in_process(stop: threading.Event, *, push: bool = True) -> list[threading.Thread]:
+def start_in_process(
+    stop: threading.Event, *, push: bool = True, label: str = "web server projectors"
+) -> list[threading.Thread]:
     """Every projector in a thread of this process (the embedded mode), with the push
     projector too unless ``push`` is off (``manage.py projector run-all`` leaves it to the
-    web server)."""
+    web server). Projectors fed from Kafka are left out (``claim_log_feeds``)."""
+    names = claim_log_feeds(label)
 
     # One reader decodes each new event once for all the projector threads (each still
     # locks and advances its own position; see projections.runner.SharedLog).
@@ -186,7 +210,7 @@ def start_in_process(stop: threading.Event, *, push: bool = True) -> list[thread
     threads = [threading.Thread(target=read_log, name="projector-log-reader", daemon=True)]
     threads += [
         threading.Thread(target=follow, args=(name,), name=f"projector-{name}", daemon=True)
-        for name in STORES
+        for name in names
     ]
     if push:  # the push projector (WebSocket frames) has no tables, so it is not in STORES
         from config.realtime import push_thread

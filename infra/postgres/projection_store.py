@@ -27,6 +27,7 @@ from typing import Any, Protocol, TypeVar, cast
 from django.db import connection, transaction
 from psycopg import sql
 
+from infra.postgres.feed import KAFKA, LOG
 from projections.ports import Envelope
 
 REBUILD_SUFFIX = "__rebuild"
@@ -238,6 +239,8 @@ class PostgresProjectionStore:
     # ``bulk`` may keep one ``BulkState`` across its batches (a versioned store may not: it
     # records each batch's applied versions).
     bulk_states = True
+    # The source whose feeders keep these tables (infra/postgres/feed.py); a swap records it.
+    feed = LOG
 
     def __init__(
         self,
@@ -423,9 +426,12 @@ class PostgresProjectionStore:
                 )
                 cur.execute(sql.SQL("DROP TABLE {}").format(old).as_string(None))
                 _restore_index_names(cur, table)
+            # The tables now are what this store's source builds (a rebuild for Kafka after
+            # the log, or back): feeders of the other source refuse from here on.
             cur.execute(
-                "UPDATE projection_position SET position = %s, updated_at = now() WHERE name = %s",
-                [position, self.name],
+                "UPDATE projection_position SET position = %s, source = %s, updated_at = now() "
+                "WHERE name = %s",
+                [position, self.feed, self.name],
             )
             cur.execute("DELETE FROM projection_position WHERE name = %s", [shadow.tracking_name])
             # The applied versions describe the tables: the rebuilt ones now (none unless the
@@ -507,6 +513,7 @@ class VersionedProjectionStore(PostgresProjectionStore):
     """
 
     bulk_states = False
+    feed = KAFKA
 
     @classmethod
     def like(cls, store: PostgresProjectionStore) -> VersionedProjectionStore:

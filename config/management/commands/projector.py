@@ -6,6 +6,10 @@ the live tables with a progress bar, then swaps the new copy in. ``--source kafk
 rebuild) is distributed mode: ``run`` consumes the relay's topic as one member of the
 projector's consumer group; ``rebuild`` rebuilds from the log, recording the per-aggregate
 versions that mode drops duplicates by (stop the projector's consumers first).
+
+A projection is fed from one source at a time: ``run`` and ``rebuild`` refuse to start while
+a feeder of the other source runs, and ``run`` refuses tables built from the other source
+(``infra/postgres/feed.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import os
 from typing import IO, Any, cast
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.progress import (
@@ -28,10 +33,22 @@ from rich.table import Table
 
 from config import projectors
 from config.shutdown import stop_on_signals
+from infra.postgres.event_source import conninfo_from_django
+from infra.postgres.feed import KAFKA, LOG, SOURCES, FeedConflictError, FeedLeases
+from infra.postgres.projection_store import PostgresProjectionStore
 from projections.runner import Progress as RunProgress
 from projections.runner import rebuild
 
-SOURCES = ("log", "kafka")
+
+def claim(label: str, name: str, source: str, *, switching: bool = False) -> FeedLeases:
+    """This process's lease on feeding ``name`` from ``source``, or a clear refusal."""
+    leases = FeedLeases(conninfo_from_django(settings.DATABASES["default"]), label)
+    try:
+        leases.claim(name, source, switching=switching)
+    except FeedConflictError as error:
+        leases.close()
+        raise CommandError(str(error)) from None
+    return leases
 
 
 class Command(BaseCommand):
@@ -82,22 +99,26 @@ class Command(BaseCommand):
         Console(file=cast(IO[str], self.stdout), width=100).print(table)
 
     def run(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
-        runner = projectors.runner(name)
-        if batch_size:
-            runner.batch_size = batch_size
-        if until_caught_up:
-            runner.catch_up()
-            self.stdout.write(f"{name} at {runner.store.position()}")
-            return
-        stop = stop_on_signals()
-        self.stdout.write(f"{name}: following the log from {runner.store.position()}")
-        runner.run(stop)
+        leases = claim(f"projector run {name}", name, LOG)
+        try:
+            runner = projectors.runner(name)
+            if batch_size:
+                runner.batch_size = batch_size
+            if until_caught_up:
+                runner.catch_up()
+                self.stdout.write(f"{name} at {runner.store.position()}")
+                return
+            stop = stop_on_signals()
+            self.stdout.write(f"{name}: following the log from {runner.store.position()}")
+            runner.run(stop)
+        finally:
+            leases.close()
 
     def run_all(self) -> None:
         stop = stop_on_signals()
         # The push projector stays in the web server: with the in-memory channel layer its
         # frames only reach sockets of its own process.
-        threads = projectors.start_in_process(stop, push=False)
+        threads = projectors.start_in_process(stop, push=False, label="projector run-all")
         self.stdout.write(f"projectors running: {', '.join(t.name for t in threads)}")
         self.stdout.flush()
         # Started by ``make run``: also stop when the launcher is gone (even if SIGKILLed).
@@ -115,14 +136,18 @@ class Command(BaseCommand):
         from config import kafka
 
         try:
-            store = kafka.store(name)
+            kafka.store(name)
         except KeyError as error:
             raise CommandError(error.args[0]) from None
-        if store.position() > 0 and not store.has_applied_versions():
-            raise CommandError(
-                f"{name} was built from the log without per-ticket versions: run "
-                f"`manage.py projector rebuild {name} --source kafka` once before consuming Kafka"
-            )
+        leases = claim(f"projector run {name} --source kafka", name, KAFKA)
+        try:
+            self._consume(name, batch_size, until_caught_up)
+        finally:
+            leases.close()
+
+    def _consume(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
+        from config import kafka
+
         runner = kafka.runner(name)
         if batch_size:
             runner.batch_size = batch_size
@@ -137,16 +162,26 @@ class Command(BaseCommand):
         finally:
             runner.source.close()  # leaves the group: its partitions go to the others now
 
-    def rebuild(self, name: str, batch_size: int | None, source_name: str = "log") -> None:
-        source = projectors.event_source()
+    def rebuild(self, name: str, batch_size: int | None, source_name: str = LOG) -> None:
         live = projectors.store(name)
-        if source_name == "kafka":
+        if source_name == KAFKA:
             from config import kafka
 
             try:
                 live = kafka.store(name)
             except KeyError as error:
                 raise CommandError(error.args[0]) from None
+        # The rebuild is the way from one source to the other; it still refuses while a
+        # feeder of the other source runs (it would write the tables the swap replaces).
+        label = f"projector rebuild {name}" + (" --source kafka" if source_name == KAFKA else "")
+        leases = claim(label, name, source_name, switching=True)
+        try:
+            self._rebuild(name, live, batch_size)
+        finally:
+            leases.close()
+
+    def _rebuild(self, name: str, live: PostgresProjectionStore, batch_size: int | None) -> None:
+        source = projectors.event_source()
         columns = (
             TextColumn(f"rebuild {name}"),
             BarColumn(),
