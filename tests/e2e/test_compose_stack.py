@@ -59,6 +59,18 @@ BUDGET = {
     "projector-notifications": 6,
     "projector-assignment": 6,
 }
+# Its "idle" column: what each holds once started, before any traffic.
+IDLE = {
+    "web": 3,
+    "worker": 2,
+    "beat": 0,
+    "relay": 3,
+    "projector-read-models": 3,
+    "projector-sla": 3,
+    "projector-search": 4,
+    "projector-notifications": 4,
+    "projector-assignment": 4,
+}
 BUDGET_TOTAL = 83  # docs/operations.md: "In all at most 83" (health checks included)
 MAX_CONNECTIONS = 100
 CLIENTS = 4
@@ -156,8 +168,11 @@ class Stack:
     def exited(self) -> dict[str, int]:
         return {label: p.returncode for label, p in self.procs.items() if p.poll() is not None}
 
+    def log(self, label: str) -> str:
+        return (self.logs / f"{label}.log").read_text(errors="replace")
+
     def tail(self, label: str) -> str:
-        return (self.logs / f"{label}.log").read_text(errors="replace")[-3000:]
+        return self.log(label)[-3000:]
 
 
 class Connections:
@@ -167,6 +182,7 @@ class Connections:
         self.url = url
         self.stack = stack
         self.most: dict[str, int] = defaultdict(int)
+        self.now: dict[str, int] = {}
         self.most_total = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -196,6 +212,7 @@ class Connections:
                 now: dict[str, int] = defaultdict(int)
                 for (name,) in rows:
                     now[self._owner(name)] += 1
+                self.now = dict(now)
                 for owner, count in now.items():
                     self.most[owner] = max(self.most[owner], count)
                 self.most_total = max(self.most_total, len(rows))
@@ -327,7 +344,7 @@ def caught_up(url: str, topic: str) -> list[str]:
         relay = conn.execute(
             "SELECT position FROM kafka_relay_position WHERE topic = %s", [topic]
         ).fetchone()
-        if not relay or relay[0] != head_position:
+        if (relay[0] if relay else 0) != head_position:
             behind.append(f"relay at {relay} of {head_position}")
         latest = dict(conn.execute(
             "SELECT originator_id, max(originator_version) FROM deskstream_events GROUP BY 1"
@@ -417,6 +434,18 @@ def test_the_compose_stack_holds_under_load_with_a_member_killed_and_one_added(
                 assert time.monotonic() < deadline, stack.tail("web")
                 time.sleep(0.2)
 
+            # Idle: every process up and connected (beat and the idle worker need none), no
+            # traffic yet.
+            deadline = time.monotonic() + 60
+            while waiting := set(stack.procs) - {"beat", "worker"} - set(connections.now):
+                assert time.monotonic() < deadline, waiting
+                time.sleep(0.2)
+            time.sleep(2.0)
+            idle = {k: n for k, n in connections.now.items() if k in stack.procs}
+            over_idle = {k: (n, IDLE[k.split("#")[0]]) for k, n in idle.items()
+                         if n > IDLE[k.split("#")[0]]}  # fmt: skip
+            assert not over_idle, over_idle
+
             results: dict[str, Any] = {
                 "commands": 0, "reads": 0, "stale": 0, "missed": [], "unflagged_404": [],
                 "never_caught_up": [],
@@ -444,6 +473,13 @@ def test_the_compose_stack_holds_under_load_with_a_member_killed_and_one_added(
             for thread in threads:
                 thread.join(WORKLOAD_SECONDS + 120)
             assert not failures, failures
+            # The added member got partitions of its own (a rebalance with the survivor).
+            deadline = time.monotonic() + 60
+            while not re.search(
+                r"read_models: partitions assigned \[\d", stack.log("projector-read-models#3")
+            ):
+                assert time.monotonic() < deadline, stack.tail("projector-read-models#3")
+                time.sleep(0.5)
 
             deadline = time.monotonic() + 60
             while behind := caught_up(postgres, topic):
@@ -462,7 +498,9 @@ def test_the_compose_stack_holds_under_load_with_a_member_killed_and_one_added(
                 proc.kill()
                 proc.wait(10)
                 raise AssertionError(f"{label} did not stop on SIGTERM") from None
-    assert {label: p.returncode for label, p in stack.procs.items() if p.returncode} == {}
+    # A clean stop: 0, or the signal itself for a process stopped before it was ready for it.
+    stopped = {label: p.returncode for label, p in stack.procs.items()}
+    assert {k: c for k, c in stopped.items() if c not in (0, -signal.SIGTERM)} == {}
 
     # Connections: each process within its budget, all of them within the server's limit.
     held = {label: n for label, n in connections.most.items() if label != APP}
@@ -486,7 +524,7 @@ def test_the_compose_stack_holds_under_load_with_a_member_killed_and_one_added(
         assert snapshot(postgres, name) == before, name
 
     sys.stdout.write(
-        f"\ncompose stack: {results['commands']} commands, {results['reads']} reads "
+        f"\ncompose stack: idle {idle}; {results['commands']} commands, {results['reads']} reads "
         f"({results['stale']} stale, asked again), connections at most {dict(held)}, "
         f"{connections.most_total} in all; {time.monotonic() - started:.0f} s\n"
     )
