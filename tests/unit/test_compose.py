@@ -218,3 +218,13 @@ def test_every_projection_is_fed_from_one_source_and_the_web_server_feeds_none(
     web = services["web"]
     assert feeds(command(web), web["environment"], monkeypatch) == set()
     assert {p for p, by_source in fed.items() if KAFKA in by_source} == set(KAFKA_PROJECTORS)
+
+
+def test_beat_schedules_what_the_projector_process_would_run_in_threads(services, monkeypatch):
+    """No compose service runs ``run-all`` (whose threads sweep the outbox and check SLAs):
+    beat schedules both for the worker."""
+    from config.celery import CHECK_SLA, SWEEP, app
+
+    assert not any(command(services[name])[2:4] == ["projector", "run-all"] for name in APP)
+    assert {entry["task"] for entry in app.conf.beat_schedule.values()} >= {CHECK_SLA, SWEEP}
+    assert "beat" in services
