@@ -10,7 +10,7 @@ CHROMIUM ?= /usr/bin/chromium
 
 ## run: the product on one machine (embedded PostgreSQL, demo data) on http://127.0.0.1:8000
 run: $(STAMP)
-	$(BIN)/python -m config.launcher
+	$(BIN)/python -m infra.server.launcher
 
 ## test: install, start the servers the tests need, lint, the web app's checks, then every
 ## test tier (the browser e2e tests are in tests/e2e/test_web.py)

@@ -77,7 +77,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     from django.db import connection
 
     from command_api.application import Actor, close_application, get_application
-    from config.projectors import runner
+    from config.bootstrap import runner
     from domain.lifecycle import Role
     from infra.automation.models import AssignmentSetting
 

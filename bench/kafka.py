@@ -85,18 +85,18 @@ def percentile(values: list[float], pct: float) -> float:
 def new_topic(label: str) -> str:
     from django.conf import settings
 
-    from config import kafka
+    from config import bootstrap
 
     settings.KAFKA_TOPIC = f"deskstream.bench.{label}.{time.time_ns()}"
-    kafka.ensure_topic()
+    bootstrap.ensure_topic()
     return str(settings.KAFKA_TOPIC)
 
 
 def measure_relay(batch_size: int, total: int) -> float:
-    from config import kafka
+    from config import bootstrap
 
     new_topic(f"relay{batch_size}")
-    relay = kafka.relay()
+    relay = bootstrap.relay()
     relay.batch_size = batch_size
     started = time.perf_counter()
     published = relay.catch_up()
@@ -229,7 +229,7 @@ def run(gen: Any, db: Any, args: argparse.Namespace) -> dict[str, Any]:
     from django.conf import settings
 
     from command_api.application import get_application
-    from config import kafka, projectors
+    from config import bootstrap
     from infra.postgres.projection_store import VersionedProjectionStore
     from projections.runner import ProjectionRunner, StreamRunner, rebuild
 
@@ -239,7 +239,7 @@ def run(gen: Any, db: Any, args: argparse.Namespace) -> dict[str, Any]:
     people = gen.create_people(max(20, args.tickets // 20), 20, rng)
     log(f"generating {args.tickets:,} tickets, {args.messages:,} messages")
     stats = gen.generate(app, people, args.tickets, args.messages, 1, args)
-    source = projectors.event_source()
+    source = bootstrap.event_source()
     total = source.head()
     log(f"  {stats.events:,} events, head {total:,}")
     r: dict[str, Any] = {"events": stats.events, "head": total}
@@ -259,18 +259,18 @@ def run(gen: Any, db: Any, args: argparse.Namespace) -> dict[str, Any]:
     # Catch-up from zero: embedded rebuild from the log, then the Kafka group into shadow
     # tables of the versioned store (swapped in, so the lag run continues from it).
     name = "read_models"
-    live = projectors.store(name)
+    live = bootstrap.store(name)
     started = time.perf_counter()
     rebuild(source, live, live.shadow, live.swap_in)  # type: ignore[arg-type]
     r["rebuild_log"] = total / (time.perf_counter() - started)
     log(f"embedded rebuild {name}: {r['rebuild_log']:,.0f} events/s")
 
     topic = new_topic("lag")
-    relay = kafka.relay()
+    relay = bootstrap.relay()
     relay.catch_up()
-    versioned = VersionedProjectionStore.like(projectors.store(name))
+    versioned = VersionedProjectionStore.like(bootstrap.store(name))
     shadow = versioned.shadow()
-    consumer_runner = kafka.runner(name)
+    consumer_runner = bootstrap.kafka_runner(name)
     stream = StreamRunner(consumer_runner.source, shadow, batch_size=1000)
     started = time.perf_counter()
     applied = 0
@@ -284,7 +284,7 @@ def run(gen: Any, db: Any, args: argparse.Namespace) -> dict[str, Any]:
         row[0] for row in gen.query("SELECT id FROM rm_ticket WHERE status <> 'closed' LIMIT 500")
     ]
     # Lag via Kafka: the relay follows the log; the consumer (same group) follows the topic.
-    kafka_store = VersionedProjectionStore.like(projectors.store(name))
+    kafka_store = VersionedProjectionStore.like(bootstrap.store(name))
     pending: list[int] = []
     timed_handler(kafka_store, pending)
     stream = StreamRunner(consumer_runner.source, kafka_store, batch_size=1000)
@@ -308,10 +308,10 @@ def run(gen: Any, db: Any, args: argparse.Namespace) -> dict[str, Any]:
     consumer_runner.source.close()
 
     # Lag via the embedded source: the log runner with LISTEN/NOTIFY.
-    plain = projectors.store(name)
+    plain = bootstrap.store(name)
     pending = []
     timed_handler(plain, pending)
-    log_runner = ProjectionRunner(projectors.event_source(), plain, batch_size=1000)
+    log_runner = ProjectionRunner(bootstrap.event_source(), plain, batch_size=1000)
 
     def embedded_step() -> int:
         applied = log_runner.step()

@@ -834,7 +834,7 @@ class ReadRow:
 
 
 def measure_reads(limits: list[int], passes: int) -> list[ReadRow]:
-    from config.projectors import event_source
+    from config.bootstrap import event_source
 
     source = event_source()
     recorder = source._recorder
@@ -982,7 +982,7 @@ def run_rebuild(
     profile: cProfile.Profile | None = None,
     statements: StatementCpu | None = None,
 ) -> RebuildRow:
-    from config.projectors import event_source, store
+    from config.bootstrap import event_source, store
     from projections.runner import rebuild
 
     source = event_source()
@@ -1277,7 +1277,7 @@ def fast_forward_others(measured: tuple[str, ...]) -> list[str]:
     """Move every other projector to the head, so that the server started for the search
     measurements does not spend them catching up on the whole history (their tables stay
     empty; they only see the events that come after)."""
-    from config.projectors import STORES, event_source
+    from config.bootstrap import STORES, event_source
 
     source = event_source()
     head = source.head()
@@ -1358,7 +1358,7 @@ def freshness_http(
 def freshness_direct(n: int, customer: str, agent_user: str, timeout: float) -> Fresh:
     """Without a server: the search projector in a thread, commands through the application."""
     from command_api.application import Actor, get_application
-    from config.projectors import runner
+    from config.bootstrap import runner
     from domain.lifecycle import Role
     from infra.postgres.search import PostgresSearchIndex
     from projections import search as search_projection

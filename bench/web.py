@@ -59,7 +59,7 @@ def database() -> tuple[str, str, Any]:
 
 
 def bundle() -> dict[str, Any]:
-    from config.webapp import WEB_DIR, ensure_built
+    from infra.server.webapp import WEB_DIR, ensure_built
 
     problem = ensure_built()
     if problem:

@@ -35,7 +35,6 @@ from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.middleware.security import SecurityMiddleware
 from rest_framework.utils.json import strict_constant
-from rest_framework.views import APIView
 
 from command_api.application import Actor, DeskstreamApplication
 from command_api.errors import SERVER_ERROR
@@ -43,6 +42,7 @@ from command_api.serializers import plain_message
 from command_api.views import if_match_version
 from domain.lifecycle import Role
 from infra.auth.tokens import AsyncSessions, TokenError
+from infra.server.routing import MethodRoute
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -57,8 +57,9 @@ log = logging.getLogger("django.request")
 class MessageLane:
     """ASGI: plain message commands on the event loop, everything else to ``django``.
 
-    ``view`` is the DRF view Django serves the path with: the lane adds the headers it adds
-    to every response (``Allow``, and ``Vary`` with several renderers), and those of
+    ``route`` is what Django serves the path with (``config/urls.py``): the lane adds the
+    headers its POST view adds to every response (``Vary`` with several renderers, and the
+    route's ``Allow``), and those of
     Django's security middleware, taken from the middleware itself. ``enabled`` off sends
     everything to Django.
     """
@@ -69,7 +70,7 @@ class MessageLane:
         *,
         application: Callable[[], DeskstreamApplication],
         sessions: AsyncSessions,
-        view: type[APIView],
+        route: MethodRoute,
         enabled: bool = True,
     ) -> None:
         self._django = django
@@ -80,7 +81,7 @@ class MessageLane:
         self._hosts = _allowed_hosts()
         self._headers = [
             (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in {**_security_headers(), **_view_headers(view)}.items()
+            for name, value in {**_security_headers(), **_route_headers(route)}.items()
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -193,12 +194,15 @@ def _allowed_hosts() -> list[str]:
     return hosts
 
 
-def _view_headers(view_class: type[APIView]) -> dict[str, str]:
-    """The headers DRF adds to the view's every response, with the view set up as for a
-    request (Django's ``View.setup`` lets ``get`` answer HEAD too, which ``Allow`` lists)."""
+def _route_headers(route: MethodRoute) -> dict[str, str]:
+    """The headers DRF adds to the POST view's every response, with the view set up as for a
+    request, and ``Allow`` as the route sets it (every method of the path)."""
+    view_class = route.view_for("POST")
+    assert view_class is not None, "the message lane serves the path's POST"
     view = view_class()
     view.setup(HttpRequest())
-    headers: dict[str, str] = view.default_response_headers
+    headers: dict[str, str] = dict(view.default_response_headers)
+    headers["Allow"] = route.allow
     return headers
 
 

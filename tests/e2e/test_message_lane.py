@@ -23,11 +23,11 @@ from django.utils import timezone
 from command_api import application as application_module
 from command_api.application import Actor, DeskstreamApplication, eventstore_env
 from command_api.lane import MessageLane
-from config.handler import SyncChainASGIHandler
 from config.urls import MessagesEndpoint
 from domain.lifecycle import Role
 from infra.auth.tokens import AsyncSessions
 from infra.postgres.event_source import conninfo_from_django
+from infra.server.handler import SyncChainASGIHandler
 from tests.conftest import free_port
 from tests.support.turns import turn_held_by_a_thread
 

@@ -26,8 +26,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from config import projectors
-from config.shutdown import stop_on_signals
+from config import bootstrap
+from infra.server.shutdown import stop_on_signals
 from projections.runner import Progress as RunProgress
 from projections.runner import rebuild
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         run = sub.add_parser("run", help="follow the event log and apply it")
-        run.add_argument("name", choices=sorted(projectors.STORES))
+        run.add_argument("name", choices=sorted(bootstrap.STORES))
         run.add_argument("--batch-size", type=int, default=None)
         run.add_argument("--until-caught-up", action="store_true", help="exit when at the head")
         run.add_argument("--source", choices=SOURCES, default="log", help="log (default) | kafka")
@@ -51,7 +51,7 @@ class Command(BaseCommand):
         )
         sub.add_parser("status", help="position and lag of every projector")
         reb = sub.add_parser("rebuild", help="rebuild from zero beside the live copy, then swap")
-        reb.add_argument("name", choices=sorted(projectors.STORES))
+        reb.add_argument("name", choices=sorted(bootstrap.STORES))
         reb.add_argument("--batch-size", type=int, default=None)
         reb.add_argument("--source", choices=SOURCES, default="log", help="the mode it serves")
 
@@ -72,17 +72,17 @@ class Command(BaseCommand):
             raise CommandError(f"unknown action {action}")
 
     def status(self) -> None:
-        head = projectors.event_source().head()
+        head = bootstrap.event_source().head()
         table = Table(title=f"Projectors (log head {head})")
         for col in ("projector", "position", "lag (events)"):
             table.add_column(col, justify="right" if col != "projector" else "left")
-        for name in sorted(projectors.STORES):
-            position = projectors.store(name).position()
+        for name in sorted(bootstrap.STORES):
+            position = bootstrap.store(name).position()
             table.add_row(name, str(position), str(max(head - position, 0)))
         Console(file=cast(IO[str], self.stdout), width=100).print(table)
 
     def run(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
-        runner = projectors.runner(name)
+        runner = bootstrap.runner(name)
         if batch_size:
             runner.batch_size = batch_size
         if until_caught_up:
@@ -97,7 +97,7 @@ class Command(BaseCommand):
         stop = stop_on_signals()
         # The push projector stays in the web server: with the in-memory channel layer its
         # frames only reach sockets of its own process.
-        threads = projectors.start_in_process(stop, push=False)
+        threads = bootstrap.start_in_process(stop, push=False)
         self.stdout.write(f"projectors running: {', '.join(t.name for t in threads)}")
         self.stdout.flush()
         # Started by ``make run``: also stop when the launcher is gone (even if SIGKILLed).
@@ -106,16 +106,11 @@ class Command(BaseCommand):
             if parent and os.getppid() != parent:
                 self.stdout.write("the launcher is gone; stopping")
                 break
-        projectors.stop_in_process()
-        from command_api.application import close_application
-
-        close_application()
+        bootstrap.close()
 
     def run_kafka(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
-        from config import kafka
-
         try:
-            store = kafka.store(name)
+            store = bootstrap.kafka_store(name)
         except KeyError as error:
             raise CommandError(error.args[0]) from None
         if store.position() > 0 and not store.has_applied_versions():
@@ -123,7 +118,7 @@ class Command(BaseCommand):
                 f"{name} was built from the log without per-ticket versions: run "
                 f"`manage.py projector rebuild {name} --source kafka` once before consuming Kafka"
             )
-        runner = kafka.runner(name)
+        runner = bootstrap.kafka_runner(name)
         if batch_size:
             runner.batch_size = batch_size
         try:
@@ -132,19 +127,17 @@ class Command(BaseCommand):
                 self.stdout.write(f"{name}: applied {applied} events from Kafka")
                 return
             stop = stop_on_signals()
-            self.stdout.write(f"{name}: consuming {kafka.group_id(name)}")
+            self.stdout.write(f"{name}: consuming {bootstrap.group_id(name)}")
             runner.run(stop)
         finally:
             runner.source.close()  # leaves the group: its partitions go to the others now
 
     def rebuild(self, name: str, batch_size: int | None, source_name: str = "log") -> None:
-        source = projectors.event_source()
-        live = projectors.store(name)
+        source = bootstrap.event_source()
+        live = bootstrap.store(name)
         if source_name == "kafka":
-            from config import kafka
-
             try:
-                live = kafka.store(name)
+                live = bootstrap.kafka_store(name)
             except KeyError as error:
                 raise CommandError(error.args[0]) from None
         columns = (
@@ -168,7 +161,7 @@ class Command(BaseCommand):
                 live,
                 live.shadow,
                 live.swap_in,  # type: ignore[arg-type]
-                batch_size=batch_size or projectors.runner(name).batch_size,
+                batch_size=batch_size or bootstrap.runner(name).batch_size,
                 on_progress=progress,
             )
         self.stdout.write(f"{name} rebuilt and swapped in at position {position}")

@@ -11,8 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from config import kafka
-from config.shutdown import stop_on_signals
+from config import bootstrap
+from infra.server.shutdown import stop_on_signals
 
 
 class Command(BaseCommand):
@@ -23,8 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=None)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        created = kafka.ensure_topic()
-        relay = kafka.relay()
+        created = bootstrap.ensure_topic()
+        relay = bootstrap.relay()
         if options["batch_size"]:
             relay.batch_size = options["batch_size"]
         try:
