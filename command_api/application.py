@@ -440,10 +440,11 @@ class DeskstreamApplication(Application[UUID]):
         await the aggregate's turn, decide on the aggregate as this process last stored it,
         then await its group commit. None, with nothing appended, when that attempt cannot
         be made or does not succeed: no group committer, no aggregate in hand, the decision
-        raises (the state may be stale, so the error is not final), or the append meets a
-        version conflict. Those need ``_update`` (a read of the store, another decision),
-        which blocks. Any other failure of the append is raised: the events may have been
-        stored all the same."""
+        raises or has nothing to append (the state may be stale, so neither the error nor
+        the no-op is final: only an append proves the state was current), or the append
+        meets a version conflict. Those need ``_update`` (a read of the store, another
+        decision), which blocks. Any other failure of the append is raised: the events may
+        have been stored all the same."""
         committer = self._committer
         if committer is None:
             return None
@@ -459,8 +460,10 @@ class DeskstreamApplication(Application[UUID]):
                 return None
             pending = stored.collect_events()
             if not pending:
+                # Nothing to append, so nothing proves the ticket in hand is current: another
+                # process may have changed it, and the command may not be a no-op there.
                 self._stored.put(aggregate_id, stored)
-                return CommandResult(stored.id, stored.version, None)
+                return None
 
             def settle(outcome: Any) -> None:
                 # In the committer's thread, as soon as the commit is over: the next command
