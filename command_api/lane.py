@@ -22,7 +22,7 @@ was appended, and Django gets the request as it arrived.
 
 It fails safe: it switches itself off, and every request goes to Django, unless Django's
 middleware and what DRF runs for the view (authentication, permission, throttle, parser,
-renderer and content negotiation classes) are exactly those it was verified against
+renderer, content negotiation and versioning classes) are exactly those it was verified against
 (``VERIFIED``; ``tests/e2e/test_message_lane.py`` checks its answers equal Django's).
 """
 
@@ -76,6 +76,7 @@ VERIFIED: dict[str, tuple[str, ...]] = {
     "parser classes": ("infra.api.BoundedJSONParser",),
     "renderer classes": ("rest_framework.renderers.JSONRenderer",),
     "content negotiation class": ("rest_framework.negotiation.DefaultContentNegotiation",),
+    "versioning class": (),
 }
 
 # The Accept headers the lane serves: those for which DRF's negotiation, with JSONRenderer
@@ -237,7 +238,7 @@ def _why_off(view: type[APIView]) -> str | None:
         return f"the view's classes cannot be built ({exc!r})"
     for what, verified in VERIFIED.items():
         if current[what] != verified:
-            return f"{what} are {list(current[what])}, verified against {list(verified)}"
+            return f"{what}: {list(current[what])}, verified with {list(verified)}"
     return None
 
 
@@ -253,6 +254,7 @@ def _configuration(view_class: type[APIView]) -> dict[str, tuple[str, ...]]:
         "parser classes": _names(view.get_parsers()),
         "renderer classes": _names(view.get_renderers()),
         "content negotiation class": _names([view.get_content_negotiator()]),
+        "versioning class": _names([view.versioning_class()] if view.versioning_class else []),
     }
 
 
@@ -373,9 +375,7 @@ class _Answer:
     by_view: bool  # DRF's view made it (and adds its headers), not Django's handler500
 
     @classmethod
-    def json(
-        cls, status: int, data: dict[str, Any], etag: int | None = None, *, by_view: bool = True
-    ) -> _Answer:
+    def json(cls, status: int, data: dict[str, Any], etag: int | None = None) -> _Answer:
         """Rendered as DRF's ``JSONRenderer`` renders it (compact, UTF-8)."""
         body = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         content = body.encode()
@@ -385,4 +385,4 @@ class _Answer:
         ]
         if etag is not None:
             headers.append((b"etag", f'"{etag}"'.encode()))
-        return cls(status, content, headers, by_view)
+        return cls(status, content, headers, by_view=True)

@@ -27,6 +27,7 @@ from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.throttling import UserRateThrottle
+from rest_framework.versioning import HostNameVersioning
 
 from command_api import application as application_module
 from command_api.application import Actor, DeskstreamApplication, eventstore_env
@@ -576,6 +577,7 @@ VIEW_CHANGES: dict[str, tuple[str, dict[str, Any]]] = {
         "renderer classes",
         {"renderer_classes": [*MessagesEndpoint.renderer_classes, BrowsableAPIRenderer]},
     ),
+    "a versioning scheme": ("versioning class", {"versioning_class": HostNameVersioning}),
 }
 
 
