@@ -220,9 +220,11 @@ def _lane_allowed(view: type[APIView]) -> bool:
 def _why_off(view: type[APIView]) -> str | None:
     """The lane answers as Django's middleware would only while that middleware adds
     nothing that depends on the request (no HTTPS redirect or HSTS, no ``www.`` redirect,
-    no refused user agents, the host taken from the Host header), and only with the
-    middleware and view classes of ``VERIFIED``."""
+    no refused user agents, the host taken from the Host header), and as Django's
+    ``handler500`` only without ``DEBUG`` (Django's 500 is then its technical page); and
+    only with the middleware and view classes of ``VERIFIED``."""
     for name in (
+        "DEBUG",
         "SECURE_SSL_REDIRECT",
         "SECURE_HSTS_SECONDS",
         "PREPEND_WWW",

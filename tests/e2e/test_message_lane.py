@@ -561,6 +561,28 @@ def test_another_middleware_switches_the_lane_off(harness, customer, settings, c
     assert harness.django.bodies == [b'{"body": "hello"}']
 
 
+SETTINGS_OFF: dict[str, Any] = {
+    "DEBUG": True,
+    "SECURE_SSL_REDIRECT": True,
+    "SECURE_HSTS_SECONDS": 3600,
+    "PREPEND_WWW": True,
+    "DISALLOWED_USER_AGENTS": [re.compile("bot")],
+    "USE_X_FORWARDED_HOST": True,
+    "FORCE_SCRIPT_NAME": "/desk",
+}
+
+
+@pytest.mark.parametrize("name", SETTINGS_OFF)
+def test_a_setting_that_makes_djangos_answer_depend_on_the_request_switches_the_lane_off(
+    harness, settings, caplog, name
+):
+    setattr(settings, name, SETTINGS_OFF[name])
+    with caplog.at_level(logging.WARNING, logger="command_api.lane"):
+        lane = harness.build(enabled=True)
+    assert not lane.enabled
+    assert f"{name} is set" in caplog.text
+
+
 class PerMinute(UserRateThrottle):
     rate = "1000/min"
 
