@@ -118,7 +118,9 @@ class DeskstreamApplication(Application[UUID]):
         its per-object ``isinstance`` checks against ``typing`` protocols, which cost more
         than the rest of building the append (ADR 0021). An append that raised for another
         reason than a version conflict may still have committed (a connection lost during
-        COMMIT): ``own_appends`` is told, so its readers go back to the log."""
+        COMMIT): ``own_appends`` is told, so its readers go back to the log. It calls
+        eventsourcing's private ``_record`` and ``_take_snapshots``: see
+        docs/upstream-patches.md (4), pinned by tests/unit/test_upstream_pins.py."""
         try:
             if objs and all(isinstance(obj, Aggregate.Event) for obj in objs):
                 processing_event: ProcessingEvent[UUID] = ProcessingEvent()
