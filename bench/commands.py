@@ -41,6 +41,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -1023,9 +1024,9 @@ def build_results(
                 [
                     column("Clients"),
                     column("This tree commands/s", rate),
-                    column("Per-run range"),
+                    column("Per-run range", align="right"),
                     column("Baseline commands/s", rate),
-                    column("Baseline per-run range"),
+                    column("Baseline per-run range", align="right"),
                     column("This / baseline", "{:.2f}x"),
                     column("p99 ms", ms),
                     column("Baseline p99 ms", ms),
@@ -1154,11 +1155,12 @@ def baseline_tree(rev: str) -> Iterator[tuple[Path, str]]:
             os.utime(path / "web" / "dist" / "index.html")
         yield path, f"`{rev}` = {commit}"
     finally:
-        with contextlib.suppress(Exception):
+        try:
             git("worktree", "remove", "--force", str(path))
+        except (OSError, subprocess.SubprocessError):
+            shutil.rmtree(path, ignore_errors=True)
+            git("worktree", "prune")  # drops only entries whose directory is gone: this one
         shutil.rmtree(parent, ignore_errors=True)
-        with contextlib.suppress(Exception):
-            git("worktree", "prune")
 
 
 def main(argv: list[str] | None = None) -> int:
