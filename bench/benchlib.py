@@ -414,7 +414,8 @@ class AppServer:
         self.cwd = cwd
         full = {k: v for k, v in os.environ.items() if not drop(k)}
         full.pop("PYTHONPATH", None)  # the code comes from ``cwd``
-        full.update(PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="config.settings", **env)
+        full.update({"PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "config.settings"})
+        full.update(env)
         default = [sys.executable, "-m", "config.launcher", "--port", "{port}"]
         command = [c.replace("{port}", str(self.port)) for c in [*(cmd or default), *args]]
         logfile.parent.mkdir(parents=True, exist_ok=True)
