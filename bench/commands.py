@@ -59,9 +59,9 @@ import psycopg
 
 from bench.benchlib import (
     BASE_DIR,
-    HOST,
     AppServer,
     Database,
+    RawHTTP,
     background_cores,
     column,
     cpu_seconds,
@@ -71,6 +71,7 @@ from bench.benchlib import (
     machine_busy_seconds,
     memory,
     percentile,
+    post_bytes,
     publish,
     ratio,
     results,
@@ -293,68 +294,6 @@ def measure_ceiling(db: Database, n_events: int, threads: int) -> list[CeilingRo
 
 
 # ------------------------------------------------------------------------------ HTTP load
-class RawHTTP:
-    """One keep-alive HTTP/1.1 connection; just enough protocol for this benchmark."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def connect(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with contextlib.suppress(Exception):
-                await self.writer.wait_closed()
-        self.reader = self.writer = None
-
-    async def request(self, data: bytes) -> tuple[int, bytes]:
-        if self.writer is None:
-            await self.connect()
-        assert self.reader is not None
-        assert self.writer is not None
-        self.writer.write(data)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length, chunked, close = None, False, False
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"transfer-encoding" and b"chunked" in value.lower():
-                chunked = True
-            elif name == b"connection" and b"close" in value.lower():
-                close = True
-        if chunked:
-            body = b""
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                body += await self.reader.readexactly(size + 2)
-                if size == 0:
-                    break
-        elif length is not None:
-            body = await self.reader.readexactly(length)
-        else:
-            body = await self.reader.read()
-            close = True
-        if close:
-            await self.close()
-        return status, body
-
-
-def post_bytes(port: int, path: str, token: str, payload: dict[str, Any]) -> bytes:
-    body = json.dumps(payload).encode()
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAuthorization: Bearer {token}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
 @dataclass
 class LoadResult:
     latencies: list[float]

@@ -46,9 +46,9 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.benchlib import (
     BASE_DIR,
-    HOST,
     AppServer,
     Database,
+    RawHTTP,
     Redis,
     column,
     cpu_seconds,
@@ -56,6 +56,7 @@ from bench.benchlib import (
     machine,
     machine_busy_seconds,
     percentile,
+    post_bytes,
     publish,
     results,
     start_database,
@@ -89,40 +90,6 @@ def start_server(name: str, db: Database, env: dict[str, str], args: tuple[str, 
 
 
 # ------------------------------------------------------------------------------ load
-class RawHTTP:
-    """One keep-alive HTTP/1.1 connection (httpx costs ~3 ms of CPU per request here)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def post(self, path: str, token: str, payload: dict[str, Any]) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
-        assert self.reader is not None
-        body = json.dumps(payload).encode()
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {HOST}:{self.port}\r\nAuthorization: Bearer {token}"
-            f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        self.writer.write(head.encode() + body)
-        raw = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(raw[9:12])
-        length = 0
-        for line in raw.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        return status, await self.reader.readexactly(length)
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with contextlib.suppress(Exception):
-                await self.writer.wait_closed()
-
-
 @dataclass
 class Result:
     layer: str
@@ -214,8 +181,9 @@ async def run_load(
         if measured:
             result.late_start_ms.append((start - due) * 1000)
         try:
-            status, body = await http.post(
-                f"/api/tickets/{ticket_ids[k % tickets]}/messages", agent, {"body": f"bench {k}"}
+            path = f"/api/tickets/{ticket_ids[k % tickets]}/messages"
+            status, body = await http.request(
+                post_bytes(server.port, path, agent, {"body": f"bench {k}"})
             )
         except Exception:
             status, body = 599, b"{}"
