@@ -391,8 +391,16 @@ def start_kafka() -> tuple[str, subprocess.Popen[bytes]]:
 
 
 # ------------------------------------------------------------------------------ app server
+def launcher_module(tree: Path) -> str:
+    """``make run``'s launcher in the source tree ``tree``: ``infra.server.launcher``, or
+    ``config.launcher`` in a baseline from before the composition root moved it."""
+    if (tree / "infra" / "server" / "launcher.py").is_file():
+        return "infra.server.launcher"
+    return "config.launcher"
+
+
 class AppServer:
-    """The application server as a child process: ``python -m config.launcher`` by default
+    """The application server as a child process: ``python -m infra.server.launcher`` by default
     (as ``make run`` starts it; ``{port}`` in ``cmd`` and ``args`` is its port), with ``env``
     over a copy of this environment without the variables ``drop`` picks. ``cwd`` is the
     source tree it runs (its code is imported from there: ``-m`` puts the working directory
@@ -417,7 +425,7 @@ class AppServer:
         full.pop("PYTHONPATH", None)  # the code comes from ``cwd``
         full.update({"PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "config.settings"})
         full.update(env)
-        default = [sys.executable, "-m", "config.launcher", "--port", "{port}"]
+        default = [sys.executable, "-m", launcher_module(cwd), "--port", "{port}"]
         command = [c.replace("{port}", str(self.port)) for c in [*(cmd or default), *args]]
         logfile.parent.mkdir(parents=True, exist_ok=True)
         with logfile.open("wb") as out:

@@ -8,7 +8,7 @@ What it does, in one run:
    ``var/bench-pg`` so ``make run``'s own ``var/pg`` is left alone), or uses ``--db-url``.
 2. For each server variant (the default as ``make run`` starts it; group commit off; two
    uvicorn workers; projectors in threads of the server process, the old layout) starts
-   ``python -m config.launcher`` on a free port, waits until it answers, records the idle
+   ``python -m infra.server.launcher`` on a free port, waits until it answers, records the idle
    memory of everything it started (launcher process tree plus the PostgreSQL server), then
    runs closed-loop clients that each post messages as fast as they get answers, for 1, 8
    and 32 concurrent clients (and 8 clients on one ticket), each over its own keep-alive

@@ -29,7 +29,7 @@ What it does, in one run:
 5. Search latency: a mix of queries (common words, two-word and quoted phrases, rare words,
    reference numbers, filters, as staff and as a customer), through the search port directly
    and through ``GET /api/search`` on a server started by the bench
-   (``python -m config.launcher --no-demo``, projectors in process).
+   (``python -m infra.server.launcher --no-demo``, projectors in process).
 6. Freshness: posts messages with unique words through ``POST /api/tickets/{id}/messages`` and
    polls ``GET /api/search`` until each one is found; the time from the command's response to
    the first search that finds it.
@@ -1149,7 +1149,7 @@ def search_http(
 
 # ------------------------------------------------------------------------------ server
 def start_server(db: Database, logdir: Path) -> AppServer:
-    """``python -m config.launcher --no-demo``, projectors in process, not DEBUG (as deployed)."""
+    """``python -m infra.server.launcher --no-demo``: projectors in process, not DEBUG."""
     return AppServer(
         logdir / "server.log",
         {

@@ -9,7 +9,7 @@ uvicorn workers):
 1. Uses the PostgreSQL given by ``--db-url``, else a fresh database ``deskstream_bench_rt``
    on the server of ``DATABASE_URL`` (or 127.0.0.1:5432), else an embedded server under
    ``var/bench-rt-pg`` (``benchlib.start_database``).
-2. Starts ``python -m config.launcher`` (demo mode, as ``make run``: the web server with the
+2. Starts ``python -m infra.server.launcher`` (demo mode, as ``make run``: the web server with the
    push projector, and the projector process beside it) on a free port.
 3. Opens ``--tickets`` tickets (one customer each) and ``--sockets`` WebSockets spread over
    them: each ticket's customer plus agents, so every command has sockets/tickets subscribers.
