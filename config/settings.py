@@ -9,7 +9,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from config.database import DEFAULT_URL, parse_database_url
+from infra.postgres.connection import DEFAULT_URL, database_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,9 +30,13 @@ if not SECRET_KEY:
         raise RuntimeError("Set DESKSTREAM_SECRET_KEY (any long random string).")
     SECRET_KEY = "deskstream-insecure-development-key-change-me-0123456789"  # noqa: S105
 
-ALLOWED_HOSTS = os.environ.get("DESKSTREAM_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(
-    ","
-)
+
+def env_list(name: str, default: str) -> list[str]:
+    """A comma-separated variable as its items, each stripped, empty ones dropped."""
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+ALLOWED_HOSTS = env_list("DESKSTREAM_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -71,15 +75,27 @@ TEMPLATES = [
     }
 ]
 
-DATABASES = {"default": parse_database_url(os.environ.get("DATABASE_URL", DEFAULT_URL))}
+# DATABASE_URL's query options (?sslmode=require, ...) are kept in OPTIONS (libpq parameters),
+# and reach the event source and the message lane's sessions too (conninfo_from_django).
+DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL", DEFAULT_URL))}
 # A connection pool (psycopg_pool through Django) rather than persistent connections: under
 # ASGI every request runs in its own thread, and per-thread persistent connections pile up.
+# Django refuses a pool with persistent connections, so CONN_MAX_AGE stays 0.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["OPTIONS"] = {
+    **DATABASES["default"]["OPTIONS"],
     # JIT compiles a plan when its estimated cost is high (a search over many matches) and
     # spent ~27 ms doing so on queries that then ran in less; parallel workers chose a full
-    # scan of the search table (114 ms) over its text index (25 ms). Neither pays here.
-    "options": "-c jit=off -c max_parallel_workers_per_gather=0",
+    # scan of the search table (114 ms) over its text index (25 ms). Neither pays here. Any
+    # ?options= of DATABASE_URL comes first; these two settings are always added.
+    "options": " ".join(
+        part
+        for part in (
+            DATABASES["default"]["OPTIONS"].get("options", ""),
+            "-c jit=off -c max_parallel_workers_per_gather=0",
+        )
+        if part
+    ),
     "pool": {
         "min_size": 1,
         "max_size": int(os.environ.get("DESKSTREAM_DB_POOL_SIZE", "24")),

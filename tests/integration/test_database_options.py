@@ -1,0 +1,45 @@
+"""``DATABASE_URL``'s libpq options reach the server through the event source's and the message
+lane's connection string (``conninfo_from_django``): a real connection, not a parsed string."""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+import pytest
+
+from infra.postgres.connection import DEFAULT_URL, database_from_url
+from infra.postgres.event_source import conninfo_from_django
+
+URL = os.environ.get("DATABASE_URL", DEFAULT_URL)
+
+
+def with_query(url: str, query: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
+def test_application_name_and_sslmode_disable_reach_the_server() -> None:
+    db = database_from_url(with_query(URL, "application_name=deskstream-probe&sslmode=disable"))
+    with psycopg.connect(conninfo_from_django(db)) as conn:
+        row = conn.execute(
+            "SELECT current_setting('application_name'), ssl FROM pg_stat_ssl"
+            " WHERE pid = pg_backend_pid()"
+        ).fetchone()
+    assert row == ("deskstream-probe", False)
+
+
+def test_sslmode_require_is_not_dropped() -> None:
+    """Against a server without TLS the connection is refused; with TLS it is encrypted.
+    Either way libpq was told ``sslmode=require`` (dropped, it would connect in clear)."""
+    db = database_from_url(with_query(URL, "sslmode=require"))
+    if db["HOST"].startswith("/"):
+        pytest.skip("TLS does not apply to a Unix socket")
+    try:
+        conn = psycopg.connect(conninfo_from_django(db))
+    except psycopg.OperationalError as error:
+        refused = str(error)
+        assert "SSL" in refused, refused
+        return
+    with conn:
+        row = conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        assert row.fetchone() == (True,)
