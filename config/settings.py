@@ -8,6 +8,9 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+import structlog
 
 from infra.postgres.connection import DEFAULT_URL, database_from_url
 
@@ -261,9 +264,44 @@ KAFKA_SESSION_TIMEOUT_MS = int(os.environ.get("DESKSTREAM_KAFKA_SESSION_TIMEOUT_
 KAFKA_HEARTBEAT_MS = int(os.environ.get("DESKSTREAM_KAFKA_HEARTBEAT_MS", "3000"))
 RELAY_BATCH_SIZE = int(os.environ.get("DESKSTREAM_RELAY_BATCH_SIZE", "500"))
 
+# Logging (docs/operations.md#logs): every line carries an ISO timestamp (UTC), the level and
+# the logger's name, rendered by structlog from the standard library's records: structlog's
+# console lines (extra fields as key=value) by default, one JSON object per line with
+# DESKSTREAM_LOG_FORMAT=json.
+# kafka-python logs every connection and metadata step at INFO: its loggers stay at WARNING
+# unless DESKSTREAM_KAFKA_LOG_LEVEL says otherwise.
+LOG_FORMAT = os.environ.get("DESKSTREAM_LOG_FORMAT", "console").strip().lower()
+if LOG_FORMAT not in {"console", "json"}:
+    raise RuntimeError(f"DESKSTREAM_LOG_FORMAT must be console or json, not {LOG_FORMAT!r}")
+_LOG_FIELDS: list[Any] = [
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+_LOG_RENDERING: list[Any] = (
+    [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    if LOG_FORMAT == "json"
+    # Plain tracebacks: the default (rich's) prints every frame's local variables.
+    else [
+        structlog.dev.ConsoleRenderer(
+            colors=False, pad_event_to=0, exception_formatter=structlog.dev.plain_traceback
+        )
+    ]
+)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "structlog": {
+            "()": structlog.stdlib.ProcessorFormatter,
+            "foreign_pre_chain": _LOG_FIELDS,
+            "processors": [
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *_LOG_RENDERING,
+            ],
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structlog"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DESKSTREAM_LOG_LEVEL", "WARNING")},
+    "loggers": {"kafka": {"level": os.environ.get("DESKSTREAM_KAFKA_LOG_LEVEL", "WARNING")}},
 }
