@@ -1,5 +1,6 @@
 """``DATABASE_URL``'s libpq options reach the server through the event source's and the message
-lane's connection string (``conninfo_from_django``): a real connection, not a parsed string."""
+lane's connection string (``conninfo_from_django``) and through the event store's own pool
+(``eventstore_env``, ``infra/postgres/factory.py``): real connections, not parsed strings."""
 
 from __future__ import annotations
 
@@ -43,3 +44,19 @@ def test_sslmode_require_is_not_dropped() -> None:
     with conn:
         row = conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         assert row.fetchone() == (True,)
+
+
+def test_the_event_store_pool_connects_with_the_url_options() -> None:
+    from command_api.application import DeskstreamApplication, eventstore_env
+
+    db = database_from_url(with_query(URL, "application_name=deskstream-store&sslmode=disable"))
+    app = DeskstreamApplication(eventstore_env(db, pool_size=1))
+    try:
+        with app.factory.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            row = conn.execute(
+                "SELECT current_setting('application_name') AS name, ssl FROM pg_stat_ssl"
+                " WHERE pid = pg_backend_pid()"
+            ).fetchone()
+        assert row == {"name": "deskstream-store", "ssl": False}
+    finally:
+        app.close()
