@@ -79,7 +79,8 @@ TEMPLATES = [
 ]
 
 # DATABASE_URL's query options (?sslmode=require, ...) are kept in OPTIONS (libpq parameters),
-# and reach the event source and the message lane's sessions too (conninfo_from_django).
+# and reach the event store's pool (eventstore_env), the event source's listener and the
+# message lane's sessions (conninfo_from_django) too.
 DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL", DEFAULT_URL))}
 # A connection pool (psycopg_pool through Django) rather than persistent connections: under
 # ASGI every request runs in its own thread, and per-thread persistent connections pile up.
@@ -91,14 +92,10 @@ DATABASES["default"]["OPTIONS"] = {
     # spent ~27 ms doing so on queries that then ran in less; parallel workers chose a full
     # scan of the search table (114 ms) over its text index (25 ms). Neither pays here. Any
     # ?options= of DATABASE_URL comes first; these two settings are always added.
-    "options": " ".join(
-        part
-        for part in (
-            DATABASES["default"]["OPTIONS"].get("options", ""),
-            "-c jit=off -c max_parallel_workers_per_gather=0",
-        )
-        if part
-    ),
+    "options": (
+        f"{DATABASES['default']['OPTIONS'].get('options', '')}"
+        " -c jit=off -c max_parallel_workers_per_gather=0"
+    ).strip(),
     "pool": {
         "min_size": 1,
         "max_size": int(os.environ.get("DESKSTREAM_DB_POOL_SIZE", "24")),
