@@ -29,8 +29,9 @@ app = Celery("deskstream")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
     # No broker: tasks run eagerly, and kombu's in-memory transport stands in for the unused
-    # broker connection (its default would be an AMQP server on localhost).
-    broker_url=settings.CELERY_BROKER_URL or "memory://",
+    # broker connection (its default would be an AMQP server on localhost; a host named
+    # here keeps kombu from warning "No hostname was supplied" at every start).
+    broker_url=settings.CELERY_BROKER_URL or "memory://localhost/",
     # Acknowledge after the task ran: a worker that dies mid-send gets the task redelivered,
     # and the outbox row's state decides whether anything is still to send.
     task_acks_late=True,
