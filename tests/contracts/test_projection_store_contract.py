@@ -1,7 +1,8 @@
 """The projection store ports' contract (``ProjectionStore``, ``BulkProjectionStore``,
 ``StreamProjectionStore`` in ``projections/ports.py``), run against every implementation:
-``PostgresProjectionStore``, ``VersionedProjectionStore`` and ``FakeProjectionStore`` (plain
-and versioned).
+``PostgresProjectionStore``, ``VersionedProjectionStore``, ``ProcessManagerStore`` (the
+assignment manager's, which also decides after its live batches) and ``FakeProjectionStore``
+(plain and versioned).
 
 Each store holds a projection that keeps one row per event it applied, so what a store
 committed can be read back: ``rows`` are (position, aggregate id, version) in position order.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -29,7 +31,7 @@ from projections.ports import BulkProjectionStore, Envelope
 from projections.runner import ProjectionRunner, rebuild
 from tests.support.fake_log import FakeEventLog, FakeProjectionStore
 
-STORES = ["fake", "fake_versioned", "postgres", "postgres_versioned"]
+STORES = ["fake", "fake_versioned", "postgres", "postgres_versioned", "postgres_process_manager"]
 VERSIONED = ["fake_versioned", "postgres_versioned"]
 
 Row = tuple[int, UUID, int]
@@ -90,11 +92,9 @@ def _handle(envelope: Envelope, state: RowsState) -> None:
     state.pending.append((envelope.position, envelope.aggregate_id, envelope.version))
 
 
-def _postgres(versioned: bool) -> Iterator[Projection]:
+def _postgres(kind: Callable[..., Any]) -> Iterator[Projection]:
     from django.db import connection
     from psycopg import sql
-
-    from infra.postgres.projection_store import PostgresProjectionStore, VersionedProjectionStore
 
     def drop() -> None:
         with connection.cursor() as cur:
@@ -108,7 +108,6 @@ def _postgres(versioned: bool) -> Iterator[Projection]:
             "version integer NOT NULL)"
         )
     name = f"contract_{uuid4().hex[:8]}"
-    kind = VersionedProjectionStore if versioned else PostgresProjectionStore
 
     def make() -> Any:
         return kind(name, tables=[TABLE], state_factory=RowsState, handler=_handle)
@@ -130,12 +129,28 @@ def _postgres(versioned: bool) -> Iterator[Projection]:
 
 @pytest.fixture
 def postgres_store(db: Any) -> Iterator[Projection]:
-    yield from _postgres(versioned=False)
+    from infra.postgres.projection_store import PostgresProjectionStore
+
+    yield from _postgres(PostgresProjectionStore)
 
 
 @pytest.fixture
 def postgres_versioned_store(db: Any) -> Iterator[Projection]:
-    yield from _postgres(versioned=True)
+    from infra.postgres.projection_store import VersionedProjectionStore
+
+    yield from _postgres(VersionedProjectionStore)
+
+
+@pytest.fixture
+def postgres_process_manager_store(db: Any) -> Iterator[Projection]:
+    """The assignment manager's store on the test projection: nothing to decide or issue."""
+    from infra.postgres.assignment import ProcessManagerStore
+
+    def issue(commands: list[Any]) -> list[Any]:
+        assert commands == []
+        return []
+
+    yield from _postgres(partial(ProcessManagerStore, issue=issue))
 
 
 @pytest.fixture(params=STORES)

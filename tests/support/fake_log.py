@@ -1,5 +1,6 @@
 """The event log and a projection store in memory, for tests that exercise projection logic
-without a database: ``FakeEventLog`` is an ``EventSource`` and an ``AggregateLog``;
+without a database: ``FakeEventLog`` is an ``EventSource`` and an ``AggregateLog``, and gives
+``StreamSource`` consumers of its events as a partitioned topic would (``stream``);
 ``FakeProjectionStore`` is a ``BulkProjectionStore`` (and, ``versioned``, a
 ``StreamProjectionStore``) that can be rebuilt beside itself and swapped in.
 
@@ -36,6 +37,7 @@ class FakeEventLog:
         self.envelopes: list[Envelope] = []
         self._versions: dict[UUID, set[int]] = {}
         self._appended = threading.Condition()
+        self._committed: dict[str, dict[int, int]] = {}  # group -> partition -> offset
 
     # ------------------------------------------------------------------ writing
     def append(self, aggregate: Any, *, at: datetime | None = None) -> list[Envelope]:
@@ -91,6 +93,64 @@ class FakeEventLog:
             and (until_version is None or e.version <= until_version)
         ]
         return sorted(found, key=lambda e: e.version)
+
+    # ------------------------------------------------------------------ StreamSource
+    def stream(self, group: str, *, partitions: int = 2) -> FakeStreamSource:
+        """A consumer of the log as a topic of ``partitions`` partitions keyed by aggregate,
+        in consumer group ``group``: it starts at the group's committed offsets."""
+        return FakeStreamSource(self, group, partitions)
+
+
+class FakeStreamSource:
+    """One consumer, owning every partition of its group (no rebalances).
+
+    ``poll`` hands out the next events after this consumer's offsets, in log order (so in
+    order per aggregate); ``commit`` stores the offsets of everything polled so far as the
+    group's; a new consumer of the group starts there, so what was polled and not committed
+    comes again.
+    """
+
+    def __init__(self, log: FakeEventLog, group: str, partitions: int) -> None:
+        self._log = log
+        self._group = group
+        self._partitions = partitions
+        with log._appended:
+            self._offsets = dict(log._committed.get(group, {}))
+        self._polled = dict(self._offsets)
+
+    def poll(self, limit: int, timeout: float) -> Sequence[Envelope]:
+        log = self._log
+        with log._appended:
+            log._appended.wait_for(lambda: bool(self._next(1)), timeout)
+            out = self._next(limit)
+            for e in out:
+                p = self._partition(e)
+                self._offsets[p] = self._offsets.get(p, 0) + 1
+            self._polled = dict(self._offsets)
+            return out
+
+    def commit(self) -> None:
+        with self._log._appended:
+            self._log._committed[self._group] = dict(self._polled)
+
+    def close(self) -> None:
+        pass
+
+    def _partition(self, envelope: Envelope) -> int:
+        return envelope.aggregate_id.int % self._partitions
+
+    def _next(self, limit: int) -> list[Envelope]:
+        seen: dict[int, int] = {}  # events of each partition passed so far
+        out: list[Envelope] = []
+        for e in self._log.envelopes:
+            if len(out) >= limit:
+                break
+            p = self._partition(e)
+            n = seen.get(p, 0)
+            seen[p] = n + 1
+            if n >= self._offsets.get(p, 0):
+                out.append(e)
+        return out
 
 
 class FakeBatch:

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from uuid import uuid4
 
 from projections.ports import Envelope
-from projections.runner import ProjectionRunner, SharedLog
+from projections.runner import ProjectionRunner, SharedLog, StreamRunner
 from tests.support.fake_log import FakeBatch, FakeEventLog, FakeProjectionStore
 from tests.support.wait import wait_until
 
@@ -193,3 +193,23 @@ def test_batches_start_an_interval_apart_and_take_what_came_meanwhile() -> None:
     assert store.applied == list(range(1, 301))  # once each, in order
     # One batch per 50 ms at most (and the last), not one per event or per read.
     assert len(store.batches) <= elapsed / 0.05 + 2
+
+
+def test_a_stream_runner_redelivered_after_a_crash_applies_each_event_once() -> None:
+    """A crash between the store's commit and the source's: the events come again, and the
+    store drops them by (aggregate id, version); nothing is skipped."""
+    log = FakeEventLog()
+    for _ in range(3):
+        log.record(events(4))  # three aggregates of four events
+    store = FakeProjectionStore(versioned=True)
+    source = log.stream("projector")
+    crashing = StreamRunner(source, store, batch_size=5)
+    polled = source.poll(5, 0.1)
+    with store.batch() as batch:  # applied and committed by the store ...
+        batch.apply(polled)
+    # ... and the process died before the source's commit.
+    runner = StreamRunner(log.stream("projector"), store, batch_size=5)
+    assert runner.catch_up(idle=0.05) == 12 - 5
+    assert sorted(store.applied) == list(range(1, 13))
+    assert crashing.catch_up(idle=0.05) == 0  # a late duplicate consumer changes nothing
+    assert sorted(store.applied) == list(range(1, 13))
