@@ -116,7 +116,6 @@ class FakeStreamSource:
         self._partitions = partitions
         with log._appended:
             self._offsets = dict(log._committed.get(group, {}))
-        self._polled = dict(self._offsets)
 
     def poll(self, limit: int, timeout: float) -> Sequence[Envelope]:
         log = self._log
@@ -126,12 +125,11 @@ class FakeStreamSource:
             for e in out:
                 p = self._partition(e)
                 self._offsets[p] = self._offsets.get(p, 0) + 1
-            self._polled = dict(self._offsets)
             return out
 
     def commit(self) -> None:
         with self._log._appended:
-            self._log._committed[self._group] = dict(self._polled)
+            self._log._committed[self._group] = dict(self._offsets)
 
     def close(self) -> None:
         pass
@@ -204,10 +202,6 @@ class FakeProjectionStore:
     def applied(self) -> list[int]:
         """The positions applied, in the order they were."""
         return [e.position for e in self.envelopes]
-
-    @property
-    def pos(self) -> int:
-        return self._position
 
     def position(self) -> int:
         return self._position

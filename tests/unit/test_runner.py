@@ -115,7 +115,7 @@ def test_runners_sharing_one_log_reader_apply_every_event_once_in_order() -> Non
             log.grow(min(log.visible + 25, 3000))
             time.sleep(0.002)
         deadline = time.monotonic() + 10
-        while any(s.pos < 3000 for s in stores) and time.monotonic() < deadline:
+        while any(s.position() < 3000 for s in stores) and time.monotonic() < deadline:
             time.sleep(0.01)
     finally:
         stop.set()
@@ -184,7 +184,7 @@ def test_batches_start_an_interval_apart_and_take_what_came_meanwhile() -> None:
             time.sleep(0.001)
         elapsed = time.monotonic() - started
         deadline = time.monotonic() + 5
-        while store.pos < 300 and time.monotonic() < deadline:
+        while store.position() < 300 and time.monotonic() < deadline:
             time.sleep(0.005)
     finally:
         stop.set()
