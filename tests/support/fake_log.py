@@ -4,7 +4,7 @@ without a database: ``FakeEventLog`` is an ``EventSource`` and an ``AggregateLog
 ``FakeProjectionStore`` is a ``BulkProjectionStore`` (and, ``versioned``, a
 ``StreamProjectionStore``) that can be rebuilt beside itself and swapped in.
 
-Both pass the same contract suites as the PostgreSQL adapters (``tests/contracts/``), so a
+They pass the same contract suites as the PostgreSQL and Kafka adapters (``tests/contracts/``), so a
 test that uses them exercises the behaviour production gets.
 """
 
