@@ -38,7 +38,7 @@ import psycopg
 import pytest
 import yaml
 
-from config.projectors import STORES
+from config.bootstrap import STORES
 from infra.postgres.embedded import ensure_database
 from tests.conftest import ROOT, free_port
 from tests.support.kafka import kafka_bootstrap

@@ -1,5 +1,5 @@
 """``make run``'s launcher: the web server plus the projector process, started and stopped
-together (``python -m config.launcher``, on the test database instead of the embedded one)."""
+together (``python -m infra.server.launcher``, on the test database instead of the embedded one)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def running_launcher(*args: str) -> Iterator[tuple[subprocess.Popen[bytes], str]
     env.pop("DESKSTREAM_PROJECTORS_IN_PROCESS", None)
     env.pop("DESKSTREAM_PROJECTORS_MODE", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "config.launcher", "--port", str(port), "--no-demo", *args],
+        [sys.executable, "-m", "infra.server.launcher", "--port", str(port), "--no-demo", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

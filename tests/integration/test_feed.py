@@ -17,8 +17,8 @@ from django.core.management import call_command
 from django.db import connection
 
 from command_api.application import get_application
-from config import kafka
-from config.projectors import event_source
+from config import bootstrap
+from config.bootstrap import event_source
 from infra.postgres.event_source import conninfo_from_django
 from infra.postgres.feed import KAFKA, LOG, FeedConflictError, FeedLeases
 from tests.conftest import ROOT
@@ -100,7 +100,7 @@ def test_tables_built_from_one_source_refuse_the_other_until_a_rebuild_switches_
     envelopes = list(event_source().read(0, 100_000))
     consumer = leases("projector run read_models --source kafka")
     consumer.claim(NAME, KAFKA)
-    with kafka.store(NAME).batch() as batch:  # what a Kafka consumer's batch does
+    with bootstrap.kafka_store(NAME).batch() as batch:  # what a Kafka consumer's batch does
         batch.apply(envelopes)
     consumer.close()
     position = envelopes[-1].position

@@ -15,12 +15,11 @@ import pytest
 import yaml
 from django.core.management import get_commands
 
-from config import launcher
-from config.database import parse_database_url
-from config.kafka import KAFKA_PROJECTORS
-from config.management.commands.projector import Command as ProjectorCommand
-from config.projectors import STORES
+from cli.management.commands.projector import Command as ProjectorCommand
+from config.bootstrap import KAFKA_PROJECTORS, STORES
+from infra.postgres.connection import database_from_url
 from infra.postgres.feed import KAFKA, LOG
+from infra.server import launcher
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 INFRA = {"postgres", "redis", "kafka", "opensearch", "clickhouse"}
@@ -120,7 +119,7 @@ def test_app_environment_is_read_by_the_code_and_defined(services):
 
 def test_urls_point_at_the_services_and_their_ports(services):
     env = services["web"]["environment"]
-    db = parse_database_url(env["DATABASE_URL"].replace("${POSTGRES_PASSWORD}", "pw"))
+    db = database_from_url(env["DATABASE_URL"].replace("${POSTGRES_PASSWORD}", "pw"))
     assert (db["HOST"], str(db["PORT"]), db["NAME"]) == ("postgres", "5432", "deskstream")
     assert db["USER"] == services["postgres"]["environment"]["POSTGRES_USER"]
     assert db["NAME"] == services["postgres"]["environment"]["POSTGRES_DB"]
@@ -171,7 +170,7 @@ def test_the_image_carries_every_package(services):
 def feeds(cmd: list[str], environment: dict[str, str], monkeypatch: Any) -> set[tuple[str, str]]:
     """The (projection, source) pairs a command line feeds, read with the launcher's and the
     projector command's own argument parsers (and the environment the launcher reads)."""
-    if cmd[:3] == ["python", "-m", "config.launcher"]:
+    if cmd[:3] == ["python", "-m", "infra.server.launcher"]:
         if "DESKSTREAM_PROJECTORS_MODE" in environment:
             monkeypatch.setenv(
                 "DESKSTREAM_PROJECTORS_MODE", environment["DESKSTREAM_PROJECTORS_MODE"]
@@ -190,7 +189,7 @@ def feeds(cmd: list[str], environment: dict[str, str], monkeypatch: Any) -> set[
 
 
 def test_feeds_reads_what_each_command_line_feeds(monkeypatch):
-    web = ["python", "-m", "config.launcher", "--no-demo"]
+    web = ["python", "-m", "infra.server.launcher", "--no-demo"]
     assert feeds(web, {}, monkeypatch) == {(name, LOG) for name in STORES}  # run-all beside it
     assert feeds(web, {"DESKSTREAM_PROJECTORS_MODE": "none"}, monkeypatch) == set()
     assert feeds([*web, "--projectors", "threads"], {}, monkeypatch) == {
