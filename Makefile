@@ -32,9 +32,12 @@ web/node_modules/.package-lock.json: web/package-lock.json
 web: web/node_modules/.package-lock.json
 	cd web && npm run build
 
-## web-test: type check, unit and component tests, production build and its bundle budget
+## web-test: type check, lint (ESLint with the feature zones), formatting (Prettier), unit and
+## component tests, production build and its bundle budget
 web-test: web/node_modules/.package-lock.json
 	cd web && npx tsc --noEmit
+	cd web && npx eslint . --max-warnings=0
+	cd web && npx prettier --check .
 	cd web && npx vitest run
 	cd web && npm run build
 	cd web && node scripts/bundle-budget.mjs
