@@ -31,7 +31,8 @@ export const ZONES = [
     target: `./src/features/${name}`,
     from: "./src/features",
     except: [`./${name}`],
-    message: "A feature never imports another feature: move what both need to src/components or src/lib, or compose them in src/app.",
+    message:
+      "A feature never imports another feature: move what both need to src/components or src/lib, or compose them in src/app.",
   })),
   // One direction: app -> features -> shared.
   {
@@ -60,7 +61,9 @@ export default defineConfig(
       parserOptions: { projectService: true, tsconfigRootDir: root },
     },
     settings: {
-      "import-x/resolver-next": [createTypeScriptImportResolver({ project: path.join(root, "tsconfig.json") })],
+      "import-x/resolver-next": [
+        createTypeScriptImportResolver({ project: path.join(root, "tsconfig.json") }),
+      ],
     },
     rules: {
       "import-x/no-restricted-paths": ["error", { basePath: root, zones: ZONES }],
@@ -68,7 +71,10 @@ export default defineConfig(
       "import-x/no-self-import": "error",
       "import-x/no-useless-path-segments": "error",
       "@typescript-eslint/consistent-type-imports": ["error", { fixStyle: "inline-type-imports" }],
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_" },
+      ],
     },
   },
   {

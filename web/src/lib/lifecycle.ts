@@ -26,7 +26,10 @@ const MOVES: [Status, Status, Role[]][] = [
 ];
 
 /** The statuses this role may move the ticket to with a status command. */
-export function nextStatuses(ticket: Pick<Ticket, "status" | "assigned_agent_id">, role: Role): Status[] {
+export function nextStatuses(
+  ticket: Pick<Ticket, "status" | "assigned_agent_id">,
+  role: Role,
+): Status[] {
   return MOVES.filter(([from, to, roles]) => {
     if (from !== ticket.status || !roles.includes(role)) return false;
     // Reopening goes to In progress with an agent, to Open without one.

@@ -2,12 +2,7 @@
 
 export type Role = "customer" | "agent" | "admin";
 export type Status =
-  | "open"
-  | "assigned"
-  | "in_progress"
-  | "waiting_on_customer"
-  | "resolved"
-  | "closed";
+  "open" | "assigned" | "in_progress" | "waiting_on_customer" | "resolved" | "closed";
 export type Priority = "low" | "medium" | "high" | "urgent";
 export type Availability = "online" | "away" | "offline";
 
@@ -143,7 +138,10 @@ export interface SearchHit {
 
 export interface SearchResponse {
   query: string;
-  groups: Record<"tickets" | "messages" | "customers", { count: number; count_exact: boolean; results: SearchHit[] }>;
+  groups: Record<
+    "tickets" | "messages" | "customers",
+    { count: number; count_exact: boolean; results: SearchHit[] }
+  >;
 }
 
 export interface TicketFilters {

@@ -25,7 +25,10 @@ export interface FakeRequest {
 type Handler = (req: FakeRequest) => unknown | Response | Promise<unknown | Response>;
 
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "Content-Type": "application/json", ...headers },
+  });
 }
 
 /** Install a fake fetch. Handlers return a Response or a JSON body (200). */
@@ -43,7 +46,8 @@ export function mockFetch(handlers: Record<string, Handler>) {
     };
     calls.push(req);
     const handler = handlers[`${req.method} ${req.path}`];
-    if (!handler) return json({ error: "not_found", detail: `no fake for ${req.method} ${req.path}` }, 404);
+    if (!handler)
+      return json({ error: "not_found", detail: `no fake for ${req.method} ${req.path}` }, 404);
     const out = await handler(req);
     return out instanceof Response ? out : json(out);
   });
@@ -96,15 +100,28 @@ export class FakeSocket implements SocketLike {
 }
 
 export const CUSTOMER: Me = { id: 5, email: "maria@acme.test", name: "Maria", role: "customer" };
-export const AGENT: Me = { id: 2, email: "agent.ada@deskstream.test", name: "Ada Lovelace", role: "agent" };
+export const AGENT: Me = {
+  id: 2,
+  email: "agent.ada@deskstream.test",
+  name: "Ada Lovelace",
+  role: "agent",
+};
 
 export function renderApp(
   ui: ReactNode,
-  { me = CUSTOMER, route = "/", path = "*", realtime }: { me?: Me | null; route?: string; path?: string; realtime?: RealtimeClient } = {},
+  {
+    me = CUSTOMER,
+    route = "/",
+    path = "*",
+    realtime,
+  }: { me?: Me | null; route?: string; path?: string; realtime?: RealtimeClient } = {},
 ) {
   if (me) tokens.set({ access: "access-token", refresh: "refresh-token" });
-  const client = new QueryClient({ defaultOptions: { queries: { retry: false }, mutations: { retry: false } } });
-  const socketClient = realtime ?? new RealtimeClient("ws://test/ws/", (url) => new FakeSocket(url));
+  const client = new QueryClient({
+    defaultOptions: { queries: { retry: false }, mutations: { retry: false } },
+  });
+  const socketClient =
+    realtime ?? new RealtimeClient("ws://test/ws/", (url) => new FakeSocket(url));
   const result = render(
     <QueryClientProvider client={client}>
       <ToastProvider>

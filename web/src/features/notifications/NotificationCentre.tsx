@@ -88,7 +88,15 @@ export function NotificationCentre() {
         onClick={() => setOpen((o) => !o)}
         data-testid="notification-bell"
       >
-        <svg aria-hidden="true" width="20" height="20" viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2">
+        <svg
+          aria-hidden="true"
+          width="20"
+          height="20"
+          viewBox="0 0 24 24"
+          fill="none"
+          stroke="currentColor"
+          strokeWidth="2"
+        >
           <path d="M6 8a6 6 0 1 1 12 0c0 7 3 9 3 9H3s3-2 3-9" />
           <path d="M10.3 21a1.94 1.94 0 0 0 3.4 0" />
         </svg>
@@ -101,7 +109,13 @@ export function NotificationCentre() {
         )}
       </button>
       {open && (
-        <div id="notification-panel" ref={panel} className="notification-panel card" role="region" aria-label="Notifications">
+        <div
+          id="notification-panel"
+          ref={panel}
+          className="notification-panel card"
+          role="region"
+          aria-label="Notifications"
+        >
           <div className="row spread">
             <h2>Notifications</h2>
             {unread > 0 && (
@@ -145,9 +159,18 @@ export function Toasts() {
   return (
     <div className="toasts" aria-live="polite" data-testid="toasts">
       {toasts.map((t) => (
-        <div key={t.id} className={`toast toast-${t.tone}`} role={t.tone === "error" ? "alert" : "status"}>
+        <div
+          key={t.id}
+          className={`toast toast-${t.tone}`}
+          role={t.tone === "error" ? "alert" : "status"}
+        >
           {t.href ? <Link to={t.href}>{t.text}</Link> : <span>{t.text}</span>}
-          <button type="button" className="icon-button" aria-label="Dismiss" onClick={() => dismiss(t.id)}>
+          <button
+            type="button"
+            className="icon-button"
+            aria-label="Dismiss"
+            onClick={() => dismiss(t.id)}
+          >
             ×
           </button>
         </div>
