@@ -14,7 +14,8 @@ export function useNotifications(enabled: boolean) {
 export function useMarkRead() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (id: string | "all") =>
+    // A notification id, or "all".
+    mutationFn: (id: string) =>
       id === "all"
         ? request("/api/notifications/read-all", { method: "POST", body: {} })
         : request(`/api/notifications/${id}/read`, { method: "POST" }),

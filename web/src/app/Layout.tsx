@@ -9,7 +9,7 @@ function SearchBox() {
   const [q, setQ] = useState("");
   function onSubmit(e: FormEvent) {
     e.preventDefault();
-    if (q.trim()) navigate(`/search?q=${encodeURIComponent(q.trim())}`);
+    if (q.trim()) void navigate(`/search?q=${encodeURIComponent(q.trim())}`);
   }
   return (
     <form role="search" className="search-box" onSubmit={onSubmit}>

@@ -29,6 +29,8 @@ export function VirtualTicketList({
   height = "60vh",
 }: VirtualTicketListProps) {
   const parent = useRef<HTMLDivElement>(null);
+  // The app does not run the React Compiler, which would skip this component anyway.
+  // eslint-disable-next-line react-hooks/incompatible-library -- TanStack Virtual's API is not memoizable
   const virtualizer = useVirtualizer({
     count: tickets.length,
     getScrollElement: () => parent.current,

@@ -1,4 +1,4 @@
-import { screen, waitFor } from "@testing-library/react";
+import { render, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { tokens } from "../lib/api";
@@ -7,7 +7,6 @@ import { AgentDashboard } from "./agent/AgentDashboard";
 import { SignInPage } from "./auth/SignInPage";
 import { NotificationCentre, describeNotification } from "./notifications/NotificationCentre";
 import { SearchPage, Snippet } from "./search/SearchPage";
-import { render } from "@testing-library/react";
 
 beforeEach(() => {
   FakeSocket.all = [];

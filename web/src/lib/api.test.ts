@@ -14,7 +14,7 @@ describe("api client", () => {
         req.headers.Authorization === "Bearer new"
           ? { id: 1 }
           : json({ error: "token_expired", detail: "" }, 401),
-      "POST /api/auth/refresh": async () => {
+      "POST /api/auth/refresh": () => {
         refreshes += 1;
         return { access: "new", refresh: "r2" };
       },

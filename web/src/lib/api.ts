@@ -1,6 +1,7 @@
 // The one HTTP client: JSON, bearer tokens with single-flight refresh, errors as ApiError,
 // and read-your-writes (every read model GET carries ?after=<newest position this tab knows>).
 
+import { textOf } from "./format";
 import type { CommandResult, TokenPair } from "./types";
 
 const STORAGE_KEY = "deskstream.tokens";
@@ -186,8 +187,8 @@ export async function requestRaw<T>(
     }
     throw new ApiError(
       response.status,
-      String(body.error ?? `http_${response.status}`),
-      String(body.detail ?? response.statusText ?? "Request failed"),
+      textOf(body.error, `http_${response.status}`),
+      textOf(body.detail, response.statusText || "Request failed"),
       body,
     );
   }

@@ -1,6 +1,14 @@
 // React glue for the one RealtimeClient: a provider that connects while signed in, and hooks.
 
-import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from "react";
+import {
+  createContext,
+  useContext,
+  useEffect,
+  useLayoutEffect,
+  useRef,
+  useState,
+  type ReactNode,
+} from "react";
 import {
   RealtimeClient,
   defaultSocketUrl,
@@ -51,8 +59,11 @@ export function useStream(
   } = {},
 ): void {
   const realtime = useRealtime();
+  // The newest handlers, kept without resubscribing (updated after render, before effects).
   const latest = useRef(handlers);
-  latest.current = handlers;
+  useLayoutEffect(() => {
+    latest.current = handlers;
+  });
   const enabled = options.enabled ?? true;
   useEffect(() => {
     if (!realtime || !enabled) return;

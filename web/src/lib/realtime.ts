@@ -53,7 +53,7 @@ export class RealtimeClient {
 
   constructor(
     private url: string,
-    private factory: SocketFactory = (u) => new WebSocket(u) as unknown as SocketLike,
+    private factory: SocketFactory = (u) => new WebSocket(u),
     private random: () => number = Math.random,
   ) {}
 

@@ -22,7 +22,8 @@ export interface FakeRequest {
   headers: Record<string, string>;
 }
 
-type Handler = (req: FakeRequest) => unknown | Response | Promise<unknown | Response>;
+/** Answers a request: a Response, a JSON body, or a promise of either. */
+type Handler = (req: FakeRequest) => unknown;
 
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
@@ -35,13 +36,13 @@ export function json(body: unknown, status = 200, headers: Record<string, string
 export function mockFetch(handlers: Record<string, Handler>) {
   const calls: FakeRequest[] = [];
   const fn = vi.fn(async (input: RequestInfo | URL, init: RequestInit = {}) => {
-    const url = String(input);
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
     const parsed = new URL(url, "http://localhost");
     const req: FakeRequest = {
       method: (init.method ?? "GET").toUpperCase(),
       path: parsed.pathname,
       url,
-      body: init.body ? JSON.parse(String(init.body)) : undefined,
+      body: typeof init.body === "string" ? (JSON.parse(init.body) as unknown) : undefined,
       headers: (init.headers as Record<string, string>) ?? {},
     };
     calls.push(req);

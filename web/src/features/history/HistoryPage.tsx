@@ -7,7 +7,7 @@ import { PriorityBadge, StatusBadge } from "../../components/Badges";
 import { MessageBubble } from "../../components/MessageBubble";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { useAuth } from "../../lib/auth";
-import { STATUS_LABELS, formatTime } from "../../lib/format";
+import { STATUS_LABELS, formatTime, textOf } from "../../lib/format";
 import type { HistoryEvent, Status } from "../../lib/types";
 
 const label = (status: unknown) => STATUS_LABELS[status as Status] ?? String(status);
@@ -18,12 +18,12 @@ function describe(e: HistoryEvent): string {
     case "TicketOpened":
       return `Opened “${String(d.subject)}” (${String(d.priority)})`;
     case "MessagePosted":
-      return `${d.internal ? "Internal note" : "Message"}: ${String(d.body ?? "").slice(0, 120)}`;
+      return `${d.internal ? "Internal note" : "Message"}: ${textOf(d.body).slice(0, 120)}`;
     case "StatusChanged":
       return `Status ${label(d.from_status)} → ${label(d.to_status)}`;
     case "AgentAssigned":
       return d.agent_id
-        ? `Assigned to agent #${String(d.agent_id)} (${String(d.policy ?? "manual")})`
+        ? `Assigned to agent #${textOf(d.agent_id)} (${textOf(d.policy, "manual")})`
         : "Unassigned";
     default:
       return e.type.replace(/([a-z])([A-Z])/g, "$1 $2");

@@ -6,19 +6,19 @@ import { useEffect, useRef, useState } from "react";
 import { Link } from "react-router";
 import { useMarkRead, useNotifications } from "../../api/notifications";
 import { Empty, ErrorState, Loading } from "../../components/States";
-import { STATUS_LABELS, formatTime } from "../../lib/format";
+import { STATUS_LABELS, formatTime, textOf } from "../../lib/format";
 import { useStream } from "../../lib/realtime-react";
 import { useToasts } from "../../lib/toast";
 import type { EventFrame, Notification, Status } from "../../lib/types";
 
 export function describeNotification(n: Pick<Notification, "kind" | "payload">): string {
   const p = n.payload;
-  const subject = p.ticket_subject ? `“${String(p.ticket_subject)}”` : "a ticket";
+  const subject = p.ticket_subject ? `“${textOf(p.ticket_subject)}”` : "a ticket";
   switch (n.kind) {
     case "public_reply":
-      return `New reply on ${subject}: ${String(p.excerpt ?? "")}`;
+      return `New reply on ${subject}: ${textOf(p.excerpt)}`;
     case "internal_note":
-      return `Internal note on ${subject}: ${String(p.excerpt ?? "")}`;
+      return `Internal note on ${subject}: ${textOf(p.excerpt)}`;
     case "status_changed":
       return `${subject} is now ${STATUS_LABELS[p.to_status as Status] ?? String(p.to_status)}`;
     case "assigned":
@@ -34,7 +34,7 @@ function frameText(frame: EventFrame): string {
   const d = frame.data;
   switch (d.reason) {
     case "new_message":
-      return `New message: ${String(d.excerpt ?? "")}`;
+      return `New message: ${textOf(d.excerpt)}`;
     case "status_changed":
       return `Status changed to ${STATUS_LABELS[d.to_status as Status] ?? String(d.to_status)}`;
     case "assigned_to_you":

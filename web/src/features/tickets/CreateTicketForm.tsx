@@ -53,7 +53,7 @@ export function CreateTicketForm({ onCreated }: { onCreated: (result: CommandRes
   return (
     <form
       className="card create-ticket"
-      onSubmit={onSubmit}
+      onSubmit={(e) => void onSubmit(e)}
       noValidate
       aria-labelledby="new-ticket-title"
     >

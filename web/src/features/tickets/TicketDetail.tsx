@@ -19,7 +19,7 @@ import { MessageBubble } from "../../components/MessageBubble";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { ApiError, errorMessage } from "../../lib/api";
 import { useAuth } from "../../lib/auth";
-import { STATUS_LABELS, formatTime, shortId } from "../../lib/format";
+import { STATUS_LABELS, formatTime, shortId, textOf } from "../../lib/format";
 import { useRealtime, useStream } from "../../lib/realtime-react";
 import { useToasts } from "../../lib/toast";
 import { nextStatuses } from "../../lib/lifecycle";
@@ -70,8 +70,8 @@ export function TicketDetail({ ticketId }: { ticketId: string }) {
         next.assigned_agent_id = (d.agent_id as string | null) ?? null;
       if (frame.kind === "priority_changed") next.priority = d.to_priority as Ticket["priority"];
       if (frame.kind === "ticket_edited") {
-        next.subject = String(d.subject ?? t.subject);
-        next.description = String(d.description ?? t.description);
+        next.subject = textOf(d.subject, t.subject);
+        next.description = textOf(d.description, t.description);
       }
       return next;
     });
@@ -379,7 +379,7 @@ function ReplyBox({
   return (
     <form
       className={`reply-box${internal ? " reply-internal" : ""}`}
-      onSubmit={onSubmit}
+      onSubmit={(e) => void onSubmit(e)}
       noValidate
     >
       {stale !== null && (

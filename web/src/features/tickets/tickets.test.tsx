@@ -91,7 +91,7 @@ describe("CreateTicketForm", () => {
 });
 
 describe("TicketDetail", () => {
-  function fakeApi(messages: Message[], post: () => Response | unknown, me = AGENT) {
+  function fakeApi(messages: Message[], post: () => unknown, me = AGENT) {
     // The thread grows with what the server says is new (a stale reply's newer messages).
     const thread = [...messages];
     const handle = async () => {
