@@ -8,12 +8,13 @@ imports the other.
 from __future__ import annotations
 
 from django.urls import include, path, re_path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from command_api import views as command
+from command_api.serializers import TicketAsOfSerializer
 from config import webapp
 from read_api import views as read
 from read_api.serializers import TicketSerializer
@@ -33,7 +34,14 @@ class TicketEndpoint(read.TicketDetailView):
     @extend_schema(
         operation_id="tickets_read",
         parameters=[read.AFTER, command.AS_OF],
-        responses={200: TicketSerializer},
+        # The read model's ticket, or with ``as_of`` the ticket rebuilt from its events.
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="TicketOrTicketAsOf",
+                serializers=[TicketSerializer, TicketAsOfSerializer],
+                resource_type_field_name=None,
+            )
+        },
         tags=["tickets"],
     )
     def get(self, request: Request, ticket_id: str) -> Response:

@@ -256,6 +256,15 @@ class NotificationListView(ConsistentListView):
         max_page_size = 100
         ordering = "-position"  # log order; a user has at most one notification per event
 
+        def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+            page: dict[str, Any] = super().get_paginated_response_schema(schema)
+            page["properties"]["unread_count"] = {
+                "type": "integer",
+                "description": "The user's unread notifications (also in X-Unread-Count).",
+            }
+            page["required"] = [*page.get("required", []), "unread_count"]
+            return page
+
     pagination_class = Pagination
 
     def get_queryset(self) -> QuerySet[NotificationRecord]:
