@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt unit integration e2e bench install clean docs-lifecycle web web-test browser bench-web
+.PHONY: run test lint fmt unit integration e2e bench install clean docs-lifecycle web web-test web-generate browser bench-web
 CHROMIUM ?= /usr/bin/chromium
 
 ## run: the product on one machine (embedded PostgreSQL, demo data) on http://127.0.0.1:8000
@@ -41,6 +41,15 @@ web-test: web/node_modules/.package-lock.json
 	cd web && npx vitest run
 	cd web && npm run build
 	cd web && node scripts/bundle-budget.mjs
+
+## web-generate: the web app's generated modules (tests/unit/test_web_generated.py fails when
+## they are stale): src/lib/openapi.gen.ts from the OpenAPI schema (openapi-typescript) and
+## src/lib/lifecycle.gen.ts from domain/lifecycle.py
+web-generate: $(STAMP) web/node_modules/.package-lock.json
+	schema=$$(mktemp --suffix=.yml) && trap 'rm -f $$schema' EXIT && \
+	DESKSTREAM_DEBUG=1 $(BIN)/python manage.py spectacular --file $$schema --validate --fail-on-warn && \
+	cd web && npm run --silent api-types -- $$schema > src/lib/openapi.gen.ts
+	$(BIN)/python -m domain.lifecycle --ts > web/src/lib/lifecycle.gen.ts
 
 ## browser: Debian's chromium for the browser tests (playwright never downloads one)
 browser:

@@ -11,14 +11,15 @@ import {
 import { ApiError, command, notePosition, query, request, requestRaw } from "../lib/api";
 import type {
   Attachment,
-  HistoryEvent,
+  History,
   Message,
-  Page,
+  MessageList,
   Priority,
   Status,
   Ticket,
   TicketAsOf,
   TicketFilters,
+  TicketList,
 } from "../lib/types";
 
 export const keys = {
@@ -55,12 +56,12 @@ export function ticketListPath(filters: TicketFilters, pageSize = 50): string {
   );
 }
 
-export interface TicketPage extends Page<Ticket> {
+export interface TicketPage extends TicketList {
   position: number | null;
 }
 
 export async function fetchTicketPage(path: string): Promise<TicketPage> {
-  const { data, headers } = await requestRaw<Page<Ticket>>(path, { consistent: true });
+  const { data, headers } = await requestRaw<TicketList>(path, { consistent: true });
   const position = Number(headers.get("X-Deskstream-Position") ?? NaN);
   return { ...data, position: Number.isFinite(position) ? position : null };
 }
@@ -100,7 +101,7 @@ export async function fetchMessages(id: string): Promise<Message[]> {
   const messages: Message[] = [];
   let path: string | null = `/api/tickets/${id}/messages?page_size=200`;
   for (let i = 0; path && i < 20; i++) {
-    const page: Page<Message> = await request<Page<Message>>(path, { consistent: true });
+    const page: MessageList = await request<MessageList>(path, { consistent: true });
     messages.push(...page.results);
     path = page.next ? pathOf(page.next) : null;
   }
@@ -242,8 +243,7 @@ export function useAssign(ticketId: string) {
 export function useHistory(id: string) {
   return useQuery({
     queryKey: keys.history(id),
-    queryFn: () =>
-      request<{ ticket_id: string; events: HistoryEvent[] }>(`/api/tickets/${id}/history`),
+    queryFn: () => request<History>(`/api/tickets/${id}/history`),
   });
 }
 

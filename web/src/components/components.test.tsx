@@ -23,11 +23,15 @@ function tickets(n: number): Ticket[] {
     language: "en",
     assigned_agent_id: null,
     version: 1,
+    position: i + 1,
     created_at: "2026-11-26T10:00:00Z",
     updated_at: "2026-11-26T10:00:00Z",
     last_message_at: null,
     resolved_at: null,
     closed_at: null,
+    message_count: 0,
+    sla_first_response_due: null,
+    sla_resolution_due: null,
   }));
 }
 

@@ -17,11 +17,15 @@ const TICKET: Ticket = {
   language: "en",
   assigned_agent_id: "2",
   version: 4,
+  position: 40,
   created_at: "2026-11-26T10:00:00Z",
   updated_at: "2026-11-26T10:05:00Z",
   last_message_at: null,
   resolved_at: null,
   closed_at: null,
+  message_count: 0,
+  sla_first_response_due: null,
+  sla_resolution_due: null,
 };
 
 function message(version: number, body: string, extra: Partial<Message> = {}): Message {
