@@ -1,4 +1,4 @@
-import { render, screen, waitFor } from "@testing-library/react";
+import { act, render, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { tokens } from "../lib/api";
@@ -98,8 +98,10 @@ describe("agent dashboard", () => {
     ).toBe(true);
 
     const socket = FakeSocket.last();
-    socket.open();
-    socket.receive({ type: "ready", user_id: "2", role: "agent", expires_at: 0, position: 10 });
+    act(() => socket.open());
+    act(() =>
+      socket.receive({ type: "ready", user_id: "2", role: "agent", expires_at: 0, position: 10 }),
+    );
     await waitFor(() =>
       expect(socket.sent).toContainEqual({
         type: "subscribe",
@@ -107,33 +109,37 @@ describe("agent dashboard", () => {
         after_position: 10,
       }),
     );
-    socket.receive({
-      type: "event",
-      sub: "queue",
-      stream: "queue",
-      kind: "ticket_created",
-      ticket_id: "t9",
-      version: 1,
-      position: 11,
-      time: "",
-      data: { subject: "Brand new" },
-    });
+    act(() =>
+      socket.receive({
+        type: "event",
+        sub: "queue",
+        stream: "queue",
+        kind: "ticket_created",
+        ticket_id: "t9",
+        version: 1,
+        position: 11,
+        time: "",
+        data: { subject: "Brand new" },
+      }),
+    );
     expect(await screen.findByRole("link", { name: "Brand new" })).toBeInTheDocument();
     expect(screen.getByText(/New ticket: Brand new/)).toBeInTheDocument();
 
-    socket.receive({
-      type: "presence_snapshot",
-      agents: [
-        {
-          type: "presence",
-          user_id: "3",
-          name: "Bob",
-          availability: "away",
-          connected: true,
-          state: "away",
-        },
-      ],
-    });
+    act(() =>
+      socket.receive({
+        type: "presence_snapshot",
+        agents: [
+          {
+            type: "presence",
+            user_id: "3",
+            name: "Bob",
+            availability: "away",
+            connected: true,
+            state: "away",
+          },
+        ],
+      }),
+    );
     expect(await screen.findByText("Bob")).toBeInTheDocument();
 
     const away = screen.getByRole("radio", { name: "Away" });

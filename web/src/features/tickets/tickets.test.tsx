@@ -1,4 +1,4 @@
-import { screen, waitFor, within } from "@testing-library/react";
+import { act, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { AGENT, CUSTOMER, FakeSocket, json, mockFetch, renderApp } from "../../test/utils";
@@ -206,8 +206,16 @@ describe("TicketDetail", () => {
     renderApp(<TicketDetail ticketId={TICKET.id} />, { me: CUSTOMER });
     await screen.findByText("Hello");
     const socket = FakeSocket.last();
-    socket.open();
-    socket.receive({ type: "ready", user_id: "5", role: "customer", expires_at: 0, position: 10 });
+    act(() => socket.open());
+    act(() =>
+      socket.receive({
+        type: "ready",
+        user_id: "5",
+        role: "customer",
+        expires_at: 0,
+        position: 10,
+      }),
+    );
     await waitFor(() =>
       expect(socket.sent).toContainEqual({
         type: "subscribe",
@@ -217,52 +225,58 @@ describe("TicketDetail", () => {
       }),
     );
     const sub = `ticket:${TICKET.id}`;
-    socket.receive({
-      type: "typing",
-      sub,
-      ticket_id: TICKET.id,
-      user_id: "2",
-      role: "agent",
-      name: "Ada",
-      internal: false,
-    });
-    expect(await screen.findByText("Ada is typing…")).toBeInTheDocument();
-    socket.receive({
-      type: "event",
-      sub,
-      stream: "ticket",
-      kind: "message_posted",
-      ticket_id: TICKET.id,
-      version: 5,
-      position: 11,
-      time: "2026-11-26T10:06:00Z",
-      data: {
-        message_id: "m5",
-        author_id: "2",
-        author_role: "agent",
-        body: "Which printer?",
+    act(() =>
+      socket.receive({
+        type: "typing",
+        sub,
+        ticket_id: TICKET.id,
+        user_id: "2",
+        role: "agent",
+        name: "Ada",
         internal: false,
-        attachments: [],
-        posted_at: "2026-11-26T10:06:00Z",
-      },
-    });
-    socket.receive({
-      type: "event",
-      sub,
-      stream: "ticket",
-      kind: "status_changed",
-      ticket_id: TICKET.id,
-      version: 6,
-      position: 12,
-      time: "2026-11-26T10:07:00Z",
-      data: {
-        from_status: "in_progress",
-        to_status: "waiting_on_customer",
-        reason: "",
-        actor_id: "2",
-        actor_role: "agent",
-      },
-    });
+      }),
+    );
+    expect(await screen.findByText("Ada is typing…")).toBeInTheDocument();
+    act(() =>
+      socket.receive({
+        type: "event",
+        sub,
+        stream: "ticket",
+        kind: "message_posted",
+        ticket_id: TICKET.id,
+        version: 5,
+        position: 11,
+        time: "2026-11-26T10:06:00Z",
+        data: {
+          message_id: "m5",
+          author_id: "2",
+          author_role: "agent",
+          body: "Which printer?",
+          internal: false,
+          attachments: [],
+          posted_at: "2026-11-26T10:06:00Z",
+        },
+      }),
+    );
+    act(() =>
+      socket.receive({
+        type: "event",
+        sub,
+        stream: "ticket",
+        kind: "status_changed",
+        ticket_id: TICKET.id,
+        version: 6,
+        position: 12,
+        time: "2026-11-26T10:07:00Z",
+        data: {
+          from_status: "in_progress",
+          to_status: "waiting_on_customer",
+          reason: "",
+          actor_id: "2",
+          actor_role: "agent",
+        },
+      }),
+    );
     expect(await screen.findByText("Which printer?")).toBeInTheDocument();
     expect(screen.getByTestId("status-badge")).toHaveTextContent("Waiting on customer");
     expect(screen.getByRole("button", { name: "1 new message" })).toBeInTheDocument();
