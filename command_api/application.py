@@ -25,12 +25,14 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, InternalError, Recording
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from command_api.group_commit import GroupCommitter
 from domain.agent import Agent, agent_id_for_user
 from domain.errors import DomainError, NotFoundError, VersionConflictError
 from domain.lifecycle import Role
 from domain.ticket import Ticket
+from infra.postgres.connection import libpq_options
 from infra.postgres.event_source import OwnAppends
 from infra.postgres.recorder import DeskstreamRecorder
 
@@ -118,7 +120,9 @@ class DeskstreamApplication(Application[UUID]):
         its per-object ``isinstance`` checks against ``typing`` protocols, which cost more
         than the rest of building the append (ADR 0021). An append that raised for another
         reason than a version conflict may still have committed (a connection lost during
-        COMMIT): ``own_appends`` is told, so its readers go back to the log."""
+        COMMIT): ``own_appends`` is told, so its readers go back to the log. It calls
+        eventsourcing's private ``_record`` and ``_take_snapshots``: see
+        docs/upstream-patches.md (4), pinned by tests/unit/test_upstream_pins.py."""
         try:
             if objs and all(isinstance(obj, Aggregate.Event) for obj in objs):
                 processing_event: ProcessingEvent[UUID] = ProcessingEvent()
@@ -440,10 +444,11 @@ class DeskstreamApplication(Application[UUID]):
         await the aggregate's turn, decide on the aggregate as this process last stored it,
         then await its group commit. None, with nothing appended, when that attempt cannot
         be made or does not succeed: no group committer, no aggregate in hand, the decision
-        raises (the state may be stale, so the error is not final), or the append meets a
-        version conflict. Those need ``_update`` (a read of the store, another decision),
-        which blocks. Any other failure of the append is raised: the events may have been
-        stored all the same."""
+        raises or has nothing to append (the state may be stale, so neither the error nor
+        the no-op is final: only an append proves the state was current), or the append
+        meets a version conflict. Those need ``_update`` (a read of the store, another
+        decision), which blocks. Any other failure of the append is raised: the events may
+        have been stored all the same."""
         committer = self._committer
         if committer is None:
             return None
@@ -459,8 +464,10 @@ class DeskstreamApplication(Application[UUID]):
                 return None
             pending = stored.collect_events()
             if not pending:
+                # Nothing to append, so nothing proves the ticket in hand is current: another
+                # process may have changed it, and the command may not be a no-op there.
                 self._stored.put(aggregate_id, stored)
-                return CommandResult(stored.id, stored.version, None)
+                return None
 
             def settle(outcome: Any) -> None:
                 # In the committer's thread, as soon as the commit is over: the next command
@@ -773,9 +780,11 @@ _app_lock = threading.Lock()
 
 
 def eventstore_env(database: dict[str, Any], pool_size: int) -> dict[str, str]:
-    """The event store's settings, built from Django's ``DATABASES['default']``."""
+    """The event store's settings, built from Django's ``DATABASES['default']`` (its libpq
+    ``OPTIONS``, such as ``sslmode``, included: ``infra/postgres/factory.py``)."""
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": "infra.postgres.factory:DeskstreamPostgresFactory",
+        "POSTGRES_LIBPQ_OPTIONS": make_conninfo(**libpq_options(database)),
         # Statements rendered once, and a NOTIFY naming this process (ADR 0021).
         "APPLICATION_RECORDER_TOPIC": "infra.postgres.recorder:DeskstreamRecorder",
         "POSTGRES_DBNAME": str(database["NAME"]),

@@ -7,7 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from domain.lifecycle import Priority, Role, Status
+from domain.lifecycle import Priority, Status
 from domain.ticket import BODY_MAX, DESCRIPTION_MAX, SUBJECT_MAX, TAG_MAX, TAGS_MAX
 from infra.api import StrictBooleanField, StrictCharField, StrictIntegerField, StrictSerializer
 
@@ -110,41 +110,7 @@ class CommandResultSerializer(serializers.Serializer[dict[str, object]]):
     position = serializers.IntegerField(allow_null=True)
 
 
-# Response shapes of the audit endpoints (what command_api.presenters returns), for the schema.
-
-
-class AuditMessageSerializer(serializers.Serializer[Any]):
-    """A message as the aggregate keeps it, in a ticket rebuilt from its events."""
-
-    id = serializers.UUIDField()
-    version = serializers.IntegerField()
-    author_id = serializers.CharField()
-    author_role = serializers.ChoiceField(choices=[r.value for r in Role])
-    body = serializers.CharField()
-    internal = serializers.BooleanField()
-    attachments = AttachmentSerializer(many=True)
-    posted_at = serializers.DateTimeField()
-
-
-class TicketAsOfSerializer(serializers.Serializer[Any]):
-    """The ticket as it was at a time or version (``?as_of=``), rebuilt from its events."""
-
-    id = serializers.UUIDField()
-    version = serializers.IntegerField()
-    customer_id = serializers.CharField()
-    subject = serializers.CharField()
-    description = serializers.CharField()
-    status = serializers.ChoiceField(choices=[s.value for s in Status])
-    priority = serializers.ChoiceField(choices=[p.value for p in Priority])
-    tags = serializers.ListField(child=serializers.CharField())
-    language = serializers.CharField()
-    assigned_agent_id = serializers.CharField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    last_message_at = serializers.DateTimeField(allow_null=True)
-    resolved_at = serializers.DateTimeField(allow_null=True)
-    closed_at = serializers.DateTimeField(allow_null=True)
-    messages = AuditMessageSerializer(many=True)
+# The event history (what command_api.presenters returns), for the schema.
 
 
 class ActorSerializer(serializers.Serializer[Any]):

@@ -1,12 +1,16 @@
-"""The Celery app: e-mail notification tasks and the outbox sweep.
+"""The Celery app. Its tasks (sending an outbox e-mail, the outbox sweep) are registered by
+the composition root (``config/bootstrap.py``), which a worker imports at start.
 
 Configured from Django settings (``CELERY_*``): Redis is the broker when
 ``DESKSTREAM_REDIS_URL`` (or ``DESKSTREAM_CELERY_BROKER_URL``) is set, and a worker runs
 them: ``celery -A config.celery worker -B`` (``-B`` also runs the periodic sweep). Without
 a broker (``make run``) tasks run eagerly where they are enqueued (ADR 0012).
 
-Tasks are idempotent: ``send_notification_email`` locks its outbox row and sends only while
-the row is pending, so a retried, redelivered or duplicated task never sends twice.
+Tasks are idempotent: ``send_notification_email`` claims its outbox row (locked, and only
+while it is pending) and sends at most once per claim, so a retried, redelivered or
+duplicated task finds the row sent or locked and sends nothing. One window is left: a crash
+after the SMTP server accepted the message and before ``sent`` committed sends it again on
+the retry, with the same ``Message-ID`` (docs/notifications.md).
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ app = Celery("deskstream")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
     # No broker: tasks run eagerly, and kombu's in-memory transport stands in for the unused
-    # broker connection (its default would be an AMQP server on localhost).
-    broker_url=settings.CELERY_BROKER_URL or "memory://",
+    # broker connection (its default would be an AMQP server on localhost; a host named
+    # here keeps kombu from warning "No hostname was supplied" at every start).
+    broker_url=settings.CELERY_BROKER_URL or "memory://localhost/",
     # Acknowledge after the task ran: a worker that dies mid-send gets the task redelivered,
     # and the outbox row's state decides whether anything is still to send.
     task_acks_late=True,
@@ -35,23 +40,8 @@ app.conf.update(
     task_ignore_result=True,
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
+    imports=("config.bootstrap",),
     beat_schedule={
         "sweep-notification-outbox": {"task": SWEEP, "schedule": settings.OUTBOX_SWEEP_INTERVAL}
     },
 )
-
-
-@app.task(name=SEND)
-def send_notification_email(outbox_id: int) -> str:
-    """Send the e-mail of one outbox row, unless it was sent already (or is being sent)."""
-    from config.notifications import deliver
-
-    return deliver(outbox_id)
-
-
-@app.task(name=SWEEP)
-def sweep_notification_outbox() -> int:
-    """Enqueue the outbox rows that are due (never enqueued, or waiting for a retry)."""
-    from config.notifications import sweep
-
-    return sweep()

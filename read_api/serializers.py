@@ -129,3 +129,39 @@ class AgentWorkloadSerializer(serializers.Serializer[Any]):
     skills = serializers.ListField(child=serializers.CharField())
     languages = serializers.ListField(child=serializers.CharField())
     open_tickets = serializers.IntegerField()
+
+
+class AuditMessageSerializer(serializers.Serializer[Any]):
+    """A message as the aggregate keeps it, in a ticket rebuilt from its events."""
+
+    id = serializers.UUIDField()
+    version = serializers.IntegerField()
+    author_id = serializers.CharField()
+    author_role = serializers.ChoiceField(choices=[r.value for r in Role])
+    body = serializers.CharField()
+    internal = serializers.BooleanField()
+    attachments = MessageAttachmentSerializer(many=True)
+    posted_at = serializers.DateTimeField()
+
+
+class TicketAsOfSerializer(serializers.Serializer[Any]):
+    """``GET /api/tickets/{id}?as_of=``: the ticket as it was at a time or version, rebuilt
+    from its events by the write side (command_api.presenters); described here, with the URL's
+    GET."""
+
+    id = serializers.UUIDField()
+    version = serializers.IntegerField()
+    customer_id = serializers.CharField()
+    subject = serializers.CharField()
+    description = serializers.CharField()
+    status = serializers.ChoiceField(choices=[s.value for s in Status])
+    priority = serializers.ChoiceField(choices=[p.value for p in Priority])
+    tags = serializers.ListField(child=serializers.CharField())
+    language = serializers.CharField()
+    assigned_agent_id = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    last_message_at = serializers.DateTimeField(allow_null=True)
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+    messages = AuditMessageSerializer(many=True)

@@ -343,6 +343,7 @@ export interface paths {
             cookie?: never;
         };
         get: operations["settings_email_templates_retrieve"];
+        /** @description PUT: edit a template. DELETE: go back to the built-in default. */
         put: operations["settings_email_templates_update"];
         post?: never;
         /** @description Go back to the built-in default. */
@@ -376,10 +377,9 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description GET: the ticket list (read model). POST: open a ticket (command). */
+        /** @description The tickets the user may see (a customer: their own), filtered, paged by cursor. */
         get: operations["tickets_list"];
         put?: never;
-        /** @description GET: the ticket list (read model). POST: open a ticket (command). */
         post: operations["tickets_create"];
         delete?: never;
         options?: never;
@@ -394,14 +394,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description GET: the ticket (read model; with ``as_of``: rebuilt from events). PATCH: edit. */
+        /** @description One ticket from the read model; with ``as_of``, rebuilt from its events (the audit view). */
         get: operations["tickets_read"];
         put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        /** @description GET: the ticket (read model; with ``as_of``: rebuilt from events). PATCH: edit. */
         patch: operations["tickets_partial_update"];
         trace?: never;
     };
@@ -444,10 +443,9 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description GET: the thread, paginated (read model). POST: post a message (command). */
+        /** @description A ticket's thread, oldest first, paged by cursor (a customer: public messages only). */
         get: operations["tickets_messages_list"];
         put?: never;
-        /** @description GET: the thread, paginated (read model). POST: post a message (command). */
         post: operations["tickets_messages_create"];
         delete?: never;
         options?: never;
@@ -502,11 +500,6 @@ export interface components {
             policy: components["schemas"]["PolicyEnum"];
             enabled: boolean;
         };
-        Attachment: {
-            name: string;
-            content_type?: string;
-            size?: number;
-        };
         AttachmentRequest: {
             name: string;
             content_type?: string;
@@ -521,7 +514,7 @@ export interface components {
             author_role: components["schemas"]["AuthorRoleEnum"];
             body: string;
             internal: boolean;
-            attachments: components["schemas"]["Attachment"][];
+            attachments: components["schemas"]["MessageAttachment"][];
             /** Format: date-time */
             posted_at: string;
         };
@@ -933,7 +926,11 @@ export interface components {
             /** Format: date-time */
             readonly sla_resolution_due: string | null;
         };
-        /** @description The ticket as it was at a time or version (``?as_of=``), rebuilt from its events. */
+        /**
+         * @description ``GET /api/tickets/{id}?as_of=``: the ticket as it was at a time or version, rebuilt
+         *     from its events by the write side (command_api.presenters); described here, with the URL's
+         *     GET.
+         */
         TicketAsOf: {
             /** Format: uuid */
             id: string;
@@ -1613,10 +1610,7 @@ export interface operations {
     };
     tickets_create: {
         parameters: {
-            query?: {
-                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
-                after?: number;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -1764,10 +1758,7 @@ export interface operations {
     };
     tickets_messages_create: {
         parameters: {
-            query?: {
-                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
-                after?: number;
-            };
+            query?: never;
             header?: {
                 /** @description The ticket version the user saw. A public reply written against a version older than the newest public message gets 409 `stale_reply` with those messages. */
                 "If-Match"?: number;

@@ -1,0 +1,191 @@
+"""``make run``: the whole product on one machine, nothing to install.
+
+Builds the web app when ``web/dist`` is missing or stale (npm; without npm only the API is
+served), starts the embedded PostgreSQL under ./var/ (unless ``DATABASE_URL`` is set),
+migrates, loads the demo data once, runs every projector and serves the API and the web app
+on http://127.0.0.1:8000.
+
+The projectors run in a second process (``manage.py projector run-all``) by default, so the
+web server and the projectors each get a core and an interpreter lock of their own
+(``bench/commands.py`` measures both layouts); ``--projectors threads`` runs them in threads
+of the web server instead, one process in all. The push projector (WebSocket frames) always
+runs in the web server process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from infra.server import lifecycle
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+def prepare_database(var_dir: Path) -> None:
+    if os.environ.get("DATABASE_URL"):
+        return
+    from infra.postgres.embedded import ensure_database, server_url, start_embedded
+
+    print(f"Starting embedded PostgreSQL in {var_dir / 'pg'} ...", flush=True)
+    server = start_embedded(var_dir / "pg")
+    ensure_database(server_url(server, "postgres"), "deskstream")
+    os.environ["DATABASE_URL"] = server_url(server, "deskstream")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("DESKSTREAM_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("DESKSTREAM_PORT", "8000")))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--no-demo", action="store_true", help="no demo data and no demo sign-in")
+    parser.add_argument(
+        "--projectors",
+        choices=("process", "threads"),
+        default=os.environ.get("DESKSTREAM_PROJECTORS_MODE", "process"),
+        help="projectors in a second process (default) or in threads of the web server",
+    )
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(BASE_DIR / "var" / "run"))
+    (BASE_DIR / "var" / "run").mkdir(parents=True, exist_ok=True)
+    os.environ["DESKSTREAM_DEMO"] = "0" if args.no_demo else os.environ.get("DESKSTREAM_DEMO", "1")
+    os.environ["DESKSTREAM_PROJECTORS_IN_PROCESS"] = "1" if args.projectors == "threads" else "0"
+    os.environ.setdefault("DESKSTREAM_EMAIL_OUTBOX", "1")  # mail to ./var/outbox (and SMTP if set)
+    prepare_database(BASE_DIR / "var")
+
+    from infra.server.webapp import ensure_built
+
+    problem = ensure_built()
+    if problem:
+        print(f"\nThe web app was not built: {problem}\nServing the API only.\n", flush=True)
+
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    if not args.no_demo:
+        call_command("seed_demo")
+
+    base = f"http://{args.host}:{args.port}"
+    outbox = os.environ.get("DESKSTREAM_EMAIL_OUTBOX_DIR") or BASE_DIR / "var" / "outbox"
+    print(
+        f"\nDeskstream is running on {base}\n"
+        f"  Web app:   {base}/\n"
+        f"  API docs:  {base}/api/docs/\n"
+        f"  Sign in:   curl -X POST {base}/api/auth/demo-login "
+        "-H 'Content-Type: application/json' -d '{\"email\": \"agent.ada@deskstream.test\"}'\n"
+        "  Demo users: admin@deskstream.test, agent.ada@deskstream.test, "
+        "agent.bob@deskstream.test, agent.cy@deskstream.test,\n"
+        "              maria@acme.test (a customer; any new e-mail becomes a customer)\n"
+        f"  E-mail:    {outbox} (admins: GET {base}/api/outbox)\n"
+        "  Stop with Ctrl-C.\n",
+        flush=True,
+    )
+    log_level = os.environ.get("DESKSTREAM_SERVER_LOG_LEVEL", "warning")
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default
+    # handler that would end this process before the projector process is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    child = start_projector_process() if args.projectors == "process" else None
+    try:
+        if args.workers > 1:
+            if not os.environ.get("DESKSTREAM_REDIS_URL"):
+                # Frames still reach every socket (each worker's push projector follows the
+                # whole log), but typing indicators and presence travel through the channel
+                # layer and the presence store, which without Redis are per process.
+                print(
+                    f"  Note: {args.workers} workers without DESKSTREAM_REDIS_URL: typing"
+                    " indicators and presence reach only the sockets of the same worker.",
+                    flush=True,
+                )
+            serve_workers(args.host, args.port, args.workers, log_level)
+            return
+
+        import uvicorn
+
+        uvicorn.run(
+            "config.asgi:application",
+            host=args.host,
+            port=args.port,
+            log_level=log_level,
+            lifespan="off",
+            http=HTTP_PROTOCOL,
+            access_log=access_log(log_level),
+            log_config=None,  # uvicorn logs through Django's LOGGING (timestamps, logger)
+        )
+    finally:
+        lifecycle.shutdown()  # the projector threads, then the event store (config/bootstrap.py)
+        if child is not None:
+            stop_child(child)
+
+
+# uvicorn's httptools protocol, writing each response's head and body at once (http.py here).
+HTTP_PROTOCOL = "infra.server.http:HttpToolsProtocol"
+
+
+def access_log(log_level: str) -> bool:
+    """uvicorn's access log only at a level that prints it: at ``warning`` (the default) its
+    lines are dropped anyway, but uvicorn still builds their arguments for every request."""
+    return log_level.lower() in {"trace", "debug", "info"}
+
+
+def start_projector_process() -> subprocess.Popen[bytes]:
+    """``manage.py projector run-all`` beside the web server, with the same environment."""
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and script, no user input
+        [sys.executable, str(BASE_DIR / "manage.py"), "projector", "run-all"],
+        cwd=BASE_DIR,
+        env={**os.environ, "DESKSTREAM_PARENT_PID": str(os.getpid())},
+    )
+
+
+def stop_child(child: subprocess.Popen[bytes]) -> None:
+    """Let the projector process finish its batches (SIGTERM), then make sure it is gone."""
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def serve_workers(host: str, port: int, workers: int, log_level: str) -> None:
+    """``uvicorn.run(..., workers=N)``, with the shared listening socket bound as TCP.
+
+    For several workers uvicorn binds the socket itself with ``proto`` left at 0. Accepted
+    connections inherit that, asyncio then never sets ``TCP_NODELAY`` on them, and every
+    keep-alive response waits ~40 ms for the client's delayed ACK (Kludex/uvicorn#3149;
+    measured here: 48 ms instead of 7 ms for a bare 401). Re-creating the socket object with
+    ``IPPROTO_TCP`` (same file descriptor) fixes that; the workers inherit it.
+    """
+    import socket
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        "config.asgi:application",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        lifespan="off",
+        http=HTTP_PROTOCOL,
+        access_log=access_log(log_level),
+        log_config=None,
+    )
+    sock = config.bind_socket()
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto != socket.IPPROTO_TCP:
+        sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+        sock.set_inheritable(True)
+    Multiprocess(config, sockets=[sock]).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Notification delivery: enqueueing the outbox's e-mails, sending each at most once, and the
+sweep that re-enqueues what was lost.
+
+The notification projector (``projections.notifications``) writes in-app notifications and
+outbox rows through ``infra.postgres.notifications``; after each batch commits, the new
+outbox rows are enqueued as Celery tasks (``enqueue_each``, with the task the composition
+root hands in). A task (``deliver``) locks its row, renders the kind's template
+(``infra.email``) with names from ``infra.auth``, sends it through the configured
+``EmailSender`` (the local outbox and/or SMTP) and marks it sent. The row stays locked while
+it is sent, so two tasks for one row never both send it; a worker that dies after the SMTP
+server accepted the message but before the commit leaves the row pending, and the retry sends
+it again (at least once across such a crash, see docs/notifications.md). The sweep
+re-enqueues rows that were never enqueued (a crash after the commit) or whose attempt failed,
+with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from domain.lifecycle import Status
+from infra.auth.models import User
+from infra.email import templates
+from infra.email.models import stored_template
+from infra.email.ports import EmailRejectedError, EmailSender, OutgoingEmail
+from infra.postgres import notifications as outbox
+from infra.postgres.notifications import PostgresNotificationsState
+
+log = logging.getLogger(__name__)
+
+SYSTEM_NAME = "Deskstream"  # who "assigned" a ticket when automation did
+MAX_BACKOFF = timedelta(hours=1)
+
+Enqueue = Callable[[list[int]], None]
+
+
+# ------------------------------------------------------------------------------ projector
+def enqueue_each(send: Callable[[int], object]) -> Enqueue:
+    """Enqueue one task per outbox row with ``send`` (after the commit that wrote them)."""
+
+    def enqueue(outbox_ids: list[int]) -> None:
+        for outbox_id in outbox_ids:
+            try:
+                send(outbox_id)
+            except Exception:  # the broker is away: the sweep enqueues it later
+                log.warning("could not enqueue e-mail %s; the sweep will", outbox_id,
+                            exc_info=True)  # fmt: skip
+
+    return enqueue
+
+
+def notifications_state(
+    cursor: Any, suffix: str, *, enqueue: Enqueue
+) -> PostgresNotificationsState:
+    return PostgresNotificationsState(
+        cursor,
+        suffix,
+        on_outbox=enqueue,
+        email_max_age=timedelta(hours=settings.EMAIL_MAX_AGE_HOURS),
+    )
+
+
+# ------------------------------------------------------------------------------ delivery
+def deliver(outbox_id: int, sender: EmailSender) -> str:
+    """Send one outbox row's e-mail at most once; returns what happened."""
+    with transaction.atomic():
+        row = outbox.claim(outbox_id)  # locked until this transaction ends
+        if row is None:
+            return "not_pending"  # sent, given up, or another task is sending it now
+        try:
+            email = compose(row)
+            if email is None:
+                outbox.mark_skipped(row.id, "no active recipient with an e-mail address")
+                return "skipped"
+            sender.send(email)
+        except EmailRejectedError as err:
+            outbox.mark_failed(row.id, str(err), retry_in=None)
+            log.warning("e-mail %s rejected: %s", row.id, err)
+            return "failed"
+        except Exception as err:
+            attempts = row.attempts + 1
+            give_up = attempts >= settings.EMAIL_MAX_ATTEMPTS
+            retry_in = (
+                None if give_up else min(timedelta(seconds=30 * 2 ** (attempts - 1)), MAX_BACKOFF)
+            )
+            outbox.mark_failed(row.id, f"{type(err).__name__}: {err}", retry_in=retry_in)
+            log.warning("e-mail %s attempt %s failed", row.id, attempts, exc_info=True)
+            return "failed" if give_up else "retry"
+        outbox.mark_sent(row.id)
+        return "sent"
+
+
+SWEEP_BATCH = 500
+SWEEP_ROUNDS = 20
+
+
+def sweep(enqueue: Enqueue, *, at: Any = None, batch: int = SWEEP_BATCH) -> int:
+    """Enqueue the due outbox rows, ``batch`` at a time (at most ``SWEEP_ROUNDS`` batches per
+    sweep); returns how many. A row enqueued here is not due again before the grace period
+    has passed."""
+    total = 0
+    for _ in range(SWEEP_ROUNDS):
+        ids = outbox.due(at=at, limit=batch)
+        enqueue(ids)
+        total += len(ids)
+        if len(ids) < batch:
+            break
+    return total
+
+
+def _user(user_id: str) -> User | None:
+    if not user_id.isdigit():
+        return None
+    return User.objects.filter(pk=int(user_id)).first()
+
+
+def _name(user_id: str | None) -> str:
+    if not user_id:
+        return ""
+    user = _user(user_id)
+    return user.display_name if user else SYSTEM_NAME
+
+
+def _label(status: str) -> str:
+    try:
+        return Status(status).label
+    except ValueError:
+        return status
+
+
+def compose(row: outbox.OutboxRow) -> OutgoingEmail | None:
+    """The finished e-mail of an outbox row, in the kind's current template."""
+    recipient = _user(row.recipient_id)
+    if recipient is None or not recipient.is_active or not recipient.email:
+        return None
+    payload = row.payload
+    ticket_id = str(row.ticket_id)
+    values = {
+        "site_name": settings.SITE_NAME,
+        "recipient_name": recipient.display_name,
+        "customer_name": _name(payload.get("customer_id")),
+        "ticket_subject": str(payload.get("ticket_subject", "")),
+        "ticket_id": ticket_id,
+        "ticket_url": f"{settings.PUBLIC_URL}/tickets/{ticket_id}",
+        "status": _label(str(payload.get("to_status", ""))),
+        "previous_status": _label(str(payload.get("from_status", ""))),
+        "author_name": _name(payload.get("actor_id")),
+        "message_excerpt": str(payload.get("excerpt", "")),
+        "agent_name": recipient.display_name,
+        "assigned_by": _name(payload.get("actor_id")),
+    }
+    parts, _ = stored_template(row.kind)
+    rendered = templates.render(row.kind, parts, values)
+    domain = settings.EMAIL_FROM.rpartition("@")[2] or "deskstream"
+    return OutgoingEmail(
+        to_address=recipient.email,
+        to_name=recipient.display_name,
+        from_address=settings.EMAIL_FROM,
+        from_name=settings.EMAIL_FROM_NAME,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=f"<{row.notification_id}@{domain}>",
+        headers={
+            "X-Deskstream-Notification": str(row.notification_id),
+            "X-Deskstream-Ticket": ticket_id,
+            "X-Deskstream-Kind": row.kind,
+        },
+    )
+
+
+# ------------------------------------------------------------------------------ embedded mode
+def sweeper_thread(
+    sweep_due: Callable[[], int], interval: float, stop: threading.Event
+) -> threading.Thread:
+    """The periodic sweep in a thread (the embedded mode has no Celery beat)."""
+
+    def loop() -> None:
+        try:
+            while not stop.wait(interval):
+                try:
+                    sweep_due()
+                except Exception:
+                    log.warning("outbox sweep failed; next try in %s s", interval, exc_info=True)
+        finally:
+            connection.close()
+
+    return threading.Thread(target=loop, name="outbox-sweeper", daemon=True)
