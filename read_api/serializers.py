@@ -46,8 +46,10 @@ class TicketSerializer(serializers.ModelSerializer[TicketRecord]):
     priority = serializers.ChoiceField(choices=PRIORITIES)
     # From the SLA projection (annotated by the views): null while the clock is stopped short
     # of the target (waiting on the customer, resolved) or before the projector has run.
-    sla_first_response_due = serializers.DateTimeField(read_only=True, allow_null=True)
-    sla_resolution_due = serializers.DateTimeField(read_only=True, allow_null=True)
+    # Not required (rather than read-only, which the schema would call always present): a
+    # customer's tickets leave them out, like sla_breaches. This serializer never reads input.
+    sla_first_response_due = serializers.DateTimeField(required=False, allow_null=True)
+    sla_resolution_due = serializers.DateTimeField(required=False, allow_null=True)
 
 
 class CustomerTicketSerializer(TicketSerializer):

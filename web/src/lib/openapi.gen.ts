@@ -922,9 +922,9 @@ export interface components {
             message_count: number;
             sla_breaches?: string[];
             /** Format: date-time */
-            readonly sla_first_response_due: string | null;
+            sla_first_response_due?: string | null;
             /** Format: date-time */
-            readonly sla_resolution_due: string | null;
+            sla_resolution_due?: string | null;
         };
         /**
          * @description ``GET /api/tickets/{id}?as_of=``: the ticket as it was at a time or version, rebuilt
