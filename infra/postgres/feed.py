@@ -12,10 +12,10 @@ projection are refused, never merged (ADR 0025):
   records the new source (``PostgresProjectionStore.swap_in``).
 - **Leased.** A running feeder holds a shared advisory lock on (projection, source) on a
   connection of its own for as long as it runs; PostgreSQL drops the lock when that
-  connection ends, however the process ends. A feeder first takes its own lock, then checks
-  that nobody holds the other source's lock (an exclusive try, released at once): of two
-  feeders of different sources starting together, at least one refuses. Feeders of the same
-  source share the lock (Kafka group members, a hot standby waiting on the position lock).
+  connection ends, however the process ends. A feeder first takes its own lock, then looks
+  for holders of the other source's lock (``pg_locks``): of two feeders of different sources
+  starting together, at least one refuses. Feeders of the same source share the lock (Kafka
+  group members, a hot standby waiting on the position lock) and never see each other.
 """
 
 from __future__ import annotations
@@ -126,28 +126,30 @@ class FeedLeases:
     def _check_live(
         self, conn: psycopg.Connection[Any], name: str, source: str, other: str
     ) -> None:
-        args = [_NAMESPACE[other], _key(name)]
-        row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", args).fetchone()
-        if row and row[0]:
-            conn.execute("SELECT pg_advisory_unlock(%s, %s)", args)
-            return
+        # Read the lock table rather than try the other lock: a try would take it for a
+        # moment, and a feeder of the other source starting then would see a writer that is
+        # not there. This feeder's own lock is already held, so of two feeders of different
+        # sources checking at once, the later check sees the earlier lock.
         holders = conn.execute(
-            "SELECT a.pid, a.application_name, a.client_addr, a.backend_start "
-            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "SELECT l.pid, a.application_name, a.client_addr, a.backend_start "
+            "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
             "AND l.classid = %s::bigint::oid AND l.objid = (%s::bigint & 4294967295)::oid "
             "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "ORDER BY a.backend_start",
-            args,
+            [_NAMESPACE[other], _key(name)],
         ).fetchall()
+        if not holders:
+            return
         who = "; ".join(
             f"{app or 'a process'} (PostgreSQL backend {pid}, "
-            f"{'from ' + str(addr) if addr else 'local socket'}, since {start:%H:%M:%S %Z})"
+            f"{'from ' + str(addr) if addr else 'local socket'}"
+            f"{f', since {start:%H:%M:%S %Z}' if start else ''})"
             for pid, app, addr, start in holders
         )
         raise FeedConflictError(
-            f"projector {name} is being fed from {_label(other)} by {who or 'a running process'}"
-            f"; a second writer from {_label(source)} is refused. {_switch_hint(name, source)}"
+            f"projector {name} is being fed from {_label(other)} by {who}; a second writer "
+            f"from {_label(source)} is refused. {_switch_hint(name, source)}"
         )
 
     def _check_recorded(

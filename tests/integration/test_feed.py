@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -67,6 +68,41 @@ def test_a_live_feeder_of_one_source_refuses_a_feeder_of_the_other(leases):
     run_all.close()
     with pytest.raises(FeedConflictError):  # the other log feeder still runs
         leases("projector run read_models --source kafka").claim(NAME, KAFKA)
+
+
+def claim_together(members: list[FeedLeases], source: str) -> list[BaseException]:
+    """Every member claims ``source`` at the same moment; what they raised."""
+    for member in members:
+        member._connection()  # connected first, so that the claims run together
+    start = threading.Barrier(len(members))
+    failures: list[BaseException] = []
+
+    def claim(member: FeedLeases) -> None:
+        start.wait()
+        try:
+            member.claim(NAME, source)
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=claim, args=(m,)) for m in members]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return failures
+
+
+@pytest.mark.django_db(transaction=True)
+def test_feeders_of_one_source_starting_together_never_refuse_each_other(leases):
+    """Kafka members (or log projectors) starting at once share their source's lease; none
+    takes the other source's lock, not even for a moment, so none sees a writer that is not
+    there."""
+    for source in (KAFKA, LOG, KAFKA):
+        members = [leases(f"member {i}") for i in range(6)]
+        failures = claim_together(members, source)
+        assert not failures, failures[0]
+        for member in members:
+            member.close()
 
 
 @pytest.mark.django_db(transaction=True)
