@@ -78,7 +78,7 @@ class FeedLeases:
         self._lock = threading.Lock()
 
     def claim(self, name: str, source: str, *, switching: bool = False) -> None:
-        """Hold the lease of ``name`` fed from ``source`` until ``release`` or ``close``, or
+        """Hold the lease of ``name`` fed from ``source`` until ``close``, or
         raise ``FeedConflictError``: a live feeder of the other source holds its lease, or
         (unless ``switching``: a rebuild for ``source``) the tables were built from the other
         source."""
@@ -99,14 +99,6 @@ class FeedLeases:
                 )
                 raise
             self._held.add((name, source))
-
-    def release(self, name: str, source: str) -> None:
-        with self._lock:
-            if (name, source) in self._held and self._conn is not None:
-                self._held.discard((name, source))
-                self._conn.execute(
-                    "SELECT pg_advisory_unlock_shared(%s, %s)", [_NAMESPACE[source], _key(name)]
-                )
 
     def close(self) -> None:
         with self._lock:
