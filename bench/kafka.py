@@ -230,7 +230,6 @@ def run(gen: Any, db: Any, args: argparse.Namespace) -> dict[str, Any]:
 
     from command_api.application import get_application
     from config import kafka, projectors
-    from infra.postgres.projection_store import VersionedProjectionStore
     from projections.runner import ProjectionRunner, StreamRunner, rebuild
 
     settings.KAFKA_GROUP_PREFIX = f"bench.{time.time_ns()}."
@@ -268,7 +267,7 @@ def run(gen: Any, db: Any, args: argparse.Namespace) -> dict[str, Any]:
     topic = new_topic("lag")
     relay = kafka.relay()
     relay.catch_up()
-    versioned = VersionedProjectionStore.like(projectors.store(name))
+    versioned = kafka.store(name)
     shadow = versioned.shadow()
     consumer_runner = kafka.runner(name)
     stream = StreamRunner(consumer_runner.source, shadow, batch_size=1000)
@@ -284,7 +283,7 @@ def run(gen: Any, db: Any, args: argparse.Namespace) -> dict[str, Any]:
         row[0] for row in gen.query("SELECT id FROM rm_ticket WHERE status <> 'closed' LIMIT 500")
     ]
     # Lag via Kafka: the relay follows the log; the consumer (same group) follows the topic.
-    kafka_store = VersionedProjectionStore.like(projectors.store(name))
+    kafka_store = kafka.store(name)
     pending: list[int] = []
     timed_handler(kafka_store, pending)
     stream = StreamRunner(consumer_runner.source, kafka_store, batch_size=1000)

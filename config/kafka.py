@@ -22,7 +22,7 @@ from command_api.application import get_application
 from config import projectors
 from infra.kafka import relay as kafka_relay
 from infra.kafka import source as kafka_source
-from infra.postgres.projection_store import VersionedProjectionStore
+from infra.postgres.projection_store import VersionedProjectionStore, log_table
 from projections import sla, tickets
 from projections.runner import StreamRunner
 
@@ -84,7 +84,8 @@ def store(name: str) -> VersionedProjectionStore:
             f"{name!r} cannot run on Kafka (it needs the global order); "
             f"these can: {', '.join(KAFKA_PROJECTORS)}"
         )
-    return VersionedProjectionStore.like(projectors.store(name))
+    recorder = get_application().recorder
+    return VersionedProjectionStore.like(projectors.store(name), log_table(recorder))  # type: ignore[arg-type]
 
 
 def group_id(name: str) -> str:

@@ -72,13 +72,23 @@ class Command(BaseCommand):
             raise CommandError(f"unknown action {action}")
 
     def status(self) -> None:
+        from config import kafka
+
         head = projectors.event_source().head()
         table = Table(title=f"Projectors (log head {head})")
-        for col in ("projector", "position", "lag (events)"):
-            table.add_column(col, justify="right" if col != "projector" else "left")
+        for col in ("projector", "source", "position", "lag (events)"):
+            table.add_column(
+                col, justify="right" if col in ("position", "lag (events)") else "left"
+            )
         for name in sorted(projectors.STORES):
-            position = projectors.store(name).position()
-            table.add_row(name, str(position), str(max(head - position, 0)))
+            store = projectors.store(name)
+            position = store.position()
+            if name in kafka.KAFKA_PROJECTORS and store.has_applied_versions():
+                # Fed by Kafka: the position is the contiguous frontier; the lag counts the
+                # events not applied yet (some above the frontier may be).
+                table.add_row(name, "kafka", str(position), str(kafka.store(name).unapplied()))
+            else:
+                table.add_row(name, "log", str(position), str(max(head - position, 0)))
         Console(file=cast(IO[str], self.stdout), width=100).print(table)
 
     def run(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
