@@ -12,6 +12,7 @@ of the global order). Those run embedded, on the notification log, beside the ot
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 
@@ -55,7 +56,7 @@ def relay() -> kafka_relay.KafkaRelay:
 
     crash_after = os.environ.get("DESKSTREAM_FAULT_RELAY_CRASH_AFTER")
     return kafka_relay.KafkaRelay(
-        kafka_relay.producer(bootstrap()),
+        functools.partial(kafka_relay.producer, bootstrap()),
         settings.KAFKA_TOPIC,
         read,
         log_source.wait,

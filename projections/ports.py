@@ -55,6 +55,9 @@ class StreamSource(Protocol):
 
     def commit(self) -> None: ...
 
+    def rewind(self) -> None:
+        """Deliver again what was polled since the last ``commit`` (its batch failed)."""
+
     def close(self) -> None: ...
 
 

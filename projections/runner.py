@@ -218,9 +218,13 @@ class StreamRunner:
         envelopes = self.source.poll(self.batch_size, timeout)
         if not envelopes:
             return 0, 0
-        with self.store.batch() as batch:
-            batch.apply(envelopes)
-            applied = batch.applied
+        try:
+            with self.store.batch() as batch:
+                batch.apply(envelopes)
+                applied = batch.applied
+        except BaseException:
+            self.source.rewind()  # rolled back: those events must come again
+            raise
         self.source.commit()
         return len(envelopes), applied
 

@@ -59,9 +59,12 @@ def producer(bootstrap: str, **config: Any) -> KafkaProducer:
 
 
 class KafkaRelay:
+    """``make_producer`` opens the producer, at first use and again after ``reset`` (a
+    producer that lived through a broker outage may hold a stale connection or sequence)."""
+
     def __init__(
         self,
-        producer: KafkaProducer,
+        make_producer: Callable[[], KafkaProducer],
         topic: str,
         read: ReadNotifications,
         wait: Wait,
@@ -70,13 +73,20 @@ class KafkaRelay:
         flush_timeout: float = 30.0,
         after_publish: Callable[[int], None] | None = None,
     ) -> None:
-        self.producer = producer
+        self._make_producer = make_producer
+        self._producer: KafkaProducer | None = None
         self.topic = topic
         self.batch_size = batch_size
         self._read = read
         self._wait = wait
         self._flush_timeout = flush_timeout
         self._after_publish = after_publish  # fault injection in the crash tests
+
+    @property
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = self._make_producer()
+        return self._producer
 
     def position(self) -> int:
         with connection.cursor() as cur:
@@ -136,5 +146,14 @@ class KafkaRelay:
             if self.step() == 0:
                 self._wait(self.position(), idle_timeout)
 
+    def reset(self) -> None:
+        """Drop the producer after an error (the next step opens a new one): whatever it had
+        not delivered belongs to a batch whose position was not stored, so it is sent again."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.close(timeout=0)
+
     def close(self) -> None:
-        self.producer.close(timeout=self._flush_timeout)
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.close(timeout=self._flush_timeout)

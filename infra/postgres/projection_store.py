@@ -528,9 +528,14 @@ class VersionedBatch(PostgresBatch):
             if envelope.version <= last:
                 continue  # re-delivered: applied already
             if envelope.version != last + 1:
+                name = self._tracking.removesuffix(REBUILD_SUFFIX)
                 raise EventGapError(
                     f"{self._tracking}: {envelope.aggregate_id} is at version {last}, "
-                    f"got version {envelope.version} (position {envelope.position})"
+                    f"got version {envelope.version} (position {envelope.position}): an event "
+                    f"is missing from the stream. Stop every consumer of {name}, run "
+                    f"`manage.py projector rebuild {name} --source kafka`, then start them "
+                    "again; if the gap comes back, the topic lacks the event: re-publish to a "
+                    "new topic (docs/operations.md, Replay)"
                 )
             known[envelope.aggregate_id] = envelope.version
             fresh.append(envelope)

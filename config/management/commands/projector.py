@@ -28,8 +28,10 @@ from rich.table import Table
 
 from config import projectors
 from config.shutdown import stop_on_signals
+from infra.kafka.resilience import keep_running, reset_database
+from infra.postgres.projection_store import EventGapError
 from projections.runner import Progress as RunProgress
-from projections.runner import rebuild
+from projections.runner import StreamRunner, rebuild
 
 SOURCES = ("log", "kafka")
 
@@ -133,7 +135,12 @@ class Command(BaseCommand):
                 f"{name} was built from the log without per-ticket versions: run "
                 f"`manage.py projector rebuild {name} --source kafka` once before consuming Kafka"
             )
-        runner = kafka.runner(name)
+        stop = stop_on_signals()
+        runners: list[StreamRunner] = []  # the broker may still be starting: retried
+        keep_running(lambda: runners.append(kafka.runner(name)), stop, what=name)
+        if not runners:
+            return
+        runner = runners[0]
         if batch_size:
             runner.batch_size = batch_size
         try:
@@ -141,9 +148,11 @@ class Command(BaseCommand):
                 applied = runner.catch_up()
                 self.stdout.write(f"{name}: applied {applied} events from Kafka")
                 return
-            stop = stop_on_signals()
             self.stdout.write(f"{name}: consuming {kafka.group_id(name)}")
-            runner.run(stop)
+            # Database and broker outages are retried; a version gap stops the process.
+            keep_running(lambda: runner.run(stop), stop, what=name, reset=reset_database)
+        except EventGapError as error:
+            raise CommandError(str(error)) from error
         finally:
             runner.source.close()  # leaves the group: its partitions go to the others now
 

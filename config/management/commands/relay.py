@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand
 
 from config import kafka
 from config.shutdown import stop_on_signals
+from infra.kafka.resilience import keep_running, reset_database
 
 
 class Command(BaseCommand):
@@ -23,20 +24,26 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=None)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        created = kafka.ensure_topic()
+        stop = stop_on_signals()
+        created: list[bool] = []  # the broker may still be starting: retried like the rest
+        keep_running(lambda: created.append(kafka.ensure_topic()), stop, what="relay: topic")
         relay = kafka.relay()
         if options["batch_size"]:
             relay.batch_size = options["batch_size"]
         try:
             self.stdout.write(
-                f"relay: topic {relay.topic} ({'created' if created else 'exists'}), "
+                f"relay: topic {relay.topic} ({'created' if any(created) else 'exists'}), "
                 f"from position {relay.position()}"
             )
             if options["until_caught_up"]:
                 published = relay.catch_up()
                 self.stdout.write(f"relay: published {published}, at {relay.position()}")
                 return
-            stop = stop_on_signals()
-            relay.run(stop)
+
+            def reset() -> None:  # after a database or broker outage
+                relay.reset()
+                reset_database()
+
+            keep_running(lambda: relay.run(stop), stop, what="relay", reset=reset)
         finally:
             relay.close()
