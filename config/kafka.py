@@ -61,6 +61,7 @@ def relay() -> kafka_relay.KafkaRelay:
         read,
         log_source.wait,
         batch_size=settings.RELAY_BATCH_SIZE,
+        flush_timeout=settings.RELAY_SEND_TIMEOUT,
         after_publish=_crash_after(int(crash_after)) if crash_after else None,
     )
 

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from eventsourcing.persistence import Notification
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
 from infra.kafka.message import encode
 
@@ -56,6 +56,21 @@ def producer(bootstrap: str, **config: Any) -> KafkaProducer:
         max_in_flight_requests_per_connection=5,
         **config,
     )
+
+
+def _abandon(producer: KafkaProducer) -> None:
+    """Close a producer without waiting for what it still holds (a batch whose position was
+    not stored: the relay sends it again)."""
+    try:
+        producer.close(timeout=0)
+    except KafkaTimeoutError:
+        # kafka-python 3.0.12 flushes before it force-closes, and a flush of 0 s raises while
+        # batches are pending: stop its sender here, so it neither delivers them later nor
+        # retries in the background (and its __del__ does not try to close it again).
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+        producer._closed = True
 
 
 class KafkaRelay:
@@ -151,7 +166,7 @@ class KafkaRelay:
         not delivered belongs to a batch whose position was not stored, so it is sent again."""
         producer, self._producer = self._producer, None
         if producer is not None:
-            producer.close(timeout=0)
+            _abandon(producer)
 
     def close(self) -> None:
         producer, self._producer = self._producer, None

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 from django import db
@@ -36,7 +37,7 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 
 FIRST_DELAY = 0.5  # seconds before the first retry
 MAX_DELAY = 30.0  # the back-off doubles up to this
-CALM = 60.0  # seconds without an error after which the back-off starts again from the first
+HEALTHY = 10.0  # an attempt that ran this long worked: the next error starts from FIRST_DELAY
 
 
 def is_transient(error: BaseException) -> bool:
@@ -56,18 +57,16 @@ def keep_running(
     that is not transient; retry transient ones. Returns how many errors were retried."""
     delay = first_delay
     retried = 0
-    last_error = 0.0
     while not stop.is_set():
+        started = time.monotonic()
         try:
             work()
             return retried
         except Exception as error:
             if not is_transient(error):
                 raise
-            now = time.monotonic()
-            if now - last_error > CALM:
+            if time.monotonic() - started > HEALTHY:
                 delay = first_delay
-            last_error = now
             retried += 1
             log.warning("%s: %s: %s; retrying in %.1f s", what, type(error).__name__, error, delay)
             try:
@@ -80,6 +79,11 @@ def keep_running(
     return retried
 
 
-def reset_database() -> None:
-    """Drop this thread's Django connection (it may be dead); the next query opens one."""
+def reset_database(*pools: Any) -> None:
+    """Drop this thread's Django connection (it may be dead; the next query opens one), and
+    the dead idle connections of Django's pool and of ``pools`` (psycopg pools, such as the
+    event store's): otherwise each retry would draw the next dead one."""
     db.connection.close()
+    for pool in (getattr(db.connection, "pool", None), *pools):
+        if pool is not None:
+            pool.check()

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from command_api.application import get_application
 from config import kafka
 from config.shutdown import stop_on_signals
 from infra.kafka.resilience import keep_running, reset_database
@@ -40,9 +41,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"relay: published {published}, at {relay.position()}")
                 return
 
+            event_store = getattr(get_application().recorder, "datastore", None)
+
             def reset() -> None:  # after a database or broker outage
                 relay.reset()
-                reset_database()
+                reset_database(getattr(event_store, "pool", None))
 
             keep_running(lambda: relay.run(stop), stop, what="relay", reset=reset)
         finally:
