@@ -5,12 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt unit integration e2e bench install clean docs-lifecycle web web-test browser bench-web
+.PHONY: run test lint fmt unit integration e2e bench install clean docs-lifecycle web web-test browser bench-web bench-docs
 CHROMIUM ?= /usr/bin/chromium
 
 ## run: the product on one machine (embedded PostgreSQL, demo data) on http://127.0.0.1:8000
 run: $(STAMP)
-	$(BIN)/python -m config.launcher
+	$(BIN)/python -m infra.server.launcher
 
 ## test: install, start the servers the tests need, lint, the web app's checks, then every
 ## test tier (the browser e2e tests are in tests/e2e/test_web.py)
@@ -64,8 +64,14 @@ fmt: $(STAMP)
 docs-lifecycle: $(STAMP)
 	$(BIN)/python -m domain.lifecycle > docs/lifecycle.md
 
+## bench: command throughput (bench/commands.py); BASELINE=REV also runs that git revision's
+## default server, interleaved, side by side (e.g. make bench BASELINE=main)
 bench: $(STAMP)
-	$(BIN)/python bench/commands.py
+	$(BIN)/python bench/commands.py $(if $(BASELINE),--baseline $(BASELINE))
+
+## bench-docs: render docs/benchmarks.md's sections again from bench/results/*.json
+bench-docs: $(STAMP)
+	$(BIN)/python bench/benchlib.py
 
 ## bench-web: first-page bundle size and frame timings scrolling 1,000 tickets (Chromium)
 bench-web: $(STAMP) browser web

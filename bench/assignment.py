@@ -1,10 +1,10 @@
 """Automatic assignment under a burst: time from a ticket's creation to its ``AgentAssigned``.
 
 Run it as ``.venv/bin/python bench/assignment.py [--tickets 1000 --agents 20 --capacity 60]
-[--policies least_loaded,round_robin] [--admin-url URL] [--no-docs]``.
+[--policies least_loaded,round_robin] [--no-docs]``.
 
 For each policy, in a child process with a fresh database of its own (``bench_assign_<policy>``
-on the PostgreSQL at 127.0.0.1:5432, dropped afterwards):
+from ``benchlib.start_database``, dropped afterwards):
 
 1. ``migrate``, the policy set in the admin setting, ``--agents`` agents registered online with
    ``--capacity`` each (no skills, English), the projectors caught up.
@@ -18,8 +18,8 @@ on the PostgreSQL at 127.0.0.1:5432, dropped afterwards):
 5. Fairness: tickets per agent; with equal agents both policies promise counts within one of
    each other (max - min <= 1).
 
-The parent writes the section between ``<!-- bench:assignment:start -->`` and
-``<!-- bench:assignment:end -->`` of ``docs/benchmarks.md``.
+The parent writes ``bench/results/assignment.json`` and renders its section of
+``docs/benchmarks.md`` from it.
 """
 
 from __future__ import annotations
@@ -27,41 +27,33 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import psutil
-import psycopg
-from benchlib import cpu_model, git_commit, write_section
-from psycopg import sql
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
+from bench.benchlib import (
+    BASE_DIR,
+    column,
+    log,
+    machine,
+    percentile,
+    publish,
+    results,
+    start_database,
+    stop_database,
+    table,
+)
 
-DOC = BASE_DIR / "docs" / "benchmarks.md"
-START = "<!-- bench:assignment:start -->"
-END = "<!-- bench:assignment:end -->"
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def log(msg: str) -> None:
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * pct / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+BENCH = "assignment"
 
 
 # ------------------------------------------------------------------------------ child
@@ -77,7 +69,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     from django.db import connection
 
     from command_api.application import Actor, close_application, get_application
-    from config.projectors import runner
+    from config.bootstrap import runner
     from domain.lifecycle import Role
     from infra.automation.models import AssignmentSetting
 
@@ -218,126 +210,131 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ parent
-def recreate(admin_url: str, name: str, *, drop_only: bool = False) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def machine() -> str:
-    cpu = cpu_model("unknown CPU")
-    mem = psutil.virtual_memory().total / 2**30
-    with psycopg.connect(ADMIN_URL) as conn:
-        version = conn.execute("SHOW server_version").fetchone()
-    return (
-        f"{cpu}, {psutil.cpu_count()} cores, {mem:.1f} GiB RAM, {platform.system()} "
-        f"{platform.release()}; Python {platform.python_version()}, PostgreSQL "
-        f"{version[0] if version else '?'} (127.0.0.1:5432)"
+def build_results(
+    args: argparse.Namespace, results_: list[dict[str, Any]], postgres: str
+) -> dict[str, Any]:
+    targets: list[list[Any]] = []
+    for r in results_:
+        spread = r["per_agent_max"] - r["per_agent_min"]
+        targets += [
+            [
+                f"{r['policy']}: p95 creation → `AgentAssigned` < 1 s",
+                f"{r['p95_ms']:,.0f} ms",
+                r["p95_ms"] < 1000,
+            ],
+            [
+                f"{r['policy']}: per-agent counts within the fairness bound (max - min <= 1)",
+                f"{r['per_agent_min']}-{r['per_agent_max']} (spread {spread})",
+                spread <= 1,
+            ],
+            [
+                f"{r['policy']}: no double assignment, nobody over capacity",
+                f"{r['assigned_twice']} twice, {r['over_capacity']} over",
+                r["assigned_twice"] == 0 and r["over_capacity"] == 0,
+            ],
+        ]
+    setup: dict[str, Any] = {
+        "PostgreSQL": postgres,
+        "Load": f"a burst of {args.tickets:,} new tickets opened by {args.threads} threads "
+        f"through the application (group commit on, priorities mixed); {args.agents} agents "
+        f"online with capacity {args.capacity} each; one run per policy on a fresh database",
+    }
+    if results_:
+        setup["A recorded reason"] = f"“{results_[0]['sample_reason']}”"
+    ms = ",.0f"
+    return results(
+        BENCH,
+        " ".join([".venv/bin/python bench/assignment.py", *args.argv]),
+        machine(),
+        setup,
+        [
+            table(
+                "Policies",
+                [
+                    column("Policy"),
+                    column("Tickets", ",d"),
+                    column("Assigned", ",d"),
+                    column("Twice", "d"),
+                    column("Burst created in s", ".2f"),
+                    column("All assigned after s", ".2f"),
+                    column("p50 ms", ms),
+                    column("p95 ms", ms),
+                    column("p99 ms", ms),
+                    column("max ms", ms),
+                    column("Per agent min", "d"),
+                    column("Per agent max", "d"),
+                    column("Over capacity", "d"),
+                    column("CPU s", ".1f"),
+                ],
+                [
+                    [
+                        r["policy"],
+                        r["tickets"],
+                        r["assigned"],
+                        r["assigned_twice"],
+                        r["create_seconds"],
+                        r["all_assigned_seconds"],
+                        r["p50_ms"],
+                        r["p95_ms"],
+                        r["p99_ms"],
+                        r["max_ms"],
+                        r["per_agent_min"],
+                        r["per_agent_max"],
+                        r["over_capacity"],
+                        r["cpu_seconds"],
+                    ]
+                    for r in results_
+                ],
+            ),
+            table(
+                "Against the targets",
+                [column("Target"), column("Measured"), column("Met?")],
+                targets,
+            ),
+        ],
     )
 
 
-def render(args: argparse.Namespace, results: list[dict[str, Any]]) -> str:
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [
-        START,
-        "## Automatic assignment (bench/assignment.py)",
-        "",
-        f"_Generated by `.venv/bin/python bench/assignment.py` on {now}; the script rewrites "
-        "everything between the `bench:assignment` markers._",
-        "",
-        f"**Machine:** {machine()}. Commit {git_commit()}.",
-        "",
-        f"**Load:** a burst of {args.tickets:,} new tickets opened by {args.threads} threads "
-        f"through the application (group commit on, priorities mixed), {args.agents} agents "
-        f"online with capacity {args.capacity} each (no skills, one language). In the same "
-        "process, as under `make run`: the assignment manager, the read-model projector and the "
-        "SLA projector, each in its thread; the manager appends each batch's decisions in one "
-        "transaction (`assign_many`). Latency per "
-        "ticket: its `AgentAssigned` event's time minus its `TicketOpened` event's time. Each "
-        "policy ran once, on a fresh database.",
-        "",
-        "| Policy | Tickets | Assigned | Twice | Burst created in | All assigned after | "
-        "p50 ms | p95 ms | p99 ms | max ms | Per agent min-max | Over capacity | CPU s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r['policy']} | {r['tickets']:,} | {r['assigned']:,} | {r['assigned_twice']} | "
-            f"{r['create_seconds']:.2f} s | {r['all_assigned_seconds']:.2f} s | "
-            f"{r['p50_ms']:,.0f} | {r['p95_ms']:,.0f} | {r['p99_ms']:,.0f} | "
-            f"{r['max_ms']:,.0f} | {r['per_agent_min']}-{r['per_agent_max']} | "
-            f"{r['over_capacity']} | {r['cpu_seconds']:.1f} |"
-        )
-    lines += ["", "### Against the targets", "", "| Target | Measured | Met? |", "|---|---|---|"]
-    for r in results:
-        spread = r["per_agent_max"] - r["per_agent_min"]
-        lines.append(
-            f"| {r['policy']}: p95 creation → `AgentAssigned` < 1 s | {r['p95_ms']:,.0f} ms | "
-            f"{'yes' if r['p95_ms'] < 1000 else 'no'} |"
-        )
-        lines.append(
-            f"| {r['policy']}: per-agent counts within the fairness bound (max - min <= 1) | "
-            f"{r['per_agent_min']}-{r['per_agent_max']} (spread {spread}) | "
-            f"{'yes' if spread <= 1 else 'no'} |"
-        )
-        lines.append(
-            f"| {r['policy']}: no double assignment, nobody over capacity | "
-            f"{r['assigned_twice']} twice, {r['over_capacity']} over | "
-            f"{'yes' if r['assigned_twice'] == 0 and r['over_capacity'] == 0 else 'no'} |"
-        )
-    if results:
-        lines += ["", f"A recorded reason: “{results[0]['sample_reason']}”."]
-    lines.append(END)
-    return "\n".join(lines)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--tickets", type=int, default=1000)
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--capacity", type=int, default=60)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--policies", default="least_loaded,round_robin")
     parser.add_argument("--timeout", type=float, default=120.0)
-    parser.add_argument("--admin-url", default=ADMIN_URL)
-    parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument("--no-docs", action="store_true", help="print, do not write results")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--policy", default="least_loaded", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.argv = sys.argv[1:]
     if args.child:
         print(json.dumps(child(args)))
         return
-    results = []
+    results_ = []
+    postgres = ""
     for policy in args.policies.split(","):
-        name = f"bench_assign_{policy}"
-        recreate(args.admin_url, name)
-        url = args.admin_url.rsplit("/", 1)[0] + "/" + name
-        log(f"{policy}: {args.tickets} tickets, {args.agents} agents, database {name}")
+        db = start_database(f"bench_assign_{policy}")
+        postgres = f"{db.version} ({db.kind})"
+        log(f"{policy}: {args.tickets} tickets, {args.agents} agents, database {db.name}")
         try:
             out = subprocess.run(
                 [sys.executable, __file__, "--child", "--policy", policy,
                  "--tickets", str(args.tickets), "--agents", str(args.agents),
                  "--capacity", str(args.capacity), "--threads", str(args.threads),
                  "--timeout", str(args.timeout)],
-                env={**os.environ, "DATABASE_URL": url}, cwd=BASE_DIR, capture_output=True,
+                env={**os.environ, "DATABASE_URL": db.url}, cwd=BASE_DIR, capture_output=True,
                 text=True, check=False, timeout=args.timeout + 300,
             )  # fmt: skip
         finally:
-            recreate(args.admin_url, name, drop_only=True)
+            stop_database(db)
         if out.returncode != 0:
             sys.stderr.write(out.stderr[-4000:])
             raise SystemExit(f"{policy}: the child failed ({out.returncode})")
         result = json.loads(out.stdout.strip().splitlines()[-1])
         log(json.dumps(result))
-        results.append(result)
-    section = render(args, results)
-    print(section)
-    if not args.no_docs:
-        write_section(START, END, section)
-        log(f"wrote {DOC.relative_to(BASE_DIR)}")
+        results_.append(result)
+    publish(build_results(args, results_, postgres), write=not args.no_docs)
 
 
 if __name__ == "__main__":

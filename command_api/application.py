@@ -118,7 +118,9 @@ class DeskstreamApplication(Application[UUID]):
         its per-object ``isinstance`` checks against ``typing`` protocols, which cost more
         than the rest of building the append (ADR 0021). An append that raised for another
         reason than a version conflict may still have committed (a connection lost during
-        COMMIT): ``own_appends`` is told, so its readers go back to the log."""
+        COMMIT): ``own_appends`` is told, so its readers go back to the log. It calls
+        eventsourcing's private ``_record`` and ``_take_snapshots``: see
+        docs/upstream-patches.md (4), pinned by tests/unit/test_upstream_pins.py."""
         try:
             if objs and all(isinstance(obj, Aggregate.Event) for obj in objs):
                 processing_event: ProcessingEvent[UUID] = ProcessingEvent()
@@ -440,10 +442,11 @@ class DeskstreamApplication(Application[UUID]):
         await the aggregate's turn, decide on the aggregate as this process last stored it,
         then await its group commit. None, with nothing appended, when that attempt cannot
         be made or does not succeed: no group committer, no aggregate in hand, the decision
-        raises (the state may be stale, so the error is not final), or the append meets a
-        version conflict. Those need ``_update`` (a read of the store, another decision),
-        which blocks. Any other failure of the append is raised: the events may have been
-        stored all the same."""
+        raises or has nothing to append (the state may be stale, so neither the error nor
+        the no-op is final: only an append proves the state was current), or the append
+        meets a version conflict. Those need ``_update`` (a read of the store, another
+        decision), which blocks. Any other failure of the append is raised: the events may
+        have been stored all the same."""
         committer = self._committer
         if committer is None:
             return None
@@ -459,8 +462,10 @@ class DeskstreamApplication(Application[UUID]):
                 return None
             pending = stored.collect_events()
             if not pending:
+                # Nothing to append, so nothing proves the ticket in hand is current: another
+                # process may have changed it, and the command may not be a no-op there.
                 self._stored.put(aggregate_id, stored)
-                return CommandResult(stored.id, stored.version, None)
+                return None
 
             def settle(outcome: Any) -> None:
                 # In the committer's thread, as soon as the commit is over: the next command

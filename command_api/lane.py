@@ -15,9 +15,15 @@ its group commit (``DeskstreamApplication.try_post_message``), and answers as th
 would, with the headers Django's middleware and DRF add. Anything else goes to Django,
 which decides it the usual way and words every error: another method or path, a body that
 is not plain JSON within the size limit, a host Django would refuse, a token or session
-that does not pass, a message with attachments or an ``If-Match`` the lane cannot read, no
-ticket in hand, a decision that fails, a version conflict. In each of those cases nothing
+that does not pass, a message with attachments or an ``If-Match`` the lane cannot read, an
+``Accept`` header other than JSON's or a query string (content negotiation), no ticket in
+hand, a decision that fails, a no-op, a version conflict. In each of those cases nothing
 was appended, and Django gets the request as it arrived.
+
+It fails safe: it switches itself off, and every request goes to Django, unless Django's
+middleware and what DRF runs for the view (authentication, permission, throttle, parser,
+renderer, content negotiation and versioning classes) are exactly those it was verified against
+(``VERIFIED``; ``tests/e2e/test_message_lane.py`` checks its answers equal Django's).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -34,15 +40,16 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.middleware.security import SecurityMiddleware
-from rest_framework.utils.json import strict_constant
+from django.urls import get_resolver
 from rest_framework.views import APIView
 
 from command_api.application import Actor, DeskstreamApplication
-from command_api.errors import SERVER_ERROR
 from command_api.serializers import plain_message
 from command_api.views import if_match_version
 from domain.lifecycle import Role
+from infra.api import parse_json
 from infra.auth.tokens import AsyncSessions, TokenError
+from infra.server.routing import MethodRoute
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -52,15 +59,41 @@ ASGIApp = Callable[..., Awaitable[None]]
 
 _PATH = re.compile(r"/api/tickets/([0-9a-fA-F-]{32,36})/messages")
 log = logging.getLogger("django.request")
+lane_log = logging.getLogger(__name__)
+
+# What the lane was verified against: its answers equal Django's with exactly this
+# middleware, and these classes where DRF runs them for the view, in this order
+# (tests/e2e/test_message_lane.py). With anything else the lane switches itself off; a
+# change here needs those tests run, and the lane changed if they fail.
+VERIFIED: dict[str, tuple[str, ...]] = {
+    "MIDDLEWARE": (
+        "infra.server.middleware.SyncSecurityMiddleware",
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+        "infra.server.middleware.SyncCommonMiddleware",
+    ),
+    "authentication classes": ("infra.auth.authentication.JWTAuthentication",),
+    "permission classes": ("rest_framework.permissions.IsAuthenticated",),
+    "throttle classes": (),
+    "parser classes": ("infra.api.BoundedJSONParser",),
+    "renderer classes": ("rest_framework.renderers.JSONRenderer",),
+    "content negotiation class": ("rest_framework.negotiation.DefaultContentNegotiation",),
+    "versioning class": (),
+}
+
+# The Accept headers the lane serves: those for which DRF's negotiation, with JSONRenderer
+# alone, picks it for ``application/json`` (no parameters: ``indent`` would change the
+# body). Any other, and any query string (``?format=``), goes to Django, which negotiates.
+_ACCEPTED = frozenset([b"*/*", b"application/json"])
 
 
 class MessageLane:
     """ASGI: plain message commands on the event loop, everything else to ``django``.
 
-    ``view`` is the DRF view Django serves the path with: the lane adds the headers it adds
-    to every response (``Allow``, and ``Vary`` with several renderers), and those of
+    ``route`` is what Django serves the path with (``config/urls.py``): the lane adds the
+    headers its POST view adds to every response (``Vary`` with several renderers, and the
+    route's ``Allow``), and those of
     Django's security middleware, taken from the middleware itself. ``enabled`` off sends
-    everything to Django.
+    everything to Django; so does a configuration other than ``VERIFIED`` (logged).
     """
 
     def __init__(
@@ -69,19 +102,20 @@ class MessageLane:
         *,
         application: Callable[[], DeskstreamApplication],
         sessions: AsyncSessions,
-        view: type[APIView],
+        route: MethodRoute,
         enabled: bool = True,
     ) -> None:
         self._django = django
         self._application = application
         self._sessions = sessions
-        self.enabled = enabled and _settings_allow_lane()
+        view = route.view_for("POST")
+        assert view is not None, "the message lane serves the path's POST"
+        self.enabled = enabled and _lane_allowed(view)
         self._limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         self._hosts = _allowed_hosts()
-        self._headers = [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in {**_security_headers(), **_view_headers(view)}.items()
-        ]
+        self._security_headers = _encoded(_security_headers())
+        self._view_headers = _encoded({**_view_headers(view), "Allow": route.allow})
+        self._server_error = _server_error()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -89,6 +123,7 @@ class MessageLane:
             or scope["type"] != "http"
             or scope["method"] != "POST"
             or scope.get("root_path")
+            or scope.get("query_string")
             or not (match := _PATH.fullmatch(scope["path"]))
         ):
             await self._django(scope, receive, send)
@@ -99,6 +134,7 @@ class MessageLane:
             headers is None
             or length is None
             or length > self._limit
+            or headers.get(b"accept", b"*/*").strip() not in _ACCEPTED
             or not self._host_allowed(headers)
         ):
             await self._django(scope, receive, send)
@@ -115,7 +151,11 @@ class MessageLane:
             {
                 "type": "http.response.start",
                 "status": answer.status,
-                "headers": [*self._headers, *answer.headers],
+                "headers": [
+                    *self._security_headers,
+                    *(self._view_headers if answer.by_view else ()),
+                    *answer.headers,
+                ],
             }
         )
         await send({"type": "http.response.body", "body": answer.body})
@@ -135,7 +175,7 @@ class MessageLane:
                 return None
         try:
             ticket_id = UUID(ticket)
-            data = json.loads(body.decode("utf-8"), parse_constant=strict_constant)
+            data = parse_json(body.decode("utf-8"))
         except ValueError:  # a malformed id (404), or body (400): Django words it
             return None
         command = plain_message(data)
@@ -157,7 +197,7 @@ class MessageLane:
             # The append failed after it was sent: it may have been stored all the same, so
             # it is not sent again; Django's path would answer this 500 too.
             log.exception("Internal Server Error: /api/tickets/%s/messages", ticket)
-            return _Answer.json(500, SERVER_ERROR)
+            return self._server_error
         if result is None:
             return None
         return _Answer.json(201, result.as_dict(), etag=result.version)
@@ -172,18 +212,68 @@ class MessageLane:
         return bool(domain) and validate_host(domain, self._hosts)
 
 
-def _settings_allow_lane() -> bool:
+def _lane_allowed(view: type[APIView]) -> bool:
+    """Whether the lane may serve: with the configuration it was verified against only
+    (otherwise it logs why it is off)."""
+    reason = _why_off(view)
+    if reason is not None:
+        lane_log.warning("Message lane off, every request goes to Django: %s.", reason)
+    return reason is None
+
+
+def _why_off(view: type[APIView]) -> str | None:
     """The lane answers as Django's middleware would only while that middleware adds
-    nothing that depends on the request: no HTTPS redirect or HSTS, no ``www.`` redirect,
-    no refused user agents, and the host taken from the Host header."""
-    return not (
-        settings.SECURE_SSL_REDIRECT
-        or settings.SECURE_HSTS_SECONDS
-        or settings.PREPEND_WWW
-        or settings.DISALLOWED_USER_AGENTS
-        or settings.USE_X_FORWARDED_HOST
-        or settings.FORCE_SCRIPT_NAME
-    )
+    nothing that depends on the request (no HTTPS redirect or HSTS, no ``www.`` redirect,
+    no refused user agents, the host taken from the Host header), and as Django's
+    ``handler500`` only without ``DEBUG`` (Django's 500 is then its technical page); and
+    only with the middleware and view classes of ``VERIFIED``."""
+    for name in (
+        "DEBUG",
+        "SECURE_SSL_REDIRECT",
+        "SECURE_HSTS_SECONDS",
+        "PREPEND_WWW",
+        "DISALLOWED_USER_AGENTS",
+        "USE_X_FORWARDED_HOST",
+        "FORCE_SCRIPT_NAME",
+    ):
+        if getattr(settings, name):
+            return f"{name} is set"
+    try:
+        current = _configuration(view)
+    except Exception as exc:  # e.g. a throttle without a rate: Django's path reports it
+        return f"the view's classes cannot be built ({exc!r})"
+    for what, verified in VERIFIED.items():
+        if current[what] != verified:
+            return f"{what}: {list(current[what])}, verified with {list(verified)}"
+    return None
+
+
+def _configuration(view_class: type[APIView]) -> dict[str, tuple[str, ...]]:
+    """The middleware and the classes DRF runs for the view, by dotted name, as in
+    ``VERIFIED``."""
+    view = _set_up(view_class)
+    return {
+        "MIDDLEWARE": tuple(settings.MIDDLEWARE),
+        "authentication classes": _names(view.get_authenticators()),
+        "permission classes": _names(view.get_permissions()),
+        "throttle classes": _names(view.get_throttles()),
+        "parser classes": _names(view.get_parsers()),
+        "renderer classes": _names(view.get_renderers()),
+        "content negotiation class": _names([view.get_content_negotiator()]),
+        "versioning class": _names([view.versioning_class()] if view.versioning_class else []),
+    }
+
+
+def _names(objects: Sequence[object]) -> tuple[str, ...]:
+    return tuple(f"{type(o).__module__}.{type(o).__qualname__}" for o in objects)
+
+
+def _set_up(view_class: type[APIView]) -> APIView:
+    """The view, set up as for a request (Django's ``View.setup`` lets ``get`` answer HEAD
+    too, which ``Allow`` lists)."""
+    view = view_class()
+    view.setup(HttpRequest())
+    return view
 
 
 def _allowed_hosts() -> list[str]:
@@ -194,12 +284,21 @@ def _allowed_hosts() -> list[str]:
 
 
 def _view_headers(view_class: type[APIView]) -> dict[str, str]:
-    """The headers DRF adds to the view's every response, with the view set up as for a
-    request (Django's ``View.setup`` lets ``get`` answer HEAD too, which ``Allow`` lists)."""
-    view = view_class()
-    view.setup(HttpRequest())
-    headers: dict[str, str] = view.default_response_headers
+    """The headers DRF adds to the view's every response (not to handler500's)."""
+    headers: dict[str, str] = _set_up(view_class).default_response_headers
     return headers
+
+
+def _server_error() -> _Answer:
+    """Django's answer to an exception in a view: its ``handler500``'s response, with the
+    ``Content-Length`` that ``CommonMiddleware`` adds."""
+    response = get_resolver().resolve_error_handler(500)(HttpRequest())
+    headers = {**response.headers, "Content-Length": str(len(response.content))}
+    return _Answer(response.status_code, response.content, _encoded(headers), by_view=False)
+
+
+def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
 def _security_headers() -> dict[str, str]:
@@ -211,7 +310,9 @@ def _security_headers() -> dict[str, str]:
     return {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
 
 
-_READ = frozenset([b"authorization", b"content-length", b"content-type", b"host", b"if-match"])
+_READ = frozenset(
+    [b"accept", b"authorization", b"content-length", b"content-type", b"host", b"if-match"]
+)
 
 
 def _single_headers(raw: list[tuple[bytes, bytes]]) -> dict[bytes, bytes] | None:
@@ -277,6 +378,7 @@ class _Answer:
     status: int
     body: bytes
     headers: list[tuple[bytes, bytes]]
+    by_view: bool  # DRF's view made it (and adds its headers), not Django's handler500
 
     @classmethod
     def json(cls, status: int, data: dict[str, Any], etag: int | None = None) -> _Answer:
@@ -289,4 +391,4 @@ class _Answer:
         ]
         if etag is not None:
             headers.append((b"etag", f'"{etag}"'.encode()))
-        return cls(status, content, headers)
+        return cls(status, content, headers, by_view=True)

@@ -1,5 +1,5 @@
 """ASGI entry point (uvicorn serves this under ``make run``): HTTP through Django, and the
-WebSocket endpoint ``/ws/`` through Channels (``config/realtime.py``, ``docs/realtime.md``).
+WebSocket endpoint ``/ws/`` through Channels (``docs/realtime.md``).
 
 With ``DESKSTREAM_PROJECTORS_IN_PROCESS`` on (the embedded mode), every projector runs in a
 thread of this process. Several worker processes may each run them: a projector's batches
@@ -17,12 +17,15 @@ from django.conf import settings
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)  # what django.core.asgi.get_asgi_application() does first
 
-from command_api.application import get_application  # noqa: E402  (after Django is set up)
+from channels.routing import ProtocolTypeRouter  # noqa: E402  (after Django is set up)
+
+from command_api.application import get_application  # noqa: E402
 from command_api.lane import MessageLane  # noqa: E402
-from config.handler import SyncChainASGIHandler  # noqa: E402
-from config.urls import MessagesEndpoint  # noqa: E402
+from config import bootstrap  # noqa: E402
+from config.urls import MESSAGES  # noqa: E402
 from infra.auth.tokens import AsyncSessions  # noqa: E402
 from infra.postgres.event_source import conninfo_from_django  # noqa: E402
+from infra.server.handler import SyncChainASGIHandler  # noqa: E402
 
 django_application = SyncChainASGIHandler()
 # Plain message commands on the event loop, the rest through Django (ADR 0024).
@@ -33,23 +36,15 @@ http_application = MessageLane(
         conninfo_from_django(settings.DATABASES["default"]),
         max_size=settings.MESSAGE_LANE_POOL_SIZE,
     ),
-    view=MessagesEndpoint,
+    route=MESSAGES,
     enabled=settings.MESSAGE_LANE,
 )
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402  (after Django is set up)
-
-from config import realtime  # noqa: E402
-
-application = realtime.server_loop.bind(
-    ProtocolTypeRouter({"http": http_application, "websocket": realtime.websocket_application()})
+application = bootstrap.server_loop.bind(
+    ProtocolTypeRouter({"http": http_application, "websocket": bootstrap.websocket_application()})
 )
 
 if settings.PROJECTORS_IN_PROCESS:
-    from config.projectors import start_in_process
-
-    start_in_process(threading.Event())
+    bootstrap.start_in_process(threading.Event())
 elif settings.PUSH_IN_PROCESS:
-    from config.projectors import start_push_in_process
-
-    start_push_in_process(threading.Event())
+    bootstrap.start_push_in_process(threading.Event())

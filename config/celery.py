@@ -1,4 +1,5 @@
-"""The Celery app: e-mail notification tasks and the outbox sweep.
+"""The Celery app. Its tasks (sending an outbox e-mail, the outbox sweep) are registered by
+the composition root (``config/bootstrap.py``), which a worker imports at start.
 
 Configured from Django settings (``CELERY_*``): Redis is the broker when
 ``DESKSTREAM_REDIS_URL`` (or ``DESKSTREAM_CELERY_BROKER_URL``) is set, and a worker runs
@@ -35,23 +36,8 @@ app.conf.update(
     task_ignore_result=True,
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
+    imports=("config.bootstrap",),
     beat_schedule={
         "sweep-notification-outbox": {"task": SWEEP, "schedule": settings.OUTBOX_SWEEP_INTERVAL}
     },
 )
-
-
-@app.task(name=SEND)
-def send_notification_email(outbox_id: int) -> str:
-    """Send the e-mail of one outbox row, unless it was sent already (or is being sent)."""
-    from config.notifications import deliver
-
-    return deliver(outbox_id)
-
-
-@app.task(name=SWEEP)
-def sweep_notification_outbox() -> int:
-    """Enqueue the outbox rows that are due (never enqueued, or waiting for a retry)."""
-    from config.notifications import sweep
-
-    return sweep()

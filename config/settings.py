@@ -49,13 +49,13 @@ INSTALLED_APPS = [
     "infra.automation.apps.AutomationConfig",
     "infra.kafka.apps.KafkaConfig",
     "command_api.apps.CommandApiConfig",
-    "config.apps.CompositionConfig",
+    "cli.apps.CliConfig",
 ]
 
 MIDDLEWARE = [
-    "config.middleware.SyncSecurityMiddleware",
+    "infra.server.middleware.SyncSecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "config.middleware.SyncCommonMiddleware",
+    "infra.server.middleware.SyncCommonMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -105,7 +105,7 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 # The web app (web/, built by Vite into web/dist): WhiteNoise serves its files from the site
 # root (/assets/<name>-<hash>.js, cached for a year: the hash changes with the content), and
-# config/webapp.py answers index.html for / and every client-side route.
+# infra/server/webapp.py answers index.html for / and every client-side route.
 WEB_DIST = Path(os.environ.get("DESKSTREAM_WEB_DIST") or BASE_DIR / "web" / "dist")
 WHITENOISE_ROOT = str(WEB_DIST) if WEB_DIST.is_dir() else None
 WHITENOISE_IMMUTABLE_FILE_TEST = r"^/assets/.+-[A-Za-z0-9_-]{8,}\.(js|css|woff2?|svg|png)$"
@@ -137,6 +137,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One view per method of a URL (infra/server/routing.py), each documented from its own.
+    "DEFAULT_GENERATOR_CLASS": "infra.server.routing.MethodRouteSchemaGenerator",
 }
 
 # API sessions (PyJWT): short access tokens, rotating refresh tokens with reuse detection.

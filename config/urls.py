@@ -1,65 +1,124 @@
 """URL map: the API under /api/, its schema and interactive docs, and the web app.
 
-Where one path serves both sides (``GET /api/tickets`` reads the read model, ``POST`` is a
-command), the endpoint class is composed here, in the composition root, so neither side
-imports the other.
+Each URL names one view per HTTP method (``route``, ``infra/server/routing.py``): queries
+from ``read_api``, commands from ``command_api``, so neither side imports the other.
 """
 
 from __future__ import annotations
 
-from django.urls import include, path, re_path
-from drf_spectacular.utils import extend_schema
+from django.urls import URLPattern, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.request import Request
-from rest_framework.response import Response
 
-from command_api import views as command
-from config import webapp
+from command_api import agent_views, auth_views, email_views, settings_views, views
+from infra.server import webapp
+from infra.server.routing import route
+from read_api import auth_views as read_auth
+from read_api import email_views as read_email
+from read_api import search
+from read_api import settings_views as read_settings
 from read_api import views as read
-from read_api.serializers import TicketSerializer
-
-
-class TicketsEndpoint(read.TicketListView):
-    """GET: the ticket list (read model). POST: open a ticket (command)."""
-
-    post = command.TicketsView.post
-
-
-class TicketEndpoint(read.TicketDetailView):
-    """GET: the ticket (read model; with ``as_of``: rebuilt from events). PATCH: edit."""
-
-    patch = command.TicketView.patch
-
-    @extend_schema(
-        operation_id="tickets_read",
-        parameters=[read.AFTER, command.AS_OF],
-        responses={200: TicketSerializer},
-        tags=["tickets"],
-    )
-    def get(self, request: Request, ticket_id: str) -> Response:
-        if "as_of" in request.query_params:
-            return command.ticket_as_of(request, ticket_id, request.query_params["as_of"])
-        return super().get(request, ticket_id)
-
-
-class MessagesEndpoint(read.MessageListView):
-    """GET: the thread, paginated (read model). POST: post a message (command)."""
-
-    post = command.MessagesView.post
-
 
 handler404 = "command_api.errors.json_not_found"
 handler500 = "command_api.errors.json_server_error"
 
+MESSAGES = route(GET=read.MessageListView, POST=views.MessagesView)
+
+api: list[URLPattern] = [
+    # Tickets and their threads
+    path("tickets", route(GET=read.TicketListView, POST=views.TicketsView), name="tickets"),
+    path(
+        "tickets/<str:ticket_id>",
+        route(
+            GET=read.TicketDetailView,
+            PATCH=views.EditTicketView,
+            with_param={("GET", "as_of"): views.TicketAsOfView},
+        ),
+        name="ticket",
+    ),
+    path("tickets/<str:ticket_id>/messages", MESSAGES, name="messages"),
+    path(
+        "tickets/<str:ticket_id>/history",
+        route(GET=views.TicketHistoryView),  # the event history: read from the event store
+        name="ticket-history",
+    ),
+    path("tickets/<str:ticket_id>/status", route(POST=views.StatusView), name="ticket-status"),
+    path("tickets/<str:ticket_id>/assign", route(POST=views.AssignView), name="ticket-assign"),
+    # Agents and customers
+    path(
+        "agents/me/availability",
+        route(POST=views.AvailabilityView),
+        name="agent-availability",
+    ),
+    path(
+        "agents/<str:user_id>/working-hours",
+        route(PUT=agent_views.AgentWorkingHoursView),
+        name="agent-working-hours",
+    ),
+    path(
+        "agents/<str:user_id>/profile",
+        route(PATCH=agent_views.AgentProfileView),
+        name="agent-profile",
+    ),
+    path("agents/workload", route(GET=read.AgentWorkloadView), name="agent-workload"),
+    path("customers", route(GET=read.CustomerDirectoryView), name="customers"),
+    # Notifications and search
+    path("notifications", route(GET=read.NotificationListView), name="notifications"),
+    path(
+        "notifications/read-all",
+        route(POST=read.NotificationReadAllView),
+        name="notifications-read-all",
+    ),
+    path(
+        "notifications/<str:notification_id>/read",
+        route(POST=read.NotificationReadView),
+        name="notification-read",
+    ),
+    path("search", route(GET=search.SearchView), name="search"),
+    # API sessions
+    path("auth/refresh", route(POST=auth_views.RefreshView), name="auth-refresh"),
+    path("auth/logout", route(POST=auth_views.LogoutView), name="auth-logout"),
+    path("auth/demo-login", route(POST=auth_views.DemoLoginView), name="auth-demo-login"),
+    path("auth/providers", route(GET=read_auth.ProvidersView), name="auth-providers"),
+    path("auth/me", route(GET=read_auth.MeView), name="auth-me"),
+    # Admin settings and the local outbox
+    path(
+        "settings/email-templates",
+        route(GET=read_email.EmailTemplateListView),
+        name="email-templates",
+    ),
+    path(
+        "settings/email-templates/<str:kind>",
+        route(
+            GET=read_email.EmailTemplateView,
+            PUT=email_views.EmailTemplateEditView,
+            DELETE=email_views.EmailTemplateEditView,
+        ),
+        name="email-template",
+    ),
+    path("outbox", route(GET=read_email.OutboxListView), name="outbox"),
+    path("outbox/<str:name>", route(GET=read_email.OutboxMessageView), name="outbox-message"),
+    path(
+        "settings/sla",
+        route(GET=read_settings.SlaSettingsView, PUT=settings_views.SlaSettingsEditView),
+        name="settings-sla",
+    ),
+    path(
+        "settings/calendar",
+        route(GET=read_settings.CalendarSettingsView, PUT=settings_views.CalendarSettingsEditView),
+        name="settings-calendar",
+    ),
+    path(
+        "settings/assignment",
+        route(
+            GET=read_settings.AssignmentSettingsView,
+            PUT=settings_views.AssignmentSettingsEditView,
+        ),
+        name="settings-assignment",
+    ),
+]
+
 urlpatterns = [
-    path("api/tickets", TicketsEndpoint.as_view(), name="tickets"),
-    path("api/tickets/<str:ticket_id>", TicketEndpoint.as_view(), name="ticket"),
-    path("api/tickets/<str:ticket_id>/messages", MessagesEndpoint.as_view(), name="messages"),
-    path("api/", include("infra.auth.urls")),
-    path("api/", include("command_api.urls")),
-    path("api/", include("read_api.urls")),
-    path("api/", include("infra.email.urls")),
-    path("api/", include("infra.automation.urls")),
+    path("api/", include(api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # The web app: index.html for / and its client-side routes (its files: WhiteNoise).

@@ -1,15 +1,22 @@
 """Shared DRF helpers: strict serializers and fields (a typo or wrong type is a 400), bounded
-JSON bodies."""
+JSON bodies (in size and in nesting)."""
 
 from __future__ import annotations
 
-import io
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from rest_framework import exceptions, serializers
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+from rest_framework.utils.json import strict_constant
+
+# Arrays and objects nested deeper than this are refused (a 400). No body of the API needs
+# more than four levels; a body nested 50,000 levels deep made the standard library's
+# decoder raise RecursionError, which is no ValueError and became a 500.
+MAX_JSON_DEPTH = 32
 
 
 class StrictSerializer(serializers.Serializer[dict[str, Any]]):
@@ -84,4 +91,35 @@ class BoundedJSONParser(JSONParser):
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
             raise BodyTooLarge()
-        return super().parse(io.BytesIO(raw), media_type, parser_context)
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:  # what JSONParser.parse does, through parse_json
+            return parse_json(raw.decode(encoding), strict=self.strict)
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
+
+
+def parse_json(text: str, *, strict: bool = True) -> Any:
+    """``text`` as JSON, as DRF's ``JSONParser`` reads it (``strict``: no NaN or Infinity),
+    nested at most ``MAX_JSON_DEPTH`` levels; anything else raises ``ValueError``. The one
+    reading of a JSON body, for Django's path and the message lane alike."""
+    try:
+        data = json.loads(text, parse_constant=strict_constant if strict else None)
+    except RecursionError:  # nested far deeper than the limit
+        raise ValueError(_too_deep()) from None
+    level: list[Any] = [data]
+    for _ in range(MAX_JSON_DEPTH):
+        level = [
+            child
+            for value in level
+            if isinstance(value, dict | list)
+            for child in (value.values() if isinstance(value, dict) else value)
+        ]
+        if not level:
+            return data
+    if any(isinstance(value, dict | list) for value in level):
+        raise ValueError(_too_deep())
+    return data
+
+
+def _too_deep() -> str:
+    return f"Arrays and objects nested more than {MAX_JSON_DEPTH} levels deep"

@@ -42,6 +42,13 @@ AFTER = OpenApiParameter(
     description="A position returned by a command: wait (bounded) until this read reflects it.",
 )
 
+AS_OF = OpenApiParameter(
+    "as_of",
+    str,
+    description="An ISO-8601 time or a version number: the ticket as it was then, rebuilt "
+    "from the event store (the audit view). Without it, the current read model answers.",
+)
+
 
 def is_staff(request: Request) -> bool:
     user: User = request.user  # type: ignore[assignment]
@@ -105,7 +112,12 @@ class TicketListView(ConsistentListView):
 class TicketDetailView(ConsistentReadMixin, APIView):
     projection = READ_MODELS
 
-    @extend_schema(parameters=[AFTER], responses={200: s.TicketSerializer}, tags=["tickets"])
+    @extend_schema(
+        operation_id="tickets_read",
+        parameters=[AFTER, AS_OF],  # with as_of: the write side's audit view (config/urls.py)
+        responses={200: s.TicketSerializer},
+        tags=["tickets"],
+    )
     def get(self, request: Request, ticket_id: str) -> Response:
         self.consistent(request)
         ticket = visible_ticket(request, ticket_id)

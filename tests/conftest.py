@@ -7,6 +7,7 @@ configured from that same test database.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import socket
@@ -21,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from config.launcher import HTTP_PROTOCOL  # the servers speak HTTP as make run's does
+from infra.server.launcher import HTTP_PROTOCOL  # the servers speak HTTP as make run's does
 
 ROOT = Path(__file__).resolve().parent.parent
 _counter = itertools.count(1)
@@ -101,7 +102,7 @@ def token_for() -> Callable[[Any], str]:
 
 def project_all() -> None:
     """Run every projector until it has applied everything stored so far."""
-    from config.projectors import STORES, runner
+    from config.bootstrap import STORES, runner
 
     for name in STORES:
         runner(name).catch_up()
@@ -220,3 +221,17 @@ def live_api(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveServe
     server = start_server()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def dependencies() -> Iterator[Callable[..., None]]:
+    """Swap the composition root's dependencies (clock, e-mail sender, how assignments are
+    issued) for one test: ``dependencies(clock=lambda: ...)``; restored afterwards."""
+    from config import bootstrap
+
+    with contextlib.ExitStack() as stack:
+
+        def use(**changes: Any) -> None:
+            stack.enter_context(bootstrap.overridden(**changes))
+
+        yield use

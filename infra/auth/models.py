@@ -24,10 +24,6 @@ class User(AbstractUser):
         full = f"{self.first_name} {self.last_name}".strip()
         return full or self.email
 
-    @property
-    def is_staff_role(self) -> bool:
-        return self.role in {self.Role.AGENT, self.Role.ADMIN}
-
 
 class CustomerProfile(models.Model):
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="customer_profile")

@@ -2,7 +2,7 @@
 
 One file per message, named after its Message-ID (a message sent again replaces its file).
 Files are written under a temporary name and renamed, so a reader never sees half a file.
-``GET /api/outbox`` (admins) lists them and shows one (``infra.email.views``).
+``GET /api/outbox`` (admins) lists them and shows one (``read_api/email_views.py``).
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ The append itself is eventsourcing's, unchanged: the same transaction, table loc
 pipeline (ADR 0021 tried one round trip instead, and dropped it).
 
 Selected with the event store's ``APPLICATION_RECORDER_TOPIC`` (``command_api/application.py:
-eventstore_env``).
+eventstore_env``). It overrides eventsourcing's private ``_notify_channel``: see
+docs/upstream-patches.md (5), pinned by tests/unit/test_upstream_pins.py.
 """
 
 from __future__ import annotations

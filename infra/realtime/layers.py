@@ -8,7 +8,8 @@ subclass scans at most once a second, delivers group messages in a plain loop an
 one message between recipients: consumers here never mutate a message (they build new
 frames from it). Expiry still works as in Channels: a consumer whose queue holds a message
 older than ``expiry`` leaves its groups (and then re-joins them after the push heartbeat
-goes silent, see ``docs/realtime.md``).
+goes silent, see ``docs/realtime.md``). It overrides Channels' private ``_clean_expired``:
+see docs/upstream-patches.md (6), pinned by tests/unit/test_upstream_pins.py.
 """
 
 from __future__ import annotations

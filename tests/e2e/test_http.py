@@ -133,7 +133,8 @@ def test_bad_bodies_over_http_are_400_never_500(live_api, e2e_user, e2e_token, t
     with live_api.client(e2e_token(e2e_user("agent"))) as c:
         url = f"/api/tickets/{ticket['id']}/messages"
         headers = {"Content-Type": "application/json"}
-        for raw in [b"{", b"null", b'"text"', b'{"body": "\\ud800"}', b'{"body": 1e999}']:
+        deep = b'{"body": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"  # nested too deeply
+        for raw in [b"{", b"null", b'"text"', b'{"body": "\\ud800"}', b'{"body": 1e999}', deep]:
             r = c.post(url, content=raw, headers=headers)
             assert r.status_code == 400, (raw, r.status_code, r.text)
         big = b'{"body": "' + b"x" * 400_000 + b'"}'

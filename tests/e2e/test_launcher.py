@@ -1,5 +1,5 @@
 """``make run``'s launcher: the web server plus the projector process, started and stopped
-together (``python -m config.launcher``, on the test database instead of the embedded one)."""
+together (``python -m infra.server.launcher``, on the test database instead of the embedded one)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def launcher(django_db_setup: Any) -> Iterator[tuple[subprocess.Popen[bytes], st
     env.pop("PYTEST_VERSION", None)
     env.pop("DESKSTREAM_PROJECTORS_IN_PROCESS", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "config.launcher", "--port", str(port), "--no-demo"],
+        [sys.executable, "-m", "infra.server.launcher", "--port", str(port), "--no-demo"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -1,6 +1,7 @@
 """The message lane (ADR 0024) in front of the real Django ASGI handler, in this process:
-what it serves itself, what it hands to Django (untouched, with nothing appended), and that
-its answers are Django's answers.
+what it serves itself, what it hands to Django (untouched, with nothing appended), that its
+answers are Django's answers, and that it switches itself off with a configuration other
+than the one it was verified against.
 
 Users and sessions are committed (the lane reads sessions on a connection of its own), the
 application appends to the test database with group commit, and the downstream is the same
@@ -10,7 +11,10 @@ application appends to the test database with group commit, and the downstream i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -19,15 +23,24 @@ from uuid import UUID
 import pytest
 from django.conf import settings
 from django.utils import timezone
+from rest_framework.parsers import FormParser
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BrowsableAPIRenderer
+from rest_framework.throttling import UserRateThrottle
+from rest_framework.versioning import HostNameVersioning
 
 from command_api import application as application_module
 from command_api.application import Actor, DeskstreamApplication, eventstore_env
-from command_api.lane import MessageLane
-from config.handler import SyncChainASGIHandler
-from config.urls import MessagesEndpoint
+from command_api.lane import VERIFIED, MessageLane
+from command_api.views import MessagesView
+from config.urls import MESSAGES
 from domain.lifecycle import Role
+from domain.ticket import Ticket
 from infra.auth.tokens import AsyncSessions
 from infra.postgres.event_source import conninfo_from_django
+from infra.server.handler import SyncChainASGIHandler
+from infra.server.routing import MethodRoute, route
+from read_api.views import MessageListView
 from tests.conftest import free_port
 from tests.support.turns import turn_held_by_a_thread
 
@@ -65,12 +78,12 @@ class Harness:
         self.django = Counted(SyncChainASGIHandler())
         self.lane = self.build(enabled=True)
 
-    def build(self, enabled: bool) -> MessageLane:
+    def build(self, enabled: bool, messages: MethodRoute = MESSAGES) -> MessageLane:
         return MessageLane(
             self.django,
             application=lambda: self.app,
             sessions=self.sessions,
-            view=MessagesEndpoint,
+            route=messages,
             enabled=enabled,
         )
 
@@ -108,6 +121,7 @@ async def request(
     method: str = "POST",
     headers: dict[bytes, bytes] | None = None,
     repeated: Sequence[tuple[bytes, bytes]] = (),
+    query: bytes = b"",
 ) -> tuple[int, dict[bytes, bytes], bytes]:
     head = {b"host": HOST, b"content-type": b"application/json"}
     if body is not None:
@@ -123,7 +137,7 @@ async def request(
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query,
         "root_path": "",
         "headers": [(k, v) for k, v in head.items() if v is not None] + list(repeated),
         "client": ("127.0.0.1", 50000),
@@ -209,6 +223,17 @@ FALLBACKS: dict[str, dict[str, Any]] = {
     "no Content-Length": {"headers": {b"content-length": None}},
     "a repeated Authorization": {"repeated": [(b"authorization", b"Bearer another")]},
     "a GET": {"method": "GET"},
+    "Accept: text/html": {"headers": {b"accept": b"text/html"}},
+    "Accept with an indent": {
+        "headers": {b"accept": b"application/json; indent=4"},
+        "stored": True,
+    },
+    "a repeated Accept": {
+        "headers": {b"accept": b"*/*"},
+        "repeated": [(b"accept", b"application/json")],
+        "stored": True,
+    },
+    "a query string": {"query": b"format=json", "stored": True},
     "an id that is not a UUID": {"path": "/api/tickets/not-a-uuid/messages"},
     "another path": {"path": "/api/tickets/{id}/status"},
 }
@@ -230,6 +255,7 @@ def test_anything_but_a_plain_message_reaches_django_untouched(harness, customer
             method=spec.get("method", "POST"),
             headers=spec.get("headers"),
             repeated=spec.get("repeated", ()),
+            query=spec.get("query", b""),
         )
     )
     assert harness.django.bodies == [body]  # once, as it arrived
@@ -391,30 +417,225 @@ MATRIX = [
     ("anonymous", b'{"body": "hello"}'),
 ]
 
+# status, headers (but the date), body (the ticket's id and position masked), events stored
+Answer = tuple[int, dict[bytes, bytes], bytes, int]
+
+
+def both_answers(
+    harness: Harness,
+    owner: Any,
+    body: bytes,
+    token: str | None,
+    *,
+    headers: dict[bytes, bytes] | None = None,
+    query: bytes = b"",
+    during: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+) -> tuple[Answer, Answer]:
+    """The same command on two tickets in the same state, once with the lane and once
+    without (``during`` around each request)."""
+    answers = []
+    for lane in (harness.lane, harness.build(enabled=False)):
+        tid = harness.open_ticket(owner)
+        with during():
+            status, head, content = harness.run(
+                request(lane, messages_path(tid), body, token=token, headers=headers, query=query)
+            )
+        head.pop(b"date", None)
+        masked = re.sub(rb'"position":\d+', b'"position":0', content)
+        if masked != content:
+            head.pop(b"content-length")  # the positions' digits may differ
+        masked = masked.replace(str(tid).encode(), b"<id>")
+        answers.append((status, head, masked, harness.version(tid) - 1))
+    return answers[0], answers[1]
+
+
+def assert_same(lane: Answer, django: Answer) -> None:
+    assert lane[0] == django[0]
+    assert lane[1] == django[1]  # every header, in name and value
+    assert lane[2] == django[2]  # byte for byte
+    assert lane[3] == django[3]  # as many events stored
+
 
 @pytest.mark.parametrize(("who", "body"), MATRIX)
 def test_the_lane_answers_exactly_as_django_does(harness, e2e_user, e2e_token, who, body):
-    """The same command on two tickets in the same state, once with the lane and once
-    without: the same status, headers (but the date) and body (but the ids)."""
     owner = e2e_user("customer")
     token = None
     if who != "anonymous":
         actor = owner if who == "own customer" else e2e_user(who.removeprefix("other "))
         token = e2e_token(actor)
-    answers = []
-    for lane in (harness.lane, harness.build(enabled=False)):
-        tid = harness.open_ticket(owner)
-        status, headers, content = harness.run(request(lane, messages_path(tid), body, token=token))
-        headers.pop(b"date", None)
-        answers.append((status, headers, content.replace(str(tid).encode(), b"<id>")))
-    (lane_status, lane_headers, lane_body), (django_status, django_headers, django_body) = answers
-    assert lane_status == django_status
-    assert lane_headers.keys() == django_headers.keys()
-    for name in lane_headers:
-        if name not in (b"content-length",):  # positions differ in their digits
-            assert lane_headers[name] == django_headers[name], name
-    lane_data, django_data = json.loads(lane_body), json.loads(django_body)
-    assert lane_data.keys() == django_data.keys()
-    lane_data.pop("position", None)
-    django_data.pop("position", None)
-    assert lane_data == django_data
+    assert_same(*both_answers(harness, owner, body, token))
+
+
+NEGOTIATION = {
+    "Accept: text/html": ({b"accept": b"text/html"}, b"", 406),
+    "Accept: application/xml": ({b"accept": b"application/xml"}, b"", 406),
+    "?format=xml": ({}, b"format=xml", 404),
+    "?format=api": ({}, b"format=api", 404),
+    "Accept: application/json": ({b"accept": b"application/json"}, b"", 201),
+    "Accept: */*": ({b"accept": b"*/*"}, b"", 201),
+    "?format=json": ({}, b"format=json", 201),
+}
+
+
+@pytest.mark.parametrize("case", NEGOTIATION)
+def test_content_negotiation_gets_djangos_answer(harness, customer, case):
+    """DRF negotiates the response's type from ``Accept`` and ``?format=``: refused (406 or
+    404, nothing stored) for what JSONRenderer does not give. The lane serves JSON's own
+    Accept headers, and leaves the rest (and any query string) to Django."""
+    user, token = customer
+    headers, query, expected = NEGOTIATION[case]
+    body = b'{"body": "hello"}'
+    lane, django = both_answers(harness, user, body, token, headers=headers, query=query)
+    assert_same(lane, django)
+    assert lane[0] == expected
+    assert lane[3] == (1 if expected == 201 else 0)
+    served_by_the_lane = expected == 201 and not query
+    assert len(harness.django.bodies) == (1 if served_by_the_lane else 2)
+
+
+@contextlib.contextmanager
+def appends_failing(app: DeskstreamApplication) -> Iterator[None]:
+    """Every append of ``app`` fails before it reaches the database."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the event store is away")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(app, "_record", refuse)
+        yield
+
+
+def test_a_failed_append_is_djangos_500_on_both_paths(harness, customer, caplog):
+    """The append fails after the lane handed it to the committer: the lane answers the
+    500 itself, as Django's ``handler500`` answers it, and nothing is stored either way."""
+    user, token = customer
+    with caplog.at_level(logging.ERROR, logger="django.request"):
+        lane, django = both_answers(
+            harness, user, b'{"body": "hello"}', token, during=lambda: appends_failing(harness.app)
+        )
+    assert_same(lane, django)
+    assert lane[0] == 500
+    assert json.loads(lane[2])["error"] == "server_error"
+    assert lane[3] == 0
+    assert len(harness.django.bodies) == 1  # the lane answered its own 500
+    assert caplog.text.count("Internal Server Error") == 2
+
+
+def test_a_body_nested_50000_levels_deep_is_a_400_on_both_paths(harness, customer):
+    user, token = customer
+    body = b'{"body": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    lane, django = both_answers(harness, user, body, token)
+    assert_same(lane, django)
+    assert lane[0] == 400
+    data = json.loads(lane[2])
+    assert data["error"] == "parse_error"
+    assert "nested more than" in data["detail"]
+    assert lane[3] == 0
+
+
+def test_the_lane_is_on_with_the_configuration_it_was_verified_against(harness):
+    assert harness.lane.enabled, (
+        "the message lane switched itself off (see the log): run these tests against the "
+        "new configuration and update VERIFIED in command_api/lane.py if the lane still "
+        "answers as Django does"
+    )
+
+
+def test_another_middleware_switches_the_lane_off(harness, customer, settings, caplog):
+    """A middleware the lane was not verified with (here one that adds a header to every
+    response): the lane serves nothing, says why, and Django's answer carries the header."""
+    user, token = customer
+    settings.MIDDLEWARE = [
+        *VERIFIED["MIDDLEWARE"],
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    ]
+    harness.django = Counted(SyncChainASGIHandler())  # Django's path with that middleware
+    with caplog.at_level(logging.WARNING, logger="command_api.lane"):
+        lane = harness.build(enabled=True)
+    assert not lane.enabled
+    assert "Message lane off" in caplog.text
+    assert "XFrameOptionsMiddleware" in caplog.text
+    tid = harness.open_ticket(user)
+    status, headers, _ = harness.run(
+        request(lane, messages_path(tid), b'{"body": "hello"}', token=token)
+    )
+    assert status == 201
+    assert headers[b"x-frame-options"] == b"DENY"
+    assert harness.django.bodies == [b'{"body": "hello"}']
+
+
+SETTINGS_OFF: dict[str, Any] = {
+    "DEBUG": True,
+    "SECURE_SSL_REDIRECT": True,
+    "SECURE_HSTS_SECONDS": 3600,
+    "PREPEND_WWW": True,
+    "DISALLOWED_USER_AGENTS": [re.compile("bot")],
+    "USE_X_FORWARDED_HOST": True,
+    "FORCE_SCRIPT_NAME": "/desk",
+}
+
+
+@pytest.mark.parametrize("name", SETTINGS_OFF)
+def test_a_setting_that_makes_djangos_answer_depend_on_the_request_switches_the_lane_off(
+    harness, settings, caplog, name
+):
+    setattr(settings, name, SETTINGS_OFF[name])
+    with caplog.at_level(logging.WARNING, logger="command_api.lane"):
+        lane = harness.build(enabled=True)
+    assert not lane.enabled
+    assert f"{name} is set" in caplog.text
+
+
+class PerMinute(UserRateThrottle):
+    rate = "1000/min"
+
+
+VIEW_CHANGES: dict[str, tuple[str, dict[str, Any]]] = {
+    "a throttle": ("throttle classes", {"throttle_classes": [PerMinute]}),
+    "another permission": ("permission classes", {"permission_classes": [AllowAny]}),
+    "no authentication": ("authentication classes", {"authentication_classes": []}),
+    "another parser": (
+        "parser classes",
+        {"parser_classes": [*MessagesView.parser_classes, FormParser]},
+    ),
+    "another renderer": (
+        "renderer classes",
+        {"renderer_classes": [*MessagesView.renderer_classes, BrowsableAPIRenderer]},
+    ),
+    "a versioning scheme": ("versioning class", {"versioning_class": HostNameVersioning}),
+}
+
+
+@pytest.mark.parametrize("change", VIEW_CHANGES)
+def test_a_view_other_than_the_verified_one_switches_the_lane_off(harness, caplog, change):
+    what, attributes = VIEW_CHANGES[change]
+    view = type("ChangedMessagesView", (MessagesView,), attributes)
+    with caplog.at_level(logging.WARNING, logger="command_api.lane"):
+        lane = harness.build(enabled=True, messages=route(GET=MessageListView, POST=view))
+    assert not lane.enabled
+    assert what in caplog.text
+
+
+def test_a_no_op_on_a_stale_ticket_in_hand_is_decided_again_on_the_stored_one(harness, customer):
+    """Another process changed the ticket's priority. Setting it back changes nothing on
+    the ticket this process has in hand, but changes the stored ticket: the attempt on the
+    loop must not answer it as a no-op, and the usual path then records the change."""
+    user, _ = customer
+    tid = harness.open_ticket(user)  # medium, in hand at version 1
+    agent = Actor("agent-1", Role.AGENT)
+    other = DeskstreamApplication(eventstore_env(settings.DATABASES["default"], 2))
+    try:
+        with harness.blocker.unblock():
+            other.edit_ticket(tid, Actor("agent-2", Role.AGENT), priority="high")  # v2
+    finally:
+        other.close()
+
+    def back_to_medium(ticket: Ticket) -> None:
+        ticket.change_priority(priority="medium", actor_id=agent.id, actor_role=agent.role)
+
+    assert harness.run(harness.app._try_update(Ticket, tid, back_to_medium)) is None
+    assert harness.version(tid) == 2  # nothing appended
+    with harness.blocker.unblock():
+        result = harness.app.edit_ticket(tid, agent, priority="medium")
+        assert harness.app.get_ticket(tid).priority.value == "medium"
+    assert (result.version, result.position is not None) == (3, True)

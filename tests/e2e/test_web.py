@@ -43,7 +43,7 @@ expect.set_options(timeout=TIMEOUT_MS)
 
 @pytest.fixture(scope="module")
 def web_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveServer]:
-    from config.webapp import ensure_built
+    from infra.server.webapp import ensure_built
 
     problem = ensure_built()
     if problem:

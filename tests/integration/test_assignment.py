@@ -19,8 +19,8 @@ import pytest
 from django.db import connection
 
 from command_api.application import Actor, get_application
-from config import automation
-from config.projectors import event_source, runner, store
+from config import bootstrap
+from config.bootstrap import event_source, runner, store
 from domain.lifecycle import Role
 from domain.ticket import Ticket
 from infra.automation.models import AssignmentSetting
@@ -221,16 +221,16 @@ def test_no_eligible_agent_leaves_it_unassigned_until_one_is_available(
 
 
 @pytest.mark.django_db
-def test_working_hours_are_respected(manager: Any, make_user: Any, monkeypatch: Any) -> None:
+def test_working_hours_are_respected(manager: Any, make_user: Any, dependencies: Any) -> None:
     uid = online_agent(make_user)
     get_application().set_agent_working_hours(
         uid, {"time_zone": "Europe/Berlin", "weekly_hours": {"mon": [["09:00", "17:00"]]}}
     )
-    monkeypatch.setattr(automation, "clock", lambda: datetime(2026, 11, 25, 10, tzinfo=UTC))
+    dependencies(clock=lambda: datetime(2026, 11, 25, 10, tzinfo=UTC))
     tid = open_ticket()
     manager()
     assert agent_of(tid) is None  # a Wednesday
-    monkeypatch.setattr(automation, "clock", lambda: datetime(2026, 11, 30, 9, 30, tzinfo=UTC))
+    dependencies(clock=lambda: datetime(2026, 11, 30, 9, 30, tzinfo=UTC))
     manager()  # no new event: the idle batch decides as time passes
     assert agent_of(tid) == uid
     assert assignments(tid)[0].reason.endswith("online, within working hours (Europe/Berlin)")
@@ -238,7 +238,7 @@ def test_working_hours_are_respected(manager: Any, make_user: Any, monkeypatch: 
 
 @pytest.mark.django_db
 def test_batches_that_change_nothing_decisions_read_decide_at_most_once_a_second(
-    manager: Any, make_user: Any, monkeypatch: Any
+    manager: Any, make_user: Any, monkeypatch: Any, dependencies: Any
 ) -> None:
     uid = online_agent(make_user)
     assigned = open_ticket()
@@ -257,7 +257,7 @@ def test_batches_that_change_nothing_decisions_read_decide_at_most_once_a_second
     monkeypatch.setattr(pg_assignment.PostgresAssignmentState, "decide", decide)
     monkeypatch.setattr(pg_assignment, "DECIDE_AT_LEAST_EVERY", 3600.0)  # not on a slow machine
     lost: list[AssignCommand] = []  # decisions stay pending: never issued
-    monkeypatch.setattr(automation, "issue_assignments", lambda cs: lost.extend(cs) or [])
+    dependencies(issue_assignments=lambda cs: lost.extend(cs) or [])
     r = runner(NAME)
 
     def batch_decides() -> bool:
@@ -335,28 +335,23 @@ def test_a_stale_decision_is_refused_by_the_domain(manager: Any, make_user: Any)
     tid = open_ticket()
     get_application().edit_ticket(tid, Actor("1", Role.ADMIN), tags=["changed"])  # version 2
     command = AssignCommand(tid, uid, expected_version=1, policy="least_loaded", reason="r")
-    assert automation.assign(command) == "stale"
+    assert bootstrap.assign(command) == "stale"
     assert agent_of(tid) is None
-    assert automation.assign(AssignCommand(tid, uid, 2, "least_loaded", "r")) == "assigned"
+    assert bootstrap.assign(AssignCommand(tid, uid, 2, "least_loaded", "r")) == "assigned"
 
 
 @pytest.mark.django_db
-def test_a_decision_lost_after_its_commit_is_issued_again(
-    manager: Any, make_user: Any, monkeypatch: Any
-) -> None:
+def test_a_decision_lost_after_its_commit_is_issued_again(manager: Any, make_user: Any) -> None:
     uid = online_agent(make_user)
     lost: list[Any] = []
-    monkeypatch.setattr(
-        automation, "issue_assignments", lambda commands: lost.extend(commands) or []
-    )
-    tid = open_ticket()
-    r = runner(NAME)
-    r.catch_up()  # decided and committed, but "the process died" before issuing
-    assert [c.ticket_id for c in lost] == [tid]
-    assert pending() == 1
-    r.step()
-    assert agent_of(tid) is None  # still counted, not decided twice, not yet issued again
-    monkeypatch.undo()
+    with bootstrap.overridden(issue_assignments=lambda commands: lost.extend(commands) or []):
+        tid = open_ticket()
+        r = runner(NAME)
+        r.catch_up()  # decided and committed, but "the process died" before issuing
+        assert [c.ticket_id for c in lost] == [tid]
+        assert pending() == 1
+        r.step()
+        assert agent_of(tid) is None  # still counted, not decided twice, not yet issued again
     with connection.cursor() as cur:
         cur.execute("UPDATE assignment_decision SET decided_at = now() - interval '1 minute'")
     manager()

@@ -19,8 +19,8 @@ import pytest
 from django.db import connection
 
 from command_api.application import get_application
-from config import kafka
-from config.projectors import event_source, store
+from config import bootstrap
+from config.bootstrap import event_source, store
 from infra.kafka.message import SCHEMA_VERSION, decode
 from projections.runner import rebuild
 from tests.conftest import ROOT, subprocess_database_url
@@ -44,7 +44,7 @@ def topic(kafka_bootstrap: str, settings: Any) -> str:
     settings.KAFKA_GROUP_PREFIX = name + "."
     settings.KAFKA_SESSION_TIMEOUT_MS = 3000
     settings.KAFKA_HEARTBEAT_MS = 500
-    assert kafka.ensure_topic()
+    assert bootstrap.ensure_topic()
     return name
 
 
@@ -107,7 +107,7 @@ def embedded_result(name: str) -> dict[str, list[tuple[Any, ...]]]:
 def test_the_relay_publishes_every_event_once_keyed_by_aggregate_in_order(topic, kafka_bootstrap):
     app = get_application()
     generate(app, tickets=12, steps=120, seed=61)
-    relay = kafka.relay()
+    relay = bootstrap.relay()
     try:
         published = relay.catch_up()
     finally:
@@ -151,7 +151,7 @@ def test_a_relay_killed_at_any_moment_repeats_a_few_events_and_never_skips_one(
     p = manage(topic, "relay", "--until-caught-up", "--batch-size", "50",
                DESKSTREAM_FAULT_RELAY_CRASH_AFTER="3")  # fmt: skip
     assert p.wait(60) == 87, p.stderr.read() if p.stderr else ""
-    relay = kafka.relay()
+    relay = bootstrap.relay()
     relay.close()
     assert relay.position() == positions[99]  # two batches recorded; the third was not
     published = Counter(json.loads(m.value)["position"] for m in read_topic(
@@ -177,7 +177,7 @@ def test_a_relay_killed_at_any_moment_repeats_a_few_events_and_never_skips_one(
 
 # ------------------------------------------------------------------------------ projectors
 def consume_until_caught_up(name: str, batch_size: int) -> None:
-    runner = kafka.runner(name)
+    runner = bootstrap.kafka_runner(name)
     runner.batch_size = batch_size
     target = latest_versions()
     deadline = time.monotonic() + 60
@@ -190,11 +190,11 @@ def consume_until_caught_up(name: str, batch_size: int) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("name", kafka.KAFKA_PROJECTORS)
+@pytest.mark.parametrize("name", bootstrap.KAFKA_PROJECTORS)
 def test_a_projector_fed_by_kafka_equals_the_embedded_one(name, topic):
     app = get_application()
     generate(app, tickets=25, steps=400, seed=63)
-    relay = kafka.relay()
+    relay = bootstrap.relay()
     try:
         relay.catch_up()
         # Re-deliveries (a relay crash re-publishes a batch): the store must drop them.
@@ -216,7 +216,7 @@ def test_a_stream_batch_applies_each_aggregate_version_once_and_refuses_a_gap():
 
     generate(get_application(), tickets=3, steps=12, seed=65)
     envelopes = list(event_source().read(0, 100_000))
-    projection = kafka.store("read_models")
+    projection = bootstrap.kafka_store("read_models")
     with projection.batch() as batch:
         batch.apply(envelopes[:5])
         assert batch.applied == 5
@@ -252,7 +252,7 @@ def test_instances_share_partitions_and_hand_them_over_losing_and_repeating_noth
 ):
     app = get_application()
     generate(app, tickets=40, steps=600, seed=66)
-    assert kafka.relay().catch_up()
+    assert bootstrap.relay().catch_up()
     name = "read_models"
     env = {"DESKSTREAM_LOG_LEVEL": "INFO"}
     args = ("projector", "run", name, "--source", "kafka", "--batch-size", "10")
@@ -270,7 +270,7 @@ def test_instances_share_partitions_and_hand_them_over_losing_and_repeating_noth
     assert procs[0].wait(30) in (0, -signal.SIGKILL)
     # More history while the survivor takes over the stopped member's partitions.
     generate(app, tickets=10, steps=200, seed=67)
-    relay = kafka.relay()
+    relay = bootstrap.relay()
     try:
         relay.catch_up()
     finally:

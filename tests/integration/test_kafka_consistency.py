@@ -16,7 +16,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from command_api.application import Actor, get_application
-from config import kafka
+from config import bootstrap
 from domain.lifecycle import Role
 from tests.integration.test_kafka import (
     PARTITIONS,
@@ -115,7 +115,7 @@ def test_every_read_after_a_write_sees_it_with_two_members_across_partitions(
     assert len({p for ticket in tickets for p in partitions[str(ticket).encode()]}) >= 3
     for i in range(2):
         assert "partitions assigned [" in (tmp_path / f"m{i}.log").read_text()
-    assert kafka.store(name).unapplied() == 0
+    assert bootstrap.kafka_store(name).unapplied() == 0
 
 
 @pytest.mark.django_db
@@ -124,7 +124,7 @@ def test_the_frontier_and_the_status_lag_count_exactly_the_unapplied_events():
 
     from django.core.management import call_command
 
-    from config.projectors import event_source
+    from config.bootstrap import event_source
 
     generate(get_application(), tickets=6, steps=90, seed=72)
     envelopes = list(event_source().read(0, 100_000))
@@ -138,7 +138,7 @@ def test_the_frontier_and_the_status_lag_count_exactly_the_unapplied_events():
     behind = [es for a, es in by_ticket.items() if len(es) >= 4 and a != newest][:2]
     held = [e for es in behind for e in es[2:]]
     assert len(behind) == 2
-    projection = kafka.store("read_models")
+    projection = bootstrap.kafka_store("read_models")
     with projection.batch() as batch:
         batch.apply([e for e in envelopes if e not in held])
     first_missing = min(e.position for e in held)

@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 
 from command_api.application import get_application
-from config import kafka
+from config import bootstrap
 from tests.integration.test_kafka import (
     PARTITIONS,
     applied_versions,
@@ -125,5 +125,5 @@ def test_the_relay_and_members_ride_out_dropped_database_connections(topic, tmp_
         stop_all(procs)
     logs = [tmp_path / f"{n}.log" for n in ("relay", "member0", "member1")]
     assert sum(retries(log) for log in logs) >= 2
-    assert kafka.store(NAME).unapplied() == 0
+    assert bootstrap.kafka_store(NAME).unapplied() == 0
     assert snapshot(NAME) == embedded_result(NAME)

@@ -19,8 +19,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from command_api.application import Actor, get_application
-from config import notifications as wiring
-from config.projectors import event_source, runner, store
+from config import bootstrap as wiring
+from config.bootstrap import event_source, runner, store
 from domain.lifecycle import Role
 from infra.email.outbox import FileOutboxEmailSender
 from infra.email.ports import EmailRejectedError, OutgoingEmail
@@ -264,8 +264,7 @@ def test_the_sweep_sends_what_a_crash_left_unenqueued(
     outbox_dir = FileOutboxEmailSender(settings.EMAIL_OUTBOX_DIR)
     before = {e.name for e in outbox_dir.entries()}
     later = timezone.now() + outbox.ENQUEUE_GRACE + timedelta(seconds=1)
-    monkeypatch.setattr(wiring, "SWEEP_BATCH", 3)  # two rounds
-    assert wiring.sweep(at=later) == 4  # eager: the tasks ran right here
+    assert wiring.sweep(at=later, batch=3) == 4  # two rounds  # eager: the tasks ran right here
     assert [s for _, _, s in rows(tid)] == ["sent"] * 4
     new = [e for e in outbox_dir.entries() if e.name not in before]
     assert sorted(e.subject for e in new) == sorted(

@@ -16,7 +16,7 @@ import pytest
 from django.db import connection
 
 from command_api.application import get_application
-from config.projectors import STORES, event_source, runner, store
+from config.bootstrap import STORES, event_source, runner, store
 from projections.runner import ProjectionRunner, rebuild
 from tests.conftest import ROOT, subprocess_database_url
 from tests.support.history import generate

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from config.projectors import runner
+from config.bootstrap import runner
 from tests.conftest import project_all
 
 pytestmark = pytest.mark.django_db

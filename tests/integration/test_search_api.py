@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from config.projectors import runner
+from config.bootstrap import runner
 
 pytestmark = pytest.mark.django_db
 

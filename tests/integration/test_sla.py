@@ -13,8 +13,8 @@ from django.core.management import call_command
 from django.db import connection
 
 from command_api.application import Actor, get_application
-from config import automation
-from config.projectors import event_source
+from config import bootstrap
+from config.bootstrap import event_source
 from domain.lifecycle import Role
 from domain.ticket import Ticket
 from infra.automation.models import BusinessCalendarSetting, SlaPolicySetting
@@ -40,7 +40,7 @@ def clock_rules(db: Any) -> None:
             priority=priority,
             defaults={"first_response_minutes": first, "resolution_minutes": resolution},
         )
-    automation.forget_rules()
+    bootstrap.sla_check.forget_rules()
 
 
 def opened_at(tid: UUID) -> Any:
@@ -52,7 +52,7 @@ def breaches(tid: UUID) -> list[Ticket.SlaBreached]:
 
 
 def sla_row(tid: UUID) -> tuple[Any, ...]:
-    from config.projectors import runner
+    from config.bootstrap import runner
 
     runner(sla.NAME).catch_up()
     with connection.cursor() as cur:
@@ -79,8 +79,8 @@ def test_breaches_are_recorded_once_with_their_deadlines_and_show_in_the_read_mo
     assert body["sla_first_response_due"] == due_first.isoformat().replace("+00:00", "Z")
     assert body["sla_breaches"] == []
 
-    assert automation.check_sla(due_first - timedelta(seconds=1)).recorded == 0
-    result = automation.check_sla(due_first + timedelta(seconds=1))
+    assert bootstrap.check_sla(due_first - timedelta(seconds=1)).recorded == 0
+    result = bootstrap.check_sla(due_first + timedelta(seconds=1))
     assert (result.recorded, result.failed) == (1, 0)
     (event,) = breaches(tid)
     assert (event.target, event.deadline, event.breached_at, event.priority) == (
@@ -88,9 +88,9 @@ def test_breaches_are_recorded_once_with_their_deadlines_and_show_in_the_read_mo
     assert event.policy == "high: first response 1 h, resolution 4 h of business time"
     assert (event.actor_id, event.actor_role) == ("automation", "system")
     # Checking again (before and after the projector caught up) records nothing new.
-    automation.check_sla(due_first + timedelta(seconds=2))
+    bootstrap.check_sla(due_first + timedelta(seconds=2))
     sla_row(tid)
-    assert automation.check_sla(due_first + timedelta(seconds=3)).recorded == 0
+    assert bootstrap.check_sla(due_first + timedelta(seconds=3)).recorded == 0
     assert len(breaches(tid)) == 1
 
     call_command("sla", "check", "--now", (due_resolution + timedelta(minutes=1)).isoformat())
@@ -116,7 +116,7 @@ def test_waiting_on_the_customer_pauses_the_clock(clock_rules: Any, make_user: A
     app.change_status(tid, agent, status="waiting_on_customer")
     assert sla_row(tid)[:2] == (None, None)  # paused: no deadline while waiting
     t0 = opened_at(tid)
-    assert automation.check_sla(t0 + timedelta(days=30)).recorded == 0
+    assert bootstrap.check_sla(t0 + timedelta(days=30)).recorded == 0
     app.post_message(tid, CUSTOMER, body="Here are the logs")  # back to In Progress
     events = app.ticket_events(tid)
     paused = events[-1].timestamp - events[4].timestamp  # StatusChanged to waiting
@@ -133,7 +133,7 @@ def test_a_reply_in_time_meets_the_first_response_target(clock_rules: Any, make_
     ).id
     app.post_message(tid, agent, body="Looking into it")
     sla_row(tid)
-    result = automation.check_sla(opened_at(tid) + timedelta(hours=5))
+    result = bootstrap.check_sla(opened_at(tid) + timedelta(hours=5))
     assert [e.target for e in breaches(tid)] == ["resolution"]
     assert result.recorded == 1
 
@@ -152,7 +152,7 @@ def test_new_rules_move_the_deadlines_at_the_next_check(clock_rules: Any, api: A
     r = admin.put("/api/settings/sla", rules, format="json")
     assert r.status_code == 200, r.content
     assert r.json()["low"] == {"first_response_minutes": 30, "resolution_minutes": 90}
-    assert automation.check_sla(t0).refreshed >= 1
+    assert bootstrap.check_sla(t0).refreshed >= 1
     assert sla_row(tid)[:2] == (t0 + timedelta(minutes=30), t0 + timedelta(minutes=90))
 
 

@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["domain", "command_api", "projections", "read_api", "infra", "config"]
+PACKAGES = [
+    "domain",
+    "command_api",
+    "projections",
+    "read_api",
+    "infra",
+    "processes",
+    "config",
+    "cli",
+]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 
@@ -51,12 +60,40 @@ def test_contracts_hold_on_the_real_tree(tree_copy: Path) -> None:
         ("infra/auth/planted.py", "import infra.kafka\n", "Adapters are independent"),
         ("infra/email/planted.py", "import infra.postgres.models\n", "Adapters are independent"),
         ("projections/planted.py", "import celery\n", "Projector logic imports no framework"),
+        ("infra/server/planted.py", "import infra.kafka\n", "Adapters are independent"),
+        # Layers: nothing below the composition root imports it; process managers sit above
+        # the APIs; the command line above everything.
+        ("infra/server/planted.py", "from config import bootstrap\n", "Layers"),
+        ("processes/planted.py", "from config import bootstrap\n", "Layers"),
+        ("command_api/planted.py", "import processes.sla\n", "Layers"),
+        ("read_api/planted.py", "import processes.notifications\n", "Layers"),
+        ("config/planted.py", "import cli.management.commands.projector\n", "Layers"),
+        (
+            "infra/postgres/planted.py",
+            "import infra.server.lifecycle\n",
+            "Adapters are independent",
+        ),
+        # Circles: two sibling modules importing each other (even lazily) break it.
+        ("processes/sla.py", "import processes.runtime\n", None),
+        ("config/celery.py", "import config.bootstrap\n", "No import circles"),
     ],
 )
 def test_a_planted_violation_fails(
-    tree_copy: Path, module: str, source: str, contract: str
+    tree_copy: Path, module: str, source: str, contract: str | None
 ) -> None:
-    (tree_copy / module).write_text(source)
+    path = tree_copy / module
+    if contract is None:  # one side of a circle: on its own it breaks nothing
+        path.write_text(path.read_text() + source)
+        result = run_lint_imports(tree_copy)
+        assert result.returncode == 0, result.stdout
+        (tree_copy / "processes/runtime.py").write_text(
+            (tree_copy / "processes/runtime.py").read_text() + "import processes.sla\n"
+        )
+        contract = "No import circles"
+    elif path.exists():
+        path.write_text(path.read_text() + source)
+    else:
+        path.write_text(source)
     result = run_lint_imports(tree_copy)
     assert result.returncode != 0
     assert f"{contract}" in result.stdout
@@ -82,3 +119,20 @@ def test_domain_imports_only_stdlib_and_eventsourcing_domain() -> None:
                     continue
                 offenders.append(f"{path.relative_to(ROOT)}: {name}")
     assert offenders == []
+
+
+def test_config_holds_only_the_wiring() -> None:
+    """``config/`` is settings, URLs, ASGI/WSGI, the Celery app and one bootstrap; server
+    plumbing lives in ``infra/server``, behaviour in the layer it belongs to."""
+    modules = sorted(
+        p.relative_to(ROOT / "config").as_posix() for p in (ROOT / "config").rglob("*.py")
+    )
+    assert modules == [
+        "__init__.py",
+        "asgi.py",
+        "bootstrap.py",
+        "celery.py",
+        "settings.py",
+        "urls.py",
+        "wsgi.py",
+    ]

@@ -14,9 +14,8 @@ import pytest
 import yaml
 from django.core.management import get_commands
 
+from config.bootstrap import KAFKA_PROJECTORS, STORES
 from config.database import parse_database_url
-from config.kafka import KAFKA_PROJECTORS
-from config.projectors import STORES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 INFRA = {"postgres", "redis", "kafka", "opensearch", "clickhouse"}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.test import RequestFactory, override_settings
 
-from config import webapp
+from infra.server import webapp
 
 
 def make_web(tmp_path: Path) -> Path:

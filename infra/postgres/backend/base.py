@@ -5,7 +5,8 @@ still builds the full connection parameters (a dict, the settings checks, the ad
 template) every time a request takes a connection, and ``get_new_connection`` then ignores
 them and takes one from the pool, which was made with its own copy of those parameters.
 That was about 3% of the web server's CPU per command (ADR 0020). Everything else is
-Django's backend unchanged.
+Django's backend unchanged. It relies on Django's private ``_connection_pools``: see
+docs/upstream-patches.md (3), pinned by tests/unit/test_upstream_pins.py.
 """
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""Auth endpoints: the sign-in methods on offer, refresh, logout, who-am-I, and the demo
-sign-in (demo mode only)."""
+"""Auth commands: refresh and log out an API session, and the demo sign-in (demo mode only)."""
 
 from __future__ import annotations
 
@@ -40,13 +39,6 @@ class TokenPairSerializer(serializers.Serializer[dict[str, object]]):
     expires_in = serializers.IntegerField()
 
 
-class MeSerializer(serializers.Serializer[User]):
-    id = serializers.IntegerField()
-    email = serializers.EmailField()
-    name = serializers.CharField(source="display_name")
-    role = serializers.CharField()
-
-
 def _token_error(err: tokens.TokenError) -> Response:
     return Response({"error": err.code, "detail": err.detail}, status=401)
 
@@ -77,39 +69,6 @@ class LogoutView(APIView):
         except tokens.TokenError as err:
             return _token_error(err)
         return Response(status=204)
-
-
-class MeView(APIView):
-    @extend_schema(responses={200: MeSerializer})
-    def get(self, request: Request) -> Response:
-        user: User = request.user  # type: ignore[assignment]  # IsAuthenticated guarantees it
-        return Response(MeSerializer(user).data)
-
-
-class ProviderSerializer(serializers.Serializer[dict[str, str]]):
-    id = serializers.CharField()
-    name = serializers.CharField()
-    url = serializers.CharField(help_text="Where the browser goes to start this sign-in.")
-
-
-class ProvidersSerializer(serializers.Serializer[dict[str, object]]):
-    demo = serializers.BooleanField(help_text="Whether POST /api/auth/demo-login is open.")
-    providers = ProviderSerializer(many=True)
-
-
-class ProvidersView(APIView):
-    """The sign-in methods on offer, for the sign-in page: the social providers that are
-    configured (``settings.SOCIAL_PROVIDERS``) and whether the demo sign-in is open."""
-
-    authentication_classes: list[type] = []
-    permission_classes = [AllowAny]
-
-    @extend_schema(responses={200: ProvidersSerializer})
-    def get(self, request: Request) -> Response:
-        providers = [
-            {"id": p["id"], "name": p["name"], "url": p["url"]} for p in settings.SOCIAL_PROVIDERS
-        ]
-        return Response({"demo": bool(settings.DEMO_MODE), "providers": providers})
 
 
 class DemoLoginView(APIView):

@@ -16,7 +16,7 @@ from pathlib import Path
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
 # What the build reads: a change to any of these makes web/dist stale.
 SOURCES = ("src", "index.html", "package-lock.json", "vite.config.ts", "tsconfig.json")
 

@@ -21,7 +21,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from infra.server import lifecycle
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
 def prepare_database(var_dir: Path) -> None:
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DESKSTREAM_EMAIL_OUTBOX", "1")  # mail to ./var/outbox (and SMTP if set)
     prepare_database(BASE_DIR / "var")
 
-    from config.webapp import ensure_built
+    from infra.server.webapp import ensure_built
 
     problem = ensure_built()
     if problem:
@@ -117,13 +119,13 @@ def main(argv: list[str] | None = None) -> None:
             access_log=access_log(log_level),
         )
     finally:
-        stop_projectors()
+        lifecycle.shutdown()  # the projector threads, then the event store (config/bootstrap.py)
         if child is not None:
             stop_child(child)
 
 
-# uvicorn's httptools protocol, writing each response's head and body at once (config/http.py).
-HTTP_PROTOCOL = "config.http:HttpToolsProtocol"
+# uvicorn's httptools protocol, writing each response's head and body at once (http.py here).
+HTTP_PROTOCOL = "infra.server.http:HttpToolsProtocol"
 
 
 def access_log(log_level: str) -> bool:
@@ -150,16 +152,6 @@ def stop_child(child: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-
-
-def stop_projectors() -> None:
-    """Let the in-process projectors finish their batch before PostgreSQL stops, then close
-    the event store's connections (left to interpreter teardown, their finalizer fails)."""
-    from command_api.application import close_application
-    from config.projectors import stop_in_process
-
-    stop_in_process()
-    close_application()
 
 
 def serve_workers(host: str, port: int, workers: int, log_level: str) -> None:

@@ -12,9 +12,9 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from command_api.application import get_application
-from config import kafka
-from config.shutdown import stop_on_signals
+from config import bootstrap
 from infra.kafka.resilience import keep_running, reset_database
+from infra.server.shutdown import stop_on_signals
 
 
 class Command(BaseCommand):
@@ -27,8 +27,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         stop = stop_on_signals()
         created: list[bool] = []  # the broker may still be starting: retried like the rest
-        keep_running(lambda: created.append(kafka.ensure_topic()), stop, what="relay: topic")
-        relay = kafka.relay()
+        keep_running(lambda: created.append(bootstrap.ensure_topic()), stop, what="relay: topic")
+        relay = bootstrap.relay()
         if options["batch_size"]:
             relay.batch_size = options["batch_size"]
         try:
@@ -40,7 +40,6 @@ class Command(BaseCommand):
                 published = relay.catch_up()
                 self.stdout.write(f"relay: published {published}, at {relay.position()}")
                 return
-
             event_store = getattr(get_application().recorder, "datastore", None)
 
             def reset() -> None:  # after a database or broker outage

@@ -1,18 +1,24 @@
-"""Wiring of notifications: the projector's store, enqueueing e-mails, delivering them.
+"""Notification delivery: enqueueing the outbox's e-mails, sending each at most once, and the
+sweep that re-enqueues what was lost.
 
 The notification projector (``projections.notifications``) writes in-app notifications and
 outbox rows through ``infra.postgres.notifications``; after each batch commits, the new
-outbox rows are enqueued as Celery tasks (``config.celery``). A task (``deliver``) locks its
-row, renders the kind's template (``infra.email``) with names from ``infra.auth``, sends it
-through the configured ``EmailSender`` (the local outbox and/or SMTP) and marks it sent.
-The sweep re-enqueues rows that were never enqueued (a crash after the commit) or whose
-attempt failed, with backoff.
+outbox rows are enqueued as Celery tasks (``enqueue_each``, with the task the composition
+root hands in). A task (``deliver``) locks its row, renders the kind's template
+(``infra.email``) with names from ``infra.auth``, sends it through the configured
+``EmailSender`` (the local outbox and/or SMTP) and marks it sent. The row stays locked while
+it is sent, so two tasks for one row never both send it; a worker that dies after the SMTP
+server accepted the message but before the commit leaves the row pending, and the retry sends
+it again (at least once across such a crash, see docs/notifications.md). The sweep
+re-enqueues rows that were never enqueued (a crash after the commit) or whose attempt failed,
+with backoff.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -23,9 +29,7 @@ from domain.lifecycle import Status
 from infra.auth.models import User
 from infra.email import templates
 from infra.email.models import stored_template
-from infra.email.outbox import FileOutboxEmailSender
-from infra.email.ports import EmailRejectedError, EmailSender, FanOutEmailSender, OutgoingEmail
-from infra.email.smtp import SmtpEmailSender, SmtpSettings
+from infra.email.ports import EmailRejectedError, EmailSender, OutgoingEmail
 from infra.postgres import notifications as outbox
 from infra.postgres.notifications import PostgresNotificationsState
 
@@ -34,20 +38,27 @@ log = logging.getLogger(__name__)
 SYSTEM_NAME = "Deskstream"  # who "assigned" a ticket when automation did
 MAX_BACKOFF = timedelta(hours=1)
 
+Enqueue = Callable[[list[int]], None]
+
 
 # ------------------------------------------------------------------------------ projector
-def enqueue(outbox_ids: list[int]) -> None:
-    """One Celery task per outbox row (after the commit that wrote them)."""
-    from config.celery import send_notification_email
+def enqueue_each(send: Callable[[int], object]) -> Enqueue:
+    """Enqueue one task per outbox row with ``send`` (after the commit that wrote them)."""
 
-    for outbox_id in outbox_ids:
-        try:
-            send_notification_email.delay(outbox_id)
-        except Exception:  # the broker is away: the sweep enqueues it later
-            log.warning("could not enqueue e-mail %s; the sweep will", outbox_id, exc_info=True)
+    def enqueue(outbox_ids: list[int]) -> None:
+        for outbox_id in outbox_ids:
+            try:
+                send(outbox_id)
+            except Exception:  # the broker is away: the sweep enqueues it later
+                log.warning("could not enqueue e-mail %s; the sweep will", outbox_id,
+                            exc_info=True)  # fmt: skip
+
+    return enqueue
 
 
-def state(cursor: Any, suffix: str = "") -> PostgresNotificationsState:
+def notifications_state(
+    cursor: Any, suffix: str, *, enqueue: Enqueue
+) -> PostgresNotificationsState:
     return PostgresNotificationsState(
         cursor,
         suffix,
@@ -57,26 +68,7 @@ def state(cursor: Any, suffix: str = "") -> PostgresNotificationsState:
 
 
 # ------------------------------------------------------------------------------ delivery
-def email_sender() -> EmailSender:
-    senders: list[EmailSender] = []
-    if settings.EMAIL_OUTBOX:
-        senders.append(FileOutboxEmailSender(settings.EMAIL_OUTBOX_DIR))
-    if settings.SMTP_HOST:
-        senders.append(
-            SmtpEmailSender(
-                SmtpSettings(
-                    host=settings.SMTP_HOST,
-                    port=settings.SMTP_PORT,
-                    user=settings.SMTP_USER,
-                    password=settings.SMTP_PASSWORD,
-                    tls=settings.SMTP_TLS,
-                )
-            )
-        )
-    return FanOutEmailSender(senders)
-
-
-def deliver(outbox_id: int, sender: EmailSender | None = None) -> str:
+def deliver(outbox_id: int, sender: EmailSender) -> str:
     """Send one outbox row's e-mail at most once; returns what happened."""
     with transaction.atomic():
         row = outbox.claim(outbox_id)  # locked until this transaction ends
@@ -87,7 +79,7 @@ def deliver(outbox_id: int, sender: EmailSender | None = None) -> str:
             if email is None:
                 outbox.mark_skipped(row.id, "no active recipient with an e-mail address")
                 return "skipped"
-            (sender or email_sender()).send(email)
+            sender.send(email)
         except EmailRejectedError as err:
             outbox.mark_failed(row.id, str(err), retry_in=None)
             log.warning("e-mail %s rejected: %s", row.id, err)
@@ -109,15 +101,16 @@ SWEEP_BATCH = 500
 SWEEP_ROUNDS = 20
 
 
-def sweep(*, at: Any = None) -> int:
-    """Enqueue the due outbox rows, a batch at a time (at most 10,000 per sweep); returns how
-    many. A row enqueued here is not due again before the grace period has passed."""
+def sweep(enqueue: Enqueue, *, at: Any = None, batch: int = SWEEP_BATCH) -> int:
+    """Enqueue the due outbox rows, ``batch`` at a time (at most ``SWEEP_ROUNDS`` batches per
+    sweep); returns how many. A row enqueued here is not due again before the grace period
+    has passed."""
     total = 0
     for _ in range(SWEEP_ROUNDS):
-        ids = outbox.due(at=at, limit=SWEEP_BATCH)
+        ids = outbox.due(at=at, limit=batch)
         enqueue(ids)
         total += len(ids)
-        if len(ids) < SWEEP_BATCH:
+        if len(ids) < batch:
             break
     return total
 
@@ -184,17 +177,18 @@ def compose(row: outbox.OutboxRow) -> OutgoingEmail | None:
 
 
 # ------------------------------------------------------------------------------ embedded mode
-def sweeper_thread(stop: threading.Event) -> threading.Thread:
+def sweeper_thread(
+    sweep_due: Callable[[], int], interval: float, stop: threading.Event
+) -> threading.Thread:
     """The periodic sweep in a thread (the embedded mode has no Celery beat)."""
 
     def loop() -> None:
         try:
-            while not stop.wait(settings.OUTBOX_SWEEP_INTERVAL):
+            while not stop.wait(interval):
                 try:
-                    sweep()
+                    sweep_due()
                 except Exception:
-                    log.warning("outbox sweep failed; next try in %s s",
-                                settings.OUTBOX_SWEEP_INTERVAL, exc_info=True)  # fmt: skip
+                    log.warning("outbox sweep failed; next try in %s s", interval, exc_info=True)
         finally:
             connection.close()
 

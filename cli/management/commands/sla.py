@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from config import automation
+from config import bootstrap
 
 
 class Command(BaseCommand):
@@ -33,7 +33,7 @@ class Command(BaseCommand):
                 raise CommandError("--now: ISO-8601, e.g. 2026-11-27T10:00:00+00:00") from None
             if now.tzinfo is None:
                 raise CommandError("--now needs a UTC offset, e.g. +00:00")
-        result = automation.check_sla(now)
+        result = bootstrap.check_sla(now)
         self.stdout.write(
             f"SLA check: {result.recorded} breaches recorded, {result.unchanged} unchanged, "
             f"{result.stale} stale, {result.failed} failed; {result.refreshed} deadlines "

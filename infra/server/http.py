@@ -8,7 +8,7 @@ the largest single cost on the event loop thread under ``bench/commands.py`` (AD
 Here the head is held until the body's first write and goes out with it; the bytes on the
 wire, and their order, are the same.
 
-``http="config.http:HttpToolsProtocol"`` (``config/launcher.py``) selects it.
+``http="infra.server.http:HttpToolsProtocol"`` (``infra/server/launcher.py``) selects it.
 """
 
 from __future__ import annotations

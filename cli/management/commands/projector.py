@@ -26,10 +26,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from config import projectors
-from config.shutdown import stop_on_signals
+from config import bootstrap
 from infra.kafka.resilience import keep_running, reset_database
 from infra.postgres.projection_store import EventGapError
+from infra.server.shutdown import stop_on_signals
 from projections.runner import Progress as RunProgress
 from projections.runner import StreamRunner, rebuild
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         run = sub.add_parser("run", help="follow the event log and apply it")
-        run.add_argument("name", choices=sorted(projectors.STORES))
+        run.add_argument("name", choices=sorted(bootstrap.STORES))
         run.add_argument("--batch-size", type=int, default=None)
         run.add_argument("--until-caught-up", action="store_true", help="exit when at the head")
         run.add_argument("--source", choices=SOURCES, default="log", help="log (default) | kafka")
@@ -53,7 +53,7 @@ class Command(BaseCommand):
         )
         sub.add_parser("status", help="position and lag of every projector")
         reb = sub.add_parser("rebuild", help="rebuild from zero beside the live copy, then swap")
-        reb.add_argument("name", choices=sorted(projectors.STORES))
+        reb.add_argument("name", choices=sorted(bootstrap.STORES))
         reb.add_argument("--batch-size", type=int, default=None)
         reb.add_argument("--source", choices=SOURCES, default="log", help="the mode it serves")
 
@@ -74,27 +74,26 @@ class Command(BaseCommand):
             raise CommandError(f"unknown action {action}")
 
     def status(self) -> None:
-        from config import kafka
-
-        head = projectors.event_source().head()
+        head = bootstrap.event_source().head()
         table = Table(title=f"Projectors (log head {head})")
         for col in ("projector", "source", "position", "lag (events)"):
             table.add_column(
                 col, justify="right" if col in ("position", "lag (events)") else "left"
             )
-        for name in sorted(projectors.STORES):
-            store = projectors.store(name)
+        for name in sorted(bootstrap.STORES):
+            store = bootstrap.store(name)
             position = store.position()
-            if name in kafka.KAFKA_PROJECTORS and store.has_applied_versions():
+            if name in bootstrap.KAFKA_PROJECTORS and store.has_applied_versions():
                 # Fed by Kafka: the position is the contiguous frontier; the lag counts the
                 # events not applied yet (some above the frontier may be).
-                table.add_row(name, "kafka", str(position), str(kafka.store(name).unapplied()))
+                unapplied = bootstrap.kafka_store(name).unapplied()
+                table.add_row(name, "kafka", str(position), str(unapplied))
             else:
                 table.add_row(name, "log", str(position), str(max(head - position, 0)))
         Console(file=cast(IO[str], self.stdout), width=100).print(table)
 
     def run(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
-        runner = projectors.runner(name)
+        runner = bootstrap.runner(name)
         if batch_size:
             runner.batch_size = batch_size
         if until_caught_up:
@@ -109,7 +108,7 @@ class Command(BaseCommand):
         stop = stop_on_signals()
         # The push projector stays in the web server: with the in-memory channel layer its
         # frames only reach sockets of its own process.
-        threads = projectors.start_in_process(stop, push=False)
+        threads = bootstrap.start_in_process(stop, push=False)
         self.stdout.write(f"projectors running: {', '.join(t.name for t in threads)}")
         self.stdout.flush()
         # Started by ``make run``: also stop when the launcher is gone (even if SIGKILLed).
@@ -118,16 +117,11 @@ class Command(BaseCommand):
             if parent and os.getppid() != parent:
                 self.stdout.write("the launcher is gone; stopping")
                 break
-        projectors.stop_in_process()
-        from command_api.application import close_application
-
-        close_application()
+        bootstrap.close()
 
     def run_kafka(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
-        from config import kafka
-
         try:
-            store = kafka.store(name)
+            store = bootstrap.kafka_store(name)
         except KeyError as error:
             raise CommandError(error.args[0]) from None
         if store.position() > 0 and not store.has_applied_versions():
@@ -137,7 +131,7 @@ class Command(BaseCommand):
             )
         stop = stop_on_signals()
         runners: list[StreamRunner] = []  # the broker may still be starting: retried
-        keep_running(lambda: runners.append(kafka.runner(name)), stop, what=name)
+        keep_running(lambda: runners.append(bootstrap.kafka_runner(name)), stop, what=name)
         if not runners:
             return
         runner = runners[0]
@@ -148,7 +142,7 @@ class Command(BaseCommand):
                 applied = runner.catch_up()
                 self.stdout.write(f"{name}: applied {applied} events from Kafka")
                 return
-            self.stdout.write(f"{name}: consuming {kafka.group_id(name)}")
+            self.stdout.write(f"{name}: consuming {bootstrap.group_id(name)}")
             # Database and broker outages are retried; a version gap stops the process.
             keep_running(lambda: runner.run(stop), stop, what=name, reset=reset_database)
         except EventGapError as error:
@@ -157,13 +151,11 @@ class Command(BaseCommand):
             runner.source.close()  # leaves the group: its partitions go to the others now
 
     def rebuild(self, name: str, batch_size: int | None, source_name: str = "log") -> None:
-        source = projectors.event_source()
-        live = projectors.store(name)
+        source = bootstrap.event_source()
+        live = bootstrap.store(name)
         if source_name == "kafka":
-            from config import kafka
-
             try:
-                live = kafka.store(name)
+                live = bootstrap.kafka_store(name)
             except KeyError as error:
                 raise CommandError(error.args[0]) from None
         columns = (
@@ -187,7 +179,7 @@ class Command(BaseCommand):
                 live,
                 live.shadow,
                 live.swap_in,  # type: ignore[arg-type]
-                batch_size=batch_size or projectors.runner(name).batch_size,
+                batch_size=batch_size or bootstrap.runner(name).batch_size,
                 on_progress=progress,
             )
         self.stdout.write(f"{name} rebuilt and swapped in at position {position}")

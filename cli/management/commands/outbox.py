@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from config import notifications
+from config import bootstrap
 from infra.postgres.models import NotificationOutboxRecord
 
 FAR_FUTURE = timedelta(days=36500)
@@ -34,7 +34,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "sweep":
             at = timezone.now() + FAR_FUTURE if options["all"] else None
-            self.stdout.write(f"enqueued {notifications.sweep(at=at)}")
+            self.stdout.write(f"enqueued {bootstrap.sweep(at=at)}")
             return
         counts = dict(
             NotificationOutboxRecord.objects.values_list("status")

@@ -1,0 +1,59 @@
+"""Admin commands on the e-mail templates: edit and reset.
+
+Only admins may use them (403 ``forbidden`` otherwise). A template is validated before it is
+stored: an unknown placeholder, a broken ``${`` or Django/Jinja syntax is a 400 naming the
+field; the HTML part is stored sanitized.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from infra.email import templates
+from infra.email.api import (
+    EmailTemplateInput,
+    EmailTemplateSerializer,
+    present_template,
+    require_admin,
+    template_kind,
+)
+from infra.email.models import EmailTemplate
+
+
+@extend_schema(tags=["settings"])
+class EmailTemplateEditView(APIView):
+    """PUT: edit a template. DELETE: go back to the built-in default."""
+
+    @extend_schema(request=EmailTemplateInput, responses={200: EmailTemplateSerializer})
+    def put(self, request: Request, kind: str) -> Response:
+        require_admin(request)
+        template_kind(kind)
+        data = EmailTemplateInput.validated(request.data)
+        parts = templates.TemplateParts(data["subject"], data["text_body"], data["html_body"])
+        errors = templates.validate(kind, parts)
+        if errors:
+            raise ValidationError(errors)
+        parts = templates.clean(kind, parts)
+        with transaction.atomic():
+            EmailTemplate.objects.update_or_create(
+                kind=kind,
+                defaults={
+                    "subject": parts.subject,
+                    "text_body": parts.text_body,
+                    "html_body": parts.html_body,
+                    "updated_by": str(request.user.pk),
+                },
+            )
+        return Response(EmailTemplateSerializer(present_template(kind)).data)
+
+    @extend_schema(responses={200: EmailTemplateSerializer})
+    def delete(self, request: Request, kind: str) -> Response:
+        """Go back to the built-in default."""
+        require_admin(request)
+        EmailTemplate.objects.filter(kind=template_kind(kind)).delete()
+        return Response(EmailTemplateSerializer(present_template(kind)).data)

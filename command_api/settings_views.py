@@ -1,0 +1,95 @@
+"""Admin commands: replace the automation settings (SLA rules, business calendar,
+assignment policy).
+
+Only admins may use them (403 ``forbidden`` otherwise). Input is validated strictly by the
+domain's own parsers: anything wrong is a 400 ``{error, detail, fields}`` naming the field. A
+change applies to the next decision of the assignment manager and the next SLA check (which
+also refreshes every open ticket's deadlines).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from domain.sla import BusinessCalendar
+from infra.automation.api import (
+    AssignmentSettingsSerializer,
+    CalendarSerializer,
+    SlaSettingsSerializer,
+    assignment_present,
+    json_object,
+    parse_assignment_settings,
+    parse_sla_settings,
+    require_admin,
+    sla_present,
+)
+from infra.automation.models import (
+    SINGLETON,
+    AssignmentSetting,
+    BusinessCalendarSetting,
+    SlaPolicySetting,
+)
+
+
+@extend_schema(tags=["settings"])
+class SlaSettingsEditView(APIView):
+    @extend_schema(request=SlaSettingsSerializer, responses={200: SlaSettingsSerializer})
+    def put(self, request: Request) -> Response:
+        """Replace the SLA rules: business minutes per priority for both targets."""
+        require_admin(request)
+        policies = parse_sla_settings(request.data)
+        with transaction.atomic():
+            for policy in policies:
+                SlaPolicySetting.objects.update_or_create(
+                    priority=policy.priority.value,
+                    defaults={
+                        "first_response_minutes": int(policy.first_response.total_seconds() // 60),
+                        "resolution_minutes": int(policy.resolution.total_seconds() // 60),
+                        "updated_by": str(request.user.pk),
+                    },
+                )
+        return Response(sla_present())
+
+
+@extend_schema(tags=["settings"])
+class CalendarSettingsEditView(APIView):
+    @extend_schema(request=CalendarSerializer, responses={200: CalendarSerializer})
+    def put(self, request: Request) -> Response:
+        """Replace the business calendar that SLA deadlines are counted in."""
+        require_admin(request)
+        calendar = BusinessCalendar.from_json(json_object(request.data))
+        stored = calendar.to_json()
+        BusinessCalendarSetting.objects.update_or_create(
+            id=SINGLETON,
+            defaults={
+                "time_zone": stored["time_zone"],
+                "weekly_hours": stored["weekly_hours"],
+                "holidays": stored["holidays"],
+                "updated_by": str(request.user.pk),
+            },
+        )
+        return Response(stored)
+
+
+@extend_schema(tags=["settings"])
+class AssignmentSettingsEditView(APIView):
+    @extend_schema(
+        request=AssignmentSettingsSerializer, responses={200: AssignmentSettingsSerializer}
+    )
+    def put(self, request: Request) -> Response:
+        """Choose the automatic-assignment policy, or switch automatic assignment off."""
+        require_admin(request)
+        policy, enabled = parse_assignment_settings(request.data)
+        AssignmentSetting.objects.update_or_create(
+            id=SINGLETON,
+            defaults={
+                "policy": policy.value,
+                "enabled": enabled,
+                "updated_by": str(request.user.pk),
+            },
+        )
+        return Response(assignment_present())

@@ -1,0 +1,475 @@
+"""The composition root: the one place that builds the application, ports and adapters from
+settings and hands them to whatever runs them (the ASGI server, the projector, relay, SLA and
+outbox commands, the Celery worker).
+
+- the event source: the event store's notification log (``infra.postgres``);
+- the projection stores, and the runners that feed them from the log or from Kafka;
+- real time: the ``/ws/`` application, the channel layer's publisher, presence;
+- automation: the assignment manager's store and issuer, the SLA projector and check;
+- notifications: the projector's store, the Celery tasks, the e-mail sender, the sweep;
+- the in-process runtime of ``make run``.
+
+What a test swaps (the clock, the e-mail sender, how assignments are issued) is a field of
+``Dependencies``, set with ``overridden(...)``; nothing else is patched from outside.
+Which projectors may run on Kafka: those whose result does not depend on the order of events
+*across* aggregates, because Kafka keeps order only within a partition (one ticket's events):
+``read_models`` and ``sla`` (ADR 0014).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from typing import Any
+
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.routing import URLRouter
+from django.conf import settings
+from django.db import connection
+from django.urls import path
+from django.utils import timezone
+from eventsourcing.persistence import Notification
+
+from command_api.application import close_application, get_application
+from config.celery import SEND, SWEEP, app
+from infra.auth.tokens import TokenError, authenticate_access
+from infra.email.outbox import FileOutboxEmailSender
+from infra.email.ports import EmailSender, FanOutEmailSender
+from infra.email.smtp import SmtpEmailSender, SmtpSettings
+from infra.kafka import relay as kafka_relay
+from infra.kafka import source as kafka_source
+from infra.postgres import assignment as pg_assignment
+from infra.postgres import notifications as pg_notifications
+from infra.postgres import readmodels
+from infra.postgres import search as pg_search
+from infra.postgres import sla as pg_sla
+from infra.postgres.aggregate_log import PostgresAggregateLog
+from infra.postgres.assignment import PostgresAssignmentState, ProcessManagerStore
+from infra.postgres.event_source import PostgresEventSource, conninfo_from_django
+from infra.postgres.models import AgentRecord
+from infra.postgres.projection_store import (
+    PostgresProjectionStore,
+    VersionedProjectionStore,
+    log_table,
+)
+from infra.realtime.consumer import StreamConsumer
+from infra.realtime.ports import (
+    AgentCard,
+    AuthenticationFailedError,
+    PresenceStore,
+    Principal,
+    RealtimeServices,
+    RealtimeSettings,
+)
+from infra.realtime.presence import MemoryPresenceStore, PresenceBoard
+from infra.realtime.presence_redis import RedisPresenceStore
+from infra.realtime.publisher import ASGIApp, ChannelsFramePublisher, ServerLoop
+from infra.server import lifecycle
+from processes import faults, runtime
+from processes import notifications as delivery
+from processes.assignment import AssignmentIssuer, Issued, deciding
+from processes.notifications import notifications_state
+from processes.sla import CheckResult, RulesOnFirstUse, SlaCheck, sla_check_thread
+from projections import assignment, notifications, search, sla, tickets
+from projections.assignment import AssignCommand
+from projections.ports import EventSource
+from projections.runner import ProjectionRunner, StreamRunner
+
+
+# ------------------------------------------------------------------------------ dependencies
+@dataclass(frozen=True)
+class Dependencies:
+    """What tests may swap. ``None`` means: built from settings."""
+
+    clock: Callable[[], datetime] = timezone.now  # "now" for decisions and the SLA check
+    email_sender: EmailSender | None = None
+    issue_assignments: Callable[[list[AssignCommand]], Issued] | None = None
+
+
+_deps = Dependencies()
+
+
+@contextmanager
+def overridden(**changes: Any) -> Iterator[Dependencies]:
+    """Swap dependencies for the duration of the block (tests)."""
+    global _deps
+    names = {f.name for f in fields(Dependencies)}
+    unknown = set(changes) - names
+    if unknown:
+        raise TypeError(f"unknown dependencies: {', '.join(sorted(unknown))}")
+    before = _deps
+    _deps = replace(_deps, **changes)
+    try:
+        yield _deps
+    finally:
+        _deps = before
+
+
+def now() -> datetime:
+    return _deps.clock()
+
+
+application = get_application
+
+
+# ------------------------------------------------------------------------------ event source
+def event_source(*, own: bool = False) -> PostgresEventSource:
+    """The log; with ``own``, a source that is also handed what this process's application
+    appends and reads only the rest from the log (one reader of it: the push projector)."""
+    app_ = get_application()
+    return PostgresEventSource(
+        app_.recorder,  # type: ignore[arg-type]
+        app_.mapper,
+        conninfo_from_django(settings.DATABASES["default"]),
+        own=app_.watch_own_appends() if own else None,
+    )
+
+
+def aggregate_log() -> PostgresAggregateLog:
+    app_ = get_application()
+    return PostgresAggregateLog(app_.recorder, app_.mapper)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------ automation
+_issuer = AssignmentIssuer(get_application)
+sla_check = SlaCheck(get_application, now)
+
+
+def issue_assignments(commands: list[AssignCommand]) -> Issued:
+    issue = _deps.issue_assignments or _issuer.issue
+    return issue(commands)
+
+
+def assign(command: AssignCommand) -> str:
+    return _issuer.assign(command)
+
+
+def check_sla(at: datetime | None = None) -> CheckResult:
+    return sla_check(at)
+
+
+def _assignment_state(cursor: Any, suffix: str) -> PostgresAssignmentState:
+    return PostgresAssignmentState(
+        cursor, suffix, deciding=lambda: deciding(settings.AUTO_ASSIGN, now)
+    )
+
+
+def _sla_state(cursor: Any, suffix: str) -> pg_sla.PostgresSlaState:
+    return pg_sla.PostgresSlaState(cursor, suffix, rules=RulesOnFirstUse())
+
+
+# ------------------------------------------------------------------------------ notifications
+@app.task(name=SEND)
+def send_notification_email(outbox_id: int) -> str:
+    """Send the e-mail of one outbox row, unless it was sent already (or is being sent)."""
+    return deliver(outbox_id)
+
+
+@app.task(name=SWEEP)
+def sweep_notification_outbox() -> int:
+    """Enqueue the outbox rows that are due (never enqueued, or waiting for a retry)."""
+    return sweep()
+
+
+def email_sender() -> EmailSender:
+    if _deps.email_sender is not None:
+        return _deps.email_sender
+    senders: list[EmailSender] = []
+    if settings.EMAIL_OUTBOX:
+        senders.append(FileOutboxEmailSender(settings.EMAIL_OUTBOX_DIR))
+    if settings.SMTP_HOST:
+        senders.append(
+            SmtpEmailSender(
+                SmtpSettings(
+                    host=settings.SMTP_HOST,
+                    port=settings.SMTP_PORT,
+                    user=settings.SMTP_USER,
+                    password=settings.SMTP_PASSWORD,
+                    tls=settings.SMTP_TLS,
+                )
+            )
+        )
+    return FanOutEmailSender(senders)
+
+
+enqueue = delivery.enqueue_each(send_notification_email.delay)
+
+
+def deliver(outbox_id: int, sender: EmailSender | None = None) -> str:
+    return delivery.deliver(outbox_id, sender or email_sender())
+
+
+def sweep(*, at: Any = None, batch: int = delivery.SWEEP_BATCH) -> int:
+    return delivery.sweep(enqueue, at=at, batch=batch)
+
+
+def _notifications_state(cursor: Any, suffix: str) -> pg_notifications.PostgresNotificationsState:
+    return notifications_state(cursor, suffix, enqueue=enqueue)
+
+
+# ------------------------------------------------------------------------------ projectors
+STORES: dict[str, Callable[[], PostgresProjectionStore]] = {
+    tickets.NAME: lambda: PostgresProjectionStore(
+        tickets.NAME,
+        tables=readmodels.TABLES,
+        deferred_indexes=readmodels.DEFERRED_INDEXES,
+        state_factory=readmodels.PostgresTicketsState,
+        handler=readmodels.handler,
+    ),
+    search.NAME: lambda: PostgresProjectionStore(
+        search.NAME,
+        tables=pg_search.TABLES,
+        deferred_indexes=pg_search.DEFERRED_INDEXES,
+        state_factory=pg_search.PostgresSearchState,
+        handler=pg_search.handler,
+    ),
+    notifications.NAME: lambda: PostgresProjectionStore(
+        notifications.NAME,
+        tables=pg_notifications.TABLES,
+        state_factory=_notifications_state,
+        handler=pg_notifications.handler,
+    ),
+    # The assignment process manager decides and issues commands after its live batches
+    # (never when rebuilt); the SLA projector only projects (the check records breaches).
+    assignment.NAME: lambda: ProcessManagerStore(
+        assignment.NAME,
+        tables=pg_assignment.TABLES,
+        state_factory=_assignment_state,
+        handler=pg_assignment.handler,
+        issue=issue_assignments,
+    ),
+    sla.NAME: lambda: PostgresProjectionStore(
+        sla.NAME, tables=pg_sla.TABLES, state_factory=_sla_state, handler=pg_sla.handler
+    ),
+}
+
+
+def store(name: str) -> PostgresProjectionStore:
+    try:
+        return STORES[name]()
+    except KeyError:
+        raise KeyError(f"Unknown projector {name!r}; known: {', '.join(sorted(STORES))}") from None
+
+
+def runner(name: str, source: EventSource | None = None) -> ProjectionRunner:
+    projection = store(name)
+    crash_after = faults.from_env("DESKSTREAM_FAULT_CRASH_AFTER")
+    if crash_after:
+        faults.crash_projector_after(projection, crash_after)
+    return ProjectionRunner(
+        source or event_source(),
+        projection,
+        batch_size=settings.PROJECTION_BATCH_SIZE,
+        interval=settings.PROJECTION_INTERVAL_MS / 1000,
+    )
+
+
+# ------------------------------------------------------------------------------ Kafka
+KAFKA_PROJECTORS = (tickets.NAME, sla.NAME)
+
+
+class KafkaNotConfiguredError(RuntimeError):
+    pass
+
+
+def kafka_bootstrap() -> str:
+    if not settings.KAFKA_BOOTSTRAP:
+        raise KafkaNotConfiguredError("Set DESKSTREAM_KAFKA_BOOTSTRAP (host:port of a broker).")
+    return str(settings.KAFKA_BOOTSTRAP)
+
+
+def ensure_topic() -> bool:
+    return kafka_relay.ensure_topic(
+        kafka_bootstrap(),
+        settings.KAFKA_TOPIC,
+        settings.KAFKA_PARTITIONS,
+        settings.KAFKA_REPLICATION,
+    )
+
+
+def relay() -> kafka_relay.KafkaRelay:
+    recorder = get_application().recorder
+    log_source = event_source()
+
+    def read(after: int, limit: int) -> Sequence[Notification]:
+        return recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
+
+    crash_after = faults.from_env("DESKSTREAM_FAULT_RELAY_CRASH_AFTER")
+    return kafka_relay.KafkaRelay(
+        functools.partial(kafka_relay.producer, kafka_bootstrap()),
+        settings.KAFKA_TOPIC,
+        read,
+        log_source.wait,
+        batch_size=settings.RELAY_BATCH_SIZE,
+        flush_timeout=settings.RELAY_SEND_TIMEOUT,
+        after_publish=faults.crash_relay_after(crash_after) if crash_after else None,
+    )
+
+
+def kafka_store(name: str) -> VersionedProjectionStore:
+    if name not in KAFKA_PROJECTORS:
+        raise KeyError(
+            f"{name!r} cannot run on Kafka (it needs the global order); "
+            f"these can: {', '.join(KAFKA_PROJECTORS)}"
+        )
+    recorder = get_application().recorder
+    return VersionedProjectionStore.like(store(name), log_table(recorder))  # type: ignore[arg-type]
+
+
+def group_id(name: str) -> str:
+    return f"{settings.KAFKA_GROUP_PREFIX}{name}"
+
+
+def kafka_runner(name: str) -> StreamRunner:
+    projection = kafka_store(name)
+    crash_after = faults.from_env("DESKSTREAM_FAULT_CRASH_AFTER")
+    if crash_after:
+        faults.crash_projector_after(projection, crash_after)
+    consumer = kafka_source.consumer(
+        kafka_bootstrap(),
+        settings.KAFKA_TOPIC,
+        group_id(name),
+        session_timeout_ms=settings.KAFKA_SESSION_TIMEOUT_MS,
+        heartbeat_interval_ms=settings.KAFKA_HEARTBEAT_MS,
+        max_poll_records=settings.PROJECTION_BATCH_SIZE,
+    )
+    source = kafka_source.KafkaStreamSource(consumer, get_application().mapper)
+    return StreamRunner(source, projection, batch_size=settings.PROJECTION_BATCH_SIZE)
+
+
+# ------------------------------------------------------------------------------ real time
+server_loop = ServerLoop()
+
+
+def presence_store() -> PresenceStore:
+    """Redis whenever the channel layer is Redis (several server processes may share it),
+    else this process's own count (the embedded mode serves from one process)."""
+    if not settings.REDIS_URL:
+        return MemoryPresenceStore()
+    return RedisPresenceStore(
+        settings.REDIS_URL,
+        prefix=f"{settings.CHANNELS_PREFIX}presence:",
+        ttl=settings.PRESENCE_TTL,
+        heartbeat_interval=settings.PRESENCE_HEARTBEAT,
+    )
+
+
+presence = PresenceBoard(presence_store())
+_services: RealtimeServices | None = None
+_services_lock = threading.Lock()
+
+
+def realtime_settings() -> RealtimeSettings:
+    return RealtimeSettings(
+        sync_interval=settings.REALTIME_SYNC_INTERVAL,
+        silence_timeout=settings.REALTIME_SILENCE_TIMEOUT,
+        auth_timeout=settings.REALTIME_AUTH_TIMEOUT,
+        reauth_interval=settings.REALTIME_REAUTH_INTERVAL,
+        typing_interval=settings.REALTIME_TYPING_INTERVAL,
+        max_replay=settings.REALTIME_MAX_REPLAY,
+        max_subscriptions=settings.REALTIME_MAX_SUBSCRIPTIONS,
+    )
+
+
+def authenticate(token: str) -> Principal:
+    """The socket's user; runs in a worker thread, so it hands its connection back."""
+    try:
+        user, claims = authenticate_access(token)
+        return Principal(str(user.pk), str(user.role), user.display_name, float(claims["exp"]))
+    except TokenError as err:
+        raise AuthenticationFailedError(err.code, err.detail) from None
+    finally:
+        connection.close()
+
+
+def agents() -> Sequence[AgentCard]:
+    try:
+        return [
+            AgentCard(row.user_id, row.name, row.availability)
+            for row in AgentRecord.objects.order_by("name")
+        ]
+    finally:
+        connection.close()
+
+
+def realtime_services() -> RealtimeServices:
+    global _services
+    if _services is None:
+        with _services_lock:
+            if _services is None:
+                _services = RealtimeServices(
+                    authenticate=authenticate,
+                    source=event_source(),
+                    log=aggregate_log(),
+                    agents=agents,
+                    settings=realtime_settings(),
+                )
+    return _services
+
+
+def websocket_application() -> ASGIApp:
+    """The WebSocket side of ``config.asgi``: one endpoint, ``/ws/``."""
+    consumer = StreamConsumer.as_asgi(services=realtime_services(), presence=presence)
+    return URLRouter([path("ws/", consumer)])  # type: ignore[no-any-return]
+
+
+def publisher() -> ChannelsFramePublisher:
+    layer: Any = get_channel_layer()
+    if isinstance(layer, InMemoryChannelLayer):
+        return ChannelsFramePublisher(layer, server_loop)
+    return ChannelsFramePublisher(layer)
+
+
+def push_thread(stop: threading.Event) -> threading.Thread:
+    return runtime.push_thread(
+        stop,
+        source=lambda: event_source(own=True),
+        frames=publisher,
+        aggregate_log=aggregate_log,
+        sync_interval=settings.REALTIME_SYNC_INTERVAL,
+        batch_size=settings.PROJECTION_BATCH_SIZE,
+    )
+
+
+# ------------------------------------------------------------------------------ runtime
+in_process = runtime.InProcess()
+
+
+def start_push_in_process(stop: threading.Event) -> None:
+    """The push projector alone, in a thread of this process (the web server's, beside the
+    projector process); ``close`` stops it before the event store closes."""
+    in_process.add(stop, [push_thread(stop)])
+
+
+def start_in_process(stop: threading.Event, *, push: bool = True) -> list[threading.Thread]:
+    """Every projector in a thread of this process (the embedded mode), with the push
+    projector too unless ``push`` is off (``manage.py projector run-all`` leaves it to the
+    web server), the e-mail sweeper and the SLA check (this mode has no Celery beat)."""
+    threads = runtime.projector_threads(
+        stop,
+        upstream=event_source(),
+        names=list(STORES),
+        runner=runner,
+        batch_size=settings.PROJECTION_BATCH_SIZE,
+        interval=settings.PROJECTION_INTERVAL_MS / 1000,
+    )
+    if push:  # the push projector (WebSocket frames) has no tables, so it is not in STORES
+        threads.append(push_thread(stop))
+    threads.append(delivery.sweeper_thread(sweep, settings.OUTBOX_SWEEP_INTERVAL, stop))
+    threads.append(sla_check_thread(check_sla, settings.SLA_CHECK_INTERVAL, stop))
+    in_process.add(stop, threads)
+    return threads
+
+
+def close() -> None:
+    """Stop the projector threads of this process (each finishes its batch), then close the
+    event store's connections (left to interpreter teardown, their finalizer fails)."""
+    in_process.stop()
+    close_application()
+
+
+lifecycle.on_shutdown(close)

@@ -1,0 +1,114 @@
+"""The automation settings' HTTP shapes, shared by the read side (GET) and the command side
+(PUT): admin check, serializers, the domain parsers of the input and the settings in force."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+
+from domain.assignment import Policy, parse_policy
+from domain.errors import ValidationError
+from domain.lifecycle import Priority
+from domain.sla import SlaPolicy
+from infra.automation import rules
+
+
+def require_admin(request: Request) -> None:
+    if getattr(request.user, "role", None) != "admin":
+        raise PermissionDenied("Only admins manage automation settings.")
+
+
+def json_object(data: object, field: str = "non_field_errors") -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ValidationError("Expected a JSON object.", field=field)
+    return data
+
+
+# ------------------------------------------------------------------------------ SLA rules
+class SlaTargetsSerializer(serializers.Serializer[Any]):
+    first_response_minutes = serializers.IntegerField(min_value=1)
+    resolution_minutes = serializers.IntegerField(min_value=1)
+
+
+class SlaSettingsSerializer(serializers.Serializer[Any]):
+    low = SlaTargetsSerializer()
+    medium = SlaTargetsSerializer()
+    high = SlaTargetsSerializer()
+    urgent = SlaTargetsSerializer()
+
+
+def sla_present() -> dict[str, Any]:
+    minutes = rules.sla_minutes()
+    return {
+        p.value: {
+            "first_response_minutes": minutes[p.value][0],
+            "resolution_minutes": minutes[p.value][1],
+        }
+        for p in Priority
+    }
+
+
+def parse_sla_settings(data: object) -> list[SlaPolicy]:
+    """All four priorities, each exactly ``{first_response_minutes, resolution_minutes}``."""
+    body = json_object(data)
+    priorities = [p.value for p in Priority]
+    for key in body:
+        if key not in priorities:
+            raise ValidationError(
+                f"Unknown priority {key!r}; expected {', '.join(priorities)}.", field=str(key)
+            )
+    policies = []
+    for priority in priorities:
+        if priority not in body:
+            raise ValidationError(f"Rules for {priority!r} are required.", field=priority)
+        targets = json_object(body[priority], priority)
+        for key in targets:
+            if key not in ("first_response_minutes", "resolution_minutes"):
+                raise ValidationError(f"Unknown field {key!r}.", field=f"{priority}.{key}")
+        for key in ("first_response_minutes", "resolution_minutes"):
+            if key not in targets:
+                raise ValidationError(f"{key} is required.", field=f"{priority}.{key}")
+        policies.append(
+            SlaPolicy.from_minutes(
+                priority, targets["first_response_minutes"], targets["resolution_minutes"]
+            )
+        )
+    return policies
+
+
+# ------------------------------------------------------------------------------ calendar
+class CalendarSerializer(serializers.Serializer[Any]):
+    time_zone = serializers.CharField(help_text="IANA time zone, e.g. Europe/Berlin")
+    weekly_hours = serializers.DictField(
+        child=serializers.ListField(child=serializers.ListField(child=serializers.CharField())),
+        help_text='Per weekday (mon..sun), [["09:00", "17:00"], ...]; "24:00" ends a day.',
+    )
+    holidays = serializers.ListField(child=serializers.DateField(), help_text="Closed all day.")
+
+
+# ------------------------------------------------------------------------------ assignment
+class AssignmentSettingsSerializer(serializers.Serializer[Any]):
+    policy = serializers.ChoiceField(choices=[p.value for p in Policy])
+    enabled = serializers.BooleanField()
+
+
+def parse_assignment_settings(data: object) -> tuple[Policy, bool]:
+    body = json_object(data)
+    for key in body:
+        if key not in ("policy", "enabled"):
+            raise ValidationError(f"Unknown field {key!r}.", field=str(key))
+    if "policy" not in body:
+        raise ValidationError("policy is required.", field="policy")
+    enabled = body.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ValidationError("enabled must be true or false.", field="enabled")
+    return parse_policy(body["policy"]), enabled
+
+
+def assignment_present() -> dict[str, Any]:
+    current = rules.assignment_rules()
+    return {"policy": current.policy.value, "enabled": current.enabled}

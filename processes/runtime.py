@@ -1,0 +1,128 @@
+"""Projectors at work in threads of one process: the embedded mode (``make run``'s projector
+process, or the web server's threads with ``--projectors threads``), and the push projector
+in the web server.
+
+One reader decodes each new event once for all the projector threads (each still locks and
+advances its own position; ``projections.runner.SharedLog``). A projector that fails is
+retried after a second (its batch rolled back); stopping lets each finish its batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+from django.db import connection
+
+from infra.postgres.aggregate_log import PostgresAggregateLog
+from infra.postgres.event_source import PostgresEventSource
+from infra.realtime.publisher import ChannelsFramePublisher
+from projections import push
+from projections.ports import EventSource
+from projections.runner import ProjectionRunner, SharedLog
+
+log = logging.getLogger(__name__)
+
+
+class InProcess:
+    """The projector threads this process started, so that they stop before the event store
+    closes."""
+
+    def __init__(self) -> None:
+        self._started: list[tuple[threading.Event, list[threading.Thread]]] = []
+
+    def add(self, stop: threading.Event, threads: list[threading.Thread]) -> None:
+        for thread in threads:
+            thread.start()
+        self._started.append((stop, threads))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the threads (each finishes its current batch)."""
+        while self._started:
+            stop, threads = self._started.pop()
+            stop.set()
+            for thread in threads:
+                thread.join(timeout)
+
+
+def projector_threads(
+    stop: threading.Event,
+    *,
+    upstream: PostgresEventSource,
+    names: Iterable[str],
+    runner: Callable[[str, EventSource], ProjectionRunner],
+    batch_size: int,
+    interval: float,
+) -> list[threading.Thread]:
+    """A log reader and one thread per projector, following ``upstream`` until ``stop``."""
+    shared = SharedLog(upstream, batch_size=batch_size, interval=interval)
+
+    def read_log() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    shared.follow(stop)
+                except Exception:
+                    if stop.is_set():
+                        break
+                    log.exception("the projectors' log reader failed; retrying in 1 s")
+                    stop.wait(1.0)
+        finally:
+            upstream.close()
+
+    def follow(name: str) -> None:
+        r = runner(name, shared.source())
+        try:
+            while not stop.is_set():
+                try:
+                    r.run(stop)
+                except Exception:  # keep the projector alive; the batch rolled back
+                    if stop.is_set():
+                        break
+                    log.exception("projector %s failed; retrying in 1 s", name)
+                    stop.wait(1.0)
+        finally:
+            r.source.close()  # type: ignore[attr-defined]
+            connection.close()
+
+    threads = [threading.Thread(target=read_log, name="projector-log-reader", daemon=True)]
+    threads += [
+        threading.Thread(target=follow, args=(name,), name=f"projector-{name}", daemon=True)
+        for name in names
+    ]
+    return threads
+
+
+def push_thread(
+    stop: threading.Event,
+    *,
+    source: Callable[[], PostgresEventSource],
+    frames: Callable[[], ChannelsFramePublisher],
+    aggregate_log: Callable[[], PostgresAggregateLog],
+    sync_interval: float,
+    batch_size: int,
+) -> threading.Thread:
+    """The push projector (WebSocket frames): from the head of the log on, until ``stop``."""
+
+    def follow() -> None:
+        src = source()  # this process's appends without reading them back
+        publisher = frames()
+        try:
+            store = push.PushStore(publisher, aggregate_log(), start=src.head())
+            while not stop.is_set():
+                try:
+                    push.follow(
+                        src, store, stop, sync_interval=sync_interval, batch_size=batch_size
+                    )
+                except Exception:  # Redis or PostgreSQL away: the batch was not advanced past
+                    if stop.is_set():
+                        break
+                    log.warning("push projector failed; retrying in 1 s", exc_info=True)
+                    stop.wait(1.0)
+        finally:
+            publisher.close()
+            src.close()
+            connection.close()
+
+    return threading.Thread(target=follow, name="projector-push", daemon=True)

@@ -1,0 +1,87 @@
+"""Admin queries: the e-mail templates and the local outbox of ``make run``.
+
+Only admins may use them (403 ``forbidden`` otherwise).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from infra.email import templates
+from infra.email.api import (
+    EmailTemplateSerializer,
+    OutboxEntrySerializer,
+    OutboxMessageSerializer,
+    local_outbox,
+    present_template,
+    require_admin,
+    template_kind,
+)
+
+
+@extend_schema(tags=["settings"])
+class EmailTemplateListView(APIView):
+    @extend_schema(responses={200: EmailTemplateSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        require_admin(request)
+        return Response(
+            [EmailTemplateSerializer(present_template(k)).data for k in templates.KINDS]
+        )
+
+
+@extend_schema(tags=["settings"])
+class EmailTemplateView(APIView):
+    @extend_schema(responses={200: EmailTemplateSerializer})
+    def get(self, request: Request, kind: str) -> Response:
+        require_admin(request)
+        return Response(EmailTemplateSerializer(present_template(template_kind(kind))).data)
+
+
+@extend_schema(tags=["settings"])
+class OutboxListView(APIView):
+    """The messages in the local outbox, newest first (at most ``limit``, default 100)."""
+
+    @extend_schema(responses={200: OutboxEntrySerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        require_admin(request)
+        raw = request.query_params.get("limit", "100")
+        if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+            raise ValidationError({"limit": ["An integer from 1 to 1000."]})
+        entries = local_outbox().entries()[: int(raw)]
+        return Response(
+            {
+                "enabled": settings.EMAIL_OUTBOX,
+                "count": len(entries),
+                "results": OutboxEntrySerializer(entries, many=True).data,
+            }
+        )
+
+
+@extend_schema(tags=["settings"])
+class OutboxMessageView(APIView):
+    """One message of the local outbox with both parts."""
+
+    @extend_schema(responses={200: OutboxMessageSerializer})
+    def get(self, request: Request, name: str) -> Response:
+        require_admin(request)
+        msg = local_outbox().message(name)
+        if msg is None:
+            raise NotFound("No such message in the outbox.")
+        text = msg.get_body(preferencelist=("plain",))
+        html = msg.get_body(preferencelist=("html",))
+        data = {
+            "name": name,
+            "to": str(msg["To"] or ""),
+            "sender": str(msg["From"] or ""),
+            "subject": str(msg["Subject"] or ""),
+            "date": str(msg["Date"] or ""),
+            "message_id": str(msg["Message-ID"] or ""),
+            "text": text.get_content() if text is not None else "",
+            "html": html.get_content() if html is not None else "",
+        }
+        return Response(OutboxMessageSerializer(data).data)

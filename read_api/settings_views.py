@@ -1,0 +1,44 @@
+"""Admin queries: the automation settings in force (SLA rules, business calendar,
+assignment policy). Only admins may use them (403 ``forbidden`` otherwise)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from domain.sla import BusinessCalendar
+from infra.automation import rules
+from infra.automation.api import (
+    AssignmentSettingsSerializer,
+    CalendarSerializer,
+    SlaSettingsSerializer,
+    assignment_present,
+    require_admin,
+    sla_present,
+)
+
+
+@extend_schema(tags=["settings"])
+class SlaSettingsView(APIView):
+    @extend_schema(responses={200: SlaSettingsSerializer})
+    def get(self, request: Request) -> Response:
+        require_admin(request)
+        return Response(sla_present())
+
+
+@extend_schema(tags=["settings"])
+class CalendarSettingsView(APIView):
+    @extend_schema(responses={200: CalendarSerializer})
+    def get(self, request: Request) -> Response:
+        require_admin(request)
+        return Response(BusinessCalendar.from_json(rules.calendar_json()).to_json())
+
+
+@extend_schema(tags=["settings"])
+class AssignmentSettingsView(APIView):
+    @extend_schema(responses={200: AssignmentSettingsSerializer})
+    def get(self, request: Request) -> Response:
+        require_admin(request)
+        return Response(assignment_present())
