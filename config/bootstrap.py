@@ -335,6 +335,7 @@ def kafka_runner(name: str) -> StreamRunner:
         group_id(name),
         session_timeout_ms=settings.KAFKA_SESSION_TIMEOUT_MS,
         heartbeat_interval_ms=settings.KAFKA_HEARTBEAT_MS,
+        assignor=settings.KAFKA_ASSIGNOR,
         max_poll_records=settings.PROJECTION_BATCH_SIZE,
     )
     source = kafka_source.KafkaStreamSource(consumer, get_application().mapper)

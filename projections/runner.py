@@ -228,7 +228,9 @@ class StreamRunner:
         self.source.commit()
         return len(envelopes), applied
 
-    def run(self, stop: threading.Event, *, idle_timeout: float = 1.0) -> None:
+    def run(self, stop: threading.Event, *, idle_timeout: float = 0.25) -> None:
+        """Poll and apply until ``stop`` is set. A poll with nothing new returns after
+        ``idle_timeout``: the longest a stop waits before the member can leave its group."""
         while not stop.is_set():
             self.step(idle_timeout)
 

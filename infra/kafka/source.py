@@ -8,10 +8,11 @@ the store committed. A commit refused because the group rebalanced is harmless: 
 the partition now starts at the previous commit, and the store drops what it has applied.
 
 Hand-over: ``close`` leaves the group (a LeaveGroup request), so a stopped member's
-partitions move at the survivors' next heartbeat instead of after the session timeout; the
-members use the cooperative sticky assignor (KIP-429), so a rebalance moves only the
-partitions that change owner and the others keep being consumed (docs/operations.md has the
-measured timings).
+partitions move at the survivors' next heartbeat instead of after the session timeout.
+``DESKSTREAM_KAFKA_ASSIGNOR`` chooses the rebalance protocol: ``range`` (eager: every member
+gives up all its partitions at each rebalance, then gets its share back) or
+``cooperative-sticky`` (KIP-429: only the partitions that change owner stop, in two rounds);
+ADR 0014 and docs/operations.md have the measured timings of both.
 """
 
 from __future__ import annotations
@@ -24,13 +25,20 @@ from typing import Any
 from eventsourcing.persistence import Mapper
 from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
-from kafka.errors import CommitFailedError
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+from kafka.errors import CommitFailedError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from infra.kafka.message import decode
 from projections.ports import Envelope
 
 log = logging.getLogger(__name__)
+
+ASSIGNORS: dict[str, tuple[type[Any], ...]] = {
+    "range": (RangePartitionAssignor, RoundRobinPartitionAssignor),  # kafka-python's default
+    "cooperative-sticky": (CooperativeStickyAssignor,),
+}
 
 
 def consumer(
@@ -40,8 +48,13 @@ def consumer(
     *,
     session_timeout_ms: int = 10_000,
     heartbeat_interval_ms: int = 3_000,
+    assignor: str = "range",
     **config: Any,
 ) -> KafkaConsumer:
+    """A member of ``group_id`` subscribed to ``topic``. Every member of a group must use the
+    same ``assignor`` (change it with all of them stopped)."""
+    if assignor not in ASSIGNORS:
+        raise ValueError(f"unknown assignor {assignor!r}; one of {', '.join(ASSIGNORS)}")
     kafka_consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=group_id,
@@ -53,9 +66,7 @@ def consumer(
         # A fetch returns after at most 100 ms when little is new (the default 500 ms would
         # be most of a live event's lag).
         fetch_max_wait_ms=config.pop("fetch_max_wait_ms", 100),
-        partition_assignment_strategy=config.pop(
-            "partition_assignment_strategy", (CooperativeStickyAssignor,)
-        ),
+        partition_assignment_strategy=ASSIGNORS[assignor],
         **config,
     )
     kafka_consumer.subscribe([topic], listener=_LogAssignments(group_id, kafka_consumer))
@@ -63,20 +74,28 @@ def consumer(
 
 
 class _LogAssignments(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Says which partitions this member owns after every rebalance (operations, tests).
-
-    With cooperative rebalancing the callbacks name only the partitions that moved; the line
-    "partitions assigned" lists every partition the member owns afterwards."""
+    """Says which partitions this member owns after every change (operations, tests): a line
+    "partitions owned [...]" with what moved in brackets after it. (Eager rebalancing revokes
+    everything and assigns the new set; cooperative names only the partitions that moved.)"""
 
     def __init__(self, group_id: str, consumer: KafkaConsumer) -> None:
         self.group_id = group_id
         self._consumer = consumer
 
+    def _owned(self, change: str, partitions: Any) -> None:
+        log.info(
+            "%s: partitions owned %s (%s %s)",
+            self.group_id,
+            _numbers(self._consumer.assignment()),
+            change,
+            _numbers(partitions),
+        )
+
     def on_partitions_revoked(self, revoked: Any) -> None:
-        log.info("%s: partitions revoked %s", self.group_id, _numbers(revoked))
+        self._owned("revoked", revoked)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        log.info("%s: partitions assigned %s", self.group_id, _numbers(self._consumer.assignment()))
+        self._owned("assigned", assigned)
 
     def on_partitions_lost(self, lost: Any) -> None:
         log.warning("%s: partitions lost %s (session expired)", self.group_id, _numbers(lost))
@@ -112,8 +131,8 @@ class KafkaStreamSource:
         self._first = {}
         try:
             self._consumer.commit(offsets)
-        except CommitFailedError:
-            log.warning("offset commit refused (the group rebalanced); events will repeat")
+        except (CommitFailedError, RebalanceInProgressError):
+            log.warning("offset commit refused (the group rebalances); events will repeat")
 
     def rewind(self) -> None:
         """Poll again what was polled since the last commit (the store did not keep it: its

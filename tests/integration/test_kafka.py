@@ -240,8 +240,8 @@ def assignments(stderr: bytes) -> list[list[int]]:
     """The partition sets a consumer logged, in order."""
     out = []
     for line in stderr.decode(errors="replace").splitlines():
-        if "partitions assigned" in line:
-            out.append(json.loads(line.rsplit("assigned ", 1)[1]))
+        if "partitions owned [" in line:
+            out.append(json.loads(line.split("partitions owned ", 1)[1].split(" (", 1)[0]))
     return out
 
 

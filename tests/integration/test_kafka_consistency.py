@@ -114,7 +114,7 @@ def test_every_read_after_a_write_sees_it_with_two_members_across_partitions(
         partitions[m.key].add(m.partition)
     assert len({p for ticket in tickets for p in partitions[str(ticket).encode()]}) >= 3
     for i in range(2):
-        assert "partitions assigned [" in (tmp_path / f"m{i}.log").read_text()
+        assert "partitions owned [" in (tmp_path / f"m{i}.log").read_text()
     assert bootstrap.kafka_store(name).unapplied() == 0
 
 

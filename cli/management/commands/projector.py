@@ -10,7 +10,9 @@ versions that mode drops duplicates by (stop the projector's consumers first).
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from typing import IO, Any, cast
 
 from django.core.management.base import BaseCommand, CommandError
@@ -34,6 +36,7 @@ from projections.runner import Progress as RunProgress
 from projections.runner import StreamRunner, rebuild
 
 SOURCES = ("log", "kafka")
+log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -148,7 +151,9 @@ class Command(BaseCommand):
         except EventGapError as error:
             raise CommandError(str(error)) from error
         finally:
+            started = time.monotonic()
             runner.source.close()  # leaves the group: its partitions go to the others now
+            log.info("%s: left the group in %.2f s", name, time.monotonic() - started)
 
     def rebuild(self, name: str, batch_size: int | None, source_name: str = "log") -> None:
         source = bootstrap.event_source()
