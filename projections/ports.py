@@ -102,6 +102,7 @@ class StreamProjectionStore(Protocol):
     name: str
 
     def position(self) -> int:
-        """The highest position applied (a high-water mark: lower ones may still come)."""
+        """The contiguous frontier: every event of the log at or below it is applied (some
+        above it may be too: partitions advance unevenly)."""
 
     def batch(self) -> AbstractContextManager[StreamBatch]: ...

@@ -171,4 +171,7 @@ class KafkaRelay:
     def close(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
-            producer.close(timeout=self._flush_timeout)
+            try:
+                producer.close(timeout=self._flush_timeout)
+            except KafkaTimeoutError:  # the broker is gone: what it holds is sent again later
+                _abandon(producer)

@@ -4,6 +4,7 @@ retry, nothing exits, and the tables end equal to a rebuild from the log."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -127,3 +128,45 @@ def test_the_relay_and_members_ride_out_dropped_database_connections(topic, tmp_
     assert sum(retries(log) for log in logs) >= 2
     assert bootstrap.kafka_store(NAME).unapplied() == 0
     assert snapshot(NAME) == embedded_result(NAME)
+
+
+def owned(log: Path) -> list[int] | None:
+    """The partitions a member said it owns last."""
+    found = None
+    for line in log.read_text(errors="replace").splitlines():
+        if "partitions owned [" in line:
+            found = json.loads(line.split("partitions owned ", 1)[1].split(" (", 1)[0])
+    return found
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stopped_member_leaves_the_group_so_its_partitions_move_before_the_session_timeout(
+    topic, tmp_path
+):
+    generate(get_application(), tickets=10, steps=60, seed=91)
+    session = 8.0  # without the LeaveGroup the survivor would wait at least this long
+    env = {"DESKSTREAM_LOG_LEVEL": "INFO", "DESKSTREAM_KAFKA_SESSION_TIMEOUT_MS": "8000"}
+    logs = [tmp_path / f"member{i}.log" for i in range(2)]
+    procs = [manage(topic, *MEMBER, log=log.open("wb"), **env) for log in logs]
+    try:
+        deadline = time.monotonic() + 90
+        while not all(owned(log) for log in logs):
+            assert time.monotonic() < deadline, "the members did not share the partitions"
+            assert all(p.poll() is None for p in procs)
+            time.sleep(0.1)
+        assert sorted(owned(logs[0]) + owned(logs[1])) == list(range(PARTITIONS))
+
+        stopped = time.monotonic()
+        procs[1].send_signal(signal.SIGTERM)
+        while owned(logs[0]) != list(range(PARTITIONS)):
+            assert time.monotonic() - stopped < 30, "the survivor never took over"
+            time.sleep(0.02)
+        moved = time.monotonic() - stopped
+        assert procs[1].wait(30) == 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                p.wait(30)
+    assert "left the group in" in logs[1].read_text()
+    assert moved < session - 2, f"partitions moved after {moved:.1f} s"
