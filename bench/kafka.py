@@ -38,6 +38,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -432,8 +433,8 @@ class Member:
         """The partitions it said it owns last (None before its first assignment)."""
         owned = None
         for line in self.log.read_text(errors="replace").splitlines():
-            if "partitions owned [" in line:
-                owned = json.loads(line.split("partitions owned ", 1)[1].split(" (", 1)[0])
+            if match := re.search(r"partitions owned (\[[\d, ]*\])", line):
+                owned = json.loads(match.group(1))
         return owned
 
     def wait_owning(self, test: Callable[[list[int]], bool], timeout: float = 60.0) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -134,8 +135,8 @@ def owned(log: Path) -> list[int] | None:
     """The partitions a member said it owns last."""
     found = None
     for line in log.read_text(errors="replace").splitlines():
-        if "partitions owned [" in line:
-            found = json.loads(line.split("partitions owned ", 1)[1].split(" (", 1)[0])
+        if match := re.search(r"partitions owned (\[[\d, ]*\])", line):
+            found = json.loads(match.group(1))
     return found
 
 
