@@ -476,7 +476,7 @@ def test_the_compose_stack_holds_under_load_with_a_member_killed_and_one_added(
             # The added member got partitions of its own (a rebalance with the survivor).
             deadline = time.monotonic() + 60
             while not re.search(
-                r"read_models: partitions assigned \[\d", stack.log("projector-read-models#3")
+                r"read_models: partitions owned \[\d", stack.log("projector-read-models#3")
             ):
                 assert time.monotonic() < deadline, stack.tail("projector-read-models#3")
                 time.sleep(0.5)

@@ -14,7 +14,9 @@ a feeder of the other source runs, and ``run`` refuses tables built from the oth
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from typing import IO, Any, cast
 
 from django.core.management.base import BaseCommand, CommandError
@@ -31,11 +33,14 @@ from rich.progress import (
 from rich.table import Table
 
 from config import bootstrap
+from infra.kafka.resilience import keep_running, reset_database
 from infra.postgres.feed import KAFKA, LOG, SOURCES, FeedConflictError, FeedLeases
-from infra.postgres.projection_store import PostgresProjectionStore
+from infra.postgres.projection_store import EventGapError, PostgresProjectionStore
 from infra.server.shutdown import stop_on_signals
 from projections.runner import Progress as RunProgress
-from projections.runner import rebuild
+from projections.runner import StreamRunner, rebuild
+
+log = logging.getLogger(__name__)
 
 
 def claim(label: str, name: str, source: str, *, switching: bool = False) -> FeedLeases:
@@ -58,7 +63,7 @@ class Command(BaseCommand):
         run.add_argument("name", choices=sorted(bootstrap.STORES))
         run.add_argument("--batch-size", type=int, default=None)
         run.add_argument("--until-caught-up", action="store_true", help="exit when at the head")
-        run.add_argument("--source", choices=SOURCES, default="log", help="log (default) | kafka")
+        run.add_argument("--source", choices=SOURCES, default=LOG, help="log (default) | kafka")
         sub.add_parser(
             "run-all",
             help="every projector, the e-mail sweeper and the SLA check, in threads of this "
@@ -68,14 +73,14 @@ class Command(BaseCommand):
         reb = sub.add_parser("rebuild", help="rebuild from zero beside the live copy, then swap")
         reb.add_argument("name", choices=sorted(bootstrap.STORES))
         reb.add_argument("--batch-size", type=int, default=None)
-        reb.add_argument("--source", choices=SOURCES, default="log", help="the mode it serves")
+        reb.add_argument("--source", choices=SOURCES, default=LOG, help="the mode it serves")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         if action == "status":
             self.status()
         elif action == "run":
-            if options["source"] == "kafka":
+            if options["source"] == KAFKA:
                 self.run_kafka(options["name"], options["batch_size"], options["until_caught_up"])
             else:
                 self.run(options["name"], options["batch_size"], options["until_caught_up"])
@@ -89,11 +94,20 @@ class Command(BaseCommand):
     def status(self) -> None:
         head = bootstrap.event_source().head()
         table = Table(title=f"Projectors (log head {head})")
-        for col in ("projector", "position", "lag (events)"):
-            table.add_column(col, justify="right" if col != "projector" else "left")
+        for col in ("projector", "source", "position", "lag (events)"):
+            table.add_column(
+                col, justify="right" if col in ("position", "lag (events)") else "left"
+            )
         for name in sorted(bootstrap.STORES):
-            position = bootstrap.store(name).position()
-            table.add_row(name, str(position), str(max(head - position, 0)))
+            store = bootstrap.store(name)
+            position = store.position()
+            if name in bootstrap.KAFKA_PROJECTORS and store.has_applied_versions():
+                # Fed by Kafka: the position is the contiguous frontier; the lag counts the
+                # events not applied yet (some above the frontier may be).
+                unapplied = bootstrap.kafka_store(name).unapplied()
+                table.add_row(name, "kafka", str(position), str(unapplied))
+            else:
+                table.add_row(name, "log", str(position), str(max(head - position, 0)))
         Console(file=cast(IO[str], self.stdout), width=100).print(table)
 
     def run(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
@@ -139,7 +153,12 @@ class Command(BaseCommand):
             leases.close()
 
     def _consume(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
-        runner = bootstrap.kafka_runner(name)
+        stop = stop_on_signals()
+        runners: list[StreamRunner] = []  # the broker may still be starting: retried
+        keep_running(lambda: runners.append(bootstrap.kafka_runner(name)), stop, what=name)
+        if not runners:
+            return
+        runner = runners[0]
         if batch_size:
             runner.batch_size = batch_size
         try:
@@ -147,11 +166,15 @@ class Command(BaseCommand):
                 applied = runner.catch_up()
                 self.stdout.write(f"{name}: applied {applied} events from Kafka")
                 return
-            stop = stop_on_signals()
             self.stdout.write(f"{name}: consuming {bootstrap.group_id(name)}")
-            runner.run(stop)
+            # Database and broker outages are retried; a version gap stops the process.
+            keep_running(lambda: runner.run(stop), stop, what=name, reset=reset_database)
+        except EventGapError as error:
+            raise CommandError(str(error)) from error
         finally:
+            started = time.monotonic()
             runner.source.close()  # leaves the group: its partitions go to the others now
+            log.info("%s: left the group in %.2f s", name, time.monotonic() - started)
 
     def rebuild(self, name: str, batch_size: int | None, source_name: str = LOG) -> None:
         live = bootstrap.store(name)
