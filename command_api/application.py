@@ -807,6 +807,11 @@ def eventstore_env(database: dict[str, Any], pool_size: int) -> dict[str, str]:
     }
 
 
+def _lost_create_race(error: Exception) -> bool:
+    text = str(error)
+    return "tuple concurrently updated" in text or "pg_type_typname_nsp_index" in text
+
+
 def get_application() -> DeskstreamApplication:
     """The process-wide application, built on first use from the current Django settings."""
     global _app
@@ -824,11 +829,12 @@ def get_application() -> DeskstreamApplication:
                             max_batch=settings.GROUP_COMMIT_MAX_BATCH,
                         )
                         break
-                    except InternalError as error:
-                        # Processes starting together (projectors of one deployment) race
+                    except (InternalError, IntegrityError) as error:
+                        # Processes starting together (the services of one deployment) race
                         # on ``CREATE TABLE IF NOT EXISTS``: PostgreSQL answers the loser
-                        # "tuple concurrently updated". The table exists then: try again.
-                        if "concurrently" not in str(error) or attempt == 4:
+                        # "tuple concurrently updated", or a duplicate of the table's row
+                        # type in pg_type. The table exists then: try again.
+                        if not _lost_create_race(error) or attempt == 4:
                             raise
                         time.sleep(0.1 * (attempt + 1))
     assert _app is not None
