@@ -66,9 +66,18 @@ class ConsistentReadMixin:
     projection: str
     _position: int = 0
     _stale: bool = False
+    _waited = False
 
     def consistent(self, request: Request) -> None:
         self._position, self._stale = wait_for(self.projection, parse_after(request))
+        self._waited = True
+
+    def handle_exception(self, exc: Exception) -> Response:
+        """An error after the wait says how far the projection got too: a ticket opened a
+        moment ago answers 404 when the wait for it ran out, and only the stale mark tells
+        the caller that asking again may find it."""
+        response: Response = super().handle_exception(exc)  # type: ignore[misc]
+        return self.mark(response) if self._waited else response
 
     def mark(self, response: Response) -> Response:
         response["X-Deskstream-Position"] = str(self._position)

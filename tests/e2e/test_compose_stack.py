@@ -530,14 +530,6 @@ def test_the_compose_stack_holds_under_load_with_a_member_killed_and_one_added(
     )
     assert not results["never_caught_up"], results["never_caught_up"][:5]
     assert results["commands"] > 50
-    if results["missed"] or results["unflagged_404"]:
-        # Only this check waits for issue 24 item 2; every other one above has passed.
-        pytest.xfail(
-            "issue 24 item 2 (read-your-writes on Kafka, fixed on the kafka helper's branch): "
-            f"of {results['reads']} reads with ?after=, {len(results['missed'])} answered "
-            "without the stale flag and without the caller's write (the position is a "
-            f"high-water mark across partitions), e.g. {results['missed'][:2]}, and "
-            f"{len(results['unflagged_404'])} answered 404 without the stale flag (a read "
-            "that waited in vain is not marked stale when the ticket is not there yet), "
-            f"e.g. {results['unflagged_404'][:2]}"
-        )
+    # Read-your-writes on every read: a read that does not say it is stale shows the write.
+    assert not results["missed"], results["missed"][:5]
+    assert not results["unflagged_404"], results["unflagged_404"][:5]
