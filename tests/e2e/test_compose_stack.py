@@ -248,16 +248,16 @@ class Client:
                 f"/api/tickets/{result['id']}", params={"after": result["position"]}
             )
             self.results["reads"] += 1
-            if response.status_code == 404:  # not projected, and not said to be stale
-                self.results["unflagged_404"].append(result)
-                return
-            assert response.status_code == 200, response.text
-            if response.headers.get("X-Deskstream-Stale") == "true":
+            if response.headers.get("X-Deskstream-Stale") == "true":  # 200, or 404 if new
                 self.results["stale"] += 1
                 if time.monotonic() > deadline:
                     self.results["never_caught_up"].append(result)
                     return
                 continue
+            if response.status_code == 404:  # not there, yet not said to be stale
+                self.results["unflagged_404"].append(result)
+                return
+            assert response.status_code == 200, response.text
             if response.json()["version"] < result["version"]:
                 self.results["missed"].append(
                     {**result, "read_version": response.json()["version"],
