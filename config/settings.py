@@ -9,6 +9,8 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.database import DEFAULT_URL, parse_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -246,6 +248,18 @@ KAFKA_GROUP_PREFIX = os.environ.get("DESKSTREAM_KAFKA_GROUP_PREFIX", "deskstream
 KAFKA_SESSION_TIMEOUT_MS = int(os.environ.get("DESKSTREAM_KAFKA_SESSION_TIMEOUT_MS", "10000"))
 KAFKA_HEARTBEAT_MS = int(os.environ.get("DESKSTREAM_KAFKA_HEARTBEAT_MS", "3000"))
 RELAY_BATCH_SIZE = int(os.environ.get("DESKSTREAM_RELAY_BATCH_SIZE", "500"))
+
+# Search (docs/operations.md, ADR 0025): PostgreSQL full text (the embedded default) or
+# OpenSearch at OPENSEARCH_URL, its documents in the index behind the alias OPENSEARCH_INDEX.
+# A live batch's bulk request waits for OPENSEARCH_REFRESH ("wait_for": its position then
+# means searchable, for ?after=; "false": searchable within the 1 s refresh interval).
+SEARCH_BACKEND = os.environ.get("DESKSTREAM_SEARCH_BACKEND", "postgres")
+if SEARCH_BACKEND not in ("postgres", "opensearch"):
+    raise ImproperlyConfigured("DESKSTREAM_SEARCH_BACKEND is postgres or opensearch.")
+OPENSEARCH_URL = os.environ.get("DESKSTREAM_OPENSEARCH_URL", "")
+OPENSEARCH_INDEX = os.environ.get("DESKSTREAM_OPENSEARCH_INDEX", "deskstream-search")
+OPENSEARCH_REFRESH = os.environ.get("DESKSTREAM_OPENSEARCH_REFRESH", "wait_for")
+OPENSEARCH_TIMEOUT = float(os.environ.get("DESKSTREAM_OPENSEARCH_TIMEOUT", "5"))
 
 LOGGING = {
     "version": 1,

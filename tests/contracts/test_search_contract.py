@@ -27,7 +27,7 @@ from projections import search
 from projections.ports import Envelope
 from projections.search import Principal, SearchQuery, SearchResults
 
-ADAPTERS = ["postgres"]
+ADAPTERS = ["postgres", "opensearch"]
 BASE = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
 
