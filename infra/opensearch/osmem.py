@@ -17,7 +17,7 @@ from pathlib import Path
 def osmem_binary() -> str | None:
     """The server's path, or None when ``osmem-server`` is not installed."""
     try:
-        import osmem_server  # type: ignore[import-untyped]
+        import osmem_server
     except ImportError:
         return None
     binary = Path(osmem_server.__file__).parent / "bin" / "osmem-server"
