@@ -215,17 +215,17 @@ def opensearch_enabled() -> bool:
     return bool(settings.SEARCH_BACKEND == "opensearch")
 
 
-_opensearch: Any = None
+_opensearch: dict[tuple[str, float], Any] = {}
 
 
 def opensearch_client() -> Any:
-    """The OpenSearch client of this process (connects lazily)."""
-    global _opensearch
+    """The OpenSearch client of this process for the configured URL (connects lazily)."""
     if not settings.OPENSEARCH_URL:
         raise KeyError("Set DESKSTREAM_OPENSEARCH_URL (http://host:port of OpenSearch).")
-    if _opensearch is None:
-        _opensearch = os_client.client(settings.OPENSEARCH_URL, timeout=settings.OPENSEARCH_TIMEOUT)
-    return _opensearch
+    key = (str(settings.OPENSEARCH_URL), float(settings.OPENSEARCH_TIMEOUT))
+    if key not in _opensearch:
+        _opensearch[key] = os_client.client(key[0], timeout=key[1])
+    return _opensearch[key]
 
 
 def customer_info(customer_ids: Sequence[str]) -> dict[str, search.CustomerInfo]:

@@ -168,6 +168,10 @@ class SearchUnavailable(APIException):
     )
 
 
+def unavailable(error: SearchUnavailableError) -> SearchUnavailable:
+    return SearchUnavailable(f"Search is unavailable right now; try again shortly ({error}).")
+
+
 class SearchBackend:
     """Where the search views ask: ``config/urls.py`` hands in the composition root's choice
     (PostgreSQL or OpenSearch, by settings), read on every request."""
@@ -195,7 +199,7 @@ class SearchView(ConsistentReadMixin, APIView):
         try:
             return SearchBackend.position(name)
         except SearchUnavailableError as error:
-            raise SearchUnavailable(str(error)) from error
+            raise unavailable(error) from error
 
     @extend_schema(
         parameters=PARAMETERS, responses={200: SearchResponseSerializer}, tags=["search"]
@@ -223,7 +227,7 @@ class SearchView(ConsistentReadMixin, APIView):
         try:
             results = SearchBackend.index().search(query)
         except SearchUnavailableError as error:
-            raise SearchUnavailable(f"Search is unavailable right now: {error}") from error
+            raise unavailable(error) from error
         body = {
             "query": query.text,
             "groups": {
@@ -304,5 +308,5 @@ class SimilarTicketsView(APIView):
         try:
             hits = SearchBackend.index().similar(tid, who, int(raw))
         except SearchUnavailableError as error:
-            raise SearchUnavailable(f"Search is unavailable right now: {error}") from error
+            raise unavailable(error) from error
         return Response({"ticket_id": str(tid), "results": [present_hit(h) for h in hits]})

@@ -1,7 +1,9 @@
 """``manage.py projector run NAME | status | rebuild NAME``: operate the projectors.
 
 ``run`` follows the log in this process (one process per projector in production);
-``status`` shows each projector's position and lag; ``rebuild`` rebuilds from zero beside
+``status`` shows each projector's position and lag (for search on OpenSearch also the alias
+and the index behind it); ``run`` pauses while the search backend is unreachable and resumes
+from its stored position; ``rebuild`` rebuilds from zero beside
 the live tables with a progress bar, then swaps the new copy in. ``--source kafka`` (run,
 rebuild) is distributed mode: ``run`` consumes the relay's topic as one member of the
 projector's consumer group; ``rebuild`` rebuilds from the log, recording the per-aggregate
@@ -10,6 +12,7 @@ versions that mode drops duplicates by (stop the projector's consumers first).
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import IO, Any, cast
 
@@ -30,8 +33,11 @@ from config import bootstrap
 from infra.server.shutdown import stop_on_signals
 from projections.runner import Progress as RunProgress
 from projections.runner import rebuild
+from projections.search import SearchUnavailableError
 
 SOURCES = ("log", "kafka")
+PAUSE = 1.0  # seconds between attempts while the search backend is unreachable
+log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -74,12 +80,26 @@ class Command(BaseCommand):
     def status(self) -> None:
         head = bootstrap.event_source().head()
         table = Table(title=f"Projectors (log head {head})")
-        for col in ("projector", "position", "lag (events)"):
-            table.add_column(col, justify="right" if col != "projector" else "left")
+        for col in ("projector", "position", "lag (events)", "where"):
+            table.add_column(
+                col, justify="right" if col in ("position", "lag (events)") else "left"
+            )
         for name in sorted(bootstrap.STORES):
-            position = bootstrap.store(name).position()
-            table.add_row(name, str(position), str(max(head - position, 0)))
-        Console(file=cast(IO[str], self.stdout), width=100).print(table)
+            store = bootstrap.store(name)
+            where = "PostgreSQL"
+            try:
+                position = store.position()
+                status = getattr(store, "status", None)
+                if status is not None:  # OpenSearch: the alias and the index behind it
+                    info = status()
+                    where = (
+                        f"alias {info['alias']} -> index {info['index']} ({info['documents']} docs)"
+                    )
+            except SearchUnavailableError as error:
+                table.add_row(name, "?", "?", f"unavailable: {error}")
+                continue
+            table.add_row(name, str(position), str(max(head - position, 0)), where)
+        Console(file=cast(IO[str], self.stdout), width=160).print(table)
 
     def run(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
         runner = bootstrap.runner(name)
@@ -91,7 +111,13 @@ class Command(BaseCommand):
             return
         stop = stop_on_signals()
         self.stdout.write(f"{name}: following the log from {runner.store.position()}")
-        runner.run(stop)
+        while not stop.is_set():
+            try:
+                runner.run(stop)
+            except SearchUnavailableError as error:
+                # Paused: the batch failed before its position moved; resumes from there.
+                log.warning("%s paused, retrying in %.0f s: %s", name, PAUSE, error)
+                stop.wait(PAUSE)
 
     def run_all(self) -> None:
         stop = stop_on_signals()
@@ -128,7 +154,19 @@ class Command(BaseCommand):
                 return
             stop = stop_on_signals()
             self.stdout.write(f"{name}: consuming {bootstrap.group_id(name)}")
-            runner.run(stop)
+            while not stop.is_set():
+                try:
+                    runner.run(stop)
+                except SearchUnavailableError as error:
+                    # Paused. The failed batch's offsets were not committed, but this consumer
+                    # has polled past them: rejoin the group, which resumes from the committed
+                    # offsets (what had been applied is dropped by version).
+                    log.warning("%s paused, retrying in %.0f s: %s", name, PAUSE, error)
+                    runner.source.close()
+                    stop.wait(PAUSE)
+                    runner = bootstrap.kafka_runner(name)
+                    if batch_size:
+                        runner.batch_size = batch_size
         finally:
             runner.source.close()  # leaves the group: its partitions go to the others now
 

@@ -1,0 +1,354 @@
+"""Search on OpenSearch (osmem-server, started by ``scripts/with_services.py``): writes
+versioned by ticket, the projector on the notification log and on a Kafka consumer group,
+the zero-downtime rebuild under searches and writes, OpenSearch down (503, the projector
+pauses and resumes, commands unaffected), and ``/similar`` on both backends.
+
+The contract itself (what a search finds) is ``tests/contracts/test_search_contract.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from command_api.application import Actor, get_application
+from config import bootstrap
+from domain.lifecycle import Role
+from domain.ticket import Ticket
+from infra.opensearch import osmem
+from infra.opensearch import search as os_search
+from processes import runtime
+from projections.ports import Envelope
+from projections.search import Principal, SearchQuery, SearchUnavailableError
+from tests.integration.test_kafka import topic
+from tests.support.history import generate
+from tests.support.kafka import kafka_bootstrap
+
+__all__ = ["kafka_bootstrap", "topic"]  # fixtures
+
+STAFF = Principal(Role.AGENT, "agent-1")
+
+
+@pytest.fixture
+def opensearch(settings: Any) -> Iterator[str]:
+    """Search on OpenSearch, in an alias (and indexes) of this test's own."""
+    url = os.environ.get("DESKSTREAM_OPENSEARCH_URL")
+    if not url:
+        pytest.skip("no OpenSearch server (run through scripts/with_services.py)")
+    settings.SEARCH_BACKEND = "opensearch"
+    settings.OPENSEARCH_URL = url
+    settings.OPENSEARCH_INDEX = f"test-{uuid.uuid4().hex[:12]}"
+    settings.OPENSEARCH_REFRESH = "wait_for"
+    yield url
+    bootstrap.opensearch_store().drop()
+
+
+def find(text: str, principal: Principal = STAFF, **filters: Any) -> Any:
+    return bootstrap.search_index().search(SearchQuery(text=text, principal=principal, **filters))
+
+
+def ticket_ids(results: Any) -> list[str]:
+    return [hit.id for hit in results.group("ticket").hits]
+
+
+class Events:
+    """Events of ``Ticket`` aggregates with increasing positions (as the log numbers them)."""
+
+    def __init__(self) -> None:
+        self.positions = itertools.count(1)
+        self.at = datetime(2025, 3, 1, tzinfo=UTC)
+
+    def take(self, ticket: Ticket) -> list[Envelope]:
+        out = []
+        for event in ticket.collect_events():
+            self.at += timedelta(minutes=1)
+            out.append(
+                Envelope(next(self.positions), dataclasses.replace(event, timestamp=self.at))
+            )
+        return out
+
+
+# ------------------------------------------------------------------ versioned writes
+@pytest.mark.django_db
+def test_late_duplicated_and_redelivered_events_never_overwrite_newer_data(opensearch):
+    events = Events()
+    staff = {"actor_id": "agent-1", "actor_role": Role.AGENT}
+    kettle = Ticket.open(
+        customer_id="c-9",
+        subject="Kettle whistles",
+        description="A loud kettle.",
+        actor_id="c-9",
+        actor_role=Role.CUSTOMER,
+    )
+    opened = events.take(kettle)
+    kettle.post_message(author_id="agent-1", author_role=Role.AGENT, body="Descale the kettle.")
+    posted = events.take(kettle)
+    kettle.change_priority(priority="urgent", **staff)
+    kettle.edit(subject="Kettle repaired", description="Quiet now.", tags=["done"], **staff)
+    later = events.take(kettle)
+    store = bootstrap.opensearch_store(stream=True)  # a Kafka consumer's store
+
+    with store.batch() as batch:  # all of it, in order
+        batch.apply([*opened, *posted, *later])
+        assert batch.applied == 4
+    with store.batch() as batch:  # re-delivered after a crash or a rebalance: dropped
+        batch.apply([*opened, *posted, later[0]])
+        assert batch.applied == 0
+
+    assert find("whistles").group("ticket").count == 0
+    assert ticket_ids(find("repaired")) == [str(kettle.id)]
+    (message,) = find("descale", priority=("urgent",)).group("message").hits
+    assert message.tags == ("done",)
+
+    # A late write of an old version (a slow second writer): OpenSearch refuses it (409),
+    # the adapter ignores the refusal, the newer document stays.
+    old = os_search.to_source(
+        {
+            **os_search.from_source(_source(store, f"ticket:{kettle.id}")),
+            "title": "Kettle whistles",
+        },
+        "en",
+    )
+    store.write([{"_id": f"ticket:{kettle.id}", "_source": old, "version": 1}])
+    assert _source(store, f"ticket:{kettle.id}")["title"] == "Kettle repaired"
+    assert store.client.get(index=store.alias, id=f"ticket:{kettle.id}")["_version"] == 4
+
+    # A version gap means an event was lost upstream: loud, nothing written.
+    gap = Ticket.open(
+        customer_id="c-9", subject="Gap", description="", actor_id="c-9", actor_role=Role.CUSTOMER
+    )
+    events.take(gap)
+    gap.change_priority(priority="low", **staff)
+    with pytest.raises(os_search.EventGapError), store.batch() as batch:
+        batch.apply(events.take(gap))
+    assert find("gap").group("ticket").count == 0
+
+
+def _source(store: os_search.OpenSearchSearchStore, key: str) -> dict[str, Any]:
+    return store.client.get(index=store.alias, id=key)["_source"]  # type: ignore[no-any-return]
+
+
+def dump(alias: str) -> dict[str, tuple[int, dict[str, Any]]]:
+    client = bootstrap.opensearch_client()
+    client.indices.refresh(index=alias)
+    found = client.search(
+        index=alias, body={"query": {"match_all": {}}, "size": 10_000, "version": True}
+    )
+    return {h["_id"]: (h["_version"], h["_source"]) for h in found["hits"]["hits"]}
+
+
+# ------------------------------------------------------------------ log and Kafka
+@pytest.mark.django_db(transaction=True)
+def test_the_search_projector_on_kafka_equals_the_one_on_the_log(opensearch, topic, settings):
+    generate(get_application(), tickets=12, steps=120, seed=17)
+    assert "search" in bootstrap.kafka_projectors()
+    assert "search" not in bootstrap.KAFKA_PROJECTORS  # not with PostgreSQL search
+
+    bootstrap.runner("search").catch_up()
+    from_log = dump(settings.OPENSEARCH_INDEX)
+
+    settings.OPENSEARCH_INDEX = f"{settings.OPENSEARCH_INDEX}-kafka"
+    relay = bootstrap.relay()
+    try:
+        relay.catch_up()
+    finally:
+        relay.close()
+    runners = [bootstrap.kafka_runner("search") for _ in range(2)]  # two group members
+    try:
+        applied = sum(r.catch_up(idle=3.0) for r in runners)
+        for r in runners:  # what one member consumed again after a rebalance: dropped
+            r.catch_up(idle=1.0)
+        from_kafka = dump(settings.OPENSEARCH_INDEX)
+    finally:
+        for r in runners:
+            r.source.close()
+        bootstrap.opensearch_store().drop()
+    assert applied >= 12
+    assert from_kafka == from_log
+    assert len(from_log) > 12
+
+
+# ------------------------------------------------------------------ zero-downtime rebuild
+@pytest.mark.django_db(transaction=True)
+def test_rebuild_switches_the_alias_while_searches_and_writes_go_on(opensearch, settings):
+    app = get_application()
+    customer = Actor("c-rebuild", Role.CUSTOMER)
+    for i in range(40):
+        app.open_ticket(
+            customer, customer_id=customer.id, subject=f"Kettle base {i}", description="kettle"
+        )
+    store = bootstrap.opensearch_store()
+    runner = bootstrap.runner("search")
+    runner.catch_up()
+    before = store.live_index()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    written: list[str] = []
+    searches = 0
+
+    def follow() -> None:
+        try:
+            bootstrap.runner("search").run(stop, idle_timeout=0.2)
+        except BaseException as error:
+            errors.append(error)
+
+    def write() -> None:
+        try:
+            for n in itertools.count():
+                if stop.is_set():
+                    return
+                word = f"zq{n}x"
+                app.open_ticket(
+                    customer,
+                    customer_id=customer.id,
+                    subject=f"Kettle {word}",
+                    description="kettle",
+                )
+                written.append(word)
+                time.sleep(0.01)
+        except BaseException as error:
+            errors.append(error)
+
+    def search() -> None:
+        nonlocal searches
+        try:
+            while not stop.is_set():
+                results = find("kettle")
+                if results.group("ticket").count < 40:
+                    raise AssertionError(f"a search saw {results.group('ticket').count} tickets")
+                searches += 1
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=f) for f in (follow, write, search)]
+    for t in threads:
+        t.start()
+    out = StringIO()
+    try:
+        time.sleep(0.3)
+        call_command("projector", "rebuild", "search", stdout=out)
+        time.sleep(0.5)  # writes and searches after the switch too
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert errors == []
+    assert searches > 0
+    assert written
+    after = store.live_index()
+    assert after != before
+    assert not store.client.indices.exists(index=before)  # the old index is dropped
+    assert "rebuilt and swapped in" in out.getvalue()
+    runner = bootstrap.runner("search")
+    runner.catch_up()
+    for word in written:  # no write lost, whenever it came
+        assert find(word).group("ticket").count == 1, word
+    status = StringIO()
+    call_command("projector", "status", stdout=status)
+    assert f"alias {settings.OPENSEARCH_INDEX} -> index {after}" in status.getvalue()
+
+
+# ------------------------------------------------------------------ OpenSearch down
+@pytest.fixture
+def own_opensearch(settings: Any) -> Iterator[Any]:
+    """A server of this test's own, to stop: osmem-server on a free port."""
+    started = osmem.start_osmem()
+    if started is None:
+        pytest.skip("osmem-server is not installed")
+    url, proc = started
+    settings.SEARCH_BACKEND = "opensearch"
+    settings.OPENSEARCH_URL = url
+    settings.OPENSEARCH_INDEX = "down-test"
+    settings.OPENSEARCH_TIMEOUT = 1.0
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.terminate()
+            proc.wait(10)
+
+
+def client_for(user: Any, token_for: Any) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
+    return client
+
+
+@pytest.mark.django_db(transaction=True)
+def test_opensearch_down_search_503_projector_pauses_and_resumes_commands_unaffected(
+    own_opensearch, make_user, token_for
+):
+    agent = make_user("agent")
+    customer = make_user("customer")
+    staff, cust = client_for(agent, token_for), client_for(customer, token_for)
+    opened = cust.post(
+        "/api/tickets", {"subject": "Toaster smokes", "description": "Burnt"}, format="json"
+    )
+    assert opened.status_code == 201
+    bootstrap.runner("search").catch_up()
+    assert staff.get("/api/search", {"q": "toaster"}).json()["groups"]["tickets"]["count"] == 1
+    store = bootstrap.opensearch_store()
+    stop = threading.Event()
+    threads = runtime.projector_threads(
+        stop,
+        upstream=bootstrap.event_source(),
+        names=["search"],
+        runner=bootstrap.runner,
+        batch_size=100,
+        interval=0.05,
+    )
+    for t in threads:
+        t.start()
+    try:
+        os.kill(own_opensearch.pid, signal.SIGSTOP)  # unresponsive: requests time out
+        down = staff.get("/api/search", {"q": "toaster"})
+        assert down.status_code == 503
+        assert down.json()["error"] == "search_unavailable"
+        assert "unavailable" in down.json()["detail"]
+        # Commands do not depend on search.
+        during = cust.post(
+            "/api/tickets", {"subject": "Kettle leaks", "description": "Wet"}, format="json"
+        )
+        assert during.status_code == 201
+        time.sleep(2.5)  # the projector tries, fails, waits, tries again
+        assert all(t.is_alive() for t in threads)
+        with pytest.raises(SearchUnavailableError):
+            store.position()
+
+        os.kill(own_opensearch.pid, signal.SIGCONT)  # back: the projector resumes
+        head = bootstrap.event_source().head()
+        deadline = time.monotonic() + 20
+        while store.position() < head and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert store.position() >= head
+        found = staff.get("/api/search", {"q": "kettle"}).json()["groups"]["tickets"]
+        assert [r["id"] for r in found["results"]] == [during.json()["id"]]
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+
+    own_opensearch.terminate()  # gone for good: refused connections, still a clear 503
+    own_opensearch.wait(10)
+    gone = staff.get("/api/search", {"q": "toaster"})
+    assert (gone.status_code, gone.json()["error"]) == (503, "search_unavailable")
+    assert (
+        cust.post(
+            "/api/tickets", {"subject": "Fan", "description": "Noisy"}, format="json"
+        ).status_code
+        == 201
+    )
