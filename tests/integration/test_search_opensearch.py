@@ -295,12 +295,13 @@ def test_opensearch_down_search_503_projector_pauses_and_resumes_commands_unaffe
     agent = make_user("agent")
     customer = make_user("customer")
     staff, cust = client_for(agent, token_for), client_for(customer, token_for)
+    toaster, kettle = ("zq" + uuid.uuid4().hex[:10] for _ in range(2))  # only this test's
     opened = cust.post(
-        "/api/tickets", {"subject": "Toaster smokes", "description": "Burnt"}, format="json"
+        "/api/tickets", {"subject": f"Toaster {toaster}", "description": "Burnt"}, format="json"
     )
     assert opened.status_code == 201
     bootstrap.runner("search").catch_up()
-    assert staff.get("/api/search", {"q": "toaster"}).json()["groups"]["tickets"]["count"] == 1
+    assert staff.get("/api/search", {"q": toaster}).json()["groups"]["tickets"]["count"] == 1
     store = bootstrap.opensearch_store()
     stop = threading.Event()
     threads = runtime.projector_threads(
@@ -315,13 +316,13 @@ def test_opensearch_down_search_503_projector_pauses_and_resumes_commands_unaffe
         t.start()
     try:
         os.kill(own_opensearch.pid, signal.SIGSTOP)  # unresponsive: requests time out
-        down = staff.get("/api/search", {"q": "toaster"})
+        down = staff.get("/api/search", {"q": toaster})
         assert down.status_code == 503
         assert down.json()["error"] == "search_unavailable"
         assert "unavailable" in down.json()["detail"]
         # Commands do not depend on search.
         during = cust.post(
-            "/api/tickets", {"subject": "Kettle leaks", "description": "Wet"}, format="json"
+            "/api/tickets", {"subject": f"Kettle {kettle}", "description": "Wet"}, format="json"
         )
         assert during.status_code == 201
         time.sleep(2.5)  # the projector tries, fails, waits, tries again
@@ -335,7 +336,7 @@ def test_opensearch_down_search_503_projector_pauses_and_resumes_commands_unaffe
         while store.position() < head and time.monotonic() < deadline:
             time.sleep(0.1)
         assert store.position() >= head
-        found = staff.get("/api/search", {"q": "kettle"}).json()["groups"]["tickets"]
+        found = staff.get("/api/search", {"q": kettle}).json()["groups"]["tickets"]
         assert [r["id"] for r in found["results"]] == [during.json()["id"]]
     finally:
         stop.set()
@@ -344,7 +345,7 @@ def test_opensearch_down_search_503_projector_pauses_and_resumes_commands_unaffe
 
     own_opensearch.terminate()  # gone for good: refused connections, still a clear 503
     own_opensearch.wait(10)
-    gone = staff.get("/api/search", {"q": "toaster"})
+    gone = staff.get("/api/search", {"q": toaster})
     assert (gone.status_code, gone.json()["error"]) == (503, "search_unavailable")
     assert (
         cust.post(
@@ -352,3 +353,49 @@ def test_opensearch_down_search_503_projector_pauses_and_resumes_commands_unaffe
         ).status_code
         == 201
     )
+
+
+# ------------------------------------------------------------------ similar tickets
+@pytest.fixture(params=["postgres", "opensearch"])
+def backend(request: pytest.FixtureRequest, settings: Any) -> str:
+    if request.param == "opensearch":
+        request.getfixturevalue("opensearch")
+    return str(request.param)
+
+
+@pytest.mark.django_db
+def test_similar_tickets_for_staff_on_both_backends(backend, api):
+    # Words only this test wrote (the log, and so the index, holds every test's tickets).
+    a, b, c, d = ("zq" + uuid.uuid4().hex[:10] for _ in range(4))
+    customer, cust = api("customer")
+    _, agent = api("agent")
+    _, admin = api("admin")
+
+    def open_ticket(subject: str, description: str) -> str:
+        r = cust.post(
+            "/api/tickets", {"subject": subject, "description": description}, format="json"
+        )
+        assert r.status_code == 201, r.content
+        return str(r.json()["id"])
+
+    jam = open_ticket(f"{a} {b}", f"{c} {a}")
+    again = open_ticket(f"{a} {b} again", f"{c} {c}")
+    once = open_ticket(f"{a} once", "nothing else")
+    open_ticket(f"{d} elsewhere", f"{d}")
+
+    r = agent.get(f"/api/tickets/{jam}/similar")
+    assert r.status_code == 200, r.content
+    every = [hit["id"] for hit in r.json()["results"]]
+    assert [i for i in every if i in (again, once)] == [again, once]  # most words in common
+    assert jam not in every  # never itself
+    assert r.json()["results"][0]["title"] == f"{a} {b} again"
+    assert (
+        admin.get(f"/api/tickets/{jam}/similar", {"limit": 1}).json()["results"][0]["id"] == again
+    )
+
+    assert cust.get(f"/api/tickets/{jam}/similar").status_code == 403  # staff only, even own
+    assert agent.get(f"/api/tickets/{jam}/similar", {"limit": 0}).status_code == 400
+    assert agent.get("/api/tickets/not-a-ticket/similar").status_code == 404
+    unknown = agent.get(f"/api/tickets/{uuid.uuid4()}/similar")
+    assert (unknown.status_code, unknown.json()["results"]) == (200, [])
+    assert customer.pk  # the customer opened them all
