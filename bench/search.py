@@ -229,7 +229,7 @@ def corpus(tickets: int, customers: list[str], seed: int) -> list[Any]:
 
     rng = random.Random(seed)
     at = datetime(2026, 1, 1, tzinfo=UTC)
-    staff = {"actor_id": "agent-1", "actor_role": Role.AGENT}
+    staff: dict[str, Any] = {"actor_id": "agent-1", "actor_role": Role.AGENT}
     positions = itertools.count(1)
     envelopes: list[Any] = []
     open_tickets: list[Ticket] = []
@@ -238,7 +238,8 @@ def corpus(tickets: int, customers: list[str], seed: int) -> list[Any]:
         nonlocal at
         for event in ticket.collect_events():
             at += timedelta(seconds=rng.randint(1, 90))
-            envelopes.append(Envelope(next(positions), dataclasses.replace(event, timestamp=at)))
+            stamped = dataclasses.replace(event, timestamp=at)  # type: ignore[type-var]
+            envelopes.append(Envelope(next(positions), stamped))
 
     for _ in range(tickets):
         customer = rng.choice(customers)
@@ -288,7 +289,8 @@ def postgres_adapter() -> Adapter:
     def documents() -> int:
         with connection.cursor() as cur:
             cur.execute("SELECT count(*) FROM rm_search_doc")
-            return int(cur.fetchone()[0])  # type: ignore[index]
+            row = cur.fetchone()
+            return int(row[0]) if row else 0
 
     return Adapter(
         "PostgreSQL",
