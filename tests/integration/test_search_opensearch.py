@@ -199,12 +199,6 @@ def test_rebuild_switches_the_alias_while_searches_and_writes_go_on(opensearch, 
     written: list[str] = []
     searches = 0
 
-    def follow() -> None:
-        try:
-            bootstrap.runner("search").run(stop, idle_timeout=0.2)
-        except BaseException as error:
-            errors.append(error)
-
     def write() -> None:
         try:
             for n in itertools.count():
@@ -233,7 +227,17 @@ def test_rebuild_switches_the_alias_while_searches_and_writes_go_on(opensearch, 
         except BaseException as error:
             errors.append(error)
 
-    threads = [threading.Thread(target=f) for f in (follow, write, search)]
+    # The live projector as it runs in production (a batch that fails, e.g. one that met
+    # the swap half-way, is retried from the stored position).
+    live = runtime.projector_threads(
+        stop,
+        upstream=bootstrap.event_source(),
+        names=["search"],
+        runner=bootstrap.runner,
+        batch_size=100,
+        interval=0.05,
+    )
+    threads = [*live, *(threading.Thread(target=f) for f in (write, search))]
     for t in threads:
         t.start()
     out = StringIO()
