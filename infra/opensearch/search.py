@@ -121,7 +121,11 @@ def to_source(doc: Doc, language: str, message_ids: Sequence[str] = ()) -> dict[
     }
     if doc["kind"] == CUSTOMER:
         source["name"] = doc["title"]  # a customer's name: folded, with prefixes
+        if doc["metadata"]:
+            source["contact"] = doc["metadata"]
     else:
+        if doc["metadata"]:
+            source["customer_text"] = doc["metadata"]
         if doc["title"]:
             source[f"title_{lang}"] = doc["title"]
         if doc["body"]:
@@ -539,6 +543,7 @@ class OpenSearchSearchStore:
 # ---------------------------------------------------------------------------- queries
 _TOKEN = re.compile(r'-?"[^"]*"?|\S+')
 _WORD = re.compile(r"\w", re.UNICODE)
+_HYPHENATED = re.compile(r"\w-\w")
 
 
 @dataclass(frozen=True)
@@ -570,7 +575,8 @@ def parse_websearch(text: str) -> tuple[list[list[_Term]], list[_Term]]:
         if not _WORD.search(value) or not words:
             join_next = False
             continue
-        term = _Term(value, phrase or len(re.findall(r"\w+", value)) > 1)
+        # Quoted, or words joined by a hyphen ("two-factor"): a phrase, as in PostgreSQL.
+        term = _Term(value, phrase or bool(_HYPHENATED.search(value)))
         if negated:
             excluded.append(term)
         elif join_next and groups:
@@ -585,12 +591,12 @@ def _text_fields() -> list[str]:
     fields = [f"{f}^{BOOSTS['title']}" for f in mappings.text_fields("title")]
     fields += [f"name^{BOOSTS['name']}"]
     fields += [f"{f}^{BOOSTS['body']}" for f in mappings.text_fields("body")]
-    fields += [f"metadata^{BOOSTS['metadata']}"]
+    fields += [f"{f}^{BOOSTS['metadata']}" for f in ("customer_text", "contact")]
     return fields
 
 
 TEXT_FIELDS = _text_fields()
-PREFIX_FIELDS = ["name.prefix", "metadata.prefix", "ticket_id.prefix"]
+PREFIX_FIELDS = ["name.prefix", "contact.prefix", "ticket_id.prefix"]
 
 
 def _match(term: _Term) -> dict[str, Any]:
@@ -676,7 +682,13 @@ def _range(start: datetime | None, end: datetime | None) -> dict[str, str]:
 
 
 def _highlight() -> dict[str, Any]:
-    names = [*mappings.text_fields("title"), "name", *mappings.text_fields("body"), "metadata"]
+    names = [
+        *mappings.text_fields("title"),
+        "name",
+        *mappings.text_fields("body"),
+        "customer_text",
+        "contact",
+    ]
     return {
         "pre_tags": [PRE],
         "post_tags": [POST],
@@ -686,8 +698,12 @@ def _highlight() -> dict[str, Any]:
 
 
 def _pick(highlight: Mapping[str, list[str]], prefix: str, plain: str) -> str:
+    """The highlighted text of field ``prefix`` (any of its ``<prefix>_<lang>`` fields; the
+    metadata's ``customer_text`` or ``contact``), else the plain text."""
+    names = ("customer_text", "contact") if prefix == "metadata" else None
     for name, values in highlight.items():
-        if (name == prefix or name.startswith(prefix + "_")) and values:
+        match = name in names if names else name == prefix or name.startswith(prefix + "_")
+        if match and values:
             return "".join(values)
     return plain
 

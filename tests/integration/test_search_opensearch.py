@@ -137,6 +137,48 @@ def test_late_duplicated_and_redelivered_events_never_overwrite_newer_data(opens
     assert find("gap").group("ticket").count == 0
 
 
+@pytest.mark.django_db
+def test_languages_accents_and_prefixes(opensearch, make_user):
+    """Per-language stemming, case and accent folding, and type-ahead prefixes of names,
+    e-mail addresses and ticket ids (OpenSearch's own analysis; not part of the contract)."""
+    zoe = make_user("customer", email="zoe.quixote@example.test", company="Quixote Supplies")
+    zoe.first_name, zoe.last_name = "Zoë", "Quixote"
+    zoe.save()
+    events = Events()
+
+    def ticket(subject: str, description: str, language: str) -> Ticket:
+        return Ticket.open(
+            customer_id=str(zoe.pk),
+            subject=subject,
+            description=description,
+            language=language,
+            actor_id=str(zoe.pk),
+            actor_role=Role.CUSTOMER,
+        )
+
+    french = ticket("Les maisons", "L'imprimante ne marche pas", "fr")
+    german = ticket("Die Häuser", "Der Drucker druckt nicht", "de")  # not stemmed (yet)
+    english = ticket("CAFÉ printers", "Jammed again", "en")
+    with bootstrap.opensearch_store().batch() as batch:
+        batch.apply([*events.take(french), *events.take(german), *events.take(english)])
+
+    assert ticket_ids(find("maison")) == [str(french.id)]  # French stemming (maisons)
+    assert ticket_ids(find("hauser")) == [str(german.id)]  # folded (Häuser), unstemmed
+    assert ticket_ids(find("haus")) == []
+    assert ticket_ids(find("printer")) == [str(english.id)]  # English stemming
+    assert ticket_ids(find("cafe")) == [str(english.id)]  # case and accent folding
+    assert ticket_ids(find("jam")) == [str(english.id)]
+    customers = frozenset({"customer"})
+    for typed in ["zoe", "quix", "Quixo", "zoe.quix", "quixote supp"]:  # name, e-mail, company
+        assert [h.id for h in find(typed, kinds=customers).group("customer").hits] == [
+            str(zoe.pk)
+        ], typed
+    assert find("quix", kinds=frozenset({"ticket"})).group("ticket").count == 0  # whole words
+    assert ticket_ids(find(str(german.id)[:8])) == [str(german.id)]  # a ticket id's start
+    assert find("qu", kinds=customers).group("customer").count == 1
+    assert find("the", kinds=customers).group("customer").count == 0  # a stop word
+
+
 def _source(store: os_search.OpenSearchSearchStore, key: str) -> dict[str, Any]:
     return store.client.get(index=store.alias, id=key)["_source"]  # type: ignore[no-any-return]
 
