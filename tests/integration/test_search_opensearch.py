@@ -206,6 +206,8 @@ def test_the_search_projector_on_kafka_equals_the_one_on_the_log(opensearch, top
     relay = bootstrap.relay()
     try:
         relay.catch_up()
+        # Re-deliveries (a relay crash re-publishes a batch): dropped by version.
+        relay.publish(get_application().recorder.select_notifications(start=1, limit=60))
     finally:
         relay.close()
     runners = [bootstrap.kafka_runner("search") for _ in range(2)]  # two group members
@@ -219,8 +221,14 @@ def test_the_search_projector_on_kafka_equals_the_one_on_the_log(opensearch, top
             r.source.close()
         bootstrap.opensearch_store().drop()
     assert applied >= 12
-    assert from_kafka == from_log
     assert len(from_log) > 12
+    # The same documents; a ticket's own document at the ticket's last version either way (a
+    # message's document carries the version of the batch that last wrote it: batches differ).
+    assert {k: source for k, (_, source) in from_kafka.items()} == {
+        k: source for k, (_, source) in from_log.items()
+    }
+    tickets = {k: version for k, (version, _) in from_log.items() if k.startswith("ticket:")}
+    assert {k: from_kafka[k][0] for k in tickets} == tickets
 
 
 # ------------------------------------------------------------------ zero-downtime rebuild
