@@ -453,3 +453,62 @@ def test_similar_tickets_for_staff_on_both_backends(backend, api):
     unknown = agent.get(f"/api/tickets/{uuid.uuid4()}/similar")
     assert (unknown.status_code, unknown.json()["results"]) == (200, [])
     assert customer.pk  # the customer opened them all
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_kafka_search_projector_process_pauses_while_opensearch_is_down(
+    own_opensearch, topic, settings
+):
+    """``manage.py projector run search --source kafka`` (docker-compose's projector-search):
+    OpenSearch stops answering, the process stays up and resumes once it answers again."""
+    from tests.integration.test_kafka import manage
+
+    app = get_application()
+    customer = Actor("c-pause", Role.CUSTOMER)
+    words = ["zq" + uuid.uuid4().hex[:10] for _ in range(2)]
+
+    def write(word: str) -> None:
+        app.open_ticket(customer, customer_id=customer.id, subject=f"Pause {word}", description="")
+        relay = bootstrap.relay()
+        try:
+            relay.catch_up()
+        finally:
+            relay.close()
+
+    def searchable(word: str, within: float) -> bool:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                if find(word).group("ticket").count == 1:
+                    return True
+            except SearchUnavailableError:
+                pass
+            time.sleep(0.2)
+        return False
+
+    proc = manage(
+        topic,
+        "projector",
+        "run",
+        "search",
+        "--source",
+        "kafka",
+        DESKSTREAM_SEARCH_BACKEND="opensearch",
+        DESKSTREAM_OPENSEARCH_URL=settings.OPENSEARCH_URL,
+        DESKSTREAM_OPENSEARCH_INDEX=settings.OPENSEARCH_INDEX,
+        DESKSTREAM_OPENSEARCH_TIMEOUT="1",
+    )
+    try:
+        write(words[0])
+        assert searchable(words[0], 30)
+        os.kill(own_opensearch.pid, signal.SIGSTOP)
+        write(words[1])
+        time.sleep(4)  # batches fail, the member pauses and rejoins its group
+        assert proc.poll() is None
+        os.kill(own_opensearch.pid, signal.SIGCONT)
+        assert searchable(words[1], 30)
+        assert searchable(words[0], 1)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert b"search paused" in err
