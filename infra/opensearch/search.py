@@ -40,7 +40,7 @@ from typing import Any
 from uuid import UUID
 
 from opensearchpy import OpenSearch
-from opensearchpy.exceptions import NotFoundError
+from opensearchpy.exceptions import NotFoundError, RequestError
 
 from infra.opensearch import mappings
 from infra.opensearch.client import call
@@ -382,8 +382,15 @@ class OpenSearchSearchStore:
             return str(next(iter(found)))
         except NotFoundError:
             pass
-        index = self.new_index_name()
-        self._create(index)
+        # The first index has a fixed name: processes starting together (the web process
+        # reading a position, the projector) create it once, and the alias names one index.
+        index = f"{self.alias}-0"
+        try:
+            self._create(index)
+        except RequestError as error:
+            if error.error != "resource_already_exists_exception":
+                raise
+        self._ensure_positions()
         call(
             self.client.indices.update_aliases,
             body={"actions": [{"add": {"index": index, "alias": self.alias}}]},
@@ -399,12 +406,13 @@ class OpenSearchSearchStore:
             index=index,
             body=mappings.index_body(refresh_interval=refresh_interval),
         )
-        if not call(self.client.indices.exists, index=self.positions):
-            try:
-                call(self.client.indices.create, index=self.positions, body=mappings.POSITIONS_BODY)
-            except Exception:  # created meanwhile by another process
-                if not call(self.client.indices.exists, index=self.positions):
-                    raise
+
+    def _ensure_positions(self) -> None:
+        try:
+            call(self.client.indices.create, index=self.positions, body=mappings.POSITIONS_BODY)
+        except RequestError as error:  # there already (another process created it)
+            if error.error != "resource_already_exists_exception":
+                raise
 
     def target(self) -> str:
         return self.index or self.live_index()
