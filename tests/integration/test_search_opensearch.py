@@ -179,6 +179,37 @@ def test_languages_accents_and_prefixes(opensearch, make_user):
     assert find("the", kinds=customers).group("customer").count == 0  # a stop word
 
 
+@pytest.mark.django_db
+def test_counts_are_exact_up_to_the_cap_then_at_least(opensearch, monkeypatch):
+    """As PostgreSQL (ADR 0018): up to ``RANK_ALL_UP_TO`` matches of a kind are counted
+    exactly; beyond, the count is that many and says "at least", and pages end there."""
+    events = Events()
+    envelopes = []
+    for i in range(3):
+        t = Ticket.open(
+            customer_id="c-count",
+            subject=f"Walrus {i}",
+            description="",
+            actor_id="c-count",
+            actor_role=Role.CUSTOMER,
+        )
+        envelopes += events.take(t)
+    with bootstrap.opensearch_store().batch() as batch:
+        batch.apply(envelopes)
+    everything = find("walrus").group("ticket")
+    assert (everything.count, everything.exact, len(everything.hits)) == (3, True, 3)
+    monkeypatch.setattr(os_search, "RANK_ALL_UP_TO", 3)
+    at_cap = find("walrus").group("ticket")
+    assert (at_cap.count, at_cap.exact) == (3, True)
+    monkeypatch.setattr(os_search, "RANK_ALL_UP_TO", 2)
+    pages = [find("walrus", page=p, page_size=1).group("ticket") for p in (1, 2, 3)]
+    assert [(g.count, g.exact, len(g.hits)) for g in pages] == [
+        (2, False, 1),
+        (2, False, 1),
+        (2, False, 0),
+    ]
+
+
 def _source(store: os_search.OpenSearchSearchStore, key: str) -> dict[str, Any]:
     return store.client.get(index=store.alias, id=key)["_source"]  # type: ignore[no-any-return]
 
