@@ -1,5 +1,5 @@
 """Search on both adapters, side by side, on the same corpus: indexing rate, query latency
-and write-to-searchable time, PostgreSQL full text against OpenSearch (ADR 0025).
+and write-to-searchable time, PostgreSQL full text against OpenSearch (ADR 0028).
 
 1. Starts PostgreSQL (``benchlib.start_database``) and osmem-server (the OpenSearch-API
    server of the tests; production uses OpenSearch), migrates, creates the customer accounts.

@@ -13,7 +13,7 @@ What a test swaps (the clock, the e-mail sender, how assignments are issued) is 
 ``Dependencies``, set with ``overridden(...)``; nothing else is patched from outside.
 Which projectors may run on Kafka: those whose result does not depend on the order of events
 *across* aggregates, because Kafka keeps order only within a partition (one ticket's events):
-``read_models`` and ``sla`` (ADR 0014), and ``search`` on OpenSearch (ADR 0025).
+``read_models`` and ``sla`` (ADR 0014), and ``search`` on OpenSearch (ADR 0028).
 """
 
 from __future__ import annotations
@@ -338,7 +338,7 @@ KAFKA_PROJECTORS_ALWAYS = (tickets.NAME, sla.NAME)
 
 def kafka_projectors() -> tuple[str, ...]:
     """``search`` too when it is on OpenSearch: its documents are versioned by ticket, so it
-    needs no order across tickets (ADR 0025)."""
+    needs no order across tickets (ADR 0028)."""
     return KAFKA_PROJECTORS_ALWAYS + ((search.NAME,) if opensearch_enabled() else ())
 
 

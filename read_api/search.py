@@ -90,8 +90,8 @@ class SearchHitSerializer(serializers.Serializer[Any]):
         help_text="HTML: the matching text, escaped, with <mark> around the matched words."
     )
     internal = serializers.BooleanField()
-    status = serializers.CharField(allow_null=True)
-    priority = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=[s.value for s in Status], allow_null=True)
+    priority = serializers.ChoiceField(choices=[p.value for p in Priority], allow_null=True)
     assigned_agent_id = serializers.CharField(allow_null=True)
     tags = serializers.ListField(child=serializers.CharField())
     created_at = serializers.DateTimeField(allow_null=True)
@@ -277,6 +277,11 @@ def principal(request: Request) -> Principal:
     return Principal(Role(user.role), str(user.pk))
 
 
+class SimilarResponseSerializer(serializers.Serializer[Any]):
+    ticket_id = serializers.UUIDField()
+    results = SearchHitSerializer(many=True, help_text="Similar tickets, best first.")
+
+
 class SimilarTicketsView(APIView):
     """Tickets like this one, best first (the agent's sidebar, AI drafts): staff only.
     ``more_like_this`` on OpenSearch, ranked full-text search on PostgreSQL."""
@@ -289,7 +294,7 @@ class SimilarTicketsView(APIView):
                 description=f"At most this many, 1-{search.MAX_PAGE_SIZE}.",
             )
         ],
-        responses={200: SearchHitSerializer(many=True)},
+        responses={200: SimilarResponseSerializer},
         tags=["search"],
     )
     def get(self, request: Request, ticket_id: str) -> Response:

@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
             lifespan="off",
             http=HTTP_PROTOCOL,
             access_log=access_log(log_level),
+            log_config=None,  # uvicorn logs through Django's LOGGING (timestamps, logger)
         )
     finally:
         lifecycle.shutdown()  # the projector threads, then the event store (config/bootstrap.py)
@@ -177,6 +178,7 @@ def serve_workers(host: str, port: int, workers: int, log_level: str) -> None:
         lifespan="off",
         http=HTTP_PROTOCOL,
         access_log=access_log(log_level),
+        log_config=None,
     )
     sock = config.bind_socket()
     if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto != socket.IPPROTO_TCP:

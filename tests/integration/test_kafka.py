@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -240,8 +241,9 @@ def assignments(stderr: bytes) -> list[list[int]]:
     """The partition sets a consumer logged, in order."""
     out = []
     for line in stderr.decode(errors="replace").splitlines():
-        if "partitions assigned" in line:
-            out.append(json.loads(line.rsplit("assigned ", 1)[1]))
+        # "<timestamp> [info] <group>: partitions assigned [0, 3] [infra.kafka.source]"
+        if found := re.search(r"partitions assigned (\[[\d, ]*\])", line):
+            out.append(json.loads(found.group(1)))
     return out
 
 
