@@ -302,9 +302,11 @@ class SearchResults:
         return self.groups.get(kind, SearchGroup(0))
 
 
-class SearchUnavailableError(RuntimeError):
+class SearchUnavailableError(ConnectionError):
     """The search backend cannot answer now (down, unreachable, overloaded): the read API
-    answers 503; a projector's batch fails before its position moves and is retried."""
+    answers 503; a projector's batch fails before its position moves and is retried (a
+    ``ConnectionError``, so the Kafka members' outage handling retries it as it retries a
+    lost broker or database)."""
 
 
 SIMILAR_LIMIT = 10

@@ -542,4 +542,5 @@ def test_the_kafka_search_projector_process_pauses_while_opensearch_is_down(
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=20)
-    assert b"search paused" in err
+    assert b"SearchUnavailableError" in err
+    assert b"retrying" in err

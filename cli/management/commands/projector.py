@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import IO, Any, cast
 
 from django.core.management.base import BaseCommand, CommandError
@@ -30,9 +31,11 @@ from rich.progress import (
 from rich.table import Table
 
 from config import bootstrap
+from infra.kafka.resilience import keep_running, reset_database
+from infra.postgres.projection_store import EventGapError
 from infra.server.shutdown import stop_on_signals
 from projections.runner import Progress as RunProgress
-from projections.runner import rebuild
+from projections.runner import StreamRunner, rebuild
 from projections.search import SearchUnavailableError
 
 SOURCES = ("log", "kafka")
@@ -80,7 +83,7 @@ class Command(BaseCommand):
     def status(self) -> None:
         head = bootstrap.event_source().head()
         table = Table(title=f"Projectors (log head {head})")
-        for col in ("projector", "position", "lag (events)", "where"):
+        for col in ("projector", "source", "position", "lag (events)", "where"):
             table.add_column(
                 col, justify="right" if col in ("position", "lag (events)") else "left"
             )
@@ -95,10 +98,16 @@ class Command(BaseCommand):
                     where = (
                         f"alias {info['alias']} -> index {info['index']} ({info['documents']} docs)"
                     )
+                if name in bootstrap.KAFKA_PROJECTORS and store.has_applied_versions():
+                    # Fed by Kafka: the position is the contiguous frontier; the lag counts
+                    # the events not applied yet (some above the frontier may be).
+                    unapplied = bootstrap.kafka_store(name).unapplied()
+                    table.add_row(name, "kafka", str(position), str(unapplied), where)
+                else:
+                    lag = str(max(head - position, 0))
+                    table.add_row(name, "log", str(position), lag, where)
             except SearchUnavailableError as error:
-                table.add_row(name, "?", "?", f"unavailable: {error}")
-                continue
-            table.add_row(name, str(position), str(max(head - position, 0)), where)
+                table.add_row(name, "?", "?", "?", f"unavailable: {error}")
         Console(file=cast(IO[str], self.stdout), width=160).print(table)
 
     def run(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
@@ -144,7 +153,12 @@ class Command(BaseCommand):
                 f"{name} was built from the log without per-ticket versions: run "
                 f"`manage.py projector rebuild {name} --source kafka` once before consuming Kafka"
             )
-        runner = bootstrap.kafka_runner(name)
+        stop = stop_on_signals()
+        runners: list[StreamRunner] = []  # the broker may still be starting: retried
+        keep_running(lambda: runners.append(bootstrap.kafka_runner(name)), stop, what=name)
+        if not runners:
+            return
+        runner = runners[0]
         if batch_size:
             runner.batch_size = batch_size
         try:
@@ -152,23 +166,15 @@ class Command(BaseCommand):
                 applied = runner.catch_up()
                 self.stdout.write(f"{name}: applied {applied} events from Kafka")
                 return
-            stop = stop_on_signals()
             self.stdout.write(f"{name}: consuming {bootstrap.group_id(name)}")
-            while not stop.is_set():
-                try:
-                    runner.run(stop)
-                except SearchUnavailableError as error:
-                    # Paused. The failed batch's offsets were not committed, but this consumer
-                    # has polled past them: rejoin the group, which resumes from the committed
-                    # offsets (what had been applied is dropped by version).
-                    log.warning("%s paused, retrying in %.0f s: %s", name, PAUSE, error)
-                    runner.source.close()
-                    stop.wait(PAUSE)
-                    runner = bootstrap.kafka_runner(name)
-                    if batch_size:
-                        runner.batch_size = batch_size
+            # Database and broker outages are retried; a version gap stops the process.
+            keep_running(lambda: runner.run(stop), stop, what=name, reset=reset_database)
+        except EventGapError as error:
+            raise CommandError(str(error)) from error
         finally:
+            started = time.monotonic()
             runner.source.close()  # leaves the group: its partitions go to the others now
+            log.info("%s: left the group in %.2f s", name, time.monotonic() - started)
 
     def rebuild(self, name: str, batch_size: int | None, source_name: str = "log") -> None:
         source = bootstrap.event_source()
