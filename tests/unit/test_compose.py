@@ -221,7 +221,9 @@ def test_every_projection_is_fed_from_one_source_and_the_web_server_feeds_none(
         assert sum(len(s) for s in by_source.values()) == 1, (projection, dict(by_source))
     web = services["web"]
     assert feeds(command(web), web["environment"], monkeypatch) == set()
-    assert {p for p, by_source in fed.items() if KAFKA in by_source} == set(KAFKA_PROJECTORS)
+    on_opensearch = web["environment"].get("DESKSTREAM_SEARCH_BACKEND") == "opensearch"
+    kafka = set(KAFKA_PROJECTORS) | ({"search"} if on_opensearch else set())
+    assert {p for p, by_source in fed.items() if KAFKA in by_source} == kafka
 
 
 def test_beat_schedules_what_the_projector_process_would_run_in_threads(services, monkeypatch):
