@@ -127,13 +127,21 @@ class Command(BaseCommand):
             store = bootstrap.kafka_store(name)
         except KeyError as error:
             raise CommandError(error.args[0]) from None
-        if store.position() > 0 and not store.has_applied_versions():
+        stop = stop_on_signals()
+        # PostgreSQL or the broker may still be starting (or full): these are retried too.
+        unversioned: list[bool] = []
+        keep_running(
+            lambda: unversioned.append(store.position() > 0 and not store.has_applied_versions()),
+            stop,
+            what=name,
+            reset=reset_database,
+        )
+        if any(unversioned):
             raise CommandError(
                 f"{name} was built from the log without per-ticket versions: run "
                 f"`manage.py projector rebuild {name} --source kafka` once before consuming Kafka"
             )
-        stop = stop_on_signals()
-        runners: list[StreamRunner] = []  # the broker may still be starting: retried
+        runners: list[StreamRunner] = []
         keep_running(lambda: runners.append(bootstrap.kafka_runner(name)), stop, what=name)
         if not runners:
             return
