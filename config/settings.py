@@ -269,6 +269,20 @@ RELAY_BATCH_SIZE = int(os.environ.get("DESKSTREAM_RELAY_BATCH_SIZE", "500"))
 # position stays), drops its producer and retries the batch with a new one.
 RELAY_SEND_TIMEOUT = float(os.environ.get("DESKSTREAM_RELAY_SEND_TIMEOUT", "30"))
 
+# Search (docs/operations.md, ADR 0028): PostgreSQL full text (the embedded default) or
+# OpenSearch at OPENSEARCH_URL, its documents in the index behind the alias OPENSEARCH_INDEX.
+# A live batch's bulk request waits for OPENSEARCH_REFRESH ("wait_for": its position then
+# means searchable, for ?after=; "false": searchable within the 1 s refresh interval).
+SEARCH_BACKEND = os.environ.get("DESKSTREAM_SEARCH_BACKEND", "postgres")
+if SEARCH_BACKEND not in ("postgres", "opensearch"):
+    raise RuntimeError(
+        f"DESKSTREAM_SEARCH_BACKEND must be postgres or opensearch, not {SEARCH_BACKEND!r}"
+    )
+OPENSEARCH_URL = os.environ.get("DESKSTREAM_OPENSEARCH_URL", "")
+OPENSEARCH_INDEX = os.environ.get("DESKSTREAM_OPENSEARCH_INDEX", "deskstream-search")
+OPENSEARCH_REFRESH = os.environ.get("DESKSTREAM_OPENSEARCH_REFRESH", "wait_for")
+OPENSEARCH_TIMEOUT = float(os.environ.get("DESKSTREAM_OPENSEARCH_TIMEOUT", "5"))
+
 # Logging (docs/operations.md#logs): every line carries an ISO timestamp (UTC), the level and
 # the logger's name, rendered by structlog from the standard library's records: structlog's
 # console lines (extra fields as key=value) by default, one JSON object per line with
