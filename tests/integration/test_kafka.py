@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -67,14 +68,31 @@ def subprocess_env(topic: str, **extra: str) -> dict[str, str]:
     }
 
 
+_started: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_leftover_processes() -> Iterator[None]:
+    """The relay and the members retry through outages, so one a failed test left running
+    would run on: stop what ``manage`` started (by PID) after every test."""
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 def manage(topic: str, *args: str, log: Any = None, **env: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=subprocess_env(topic, **env),
         stdout=subprocess.DEVNULL,
         stderr=log or subprocess.PIPE,
     )
+    _started.append(proc)
+    return proc
 
 
 def log_positions() -> list[int]:

@@ -20,6 +20,7 @@ from config import bootstrap
 from domain.lifecycle import Role
 from tests.integration.test_kafka import (
     PARTITIONS,
+    _stop_leftover_processes,
     applied_versions,
     latest_versions,
     manage,
@@ -28,7 +29,7 @@ from tests.integration.test_kafka import (
 from tests.support.history import generate
 from tests.support.kafka import kafka_bootstrap, read_topic
 
-__all__ = ["kafka_bootstrap", "topic"]  # fixtures
+__all__ = ["_stop_leftover_processes", "kafka_bootstrap", "topic"]  # fixtures
 
 WRITERS = 6
 WRITES_EACH = 25

@@ -19,6 +19,7 @@ from command_api.application import get_application
 from config import bootstrap
 from tests.integration.test_kafka import (
     PARTITIONS,
+    _stop_leftover_processes,
     applied_versions,
     embedded_result,
     latest_versions,
@@ -29,7 +30,7 @@ from tests.integration.test_projections import snapshot
 from tests.support.history import generate
 from tests.support.kafka import kafka_bootstrap, restartable_broker
 
-__all__ = ["kafka_bootstrap", "restartable_broker", "topic"]  # fixtures
+__all__ = ["_stop_leftover_processes", "kafka_bootstrap", "restartable_broker", "topic"]
 
 NAME = "read_models"
 MEMBER = ("projector", "run", NAME, "--source", "kafka", "--batch-size", "20")

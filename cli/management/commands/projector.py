@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from typing import IO, Any, cast
 
@@ -55,6 +56,9 @@ def claim(label: str, name: str, source: str, *, switching: bool = False) -> Fee
     except FeedConflictError as error:
         leases.close()
         raise CommandError(str(error)) from None
+    except BaseException:
+        leases.close()  # PostgreSQL away: the caller may try again with a new lease
+        raise
     return leases
 
 
@@ -167,14 +171,26 @@ class Command(BaseCommand):
             bootstrap.kafka_store(name)
         except KeyError as error:
             raise CommandError(error.args[0]) from None
-        leases = claim(f"projector run {name} --source kafka", name, KAFKA)
-        try:
-            self._consume(name, batch_size, until_caught_up)
-        finally:
-            leases.close()
-
-    def _consume(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
         stop = stop_on_signals()
+        # PostgreSQL or the broker may still be starting (or full): taking the lease is retried
+        # too; a feeder of the other source refuses it (a CommandError: not retried).
+        held: list[Any] = []
+        keep_running(
+            lambda: held.append(claim(f"projector run {name} --source kafka", name, KAFKA)),
+            stop,
+            what=name,
+            reset=reset_database,
+        )
+        if not held:
+            return
+        try:
+            self._consume(name, batch_size, until_caught_up, stop)
+        finally:
+            held[0].close()
+
+    def _consume(
+        self, name: str, batch_size: int | None, until_caught_up: bool, stop: threading.Event
+    ) -> None:
         runners: list[StreamRunner] = []  # the broker may still be starting: retried
         keep_running(lambda: runners.append(bootstrap.kafka_runner(name)), stop, what=name)
         if not runners:

@@ -31,21 +31,23 @@ class Command(BaseCommand):
         relay = bootstrap.relay()
         if options["batch_size"]:
             relay.batch_size = options["batch_size"]
+        event_store = getattr(get_application().recorder, "datastore", None)
+
+        def reset() -> None:  # after a database or broker outage
+            relay.reset()
+            reset_database(getattr(event_store, "pool", None))
+
         try:
+            position: list[int] = []
+            keep_running(lambda: position.append(relay.position()), stop, what="relay", reset=reset)
             self.stdout.write(
                 f"relay: topic {relay.topic} ({'created' if any(created) else 'exists'}), "
-                f"from position {relay.position()}"
+                f"from position {position[-1] if position else '?'}"
             )
             if options["until_caught_up"]:
                 published = relay.catch_up()
                 self.stdout.write(f"relay: published {published}, at {relay.position()}")
                 return
-            event_store = getattr(get_application().recorder, "datastore", None)
-
-            def reset() -> None:  # after a database or broker outage
-                relay.reset()
-                reset_database(getattr(event_store, "pool", None))
-
             keep_running(lambda: relay.run(stop), stop, what="relay", reset=reset)
         finally:
             relay.close()
