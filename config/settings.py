@@ -247,6 +247,14 @@ KAFKA_SESSION_TIMEOUT_MS = int(os.environ.get("DESKSTREAM_KAFKA_SESSION_TIMEOUT_
 KAFKA_HEARTBEAT_MS = int(os.environ.get("DESKSTREAM_KAFKA_HEARTBEAT_MS", "3000"))
 RELAY_BATCH_SIZE = int(os.environ.get("DESKSTREAM_RELAY_BATCH_SIZE", "500"))
 
+# Analytics (docs/analytics.md, ADR 0025): a ClickHouse server when CLICKHOUSE_URL is set
+# (clickhouse://user:password@host:9000/database), else chDB in-process with its data in
+# ANALYTICS_PATH, owned by the web server's process. ANALYTICS off: no analytics projector
+# runs in this process's runtime (the tests' servers).
+CLICKHOUSE_URL = os.environ.get("DESKSTREAM_CLICKHOUSE_URL", "")
+ANALYTICS_PATH = os.environ.get("DESKSTREAM_ANALYTICS_PATH", str(BASE_DIR / "var" / "analytics"))
+ANALYTICS = env_bool("DESKSTREAM_ANALYTICS", True)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

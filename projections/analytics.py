@@ -1,0 +1,233 @@
+"""The analytics projector: one fact per ticket event, and each ticket's current state.
+
+Pure logic. ``fold`` turns a ticket event into a ``Fact`` (one row of the fact table: who did
+what to which ticket, and the ticket's fields right after it) and advances the ticket's
+``TicketFacts`` (one row of the current-state table: the latest version wins). The adapter
+(``infra.clickhouse.store``) loads the ``TicketFacts`` a batch needs, calls ``fold`` and writes
+the rows to ClickHouse (a server, or chDB in-process).
+
+Exactly once without transactions: a ticket's events are folded in version order, each once.
+A fact is keyed by (ticket, version), so writing one again (a replay after a crash, Kafka's
+re-delivery) replaces it instead of counting twice; ``TicketFacts.version`` says which events
+the current state already holds, so the fold skips those (``Skip``) and refuses a gap.
+
+Agent events have no facts (the position still advances). The events carry no team and no
+channel: ``team`` is empty until teams exist, and ``channel`` says who opened the ticket
+(``portal``: the customer; ``staff``: an agent or admin on the customer's behalf).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain.lifecycle import Role, Status
+from domain.ticket import Ticket
+from projections.ports import Envelope
+
+NAME = "analytics"
+
+OPEN_STATUSES = frozenset(
+    {
+        Status.OPEN.value,
+        Status.ASSIGNED.value,
+        Status.IN_PROGRESS.value,
+        Status.WAITING_ON_CUSTOMER.value,
+    }
+)
+STAFF = frozenset({Role.AGENT.value, Role.ADMIN.value})
+PORTAL, STAFF_CHANNEL = "portal", "staff"
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One row of ``analytics_events``: the event and the ticket's fields right after it."""
+
+    ticket_id: UUID
+    version: int
+    position: int
+    event_type: str  # the event class name: TicketOpened, MessagePosted, StatusChanged ...
+    occurred_at: datetime
+    actor_id: str
+    actor_role: str
+    customer_id: str
+    agent_id: str  # the assigned agent after the event ("" when none)
+    team: str
+    priority: str
+    status_from: str  # the status before the event (equal to status_to unless it changed it)
+    status_to: str
+    tags: tuple[str, ...]
+    language: str
+    channel: str
+    internal: bool  # an internal note (MessagePosted only)
+    sla_target: str  # first_response | resolution (SlaBreached only)
+
+
+@dataclass(frozen=True)
+class TicketFacts:
+    """One row of ``analytics_tickets``: a ticket as of its ``version``."""
+
+    ticket_id: UUID
+    version: int
+    position: int
+    customer_id: str
+    agent_id: str
+    team: str
+    priority: str
+    status: str
+    tags: tuple[str, ...]
+    language: str
+    channel: str
+    opened_at: datetime
+    updated_at: datetime
+    first_response_at: datetime | None = None  # the first public reply by staff
+    first_resolved_at: datetime | None = None
+    resolved_at: datetime | None = None  # when it was last resolved, while resolved or closed
+    closed_at: datetime | None = None
+    resolutions: int = 0
+    reopens: int = 0
+    staff_replies: int = 0  # public messages by agents and admins
+    customer_replies: int = 0
+    breached_first_response: bool = False
+    breached_resolution: bool = False
+
+
+class EventGapError(RuntimeError):
+    """A ticket's next event is missing (a stream lost one; never expected)."""
+
+
+def is_ticket_event(envelope: Envelope) -> bool:
+    return isinstance(envelope.event, Ticket.Event)
+
+
+def is_resolution(status_from: str, status_to: str) -> bool:
+    """Resolving: to Resolved, or to Closed from any status but Resolved."""
+    return status_to == Status.RESOLVED.value or (
+        status_to == Status.CLOSED.value and status_from != Status.RESOLVED.value
+    )
+
+
+def is_reopen(status_from: str, status_to: str) -> bool:
+    """Reopening: from Resolved back to a working status (a customer reply or a command)."""
+    return status_from == Status.RESOLVED.value and status_to in OPEN_STATUSES
+
+
+def fold(envelope: Envelope, current: TicketFacts | None) -> tuple[Fact, TicketFacts] | None:
+    """The fact of a ticket event and the ticket after it; None for an event that is not a
+    ticket's, or one ``current`` already holds (applied before). Raises ``EventGapError``
+    when an event between ``current`` and this one is missing."""
+    event = envelope.event
+    if not isinstance(event, Ticket.Event):
+        return None
+    version = envelope.version
+    if current is not None and version <= current.version:
+        return None  # applied already (a replay or a re-delivery)
+    if isinstance(event, Ticket.TicketOpened):
+        if current is not None:  # pragma: no cover - a ticket opens once
+            return None
+        before = _opened(envelope, event)
+        after = before
+    else:
+        if current is None or version != current.version + 1:
+            have = 0 if current is None else current.version
+            raise EventGapError(
+                f"ticket {envelope.aggregate_id} is at version {have}, got version {version} "
+                f"(position {envelope.position})"
+            )
+        before = current
+        after = _change(current, event)
+    at: datetime = event.timestamp
+    after = replace(after, version=version, position=envelope.position, updated_at=at)
+    actor_id, actor_role = _actor(event)
+    fact = Fact(
+        ticket_id=envelope.aggregate_id,
+        version=version,
+        position=envelope.position,
+        event_type=type(event).__name__,
+        occurred_at=at,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        customer_id=after.customer_id,
+        agent_id=after.agent_id,
+        team=after.team,
+        priority=after.priority,
+        status_from=before.status if version > 1 else after.status,
+        status_to=after.status,
+        tags=after.tags,
+        language=after.language,
+        channel=after.channel,
+        internal=bool(getattr(event, "internal", False)),
+        sla_target=str(getattr(event, "target", ""))
+        if isinstance(event, Ticket.SlaBreached)
+        else "",
+    )
+    return fact, after
+
+
+def _actor(event: Any) -> tuple[str, str]:
+    if isinstance(event, Ticket.MessagePosted):
+        return event.author_id, event.author_role
+    return str(getattr(event, "actor_id", "")), str(getattr(event, "actor_role", ""))
+
+
+def _opened(envelope: Envelope, event: Any) -> TicketFacts:
+    at: datetime = event.timestamp
+    return TicketFacts(
+        ticket_id=envelope.aggregate_id,
+        version=envelope.version,
+        position=envelope.position,
+        customer_id=event.customer_id,
+        agent_id="",
+        team="",
+        priority=event.priority,
+        status=Status.OPEN.value,
+        tags=tuple(event.tags),
+        language=event.language,
+        channel=PORTAL if event.actor_role == Role.CUSTOMER.value else STAFF_CHANNEL,
+        opened_at=at,
+        updated_at=at,
+    )
+
+
+def _change(t: TicketFacts, event: Any) -> TicketFacts:
+    at: datetime = event.timestamp
+    if isinstance(event, Ticket.MessagePosted):
+        if event.internal:
+            return t
+        if event.author_role in STAFF:
+            return replace(
+                t,
+                staff_replies=t.staff_replies + 1,
+                first_response_at=t.first_response_at or at,
+            )
+        return replace(t, customer_replies=t.customer_replies + 1)
+    if isinstance(event, Ticket.StatusChanged):
+        frm, to = event.from_status, event.to_status
+        changed = replace(t, status=to)
+        if is_resolution(frm, to):
+            changed = replace(
+                changed,
+                resolutions=t.resolutions + 1,
+                resolved_at=at,
+                first_resolved_at=t.first_resolved_at or at,
+            )
+        if to == Status.CLOSED.value:
+            changed = replace(changed, closed_at=at)
+        if is_reopen(frm, to):
+            changed = replace(changed, reopens=t.reopens + 1, resolved_at=None)
+        return changed
+    if isinstance(event, Ticket.AgentAssigned):
+        return replace(t, agent_id=event.agent_id)
+    if isinstance(event, Ticket.AgentUnassigned):
+        return replace(t, agent_id="")
+    if isinstance(event, Ticket.PriorityChanged):
+        return replace(t, priority=event.to_priority)
+    if isinstance(event, Ticket.TicketEdited):
+        return replace(t, tags=tuple(event.tags))
+    if isinstance(event, Ticket.SlaBreached):
+        if event.target == "first_response":
+            return replace(t, breached_first_response=True)
+        return replace(t, breached_resolution=True)
+    return t
