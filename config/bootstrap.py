@@ -36,6 +36,8 @@ from eventsourcing.persistence import Notification
 from command_api.application import close_application, get_application
 from config.celery import SEND, SWEEP, app
 from infra.auth.tokens import TokenError, authenticate_access
+from infra.clickhouse.connect import open_database
+from infra.clickhouse.store import ClickHouseProjectionStore
 from infra.email.outbox import FileOutboxEmailSender
 from infra.email.ports import EmailSender, FanOutEmailSender
 from infra.email.smtp import SmtpEmailSender, SmtpSettings
@@ -69,9 +71,9 @@ from processes import notifications as delivery
 from processes.assignment import AssignmentIssuer, Issued, deciding
 from processes.notifications import notifications_state
 from processes.sla import CheckResult, RulesOnFirstUse, SlaCheck, sla_check_thread
-from projections import assignment, notifications, search, sla, tickets
+from projections import analytics, assignment, notifications, search, sla, tickets
 from projections.assignment import AssignCommand
-from projections.ports import EventSource
+from projections.ports import EventSource, RebuildableStore
 from projections.runner import ProjectionRunner, StreamRunner
 
 
@@ -250,10 +252,39 @@ def store(name: str) -> PostgresProjectionStore:
         raise KeyError(f"Unknown projector {name!r}; known: {', '.join(sorted(STORES))}") from None
 
 
+# ------------------------------------------------------------------------------ analytics
+# Not in STORES (those are PostgreSQL's): its tables are ClickHouse's, a server or chDB.
+ANALYTICS = analytics.NAME
+PROJECTORS = (*STORES, ANALYTICS)  # every projector ``manage.py projector`` runs
+
+
+def analytics_store() -> ClickHouseProjectionStore:
+    """The analytics projection, in the database the settings name (ADR 0025)."""
+    return ClickHouseProjectionStore(
+        open_database(settings.CLICKHOUSE_URL, settings.ANALYTICS_PATH)
+    )
+
+
+def analytics_here(*, web: bool, every_projector: bool) -> bool:
+    """Whether this process runs the analytics projector in its runtime (ADR 0025): with chDB
+    always the web server's process (it owns the directory and serves the dashboard), with a
+    ClickHouse server wherever the other projectors run."""
+    if not settings.ANALYTICS:
+        return False
+    if not settings.CLICKHOUSE_URL:
+        return web
+    return every_projector
+
+
+def projection_store(name: str) -> RebuildableStore:
+    """Any projector's store (``store`` for PostgreSQL's, ``analytics_store`` for analytics)."""
+    return analytics_store() if name == ANALYTICS else store(name)
+
+
 def runner(name: str, source: EventSource | None = None) -> ProjectionRunner:
-    projection = store(name)
+    projection = projection_store(name)
     crash_after = faults.from_env("DESKSTREAM_FAULT_CRASH_AFTER")
-    if crash_after:
+    if crash_after and isinstance(projection, PostgresProjectionStore):
         faults.crash_projector_after(projection, crash_after)
     return ProjectionRunner(
         source or event_source(),
@@ -264,7 +295,7 @@ def runner(name: str, source: EventSource | None = None) -> ProjectionRunner:
 
 
 # ------------------------------------------------------------------------------ Kafka
-KAFKA_PROJECTORS = (tickets.NAME, sla.NAME)
+KAFKA_PROJECTORS = (tickets.NAME, sla.NAME, analytics.NAME)
 
 
 class KafkaNotConfiguredError(RuntimeError):
@@ -304,12 +335,14 @@ def relay() -> kafka_relay.KafkaRelay:
     )
 
 
-def kafka_store(name: str) -> VersionedProjectionStore:
+def kafka_store(name: str) -> VersionedProjectionStore | ClickHouseProjectionStore:
     if name not in KAFKA_PROJECTORS:
         raise KeyError(
             f"{name!r} cannot run on Kafka (it needs the global order); "
             f"these can: {', '.join(KAFKA_PROJECTORS)}"
         )
+    if name == ANALYTICS:
+        return analytics_store()  # exactly once by ticket version, from whatever source
     return VersionedProjectionStore.like(store(name))
 
 
@@ -320,7 +353,7 @@ def group_id(name: str) -> str:
 def kafka_runner(name: str) -> StreamRunner:
     projection = kafka_store(name)
     crash_after = faults.from_env("DESKSTREAM_FAULT_CRASH_AFTER")
-    if crash_after:
+    if crash_after and isinstance(projection, PostgresProjectionStore):
         faults.crash_projector_after(projection, crash_after)
     consumer = kafka_source.consumer(
         kafka_bootstrap(),
@@ -434,18 +467,38 @@ in_process = runtime.InProcess()
 
 def start_push_in_process(stop: threading.Event) -> None:
     """The push projector alone, in a thread of this process (the web server's, beside the
-    projector process); ``close`` stops it before the event store closes."""
-    in_process.add(stop, [push_thread(stop)])
+    projector process), and the analytics projector when it is chDB's (ADR 0025); ``close``
+    stops them before the event store closes."""
+    threads = [push_thread(stop)]
+    if analytics_here(web=True, every_projector=False):
+        threads += analytics_threads(stop)
+    in_process.add(stop, threads)
+
+
+def analytics_threads(stop: threading.Event) -> list[threading.Thread]:
+    return runtime.projector_threads(
+        stop,
+        upstream=event_source(),
+        names=[ANALYTICS],
+        runner=runner,
+        batch_size=settings.PROJECTION_BATCH_SIZE,
+        interval=settings.PROJECTION_INTERVAL_MS / 1000,
+    )
 
 
 def start_in_process(stop: threading.Event, *, push: bool = True) -> list[threading.Thread]:
     """Every projector in a thread of this process (the embedded mode), with the push
     projector too unless ``push`` is off (``manage.py projector run-all`` leaves it to the
     web server), the e-mail sweeper and the SLA check (this mode has no Celery beat)."""
+    names = list(STORES)
+    # ``push`` on: this is the web server's process (--projectors threads), off: the
+    # projector process beside it.
+    if analytics_here(web=push, every_projector=True):
+        names.append(ANALYTICS)
     threads = runtime.projector_threads(
         stop,
         upstream=event_source(),
-        names=list(STORES),
+        names=names,
         runner=runner,
         batch_size=settings.PROJECTION_BATCH_SIZE,
         interval=settings.PROJECTION_INTERVAL_MS / 1000,

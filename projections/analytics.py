@@ -24,10 +24,22 @@ from typing import Any
 from uuid import UUID
 
 from domain.lifecycle import Role, Status
-from domain.ticket import Ticket
 from projections.ports import Envelope
+from projections.search import (
+    AGENT_ASSIGNED,
+    AGENT_UNASSIGNED,
+    MESSAGE_POSTED,
+    PRIORITY_CHANGED,
+    STATUS_CHANGED,
+    TICKET_EDITED,
+    TICKET_OPENED,
+    TICKET_TOPICS,
+)
 
 NAME = "analytics"
+# Events are told apart by their stored topics, as the search projector does: the read API
+# imports this module's definitions, and the read side never imports the aggregates.
+SLA_BREACHED = "deskstream.ticket:SlaBreached"
 
 OPEN_STATUSES = frozenset(
     {
@@ -98,8 +110,12 @@ class EventGapError(RuntimeError):
     """A ticket's next event is missing (a stream lost one; never expected)."""
 
 
+def _topic(event: Any) -> str:
+    return str(getattr(type(event), "TOPIC", ""))
+
+
 def is_ticket_event(envelope: Envelope) -> bool:
-    return isinstance(envelope.event, Ticket.Event)
+    return _topic(envelope.event).startswith(TICKET_TOPICS)
 
 
 def is_resolution(status_from: str, status_to: str) -> bool:
@@ -119,12 +135,13 @@ def fold(envelope: Envelope, current: TicketFacts | None) -> tuple[Fact, TicketF
     ticket's, or one ``current`` already holds (applied before). Raises ``EventGapError``
     when an event between ``current`` and this one is missing."""
     event = envelope.event
-    if not isinstance(event, Ticket.Event):
+    topic = _topic(event)
+    if not topic.startswith(TICKET_TOPICS):
         return None
     version = envelope.version
     if current is not None and version <= current.version:
         return None  # applied already (a replay or a re-delivery)
-    if isinstance(event, Ticket.TicketOpened):
+    if topic == TICKET_OPENED:
         if current is not None:  # pragma: no cover - a ticket opens once
             return None
         before = _opened(envelope, event)
@@ -137,10 +154,10 @@ def fold(envelope: Envelope, current: TicketFacts | None) -> tuple[Fact, TicketF
                 f"(position {envelope.position})"
             )
         before = current
-        after = _change(current, event)
+        after = _change(current, topic, event)
     at: datetime = event.timestamp
     after = replace(after, version=version, position=envelope.position, updated_at=at)
-    actor_id, actor_role = _actor(event)
+    actor_id, actor_role = _actor(topic, event)
     fact = Fact(
         ticket_id=envelope.aggregate_id,
         version=version,
@@ -159,15 +176,13 @@ def fold(envelope: Envelope, current: TicketFacts | None) -> tuple[Fact, TicketF
         language=after.language,
         channel=after.channel,
         internal=bool(getattr(event, "internal", False)),
-        sla_target=str(getattr(event, "target", ""))
-        if isinstance(event, Ticket.SlaBreached)
-        else "",
+        sla_target=str(event.target) if topic == SLA_BREACHED else "",
     )
     return fact, after
 
 
-def _actor(event: Any) -> tuple[str, str]:
-    if isinstance(event, Ticket.MessagePosted):
+def _actor(topic: str, event: Any) -> tuple[str, str]:
+    if topic == MESSAGE_POSTED:
         return event.author_id, event.author_role
     return str(getattr(event, "actor_id", "")), str(getattr(event, "actor_role", ""))
 
@@ -191,9 +206,9 @@ def _opened(envelope: Envelope, event: Any) -> TicketFacts:
     )
 
 
-def _change(t: TicketFacts, event: Any) -> TicketFacts:
+def _change(t: TicketFacts, topic: str, event: Any) -> TicketFacts:
     at: datetime = event.timestamp
-    if isinstance(event, Ticket.MessagePosted):
+    if topic == MESSAGE_POSTED:
         if event.internal:
             return t
         if event.author_role in STAFF:
@@ -203,7 +218,7 @@ def _change(t: TicketFacts, event: Any) -> TicketFacts:
                 first_response_at=t.first_response_at or at,
             )
         return replace(t, customer_replies=t.customer_replies + 1)
-    if isinstance(event, Ticket.StatusChanged):
+    if topic == STATUS_CHANGED:
         frm, to = event.from_status, event.to_status
         changed = replace(t, status=to)
         if is_resolution(frm, to):
@@ -218,15 +233,15 @@ def _change(t: TicketFacts, event: Any) -> TicketFacts:
         if is_reopen(frm, to):
             changed = replace(changed, reopens=t.reopens + 1, resolved_at=None)
         return changed
-    if isinstance(event, Ticket.AgentAssigned):
+    if topic == AGENT_ASSIGNED:
         return replace(t, agent_id=event.agent_id)
-    if isinstance(event, Ticket.AgentUnassigned):
+    if topic == AGENT_UNASSIGNED:
         return replace(t, agent_id="")
-    if isinstance(event, Ticket.PriorityChanged):
+    if topic == PRIORITY_CHANGED:
         return replace(t, priority=event.to_priority)
-    if isinstance(event, Ticket.TicketEdited):
+    if topic == TICKET_EDITED:
         return replace(t, tags=tuple(event.tags))
-    if isinstance(event, Ticket.SlaBreached):
+    if topic == SLA_BREACHED:
         if event.target == "first_response":
             return replace(t, breached_first_response=True)
         return replace(t, breached_resolution=True)

@@ -9,6 +9,7 @@ the projection serving the read has applied that position, up to
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection
@@ -44,9 +45,17 @@ def parse_after(request: Request) -> int | None:
     return int(raw)
 
 
-def wait_for(name: str, after: int | None, timeout: float | None = None) -> tuple[int, bool]:
-    """Wait until projection ``name`` reached ``after``; returns (position, stale)."""
-    position = projection_position(name)
+def wait_for(
+    name: str,
+    after: int | None,
+    timeout: float | None = None,
+    *,
+    read_position: Callable[[], int] | None = None,
+) -> tuple[int, bool]:
+    """Wait until projection ``name`` reached ``after``; returns (position, stale).
+    ``read_position``: where that projection keeps its position, if not in PostgreSQL."""
+    current = read_position or (lambda: projection_position(name))
+    position = current()
     if after is None or position >= after:
         return position, False
     deadline = time.monotonic() + (settings.READ_AFTER_TIMEOUT if timeout is None else timeout)
@@ -54,7 +63,7 @@ def wait_for(name: str, after: int | None, timeout: float | None = None) -> tupl
     while time.monotonic() < deadline:
         time.sleep(delay)
         delay = min(delay * 1.5, 0.05)
-        position = projection_position(name)
+        position = current()
         if position >= after:
             return position, False
     return position, True

@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from infra.clickhouse.ports import AnalyticsDatabase
-from infra.clickhouse.schema import EVENTS, TICKETS
+from infra.clickhouse.schema import EVENTS, POSITION, TICKETS
 from infra.clickhouse.sql import in_list, literal
 from projections.analytics import OPEN_STATUSES
 
@@ -112,6 +112,11 @@ class Metrics:
 
     def __init__(self, db: AnalyticsDatabase) -> None:
         self.db = db
+
+    def position(self) -> int:
+        """The log position the analytics tables reflect (for ``?after=``)."""
+        rows = self.db.query(f"SELECT max(position) FROM {POSITION}")
+        return int(rows[0][0] or 0) if rows else 0
 
     # ------------------------------------------------------------------ tickets now
     def open_now(self, f: Filters) -> dict[str, Any]:

@@ -27,7 +27,9 @@ from rich.progress import (
 from rich.table import Table
 
 from config import bootstrap
+from infra.clickhouse.embedded import DirectoryInUseError
 from infra.server.shutdown import stop_on_signals
+from projections.ports import RebuildableStore
 from projections.runner import Progress as RunProgress
 from projections.runner import rebuild
 
@@ -40,7 +42,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         run = sub.add_parser("run", help="follow the event log and apply it")
-        run.add_argument("name", choices=sorted(bootstrap.STORES))
+        run.add_argument("name", choices=sorted(bootstrap.PROJECTORS))
         run.add_argument("--batch-size", type=int, default=None)
         run.add_argument("--until-caught-up", action="store_true", help="exit when at the head")
         run.add_argument("--source", choices=SOURCES, default="log", help="log (default) | kafka")
@@ -51,7 +53,7 @@ class Command(BaseCommand):
         )
         sub.add_parser("status", help="position and lag of every projector")
         reb = sub.add_parser("rebuild", help="rebuild from zero beside the live copy, then swap")
-        reb.add_argument("name", choices=sorted(bootstrap.STORES))
+        reb.add_argument("name", choices=sorted(bootstrap.PROJECTORS))
         reb.add_argument("--batch-size", type=int, default=None)
         reb.add_argument("--source", choices=SOURCES, default="log", help="the mode it serves")
 
@@ -76,8 +78,12 @@ class Command(BaseCommand):
         table = Table(title=f"Projectors (log head {head})")
         for col in ("projector", "position", "lag (events)"):
             table.add_column(col, justify="right" if col != "projector" else "left")
-        for name in sorted(bootstrap.STORES):
-            position = bootstrap.store(name).position()
+        for name in sorted(bootstrap.PROJECTORS):
+            try:
+                position = bootstrap.projection_store(name).position()
+            except DirectoryInUseError:  # chDB's directory: the web server's process owns it
+                table.add_row(name, "in use", "(owned by the web server)")
+                continue
             table.add_row(name, str(position), str(max(head - position, 0)))
         Console(file=cast(IO[str], self.stdout), width=100).print(table)
 
@@ -134,7 +140,13 @@ class Command(BaseCommand):
 
     def rebuild(self, name: str, batch_size: int | None, source_name: str = "log") -> None:
         source = bootstrap.event_source()
-        live = bootstrap.store(name)
+        try:
+            live: RebuildableStore = bootstrap.projection_store(name)
+        except DirectoryInUseError as error:
+            raise CommandError(
+                f"{error}. Stop `make run` first: under chDB the web server owns the analytics "
+                "data (ADR 0025)."
+            ) from None
         if source_name == "kafka":
             try:
                 live = bootstrap.kafka_store(name)
@@ -160,7 +172,7 @@ class Command(BaseCommand):
                 source,
                 live,
                 live.shadow,
-                live.swap_in,  # type: ignore[arg-type]
+                live.swap_in,
                 batch_size=batch_size or bootstrap.runner(name).batch_size,
                 on_progress=progress,
             )
