@@ -36,6 +36,7 @@ from eventsourcing.persistence import Notification
 from command_api.application import close_application, get_application
 from config.celery import SEND, SWEEP, app
 from infra.auth.tokens import TokenError, authenticate_access
+from infra.clickhouse import connect as analytics_connect
 from infra.clickhouse.connect import open_database
 from infra.clickhouse.store import ClickHouseProjectionStore
 from infra.email.outbox import FileOutboxEmailSender
@@ -263,6 +264,12 @@ def analytics_store() -> ClickHouseProjectionStore:
     return ClickHouseProjectionStore(
         open_database(settings.CLICKHOUSE_URL, settings.ANALYTICS_PATH)
     )
+
+
+def close_analytics() -> None:
+    """Close this process's analytics connections (chDB's engine: before interpreter teardown,
+    which races its threads; every command that opened it calls this)."""
+    analytics_connect.close()
 
 
 def analytics_here(*, web: bool, every_projector: bool) -> bool:
@@ -515,6 +522,7 @@ def close() -> None:
     """Stop the projector threads of this process (each finishes its batch), then close the
     event store's connections (left to interpreter teardown, their finalizer fails)."""
     in_process.stop()
+    close_analytics()
     close_application()
 
 

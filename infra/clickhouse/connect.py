@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from infra.clickhouse.embedded import ChdbDatabase
+from infra.clickhouse.embedded import ChdbDatabase, close_all
 from infra.clickhouse.metrics import Metrics
 from infra.clickhouse.native import ClickHouseServerDatabase
 from infra.clickhouse.ports import AnalyticsDatabase
@@ -35,3 +35,10 @@ def reader(url: str, path: str) -> Metrics:
                 db.command(statement)
             metrics = _readers[key] = Metrics(db)
         return metrics
+
+
+def close() -> None:
+    """At shutdown: forget the readers and close chDB's connections (the engine last)."""
+    with _lock:
+        _readers.clear()
+    close_all()

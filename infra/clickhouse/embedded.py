@@ -8,6 +8,7 @@ lock here: the engine is in-process, and its Python connections are not thread-s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ SETTINGS = ("SET output_format_json_quote_64bit_integers = 0", "SET session_time
 _lock = threading.Lock()
 _connection: Any = None
 _path: Path | None = None
+_open: list[Any] = []  # every connection this process opened, the first one first
 
 
 class DirectoryInUseError(RuntimeError):
@@ -50,7 +52,20 @@ def _connect(path: Path) -> Any:
         for setting in SETTINGS:
             connection.query(setting)
         _connection, _path = connection, path
+        _open.append(connection)
         return connection
+
+
+def close_all() -> None:
+    """Close every chDB connection of this process, the engine's last: left to interpreter
+    teardown, the engine's shutdown races its own threads and can crash the process."""
+    global _connection, _path
+    with _lock:
+        while _open:
+            connection = _open.pop()
+            with contextlib.suppress(Exception):  # closing at exit: nothing to report to
+                connection.close()
+        _connection, _path = None, None
 
 
 def _in(value: Any) -> Any:
@@ -76,6 +91,7 @@ class ChdbDatabase:
         with _lock:
             first.query(f"CREATE DATABASE IF NOT EXISTS {self.name}")
             self._conn = chdb.connect(f"file:{self.path}")
+            _open.append(self._conn)
             for setting in SETTINGS:
                 self._conn.query(setting)
             self._conn.query(f"USE {self.name}")
@@ -111,4 +127,6 @@ class ChdbDatabase:
 
     def close(self) -> None:
         with _lock:
-            self._conn.close()
+            if self._conn in _open:
+                _open.remove(self._conn)
+                self._conn.close()

@@ -58,6 +58,12 @@ class Command(BaseCommand):
         reb.add_argument("--source", choices=SOURCES, default="log", help="the mode it serves")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            self.act(options)
+        finally:
+            bootstrap.close_analytics()
+
+    def act(self, options: dict[str, Any]) -> None:
         action = options["action"]
         if action == "status":
             self.status()
