@@ -36,6 +36,7 @@ from eventsourcing.persistence import Notification
 from command_api.application import close_application, get_application
 from config.celery import SEND, SWEEP, app
 from infra.auth.tokens import TokenError, authenticate_access
+from infra.automation.rules import sla_rules
 from infra.clickhouse import connect as analytics_connect
 from infra.clickhouse.connect import open_database
 from infra.clickhouse.store import ClickHouseProjectionStore
@@ -262,7 +263,8 @@ PROJECTORS = (*STORES, ANALYTICS)  # every projector ``manage.py projector`` run
 def analytics_store() -> ClickHouseProjectionStore:
     """The analytics projection, in the database the settings name (ADR 0025)."""
     return ClickHouseProjectionStore(
-        open_database(settings.CLICKHOUSE_URL, settings.ANALYTICS_PATH)
+        open_database(settings.CLICKHOUSE_URL, settings.ANALYTICS_PATH),
+        calendar=lambda: sla_rules().calendar(),  # business time: the SLA calendar in force
     )
 
 

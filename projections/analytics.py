@@ -18,12 +18,14 @@ channel: ``team`` is empty until teams exist, and ``channel`` says who opened th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from domain.lifecycle import Role, Status
+from domain.sla import BusinessCalendar, business_time_between
 from projections.ports import Envelope
 from projections.search import (
     AGENT_ASSIGNED,
@@ -104,6 +106,11 @@ class TicketFacts:
     customer_replies: int = 0
     breached_first_response: bool = False
     breached_resolution: bool = False
+    # Opening to the first response / first resolution in business time: seconds inside the
+    # SLA calendar's opening hours (the calendar in force when the projector applied it);
+    # None without a calendar.
+    first_response_business: int | None = None
+    resolution_business: int | None = None
 
 
 class EventGapError(RuntimeError):
@@ -130,7 +137,11 @@ def is_reopen(status_from: str, status_to: str) -> bool:
     return status_from == Status.RESOLVED.value and status_to in OPEN_STATUSES
 
 
-def fold(envelope: Envelope, current: TicketFacts | None) -> tuple[Fact, TicketFacts] | None:
+def fold(
+    envelope: Envelope,
+    current: TicketFacts | None,
+    calendar: Callable[[], BusinessCalendar | None] = lambda: None,
+) -> tuple[Fact, TicketFacts] | None:
     """The fact of a ticket event and the ticket after it; None for an event that is not a
     ticket's, or one ``current`` already holds (applied before). Raises ``EventGapError``
     when an event between ``current`` and this one is missing."""
@@ -154,7 +165,7 @@ def fold(envelope: Envelope, current: TicketFacts | None) -> tuple[Fact, TicketF
                 f"(position {envelope.position})"
             )
         before = current
-        after = _change(current, topic, event)
+        after = _change(current, topic, event, calendar)
     at: datetime = event.timestamp
     after = replace(after, version=version, position=envelope.position, updated_at=at)
     actor_id, actor_role = _actor(topic, event)
@@ -206,28 +217,42 @@ def _opened(envelope: Envelope, event: Any) -> TicketFacts:
     )
 
 
-def _change(t: TicketFacts, topic: str, event: Any) -> TicketFacts:
+def _business(start: datetime, end: datetime, calendar: BusinessCalendar | None) -> int | None:
+    """Whole seconds of business time (both ends to the second, as the tables store them)."""
+    if calendar is None:
+        return None
+    a, b = start.replace(microsecond=0), end.replace(microsecond=0)
+    return int(business_time_between(a, b, calendar).total_seconds())
+
+
+def _change(
+    t: TicketFacts, topic: str, event: Any, calendar: Callable[[], BusinessCalendar | None]
+) -> TicketFacts:
     at: datetime = event.timestamp
     if topic == MESSAGE_POSTED:
         if event.internal:
             return t
         if event.author_role in STAFF:
+            if t.first_response_at is not None:
+                return replace(t, staff_replies=t.staff_replies + 1)
             return replace(
                 t,
                 staff_replies=t.staff_replies + 1,
-                first_response_at=t.first_response_at or at,
+                first_response_at=at,
+                first_response_business=_business(t.opened_at, at, calendar()),
             )
         return replace(t, customer_replies=t.customer_replies + 1)
     if topic == STATUS_CHANGED:
         frm, to = event.from_status, event.to_status
         changed = replace(t, status=to)
         if is_resolution(frm, to):
-            changed = replace(
-                changed,
-                resolutions=t.resolutions + 1,
-                resolved_at=at,
-                first_resolved_at=t.first_resolved_at or at,
-            )
+            changed = replace(changed, resolutions=t.resolutions + 1, resolved_at=at)
+            if t.first_resolved_at is None:
+                changed = replace(
+                    changed,
+                    first_resolved_at=at,
+                    resolution_business=_business(t.opened_at, at, calendar()),
+                )
         if to == Status.CLOSED.value:
             changed = replace(changed, closed_at=at)
         if is_reopen(frm, to):

@@ -49,6 +49,12 @@ PARAMETERS = [
         description="A position returned by a command: wait (bounded) until this read reflects it.",
     ),
 ]
+CLOCK = OpenApiParameter(
+    "clock",
+    str,
+    enum=list(Metrics.CLOCKS),
+    description="wall (default): elapsed time; business: inside the SLA calendar's hours.",
+)
 BY = OpenApiParameter(
     "by", str, enum=sorted(Metrics.VOLUME_BY), description="What to count tickets by."
 )
@@ -180,16 +186,27 @@ class DailyView(AnalyticsView):
         return m.daily(f)
 
 
-@_schema("First-response time: median, p90, average, distribution (seconds)")
+def _clock(request: Request) -> str:
+    clock = request.query_params.get("clock", "wall")
+    if clock not in Metrics.CLOCKS:
+        raise _bad("clock", f"One of {list(Metrics.CLOCKS)}.")
+    return clock
+
+
+@_schema("First-response time: median, p90, average, distribution (seconds)", CLOCK)
 class FirstResponseView(AnalyticsView):
+    extra = frozenset({"clock"})
+
     def compute(self, m: Metrics, f: Filters, request: Request) -> Any:
-        return m.first_response(f)
+        return m.first_response(f, _clock(request))
 
 
-@_schema("Resolution time: median, p90, average, distribution (seconds)")
+@_schema("Resolution time: median, p90, average, distribution (seconds)", CLOCK)
 class ResolutionView(AnalyticsView):
+    extra = frozenset({"clock"})
+
     def compute(self, m: Metrics, f: Filters, request: Request) -> Any:
-        return m.resolution(f)
+        return m.resolution(f, _clock(request))
 
 
 @_schema("SLA breaches and compliance %")

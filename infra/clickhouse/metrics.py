@@ -182,17 +182,33 @@ class Metrics:
         return {name: int(v) for name, v in zip(names, rows[0], strict=True)}
 
     # ------------------------------------------------------------------ durations
-    def _seconds(self, f: Filters, until: str) -> str:
-        """Per ticket whose ``until`` falls in the range: seconds from opening to ``until``."""
+    # (the moment, its business-time column): opening -> first response, -> first resolution
+    DURATIONS = {
+        "first_response": ("first_response_at", "first_response_business"),
+        "resolution": ("first_resolved_at", "resolution_business"),
+    }
+    CLOCKS = ("wall", "business")
+
+    def _seconds(self, f: Filters, until: str, business: str | None) -> str:
+        """Per ticket whose ``until`` falls in the range: seconds from opening to ``until``,
+        wall-clock, or business time (the ``business`` column; tickets without it left out)."""
+        if business is None:
+            seconds = f"toInt64(toUInt32(assumeNotNull({until}))) - toInt64(toUInt32(opened_at))"
+            present = f"isNotNull({until})"
+        else:
+            seconds = f"toInt64(assumeNotNull({business}))"
+            present = f"isNotNull({until}) AND isNotNull({business})"
         return (
-            f"SELECT toInt64(toUInt32(assumeNotNull({until}))) - toInt64(toUInt32(opened_at)) "
-            f"AS seconds FROM {TICKETS} FINAL "
-            f"WHERE isNotNull({until}) AND {f.within(until)}{f.narrowing()}"
+            f"SELECT {seconds} AS seconds FROM {TICKETS} FINAL "
+            f"WHERE {present} AND {f.within(until)}{f.narrowing()}"
         )
 
-    def duration(self, f: Filters, until: str) -> dict[str, Any]:
-        """Median, p90, average and distribution of opening -> ``until`` (seconds)."""
-        inner = self._seconds(f, until)
+    def duration(self, f: Filters, which: str, clock: str = "wall") -> dict[str, Any]:
+        """Median, p90, average and distribution of opening -> ``which`` (seconds)."""
+        if clock not in self.CLOCKS:
+            raise ValueError(f"clock is one of {', '.join(self.CLOCKS)}")
+        until, business = self.DURATIONS[which]
+        inner = self._seconds(f, until, business if clock == "business" else None)
         row = self.db.query(
             f"SELECT count(), quantiles(0.5, 0.9)(seconds), avg(seconds) FROM ({inner})"
         )[0]
@@ -207,19 +223,20 @@ class Metrics:
         )
         return {
             **_quantiles(row),
+            "clock": clock,
             "distribution": [
                 {"bucket": label, "tickets": int(found.get(label, 0))} for label, _ in BUCKETS
             ],
         }
 
-    def first_response(self, f: Filters) -> dict[str, Any]:
+    def first_response(self, f: Filters, clock: str = "wall") -> dict[str, Any]:
         """Opening to the first public reply by an agent or admin, for tickets first answered
         in the range."""
-        return self.duration(f, "first_response_at")
+        return self.duration(f, "first_response", clock)
 
-    def resolution(self, f: Filters) -> dict[str, Any]:
+    def resolution(self, f: Filters, clock: str = "wall") -> dict[str, Any]:
         """Opening to the first resolution, for tickets first resolved in the range."""
-        return self.duration(f, "first_resolved_at")
+        return self.duration(f, "resolution", clock)
 
     # ------------------------------------------------------------------ SLA, reopens
     def sla(self, f: Filters) -> dict[str, Any]:

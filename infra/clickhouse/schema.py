@@ -63,6 +63,8 @@ TICKET_COLUMNS = (
     "customer_replies",
     "breached_first_response",
     "breached_resolution",
+    "first_response_business",
+    "resolution_business",
 )
 
 _DDL = {
@@ -114,7 +116,9 @@ CREATE TABLE IF NOT EXISTS {name} (
     staff_replies UInt32,
     customer_replies UInt32,
     breached_first_response UInt8,
-    breached_resolution UInt8
+    breached_resolution UInt8,
+    first_response_business Nullable(UInt32),
+    resolution_business Nullable(UInt32)
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY ticket_id
 """,

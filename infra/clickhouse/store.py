@@ -22,12 +22,13 @@ applies to the old tables just before the swap would be missing from the new one
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from domain.sla import BusinessCalendar
 from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.schema import (
     EVENT_COLUMNS,
@@ -101,6 +102,12 @@ class AnalyticsBatch:
         self._store = store
         self._facts: list[Fact] = []
         self._tickets: dict[UUID, TicketFacts] = {}
+        self._calendar: list[BusinessCalendar | None] = []  # read once, if needed
+
+    def calendar(self) -> BusinessCalendar | None:
+        if not self._calendar:
+            self._calendar.append(self._store.calendar())
+        return self._calendar[0]
 
     def apply(self, envelopes: Sequence[Envelope]) -> None:
         if not envelopes:
@@ -110,12 +117,12 @@ class AnalyticsBatch:
             ticket_id = envelope.aggregate_id
             current = self._tickets.get(ticket_id) or self._store.cached(ticket_id)
             try:
-                folded = analytics.fold(envelope, current)
+                folded = analytics.fold(envelope, current, self.calendar)
             except EventGapError:
                 # Another writer (a rebuild's swap, another member of the group) may be ahead
                 # of this store's memory: read the ticket back once, then insist.
                 current = self._store.reload(ticket_id)
-                folded = analytics.fold(envelope, current)
+                folded = analytics.fold(envelope, current, self.calendar)
             if folded is not None:
                 fact, after = folded
                 self._facts.append(fact)
@@ -134,9 +141,17 @@ class ClickHouseProjectionStore:
 
     name = analytics.NAME
 
-    def __init__(self, db: AnalyticsDatabase, *, suffix: str = "") -> None:
+    def __init__(
+        self,
+        db: AnalyticsDatabase,
+        *,
+        suffix: str = "",
+        calendar: Callable[[], BusinessCalendar | None] = lambda: None,
+    ) -> None:
         self.db = db
         self.suffix = suffix
+        # The SLA calendar for business-time durations (read at most once per batch).
+        self.calendar = calendar
         self.tracking_name = analytics.NAME + suffix
         self._cache: dict[UUID, TicketFacts] = {}
         for statement in create_statements(suffix):
@@ -212,7 +227,7 @@ class ClickHouseProjectionStore:
         """Empty copies of the tables, to rebuild into from zero."""
         for table in TABLES:
             self.db.command(f"DROP TABLE IF EXISTS {table}{REBUILD_SUFFIX}")
-        return ClickHouseProjectionStore(self.db, suffix=REBUILD_SUFFIX)
+        return ClickHouseProjectionStore(self.db, suffix=REBUILD_SUFFIX, calendar=self.calendar)
 
     def swap_in(self, shadow: ClickHouseProjectionStore) -> int:
         """Make the rebuilt copies live (one RENAME of all three); returns their position."""

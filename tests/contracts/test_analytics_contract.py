@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from domain.sla import BusinessCalendar
+from infra.automation import defaults
 from infra.clickhouse.metrics import Filters, Metrics
 from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.store import ClickHouseProjectionStore
@@ -62,8 +64,13 @@ class ListSource:
         pass
 
 
+def calendar() -> BusinessCalendar:
+    """The calendar a fresh installation starts with (Monday to Friday, 09:00-17:00 UTC)."""
+    return BusinessCalendar.from_json(defaults.CALENDAR)
+
+
 def built(adb: AnalyticsDatabase, batch_size: int = 5) -> ClickHouseProjectionStore:
-    store = ClickHouseProjectionStore(adb)
+    store = ClickHouseProjectionStore(adb, calendar=calendar)
     ProjectionRunner(ListSource(h.envelopes()), store, batch_size=batch_size).catch_up()
     return store
 
@@ -83,7 +90,8 @@ def snapshot(adb: AnalyticsDatabase) -> dict[str, Any]:
             "SELECT toString(ticket_id), version, position, agent_id, priority, status, tags, "
             "toString(opened_at), toString(first_response_at), toString(first_resolved_at), "
             "toString(resolved_at), toString(closed_at), resolutions, reopens, staff_replies, "
-            "customer_replies, breached_first_response, breached_resolution "
+            "customer_replies, breached_first_response, breached_resolution, "
+            "first_response_business, resolution_business "
             "FROM analytics_tickets FINAL ORDER BY ticket_id"
         ),
     }
@@ -151,6 +159,31 @@ def test_rows_go_as_data_and_come_back_alike(adb):
 def test_every_metric_equals_the_hand_computed_number(adb):
     built(adb)
     assert everything(Metrics(adb), RANGE) == h.EXPECTED
+
+
+def dist(d: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **d,
+        "distribution": {b["bucket"]: b["tickets"] for b in d["distribution"] if b["tickets"]},
+    }
+
+
+def test_durations_in_business_time_follow_the_sla_calendar(adb):
+    built(adb)
+    m = Metrics(adb)
+    business = {
+        "first_response": dist(m.first_response(RANGE, "business")),
+        "resolution": dist(m.resolution(RANGE, "business")),
+    }
+    assert business == h.EXPECTED_BUSINESS
+    # Without a calendar there is no business time, and wall-clock time is unchanged.
+    other = ClickHouseProjectionStore(adb, suffix="__nocal")
+    ProjectionRunner(ListSource(h.envelopes()), other).catch_up()
+    rows = adb.query(
+        "SELECT count() FROM analytics_tickets__nocal FINAL WHERE "
+        "isNotNull(first_response_business) OR isNotNull(resolution_business)"
+    )
+    assert rows == [(0,)]
 
 
 def test_filters_narrow_by_the_tickets_fields_at_the_event_or_now(adb):

@@ -93,6 +93,8 @@ def test_only_admins_read_analytics(api, analytics_db):
         ("volume", {"tag": " "}, "tag"),
         ("volume", {"by": "colour"}, "by"),
         ("summary", {"by": "priority"}, "by"),  # only volume takes it
+        ("first-response", {"clock": "lunar"}, "clock"),
+        ("daily", {"clock": "business"}, "clock"),  # only the durations take it
         ("sla", {"colour": "red"}, "colour"),
         ("sla", {"after": "soon"}, "after"),
     ],

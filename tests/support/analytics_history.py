@@ -134,6 +134,7 @@ EXPECTED: dict[str, Any] = {
         "median": 1.0 * HOUR,
         "p90": 1.8 * HOUR,
         "average": 4 / 3 * HOUR,
+        "clock": "wall",
         "distribution": {"1-4 h": 3},
     },
     # T1 4 h, T2 24 h: median 14 h, p90 4 h + 0.9 * 20 h = 22 h, average 14 h.
@@ -142,6 +143,7 @@ EXPECTED: dict[str, Any] = {
         "median": 14.0 * HOUR,
         "p90": 22.0 * HOUR,
         "average": 14.0 * HOUR,
+        "clock": "wall",
         "distribution": {"4-8 h": 1, "1-3 d": 1},
     },
     "sla": {
@@ -169,4 +171,26 @@ EXPECTED: dict[str, Any] = {
         {"language": "fr", "tickets": 1},
     ],
     "volume_tag": [{"tag": "billing", "tickets": 2}, {"tag": "login", "tickets": 2}],
+}
+# In business time, with the default calendar (Monday to Friday 09:00-17:00 UTC; 2026-03-02
+# is a Monday): T1 answered after 1 h and resolved after 4 h; T2 answered after 2 h and
+# closed Tuesday 10:00 (7 h on Monday + 1 h on Tuesday = 8 h); T4 opened Monday 23:30 and
+# answered Tuesday 00:30, both outside opening hours: 0 h.
+EXPECTED_BUSINESS: dict[str, Any] = {
+    "first_response": {
+        "count": 3,
+        "median": 1.0 * HOUR,
+        "p90": 1.8 * HOUR,
+        "average": 1.0 * HOUR,
+        "clock": "business",
+        "distribution": {"< 1 h": 1, "1-4 h": 2},
+    },
+    "resolution": {
+        "count": 2,
+        "median": 6.0 * HOUR,
+        "p90": 7.6 * HOUR,
+        "average": 6.0 * HOUR,
+        "clock": "business",
+        "distribution": {"4-8 h": 1, "8-24 h": 1},
+    },
 }
