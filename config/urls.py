@@ -77,6 +77,11 @@ api: list[URLPattern] = [
     path("analytics/open", route(GET=analytics.OpenView), name="analytics-open"),
     path("analytics/daily", route(GET=analytics.DailyView), name="analytics-daily"),
     path(
+        "analytics/status-over-time",
+        route(GET=analytics.StatusOverTimeView),
+        name="analytics-status-over-time",
+    ),
+    path(
         "analytics/first-response",
         route(GET=analytics.FirstResponseView),
         name="analytics-first-response",

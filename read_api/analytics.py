@@ -180,6 +180,12 @@ class OpenView(AnalyticsView):
         return m.open_now(f)
 
 
+@_schema("Per day: the tickets opened by its end, by their status at its end")
+class StatusOverTimeView(AnalyticsView):
+    def compute(self, m: Metrics, f: Filters, request: Request) -> Any:
+        return m.status_over_time(f)
+
+
 @_schema("Tickets created and resolved per day")
 class DailyView(AnalyticsView):
     def compute(self, m: Metrics, f: Filters, request: Request) -> Any:

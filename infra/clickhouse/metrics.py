@@ -28,6 +28,14 @@ from infra.clickhouse.sql import in_list, literal
 from projections.analytics import OPEN_STATUSES
 
 STAFF_ROLES = ("agent", "admin")
+ALL_STATUSES = (
+    "open",
+    "assigned",
+    "in_progress",
+    "waiting_on_customer",
+    "resolved",
+    "closed",
+)
 RESOLVED_SQL = "(status_to = 'resolved' OR (status_to = 'closed' AND status_from != 'resolved'))"
 REOPENED_SQL = (
     "(status_from = 'resolved' AND status_to IN ('open', 'assigned', 'in_progress', "
@@ -136,6 +144,41 @@ class Metrics:
             f"WHERE {_open_condition()}{f.narrowing()} GROUP BY agent_id ORDER BY n DESC, agent_id"
         )
         return [{"agent_id": str(a), "open": int(n)} for a, n in rows]
+
+    def status_over_time(self, f: Filters) -> list[dict[str, Any]]:
+        """For each day of the range: the tickets opened by its end, by their status at its
+        end (every status listed, zeros included). Priority, agent and tag narrow by the
+        tickets' fields now."""
+        days = f.days()
+        ends = [
+            int(
+                datetime.combine(d + timedelta(days=1), time(), ZoneInfo(f.tz))
+                .astimezone(UTC)
+                .timestamp()
+            )
+            for d in days
+        ]
+        narrowing = f.narrowing()
+        among = (
+            f" AND ticket_id IN (SELECT ticket_id FROM {TICKETS} FINAL WHERE 1{narrowing})"
+            if narrowing
+            else ""
+        )
+        rows = self.db.query(
+            "SELECT day, status, count() FROM ("
+            "SELECT ticket_id, day, argMax(status_to, version) AS status "
+            f"FROM {EVENTS} FINAL "
+            f"ARRAY JOIN {literal([d.isoformat() for d in days])} AS day, "
+            f"{literal(ends)} AS day_end "
+            f"WHERE toUInt32(occurred_at) < day_end{among} "
+            "GROUP BY ticket_id, day) GROUP BY day, status"
+        )
+        counts: dict[str, dict[str, int]] = {
+            d.isoformat(): dict.fromkeys(ALL_STATUSES, 0) for d in days
+        }
+        for day, status, n in rows:
+            counts[str(day)][str(status)] = int(n)
+        return [{"day": day, "by_status": by_status} for day, by_status in counts.items()]
 
     # ------------------------------------------------------------------ events per day
     def daily(self, f: Filters) -> list[dict[str, Any]]:

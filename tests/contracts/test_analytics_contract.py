@@ -105,6 +105,7 @@ def everything(m: Metrics, f: Filters) -> dict[str, Any]:
     return {
         "open_now": m.open_now(f),
         "daily": m.daily(f),
+        "status_over_time": m.status_over_time(f),
         "totals": m.totals(f),
         "first_response": dist(m.first_response(f)),
         "resolution": dist(m.resolution(f)),
@@ -197,6 +198,9 @@ def test_filters_narrow_by_the_tickets_fields_at_the_event_or_now(adb):
     assert m.open_now(Filters(h.DAY1, h.DAY2, tag="login"))["open"] == 1
     assert m.backlog(Filters(h.DAY1, h.DAY2, agent="")) == [{"agent_id": "", "open": 1}]
     assert m.totals(Filters(h.DAY2, h.DAY2))["created"] == 1
+    by_tag = m.status_over_time(Filters(h.DAY1, h.DAY2, tag="login"))  # T2 and T4, tagged now
+    assert [sum(d["by_status"].values()) for d in by_tag] == [2, 2]
+    assert by_tag[1]["by_status"]["closed"] == by_tag[1]["by_status"]["waiting_on_customer"] == 1
     assert m.totals(Filters(date(2026, 3, 4), date(2026, 3, 9)))["created"] == 0
     assert m.resolution(Filters(date(2026, 3, 4), date(2026, 3, 9)))["median"] is None
 

@@ -29,6 +29,7 @@ PATHS = [
     "summary",
     "open",
     "daily",
+    "status-over-time",
     "first-response",
     "resolution",
     "sla",

@@ -119,6 +119,30 @@ EXPECTED: dict[str, Any] = {
         {"day": "2026-03-02", "created": 3, "resolved": 1},
         {"day": "2026-03-03", "created": 1, "resolved": 2},
     ],
+    "status_over_time": [
+        {
+            "day": "2026-03-02",
+            "by_status": {
+                "open": 0,
+                "assigned": 2,
+                "in_progress": 0,
+                "waiting_on_customer": 0,
+                "resolved": 1,
+                "closed": 0,
+            },
+        },
+        {
+            "day": "2026-03-03",
+            "by_status": {
+                "open": 1,
+                "assigned": 0,
+                "in_progress": 0,
+                "waiting_on_customer": 1,
+                "resolved": 1,
+                "closed": 1,
+            },
+        },
+    ],
     "totals": {
         "created": 4,
         "resolved": 3,
