@@ -102,12 +102,17 @@ def clickhouse_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _remove_test_chdb() -> Iterator[None]:
-    """The test process's chDB directory (DESKSTREAM_ANALYTICS_PATH), removed at the end."""
-    yield
+def _test_chdb() -> Iterator[None]:
+    """This test process's chDB directory (settings are read before this module sets the
+    environment, so they are set here too), removed at the end."""
     import shutil
 
+    from django.conf import settings
+
     path = Path(os.environ["DESKSTREAM_ANALYTICS_PATH"])
+    settings.ANALYTICS_PATH = str(path)
+    settings.ANALYTICS = False
+    yield
     if path.name.startswith("test-chdb-"):
         shutil.rmtree(path, ignore_errors=True)
 
