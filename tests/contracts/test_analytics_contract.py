@@ -198,6 +198,8 @@ def test_filters_narrow_by_the_tickets_fields_at_the_event_or_now(adb):
     assert m.open_now(Filters(h.DAY1, h.DAY2, tag="login"))["open"] == 1
     assert m.backlog(Filters(h.DAY1, h.DAY2, agent="")) == [{"agent_id": "", "open": 1}]
     assert m.totals(Filters(h.DAY2, h.DAY2))["created"] == 1
+    # A range starting later starts from the statuses at its start.
+    assert m.status_over_time(Filters(h.DAY2, h.DAY2)) == h.EXPECTED["status_over_time"][1:]
     by_tag = m.status_over_time(Filters(h.DAY1, h.DAY2, tag="login"))  # T2 and T4, tagged now
     assert [sum(d["by_status"].values()) for d in by_tag] == [2, 2]
     assert by_tag[1]["by_status"]["closed"] == by_tag[1]["by_status"]["waiting_on_customer"] == 1
