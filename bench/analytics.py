@@ -20,6 +20,7 @@ The results go to ``bench/results/analytics.json`` and its section of ``docs/ben
 from __future__ import annotations
 
 import argparse
+import heapq
 import random
 import shutil
 import sys
@@ -134,30 +135,21 @@ def history(events: int, seed: int = 7) -> Iterator[Envelope]:
     """``events`` envelopes in log order (tickets opened through the 90 days, each ticket's
     events interleaved with the others' by time)."""
     rng = random.Random(seed)
-    per_ticket = 8.5
-    tickets = max(1, int(events / per_ticket))
+    spacing = DAYS * 86400 / (events / 6.5)  # about 6.5 events per ticket
     pending: list[tuple[datetime, int, Any]] = []
-    spacing = DAYS * 86400 / tickets
-    produced = 0
     position = 0
-    import heapq
-
-    for i in range(tickets + 1):
+    i = 0
+    while True:
         opened = START + timedelta(seconds=i * spacing)
+        i += 1
         while pending and pending[0][0] <= opened:
             _, _, event = heapq.heappop(pending)
             position += 1
-            produced += 1
             yield Envelope(position, event)
-            if produced >= events:
+            if position >= events:
                 return
         for event in ticket_events(rng, UUID(int=rng.getrandbits(128)), opened):
             heapq.heappush(pending, (event.timestamp, id(event), event))
-    while pending and produced < events:
-        _, _, event = heapq.heappop(pending)
-        position += 1
-        produced += 1
-        yield Envelope(position, event)
 
 
 class Chunked:

@@ -9,7 +9,6 @@ lock here: the engine is in-process, and its Python connections are not thread-s
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 import chdb
+import orjson
 
 from infra.clickhouse.sql import identifier
 
@@ -106,18 +106,17 @@ class ChdbDatabase:
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
-        body = "\n".join(
-            json.dumps(dict(zip(columns, (_in(v) for v in row), strict=True))) for row in rows
-        )
+        body = b"\n".join(orjson.dumps([_in(v) for v in row]) for row in rows).decode()
         self._run(
-            f"INSERT INTO {identifier(table)} ({', '.join(columns)}) FORMAT JSONEachRow\n{body}"
+            f"INSERT INTO {identifier(table)} ({', '.join(columns)}) "
+            f"FORMAT JSONCompactEachRow\n{body}"
         )
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         text = self._run(sql, "JSONCompact").bytes().decode()
         if not text.strip():
             return []
-        return [tuple(row) for row in json.loads(text)["data"]]
+        return [tuple(row) for row in orjson.loads(text)["data"]]
 
     def drop(self) -> None:
         """Drop the whole database (tests)."""
