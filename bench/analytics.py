@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import os
 import random
 import shutil
 import sys
@@ -233,6 +234,7 @@ def main() -> None:
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     runs: dict[str, dict[str, Any]] = {}
     chdb_dir = BASE_DIR / "var" / "bench-chdb"
     shutil.rmtree(chdb_dir, ignore_errors=True)
@@ -286,6 +288,8 @@ def main() -> None:
             "Queries": "the 30 days to the last event, UTC, no filters, each run "
             f"{args.repeat} times after one warm-up",
             "Not measured": "PostgreSQL computing the same aggregates from the read models",
+            "Load average": f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the "
+            "end (2 cores shared with other work: absolute numbers are pessimistic)",
         },
         [load, table("Dashboard queries", cols, query_rows)],
     )
