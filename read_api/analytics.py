@@ -24,8 +24,8 @@ from rest_framework.views import APIView
 
 from domain.lifecycle import Priority
 from infra.clickhouse.connect import reader
-from infra.clickhouse.embedded import DirectoryInUseError
 from infra.clickhouse.metrics import Filters, Metrics
+from infra.clickhouse.ports import AnalyticsUnavailableError
 from read_api.consistency import parse_after, wait_for
 
 NAME = "analytics"
@@ -120,10 +120,7 @@ def parse_filters(params: Any, extra: frozenset[str] = frozenset()) -> Filters:
 
 
 def metrics() -> Metrics:
-    try:
-        return reader(settings.CLICKHOUSE_URL, settings.ANALYTICS_PATH)
-    except DirectoryInUseError as error:
-        raise AnalyticsUnavailable(str(error)) from None
+    return reader(settings.CLICKHOUSE_URL, settings.ANALYTICS_PATH)
 
 
 class AnalyticsView(APIView):
@@ -139,8 +136,12 @@ class AnalyticsView(APIView):
             raise PermissionDenied("Only admins see analytics.")
         filters = parse_filters(request.query_params, self.extra)
         after = parse_after(request)
-        m = metrics()
-        position, stale = wait_for(NAME, after, read_position=m.position)
+        try:
+            m = metrics()
+            position, stale = wait_for(NAME, after, read_position=m.position)
+            data = self.compute(m, filters, request)
+        except AnalyticsUnavailableError as error:
+            raise AnalyticsUnavailable(str(error)) from None
         body = {
             "filters": {
                 "from": filters.date_from.isoformat(),
@@ -150,7 +151,7 @@ class AnalyticsView(APIView):
                 "agent": filters.agent,
                 "tag": filters.tag,
             },
-            "data": self.compute(m, filters, request),
+            "data": data,
         }
         response = Response(body)
         response["X-Deskstream-Position"] = str(position)
@@ -163,7 +164,12 @@ def _schema(summary: str, *extra: OpenApiParameter) -> Any:
     return extend_schema(
         summary=summary,
         parameters=[*PARAMETERS, *extra],
-        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT},
+        responses={
+            200: OpenApiTypes.OBJECT,
+            400: OpenApiTypes.OBJECT,
+            403: OpenApiTypes.OBJECT,
+            503: OpenApiTypes.OBJECT,
+        },
         tags=["analytics"],
     )
 

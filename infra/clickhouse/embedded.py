@@ -19,6 +19,7 @@ from uuid import UUID
 import chdb
 import orjson
 
+from infra.clickhouse.ports import AnalyticsUnavailableError
 from infra.clickhouse.sql import identifier
 
 # Integers as JSON numbers (not strings), and UTC whatever the machine's zone is.
@@ -29,7 +30,7 @@ _path: Path | None = None
 _open: list[Any] = []  # every connection this process opened, the first one first
 
 
-class DirectoryInUseError(RuntimeError):
+class DirectoryInUseError(AnalyticsUnavailableError):
     """Another process owns the chDB directory (or this one owns another directory)."""
 
 

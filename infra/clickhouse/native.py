@@ -7,14 +7,17 @@ Rows always go as data (``execute("INSERT ... VALUES", rows)``): with 18.16 an i
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
 from clickhouse_driver import Client
+from clickhouse_driver.errors import NetworkError, SocketTimeoutError
 
+from infra.clickhouse.ports import AnalyticsUnavailableError
 from infra.clickhouse.sql import identifier
 
 
@@ -56,13 +59,25 @@ class ClickHouseServerDatabase:
             connect_timeout=5,
             send_receive_timeout=300,
         )
-        if create:
-            self._server.execute(f"CREATE DATABASE IF NOT EXISTS {self.name}")
-        self._server.execute(f"USE {self.name}")
         self._lock = threading.Lock()
+        self.address = f"{parts.hostname}:{parts.port or 9000}"
+        with self._reaching():
+            if create:
+                self._server.execute(f"CREATE DATABASE IF NOT EXISTS {self.name}")
+            self._server.execute(f"USE {self.name}")
+
+    @contextmanager
+    def _reaching(self) -> Iterator[None]:
+        try:
+            yield
+        except (NetworkError, SocketTimeoutError, OSError, EOFError) as error:
+            self._server.disconnect()  # the next call connects again
+            raise AnalyticsUnavailableError(
+                f"ClickHouse at {self.address} cannot be reached: {error}"
+            ) from error
 
     def command(self, sql: str) -> None:
-        with self._lock:
+        with self._lock, self._reaching():
             self._server.execute(sql)
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -71,11 +86,11 @@ class ClickHouseServerDatabase:
         statement = f"INSERT INTO {identifier(table)} ({', '.join(columns)}) VALUES"
         # Column by column: the driver encodes a column at once instead of row by row.
         data = [[_in(v) for v in column] for column in zip(*rows, strict=True)]
-        with self._lock:
+        with self._lock, self._reaching():
             self._server.execute(statement, data, columnar=True)
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
-        with self._lock:
+        with self._lock, self._reaching():
             rows = self._server.execute(sql)
         return [tuple(_out(v) for v in row) for row in rows]
 

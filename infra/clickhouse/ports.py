@@ -13,6 +13,11 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 
+class AnalyticsUnavailableError(RuntimeError):
+    """The analytics database cannot be reached: the server is down or unreachable, or the
+    chDB directory belongs to another process."""
+
+
 class AnalyticsDatabase(Protocol):
     name: str  # the database's name (a server) or its directory (chDB)
 

@@ -108,6 +108,18 @@ def test_bad_parameters_are_a_400_naming_the_field(api, analytics_db, path, para
 
 
 @pytest.mark.django_db
+def test_an_unreachable_clickhouse_is_a_503(api, settings):
+    from tests.conftest import free_port
+
+    settings.CLICKHOUSE_URL = f"clickhouse://127.0.0.1:{free_port()}/nowhere"
+    _, admin = api("admin")
+    r = admin.get("/api/analytics/summary")
+    assert r.status_code == 503, r.content
+    assert r.json()["error"] == "analytics_unavailable"
+    assert "cannot be reached" in r.json()["detail"]
+
+
+@pytest.mark.django_db
 def test_the_schema_describes_every_analytics_endpoint(api):
     _, admin = api("admin")
     schema = admin.get("/api/schema/", {"format": "json"}).json()

@@ -28,6 +28,7 @@ from rich.table import Table
 
 from config import bootstrap
 from infra.clickhouse.embedded import DirectoryInUseError
+from infra.clickhouse.ports import AnalyticsUnavailableError
 from infra.server.shutdown import stop_on_signals
 from projections.ports import RebuildableStore
 from projections.runner import Progress as RunProgress
@@ -89,6 +90,9 @@ class Command(BaseCommand):
                 position = bootstrap.projection_store(name).position()
             except DirectoryInUseError:  # chDB's directory: the web server's process owns it
                 table.add_row(name, "in use", "(owned by the web server)")
+                continue
+            except AnalyticsUnavailableError:  # the ClickHouse server is down
+                table.add_row(name, "unreachable", "")
                 continue
             table.add_row(name, str(position), str(max(head - position, 0)))
         Console(file=cast(IO[str], self.stdout), width=100).print(table)
