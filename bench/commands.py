@@ -215,12 +215,12 @@ class CeilingRow:
 def measure_ceiling(db: Database, n_events: int, threads: int) -> list[CeilingRow]:
     """Raw appends through the library to the same database, no HTTP, no Django."""
     from command_api.application import DeskstreamApplication, eventstore_env
-    from config.database import parse_database_url
     from domain.lifecycle import Role
     from domain.ticket import Ticket
+    from infra.postgres.connection import database_from_url
 
     app = DeskstreamApplication(
-        eventstore_env(parse_database_url(db.url), pool_size=threads), group_commit=False
+        eventstore_env(database_from_url(db.url), pool_size=threads), group_commit=False
     )
 
     def tickets(n: int) -> list[Ticket]:

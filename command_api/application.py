@@ -25,12 +25,14 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, InternalError, Recording
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from command_api.group_commit import GroupCommitter
 from domain.agent import Agent, agent_id_for_user
 from domain.errors import DomainError, NotFoundError, VersionConflictError
 from domain.lifecycle import Role
 from domain.ticket import Ticket
+from infra.postgres.connection import libpq_options
 from infra.postgres.event_source import OwnAppends
 from infra.postgres.recorder import DeskstreamRecorder
 
@@ -778,9 +780,11 @@ _app_lock = threading.Lock()
 
 
 def eventstore_env(database: dict[str, Any], pool_size: int) -> dict[str, str]:
-    """The event store's settings, built from Django's ``DATABASES['default']``."""
+    """The event store's settings, built from Django's ``DATABASES['default']`` (its libpq
+    ``OPTIONS``, such as ``sslmode``, included: ``infra/postgres/factory.py``)."""
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": "infra.postgres.factory:DeskstreamPostgresFactory",
+        "POSTGRES_LIBPQ_OPTIONS": make_conninfo(**libpq_options(database)),
         # Statements rendered once, and a NOTIFY naming this process (ADR 0021).
         "APPLICATION_RECORDER_TOPIC": "infra.postgres.recorder:DeskstreamRecorder",
         "POSTGRES_DBNAME": str(database["NAME"]),

@@ -13,11 +13,12 @@ What a test swaps (the clock, the e-mail sender, how assignments are issued) is 
 ``Dependencies``, set with ``overridden(...)``; nothing else is patched from outside.
 Which projectors may run on Kafka: those whose result does not depend on the order of events
 *across* aggregates, because Kafka keeps order only within a partition (one ticket's events):
-``read_models`` and ``sla`` (ADR 0014).
+``read_models`` and ``sla`` (ADR 0014), and ``search`` on OpenSearch (ADR 0028).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ from eventsourcing.persistence import Notification
 
 from command_api.application import close_application, get_application
 from config.celery import SEND, SWEEP, app
+from infra.auth.models import User
 from infra.auth.tokens import TokenError, authenticate_access
 from infra.automation.rules import sla_rules
 from infra.clickhouse import connect as analytics_connect
@@ -45,6 +47,8 @@ from infra.email.ports import EmailSender, FanOutEmailSender
 from infra.email.smtp import SmtpEmailSender, SmtpSettings
 from infra.kafka import relay as kafka_relay
 from infra.kafka import source as kafka_source
+from infra.opensearch import client as os_client
+from infra.opensearch import search as os_search
 from infra.postgres import assignment as pg_assignment
 from infra.postgres import notifications as pg_notifications
 from infra.postgres import readmodels
@@ -54,7 +58,11 @@ from infra.postgres.aggregate_log import PostgresAggregateLog
 from infra.postgres.assignment import PostgresAssignmentState, ProcessManagerStore
 from infra.postgres.event_source import PostgresEventSource, conninfo_from_django
 from infra.postgres.models import AgentRecord
-from infra.postgres.projection_store import PostgresProjectionStore, VersionedProjectionStore
+from infra.postgres.projection_store import (
+    PostgresProjectionStore,
+    VersionedProjectionStore,
+    log_table,
+)
 from infra.realtime.consumer import StreamConsumer
 from infra.realtime.ports import (
     AgentCard,
@@ -77,6 +85,7 @@ from projections import analytics, assignment, notifications, search, sla, ticke
 from projections.assignment import AssignCommand
 from projections.ports import EventSource, RebuildableStore
 from projections.runner import ProjectionRunner, StreamRunner
+from read_api.consistency import projection_position
 
 
 # ------------------------------------------------------------------------------ dependencies
@@ -210,7 +219,77 @@ def _notifications_state(cursor: Any, suffix: str) -> pg_notifications.PostgresN
     return notifications_state(cursor, suffix, enqueue=enqueue)
 
 
+# ------------------------------------------------------------------------------ search
+def opensearch_enabled() -> bool:
+    return bool(settings.SEARCH_BACKEND == "opensearch")
+
+
+_opensearch: dict[tuple[str, float], Any] = {}
+
+
+def opensearch_client() -> Any:
+    """The OpenSearch client of this process for the configured URL (connects lazily)."""
+    if not settings.OPENSEARCH_URL:
+        raise KeyError("Set DESKSTREAM_OPENSEARCH_URL (http://host:port of OpenSearch).")
+    key = (str(settings.OPENSEARCH_URL), float(settings.OPENSEARCH_TIMEOUT))
+    if key not in _opensearch:
+        _opensearch[key] = os_client.client(key[0], timeout=key[1])
+    return _opensearch[key]
+
+
+def customer_info(customer_ids: Sequence[str]) -> dict[str, search.CustomerInfo]:
+    """Customers' searchable metadata, from the accounts (ids of other shapes have none)."""
+    numeric = [int(c) for c in customer_ids if c.isdigit() and len(c) < 19]
+    found: dict[str, search.CustomerInfo] = {}
+    for user in User.objects.filter(pk__in=numeric).select_related("customer_profile"):
+        profile = getattr(user, "customer_profile", None)
+        name = f"{user.first_name} {user.last_name}".strip() or user.email
+        found[str(user.pk)] = search.CustomerInfo(
+            name,
+            user.email,
+            profile.company if profile else "",
+            profile.phone if profile else "",
+        )
+    return found
+
+
+def opensearch_store(*, stream: bool = False) -> os_search.OpenSearchSearchStore:
+    return os_search.OpenSearchSearchStore(
+        opensearch_client(),
+        settings.OPENSEARCH_INDEX,
+        customer_info,
+        refresh=settings.OPENSEARCH_REFRESH,
+        stream=stream,
+    )
+
+
+def search_index() -> search.SearchIndex:
+    """What ``GET /api/search`` and ``/similar`` ask: the backend the settings choose."""
+    if opensearch_enabled():
+        return os_search.OpenSearchSearchIndex(opensearch_client(), settings.OPENSEARCH_INDEX)
+    return pg_search.PostgresSearchIndex()
+
+
+def search_position(name: str) -> int:
+    """The search projection's position, wherever it is stored (for ``?after=``)."""
+    if opensearch_enabled():
+        return opensearch_store().position()
+    return projection_position(name)
+
+
 # ------------------------------------------------------------------------------ projectors
+def _search_store() -> Any:
+    if opensearch_enabled():
+        return opensearch_store()
+    return PostgresProjectionStore(
+        search.NAME,
+        tables=pg_search.TABLES,
+        deferred_indexes=pg_search.DEFERRED_INDEXES,
+        state_factory=pg_search.PostgresSearchState,
+        handler=pg_search.handler,
+    )
+
+
 STORES: dict[str, Callable[[], PostgresProjectionStore]] = {
     tickets.NAME: lambda: PostgresProjectionStore(
         tickets.NAME,
@@ -219,13 +298,8 @@ STORES: dict[str, Callable[[], PostgresProjectionStore]] = {
         state_factory=readmodels.PostgresTicketsState,
         handler=readmodels.handler,
     ),
-    search.NAME: lambda: PostgresProjectionStore(
-        search.NAME,
-        tables=pg_search.TABLES,
-        deferred_indexes=pg_search.DEFERRED_INDEXES,
-        state_factory=pg_search.PostgresSearchState,
-        handler=pg_search.handler,
-    ),
+    # PostgreSQL, or OpenSearch (DESKSTREAM_SEARCH_BACKEND): the same runner and rebuild.
+    search.NAME: _search_store,
     notifications.NAME: lambda: PostgresProjectionStore(
         notifications.NAME,
         tables=pg_notifications.TABLES,
@@ -261,7 +335,7 @@ PROJECTORS = (*STORES, ANALYTICS)  # every projector ``manage.py projector`` run
 
 
 def analytics_store() -> ClickHouseProjectionStore:
-    """The analytics projection, in the database the settings name (ADR 0025)."""
+    """The analytics projection, in the database the settings name (ADR 0029)."""
     return ClickHouseProjectionStore(
         open_database(settings.CLICKHOUSE_URL, settings.ANALYTICS_PATH),
         calendar=lambda: sla_rules().calendar(),  # business time: the SLA calendar in force
@@ -275,7 +349,7 @@ def close_analytics() -> None:
 
 
 def analytics_here(*, web: bool, every_projector: bool) -> bool:
-    """Whether this process runs the analytics projector in its runtime (ADR 0025): with chDB
+    """Whether this process runs the analytics projector in its runtime (ADR 0029): with chDB
     always the web server's process (it owns the directory and serves the dashboard), with a
     ClickHouse server wherever the other projectors run."""
     if not settings.ANALYTICS:
@@ -304,7 +378,16 @@ def runner(name: str, source: EventSource | None = None) -> ProjectionRunner:
 
 
 # ------------------------------------------------------------------------------ Kafka
-KAFKA_PROJECTORS = (tickets.NAME, sla.NAME, analytics.NAME)
+KAFKA_PROJECTORS_ALWAYS = (tickets.NAME, sla.NAME, analytics.NAME)
+
+
+def kafka_projectors() -> tuple[str, ...]:
+    """``search`` too when it is on OpenSearch: its documents are versioned by ticket, so it
+    needs no order across tickets (ADR 0028)."""
+    return KAFKA_PROJECTORS_ALWAYS + ((search.NAME,) if opensearch_enabled() else ())
+
+
+KAFKA_PROJECTORS = KAFKA_PROJECTORS_ALWAYS  # those that run on Kafka with either backend
 
 
 class KafkaNotConfiguredError(RuntimeError):
@@ -335,24 +418,30 @@ def relay() -> kafka_relay.KafkaRelay:
 
     crash_after = faults.from_env("DESKSTREAM_FAULT_RELAY_CRASH_AFTER")
     return kafka_relay.KafkaRelay(
-        kafka_relay.producer(kafka_bootstrap()),
+        functools.partial(kafka_relay.producer, kafka_bootstrap()),
         settings.KAFKA_TOPIC,
         read,
         log_source.wait,
         batch_size=settings.RELAY_BATCH_SIZE,
+        flush_timeout=settings.RELAY_SEND_TIMEOUT,
         after_publish=faults.crash_relay_after(crash_after) if crash_after else None,
     )
 
 
-def kafka_store(name: str) -> VersionedProjectionStore | ClickHouseProjectionStore:
-    if name not in KAFKA_PROJECTORS:
+def kafka_store(name: str) -> Any:
+    """The store a Kafka member of ``name`` writes: the versioned PostgreSQL store, or the
+    OpenSearch store for search on OpenSearch (two kinds, hence ``Any``)."""
+    if name not in kafka_projectors():
         raise KeyError(
             f"{name!r} cannot run on Kafka (it needs the global order); "
-            f"these can: {', '.join(KAFKA_PROJECTORS)}"
+            f"these can: {', '.join(kafka_projectors())}"
         )
     if name == ANALYTICS:
         return analytics_store()  # exactly once by ticket version, from whatever source
-    return VersionedProjectionStore.like(store(name))
+    if name == search.NAME:
+        return opensearch_store(stream=True)
+    recorder = get_application().recorder
+    return VersionedProjectionStore.like(store(name), log_table(recorder))  # type: ignore[arg-type]
 
 
 def group_id(name: str) -> str:
@@ -370,6 +459,7 @@ def kafka_runner(name: str) -> StreamRunner:
         group_id(name),
         session_timeout_ms=settings.KAFKA_SESSION_TIMEOUT_MS,
         heartbeat_interval_ms=settings.KAFKA_HEARTBEAT_MS,
+        assignor=settings.KAFKA_ASSIGNOR,
         max_poll_records=settings.PROJECTION_BATCH_SIZE,
     )
     source = kafka_source.KafkaStreamSource(consumer, get_application().mapper)
@@ -476,7 +566,7 @@ in_process = runtime.InProcess()
 
 def start_push_in_process(stop: threading.Event) -> None:
     """The push projector alone, in a thread of this process (the web server's, beside the
-    projector process), and the analytics projector when it is chDB's (ADR 0025); ``close``
+    projector process), and the analytics projector when it is chDB's (ADR 0029); ``close``
     stops them before the event store closes."""
     threads = [push_thread(stop)]
     if analytics_here(web=True, every_projector=False):

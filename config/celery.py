@@ -6,8 +6,11 @@ Configured from Django settings (``CELERY_*``): Redis is the broker when
 them: ``celery -A config.celery worker -B`` (``-B`` also runs the periodic sweep). Without
 a broker (``make run``) tasks run eagerly where they are enqueued (ADR 0012).
 
-Tasks are idempotent: ``send_notification_email`` locks its outbox row and sends only while
-the row is pending, so a retried, redelivered or duplicated task never sends twice.
+Tasks are idempotent: ``send_notification_email`` claims its outbox row (locked, and only
+while it is pending) and sends at most once per claim, so a retried, redelivered or
+duplicated task finds the row sent or locked and sends nothing. One window is left: a crash
+after the SMTP server accepted the message and before ``sent`` committed sends it again on
+the retry, with the same ``Message-ID`` (docs/notifications.md).
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ app = Celery("deskstream")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
     # No broker: tasks run eagerly, and kombu's in-memory transport stands in for the unused
-    # broker connection (its default would be an AMQP server on localhost).
-    broker_url=settings.CELERY_BROKER_URL or "memory://",
+    # broker connection (its default would be an AMQP server on localhost; a host named
+    # here keeps kombu from warning "No hostname was supplied" at every start).
+    broker_url=settings.CELERY_BROKER_URL or "memory://localhost/",
     # Acknowledge after the task ran: a worker that dies mid-send gets the task redelivered,
     # and the outbox row's state decides whether anything is still to send.
     task_acks_late=True,

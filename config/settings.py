@@ -8,8 +8,11 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
-from config.database import DEFAULT_URL, parse_database_url
+import structlog
+
+from infra.postgres.connection import DEFAULT_URL, database_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,9 +33,13 @@ if not SECRET_KEY:
         raise RuntimeError("Set DESKSTREAM_SECRET_KEY (any long random string).")
     SECRET_KEY = "deskstream-insecure-development-key-change-me-0123456789"  # noqa: S105
 
-ALLOWED_HOSTS = os.environ.get("DESKSTREAM_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(
-    ","
-)
+
+def env_list(name: str, default: str) -> list[str]:
+    """A comma-separated variable as its items, each stripped, empty ones dropped."""
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+ALLOWED_HOSTS = env_list("DESKSTREAM_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -71,15 +78,24 @@ TEMPLATES = [
     }
 ]
 
-DATABASES = {"default": parse_database_url(os.environ.get("DATABASE_URL", DEFAULT_URL))}
+# DATABASE_URL's query options (?sslmode=require, ...) are kept in OPTIONS (libpq parameters),
+# and reach the event store's pool (eventstore_env), the event source's listener and the
+# message lane's sessions (conninfo_from_django) too.
+DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL", DEFAULT_URL))}
 # A connection pool (psycopg_pool through Django) rather than persistent connections: under
 # ASGI every request runs in its own thread, and per-thread persistent connections pile up.
+# Django refuses a pool with persistent connections, so CONN_MAX_AGE stays 0.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["OPTIONS"] = {
+    **DATABASES["default"]["OPTIONS"],
     # JIT compiles a plan when its estimated cost is high (a search over many matches) and
     # spent ~27 ms doing so on queries that then ran in less; parallel workers chose a full
-    # scan of the search table (114 ms) over its text index (25 ms). Neither pays here.
-    "options": "-c jit=off -c max_parallel_workers_per_gather=0",
+    # scan of the search table (114 ms) over its text index (25 ms). Neither pays here. Any
+    # ?options= of DATABASE_URL comes first; these two settings are always added.
+    "options": (
+        f"{DATABASES['default']['OPTIONS'].get('options', '')}"
+        " -c jit=off -c max_parallel_workers_per_gather=0"
+    ).strip(),
     "pool": {
         "min_size": 1,
         "max_size": int(os.environ.get("DESKSTREAM_DB_POOL_SIZE", "24")),
@@ -244,10 +260,16 @@ KAFKA_PARTITIONS = int(os.environ.get("DESKSTREAM_KAFKA_PARTITIONS", "12"))
 KAFKA_REPLICATION = int(os.environ.get("DESKSTREAM_KAFKA_REPLICATION", "1"))
 KAFKA_GROUP_PREFIX = os.environ.get("DESKSTREAM_KAFKA_GROUP_PREFIX", "deskstream.")
 KAFKA_SESSION_TIMEOUT_MS = int(os.environ.get("DESKSTREAM_KAFKA_SESSION_TIMEOUT_MS", "10000"))
-KAFKA_HEARTBEAT_MS = int(os.environ.get("DESKSTREAM_KAFKA_HEARTBEAT_MS", "3000"))
+KAFKA_HEARTBEAT_MS = int(os.environ.get("DESKSTREAM_KAFKA_HEARTBEAT_MS", "1000"))
+# How a consumer group shares partitions: "range" (eager) or "cooperative-sticky" (KIP-429);
+# the same for every member of a group (ADR 0014 has both measured).
+KAFKA_ASSIGNOR = os.environ.get("DESKSTREAM_KAFKA_ASSIGNOR", "range")
 RELAY_BATCH_SIZE = int(os.environ.get("DESKSTREAM_RELAY_BATCH_SIZE", "500"))
+# Seconds the relay waits for the broker to acknowledge a batch before it gives up on it (the
+# position stays), drops its producer and retries the batch with a new one.
+RELAY_SEND_TIMEOUT = float(os.environ.get("DESKSTREAM_RELAY_SEND_TIMEOUT", "30"))
 
-# Analytics (docs/analytics.md, ADR 0025): a ClickHouse server when CLICKHOUSE_URL is set
+# Analytics (docs/analytics.md, ADR 0029): a ClickHouse server when CLICKHOUSE_URL is set
 # (clickhouse://user:password@host:9000/database), else chDB in-process with its data in
 # ANALYTICS_PATH, owned by the web server's process. ANALYTICS off: no analytics projector
 # runs in this process's runtime (the tests' servers).
@@ -255,9 +277,58 @@ CLICKHOUSE_URL = os.environ.get("DESKSTREAM_CLICKHOUSE_URL", "")
 ANALYTICS_PATH = os.environ.get("DESKSTREAM_ANALYTICS_PATH", str(BASE_DIR / "var" / "analytics"))
 ANALYTICS = env_bool("DESKSTREAM_ANALYTICS", True)
 
+# Search (docs/operations.md, ADR 0028): PostgreSQL full text (the embedded default) or
+# OpenSearch at OPENSEARCH_URL, its documents in the index behind the alias OPENSEARCH_INDEX.
+# A live batch's bulk request waits for OPENSEARCH_REFRESH ("wait_for": its position then
+# means searchable, for ?after=; "false": searchable within the 1 s refresh interval).
+SEARCH_BACKEND = os.environ.get("DESKSTREAM_SEARCH_BACKEND", "postgres")
+if SEARCH_BACKEND not in ("postgres", "opensearch"):
+    raise RuntimeError(
+        f"DESKSTREAM_SEARCH_BACKEND must be postgres or opensearch, not {SEARCH_BACKEND!r}"
+    )
+OPENSEARCH_URL = os.environ.get("DESKSTREAM_OPENSEARCH_URL", "")
+OPENSEARCH_INDEX = os.environ.get("DESKSTREAM_OPENSEARCH_INDEX", "deskstream-search")
+OPENSEARCH_REFRESH = os.environ.get("DESKSTREAM_OPENSEARCH_REFRESH", "wait_for")
+OPENSEARCH_TIMEOUT = float(os.environ.get("DESKSTREAM_OPENSEARCH_TIMEOUT", "5"))
+
+# Logging (docs/operations.md#logs): every line carries an ISO timestamp (UTC), the level and
+# the logger's name, rendered by structlog from the standard library's records: structlog's
+# console lines (extra fields as key=value) by default, one JSON object per line with
+# DESKSTREAM_LOG_FORMAT=json.
+# kafka-python logs every connection and metadata step at INFO: its loggers stay at WARNING
+# unless DESKSTREAM_KAFKA_LOG_LEVEL says otherwise.
+LOG_FORMAT = os.environ.get("DESKSTREAM_LOG_FORMAT", "console").strip().lower()
+if LOG_FORMAT not in {"console", "json"}:
+    raise RuntimeError(f"DESKSTREAM_LOG_FORMAT must be console or json, not {LOG_FORMAT!r}")
+_LOG_FIELDS: list[Any] = [
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+_LOG_RENDERING: list[Any] = (
+    [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    if LOG_FORMAT == "json"
+    # Plain tracebacks: the default (rich's) prints every frame's local variables.
+    else [
+        structlog.dev.ConsoleRenderer(
+            colors=False, pad_event_to=0, exception_formatter=structlog.dev.plain_traceback
+        )
+    ]
+)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "structlog": {
+            "()": structlog.stdlib.ProcessorFormatter,
+            "foreign_pre_chain": _LOG_FIELDS,
+            "processors": [
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *_LOG_RENDERING,
+            ],
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structlog"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DESKSTREAM_LOG_LEVEL", "WARNING")},
+    "loggers": {"kafka": {"level": os.environ.get("DESKSTREAM_KAFKA_LOG_LEVEL", "WARNING")}},
 }

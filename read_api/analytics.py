@@ -138,7 +138,7 @@ class AnalyticsView(APIView):
         after = parse_after(request)
         try:
             m = metrics()
-            position, stale = wait_for(NAME, after, read_position=m.position)
+            position, stale = wait_for(NAME, after, read_position=lambda _: m.position())
             data = self.compute(m, filters, request)
         except AnalyticsUnavailableError as error:
             raise AnalyticsUnavailable(str(error)) from None

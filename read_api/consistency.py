@@ -49,13 +49,11 @@ def wait_for(
     name: str,
     after: int | None,
     timeout: float | None = None,
-    *,
-    read_position: Callable[[], int] | None = None,
+    read_position: Callable[[str], int] = projection_position,
 ) -> tuple[int, bool]:
     """Wait until projection ``name`` reached ``after``; returns (position, stale).
-    ``read_position``: where that projection keeps its position, if not in PostgreSQL."""
-    current = read_position or (lambda: projection_position(name))
-    position = current()
+    ``read_position``: where that projection keeps its position (PostgreSQL by default)."""
+    position = read_position(name)
     if after is None or position >= after:
         return position, False
     deadline = time.monotonic() + (settings.READ_AFTER_TIMEOUT if timeout is None else timeout)
@@ -63,7 +61,7 @@ def wait_for(
     while time.monotonic() < deadline:
         time.sleep(delay)
         delay = min(delay * 1.5, 0.05)
-        position = current()
+        position = read_position(name)
         if position >= after:
             return position, False
     return position, True
@@ -76,8 +74,13 @@ class ConsistentReadMixin:
     _position: int = 0
     _stale: bool = False
 
+    def read_position(self, name: str) -> int:
+        return projection_position(name)
+
     def consistent(self, request: Request) -> None:
-        self._position, self._stale = wait_for(self.projection, parse_after(request))
+        self._position, self._stale = wait_for(
+            self.projection, parse_after(request), read_position=self.read_position
+        )
 
     def mark(self, response: Response) -> Response:
         response["X-Deskstream-Position"] = str(self._position)

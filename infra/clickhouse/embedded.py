@@ -2,7 +2,7 @@
 
 chDB allows one directory per process, and one process per directory (it locks the
 directory's ``status`` file): the process that opens it owns it until it exits
-(ADR 0025 says which process that is under ``make run``). All connections to it share one
+(ADR 0029 says which process that is under ``make run``). All connections to it share one
 lock here: the engine is in-process, and its Python connections are not thread-safe.
 """
 

@@ -24,6 +24,7 @@ from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 
+from infra.postgres.connection import libpq_options
 from projections.ports import Envelope
 
 
@@ -250,7 +251,10 @@ class PostgresEventSource:
 
 
 def conninfo_from_django(database: dict[str, Any]) -> str:
+    """A libpq connection string for a ``DATABASES`` entry, its libpq ``OPTIONS`` (``sslmode``
+    and the rest of ``DATABASE_URL``'s query) included."""
     return psycopg.conninfo.make_conninfo(
+        **libpq_options(database),
         dbname=database["NAME"],
         host=database["HOST"] or "127.0.0.1",
         port=str(database["PORT"] or "5432"),

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DESKSTREAM_EMAIL_OUTBOX", "1")  # mail to ./var/outbox (and SMTP if set)
     prepare_database(BASE_DIR / "var")
     if args.workers > 1 and not os.environ.get("DESKSTREAM_CLICKHOUSE_URL"):
-        # chDB's directory belongs to one process (ADR 0025): several workers need a server.
+        # chDB's directory belongs to one process (ADR 0029): several workers need a server.
         print(
             f"  Note: {args.workers} workers without DESKSTREAM_CLICKHOUSE_URL: analytics off"
             " (chDB serves one process).",
@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
             lifespan="off",
             http=HTTP_PROTOCOL,
             access_log=access_log(log_level),
+            log_config=None,  # uvicorn logs through Django's LOGGING (timestamps, logger)
         )
     finally:
         lifecycle.shutdown()  # the projector threads, then the event store (config/bootstrap.py)
@@ -185,6 +186,7 @@ def serve_workers(host: str, port: int, workers: int, log_level: str) -> None:
         lifespan="off",
         http=HTTP_PROTOCOL,
         access_log=access_log(log_level),
+        log_config=None,
     )
     sock = config.bind_socket()
     if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto != socket.IPPROTO_TCP:

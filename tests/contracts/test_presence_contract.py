@@ -2,16 +2,17 @@
 
 ``memory`` is the embedded mode's store (one server process); ``redis`` runs against the
 Redis at ``DESKSTREAM_REDIS_URL`` (``scripts/with_services.py`` provides it), under a key
-prefix of its own per test so parallel runs on a shared Redis never meet. Several server
-processes are several store instances with their own process ids; the tests that need
-them, or expiry, are for the Redis store only (the memory store is one process by
-definition). Every wait is for an outcome, with a deadline, never a timing assert.
+prefix of its own per test so parallel runs on a shared Redis never meet. Without it the
+Redis cases fail; they skip only when ``DESKSTREAM_TEST_WITHOUT_REDIS=1`` says Redis is absent
+on purpose (``tests/support/redis.py``). Several server processes are several store
+instances with their own process ids; the tests that need them, or expiry, run on the Redis
+store only (the memory store is one process by definition). Every wait is for an outcome,
+with a deadline, never a timing assert.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -21,16 +22,17 @@ import pytest
 from infra.realtime.ports import PresenceChange, PresenceStore
 from infra.realtime.presence import MemoryPresenceStore, PresenceBoard
 from infra.realtime.presence_redis import RedisPresenceStore
-
-REDIS_URL = os.environ.get("DESKSTREAM_REDIS_URL", "")
+from tests.support.redis import redis_url
 
 Factory = Callable[..., PresenceStore]
+# Several processes and expiry: the Redis store's cases only (no memory case to skip).
+REDIS_ONLY = pytest.mark.parametrize("kind", ["redis"], indirect=True)
 
 
 @pytest.fixture(params=["memory", "redis"])
 def kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "redis" and not REDIS_URL:
-        pytest.skip("needs DESKSTREAM_REDIS_URL (scripts/with_services.py sets it)")
+    if request.param == "redis":
+        redis_url()  # fails without Redis, unless its absence is declared
     return str(request.param)
 
 
@@ -44,7 +46,7 @@ def factory(kind: str) -> Iterator[Factory]:
         if kind == "memory":
             return MemoryPresenceStore()
         return RedisPresenceStore(
-            REDIS_URL,
+            redis_url(),
             prefix=prefix,
             ttl=ttl,
             heartbeat_interval=heartbeat_interval,
@@ -59,7 +61,7 @@ def factory(kind: str) -> Iterator[Factory]:
 async def _delete(prefix: str) -> None:
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis.from_url(REDIS_URL)
+    client = aioredis.Redis.from_url(redis_url())
     try:
         keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
         if keys:
@@ -70,11 +72,6 @@ async def _delete(prefix: str) -> None:
 
 def run(body: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(body())
-
-
-def redis_only(kind: str) -> None:
-    if kind != "redis":
-        pytest.skip("several server processes share presence through Redis only")
 
 
 async def closing(*stores: PresenceStore) -> None:
@@ -156,10 +153,10 @@ def test_a_heartbeat_with_nothing_lost_announces_nothing(factory: Factory) -> No
 
 
 # ------------------------------------------------------------------------------ processes
+@REDIS_ONLY
 def test_a_user_on_two_processes_stays_connected_until_the_last_socket_closes(
     kind: str, factory: Factory
 ) -> None:
-    redis_only(kind)
 
     async def body() -> None:
         a, b = factory("a"), factory("b")
@@ -181,8 +178,8 @@ def test_a_user_on_two_processes_stays_connected_until_the_last_socket_closes(
     run(body)
 
 
+@REDIS_ONLY
 def test_racing_processes_announce_each_change_exactly_once(kind: str, factory: Factory) -> None:
-    redis_only(kind)
 
     async def body() -> None:
         stores = [factory(f"p{i}") for i in range(4)]
@@ -198,8 +195,8 @@ def test_racing_processes_announce_each_change_exactly_once(kind: str, factory: 
     run(body)
 
 
+@REDIS_ONLY
 def test_the_view_is_the_union_of_every_process(kind: str, factory: Factory) -> None:
-    redis_only(kind)
 
     async def body() -> None:
         a, b = factory("a"), factory("b")
@@ -215,10 +212,10 @@ def test_the_view_is_the_union_of_every_process(kind: str, factory: Factory) -> 
     run(body)
 
 
+@REDIS_ONLY
 def test_a_dead_process_s_sockets_expire_and_one_survivor_announces_them(
     kind: str, factory: Factory
 ) -> None:
-    redis_only(kind)
 
     async def body() -> None:
         fast = {"ttl": 0.5, "heartbeat_interval": 0.1}
@@ -246,11 +243,11 @@ def test_a_dead_process_s_sockets_expire_and_one_survivor_announces_them(
     run(body)
 
 
+@REDIS_ONLY
 def test_a_process_whose_counts_expired_announces_its_users_again(
     kind: str, factory: Factory
 ) -> None:
     """A pause longer than the TTL looks like a death; the next heartbeat undoes it."""
-    redis_only(kind)
 
     async def body() -> None:
         fast = {"ttl": 0.3, "heartbeat_interval": 0.1}
@@ -275,8 +272,8 @@ def test_a_process_whose_counts_expired_announces_its_users_again(
 
 
 # ------------------------------------------------------------------------------ the board
+@REDIS_ONLY
 def test_the_board_announces_what_the_heartbeat_finds(kind: str, factory: Factory) -> None:
-    redis_only(kind)
 
     async def body() -> None:
         fast = {"ttl": 0.5, "heartbeat_interval": 0.1}

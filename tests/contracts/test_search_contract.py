@@ -1,4 +1,4 @@
-"""The search port's contract, run against every adapter (PostgreSQL now, OpenSearch later).
+"""The search port's contract, run against every adapter (PostgreSQL and OpenSearch).
 
 A fixed corpus is written the way production writes it: real ``Ticket`` aggregates emit
 events, the events go through the search projector into the adapter, then the suite asks
@@ -7,16 +7,17 @@ what, highlighting, edits, pagination.
 
 To add an adapter: write a fixture named ``<name>_search_adapter`` that returns an object
 with ``feed(envelopes)`` (apply events in one batch, exactly once) and ``search(query)``,
-starting from an empty index, and add ``<name>`` to ``ADAPTERS``.
+starting from an empty index, and add ``<name>`` to ``ADAPTERS``. Only tests every adapter
+must pass belong here; an adapter's own tuning is tested beside it (PostgreSQL's in
+``tests/integration/test_search_postgres.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -24,47 +25,25 @@ import pytest
 from domain.lifecycle import Role
 from domain.ticket import Ticket
 from projections import search
-from projections.ports import Envelope
-from projections.search import Principal, SearchQuery, SearchResults
+from projections.search import Principal, SearchQuery
+from tests.support.search import (
+    BASE,
+    CorpusLog,
+    SearchAdapter,
+    find,
+    ids,
+    open_ticket,
+    postgres_search_adapter_on_empty_index,
+    staff_says,
+    tid,
+)
 
-ADAPTERS = ["postgres"]
-BASE = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
-
-
-class SearchAdapter(Protocol):
-    def feed(self, envelopes: Sequence[Envelope]) -> None: ...
-
-    def search(self, query: SearchQuery) -> SearchResults: ...
+ADAPTERS = ["postgres", "opensearch"]
 
 
 @pytest.fixture
 def postgres_search_adapter(db: Any) -> SearchAdapter:
-    from django.db import connection
-
-    from infra.postgres import search as pg
-    from infra.postgres.projection_store import PostgresProjectionStore
-
-    with connection.cursor() as cur:  # inside the test's transaction: rolled back after it
-        cur.execute("DELETE FROM rm_search_doc")
-    store = PostgresProjectionStore(
-        "search_contract",
-        tables=pg.TABLES,
-        state_factory=pg.PostgresSearchState,
-        handler=pg.handler,
-    )
-
-    class Adapter:
-        index = pg.PostgresSearchIndex()
-
-        def feed(self, envelopes: Sequence[Envelope]) -> None:
-            with store.batch() as batch:
-                batch.apply(envelopes)
-                assert batch.applied == len(envelopes)
-
-        def search(self, query: SearchQuery) -> SearchResults:
-            return self.index.search(query)
-
-    return Adapter()
+    return postgres_search_adapter_on_empty_index()
 
 
 @pytest.fixture(params=ADAPTERS)
@@ -73,26 +52,9 @@ def adapter(request: pytest.FixtureRequest) -> SearchAdapter:
 
 
 # ------------------------------------------------------------------------------- corpus
-class Log:
-    """Events of aggregates, with increasing positions and the times the story says."""
-
-    def __init__(self) -> None:
-        self.positions = itertools.count(1)
-        self.pending: list[Envelope] = []
-
-    def record(self, ticket: Ticket, at: datetime) -> None:
-        for i, event in enumerate(ticket.collect_events()):
-            stamped = dataclasses.replace(event, timestamp=at + timedelta(seconds=i))
-            self.pending.append(Envelope(next(self.positions), stamped))
-
-    def feed(self, adapter: SearchAdapter) -> None:
-        adapter.feed(self.pending)
-        self.pending = []
-
-
 @dataclasses.dataclass
 class Corpus:
-    log: Log
+    log: CorpusLog
     alice: Any
     bob: Any
     agent: Any
@@ -111,22 +73,6 @@ class Corpus:
         return Principal(Role.CUSTOMER, str(user.pk))
 
 
-def open_ticket(customer: Any, **fields: Any) -> Ticket:
-    return Ticket.open(
-        customer_id=str(customer.pk),
-        actor_id=str(customer.pk),
-        actor_role=Role.CUSTOMER,
-        **fields,
-    )
-
-
-def staff_says(ticket: Ticket, agent: Any, body: str, *, internal: bool = False) -> UUID:
-    ticket.post_message(
-        author_id=str(agent.pk), author_role=Role.AGENT, body=body, internal=internal
-    )
-    return ticket.messages[-1].id
-
-
 @pytest.fixture
 def corpus(adapter: SearchAdapter, make_user: Callable[..., Any]) -> Corpus:
     alice = make_user("customer", email="alice@globex.example", company="Globex Corporation")
@@ -138,7 +84,7 @@ def corpus(adapter: SearchAdapter, make_user: Callable[..., Any]) -> Corpus:
     carol = make_user("customer", email="carol@initech.example", company="Initech")
     agent = make_user("agent")
     staff = {"actor_id": str(agent.pk), "actor_role": Role.AGENT}
-    log = Log()
+    log = CorpusLog()
 
     jams = open_ticket(
         alice,
@@ -147,16 +93,16 @@ def corpus(adapter: SearchAdapter, make_user: Callable[..., Any]) -> Corpus:
         priority="high",
         tags=["hardware", "billing"],
     )
-    log.record(jams, BASE)
+    log.append(jams, at=BASE)
     jams.assign(agent_id=str(agent.pk), **staff)
-    log.record(jams, BASE + timedelta(hours=1))
+    log.append(jams, at=BASE + timedelta(hours=1))
     staff_says(jams, agent, "Please send a photo of the display.")
     zebra_note = staff_says(jams, agent, "Warranty expired; zebra procedure.", internal=True)
-    log.record(jams, BASE + timedelta(hours=2))
+    log.append(jams, at=BASE + timedelta(hours=2))
     jams.post_message(
         author_id=str(alice.pk), author_role=Role.CUSTOMER, body="The display shows code 42."
     )
-    log.record(jams, BASE + timedelta(days=1))
+    log.append(jams, at=BASE + timedelta(days=1))
 
     login = open_ticket(
         alice,
@@ -165,39 +111,27 @@ def corpus(adapter: SearchAdapter, make_user: Callable[..., Any]) -> Corpus:
         priority="low",
         tags=["accounts"],
     )
-    log.record(login, BASE + timedelta(days=10))
+    log.append(login, at=BASE + timedelta(days=10))
     agent_msg = staff_says(login, agent, "Which printer model do you use?")
-    log.record(login, BASE + timedelta(days=11))
+    log.append(login, at=BASE + timedelta(days=11))
 
     refund = open_ticket(
         bob, subject="Refund request", description="Charged twice for the widget plan."
     )
-    log.record(refund, BASE + timedelta(days=20))
+    log.append(refund, at=BASE + timedelta(days=20))
     bob_note = staff_says(refund, agent, "The printer reseller pays by card.", internal=True)
-    log.record(refund, BASE + timedelta(days=21))
+    log.append(refund, at=BASE + timedelta(days=21))
 
     markup = open_ticket(
         carol,
         subject="Markup in description",
         description="<b>bold</b> gizmo & co <script>alert(1)</script>",
     )
-    log.record(markup, BASE + timedelta(days=30))
+    log.append(markup, at=BASE + timedelta(days=30))
     log.feed(adapter)
     return Corpus(
         log, alice, bob, agent, jams, login, refund, markup, agent_msg, zebra_note, bob_note
     )
-
-
-def find(adapter: SearchAdapter, text: str, principal: Principal, **filters: Any) -> SearchResults:
-    return adapter.search(SearchQuery(text=text, principal=principal, **filters))
-
-
-def ids(results: SearchResults, kind: str) -> list[str]:
-    return [hit.id for hit in results.group(kind).hits]
-
-
-def tid(ticket: Ticket) -> str:
-    return str(ticket.id)
 
 
 # -------------------------------------------------------------------------------- tests
@@ -237,7 +171,7 @@ def test_relevance_subject_then_body_then_customer_metadata(adapter, corpus):
 def test_a_customer_name_ranks_above_their_other_metadata(adapter, corpus, make_user):
     archer = make_user("customer", email="archer@example.test", company="Archer Supplies")
     other = open_ticket(archer, subject="Hello", description="Hi")
-    corpus.log.record(other, BASE + timedelta(days=40))
+    corpus.log.append(other, at=BASE + timedelta(days=40))
     corpus.log.feed(adapter)
     results = find(adapter, "archer", corpus.staff(), kinds=frozenset({"customer"}))
     # Alice Archer by name (weight A), then the Archer Supplies customer by company (C).
@@ -382,7 +316,7 @@ def test_a_long_text_gives_a_short_snippet_around_the_match(adapter, corpus):
     ticket = open_ticket(
         corpus.alice, subject="Long story", description=f"{filler}The needle is here. {filler}"
     )
-    corpus.log.record(ticket, BASE + timedelta(days=90))
+    corpus.log.append(ticket, at=BASE + timedelta(days=90))
     corpus.log.feed(adapter)
     (hit,) = find(adapter, "needle", corpus.staff()).group("ticket").hits
     assert "<mark>needle</mark>" in hit.snippet
@@ -404,9 +338,9 @@ def test_an_edited_ticket_is_found_by_its_new_words_not_its_old_ones(adapter, co
     ticket = open_ticket(
         corpus.alice, subject="Quantum flux capacitor", description="Flux readings drift."
     )
-    corpus.log.record(ticket, BASE + timedelta(days=50))
+    corpus.log.append(ticket, at=BASE + timedelta(days=50))
     staff_says(ticket, corpus.agent, "Coolant pressure nominal.")
-    corpus.log.record(ticket, BASE + timedelta(days=51))
+    corpus.log.append(ticket, at=BASE + timedelta(days=51))
     corpus.log.feed(adapter)  # stored; the edit below comes in a later batch
     assert ids(find(adapter, "quantum", corpus.staff()), "ticket") == [tid(ticket)]
 
@@ -417,7 +351,7 @@ def test_an_edited_ticket_is_found_by_its_new_words_not_its_old_ones(adapter, co
         description="Coil readings drift.",
         tags=["engine"],
     )
-    corpus.log.record(ticket, BASE + timedelta(days=52))
+    corpus.log.append(ticket, at=BASE + timedelta(days=52))
     corpus.log.feed(adapter)
 
     staff = corpus.staff()
@@ -440,7 +374,7 @@ def test_field_changes_reach_messages_stored_in_earlier_batches(adapter, corpus)
     corpus.jams.change_status(target="in_progress", **staff)
     corpus.jams.change_priority(priority="urgent", **staff)
     corpus.jams.unassign(**staff)  # back to open, unassigned
-    corpus.log.record(corpus.jams, BASE + timedelta(days=60))
+    corpus.log.append(corpus.jams, at=BASE + timedelta(days=60))
     corpus.log.feed(adapter)
     principal = corpus.staff()
     assert find(adapter, "display", principal, status=("assigned",)).group("message").count == 0
@@ -456,7 +390,7 @@ def test_pagination_per_kind_best_first_then_most_recently_updated(adapter, corp
     made = []
     for i in range(5):
         ticket = open_ticket(corpus.bob, subject=f"Paging sample {i}", description="lorem")
-        corpus.log.record(ticket, BASE + timedelta(days=70 + i))
+        corpus.log.append(ticket, at=BASE + timedelta(days=70 + i))
         made.append(tid(ticket))
     corpus.log.feed(adapter)
     newest_first = made[::-1]
@@ -480,7 +414,7 @@ def test_a_ticket_of_an_unknown_customer_is_still_searchable(adapter, corpus):
         actor_id="system",
         actor_role=Role.SYSTEM,
     )
-    corpus.log.record(ticket, BASE + timedelta(days=80))
+    corpus.log.append(ticket, at=BASE + timedelta(days=80))
     corpus.log.feed(adapter)
     results = find(adapter, "legacy", corpus.staff())
     assert ids(results, "ticket") == [tid(ticket)]
@@ -516,126 +450,3 @@ def test_the_query_is_validated() -> None:
         SearchQuery(text="x", principal=principal, page=0)
     with pytest.raises(ValueError, match="page"):
         SearchQuery(text="x", principal=principal, page_size=search.MAX_PAGE_SIZE + 1)
-
-
-# ------------------------------------------------- PostgreSQL adapter: very common words
-def test_postgres_scores_only_the_newest_matches_of_a_very_common_word(
-    postgres_search_adapter: SearchAdapter, make_user: Callable[..., Any], monkeypatch: Any
-) -> None:
-    """Above ``RANK_ALL_UP_TO`` matches of a kind, the newest that many are scored, paged and
-    counted, and the count says it is a lower bound."""
-    from infra.postgres import search as pg
-
-    customer = make_user("customer")
-    log = Log()
-    oldest = open_ticket(customer, subject="Walrus everywhere", description="plain")
-    log.record(oldest, BASE)
-    newer = []
-    for i in range(3):
-        ticket = open_ticket(customer, subject=f"Sample {i}", description="a walrus in the text")
-        log.record(ticket, BASE + timedelta(days=1 + i))
-        newer.append(tid(ticket))
-    log.feed(postgres_search_adapter)
-    staff = Principal(Role.AGENT, str(make_user("agent").pk))
-
-    everything = find(postgres_search_adapter, "walrus", staff)
-    assert ids(everything, "ticket")[0] == tid(oldest)  # the subject match ranks first
-
-    monkeypatch.setattr(pg, "RANK_ALL_UP_TO", 2)
-    capped = [
-        find(postgres_search_adapter, "walrus", staff, page=p, page_size=1) for p in (1, 2, 3)
-    ]
-    assert [(c.group("ticket").count, c.group("ticket").exact) for c in capped] == [(2, False)] * 3
-    # Only the two newest were scored (equal scores: most recently updated first).
-    assert [ids(c, "ticket") for c in capped] == [[newer[2]], [newer[1]], []]
-    assert everything.group("ticket").exact
-
-    # Exactly as many matches as are ranked: the count is exact.
-    monkeypatch.setattr(pg, "RANK_ALL_UP_TO", 4)
-    at_cap = find(postgres_search_adapter, "walrus", staff)
-    assert (at_cap.group("ticket").count, at_cap.group("ticket").exact) == (4, True)
-    assert ids(at_cap, "ticket")[0] == tid(oldest)
-
-
-@pytest.mark.parametrize("who", ["agent", "agent filtered", "customer"])
-def test_postgres_recency_windows_find_what_one_pass_finds(
-    postgres_search_adapter: SearchAdapter,
-    make_user: Callable[..., Any],
-    monkeypatch: Any,
-    who: str,
-) -> None:
-    """Searching the newest documents first (time windows, stopping once there are enough
-    candidates) gives exactly the candidates, ranking, pages and counts of one pass."""
-    from infra.postgres import search as pg
-
-    customer = make_user("customer")
-    agent = make_user("agent")
-    log = Log()
-    ticket = open_ticket(customer, subject="Aquarium", description="plain")
-    log.record(ticket, BASE)
-    posted = []
-    for day in range(1, 13):  # one message a day; every third says "walrus" twice
-        text = "walrus walrus here" if day % 3 == 0 else "a walrus here"
-        staff_says(ticket, agent, text)
-        posted.append(str(ticket.messages[-1].id))
-        log.record(ticket, BASE + timedelta(days=day))
-    log.feed(postgres_search_adapter)
-    principal = (
-        Principal(Role.CUSTOMER, str(customer.pk))
-        if who == "customer"
-        else Principal(Role.AGENT, str(agent.pk))
-    )
-    filters = {"status": ("open",)} if who == "agent filtered" else {}
-
-    def pages(
-        *, windows: list[datetime], text: str = "walrus"
-    ) -> list[tuple[list[str], int, bool]]:
-        monkeypatch.setattr(pg, "recency_bounds", lambda table: windows)
-        out = []
-        for page in (1, 2, 3):
-            results = find(
-                postgres_search_adapter, text, principal, page=page, page_size=2, **filters
-            )
-            group = results.group("message")
-            out.append((ids(results, "message"), group.count, group.exact))
-        return out
-
-    monkeypatch.setattr(pg, "RANK_ALL_UP_TO", 5)
-    one_pass = pages(windows=[])
-    # The newest five were ranked: the "walrus walrus" of days 12 and 9 first.
-    found = [m for page, _, _ in one_pass for m in page]
-    assert sorted(found) == sorted(posted[-5:])
-    assert set(found[:2]) == {posted[11], posted[8]}
-    assert {(count, exact) for _, count, exact in one_pass} == {(5, False)}
-    days = [BASE + timedelta(days=d, hours=12) for d in (11, 9, 4)]
-    assert pages(windows=days) == one_pass  # enough in the first two windows
-    assert pages(windows=[BASE + timedelta(days=d, hours=12) for d in (12, 11, 10)]) == one_pass
-    assert pages(windows=[BASE - timedelta(days=1)]) == one_pass  # all in the first window
-    # Bounds exactly at messages' times: each message is in exactly one window.
-    assert pages(windows=[BASE + timedelta(days=d) for d in (11, 9, 8)]) == one_pass
-
-    # A phrase searches the newest window, then the rest in one pass: the same again.
-    phrase = pages(windows=[], text='"walrus here"')
-    assert phrase == pages(windows=[BASE - timedelta(days=1)], text='"walrus here"')
-    assert phrase == pages(windows=days, text='"walrus here"')
-    assert pg._PHRASE.search('"walrus here"')
-    assert pg._PHRASE.search("two-factor")
-    assert not pg._PHRASE.search("walrus here - and there")
-
-    monkeypatch.setattr(pg, "RANK_ALL_UP_TO", 20)  # fewer matches than ranked: exact counts
-    everything = pages(windows=[])
-    assert {(count, exact) for _, count, exact in everything} == {(12, True)}
-    assert pages(windows=days) == everything
-
-
-def test_postgres_recency_bounds_from_the_planner_statistics() -> None:
-    from infra.postgres.search import WINDOWS, _bounds_from_stats
-
-    assert WINDOWS == (0.02, 0.08, 0.25)
-    day = [BASE + timedelta(days=d) for d in range(101)]  # a 100-bucket histogram, 1% each
-    assert _bounds_from_stats(0.0, None, None, day) == [day[98], day[92], day[75]]
-    # A common value holding 10% of the rows: the first two shares are in it.
-    hist = day[:91]  # 90 buckets of 1% below it
-    assert _bounds_from_stats(0.0, [day[95]], [0.1], hist) == [day[95], day[75]]
-    assert _bounds_from_stats(0.0, None, None, None) == []
-    assert _bounds_from_stats(0.0, None, None, day[:2]) == [day[0]]

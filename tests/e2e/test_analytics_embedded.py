@@ -1,4 +1,4 @@
-"""Analytics the way ``make run`` runs them (ADR 0025): the launcher's web server owns the chDB
+"""Analytics the way ``make run`` runs them (ADR 0029): the launcher's web server owns the chDB
 directory and runs the analytics projector in its process, beside the projector process;
 ``manage.py projector rebuild analytics`` refuses while it runs and works once it stopped."""
 
@@ -118,5 +118,6 @@ def test_the_web_server_owns_chdb_serves_the_dashboard_and_rebuild_waits_for_it(
     assert "analytics rebuilt and swapped in at position" in rebuilt.stdout
     status = manage(chdb_env, "projector", "status")
     assert status.returncode == 0, status.stderr
-    line = next(row for row in status.stdout.splitlines() if "analytics" in row)
-    assert line.split("│")[-2].strip() == "0", line  # lag 0: at the head after the rebuild
+    line = next(row for row in status.stdout.splitlines() if "│ analytics" in row)
+    cells = [cell.strip() for cell in line.split("│")]  # projector, source, position, lag, where
+    assert cells[4] == "0", line  # lag 0: at the head after the rebuild

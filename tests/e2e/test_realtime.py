@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -25,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import LiveServer, free_port, start_server
+from tests.support.redis import redis_server_binary, redis_url
 
 FAST = {
     "DESKSTREAM_WS_SYNC_INTERVAL": "0.3",
@@ -390,10 +390,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(10)
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")
 def test_a_redis_restart_does_not_leave_sockets_open_but_silent(
     rt: LiveServer, people: Any
 ) -> None:
+    redis_server_binary()
     port = free_port()
     redis = _redis(port)
     server = start_server({**FAST, "DESKSTREAM_REDIS_URL": f"redis://127.0.0.1:{port}/0"})
@@ -506,7 +506,6 @@ def test_agent_presence_is_shown_live(rt: LiveServer, people: Any) -> None:
     ws.close()
 
 
-@pytest.mark.skipif(not os.environ.get("DESKSTREAM_REDIS_URL"), reason="needs Redis")
 def test_presence_counts_the_sockets_of_every_server_process(rt: LiveServer, people: Any) -> None:
     """Two server processes on one database and one Redis (``rt`` and ``a``): an agent with
     a socket on each stays connected while either is open, snapshots on one process see
@@ -514,10 +513,9 @@ def test_presence_counts_the_sockets_of_every_server_process(rt: LiveServer, peo
     offline once its counts expire (its TTL is 2 s here, ``rt`` sweeps every 5 s)."""
     from infra.realtime.presence_redis import RedisPresenceStore
 
+    redis = redis_url()
     prefix = os.environ["DESKSTREAM_CHANNELS_PREFIX"]  # the session's (tests/conftest.py)
-    probe = RedisPresenceStore(
-        os.environ["DESKSTREAM_REDIS_URL"], prefix=f"{prefix}presence:", process_id="probe"
-    )
+    probe = RedisPresenceStore(redis, prefix=f"{prefix}presence:", process_id="probe")
     # Only the push projector in ``a`` (the database is shared with ``rt``, which runs the
     # others): fewer PostgreSQL connections on a shared server.
     a = start_server(

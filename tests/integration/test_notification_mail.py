@@ -11,7 +11,6 @@ to Redis, the worker locks the outbox row, renders, sends over SMTP, marks it se
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ from infra.postgres.models import NotificationOutboxRecord
 from projections import notifications as n
 from tests.conftest import ROOT, create_user, free_port, subprocess_database_url
 from tests.integration.test_notifications import project_without_enqueue, skip_history
+from tests.support.redis import redis_server_binary
 from tests.support.smtp import Received, SmtpSink
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -58,9 +58,7 @@ def broker_url() -> Iterator[str]:
     if _port_open(6379):
         yield f"redis://127.0.0.1:6379/{REDIS_DB}"
         return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("no Redis: run through `make test`, or apt-get install redis-server")
+    binary = redis_server_binary()
     port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],

@@ -16,6 +16,7 @@ from command_api.application import Actor, DeskstreamApplication, eventstore_env
 from domain.lifecycle import Role
 from infra.postgres.event_source import PostgresEventSource, conninfo_from_django
 from projections.ports import Envelope
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -80,6 +81,13 @@ def src(apps: tuple[DeskstreamApplication, DeskstreamApplication]) -> Iterator[C
     source_.close()
 
 
+def heard_another_application(src: PostgresEventSource) -> bool:
+    """Whether the source has taken a NOTIFY of another application's append since its last
+    read of the log (that read then goes to the log); takes the NOTIFYs that have arrived."""
+    src._take_notifies()
+    return src._stale
+
+
 def read_all(src: PostgresEventSource, after: int) -> list[Envelope]:
     out: list[Envelope] = []
     while True:
@@ -121,7 +129,7 @@ def test_other_appends_are_read_from_the_log_in_order(apps, src):
     for i in range(3):
         mine.post_message(ours.id, AGENT, body=f"ours {i}")
         other.post_message(theirs.id, AGENT, body=f"theirs {i}")
-    time.sleep(0.2)  # the other's NOTIFYs arrive
+    wait_until(lambda: heard_another_application(src))  # the other's NOTIFYs arrive
     got = read_all(src, start)
     assert [(e.position, e.event) for e in got] == in_log(mine, start)
     assert len(got) == 8
@@ -193,7 +201,7 @@ def test_a_read_cut_off_at_its_limit_reads_the_log_again(apps, src):
     res = other.open_ticket(CUSTOMER, customer_id="c1", subject="Many", description="")
     for i in range(5):
         other.post_message(res.id, AGENT, body=f"m{i}")
-    time.sleep(0.2)
+    wait_until(lambda: heard_another_application(src))
     got = read_all(src, start)  # batches of 3: the log twice, then once more for none
     assert len(got) == 6
     assert [(e.position, e.event) for e in got] == in_log(mine, start)
@@ -205,7 +213,7 @@ def test_a_read_of_the_log_that_failed_is_made_again(apps, src):
     start = src.head()
     assert src.read(start, 100) == []
     other.open_ticket(CUSTOMER, customer_id="c1", subject="Theirs", description="")
-    time.sleep(0.2)  # its NOTIFY arrives
+    wait_until(lambda: heard_another_application(src))  # its NOTIFY arrives
     working = src._recorder.select_notifications
 
     def broken(*a: Any, **kw: Any) -> Any:

@@ -21,7 +21,7 @@ from domain.sla import BusinessCalendar
 from domain.ticket import Ticket
 from projections import assignment
 from projections.assignment import AgentFacts, TicketFacts
-from projections.ports import Envelope
+from tests.support.fake_log import FakeEventLog
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # a Wednesday
 
@@ -162,21 +162,20 @@ class FakeState:
         ]
 
 
-class Log:
-    """Feeds aggregates' new events to the manager's fold, with positions."""
+class FoldedLog(FakeEventLog):
+    """The log in memory; what is appended to it goes through the manager's fold."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.state = FakeState()
-        self.position = 0
 
     def apply(self, aggregate: Any) -> None:
-        for event in aggregate.collect_events():
-            self.position += 1
-            assignment.handle(Envelope(self.position, event), self.state)
+        for envelope in self.append(aggregate):
+            assignment.handle(envelope, self.state)
 
 
 def test_the_fold_tracks_backlog_orphans_and_versions() -> None:
-    log = Log()
+    log = FoldedLog()
     ada = Agent.register(user_id="2", name="Ada", capacity=3, skills=["billing"])
     ada.set_availability("online")
     log.apply(ada)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from uuid import UUID, uuid4
 
 from command_api.application import Turns
 from command_api.group_commit import GroupCommitter
 from tests.support.turns import turn_held_by_a_thread
+from tests.support.wait import wait_until
 
 
 def test_threads_and_coroutines_get_the_turn_in_the_order_they_asked():
@@ -109,9 +109,10 @@ async def _until_in_line(turns: Turns, a: UUID, n: int) -> None:
 
 def test_submit_nowait_hands_each_command_its_outcome_in_one_batch_with_waiting_ones():
     batches: list[list[list[str]]] = []
-    gate = threading.Event()
+    gate, saving = threading.Event(), threading.Event()
 
     def save(batch: list[list[str]]) -> list[object]:
+        saving.set()
         gate.wait(5)
         batches.append(batch)
         return [
@@ -123,7 +124,7 @@ def test_submit_nowait_hands_each_command_its_outcome_in_one_batch_with_waiting_
     got: dict[str, object] = {}
     done = threading.Event()
     committer.submit_nowait(["first"], lambda outcome: got.setdefault("first", outcome))
-    time.sleep(0.05)  # the committer takes "first" and waits at the gate
+    assert saving.wait(5)  # the committer took "first" and waits at the gate
     committer.submit_nowait(["bad"], lambda outcome: got.setdefault("bad", outcome))
 
     def broken(outcome: object) -> None:
@@ -134,7 +135,7 @@ def test_submit_nowait_hands_each_command_its_outcome_in_one_batch_with_waiting_
     waited: list[object] = []
     blocking = threading.Thread(target=lambda: waited.append(committer.submit(["w"])))
     blocking.start()
-    time.sleep(0.05)
+    wait_until(lambda: committer._queue.qsize() == 4)  # "w" queued behind the other three
     gate.set()
     assert done.wait(5)
     blocking.join(5)

@@ -15,7 +15,7 @@ import yaml
 from django.core.management import get_commands
 
 from config.bootstrap import KAFKA_PROJECTORS, PROJECTORS
-from config.database import parse_database_url
+from infra.postgres.connection import database_from_url
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 INFRA = {"postgres", "redis", "kafka", "opensearch", "clickhouse", "grafana"}
@@ -100,12 +100,8 @@ def test_dependencies_name_services_and_wait_for_health(services):
             assert spec["condition"] == expected, (name, dependency)
         if name in APP - {"migrate"}:
             assert set(service["depends_on"]) == {
-                "postgres",
-                "redis",
-                "kafka",
-                "clickhouse",
-                "migrate",
-            }
+                "postgres", "redis", "kafka", "opensearch", "clickhouse", "migrate",
+            }  # fmt: skip
 
 
 def test_app_environment_is_read_by_the_code_and_defined(services):
@@ -126,7 +122,7 @@ def test_app_environment_is_read_by_the_code_and_defined(services):
 
 def test_urls_point_at_the_services_and_their_ports(services):
     env = services["web"]["environment"]
-    db = parse_database_url(env["DATABASE_URL"].replace("${POSTGRES_PASSWORD}", "pw"))
+    db = database_from_url(env["DATABASE_URL"].replace("${POSTGRES_PASSWORD}", "pw"))
     assert (db["HOST"], str(db["PORT"]), db["NAME"]) == ("postgres", "5432", "deskstream")
     assert db["USER"] == services["postgres"]["environment"]["POSTGRES_USER"]
     assert db["NAME"] == services["postgres"]["environment"]["POSTGRES_DB"]
@@ -161,7 +157,10 @@ def test_commands_exist_and_cover_every_projector(services):
             source = cmd[cmd.index("--source") + 1] if "--source" in cmd else "log"
             projectors[projector] = source
     assert set(projectors) == set(PROJECTORS)
-    assert {p for p, s in projectors.items() if s == "kafka"} == set(KAFKA_PROJECTORS)
+    # search consumes Kafka too when it is on OpenSearch (ADR 0028)
+    on_opensearch = services["web"]["environment"].get("DESKSTREAM_SEARCH_BACKEND") == "opensearch"
+    kafka = set(KAFKA_PROJECTORS) | ({"search"} if on_opensearch else set())
+    assert {p for p, s in projectors.items() if s == "kafka"} == kafka
     assert command(services["worker"])[:4] == ["celery", "-A", "config.celery", "worker"]
     assert command(services["beat"])[:4] == ["celery", "-A", "config.celery", "beat"]
     assert command(services["relay"]) == ["python", "manage.py", "relay"]

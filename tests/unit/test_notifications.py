@@ -14,6 +14,7 @@ from domain.ticket import Ticket
 from projections import notifications as n
 from projections.notifications import Notification, TicketFacts
 from projections.ports import Envelope
+from tests.support.fake_log import FakeEventLog
 
 CUSTOMER, ADA, BOB, ADMIN = "5", "2", "3", "1"
 
@@ -40,7 +41,7 @@ class Desk:
 
     def __init__(self) -> None:
         self.state = State()
-        self.position = 0
+        self.log = FakeEventLog()
         self.ticket = Ticket.open(
             customer_id=CUSTOMER,
             subject="Printer on fire",
@@ -53,10 +54,13 @@ class Desk:
     def flush(self) -> list[tuple[str, str, bool]]:
         """Project the pending events; (user, kind, e-mail?) of the notifications they made."""
         before = len(self.state.added)
-        for event in self.ticket.collect_events():
-            self.position += 1
-            n.handle(Envelope(self.position, event), self.state)
+        for envelope in self.log.append(self.ticket):
+            n.handle(envelope, self.state)
         return [(x.user_id, x.kind, x.email) for x in self.state.added[before:]]
+
+    @property
+    def position(self) -> int:
+        return self.log.head()
 
     def do(self, method: str, **kwargs: Any) -> list[tuple[str, str, bool]]:
         getattr(self.ticket, method)(**kwargs)
@@ -212,36 +216,6 @@ def test_only_the_three_template_kinds_are_ever_e_mailed(desk: Desk) -> None:
     assert mailed == {(ADA, n.ASSIGNED), (BOB, n.ASSIGNED), (CUSTOMER, n.STATUS_CHANGED)}
 
 
-class MemoryLog:
-    """The log in memory, as the push projector's ``AggregateLog``."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-
-    def append(self, ticket: Ticket) -> list[Envelope]:
-        start = len(self.envelopes)
-        new = [Envelope(start + i + 1, e) for i, e in enumerate(ticket.collect_events())]
-        self.envelopes += new
-        return new
-
-    def read_aggregate(
-        self,
-        aggregate_id: UUID,
-        *,
-        after_version: int = 0,
-        after_position: int = 0,
-        until_version: int | None = None,
-    ) -> list[Envelope]:
-        return [
-            e
-            for e in self.envelopes
-            if e.aggregate_id == aggregate_id
-            and e.version > after_version
-            and e.position > after_position
-            and (until_version is None or e.version <= until_version)
-        ]
-
-
 def test_the_websocket_pushes_exactly_the_stored_notifications() -> None:
     """Random histories: for every event, the push projector's ``notification`` frames go to
     the users who get a stored notification, and each frame names that notification."""
@@ -249,7 +223,7 @@ def test_the_websocket_pushes_exactly_the_stored_notifications() -> None:
     from projections import push
 
     rng = random.Random(3)
-    log, state = MemoryLog(), State()
+    log, state = FakeEventLog(), State()
     agents, tickets = [ADA, BOB, ADMIN], []
     frames = 0
     for _ in range(1500):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import suppress
-from typing import Any
 from uuid import UUID
 
 import pytest
@@ -13,49 +12,8 @@ from domain.agent import Agent
 from domain.lifecycle import Role
 from domain.ticket import Ticket
 from projections import push
-from projections.ports import Envelope
 from projections.runner import ProjectionRunner
-
-
-class Log:
-    """The event log in memory: the EventSource and the AggregateLog of the push projector."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-
-    def append(self, aggregate: Any) -> list[Envelope]:
-        new = [
-            Envelope(len(self.envelopes) + i + 1, e)
-            for i, e in enumerate(aggregate.collect_events())
-        ]
-        self.envelopes += new
-        return new
-
-    def head(self) -> int:
-        return len(self.envelopes)
-
-    def read(self, after: int, limit: int) -> Sequence[Envelope]:
-        return self.envelopes[after : after + limit]
-
-    def wait(self, after: int, timeout: float) -> None:
-        pass
-
-    def read_aggregate(
-        self,
-        aggregate_id: UUID,
-        *,
-        after_version: int = 0,
-        after_position: int = 0,
-        until_version: int | None = None,
-    ) -> Sequence[Envelope]:
-        return [
-            e
-            for e in self.envelopes
-            if e.aggregate_id == aggregate_id
-            and e.version > after_version
-            and e.position > after_position
-            and (until_version is None or e.version <= until_version)
-        ]
+from tests.support.fake_log import FakeEventLog
 
 
 class Publisher:
@@ -70,11 +28,11 @@ class Publisher:
 
 
 @pytest.fixture
-def log() -> Log:
-    return Log()
+def log() -> FakeEventLog:
+    return FakeEventLog()
 
 
-def opened(log: Log, customer: str = "5") -> Ticket:
+def opened(log: FakeEventLog, customer: str = "5") -> Ticket:
     ticket = Ticket.open(
         customer_id=customer,
         subject="Printer",
@@ -90,7 +48,7 @@ def groups(deliveries: Sequence[push.Delivery]) -> list[tuple[str, str]]:
     return [(d.group, d.frame["kind"]) for d in deliveries]
 
 
-def test_each_ticket_event_goes_to_the_groups_allowed_to_see_it(log: Log) -> None:
+def test_each_ticket_event_goes_to_the_groups_allowed_to_see_it(log: FakeEventLog) -> None:
     ticket = opened(log)
     tid = ticket.id
     ticket.post_message(author_id="2", author_role=Role.AGENT, body="VIP", internal=True)
@@ -112,7 +70,7 @@ def test_each_ticket_event_goes_to_the_groups_allowed_to_see_it(log: Log) -> Non
     assert push.ticket_groups(push.Viewer("2", staff=True), tid) == (public, staff)
 
 
-def test_notifications_reach_the_people_concerned_never_the_actor(log: Log) -> None:
+def test_notifications_reach_the_people_concerned_never_the_actor(log: FakeEventLog) -> None:
     ticket = opened(log, customer="5")
     log.append(ticket)
     ticket.assign(agent_id="2", actor_id="9", actor_role=Role.ADMIN)
@@ -137,7 +95,7 @@ def test_notifications_reach_the_people_concerned_never_the_actor(log: Log) -> N
     ]
 
 
-def test_a_cold_projector_gets_facts_from_the_aggregates_history(log: Log) -> None:
+def test_a_cold_projector_gets_facts_from_the_aggregates_history(log: FakeEventLog) -> None:
     ticket = opened(log, customer="5")
     ticket.assign(agent_id="2", actor_id="2", actor_role=Role.AGENT)
     log.append(ticket)
@@ -147,7 +105,7 @@ def test_a_cold_projector_gets_facts_from_the_aggregates_history(log: Log) -> No
     assert [(d.group, d.frame["data"]["excerpt"]) for d in notes] == [("user.2", "Any news?")]
 
 
-def test_availability_changes_are_published_for_presence(log: Log) -> None:
+def test_availability_changes_are_published_for_presence(log: FakeEventLog) -> None:
     agent = Agent.register(user_id="2", name="Ada")
     agent.set_availability("away")
     log.append(agent)
@@ -157,7 +115,9 @@ def test_availability_changes_are_published_for_presence(log: Log) -> None:
     ]
 
 
-def test_the_store_chains_frames_and_does_not_advance_past_a_failed_publish(log: Log) -> None:
+def test_the_store_chains_frames_and_does_not_advance_past_a_failed_publish(
+    log: FakeEventLog,
+) -> None:
     ticket = opened(log)
     publisher = Publisher()
     store = push.PushStore(publisher, log, start=0)
@@ -197,7 +157,7 @@ def test_the_store_chains_frames_and_does_not_advance_past_a_failed_publish(log:
     assert second["groups"] == {}
 
 
-def test_replays_apply_the_same_visibility(log: Log) -> None:
+def test_replays_apply_the_same_visibility(log: FakeEventLog) -> None:
     ticket = opened(log)
     ticket.post_message(author_id="2", author_role=Role.AGENT, body="secret", internal=True)
     ticket.post_message(author_id="2", author_role=Role.AGENT, body="public")

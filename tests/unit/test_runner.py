@@ -8,29 +8,31 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 from uuid import uuid4
 
 from projections.ports import Envelope
-from projections.runner import ProjectionRunner, SharedLog
+from projections.runner import ProjectionRunner, SharedLog, StreamRunner
+from tests.support.fake_log import FakeBatch, FakeEventLog, FakeProjectionStore
+from tests.support.wait import wait_until
 
 
-class Log:
+def events(n: int) -> list[SimpleNamespace]:
+    ticket = uuid4()
+    return [SimpleNamespace(originator_id=ticket, originator_version=i) for i in range(1, n + 1)]
+
+
+class Log(FakeEventLog):
+    """The log in memory, holding ``n`` events; notes who read what and whether reads overlapped."""
+
     def __init__(self, n: int) -> None:
-        ticket = uuid4()
-        self.events = [
-            Envelope(i, SimpleNamespace(originator_id=ticket, originator_version=i))
-            for i in range(1, n + 1)
-        ]
+        super().__init__()
+        self.record(events(n))
         self.reads: list[int] = []
         self.threads: set[str] = set()
         self._inside = 0
         self.overlapped = False
         self._lock = threading.Lock()
-
-    def head(self) -> int:
-        return len(self.events)
 
     def read(self, after: int, limit: int) -> Sequence[Envelope]:
         with self._lock:
@@ -40,47 +42,14 @@ class Log:
             time.sleep(0.002)  # long enough for a concurrent read to show up
             self.reads.append(after)
             self.threads.add(threading.current_thread().name)
-            return self.events[after : after + limit]
+            return super().read(after, limit)
         finally:
             with self._lock:
                 self._inside -= 1
 
-    def wait(self, after: int, timeout: float) -> None:
-        pass
-
-
-@dataclass
-class Batch:
-    position: int
-    applied: list[int] = field(default_factory=list)
-
-    def apply(self, envelopes: Sequence[Envelope]) -> None:
-        fresh = [e for e in envelopes if e.position > self.position]
-        self.applied.extend(e.position for e in fresh)
-        if fresh:
-            self.position = fresh[-1].position
-
-
-class Store:
-    name = "memory"
-
-    def __init__(self) -> None:
-        self.pos = 0
-        self.applied: list[int] = []
-
-    def position(self) -> int:
-        return self.pos
-
-    @contextmanager
-    def batch(self) -> Iterator[Batch]:
-        batch = Batch(self.pos)
-        yield batch
-        self.pos = batch.position
-        self.applied.extend(batch.applied)
-
 
 def test_catch_up_applies_everything_once_in_order_reading_ahead() -> None:
-    log, store = Log(1000), Store()
+    log, store = Log(1000), FakeProjectionStore()
     runner = ProjectionRunner(log, store, batch_size=64)
     assert runner.catch_up() == 1000
     assert store.applied == list(range(1, 1001))
@@ -90,45 +59,49 @@ def test_catch_up_applies_everything_once_in_order_reading_ahead() -> None:
 
 
 def test_a_read_ahead_from_a_stale_position_is_not_used() -> None:
-    log, store = Log(300), Store()
+    log, store = Log(300), FakeProjectionStore()
     runner = ProjectionRunner(log, store, batch_size=50)
     with ThreadPoolExecutor(1) as pool:
         runner.step(lambda last: setattr(runner, "_ahead", (last, pool.submit(log.read, last, 50))))
         # Another instance applies the next batch while this runner's read-ahead is pending.
         with store.batch() as other:
-            other.apply(log.events[50:100])
+            other.apply(log.envelopes[50:100])
         runner.step()
     assert store.applied == list(range(1, 151))  # 51-100 once, by the other instance
     assert not log.overlapped
 
 
-class GrowingLog(Log):
-    """A log that grows while runners follow it; counts how often each event is read."""
+class GrowingLog(FakeEventLog):
+    """A log that grows while runners follow it (``grow``); counts how often each event is
+    read."""
 
     def __init__(self, n: int) -> None:
-        super().__init__(n)
-        self.visible = 0
+        super().__init__()
+        self.pending = events(n)
         self.read_counts: dict[int, int] = {}
+        self._lock = threading.Lock()
 
-    def head(self) -> int:
-        return self.visible
+    @property
+    def visible(self) -> int:
+        return self.head()
+
+    def grow(self, to: int) -> None:
+        """Append the next events, up to position ``to``."""
+        self.record(self.pending[self.head() : to])
 
     def read(self, after: int, limit: int) -> Sequence[Envelope]:
         with self._lock:
-            out = self.events[after : min(after + limit, self.visible)]
+            out = super().read(after, limit)
             for e in out:
                 self.read_counts[e.position] = self.read_counts.get(e.position, 0) + 1
             return out
 
-    def wait(self, after: int, timeout: float) -> None:
-        time.sleep(0.001)
-
 
 def test_runners_sharing_one_log_reader_apply_every_event_once_in_order() -> None:
     log = GrowingLog(3000)
-    log.visible = 500  # already stored when the reader starts: runners catch up on their own
+    log.grow(500)  # already stored when the reader starts: runners catch up on their own
     shared = SharedLog(log, batch_size=50, keep=400)
-    stores = [Store() for _ in range(4)]
+    stores = [FakeProjectionStore() for _ in range(4)]
     stop = threading.Event()
     threads = [threading.Thread(target=shared.follow, args=(stop,), kwargs={"idle_timeout": 0.01})]
     runners = [ProjectionRunner(shared.source(), s, batch_size=37) for s in stores]
@@ -139,10 +112,10 @@ def test_runners_sharing_one_log_reader_apply_every_event_once_in_order() -> Non
         t.start()
     try:
         while log.visible < 3000:  # new events arrive while they follow
-            log.visible = min(log.visible + 25, 3000)
+            log.grow(min(log.visible + 25, 3000))
             time.sleep(0.002)
         deadline = time.monotonic() + 10
-        while any(s.pos < 3000 for s in stores) and time.monotonic() < deadline:
+        while any(s.position() < 3000 for s in stores) and time.monotonic() < deadline:
             time.sleep(0.01)
     finally:
         stop.set()
@@ -157,13 +130,13 @@ def test_runners_sharing_one_log_reader_apply_every_event_once_in_order() -> Non
 
 def test_a_shared_log_window_answers_only_what_it_holds_in_full() -> None:
     log = GrowingLog(100)
-    log.visible = 40
+    log.grow(40)
     shared = SharedLog(log, batch_size=10, keep=20)
     stop = threading.Event()
     reader = threading.Thread(target=shared.follow, args=(stop,), kwargs={"idle_timeout": 0.01})
     reader.start()
     try:
-        log.visible = 100
+        log.grow(100)
         deadline = time.monotonic() + 5
         while shared._end < 100 and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -178,17 +151,17 @@ def test_a_shared_log_window_answers_only_what_it_holds_in_full() -> None:
     assert list(source.read(100, 5)) == []
 
 
-class CountingStore(Store):
+class CountingStore(FakeProjectionStore):
     def __init__(self) -> None:
         super().__init__()
         self.batches: list[int] = []  # events per batch that applied any
 
     @contextmanager
-    def batch(self) -> Iterator[Batch]:
+    def batch(self) -> Iterator[FakeBatch]:
         with super().batch() as batch:
             yield batch
         if batch.applied:
-            self.batches.append(len(batch.applied))
+            self.batches.append(batch.applied)
 
 
 def test_batches_start_an_interval_apart_and_take_what_came_meanwhile() -> None:
@@ -204,15 +177,14 @@ def test_batches_start_an_interval_apart_and_take_what_came_meanwhile() -> None:
     for t in threads:
         t.start()
     try:
-        while shared._start is None:
-            time.sleep(0.001)
+        wait_until(lambda: shared._start is not None)
         started = time.monotonic()
         while log.visible < 300:  # one event a millisecond, for about 0.3-0.6 s
-            log.visible += 1
+            log.grow(log.visible + 1)
             time.sleep(0.001)
         elapsed = time.monotonic() - started
         deadline = time.monotonic() + 5
-        while store.pos < 300 and time.monotonic() < deadline:
+        while store.position() < 300 and time.monotonic() < deadline:
             time.sleep(0.005)
     finally:
         stop.set()
@@ -221,3 +193,23 @@ def test_batches_start_an_interval_apart_and_take_what_came_meanwhile() -> None:
     assert store.applied == list(range(1, 301))  # once each, in order
     # One batch per 50 ms at most (and the last), not one per event or per read.
     assert len(store.batches) <= elapsed / 0.05 + 2
+
+
+def test_a_stream_runner_redelivered_after_a_crash_applies_each_event_once() -> None:
+    """A crash between the store's commit and the source's: the events come again, and the
+    store drops them by (aggregate id, version); nothing is skipped."""
+    log = FakeEventLog()
+    for _ in range(3):
+        log.record(events(4))  # three aggregates of four events
+    store = FakeProjectionStore(versioned=True)
+    source = log.stream("projector")
+    crashing = StreamRunner(source, store, batch_size=5)
+    polled = source.poll(5, 0.1)
+    with store.batch() as batch:  # applied and committed by the store ...
+        batch.apply(polled)
+    # ... and the process died before the source's commit.
+    runner = StreamRunner(log.stream("projector"), store, batch_size=5)
+    assert runner.catch_up(idle=0.05) == 12 - 5
+    assert sorted(store.applied) == list(range(1, 13))
+    assert crashing.catch_up(idle=0.05) == 0  # a late duplicate consumer changes nothing
+    assert sorted(store.applied) == list(range(1, 13))

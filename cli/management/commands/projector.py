@@ -1,7 +1,9 @@
 """``manage.py projector run NAME | status | rebuild NAME``: operate the projectors.
 
 ``run`` follows the log in this process (one process per projector in production);
-``status`` shows each projector's position and lag; ``rebuild`` rebuilds from zero beside
+``status`` shows each projector's position and lag (for search on OpenSearch also the alias
+and the index behind it); ``run`` pauses while the search backend is unreachable and resumes
+from its stored position; ``rebuild`` rebuilds from zero beside
 the live tables with a progress bar, then swaps the new copy in. ``--source kafka`` (run,
 rebuild) is distributed mode: ``run`` consumes the relay's topic as one member of the
 projector's consumer group; ``rebuild`` rebuilds from the log, recording the per-aggregate
@@ -10,9 +12,12 @@ versions that mode drops duplicates by (stop the projector's consumers first).
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from typing import IO, Any, cast
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.progress import (
@@ -29,12 +34,17 @@ from rich.table import Table
 from config import bootstrap
 from infra.clickhouse.embedded import DirectoryInUseError
 from infra.clickhouse.ports import AnalyticsUnavailableError
+from infra.kafka.resilience import keep_running, reset_database
+from infra.postgres.projection_store import EventGapError
 from infra.server.shutdown import stop_on_signals
 from projections.ports import RebuildableStore
 from projections.runner import Progress as RunProgress
-from projections.runner import rebuild
+from projections.runner import StreamRunner, rebuild
+from projections.search import SearchUnavailableError
 
 SOURCES = ("log", "kafka")
+PAUSE = 1.0  # seconds between attempts while the search backend is unreachable
+log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -83,19 +93,50 @@ class Command(BaseCommand):
     def status(self) -> None:
         head = bootstrap.event_source().head()
         table = Table(title=f"Projectors (log head {head})")
-        for col in ("projector", "position", "lag (events)"):
-            table.add_column(col, justify="right" if col != "projector" else "left")
-        for name in sorted(bootstrap.PROJECTORS):
+        for col in ("projector", "source", "position", "lag (events)", "where"):
+            table.add_column(
+                col, justify="right" if col in ("position", "lag (events)") else "left"
+            )
+        for name in sorted(bootstrap.STORES):
+            store = bootstrap.store(name)
+            where = "PostgreSQL"
             try:
-                position = bootstrap.projection_store(name).position()
-            except DirectoryInUseError:  # chDB's directory: the web server's process owns it
-                table.add_row(name, "in use", "(owned by the web server)")
-                continue
-            except AnalyticsUnavailableError:  # the ClickHouse server is down
-                table.add_row(name, "unreachable", "")
-                continue
-            table.add_row(name, str(position), str(max(head - position, 0)))
-        Console(file=cast(IO[str], self.stdout), width=100).print(table)
+                position = store.position()
+                status = getattr(store, "status", None)
+                if status is not None:  # OpenSearch: the alias and the index behind it
+                    info = status()
+                    where = (
+                        f"alias {info['alias']} -> index {info['index']} ({info['documents']} docs)"
+                    )
+                if name in bootstrap.KAFKA_PROJECTORS and store.has_applied_versions():
+                    # Fed by Kafka: the position is the contiguous frontier; the lag counts
+                    # the events not applied yet (some above the frontier may be).
+                    unapplied = bootstrap.kafka_store(name).unapplied()
+                    table.add_row(name, "kafka", str(position), str(unapplied), where)
+                else:
+                    lag = str(max(head - position, 0))
+                    table.add_row(name, "log", str(position), lag, where)
+            except SearchUnavailableError as error:
+                table.add_row(name, "?", "?", "?", f"unavailable: {error}")
+        table.add_row(*self.analytics_status(head))
+        Console(file=cast(IO[str], self.stdout), width=160).print(table)
+
+    def analytics_status(self, head: int) -> tuple[str, str, str, str, str]:
+        where = "ClickHouse" if settings.CLICKHOUSE_URL else f"chDB {settings.ANALYTICS_PATH}"
+        try:
+            position = bootstrap.analytics_store().position()
+        except DirectoryInUseError:  # chDB's directory: the web server's process owns it
+            return (bootstrap.ANALYTICS, "log", "in use", "?", f"{where} (owned by the web server)")
+        except AnalyticsUnavailableError as error:  # the ClickHouse server is down
+            return (bootstrap.ANALYTICS, "?", "?", "?", f"unavailable: {error}")
+        # A high-water mark under Kafka: the lag counts from it.
+        return (
+            bootstrap.ANALYTICS,
+            "log/kafka",
+            str(position),
+            str(max(head - position, 0)),
+            where,
+        )
 
     def run(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
         runner = bootstrap.runner(name)
@@ -107,7 +148,13 @@ class Command(BaseCommand):
             return
         stop = stop_on_signals()
         self.stdout.write(f"{name}: following the log from {runner.store.position()}")
-        runner.run(stop)
+        while not stop.is_set():
+            try:
+                runner.run(stop)
+            except SearchUnavailableError as error:
+                # Paused: the batch failed before its position moved; resumes from there.
+                log.warning("%s paused, retrying in %.0f s: %s", name, PAUSE, error)
+                stop.wait(PAUSE)
 
     def run_all(self) -> None:
         stop = stop_on_signals()
@@ -134,7 +181,12 @@ class Command(BaseCommand):
                 f"{name} was built from the log without per-ticket versions: run "
                 f"`manage.py projector rebuild {name} --source kafka` once before consuming Kafka"
             )
-        runner = bootstrap.kafka_runner(name)
+        stop = stop_on_signals()
+        runners: list[StreamRunner] = []  # the broker may still be starting: retried
+        keep_running(lambda: runners.append(bootstrap.kafka_runner(name)), stop, what=name)
+        if not runners:
+            return
+        runner = runners[0]
         if batch_size:
             runner.batch_size = batch_size
         try:
@@ -142,11 +194,15 @@ class Command(BaseCommand):
                 applied = runner.catch_up()
                 self.stdout.write(f"{name}: applied {applied} events from Kafka")
                 return
-            stop = stop_on_signals()
             self.stdout.write(f"{name}: consuming {bootstrap.group_id(name)}")
-            runner.run(stop)
+            # Database and broker outages are retried; a version gap stops the process.
+            keep_running(lambda: runner.run(stop), stop, what=name, reset=reset_database)
+        except EventGapError as error:
+            raise CommandError(str(error)) from error
         finally:
+            started = time.monotonic()
             runner.source.close()  # leaves the group: its partitions go to the others now
+            log.info("%s: left the group in %.2f s", name, time.monotonic() - started)
 
     def rebuild(self, name: str, batch_size: int | None, source_name: str = "log") -> None:
         source = bootstrap.event_source()
@@ -155,7 +211,7 @@ class Command(BaseCommand):
         except DirectoryInUseError as error:
             raise CommandError(
                 f"{error}. Stop `make run` first: under chDB the web server owns the analytics "
-                "data (ADR 0025)."
+                "data (ADR 0029)."
             ) from None
         if source_name == "kafka":
             try:
