@@ -113,6 +113,9 @@ def _test_chdb() -> Iterator[None]:
     settings.ANALYTICS_PATH = str(path)
     settings.ANALYTICS = False
     yield
+    from infra.clickhouse.connect import close
+
+    close()  # chDB's engine before interpreter teardown: left to it, the process crashes
     if path.name.startswith("test-chdb-"):
         shutil.rmtree(path, ignore_errors=True)
 
