@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt unit integration e2e bench install clean docs-lifecycle web web-test web-generate browser bench-web bench-docs
+.PHONY: run test lint fmt unit integration e2e bench install clean docs-lifecycle web web-test web-generate browser bench-web bench-docs bench-analytics
 CHROMIUM ?= /usr/bin/chromium
 
 ## run: the product on one machine (embedded PostgreSQL, demo data) on http://127.0.0.1:8000
@@ -87,6 +87,11 @@ bench: $(STAMP)
 ## bench-docs: render docs/benchmarks.md's sections again from bench/results/*.json
 bench-docs: $(STAMP)
 	$(BIN)/python bench/benchlib.py
+
+## bench-analytics: load rate into chDB and the ClickHouse server, p95 of every dashboard
+## query (EVENTS=10000000 by default)
+bench-analytics: $(STAMP)
+	$(BIN)/python bench/analytics.py $(if $(EVENTS),--events $(EVENTS))
 
 ## bench-web: first-page bundle size and frame timings scrolling 1,000 tickets (Chromium)
 bench-web: $(STAMP) browser web

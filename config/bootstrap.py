@@ -39,6 +39,10 @@ from command_api.application import close_application, get_application
 from config.celery import CHECK_SLA, SEND, SWEEP, app
 from infra.auth.models import User
 from infra.auth.tokens import TokenError, authenticate_access
+from infra.automation.rules import sla_rules
+from infra.clickhouse import connect as analytics_connect
+from infra.clickhouse.connect import open_database
+from infra.clickhouse.store import ClickHouseProjectionStore
 from infra.email.outbox import FileOutboxEmailSender
 from infra.email.ports import EmailSender, FanOutEmailSender
 from infra.email.smtp import SmtpEmailSender, SmtpSettings
@@ -79,9 +83,9 @@ from processes import notifications as delivery
 from processes.assignment import AssignmentIssuer, Issued, deciding
 from processes.notifications import notifications_state
 from processes.sla import CheckResult, RulesOnFirstUse, SlaCheck, sla_check_thread
-from projections import assignment, notifications, search, sla, tickets
+from projections import analytics, assignment, notifications, search, sla, tickets
 from projections.assignment import AssignCommand
-from projections.ports import EventSource
+from projections.ports import EventSource, RebuildableStore
 from projections.runner import ProjectionRunner, StreamRunner
 from read_api.consistency import projection_position
 
@@ -335,10 +339,46 @@ def store(name: str) -> PostgresProjectionStore:
         raise KeyError(f"Unknown projector {name!r}; known: {', '.join(sorted(STORES))}") from None
 
 
+# ------------------------------------------------------------------------------ analytics
+# Not in STORES (those are PostgreSQL's): its tables are ClickHouse's, a server or chDB.
+ANALYTICS = analytics.NAME
+PROJECTORS = (*STORES, ANALYTICS)  # every projector ``manage.py projector`` runs
+
+
+def analytics_store() -> ClickHouseProjectionStore:
+    """The analytics projection, in the database the settings name (ADR 0030)."""
+    return ClickHouseProjectionStore(
+        open_database(settings.CLICKHOUSE_URL, settings.ANALYTICS_PATH),
+        calendar=lambda: sla_rules().calendar(),  # business time: the SLA calendar in force
+    )
+
+
+def close_analytics() -> None:
+    """Close this process's analytics connections (chDB's engine: before interpreter teardown,
+    which races its threads; every command that opened it calls this)."""
+    analytics_connect.close()
+
+
+def analytics_here(*, web: bool, every_projector: bool) -> bool:
+    """Whether this process runs the analytics projector in its runtime (ADR 0030): with chDB
+    always the web server's process (it owns the directory and serves the dashboard), with a
+    ClickHouse server wherever the other projectors run."""
+    if not settings.ANALYTICS:
+        return False
+    if not settings.CLICKHOUSE_URL:
+        return web
+    return every_projector
+
+
+def projection_store(name: str) -> RebuildableStore:
+    """Any projector's store (``store`` for PostgreSQL's, ``analytics_store`` for analytics)."""
+    return analytics_store() if name == ANALYTICS else store(name)
+
+
 def runner(name: str, source: EventSource | None = None) -> ProjectionRunner:
-    projection = store(name)
+    projection = projection_store(name)
     crash_after = faults.from_env("DESKSTREAM_FAULT_CRASH_AFTER")
-    if crash_after:
+    if crash_after and isinstance(projection, PostgresProjectionStore):
         faults.crash_projector_after(projection, crash_after)
     return ProjectionRunner(
         source or event_source(),
@@ -349,7 +389,7 @@ def runner(name: str, source: EventSource | None = None) -> ProjectionRunner:
 
 
 # ------------------------------------------------------------------------------ Kafka
-KAFKA_PROJECTORS_ALWAYS = (tickets.NAME, sla.NAME)
+KAFKA_PROJECTORS_ALWAYS = (tickets.NAME, sla.NAME, analytics.NAME)
 
 
 def kafka_projectors() -> tuple[str, ...]:
@@ -407,6 +447,8 @@ def kafka_store(name: str) -> Any:
             f"{name!r} cannot run on Kafka (it needs the global order); "
             f"these can: {', '.join(kafka_projectors())}"
         )
+    if name == ANALYTICS:
+        return analytics_store()  # exactly once by ticket version, from whatever source
     if name == search.NAME:
         return opensearch_store(stream=True)
     recorder = get_application().recorder
@@ -420,7 +462,7 @@ def group_id(name: str) -> str:
 def kafka_runner(name: str) -> StreamRunner:
     projection = kafka_store(name)
     crash_after = faults.from_env("DESKSTREAM_FAULT_CRASH_AFTER")
-    if crash_after:
+    if crash_after and isinstance(projection, PostgresProjectionStore):
         faults.crash_projector_after(projection, crash_after)
     consumer = kafka_source.consumer(
         kafka_bootstrap(),
@@ -535,8 +577,23 @@ in_process = runtime.InProcess()
 
 def start_push_in_process(stop: threading.Event) -> None:
     """The push projector alone, in a thread of this process (the web server's, beside the
-    projector process); ``close`` stops it before the event store closes."""
-    in_process.add(stop, [push_thread(stop)])
+    projector process), and the analytics projector when it is chDB's (ADR 0030); ``close``
+    stops them before the event store closes."""
+    threads = [push_thread(stop)]
+    if analytics_here(web=True, every_projector=False):
+        threads += analytics_threads(stop)
+    in_process.add(stop, threads)
+
+
+def analytics_threads(stop: threading.Event) -> list[threading.Thread]:
+    return runtime.projector_threads(
+        stop,
+        upstream=event_source(),
+        names=[ANALYTICS],
+        runner=runner,
+        batch_size=settings.PROJECTION_BATCH_SIZE,
+        interval=settings.PROJECTION_INTERVAL_MS / 1000,
+    )
 
 
 def feed_leases(label: str) -> FeedLeases:
@@ -547,14 +604,14 @@ def feed_leases(label: str) -> FeedLeases:
 _leases: list[FeedLeases] = []
 
 
-def claim_log_feeds(label: str) -> list[str]:
-    """The projectors this process may feed from the log: each one whose lease it got. The
-    others are fed from Kafka (recorded, or a consumer is running): they are left out with a
-    warning that says why and what to do (infra/postgres/feed.py)."""
+def claim_log_feeds(label: str, wanted: Sequence[str]) -> list[str]:
+    """The projectors of ``wanted`` this process may feed from the log: each one whose lease
+    it got. The others are fed from Kafka (recorded, or a consumer is running): they are left
+    out with a warning that says why and what to do (infra/postgres/feed.py)."""
     leases = feed_leases(label)
     _leases.append(leases)
     names = []
-    for name in STORES:
+    for name in wanted:
         try:
             leases.claim(name, LOG)
         except FeedConflictError as error:
@@ -571,10 +628,15 @@ def start_in_process(
     projector too unless ``push`` is off (``manage.py projector run-all`` leaves it to the
     web server), the e-mail sweeper and the SLA check (this mode has no Celery beat).
     Projectors fed from Kafka are left out (``claim_log_feeds``)."""
+    wanted = list(STORES)
+    # ``push`` on: this is the web server's process (--projectors threads), off: the
+    # projector process beside it.
+    if analytics_here(web=push, every_projector=True):
+        wanted.append(ANALYTICS)
     threads = runtime.projector_threads(
         stop,
         upstream=event_source(),
-        names=claim_log_feeds(label),
+        names=claim_log_feeds(label, wanted),
         runner=runner,
         batch_size=settings.PROJECTION_BATCH_SIZE,
         interval=settings.PROJECTION_INTERVAL_MS / 1000,
@@ -593,6 +655,7 @@ def close() -> None:
     in_process.stop()
     while _leases:
         _leases.pop().close()
+    close_analytics()
     close_application()
 
 

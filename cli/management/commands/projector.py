@@ -22,6 +22,7 @@ import threading
 import time
 from typing import IO, Any, cast
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.progress import (
@@ -36,10 +37,13 @@ from rich.progress import (
 from rich.table import Table
 
 from config import bootstrap
+from infra.clickhouse.embedded import DirectoryInUseError
+from infra.clickhouse.ports import AnalyticsUnavailableError
 from infra.kafka.resilience import keep_running, reset_database
 from infra.postgres.feed import KAFKA, LOG, SOURCES, FeedConflictError, FeedLeases
-from infra.postgres.projection_store import EventGapError, PostgresProjectionStore
+from infra.postgres.projection_store import EventGapError
 from infra.server.shutdown import stop_on_signals
+from projections.ports import RebuildableStore
 from projections.runner import Progress as RunProgress
 from projections.runner import StreamRunner, rebuild
 from projections.search import SearchUnavailableError
@@ -68,7 +72,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         run = sub.add_parser("run", help="follow the event log and apply it")
-        run.add_argument("name", choices=sorted(bootstrap.STORES))
+        run.add_argument("name", choices=sorted(bootstrap.PROJECTORS))
         run.add_argument("--batch-size", type=int, default=None)
         run.add_argument("--until-caught-up", action="store_true", help="exit when at the head")
         run.add_argument("--source", choices=SOURCES, default=LOG, help="log (default) | kafka")
@@ -79,11 +83,17 @@ class Command(BaseCommand):
         )
         sub.add_parser("status", help="position and lag of every projector")
         reb = sub.add_parser("rebuild", help="rebuild from zero beside the live copy, then swap")
-        reb.add_argument("name", choices=sorted(bootstrap.STORES))
+        reb.add_argument("name", choices=sorted(bootstrap.PROJECTORS))
         reb.add_argument("--batch-size", type=int, default=None)
         reb.add_argument("--source", choices=SOURCES, default=LOG, help="the mode it serves")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            self.act(options)
+        finally:
+            bootstrap.close_analytics()
+
+    def act(self, options: dict[str, Any]) -> None:
         action = options["action"]
         if action == "status":
             self.status()
@@ -127,7 +137,25 @@ class Command(BaseCommand):
                     table.add_row(name, "log", str(position), lag, where)
             except SearchUnavailableError as error:
                 table.add_row(name, "?", "?", "?", f"unavailable: {error}")
+        table.add_row(*self.analytics_status(head))
         Console(file=cast(IO[str], self.stdout), width=160).print(table)
+
+    def analytics_status(self, head: int) -> tuple[str, str, str, str, str]:
+        where = "ClickHouse" if settings.CLICKHOUSE_URL else f"chDB {settings.ANALYTICS_PATH}"
+        try:
+            position = bootstrap.analytics_store().position()
+        except DirectoryInUseError:  # chDB's directory: the web server's process owns it
+            return (bootstrap.ANALYTICS, "log", "in use", "?", f"{where} (owned by the web server)")
+        except AnalyticsUnavailableError as error:  # the ClickHouse server is down
+            return (bootstrap.ANALYTICS, "?", "?", "?", f"unavailable: {error}")
+        # A high-water mark under Kafka: the lag counts from it.
+        return (
+            bootstrap.ANALYTICS,
+            "log/kafka",
+            str(position),
+            str(max(head - position, 0)),
+            where,
+        )
 
     def run(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
         leases = claim(f"projector run {name}", name, LOG)
@@ -214,7 +242,13 @@ class Command(BaseCommand):
             log.info("%s: left the group in %.2f s", name, time.monotonic() - started)
 
     def rebuild(self, name: str, batch_size: int | None, source_name: str = LOG) -> None:
-        live = bootstrap.store(name)
+        try:
+            live: RebuildableStore = bootstrap.projection_store(name)
+        except DirectoryInUseError as error:
+            raise CommandError(
+                f"{error}. Stop `make run` first: under chDB the web server owns the analytics "
+                "data (ADR 0030)."
+            ) from None
         if source_name == KAFKA:
             try:
                 live = bootstrap.kafka_store(name)
@@ -229,7 +263,7 @@ class Command(BaseCommand):
         finally:
             leases.close()
 
-    def _rebuild(self, name: str, live: PostgresProjectionStore, batch_size: int | None) -> None:
+    def _rebuild(self, name: str, live: RebuildableStore, batch_size: int | None) -> None:
         source = bootstrap.event_source()
         columns = (
             TextColumn(f"rebuild {name}"),
@@ -251,7 +285,7 @@ class Command(BaseCommand):
                 source,
                 live,
                 live.shadow,
-                live.swap_in,  # type: ignore[arg-type]
+                live.swap_in,
                 batch_size=batch_size or bootstrap.runner(name).batch_size,
                 on_progress=progress,
             )

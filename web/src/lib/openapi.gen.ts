@@ -69,6 +69,226 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/analytics/backlog": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Open tickets per agent
+         * @description One metric of the dashboard (a subclass names it).
+         */
+        get: operations["analytics_backlog_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analytics/daily": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tickets created and resolved per day
+         * @description One metric of the dashboard (a subclass names it).
+         */
+        get: operations["analytics_daily_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analytics/first-response": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * First-response time: median, p90, average, distribution (seconds)
+         * @description One metric of the dashboard (a subclass names it).
+         */
+        get: operations["analytics_first_response_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analytics/open": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tickets open now, in all and by status
+         * @description One metric of the dashboard (a subclass names it).
+         */
+        get: operations["analytics_open_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analytics/reopens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Reopen rate: reopens per resolution
+         * @description One metric of the dashboard (a subclass names it).
+         */
+        get: operations["analytics_reopens_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analytics/resolution": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Resolution time: median, p90, average, distribution (seconds)
+         * @description One metric of the dashboard (a subclass names it).
+         */
+        get: operations["analytics_resolution_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analytics/sla": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * SLA breaches and compliance %
+         * @description One metric of the dashboard (a subclass names it).
+         */
+        get: operations["analytics_sla_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analytics/status-over-time": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Per day: the tickets opened by its end, by their status at its end
+         * @description One metric of the dashboard (a subclass names it).
+         */
+        get: operations["analytics_status_over_time_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analytics/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * KPI cards: open now, created, resolved, median and average times, SLA, reopens
+         * @description One metric of the dashboard (a subclass names it).
+         */
+        get: operations["analytics_summary_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analytics/throughput": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Per agent: tickets resolved and replies sent
+         * @description One metric of the dashboard (a subclass names it).
+         */
+        get: operations["analytics_throughput_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analytics/volume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tickets opened, by priority, tag or language
+         * @description One metric of the dashboard (a subclass names it).
+         */
+        get: operations["analytics_volume_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/demo-login": {
         parameters: {
             query?: never;
@@ -1089,6 +1309,738 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AgentWorkload"][];
+                };
+            };
+        };
+    };
+    analytics_backlog_retrieve: {
+        parameters: {
+            query?: {
+                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
+                after?: number;
+                /** @description An agent's user id, or 'none' (unassigned). */
+                agent?: string;
+                /** @description First day (inclusive), in tz. */
+                from?: string;
+                /** @description Comma-separated priorities (any of): low,medium,high,urgent */
+                priority?: string;
+                /** @description Tickets with this tag. */
+                tag?: string;
+                /** @description Last day (inclusive), in tz. */
+                to?: string;
+                /** @description IANA time zone of the days (default UTC). */
+                tz?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    analytics_daily_retrieve: {
+        parameters: {
+            query?: {
+                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
+                after?: number;
+                /** @description An agent's user id, or 'none' (unassigned). */
+                agent?: string;
+                /** @description First day (inclusive), in tz. */
+                from?: string;
+                /** @description Comma-separated priorities (any of): low,medium,high,urgent */
+                priority?: string;
+                /** @description Tickets with this tag. */
+                tag?: string;
+                /** @description Last day (inclusive), in tz. */
+                to?: string;
+                /** @description IANA time zone of the days (default UTC). */
+                tz?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    analytics_first_response_retrieve: {
+        parameters: {
+            query?: {
+                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
+                after?: number;
+                /** @description An agent's user id, or 'none' (unassigned). */
+                agent?: string;
+                /** @description wall (default): elapsed time; business: inside the SLA calendar's hours. */
+                clock?: "business" | "wall";
+                /** @description First day (inclusive), in tz. */
+                from?: string;
+                /** @description Comma-separated priorities (any of): low,medium,high,urgent */
+                priority?: string;
+                /** @description Tickets with this tag. */
+                tag?: string;
+                /** @description Last day (inclusive), in tz. */
+                to?: string;
+                /** @description IANA time zone of the days (default UTC). */
+                tz?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    analytics_open_retrieve: {
+        parameters: {
+            query?: {
+                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
+                after?: number;
+                /** @description An agent's user id, or 'none' (unassigned). */
+                agent?: string;
+                /** @description First day (inclusive), in tz. */
+                from?: string;
+                /** @description Comma-separated priorities (any of): low,medium,high,urgent */
+                priority?: string;
+                /** @description Tickets with this tag. */
+                tag?: string;
+                /** @description Last day (inclusive), in tz. */
+                to?: string;
+                /** @description IANA time zone of the days (default UTC). */
+                tz?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    analytics_reopens_retrieve: {
+        parameters: {
+            query?: {
+                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
+                after?: number;
+                /** @description An agent's user id, or 'none' (unassigned). */
+                agent?: string;
+                /** @description First day (inclusive), in tz. */
+                from?: string;
+                /** @description Comma-separated priorities (any of): low,medium,high,urgent */
+                priority?: string;
+                /** @description Tickets with this tag. */
+                tag?: string;
+                /** @description Last day (inclusive), in tz. */
+                to?: string;
+                /** @description IANA time zone of the days (default UTC). */
+                tz?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    analytics_resolution_retrieve: {
+        parameters: {
+            query?: {
+                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
+                after?: number;
+                /** @description An agent's user id, or 'none' (unassigned). */
+                agent?: string;
+                /** @description wall (default): elapsed time; business: inside the SLA calendar's hours. */
+                clock?: "business" | "wall";
+                /** @description First day (inclusive), in tz. */
+                from?: string;
+                /** @description Comma-separated priorities (any of): low,medium,high,urgent */
+                priority?: string;
+                /** @description Tickets with this tag. */
+                tag?: string;
+                /** @description Last day (inclusive), in tz. */
+                to?: string;
+                /** @description IANA time zone of the days (default UTC). */
+                tz?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    analytics_sla_retrieve: {
+        parameters: {
+            query?: {
+                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
+                after?: number;
+                /** @description An agent's user id, or 'none' (unassigned). */
+                agent?: string;
+                /** @description First day (inclusive), in tz. */
+                from?: string;
+                /** @description Comma-separated priorities (any of): low,medium,high,urgent */
+                priority?: string;
+                /** @description Tickets with this tag. */
+                tag?: string;
+                /** @description Last day (inclusive), in tz. */
+                to?: string;
+                /** @description IANA time zone of the days (default UTC). */
+                tz?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    analytics_status_over_time_retrieve: {
+        parameters: {
+            query?: {
+                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
+                after?: number;
+                /** @description An agent's user id, or 'none' (unassigned). */
+                agent?: string;
+                /** @description First day (inclusive), in tz. */
+                from?: string;
+                /** @description Comma-separated priorities (any of): low,medium,high,urgent */
+                priority?: string;
+                /** @description Tickets with this tag. */
+                tag?: string;
+                /** @description Last day (inclusive), in tz. */
+                to?: string;
+                /** @description IANA time zone of the days (default UTC). */
+                tz?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    analytics_summary_retrieve: {
+        parameters: {
+            query?: {
+                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
+                after?: number;
+                /** @description An agent's user id, or 'none' (unassigned). */
+                agent?: string;
+                /** @description First day (inclusive), in tz. */
+                from?: string;
+                /** @description Comma-separated priorities (any of): low,medium,high,urgent */
+                priority?: string;
+                /** @description Tickets with this tag. */
+                tag?: string;
+                /** @description Last day (inclusive), in tz. */
+                to?: string;
+                /** @description IANA time zone of the days (default UTC). */
+                tz?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    analytics_throughput_retrieve: {
+        parameters: {
+            query?: {
+                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
+                after?: number;
+                /** @description An agent's user id, or 'none' (unassigned). */
+                agent?: string;
+                /** @description First day (inclusive), in tz. */
+                from?: string;
+                /** @description Comma-separated priorities (any of): low,medium,high,urgent */
+                priority?: string;
+                /** @description Tickets with this tag. */
+                tag?: string;
+                /** @description Last day (inclusive), in tz. */
+                to?: string;
+                /** @description IANA time zone of the days (default UTC). */
+                tz?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    analytics_volume_retrieve: {
+        parameters: {
+            query?: {
+                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
+                after?: number;
+                /** @description An agent's user id, or 'none' (unassigned). */
+                agent?: string;
+                /** @description What to count tickets by. */
+                by?: "language" | "priority" | "tag";
+                /** @description First day (inclusive), in tz. */
+                from?: string;
+                /** @description Comma-separated priorities (any of): low,medium,high,urgent */
+                priority?: string;
+                /** @description Tickets with this tag. */
+                tag?: string;
+                /** @description Last day (inclusive), in tz. */
+                to?: string;
+                /** @description IANA time zone of the days (default UTC). */
+                tz?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };

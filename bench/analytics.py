@@ -1,0 +1,300 @@
+"""Analytics: load rate into each adapter, and p95 of every dashboard query.
+
+Run it as ``.venv/bin/python bench/analytics.py [--events 10000000] [--repeat 20] [--no-docs]``.
+
+1. A synthetic history of ``--events`` ticket events over 90 days (about nine events per
+   ticket: opened, assigned, replies, status changes, a few reopens, SLA breaches, priority
+   and tag changes), as the domain's own event classes, made in this process (not stored in
+   PostgreSQL: the bench measures the analytics side).
+2. For chDB (a directory under ``var/``) and for Debian's ClickHouse server (started here
+   with its own config, stopped at the end): the events go through the analytics projector's
+   store (``ClickHouseProjectionStore``) in batches of ``--batch`` from a list source, as the
+   projector would apply them; load rate = events / wall time.
+3. Every dashboard query (``infra.clickhouse.metrics.Metrics``, the 30 days to the last
+   event, UTC, no filters) ``--repeat`` times each: p50 and p95, target p95 < 200 ms.
+
+Not measured yet: the same aggregates computed by PostgreSQL from the read models.
+The results go to ``bench/results/analytics.json`` and its section of ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import os
+import random
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.benchlib import BASE_DIR, column, log, machine, percentile, publish, results, table
+from domain.ticket import Ticket
+from infra.clickhouse.embedded import ChdbDatabase, close_all
+from infra.clickhouse.metrics import Filters, Metrics
+from infra.clickhouse.native import ClickHouseServerDatabase
+from infra.clickhouse.ports import AnalyticsDatabase
+from infra.clickhouse.server import start_clickhouse
+from infra.clickhouse.store import ClickHouseProjectionStore
+from projections.ports import Envelope
+from projections.runner import ProjectionRunner
+
+BENCH = "analytics"
+TARGET_MS = 200.0
+START = datetime(2026, 1, 1, tzinfo=UTC)
+DAYS = 90
+AGENTS = [f"agent-{i}" for i in range(40)]
+TAGS = ["billing", "login", "bug", "refund", "shipping", "api", "mobile", "invoice"]
+LANGS = ["en", "en", "en", "de", "fr", "es"]
+PRIORITIES = ["low", "medium", "medium", "high", "urgent"]
+
+
+def event(cls: Any, **fields: Any) -> Any:
+    """A domain event built directly (its fields are the class's own)."""
+    return cls(**fields)
+
+
+def ticket_events(rng: random.Random, ticket: UUID, opened: datetime) -> list[Any]:
+    """One ticket's life: opened, assigned, a conversation, resolved (sometimes reopened)."""
+    customer = f"customer-{rng.randrange(20_000)}"
+    priority = rng.choice(PRIORITIES)
+    tags = rng.sample(TAGS, rng.randrange(3))
+    agent = rng.choice(AGENTS)
+    at = opened
+    v = 1
+    events: list[Any] = [
+        event(
+                Ticket.TicketOpened,
+            originator_id=ticket, originator_version=1, timestamp=at,
+            originator_topic="deskstream.ticket:Ticket", customer_id=customer, subject="s",
+            description="d", priority=priority, tags=tags, language=rng.choice(LANGS),
+            actor_id=customer, actor_role="customer",
+        )
+    ]  # fmt: skip
+
+    def nxt(minutes: float) -> datetime:
+        nonlocal at, v
+        at += timedelta(minutes=rng.expovariate(1 / minutes))
+        v += 1
+        return at
+
+    status = "open"
+
+    def move(to: str, actor: str, role: str, minutes: float) -> None:
+        nonlocal status
+        events.append(
+            event(
+                Ticket.StatusChanged,
+                originator_id=ticket, originator_version=v + 1, timestamp=nxt(minutes),
+                from_status=status, to_status=to, actor_id=actor, actor_role=role, reason="",
+            )
+        )  # fmt: skip
+        status = to
+
+    events.append(
+        event(
+                Ticket.AgentAssigned,
+            originator_id=ticket, originator_version=v + 1, timestamp=nxt(20), agent_id=agent,
+            previous_agent_id=None, actor_id="automation", actor_role="system",
+            policy="least_loaded", reason="",
+        )
+    )  # fmt: skip
+    move("assigned", "automation", "system", 0.01)
+    for _ in range(rng.randrange(1, 4)):
+        events.append(
+            event(
+                Ticket.MessagePosted,
+                originator_id=ticket, originator_version=v + 1, timestamp=nxt(90),
+                message_id=uuid4(), author_id=agent, author_role="agent", body="b",
+                internal=False, attachments=[],
+            )
+        )  # fmt: skip
+    if rng.random() < 0.1:
+        events.append(
+            event(
+                Ticket.SlaBreached,
+                originator_id=ticket, originator_version=v + 1, timestamp=nxt(60),
+                target="resolution", deadline=at, breached_at=at, priority=priority,
+                policy="p", actor_id="automation", actor_role="system",
+            )
+        )  # fmt: skip
+    if rng.random() < 0.85:
+        move("resolved", agent, "agent", 600)
+        if rng.random() < 0.1:
+            move("in_progress", customer, "customer", 1440)
+            move("resolved", agent, "agent", 300)
+    return events
+
+
+def history(events: int, seed: int = 7) -> Iterator[Envelope]:
+    """``events`` envelopes in log order (tickets opened through the 90 days, each ticket's
+    events interleaved with the others' by time)."""
+    rng = random.Random(seed)
+    spacing = DAYS * 86400 / (events / 6.5)  # about 6.5 events per ticket
+    pending: list[tuple[datetime, int, Any]] = []
+    position = 0
+    i = 0
+    while True:
+        opened = START + timedelta(seconds=i * spacing)
+        i += 1
+        while pending and pending[0][0] <= opened:
+            _, _, event = heapq.heappop(pending)
+            position += 1
+            yield Envelope(position, event)
+            if position >= events:
+                return
+        for event in ticket_events(rng, UUID(int=rng.getrandbits(128)), opened):
+            heapq.heappush(pending, (event.timestamp, id(event), event))
+
+
+class Chunked:
+    """An ``EventSource`` over the generated history, generated as it is read."""
+
+    def __init__(self, events: int) -> None:
+        self.total = events
+        self._it = history(events)
+        self._buffer: list[Envelope] = []
+
+    def head(self) -> int:
+        return self.total
+
+    def read(self, after: int, limit: int) -> Sequence[Envelope]:
+        self._buffer = [e for e in self._buffer if e.position > after]
+        while len(self._buffer) < limit:
+            nxt = next(self._it, None)
+            if nxt is None:
+                break
+            self._buffer.append(nxt)
+        return self._buffer[:limit]
+
+    def wait(self, after: int, timeout: float) -> None:
+        pass
+
+
+def queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
+    return {
+        "summary (KPI cards)": lambda: m.summary(f),
+        "open now by status": lambda: m.open_now(f),
+        "created/resolved per day": lambda: m.daily(f),
+        "status over time": lambda: m.status_over_time(f),
+        "first-response time": lambda: m.first_response(f),
+        "resolution time": lambda: m.resolution(f),
+        "SLA": lambda: m.sla(f),
+        "backlog by agent": lambda: m.backlog(f),
+        "agent throughput": lambda: m.throughput(f),
+        "reopen rate": lambda: m.reopen_rate(f),
+        "volume by tag": lambda: m.volume(f, "tag"),
+    }
+
+
+def measure(name: str, db: AnalyticsDatabase, args: argparse.Namespace) -> dict[str, Any]:
+    store = ClickHouseProjectionStore(db)
+    source = Chunked(args.events)
+    started = time.perf_counter()
+    runner = ProjectionRunner(source, store, batch_size=args.batch)
+    done = 0
+
+    def progress(p: Any) -> None:
+        nonlocal done
+        if p.done - done >= 500_000:
+            done = p.done
+            log(f"{name}: {p.done:,} events, {p.rate:,.0f}/s")
+
+    runner.catch_up(on_progress=progress)
+    load = time.perf_counter() - started
+    rows = db.query("SELECT count() FROM analytics_events")[0][0]
+    log(f"{name}: loaded {args.events:,} events in {load:.1f} s ({rows:,} rows)")
+    last = START + timedelta(days=DAYS)
+    f = Filters((last - timedelta(days=29)).date(), last.date())
+    timings: dict[str, list[float]] = {}
+    m = Metrics(db)
+    for query, run in queries(m, f).items():
+        run()  # warm
+        samples = []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            run()
+            samples.append((time.perf_counter() - t) * 1000)
+        timings[query] = samples
+        log(f"{name}: {query}: p95 {percentile(samples, 95):.1f} ms")
+    return {"load_seconds": load, "rows": rows, "timings": timings}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--batch", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--no-docs", action="store_true")
+    args = parser.parse_args()
+
+    load_before = os.getloadavg()[0]
+    runs: dict[str, dict[str, Any]] = {}
+    chdb_dir = BASE_DIR / "var" / "bench-chdb"
+    shutil.rmtree(chdb_dir, ignore_errors=True)
+    try:
+        runs["chDB 26.9 (in-process)"] = measure("chdb", ChdbDatabase(chdb_dir), args)
+    finally:
+        close_all()
+        shutil.rmtree(chdb_dir, ignore_errors=True)
+
+    server_dir = BASE_DIR / "var" / "bench-clickhouse"
+    shutil.rmtree(server_dir, ignore_errors=True)
+    started = start_clickhouse(server_dir)
+    if started is None:
+        raise SystemExit("no clickhouse-server (apt-get install clickhouse-server)")
+    url, proc = started
+    try:
+        runs["ClickHouse 18.16 server"] = measure(
+            "server", ClickHouseServerDatabase(url, database="bench"), args
+        )
+    finally:
+        proc.terminate()
+        proc.wait(60)
+        shutil.rmtree(server_dir, ignore_errors=True)
+
+    names = list(runs)
+    load = table(
+        "Load through the analytics projector's store",
+        [column("adapter"), column("events", ",d"), column("seconds", ".1f"),
+         column("events/s", ",.0f")],
+        [(n, args.events, r["load_seconds"], args.events / r["load_seconds"])
+         for n, r in runs.items()],
+    )  # fmt: skip
+    query_rows = []
+    for query in runs[names[0]]["timings"]:
+        row: list[Any] = [query]
+        for n in names:
+            samples = runs[n]["timings"][query]
+            row += [percentile(samples, 50), percentile(samples, 95)]
+        row.append(all(percentile(runs[n]["timings"][query], 95) < TARGET_MS for n in names))
+        query_rows.append(row)
+    cols = [column("dashboard query")]
+    for n in names:
+        cols += [column(f"{n} p50 ms", ".1f"), column(f"{n} p95 ms", ".1f")]
+    cols.append(column(f"p95 < {TARGET_MS:.0f} ms on both"))
+    doc = results(
+        BENCH,
+        f"python bench/analytics.py --events {args.events} --repeat {args.repeat}",
+        machine(),
+        {
+            "Events": f"{args.events:,} synthetic ticket events over {DAYS} days",
+            "Queries": "the 30 days to the last event, UTC, no filters, each run "
+            f"{args.repeat} times after one warm-up",
+            "Not measured": "PostgreSQL computing the same aggregates from the read models",
+            "Load average": f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the "
+            "end (2 cores shared with other work: absolute numbers are pessimistic)",
+        },
+        [load, table("Dashboard queries", cols, query_rows)],
+    )
+    publish(doc, write=not args.no_docs)
+
+
+if __name__ == "__main__":
+    main()

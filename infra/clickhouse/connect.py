@@ -1,0 +1,44 @@
+"""Which analytics database a process uses, from two settings (the one rule for it):
+``CLICKHOUSE_URL`` set: that ClickHouse server; else chDB in-process in ``ANALYTICS_PATH``.
+
+``reader`` keeps one ``Metrics`` per (url, path) for the web process's reads, with the tables
+created if they are not there yet (a dashboard before the first event shows zeros).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from infra.clickhouse.embedded import ChdbDatabase, close_all
+from infra.clickhouse.metrics import Metrics
+from infra.clickhouse.native import ClickHouseServerDatabase
+from infra.clickhouse.ports import AnalyticsDatabase
+from infra.clickhouse.schema import create_statements
+
+_readers: dict[tuple[str, str], Metrics] = {}
+_lock = threading.Lock()
+
+
+def open_database(url: str, path: str) -> AnalyticsDatabase:
+    if url:
+        return ClickHouseServerDatabase(url)
+    return ChdbDatabase(path)
+
+
+def reader(url: str, path: str) -> Metrics:
+    key = (url, path)
+    with _lock:
+        metrics = _readers.get(key)
+        if metrics is None:
+            db = open_database(url, path)
+            for statement in create_statements():
+                db.command(statement)
+            metrics = _readers[key] = Metrics(db)
+        return metrics
+
+
+def close() -> None:
+    """At shutdown: forget the readers and close chDB's connections (the engine last)."""
+    with _lock:
+        _readers.clear()
+    close_all()

@@ -1,0 +1,390 @@
+"""The dashboard's metrics, one SQL each, in the subset ClickHouse 18.16 and chDB share.
+
+docs/analytics.md defines every metric in words; this module is the definition in SQL.
+Two kinds of filter apply (``Filters``):
+
+- event metrics (created, resolved, breaches, replies, reopens) read ``analytics_events``:
+  the date range selects the events' ``occurred_at``, and priority, agent and tag are the
+  ticket's *at that event* (the fact row carries them);
+- ticket metrics (open now, backlog, first-response and resolution times, compliance,
+  volume) read ``analytics_tickets``, the current state: priority, agent and tag are the
+  ticket's now, and the date range selects the moment named by each metric.
+
+Days are calendar days in the admin's time zone (``Filters.tz``); times are seconds.
+Every read uses ``FINAL``, so an event delivered twice counts once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from infra.clickhouse.ports import AnalyticsDatabase
+from infra.clickhouse.schema import EVENTS, POSITION, TICKETS
+from infra.clickhouse.sql import in_list, literal
+from projections.analytics import OPEN_STATUSES
+
+STAFF_ROLES = ("agent", "admin")
+ALL_STATUSES = (
+    "open",
+    "assigned",
+    "in_progress",
+    "waiting_on_customer",
+    "resolved",
+    "closed",
+)
+RESOLVED_SQL = "(status_to = 'resolved' OR (status_to = 'closed' AND status_from != 'resolved'))"
+REOPENED_SQL = (
+    "(status_from = 'resolved' AND status_to IN ('open', 'assigned', 'in_progress', "
+    "'waiting_on_customer'))"
+)
+# The distribution's buckets: (label, upper bound in seconds, exclusive; None: no bound).
+BUCKETS: tuple[tuple[str, int | None], ...] = (
+    ("< 1 h", 3600),
+    ("1-4 h", 4 * 3600),
+    ("4-8 h", 8 * 3600),
+    ("8-24 h", 24 * 3600),
+    ("1-3 d", 3 * 86400),
+    ("3-7 d", 7 * 86400),
+    (">= 7 d", None),
+)
+UNASSIGNED = ""
+
+
+@dataclass(frozen=True)
+class Filters:
+    date_from: date  # inclusive, a calendar day in ``tz``
+    date_to: date  # inclusive
+    tz: str = "UTC"  # an IANA time zone name
+    priority: tuple[str, ...] = ()  # any of
+    agent: str | None = None  # an agent's user id; "" for unassigned
+    tag: str | None = None
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.date_from, time(), ZoneInfo(self.tz)).astimezone(UTC)
+
+    @property
+    def end(self) -> datetime:
+        following = self.date_to + timedelta(days=1)
+        return datetime.combine(following, time(), ZoneInfo(self.tz)).astimezone(UTC)
+
+    def days(self) -> list[date]:
+        return [
+            self.date_from + timedelta(days=i)
+            for i in range((self.date_to - self.date_from).days + 1)
+        ]
+
+    def narrowing(self) -> str:
+        """priority, agent and tag, as SQL conditions (" AND ..." or "")."""
+        parts = []
+        if self.priority:
+            parts.append(f"priority IN {in_list(list(self.priority))}")
+        if self.agent is not None:
+            parts.append(f"agent_id = {literal(self.agent)}")
+        if self.tag is not None:
+            parts.append(f"has(tags, {literal(self.tag)})")
+        return "".join(" AND " + p for p in parts)
+
+    def within(self, column: str) -> str:
+        return f"{column} >= {literal(self.start)} AND {column} < {literal(self.end)}"
+
+
+def _events(f: Filters, condition: str) -> str:
+    return f"FROM {EVENTS} FINAL WHERE {f.within('occurred_at')}{f.narrowing()} AND {condition}"
+
+
+def _open_condition() -> str:
+    return f"status IN {in_list(sorted(OPEN_STATUSES))}"
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 2) if whole else None
+
+
+def _quantiles(row: Sequence[Any]) -> dict[str, Any]:
+    count, q, average = int(row[0]), row[1], row[2]
+    return {
+        "count": count,
+        "median": float(q[0]) if count else None,
+        "p90": float(q[1]) if count else None,
+        "average": float(average) if count else None,
+    }
+
+
+class Metrics:
+    """The dashboard's queries on one analytics database."""
+
+    def __init__(self, db: AnalyticsDatabase) -> None:
+        self.db = db
+
+    def position(self) -> int:
+        """The log position the analytics tables reflect (for ``?after=``)."""
+        rows = self.db.query(f"SELECT max(position) FROM {POSITION}")
+        return int(rows[0][0] or 0) if rows else 0
+
+    # ------------------------------------------------------------------ tickets now
+    def open_now(self, f: Filters) -> dict[str, Any]:
+        """Tickets open now (every status but Resolved and Closed), in all and by status."""
+        rows = self.db.query(
+            f"SELECT status, count() FROM {TICKETS} FINAL "
+            f"WHERE {_open_condition()}{f.narrowing()} GROUP BY status"
+        )
+        by_status = dict.fromkeys(sorted(OPEN_STATUSES), 0)
+        by_status.update({str(s): int(n) for s, n in rows})
+        return {"open": sum(by_status.values()), "by_status": by_status}
+
+    def backlog(self, f: Filters) -> list[dict[str, Any]]:
+        """Open tickets per assigned agent ("" for unassigned), most first."""
+        rows = self.db.query(
+            f"SELECT agent_id, count() AS n FROM {TICKETS} FINAL "
+            f"WHERE {_open_condition()}{f.narrowing()} GROUP BY agent_id ORDER BY n DESC, agent_id"
+        )
+        return [{"agent_id": str(a), "open": int(n)} for a, n in rows]
+
+    def status_over_time(self, f: Filters) -> list[dict[str, Any]]:
+        """For each day of the range: the tickets opened by its end, by their status at its
+        end (every status listed, zeros included). Priority, agent and tag narrow by the
+        tickets' fields now.
+
+        One pass over the events up to the range's end: per day and status, +1 for each
+        ticket entering it (opened, or a status change to it) and -1 for each leaving it;
+        the counts at a day's end are the sums up to that day (added up here: no window
+        functions in 18.16)."""
+        narrowing = f.narrowing()
+        among = (
+            f" AND ticket_id IN (SELECT ticket_id FROM {TICKETS} FINAL WHERE 1{narrowing})"
+            if narrowing
+            else ""
+        )
+        tz = literal(f.tz)
+        before = f"occurred_at < {literal(f.end)}{among}"
+        rows = self.db.query(
+            "SELECT toString(day), status, sum(delta) FROM ("
+            f"SELECT toDate(occurred_at, {tz}) AS day, status_to AS status, 1 AS delta "
+            f"FROM {EVENTS} FINAL WHERE event_type IN ('TicketOpened', 'StatusChanged') "
+            f"AND {before} "
+            "UNION ALL "
+            f"SELECT toDate(occurred_at, {tz}) AS day, status_from AS status, -1 AS delta "
+            f"FROM {EVENTS} FINAL WHERE event_type = 'StatusChanged' AND {before}"
+            ") GROUP BY day, status"
+        )
+        deltas: dict[str, dict[str, int]] = {}
+        for day, status, delta in rows:
+            deltas.setdefault(str(day), {})[str(status)] = int(delta)
+        first = f.date_from.isoformat()
+        running = dict.fromkeys(ALL_STATUSES, 0)
+        for day in sorted(d for d in deltas if d < first):  # before the range: the start
+            for status, delta in deltas[day].items():
+                running[status] = running.get(status, 0) + delta
+        out = []
+        for d in f.days():
+            for status, delta in deltas.get(d.isoformat(), {}).items():
+                running[status] = running.get(status, 0) + delta
+            out.append({"day": d.isoformat(), "by_status": dict(running)})
+        return out
+
+    # ------------------------------------------------------------------ events per day
+    def daily(self, f: Filters) -> list[dict[str, Any]]:
+        """Tickets created and resolved per calendar day of the range (every day listed)."""
+        tz = literal(f.tz)
+        rows = self.db.query(
+            f"SELECT toString(toDate(occurred_at, {tz})) AS day, "
+            f"countIf(event_type = 'TicketOpened') AS created, "
+            f"countIf(event_type = 'StatusChanged' AND {RESOLVED_SQL}) AS resolved "
+            + _events(f, "event_type IN ('TicketOpened', 'StatusChanged')")
+            + " GROUP BY day ORDER BY day"
+        )
+        found = {str(day): (int(c), int(r)) for day, c, r in rows}
+        return [
+            {
+                "day": d.isoformat(),
+                "created": found.get(d.isoformat(), (0, 0))[0],
+                "resolved": found.get(d.isoformat(), (0, 0))[1],
+            }
+            for d in f.days()
+        ]
+
+    def totals(self, f: Filters) -> dict[str, int]:
+        """Events of the range: created, resolved, reopened, SLA breaches, staff replies."""
+        rows = self.db.query(
+            "SELECT countIf(event_type = 'TicketOpened'), "
+            f"countIf(event_type = 'StatusChanged' AND {RESOLVED_SQL}), "
+            f"countIf(event_type = 'StatusChanged' AND {REOPENED_SQL}), "
+            "countIf(event_type = 'SlaBreached'), "
+            "countIf(event_type = 'SlaBreached' AND sla_target = 'first_response'), "
+            "countIf(event_type = 'SlaBreached' AND sla_target = 'resolution'), "
+            f"countIf(event_type = 'MessagePosted' AND internal = 0 "
+            f"AND actor_role IN {in_list(list(STAFF_ROLES))}) " + _events(f, "1")
+        )
+        names = (
+            "created",
+            "resolved",
+            "reopened",
+            "sla_breaches",
+            "first_response_breaches",
+            "resolution_breaches",
+            "staff_replies",
+        )
+        return {name: int(v) for name, v in zip(names, rows[0], strict=True)}
+
+    # ------------------------------------------------------------------ durations
+    # (the moment, its business-time column): opening -> first response, -> first resolution
+    DURATIONS = {
+        "first_response": ("first_response_at", "first_response_business"),
+        "resolution": ("first_resolved_at", "resolution_business"),
+    }
+    CLOCKS = ("wall", "business")
+
+    def _seconds(self, f: Filters, until: str, business: str | None) -> str:
+        """Per ticket whose ``until`` falls in the range: seconds from opening to ``until``,
+        wall-clock, or business time (the ``business`` column; tickets without it left out)."""
+        if business is None:
+            seconds = f"toInt64(toUInt32(assumeNotNull({until}))) - toInt64(toUInt32(opened_at))"
+            present = f"isNotNull({until})"
+        else:
+            seconds = f"toInt64(assumeNotNull({business}))"
+            present = f"isNotNull({until}) AND isNotNull({business})"
+        return (
+            f"SELECT {seconds} AS seconds FROM {TICKETS} FINAL "
+            f"WHERE {present} AND {f.within(until)}{f.narrowing()}"
+        )
+
+    def duration(self, f: Filters, which: str, clock: str = "wall") -> dict[str, Any]:
+        """Median, p90, average and distribution of opening -> ``which`` (seconds)."""
+        if clock not in self.CLOCKS:
+            raise ValueError(f"clock is one of {', '.join(self.CLOCKS)}")
+        until, business = self.DURATIONS[which]
+        inner = self._seconds(f, until, business if clock == "business" else None)
+        row = self.db.query(
+            f"SELECT count(), quantiles(0.5, 0.9)(seconds), avg(seconds) FROM ({inner})"
+        )[0]
+        cases = ", ".join(
+            f"seconds < {bound}, {literal(label)}" for label, bound in BUCKETS if bound is not None
+        )
+        found = dict(
+            self.db.query(
+                f"SELECT multiIf({cases}, {literal(BUCKETS[-1][0])}) AS bucket, count() "
+                f"FROM ({inner}) GROUP BY bucket"
+            )
+        )
+        return {
+            **_quantiles(row),
+            "clock": clock,
+            "distribution": [
+                {"bucket": label, "tickets": int(found.get(label, 0))} for label, _ in BUCKETS
+            ],
+        }
+
+    def first_response(self, f: Filters, clock: str = "wall") -> dict[str, Any]:
+        """Opening to the first public reply by an agent or admin, for tickets first answered
+        in the range."""
+        return self.duration(f, "first_response", clock)
+
+    def resolution(self, f: Filters, clock: str = "wall") -> dict[str, Any]:
+        """Opening to the first resolution, for tickets first resolved in the range."""
+        return self.duration(f, "resolution", clock)
+
+    # ------------------------------------------------------------------ SLA, reopens
+    def sla(self, f: Filters) -> dict[str, Any]:
+        """Breaches recorded in the range, and compliance: of the tickets opened in the
+        range, the % with no breach recorded (so far)."""
+        totals = self.totals(f)
+        row = self.db.query(
+            "SELECT count(), countIf(breached_first_response = 0 AND breached_resolution = 0) "
+            f"FROM {TICKETS} FINAL WHERE {f.within('opened_at')}{f.narrowing()}"
+        )[0]
+        opened, compliant = int(row[0]), int(row[1])
+        return {
+            "breaches": totals["sla_breaches"],
+            "first_response_breaches": totals["first_response_breaches"],
+            "resolution_breaches": totals["resolution_breaches"],
+            "tickets": opened,
+            "compliant": compliant,
+            "compliance_pct": _ratio(compliant, opened),
+        }
+
+    def reopen_rate(self, f: Filters) -> dict[str, Any]:
+        """Reopens in the range (Resolved back to a working status) per resolution in the
+        range, in %."""
+        totals = self.totals(f)
+        return {
+            "reopened": totals["reopened"],
+            "resolved": totals["resolved"],
+            "reopen_rate_pct": _ratio(totals["reopened"], totals["resolved"]),
+        }
+
+    # ------------------------------------------------------------------ agents
+    def throughput(self, f: Filters) -> list[dict[str, Any]]:
+        """Per agent: resolutions in the range of tickets assigned to them at the time, and
+        public replies they sent in the range."""
+        resolved = dict(
+            self.db.query(
+                "SELECT agent_id, count() "
+                + _events(f, f"event_type = 'StatusChanged' AND {RESOLVED_SQL} AND agent_id != ''")
+                + " GROUP BY agent_id"
+            )
+        )
+        replies = dict(
+            self.db.query(
+                "SELECT actor_id, count() "
+                + _events(
+                    f,
+                    "event_type = 'MessagePosted' AND internal = 0 "
+                    f"AND actor_role IN {in_list(list(STAFF_ROLES))}",
+                )
+                + " GROUP BY actor_id"
+            )
+        )
+        agents = sorted(set(resolved) | set(replies))
+        rows = [
+            {
+                "agent_id": str(a),
+                "resolved": int(resolved.get(a, 0)),
+                "replies": int(replies.get(a, 0)),
+            }
+            for a in agents
+        ]
+        return sorted(rows, key=lambda r: (-r["resolved"], -r["replies"], r["agent_id"]))
+
+    # ------------------------------------------------------------------ volume
+    VOLUME_BY = {"priority": "priority", "language": "language", "tag": "tag"}
+
+    def volume(self, f: Filters, by: str) -> list[dict[str, Any]]:
+        """Tickets opened in the range, by their priority, language or tag now (a ticket with
+        two tags counts once for each; one without tags counts for none)."""
+        if by not in self.VOLUME_BY:
+            raise ValueError(f"volume by one of {', '.join(self.VOLUME_BY)}")
+        where = f"{f.within('opened_at')}{f.narrowing()}"
+        if by == "tag":
+            sql = (
+                f"SELECT tag AS key, count() AS n FROM (SELECT tags FROM {TICKETS} FINAL "
+                f"WHERE {where}) ARRAY JOIN tags AS tag GROUP BY key ORDER BY n DESC, key"
+            )
+        else:
+            sql = (
+                f"SELECT {by} AS key, count() AS n FROM {TICKETS} FINAL WHERE {where} "
+                "GROUP BY key ORDER BY n DESC, key"
+            )
+        return [{by: str(k), "tickets": int(n)} for k, n in self.db.query(sql)]
+
+    # ------------------------------------------------------------------ the KPI cards
+    def summary(self, f: Filters) -> dict[str, Any]:
+        totals = self.totals(f)
+        resolution = self.resolution(f)
+        first = self.first_response(f)
+        sla = self.sla(f)
+        return {
+            "open": self.open_now(f)["open"],
+            "created": totals["created"],
+            "resolved": totals["resolved"],
+            "resolution_median_seconds": resolution["median"],
+            "resolution_average_seconds": resolution["average"],
+            "first_response_median_seconds": first["median"],
+            "sla_breaches": totals["sla_breaches"],
+            "sla_compliance_pct": sla["compliance_pct"],
+            "reopen_rate_pct": _ratio(totals["reopened"], totals["resolved"]),
+        }

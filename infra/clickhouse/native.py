@@ -1,0 +1,103 @@
+"""The ClickHouse server adapter: ``clickhouse-driver`` over the native protocol.
+
+Rows always go as data (``execute("INSERT ... VALUES", rows)``): with 18.16 an inline
+``VALUES ('x')`` hangs the driver. One client per adapter, used by one thread at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from clickhouse_driver import Client
+from clickhouse_driver.errors import NetworkError, SocketTimeoutError
+
+from infra.clickhouse.ports import AnalyticsUnavailableError
+from infra.clickhouse.sql import identifier
+
+
+def _out(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_out(v) for v in value]
+    return value
+
+
+def _in(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return int(value.timestamp())  # an aware datetime; DateTime holds whole seconds
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+class ClickHouseServerDatabase:
+    """One database of a ClickHouse server (``clickhouse://host:port/database``)."""
+
+    def __init__(self, url: str, *, database: str | None = None, create: bool = True) -> None:
+        parts = urlsplit(url)
+        self.name = identifier(database or parts.path.strip("/") or "default")
+        self._server = Client(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 9000,
+            user=parts.username or "default",
+            password=parts.password or "",
+            connect_timeout=5,
+            send_receive_timeout=300,
+        )
+        self._lock = threading.Lock()
+        self.address = f"{parts.hostname}:{parts.port or 9000}"
+        with self._reaching():
+            if create:
+                self._server.execute(f"CREATE DATABASE IF NOT EXISTS {self.name}")
+            self._server.execute(f"USE {self.name}")
+
+    @contextmanager
+    def _reaching(self) -> Iterator[None]:
+        try:
+            yield
+        except (NetworkError, SocketTimeoutError, OSError, EOFError) as error:
+            self._server.disconnect()  # the next call connects again
+            raise AnalyticsUnavailableError(
+                f"ClickHouse at {self.address} cannot be reached: {error}"
+            ) from error
+
+    def command(self, sql: str) -> None:
+        with self._lock, self._reaching():
+            self._server.execute(sql)
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        statement = f"INSERT INTO {identifier(table)} ({', '.join(columns)}) VALUES"
+        # Column by column: the driver encodes a column at once instead of row by row.
+        data = [[_in(v) for v in column] for column in zip(*rows, strict=True)]
+        with self._lock, self._reaching():
+            self._server.execute(statement, data, columnar=True)
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        with self._lock, self._reaching():
+            rows = self._server.execute(sql)
+        return [tuple(_out(v) for v in row) for row in rows]
+
+    def drop(self) -> None:
+        """Drop the whole database (tests)."""
+        with self._lock:
+            self._server.execute(f"DROP DATABASE IF EXISTS {self.name}")
+
+    def close(self) -> None:
+        self._server.disconnect()

@@ -1,0 +1,248 @@
+"""The analytics projection in ClickHouse: the same store for the log and for Kafka.
+
+ClickHouse has no transactions, so exactly-once rests on idempotence instead of a lock:
+
+1. a batch folds each ticket's events in version order, from the ticket's current state (a
+   cache of this store, else read back from ``analytics_tickets``); events the state already
+   holds are skipped, a missing one is an error (``EventGapError``);
+2. it writes the facts, then the tickets' new states, then the position;
+3. a crash anywhere in between leaves at worst facts or states that the next try writes again
+   with the same keys: ``FINAL`` reads them once (ReplacingMergeTree), and the position, read
+   as a maximum, never goes back.
+
+So it is a ``ProjectionStore`` (the log, read after its position) and a
+``StreamProjectionStore`` (Kafka: at least once, in order per ticket) at once.
+
+One writer per database at a time: run one analytics projector (one log runner, or the
+members of one Kafka consumer group, which own disjoint tickets). A rebuild fills copies of
+the tables (suffix ``__rebuild``) from zero, then swaps them in by renaming all three at once;
+stop the live analytics projector for the rebuild (as for a Kafka rebuild), or an event it
+applies to the old tables just before the swap would be missing from the new ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from domain.sla import BusinessCalendar
+from infra.clickhouse.ports import AnalyticsDatabase
+from infra.clickhouse.schema import (
+    EVENT_COLUMNS,
+    EVENTS,
+    POSITION,
+    TABLES,
+    TICKET_COLUMNS,
+    TICKETS,
+    create_statements,
+)
+from infra.clickhouse.sql import in_list
+from projections import analytics
+from projections.analytics import EventGapError, Fact, TicketFacts
+from projections.ports import Envelope
+
+REBUILD_SUFFIX = "__rebuild"
+CACHE_MAX = 200_000  # tickets whose current state a store keeps in memory
+_TIMES = frozenset(
+    {
+        "opened_at",
+        "updated_at",
+        "first_response_at",
+        "first_resolved_at",
+        "resolved_at",
+        "closed_at",
+    }
+)
+
+
+def _fact_row(fact: Fact) -> list[Any]:
+    return [getattr(fact, column) for column in EVENT_COLUMNS]
+
+
+def _ticket_row(ticket: TicketFacts) -> list[Any]:
+    return [getattr(ticket, column) for column in TICKET_COLUMNS]
+
+
+def _select_tickets(table: str, ids: Sequence[UUID]) -> str:
+    columns = []
+    for column in TICKET_COLUMNS:
+        if column == "ticket_id":
+            columns.append("toString(ticket_id)")
+        elif column in _TIMES:
+            columns.append(f"toUnixTimestamp({column})")
+        else:
+            columns.append(column)
+    return (
+        f"SELECT {', '.join(columns)} FROM {table} FINAL "
+        f"WHERE ticket_id IN {in_list([str(i) for i in ids])}"
+    )
+
+
+def _ticket_from_row(row: Sequence[Any]) -> TicketFacts:
+    values: dict[str, Any] = dict(zip(TICKET_COLUMNS, row, strict=True))
+    values["ticket_id"] = UUID(values["ticket_id"])
+    for column in _TIMES:
+        if values[column] is not None:
+            values[column] = datetime.fromtimestamp(int(values[column]), UTC)
+    values["tags"] = tuple(values["tags"])
+    values["breached_first_response"] = bool(values["breached_first_response"])
+    values["breached_resolution"] = bool(values["breached_resolution"])
+    return TicketFacts(**values)
+
+
+class AnalyticsBatch:
+    """One batch: folds in memory, writes at ``commit``."""
+
+    def __init__(self, store: ClickHouseProjectionStore, position: int) -> None:
+        self.position = position
+        self.applied = 0
+        self._store = store
+        self._facts: list[Fact] = []
+        self._tickets: dict[UUID, TicketFacts] = {}
+        self._calendar: list[BusinessCalendar | None] = []  # read once, if needed
+
+    def calendar(self) -> BusinessCalendar | None:
+        if not self._calendar:
+            self._calendar.append(self._store.calendar())
+        return self._calendar[0]
+
+    def apply(self, envelopes: Sequence[Envelope]) -> None:
+        if not envelopes:
+            return
+        self._store.load([e for e in envelopes if e.aggregate_id not in self._tickets])
+        for envelope in envelopes:
+            ticket_id = envelope.aggregate_id
+            current = self._tickets.get(ticket_id) or self._store.cached(ticket_id)
+            try:
+                folded = analytics.fold(envelope, current, self.calendar)
+            except EventGapError:
+                # Another writer (a rebuild's swap, another member of the group) may be ahead
+                # of this store's memory: read the ticket back once, then insist.
+                current = self._store.reload(ticket_id)
+                folded = analytics.fold(envelope, current, self.calendar)
+            if folded is not None:
+                fact, after = folded
+                self._facts.append(fact)
+                self._tickets[ticket_id] = after
+                self.applied += 1
+            elif not analytics.is_ticket_event(envelope):
+                self.applied += 1 if envelope.position > self.position else 0
+            self.position = max(self.position, envelope.position)
+
+    def commit(self, before: int) -> None:
+        self._store.write(self._facts, list(self._tickets.values()), before, self.position)
+
+
+class ClickHouseProjectionStore:
+    """The analytics projector's tables in one ClickHouse database (``suffix``: a copy)."""
+
+    name = analytics.NAME
+
+    def __init__(
+        self,
+        db: AnalyticsDatabase,
+        *,
+        suffix: str = "",
+        calendar: Callable[[], BusinessCalendar | None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.suffix = suffix
+        # The SLA calendar for business-time durations (read at most once per batch).
+        self.calendar = calendar
+        self.tracking_name = analytics.NAME + suffix
+        self._cache: dict[UUID, TicketFacts] = {}
+        for statement in create_statements(suffix):
+            db.command(statement)
+
+    def table(self, name: str) -> str:
+        return name + self.suffix
+
+    # ------------------------------------------------------------------ ProjectionStore
+    def position(self) -> int:
+        rows = self.db.query(f"SELECT max(position) FROM {self.table(POSITION)}")
+        return int(rows[0][0] or 0) if rows else 0
+
+    @contextmanager
+    def batch(self) -> Iterator[AnalyticsBatch]:
+        before = self.position()
+        batch = AnalyticsBatch(self, before)
+        try:
+            yield batch
+            batch.commit(before)
+        except BaseException:
+            self._cache.clear()  # memory may be ahead of the tables now
+            raise
+
+    def has_applied_versions(self) -> bool:
+        """Kafka may feed this store whenever: it keeps each ticket's version anyway."""
+        return True
+
+    # ------------------------------------------------------------------ the batch's helpers
+    def cached(self, ticket_id: UUID) -> TicketFacts | None:
+        return self._cache.get(ticket_id)
+
+    def load(self, envelopes: Sequence[Envelope]) -> None:
+        """Read the current state of the tickets these events change that memory lacks."""
+        wanted = {
+            e.aggregate_id
+            for e in envelopes
+            if analytics.is_ticket_event(e) and e.version > 1 and e.aggregate_id not in self._cache
+        }
+        if wanted:
+            self._read(sorted(wanted))
+
+    def reload(self, ticket_id: UUID) -> TicketFacts | None:
+        self._cache.pop(ticket_id, None)
+        self._read([ticket_id])
+        return self._cache.get(ticket_id)
+
+    def _read(self, ids: Sequence[UUID]) -> None:
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            for row in self.db.query(_select_tickets(self.table(TICKETS), chunk)):
+                ticket = _ticket_from_row(row)
+                self._cache[ticket.ticket_id] = ticket
+
+    def write(
+        self, facts: list[Fact], tickets: list[TicketFacts], before: int, position: int
+    ) -> None:
+        self.db.insert(self.table(EVENTS), EVENT_COLUMNS, [_fact_row(f) for f in facts])
+        self.db.insert(self.table(TICKETS), TICKET_COLUMNS, [_ticket_row(t) for t in tickets])
+        if position > before:
+            self.db.insert(
+                self.table(POSITION),
+                ("name", "position", "written_at"),
+                [(analytics.NAME, position, datetime.now(UTC))],
+            )
+        if len(self._cache) + len(tickets) > CACHE_MAX:
+            self._cache.clear()
+        for ticket in tickets:
+            self._cache[ticket.ticket_id] = ticket
+
+    # ------------------------------------------------------------------ rebuild
+    def shadow(self) -> ClickHouseProjectionStore:
+        """Empty copies of the tables, to rebuild into from zero."""
+        for table in TABLES:
+            self.db.command(f"DROP TABLE IF EXISTS {table}{REBUILD_SUFFIX}")
+        return ClickHouseProjectionStore(self.db, suffix=REBUILD_SUFFIX, calendar=self.calendar)
+
+    def swap_in(self, shadow: ClickHouseProjectionStore) -> int:
+        """Make the rebuilt copies live (one RENAME of all three); returns their position."""
+        position = shadow.position()
+        for table in TABLES:
+            self.db.command(f"DROP TABLE IF EXISTS {table}__old")
+        renames = [f"{t} TO {t}__old, {t}{shadow.suffix} TO {t}" for t in TABLES]
+        self.db.command("RENAME TABLE " + ", ".join(renames))
+        for table in TABLES:
+            self.db.command(f"DROP TABLE IF EXISTS {table}__old")
+        self._cache.clear()
+        return position
+
+    def clear(self) -> None:
+        """Drop every row (tests)."""
+        for table in TABLES:
+            self.db.command(f"TRUNCATE TABLE {self.table(table)}")
+        self._cache.clear()

@@ -1,0 +1,286 @@
+"""The analytics port's contract, on both adapters: a real ClickHouse server (Debian's 18.16,
+native protocol) and chDB in this process. Each test gets a database of its own.
+
+The projection and every metric are checked against the hand-computed history of
+``tests/support/analytics_history.py``; duplicates (a replay, a re-delivery, a crash between
+the writes) must count once; a rebuild must equal the live build.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from domain.sla import BusinessCalendar
+from infra.automation import defaults
+from infra.clickhouse.metrics import Filters, Metrics
+from infra.clickhouse.ports import AnalyticsDatabase
+from infra.clickhouse.store import ClickHouseProjectionStore
+from projections.analytics import EventGapError
+from projections.ports import Envelope
+from projections.runner import ProjectionRunner, rebuild
+from tests.support import analytics_history as h
+
+ADAPTERS = ["server", "chdb"]
+
+
+@pytest.fixture(params=ADAPTERS)
+def adb(request: pytest.FixtureRequest) -> Iterator[AnalyticsDatabase]:
+    name = f"contract_{uuid.uuid4().hex[:12]}"
+    if request.param == "server":
+        from infra.clickhouse.native import ClickHouseServerDatabase
+
+        db: Any = ClickHouseServerDatabase(request.getfixturevalue("clickhouse_url"), database=name)
+    else:
+        from django.conf import settings
+
+        from infra.clickhouse.embedded import ChdbDatabase
+
+        db = ChdbDatabase(settings.ANALYTICS_PATH, database=name)
+    try:
+        yield db
+    finally:
+        db.drop()
+        db.close()
+
+
+class ListSource:
+    """The log as a list of envelopes (an ``EventSource``), for the hand-made history."""
+
+    def __init__(self, envelopes: Sequence[Envelope]) -> None:
+        self.envelopes = list(envelopes)
+
+    def head(self) -> int:
+        return self.envelopes[-1].position if self.envelopes else 0
+
+    def read(self, after: int, limit: int) -> Sequence[Envelope]:
+        return [e for e in self.envelopes if e.position > after][:limit]
+
+    def wait(self, after: int, timeout: float) -> None:
+        pass
+
+
+def calendar() -> BusinessCalendar:
+    """The calendar a fresh installation starts with (Monday to Friday, 09:00-17:00 UTC)."""
+    return BusinessCalendar.from_json(defaults.CALENDAR)
+
+
+def built(adb: AnalyticsDatabase, batch_size: int = 5) -> ClickHouseProjectionStore:
+    store = ClickHouseProjectionStore(adb, calendar=calendar)
+    ProjectionRunner(ListSource(h.envelopes()), store, batch_size=batch_size).catch_up()
+    return store
+
+
+RANGE = Filters(h.DAY1, h.DAY2)
+
+
+def snapshot(adb: AnalyticsDatabase) -> dict[str, Any]:
+    return {
+        "events": adb.query(
+            "SELECT toString(ticket_id), version, position, event_type, toString(occurred_at), "
+            "actor_id, actor_role, customer_id, agent_id, team, priority, status_from, "
+            "status_to, tags, language, channel, internal, sla_target "
+            "FROM analytics_events FINAL ORDER BY position"
+        ),
+        "tickets": adb.query(
+            "SELECT toString(ticket_id), version, position, agent_id, priority, status, tags, "
+            "toString(opened_at), toString(first_response_at), toString(first_resolved_at), "
+            "toString(resolved_at), toString(closed_at), resolutions, reopens, staff_replies, "
+            "customer_replies, breached_first_response, breached_resolution, "
+            "first_response_business, resolution_business "
+            "FROM analytics_tickets FINAL ORDER BY ticket_id"
+        ),
+    }
+
+
+def everything(m: Metrics, f: Filters) -> dict[str, Any]:
+    def dist(d: dict[str, Any]) -> dict[str, Any]:
+        buckets = {b["bucket"]: b["tickets"] for b in d["distribution"] if b["tickets"]}
+        return {**d, "distribution": buckets}
+
+    return {
+        "open_now": m.open_now(f),
+        "daily": m.daily(f),
+        "status_over_time": m.status_over_time(f),
+        "totals": m.totals(f),
+        "first_response": dist(m.first_response(f)),
+        "resolution": dist(m.resolution(f)),
+        "sla": m.sla(f),
+        "reopen_rate": m.reopen_rate(f),
+        "backlog": m.backlog(f),
+        "throughput": m.throughput(f),
+        "volume_priority": m.volume(f, "priority"),
+        "volume_language": m.volume(f, "language"),
+        "volume_tag": m.volume(f, "tag"),
+    }
+
+
+# ---------------------------------------------------------------------------- the port
+def test_rows_go_as_data_and_come_back_alike(adb):
+    adb.command(
+        "CREATE TABLE t (id UUID, s String, n UInt64, f Float64, at DateTime, "
+        "maybe Nullable(DateTime), tags Array(String)) ENGINE = MergeTree ORDER BY id"
+    )
+    tricky = "it's a \\ back'slash'); DROP TABLE t; --"
+    at = datetime(2026, 3, 2, 23, 30, 5, 999_000, tzinfo=UTC)
+    ident = uuid.UUID(int=7)
+    adb.insert(
+        "t",
+        ["id", "s", "n", "f", "at", "maybe", "tags"],
+        [
+            (ident, tricky, 2**40, 0.5, at, None, ["a", "b'"]),
+            (uuid.UUID(int=8), "", 0, 0, at, at, []),
+        ],
+    )
+    rows = adb.query(
+        "SELECT toString(id), s, n, f, toString(at), maybe, tags, toString(toDate(at, "
+        "'Asia/Tokyo')) FROM t ORDER BY id"
+    )
+    assert rows[0] == (
+        str(ident),
+        tricky,
+        2**40,
+        0.5,
+        "2026-03-02 23:30:05",
+        None,
+        ["a", "b'"],
+        "2026-03-03",
+    )
+    assert rows[1][5] == "2026-03-02 23:30:05"
+    from infra.clickhouse.sql import literal
+
+    assert adb.query(f"SELECT count() FROM t WHERE s = {literal(tricky)}") == [(1,)]
+
+
+# ---------------------------------------------------------------------------- the metrics
+def test_every_metric_equals_the_hand_computed_number(adb):
+    built(adb)
+    assert everything(Metrics(adb), RANGE) == h.EXPECTED
+
+
+def dist(d: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **d,
+        "distribution": {b["bucket"]: b["tickets"] for b in d["distribution"] if b["tickets"]},
+    }
+
+
+def test_durations_in_business_time_follow_the_sla_calendar(adb):
+    built(adb)
+    m = Metrics(adb)
+    business = {
+        "first_response": dist(m.first_response(RANGE, "business")),
+        "resolution": dist(m.resolution(RANGE, "business")),
+    }
+    assert business == h.EXPECTED_BUSINESS
+    # Without a calendar there is no business time, and wall-clock time is unchanged.
+    other = ClickHouseProjectionStore(adb, suffix="__nocal")
+    ProjectionRunner(ListSource(h.envelopes()), other).catch_up()
+    rows = adb.query(
+        "SELECT count() FROM analytics_tickets__nocal FINAL WHERE "
+        "isNotNull(first_response_business) OR isNotNull(resolution_business)"
+    )
+    assert rows == [(0,)]
+
+
+def test_filters_narrow_by_the_tickets_fields_at_the_event_or_now(adb):
+    built(adb)
+    m = Metrics(adb)
+    # T3 was urgent when opened and is high now: created counts T1 only, volume counts both.
+    high = Filters(h.DAY1, h.DAY2, priority=("high",))
+    assert m.totals(high)["created"] == 1
+    assert m.volume(high, "priority") == [{"priority": "high", "tickets": 2}]
+    assert [d["resolved"] for d in m.daily(Filters(h.DAY1, h.DAY2, agent=h.A1))] == [1, 1]
+    assert m.open_now(Filters(h.DAY1, h.DAY2, tag="login"))["open"] == 1
+    assert m.backlog(Filters(h.DAY1, h.DAY2, agent="")) == [{"agent_id": "", "open": 1}]
+    assert m.totals(Filters(h.DAY2, h.DAY2))["created"] == 1
+    # A range starting later starts from the statuses at its start.
+    assert m.status_over_time(Filters(h.DAY2, h.DAY2)) == h.EXPECTED["status_over_time"][1:]
+    by_tag = m.status_over_time(Filters(h.DAY1, h.DAY2, tag="login"))  # T2 and T4, tagged now
+    assert [sum(d["by_status"].values()) for d in by_tag] == [2, 2]
+    assert by_tag[1]["by_status"]["closed"] == by_tag[1]["by_status"]["waiting_on_customer"] == 1
+    assert m.totals(Filters(date(2026, 3, 4), date(2026, 3, 9)))["created"] == 0
+    assert m.resolution(Filters(date(2026, 3, 4), date(2026, 3, 9)))["median"] is None
+
+
+def test_days_are_the_admins_calendar_days(adb):
+    built(adb)
+    tokyo = Filters(h.DAY1, h.DAY2, tz="Asia/Tokyo")
+    assert Metrics(adb).daily(tokyo) == [
+        {"day": "2026-03-02", "created": 2, "resolved": 1},
+        {"day": "2026-03-03", "created": 2, "resolved": 2},
+    ]
+    new_york = Filters(h.DAY1, h.DAY1, tz="America/New_York")  # 05:00 UTC .. 05:00 UTC
+    assert Metrics(adb).totals(new_york)["created"] == 3
+
+
+# ---------------------------------------------------------------------------- exactly once
+def test_a_replayed_or_redelivered_event_counts_once(adb):
+    store = built(adb)
+    expected = everything(Metrics(adb), RANGE)
+    # Kafka delivers again (the same store, and a new one that must read the states back).
+    for again in (store, ClickHouseProjectionStore(adb)):
+        with again.batch() as batch:
+            batch.apply(h.envelopes())
+            assert batch.applied == 0
+    assert everything(Metrics(adb), RANGE) == expected
+
+
+def test_a_crash_between_the_writes_is_repaired_by_the_retry(adb, monkeypatch):
+    """The facts written, then the process dies before the states and the position: the next
+    try writes the same facts again, and FINAL reads each once."""
+    store = ClickHouseProjectionStore(adb)
+    real_insert = adb.insert
+
+    def dying(table: str, columns: Any, rows: Any) -> None:
+        if table == "analytics_tickets":
+            raise ConnectionError("killed")
+        real_insert(table, columns, rows)
+
+    monkeypatch.setattr(adb, "insert", dying)
+    runner = ProjectionRunner(ListSource(h.envelopes()), store, batch_size=100)
+    with pytest.raises(ConnectionError):
+        runner.catch_up()
+    monkeypatch.setattr(adb, "insert", real_insert)
+    assert store.position() == 0
+    assert adb.query("SELECT count() FROM analytics_events") == [(len(h.events()),)]
+    ProjectionRunner(ListSource(h.envelopes()), ClickHouseProjectionStore(adb)).catch_up()
+    assert adb.query("SELECT count() FROM analytics_events") == [(2 * len(h.events()),)]
+    assert everything(Metrics(adb), RANGE) == h.EXPECTED
+
+
+def test_a_missing_event_is_refused(adb):
+    store = ClickHouseProjectionStore(adb)
+    envelopes = h.envelopes()
+    with pytest.raises(EventGapError), store.batch() as batch:
+        batch.apply([e for e in envelopes if not (e.aggregate_id == h.T1 and e.version == 2)])
+    assert store.position() == 0
+
+
+def test_a_stream_in_order_per_ticket_only_gives_the_same_result(adb):
+    """Kafka keeps order per ticket, not across tickets: deliver ticket by ticket."""
+    store = ClickHouseProjectionStore(adb)
+    envelopes = h.envelopes()
+    by_ticket = sorted(envelopes, key=lambda e: (str(e.aggregate_id), e.version))
+    for start in range(0, len(by_ticket), 4):
+        with store.batch() as batch:
+            batch.apply(by_ticket[start : start + 4])
+    assert store.position() == envelopes[-1].position
+    assert everything(Metrics(adb), RANGE) == h.EXPECTED
+
+
+# ---------------------------------------------------------------------------- rebuild
+def test_rebuilt_equals_live(adb):
+    live = built(adb, batch_size=3)
+    before = snapshot(adb)
+    source = ListSource(h.envelopes())
+    position = rebuild(source, live, live.shadow, live.swap_in, batch_size=7)
+    assert position == source.head() == live.position()
+    assert snapshot(adb) == before
+    assert everything(Metrics(adb), RANGE) == h.EXPECTED
+    tables = {r[0] for r in adb.query("SHOW TABLES")}
+    assert tables == {"analytics_events", "analytics_tickets", "analytics_position"}

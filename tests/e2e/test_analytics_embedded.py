@@ -1,0 +1,123 @@
+"""Analytics the way ``make run`` runs them (ADR 0030): the launcher's web server owns the chDB
+directory and runs the analytics projector in its process, beside the projector process;
+``manage.py projector rebuild analytics`` refuses while it runs and works once it stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, free_port, subprocess_database_url
+from tests.e2e.test_launcher import projector_children, wait_for
+
+
+@pytest.fixture
+def chdb_env(django_db_setup: Any, tmp_path: Path) -> dict[str, str]:
+    from django.conf import settings
+
+    env = {
+        "DESKSTREAM_SECRET_KEY": settings.SECRET_KEY,
+        **os.environ,
+        "DATABASE_URL": subprocess_database_url(),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DESKSTREAM_EMAIL_OUTBOX": "0",
+        "DESKSTREAM_ANALYTICS": "1",
+        "DESKSTREAM_ANALYTICS_PATH": str(tmp_path / "analytics"),
+    }
+    for name in ("PYTEST_VERSION", "DESKSTREAM_PROJECTORS_IN_PROCESS", "DESKSTREAM_CLICKHOUSE_URL"):
+        env.pop(name, None)
+    return env
+
+
+@pytest.fixture
+def launcher(chdb_env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infra.server.launcher", "--port", str(port), "--no-demo"],
+        cwd=ROOT,
+        env=chdb_env,
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def up() -> bool:
+            assert proc.poll() is None, f"the launcher exited with {proc.returncode}"
+            return httpx.get(f"{url}/api/schema/", timeout=1).status_code == 200
+
+        wait_for(up, 60)
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_web_server_owns_chdb_serves_the_dashboard_and_rebuild_waits_for_it(
+    launcher: tuple[subprocess.Popen[bytes], str],
+    chdb_env: dict[str, str],
+    e2e_user: Callable[..., Any],
+    e2e_token: Callable[[Any], str],
+) -> None:
+    proc, url = launcher
+    assert len(projector_children(proc)) == 1  # the other projectors' process runs too
+    admin = httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {e2e_token(e2e_user('admin'))}"}
+    )
+    customer = httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {e2e_token(e2e_user())}"}
+    )
+    tag = f"e2e-{uuid.uuid4().hex[:8]}"
+    opened = customer.post(
+        "/api/tickets", json={"subject": "Live", "description": "d", "tags": [tag]}
+    )
+    assert opened.status_code == 201, opened.text
+    position = opened.json()["position"]
+
+    def counted() -> int:
+        r = admin.get("/api/analytics/open", params={"tag": tag, "after": position}, timeout=10)
+        assert r.status_code == 200, r.text
+        return int(r.json()["data"]["open"])
+
+    assert wait_for(counted, 20) == 1
+    assert customer.get("/api/analytics/open").status_code == 403
+
+    # The directory is the web server's while it runs: a rebuild says so and changes nothing.
+    refused = manage(chdb_env, "projector", "rebuild", "analytics")
+    assert refused.returncode != 0
+    assert "Stop `make run` first" in refused.stderr
+    assert "in use" in manage(chdb_env, "projector", "status").stdout
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+
+    rebuilt = manage(chdb_env, "projector", "rebuild", "analytics", "--batch-size", "50")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "rebuild analytics" in rebuilt.stdout  # the progress bar's label
+    assert "analytics rebuilt and swapped in at position" in rebuilt.stdout
+    status = manage(chdb_env, "projector", "status")
+    assert status.returncode == 0, status.stderr
+    line = next(row for row in status.stdout.splitlines() if "│ analytics" in row)
+    cells = [cell.strip() for cell in line.split("│")]  # projector, source, position, lag, where
+    assert cells[4] == "0", line  # lag 0: at the head after the rebuild
