@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from domain.numbers import parse_natural
 from infra.email import templates
 from infra.email.api import (
     EmailTemplateSerializer,
@@ -49,10 +50,10 @@ class OutboxListView(APIView):
     @extend_schema(responses={200: OutboxEntrySerializer(many=True)})
     def get(self, request: Request) -> Response:
         require_admin(request)
-        raw = request.query_params.get("limit", "100")
-        if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        limit = parse_natural(request.query_params.get("limit", "100"))
+        if limit is None or not 1 <= limit <= 1000:
             raise ValidationError({"limit": ["An integer from 1 to 1000."]})
-        entries = local_outbox().entries()[: int(raw)]
+        entries = local_outbox().entries()[:limit]
         return Response(
             {
                 "enabled": settings.EMAIL_OUTBOX,

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from domain.lifecycle import Priority, Role, Status
+from infra.api import UtcDateTimeField
 from infra.auth.models import User
 from infra.postgres.search import PostgresSearchIndex
 from projections import search
@@ -50,10 +51,10 @@ class SearchParamsSerializer(serializers.Serializer[Any]):
     priority = serializers.CharField(required=False, allow_blank=True)
     agent = serializers.CharField(max_length=64, required=False)
     tags = serializers.CharField(max_length=1000, required=False, allow_blank=True)
-    created_from = serializers.DateTimeField(required=False)
-    created_to = serializers.DateTimeField(required=False)
-    updated_from = serializers.DateTimeField(required=False)
-    updated_to = serializers.DateTimeField(required=False)
+    created_from = UtcDateTimeField(required=False)
+    created_to = UtcDateTimeField(required=False)
+    updated_from = UtcDateTimeField(required=False)
+    updated_to = UtcDateTimeField(required=False)
     page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
     page_size = serializers.IntegerField(
         min_value=1, max_value=search.MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE
