@@ -18,11 +18,23 @@ class TicketSerializer(serializers.ModelSerializer[TicketRecord]):
             "last_message_at", "resolved_at", "closed_at", "message_count",
             "sla_breaches", "sla_first_response_due", "sla_resolution_due",
         ]  # fmt: skip
+        read_only_fields = fields  # output only: every field is in every answer (but sla_*)
 
     # From the SLA projection (annotated by the views): null while the clock is stopped short
     # of the target (waiting on the customer, resolved) or before the projector has run.
-    sla_first_response_due = serializers.DateTimeField(read_only=True, allow_null=True)
-    sla_resolution_due = serializers.DateTimeField(read_only=True, allow_null=True)
+    # Staff only: a customer's ticket (``CustomerTicketSerializer``) leaves out every
+    # ``sla_*`` field, so the schema does not require them (output only, never read).
+    sla_breaches = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Staff only: the SLA targets breached so far.",
+    )
+    sla_first_response_due = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Staff only."
+    )
+    sla_resolution_due = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Staff only."
+    )
 
 
 class CustomerTicketSerializer(TicketSerializer):
