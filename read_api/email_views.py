@@ -61,6 +61,7 @@ class OutboxListView(APIView):
     """The messages in the local outbox, newest first (at most ``limit``, default 100)."""
 
     @extend_schema(
+        operation_id="outbox_list",
         parameters=[
             OpenApiParameter(
                 "limit", OpenApiTypes.INT, description=f"At most this many, 1-{MAX_LIMIT}."

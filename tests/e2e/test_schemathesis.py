@@ -69,43 +69,46 @@ class Fuzz:
 
     def operation(self, operation: Any, path_parameters: dict[str, str] | None) -> None:
         for mode in MODES:
-            found: list[str] = []
-            label = f"{operation.label} [{mode.value}{', real ids' if path_parameters else ''}]"
-
-            @settings(
-                max_examples=EXAMPLES,
-                derandomize=True,
-                database=None,
-                deadline=None,
-                phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            )
-            @given(
-                case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
-            )
-            def run(case: Any) -> None:
-                write = case.method.upper() in WRITES
-                before = self.last_position() if write else 0
-                try:
-                    response = case.call(base_url=self.server.url, headers=self.headers, timeout=30)
-                    case.validate_response(response, checks=CHECKS, headers=self.headers)
-                except (FailureGroup, Exception) as failure:  # or no answer at all
-                    found.append(f"{label}: {_text(failure)}")
-                    return
-                if write and 400 <= response.status_code < 500:
-                    stored = self.last_position() - before
-                    if stored:
-                        found.append(
-                            f"{label}: refused with {response.status_code} but stored "
-                            f"{stored} event(s): {case.as_curl_command()}"
-                        )
-
             try:
-                run()
+                found = self.run(operation, mode, path_parameters)
             except Unsatisfiable:  # negative mode: the operation takes nothing to get wrong
                 if mode is not schemathesis.GenerationMode.NEGATIVE:
                     raise
+                found = []
             self.failures.extend(found[:3])  # the first few of each operation are enough
+
+    def run(self, operation: Any, mode: Any, path_parameters: dict[str, str] | None) -> list[str]:
+        found: list[str] = []
+        label = f"{operation.label} [{mode.value}{', real ids' if path_parameters else ''}]"
+
+        @settings(
+            max_examples=EXAMPLES,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
+        def run(case: Any) -> None:
+            write = case.method.upper() in WRITES
+            before = self.last_position() if write else 0
+            try:
+                response = case.call(base_url=self.server.url, headers=self.headers, timeout=30)
+                case.validate_response(response, checks=CHECKS, headers=self.headers)
+            except (FailureGroup, Exception) as failure:  # or no answer at all
+                found.append(f"{label}: {_text(failure)}")
+                return
+            if write and 400 <= response.status_code < 500:
+                stored = self.last_position() - before
+                if stored:
+                    found.append(
+                        f"{label}: refused with {response.status_code} but stored "
+                        f"{stored} event(s): {case.as_curl_command()}"
+                    )
+
+        run()
+        return found
 
 
 @pytest.fixture
