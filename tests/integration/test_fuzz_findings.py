@@ -235,3 +235,31 @@ def test_postgresql_parses_every_search_text_once_negation_runs_are_cut(db, text
         cur.execute(
             "SELECT websearch_to_tsquery(%s::regconfig, %s)", [CONFIG, websearch_text(text)]
         )
+
+
+def _typed_query_parameters() -> list[tuple[str, str, str]]:
+    """(path, parameter, type) of every typed query parameter of every GET in the schema."""
+    from drf_spectacular.settings import spectacular_settings
+
+    schema = spectacular_settings.DEFAULT_GENERATOR_CLASS().get_schema(request=None, public=True)
+    found = []
+    for path, methods in schema["paths"].items():
+        for parameter in methods.get("get", {}).get("parameters", []):
+            if parameter["in"] != "query":
+                continue
+            kind = parameter["schema"].get("type")
+            if parameter["schema"].get("format") == "date-time":
+                kind = "date-time"
+            if kind in ("integer", "boolean", "date-time"):
+                found.append((path, parameter["name"], kind))
+    return found
+
+
+@pytest.mark.parametrize(("path", "name", "kind"), _typed_query_parameters())
+def test_every_typed_query_parameter_refuses_a_value_of_another_type(api, path, name, kind):
+    _, admin = api("admin")
+    ticket = open_ticket(api("customer")[1])
+    url = path.replace("{ticket_id}", ticket["id"]).replace("{notification_id}", ticket["id"])
+    params = {"q": "x"} if path == "/api/search" else {}
+    for value in ("not-a-" + kind, SUPERSCRIPT_TWO):
+        refused(admin.get(url, {**params, name: value}), name)
