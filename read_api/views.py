@@ -89,7 +89,15 @@ class ConsistentListView(ConsistentReadMixin, generics.ListAPIView):  # type: ig
         return self.mark(super().list(request, *args, **kwargs))
 
 
-@extend_schema(parameters=[AFTER], tags=["tickets"])
+SORT = OpenApiParameter(
+    "sort",
+    str,
+    enum=sorted(SORTS),
+    description="The order of the list (default `-created_at`, newest first).",
+)
+
+
+@extend_schema(parameters=[AFTER, SORT], tags=["tickets"])
 class TicketListView(ConsistentListView):
     pagination_class = TicketCursorPagination
     filter_backends = [DjangoFilterBackend]
