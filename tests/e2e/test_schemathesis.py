@@ -36,7 +36,11 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.conftest import LiveServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # schemathesis's own strategies draw from ``random`` (its concern, not the API's)
+    pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
+]
 
 CHECKS = [
     not_a_server_error,
