@@ -37,7 +37,9 @@ class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
 
     error = serializers.CharField(help_text="A stable code, e.g. `invalid`, `not_found`.")
     detail = serializers.CharField(help_text="What went wrong, for people.")
-    fields = serializers.DictField(
+    # A declared field named like ``Serializer.fields``: the metaclass moves it into
+    # ``_declared_fields``, so the property stays as it is.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.JSONField(),
         required=False,
         help_text="For `invalid`: each refused field or parameter with its messages.",
@@ -66,7 +68,9 @@ class ApiAutoSchema(AutoSchema):
         responses: dict[str, Any] = super()._get_response_bodies(direction)
         for code in self.error_statuses():
             if str(code) not in responses:
-                body = self._get_response_for_code(ErrorSerializer, str(code), direction=direction)
+                body = self._get_response_for_code(  # type: ignore[no-untyped-call]
+                    ErrorSerializer, str(code), direction=direction
+                )
                 body["description"] = ERROR_DESCRIPTIONS[code]
                 responses[str(code)] = body
         return responses
