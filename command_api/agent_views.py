@@ -22,6 +22,7 @@ from command_api.views import actor_of, result
 from domain.agent import CAPACITY_MAX
 from domain.errors import NotFoundError, PermissionDeniedError
 from domain.lifecycle import Role
+from domain.numbers import parse_natural
 from domain.ticket import TAG_MAX, TAGS_MAX
 from infra.api import StrictCharField, StrictIntegerField, StrictSerializer
 from infra.auth.models import User
@@ -53,8 +54,9 @@ def _agent_user(request: Request, user_id: str, *, self_allowed: bool) -> User:
         raise PermissionDeniedError(
             "Only admins (or the agent, for its own working hours) change this."
         )
+    pk = parse_natural(user_id)
     user = User.objects.filter(
-        pk=int(user_id) if user_id.isdigit() else -1,
+        pk=-1 if pk is None else pk,
         role__in=[User.Role.AGENT, User.Role.ADMIN],
         is_active=True,
     ).first()

@@ -47,6 +47,7 @@ from command_api.application import Actor, DeskstreamApplication
 from command_api.serializers import plain_message
 from command_api.views import if_match_version
 from domain.lifecycle import Role
+from domain.numbers import parse_natural
 from infra.api import parse_json
 from infra.auth.tokens import AsyncSessions, TokenError
 from infra.server.routing import MethodRoute
@@ -329,9 +330,8 @@ def _single_headers(raw: list[tuple[bytes, bytes]]) -> dict[bytes, bytes] | None
 
 def _content_length(headers: dict[bytes, bytes]) -> int | None:
     raw = headers.get(b"content-length")
-    if raw is None or not raw.isdigit():
-        return None  # chunked, or malformed: Django's path
-    return int(raw)
+    # None: chunked, or malformed: Django's path
+    return None if raw is None else parse_natural(raw.decode("latin-1"))
 
 
 def _media_type(value: bytes) -> str:

@@ -24,7 +24,9 @@ from command_api.application import Actor, CommandResult, get_application
 from command_api.presenters import present_history, present_ticket
 from domain.errors import NotFoundError, PermissionDeniedError
 from domain.lifecycle import Role
+from domain.numbers import parse_natural
 from domain.ticket import Ticket
+from infra.api import in_utc
 from infra.auth.models import User
 
 IF_MATCH = OpenApiParameter(
@@ -121,8 +123,8 @@ def ticket_as_of(request: Request, ticket_id: str, as_of: str | None) -> Respons
 
 def _as_of_version(ticket_id: UUID, as_of: str) -> int:
     as_of = as_of.strip()
-    if as_of.isdigit():
-        version = int(as_of)
+    version = parse_natural(as_of)
+    if version is not None:
         if version < 1:
             raise ValidationError({"as_of": ["Versions start at 1."]})
         return version
@@ -135,6 +137,10 @@ def _as_of_version(ticket_id: UUID, as_of: str) -> int:
         raise ValidationError({"as_of": ["Give an ISO-8601 time or a version number."]})
     if moment.tzinfo is None:
         raise ValidationError({"as_of": ["Give the time with its UTC offset, e.g. Z."]})
+    try:
+        moment = in_utc(moment)
+    except ValueError as exc:
+        raise ValidationError({"as_of": [str(exc)]}) from None
     at = get_application().version_at(ticket_id, moment)
     if at is None:
         raise NotFoundError("The ticket did not exist at that time.", id=str(ticket_id))

@@ -37,6 +37,7 @@ from eventsourcing.persistence import Notification
 
 from command_api.application import close_application, get_application
 from config.celery import CHECK_SLA, SEND, SWEEP, app
+from domain.numbers import parse_natural
 from infra.auth.models import User
 from infra.auth.tokens import TokenError, authenticate_access
 from infra.automation.rules import sla_rules
@@ -250,7 +251,7 @@ def opensearch_client() -> Any:
 
 def customer_info(customer_ids: Sequence[str]) -> dict[str, search.CustomerInfo]:
     """Customers' searchable metadata, from the accounts (ids of other shapes have none)."""
-    numeric = [int(c) for c in customer_ids if c.isdigit() and len(c) < 19]
+    numeric = [n for n in map(parse_natural, customer_ids) if n is not None]
     found: dict[str, search.CustomerInfo] = {}
     for user in User.objects.filter(pk__in=numeric).select_related("customer_profile"):
         profile = getattr(user, "customer_profile", None)

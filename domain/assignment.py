@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from domain.errors import ValidationError
 from domain.lifecycle import Priority
+from domain.numbers import parse_natural
 from domain.sla import BusinessCalendar
 
 ONLINE = "online"
@@ -101,7 +102,8 @@ def ineligible_because(
 
 def rotation_key(user_id: str) -> tuple[int, int | str]:
     """The fixed rotation order: numeric user ids by number, then the others by text."""
-    return (0, int(user_id)) if user_id.isdigit() else (1, user_id)
+    number = parse_natural(user_id)
+    return (1, user_id) if number is None else (0, number)
 
 
 def _after(user_id: str, last: str | None) -> tuple[bool, tuple[int, int | str]]:

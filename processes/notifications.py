@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from domain.lifecycle import Status
+from domain.numbers import parse_natural
 from infra.auth.models import User
 from infra.email import templates
 from infra.email.models import stored_template
@@ -116,9 +117,10 @@ def sweep(enqueue: Enqueue, *, at: Any = None, batch: int = SWEEP_BATCH) -> int:
 
 
 def _user(user_id: str) -> User | None:
-    if not user_id.isdigit():
+    pk = parse_natural(user_id)
+    if pk is None:
         return None
-    return User.objects.filter(pk=int(user_id)).first()
+    return User.objects.filter(pk=pk).first()
 
 
 def _name(user_id: str | None) -> str:

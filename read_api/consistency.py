@@ -17,6 +17,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from domain.numbers import parse_natural
 from infra.postgres.models import ProjectionPosition
 
 POLL_SECONDS = 0.005
@@ -40,9 +41,10 @@ def parse_after(request: Request) -> int | None:
     raw = request.query_params.get("after")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    after = parse_natural(raw)
+    if after is None:
         raise ValidationError({"after": ["Give the position a command returned (an integer)."]})
-    return int(raw)
+    return after
 
 
 def wait_for(

@@ -5,13 +5,18 @@ Only admins may use them (403 ``forbidden`` otherwise).
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from domain.numbers import parse_natural
 from infra.email import templates
 from infra.email.api import (
     EmailTemplateSerializer,
@@ -42,17 +47,34 @@ class EmailTemplateView(APIView):
         return Response(EmailTemplateSerializer(present_template(template_kind(kind))).data)
 
 
+MAX_LIMIT = 1000
+
+
+class OutboxListSerializer(serializers.Serializer[Any]):
+    enabled = serializers.BooleanField(help_text="Whether mail goes to the local outbox.")
+    count = serializers.IntegerField()
+    results = OutboxEntrySerializer(many=True)
+
+
 @extend_schema(tags=["settings"])
 class OutboxListView(APIView):
     """The messages in the local outbox, newest first (at most ``limit``, default 100)."""
 
-    @extend_schema(responses={200: OutboxEntrySerializer(many=True)})
+    @extend_schema(
+        operation_id="outbox_list",
+        parameters=[
+            OpenApiParameter(
+                "limit", OpenApiTypes.INT, description=f"At most this many, 1-{MAX_LIMIT}."
+            )
+        ],
+        responses={200: OutboxListSerializer},
+    )
     def get(self, request: Request) -> Response:
         require_admin(request)
-        raw = request.query_params.get("limit", "100")
-        if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-            raise ValidationError({"limit": ["An integer from 1 to 1000."]})
-        entries = local_outbox().entries()[: int(raw)]
+        limit = parse_natural(request.query_params.get("limit", "100"))
+        if limit is None or not 1 <= limit <= MAX_LIMIT:
+            raise ValidationError({"limit": [f"An integer from 1 to {MAX_LIMIT}."]})
+        entries = local_outbox().entries()[:limit]
         return Response(
             {
                 "enabled": settings.EMAIL_OUTBOX,

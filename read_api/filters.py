@@ -2,17 +2,57 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import django_filters
+from django import forms
 from django.db.models import QuerySet
+from django_filters.fields import IsoDateTimeField
 
 from domain.lifecycle import Priority, Status
+from infra.api import in_utc, query_boolean
 from infra.postgres.models import TicketRecord
 
 
 class CSVChoiceFilter(django_filters.BaseInFilter, django_filters.CharFilter):
     """``?status=open,assigned``: any of the listed values."""
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO-8601 time, sent to PostgreSQL in UTC (``infra.api.in_utc``)."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        moment: datetime | None = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return in_utc(moment)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
+class QueryBooleanField(forms.NullBooleanField):
+    """``true``/``1`` or ``false``/``0`` (``infra.api.query_boolean``); empty: no filter.
+    (django-filter's own ``BooleanFilter`` reads anything else as "no filter".)"""
+
+    widget = forms.TextInput  # the text as given (NullBooleanSelect maps "maybe" to None)
+
+    def to_python(self, value: Any) -> bool | None:  # type: ignore[override]  # (stubs: bool)
+        if value in (None, ""):
+            return None
+        try:
+            return query_boolean(str(value))
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None
+
+
+class QueryBooleanFilter(django_filters.BooleanFilter):
+    field_class = QueryBooleanField
 
 
 class TicketFilter(django_filters.FilterSet):
@@ -21,11 +61,11 @@ class TicketFilter(django_filters.FilterSet):
     agent = django_filters.CharFilter(method="filter_agent", label="assigned agent id, or 'none'")
     customer = django_filters.CharFilter(field_name="customer_id")
     tags = django_filters.CharFilter(method="filter_tags", label="comma-separated; all must match")
-    created_from = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_to = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    updated_from = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-    updated_to = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="lt")
-    sla_breached = django_filters.BooleanFilter(
+    created_from = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_to = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    updated_from = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_to = UtcDateTimeFilter(field_name="updated_at", lookup_expr="lt")
+    sla_breached = QueryBooleanFilter(
         method="filter_sla_breached", label="true: an SLA target was breached; false: none"
     )
 

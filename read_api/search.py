@@ -22,6 +22,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from domain.lifecycle import Priority, Role, Status
+from domain.numbers import parse_natural
+from infra.api import UtcDateTimeField
 from infra.auth.models import User
 from infra.postgres.search import PostgresSearchIndex
 from projections import search
@@ -59,10 +61,10 @@ class SearchParamsSerializer(serializers.Serializer[Any]):
     priority = serializers.CharField(required=False, allow_blank=True)
     agent = serializers.CharField(max_length=64, required=False)
     tags = serializers.CharField(max_length=1000, required=False, allow_blank=True)
-    created_from = serializers.DateTimeField(required=False)
-    created_to = serializers.DateTimeField(required=False)
-    updated_from = serializers.DateTimeField(required=False)
-    updated_to = serializers.DateTimeField(required=False)
+    created_from = UtcDateTimeField(required=False)
+    created_to = UtcDateTimeField(required=False)
+    updated_from = UtcDateTimeField(required=False)
+    updated_to = UtcDateTimeField(required=False)
     page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
     page_size = serializers.IntegerField(
         min_value=1, max_value=search.MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE
@@ -305,13 +307,13 @@ class SimilarTicketsView(APIView):
             tid = UUID(ticket_id)
         except ValueError:
             raise NotFound("No such ticket.") from None
-        raw = request.query_params.get("limit", str(search.SIMILAR_LIMIT))
-        if not raw.isdigit() or not 1 <= int(raw) <= search.MAX_PAGE_SIZE:
+        limit = parse_natural(request.query_params.get("limit", str(search.SIMILAR_LIMIT)))
+        if limit is None or not 1 <= limit <= search.MAX_PAGE_SIZE:
             raise serializers.ValidationError(
                 {"limit": [f"An integer from 1 to {search.MAX_PAGE_SIZE}."]}
             )
         try:
-            hits = SearchBackend.index().similar(tid, who, int(raw))
+            hits = SearchBackend.index().similar(tid, who, limit)
         except SearchUnavailableError as error:
             raise unavailable(error) from error
         return Response({"ticket_id": str(tid), "results": [present_hit(h) for h in hits]})

@@ -13,12 +13,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import generics
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from infra.api import StrictIntegerField, StrictSerializer
+from infra.api import StrictIntegerField, StrictSerializer, query_boolean
 from infra.auth.models import User
 from infra.postgres.models import (
     AgentRecord,
@@ -33,6 +32,7 @@ from infra.postgres.models import (
 from read_api import serializers as s
 from read_api.consistency import ConsistentReadMixin
 from read_api.filters import TicketFilter
+from read_api.pagination import StrictCursorPagination
 
 READ_MODELS = "read_models"
 SORTS = {"created_at", "-created_at", "updated_at", "-updated_at"}
@@ -59,7 +59,7 @@ def user_id(request: Request) -> str:
     return str(request.user.pk)
 
 
-class TicketCursorPagination(CursorPagination):
+class TicketCursorPagination(StrictCursorPagination):
     """Cursor pagination: stable while new tickets arrive (no skipped or repeated rows)."""
 
     page_size = 25
@@ -74,7 +74,7 @@ class TicketCursorPagination(CursorPagination):
         return (sort, "-id" if sort.startswith("-") else "id")
 
 
-class MessageCursorPagination(CursorPagination):
+class MessageCursorPagination(StrictCursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
@@ -89,7 +89,15 @@ class ConsistentListView(ConsistentReadMixin, generics.ListAPIView):  # type: ig
         return self.mark(super().list(request, *args, **kwargs))
 
 
-@extend_schema(parameters=[AFTER], tags=["tickets"])
+SORT = OpenApiParameter(
+    "sort",
+    str,
+    enum=sorted(SORTS),
+    description="The order of the list (default `-created_at`, newest first).",
+)
+
+
+@extend_schema(parameters=[AFTER, SORT], tags=["tickets"])
 class TicketListView(ConsistentListView):
     """The tickets the user may see (a customer: their own), filtered, paged by cursor."""
 
@@ -173,7 +181,7 @@ class MessageListView(ConsistentListView):
         return qs
 
 
-class IdCursorPagination(CursorPagination):
+class IdCursorPagination(StrictCursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
@@ -274,7 +282,7 @@ class NotificationListView(ConsistentListView):
     serializer_class = s.NotificationSerializer
     projection = NOTIFICATIONS
 
-    class Pagination(CursorPagination):
+    class Pagination(StrictCursorPagination):
         page_size = 25
         page_size_query_param = "page_size"
         max_page_size = 100
@@ -293,8 +301,12 @@ class NotificationListView(ConsistentListView):
 
     def get_queryset(self) -> QuerySet[NotificationRecord]:
         qs = _notifications(self.request)
-        unread = self.request.query_params.get("unread")
-        if unread in {"1", "true"}:
+        unread = self.request.query_params.get("unread", "")
+        try:
+            only_unread = unread != "" and query_boolean(unread)
+        except ValueError as exc:
+            raise ValidationError({"unread": [str(exc)]}) from None
+        if only_unread:
             qs = _unread(self.request, qs)
         return qs
 

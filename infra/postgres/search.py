@@ -26,6 +26,7 @@ from uuid import UUID
 from django.db import connection
 from psycopg import sql
 
+from domain.numbers import parse_natural
 from infra.postgres.bulk import (
     IGNORE_CONFLICTS,
     insert_rows,
@@ -247,7 +248,7 @@ class PostgresSearchState:
         for customer_id in customer_ids:
             self._customers[customer_id] = None
         # Account ids are integers; ids of other shapes (imported, test data) have no account.
-        numeric = [int(c) for c in customer_ids if c.isdigit() and len(c) < 19]
+        numeric = [n for n in map(parse_natural, customer_ids) if n is not None]
         if numeric:
             self._read_customers("WHERE u.id = ANY(%s)", [numeric])
 
@@ -436,6 +437,22 @@ def _windows(n: int) -> list[sql.Composable]:
     return windows
 
 
+# A run of minus signs with only separators between them ("--x", "- - x", "(-(-x"): each is
+# a NOT to ``websearch_to_tsquery``, which nests them on a stack of 32 ("tsquery stack too
+# small" from the 33rd on).
+_NEGATIONS = re.compile(r'-[^\w"]*(?:-[^\w"]*)+')
+
+
+def websearch_text(text: str) -> str:
+    """The search words as ``websearch_to_tsquery`` reads them, with every run of negations
+    cut to what it means: an odd number is one NOT, an even number none."""
+
+    def one_or_none(run: re.Match[str]) -> str:
+        return " -" if run.group().count("-") % 2 else " "
+
+    return _NEGATIONS.sub(one_or_none, text)
+
+
 _bounds_cache: dict[str, tuple[float, list[datetime]]] = {}
 # Text that ``websearch_to_tsquery`` makes a phrase of: quotes, or words joined by a hyphen.
 _PHRASE = re.compile(r'"|\w-\w')
@@ -503,7 +520,7 @@ class PostgresSearchIndex:
         kinds = query.visible_kinds
         if not kinds:
             return _results({}, [])
-        params: dict[str, Any] = {"text": query.text}
+        params: dict[str, Any] = {"text": websearch_text(query.text)}
         t = sql.Identifier(self.table)
         # A message's document carries its ticket's status, priority, agent and tags
         # (``MESSAGE_COPIES``); the ticket's dates live on the ticket's document only, so a

@@ -30,6 +30,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
+from infra.api import parse_json
 from infra.realtime.ports import (
     AuthenticationFailedError,
     PresenceChange,
@@ -163,7 +164,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if self.closing:
             return
         try:
-            content = json.loads(text_data or "")
+            content = parse_json(text_data or "")  # the API's reading: bounded nesting
         except ValueError:
             await self.send_json(_error("invalid", "Frames are JSON objects."))
             return

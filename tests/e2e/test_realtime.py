@@ -177,6 +177,21 @@ def test_the_token_may_come_as_the_first_frame(rt: LiveServer, people: Any) -> N
     ws.close()
 
 
+def test_a_frame_nested_too_deep_gets_an_invalid_frame_and_the_socket_stays_open(
+    rt: LiveServer, people: Any
+) -> None:
+    _, token = people("customer")
+    ws = WS(rt, token)
+    for depth in (50_000, 33):  # far deeper than the decoder's recursion; one past the limit
+        ws.conn.send("[" * depth + "]" * depth)
+        frame = ws.recv()
+        assert (frame["type"], frame["error"]) == ("error", "invalid"), frame
+    ws.conn.send('{"type": "ping", "ref": ' + "[" * 20 + "]" * 20 + "}")  # deep enough: fine
+    assert ws.recv()["type"] == "pong"
+    ws.quiet()
+    ws.close()
+
+
 # ------------------------------------------------------------------------------ who sees what
 def test_a_forbidden_subscription_gets_an_error_frame_and_the_socket_stays_open(
     rt: LiveServer, people: Any

@@ -36,3 +36,38 @@ def test_swagger_ui_is_served_with_local_assets(client):
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
     asset = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
     assert asset.status_code == 200
+
+
+def _schema(tmp_path):
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--file", str(out))
+    return yaml.safe_load(out.read_text())
+
+
+def test_every_operation_documents_its_errors_with_the_error_body(tmp_path):
+    schema = _schema(tmp_path)
+    error = schema["components"]["schemas"]["Error"]
+    assert set(error["required"]) == {"error", "detail"}
+    assert "fields" in error["properties"]
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            responses = operation["responses"]
+            assert "400" in responses, (method, path)
+            for code, answer in responses.items():
+                if code.startswith("4"):
+                    ref = answer["content"]["application/json"]["schema"]["$ref"]
+                    assert ref == "#/components/schemas/Error", (method, path, code)
+            if "{" in path:
+                assert "404" in responses, (method, path)
+            if method in ("post", "put", "patch") and "/auth/" not in path:
+                assert {"401", "403", "409"} <= set(responses), (method, path)
+
+
+def test_ticket_fields_customers_do_not_get_are_optional(tmp_path):
+    ticket = _schema(tmp_path)["components"]["schemas"]["Ticket"]
+    required = set(ticket["required"])
+    assert not {f for f in required if f.startswith("sla_")}
+    assert {"sla_breaches", "sla_first_response_due", "sla_resolution_due"} <= set(
+        ticket["properties"]
+    )
+    assert {"id", "status", "message_count", "assigned_agent_id", "tags"} <= required
