@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 
+from infra.auth.secret_key import PLACEHOLDER, installation_key
 from infra.postgres.connection import DEFAULT_URL, database_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,11 +28,17 @@ def env_bool(name: str, default: bool = False) -> bool:
 DEBUG = env_bool("DESKSTREAM_DEBUG", False)
 DEMO_MODE = env_bool("DESKSTREAM_DEMO", False)
 SECRET_KEY = os.environ.get("DESKSTREAM_SECRET_KEY", "")
+if SECRET_KEY == PLACEHOLDER and not DEMO_MODE:
+    raise RuntimeError(
+        "DESKSTREAM_SECRET_KEY is the placeholder of .env.example: set a long random string."
+    )
 if not SECRET_KEY:
     if not (DEBUG or DEMO_MODE or os.environ.get("PYTEST_VERSION")):
-        # A real deployment must set its own key; the embedded and test modes get a fixed one.
         raise RuntimeError("Set DESKSTREAM_SECRET_KEY (any long random string).")
-    SECRET_KEY = "deskstream-insecure-development-key-change-me-0123456789"  # noqa: S105
+    # Embedded, DEBUG and test modes: this installation's random key (infra/auth/secret_key.py).
+    SECRET_KEY = installation_key(
+        Path(os.environ.get("DESKSTREAM_SECRET_KEY_FILE") or BASE_DIR / "var" / "secret_key")
+    )
 
 
 def env_list(name: str, default: str) -> list[str]:
