@@ -18,6 +18,7 @@ from read_api import search
 from read_api import settings_views as read_settings
 from read_api import views as read
 
+handler400 = "command_api.errors.json_bad_request"
 handler404 = "command_api.errors.json_not_found"
 handler500 = "command_api.errors.json_server_error"
 

@@ -211,3 +211,24 @@ def test_heads_and_bodies_on_one_keep_alive_connection(live_api):
         status, _, body = exchange(b"")
         assert status == 200
         assert b'"access"' in body
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/tickets"),
+        ("POST", "/api/tickets/00000000-0000-0000-0000-000000000001/messages"),  # the lane's path
+        ("GET", "/"),
+    ],
+)
+def test_a_host_not_allowed_gets_the_json_error_body(live_api, method, path):
+    r = httpx.request(
+        method,
+        f"{live_api.url}{path}",
+        headers={"Host": "evil.example", "Authorization": "Bearer x"},
+        json={"body": "hello"} if method == "POST" else None,
+        timeout=10,
+    )
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/json"
+    assert r.json() == {"error": "bad_host", "detail": "This server does not answer for that Host."}
