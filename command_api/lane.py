@@ -39,7 +39,6 @@ from uuid import UUID
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
-from django.middleware.security import SecurityMiddleware
 from django.urls import get_resolver
 from rest_framework.views import APIView
 
@@ -49,6 +48,7 @@ from command_api.views import if_match_version
 from domain.lifecycle import Role
 from infra.api import parse_json
 from infra.auth.tokens import AsyncSessions, TokenError
+from infra.server.middleware import SyncSecurityMiddleware
 from infra.server.routing import MethodRoute
 
 Scope = MutableMapping[str, Any]
@@ -302,9 +302,10 @@ def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
 
 
 def _security_headers() -> dict[str, str]:
-    """What ``SecurityMiddleware`` adds to a response (nosniff, referrer and opener policy),
-    from the middleware itself, so the lane follows its settings."""
-    response = SecurityMiddleware(lambda request: HttpResponse()).process_response(
+    """What the security middleware of ``VERIFIED`` adds to a response (nosniff, referrer,
+    opener and content security policy, frame options), from the middleware itself, so the
+    lane follows its settings."""
+    response = SyncSecurityMiddleware(lambda request: HttpResponse()).process_response(
         HttpRequest(), HttpResponse()
     )
     return {k: v for k, v in response.headers.items() if k.lower() != "content-type"}

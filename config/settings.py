@@ -72,6 +72,27 @@ MIDDLEWARE = [
     "infra.server.middleware.SyncCommonMiddleware",
 ]
 
+# Security headers (infra/server/middleware.py). The policy allows no inline script and no
+# script from elsewhere: the web app and the API docs (Swagger UI, its init script served
+# at /api/docs/?script=) load theirs from this origin. Inline styles stay allowed (React's
+# style attributes, Swagger UI's). No page may frame the app (clickjacking).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# HTTPS (docs/operations.md#https): off by default, `make run` serves plain HTTP. Behind a
+# proxy that terminates TLS, DESKSTREAM_PROXY_SSL_HEADER trusts its X-Forwarded-Proto.
+SECURE_HSTS_SECONDS = int(os.environ.get("DESKSTREAM_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DESKSTREAM_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_SSL_REDIRECT = env_bool("DESKSTREAM_SSL_REDIRECT", False)
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DESKSTREAM_PROXY_SSL_HEADER", False) else None
+)
+
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
 WSGI_APPLICATION = "config.wsgi.application"

@@ -7,7 +7,7 @@ from ``read_api``, commands from ``command_api``, so neither side imports the ot
 from __future__ import annotations
 
 from django.urls import URLPattern, include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from command_api import agent_views, auth_views, email_views, settings_views, views
 from infra.server import webapp
@@ -121,7 +121,8 @@ api: list[URLPattern] = [
 urlpatterns = [
     path("api/", include(api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Swagger UI with its init script at ?script= rather than inline (the CSP allows none).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     # The web app: index.html for / and its client-side routes (its files: WhiteNoise).
     re_path(r"^(?!api/|ws/|static/|assets/)(?:[\w./-]*)$", webapp.spa_index, name="web-app"),
 ]

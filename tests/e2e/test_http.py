@@ -232,3 +232,30 @@ def test_a_host_not_allowed_gets_the_json_error_body(live_api, method, path):
     assert r.status_code == 400
     assert r.headers["content-type"] == "application/json"
     assert r.json() == {"error": "bad_host", "detail": "This server does not answer for that Host."}
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+@pytest.mark.parametrize("path", ["/", "/tickets/x", "/api/tickets", "/api/docs/", "/api/nothing"])
+def test_every_answer_carries_the_security_headers(live_api, path):
+    r = httpx.get(f"{live_api.url}{path}", timeout=10)
+    assert r.headers["content-security-policy"] == CSP
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["referrer-policy"] == "same-origin"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "strict-transport-security" not in r.headers  # HSTS only when configured (and HTTPS)
+
+
+def test_the_api_docs_need_no_inline_script(live_api):
+    page = httpx.get(f"{live_api.url}/api/docs/", timeout=10)
+    assert page.status_code == 200
+    assert "<script>" not in page.text
+    script = httpx.get(f"{live_api.url}/api/docs/?script=", timeout=10)
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("application/javascript")
+    assert "SwaggerUIBundle" in script.text

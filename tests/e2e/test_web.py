@@ -246,3 +246,64 @@ def test_sign_in_page_learns_the_methods_on_offer(db: Any, settings: Any) -> Non
         "demo": True,
         "providers": [{"id": "oidc", "name": "Acme SSO", "url": "/auth/oidc"}],
     }
+
+
+# Records every Content-Security-Policy violation of the page, from before its first script.
+RECORD_VIOLATIONS = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__violations.push(e.effectiveDirective);
+});
+"""
+
+
+def test_the_content_security_policy_blocks_an_injected_inline_script(
+    browser: Any, web_server: LiveServer
+) -> None:
+    context = browser.new_context(viewport=DESKTOP, base_url=web_server.url)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.add_init_script(RECORD_VIOLATIONS)
+    page = context.new_page()
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Sign in to Deskstream")).to_be_visible()
+    page.evaluate(
+        """() => {
+          const script = document.createElement("script");
+          script.textContent = "window.__injected = true;";
+          document.body.appendChild(script);
+          const holder = document.createElement("div");
+          holder.innerHTML = '<img src="data:," onerror="window.__injected = true">';
+          document.body.appendChild(holder);
+        }"""
+    )
+    page.wait_for_function("window.__violations.length >= 2")
+    assert sorted(page.evaluate("window.__violations")) == ["script-src-attr", "script-src-elem"]
+    assert page.evaluate("window.__injected") is None
+    context.close()
+
+
+def test_the_app_and_the_api_docs_run_under_the_policy(
+    browser: Any, web_server: LiveServer
+) -> None:
+    context = browser.new_context(viewport=DESKTOP, base_url=web_server.url)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.add_init_script(RECORD_VIOLATIONS)
+    page = context.new_page()
+    page.goto("/")
+    sign_in(page, customer_email())
+    assert page.evaluate("window.__violations") == []
+    page.goto("/api/docs/")
+    expect(page.locator(".opblock").first).to_be_visible()
+    assert page.evaluate("window.__violations") == []
+    # The recorder sees what the policy refuses: an inline script injected here is one.
+    page.evaluate(
+        """() => {
+          const script = document.createElement("script");
+          script.textContent = "window.__injected = true;";
+          document.body.appendChild(script);
+        }"""
+    )
+    page.wait_for_function("window.__violations.length > 0")
+    assert page.evaluate("window.__violations") == ["script-src-elem"]
+    assert page.evaluate("window.__injected") is None
+    context.close()
