@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from infra.api import StrictCharField, StrictSerializer
 from infra.auth import tokens
 from infra.auth.models import CustomerProfile, User
+from infra.ratelimit.throttles import RefreshThrottle, SignInThrottle
 
 
 class RefreshSerializer(StrictSerializer):
@@ -46,6 +47,7 @@ def _token_error(err: tokens.TokenError) -> Response:
 class RefreshView(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
+    throttle_classes = [RefreshThrottle]
 
     @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer})
     def post(self, request: Request) -> Response:
@@ -76,6 +78,7 @@ class DemoLoginView(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
+    throttle_classes = [SignInThrottle]
 
     @extend_schema(request=DemoLoginSerializer, responses={200: TokenPairSerializer})
     def post(self, request: Request) -> Response:

@@ -1,5 +1,5 @@
 """Admin commands: replace the automation settings (SLA rules, business calendar,
-assignment policy).
+assignment policy, rate limits).
 
 Only admins may use them (403 ``forbidden`` otherwise). Input is validated strictly by the
 domain's own parsers: anything wrong is a 400 ``{error, detail, fields}`` naming the field. A
@@ -33,6 +33,8 @@ from infra.automation.models import (
     BusinessCalendarSetting,
     SlaPolicySetting,
 )
+from infra.ratelimit import policy as rate_limits
+from infra.ratelimit.api import RateLimitsSerializer
 
 
 @extend_schema(tags=["settings"])
@@ -93,3 +95,14 @@ class AssignmentSettingsEditView(APIView):
             },
         )
         return Response(assignment_present())
+
+
+@extend_schema(tags=["settings"])
+class RateLimitSettingsEditView(APIView):
+    @extend_schema(request=RateLimitsSerializer, responses={200: RateLimitsSerializer})
+    def put(self, request: Request) -> Response:
+        """Replace the rate limits: every scope with per_user, per_ip (0: no limit) and
+        window_seconds. Every server process applies them within a few seconds."""
+        require_admin(request)
+        rate_limits.store(rate_limits.parse(request.data), by=str(request.user.pk))
+        return Response(rate_limits.present())

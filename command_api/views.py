@@ -26,6 +26,7 @@ from domain.errors import NotFoundError, PermissionDeniedError
 from domain.lifecycle import Role
 from domain.ticket import Ticket
 from infra.auth.models import User
+from infra.ratelimit.throttles import MessageThrottle, TicketCreationThrottle
 
 IF_MATCH = OpenApiParameter(
     "If-Match",
@@ -80,6 +81,8 @@ def load_visible_ticket(request: Request, ticket_id: UUID, version: int | None =
 
 
 class TicketsView(APIView):
+    throttle_classes = [TicketCreationThrottle]
+
     @extend_schema(
         request=s.OpenTicketSerializer, responses={201: s.CommandResultSerializer}, tags=["tickets"]
     )
@@ -176,6 +179,8 @@ class TicketHistoryView(APIView):
 
 
 class MessagesView(APIView):
+    throttle_classes = [MessageThrottle]  # the message lane applies the same (lane.py)
+
     @extend_schema(
         request=s.PostMessageSerializer,
         responses={201: s.CommandResultSerializer},

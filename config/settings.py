@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "infra.email.apps.EmailConfig",
     "infra.automation.apps.AutomationConfig",
     "infra.kafka.apps.KafkaConfig",
+    "infra.ratelimit.apps.RateLimitConfig",
     "command_api.apps.CommandApiConfig",
     "cli.apps.CliConfig",
 ]
@@ -191,6 +192,11 @@ JWT_REFRESH_TTL = timedelta(
     seconds=int(os.environ.get("DESKSTREAM_REFRESH_TTL_SECONDS", str(14 * 24 * 3600)))
 )
 JWT_ISSUER = "deskstream"
+
+# Rate limits (infra/ratelimit, ADR 0027): on unless DESKSTREAM_RATE_LIMITS=off; the limits
+# themselves are the admin's (PUT /api/settings/rate-limits), counted in Redis when
+# DESKSTREAM_REDIS_URL is set, else in PostgreSQL.
+RATE_LIMITS = env_bool("DESKSTREAM_RATE_LIMITS", True)
 
 # Projections: which projectors run inside the web process (make run), batch size, and how
 # long a read with ?after=<position> waits for its projection before answering stale.

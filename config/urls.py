@@ -116,6 +116,14 @@ api: list[URLPattern] = [
         ),
         name="settings-assignment",
     ),
+    path(
+        "settings/rate-limits",
+        route(
+            GET=read_settings.RateLimitSettingsView,
+            PUT=settings_views.RateLimitSettingsEditView,
+        ),
+        name="settings-rate-limits",
+    ),
 ]
 
 urlpatterns = [

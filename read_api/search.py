@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from domain.lifecycle import Priority, Role, Status
 from infra.auth.models import User
 from infra.postgres.search import PostgresSearchIndex
+from infra.ratelimit.throttles import SearchThrottle
 from projections import search
 from projections.search import Principal, SearchHit, SearchIndex, SearchQuery
 from read_api.consistency import ConsistentReadMixin
@@ -158,6 +159,8 @@ class SearchView(ConsistentReadMixin, APIView):
     leave customers out. Customers search only their own tickets, never internal notes and
     never other customers.
     """
+
+    throttle_classes = [SearchThrottle]
 
     projection = search.NAME
     index: SearchIndex = PostgresSearchIndex()
