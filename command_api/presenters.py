@@ -53,12 +53,18 @@ def _jsonable(value: Any) -> Any:
 def present_history(
     events: Iterable[Aggregate.Event], *, include_internal: bool
 ) -> list[dict[str, Any]]:
-    """Each event: type, version, time, actor and data. Customers never see internal notes."""
+    """Each event: type, version, time, actor and data. Customers never see internal notes,
+    and read a neutral reason for automatic assignments."""
     out = []
     for event in events:
         data = {k: v for k, v in vars(event).items() if k not in _META}
         if isinstance(event, Ticket.MessagePosted) and event.internal and not include_internal:
             continue
+        if (
+            isinstance(event, Ticket.AgentAssigned | Ticket.AgentUnassigned)
+            and not include_internal
+        ):
+            data["reason"] = event.public_reason
         actor_id = data.pop("actor_id", None) or data.get("author_id")
         actor_role = data.pop("actor_role", None) or data.get("author_role")
         out.append(
