@@ -33,7 +33,7 @@ def reasons(entries: list[dict[str, object]]) -> list[object]:
 
 
 def test_the_history_gives_customers_a_neutral_reason_for_automatic_assignment() -> None:
-    ticket, log = worked_ticket()
+    _, log = worked_ticket()
     events = [e.event for e in log.envelopes]
     assert reasons(present_history(events, include_internal=True)) == [
         WORKLOAD,
