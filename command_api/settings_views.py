@@ -20,9 +20,12 @@ from infra.automation.api import (
     AssignmentSettingsSerializer,
     CalendarSerializer,
     SlaSettingsSerializer,
+    TicketIntakeSerializer,
     assignment_present,
+    intake_present,
     json_object,
     parse_assignment_settings,
+    parse_intake_settings,
     parse_sla_settings,
     require_admin,
     sla_present,
@@ -32,6 +35,7 @@ from infra.automation.models import (
     AssignmentSetting,
     BusinessCalendarSetting,
     SlaPolicySetting,
+    TicketIntakeSetting,
 )
 from infra.ratelimit import policy as rate_limits
 from infra.ratelimit.api import RateLimitsSerializer
@@ -106,3 +110,17 @@ class RateLimitSettingsEditView(APIView):
         require_admin(request)
         rate_limits.store(rate_limits.parse(request.data), by=str(request.user.pk))
         return Response(rate_limits.present())
+
+
+@extend_schema(tags=["settings"])
+class TicketIntakeSettingsEditView(APIView):
+    @extend_schema(request=TicketIntakeSerializer, responses={200: TicketIntakeSerializer})
+    def put(self, request: Request) -> Response:
+        """Whether customers may choose the priority of the tickets they open (tags: never)."""
+        require_admin(request)
+        allowed = parse_intake_settings(request.data)
+        TicketIntakeSetting.objects.update_or_create(
+            id=SINGLETON,
+            defaults={"customers_set_priority": allowed, "updated_by": str(request.user.pk)},
+        )
+        return Response(intake_present())

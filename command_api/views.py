@@ -26,6 +26,7 @@ from domain.errors import NotFoundError, PermissionDeniedError
 from domain.lifecycle import Role
 from domain.ticket import Ticket
 from infra.auth.models import User
+from infra.automation.api import check_customer_intake
 from infra.ratelimit.throttles import MessageThrottle, TicketCreationThrottle
 
 IF_MATCH = OpenApiParameter(
@@ -89,6 +90,7 @@ class TicketsView(APIView):
     def post(self, request: Request) -> Response:
         data = s.OpenTicketSerializer.validated(request.data)
         actor = actor_of(request)
+        check_customer_intake(actor.role.value, request.data)
         customer_id = data.pop("customer_id", None)
         if actor.role is Role.CUSTOMER:
             if customer_id is not None and str(customer_id) != actor.id:

@@ -124,6 +124,14 @@ api: list[URLPattern] = [
         ),
         name="settings-rate-limits",
     ),
+    path(
+        "settings/tickets",
+        route(
+            GET=read_settings.TicketIntakeSettingsView,
+            PUT=settings_views.TicketIntakeSettingsEditView,
+        ),
+        name="settings-tickets",
+    ),
 ]
 
 urlpatterns = [

@@ -14,7 +14,9 @@ from infra.automation.api import (
     AssignmentSettingsSerializer,
     CalendarSerializer,
     SlaSettingsSerializer,
+    TicketIntakeSerializer,
     assignment_present,
+    intake_present,
     require_admin,
     sla_present,
 )
@@ -54,3 +56,11 @@ class RateLimitSettingsView(APIView):
         window of seconds (0: no limit)."""
         require_admin(request)
         return Response(rate_limits.present())
+
+
+@extend_schema(tags=["settings"])
+class TicketIntakeSettingsView(APIView):
+    @extend_schema(responses={200: TicketIntakeSerializer})
+    def get(self, request: Request) -> Response:
+        require_admin(request)
+        return Response(intake_present())

@@ -120,7 +120,7 @@ def test_demo_sign_in_refresh_and_a_ticket_over_http(live_api):
     pair = r.json()
     with live_api.client(pair["access"]) as c:
         assert c.get("/api/auth/me").json()["role"] == "customer"
-        r = c.post("/api/tickets", json={"subject": "Over HTTP", "priority": "low"})
+        r = c.post("/api/tickets", json={"subject": "Over HTTP"})
         assert r.status_code == 201
         assert r.headers["ETag"] == '"1"'
     r = httpx.post(f"{live_api.url}/api/auth/refresh", json={"refresh": pair["refresh"]})

@@ -26,6 +26,8 @@ export interface Me {
   email: string;
   name: string;
   role: Role;
+  /** Whether this user may choose a new ticket's priority (staff; customers if allowed). */
+  may_set_priority: boolean;
 }
 
 export interface TokenPair {

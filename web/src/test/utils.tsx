@@ -95,8 +95,20 @@ export class FakeSocket implements SocketLike {
   }
 }
 
-export const CUSTOMER: Me = { id: 5, email: "maria@acme.test", name: "Maria", role: "customer" };
-export const AGENT: Me = { id: 2, email: "agent.ada@deskstream.test", name: "Ada Lovelace", role: "agent" };
+export const CUSTOMER: Me = {
+  id: 5,
+  email: "maria@acme.test",
+  name: "Maria",
+  role: "customer",
+  may_set_priority: false,
+};
+export const AGENT: Me = {
+  id: 2,
+  email: "agent.ada@deskstream.test",
+  name: "Ada Lovelace",
+  role: "agent",
+  may_set_priority: true,
+};
 
 export function renderApp(
   ui: ReactNode,
