@@ -192,11 +192,16 @@ JWT_REFRESH_TTL = timedelta(
     seconds=int(os.environ.get("DESKSTREAM_REFRESH_TTL_SECONDS", str(14 * 24 * 3600)))
 )
 JWT_ISSUER = "deskstream"
+# The web app's refresh-token cookie (ADR 0028) is Secure: browsers send it over HTTPS only.
+# `make run` on 127.0.0.1 serves plain HTTP and turns it off (DESKSTREAM_COOKIE_SECURE=0).
+REFRESH_COOKIE_SECURE = env_bool("DESKSTREAM_COOKIE_SECURE", True)
 
 # Rate limits (infra/ratelimit, ADR 0027): on unless DESKSTREAM_RATE_LIMITS=off; the limits
 # themselves are the admin's (PUT /api/settings/rate-limits), counted in Redis when
 # DESKSTREAM_REDIS_URL is set, else in PostgreSQL.
-RATE_LIMITS = env_bool("DESKSTREAM_RATE_LIMITS", True)
+# Off by default in test processes, whose clients are all 127.0.0.1 (tests/conftest.py turns
+# them off for the servers the tests start too; the tests of the limits turn them on).
+RATE_LIMITS = env_bool("DESKSTREAM_RATE_LIMITS", not os.environ.get("PYTEST_VERSION"))
 
 # Projections: which projectors run inside the web process (make run), batch size, and how
 # long a read with ?after=<position> waits for its projection before answering stale.
