@@ -308,3 +308,33 @@ def test_the_app_and_the_api_docs_run_under_the_policy(
     assert page.evaluate("window.__violations") == ["script-src-elem"]
     assert page.evaluate("window.__injected") is None
     context.close()
+
+
+def test_tokens_stay_out_of_reach_of_scripts_and_a_reload_keeps_the_session(
+    browser: Any, web_server: LiveServer
+) -> None:
+    page = open_page(browser, web_server)
+    sign_in(page, customer_email())
+    storage = page.evaluate("JSON.stringify({...localStorage})")
+    assert storage == '{"deskstream.session":"1"}'  # no access or refresh token
+    assert "deskstream_refresh" not in page.evaluate("document.cookie")  # HttpOnly
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    refresh = cookies["deskstream_refresh"]
+    assert (refresh["httpOnly"], refresh["sameSite"], refresh["path"]) == (
+        True,
+        "Strict",
+        "/api/auth/",
+    )
+    # A reload (the access token was in memory only) and a second tab: still signed in.
+    page.reload()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    second = page.context.new_page()
+    second.goto("/")
+    expect(second.get_by_role("button", name="Sign out")).to_be_visible()
+    # Signing out in one tab signs out the other, and ends the session on the server.
+    second.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in to Deskstream")).to_be_visible()
+    assert "deskstream_refresh" not in {c["name"] for c in page.context.cookies()}
+    page.reload()
+    expect(page.get_by_role("heading", name="Sign in to Deskstream")).to_be_visible()
+    page.context.close()

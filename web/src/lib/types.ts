@@ -30,9 +30,9 @@ export interface Me {
   may_set_priority: boolean;
 }
 
-export interface TokenPair {
+/** Sign-in and refresh answers to the web app: the refresh token is in its cookie. */
+export interface AccessToken {
   access: string;
-  refresh: string;
   token_type: string;
   expires_in: number;
 }

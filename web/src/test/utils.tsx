@@ -114,7 +114,7 @@ export function renderApp(
   ui: ReactNode,
   { me = CUSTOMER, route = "/", path = "*", realtime }: { me?: Me | null; route?: string; path?: string; realtime?: RealtimeClient } = {},
 ) {
-  if (me) tokens.set({ access: "access-token", refresh: "refresh-token" });
+  if (me) tokens.set("access-token");
   const client = new QueryClient({ defaultOptions: { queries: { retry: false }, mutations: { retry: false } } });
   const socketClient = realtime ?? new RealtimeClient("ws://test/ws/", (url) => new FakeSocket(url));
   const result = render(
