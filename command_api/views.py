@@ -117,11 +117,10 @@ def ticket_as_of(request: Request, ticket_id: str, as_of: str | None) -> Respons
         ticket = get_application().get_ticket(tid, version)
     if as_of is not None and ticket.version < version:
         raise NotFoundError(f"The ticket has no version {version}.", id=ticket_id)
-    actor = actor_of(request)
-    return Response(
-        present_ticket(ticket, include_internal=actor.role is not Role.CUSTOMER),
-        headers={"ETag": f'"{ticket.version}"'},
-    )
+    staff = actor_of(request).role is not Role.CUSTOMER
+    events = [] if staff else get_application().ticket_events(tid)[: ticket.version]
+    presented = present_ticket(ticket, include_internal=staff, events=events)
+    return Response(presented, headers={"ETag": f'"{presented["version"]}"'})
 
 
 def _as_of_version(ticket_id: UUID, as_of: str) -> int:

@@ -598,3 +598,12 @@ def _parse_priority(value: object) -> Priority:
     if not isinstance(value, str):
         raise ValidationError("priority must be a string.", field="priority")
     return parse_priority(value)
+
+
+def is_public(event: object) -> bool:
+    """Whether the ticket's customer learns of the event: not of internal notes, nor of SLA
+    breaches (staff bookkeeping). Customers' views of a ticket (its version, times) follow
+    public events only."""
+    if isinstance(event, Ticket.MessagePosted):
+        return not event.internal
+    return not isinstance(event, Ticket.SlaBreached)

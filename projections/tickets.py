@@ -12,7 +12,7 @@ from uuid import UUID
 
 from domain.agent import Agent
 from domain.lifecycle import Status
-from domain.ticket import Ticket
+from domain.ticket import Ticket, is_public
 from projections.ports import Envelope
 
 NAME = "read_models"
@@ -135,14 +135,6 @@ def _ticket_event(envelope: Envelope, event: Any, state: TicketsState) -> None:
         row["sla_breaches"] = [*row["sla_breaches"], event.target]
     _touch(row, envelope, public=is_public(event))
     state.put_ticket(row)
-
-
-def is_public(event: Any) -> bool:
-    """Whether the ticket's customer learns of the event: not of internal notes, nor of SLA
-    breaches (staff bookkeeping)."""
-    if isinstance(event, Ticket.MessagePosted):
-        return not event.internal
-    return not isinstance(event, Ticket.SlaBreached)
 
 
 def _touch(row: Row, envelope: Envelope, public: bool) -> None:

@@ -69,3 +69,23 @@ def test_a_customers_reply_after_an_internal_note_is_not_stale(api):
         f"/api/tickets/{tid}/messages", {"body": "any news?"}, format="json", HTTP_IF_MATCH=etag
     )
     assert r.status_code == 201, r.content
+
+
+def test_the_ticket_as_of_a_time_follows_public_events_for_customers(api):
+    _, customer = api("customer")
+    _, agent = api("agent")
+    opened = customer.post("/api/tickets", {"subject": "S", "description": "d"}, format="json")
+    tid = opened.json()["id"]
+    agent.post(f"/api/tickets/{tid}/messages", {"body": "Hello"}, format="json")
+    before = customer.get(f"/api/tickets/{tid}", {"as_of": "99"})  # a version past the last
+    assert before.status_code == 404
+    seen = customer.get(f"/api/tickets/{tid}", {"as_of": "2"}).json()
+    agent.post(f"/api/tickets/{tid}/messages", {"body": "psst", "internal": True}, format="json")
+    now = customer.get(f"/api/tickets/{tid}", {"as_of": "2099-01-01T00:00:00Z"})
+    assert now.status_code == 200
+    assert {k: now.json()[k] for k in ("version", "updated_at", "last_message_at")} == {
+        k: seen[k] for k in ("version", "updated_at", "last_message_at")
+    }
+    assert now.headers["ETag"] == f'"{seen["version"]}"'
+    staff = agent.get(f"/api/tickets/{tid}", {"as_of": "2099-01-01T00:00:00Z"}).json()
+    assert staff["version"] == seen["version"] + 1
