@@ -74,7 +74,7 @@ def start_server(db: Database) -> AppServer:
         "DATABASE_URL": db.url,
         "DESKSTREAM_DEMO": "1",
         "DESKSTREAM_RATE_LIMITS": "0",  # one address, many clients: not what limits are for
-        "DESKSTREAM_COOKIE_SECURE": "0",  # plain HTTP on 127.0.0.1 (ADR 0028)
+        "DESKSTREAM_COOKIE_SECURE": "0",  # plain HTTP on 127.0.0.1 (ADR 0031)
         "DESKSTREAM_PROJECTORS_IN_PROCESS": "1",
         "DESKSTREAM_AUTO_ASSIGN": "0",
         "DESKSTREAM_CELERY_EAGER": "1",

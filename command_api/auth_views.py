@@ -1,6 +1,6 @@
 """Auth commands: refresh and log out an API session, and the demo sign-in (demo mode only).
 
-Two ways to hold the refresh token (ADR 0028). API clients get it in the body and send it
+Two ways to hold the refresh token (ADR 0031). API clients get it in the body and send it
 back in the body. The web app asks for the cookie (``"cookie": true`` at sign-in): the
 token is then set in an HttpOnly, SameSite=Strict cookie (Secure unless
 ``DESKSTREAM_COOKIE_SECURE=0``) sent to ``/api/auth/`` only, and never appears in a body a

@@ -192,11 +192,11 @@ JWT_REFRESH_TTL = timedelta(
     seconds=int(os.environ.get("DESKSTREAM_REFRESH_TTL_SECONDS", str(14 * 24 * 3600)))
 )
 JWT_ISSUER = "deskstream"
-# The web app's refresh-token cookie (ADR 0028) is Secure: browsers send it over HTTPS only.
+# The web app's refresh-token cookie (ADR 0031) is Secure: browsers send it over HTTPS only.
 # `make run` on 127.0.0.1 serves plain HTTP and turns it off (DESKSTREAM_COOKIE_SECURE=0).
 REFRESH_COOKIE_SECURE = env_bool("DESKSTREAM_COOKIE_SECURE", True)
 
-# Rate limits (infra/ratelimit, ADR 0027): on unless DESKSTREAM_RATE_LIMITS=off; the limits
+# Rate limits (infra/ratelimit, ADR 0030): on unless DESKSTREAM_RATE_LIMITS=off; the limits
 # themselves are the admin's (PUT /api/settings/rate-limits), counted in Redis when
 # DESKSTREAM_REDIS_URL is set, else in PostgreSQL.
 # Off by default in test processes, whose clients are all 127.0.0.1 (tests/conftest.py turns

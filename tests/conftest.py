@@ -181,7 +181,7 @@ def start_server(extra_env: dict[str, str] | None = None) -> LiveServer:
         # Smaller pools than production: several servers and projector processes of the suite
         # run at once against one PostgreSQL (100 connections on a stock server).
         "DESKSTREAM_DB_POOL_SIZE": "10",
-        # Plain HTTP on 127.0.0.1: the refresh cookie must not be Secure (ADR 0028).
+        # Plain HTTP on 127.0.0.1: the refresh cookie must not be Secure (ADR 0031).
         "DESKSTREAM_COOKIE_SECURE": "0",
         "DJANGO_SETTINGS_MODULE": "config.settings",
         **(extra_env or {}),

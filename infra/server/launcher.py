@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["DESKSTREAM_PROJECTORS_IN_PROCESS"] = "1" if args.projectors == "threads" else "0"
     os.environ.setdefault("DESKSTREAM_EMAIL_OUTBOX", "1")  # mail to ./var/outbox (and SMTP if set)
     if args.host in ("127.0.0.1", "localhost", "::1"):
-        # Plain HTTP on this machine: a Secure cookie would not be sent back (ADR 0028).
+        # Plain HTTP on this machine: a Secure cookie would not be sent back (ADR 0031).
         os.environ.setdefault("DESKSTREAM_COOKIE_SECURE", "0")
     prepare_database(BASE_DIR / "var")
 

@@ -4,7 +4,7 @@
 import type { AccessToken, CommandResult } from "./types";
 
 // The access token lives in this tab's memory only; the refresh token in an HttpOnly cookie
-// that only the server reads and sets (ADR 0028), so a script injected into the page can
+// that only the server reads and sets (ADR 0031), so a script injected into the page can
 // steal neither for later. localStorage keeps one non-secret flag: that this browser has a
 // session (a new tab then asks for an access token), and its removal signs out every tab.
 const SESSION_KEY = "deskstream.session";
