@@ -781,7 +781,14 @@ _app_lock = threading.Lock()
 
 def eventstore_env(database: dict[str, Any], pool_size: int) -> dict[str, str]:
     """The event store's settings, built from Django's ``DATABASES['default']`` (its libpq
-    ``OPTIONS``, such as ``sslmode``, included: ``infra/postgres/factory.py``)."""
+    ``OPTIONS``, such as ``sslmode``, included: ``infra/postgres/factory.py``).
+
+    ``pool_size`` is the most connections the event store's pool holds at once. The library's
+    ``POSTGRES_POOL_SIZE`` is the pool's *minimum*, all opened at its first use (creating the
+    table at start-up, in every process), so it is 0: connections open on demand, up to
+    ``POSTGRES_MAX_OVERFLOW``, and close after ten idle minutes (psycopg_pool's ``max_idle``).
+    See the connection budget in docs/operations.md.
+    """
     return {
         "PERSISTENCE_MODULE": "infra.postgres.factory:DeskstreamPostgresFactory",
         "POSTGRES_LIBPQ_OPTIONS": make_conninfo(**libpq_options(database)),
@@ -792,12 +799,17 @@ def eventstore_env(database: dict[str, Any], pool_size: int) -> dict[str, str]:
         "POSTGRES_PORT": str(database["PORT"] or "5432"),
         "POSTGRES_USER": str(database["USER"]),
         "POSTGRES_PASSWORD": str(database["PASSWORD"] or ""),
-        "POSTGRES_POOL_SIZE": str(pool_size),
-        "POSTGRES_MAX_OVERFLOW": str(pool_size * 2),
+        "POSTGRES_POOL_SIZE": "0",
+        "POSTGRES_MAX_OVERFLOW": str(max(pool_size, 1)),
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
         "CREATE_TABLE": "y",
     }
+
+
+def _lost_create_race(error: Exception) -> bool:
+    text = str(error)
+    return "tuple concurrently updated" in text or "pg_type_typname_nsp_index" in text
 
 
 def get_application() -> DeskstreamApplication:
@@ -817,11 +829,12 @@ def get_application() -> DeskstreamApplication:
                             max_batch=settings.GROUP_COMMIT_MAX_BATCH,
                         )
                         break
-                    except InternalError as error:
-                        # Processes starting together (projectors of one deployment) race
+                    except (InternalError, IntegrityError) as error:
+                        # Processes starting together (the services of one deployment) race
                         # on ``CREATE TABLE IF NOT EXISTS``: PostgreSQL answers the loser
-                        # "tuple concurrently updated". The table exists then: try again.
-                        if "concurrently" not in str(error) or attempt == 4:
+                        # "tuple concurrently updated", or a duplicate of the table's row
+                        # type in pg_type. The table exists then: try again.
+                        if not _lost_create_race(error) or attempt == 4:
                             raise
                         time.sleep(0.1 * (attempt + 1))
     assert _app is not None

@@ -13,11 +13,13 @@ What a test swaps (the clock, the e-mail sender, how assignments are issued) is 
 ``Dependencies``, set with ``overridden(...)``; nothing else is patched from outside.
 Which projectors may run on Kafka: those whose result does not depend on the order of events
 *across* aggregates, because Kafka keeps order only within a partition (one ticket's events):
-``read_models`` and ``sla`` (ADR 0014).
+``read_models`` and ``sla`` (ADR 0014), and ``search`` on OpenSearch (ADR 0028).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,13 +36,16 @@ from django.utils import timezone
 from eventsourcing.persistence import Notification
 
 from command_api.application import close_application, get_application
-from config.celery import SEND, SWEEP, app
+from config.celery import CHECK_SLA, SEND, SWEEP, app
+from infra.auth.models import User
 from infra.auth.tokens import TokenError, authenticate_access
 from infra.email.outbox import FileOutboxEmailSender
 from infra.email.ports import EmailSender, FanOutEmailSender
 from infra.email.smtp import SmtpEmailSender, SmtpSettings
 from infra.kafka import relay as kafka_relay
 from infra.kafka import source as kafka_source
+from infra.opensearch import client as os_client
+from infra.opensearch import search as os_search
 from infra.postgres import assignment as pg_assignment
 from infra.postgres import notifications as pg_notifications
 from infra.postgres import readmodels
@@ -49,8 +54,13 @@ from infra.postgres import sla as pg_sla
 from infra.postgres.aggregate_log import PostgresAggregateLog
 from infra.postgres.assignment import PostgresAssignmentState, ProcessManagerStore
 from infra.postgres.event_source import PostgresEventSource, conninfo_from_django
+from infra.postgres.feed import LOG, FeedConflictError, FeedLeases
 from infra.postgres.models import AgentRecord
-from infra.postgres.projection_store import PostgresProjectionStore, VersionedProjectionStore
+from infra.postgres.projection_store import (
+    PostgresProjectionStore,
+    VersionedProjectionStore,
+    log_table,
+)
 from infra.realtime.consumer import StreamConsumer
 from infra.realtime.ports import (
     AgentCard,
@@ -73,6 +83,9 @@ from projections import assignment, notifications, search, sla, tickets
 from projections.assignment import AssignCommand
 from projections.ports import EventSource
 from projections.runner import ProjectionRunner, StreamRunner
+from read_api.consistency import projection_position
+
+log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------ dependencies
@@ -170,6 +183,13 @@ def sweep_notification_outbox() -> int:
     return sweep()
 
 
+@app.task(name=CHECK_SLA)
+def check_sla_task() -> int:
+    """Record the SLA breaches due now (``manage.py sla check``, on Celery beat); returns how
+    many were recorded."""
+    return check_sla().recorded
+
+
 def email_sender() -> EmailSender:
     if _deps.email_sender is not None:
         return _deps.email_sender
@@ -206,7 +226,77 @@ def _notifications_state(cursor: Any, suffix: str) -> pg_notifications.PostgresN
     return notifications_state(cursor, suffix, enqueue=enqueue)
 
 
+# ------------------------------------------------------------------------------ search
+def opensearch_enabled() -> bool:
+    return bool(settings.SEARCH_BACKEND == "opensearch")
+
+
+_opensearch: dict[tuple[str, float], Any] = {}
+
+
+def opensearch_client() -> Any:
+    """The OpenSearch client of this process for the configured URL (connects lazily)."""
+    if not settings.OPENSEARCH_URL:
+        raise KeyError("Set DESKSTREAM_OPENSEARCH_URL (http://host:port of OpenSearch).")
+    key = (str(settings.OPENSEARCH_URL), float(settings.OPENSEARCH_TIMEOUT))
+    if key not in _opensearch:
+        _opensearch[key] = os_client.client(key[0], timeout=key[1])
+    return _opensearch[key]
+
+
+def customer_info(customer_ids: Sequence[str]) -> dict[str, search.CustomerInfo]:
+    """Customers' searchable metadata, from the accounts (ids of other shapes have none)."""
+    numeric = [int(c) for c in customer_ids if c.isdigit() and len(c) < 19]
+    found: dict[str, search.CustomerInfo] = {}
+    for user in User.objects.filter(pk__in=numeric).select_related("customer_profile"):
+        profile = getattr(user, "customer_profile", None)
+        name = f"{user.first_name} {user.last_name}".strip() or user.email
+        found[str(user.pk)] = search.CustomerInfo(
+            name,
+            user.email,
+            profile.company if profile else "",
+            profile.phone if profile else "",
+        )
+    return found
+
+
+def opensearch_store(*, stream: bool = False) -> os_search.OpenSearchSearchStore:
+    return os_search.OpenSearchSearchStore(
+        opensearch_client(),
+        settings.OPENSEARCH_INDEX,
+        customer_info,
+        refresh=settings.OPENSEARCH_REFRESH,
+        stream=stream,
+    )
+
+
+def search_index() -> search.SearchIndex:
+    """What ``GET /api/search`` and ``/similar`` ask: the backend the settings choose."""
+    if opensearch_enabled():
+        return os_search.OpenSearchSearchIndex(opensearch_client(), settings.OPENSEARCH_INDEX)
+    return pg_search.PostgresSearchIndex()
+
+
+def search_position(name: str) -> int:
+    """The search projection's position, wherever it is stored (for ``?after=``)."""
+    if opensearch_enabled():
+        return opensearch_store().position()
+    return projection_position(name)
+
+
 # ------------------------------------------------------------------------------ projectors
+def _search_store() -> Any:
+    if opensearch_enabled():
+        return opensearch_store()
+    return PostgresProjectionStore(
+        search.NAME,
+        tables=pg_search.TABLES,
+        deferred_indexes=pg_search.DEFERRED_INDEXES,
+        state_factory=pg_search.PostgresSearchState,
+        handler=pg_search.handler,
+    )
+
+
 STORES: dict[str, Callable[[], PostgresProjectionStore]] = {
     tickets.NAME: lambda: PostgresProjectionStore(
         tickets.NAME,
@@ -215,13 +305,8 @@ STORES: dict[str, Callable[[], PostgresProjectionStore]] = {
         state_factory=readmodels.PostgresTicketsState,
         handler=readmodels.handler,
     ),
-    search.NAME: lambda: PostgresProjectionStore(
-        search.NAME,
-        tables=pg_search.TABLES,
-        deferred_indexes=pg_search.DEFERRED_INDEXES,
-        state_factory=pg_search.PostgresSearchState,
-        handler=pg_search.handler,
-    ),
+    # PostgreSQL, or OpenSearch (DESKSTREAM_SEARCH_BACKEND): the same runner and rebuild.
+    search.NAME: _search_store,
     notifications.NAME: lambda: PostgresProjectionStore(
         notifications.NAME,
         tables=pg_notifications.TABLES,
@@ -264,7 +349,16 @@ def runner(name: str, source: EventSource | None = None) -> ProjectionRunner:
 
 
 # ------------------------------------------------------------------------------ Kafka
-KAFKA_PROJECTORS = (tickets.NAME, sla.NAME)
+KAFKA_PROJECTORS_ALWAYS = (tickets.NAME, sla.NAME)
+
+
+def kafka_projectors() -> tuple[str, ...]:
+    """``search`` too when it is on OpenSearch: its documents are versioned by ticket, so it
+    needs no order across tickets (ADR 0028)."""
+    return KAFKA_PROJECTORS_ALWAYS + ((search.NAME,) if opensearch_enabled() else ())
+
+
+KAFKA_PROJECTORS = KAFKA_PROJECTORS_ALWAYS  # those that run on Kafka with either backend
 
 
 class KafkaNotConfiguredError(RuntimeError):
@@ -295,22 +389,28 @@ def relay() -> kafka_relay.KafkaRelay:
 
     crash_after = faults.from_env("DESKSTREAM_FAULT_RELAY_CRASH_AFTER")
     return kafka_relay.KafkaRelay(
-        kafka_relay.producer(kafka_bootstrap()),
+        functools.partial(kafka_relay.producer, kafka_bootstrap()),
         settings.KAFKA_TOPIC,
         read,
         log_source.wait,
         batch_size=settings.RELAY_BATCH_SIZE,
+        flush_timeout=settings.RELAY_SEND_TIMEOUT,
         after_publish=faults.crash_relay_after(crash_after) if crash_after else None,
     )
 
 
-def kafka_store(name: str) -> VersionedProjectionStore:
-    if name not in KAFKA_PROJECTORS:
+def kafka_store(name: str) -> Any:
+    """The store a Kafka member of ``name`` writes: the versioned PostgreSQL store, or the
+    OpenSearch store for search on OpenSearch (two kinds, hence ``Any``)."""
+    if name not in kafka_projectors():
         raise KeyError(
             f"{name!r} cannot run on Kafka (it needs the global order); "
-            f"these can: {', '.join(KAFKA_PROJECTORS)}"
+            f"these can: {', '.join(kafka_projectors())}"
         )
-    return VersionedProjectionStore.like(store(name))
+    if name == search.NAME:
+        return opensearch_store(stream=True)
+    recorder = get_application().recorder
+    return VersionedProjectionStore.like(store(name), log_table(recorder))  # type: ignore[arg-type]
 
 
 def group_id(name: str) -> str:
@@ -328,6 +428,7 @@ def kafka_runner(name: str) -> StreamRunner:
         group_id(name),
         session_timeout_ms=settings.KAFKA_SESSION_TIMEOUT_MS,
         heartbeat_interval_ms=settings.KAFKA_HEARTBEAT_MS,
+        assignor=settings.KAFKA_ASSIGNOR,
         max_poll_records=settings.PROJECTION_BATCH_SIZE,
     )
     source = kafka_source.KafkaStreamSource(consumer, get_application().mapper)
@@ -438,14 +539,42 @@ def start_push_in_process(stop: threading.Event) -> None:
     in_process.add(stop, [push_thread(stop)])
 
 
-def start_in_process(stop: threading.Event, *, push: bool = True) -> list[threading.Thread]:
+def feed_leases(label: str) -> FeedLeases:
+    """This process's leases on the projections it feeds (``label`` says what it is)."""
+    return FeedLeases(conninfo_from_django(settings.DATABASES["default"]), label)
+
+
+_leases: list[FeedLeases] = []
+
+
+def claim_log_feeds(label: str) -> list[str]:
+    """The projectors this process may feed from the log: each one whose lease it got. The
+    others are fed from Kafka (recorded, or a consumer is running): they are left out with a
+    warning that says why and what to do (infra/postgres/feed.py)."""
+    leases = feed_leases(label)
+    _leases.append(leases)
+    names = []
+    for name in STORES:
+        try:
+            leases.claim(name, LOG)
+        except FeedConflictError as error:
+            log.warning("not running projector %s here: %s", name, error)
+            continue
+        names.append(name)
+    return names
+
+
+def start_in_process(
+    stop: threading.Event, *, push: bool = True, label: str = "web server projectors"
+) -> list[threading.Thread]:
     """Every projector in a thread of this process (the embedded mode), with the push
     projector too unless ``push`` is off (``manage.py projector run-all`` leaves it to the
-    web server), the e-mail sweeper and the SLA check (this mode has no Celery beat)."""
+    web server), the e-mail sweeper and the SLA check (this mode has no Celery beat).
+    Projectors fed from Kafka are left out (``claim_log_feeds``)."""
     threads = runtime.projector_threads(
         stop,
         upstream=event_source(),
-        names=list(STORES),
+        names=claim_log_feeds(label),
         runner=runner,
         batch_size=settings.PROJECTION_BATCH_SIZE,
         interval=settings.PROJECTION_INTERVAL_MS / 1000,
@@ -462,6 +591,8 @@ def close() -> None:
     """Stop the projector threads of this process (each finishes its batch), then close the
     event store's connections (left to interpreter teardown, their finalizer fails)."""
     in_process.stop()
+    while _leases:
+        _leases.pop().close()
     close_application()
 
 

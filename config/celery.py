@@ -1,5 +1,5 @@
-"""The Celery app. Its tasks (sending an outbox e-mail, the outbox sweep) are registered by
-the composition root (``config/bootstrap.py``), which a worker imports at start.
+"""The Celery app. Its tasks (sending an outbox e-mail, the outbox sweep, the SLA check) are
+registered by the composition root (``config/bootstrap.py``), which a worker imports at start.
 
 Configured from Django settings (``CELERY_*``): Redis is the broker when
 ``DESKSTREAM_REDIS_URL`` (or ``DESKSTREAM_CELERY_BROKER_URL``) is set, and a worker runs
@@ -24,6 +24,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 SEND = "deskstream.send_notification_email"
 SWEEP = "deskstream.sweep_notification_outbox"
+CHECK_SLA = "deskstream.check_sla"
 
 app = Celery("deskstream")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -42,6 +43,9 @@ app.conf.update(
     worker_hijack_root_logger=False,
     imports=("config.bootstrap",),
     beat_schedule={
-        "sweep-notification-outbox": {"task": SWEEP, "schedule": settings.OUTBOX_SWEEP_INTERVAL}
+        "sweep-notification-outbox": {"task": SWEEP, "schedule": settings.OUTBOX_SWEEP_INTERVAL},
+        # Where no projector process runs the SLA check's thread (docker-compose: the web
+        # server runs with --projectors none). Recording a breach is idempotent.
+        "check-sla": {"task": CHECK_SLA, "schedule": settings.SLA_CHECK_INTERVAL},
     },
 )

@@ -125,8 +125,10 @@ DATABASES["default"]["OPTIONS"] = {
         f"{DATABASES['default']['OPTIONS'].get('options', '')}"
         " -c jit=off -c max_parallel_workers_per_gather=0"
     ).strip(),
+    # Opened on demand, up to DESKSTREAM_DB_POOL_SIZE; idle ones close after ten minutes
+    # (the connection budget per process is in docs/operations.md).
     "pool": {
-        "min_size": 1,
+        "min_size": 0,
         "max_size": int(os.environ.get("DESKSTREAM_DB_POOL_SIZE", "24")),
         "timeout": 10,
     },
@@ -299,8 +301,28 @@ KAFKA_PARTITIONS = int(os.environ.get("DESKSTREAM_KAFKA_PARTITIONS", "12"))
 KAFKA_REPLICATION = int(os.environ.get("DESKSTREAM_KAFKA_REPLICATION", "1"))
 KAFKA_GROUP_PREFIX = os.environ.get("DESKSTREAM_KAFKA_GROUP_PREFIX", "deskstream.")
 KAFKA_SESSION_TIMEOUT_MS = int(os.environ.get("DESKSTREAM_KAFKA_SESSION_TIMEOUT_MS", "10000"))
-KAFKA_HEARTBEAT_MS = int(os.environ.get("DESKSTREAM_KAFKA_HEARTBEAT_MS", "3000"))
+KAFKA_HEARTBEAT_MS = int(os.environ.get("DESKSTREAM_KAFKA_HEARTBEAT_MS", "1000"))
+# How a consumer group shares partitions: "range" (eager) or "cooperative-sticky" (KIP-429);
+# the same for every member of a group (ADR 0014 has both measured).
+KAFKA_ASSIGNOR = os.environ.get("DESKSTREAM_KAFKA_ASSIGNOR", "range")
 RELAY_BATCH_SIZE = int(os.environ.get("DESKSTREAM_RELAY_BATCH_SIZE", "500"))
+# Seconds the relay waits for the broker to acknowledge a batch before it gives up on it (the
+# position stays), drops its producer and retries the batch with a new one.
+RELAY_SEND_TIMEOUT = float(os.environ.get("DESKSTREAM_RELAY_SEND_TIMEOUT", "30"))
+
+# Search (docs/operations.md, ADR 0028): PostgreSQL full text (the embedded default) or
+# OpenSearch at OPENSEARCH_URL, its documents in the index behind the alias OPENSEARCH_INDEX.
+# A live batch's bulk request waits for OPENSEARCH_REFRESH ("wait_for": its position then
+# means searchable, for ?after=; "false": searchable within the 1 s refresh interval).
+SEARCH_BACKEND = os.environ.get("DESKSTREAM_SEARCH_BACKEND", "postgres")
+if SEARCH_BACKEND not in ("postgres", "opensearch"):
+    raise RuntimeError(
+        f"DESKSTREAM_SEARCH_BACKEND must be postgres or opensearch, not {SEARCH_BACKEND!r}"
+    )
+OPENSEARCH_URL = os.environ.get("DESKSTREAM_OPENSEARCH_URL", "")
+OPENSEARCH_INDEX = os.environ.get("DESKSTREAM_OPENSEARCH_INDEX", "deskstream-search")
+OPENSEARCH_REFRESH = os.environ.get("DESKSTREAM_OPENSEARCH_REFRESH", "wait_for")
+OPENSEARCH_TIMEOUT = float(os.environ.get("DESKSTREAM_OPENSEARCH_TIMEOUT", "5"))
 
 # Logging (docs/operations.md#logs): every line carries an ISO timestamp (UTC), the level and
 # the logger's name, rendered by structlog from the standard library's records: structlog's

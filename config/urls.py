@@ -10,6 +10,7 @@ from django.urls import URLPattern, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from command_api import agent_views, auth_views, email_views, settings_views, views
+from config import bootstrap
 from infra.server import webapp
 from infra.server.routing import route
 from read_api import auth_views as read_auth
@@ -19,6 +20,8 @@ from read_api import settings_views as read_settings
 from read_api import views as read
 
 handler400 = "command_api.errors.json_bad_request"
+search.SearchBackend.configure(bootstrap.search_index, bootstrap.search_position)
+
 handler404 = "command_api.errors.json_not_found"
 handler500 = "command_api.errors.json_server_error"
 
@@ -41,6 +44,11 @@ api: list[URLPattern] = [
         "tickets/<str:ticket_id>/history",
         route(GET=views.TicketHistoryView),  # the event history: read from the event store
         name="ticket-history",
+    ),
+    path(
+        "tickets/<str:ticket_id>/similar",
+        route(GET=search.SimilarTicketsView),
+        name="ticket-similar",
     ),
     path("tickets/<str:ticket_id>/status", route(POST=views.StatusView), name="ticket-status"),
     path("tickets/<str:ticket_id>/assign", route(POST=views.AssignView), name="ticket-assign"),

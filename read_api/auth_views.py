@@ -18,7 +18,7 @@ class MeSerializer(serializers.Serializer[dict[str, object]]):
     id = serializers.IntegerField()
     email = serializers.EmailField()
     name = serializers.CharField(source="display_name")
-    role = serializers.CharField()
+    role = serializers.ChoiceField(choices=User.Role.choices)
     may_set_priority = serializers.BooleanField(
         help_text="Whether this user may choose the priority of a ticket they open."
     )

@@ -16,6 +16,9 @@ class ProjectionPosition(models.Model):
     name = models.CharField(primary_key=True, max_length=64)
     position = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+    # The source the tables were built from, 'log' or 'kafka' (infra/postgres/feed.py);
+    # empty on rows from before it was recorded.
+    source = models.CharField(max_length=8, blank=True, db_default="")
 
     class Meta:
         db_table = "projection_position"

@@ -8,8 +8,10 @@ on http://127.0.0.1:8000.
 The projectors run in a second process (``manage.py projector run-all``) by default, so the
 web server and the projectors each get a core and an interpreter lock of their own
 (``bench/commands.py`` measures both layouts); ``--projectors threads`` runs them in threads
-of the web server instead, one process in all. The push projector (WebSocket frames) always
-runs in the web server process.
+of the web server instead, one process in all; ``--projectors none`` starts none of them
+(distributed mode: docker-compose runs each projector as a service of its own, some fed from
+Kafka, and a second feeder of a projection would apply its events twice). The push projector
+(WebSocket frames) runs in the web server process in every mode: it writes no tables.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from pathlib import Path
 from infra.server import lifecycle
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
+# process: ``projector run-all`` beside the server; threads: in the server; none: elsewhere.
+PROJECTOR_MODES = ("process", "threads", "none")
 
 
 def prepare_database(var_dir: Path) -> None:
@@ -37,7 +41,8 @@ def prepare_database(var_dir: Path) -> None:
     os.environ["DATABASE_URL"] = server_url(server, "deskstream")
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The launcher's options (also read by tests/unit/test_compose.py for the web service)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=os.environ.get("DESKSTREAM_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("DESKSTREAM_PORT", "8000")))
@@ -45,11 +50,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-demo", action="store_true", help="no demo data and no demo sign-in")
     parser.add_argument(
         "--projectors",
-        choices=("process", "threads"),
+        choices=PROJECTOR_MODES,
         default=os.environ.get("DESKSTREAM_PROJECTORS_MODE", "process"),
-        help="projectors in a second process (default) or in threads of the web server",
+        help="projectors in a second process (default), in threads of the web server, or "
+        "none (they run elsewhere; the push projector still runs in the web server)",
     )
     args = parser.parse_args(argv)
+    if args.projectors not in PROJECTOR_MODES:  # a default from the environment
+        parser.error(f"DESKSTREAM_PROJECTORS_MODE: one of {', '.join(PROJECTOR_MODES)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("XDG_RUNTIME_DIR", str(BASE_DIR / "var" / "run"))

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -31,8 +32,8 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0) -> Any:
     raise AssertionError("timed out")
 
 
-@pytest.fixture
-def launcher(django_db_setup: Any) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+@contextmanager
+def running_launcher(*args: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     from django.conf import settings
 
     port = free_port()
@@ -45,8 +46,9 @@ def launcher(django_db_setup: Any) -> Iterator[tuple[subprocess.Popen[bytes], st
     }
     env.pop("PYTEST_VERSION", None)
     env.pop("DESKSTREAM_PROJECTORS_IN_PROCESS", None)
+    env.pop("DESKSTREAM_PROJECTORS_MODE", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "infra.server.launcher", "--port", str(port), "--no-demo"],
+        [sys.executable, "-m", "infra.server.launcher", "--port", str(port), "--no-demo", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -64,6 +66,12 @@ def launcher(django_db_setup: Any) -> Iterator[tuple[subprocess.Popen[bytes], st
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+@pytest.fixture
+def launcher(django_db_setup: Any) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    with running_launcher() as running:
+        yield running
 
 
 def projector_children(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
@@ -104,3 +112,20 @@ def test_the_projector_process_stops_when_the_launcher_is_killed(
     proc.kill()
     proc.wait(10)
     child.wait(20)  # raises psutil.TimeoutExpired if it outlived the launcher
+
+
+def test_with_projectors_none_the_launcher_serves_and_starts_no_projector_process(
+    django_db_setup: Any,
+    e2e_user: Callable[..., Any],
+    e2e_token: Callable[[Any], str],
+) -> None:
+    """docker-compose's web service: the projectors run as services of their own."""
+    with running_launcher("--projectors", "none") as (proc, url):
+        client = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {e2e_token(e2e_user())}"}, timeout=10
+        )
+        opened = client.post("/api/tickets", json={"subject": "No projectors", "description": "d"})
+        assert opened.status_code == 201, opened.text
+        assert psutil.Process(proc.pid).children(recursive=True) == []
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0

@@ -152,6 +152,11 @@ def test_read_your_writes_waits_for_the_projection(api, settings):
     assert r["X-Deskstream-Stale"] == "true"
     assert int(r["X-Deskstream-Position"]) < res["position"]
     assert ids(r) == []
+    # The ticket itself is not there yet either: 404, and said to be stale (ask again).
+    r = raw.get(f"/api/tickets/{res['id']}", {"after": res["position"]})
+    assert r.status_code == 404
+    assert r["X-Deskstream-Stale"] == "true"
+    assert int(r["X-Deskstream-Position"]) < res["position"]
 
     settings.READ_AFTER_TIMEOUT = 10
 
@@ -166,4 +171,7 @@ def test_read_your_writes_waits_for_the_projection(api, settings):
     assert "X-Deskstream-Stale" not in r
     assert int(r["X-Deskstream-Position"]) >= res["position"]
     assert ids(r) == [res["id"]]
+    r = raw.get("/api/tickets/00000000-0000-0000-0000-000000000000", {"after": res["position"]})
+    assert r.status_code == 404
+    assert "X-Deskstream-Stale" not in r  # the projection is there: no such ticket
     assert raw.get("/api/tickets", {"after": "soon"}).status_code == 400

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,8 +15,11 @@ import pytest
 import yaml
 from django.core.management import get_commands
 
+from cli.management.commands.projector import Command as ProjectorCommand
 from config.bootstrap import KAFKA_PROJECTORS, STORES
 from infra.postgres.connection import database_from_url
+from infra.postgres.feed import KAFKA, LOG
+from infra.server import launcher
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 INFRA = {"postgres", "redis", "kafka", "opensearch", "clickhouse"}
@@ -94,7 +98,9 @@ def test_dependencies_name_services_and_wait_for_health(services):
             )
             assert spec["condition"] == expected, (name, dependency)
         if name in APP - {"migrate"}:
-            assert set(service["depends_on"]) == {"postgres", "redis", "kafka", "migrate"}
+            assert set(service["depends_on"]) == {
+                "postgres", "redis", "kafka", "opensearch", "migrate",
+            }  # fmt: skip
 
 
 def test_app_environment_is_read_by_the_code_and_defined(services):
@@ -150,7 +156,10 @@ def test_commands_exist_and_cover_every_projector(services):
             source = cmd[cmd.index("--source") + 1] if "--source" in cmd else "log"
             projectors[projector] = source
     assert set(projectors) == set(STORES)
-    assert {p for p, s in projectors.items() if s == "kafka"} == set(KAFKA_PROJECTORS)
+    # search consumes Kafka too when it is on OpenSearch (ADR 0028)
+    on_opensearch = services["web"]["environment"].get("DESKSTREAM_SEARCH_BACKEND") == "opensearch"
+    kafka = set(KAFKA_PROJECTORS) | ({"search"} if on_opensearch else set())
+    assert {p for p, s in projectors.items() if s == "kafka"} == kafka
     assert command(services["worker"])[:4] == ["celery", "-A", "config.celery", "worker"]
     assert command(services["beat"])[:4] == ["celery", "-A", "config.celery", "beat"]
     assert command(services["relay"]) == ["python", "manage.py", "relay"]
@@ -161,3 +170,67 @@ def test_the_image_carries_every_package(services):
     for package in ("domain", "command_api", "projections", "read_api", "infra", "config"):
         assert f"COPY {package} {package}" in dockerfile
     assert "FROM python:3.11" in dockerfile  # the version pyproject and ADR 0002 pin
+
+
+def feeds(cmd: list[str], environment: dict[str, str], monkeypatch: Any) -> set[tuple[str, str]]:
+    """The (projection, source) pairs a command line feeds, read with the launcher's and the
+    projector command's own argument parsers (and the environment the launcher reads)."""
+    if cmd[:3] == ["python", "-m", "infra.server.launcher"]:
+        if "DESKSTREAM_PROJECTORS_MODE" in environment:
+            monkeypatch.setenv(
+                "DESKSTREAM_PROJECTORS_MODE", environment["DESKSTREAM_PROJECTORS_MODE"]
+            )
+        else:
+            monkeypatch.delenv("DESKSTREAM_PROJECTORS_MODE", raising=False)
+        mode = launcher.parse_args(cmd[3:]).projectors
+        return set() if mode == "none" else {(name, LOG) for name in STORES}
+    if cmd[:3] == ["python", "manage.py", "projector"]:
+        args = ProjectorCommand().create_parser("manage.py", "projector").parse_args(cmd[3:])
+        if args.action == "run":
+            return {(args.name, args.source)}
+        if args.action == "run-all":
+            return {(name, LOG) for name in STORES}
+    return set()
+
+
+def test_feeds_reads_what_each_command_line_feeds(monkeypatch):
+    web = ["python", "-m", "infra.server.launcher", "--no-demo"]
+    assert feeds(web, {}, monkeypatch) == {(name, LOG) for name in STORES}  # run-all beside it
+    assert feeds(web, {"DESKSTREAM_PROJECTORS_MODE": "none"}, monkeypatch) == set()
+    assert feeds([*web, "--projectors", "threads"], {}, monkeypatch) == {
+        (name, LOG) for name in STORES
+    }
+    run = ["python", "manage.py", "projector", "run", "sla"]
+    assert feeds(run, {}, monkeypatch) == {("sla", LOG)}
+    assert feeds([*run, "--source", "kafka"], {}, monkeypatch) == {("sla", KAFKA)}
+
+
+def test_every_projection_is_fed_from_one_source_and_the_web_server_feeds_none(
+    services, monkeypatch
+):
+    """Two writers to one projection (from the log and from Kafka) are refused at start-up
+    (infra/postgres/feed.py); the compose file must not ask for them."""
+    fed: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for name in sorted(APP):
+        service = services[name]
+        for projection, source in feeds(command(service), service["environment"], monkeypatch):
+            fed[projection][source].append(name)
+    assert set(fed) == set(STORES)
+    for projection, by_source in fed.items():
+        assert len(by_source) == 1, (projection, dict(by_source))
+        assert sum(len(s) for s in by_source.values()) == 1, (projection, dict(by_source))
+    web = services["web"]
+    assert feeds(command(web), web["environment"], monkeypatch) == set()
+    on_opensearch = web["environment"].get("DESKSTREAM_SEARCH_BACKEND") == "opensearch"
+    kafka = set(KAFKA_PROJECTORS) | ({"search"} if on_opensearch else set())
+    assert {p for p, by_source in fed.items() if KAFKA in by_source} == kafka
+
+
+def test_beat_schedules_what_the_projector_process_would_run_in_threads(services, monkeypatch):
+    """No compose service runs ``run-all`` (whose threads sweep the outbox and check SLAs):
+    beat schedules both for the worker."""
+    from config.celery import CHECK_SLA, SWEEP, app
+
+    assert not any(command(services[name])[2:4] == ["projector", "run-all"] for name in APP)
+    assert {entry["task"] for entry in app.conf.beat_schedule.values()} >= {CHECK_SLA, SWEEP}
+    assert "beat" in services

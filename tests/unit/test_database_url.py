@@ -143,7 +143,7 @@ def test_settings_keep_the_url_options_beside_their_own() -> None:
     assert db["OPTIONS"] == {
         "sslmode": "require",
         "options": "-c statement_timeout=5000 -c jit=off -c max_parallel_workers_per_gather=0",
-        "pool": {"min_size": 1, "max_size": 7, "timeout": 10},
+        "pool": {"min_size": 0, "max_size": 7, "timeout": 10},  # opened on demand
     }
 
 

@@ -1,16 +1,24 @@
 """``manage.py projector run NAME | status | rebuild NAME``: operate the projectors.
 
 ``run`` follows the log in this process (one process per projector in production);
-``status`` shows each projector's position and lag; ``rebuild`` rebuilds from zero beside
+``status`` shows each projector's position and lag (for search on OpenSearch also the alias
+and the index behind it); ``run`` pauses while the search backend is unreachable and resumes
+from its stored position; ``rebuild`` rebuilds from zero beside
 the live tables with a progress bar, then swaps the new copy in. ``--source kafka`` (run,
 rebuild) is distributed mode: ``run`` consumes the relay's topic as one member of the
 projector's consumer group; ``rebuild`` rebuilds from the log, recording the per-aggregate
 versions that mode drops duplicates by (stop the projector's consumers first).
+
+A projection is fed from one source at a time: ``run`` and ``rebuild`` refuse to start while
+a feeder of the other source runs, and ``run`` refuses tables built from the other source
+(``infra/postgres/feed.py``); ``run-all`` leaves out what Kafka feeds.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from typing import IO, Any, cast
 
 from django.core.management.base import BaseCommand, CommandError
@@ -27,11 +35,27 @@ from rich.progress import (
 from rich.table import Table
 
 from config import bootstrap
+from infra.kafka.resilience import keep_running, reset_database
+from infra.postgres.feed import KAFKA, LOG, SOURCES, FeedConflictError, FeedLeases
+from infra.postgres.projection_store import EventGapError, PostgresProjectionStore
 from infra.server.shutdown import stop_on_signals
 from projections.runner import Progress as RunProgress
-from projections.runner import rebuild
+from projections.runner import StreamRunner, rebuild
+from projections.search import SearchUnavailableError
 
-SOURCES = ("log", "kafka")
+PAUSE = 1.0  # seconds between attempts while the search backend is unreachable
+log = logging.getLogger(__name__)
+
+
+def claim(label: str, name: str, source: str, *, switching: bool = False) -> FeedLeases:
+    """This process's lease on feeding ``name`` from ``source``, or a clear refusal."""
+    leases = bootstrap.feed_leases(label)
+    try:
+        leases.claim(name, source, switching=switching)
+    except FeedConflictError as error:
+        leases.close()
+        raise CommandError(str(error)) from None
+    return leases
 
 
 class Command(BaseCommand):
@@ -43,7 +67,7 @@ class Command(BaseCommand):
         run.add_argument("name", choices=sorted(bootstrap.STORES))
         run.add_argument("--batch-size", type=int, default=None)
         run.add_argument("--until-caught-up", action="store_true", help="exit when at the head")
-        run.add_argument("--source", choices=SOURCES, default="log", help="log (default) | kafka")
+        run.add_argument("--source", choices=SOURCES, default=LOG, help="log (default) | kafka")
         sub.add_parser(
             "run-all",
             help="every projector, the e-mail sweeper and the SLA check, in threads of this "
@@ -53,14 +77,14 @@ class Command(BaseCommand):
         reb = sub.add_parser("rebuild", help="rebuild from zero beside the live copy, then swap")
         reb.add_argument("name", choices=sorted(bootstrap.STORES))
         reb.add_argument("--batch-size", type=int, default=None)
-        reb.add_argument("--source", choices=SOURCES, default="log", help="the mode it serves")
+        reb.add_argument("--source", choices=SOURCES, default=LOG, help="the mode it serves")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         if action == "status":
             self.status()
         elif action == "run":
-            if options["source"] == "kafka":
+            if options["source"] == KAFKA:
                 self.run_kafka(options["name"], options["batch_size"], options["until_caught_up"])
             else:
                 self.run(options["name"], options["batch_size"], options["until_caught_up"])
@@ -74,30 +98,60 @@ class Command(BaseCommand):
     def status(self) -> None:
         head = bootstrap.event_source().head()
         table = Table(title=f"Projectors (log head {head})")
-        for col in ("projector", "position", "lag (events)"):
-            table.add_column(col, justify="right" if col != "projector" else "left")
+        for col in ("projector", "source", "position", "lag (events)", "where"):
+            table.add_column(
+                col, justify="right" if col in ("position", "lag (events)") else "left"
+            )
         for name in sorted(bootstrap.STORES):
-            position = bootstrap.store(name).position()
-            table.add_row(name, str(position), str(max(head - position, 0)))
-        Console(file=cast(IO[str], self.stdout), width=100).print(table)
+            store = bootstrap.store(name)
+            where = "PostgreSQL"
+            try:
+                position = store.position()
+                status = getattr(store, "status", None)
+                if status is not None:  # OpenSearch: the alias and the index behind it
+                    info = status()
+                    where = (
+                        f"alias {info['alias']} -> index {info['index']} ({info['documents']} docs)"
+                    )
+                if name in bootstrap.KAFKA_PROJECTORS and store.has_applied_versions():
+                    # Fed by Kafka: the position is the contiguous frontier; the lag counts
+                    # the events not applied yet (some above the frontier may be).
+                    unapplied = bootstrap.kafka_store(name).unapplied()
+                    table.add_row(name, "kafka", str(position), str(unapplied), where)
+                else:
+                    lag = str(max(head - position, 0))
+                    table.add_row(name, "log", str(position), lag, where)
+            except SearchUnavailableError as error:
+                table.add_row(name, "?", "?", "?", f"unavailable: {error}")
+        Console(file=cast(IO[str], self.stdout), width=160).print(table)
 
     def run(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
-        runner = bootstrap.runner(name)
-        if batch_size:
-            runner.batch_size = batch_size
-        if until_caught_up:
-            runner.catch_up()
-            self.stdout.write(f"{name} at {runner.store.position()}")
-            return
-        stop = stop_on_signals()
-        self.stdout.write(f"{name}: following the log from {runner.store.position()}")
-        runner.run(stop)
+        leases = claim(f"projector run {name}", name, LOG)
+        try:
+            runner = bootstrap.runner(name)
+            if batch_size:
+                runner.batch_size = batch_size
+            if until_caught_up:
+                runner.catch_up()
+                self.stdout.write(f"{name} at {runner.store.position()}")
+                return
+            stop = stop_on_signals()
+            self.stdout.write(f"{name}: following the log from {runner.store.position()}")
+            while not stop.is_set():
+                try:
+                    runner.run(stop)
+                except SearchUnavailableError as error:
+                    # Paused: the batch failed before its position moved; resumes from there.
+                    log.warning("%s paused, retrying in %.0f s: %s", name, PAUSE, error)
+                    stop.wait(PAUSE)
+        finally:
+            leases.close()
 
     def run_all(self) -> None:
         stop = stop_on_signals()
         # The push projector stays in the web server: with the in-memory channel layer its
         # frames only reach sockets of its own process.
-        threads = bootstrap.start_in_process(stop, push=False)
+        threads = bootstrap.start_in_process(stop, push=False, label="projector run-all")
         self.stdout.write(f"projectors running: {', '.join(t.name for t in threads)}")
         self.stdout.flush()
         # Started by ``make run``: also stop when the launcher is gone (even if SIGKILLed).
@@ -110,15 +164,22 @@ class Command(BaseCommand):
 
     def run_kafka(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
         try:
-            store = bootstrap.kafka_store(name)
+            bootstrap.kafka_store(name)
         except KeyError as error:
             raise CommandError(error.args[0]) from None
-        if store.position() > 0 and not store.has_applied_versions():
-            raise CommandError(
-                f"{name} was built from the log without per-ticket versions: run "
-                f"`manage.py projector rebuild {name} --source kafka` once before consuming Kafka"
-            )
-        runner = bootstrap.kafka_runner(name)
+        leases = claim(f"projector run {name} --source kafka", name, KAFKA)
+        try:
+            self._consume(name, batch_size, until_caught_up)
+        finally:
+            leases.close()
+
+    def _consume(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
+        stop = stop_on_signals()
+        runners: list[StreamRunner] = []  # the broker may still be starting: retried
+        keep_running(lambda: runners.append(bootstrap.kafka_runner(name)), stop, what=name)
+        if not runners:
+            return
+        runner = runners[0]
         if batch_size:
             runner.batch_size = batch_size
         try:
@@ -126,20 +187,34 @@ class Command(BaseCommand):
                 applied = runner.catch_up()
                 self.stdout.write(f"{name}: applied {applied} events from Kafka")
                 return
-            stop = stop_on_signals()
             self.stdout.write(f"{name}: consuming {bootstrap.group_id(name)}")
-            runner.run(stop)
+            # Database and broker outages are retried; a version gap stops the process.
+            keep_running(lambda: runner.run(stop), stop, what=name, reset=reset_database)
+        except EventGapError as error:
+            raise CommandError(str(error)) from error
         finally:
+            started = time.monotonic()
             runner.source.close()  # leaves the group: its partitions go to the others now
+            log.info("%s: left the group in %.2f s", name, time.monotonic() - started)
 
-    def rebuild(self, name: str, batch_size: int | None, source_name: str = "log") -> None:
-        source = bootstrap.event_source()
+    def rebuild(self, name: str, batch_size: int | None, source_name: str = LOG) -> None:
         live = bootstrap.store(name)
-        if source_name == "kafka":
+        if source_name == KAFKA:
             try:
                 live = bootstrap.kafka_store(name)
             except KeyError as error:
                 raise CommandError(error.args[0]) from None
+        # The rebuild is the way from one source to the other; it still refuses while a
+        # feeder of the other source runs (it would write the tables the swap replaces).
+        label = f"projector rebuild {name}" + (" --source kafka" if source_name == KAFKA else "")
+        leases = claim(label, name, source_name, switching=True)
+        try:
+            self._rebuild(name, live, batch_size)
+        finally:
+            leases.close()
+
+    def _rebuild(self, name: str, live: PostgresProjectionStore, batch_size: int | None) -> None:
+        source = bootstrap.event_source()
         columns = (
             TextColumn(f"rebuild {name}"),
             BarColumn(),

@@ -14,15 +14,12 @@ describe("api client", () => {
         req.headers.Authorization === "Bearer new"
           ? { id: 1 }
           : json({ error: "token_expired", detail: "" }, 401),
-      "POST /api/auth/refresh": async () => {
+      "POST /api/auth/refresh": () => {
         refreshes += 1;
         return { access: "new", token_type: "Bearer", expires_in: 600 };
       },
     });
-    const results = await Promise.all([
-      request("/api/auth/me"),
-      request("/api/auth/me"),
-    ]);
+    const results = await Promise.all([request("/api/auth/me"), request("/api/auth/me")]);
     expect(results).toEqual([{ id: 1 }, { id: 1 }]);
     expect(refreshes).toBe(1);
     expect(calls.find((c) => c.path === "/api/auth/refresh")?.body).toEqual({});
@@ -70,7 +67,9 @@ describe("api client", () => {
 
   it("signs out when the session is revoked", async () => {
     tokens.set("a");
-    mockFetch({ "GET /api/tickets": () => json({ error: "session_revoked", detail: "gone" }, 401) });
+    mockFetch({
+      "GET /api/tickets": () => json({ error: "session_revoked", detail: "gone" }, 401),
+    });
     await expect(request("/api/tickets")).rejects.toBeInstanceOf(ApiError);
     expect(tokens.access).toBeNull();
   });
@@ -87,7 +86,9 @@ describe("api client", () => {
   });
 
   it("turns field errors into one readable message", () => {
-    const error = new ApiError(400, "invalid", "bad", { fields: { subject: ["This field may not be blank."] } });
+    const error = new ApiError(400, "invalid", "bad", {
+      fields: { subject: ["This field may not be blank."] },
+    });
     expect(errorMessage(error)).toBe("subject: This field may not be blank.");
     expect(errorMessage(new ApiError(404, "not_found", "x"))).toMatch(/Not found/);
   });
@@ -95,10 +96,21 @@ describe("api client", () => {
 
 describe("lifecycle", () => {
   it("offers only the moves the server accepts for the role", () => {
-    expect(nextStatuses({ status: "assigned", assigned_agent_id: "2" }, "agent")).toEqual(["in_progress", "resolved"]);
-    expect(nextStatuses({ status: "assigned", assigned_agent_id: "2" }, "customer")).toEqual(["resolved"]);
-    expect(nextStatuses({ status: "open", assigned_agent_id: null }, "admin")).toEqual(["resolved", "closed"]);
-    expect(nextStatuses({ status: "resolved", assigned_agent_id: null }, "customer")).toEqual(["open", "closed"]);
+    expect(nextStatuses({ status: "assigned", assigned_agent_id: "2" }, "agent")).toEqual([
+      "in_progress",
+      "resolved",
+    ]);
+    expect(nextStatuses({ status: "assigned", assigned_agent_id: "2" }, "customer")).toEqual([
+      "resolved",
+    ]);
+    expect(nextStatuses({ status: "open", assigned_agent_id: null }, "admin")).toEqual([
+      "resolved",
+      "closed",
+    ]);
+    expect(nextStatuses({ status: "resolved", assigned_agent_id: null }, "customer")).toEqual([
+      "open",
+      "closed",
+    ]);
     expect(nextStatuses({ status: "closed", assigned_agent_id: null }, "admin")).toEqual([]);
   });
 });

@@ -14,7 +14,8 @@ export function validateTicket(subject: string, description: string): Errors {
   const errors: Errors = {};
   if (!subject.trim()) errors.subject = "Enter a subject.";
   else if (subject.length > SUBJECT_MAX) errors.subject = `At most ${SUBJECT_MAX} characters.`;
-  if (description.length > DESCRIPTION_MAX) errors.description = `At most ${DESCRIPTION_MAX} characters.`;
+  if (description.length > DESCRIPTION_MAX)
+    errors.description = `At most ${DESCRIPTION_MAX} characters.`;
   return errors;
 }
 
@@ -57,7 +58,12 @@ export function CreateTicketForm({ onCreated }: { onCreated: (result: CommandRes
   }
 
   return (
-    <form className="card create-ticket" onSubmit={onSubmit} noValidate aria-labelledby="new-ticket-title">
+    <form
+      className="card create-ticket"
+      onSubmit={(e) => void onSubmit(e)}
+      noValidate
+      aria-labelledby="new-ticket-title"
+    >
       <h2 id="new-ticket-title">New ticket</h2>
       <label htmlFor="ticket-subject">Subject</label>
       <input

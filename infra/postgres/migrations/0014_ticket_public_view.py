@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('readmodels', '0012_drop_ticket_customer_like'),
+        ('readmodels', '0013_projection_source'),
     ]
 
     operations = [
