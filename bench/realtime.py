@@ -77,7 +77,7 @@ AGENT = "agent.ada@deskstream.test"
 def start_server(name: str, db: Database, env: dict[str, str], args: tuple[str, ...]) -> AppServer:
     server = AppServer(
         LOG_DIR / f"server-{name}.log",
-        {"DATABASE_URL": db.url, "DESKSTREAM_DEMO": "1", **env},
+        {"DATABASE_URL": db.url, "DESKSTREAM_DEMO": "1", "DESKSTREAM_RATE_LIMITS": "0", **env},
         args,
         drop=lambda k: k.startswith(("DESKSTREAM_", "DATABASE_")),
     )

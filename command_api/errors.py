@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from eventsourcing.persistence import IntegrityError
 from rest_framework import exceptions, status
@@ -89,6 +89,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 def json_not_found(request: Any, exception: Exception | None = None) -> JsonResponse:
     """``handler404``: unknown URLs answer JSON like every other error."""
     return JsonResponse({"error": "not_found", "detail": "No such endpoint."}, status=404)
+
+
+def json_bad_request(request: Any, exception: Exception | None = None) -> JsonResponse:
+    """``handler400``: what Django refuses before any view runs (a Host not in
+    ``DESKSTREAM_ALLOWED_HOSTS``, another suspicious request) answers JSON too."""
+    if isinstance(exception, DisallowedHost):
+        body = {"error": "bad_host", "detail": "This server does not answer for that Host."}
+    else:
+        body = {"error": "bad_request", "detail": "The request is malformed."}
+    return JsonResponse(body, status=400)
 
 
 # The body of every 500 (Django's ``handler500`` and the message lane's).

@@ -28,6 +28,7 @@ renderer, content negotiation and versioning classes) are exactly those it was v
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -37,19 +38,24 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
-from django.middleware.security import SecurityMiddleware
 from django.urls import get_resolver
+from rest_framework.exceptions import Throttled
 from rest_framework.views import APIView
 
 from command_api.application import Actor, DeskstreamApplication
+from command_api.errors import exception_handler
 from command_api.serializers import plain_message
 from command_api.views import if_match_version
 from domain.lifecycle import Role
 from domain.numbers import parse_natural
 from infra.api import parse_json
 from infra.auth.tokens import AsyncSessions, TokenError
+from infra.ratelimit import policy
+from infra.ratelimit.throttles import COUNTED, MessageThrottle
+from infra.server.middleware import SyncSecurityMiddleware
 from infra.server.routing import MethodRoute
 
 Scope = MutableMapping[str, Any]
@@ -74,7 +80,7 @@ VERIFIED: dict[str, tuple[str, ...]] = {
     ),
     "authentication classes": ("infra.auth.authentication.JWTAuthentication",),
     "permission classes": ("rest_framework.permissions.IsAuthenticated",),
-    "throttle classes": (),
+    "throttle classes": ("infra.ratelimit.throttles.MessageThrottle",),
     "parser classes": ("infra.api.BoundedJSONParser",),
     "renderer classes": ("rest_framework.renderers.JSONRenderer",),
     "content negotiation class": ("rest_framework.negotiation.DefaultContentNegotiation",),
@@ -144,7 +150,7 @@ class MessageLane:
         if read is None:
             return  # the client went away before its body arrived (Django: the same)
         body, more = read
-        answer = None if more else await self._serve(match.group(1), headers, body)
+        answer = None if more else await self._serve(match.group(1), headers, body, scope)
         if answer is None:
             await self._django(scope, _replay(body, more, receive), send)
             return
@@ -161,7 +167,9 @@ class MessageLane:
         )
         await send({"type": "http.response.body", "body": answer.body})
 
-    async def _serve(self, ticket: str, headers: dict[bytes, bytes], body: bytes) -> _Answer | None:
+    async def _serve(
+        self, ticket: str, headers: dict[bytes, bytes], body: bytes, scope: Scope
+    ) -> _Answer | None:
         """The response to a plain message command, or None for Django to decide it."""
         if _media_type(headers.get(b"content-type", b"")) != "application/json":
             return None
@@ -190,6 +198,15 @@ class MessageLane:
             log.warning("message lane: session lookup failed", exc_info=True)
             return None
         actor = Actor(id=str(user.pk), role=Role(user.role))
+        if settings.RATE_LIMITS:
+            # MessageThrottle's check, after authentication as in DRF; counted once, also
+            # when Django decides the request after all (COUNTED).
+            client = scope.get("client")
+            ip = client[0] if client else None
+            throttled = await asyncio.to_thread(_rate_limited, str(user.pk), ip)
+            scope[COUNTED] = True
+            if throttled is not None:
+                return throttled
         try:
             result = await self._application().try_post_message(
                 ticket_id, actor, seen_version=seen, **command
@@ -211,6 +228,29 @@ class MessageLane:
             return False
         domain, _ = split_domain_port(host.decode("latin-1"))
         return bool(domain) and validate_host(domain, self._hosts)
+
+
+def _rate_limited(user: str, ip: str | None) -> _Answer | None:
+    """The view's 429 if the message limits are reached (``MessageThrottle``, the same
+    check), rendered by the same exception handler; None otherwise."""
+    try:
+        wait = policy.check(MessageThrottle.scope, user, ip)
+    finally:
+        connection.close()  # back to the pool: this thread serves no request
+    if wait is None:
+        return None
+    response = exception_handler(Throttled(wait), {})
+    assert response is not None
+    answer = _Answer.json(response.status_code, response.data)
+    return _Answer(
+        answer.status,
+        answer.body,
+        [
+            *answer.headers,
+            *_encoded({k: v for k, v in response.headers.items() if k != "Content-Type"}),
+        ],
+        by_view=True,
+    )
 
 
 def _lane_allowed(view: type[APIView]) -> bool:
@@ -303,9 +343,10 @@ def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
 
 
 def _security_headers() -> dict[str, str]:
-    """What ``SecurityMiddleware`` adds to a response (nosniff, referrer and opener policy),
-    from the middleware itself, so the lane follows its settings."""
-    response = SecurityMiddleware(lambda request: HttpResponse()).process_response(
+    """What the security middleware of ``VERIFIED`` adds to a response (nosniff, referrer,
+    opener and content security policy, frame options), from the middleware itself, so the
+    lane follows its settings."""
+    response = SyncSecurityMiddleware(lambda request: HttpResponse()).process_response(
         HttpRequest(), HttpResponse()
     )
     return {k: v for k, v in response.headers.items() if k.lower() != "content-type"}

@@ -7,13 +7,29 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-from domain.ticket import Ticket
+from domain.ticket import Ticket, is_public
 
 # Event attributes that are bookkeeping, not content.
 _META = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
 
-def present_ticket(ticket: Ticket, *, include_internal: bool) -> dict[str, Any]:
+def present_ticket(
+    ticket: Ticket, *, include_internal: bool, events: Iterable[Aggregate.Event] = ()
+) -> dict[str, Any]:
+    """The ticket; for a customer (``include_internal`` off) its version and times are those
+    of its last public event among ``events`` (its events up to its version)."""
+    presented = _present_ticket(ticket, include_internal=include_internal)
+    if not include_internal:
+        public = [e for e in events if is_public(e)]
+        if public:
+            presented["version"] = public[-1].originator_version
+            presented["updated_at"] = public[-1].timestamp.isoformat()
+        posted = [e for e in public if isinstance(e, Ticket.MessagePosted)]
+        presented["last_message_at"] = posted[-1].timestamp.isoformat() if posted else None
+    return presented
+
+
+def _present_ticket(ticket: Ticket, *, include_internal: bool) -> dict[str, Any]:
     return {
         "id": str(ticket.id),
         "version": ticket.version,
@@ -53,12 +69,18 @@ def _jsonable(value: Any) -> Any:
 def present_history(
     events: Iterable[Aggregate.Event], *, include_internal: bool
 ) -> list[dict[str, Any]]:
-    """Each event: type, version, time, actor and data. Customers never see internal notes."""
+    """Each event: type, version, time, actor and data. Customers never see internal notes,
+    and read a neutral reason for automatic assignments."""
     out = []
     for event in events:
         data = {k: v for k, v in vars(event).items() if k not in _META}
         if isinstance(event, Ticket.MessagePosted) and event.internal and not include_internal:
             continue
+        if (
+            isinstance(event, Ticket.AgentAssigned | Ticket.AgentUnassigned)
+            and not include_internal
+        ):
+            data["reason"] = event.public_reason
         actor_id = data.pop("actor_id", None) or data.get("author_id")
         actor_role = data.pop("actor_role", None) or data.get("author_role")
         out.append(

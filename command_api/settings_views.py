@@ -1,5 +1,5 @@
 """Admin commands: replace the automation settings (SLA rules, business calendar,
-assignment policy).
+assignment policy, rate limits).
 
 Only admins may use them (403 ``forbidden`` otherwise). Input is validated strictly by the
 domain's own parsers: anything wrong is a 400 ``{error, detail, fields}`` naming the field. A
@@ -20,9 +20,12 @@ from infra.automation.api import (
     AssignmentSettingsSerializer,
     CalendarSerializer,
     SlaSettingsSerializer,
+    TicketIntakeSerializer,
     assignment_present,
+    intake_present,
     json_object,
     parse_assignment_settings,
+    parse_intake_settings,
     parse_sla_settings,
     require_admin,
     sla_present,
@@ -32,7 +35,10 @@ from infra.automation.models import (
     AssignmentSetting,
     BusinessCalendarSetting,
     SlaPolicySetting,
+    TicketIntakeSetting,
 )
+from infra.ratelimit import policy as rate_limits
+from infra.ratelimit.api import RateLimitsSerializer
 
 
 @extend_schema(tags=["settings"])
@@ -93,3 +99,28 @@ class AssignmentSettingsEditView(APIView):
             },
         )
         return Response(assignment_present())
+
+
+@extend_schema(tags=["settings"])
+class RateLimitSettingsEditView(APIView):
+    @extend_schema(request=RateLimitsSerializer, responses={200: RateLimitsSerializer})
+    def put(self, request: Request) -> Response:
+        """Replace the rate limits: every scope with per_user, per_ip (0: no limit) and
+        window_seconds. Every server process applies them within a few seconds."""
+        require_admin(request)
+        rate_limits.store(rate_limits.parse(request.data), by=str(request.user.pk))
+        return Response(rate_limits.present())
+
+
+@extend_schema(tags=["settings"])
+class TicketIntakeSettingsEditView(APIView):
+    @extend_schema(request=TicketIntakeSerializer, responses={200: TicketIntakeSerializer})
+    def put(self, request: Request) -> Response:
+        """Whether customers may choose the priority of the tickets they open (tags: never)."""
+        require_admin(request)
+        allowed = parse_intake_settings(request.data)
+        TicketIntakeSetting.objects.update_or_create(
+            id=SINGLETON,
+            defaults={"customers_set_priority": allowed, "updated_by": str(request.user.pk)},
+        )
+        return Response(intake_present())

@@ -28,6 +28,8 @@ from domain.numbers import parse_natural
 from domain.ticket import Ticket
 from infra.api import in_utc
 from infra.auth.models import User
+from infra.automation.api import check_customer_intake
+from infra.ratelimit.throttles import MessageThrottle, TicketCreationThrottle
 
 IF_MATCH = OpenApiParameter(
     "If-Match",
@@ -82,12 +84,15 @@ def load_visible_ticket(request: Request, ticket_id: UUID, version: int | None =
 
 
 class TicketsView(APIView):
+    throttle_classes = [TicketCreationThrottle]
+
     @extend_schema(
         request=s.OpenTicketSerializer, responses={201: s.CommandResultSerializer}, tags=["tickets"]
     )
     def post(self, request: Request) -> Response:
         data = s.OpenTicketSerializer.validated(request.data)
         actor = actor_of(request)
+        check_customer_intake(actor.role.value, request.data)
         customer_id = data.pop("customer_id", None)
         if actor.role is Role.CUSTOMER:
             if customer_id is not None and str(customer_id) != actor.id:
@@ -114,11 +119,10 @@ def ticket_as_of(request: Request, ticket_id: str, as_of: str | None) -> Respons
         ticket = get_application().get_ticket(tid, version)
     if as_of is not None and ticket.version < version:
         raise NotFoundError(f"The ticket has no version {version}.", id=ticket_id)
-    actor = actor_of(request)
-    return Response(
-        present_ticket(ticket, include_internal=actor.role is not Role.CUSTOMER),
-        headers={"ETag": f'"{ticket.version}"'},
-    )
+    staff = actor_of(request).role is not Role.CUSTOMER
+    events = [] if staff else get_application().ticket_events(tid)[: ticket.version]
+    presented = present_ticket(ticket, include_internal=staff, events=events)
+    return Response(presented, headers={"ETag": f'"{presented["version"]}"'})
 
 
 def _as_of_version(ticket_id: UUID, as_of: str) -> int:
@@ -182,6 +186,8 @@ class TicketHistoryView(APIView):
 
 
 class MessagesView(APIView):
+    throttle_classes = [MessageThrottle]  # the message lane applies the same (lane.py)
+
     @extend_schema(
         request=s.PostMessageSerializer,
         responses={201: s.CommandResultSerializer},

@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 
+from infra.auth.secret_key import PLACEHOLDER, installation_key
 from infra.postgres.connection import DEFAULT_URL, database_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,11 +28,17 @@ def env_bool(name: str, default: bool = False) -> bool:
 DEBUG = env_bool("DESKSTREAM_DEBUG", False)
 DEMO_MODE = env_bool("DESKSTREAM_DEMO", False)
 SECRET_KEY = os.environ.get("DESKSTREAM_SECRET_KEY", "")
+if SECRET_KEY == PLACEHOLDER and not DEMO_MODE:
+    raise RuntimeError(
+        "DESKSTREAM_SECRET_KEY is the placeholder of .env.example: set a long random string."
+    )
 if not SECRET_KEY:
     if not (DEBUG or DEMO_MODE or os.environ.get("PYTEST_VERSION")):
-        # A real deployment must set its own key; the embedded and test modes get a fixed one.
         raise RuntimeError("Set DESKSTREAM_SECRET_KEY (any long random string).")
-    SECRET_KEY = "deskstream-insecure-development-key-change-me-0123456789"  # noqa: S105
+    # Embedded, DEBUG and test modes: this installation's random key (infra/auth/secret_key.py).
+    SECRET_KEY = installation_key(
+        Path(os.environ.get("DESKSTREAM_SECRET_KEY_FILE") or BASE_DIR / "var" / "secret_key")
+    )
 
 
 def env_list(name: str, default: str) -> list[str]:
@@ -55,6 +62,7 @@ INSTALLED_APPS = [
     "infra.email.apps.EmailConfig",
     "infra.automation.apps.AutomationConfig",
     "infra.kafka.apps.KafkaConfig",
+    "infra.ratelimit.apps.RateLimitConfig",
     "command_api.apps.CommandApiConfig",
     "cli.apps.CliConfig",
 ]
@@ -64,6 +72,27 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "infra.server.middleware.SyncCommonMiddleware",
 ]
+
+# Security headers (infra/server/middleware.py). The policy allows no inline script and no
+# script from elsewhere: the web app and the API docs (Swagger UI, its init script served
+# at /api/docs/?script=) load theirs from this origin. Inline styles stay allowed (React's
+# style attributes, Swagger UI's). No page may frame the app (clickjacking).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# HTTPS (docs/operations.md#https): off by default, `make run` serves plain HTTP. Behind a
+# proxy that terminates TLS, DESKSTREAM_PROXY_SSL_HEADER trusts its X-Forwarded-Proto.
+SECURE_HSTS_SECONDS = int(os.environ.get("DESKSTREAM_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DESKSTREAM_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_SSL_REDIRECT = env_bool("DESKSTREAM_SSL_REDIRECT", False)
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DESKSTREAM_PROXY_SSL_HEADER", False) else None
+)
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
@@ -165,6 +194,16 @@ JWT_REFRESH_TTL = timedelta(
     seconds=int(os.environ.get("DESKSTREAM_REFRESH_TTL_SECONDS", str(14 * 24 * 3600)))
 )
 JWT_ISSUER = "deskstream"
+# The web app's refresh-token cookie (ADR 0033) is Secure: browsers send it over HTTPS only.
+# `make run` on 127.0.0.1 serves plain HTTP and turns it off (DESKSTREAM_COOKIE_SECURE=0).
+REFRESH_COOKIE_SECURE = env_bool("DESKSTREAM_COOKIE_SECURE", True)
+
+# Rate limits (infra/ratelimit, ADR 0032): on unless DESKSTREAM_RATE_LIMITS=off; the limits
+# themselves are the admin's (PUT /api/settings/rate-limits), counted in Redis when
+# DESKSTREAM_REDIS_URL is set, else in PostgreSQL.
+# Off by default in test processes, whose clients are all 127.0.0.1 (tests/conftest.py turns
+# them off for the servers the tests start too; the tests of the limits turn them on).
+RATE_LIMITS = env_bool("DESKSTREAM_RATE_LIMITS", not os.environ.get("PYTEST_VERSION"))
 
 # Projections: which projectors run inside the web process (make run), batch size, and how
 # long a read with ?after=<position> waits for its projection before answering stale.

@@ -7,7 +7,7 @@ from ``read_api``, commands from ``command_api``, so neither side imports the ot
 from __future__ import annotations
 
 from django.urls import URLPattern, include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from command_api import agent_views, auth_views, email_views, settings_views, views
 from config import bootstrap
@@ -19,6 +19,7 @@ from read_api import email_views as read_email
 from read_api import settings_views as read_settings
 from read_api import views as read
 
+handler400 = "command_api.errors.json_bad_request"
 search.SearchBackend.configure(bootstrap.search_index, bootstrap.search_position)
 
 handler404 = "command_api.errors.json_not_found"
@@ -142,12 +143,29 @@ api: list[URLPattern] = [
         ),
         name="settings-assignment",
     ),
+    path(
+        "settings/rate-limits",
+        route(
+            GET=read_settings.RateLimitSettingsView,
+            PUT=settings_views.RateLimitSettingsEditView,
+        ),
+        name="settings-rate-limits",
+    ),
+    path(
+        "settings/tickets",
+        route(
+            GET=read_settings.TicketIntakeSettingsView,
+            PUT=settings_views.TicketIntakeSettingsEditView,
+        ),
+        name="settings-tickets",
+    ),
 ]
 
 urlpatterns = [
     path("api/", include(api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Swagger UI with its init script at ?script= rather than inline (the CSP allows none).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     # The web app: index.html for / and its client-side routes (its files: WhiteNoise).
     re_path(r"^(?!api/|ws/|static/|assets/)(?:[\w./-]*)$", webapp.spa_index, name="web-app"),
 ]

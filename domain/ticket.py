@@ -208,6 +208,12 @@ class Ticket(Aggregate):
         policy: str  # "manual" or the automatic policy's name
         reason: str
 
+        @property
+        def public_reason(self) -> str:
+            """The reason the ticket's customer reads: an automatic decision's own reason
+            tells staff workload and availability, so theirs is neutral."""
+            return self.reason if self.policy == "manual" else "assigned automatically"
+
         def apply(self, aggregate: Any) -> None:
             ticket: Ticket = aggregate
             ticket.assigned_agent_id = self.agent_id
@@ -219,6 +225,13 @@ class Ticket(Aggregate):
         actor_id: str
         actor_role: str
         reason: str
+
+        @property
+        def public_reason(self) -> str:
+            """The reason the ticket's customer reads (automation's tells who went offline)."""
+            if self.actor_role == Role.SYSTEM.value:
+                return "unassigned automatically"
+            return self.reason
 
         def apply(self, aggregate: Any) -> None:
             ticket: Ticket = aggregate
@@ -585,3 +598,12 @@ def _parse_priority(value: object) -> Priority:
     if not isinstance(value, str):
         raise ValidationError("priority must be a string.", field="priority")
     return parse_priority(value)
+
+
+def is_public(event: object) -> bool:
+    """Whether the ticket's customer learns of the event: not of internal notes, nor of SLA
+    breaches (staff bookkeeping). Customers' views of a ticket (its version, times) follow
+    public events only."""
+    if isinstance(event, Ticket.MessagePosted):
+        return not event.internal
+    return not isinstance(event, Ticket.SlaBreached)

@@ -28,6 +28,7 @@ ERROR_DESCRIPTIONS = {
     404: "No such resource (or one the caller may not see).",
     409: "A conflict: a concurrent change, a stale version, an illegal transition.",
     415: "The body is not JSON.",
+    429: "Too many requests: try again after `Retry-After` seconds.",
     503: "A service this answer needs (search, analytics) is unreachable: try again later.",
 }
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -63,6 +64,8 @@ class ApiAutoSchema(AutoSchema):
             codes.append(409)
         if self.method in WRITES:
             codes.append(415)
+        if getattr(self.view, "throttle_classes", None):  # rate-limited (infra/ratelimit)
+            codes.append(429)
         return codes
 
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:

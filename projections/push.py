@@ -192,10 +192,17 @@ def ticket_deliveries(envelope: Envelope) -> list[Delivery]:
     else:
         change = {}
     if change:
-        frame = _frame(
+        # The ticket's group includes its customer: automation's reason (staff workload) is
+        # for the staff queue; the ticket's subscribers read the neutral one.
+        staff_frame = _frame(
             "assignment_changed", envelope, {**change, "reason": event.reason, **_actor(event)}
         )
-        return [Delivery(public, frame), Delivery(queue, frame)]
+        public_frame = _frame(
+            "assignment_changed",
+            envelope,
+            {**change, "reason": event.public_reason, **_actor(event)},
+        )
+        return [Delivery(public, public_frame), Delivery(queue, staff_frame)]
     if isinstance(event, Ticket.PriorityChanged):
         frame = _frame(
             "priority_changed",

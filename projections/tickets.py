@@ -12,7 +12,7 @@ from uuid import UUID
 
 from domain.agent import Agent
 from domain.lifecycle import Status
-from domain.ticket import Ticket
+from domain.ticket import Ticket, is_public
 from projections.ports import Envelope
 
 NAME = "read_models"
@@ -75,8 +75,9 @@ def _ticket_event(envelope: Envelope, event: Any, state: TicketsState) -> None:
             "message_count": 0,
             "public_message_count": 0,
             "sla_breaches": [],
+            "public_last_message_at": None,
         }
-        _touch(row, envelope)
+        _touch(row, envelope, public=True)
         state.put_ticket(row)
         state.customer_changed(event.customer_id)
         return
@@ -104,6 +105,8 @@ def _ticket_event(envelope: Envelope, event: Any, state: TicketsState) -> None:
         if not event.internal:
             row["public_message_count"] += 1
         row["last_message_at"] = event.timestamp
+        if not event.internal:
+            row["public_last_message_at"] = event.timestamp
     elif isinstance(event, Ticket.StatusChanged):
         row["status"] = event.to_status
         if event.to_status == Status.RESOLVED.value:
@@ -130,14 +133,18 @@ def _ticket_event(envelope: Envelope, event: Any, state: TicketsState) -> None:
         row["tags"] = list(event.tags)
     elif isinstance(event, Ticket.SlaBreached) and event.target not in row["sla_breaches"]:
         row["sla_breaches"] = [*row["sla_breaches"], event.target]
-    _touch(row, envelope)
+    _touch(row, envelope, public=is_public(event))
     state.put_ticket(row)
 
 
-def _touch(row: Row, envelope: Envelope) -> None:
+def _touch(row: Row, envelope: Envelope, public: bool) -> None:
     row["version"] = envelope.version
     row["position"] = envelope.position
     row["updated_at"] = envelope.event.timestamp
+    if public:  # the customer's view moves with public events only
+        row["public_version"] = envelope.version
+        row["public_position"] = envelope.position
+        row["public_updated_at"] = envelope.event.timestamp
 
 
 def _agent_event(event: Any, state: TicketsState) -> None:

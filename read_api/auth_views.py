@@ -11,20 +11,32 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from infra.auth.models import User
+from infra.automation.api import customers_set_priority
 
 
-class MeSerializer(serializers.Serializer[User]):
+class MeSerializer(serializers.Serializer[dict[str, object]]):
     id = serializers.IntegerField()
     email = serializers.EmailField()
     name = serializers.CharField(source="display_name")
     role = serializers.ChoiceField(choices=User.Role.choices)
+    may_set_priority = serializers.BooleanField(
+        help_text="Whether this user may choose the priority of a ticket they open."
+    )
 
 
 class MeView(APIView):
     @extend_schema(responses={200: MeSerializer})
     def get(self, request: Request) -> Response:
         user: User = request.user  # type: ignore[assignment]  # IsAuthenticated guarantees it
-        return Response(MeSerializer(user).data)
+        staff = user.role != User.Role.CUSTOMER
+        me = {
+            "id": user.pk,
+            "email": user.email,
+            "display_name": user.display_name,
+            "role": user.role,
+            "may_set_priority": staff or customers_set_priority(),
+        }
+        return Response(MeSerializer(me).data)
 
 
 class ProviderSerializer(serializers.Serializer[dict[str, str]]):

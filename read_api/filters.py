@@ -63,8 +63,8 @@ class TicketFilter(django_filters.FilterSet):
     tags = django_filters.CharFilter(method="filter_tags", label="comma-separated; all must match")
     created_from = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_to = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    updated_from = UtcDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-    updated_to = UtcDateTimeFilter(field_name="updated_at", lookup_expr="lt")
+    updated_from = UtcDateTimeFilter(method="filter_updated", lookup_expr="gte")
+    updated_to = UtcDateTimeFilter(method="filter_updated", lookup_expr="lt")
     sla_breached = QueryBooleanFilter(
         method="filter_sla_breached", label="true: an SLA target was breached; false: none"
     )
@@ -77,6 +77,14 @@ class TicketFilter(django_filters.FilterSet):
         if value == "none":
             return qs.filter(assigned_agent_id__isnull=True)
         return qs.filter(assigned_agent_id=value)
+
+    def filter_updated(self, qs: QuerySet[TicketRecord], name: str, value: Any) -> Any:
+        # A customer's updated_at follows public events only (read_api/serializers.py).
+        user = getattr(self.request, "user", None)
+        staff = getattr(user, "role", None) in ("agent", "admin")
+        field = "updated_at" if staff else "public_updated_at"
+        lookup = "gte" if name == "updated_from" else "lt"
+        return qs.filter(**{f"{field}__{lookup}": value})
 
     def filter_sla_breached(self, qs: QuerySet[TicketRecord], name: str, value: bool) -> Any:
         return qs.exclude(sla_breaches=[]) if value else qs.filter(sla_breaches=[])

@@ -26,6 +26,7 @@ from domain.numbers import parse_natural
 from infra.api import UtcDateTimeField
 from infra.auth.models import User
 from infra.postgres.search import PostgresSearchIndex
+from infra.ratelimit.throttles import SearchThrottle
 from projections import search
 from projections.search import (
     Principal,
@@ -194,6 +195,8 @@ class SearchView(ConsistentReadMixin, APIView):
     leave customers out. Customers search only their own tickets, never internal notes and
     never other customers.
     """
+
+    throttle_classes = [SearchThrottle]
 
     projection = search.NAME
 

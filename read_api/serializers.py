@@ -53,9 +53,14 @@ class TicketSerializer(serializers.ModelSerializer[TicketRecord]):
 
 
 class CustomerTicketSerializer(TicketSerializer):
-    """What a customer sees: counts without internal notes, no SLA bookkeeping."""
+    """What a customer sees: counts without internal notes, no SLA bookkeeping, and the
+    version, position and times of the last public event (internal notes move none)."""
 
     message_count = serializers.IntegerField(source="public_message_count")
+    version = serializers.IntegerField(source="public_version")
+    position = serializers.IntegerField(source="public_position")
+    updated_at = serializers.DateTimeField(source="public_updated_at")
+    last_message_at = serializers.DateTimeField(source="public_last_message_at", allow_null=True)
 
     class Meta(TicketSerializer.Meta):
         fields = [f for f in TicketSerializer.Meta.fields if not f.startswith("sla_")]

@@ -1,5 +1,5 @@
 """Admin queries: the automation settings in force (SLA rules, business calendar,
-assignment policy). Only admins may use them (403 ``forbidden`` otherwise)."""
+assignment policy) and the rate limits. Only admins may use them (403 ``forbidden`` otherwise)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,14 @@ from infra.automation.api import (
     AssignmentSettingsSerializer,
     CalendarSerializer,
     SlaSettingsSerializer,
+    TicketIntakeSerializer,
     assignment_present,
+    intake_present,
     require_admin,
     sla_present,
 )
+from infra.ratelimit import policy as rate_limits
+from infra.ratelimit.api import RateLimitsSerializer
 
 
 @extend_schema(tags=["settings"])
@@ -42,3 +46,21 @@ class AssignmentSettingsView(APIView):
     def get(self, request: Request) -> Response:
         require_admin(request)
         return Response(assignment_present())
+
+
+@extend_schema(tags=["settings"])
+class RateLimitSettingsView(APIView):
+    @extend_schema(responses={200: RateLimitsSerializer})
+    def get(self, request: Request) -> Response:
+        """The rate limits in force: per scope, requests per user and per IP address in a
+        window of seconds (0: no limit)."""
+        require_admin(request)
+        return Response(rate_limits.present())
+
+
+@extend_schema(tags=["settings"])
+class TicketIntakeSettingsView(APIView):
+    @extend_schema(responses={200: TicketIntakeSerializer})
+    def get(self, request: Request) -> Response:
+        require_admin(request)
+        return Response(intake_present())

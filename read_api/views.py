@@ -71,6 +71,8 @@ class TicketCursorPagination(StrictCursorPagination):
         sort = request.query_params.get("sort", self.ordering)
         if sort not in SORTS:
             raise ValidationError({"sort": [f"One of {', '.join(sorted(SORTS))}."]})
+        if not is_staff(request):  # customers' updated_at follows public events only
+            sort = sort.replace("updated_at", "public_updated_at")
         return (sort, "-id" if sort.startswith("-") else "id")
 
 
@@ -139,8 +141,11 @@ class TicketDetailView(ConsistentReadMixin, APIView):
     def get(self, request: Request, ticket_id: str) -> Response:
         self.consistent(request)
         ticket = visible_ticket(request, ticket_id)
-        serializer = s.TicketSerializer if is_staff(request) else s.CustomerTicketSerializer
-        return self.mark(Response(serializer(ticket).data, headers={"ETag": f'"{ticket.version}"'}))
+        if is_staff(request):
+            serializer, version = s.TicketSerializer, ticket.version
+        else:
+            serializer, version = s.CustomerTicketSerializer, ticket.public_version
+        return self.mark(Response(serializer(ticket).data, headers={"ETag": f'"{version}"'}))
 
 
 def with_sla(qs: QuerySet[TicketRecord]) -> QuerySet[TicketRecord]:

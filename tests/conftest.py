@@ -34,6 +34,10 @@ os.environ.setdefault("DESKSTREAM_CELERY_EAGER", "1")
 # features run without it, in this process (settings) and in the servers they start (here).
 # The automation tests switch it on (settings.AUTO_ASSIGN, or DESKSTREAM_AUTO_ASSIGN=1).
 os.environ.setdefault("DESKSTREAM_AUTO_ASSIGN", "0")
+# Rate limits count per IP address, and every client of the suite is 127.0.0.1: they are off
+# in test processes and the servers they start, and on where the tests of the limits need
+# them (settings.RATE_LIMITS, or DESKSTREAM_RATE_LIMITS=1 for a server).
+os.environ.setdefault("DESKSTREAM_RATE_LIMITS", "0")
 # Channel groups and presence keys on the shared Redis: a prefix of this test session's own,
 # so servers of an earlier run (or of another clone on the same test database name) never
 # share streams or presence with this one.
@@ -223,6 +227,8 @@ def start_server(extra_env: dict[str, str] | None = None) -> LiveServer:
         # Smaller pools than production: several servers and projector processes of the suite
         # run at once against one PostgreSQL (100 connections on a stock server).
         "DESKSTREAM_DB_POOL_SIZE": "10",
+        # Plain HTTP on 127.0.0.1: the refresh cookie must not be Secure (ADR 0033).
+        "DESKSTREAM_COOKIE_SECURE": "0",
         "DJANGO_SETTINGS_MODULE": "config.settings",
         **(extra_env or {}),
     }

@@ -15,6 +15,7 @@ from domain.errors import ValidationError
 from domain.lifecycle import Priority
 from domain.sla import SlaPolicy
 from infra.automation import rules
+from infra.automation.models import SINGLETON, TicketIntakeSetting
 
 
 def require_admin(request: Request) -> None:
@@ -112,3 +113,42 @@ def parse_assignment_settings(data: object) -> tuple[Policy, bool]:
 def assignment_present() -> dict[str, Any]:
     current = rules.assignment_rules()
     return {"policy": current.policy.value, "enabled": current.enabled}
+
+
+class TicketIntakeSerializer(serializers.Serializer[Any]):
+    customers_set_priority = serializers.BooleanField(
+        help_text="Whether customers may choose the priority of the tickets they open."
+    )
+
+
+def customers_set_priority() -> bool:
+    row = TicketIntakeSetting.objects.filter(id=SINGLETON).first()
+    return bool(row and row.customers_set_priority)
+
+
+def intake_present() -> dict[str, Any]:
+    return {"customers_set_priority": customers_set_priority()}
+
+
+def parse_intake_settings(data: object) -> bool:
+    body = json_object(data)
+    for key in body:
+        if key != "customers_set_priority":
+            raise ValidationError(f"Unknown field {key!r}.", field=str(key))
+    value = body.get("customers_set_priority")
+    if not isinstance(value, bool):
+        raise ValidationError(
+            "customers_set_priority must be true or false.", field="customers_set_priority"
+        )
+    return value
+
+
+def check_customer_intake(role: str, data: Mapping[str, Any]) -> None:
+    """A customer's new ticket: tags are refused, and the priority unless the admin allows
+    customers to set it (400 naming the field; nothing is stored)."""
+    if role != "customer":
+        return
+    if "tags" in data:
+        raise ValidationError("Only staff tag tickets.", field="tags")
+    if "priority" in data and not customers_set_priority():
+        raise ValidationError("Only staff set the priority of a ticket.", field="priority")

@@ -52,3 +52,18 @@ class AssignmentSetting(models.Model):
 
     def __str__(self) -> str:
         return f"assignment {self.policy}{'' if self.enabled else ' (off)'}"
+
+
+class TicketIntakeSetting(models.Model):
+    """What customers may choose when they open a ticket (tags never: they are staff's)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON)
+    customers_set_priority = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        db_table = "settings_ticket_intake"
+
+    def __str__(self) -> str:
+        return f"ticket intake (customers set priority: {self.customers_set_priority})"

@@ -62,6 +62,12 @@ class TicketRecord(models.Model):
     message_count = models.IntegerField(default=0)
     public_message_count = models.IntegerField(default=0)
     sla_breaches = ArrayField(models.CharField(max_length=32), default=list)  # SLA targets
+    # What the customer sees: the same, moved by public events only (no internal notes, no
+    # SLA breaches), so their views never tell when staff worked on the ticket.
+    public_version = models.IntegerField(default=0)
+    public_position = models.BigIntegerField(default=0)
+    public_updated_at = models.DateTimeField(null=True)
+    public_last_message_at = models.DateTimeField(null=True)
 
     class Meta:
         db_table = "rm_ticket"

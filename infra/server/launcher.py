@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["DESKSTREAM_DEMO"] = "0" if args.no_demo else os.environ.get("DESKSTREAM_DEMO", "1")
     os.environ["DESKSTREAM_PROJECTORS_IN_PROCESS"] = "1" if args.projectors == "threads" else "0"
     os.environ.setdefault("DESKSTREAM_EMAIL_OUTBOX", "1")  # mail to ./var/outbox (and SMTP if set)
+    if args.host in ("127.0.0.1", "localhost", "::1"):
+        # Plain HTTP on this machine: a Secure cookie would not be sent back (ADR 0033).
+        os.environ.setdefault("DESKSTREAM_COOKIE_SECURE", "0")
     prepare_database(BASE_DIR / "var")
     if args.workers > 1 and not os.environ.get("DESKSTREAM_CLICKHOUSE_URL"):
         # chDB's directory belongs to one process (ADR 0030): several workers need a server.

@@ -120,7 +120,7 @@ def test_demo_sign_in_refresh_and_a_ticket_over_http(live_api):
     pair = r.json()
     with live_api.client(pair["access"]) as c:
         assert c.get("/api/auth/me").json()["role"] == "customer"
-        r = c.post("/api/tickets", json={"subject": "Over HTTP", "priority": "low"})
+        r = c.post("/api/tickets", json={"subject": "Over HTTP"})
         assert r.status_code == 201
         assert r.headers["ETag"] == '"1"'
     r = httpx.post(f"{live_api.url}/api/auth/refresh", json={"refresh": pair["refresh"]})
@@ -211,3 +211,51 @@ def test_heads_and_bodies_on_one_keep_alive_connection(live_api):
         status, _, body = exchange(b"")
         assert status == 200
         assert b'"access"' in body
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/tickets"),
+        ("POST", "/api/tickets/00000000-0000-0000-0000-000000000001/messages"),  # the lane's path
+        ("GET", "/"),
+    ],
+)
+def test_a_host_not_allowed_gets_the_json_error_body(live_api, method, path):
+    r = httpx.request(
+        method,
+        f"{live_api.url}{path}",
+        headers={"Host": "evil.example", "Authorization": "Bearer x"},
+        json={"body": "hello"} if method == "POST" else None,
+        timeout=10,
+    )
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/json"
+    assert r.json() == {"error": "bad_host", "detail": "This server does not answer for that Host."}
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+@pytest.mark.parametrize("path", ["/", "/tickets/x", "/api/tickets", "/api/docs/", "/api/nothing"])
+def test_every_answer_carries_the_security_headers(live_api, path):
+    r = httpx.get(f"{live_api.url}{path}", timeout=10)
+    assert r.headers["content-security-policy"] == CSP
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["referrer-policy"] == "same-origin"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "strict-transport-security" not in r.headers  # HSTS only when configured (and HTTPS)
+
+
+def test_the_api_docs_need_no_inline_script(live_api):
+    page = httpx.get(f"{live_api.url}/api/docs/", timeout=10)
+    assert page.status_code == 200
+    assert "<script>" not in page.text
+    script = httpx.get(f"{live_api.url}/api/docs/?script=", timeout=10)
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("application/javascript")
+    assert "SwaggerUIBundle" in script.text

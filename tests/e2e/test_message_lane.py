@@ -639,3 +639,43 @@ def test_a_no_op_on_a_stale_ticket_in_hand_is_decided_again_on_the_stored_one(ha
         result = harness.app.edit_ticket(tid, agent, priority="medium")
         assert harness.app.get_ticket(tid).priority.value == "medium"
     assert (result.version, result.position is not None) == (3, True)
+
+
+def test_a_throttled_message_is_the_same_429_on_both_paths(harness, customer, settings):
+    """The message limit (``MessageThrottle`` on Django's path, the same check on the lane):
+    the same 429, Retry-After and error body, and nothing stored."""
+    from infra.ratelimit import policy
+    from infra.ratelimit.limiter import limiter
+
+    user, token = customer
+    settings.RATE_LIMITS = True
+    # Counts of this test alone: user ids repeat when the test database is created anew.
+    settings.CHANNELS_PREFIX = f"test.lane.{user.email}."
+    limiter.cache_clear()
+    limits = {**policy.DEFAULTS, "messages": {"per_user": 1, "per_ip": 0, "window_seconds": 3600}}
+    with harness.blocker.unblock():
+        policy.store(limits, by="test")
+        assert policy.check("messages", str(user.pk), None) is None  # the hour's one message
+    try:
+        lane, django = both_answers(harness, user, b'{"body": "hello"}', token)
+    finally:
+        with harness.blocker.unblock():
+            policy.store(policy.DEFAULTS, by="test")
+        limiter.cache_clear()
+    # The two answers came a moment apart: a second may have passed between them.
+    waits = [int(answer[1][b"retry-after"]) for answer in (lane, django)]
+    assert abs(waits[0] - waits[1]) <= 1
+    django = (
+        django[0],
+        {**django[1], b"retry-after": lane[1][b"retry-after"]},
+        django[2].replace(b"in %d seconds" % waits[1], b"in %d seconds" % waits[0]),
+        django[3],
+    )
+    assert_same(lane, django)
+    assert lane[0] == 429
+    assert json.loads(lane[2]) == {
+        "error": "throttled",
+        "detail": f"Request was throttled. Expected available in {waits[0]} seconds.",
+    }
+    assert lane[3] == 0
+    assert len(harness.django.bodies) == 1  # the lane answered its own 429

@@ -27,8 +27,9 @@ def event_count(ticket_id: str) -> int:
 
 
 def test_open_ticket_returns_id_version_position(api):
-    _, client = api("customer")
-    body = open_ticket(client, priority="high", tags=["Billing", "billing"])
+    customer, client = api("customer")
+    _, agent = api("agent")  # staff set priority and tags (test_ticket_intake.py)
+    body = open_ticket(agent, customer_id=customer.pk, priority="high", tags=["Billing", "billing"])
     assert set(body) == {"id", "version", "position"}
     assert body["version"] == 1
     assert isinstance(body["position"], int)

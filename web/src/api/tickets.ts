@@ -125,8 +125,8 @@ export function mergeMessage(list: Message[] | undefined, message: Message): Mes
 export interface NewTicket {
   subject: string;
   description: string;
-  priority: Priority;
-  tags?: string[];
+  /** Only when the user may set it (Me.may_set_priority); otherwise Medium. */
+  priority?: Priority;
 }
 
 export function useCreateTicket() {

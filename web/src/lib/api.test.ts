@@ -1,45 +1,72 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { json, mockFetch } from "../test/utils";
-import { ApiError, command, errorMessage, request, tokens } from "./api";
+import { ApiError, command, errorMessage, refreshTokens, request, tokens } from "./api";
 import { nextStatuses } from "./lifecycle";
 
 afterEach(() => vi.unstubAllGlobals());
 
 describe("api client", () => {
-  it("refreshes once for concurrent expired requests, then retries them", async () => {
-    tokens.set({ access: "old", refresh: "r1" });
+  it("refreshes once for concurrent expired requests, by cookie, then retries them", async () => {
+    tokens.set("old");
     let refreshes = 0;
-    mockFetch({
+    const { calls } = mockFetch({
       "GET /api/auth/me": (req) =>
         req.headers.Authorization === "Bearer new"
           ? { id: 1 }
           : json({ error: "token_expired", detail: "" }, 401),
       "POST /api/auth/refresh": () => {
         refreshes += 1;
-        return { access: "new", refresh: "r2" };
+        return { access: "new", token_type: "Bearer", expires_in: 600 };
       },
     });
     const results = await Promise.all([request("/api/auth/me"), request("/api/auth/me")]);
     expect(results).toEqual([{ id: 1 }, { id: 1 }]);
     expect(refreshes).toBe(1);
-    expect(tokens.refresh).toBe("r2");
+    expect(calls.find((c) => c.path === "/api/auth/refresh")?.body).toEqual({});
+    expect(tokens.access).toBe("new");
   });
 
-  it("takes the tokens another tab refreshed instead of reusing its own refresh token", async () => {
-    tokens.set({ access: "old", refresh: "r1" });
-    localStorage.setItem("deskstream.tokens", JSON.stringify({ access: "fresh", refresh: "r9" }));
-    const { calls } = mockFetch({
-      "GET /api/auth/me": (req) =>
-        req.headers.Authorization === "Bearer fresh"
-          ? { id: 1 }
-          : json({ error: "token_expired", detail: "" }, 401),
+  it("keeps no token in localStorage, only that a session exists", () => {
+    tokens.set("secret-access");
+    expect({ ...localStorage }).toEqual({ "deskstream.session": "1" });
+    tokens.set(null);
+    expect({ ...localStorage }).toEqual({});
+  });
+
+  it("a new tab of a signed-in browser gets its access token by cookie", async () => {
+    tokens.set(null);
+    localStorage.setItem("deskstream.session", "1"); // another tab signed in
+    mockFetch({
+      "POST /api/auth/refresh": () => ({ access: "tab2", token_type: "Bearer", expires_in: 600 }),
     });
-    expect(await request("/api/auth/me")).toEqual({ id: 1 });
-    expect(calls.some((c) => c.path === "/api/auth/refresh")).toBe(false);
+    expect(await refreshTokens()).toBe(true);
+    expect(tokens.access).toBe("tab2");
+  });
+
+  it("asks nothing without a session, and signs out when the cookie is refused", async () => {
+    tokens.set(null);
+    const { calls } = mockFetch({
+      "POST /api/auth/refresh": () => json({ error: "session_revoked", detail: "" }, 401),
+    });
+    expect(await refreshTokens()).toBe(false);
+    expect(calls).toHaveLength(0);
+    tokens.set("a");
+    expect(await refreshTokens()).toBe(false);
+    expect(tokens.access).toBeNull();
+    expect(tokens.hasSession).toBe(false);
+  });
+
+  it("signs out when another tab signs out", () => {
+    tokens.set("a");
+    localStorage.removeItem("deskstream.session");
+    window.dispatchEvent(
+      new StorageEvent("storage", { key: "deskstream.session", newValue: null }),
+    );
+    expect(tokens.access).toBeNull();
   });
 
   it("signs out when the session is revoked", async () => {
-    tokens.set({ access: "a", refresh: "r" });
+    tokens.set("a");
     mockFetch({
       "GET /api/tickets": () => json({ error: "session_revoked", detail: "gone" }, 401),
     });
@@ -48,7 +75,7 @@ describe("api client", () => {
   });
 
   it("reads its own writes: reads after a command carry ?after=<position>", async () => {
-    tokens.set({ access: "a", refresh: "r" });
+    tokens.set("a");
     const { calls } = mockFetch({
       "POST /api/tickets": () => json({ id: "t", version: 1, position: 4242 }, 201),
       "GET /api/tickets": () => ({ results: [] }),

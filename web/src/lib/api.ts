@@ -2,9 +2,13 @@
 // and read-your-writes (every read model GET carries ?after=<newest position this tab knows>).
 
 import { textOf } from "./format";
-import type { CommandResult, TokenPair } from "./types";
+import type { AccessToken, CommandResult } from "./types";
 
-const STORAGE_KEY = "deskstream.tokens";
+// The access token lives in this tab's memory only; the refresh token in an HttpOnly cookie
+// that only the server reads and sets (ADR 0033), so a script injected into the page can
+// steal neither for later. localStorage keeps one non-secret flag: that this browser has a
+// session (a new tab then asks for an access token), and its removal signs out every tab.
+const SESSION_KEY = "deskstream.session";
 
 export class ApiError extends Error {
   constructor(
@@ -26,55 +30,39 @@ export class ApiError extends Error {
 type Listener = () => void;
 
 class TokenStore {
-  private pair: Pick<TokenPair, "access" | "refresh"> | null = null;
+  private accessToken: string | null = null;
   private listeners = new Set<Listener>();
 
   constructor() {
-    this.pair = TokenStore.stored();
-    // Another tab signed in, out, or refreshed: take its tokens (a refresh token used twice
-    // would revoke the session, so tabs must not keep stale ones).
+    // Another tab signed out: so does this one.
     globalThis.addEventListener?.("storage", (e: StorageEvent) => {
-      if (e.key !== STORAGE_KEY) return;
-      this.pair = TokenStore.stored();
+      if (e.key !== SESSION_KEY || e.newValue) return;
+      this.accessToken = null;
       this.listeners.forEach((l) => l());
     });
   }
 
-  static stored(): Pick<TokenPair, "access" | "refresh"> | null {
-    try {
-      const raw = globalThis.localStorage?.getItem(STORAGE_KEY);
-      return raw ? (JSON.parse(raw) as TokenPair) : null;
-    } catch {
-      return null;
-    }
-  }
-
-  /** Tokens another tab stored since this one read them, if any. */
-  adoptNewer(): boolean {
-    const stored = TokenStore.stored();
-    if (stored && stored.access !== this.pair?.access) {
-      this.pair = stored;
-      this.listeners.forEach((l) => l());
-      return true;
-    }
-    return false;
-  }
-
   get access(): string | null {
-    return this.pair?.access ?? null;
+    return this.accessToken;
   }
 
-  get refresh(): string | null {
-    return this.pair?.refresh ?? null;
-  }
-
-  set(pair: Pick<TokenPair, "access" | "refresh"> | null): void {
-    this.pair = pair;
+  /** Whether this browser signed in and has not signed out (its cookie may still be valid). */
+  get hasSession(): boolean {
     try {
-      if (pair) localStorage.setItem(STORAGE_KEY, JSON.stringify(pair));
-      else localStorage.removeItem(STORAGE_KEY);
+      return globalThis.localStorage?.getItem(SESSION_KEY) === "1";
     } catch {
-      // Private mode: keep the tokens in memory only.
+      return this.accessToken !== null;
+    }
+  }
+
+  /** A new access token (signed in or refreshed), or null (signed out). */
+  set(access: string | null): void {
+    this.accessToken = access;
+    try {
+      if (access) localStorage.setItem(SESSION_KEY, "1");
+      else localStorage.removeItem(SESSION_KEY);
+    } catch {
+      // Private mode: this tab alone knows.
     }
     this.listeners.forEach((l) => l());
   }
@@ -96,27 +84,36 @@ export function getKnownPosition(): number {
   return knownPosition;
 }
 
+/** ``fn`` while holding the browser-wide refresh lock: tabs refresh one after the other,
+ * each sending the cookie the previous one received (a refresh token used twice revokes
+ * the whole session). */
+function oneTabAtATime<T>(fn: () => Promise<T>): Promise<T> {
+  const locks = globalThis.navigator?.locks;
+  if (!locks) return fn();
+  return locks.request("deskstream.refresh", fn) as Promise<T>;
+}
+
 let refreshing: Promise<boolean> | null = null;
 
-/** Exchange the refresh token once, however many requests ask at the same time (a refresh
- * token used twice revokes the whole session). */
+/** A new access token for the session cookie, once however many requests ask at the same
+ * time. False when there is no session (then the user is signed out). */
 export function refreshTokens(): Promise<boolean> {
   if (!refreshing) {
-    refreshing = (async () => {
-      if (tokens.adoptNewer()) return true;
-      if (!tokens.refresh) return false;
+    refreshing = oneTabAtATime(async () => {
+      if (!tokens.hasSession) return false;
       const response = await fetch("/api/auth/refresh", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ refresh: tokens.refresh }),
+        body: "{}",
+        credentials: "same-origin",
       });
       if (!response.ok) {
-        tokens.set(null);
+        if (response.status === 401 || response.status === 403) tokens.set(null);
         return false;
       }
-      tokens.set((await response.json()) as TokenPair);
+      tokens.set(((await response.json()) as AccessToken).access);
       return true;
-    })().finally(() => {
+    }).finally(() => {
       refreshing = null;
     });
   }
@@ -159,7 +156,7 @@ export async function requestRaw<T>(
     });
   };
   let response = await send();
-  if (response.status === 401 && tokens.refresh) {
+  if (response.status === 401 && tokens.hasSession) {
     const body = (await response
       .clone()
       .json()

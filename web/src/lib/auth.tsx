@@ -5,12 +5,14 @@ import {
   createContext,
   useCallback,
   useContext,
+  useEffect,
   useMemo,
+  useState,
   useSyncExternalStore,
   type ReactNode,
 } from "react";
-import { request, tokens } from "./api";
-import type { Me, TokenPair } from "./types";
+import { refreshTokens, request, tokens } from "./api";
+import type { AccessToken, Me } from "./types";
 
 interface AuthValue {
   me: Me | null;
@@ -28,6 +30,13 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     (l) => tokens.subscribe(l),
     () => tokens.access,
   );
+  // A new tab (or a reload) of a signed-in browser: the access token is only in memory,
+  // so it asks for one with the session cookie before deciding who is signed in.
+  const [resuming, setResuming] = useState(() => tokens.access === null && tokens.hasSession);
+  useEffect(() => {
+    if (!resuming) return;
+    void refreshTokens().finally(() => setResuming(false));
+  }, [resuming]);
   const me = useQuery({
     queryKey: ["me"],
     queryFn: () => request<Me>("/api/auth/me"),
@@ -38,36 +47,36 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   const demoSignIn = useCallback(
     async (email: string) => {
-      const pair = await request<TokenPair>("/api/auth/demo-login", {
+      const answer = await request<AccessToken>("/api/auth/demo-login", {
         method: "POST",
-        body: { email },
+        body: { email, cookie: true },
       });
       client.clear();
-      tokens.set(pair);
+      tokens.set(answer.access);
     },
     [client],
   );
 
   const signOut = useCallback(async () => {
-    const refresh = tokens.refresh;
+    const signedIn = tokens.hasSession;
     tokens.set(null);
     client.clear();
-    if (refresh)
-      await request("/api/auth/logout", { method: "POST", body: { refresh } }).catch(
-        () => undefined,
-      );
+    // The cookie ends the session on the server, which also clears it.
+    if (signedIn) {
+      await request("/api/auth/logout", { method: "POST", body: {} }).catch(() => undefined);
+    }
   }, [client]);
 
   const value = useMemo<AuthValue>(() => {
     const user = access ? (me.data ?? null) : null;
     return {
       me: user,
-      loading: access !== null && me.isPending,
+      loading: resuming || (access !== null && me.isPending),
       isStaff: user?.role === "agent" || user?.role === "admin",
       demoSignIn,
       signOut,
     };
-  }, [access, me.data, me.isPending, demoSignIn, signOut]);
+  }, [access, resuming, me.data, me.isPending, demoSignIn, signOut]);
 
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }

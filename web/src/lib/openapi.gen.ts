@@ -573,6 +573,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/settings/rate-limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The rate limits in force: per scope, requests per user and per IP address in a
+         *     window of seconds (0: no limit).
+         */
+        get: operations["settings_rate_limits_retrieve"];
+        /**
+         * @description Replace the rate limits: every scope with per_user, per_ip (0: no limit) and
+         *     window_seconds. Every server process applies them within a few seconds.
+         */
+        put: operations["settings_rate_limits_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/settings/sla": {
         parameters: {
             query?: never;
@@ -583,6 +607,23 @@ export interface paths {
         get: operations["settings_sla_retrieve"];
         /** @description Replace the SLA rules: business minutes per priority for both targets. */
         put: operations["settings_sla_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/settings/tickets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["settings_tickets_retrieve"];
+        /** @description Whether customers may choose the priority of the tickets they open (tags: never). */
+        put: operations["settings_tickets_update"];
         post?: never;
         delete?: never;
         options?: never;
@@ -820,6 +861,11 @@ export interface components {
         DemoLoginRequest: {
             /** Format: email */
             email: string;
+            /**
+             * @description Keep the refresh token in an HttpOnly cookie, not the body.
+             * @default false
+             */
+            cookie: boolean;
         };
         EmailTemplate: {
             kind: string;
@@ -880,6 +926,8 @@ export interface components {
             email: string;
             name: string;
             role: components["schemas"]["RoleEnum"];
+            /** @description Whether this user may choose the priority of a ticket they open. */
+            may_set_priority: boolean;
         };
         Message: {
             /** Format: uuid */
@@ -1061,6 +1109,20 @@ export interface components {
             demo: boolean;
             providers: components["schemas"]["Provider"][];
         };
+        RateLimits: {
+            sign_in: components["schemas"]["ScopeLimit"];
+            refresh: components["schemas"]["ScopeLimit"];
+            ticket_creation: components["schemas"]["ScopeLimit"];
+            messages: components["schemas"]["ScopeLimit"];
+            search: components["schemas"]["ScopeLimit"];
+        };
+        RateLimitsRequest: {
+            sign_in: components["schemas"]["ScopeLimitRequest"];
+            refresh: components["schemas"]["ScopeLimitRequest"];
+            ticket_creation: components["schemas"]["ScopeLimitRequest"];
+            messages: components["schemas"]["ScopeLimitRequest"];
+            search: components["schemas"]["ScopeLimitRequest"];
+        };
         ReadAllRequest: {
             /** @description Only notifications up to this log position (what the client has shown). */
             position?: number;
@@ -1070,7 +1132,8 @@ export interface components {
             unread_count: number;
         };
         RefreshRequest: {
-            refresh: string;
+            /** @description API clients; the web app sends the cookie. */
+            refresh?: string;
         };
         /**
          * @description * `customer` - Customer
@@ -1079,6 +1142,16 @@ export interface components {
          * @enum {string}
          */
         RoleEnum: "customer" | "agent" | "admin";
+        ScopeLimit: {
+            per_user: number;
+            per_ip: number;
+            window_seconds: number;
+        };
+        ScopeLimitRequest: {
+            per_user: number;
+            per_ip: number;
+            window_seconds: number;
+        };
         SearchGroup: {
             /** @description The matches of this kind, not only this page; at least this many when `count_exact` is false (a very common word: the newest 1,000 matches are ranked and paged through, and counting stops there too). */
             count: number;
@@ -1217,6 +1290,14 @@ export interface components {
             /** Format: date-time */
             closed_at: string | null;
             messages: components["schemas"]["AuditMessage"][];
+        };
+        TicketIntake: {
+            /** @description Whether customers may choose the priority of the tickets they open. */
+            customers_set_priority: boolean;
+        };
+        TicketIntakeRequest: {
+            /** @description Whether customers may choose the priority of the tickets they open. */
+            customers_set_priority: boolean;
         };
         TicketOrTicketAsOf: components["schemas"]["Ticket"] | components["schemas"]["TicketAsOf"];
         TokenPair: {
@@ -2356,6 +2437,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description Too many requests: try again after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     auth_logout_create: {
@@ -2365,7 +2455,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["RefreshRequest"];
             };
@@ -2497,7 +2587,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["RefreshRequest"];
             };
@@ -2531,6 +2621,15 @@ export interface operations {
             };
             /** @description The body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: try again after `Retry-After` seconds. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2959,6 +3058,15 @@ export interface operations {
             };
             /** @description Signed in, but this role may not do this. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: try again after `Retry-After` seconds. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3453,6 +3561,120 @@ export interface operations {
             };
         };
     };
+    settings_rate_limits_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimits"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    settings_rate_limits_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RateLimitsRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimits"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A conflict: a concurrent change, a stale version, an illegal transition. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     settings_sla_retrieve: {
         parameters: {
             query?: never;
@@ -3567,6 +3789,120 @@ export interface operations {
             };
         };
     };
+    settings_tickets_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TicketIntake"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    settings_tickets_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TicketIntakeRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TicketIntake"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A conflict: a concurrent change, a stale version, an illegal transition. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     tickets_list: {
         parameters: {
             query?: {
@@ -3591,8 +3927,8 @@ export interface operations {
                 status?: string[];
                 /** @description comma-separated; all must match */
                 tags?: string;
-                updated_from?: string;
-                updated_to?: string;
+                updated_from?: unknown;
+                updated_to?: unknown;
             };
             header?: never;
             path?: never;
@@ -3696,6 +4032,15 @@ export interface operations {
             };
             /** @description The body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: try again after `Retry-After` seconds. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4119,6 +4464,15 @@ export interface operations {
             };
             /** @description The body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: try again after `Retry-After` seconds. */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -22,7 +22,7 @@ describe("RealtimeClient", () => {
   beforeEach(() => {
     FakeSocket.all = [];
     vi.useFakeTimers();
-    tokens.set({ access: "a1", refresh: "r1" });
+    tokens.set("a1");
   });
   afterEach(() => {
     vi.useRealTimers();
@@ -130,12 +130,12 @@ describe("RealtimeClient", () => {
 
   it("refreshes an expired token and reconnects at once", async () => {
     const { calls } = mockFetch({
-      "POST /api/auth/refresh": () => json({ access: "a2", refresh: "r2" }),
+      "POST /api/auth/refresh": () => json({ access: "a2", token_type: "Bearer", expires_in: 600 }),
     });
     const client = new RealtimeClient("ws://x/ws/", (u) => new FakeSocket(u));
     connected(client).drop(4401);
     await vi.waitFor(() => expect(FakeSocket.all).toHaveLength(2));
-    expect(calls[0]?.body).toEqual({ refresh: "r1" });
+    expect(calls[0]?.body).toEqual({}); // the refresh token is the cookie
     FakeSocket.last().open();
     expect(FakeSocket.last().sent[0]).toEqual({ type: "auth", token: "a2" });
   });

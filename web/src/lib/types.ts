@@ -21,6 +21,8 @@ export const PRIORITIES: readonly Priority[] = LIFECYCLE_PRIORITIES;
 
 export type Me = Schemas["Me"];
 export type TokenPair = Schemas["TokenPair"];
+/** Sign-in and refresh answers to the web app: its refresh token is in the cookie. */
+export type AccessToken = Omit<TokenPair, "refresh">;
 export type Providers = Schemas["Providers"];
 export type CommandResult = Schemas["CommandResult"];
 export type Attachment = Schemas["MessageAttachment"];

@@ -100,12 +100,19 @@ export class FakeSocket implements SocketLike {
   }
 }
 
-export const CUSTOMER: Me = { id: 5, email: "maria@acme.test", name: "Maria", role: "customer" };
+export const CUSTOMER: Me = {
+  id: 5,
+  email: "maria@acme.test",
+  name: "Maria",
+  role: "customer",
+  may_set_priority: false,
+};
 export const AGENT: Me = {
   id: 2,
   email: "agent.ada@deskstream.test",
   name: "Ada Lovelace",
   role: "agent",
+  may_set_priority: true,
 };
 
 export function renderApp(
@@ -117,7 +124,7 @@ export function renderApp(
     realtime,
   }: { me?: Me | null; route?: string; path?: string; realtime?: RealtimeClient } = {},
 ) {
-  if (me) tokens.set({ access: "access-token", refresh: "refresh-token" });
+  if (me) tokens.set("access-token");
   const client = new QueryClient({
     defaultOptions: { queries: { retry: false }, mutations: { retry: false } },
   });

@@ -11,12 +11,12 @@ beforeEach(() => {
 afterEach(() => vi.unstubAllGlobals());
 
 describe("sign-in", () => {
-  it("offers the demo sign-in in demo mode and stores the tokens", async () => {
-    mockFetch({
+  it("offers the demo sign-in in demo mode, asking for the refresh cookie", async () => {
+    const { calls } = mockFetch({
       "GET /api/auth/providers": () => ({ demo: true, providers: [] }),
       "POST /api/auth/demo-login": (req) =>
         (req.body as { email: string }).email === "maria@acme.test"
-          ? { access: "a", refresh: "r" }
+          ? { access: "a", token_type: "Bearer", expires_in: 600 }
           : json({}, 400),
     });
     renderApp(<SignInPage />, { me: null });
@@ -25,6 +25,9 @@ describe("sign-in", () => {
     await userEvent.type(screen.getByLabelText("E-mail"), "maria@acme.test");
     await userEvent.click(screen.getByRole("button", { name: "Sign in" }));
     await waitFor(() => expect(tokens.access).toBe("a"));
+    const signIn = calls.find((c) => c.path === "/api/auth/demo-login");
+    expect(signIn?.body).toEqual({ email: "maria@acme.test", cookie: true });
+    expect({ ...localStorage }).toEqual({ "deskstream.session": "1" });
   });
 
   it("shows social providers and no demo form outside demo mode", async () => {

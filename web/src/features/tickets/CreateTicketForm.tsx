@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from "react";
 import { useCreateTicket } from "../../api/tickets";
 import { ApiError, errorMessage } from "../../lib/api";
+import { useAuth } from "../../lib/auth";
 import { PRIORITY_LABELS } from "../../lib/format";
 import { PRIORITIES, type CommandResult, type Priority } from "../../lib/types";
 
@@ -20,6 +21,8 @@ export function validateTicket(subject: string, description: string): Errors {
 
 export function CreateTicketForm({ onCreated }: { onCreated: (result: CommandResult) => void }) {
   const create = useCreateTicket();
+  // Customers choose the priority only when an admin allows it; tags are staff's alone.
+  const mayPrioritise = useAuth().me?.may_set_priority ?? false;
   const [subject, setSubject] = useState("");
   const [description, setDescription] = useState("");
   const [priority, setPriority] = useState<Priority>("medium");
@@ -31,7 +34,11 @@ export function CreateTicketForm({ onCreated }: { onCreated: (result: CommandRes
     setErrors(found);
     if (Object.keys(found).length) return;
     try {
-      const result = await create.mutateAsync({ subject: subject.trim(), description, priority });
+      const result = await create.mutateAsync({
+        subject: subject.trim(),
+        description,
+        ...(mayPrioritise ? { priority } : {}),
+      });
       setSubject("");
       setDescription("");
       setPriority("medium");
@@ -86,18 +93,22 @@ export function CreateTicketForm({ onCreated }: { onCreated: (result: CommandRes
           {errors.description}
         </p>
       )}
-      <label htmlFor="ticket-priority">Priority</label>
-      <select
-        id="ticket-priority"
-        value={priority}
-        onChange={(e) => setPriority(e.target.value as Priority)}
-      >
-        {PRIORITIES.map((p) => (
-          <option key={p} value={p}>
-            {PRIORITY_LABELS[p]}
-          </option>
-        ))}
-      </select>
+      {mayPrioritise && (
+        <>
+          <label htmlFor="ticket-priority">Priority</label>
+          <select
+            id="ticket-priority"
+            value={priority}
+            onChange={(e) => setPriority(e.target.value as Priority)}
+          >
+            {PRIORITIES.map((p) => (
+              <option key={p} value={p}>
+                {PRIORITY_LABELS[p]}
+              </option>
+            ))}
+          </select>
+        </>
+      )}
       {errors.priority && <p className="field-error">{errors.priority}</p>}
       <label htmlFor="ticket-attachments">Attachments</label>
       <input id="ticket-attachments" type="file" disabled aria-describedby="attachments-note" />

@@ -72,13 +72,32 @@ describe("CreateTicketForm", () => {
     expect(created).not.toHaveBeenCalled();
   });
 
-  it("sends subject, description and priority", async () => {
+  it("sends a customer's subject and description, no priority unless allowed", async () => {
     const { calls } = mockFetch({
       "GET /api/auth/me": () => CUSTOMER,
       "POST /api/tickets": () => json({ id: "t1", version: 1, position: 7 }, 201),
     });
     const created = vi.fn();
     renderApp(<CreateTicketForm onCreated={created} />);
+    await userEvent.type(screen.getByLabelText("Subject"), "Printer on fire");
+    await userEvent.type(screen.getByLabelText("Description"), "Smoke");
+    expect(screen.queryByLabelText("Priority")).not.toBeInTheDocument();
+    await userEvent.click(screen.getByRole("button", { name: "Create ticket" }));
+    await waitFor(() => expect(created).toHaveBeenCalled());
+    expect(calls.find((c) => c.method === "POST")?.body).toEqual({
+      subject: "Printer on fire",
+      description: "Smoke",
+    });
+  });
+
+  it("sends subject, description and priority when the user may set it", async () => {
+    const allowed = { ...CUSTOMER, may_set_priority: true };
+    const { calls } = mockFetch({
+      "GET /api/auth/me": () => allowed,
+      "POST /api/tickets": () => json({ id: "t1", version: 1, position: 7 }, 201),
+    });
+    const created = vi.fn();
+    renderApp(<CreateTicketForm onCreated={created} />, { me: allowed });
     await userEvent.type(screen.getByLabelText("Subject"), "Printer on fire");
     await userEvent.type(screen.getByLabelText("Description"), "Smoke");
     await userEvent.selectOptions(screen.getByLabelText("Priority"), "urgent");
