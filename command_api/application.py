@@ -358,6 +358,38 @@ class DeskstreamApplication(Application[UUID]):
 
         return self._update(Ticket, ticket_id, run)
 
+    def check_attachment(self, ticket_id: UUID, actor: Actor, **upload: Any) -> None:
+        """Raise what ``upload_attachment`` would refuse, storing nothing: decided on a copy of
+        the ticket, so a file is put in storage only once the upload would be accepted."""
+        self.get_ticket(ticket_id).upload_attachment(
+            actor_id=actor.id, actor_role=actor.role, **upload
+        )
+
+    def upload_attachment(self, ticket_id: UUID, actor: Actor, **upload: Any) -> CommandResult:
+        """Record a stored file (``Ticket.upload_attachment`` names the fields)."""
+        return self._update(
+            Ticket,
+            ticket_id,
+            lambda t: t.upload_attachment(actor_id=actor.id, actor_role=actor.role, **upload),
+        )
+
+    def record_attachment_scan(
+        self, ticket_id: UUID, actor: Actor, *, attachment_id: UUID, verdict: str, signature: str
+    ) -> CommandResult:
+        """Record the scanner's verdict (idempotent: ``position`` is None when nothing was
+        stored because a verdict was recorded before)."""
+        return self._update(
+            Ticket,
+            ticket_id,
+            lambda t: t.record_attachment_scan(
+                attachment_id=attachment_id,
+                verdict=verdict,
+                signature=signature,
+                actor_id=actor.id,
+                actor_role=actor.role,
+            ),
+        )
+
     def get_ticket(self, ticket_id: UUID, version: int | None = None) -> Ticket:
         return self._get(Ticket, ticket_id, version)
 

@@ -33,6 +33,9 @@ def present_ticket(ticket: Ticket, *, include_internal: bool) -> dict[str, Any]:
         "messages": [
             m.as_dict() for m in ticket.visible_messages(include_internal=include_internal)
         ],
+        "attachments": [
+            a.as_dict() for a in ticket.visible_attachments(include_internal=include_internal)
+        ],
     }
 
 
@@ -57,7 +60,13 @@ def present_history(
     out = []
     for event in events:
         data = {k: v for k, v in vars(event).items() if k not in _META}
-        if isinstance(event, Ticket.MessagePosted) and event.internal and not include_internal:
+        if (
+            isinstance(
+                event, Ticket.MessagePosted | Ticket.AttachmentUploaded | Ticket.AttachmentScanned
+            )
+            and event.internal
+            and not include_internal
+        ):
             continue
         actor_id = data.pop("actor_id", None) or data.get("author_id")
         actor_role = data.pop("actor_role", None) or data.get("author_role")

@@ -24,6 +24,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 SEND = "deskstream.send_notification_email"
 SWEEP = "deskstream.sweep_notification_outbox"
+SCAN = "deskstream.scan_attachment"
 
 app = Celery("deskstream")
 app.config_from_object("django.conf:settings", namespace="CELERY")

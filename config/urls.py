@@ -9,7 +9,15 @@ from __future__ import annotations
 from django.urls import URLPattern, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from command_api import agent_views, auth_views, email_views, settings_views, views
+from command_api import (
+    agent_views,
+    attachments,
+    auth_views,
+    email_views,
+    settings_views,
+    views,
+)
+from config import bootstrap
 from infra.server import webapp
 from infra.server.routing import route
 from read_api import auth_views as read_auth
@@ -17,6 +25,10 @@ from read_api import email_views as read_email
 from read_api import search
 from read_api import settings_views as read_settings
 from read_api import views as read
+
+# The upload and download views take their ports (blob store, master key, limits, how a scan
+# is enqueued) from the composition root.
+attachments.provide(bootstrap.attachment_ports)
 
 handler404 = "command_api.errors.json_not_found"
 handler500 = "command_api.errors.json_server_error"
@@ -40,6 +52,16 @@ api: list[URLPattern] = [
         "tickets/<str:ticket_id>/history",
         route(GET=views.TicketHistoryView),  # the event history: read from the event store
         name="ticket-history",
+    ),
+    path(
+        "tickets/<str:ticket_id>/attachments",
+        route(POST=attachments.AttachmentUploadView),
+        name="ticket-attachments",
+    ),
+    path(
+        "attachments/<str:attachment_id>",
+        route(GET=attachments.AttachmentDownloadView),
+        name="attachment-download",
     ),
     path("tickets/<str:ticket_id>/status", route(POST=views.StatusView), name="ticket-status"),
     path("tickets/<str:ticket_id>/assign", route(POST=views.AssignView), name="ticket-assign"),
