@@ -303,6 +303,11 @@ def enqueue_scan(ticket_id: UUID, attachment_id: UUID) -> None:
     scan_attachment.delay(str(ticket_id), str(attachment_id))
 
 
+def rescan_attachments() -> int:
+    """Enqueue the scan of every file still waiting for one (clamd was away)."""
+    return attachment_scans.rescan(readmodels.pending_scans(), enqueue_scan)
+
+
 # ------------------------------------------------------------------------------ projectors
 STORES: dict[str, Callable[[], PostgresProjectionStore]] = {
     tickets.NAME: lambda: PostgresProjectionStore(

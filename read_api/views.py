@@ -122,7 +122,8 @@ class TicketDetailView(ConsistentReadMixin, APIView):
         self.consistent(request)
         ticket = visible_ticket(request, ticket_id)
         serializer = s.TicketSerializer if is_staff(request) else s.CustomerTicketSerializer
-        return self.mark(Response(serializer(ticket).data, headers={"ETag": f'"{ticket.version}"'}))
+        data = serializer(ticket, context={"request": request}).data
+        return self.mark(Response(data, headers={"ETag": f'"{ticket.version}"'}))
 
 
 def with_sla(qs: QuerySet[TicketRecord]) -> QuerySet[TicketRecord]:
@@ -155,10 +156,25 @@ class MessageListView(ConsistentListView):
 
     def get_queryset(self) -> QuerySet[MessageRecord]:
         ticket = visible_ticket(self.request, self.kwargs["ticket_id"])
+        self.ticket = ticket
         qs = MessageRecord.objects.filter(ticket_id=ticket.id)
         if not is_staff(self.request):
             qs = qs.filter(internal=False)
         return qs
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        ticket = getattr(self, "ticket", None)
+        if ticket is not None:
+            by_message: dict[str, list[dict[str, Any]]] = {}
+            for item in s.visible_attachments(
+                ticket.attachments, ticket.id, user_id=user_id(self.request),
+                staff=is_staff(self.request),
+            ):  # fmt: skip
+                if item["message_id"]:
+                    by_message.setdefault(item["message_id"], []).append(item)
+            context["files_by_message"] = by_message
+        return context
 
 
 class IdCursorPagination(CursorPagination):

@@ -59,6 +59,9 @@ class TicketRecord(models.Model):
     message_count = models.IntegerField(default=0)
     public_message_count = models.IntegerField(default=0)
     sla_breaches = ArrayField(models.CharField(max_length=32), default=list)  # SLA targets
+    # The ticket's files (its own and its messages'), each with its scan status; see
+    # projections/tickets.py for the shape.
+    attachments = models.JSONField(default=list)
 
     class Meta:
         db_table = "rm_ticket"

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
+import orjson
 from psycopg import sql
 
 from infra.postgres.bulk import (
@@ -40,6 +41,7 @@ TICKET_COLUMNS = [
     "id", "customer_id", "subject", "description", "status", "priority", "tags", "language",
     "assigned_agent_id", "version", "position", "created_at", "updated_at", "last_message_at",
     "resolved_at", "closed_at", "message_count", "public_message_count", "sla_breaches",
+    "attachments",
 ]  # fmt: skip
 MESSAGE_COLUMNS = [
     "id", "ticket_id", "version", "author_id", "author_role", "body", "internal",
@@ -118,6 +120,10 @@ class PostgresTicketsState:
     def _load(self, table: str, columns: list[str], ids: list[UUID], into: dict[int, Row]) -> None:
         for values in select_rows(self.cur, select_sql(table, columns, "id = ANY(%s)"), [ids]):
             row = dict(zip(columns, values, strict=True))
+            if isinstance(
+                row.get("attachments"), str
+            ):  # Django's connections leave jsonb undecoded
+                row["attachments"] = orjson.loads(row["attachments"])
             into[row["id"].int] = row
 
     def take_settled(self) -> Callable[[Any], None] | None:
@@ -211,3 +217,14 @@ def _write_messages(cursor: Any, table: str, rows: list[Row]) -> None:
 
 def handler(envelope: Envelope, state: Any) -> None:
     tickets.handle(envelope, state)
+
+
+def pending_scans(limit: int = 10_000) -> list[tuple[UUID, UUID]]:
+    """(ticket id, attachment id) of the files the read model still shows as scanning."""
+    from infra.postgres.models import TicketRecord
+
+    pending: list[tuple[UUID, UUID]] = []
+    rows = TicketRecord.objects.filter(attachments__contains=[{"status": "scanning"}])
+    for ticket_id, files in rows.values_list("id", "attachments")[:limit]:
+        pending += [(ticket_id, UUID(f["id"])) for f in files if f["status"] == "scanning"]
+    return pending

@@ -281,3 +281,86 @@ def test_uploads_on_s3_through_the_real_server(
     assert (answer.status_code, answer.content) == (200, PNG)
     assert time.monotonic() - started < 5
     assert APIClient().get(link(tid, infected, customer)).status_code == 410
+
+
+def test_the_read_api_lists_files_with_status_and_a_link_only_once_clean(
+    api: Any, files: Path
+) -> None:
+    customer, c_client = api("customer")
+    agent, a_client = api("agent")
+    tid = open_ticket(c_client)
+    reply = c_client.post(f"/api/tickets/{tid}/messages", {"body": "both files"}, format="json")
+    assert reply.status_code == 201
+    message_id = c_client.get(f"/api/tickets/{tid}/messages").json()["results"][0]["id"]
+    shot = upload(c_client, tid, PNG, name="shot.png", message_id=message_id).json()
+    virus = upload(c_client, tid, EICAR, name="eicar.txt", message_id=message_id).json()
+    staff_only = upload(a_client, tid, b"notes", name="n.txt", internal="true").json()
+
+    ticket = c_client.get(f"/api/tickets/{tid}").json()
+    listed = {a["name"]: a for a in ticket["attachments"]}
+    assert set(listed) == {"shot.png", "eicar.txt"}  # the internal file is not the customer's
+    assert listed["shot.png"]["status"] == "clean"
+    assert listed["shot.png"]["message_id"] == message_id
+    assert listed["shot.png"]["content_type"] == "image/png"
+    assert listed["shot.png"]["size"] == len(PNG)
+    assert (listed["eicar.txt"]["status"], listed["eicar.txt"]["url"]) == ("infected", None)
+    served = APIClient().get(listed["shot.png"]["url"])
+    assert (served.status_code, served.content) == (200, PNG)
+
+    staff_view = a_client.get(f"/api/tickets/{tid}").json()
+    assert {a["id"] for a in staff_view["attachments"]} == {
+        shot["attachment_id"],
+        virus["attachment_id"],
+        staff_only["attachment_id"],
+    }
+    [message] = c_client.get(f"/api/tickets/{tid}/messages").json()["results"]
+    assert [f["name"] for f in message["files"]] == ["shot.png", "eicar.txt"]
+    # The link in the agent's view is the agent's own: it does not serve the customer's name.
+    agent_url = next(a["url"] for a in staff_view["attachments"] if a["name"] == "n.txt")
+    assert f"u={agent.pk}" in agent_url
+    assert APIClient().get(agent_url).content == b"notes"
+    listed_tickets = c_client.get("/api/tickets").json()["results"]
+    assert [len(t["attachments"]) for t in listed_tickets if t["id"] == tid] == [2]
+    assert customer.pk != agent.pk
+
+
+def test_a_rebuilt_read_model_lists_the_same_files(api: Any, files: Path) -> None:
+    from config.bootstrap import event_source, store
+    from infra.postgres.models import TicketRecord
+    from projections.runner import rebuild
+    from tests.conftest import project_all
+
+    _, client = api("customer")
+    tid = open_ticket(client)
+    upload(client, tid, PNG, name="a.png")
+    upload(client, tid, EICAR, name="b.txt")
+    project_all()
+    live = TicketRecord.objects.get(id=tid).attachments
+    rebuild(event_source(), store("read_models"), store("read_models").shadow,
+            store("read_models").swap_in)  # fmt: skip
+    assert TicketRecord.objects.get(id=tid).attachments == live
+    assert [a["status"] for a in live] == ["clean", "infected"]
+
+
+def test_a_file_uploaded_while_clamd_is_away_waits_then_rescan_scans_it(
+    api: Any, files: Path, settings: Any, clamd_address: tuple[str, int]
+) -> None:
+    from django.core.management import call_command
+
+    from tests.conftest import free_port, project_all
+
+    settings.CLAMD_ADDRESS = f"127.0.0.1:{free_port()}"  # nothing listens there
+    customer, client = api("customer")
+    tid = open_ticket(client)
+    aid = upload(client, tid, b"report", name="r.txt").json()["attachment_id"]
+    assert event_types(tid) == ["TicketOpened", "AttachmentUploaded"]
+    answer = APIClient().get(link(tid, aid, customer))
+    assert (answer.status_code, answer.json()["error"]) == (409, "attachment_scanning")
+    [listed] = client.get(f"/api/tickets/{tid}").json()["attachments"]
+    assert (listed["status"], listed["url"]) == ("scanning", None)
+
+    settings.CLAMD_ADDRESS = "{}:{}".format(*clamd_address)
+    project_all()
+    call_command("attachments", "rescan")
+    assert event_types(tid)[-1] == "AttachmentScanned"
+    assert APIClient().get(link(tid, aid, customer)).content == b"report"
