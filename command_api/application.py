@@ -15,10 +15,10 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
@@ -49,9 +49,17 @@ class CommandResult:
     id: UUID
     version: int
     position: int | None
+    message_id: UUID | None = None  # the message a post_message added (files go to it)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": str(self.id), "version": self.version, "position": self.position}
+        out: dict[str, Any] = {
+            "id": str(self.id),
+            "version": self.version,
+            "position": self.position,
+        }
+        if self.message_id is not None:
+            out["message_id"] = str(self.message_id)
+        return out
 
 
 @dataclass(frozen=True)
@@ -182,8 +190,9 @@ class DeskstreamApplication(Application[UUID]):
         attachments: object = (),
         seen_version: int | None = None,
     ) -> CommandResult:
-        run = _message(actor, body, internal, attachments, seen_version)
-        return self._update(Ticket, ticket_id, run)
+        message_id = uuid4()
+        run = _message(actor, body, internal, attachments, seen_version, message_id)
+        return replace(self._update(Ticket, ticket_id, run), message_id=message_id)
 
     async def try_post_message(
         self,
@@ -200,8 +209,10 @@ class DeskstreamApplication(Application[UUID]):
         deciding on the ticket in hand and awaiting its group commit (see ``_try_update``).
         The caller then uses ``post_message`` from a thread, which decides the same command
         the usual way."""
-        run = _message(actor, body, internal, attachments, seen_version)
-        return await self._try_update(Ticket, ticket_id, run)
+        message_id = uuid4()
+        run = _message(actor, body, internal, attachments, seen_version, message_id)
+        result = await self._try_update(Ticket, ticket_id, run)
+        return None if result is None else replace(result, message_id=message_id)
 
     def change_status(
         self, ticket_id: UUID, actor: Actor, *, status: str, reason: str = ""
@@ -759,7 +770,12 @@ def _versions_sql(recorder: PostgresApplicationRecorder) -> str:
 
 
 def _message(
-    actor: Actor, body: object, internal: bool, attachments: object, seen_version: int | None
+    actor: Actor,
+    body: object,
+    internal: bool,
+    attachments: object,
+    seen_version: int | None,
+    message_id: UUID,
 ) -> Callable[[Ticket], None]:
     def run(ticket: Ticket) -> None:
         ticket.post_message(
@@ -769,6 +785,7 @@ def _message(
             internal=internal,
             attachments=attachments,
             seen_version=seen_version,
+            message_id=message_id,
         )
 
     return run

@@ -108,3 +108,7 @@ class CommandResultSerializer(serializers.Serializer[dict[str, object]]):
     id = serializers.UUIDField()
     version = serializers.IntegerField()
     position = serializers.IntegerField(allow_null=True)
+
+
+class MessageResultSerializer(CommandResultSerializer):
+    message_id = serializers.UUIDField(help_text="The new message (upload its files to it).")

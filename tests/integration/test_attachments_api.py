@@ -195,7 +195,8 @@ def test_files_on_messages_follow_the_message(api: Any, files: Path) -> None:
         f"/api/tickets/{tid}/messages", {"body": "log attached", "internal": True}, format="json"
     )
     assert note.status_code == 201
-    note_id = next(
+    note_id = note.json()["message_id"]  # the command names the message it added
+    assert note_id == next(
         str(e.message_id)  # type: ignore[attr-defined]
         for e in get_application().ticket_events(UUID(tid))
         if type(e).__name__ == "MessagePosted"

@@ -17,7 +17,7 @@ export function MessageBubble({ message, mine, authorName }: { message: Message;
         <time dateTime={message.posted_at}>{message.pending ? "Sending…" : formatTime(message.posted_at)}</time>
       </header>
       <p className="bubble-body">{message.body}</p>
-      <AttachmentList attachments={message.attachments} />
+      <AttachmentList attachments={[...message.attachments, ...(message.files ?? [])]} />
     </article>
   );
 }

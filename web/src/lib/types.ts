@@ -44,12 +44,24 @@ export interface CommandResult {
   id: string;
   version: number;
   position: number | null;
+  /** Posting a message: the new message (its files are uploaded to it). */
+  message_id?: string;
 }
 
+export type ScanStatus = "scanning" | "clean" | "infected";
+
+/** A file: either metadata a message body listed (name, type, size) or an uploaded file
+ * (id, scan status, and a signed `url` once it is clean). */
 export interface Attachment {
   name: string;
   content_type?: string;
   size?: number;
+  id?: string;
+  status?: ScanStatus;
+  url?: string | null;
+  url_expires_at?: number | null;
+  message_id?: string | null;
+  internal?: boolean;
 }
 
 export interface Ticket {
@@ -70,6 +82,7 @@ export interface Ticket {
   resolved_at: string | null;
   closed_at: string | null;
   message_count?: number;
+  attachments?: Attachment[];
 }
 
 export interface Message {
@@ -81,6 +94,8 @@ export interface Message {
   body: string;
   internal: boolean;
   attachments: Attachment[];
+  /** Files uploaded to this message. */
+  files?: Attachment[];
   posted_at: string;
   position?: number;
   /** Client-side only: sent, not yet confirmed by the server. */
@@ -166,6 +181,8 @@ export interface EventFrame {
     | "assignment_changed"
     | "priority_changed"
     | "ticket_edited"
+    | "attachment_uploaded"
+    | "attachment_scanned"
     | "notification";
   ticket_id: string;
   version: number;
