@@ -244,7 +244,7 @@ EMAIL_FROM_NAME = os.environ.get("DESKSTREAM_EMAIL_FROM_NAME", "Deskstream")
 PUBLIC_URL = os.environ.get("DESKSTREAM_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 SITE_NAME = os.environ.get("DESKSTREAM_SITE_NAME", "Deskstream")
 
-# Attachments (docs/operations.md#attachments, ADR 0027): limits, where the encrypted files
+# Attachments (docs/operations.md#attachments, ADR 0028): limits, where the encrypted files
 # live (the local disk under var/, or S3), the master key that wraps each file's data key
 # (var/attachment.key is generated on first use when DESKSTREAM_ATTACHMENT_KEY is not set),
 # how long a download link lives, and the clamd that scans every file before it is offered.
