@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt unit integration e2e bench install clean docs-lifecycle web web-test browser clamav bench-web bench-docs
+.PHONY: run test lint fmt unit integration e2e bench install clean docs-lifecycle web web-test web-generate browser clamav bench-web bench-docs
 CHROMIUM ?= /usr/bin/chromium
 
 ## run: the product on one machine (embedded PostgreSQL, demo data) on http://127.0.0.1:8000
@@ -32,12 +32,24 @@ web/node_modules/.package-lock.json: web/package-lock.json
 web: web/node_modules/.package-lock.json
 	cd web && npm run build
 
-## web-test: type check, unit and component tests, production build and its bundle budget
+## web-test: type check, lint (ESLint with the feature zones), formatting (Prettier), unit and
+## component tests, production build and its bundle budget
 web-test: web/node_modules/.package-lock.json
 	cd web && npx tsc --noEmit
+	cd web && npx eslint . --max-warnings=0
+	cd web && npx prettier --check .
 	cd web && npx vitest run
 	cd web && npm run build
 	cd web && node scripts/bundle-budget.mjs
+
+## web-generate: the web app's generated modules (tests/unit/test_web_generated.py fails when
+## they are stale): src/lib/openapi.gen.ts from the OpenAPI schema (openapi-typescript) and
+## src/lib/lifecycle.gen.ts from domain/lifecycle.py
+web-generate: $(STAMP) web/node_modules/.package-lock.json
+	schema=$$(mktemp --suffix=.yml) && trap 'rm -f $$schema' EXIT && \
+	DESKSTREAM_DEBUG=1 $(BIN)/python manage.py spectacular --file $$schema --validate --fail-on-warn && \
+	cd web && npm run --silent api-types -- $$schema > src/lib/openapi.gen.ts
+	$(BIN)/python -m domain.lifecycle --ts > web/src/lib/lifecycle.gen.ts
 
 ## browser: Debian's chromium for the browser tests (playwright never downloads one)
 browser:

@@ -110,5 +110,29 @@ class CommandResultSerializer(serializers.Serializer[dict[str, object]]):
     position = serializers.IntegerField(allow_null=True)
 
 
+# The event history (what command_api.presenters returns), for the schema.
+
+
+class ActorSerializer(serializers.Serializer[Any]):
+    id = serializers.CharField(allow_null=True)
+    role = serializers.CharField(allow_null=True)
+
+
+class HistoryEventSerializer(serializers.Serializer[Any]):
+    version = serializers.IntegerField()
+    type = serializers.CharField(help_text="The event class, e.g. StatusChanged.")
+    time = serializers.DateTimeField()
+    actor = ActorSerializer()
+    # DRF's metaclass takes declared fields off the class, so this never hides ``.data``.
+    data = serializers.DictField(  # type: ignore[assignment]
+        help_text="The event's own attributes (by type)."
+    )
+
+
+class HistorySerializer(serializers.Serializer[Any]):
+    ticket_id = serializers.UUIDField()
+    events = HistoryEventSerializer(many=True)
+
+
 class MessageResultSerializer(CommandResultSerializer):
     message_id = serializers.UUIDField(help_text="The new message (upload its files to it).")

@@ -161,7 +161,7 @@ class EditTicketView(APIView):
 
 
 class TicketHistoryView(APIView):
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, tags=["audit"])
+    @extend_schema(responses={200: s.HistorySerializer}, tags=["audit"])
     def get(self, request: Request, ticket_id: str) -> Response:
         tid = ticket_uuid(ticket_id)
         load_visible_ticket(request, tid)  # permission check

@@ -155,6 +155,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # One view per method of a URL (infra/server/routing.py), each documented from its own.
     "DEFAULT_GENERATOR_CLASS": "infra.server.routing.MethodRouteSchemaGenerator",
+    # Attachments' scan states, apart from a ticket's status (both fields are "status").
+    "ENUM_NAME_OVERRIDES": {
+        "ScanStatusEnum": "read_api.serializers.SCAN_STATUSES",
+        "StatusEnum": "read_api.serializers.STATUSES",
+    },
 }
 
 # API sessions (PyJWT): short access tokens, rotating refresh tokens with reuse detection.

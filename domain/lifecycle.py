@@ -1,11 +1,15 @@
 """The ticket lifecycle as data: states, roles, and the one table of allowed moves.
 
 Every status change a ``Ticket`` makes is looked up here; ``docs/lifecycle.md`` is generated
-from this table (``python -m domain.lifecycle``) and a test keeps the two identical.
+from this table (``python -m domain.lifecycle``), and so is the web app's
+``web/src/lib/lifecycle.gen.ts`` (``--ts``); tests keep them identical.
 """
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -217,5 +221,48 @@ def render_markdown() -> str:
     return "\n".join(lines)
 
 
+def render_typescript() -> str:
+    """The lifecycle table as a TypeScript module, the web app's ``src/lib/lifecycle.gen.ts``."""
+    order = {r: i for i, r in enumerate(Role)}
+
+    def strings(values: Iterable[str]) -> str:
+        return ", ".join(json.dumps(v) for v in values)
+
+    lines = [
+        "// Generated from domain/lifecycle.py by `make web-generate`",
+        "// (python -m domain.lifecycle --ts); a unit test fails when the two differ. Do not edit.",
+        "",
+        f"export const STATUSES = [{strings(Status)}] as const;",
+        f"export const PRIORITIES = [{strings(Priority)}] as const;",
+        f"export const ROLES = [{strings(Role)}] as const;",
+        f"export const TRIGGERS = [{strings(Trigger)}] as const;",
+        "",
+        "export interface Transition {",
+        "  from: (typeof STATUSES)[number];",
+        "  to: (typeof STATUSES)[number];",
+        "  trigger: (typeof TRIGGERS)[number];",
+        "  roles: readonly (typeof ROLES)[number][];",
+        "  note: string;",
+        "}",
+        "",
+        "/** Every status change a ticket may make; any other move is refused (HTTP 409). */",
+        "export const TRANSITIONS: readonly Transition[] = [",
+    ]
+    for t in TRANSITIONS:
+        roles = strings(r.value for r in sorted(t.roles, key=order.__getitem__))
+        lines.append(
+            f"  {{ from: {json.dumps(t.source.value)}, to: {json.dumps(t.target.value)}, "
+            f"trigger: {json.dumps(t.trigger.value)}, roles: [{roles}], "
+            f"note: {json.dumps(t.note)} }},"
+        )
+    lines += ["];", ""]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    print(render_markdown(), end="")  # noqa: T201
+    if sys.argv[1:] == ["--ts"]:
+        print(render_typescript(), end="")  # noqa: T201
+    elif sys.argv[1:]:
+        sys.exit("usage: python -m domain.lifecycle [--ts]")
+    else:
+        print(render_markdown(), end="")  # noqa: T201

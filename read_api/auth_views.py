@@ -17,7 +17,7 @@ class MeSerializer(serializers.Serializer[User]):
     id = serializers.IntegerField()
     email = serializers.EmailField()
     name = serializers.CharField(source="display_name")
-    role = serializers.CharField()
+    role = serializers.ChoiceField(choices=User.Role.choices)
 
 
 class MeView(APIView):

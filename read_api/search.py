@@ -81,8 +81,8 @@ class SearchHitSerializer(serializers.Serializer[Any]):
         help_text="HTML: the matching text, escaped, with <mark> around the matched words."
     )
     internal = serializers.BooleanField()
-    status = serializers.CharField(allow_null=True)
-    priority = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=[s.value for s in Status], allow_null=True)
+    priority = serializers.ChoiceField(choices=[p.value for p in Priority], allow_null=True)
     assigned_agent_id = serializers.CharField(allow_null=True)
     tags = serializers.ListField(child=serializers.CharField())
     created_at = serializers.DateTimeField(allow_null=True)

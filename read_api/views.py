@@ -10,7 +10,7 @@ from django.db.models.functions import Cast, Coalesce, Concat, Trim
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import generics
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
@@ -91,6 +91,8 @@ class ConsistentListView(ConsistentReadMixin, generics.ListAPIView):  # type: ig
 
 @extend_schema(parameters=[AFTER], tags=["tickets"])
 class TicketListView(ConsistentListView):
+    """The tickets the user may see (a customer: their own), filtered, paged by cursor."""
+
     pagination_class = TicketCursorPagination
     filter_backends = [DjangoFilterBackend]
     filterset_class = TicketFilter
@@ -110,12 +112,20 @@ class TicketListView(ConsistentListView):
 
 
 class TicketDetailView(ConsistentReadMixin, APIView):
+    """One ticket from the read model; with ``as_of``, rebuilt from its events (the audit view)."""
+
     projection = READ_MODELS
 
     @extend_schema(
         operation_id="tickets_read",
         parameters=[AFTER, AS_OF],  # with as_of: the write side's audit view (config/urls.py)
-        responses={200: s.TicketSerializer},
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="TicketOrTicketAsOf",
+                serializers=[s.TicketSerializer, s.TicketAsOfSerializer],
+                resource_type_field_name=None,
+            )
+        },
         tags=["tickets"],
     )
     def get(self, request: Request, ticket_id: str) -> Response:
@@ -151,6 +161,8 @@ def visible_ticket(request: Request, ticket_id: str) -> TicketRecord:
 
 @extend_schema(parameters=[AFTER], tags=["tickets"])
 class MessageListView(ConsistentListView):
+    """A ticket's thread, oldest first, paged by cursor (a customer: public messages only)."""
+
     serializer_class = s.MessageSerializer
     pagination_class = MessageCursorPagination
 
@@ -283,6 +295,15 @@ class NotificationListView(ConsistentListView):
         page_size_query_param = "page_size"
         max_page_size = 100
         ordering = "-position"  # log order; a user has at most one notification per event
+
+        def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+            page: dict[str, Any] = super().get_paginated_response_schema(schema)
+            page["properties"]["unread_count"] = {
+                "type": "integer",
+                "description": "The user's unread notifications (also in X-Unread-Count).",
+            }
+            page["required"] = [*page.get("required", []), "unread_count"]
+            return page
 
     pagination_class = Pagination
 

@@ -20,15 +20,27 @@ const lazy = readdirSync(join(dist, "assets"))
   .filter((file) => /\.(js|css)$/.test(file) && !first.includes(file))
   .map((file) => ({ file, bytes: raw(file), gzip: gz(file) }));
 const total = firstPage.reduce((sum, f) => sum + f.gzip, 0);
-const report = { budget_gzip_bytes: BUDGET_BYTES, first_page_gzip_bytes: total, first_page: firstPage, lazy };
+const report = {
+  budget_gzip_bytes: BUDGET_BYTES,
+  first_page_gzip_bytes: total,
+  first_page: firstPage,
+  lazy,
+};
 
 if (process.argv.includes("--json")) console.log(JSON.stringify(report, null, 2));
 else {
-  for (const f of firstPage) console.log(`first page  ${f.file}  ${(f.gzip / 1000).toFixed(1)} kB gzip (${(f.bytes / 1000).toFixed(1)} kB)`);
+  for (const f of firstPage)
+    console.log(
+      `first page  ${f.file}  ${(f.gzip / 1000).toFixed(1)} kB gzip (${(f.bytes / 1000).toFixed(1)} kB)`,
+    );
   for (const f of lazy) console.log(`lazy        ${f.file}  ${(f.gzip / 1000).toFixed(1)} kB gzip`);
-  console.log(`first page total: ${(total / 1000).toFixed(1)} kB gzip, budget ${(BUDGET_BYTES / 1000).toFixed(0)} kB`);
+  console.log(
+    `first page total: ${(total / 1000).toFixed(1)} kB gzip, budget ${(BUDGET_BYTES / 1000).toFixed(0)} kB`,
+  );
 }
 if (first.length === 0 || total > BUDGET_BYTES) {
-  console.error(first.length === 0 ? "no assets found in dist/index.html" : "over the bundle budget");
+  console.error(
+    first.length === 0 ? "no assets found in dist/index.html" : "over the bundle budget",
+  );
   process.exit(1);
 }

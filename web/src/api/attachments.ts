@@ -3,15 +3,9 @@
 
 import { useCallback, useState } from "react";
 import { ApiError, notePosition, refreshTokens, tokens } from "../lib/api";
+import type { UploadResult } from "../lib/types";
 
-export interface UploadResult {
-  id: string;
-  version: number;
-  position: number | null;
-  attachment_id: string;
-  content_type: string;
-  status: "scanning";
-}
+export type { UploadResult };
 
 export interface UploadOptions {
   messageId?: string;
@@ -34,11 +28,9 @@ function send(
       if (e.lengthComputable && e.total > 0) options.onProgress?.(e.loaded / e.total);
     };
     xhr.onload = () => {
-      let body: Record<string, unknown> = {};
+      let body: Record<string, unknown>;
       try {
-        body = xhr.responseText
-          ? (JSON.parse(xhr.responseText) as Record<string, unknown>)
-          : {};
+        body = xhr.responseText ? (JSON.parse(xhr.responseText) as Record<string, unknown>) : {};
       } catch {
         body = { error: "bad_response", detail: xhr.responseText.slice(0, 200) };
       }
@@ -62,18 +54,14 @@ export async function uploadAttachment(
   options: UploadOptions = {},
 ): Promise<UploadResult> {
   let answer = await send(ticketId, file, options);
-  if (
-    answer.status === 401 &&
-    answer.body.error === "token_expired" &&
-    (await refreshTokens())
-  ) {
+  if (answer.status === 401 && answer.body.error === "token_expired" && (await refreshTokens())) {
     answer = await send(ticketId, file, options);
   }
   if (answer.status < 200 || answer.status >= 300) {
     throw new ApiError(
       answer.status,
-      String(answer.body.error ?? `http_${answer.status}`),
-      String(answer.body.detail ?? "Upload failed"),
+      text(answer.body.error, `http_${answer.status}`),
+      text(answer.body.detail, "Upload failed"),
       answer.body,
     );
   }
@@ -93,7 +81,8 @@ export function uploadErrorMessage(name: string, error: unknown): string {
         : `“${name}” is too big.`;
     }
     if (error.code === "attachment_type_refused") {
-      const found = error.body.content_type ? ` (it is ${String(error.body.content_type)})` : "";
+      const type = text(error.body.content_type, "");
+      const found = type ? ` (it is ${type})` : "";
       return `“${name}” is a type of file we do not accept${found}. Images, PDF, text and ZIP files are fine.`;
     }
     if (error.code === "too_many_attachments") {
@@ -104,8 +93,13 @@ export function uploadErrorMessage(name: string, error: unknown): string {
     }
     return `“${name}” was not attached: ${error.message}`;
   }
-  if (error instanceof TypeError) return `“${name}” was not attached: the server could not be reached.`;
+  if (error instanceof TypeError)
+    return `“${name}” was not attached: the server could not be reached.`;
   return `“${name}” was not attached.`;
+}
+
+function text(value: unknown, fallback: string): string {
+  return typeof value === "string" ? value : fallback;
 }
 
 function formatMegabytes(bytes: number): string {

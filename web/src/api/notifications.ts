@@ -5,7 +5,8 @@ import type { NotificationPage } from "../lib/types";
 export function useNotifications(enabled: boolean) {
   return useQuery({
     queryKey: ["notifications"],
-    queryFn: () => request<NotificationPage>("/api/notifications?page_size=30", { consistent: true }),
+    queryFn: () =>
+      request<NotificationPage>("/api/notifications?page_size=30", { consistent: true }),
     enabled,
   });
 }
@@ -13,7 +14,8 @@ export function useNotifications(enabled: boolean) {
 export function useMarkRead() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (id: string | "all") =>
+    // A notification id, or "all".
+    mutationFn: (id: string) =>
       id === "all"
         ? request("/api/notifications/read-all", { method: "POST", body: {} })
         : request(`/api/notifications/${id}/read`, { method: "POST" }),
@@ -22,8 +24,14 @@ export function useMarkRead() {
       const previous = client.getQueryData<NotificationPage>(["notifications"]);
       client.setQueryData<NotificationPage>(["notifications"], (page) => {
         if (!page) return page;
-        const results = page.results.map((n) => (id === "all" || n.id === id ? { ...n, read: true } : n));
-        return { ...page, results, unread_count: id === "all" ? 0 : Math.max(0, page.unread_count - 1) };
+        const results = page.results.map((n) =>
+          id === "all" || n.id === id ? { ...n, read: true } : n,
+        );
+        return {
+          ...page,
+          results,
+          unread_count: id === "all" ? 0 : Math.max(0, page.unread_count - 1),
+        };
       });
       return { previous };
     },

@@ -5,7 +5,8 @@ import type { SearchResponse } from "../lib/types";
 export function useSearch(q: string) {
   return useQuery({
     queryKey: ["search", q],
-    queryFn: () => request<SearchResponse>(`/api/search${query({ q, page_size: 10 })}`, { consistent: true }),
+    queryFn: () =>
+      request<SearchResponse>(`/api/search${query({ q, page_size: 10 })}`, { consistent: true }),
     enabled: q.trim().length > 0,
   });
 }

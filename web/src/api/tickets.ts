@@ -11,14 +11,16 @@ import {
 import { ApiError, command, notePosition, query, request, requestRaw } from "../lib/api";
 import type {
   Attachment,
-  HistoryEvent,
+  History,
   Message,
-  Page,
+  MessageResult,
+  MessageList,
   Priority,
   Status,
   Ticket,
   TicketAsOf,
   TicketFilters,
+  TicketList,
 } from "../lib/types";
 
 export const keys = {
@@ -47,18 +49,20 @@ export function ticketListPath(filters: TicketFilters, pageSize = 50): string {
       priority: filters.priority,
       agent: filters.agent,
       created_from: dayStart(filters.created_from),
-      created_to: filters.created_to ? new Date(new Date(`${filters.created_to}T00:00:00`).getTime() + 86_400_000).toISOString() : undefined,
+      created_to: filters.created_to
+        ? new Date(new Date(`${filters.created_to}T00:00:00`).getTime() + 86_400_000).toISOString()
+        : undefined,
       page_size: pageSize,
     })
   );
 }
 
-export interface TicketPage extends Page<Ticket> {
+export interface TicketPage extends TicketList {
   position: number | null;
 }
 
 export async function fetchTicketPage(path: string): Promise<TicketPage> {
-  const { data, headers } = await requestRaw<Page<Ticket>>(path, { consistent: true });
+  const { data, headers } = await requestRaw<TicketList>(path, { consistent: true });
   const position = Number(headers.get("X-Deskstream-Position") ?? NaN);
   return { ...data, position: Number.isFinite(position) ? position : null };
 }
@@ -98,7 +102,7 @@ export async function fetchMessages(id: string): Promise<Message[]> {
   const messages: Message[] = [];
   let path: string | null = `/api/tickets/${id}/messages?page_size=200`;
   for (let i = 0; path && i < 20; i++) {
-    const page: Page<Message> = await request<Page<Message>>(path, { consistent: true });
+    const page: MessageList = await request<MessageList>(path, { consistent: true });
     messages.push(...page.results);
     path = page.next ? pathOf(page.next) : null;
   }
@@ -110,7 +114,11 @@ export function useMessages(id: string, enabled = true) {
 }
 
 export function mergeMessage(list: Message[] | undefined, message: Message): Message[] {
-  const all = (list ?? []).filter((m) => m.id !== message.id && !(m.pending && m.body === message.body && m.internal === message.internal));
+  const all = (list ?? []).filter(
+    (m) =>
+      m.id !== message.id &&
+      !(m.pending && m.body === message.body && m.internal === message.internal),
+  );
   all.push(message);
   return all.sort((a, b) => a.version - b.version);
 }
@@ -142,12 +150,17 @@ export interface Reply {
 export function usePostMessage(ticketId: string, me: { id: number; role: Message["author_role"] }) {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (reply: Reply) =>
-      command(`/api/tickets/${ticketId}/messages`, {
+    mutationFn: async (reply: Reply): Promise<MessageResult> =>
+      // The message command also names the new message (MessageResult).
+      (await command(`/api/tickets/${ticketId}/messages`, {
         method: "POST",
-        body: { body: reply.body, internal: reply.internal, ...(reply.attachments ? { attachments: reply.attachments } : {}) },
+        body: {
+          body: reply.body,
+          internal: reply.internal,
+          ...(reply.attachments ? { attachments: reply.attachments } : {}),
+        },
         headers: reply.ifMatch ? { "If-Match": `"${reply.ifMatch}"` } : undefined,
-      }),
+      })) as MessageResult,
     onMutate: async (reply) => {
       await client.cancelQueries({ queryKey: keys.messages(ticketId) });
       const previous = client.getQueryData<Message[]>(keys.messages(ticketId));
@@ -162,7 +175,10 @@ export function usePostMessage(ticketId: string, me: { id: number; role: Message
         posted_at: new Date().toISOString(),
         pending: true,
       };
-      client.setQueryData<Message[]>(keys.messages(ticketId), (list) => [...(list ?? []), optimistic]);
+      client.setQueryData<Message[]>(keys.messages(ticketId), (list) => [
+        ...(list ?? []),
+        optimistic,
+      ]);
       return { previous };
     },
     onError: (error, _reply, context) => {
@@ -188,7 +204,8 @@ export function usePostMessage(ticketId: string, me: { id: number; role: Message
 export function useChangeStatus(ticketId: string) {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (status: Status) => command(`/api/tickets/${ticketId}/status`, { method: "POST", body: { status } }),
+    mutationFn: (status: Status) =>
+      command(`/api/tickets/${ticketId}/status`, { method: "POST", body: { status } }),
     onMutate: async (status) => {
       await client.cancelQueries({ queryKey: keys.ticket(ticketId) });
       const previous = client.getQueryData<Ticket>(keys.ticket(ticketId));
@@ -228,7 +245,7 @@ export function useAssign(ticketId: string) {
 export function useHistory(id: string) {
   return useQuery({
     queryKey: keys.history(id),
-    queryFn: () => request<{ ticket_id: string; events: HistoryEvent[] }>(`/api/tickets/${id}/history`),
+    queryFn: () => request<History>(`/api/tickets/${id}/history`),
   });
 }
 

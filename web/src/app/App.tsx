@@ -13,9 +13,15 @@ import { ToastProvider } from "../lib/toast";
 import { Layout } from "./Layout";
 
 // Pages most users open later load on demand, keeping the first page small.
-const AgentDashboard = lazy(() => import("../features/agent/AgentDashboard").then((m) => ({ default: m.AgentDashboard })));
-const HistoryPage = lazy(() => import("../features/history/HistoryPage").then((m) => ({ default: m.HistoryPage })));
-const SearchPage = lazy(() => import("../features/search/SearchPage").then((m) => ({ default: m.SearchPage })));
+const AgentDashboard = lazy(() =>
+  import("../features/agent/AgentDashboard").then((m) => ({ default: m.AgentDashboard })),
+);
+const HistoryPage = lazy(() =>
+  import("../features/history/HistoryPage").then((m) => ({ default: m.HistoryPage })),
+);
+const SearchPage = lazy(() =>
+  import("../features/search/SearchPage").then((m) => ({ default: m.SearchPage })),
+);
 
 export function makeQueryClient(): QueryClient {
   return new QueryClient({
@@ -55,9 +61,19 @@ function AppRoutes() {
             />
             <Route path="/tickets/:ticketId" element={<TicketDetailPage />} />
             <Route path="/tickets/:ticketId/history" element={<HistoryPage />} />
-            <Route path="/agent" element={isStaff ? <AgentDashboard /> : <Navigate to="/tickets" replace />} />
+            <Route
+              path="/agent"
+              element={isStaff ? <AgentDashboard /> : <Navigate to="/tickets" replace />}
+            />
             <Route path="/search" element={<SearchPage />} />
-            <Route path="*" element={<main id="main"><h1>Page not found</h1></main>} />
+            <Route
+              path="*"
+              element={
+                <main id="main">
+                  <h1>Page not found</h1>
+                </main>
+              }
+            />
           </Routes>
         </Suspense>
       </Layout>

@@ -9,14 +9,20 @@ function SearchBox() {
   const [q, setQ] = useState("");
   function onSubmit(e: FormEvent) {
     e.preventDefault();
-    if (q.trim()) navigate(`/search?q=${encodeURIComponent(q.trim())}`);
+    if (q.trim()) void navigate(`/search?q=${encodeURIComponent(q.trim())}`);
   }
   return (
     <form role="search" className="search-box" onSubmit={onSubmit}>
       <label htmlFor="global-search" className="sr-only">
         Search tickets, messages and customers
       </label>
-      <input id="global-search" type="search" placeholder="Search…" value={q} onChange={(e) => setQ(e.target.value)} />
+      <input
+        id="global-search"
+        type="search"
+        placeholder="Search…"
+        value={q}
+        onChange={(e) => setQ(e.target.value)}
+      />
       <button type="submit">Search</button>
     </form>
   );
@@ -41,7 +47,11 @@ export function Layout({ children }: { children: ReactNode }) {
           </NavLink>
         </nav>
         <SearchBox />
-        <span className={`connection connection-${connection}`} title={`Live updates: ${connection}`} data-testid="connection">
+        <span
+          className={`connection connection-${connection}`}
+          title={`Live updates: ${connection}`}
+          data-testid="connection"
+        >
           <span className="dot" aria-hidden="true" />
           <span className="sr-only">Live updates {connection}</span>
         </span>

@@ -11,7 +11,10 @@ export function StatusBadge({ status }: { status: Status }) {
 
 export function PriorityBadge({ priority }: { priority: Priority }) {
   return (
-    <span className={`badge priority-${priority}`} aria-label={`Priority: ${PRIORITY_LABELS[priority]}`}>
+    <span
+      className={`badge priority-${priority}`}
+      aria-label={`Priority: ${PRIORITY_LABELS[priority]}`}
+    >
       {PRIORITY_LABELS[priority] ?? priority}
     </span>
   );

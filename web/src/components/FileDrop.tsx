@@ -54,8 +54,8 @@ export function FileDrop({
           }}
         />
         <p className="muted small">
-          Drop files here or choose them. Every file is scanned for viruses
-          before anyone can open it.
+          Drop files here or choose them. Every file is scanned for viruses before anyone can open
+          it.
         </p>
       </div>
       {items.length > 0 && (
@@ -70,8 +70,7 @@ export function FileDrop({
                 />
               )}
               <span>
-                {item.file.name}{" "}
-                <span className="muted">({formatSize(item.file.size)})</span>
+                {item.file.name} <span className="muted">({formatSize(item.file.size)})</span>
               </span>
               {item.state === "uploading" && (
                 <progress
@@ -80,9 +79,7 @@ export function FileDrop({
                   aria-label={`Uploading ${item.file.name}`}
                 />
               )}
-              {item.state === "done" && (
-                <span className="muted">Uploaded, scanning…</span>
-              )}
+              {item.state === "done" && <span className="muted">Uploaded, scanning…</span>}
               {item.state === "failed" && (
                 <span className="field-error" role="alert">
                   {item.error}

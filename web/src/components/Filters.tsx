@@ -2,7 +2,13 @@ import { PRIORITY_LABELS, STATUS_LABELS } from "../lib/format";
 import { PRIORITIES, STATUSES, type Priority, type Status, type TicketFilters } from "../lib/types";
 
 /** Status, priority and creation-date filters (single choice each; empty = any). */
-export function Filters({ value, onChange }: { value: TicketFilters; onChange: (v: TicketFilters) => void }) {
+export function Filters({
+  value,
+  onChange,
+}: {
+  value: TicketFilters;
+  onChange: (v: TicketFilters) => void;
+}) {
   return (
     <fieldset className="filters">
       <legend>Filters</legend>
@@ -10,7 +16,9 @@ export function Filters({ value, onChange }: { value: TicketFilters; onChange: (
         Status
         <select
           value={value.status?.[0] ?? ""}
-          onChange={(e) => onChange({ ...value, status: e.target.value ? [e.target.value as Status] : undefined })}
+          onChange={(e) =>
+            onChange({ ...value, status: e.target.value ? [e.target.value as Status] : undefined })
+          }
         >
           <option value="">Any</option>
           {STATUSES.map((s) => (
@@ -25,7 +33,10 @@ export function Filters({ value, onChange }: { value: TicketFilters; onChange: (
         <select
           value={value.priority?.[0] ?? ""}
           onChange={(e) =>
-            onChange({ ...value, priority: e.target.value ? [e.target.value as Priority] : undefined })
+            onChange({
+              ...value,
+              priority: e.target.value ? [e.target.value as Priority] : undefined,
+            })
           }
         >
           <option value="">Any</option>

@@ -2,7 +2,15 @@ import { formatTime } from "../lib/format";
 import type { Message } from "../lib/types";
 import { AttachmentList } from "./AttachmentList";
 
-export function MessageBubble({ message, mine, authorName }: { message: Message; mine: boolean; authorName?: string }) {
+export function MessageBubble({
+  message,
+  mine,
+  authorName,
+}: {
+  message: Message;
+  mine: boolean;
+  authorName?: string;
+}) {
   const kind = message.internal ? "internal" : mine ? "mine" : "theirs";
   const who = authorName ?? (message.author_role === "customer" ? "Customer" : "Support");
   return (
@@ -14,7 +22,9 @@ export function MessageBubble({ message, mine, authorName }: { message: Message;
       <header>
         {message.internal && <span className="badge internal-label">Internal note</span>}
         <strong>{mine ? "You" : who}</strong>
-        <time dateTime={message.posted_at}>{message.pending ? "Sending…" : formatTime(message.posted_at)}</time>
+        <time dateTime={message.posted_at}>
+          {message.pending ? "Sending…" : formatTime(message.posted_at)}
+        </time>
       </header>
       <p className="bubble-body">{message.body}</p>
       <AttachmentList attachments={[...message.attachments, ...(message.files ?? [])]} />

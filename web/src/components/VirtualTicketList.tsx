@@ -19,8 +19,18 @@ export interface VirtualTicketListProps {
 
 const ROW_HEIGHT = 76;
 
-export function VirtualTicketList({ tickets, hasMore, loadingMore, onLoadMore, agentName, label, height = "60vh" }: VirtualTicketListProps) {
+export function VirtualTicketList({
+  tickets,
+  hasMore,
+  loadingMore,
+  onLoadMore,
+  agentName,
+  label,
+  height = "60vh",
+}: VirtualTicketListProps) {
   const parent = useRef<HTMLDivElement>(null);
+  // The app does not run the React Compiler, which would skip this component anyway.
+  // eslint-disable-next-line react-hooks/incompatible-library -- TanStack Virtual's API is not memoizable
   const virtualizer = useVirtualizer({
     count: tickets.length,
     getScrollElement: () => parent.current,
@@ -37,7 +47,15 @@ export function VirtualTicketList({ tickets, hasMore, loadingMore, onLoadMore, a
 
   return (
     <div>
-      <div ref={parent} className="virtual-list" style={{ maxHeight: height }} role="list" aria-label={label} data-testid="ticket-list" tabIndex={0}>
+      <div
+        ref={parent}
+        className="virtual-list"
+        style={{ maxHeight: height }}
+        role="list"
+        aria-label={label}
+        data-testid="ticket-list"
+        tabIndex={0}
+      >
         <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
           {items.map((row) => {
             const ticket = tickets[row.index]!;
@@ -46,7 +64,14 @@ export function VirtualTicketList({ tickets, hasMore, loadingMore, onLoadMore, a
                 key={ticket.id}
                 role="listitem"
                 className="virtual-row"
-                style={{ position: "absolute", top: 0, left: 0, right: 0, height: ROW_HEIGHT, transform: `translateY(${row.start}px)` }}
+                style={{
+                  position: "absolute",
+                  top: 0,
+                  left: 0,
+                  right: 0,
+                  height: ROW_HEIGHT,
+                  transform: `translateY(${row.start}px)`,
+                }}
               >
                 <TicketCard ticket={ticket} agentName={agentName?.(ticket.assigned_agent_id)} />
               </div>

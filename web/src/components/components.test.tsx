@@ -23,11 +23,16 @@ function tickets(n: number): Ticket[] {
     language: "en",
     assigned_agent_id: null,
     version: 1,
+    position: i + 1,
     created_at: "2026-11-26T10:00:00Z",
     updated_at: "2026-11-26T10:00:00Z",
     last_message_at: null,
     resolved_at: null,
     closed_at: null,
+    message_count: 0,
+    attachments: [],
+    sla_first_response_due: null,
+    sla_resolution_due: null,
   }));
 }
 
@@ -63,7 +68,13 @@ describe("shared components", () => {
     const more = vi.fn();
     render(
       <MemoryRouter>
-        <VirtualTicketList label="Tickets" tickets={tickets(1000)} hasMore loadingMore={false} onLoadMore={more} />
+        <VirtualTicketList
+          label="Tickets"
+          tickets={tickets(1000)}
+          hasMore
+          loadingMore={false}
+          onLoadMore={more}
+        />
       </MemoryRouter>,
     );
     const rows = screen.getAllByRole("listitem");
@@ -89,7 +100,16 @@ describe("shared components", () => {
       <MessageBubble
         mine={false}
         authorName="Ada"
-        message={{ id: "m", version: 2, author_id: "2", author_role: "agent", body: "See logs", internal: true, posted_at: "2026-11-26T10:00:00Z", attachments: [{ name: "log.txt", size: 2048 }] }}
+        message={{
+          id: "m",
+          version: 2,
+          author_id: "2",
+          author_role: "agent",
+          body: "See logs",
+          internal: true,
+          posted_at: "2026-11-26T10:00:00Z",
+          attachments: [{ name: "log.txt", size: 2048 }],
+        }}
       />,
     );
     expect(screen.getByRole("article", { name: "Internal note by Ada" })).toBeInTheDocument();

@@ -11,8 +11,10 @@ describe("api client", () => {
     let refreshes = 0;
     mockFetch({
       "GET /api/auth/me": (req) =>
-        req.headers.Authorization === "Bearer new" ? { id: 1 } : json({ error: "token_expired", detail: "" }, 401),
-      "POST /api/auth/refresh": async () => {
+        req.headers.Authorization === "Bearer new"
+          ? { id: 1 }
+          : json({ error: "token_expired", detail: "" }, 401),
+      "POST /api/auth/refresh": () => {
         refreshes += 1;
         return { access: "new", refresh: "r2" };
       },
@@ -28,7 +30,9 @@ describe("api client", () => {
     localStorage.setItem("deskstream.tokens", JSON.stringify({ access: "fresh", refresh: "r9" }));
     const { calls } = mockFetch({
       "GET /api/auth/me": (req) =>
-        req.headers.Authorization === "Bearer fresh" ? { id: 1 } : json({ error: "token_expired", detail: "" }, 401),
+        req.headers.Authorization === "Bearer fresh"
+          ? { id: 1 }
+          : json({ error: "token_expired", detail: "" }, 401),
     });
     expect(await request("/api/auth/me")).toEqual({ id: 1 });
     expect(calls.some((c) => c.path === "/api/auth/refresh")).toBe(false);
@@ -36,7 +40,9 @@ describe("api client", () => {
 
   it("signs out when the session is revoked", async () => {
     tokens.set({ access: "a", refresh: "r" });
-    mockFetch({ "GET /api/tickets": () => json({ error: "session_revoked", detail: "gone" }, 401) });
+    mockFetch({
+      "GET /api/tickets": () => json({ error: "session_revoked", detail: "gone" }, 401),
+    });
     await expect(request("/api/tickets")).rejects.toBeInstanceOf(ApiError);
     expect(tokens.access).toBeNull();
   });
@@ -53,7 +59,9 @@ describe("api client", () => {
   });
 
   it("turns field errors into one readable message", () => {
-    const error = new ApiError(400, "invalid", "bad", { fields: { subject: ["This field may not be blank."] } });
+    const error = new ApiError(400, "invalid", "bad", {
+      fields: { subject: ["This field may not be blank."] },
+    });
     expect(errorMessage(error)).toBe("subject: This field may not be blank.");
     expect(errorMessage(new ApiError(404, "not_found", "x"))).toMatch(/Not found/);
   });
@@ -61,10 +69,21 @@ describe("api client", () => {
 
 describe("lifecycle", () => {
   it("offers only the moves the server accepts for the role", () => {
-    expect(nextStatuses({ status: "assigned", assigned_agent_id: "2" }, "agent")).toEqual(["in_progress", "resolved"]);
-    expect(nextStatuses({ status: "assigned", assigned_agent_id: "2" }, "customer")).toEqual(["resolved"]);
-    expect(nextStatuses({ status: "open", assigned_agent_id: null }, "admin")).toEqual(["resolved", "closed"]);
-    expect(nextStatuses({ status: "resolved", assigned_agent_id: null }, "customer")).toEqual(["open", "closed"]);
+    expect(nextStatuses({ status: "assigned", assigned_agent_id: "2" }, "agent")).toEqual([
+      "in_progress",
+      "resolved",
+    ]);
+    expect(nextStatuses({ status: "assigned", assigned_agent_id: "2" }, "customer")).toEqual([
+      "resolved",
+    ]);
+    expect(nextStatuses({ status: "open", assigned_agent_id: null }, "admin")).toEqual([
+      "resolved",
+      "closed",
+    ]);
+    expect(nextStatuses({ status: "resolved", assigned_agent_id: null }, "customer")).toEqual([
+      "open",
+      "closed",
+    ]);
     expect(nextStatuses({ status: "closed", assigned_agent_id: null }, "admin")).toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 // The one HTTP client: JSON, bearer tokens with single-flight refresh, errors as ApiError,
 // and read-your-writes (every read model GET carries ?after=<newest position this tab knows>).
 
+import { textOf } from "./format";
 import type { CommandResult, TokenPair } from "./types";
 
 const STORAGE_KEY = "deskstream.tokens";
@@ -141,7 +142,10 @@ function withAfter(path: string): string {
   return `${path}${path.includes("?") ? "&" : "?"}after=${knownPosition}`;
 }
 
-export async function requestRaw<T>(path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+export async function requestRaw<T>(
+  path: string,
+  options: RequestOptions = {},
+): Promise<ApiResponse<T>> {
   const url = options.consistent ? withAfter(path) : path;
   const send = () => {
     const headers: Record<string, string> = { Accept: "application/json", ...options.headers };
@@ -156,7 +160,10 @@ export async function requestRaw<T>(path: string, options: RequestOptions = {}):
   };
   let response = await send();
   if (response.status === 401 && tokens.refresh) {
-    const body = (await response.clone().json().catch(() => ({}))) as { error?: string };
+    const body = (await response
+      .clone()
+      .json()
+      .catch(() => ({}))) as { error?: string };
     if (body.error === "token_expired" && (await refreshTokens())) response = await send();
   }
   const text = await response.text();
@@ -170,13 +177,18 @@ export async function requestRaw<T>(path: string, options: RequestOptions = {}):
   }
   if (!response.ok) {
     const body = (data ?? {}) as Record<string, unknown>;
-    if (response.status === 401 && ["session_revoked", "token_invalid", "refresh_reused", "user_inactive"].includes(String(body.error))) {
+    if (
+      response.status === 401 &&
+      ["session_revoked", "token_invalid", "refresh_reused", "user_inactive"].includes(
+        String(body.error),
+      )
+    ) {
       tokens.set(null);
     }
     throw new ApiError(
       response.status,
-      String(body.error ?? `http_${response.status}`),
-      String(body.detail ?? response.statusText ?? "Request failed"),
+      textOf(body.error, `http_${response.status}`),
+      textOf(body.detail, response.statusText || "Request failed"),
       body,
     );
   }
@@ -194,7 +206,9 @@ export async function command(path: string, options: RequestOptions): Promise<Co
   return result;
 }
 
-export function query(params: Record<string, string | number | string[] | undefined | null>): string {
+export function query(
+  params: Record<string, string | number | string[] | undefined | null>,
+): string {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
     if (value === undefined || value === null || value === "") continue;

@@ -1,7 +1,14 @@
 // Who is signed in: tokens from lib/api, the user from GET /api/auth/me.
 
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { createContext, useCallback, useContext, useMemo, useSyncExternalStore, type ReactNode } from "react";
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useMemo,
+  useSyncExternalStore,
+  type ReactNode,
+} from "react";
 import { request, tokens } from "./api";
 import type { Me, TokenPair } from "./types";
 
@@ -31,7 +38,10 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   const demoSignIn = useCallback(
     async (email: string) => {
-      const pair = await request<TokenPair>("/api/auth/demo-login", { method: "POST", body: { email } });
+      const pair = await request<TokenPair>("/api/auth/demo-login", {
+        method: "POST",
+        body: { email },
+      });
       client.clear();
       tokens.set(pair);
     },
@@ -42,7 +52,10 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     const refresh = tokens.refresh;
     tokens.set(null);
     client.clear();
-    if (refresh) await request("/api/auth/logout", { method: "POST", body: { refresh } }).catch(() => undefined);
+    if (refresh)
+      await request("/api/auth/logout", { method: "POST", body: { refresh } }).catch(
+        () => undefined,
+      );
   }, [client]);
 
   const value = useMemo<AuthValue>(() => {

@@ -32,3 +32,11 @@ export function formatSize(bytes: number | undefined): string {
 export function shortId(id: string): string {
   return id.slice(0, 8);
 }
+
+/** A JSON value from an untyped payload as text: strings as they are, numbers and booleans
+ * spelled out, anything else (missing, null, objects) as the fallback. */
+export function textOf(value: unknown, fallback = ""): string {
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  return fallback;
+}

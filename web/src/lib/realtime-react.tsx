@@ -1,7 +1,20 @@
 // React glue for the one RealtimeClient: a provider that connects while signed in, and hooks.
 
-import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from "react";
-import { RealtimeClient, defaultSocketUrl, type ConnectionState, type StreamHandlers } from "./realtime";
+import {
+  createContext,
+  useContext,
+  useEffect,
+  useLayoutEffect,
+  useRef,
+  useState,
+  type ReactNode,
+} from "react";
+import {
+  RealtimeClient,
+  defaultSocketUrl,
+  type ConnectionState,
+  type StreamHandlers,
+} from "./realtime";
 
 const RealtimeContext = createContext<RealtimeClient | null>(null);
 
@@ -38,11 +51,19 @@ export function useConnectionState(): ConnectionState {
 export function useStream(
   stream: "ticket" | "queue" | "user" | "presence",
   handlers: StreamHandlers,
-  options: { ticketId?: string; afterPosition?: number | null; afterVersion?: number | null; enabled?: boolean } = {},
+  options: {
+    ticketId?: string;
+    afterPosition?: number | null;
+    afterVersion?: number | null;
+    enabled?: boolean;
+  } = {},
 ): void {
   const realtime = useRealtime();
+  // The newest handlers, kept without resubscribing (updated after render, before effects).
   const latest = useRef(handlers);
-  latest.current = handlers;
+  useLayoutEffect(() => {
+    latest.current = handlers;
+  });
   const enabled = options.enabled ?? true;
   useEffect(() => {
     if (!realtime || !enabled) return;
@@ -54,7 +75,11 @@ export function useStream(
         onPresence: (a, s) => latest.current.onPresence?.(a, s),
         onResync: () => latest.current.onResync?.(),
       },
-      { ticketId: options.ticketId, afterPosition: options.afterPosition, afterVersion: options.afterVersion },
+      {
+        ticketId: options.ticketId,
+        afterPosition: options.afterPosition,
+        afterVersion: options.afterVersion,
+      },
     );
     // The resume point only matters for the first subscribe; later ones come from the client.
     // eslint-disable-next-line react-hooks/exhaustive-deps

@@ -5,7 +5,17 @@ import { RealtimeClient } from "./realtime";
 import type { EventFrame } from "./types";
 
 function event(sub: string, position: number, version = position): Record<string, unknown> {
-  return { type: "event", sub, stream: sub.split(":")[0], kind: "message_posted", ticket_id: "t1", version, position, time: "", data: {} };
+  return {
+    type: "event",
+    sub,
+    stream: sub.split(":")[0],
+    kind: "message_posted",
+    ticket_id: "t1",
+    version,
+    position,
+    time: "",
+    data: {},
+  };
 }
 
 describe("RealtimeClient", () => {
@@ -28,7 +38,11 @@ describe("RealtimeClient", () => {
   }
 
   it("authenticates with a frame, never in the URL, and subscribes once ready", () => {
-    const client = new RealtimeClient("ws://x/ws/", (u) => new FakeSocket(u), () => 0.5);
+    const client = new RealtimeClient(
+      "ws://x/ws/",
+      (u) => new FakeSocket(u),
+      () => 0.5,
+    );
     client.subscribe("ticket", {}, { ticketId: "t1", afterVersion: 3 });
     client.start();
     const socket = FakeSocket.last();
@@ -36,14 +50,23 @@ describe("RealtimeClient", () => {
     socket.open();
     expect(socket.sent).toEqual([{ type: "auth", token: "a1" }]);
     socket.receive({ type: "ready", user_id: "5", role: "customer", expires_at: 0, position: 100 });
-    expect(socket.sent[1]).toEqual({ type: "subscribe", stream: "ticket", ticket_id: "t1", after_version: 3 });
+    expect(socket.sent[1]).toEqual({
+      type: "subscribe",
+      stream: "ticket",
+      ticket_id: "t1",
+      after_version: 3,
+    });
     expect(client.state).toBe("open");
   });
 
   it("drops duplicate and older frames", () => {
     const client = new RealtimeClient("ws://x/ws/", (u) => new FakeSocket(u));
     const seen: number[] = [];
-    client.subscribe("queue", { onEvent: (f: EventFrame) => seen.push(f.position) }, { afterPosition: 10 });
+    client.subscribe(
+      "queue",
+      { onEvent: (f: EventFrame) => seen.push(f.position) },
+      { afterPosition: 10 },
+    );
     const socket = connected(client);
     for (const p of [9, 10, 11, 11, 12, 12, 13]) socket.receive(event("queue", p));
     expect(seen).toEqual([11, 12, 13]);
@@ -51,7 +74,11 @@ describe("RealtimeClient", () => {
   });
 
   it("reconnects with growing back-off and resumes every stream from the last position seen", () => {
-    const client = new RealtimeClient("ws://x/ws/", (u) => new FakeSocket(u), () => 1);
+    const client = new RealtimeClient(
+      "ws://x/ws/",
+      (u) => new FakeSocket(u),
+      () => 1,
+    );
     const seen: number[] = [];
     client.subscribe("queue", { onEvent: (f) => seen.push(f.position) }, { afterPosition: 10 });
     const userResync = vi.fn();
@@ -85,16 +112,26 @@ describe("RealtimeClient", () => {
   });
 
   it("caps the back-off at 30 s with jitter", () => {
-    const client = new RealtimeClient("ws://x/ws/", (u) => new FakeSocket(u), () => 0);
+    const client = new RealtimeClient(
+      "ws://x/ws/",
+      (u) => new FakeSocket(u),
+      () => 0,
+    );
     expect(client.backoffDelay(0)).toBe(500);
     expect(client.backoffDelay(3)).toBe(4000);
     expect(client.backoffDelay(20)).toBe(15000);
-    const max = new RealtimeClient("ws://x/ws/", (u) => new FakeSocket(u), () => 1);
+    const max = new RealtimeClient(
+      "ws://x/ws/",
+      (u) => new FakeSocket(u),
+      () => 1,
+    );
     expect(max.backoffDelay(20)).toBe(30000);
   });
 
   it("refreshes an expired token and reconnects at once", async () => {
-    const { calls } = mockFetch({ "POST /api/auth/refresh": () => json({ access: "a2", refresh: "r2" }) });
+    const { calls } = mockFetch({
+      "POST /api/auth/refresh": () => json({ access: "a2", refresh: "r2" }),
+    });
     const client = new RealtimeClient("ws://x/ws/", (u) => new FakeSocket(u));
     connected(client).drop(4401);
     await vi.waitFor(() => expect(FakeSocket.all).toHaveLength(2));
@@ -110,7 +147,11 @@ describe("RealtimeClient", () => {
     const socket = connected(client);
     socket.receive({ type: "error", error: "resume_unavailable", sub: "user", position: 99000 });
     expect(resync).toHaveBeenCalledOnce();
-    expect(socket.sent.at(-1)).toEqual({ type: "subscribe", stream: "user", after_position: 99000 });
+    expect(socket.sent.at(-1)).toEqual({
+      type: "subscribe",
+      stream: "user",
+      after_position: 99000,
+    });
   });
 
   it("relays typing only for subscribed tickets and unsubscribes the last listener", () => {
@@ -119,7 +160,9 @@ describe("RealtimeClient", () => {
     const socket = connected(client);
     client.typing("t2", false);
     client.typing("t1", true);
-    expect(socket.sent.filter((f) => f.type === "typing")).toEqual([{ type: "typing", ticket_id: "t1", internal: true }]);
+    expect(socket.sent.filter((f) => f.type === "typing")).toEqual([
+      { type: "typing", ticket_id: "t1", internal: true },
+    ]);
     off();
     expect(socket.sent.at(-1)).toEqual({ type: "unsubscribe", sub: "ticket:t1" });
   });

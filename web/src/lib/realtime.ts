@@ -53,7 +53,7 @@ export class RealtimeClient {
 
   constructor(
     private url: string,
-    private factory: SocketFactory = (u) => new WebSocket(u) as unknown as SocketLike,
+    private factory: SocketFactory = (u) => new WebSocket(u),
     private random: () => number = Math.random,
   ) {}
 
@@ -86,7 +86,11 @@ export class RealtimeClient {
   subscribe(
     stream: "ticket" | "queue" | "user" | "presence",
     handlers: StreamHandlers,
-    options: { ticketId?: string; afterPosition?: number | null; afterVersion?: number | null } = {},
+    options: {
+      ticketId?: string;
+      afterPosition?: number | null;
+      afterVersion?: number | null;
+    } = {},
   ): () => void {
     const key = subscriptionKey(stream, options.ticketId);
     let sub = this.subs.get(key);
@@ -204,7 +208,8 @@ export class RealtimeClient {
         return;
       case "subscribed": {
         const sub = this.subs.get(frame.sub);
-        if (sub && (sub.position === null || frame.position > sub.position)) sub.position = frame.position;
+        if (sub && (sub.position === null || frame.position > sub.position))
+          sub.position = frame.position;
         return;
       }
       case "event": {

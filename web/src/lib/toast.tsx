@@ -1,6 +1,14 @@
 // Toasts: short-lived messages in a polite live region (the notification centre's pop-ups).
 
-import { createContext, useCallback, useContext, useMemo, useRef, useState, type ReactNode } from "react";
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useMemo,
+  useRef,
+  useState,
+  type ReactNode,
+} from "react";
 
 export interface Toast {
   id: number;
@@ -17,10 +25,19 @@ interface ToastValue {
 
 const ToastContext = createContext<ToastValue | null>(null);
 
-export function ToastProvider({ children, timeout = 6000 }: { children: ReactNode; timeout?: number }) {
+export function ToastProvider({
+  children,
+  timeout = 6000,
+}: {
+  children: ReactNode;
+  timeout?: number;
+}) {
   const [toasts, setToasts] = useState<Toast[]>([]);
   const next = useRef(1);
-  const dismiss = useCallback((id: number) => setToasts((all) => all.filter((t) => t.id !== id)), []);
+  const dismiss = useCallback(
+    (id: number) => setToasts((all) => all.filter((t) => t.id !== id)),
+    [],
+  );
   const push = useCallback(
     (text: string, tone: Toast["tone"] = "info", href?: string) => {
       const id = next.current++;

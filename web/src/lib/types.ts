@@ -1,165 +1,54 @@
-// Shapes of the REST API (docs/api.md) and the WebSocket frames (docs/realtime.md).
+// The names the app uses for the REST API's shapes. Every shape comes from openapi.gen.ts,
+// generated from the server's OpenAPI schema (`make web-generate`; a test fails when it is
+// stale): only the WebSocket frames (docs/realtime.md) and client-side types are written here.
 
-export type Role = "customer" | "agent" | "admin";
-export type Status =
-  | "open"
-  | "assigned"
-  | "in_progress"
-  | "waiting_on_customer"
-  | "resolved"
-  | "closed";
-export type Priority = "low" | "medium" | "high" | "urgent";
-export type Availability = "online" | "away" | "offline";
+import {
+  PRIORITIES as LIFECYCLE_PRIORITIES,
+  STATUSES as LIFECYCLE_STATUSES,
+} from "./lifecycle.gen";
+import type { components } from "./openapi.gen";
 
-export const STATUSES: Status[] = [
-  "open",
-  "assigned",
-  "in_progress",
-  "waiting_on_customer",
-  "resolved",
-  "closed",
-];
-export const PRIORITIES: Priority[] = ["low", "medium", "high", "urgent"];
+type Schemas = components["schemas"];
 
-export interface Me {
-  id: number;
-  email: string;
-  name: string;
-  role: Role;
-}
+export type Role = Schemas["RoleEnum"];
+export type Status = Schemas["StatusEnum"];
+export type Priority = Schemas["PriorityEnum"];
+export type Availability = Schemas["AvailabilityEnum"];
 
-export interface TokenPair {
-  access: string;
-  refresh: string;
-  token_type: string;
-  expires_in: number;
-}
+// In the domain's order (open first, closed last), from the lifecycle table.
+export const STATUSES: readonly Status[] = LIFECYCLE_STATUSES;
+export const PRIORITIES: readonly Priority[] = LIFECYCLE_PRIORITIES;
 
-export interface Providers {
-  demo: boolean;
-  providers: { id: string; name: string; url: string }[];
-}
+export type Me = Schemas["Me"];
+export type TokenPair = Schemas["TokenPair"];
+export type Providers = Schemas["Providers"];
+export type CommandResult = Schemas["CommandResult"];
+export type Attachment = Schemas["MessageAttachment"];
+/** An uploaded file with its scan state (`url`: a signed link, only once clean). */
+export type TicketFile = Schemas["TicketFile"];
+export type ScanStatus = Schemas["ScanStatusEnum"];
+export type MessageResult = Schemas["MessageResult"];
+export type UploadResult = Schemas["UploadResult"];
+export type Ticket = Schemas["Ticket"];
+export type TicketAsOf = Schemas["TicketAsOf"];
+export type History = Schemas["History"];
+export type HistoryEvent = Schemas["HistoryEvent"];
+export type AgentWorkload = Schemas["AgentWorkload"];
+export type Notification = Schemas["Notification"];
+export type NotificationPage = Schemas["PaginatedNotificationList"];
+export type SearchHit = Schemas["SearchHit"];
+export type SearchResponse = Schemas["SearchResponse"];
+export type TicketList = Schemas["PaginatedTicketList"];
+export type MessageList = Schemas["PaginatedMessageList"];
 
-export interface CommandResult {
-  id: string;
-  version: number;
-  position: number | null;
-  /** Posting a message: the new message (its files are uploaded to it). */
-  message_id?: string;
-}
-
-export type ScanStatus = "scanning" | "clean" | "infected";
-
-/** A file: either metadata a message body listed (name, type, size) or an uploaded file
- * (id, scan status, and a signed `url` once it is clean). */
-export interface Attachment {
-  name: string;
-  content_type?: string;
-  size?: number;
-  id?: string;
-  status?: ScanStatus;
-  url?: string | null;
-  url_expires_at?: number | null;
-  message_id?: string | null;
-  internal?: boolean;
-}
-
-export interface Ticket {
-  id: string;
-  customer_id: string;
-  subject: string;
-  description: string;
-  status: Status;
-  priority: Priority;
-  tags: string[];
-  language: string;
-  assigned_agent_id: string | null;
-  version: number;
-  position?: number;
-  created_at: string;
-  updated_at: string;
-  last_message_at: string | null;
-  resolved_at: string | null;
-  closed_at: string | null;
-  message_count?: number;
-  attachments?: Attachment[];
-}
-
-export interface Message {
-  id: string;
-  ticket_id?: string;
-  version: number;
-  author_id: string;
-  author_role: Role;
-  body: string;
-  internal: boolean;
-  attachments: Attachment[];
-  /** Files uploaded to this message. */
-  files?: Attachment[];
-  posted_at: string;
-  position?: number;
-  /** Client-side only: sent, not yet confirmed by the server. */
-  pending?: boolean;
-}
-
-export interface TicketAsOf extends Ticket {
-  messages: Message[];
-}
-
-export interface Page<T> {
-  next: string | null;
-  previous: string | null;
-  results: T[];
-}
-
-export interface HistoryEvent {
-  version: number;
-  type: string;
-  time: string;
-  actor: { id: string | null; role: Role | null };
-  data: Record<string, unknown>;
-}
-
-export interface AgentWorkload {
-  user_id: string;
-  name: string;
-  availability: Availability;
-  capacity: number;
-  skills: string[];
-  languages: string[];
-  open_tickets: number;
-}
-
-export interface Notification {
-  id: string;
-  kind: "public_reply" | "internal_note" | "status_changed" | "assigned" | "unassigned";
-  ticket_id: string;
-  read: boolean;
-  created_at: string;
-  position: number;
-  payload: Record<string, unknown>;
-}
-
-export interface NotificationPage extends Page<Notification> {
-  unread_count: number;
-}
-
-export interface SearchHit {
-  id: string;
-  ticket_id: string | null;
-  customer_id: string;
-  title: string;
-  snippet: string;
-  internal: boolean;
-  status: Status | null;
-  priority: Priority | null;
-  occurred_at: string | null;
-}
-
-export interface SearchResponse {
-  query: string;
-  groups: Record<"tickets" | "messages" | "customers", { count: number; count_exact: boolean; results: SearchHit[] }>;
-}
+type StoredMessage = Schemas["Message"];
+/** A message of the thread as the app holds it: from the read model, or from a WebSocket frame
+ * or the audit view (no `ticket_id`, no `position`), or a reply sent and not yet confirmed
+ * (`pending`, client-side only). */
+export type Message = Omit<StoredMessage, "ticket_id" | "position" | "files"> &
+  Partial<Pick<StoredMessage, "ticket_id" | "position" | "files">> & {
+    pending?: boolean;
+  };
 
 export interface TicketFilters {
   status?: Status[];

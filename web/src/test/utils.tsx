@@ -22,28 +22,33 @@ export interface FakeRequest {
   headers: Record<string, string>;
 }
 
-type Handler = (req: FakeRequest) => unknown | Response | Promise<unknown | Response>;
+/** Answers a request: a Response, a JSON body, or a promise of either. */
+type Handler = (req: FakeRequest) => unknown;
 
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "Content-Type": "application/json", ...headers },
+  });
 }
 
 /** Install a fake fetch. Handlers return a Response or a JSON body (200). */
 export function mockFetch(handlers: Record<string, Handler>) {
   const calls: FakeRequest[] = [];
   const fn = vi.fn(async (input: RequestInfo | URL, init: RequestInit = {}) => {
-    const url = String(input);
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
     const parsed = new URL(url, "http://localhost");
     const req: FakeRequest = {
       method: (init.method ?? "GET").toUpperCase(),
       path: parsed.pathname,
       url,
-      body: init.body ? JSON.parse(String(init.body)) : undefined,
+      body: typeof init.body === "string" ? (JSON.parse(init.body) as unknown) : undefined,
       headers: (init.headers as Record<string, string>) ?? {},
     };
     calls.push(req);
     const handler = handlers[`${req.method} ${req.path}`];
-    if (!handler) return json({ error: "not_found", detail: `no fake for ${req.method} ${req.path}` }, 404);
+    if (!handler)
+      return json({ error: "not_found", detail: `no fake for ${req.method} ${req.path}` }, 404);
     const out = await handler(req);
     return out instanceof Response ? out : json(out);
   });
@@ -96,15 +101,28 @@ export class FakeSocket implements SocketLike {
 }
 
 export const CUSTOMER: Me = { id: 5, email: "maria@acme.test", name: "Maria", role: "customer" };
-export const AGENT: Me = { id: 2, email: "agent.ada@deskstream.test", name: "Ada Lovelace", role: "agent" };
+export const AGENT: Me = {
+  id: 2,
+  email: "agent.ada@deskstream.test",
+  name: "Ada Lovelace",
+  role: "agent",
+};
 
 export function renderApp(
   ui: ReactNode,
-  { me = CUSTOMER, route = "/", path = "*", realtime }: { me?: Me | null; route?: string; path?: string; realtime?: RealtimeClient } = {},
+  {
+    me = CUSTOMER,
+    route = "/",
+    path = "*",
+    realtime,
+  }: { me?: Me | null; route?: string; path?: string; realtime?: RealtimeClient } = {},
 ) {
   if (me) tokens.set({ access: "access-token", refresh: "refresh-token" });
-  const client = new QueryClient({ defaultOptions: { queries: { retry: false }, mutations: { retry: false } } });
-  const socketClient = realtime ?? new RealtimeClient("ws://test/ws/", (url) => new FakeSocket(url));
+  const client = new QueryClient({
+    defaultOptions: { queries: { retry: false }, mutations: { retry: false } },
+  });
+  const socketClient =
+    realtime ?? new RealtimeClient("ws://test/ws/", (url) => new FakeSocket(url));
   const result = render(
     <QueryClientProvider client={client}>
       <ToastProvider>

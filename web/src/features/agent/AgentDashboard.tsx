@@ -15,14 +15,25 @@ import type { Availability, EventFrame, PresenceFrame, TicketFilters } from "../
 
 const ACTIVE: TicketFilters["status"] = ["open", "assigned", "in_progress", "waiting_on_customer"];
 
-function TicketQueue({ title, filters, names }: { title: string; filters: TicketFilters; names: Map<string, string> }) {
+function TicketQueue({
+  title,
+  filters,
+  names,
+}: {
+  title: string;
+  filters: TicketFilters;
+  names: Map<string, string>;
+}) {
   const list = useTicketList("queue", filters);
   const tickets = flattenTickets(list.data);
   const id = title.toLowerCase().replace(/\W+/g, "-");
   return (
     <section className="card" aria-labelledby={id} data-testid={id}>
       <h2 id={id}>
-        {title} <span className="count">{list.isSuccess ? tickets.length + (list.hasNextPage ? "+" : "") : ""}</span>
+        {title}{" "}
+        <span className="count">
+          {list.isSuccess ? tickets.length + (list.hasNextPage ? "+" : "") : ""}
+        </span>
       </h2>
       {list.isPending ? (
         <Loading />
@@ -63,8 +74,17 @@ export function AgentDashboard() {
     onEvent: (frame: EventFrame) => {
       void client.invalidateQueries({ queryKey: ["tickets"] });
       void client.invalidateQueries({ queryKey: ["agents"] });
-      if (frame.kind === "ticket_created") toasts.push(`New ticket: ${String(frame.data.subject)}`, "info", `/tickets/${frame.ticket_id}`);
-      if (frame.kind === "assignment_changed" && frame.data.agent_id === myId && frame.data.actor_id !== myId)
+      if (frame.kind === "ticket_created")
+        toasts.push(
+          `New ticket: ${String(frame.data.subject)}`,
+          "info",
+          `/tickets/${frame.ticket_id}`,
+        );
+      if (
+        frame.kind === "assignment_changed" &&
+        frame.data.agent_id === myId &&
+        frame.data.actor_id !== myId
+      )
         toasts.push("A ticket was assigned to you", "info", `/tickets/${frame.ticket_id}`);
     },
     onResync: () => void client.invalidateQueries({ queryKey: ["tickets"] }),
@@ -119,7 +139,11 @@ export function AgentDashboard() {
       </section>
       <div className="queues">
         <TicketQueue title="My queue" filters={{ agent: myId, status: ACTIVE }} names={names} />
-        <TicketQueue title="Unassigned" filters={{ agent: "none", status: ["open"] }} names={names} />
+        <TicketQueue
+          title="Unassigned"
+          filters={{ agent: "none", status: ["open"] }}
+          names={names}
+        />
       </div>
     </main>
   );

@@ -48,7 +48,9 @@ export function SignInPage() {
     <main className="signin" id="main">
       <h1>Sign in to Deskstream</h1>
       {providers.isPending && <Loading />}
-      {providers.isError && <ErrorState error={providers.error} onRetry={() => void providers.refetch()} />}
+      {providers.isError && (
+        <ErrorState error={providers.error} onRetry={() => void providers.refetch()} />
+      )}
       {providers.data && (
         <>
           {providers.data.providers.length > 0 && (
@@ -65,7 +67,9 @@ export function SignInPage() {
           {providers.data.demo ? (
             <section aria-labelledby="demo-title" className="card">
               <h2 id="demo-title">Demo sign-in</h2>
-              <p className="muted">Demo mode: sign in as any e-mail, no password. A new address becomes a customer.</p>
+              <p className="muted">
+                Demo mode: sign in as any e-mail, no password. A new address becomes a customer.
+              </p>
               <form onSubmit={onSubmit} noValidate>
                 <label htmlFor="email">E-mail</label>
                 <div className="row">
@@ -92,7 +96,12 @@ export function SignInPage() {
               <ul className="demo-users">
                 {DEMO_USERS.map(([address, label]) => (
                   <li key={address}>
-                    <button type="button" className="secondary" disabled={busy} onClick={() => void signIn(address)}>
+                    <button
+                      type="button"
+                      className="secondary"
+                      disabled={busy}
+                      onClick={() => void signIn(address)}
+                    >
                       {label}
                     </button>
                   </li>
@@ -101,7 +110,9 @@ export function SignInPage() {
             </section>
           ) : (
             providers.data.providers.length === 0 && (
-              <p role="alert">No sign-in method is configured on this server. Ask an administrator.</p>
+              <p role="alert">
+                No sign-in method is configured on this server. Ask an administrator.
+              </p>
             )
           )}
         </>

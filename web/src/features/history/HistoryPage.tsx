@@ -7,7 +7,7 @@ import { PriorityBadge, StatusBadge } from "../../components/Badges";
 import { MessageBubble } from "../../components/MessageBubble";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { useAuth } from "../../lib/auth";
-import { STATUS_LABELS, formatTime } from "../../lib/format";
+import { STATUS_LABELS, formatTime, textOf } from "../../lib/format";
 import type { HistoryEvent, Status } from "../../lib/types";
 
 const label = (status: unknown) => STATUS_LABELS[status as Status] ?? String(status);
@@ -18,11 +18,13 @@ function describe(e: HistoryEvent): string {
     case "TicketOpened":
       return `Opened “${String(d.subject)}” (${String(d.priority)})`;
     case "MessagePosted":
-      return `${d.internal ? "Internal note" : "Message"}: ${String(d.body ?? "").slice(0, 120)}`;
+      return `${d.internal ? "Internal note" : "Message"}: ${textOf(d.body).slice(0, 120)}`;
     case "StatusChanged":
       return `Status ${label(d.from_status)} → ${label(d.to_status)}`;
     case "AgentAssigned":
-      return d.agent_id ? `Assigned to agent #${String(d.agent_id)} (${String(d.policy ?? "manual")})` : "Unassigned";
+      return d.agent_id
+        ? `Assigned to agent #${textOf(d.agent_id)} (${textOf(d.policy, "manual")})`
+        : "Unassigned";
     default:
       return e.type.replace(/([a-z])([A-Z])/g, "$1 $2");
   }
@@ -56,11 +58,17 @@ export function HistoryPage() {
               {history.data.events.map((e) => (
                 <li key={e.version} className={at === String(e.version) ? "current" : ""}>
                   <div>
-                    <strong>v{e.version}</strong> <time dateTime={e.time}>{formatTime(e.time)}</time>{" "}
+                    <strong>v{e.version}</strong>{" "}
+                    <time dateTime={e.time}>{formatTime(e.time)}</time>{" "}
                     <span className="muted">by {e.actor.role ?? "system"}</span>
                   </div>
                   <div>{describe(e)}</div>
-                  <button type="button" className="link-button" onClick={() => setAt(String(e.version))} aria-label={`View as of version ${e.version}`}>
+                  <button
+                    type="button"
+                    className="link-button"
+                    onClick={() => setAt(String(e.version))}
+                    aria-label={`View as of version ${e.version}`}
+                  >
                     View as of v{e.version}
                   </button>
                 </li>
@@ -76,13 +84,22 @@ export function HistoryPage() {
           >
             <label>
               As of a moment
-              <input type="datetime-local" step="1" value={time} onChange={(e) => setTime(e.target.value)} />
+              <input
+                type="datetime-local"
+                step="1"
+                value={time}
+                onChange={(e) => setTime(e.target.value)}
+              />
             </label>
             <button type="submit">Show</button>
           </form>
         </section>
         <section className="card" aria-labelledby="asof-title" data-testid="as-of">
-          <h2 id="asof-title">{at ? `As of ${/^\d+$/.test(at) ? `version ${at}` : formatTime(at)}` : "Pick a point in time"}</h2>
+          <h2 id="asof-title">
+            {at
+              ? `As of ${/^\d+$/.test(at) ? `version ${at}` : formatTime(at)}`
+              : "Pick a point in time"}
+          </h2>
           {at === null ? (
             <Empty>Choose an event in the timeline to see the ticket as it was then.</Empty>
           ) : asOf.isPending ? (
@@ -95,7 +112,11 @@ export function HistoryPage() {
               <div className="ticket-card-badges">
                 <StatusBadge status={asOf.data.status} />
                 <PriorityBadge priority={asOf.data.priority} />
-                <span className="muted">{asOf.data.assigned_agent_id ? `Agent #${asOf.data.assigned_agent_id}` : "Unassigned"}</span>
+                <span className="muted">
+                  {asOf.data.assigned_agent_id
+                    ? `Agent #${asOf.data.assigned_agent_id}`
+                    : "Unassigned"}
+                </span>
               </div>
               <div className="messages">
                 {asOf.data.messages.map((m) => (

@@ -6,19 +6,19 @@ import { useEffect, useRef, useState } from "react";
 import { Link } from "react-router";
 import { useMarkRead, useNotifications } from "../../api/notifications";
 import { Empty, ErrorState, Loading } from "../../components/States";
-import { STATUS_LABELS, formatTime } from "../../lib/format";
+import { STATUS_LABELS, formatTime, textOf } from "../../lib/format";
 import { useStream } from "../../lib/realtime-react";
 import { useToasts } from "../../lib/toast";
 import type { EventFrame, Notification, Status } from "../../lib/types";
 
 export function describeNotification(n: Pick<Notification, "kind" | "payload">): string {
   const p = n.payload;
-  const subject = p.ticket_subject ? `“${String(p.ticket_subject)}”` : "a ticket";
+  const subject = p.ticket_subject ? `“${textOf(p.ticket_subject)}”` : "a ticket";
   switch (n.kind) {
     case "public_reply":
-      return `New reply on ${subject}: ${String(p.excerpt ?? "")}`;
+      return `New reply on ${subject}: ${textOf(p.excerpt)}`;
     case "internal_note":
-      return `Internal note on ${subject}: ${String(p.excerpt ?? "")}`;
+      return `Internal note on ${subject}: ${textOf(p.excerpt)}`;
     case "status_changed":
       return `${subject} is now ${STATUS_LABELS[p.to_status as Status] ?? String(p.to_status)}`;
     case "assigned":
@@ -34,7 +34,7 @@ function frameText(frame: EventFrame): string {
   const d = frame.data;
   switch (d.reason) {
     case "new_message":
-      return `New message: ${String(d.excerpt ?? "")}`;
+      return `New message: ${textOf(d.excerpt)}`;
     case "status_changed":
       return `Status changed to ${STATUS_LABELS[d.to_status as Status] ?? String(d.to_status)}`;
     case "assigned_to_you":
@@ -88,7 +88,15 @@ export function NotificationCentre() {
         onClick={() => setOpen((o) => !o)}
         data-testid="notification-bell"
       >
-        <svg aria-hidden="true" width="20" height="20" viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2">
+        <svg
+          aria-hidden="true"
+          width="20"
+          height="20"
+          viewBox="0 0 24 24"
+          fill="none"
+          stroke="currentColor"
+          strokeWidth="2"
+        >
           <path d="M6 8a6 6 0 1 1 12 0c0 7 3 9 3 9H3s3-2 3-9" />
           <path d="M10.3 21a1.94 1.94 0 0 0 3.4 0" />
         </svg>
@@ -101,7 +109,13 @@ export function NotificationCentre() {
         )}
       </button>
       {open && (
-        <div id="notification-panel" ref={panel} className="notification-panel card" role="region" aria-label="Notifications">
+        <div
+          id="notification-panel"
+          ref={panel}
+          className="notification-panel card"
+          role="region"
+          aria-label="Notifications"
+        >
           <div className="row spread">
             <h2>Notifications</h2>
             {unread > 0 && (
@@ -145,9 +159,18 @@ export function Toasts() {
   return (
     <div className="toasts" aria-live="polite" data-testid="toasts">
       {toasts.map((t) => (
-        <div key={t.id} className={`toast toast-${t.tone}`} role={t.tone === "error" ? "alert" : "status"}>
+        <div
+          key={t.id}
+          className={`toast toast-${t.tone}`}
+          role={t.tone === "error" ? "alert" : "status"}
+        >
           {t.href ? <Link to={t.href}>{t.text}</Link> : <span>{t.text}</span>}
-          <button type="button" className="icon-button" aria-label="Dismiss" onClick={() => dismiss(t.id)}>
+          <button
+            type="button"
+            className="icon-button"
+            aria-label="Dismiss"
+            onClick={() => dismiss(t.id)}
+          >
             ×
           </button>
         </div>

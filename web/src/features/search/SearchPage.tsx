@@ -20,7 +20,11 @@ export function Snippet({ html }: { html: string }) {
   return (
     <span className="snippet">
       {parts.map((part, i) =>
-        part.startsWith("<mark>") ? <mark key={i}>{decode(part.slice(6, -7))}</mark> : <Fragment key={i}>{decode(part)}</Fragment>,
+        part.startsWith("<mark>") ? (
+          <mark key={i}>{decode(part.slice(6, -7))}</mark>
+        ) : (
+          <Fragment key={i}>{decode(part)}</Fragment>
+        ),
       )}
     </span>
   );
@@ -30,7 +34,11 @@ function Hit({ hit, kind }: { hit: SearchHit; kind: string }) {
   const title = kind === "customers" ? hit.title : hit.title;
   return (
     <li className="search-hit">
-      {hit.ticket_id ? <Link to={`/tickets/${hit.ticket_id}`}>{title}</Link> : <strong>{title}</strong>}
+      {hit.ticket_id ? (
+        <Link to={`/tickets/${hit.ticket_id}`}>{title}</Link>
+      ) : (
+        <strong>{title}</strong>
+      )}
       {hit.status && <StatusBadge status={hit.status} />}
       {hit.priority && <PriorityBadge priority={hit.priority} />}
       {hit.internal && <span className="badge internal-label">Internal note</span>}
@@ -60,9 +68,15 @@ export function SearchPage() {
           {(["tickets", "messages", "customers"] as const).map((group) => {
             const g = search.data.groups[group];
             return (
-              <section key={group} className="card" aria-labelledby={`group-${group}`} data-testid={`search-${group}`}>
+              <section
+                key={group}
+                className="card"
+                aria-labelledby={`group-${group}`}
+                data-testid={`search-${group}`}
+              >
                 <h2 id={`group-${group}`}>
-                  {group[0]!.toUpperCase() + group.slice(1)} <span className="count" title={g.count_exact ? undefined : "at least this many"}>
+                  {group[0]!.toUpperCase() + group.slice(1)}{" "}
+                  <span className="count" title={g.count_exact ? undefined : "at least this many"}>
                     {g.count.toLocaleString("en")}
                     {g.count_exact ? "" : "+"}
                   </span>

@@ -15,7 +15,8 @@ export function validateTicket(subject: string, description: string): Errors {
   const errors: Errors = {};
   if (!subject.trim()) errors.subject = "Enter a subject.";
   else if (subject.length > SUBJECT_MAX) errors.subject = `At most ${SUBJECT_MAX} characters.`;
-  if (description.length > DESCRIPTION_MAX) errors.description = `At most ${DESCRIPTION_MAX} characters.`;
+  if (description.length > DESCRIPTION_MAX)
+    errors.description = `At most ${DESCRIPTION_MAX} characters.`;
   return errors;
 }
 
@@ -40,7 +41,8 @@ export function CreateTicketForm({
     setErrors(found);
     if (Object.keys(found).length) return;
     try {
-      const result = created ?? (await create.mutateAsync({ subject: subject.trim(), description, priority }));
+      const result =
+        created ?? (await create.mutateAsync({ subject: subject.trim(), description, priority }));
       setCreated(result);
       // The files go to the new ticket; a refused one keeps the form open to say why.
       const done = await uploads.run(result.id, uploads.items);
@@ -68,7 +70,12 @@ export function CreateTicketForm({
   const uploading = uploads.items.some((item) => item.state === "uploading");
 
   return (
-    <form className="card create-ticket" onSubmit={onSubmit} noValidate aria-labelledby="new-ticket-title">
+    <form
+      className="card create-ticket"
+      onSubmit={(e) => void onSubmit(e)}
+      noValidate
+      aria-labelledby="new-ticket-title"
+    >
       <h2 id="new-ticket-title">New ticket</h2>
       <label htmlFor="ticket-subject">Subject</label>
       <input
@@ -99,7 +106,11 @@ export function CreateTicketForm({
         </p>
       )}
       <label htmlFor="ticket-priority">Priority</label>
-      <select id="ticket-priority" value={priority} onChange={(e) => setPriority(e.target.value as Priority)}>
+      <select
+        id="ticket-priority"
+        value={priority}
+        onChange={(e) => setPriority(e.target.value as Priority)}
+      >
         {PRIORITIES.map((p) => (
           <option key={p} value={p}>
             {PRIORITY_LABELS[p]}
@@ -115,8 +126,7 @@ export function CreateTicketForm({
       />
       {created && uploads.items.some((item) => item.state === "failed") && (
         <p className="muted small" role="status">
-          The ticket was created. Remove or replace the refused files and press the button
-          again, or{" "}
+          The ticket was created. Remove or replace the refused files and press the button again, or{" "}
           <button
             type="button"
             className="link-button"
@@ -138,7 +148,13 @@ export function CreateTicketForm({
         </p>
       )}
       <button type="submit" disabled={create.isPending || uploading}>
-        {create.isPending ? "Creating…" : uploading ? "Uploading…" : created ? "Attach the files" : "Create ticket"}
+        {create.isPending
+          ? "Creating…"
+          : uploading
+            ? "Uploading…"
+            : created
+              ? "Attach the files"
+              : "Create ticket"}
       </button>
     </form>
   );

@@ -6,7 +6,7 @@ export function CustomerDashboard() {
   const navigate = useNavigate();
   return (
     <div className="dashboard two-columns">
-      <CreateTicketForm onCreated={(r) => navigate(`/tickets/${r.id}`)} />
+      <CreateTicketForm onCreated={(r) => void navigate(`/tickets/${r.id}`)} />
       <TicketListSection />
     </div>
   );

@@ -22,11 +22,17 @@ import { MessageBubble } from "../../components/MessageBubble";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { ApiError, errorMessage } from "../../lib/api";
 import { useAuth } from "../../lib/auth";
-import { STATUS_LABELS, formatTime, shortId } from "../../lib/format";
+import { STATUS_LABELS, formatTime, shortId, textOf } from "../../lib/format";
 import { useRealtime, useStream } from "../../lib/realtime-react";
 import { useToasts } from "../../lib/toast";
 import { nextStatuses } from "../../lib/lifecycle";
-import { type EventFrame, type Message, type Status, type Ticket, type TypingFrame } from "../../lib/types";
+import {
+  type EventFrame,
+  type Message,
+  type Status,
+  type Ticket,
+  type TypingFrame,
+} from "../../lib/types";
 
 const TYPING_SHOW_MS = 4000;
 const TYPING_SEND_MS = 1500;
@@ -44,7 +50,9 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
   const ticket = useTicket(ticketId);
   const messages = useMessages(ticketId, ticket.isSuccess);
   const agents = useAgents(isStaff);
-  const [typing, setTyping] = useState<Record<string, { name: string; internal: boolean; at: number }>>({});
+  const [typing, setTyping] = useState<
+    Record<string, { name: string; internal: boolean; at: number }>
+  >({});
   const [unseen, setUnseen] = useState(0);
   const [announce, setAnnounce] = useState("");
   const threadEnd = useRef<HTMLDivElement>(null);
@@ -55,13 +63,18 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
     const d = frame.data;
     client.setQueryData<Ticket>(keys.ticket(ticketId), (t) => {
       if (!t) return t;
-      const next: Ticket = { ...t, version: Math.max(t.version, frame.version), updated_at: frame.time };
+      const next: Ticket = {
+        ...t,
+        version: Math.max(t.version, frame.version),
+        updated_at: frame.time,
+      };
       if (frame.kind === "status_changed") next.status = d.to_status as Status;
-      if (frame.kind === "assignment_changed") next.assigned_agent_id = (d.agent_id as string | null) ?? null;
+      if (frame.kind === "assignment_changed")
+        next.assigned_agent_id = (d.agent_id as string | null) ?? null;
       if (frame.kind === "priority_changed") next.priority = d.to_priority as Ticket["priority"];
       if (frame.kind === "ticket_edited") {
-        next.subject = String(d.subject ?? t.subject);
-        next.description = String(d.description ?? t.description);
+        next.subject = textOf(d.subject, t.subject);
+        next.description = textOf(d.description, t.description);
       }
       return next;
     });
@@ -82,10 +95,14 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
         posted_at: String(d.posted_at),
         position: frame.position,
       };
-      client.setQueryData<Message[]>(keys.messages(ticketId), (list) => mergeMessage(list, message));
+      client.setQueryData<Message[]>(keys.messages(ticketId), (list) =>
+        mergeMessage(list, message),
+      );
       if (message.author_id !== String(me?.id)) {
         setUnseen((n) => n + 1);
-        setAnnounce(`New ${message.internal ? "internal note" : "message"}: ${message.body.slice(0, 80)}`);
+        setAnnounce(
+          `New ${message.internal ? "internal note" : "message"}: ${message.body.slice(0, 80)}`,
+        );
         setTyping((all) => {
           const rest = { ...all };
           delete rest[message.author_id];
@@ -93,17 +110,26 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
         });
       }
     } else if (frame.kind === "status_changed") {
-      setAnnounce(`Status changed to ${STATUS_LABELS[frame.data.to_status as Status] ?? frame.data.to_status}`);
+      setAnnounce(
+        `Status changed to ${STATUS_LABELS[frame.data.to_status as Status] ?? frame.data.to_status}`,
+      );
     }
   }
 
   function onTyping(frame: TypingFrame) {
-    setTyping((all) => ({ ...all, [frame.user_id]: { name: frame.name, internal: frame.internal, at: Date.now() } }));
+    setTyping((all) => ({
+      ...all,
+      [frame.user_id]: { name: frame.name, internal: frame.internal, at: Date.now() },
+    }));
   }
 
   useStream(
     "ticket",
-    { onEvent, onTyping, onResync: () => void client.invalidateQueries({ queryKey: keys.messages(ticketId) }) },
+    {
+      onEvent,
+      onTyping,
+      onResync: () => void client.invalidateQueries({ queryKey: keys.messages(ticketId) }),
+    },
     { ticketId, afterVersion: ticket.data?.version, enabled: ticket.isSuccess },
   );
 
@@ -113,7 +139,9 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
     const timer = setInterval(() => {
       setTyping((all) => {
         const now = Date.now();
-        const kept = Object.fromEntries(Object.entries(all).filter(([, t]) => now - t.at < TYPING_SHOW_MS));
+        const kept = Object.fromEntries(
+          Object.entries(all).filter(([, t]) => now - t.at < TYPING_SHOW_MS),
+        );
         return Object.keys(kept).length === Object.keys(all).length ? all : kept;
       });
     }, 500);
@@ -130,8 +158,13 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
     );
   const t = ticket.data;
   const thread = messages.data ?? [];
-  const seenVersion = Math.max(t.version, ...thread.filter((m) => !m.pending).map((m) => m.version));
-  const typingNames = Object.values(typing).map((x) => x.name + (x.internal ? " (internal note)" : ""));
+  const seenVersion = Math.max(
+    t.version,
+    ...thread.filter((m) => !m.pending).map((m) => m.version),
+  );
+  const typingNames = Object.values(typing).map(
+    (x) => x.name + (x.internal ? " (internal note)" : ""),
+  );
 
   function authorName(m: Message): string {
     if (m.author_role === "customer") return isStaff ? `Customer #${m.author_id}` : "Customer";
@@ -185,7 +218,12 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
         ) : (
           <div className="messages">
             {thread.map((m) => (
-              <MessageBubble key={m.id} message={m} mine={m.author_id === String(me?.id)} authorName={authorName(m)} />
+              <MessageBubble
+                key={m.id}
+                message={m}
+                mine={m.author_id === String(me?.id)}
+                authorName={authorName(m)}
+              />
             ))}
           </div>
         )}
@@ -203,7 +241,8 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
           </button>
         )}
         <p className="typing" aria-live="polite" data-testid="typing-indicator">
-          {typingNames.length > 0 && `${typingNames.join(", ")} ${typingNames.length === 1 ? "is" : "are"} typing…`}
+          {typingNames.length > 0 &&
+            `${typingNames.join(", ")} ${typingNames.length === 1 ? "is" : "are"} typing…`}
         </p>
         {t.status === "closed" ? (
           <p className="muted">This ticket is closed.</p>
@@ -230,10 +269,14 @@ function TicketControls({ ticket }: { ticket: Ticket }) {
   const assign = useAssign(ticket.id);
 
   function changeStatus(next: Status) {
-    status.mutate(next, { onError: (e) => toasts.push(`Status not changed: ${errorMessage(e)}`, "error") });
+    status.mutate(next, {
+      onError: (e) => toasts.push(`Status not changed: ${errorMessage(e)}`, "error"),
+    });
   }
   function assignTo(agentId: number | null) {
-    assign.mutate(agentId, { onError: (e) => toasts.push(`Not assigned: ${errorMessage(e)}`, "error") });
+    assign.mutate(agentId, {
+      onError: (e) => toasts.push(`Not assigned: ${errorMessage(e)}`, "error"),
+    });
   }
 
   return (
@@ -274,9 +317,12 @@ function TicketControls({ ticket }: { ticket: Ticket }) {
                   {a.name} ({a.availability}, {a.open_tickets} open)
                 </option>
               ))}
-              {ticket.assigned_agent_id && !agents.data?.some((a) => a.user_id === ticket.assigned_agent_id) && (
-                <option value={ticket.assigned_agent_id}>Agent #{ticket.assigned_agent_id}</option>
-              )}
+              {ticket.assigned_agent_id &&
+                !agents.data?.some((a) => a.user_id === ticket.assigned_agent_id) && (
+                  <option value={ticket.assigned_agent_id}>
+                    Agent #{ticket.assigned_agent_id}
+                  </option>
+                )}
             </select>
           </label>
           {ticket.assigned_agent_id !== String(me.id) && (
@@ -356,11 +402,16 @@ function ReplyBox({
   }
 
   return (
-    <form className={`reply-box${internal ? " reply-internal" : ""}`} onSubmit={onSubmit} noValidate>
+    <form
+      className={`reply-box${internal ? " reply-internal" : ""}`}
+      onSubmit={(e) => void onSubmit(e)}
+      noValidate
+    >
       {stale !== null && (
         <div className="stale-warning" role="alert" data-testid="stale-warning">
           <strong>The ticket changed while you were writing.</strong> {stale} newer message
-          {stale === 1 ? " was" : "s were"} added above. Read {stale === 1 ? "it" : "them"}, then send again.
+          {stale === 1 ? " was" : "s were"} added above. Read {stale === 1 ? "it" : "them"}, then
+          send again.
         </div>
       )}
       <label htmlFor="reply-body">{internal ? "Internal note (staff only)" : "Reply"}</label>
@@ -387,7 +438,12 @@ function ReplyBox({
       <div className="row">
         {isStaff && (
           <label className="checkbox">
-            <input type="checkbox" checked={internal} onChange={(e) => setInternal(e.target.checked)} /> Internal note
+            <input
+              type="checkbox"
+              checked={internal}
+              onChange={(e) => setInternal(e.target.checked)}
+            />{" "}
+            Internal note
           </label>
         )}
         <button type="submit" disabled={post.isPending}>

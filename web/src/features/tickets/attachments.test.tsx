@@ -1,4 +1,4 @@
-import { fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { act, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
@@ -10,7 +10,7 @@ import {
 } from "../../api/attachments";
 import { AttachmentList } from "../../components/AttachmentList";
 import { ApiError, tokens } from "../../lib/api";
-import type { Attachment, Ticket } from "../../lib/types";
+import type { Ticket, TicketFile } from "../../lib/types";
 import { AGENT, CUSTOMER, json, mockFetch, renderApp } from "../../test/utils";
 import { CreateTicketForm } from "./CreateTicketForm";
 import { TicketDetail } from "./TicketDetail";
@@ -28,6 +28,8 @@ const TICKET: Ticket = {
   language: "en",
   assigned_agent_id: null,
   version: 3,
+  position: 30,
+  message_count: 0,
   created_at: "2026-11-26T10:00:00Z",
   updated_at: "2026-11-26T10:05:00Z",
   last_message_at: null,
@@ -75,13 +77,19 @@ function drop(target: HTMLElement, files: File[]) {
 }
 
 describe("AttachmentList", () => {
-  const base: Attachment = {
+  const base: TicketFile = {
     id: "a",
     name: "shot.png",
     content_type: "image/png",
     size: 2048,
     message_id: null,
     internal: false,
+    uploader_id: "5",
+    uploader_role: "customer",
+    uploaded_at: "2026-11-26T10:00:00Z",
+    status: "clean",
+    url: null,
+    url_expires_at: null,
   };
 
   it("links and previews a clean image, never a scanning or infected file", () => {
@@ -217,12 +225,14 @@ describe("CreateTicketForm with files", () => {
     await userEvent.click(screen.getByRole("button", { name: "Create ticket" }));
     await waitFor(() => expect(fake.calls).toHaveLength(1));
     expect(fake.calls[0]?.ticketId).toBe("t9");
-    fake.progress(0.4);
+    act(() => fake.progress(0.4));
     const bar = await screen.findByLabelText("Uploading crack.png");
     await waitFor(() => expect(bar).toHaveAttribute("value", "0.4"));
     expect(screen.getByRole("button", { name: "Uploading…" })).toBeDisabled();
-    fake.finish(accepted("t9"));
-    await waitFor(() => expect(created).toHaveBeenCalledWith({ id: "t9", version: 1, position: 7 }));
+    act(() => fake.finish(accepted("t9")));
+    await waitFor(() =>
+      expect(created).toHaveBeenCalledWith({ id: "t9", version: 1, position: 7 }),
+    );
   });
 
   it("says why a file was refused and keeps the form open", async () => {
@@ -234,10 +244,19 @@ describe("CreateTicketForm with files", () => {
     const created = vi.fn();
     renderApp(<CreateTicketForm onCreated={created} upload={fake.upload} />);
     await userEvent.type(screen.getByLabelText("Subject"), "Virus?");
-    await userEvent.upload(screen.getByLabelText("Attachments"), file("setup.exe", "application/x-msdownload"));
+    await userEvent.upload(
+      screen.getByLabelText("Attachments"),
+      file("setup.exe", "application/x-msdownload"),
+    );
     await userEvent.click(screen.getByRole("button", { name: "Create ticket" }));
     await waitFor(() => expect(fake.calls).toHaveLength(1));
-    fake.finish(new ApiError(415, "attachment_type_refused", "no", { content_type: "application/x-dosexec" }));
+    act(() =>
+      fake.finish(
+        new ApiError(415, "attachment_type_refused", "no", {
+          content_type: "application/x-dosexec",
+        }),
+      ),
+    );
     expect(await screen.findByRole("alert")).toHaveTextContent(
       "“setup.exe” is a type of file we do not accept",
     );
@@ -264,12 +283,20 @@ describe("TicketDetail with files", () => {
             size: 12,
             message_id: null,
             internal: false,
+            uploader_id: "5",
+            uploader_role: "customer",
+            uploaded_at: "2026-11-26T10:00:00Z",
             status: "scanning",
             url: null,
+            url_expires_at: null,
           },
         ],
       }),
-      [`GET /api/tickets/${TICKET.id}/messages`]: () => ({ next: null, previous: null, results: [] }),
+      [`GET /api/tickets/${TICKET.id}/messages`]: () => ({
+        next: null,
+        previous: null,
+        results: [],
+      }),
       "GET /api/agents/workload": () => [],
       [`POST /api/tickets/${TICKET.id}/messages`]: () =>
         json({ id: TICKET.id, version: 4, position: 11, message_id: "msg-1" }, 201),
@@ -279,12 +306,15 @@ describe("TicketDetail with files", () => {
     const files = await screen.findByRole("list", { name: "Ticket attachments" });
     expect(within(files).getByText("Scanning for viruses…")).toBeInTheDocument();
     await userEvent.type(screen.getByLabelText("Reply"), "Here is the fix");
-    await userEvent.upload(screen.getByLabelText("Attach files"), file("fix.pdf", "application/pdf"));
+    await userEvent.upload(
+      screen.getByLabelText("Attach files"),
+      file("fix.pdf", "application/pdf"),
+    );
     await userEvent.click(screen.getByRole("button", { name: "Send reply" }));
     await waitFor(() => expect(fake.calls).toHaveLength(1));
     expect(fake.calls[0]?.ticketId).toBe(TICKET.id);
     expect(fake.calls[0]?.options.messageId).toBe("msg-1");
-    fake.finish(accepted(TICKET.id));
+    act(() => fake.finish(accepted(TICKET.id)));
     await waitFor(() => expect(screen.queryByText("fix.pdf")).not.toBeInTheDocument());
     expect(calls.filter((c) => c.method === "POST")).toHaveLength(1);
   });

@@ -1,4 +1,4 @@
-import { screen, waitFor, within } from "@testing-library/react";
+import { act, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { AGENT, CUSTOMER, FakeSocket, json, mockFetch, renderApp } from "../../test/utils";
@@ -17,15 +17,30 @@ const TICKET: Ticket = {
   language: "en",
   assigned_agent_id: "2",
   version: 4,
+  position: 40,
   created_at: "2026-11-26T10:00:00Z",
   updated_at: "2026-11-26T10:05:00Z",
   last_message_at: null,
   resolved_at: null,
   closed_at: null,
+  message_count: 0,
+  sla_first_response_due: null,
+  sla_resolution_due: null,
+  attachments: [],
 };
 
 function message(version: number, body: string, extra: Partial<Message> = {}): Message {
-  return { id: `m${version}`, version, author_id: "5", author_role: "customer", body, internal: false, attachments: [], posted_at: "2026-11-26T10:01:00Z", ...extra };
+  return {
+    id: `m${version}`,
+    version,
+    author_id: "5",
+    author_role: "customer",
+    body,
+    internal: false,
+    attachments: [],
+    posted_at: "2026-11-26T10:01:00Z",
+    ...extra,
+  };
 }
 
 beforeEach(() => {
@@ -47,7 +62,8 @@ describe("CreateTicketForm", () => {
   it("shows the server's field errors beside the fields", async () => {
     mockFetch({
       "GET /api/auth/me": () => CUSTOMER,
-      "POST /api/tickets": () => json({ error: "invalid", detail: "x", fields: { subject: ["Server says no."] } }, 400),
+      "POST /api/tickets": () =>
+        json({ error: "invalid", detail: "x", fields: { subject: ["Server says no."] } }, 400),
     });
     const created = vi.fn();
     renderApp(<CreateTicketForm onCreated={created} />);
@@ -68,13 +84,19 @@ describe("CreateTicketForm", () => {
     await userEvent.type(screen.getByLabelText("Description"), "Smoke");
     await userEvent.selectOptions(screen.getByLabelText("Priority"), "urgent");
     await userEvent.click(screen.getByRole("button", { name: "Create ticket" }));
-    await waitFor(() => expect(created).toHaveBeenCalledWith({ id: "t1", version: 1, position: 7 }));
-    expect(calls.find((c) => c.method === "POST")?.body).toEqual({ subject: "Printer on fire", description: "Smoke", priority: "urgent" });
+    await waitFor(() =>
+      expect(created).toHaveBeenCalledWith({ id: "t1", version: 1, position: 7 }),
+    );
+    expect(calls.find((c) => c.method === "POST")?.body).toEqual({
+      subject: "Printer on fire",
+      description: "Smoke",
+      priority: "urgent",
+    });
   });
 });
 
 describe("TicketDetail", () => {
-  function fakeApi(messages: Message[], post: () => Response | unknown, me = AGENT) {
+  function fakeApi(messages: Message[], post: () => unknown, me = AGENT) {
     // The thread grows with what the server says is new (a stale reply's newer messages).
     const thread = [...messages];
     const handle = async () => {
@@ -88,14 +110,34 @@ describe("TicketDetail", () => {
     return mockFetch({
       "GET /api/auth/me": () => me,
       [`GET /api/tickets/${TICKET.id}`]: () => TICKET,
-      [`GET /api/tickets/${TICKET.id}/messages`]: () => ({ next: null, previous: null, results: thread }),
-      "GET /api/agents/workload": () => [{ user_id: "2", name: "Ada Lovelace", availability: "online", capacity: 5, skills: [], languages: [], open_tickets: 1 }],
+      [`GET /api/tickets/${TICKET.id}/messages`]: () => ({
+        next: null,
+        previous: null,
+        results: thread,
+      }),
+      "GET /api/agents/workload": () => [
+        {
+          user_id: "2",
+          name: "Ada Lovelace",
+          availability: "online",
+          capacity: 5,
+          skills: [],
+          languages: [],
+          open_tickets: 1,
+        },
+      ],
       [`POST /api/tickets/${TICKET.id}/messages`]: handle,
     });
   }
 
   it("shows internal notes apart from public replies", async () => {
-    fakeApi([message(2, "Hello"), message(3, "VIP", { internal: true, author_id: "2", author_role: "agent" })], () => ({}));
+    fakeApi(
+      [
+        message(2, "Hello"),
+        message(3, "VIP", { internal: true, author_id: "2", author_role: "agent" }),
+      ],
+      () => ({}),
+    );
     renderApp(<TicketDetail ticketId={TICKET.id} />, { me: AGENT });
     expect(await screen.findByText("VIP")).toBeInTheDocument();
     const note = screen.getByTestId("internal-note");
@@ -128,23 +170,34 @@ describe("TicketDetail", () => {
       if (first) {
         first = false;
         return json(
-          { error: "stale_reply", detail: "newer", current_version: 6, messages: [message(6, "It is the big one")] },
+          {
+            error: "stale_reply",
+            detail: "newer",
+            current_version: 6,
+            messages: [message(6, "It is the big one")],
+          },
           409,
         );
       }
       return json({ id: TICKET.id, version: 7, position: 9 }, 201);
     });
-    const { calls } = { calls: (globalThis.fetch as unknown as { mock: { calls: [string, RequestInit][] } }).mock.calls };
+    const { calls } = {
+      calls: (globalThis.fetch as unknown as { mock: { calls: [string, RequestInit][] } }).mock
+        .calls,
+    };
     renderApp(<TicketDetail ticketId={TICKET.id} />, { me: AGENT });
     await screen.findByText("Hello");
     await userEvent.type(screen.getByLabelText("Reply"), "Which printer?");
     await userEvent.click(screen.getByRole("button", { name: "Send reply" }));
-    expect(await screen.findByTestId("stale-warning")).toHaveTextContent("The ticket changed while you were writing");
+    expect(await screen.findByTestId("stale-warning")).toHaveTextContent(
+      "The ticket changed while you were writing",
+    );
     expect(screen.getByText("It is the big one")).toBeInTheDocument();
     await userEvent.click(screen.getByRole("button", { name: "Send reply" }));
     await waitFor(() => expect(screen.queryByTestId("stale-warning")).not.toBeInTheDocument());
     for (const [url, init] of calls) {
-      if (String(url).endsWith("/messages") && init?.method === "POST") ifMatch.push((init.headers as Record<string, string>)["If-Match"]!);
+      if (String(url).endsWith("/messages") && init?.method === "POST")
+        ifMatch.push((init.headers as Record<string, string>)["If-Match"]!);
     }
     expect(ifMatch).toEqual(['"4"', '"6"']);
   });
@@ -154,20 +207,77 @@ describe("TicketDetail", () => {
     renderApp(<TicketDetail ticketId={TICKET.id} />, { me: CUSTOMER });
     await screen.findByText("Hello");
     const socket = FakeSocket.last();
-    socket.open();
-    socket.receive({ type: "ready", user_id: "5", role: "customer", expires_at: 0, position: 10 });
-    await waitFor(() => expect(socket.sent).toContainEqual({ type: "subscribe", stream: "ticket", ticket_id: TICKET.id, after_version: 4 }));
+    act(() => socket.open());
+    act(() =>
+      socket.receive({
+        type: "ready",
+        user_id: "5",
+        role: "customer",
+        expires_at: 0,
+        position: 10,
+      }),
+    );
+    await waitFor(() =>
+      expect(socket.sent).toContainEqual({
+        type: "subscribe",
+        stream: "ticket",
+        ticket_id: TICKET.id,
+        after_version: 4,
+      }),
+    );
     const sub = `ticket:${TICKET.id}`;
-    socket.receive({ type: "typing", sub, ticket_id: TICKET.id, user_id: "2", role: "agent", name: "Ada", internal: false });
+    act(() =>
+      socket.receive({
+        type: "typing",
+        sub,
+        ticket_id: TICKET.id,
+        user_id: "2",
+        role: "agent",
+        name: "Ada",
+        internal: false,
+      }),
+    );
     expect(await screen.findByText("Ada is typing…")).toBeInTheDocument();
-    socket.receive({
-      type: "event", sub, stream: "ticket", kind: "message_posted", ticket_id: TICKET.id, version: 5, position: 11, time: "2026-11-26T10:06:00Z",
-      data: { message_id: "m5", author_id: "2", author_role: "agent", body: "Which printer?", internal: false, attachments: [], posted_at: "2026-11-26T10:06:00Z" },
-    });
-    socket.receive({
-      type: "event", sub, stream: "ticket", kind: "status_changed", ticket_id: TICKET.id, version: 6, position: 12, time: "2026-11-26T10:07:00Z",
-      data: { from_status: "in_progress", to_status: "waiting_on_customer", reason: "", actor_id: "2", actor_role: "agent" },
-    });
+    act(() =>
+      socket.receive({
+        type: "event",
+        sub,
+        stream: "ticket",
+        kind: "message_posted",
+        ticket_id: TICKET.id,
+        version: 5,
+        position: 11,
+        time: "2026-11-26T10:06:00Z",
+        data: {
+          message_id: "m5",
+          author_id: "2",
+          author_role: "agent",
+          body: "Which printer?",
+          internal: false,
+          attachments: [],
+          posted_at: "2026-11-26T10:06:00Z",
+        },
+      }),
+    );
+    act(() =>
+      socket.receive({
+        type: "event",
+        sub,
+        stream: "ticket",
+        kind: "status_changed",
+        ticket_id: TICKET.id,
+        version: 6,
+        position: 12,
+        time: "2026-11-26T10:07:00Z",
+        data: {
+          from_status: "in_progress",
+          to_status: "waiting_on_customer",
+          reason: "",
+          actor_id: "2",
+          actor_role: "agent",
+        },
+      }),
+    );
     expect(await screen.findByText("Which printer?")).toBeInTheDocument();
     expect(screen.getByTestId("status-badge")).toHaveTextContent("Waiting on customer");
     expect(screen.getByRole("button", { name: "1 new message" })).toBeInTheDocument();
@@ -177,7 +287,8 @@ describe("TicketDetail", () => {
   it("shows a not-found error with retry for a ticket the user may not see", async () => {
     mockFetch({
       "GET /api/auth/me": () => CUSTOMER,
-      [`GET /api/tickets/${TICKET.id}`]: () => json({ error: "not_found", detail: "No such ticket." }, 404),
+      [`GET /api/tickets/${TICKET.id}`]: () =>
+        json({ error: "not_found", detail: "No such ticket." }, 404),
     });
     renderApp(<TicketDetail ticketId={TICKET.id} />, { me: CUSTOMER });
     expect(await screen.findByRole("alert")).toHaveTextContent("Not found");
