@@ -323,7 +323,7 @@ def test_a_customer_attaches_files_scanned_and_served_from_s3(
         )
         expect(files.get_by_text("Blocked: the virus scanner found malware")).to_be_visible()
         expect(files.get_by_role("link", name="eicar.txt")).to_have_count(0)
-        link = files.get_by_role("link", name="screen.png").get_attribute("href")
+        link = files.get_by_role("link", name="screen.png", exact=True).get_attribute("href")
         assert link is not None
         assert link.startswith("/api/attachments/"), link
 
@@ -337,7 +337,7 @@ def test_a_customer_attaches_files_scanned_and_served_from_s3(
         sign_in(desk, agent.email)
         desk.goto(ticket_path)
         message = desk.locator(".messages").get_by_test_id("public-message")
-        expect(message.get_by_role("link", name="log.txt")).to_be_visible()
+        expect(message.get_by_role("link", name="log.txt", exact=True)).to_be_visible()
 
         # The customer's link works for the customer, not for a stranger's browser session
         # (the link names its user: another customer's own link to it does not exist).
