@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -40,7 +40,7 @@ from eventsourcing.persistence import Notification
 
 from command_api import attachments
 from command_api.application import close_application, get_application
-from config.celery import SCAN, SEND, SWEEP, app
+from config.celery import RESCAN, SCAN, SEND, SWEEP, app
 from domain.attachment import AttachmentLimits
 from infra.auth.tokens import TokenError, authenticate_access
 from infra.clamav.scanner import ClamdScanner
@@ -303,9 +303,17 @@ def enqueue_scan(ticket_id: UUID, attachment_id: UUID) -> None:
     scan_attachment.delay(str(ticket_id), str(attachment_id))
 
 
-def rescan_attachments() -> int:
-    """Enqueue the scan of every file still waiting for one (clamd was away)."""
-    return attachment_scans.rescan(readmodels.pending_scans(), enqueue_scan)
+def rescan_attachments(*, grace: timedelta | None = None) -> int:
+    """Enqueue the scan of every file still waiting for one (clamd was away, or a crash came
+    between the upload and its enqueue); with ``grace``, only of files older than that."""
+    before = None if grace is None else now() - grace
+    return attachment_scans.rescan(readmodels.pending_scans(before), enqueue_scan)
+
+
+@app.task(name=RESCAN)
+def rescan_waiting_attachments() -> int:
+    """Celery beat's periodic rescan (files still scanning a minute after their upload)."""
+    return rescan_attachments(grace=attachment_scans.RESCAN_GRACE)
 
 
 # ------------------------------------------------------------------------------ projectors
@@ -555,6 +563,14 @@ def start_in_process(stop: threading.Event, *, push: bool = True) -> list[thread
     if push:  # the push projector (WebSocket frames) has no tables, so it is not in STORES
         threads.append(push_thread(stop))
     threads.append(delivery.sweeper_thread(sweep, settings.OUTBOX_SWEEP_INTERVAL, stop))
+    if settings.CLAMD_ADDRESS:  # without a scanner, waiting files have nothing to wait for
+        threads.append(
+            attachment_scans.rescan_thread(
+                lambda: rescan_attachments(grace=attachment_scans.RESCAN_GRACE),
+                settings.ATTACHMENT_RESCAN_INTERVAL,
+                stop,
+            )
+        )
     threads.append(sla_check_thread(check_sla, settings.SLA_CHECK_INTERVAL, stop))
     in_process.add(stop, threads)
     return threads

@@ -25,6 +25,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 SEND = "deskstream.send_notification_email"
 SWEEP = "deskstream.sweep_notification_outbox"
 SCAN = "deskstream.scan_attachment"
+RESCAN = "deskstream.rescan_attachments"
 
 app = Celery("deskstream")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -43,6 +44,7 @@ app.conf.update(
     worker_hijack_root_logger=False,
     imports=("config.bootstrap",),
     beat_schedule={
-        "sweep-notification-outbox": {"task": SWEEP, "schedule": settings.OUTBOX_SWEEP_INTERVAL}
+        "sweep-notification-outbox": {"task": SWEEP, "schedule": settings.OUTBOX_SWEEP_INTERVAL},
+        "rescan-attachments": {"task": RESCAN, "schedule": settings.ATTACHMENT_RESCAN_INTERVAL},
     },
 )

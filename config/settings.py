@@ -279,6 +279,7 @@ S3_SECRET_KEY = os.environ.get("DESKSTREAM_S3_SECRET_KEY", "") or None
 S3_PREFIX = os.environ.get("DESKSTREAM_S3_PREFIX", "")
 CLAMD_ADDRESS = os.environ.get("DESKSTREAM_CLAMD_ADDRESS", "")  # host:port; "" = no scanner
 CLAMD_TIMEOUT = float(os.environ.get("DESKSTREAM_CLAMD_TIMEOUT", "30"))
+ATTACHMENT_RESCAN_INTERVAL = float(os.environ.get("DESKSTREAM_ATTACHMENT_RESCAN_INTERVAL", "60"))
 
 # Automation (docs/automation.md): automatic assignment decides only with DESKSTREAM_AUTO_ASSIGN
 # on (and the admin setting enabled); off by default in test processes, whose other tests

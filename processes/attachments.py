@@ -5,16 +5,22 @@ offered it, and the verdict is recorded on the ticket as ``AttachmentScanned``.
 ``make run``). It is idempotent: a file already scanned is left alone, so a redelivered or
 repeated task records nothing twice. An infected file's blob moves to ``quarantine/`` (still
 sealed), where nothing serves it from; the event is recorded first, so even a failed move
-leaves the file refused. When clamd cannot be reached the file stays "scanning" and
-``rescan`` (``manage.py attachments rescan``) enqueues it again.
+leaves the file refused. When clamd cannot be reached (or a crash came between the
+upload's append and its enqueue) the file stays "scanning"; ``rescan`` enqueues every file
+still scanning a minute (``RESCAN_GRACE``) after its upload: Celery beat's periodic task,
+the embedded mode's thread (``rescan_thread``) and ``manage.py attachments rescan``.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Protocol
 from uuid import UUID
+
+from django.db import connection
 
 from command_api.application import Actor, DeskstreamApplication
 from command_api.attachments import AttachmentPorts, blob_key, quarantine_key
@@ -25,6 +31,7 @@ from infra.clamav.scanner import ScannerError, ScanResult
 log = logging.getLogger(__name__)
 
 SCANNER = Actor("virus-scanner", Role.SYSTEM)
+RESCAN_GRACE = timedelta(minutes=1)  # younger files may still have their first scan under way
 
 
 class Scanner(Protocol):
@@ -77,3 +84,22 @@ def rescan(pending: Iterable[tuple[UUID, UUID]], enqueue: Callable[[UUID, UUID],
         enqueue(ticket_id, attachment_id)
         count += 1
     return count
+
+
+def rescan_thread(
+    rescan_due: Callable[[], int], interval: float, stop: threading.Event
+) -> threading.Thread:
+    """The periodic rescan in a thread (the embedded mode has no Celery beat)."""
+
+    def loop() -> None:
+        try:
+            while not stop.wait(interval):
+                try:
+                    rescan_due()
+                except Exception:
+                    log.warning("attachment rescan failed; next try in %s s", interval,
+                                exc_info=True)  # fmt: skip
+        finally:
+            connection.close()
+
+    return threading.Thread(target=loop, name="attachment-rescan", daemon=True)

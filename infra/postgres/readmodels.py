@@ -9,6 +9,7 @@ rebuild run near the speed the log is read instead of one round trip per event.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -219,12 +220,23 @@ def handler(envelope: Envelope, state: Any) -> None:
     tickets.handle(envelope, state)
 
 
-def pending_scans(limit: int = 10_000) -> list[tuple[UUID, UUID]]:
-    """(ticket id, attachment id) of the files the read model still shows as scanning."""
+def pending_scans(
+    uploaded_before: datetime | None = None, limit: int = 10_000
+) -> list[tuple[UUID, UUID]]:
+    """(ticket id, attachment id) of the files the read model still shows as scanning
+    (uploaded before ``uploaded_before``, when given: younger ones may have a scan under way)."""
     from infra.postgres.models import TicketRecord
 
     pending: list[tuple[UUID, UUID]] = []
     rows = TicketRecord.objects.filter(attachments__contains=[{"status": "scanning"}])
     for ticket_id, files in rows.values_list("id", "attachments")[:limit]:
-        pending += [(ticket_id, UUID(f["id"])) for f in files if f["status"] == "scanning"]
+        pending += [
+            (ticket_id, UUID(f["id"]))
+            for f in files
+            if f["status"] == "scanning"
+            and (
+                uploaded_before is None
+                or datetime.fromisoformat(f["uploaded_at"]) < uploaded_before
+            )
+        ]
     return pending

@@ -365,3 +365,30 @@ def test_a_file_uploaded_while_clamd_is_away_waits_then_rescan_scans_it(
     call_command("attachments", "rescan")
     assert event_types(tid)[-1] == "AttachmentScanned"
     assert APIClient().get(link(tid, aid, customer)).content == b"report"
+
+
+def test_the_periodic_rescan_takes_files_left_scanning_after_a_grace_period(
+    api: Any, files: Path, settings: Any, clamd_address: tuple[str, int]
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from config import bootstrap
+    from processes.attachments import RESCAN_GRACE
+    from tests.conftest import free_port, project_all
+
+    settings.CLAMD_ADDRESS = f"127.0.0.1:{free_port()}"  # clamd is away during the upload
+    _, client = api("customer")
+    tid = open_ticket(client)
+    upload(client, tid, b"report", name="r.txt")
+    project_all()
+    settings.CLAMD_ADDRESS = "{}:{}".format(*clamd_address)
+    assert bootstrap.rescan_attachments(grace=RESCAN_GRACE) == 0  # too young: maybe scanning
+    assert event_types(tid)[-1] == "AttachmentUploaded"
+    later = timezone.now() + RESCAN_GRACE + timedelta(seconds=5)
+    with bootstrap.overridden(clock=lambda: later):
+        assert bootstrap.rescan_waiting_attachments() == 1
+    assert event_types(tid)[-1] == "AttachmentScanned"
+    project_all()
+    assert bootstrap.rescan_attachments() == 0  # nothing waits any more
