@@ -18,7 +18,7 @@ from config.bootstrap import KAFKA_PROJECTORS, STORES
 from infra.postgres.connection import database_from_url
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-INFRA = {"postgres", "redis", "kafka", "opensearch", "clickhouse"}
+INFRA = {"postgres", "redis", "kafka", "opensearch", "clickhouse", "clamav"}
 APP = {"migrate", "web", "worker", "beat", "relay"} | {
     "projector-" + name.replace("_", "-") for name in STORES
 }
