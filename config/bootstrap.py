@@ -58,7 +58,11 @@ from infra.postgres.aggregate_log import PostgresAggregateLog
 from infra.postgres.assignment import PostgresAssignmentState, ProcessManagerStore
 from infra.postgres.event_source import PostgresEventSource, conninfo_from_django
 from infra.postgres.models import AgentRecord
-from infra.postgres.projection_store import PostgresProjectionStore, VersionedProjectionStore
+from infra.postgres.projection_store import (
+    PostgresProjectionStore,
+    VersionedProjectionStore,
+    log_table,
+)
 from infra.realtime.consumer import StreamConsumer
 from infra.realtime.ports import (
     AgentCard,
@@ -405,11 +409,12 @@ def relay() -> kafka_relay.KafkaRelay:
 
     crash_after = faults.from_env("DESKSTREAM_FAULT_RELAY_CRASH_AFTER")
     return kafka_relay.KafkaRelay(
-        kafka_relay.producer(kafka_bootstrap()),
+        functools.partial(kafka_relay.producer, kafka_bootstrap()),
         settings.KAFKA_TOPIC,
         read,
         log_source.wait,
         batch_size=settings.RELAY_BATCH_SIZE,
+        flush_timeout=settings.RELAY_SEND_TIMEOUT,
         after_publish=faults.crash_relay_after(crash_after) if crash_after else None,
     )
 
@@ -420,7 +425,8 @@ def kafka_store(name: str) -> VersionedProjectionStore:
             f"{name!r} cannot run on Kafka (it needs the global order); "
             f"these can: {', '.join(KAFKA_PROJECTORS)}"
         )
-    return VersionedProjectionStore.like(store(name))
+    recorder = get_application().recorder
+    return VersionedProjectionStore.like(store(name), log_table(recorder))  # type: ignore[arg-type]
 
 
 def group_id(name: str) -> str:
@@ -438,6 +444,7 @@ def kafka_runner(name: str) -> StreamRunner:
         group_id(name),
         session_timeout_ms=settings.KAFKA_SESSION_TIMEOUT_MS,
         heartbeat_interval_ms=settings.KAFKA_HEARTBEAT_MS,
+        assignor=settings.KAFKA_ASSIGNOR,
         max_poll_records=settings.PROJECTION_BATCH_SIZE,
     )
     source = kafka_source.KafkaStreamSource(consumer, get_application().mapper)

@@ -297,8 +297,14 @@ KAFKA_PARTITIONS = int(os.environ.get("DESKSTREAM_KAFKA_PARTITIONS", "12"))
 KAFKA_REPLICATION = int(os.environ.get("DESKSTREAM_KAFKA_REPLICATION", "1"))
 KAFKA_GROUP_PREFIX = os.environ.get("DESKSTREAM_KAFKA_GROUP_PREFIX", "deskstream.")
 KAFKA_SESSION_TIMEOUT_MS = int(os.environ.get("DESKSTREAM_KAFKA_SESSION_TIMEOUT_MS", "10000"))
-KAFKA_HEARTBEAT_MS = int(os.environ.get("DESKSTREAM_KAFKA_HEARTBEAT_MS", "3000"))
+KAFKA_HEARTBEAT_MS = int(os.environ.get("DESKSTREAM_KAFKA_HEARTBEAT_MS", "1000"))
+# How a consumer group shares partitions: "range" (eager) or "cooperative-sticky" (KIP-429);
+# the same for every member of a group (ADR 0014 has both measured).
+KAFKA_ASSIGNOR = os.environ.get("DESKSTREAM_KAFKA_ASSIGNOR", "range")
 RELAY_BATCH_SIZE = int(os.environ.get("DESKSTREAM_RELAY_BATCH_SIZE", "500"))
+# Seconds the relay waits for the broker to acknowledge a batch before it gives up on it (the
+# position stays), drops its producer and retries the batch with a new one.
+RELAY_SEND_TIMEOUT = float(os.environ.get("DESKSTREAM_RELAY_SEND_TIMEOUT", "30"))
 
 # Logging (docs/operations.md#logs): every line carries an ISO timestamp (UTC), the level and
 # the logger's name, rendered by structlog from the standard library's records: structlog's

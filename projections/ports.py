@@ -55,6 +55,9 @@ class StreamSource(Protocol):
 
     def commit(self) -> None: ...
 
+    def rewind(self) -> None:
+        """Deliver again what was polled since the last ``commit`` (its batch failed)."""
+
     def close(self) -> None: ...
 
 
@@ -99,6 +102,7 @@ class StreamProjectionStore(Protocol):
     name: str
 
     def position(self) -> int:
-        """The highest position applied (a high-water mark: lower ones may still come)."""
+        """The contiguous frontier: every event of the log at or below it is applied (some
+        above it may be too: partitions advance unevenly)."""
 
     def batch(self) -> AbstractContextManager[StreamBatch]: ...

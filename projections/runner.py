@@ -218,13 +218,19 @@ class StreamRunner:
         envelopes = self.source.poll(self.batch_size, timeout)
         if not envelopes:
             return 0, 0
-        with self.store.batch() as batch:
-            batch.apply(envelopes)
-            applied = batch.applied
+        try:
+            with self.store.batch() as batch:
+                batch.apply(envelopes)
+                applied = batch.applied
+        except BaseException:
+            self.source.rewind()  # rolled back: those events must come again
+            raise
         self.source.commit()
         return len(envelopes), applied
 
-    def run(self, stop: threading.Event, *, idle_timeout: float = 1.0) -> None:
+    def run(self, stop: threading.Event, *, idle_timeout: float = 0.25) -> None:
+        """Poll and apply until ``stop`` is set. A poll with nothing new returns after
+        ``idle_timeout``: the longest a stop waits before the member can leave its group."""
         while not stop.is_set():
             self.step(idle_timeout)
 

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from eventsourcing.persistence import Notification
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
 from infra.kafka.message import encode
 
@@ -58,10 +58,28 @@ def producer(bootstrap: str, **config: Any) -> KafkaProducer:
     )
 
 
+def _abandon(producer: KafkaProducer) -> None:
+    """Close a producer without waiting for what it still holds (a batch whose position was
+    not stored: the relay sends it again)."""
+    try:
+        producer.close(timeout=0)
+    except KafkaTimeoutError:
+        # kafka-python 3.0.12 flushes before it force-closes, and a flush of 0 s raises while
+        # batches are pending: stop its sender here, so it neither delivers them later nor
+        # retries in the background (and its __del__ does not try to close it again).
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+        producer._closed = True
+
+
 class KafkaRelay:
+    """``make_producer`` opens the producer, at first use and again after ``reset`` (a
+    producer that lived through a broker outage may hold a stale connection or sequence)."""
+
     def __init__(
         self,
-        producer: KafkaProducer,
+        make_producer: Callable[[], KafkaProducer],
         topic: str,
         read: ReadNotifications,
         wait: Wait,
@@ -70,13 +88,20 @@ class KafkaRelay:
         flush_timeout: float = 30.0,
         after_publish: Callable[[int], None] | None = None,
     ) -> None:
-        self.producer = producer
+        self._make_producer = make_producer
+        self._producer: KafkaProducer | None = None
         self.topic = topic
         self.batch_size = batch_size
         self._read = read
         self._wait = wait
         self._flush_timeout = flush_timeout
         self._after_publish = after_publish  # fault injection in the crash tests
+
+    @property
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = self._make_producer()
+        return self._producer
 
     def position(self) -> int:
         with connection.cursor() as cur:
@@ -136,5 +161,17 @@ class KafkaRelay:
             if self.step() == 0:
                 self._wait(self.position(), idle_timeout)
 
+    def reset(self) -> None:
+        """Drop the producer after an error (the next step opens a new one): whatever it had
+        not delivered belongs to a batch whose position was not stored, so it is sent again."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            _abandon(producer)
+
     def close(self) -> None:
-        self.producer.close(timeout=self._flush_timeout)
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=self._flush_timeout)
+            except KafkaTimeoutError:  # the broker is gone: what it holds is sent again later
+                _abandon(producer)

@@ -7,8 +7,10 @@ nothing twice), lets the projector change rows, writes them, advances the positi
 ``VersionedProjectionStore`` is the same store for stream sources (Kafka): events come at
 least once and in order per aggregate only, so a batch drops every event whose version is
 at or below the last version of its aggregate this projector applied (``projection_applied``,
-written in the same transaction), and refuses a gap. Its ``position`` is the highest
-position applied (a high-water mark, not a contiguous one).
+written in the same transaction), and refuses a gap. Its ``position`` is the contiguous
+frontier: every event of the log at or below it is applied (partitions advance unevenly, so
+the highest position applied says nothing about the lower ones). Each batch moves it by
+walking the notification log from the old frontier to the first event not applied yet.
 
 Rebuilds happen beside the live tables: the store is opened with ``suffix="__rebuild"`` on
 copies made with ``CREATE TABLE ... (LIKE live INCLUDING ALL)``, caught up from zero, then
@@ -25,6 +27,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar, cast
 
 from django.db import connection, transaction
+from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 
 from projections.ports import Envelope
@@ -447,18 +450,68 @@ class PostgresProjectionStore:
 
 
 class EventGapError(RuntimeError):
-    """An aggregate's next event is missing: the stream lost one (never expected)."""
+    """An aggregate's next event is missing: the stream lost one (never expected).
+
+    Not transient: retrying gets the same message again. The operator stops the projector's
+    consumers and rebuilds it from the log (``projector rebuild NAME --source kafka``); if it
+    comes back, the topic itself lacks the event (re-publish to a new topic, see
+    docs/operations.md)."""
+
+
+def log_table(recorder: PostgresApplicationRecorder) -> str:
+    """The event store's table as ``schema.table`` (``table`` without a schema)."""
+    schema = recorder.datastore.schema
+    return f"{schema}.{recorder.events_table_name}" if schema else recorder.events_table_name
+
+
+def _table(name: str) -> sql.Identifier:
+    return sql.Identifier(*name.split("."))
+
+
+def _unapplied_sql(log_table: str, what: str) -> str:
+    """Events of the log after a position (2nd parameter) whose version the projector
+    (1st parameter) has not applied: ``what`` of them."""
+    return (
+        sql.SQL(
+            "SELECT {what} FROM {log} e LEFT JOIN projection_applied a "
+            "ON a.name = %s AND a.aggregate_id = e.originator_id "
+            "WHERE e.notification_id > %s "
+            "AND (a.version IS NULL OR a.version < e.originator_version)"
+        )
+        .format(what=sql.SQL(what), log=_table(log_table))
+        .as_string(None)
+    )
+
+
+def frontier_sql(log_table: str) -> str:
+    """The contiguous frontier after a batch, in one statement (one snapshot: an event
+    committed meanwhile cannot be counted as applied): just below the first event not
+    applied after the old frontier, or the log's head when every one is applied. The scan
+    walks the ``notification_id`` index from the old frontier and stops at that first event,
+    so each batch pays for the events it made contiguous, not for the whole lag."""
+    first_missing = _unapplied_sql(log_table, "e.notification_id - 1") + (
+        " ORDER BY e.notification_id LIMIT 1"
+    )
+    head = sql.SQL("SELECT max(notification_id) FROM {}").format(_table(log_table)).as_string(None)
+    return f"SELECT coalesce(({first_missing}), ({head}), 0)"
 
 
 class VersionedBatch(PostgresBatch):
     """A batch that applies each (aggregate id, version) once, whatever order batches come in."""
 
     def __init__(
-        self, position: int, state: BatchState, handler: Handler, cursor: Any, tracking: str
+        self,
+        position: int,
+        state: BatchState,
+        handler: Handler,
+        cursor: Any,
+        tracking: str,
+        log_table: str,
     ) -> None:
         super().__init__(position, state, handler)
         self._cur = cursor
         self._tracking = tracking
+        self._log_table = log_table
 
     def apply(self, envelopes: Sequence[Envelope]) -> None:
         if not envelopes:
@@ -475,9 +528,14 @@ class VersionedBatch(PostgresBatch):
             if envelope.version <= last:
                 continue  # re-delivered: applied already
             if envelope.version != last + 1:
+                name = self._tracking.removesuffix(REBUILD_SUFFIX)
                 raise EventGapError(
                     f"{self._tracking}: {envelope.aggregate_id} is at version {last}, "
-                    f"got version {envelope.version} (position {envelope.position})"
+                    f"got version {envelope.version} (position {envelope.position}): an event "
+                    f"is missing from the stream. Stop every consumer of {name}, run "
+                    f"`manage.py projector rebuild {name} --source kafka`, then start them "
+                    "again; if the gap comes back, the topic lacks the event: re-publish to a "
+                    "new topic (docs/operations.md, Replay)"
                 )
             known[envelope.aggregate_id] = envelope.version
             fresh.append(envelope)
@@ -494,7 +552,8 @@ class VersionedBatch(PostgresBatch):
             "ON CONFLICT (name, aggregate_id) DO UPDATE SET version = EXCLUDED.version",
             [self._tracking, list(changed), list(changed.values())],
         )
-        self.position = max(self.position, max(e.position for e in fresh))
+        self._cur.execute(frontier_sql(self._log_table), [self._tracking, self.position])
+        self.position = max(self.position, int(self._cur.fetchone()[0]))
         self.applied += len(fresh)
 
 
@@ -507,19 +566,39 @@ class VersionedProjectionStore(PostgresProjectionStore):
     """
 
     bulk_states = False
+    log_table = ""  # the event store's table: the frontier and the lag are counted on it
 
     @classmethod
-    def like(cls, store: PostgresProjectionStore) -> VersionedProjectionStore:
-        """The same projection (tables, state, handler), kept by (aggregate id, version)."""
-        return store._copy(cls, store.suffix)
+    def like(cls, store: PostgresProjectionStore, log_table: str) -> VersionedProjectionStore:
+        """The same projection (tables, state, handler), kept by (aggregate id, version);
+        ``log_table`` is the event store's table (its notification log)."""
+        versioned = store._copy(cls, store.suffix)
+        versioned.log_table = log_table
+        return versioned
 
     def _make_batch(self, position: int, cur: Any) -> PostgresBatch:
         return VersionedBatch(
-            position, self._state_factory(cur, self.suffix), self._handler, cur, self.tracking_name
+            position,
+            self._state_factory(cur, self.suffix),
+            self._handler,
+            cur,
+            self.tracking_name,
+            self.log_table,
         )
+
+    def unapplied(self) -> int:
+        """How many events of the log this projector has not applied yet: its true lag (the
+        frontier's distance to the head would count the events applied above it too)."""
+        with connection.cursor() as cur:
+            cur.execute(
+                _unapplied_sql(self.log_table, "count(*)"), [self.tracking_name, self.position()]
+            )
+            return int(cur.fetchone()[0])
 
     def shadow(self) -> VersionedProjectionStore:
         plain = super().shadow()
         with transaction.atomic(), connection.cursor() as cur:
             cur.execute("DELETE FROM projection_applied WHERE name = %s", [plain.tracking_name])
-        return self._copy(VersionedProjectionStore, REBUILD_SUFFIX)
+        copy = self._copy(VersionedProjectionStore, REBUILD_SUFFIX)
+        copy.log_table = self.log_table
+        return copy

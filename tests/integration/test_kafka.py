@@ -213,11 +213,11 @@ def test_a_projector_fed_by_kafka_equals_the_embedded_one(name, topic):
 
 @pytest.mark.django_db
 def test_a_stream_batch_applies_each_aggregate_version_once_and_refuses_a_gap():
-    from infra.postgres.projection_store import EventGapError, VersionedProjectionStore
+    from infra.postgres.projection_store import EventGapError
 
     generate(get_application(), tickets=3, steps=12, seed=65)
     envelopes = list(event_source().read(0, 100_000))
-    projection = VersionedProjectionStore.like(store("read_models"))
+    projection = bootstrap.kafka_store("read_models")
     with projection.batch() as batch:
         batch.apply(envelopes[:5])
         assert batch.applied == 5
@@ -241,8 +241,8 @@ def assignments(stderr: bytes) -> list[list[int]]:
     """The partition sets a consumer logged, in order."""
     out = []
     for line in stderr.decode(errors="replace").splitlines():
-        # "<timestamp> [info] <group>: partitions assigned [0, 3] [infra.kafka.source]"
-        if found := re.search(r"partitions assigned (\[[\d, ]*\])", line):
+        # "<timestamp> [info] <group>: partitions owned [0, 3] (assigned [3]) [infra.kafka.source]"
+        if found := re.search(r"partitions owned (\[[\d, ]*\])", line):
             out.append(json.loads(found.group(1)))
     return out
 

