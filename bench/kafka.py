@@ -467,7 +467,7 @@ def members_run(
     # Versions for the whole history (the embedded lag run above did not record them), and
     # a topic whose relay starts at the head: the members start caught up.
     live = bootstrap.kafka_store(name)
-    rebuild(bootstrap.event_source(), live, live.shadow, live.swap_in)  # type: ignore[arg-type]
+    rebuild(bootstrap.event_source(), live, live.shadow, live.swap_in)
     topic = new_topic("members")
     head = bootstrap.event_source().head()
     with connection.cursor() as cur:

@@ -13,7 +13,7 @@ What a test swaps (the clock, the e-mail sender, how assignments are issued) is 
 ``Dependencies``, set with ``overridden(...)``; nothing else is patched from outside.
 Which projectors may run on Kafka: those whose result does not depend on the order of events
 *across* aggregates, because Kafka keeps order only within a partition (one ticket's events):
-``read_models`` and ``sla`` (ADR 0014).
+``read_models`` and ``sla`` (ADR 0014), and ``search`` on OpenSearch (ADR 0028).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from command_api import attachments
 from command_api.application import close_application, get_application
 from config.celery import RESCAN, SCAN, SEND, SWEEP, app
 from domain.attachment import AttachmentLimits
+from infra.auth.models import User
 from infra.auth.tokens import TokenError, authenticate_access
 from infra.clamav.scanner import ClamdScanner
 from infra.email.outbox import FileOutboxEmailSender
@@ -49,6 +50,8 @@ from infra.email.ports import EmailSender, FanOutEmailSender
 from infra.email.smtp import SmtpEmailSender, SmtpSettings
 from infra.kafka import relay as kafka_relay
 from infra.kafka import source as kafka_source
+from infra.opensearch import client as os_client
+from infra.opensearch import search as os_search
 from infra.postgres import assignment as pg_assignment
 from infra.postgres import notifications as pg_notifications
 from infra.postgres import readmodels
@@ -90,6 +93,7 @@ from projections import assignment, notifications, search, sla, tickets
 from projections.assignment import AssignCommand
 from projections.ports import EventSource
 from projections.runner import ProjectionRunner, StreamRunner
+from read_api.consistency import projection_position
 
 
 # ------------------------------------------------------------------------------ dependencies
@@ -223,6 +227,64 @@ def _notifications_state(cursor: Any, suffix: str) -> pg_notifications.PostgresN
     return notifications_state(cursor, suffix, enqueue=enqueue)
 
 
+# ------------------------------------------------------------------------------ search
+def opensearch_enabled() -> bool:
+    return bool(settings.SEARCH_BACKEND == "opensearch")
+
+
+_opensearch: dict[tuple[str, float], Any] = {}
+
+
+def opensearch_client() -> Any:
+    """The OpenSearch client of this process for the configured URL (connects lazily)."""
+    if not settings.OPENSEARCH_URL:
+        raise KeyError("Set DESKSTREAM_OPENSEARCH_URL (http://host:port of OpenSearch).")
+    key = (str(settings.OPENSEARCH_URL), float(settings.OPENSEARCH_TIMEOUT))
+    if key not in _opensearch:
+        _opensearch[key] = os_client.client(key[0], timeout=key[1])
+    return _opensearch[key]
+
+
+def customer_info(customer_ids: Sequence[str]) -> dict[str, search.CustomerInfo]:
+    """Customers' searchable metadata, from the accounts (ids of other shapes have none)."""
+    numeric = [int(c) for c in customer_ids if c.isdigit() and len(c) < 19]
+    found: dict[str, search.CustomerInfo] = {}
+    for user in User.objects.filter(pk__in=numeric).select_related("customer_profile"):
+        profile = getattr(user, "customer_profile", None)
+        name = f"{user.first_name} {user.last_name}".strip() or user.email
+        found[str(user.pk)] = search.CustomerInfo(
+            name,
+            user.email,
+            profile.company if profile else "",
+            profile.phone if profile else "",
+        )
+    return found
+
+
+def opensearch_store(*, stream: bool = False) -> os_search.OpenSearchSearchStore:
+    return os_search.OpenSearchSearchStore(
+        opensearch_client(),
+        settings.OPENSEARCH_INDEX,
+        customer_info,
+        refresh=settings.OPENSEARCH_REFRESH,
+        stream=stream,
+    )
+
+
+def search_index() -> search.SearchIndex:
+    """What ``GET /api/search`` and ``/similar`` ask: the backend the settings choose."""
+    if opensearch_enabled():
+        return os_search.OpenSearchSearchIndex(opensearch_client(), settings.OPENSEARCH_INDEX)
+    return pg_search.PostgresSearchIndex()
+
+
+def search_position(name: str) -> int:
+    """The search projection's position, wherever it is stored (for ``?after=``)."""
+    if opensearch_enabled():
+        return opensearch_store().position()
+    return projection_position(name)
+
+
 # ------------------------------------------------------------------------------ attachments
 def blob_store() -> BlobStore:
     """Where the sealed files live: the local disk (the embedded default) or S3."""
@@ -321,6 +383,18 @@ def rescan_waiting_attachments() -> int:
 
 
 # ------------------------------------------------------------------------------ projectors
+def _search_store() -> Any:
+    if opensearch_enabled():
+        return opensearch_store()
+    return PostgresProjectionStore(
+        search.NAME,
+        tables=pg_search.TABLES,
+        deferred_indexes=pg_search.DEFERRED_INDEXES,
+        state_factory=pg_search.PostgresSearchState,
+        handler=pg_search.handler,
+    )
+
+
 STORES: dict[str, Callable[[], PostgresProjectionStore]] = {
     tickets.NAME: lambda: PostgresProjectionStore(
         tickets.NAME,
@@ -329,13 +403,8 @@ STORES: dict[str, Callable[[], PostgresProjectionStore]] = {
         state_factory=readmodels.PostgresTicketsState,
         handler=readmodels.handler,
     ),
-    search.NAME: lambda: PostgresProjectionStore(
-        search.NAME,
-        tables=pg_search.TABLES,
-        deferred_indexes=pg_search.DEFERRED_INDEXES,
-        state_factory=pg_search.PostgresSearchState,
-        handler=pg_search.handler,
-    ),
+    # PostgreSQL, or OpenSearch (DESKSTREAM_SEARCH_BACKEND): the same runner and rebuild.
+    search.NAME: _search_store,
     notifications.NAME: lambda: PostgresProjectionStore(
         notifications.NAME,
         tables=pg_notifications.TABLES,
@@ -378,7 +447,16 @@ def runner(name: str, source: EventSource | None = None) -> ProjectionRunner:
 
 
 # ------------------------------------------------------------------------------ Kafka
-KAFKA_PROJECTORS = (tickets.NAME, sla.NAME)
+KAFKA_PROJECTORS_ALWAYS = (tickets.NAME, sla.NAME)
+
+
+def kafka_projectors() -> tuple[str, ...]:
+    """``search`` too when it is on OpenSearch: its documents are versioned by ticket, so it
+    needs no order across tickets (ADR 0028)."""
+    return KAFKA_PROJECTORS_ALWAYS + ((search.NAME,) if opensearch_enabled() else ())
+
+
+KAFKA_PROJECTORS = KAFKA_PROJECTORS_ALWAYS  # those that run on Kafka with either backend
 
 
 class KafkaNotConfiguredError(RuntimeError):
@@ -419,12 +497,16 @@ def relay() -> kafka_relay.KafkaRelay:
     )
 
 
-def kafka_store(name: str) -> VersionedProjectionStore:
-    if name not in KAFKA_PROJECTORS:
+def kafka_store(name: str) -> Any:
+    """The store a Kafka member of ``name`` writes: the versioned PostgreSQL store, or the
+    OpenSearch store for search on OpenSearch (two kinds, hence ``Any``)."""
+    if name not in kafka_projectors():
         raise KeyError(
             f"{name!r} cannot run on Kafka (it needs the global order); "
-            f"these can: {', '.join(KAFKA_PROJECTORS)}"
+            f"these can: {', '.join(kafka_projectors())}"
         )
+    if name == search.NAME:
+        return opensearch_store(stream=True)
     recorder = get_application().recorder
     return VersionedProjectionStore.like(store(name), log_table(recorder))  # type: ignore[arg-type]
 

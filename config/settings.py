@@ -249,7 +249,7 @@ EMAIL_FROM_NAME = os.environ.get("DESKSTREAM_EMAIL_FROM_NAME", "Deskstream")
 PUBLIC_URL = os.environ.get("DESKSTREAM_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 SITE_NAME = os.environ.get("DESKSTREAM_SITE_NAME", "Deskstream")
 
-# Attachments (docs/operations.md#attachments, ADR 0028): limits, where the encrypted files
+# Attachments (docs/operations.md#attachments, ADR 0029): limits, where the encrypted files
 # live (the local disk under var/, or S3), the master key that wraps each file's data key
 # (var/attachment.key is generated on first use when DESKSTREAM_ATTACHMENT_KEY is not set),
 # how long a download link lives, and the clamd that scans every file before it is offered.
@@ -305,6 +305,20 @@ RELAY_BATCH_SIZE = int(os.environ.get("DESKSTREAM_RELAY_BATCH_SIZE", "500"))
 # Seconds the relay waits for the broker to acknowledge a batch before it gives up on it (the
 # position stays), drops its producer and retries the batch with a new one.
 RELAY_SEND_TIMEOUT = float(os.environ.get("DESKSTREAM_RELAY_SEND_TIMEOUT", "30"))
+
+# Search (docs/operations.md, ADR 0028): PostgreSQL full text (the embedded default) or
+# OpenSearch at OPENSEARCH_URL, its documents in the index behind the alias OPENSEARCH_INDEX.
+# A live batch's bulk request waits for OPENSEARCH_REFRESH ("wait_for": its position then
+# means searchable, for ?after=; "false": searchable within the 1 s refresh interval).
+SEARCH_BACKEND = os.environ.get("DESKSTREAM_SEARCH_BACKEND", "postgres")
+if SEARCH_BACKEND not in ("postgres", "opensearch"):
+    raise RuntimeError(
+        f"DESKSTREAM_SEARCH_BACKEND must be postgres or opensearch, not {SEARCH_BACKEND!r}"
+    )
+OPENSEARCH_URL = os.environ.get("DESKSTREAM_OPENSEARCH_URL", "")
+OPENSEARCH_INDEX = os.environ.get("DESKSTREAM_OPENSEARCH_INDEX", "deskstream-search")
+OPENSEARCH_REFRESH = os.environ.get("DESKSTREAM_OPENSEARCH_REFRESH", "wait_for")
+OPENSEARCH_TIMEOUT = float(os.environ.get("DESKSTREAM_OPENSEARCH_TIMEOUT", "5"))
 
 # Logging (docs/operations.md#logs): every line carries an ISO timestamp (UTC), the level and
 # the logger's name, rendered by structlog from the standard library's records: structlog's

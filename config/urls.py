@@ -26,6 +26,7 @@ from read_api import search
 from read_api import settings_views as read_settings
 from read_api import views as read
 
+search.SearchBackend.configure(bootstrap.search_index, bootstrap.search_position)
 # The upload and download views take their ports (blob store, master key, limits, how a scan
 # is enqueued) from the composition root.
 attachments.provide(bootstrap.attachment_ports)
@@ -52,6 +53,11 @@ api: list[URLPattern] = [
         "tickets/<str:ticket_id>/history",
         route(GET=views.TicketHistoryView),  # the event history: read from the event store
         name="ticket-history",
+    ),
+    path(
+        "tickets/<str:ticket_id>/similar",
+        route(GET=search.SimilarTicketsView),
+        name="ticket-similar",
     ),
     path(
         "tickets/<str:ticket_id>/attachments",

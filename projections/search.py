@@ -3,8 +3,8 @@
 Pure logic: ``handle`` turns ticket events into search documents through the ``SearchState``
 port (one document per ticket, per message and per customer; every document of a ticket
 carries the ticket's filter fields). The query side is ``SearchIndex.search(SearchQuery)``.
-Adapters: ``infra.postgres.search`` (PostgreSQL full text) now, OpenSearch later; both must
-pass ``tests/contracts/test_search_contract.py``.
+Adapters: ``infra.postgres.search`` (PostgreSQL full text, the embedded default) and
+``infra.opensearch.search`` (OpenSearch); both pass ``tests/contracts/test_search_contract.py``.
 
 The projector tells events apart by their stored topics (explicit and stable by design,
 see ``domain.ticket``) rather than by importing the aggregate: the read API imports this
@@ -302,5 +302,21 @@ class SearchResults:
         return self.groups.get(kind, SearchGroup(0))
 
 
+class SearchUnavailableError(ConnectionError):
+    """The search backend cannot answer now (down, unreachable, overloaded): the read API
+    answers 503; a projector's batch fails before its position moves and is retried (a
+    ``ConnectionError``, so the Kafka members' outage handling retries it as it retries a
+    lost broker or database)."""
+
+
+SIMILAR_LIMIT = 10
+
+
 class SearchIndex(Protocol):
     def search(self, query: SearchQuery) -> SearchResults: ...
+
+    def similar(
+        self, ticket_id: UUID, principal: Principal, limit: int = SIMILAR_LIMIT
+    ) -> tuple[SearchHit, ...]:
+        """Tickets like this one (its subject and description), best first, never itself;
+        only what ``principal`` may see. An unknown ticket has none."""

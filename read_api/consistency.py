@@ -9,6 +9,7 @@ the projection serving the read has applied that position, up to
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection
@@ -44,9 +45,15 @@ def parse_after(request: Request) -> int | None:
     return int(raw)
 
 
-def wait_for(name: str, after: int | None, timeout: float | None = None) -> tuple[int, bool]:
-    """Wait until projection ``name`` reached ``after``; returns (position, stale)."""
-    position = projection_position(name)
+def wait_for(
+    name: str,
+    after: int | None,
+    timeout: float | None = None,
+    read_position: Callable[[str], int] = projection_position,
+) -> tuple[int, bool]:
+    """Wait until projection ``name`` reached ``after``; returns (position, stale).
+    ``read_position``: where that projection keeps its position (PostgreSQL by default)."""
+    position = read_position(name)
     if after is None or position >= after:
         return position, False
     deadline = time.monotonic() + (settings.READ_AFTER_TIMEOUT if timeout is None else timeout)
@@ -54,7 +61,7 @@ def wait_for(name: str, after: int | None, timeout: float | None = None) -> tupl
     while time.monotonic() < deadline:
         time.sleep(delay)
         delay = min(delay * 1.5, 0.05)
-        position = projection_position(name)
+        position = read_position(name)
         if position >= after:
             return position, False
     return position, True
@@ -67,8 +74,13 @@ class ConsistentReadMixin:
     _position: int = 0
     _stale: bool = False
 
+    def read_position(self, name: str) -> int:
+        return projection_position(name)
+
     def consistent(self, request: Request) -> None:
-        self._position, self._stale = wait_for(self.projection, parse_after(request))
+        self._position, self._stale = wait_for(
+            self.projection, parse_after(request), read_position=self.read_position
+        )
 
     def mark(self, response: Response) -> Response:
         response["X-Deskstream-Position"] = str(self._position)

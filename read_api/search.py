@@ -7,13 +7,16 @@ their own tickets and public messages, and never customers; staff search everyth
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,8 +25,14 @@ from domain.lifecycle import Priority, Role, Status
 from infra.auth.models import User
 from infra.postgres.search import PostgresSearchIndex
 from projections import search
-from projections.search import Principal, SearchHit, SearchIndex, SearchQuery
-from read_api.consistency import ConsistentReadMixin
+from projections.search import (
+    Principal,
+    SearchHit,
+    SearchIndex,
+    SearchQuery,
+    SearchUnavailableError,
+)
+from read_api.consistency import ConsistentReadMixin, projection_position
 
 MAX_QUERY = 500
 MAX_PAGE = 1000
@@ -151,6 +160,31 @@ PARAMETERS = [
 ]
 
 
+class SearchUnavailable(APIException):
+    status_code = 503
+    default_code = "search_unavailable"
+    default_detail = (
+        "Search is unavailable right now (its index cannot be reached); try again shortly."
+    )
+
+
+def unavailable(error: SearchUnavailableError) -> SearchUnavailable:
+    return SearchUnavailable(f"Search is unavailable right now; try again shortly ({error}).")
+
+
+class SearchBackend:
+    """Where the search views ask: ``config/urls.py`` hands in the composition root's choice
+    (PostgreSQL or OpenSearch, by settings), read on every request."""
+
+    index: Callable[[], SearchIndex] = staticmethod(PostgresSearchIndex)
+    position: Callable[[str], int] = staticmethod(projection_position)
+
+    @classmethod
+    def configure(cls, index: Callable[[], SearchIndex], position: Callable[[str], int]) -> None:
+        cls.index = staticmethod(index)
+        cls.position = staticmethod(position)
+
+
 class SearchView(ConsistentReadMixin, APIView):
     """Search tickets, conversation messages and customers; hits grouped by kind, best first.
 
@@ -160,7 +194,12 @@ class SearchView(ConsistentReadMixin, APIView):
     """
 
     projection = search.NAME
-    index: SearchIndex = PostgresSearchIndex()
+
+    def read_position(self, name: str) -> int:
+        try:
+            return SearchBackend.position(name)
+        except SearchUnavailableError as error:
+            raise unavailable(error) from error
 
     @extend_schema(
         parameters=PARAMETERS, responses={200: SearchResponseSerializer}, tags=["search"]
@@ -185,7 +224,10 @@ class SearchView(ConsistentReadMixin, APIView):
             page=data["page"],
             page_size=data["page_size"],
         )
-        results = self.index.search(query)
+        try:
+            results = SearchBackend.index().search(query)
+        except SearchUnavailableError as error:
+            raise unavailable(error) from error
         body = {
             "query": query.text,
             "groups": {
@@ -233,3 +275,43 @@ def present_hit(hit: SearchHit) -> dict[str, Any]:
 def principal(request: Request) -> Principal:
     user: User = request.user  # type: ignore[assignment]
     return Principal(Role(user.role), str(user.pk))
+
+
+class SimilarResponseSerializer(serializers.Serializer[Any]):
+    ticket_id = serializers.UUIDField()
+    results = SearchHitSerializer(many=True, help_text="Similar tickets, best first.")
+
+
+class SimilarTicketsView(APIView):
+    """Tickets like this one, best first (the agent's sidebar, AI drafts): staff only.
+    ``more_like_this`` on OpenSearch, ranked full-text search on PostgreSQL."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "limit",
+                OpenApiTypes.INT,
+                description=f"At most this many, 1-{search.MAX_PAGE_SIZE}.",
+            )
+        ],
+        responses={200: SimilarResponseSerializer},
+        tags=["search"],
+    )
+    def get(self, request: Request, ticket_id: str) -> Response:
+        who = principal(request)
+        if not who.is_staff:
+            raise PermissionDenied("Only agents and admins see similar tickets.")
+        try:
+            tid = UUID(ticket_id)
+        except ValueError:
+            raise NotFound("No such ticket.") from None
+        raw = request.query_params.get("limit", str(search.SIMILAR_LIMIT))
+        if not raw.isdigit() or not 1 <= int(raw) <= search.MAX_PAGE_SIZE:
+            raise serializers.ValidationError(
+                {"limit": [f"An integer from 1 to {search.MAX_PAGE_SIZE}."]}
+            )
+        try:
+            hits = SearchBackend.index().similar(tid, who, int(raw))
+        except SearchUnavailableError as error:
+            raise unavailable(error) from error
+        return Response({"ticket_id": str(tid), "results": [present_hit(h) for h in hits]})

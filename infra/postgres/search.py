@@ -41,10 +41,12 @@ from projections.search import (
     KINDS,
     MESSAGE,
     NO_AGENT,
+    SIMILAR_LIMIT,
     TICKET,
     TICKET_FIELDS,
     CustomerInfo,
     Doc,
+    Principal,
     SearchGroup,
     SearchHit,
     SearchQuery,
@@ -582,6 +584,44 @@ class PostgresSearchIndex:
                 else:
                     rows.append(dict(zip(_RESULT_COLUMNS, values[:-2], strict=True)))
         return _results(counts, rows)
+
+    def similar(
+        self, ticket_id: UUID, principal: Principal, limit: int = SIMILAR_LIMIT
+    ) -> tuple[SearchHit, ...]:
+        """Ranked full-text search for any word (lexeme) of the ticket's subject and
+        description: tickets only, never itself, best first."""
+        params: dict[str, Any] = {
+            "key": f"{TICKET}:{ticket_id}",
+            "limit": limit,
+            "weights": WEIGHTS,
+            "headline": HEADLINE_FRAGMENTS,
+        }
+        mine = sql.SQL("TRUE")
+        if not principal.is_staff:
+            mine = sql.SQL("d.customer_id = %(me)s")
+            params["me"] = principal.user_id
+        statement = sql.SQL(
+            "WITH q AS (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query"
+            " FROM {t} me, unnest(tsvector_to_array(to_tsvector({c}, me.title || ' ' || me.body)))"
+            " AS lexeme WHERE me.key = %(key)s)"
+            " SELECT d.kind, d.key, d.ticket_id, d.customer_id, d.internal, d.title,"
+            " ts_headline({c}, {text}, q.query, %(headline)s), d.status, d.priority,"
+            " d.assigned_agent_id, d.tags, d.created_at, d.updated_at, d.occurred_at"
+            " FROM {t} d, q WHERE q.query IS NOT NULL AND d.kind = {ticket}"
+            " AND d.document @@ q.query AND d.key <> %(key)s AND {mine}"
+            " ORDER BY ts_rank_cd(%(weights)s::real[], d.document, q.query) DESC,"
+            " d.updated_at DESC, d.key LIMIT %(limit)s"
+        ).format(
+            t=sql.Identifier(self.table),
+            c=_CONFIG,
+            text=_escape_html(sql.SQL("concat_ws(' — ', d.title, nullif(d.body, ''))")),
+            ticket=sql.Literal(TICKET),
+            mine=mine,
+        )
+        with connection.cursor() as cur:
+            cur.execute(statement.as_string(None), params)
+            rows = [dict(zip(_RESULT_COLUMNS, values, strict=True)) for values in cur.fetchall()]
+        return _results({TICKET: len(rows)}, rows).group(TICKET).hits
 
     def _where(self, query: SearchQuery, ticket: str = "tk") -> tuple[sql.Composed, dict[str, Any]]:
         """The conditions on a match ``d``; the date filters on ``ticket``, its ticket's

@@ -1,4 +1,4 @@
-"""The search port's contract, run against every adapter (PostgreSQL now, OpenSearch later).
+"""The search port's contract, run against every adapter (PostgreSQL and OpenSearch).
 
 A fixed corpus is written the way production writes it: real ``Ticket`` aggregates emit
 events, the events go through the search projector into the adapter, then the suite asks
@@ -38,7 +38,7 @@ from tests.support.search import (
     tid,
 )
 
-ADAPTERS = ["postgres"]
+ADAPTERS = ["postgres", "opensearch"]
 
 
 @pytest.fixture

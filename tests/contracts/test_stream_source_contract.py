@@ -68,7 +68,7 @@ def kafka_stream(kafka_bootstrap: str, django_db_setup: Any) -> Iterator[Stream]
     topic = f"deskstream.contract.{os.getpid()}.{time.monotonic_ns()}.{next(_topics)}"
     assert ensure_topic(kafka_bootstrap, topic, PARTITIONS)
     mapper = get_application().mapper
-    relay = KafkaRelay(producer(kafka_bootstrap), topic, read=_unused, wait=_unused)
+    relay = KafkaRelay(lambda: producer(kafka_bootstrap), topic, read=_unused, wait=_unused)
 
     def publish(envelopes: list[Envelope]) -> None:
         relay.publish([_notification(mapper, e) for e in envelopes])

@@ -94,7 +94,9 @@ def test_dependencies_name_services_and_wait_for_health(services):
             )
             assert spec["condition"] == expected, (name, dependency)
         if name in APP - {"migrate"}:
-            assert set(service["depends_on"]) == {"postgres", "redis", "kafka", "migrate"}
+            assert set(service["depends_on"]) == {
+                "postgres", "redis", "kafka", "opensearch", "migrate",
+            }  # fmt: skip
 
 
 def test_app_environment_is_read_by_the_code_and_defined(services):
@@ -150,7 +152,10 @@ def test_commands_exist_and_cover_every_projector(services):
             source = cmd[cmd.index("--source") + 1] if "--source" in cmd else "log"
             projectors[projector] = source
     assert set(projectors) == set(STORES)
-    assert {p for p, s in projectors.items() if s == "kafka"} == set(KAFKA_PROJECTORS)
+    # search consumes Kafka too when it is on OpenSearch (ADR 0028)
+    on_opensearch = services["web"]["environment"].get("DESKSTREAM_SEARCH_BACKEND") == "opensearch"
+    kafka = set(KAFKA_PROJECTORS) | ({"search"} if on_opensearch else set())
+    assert {p for p, s in projectors.items() if s == "kafka"} == kafka
     assert command(services["worker"])[:4] == ["celery", "-A", "config.celery", "worker"]
     assert command(services["beat"])[:4] == ["celery", "-A", "config.celery", "beat"]
     assert command(services["relay"]) == ["python", "manage.py", "relay"]

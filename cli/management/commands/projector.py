@@ -1,7 +1,9 @@
 """``manage.py projector run NAME | status | rebuild NAME``: operate the projectors.
 
 ``run`` follows the log in this process (one process per projector in production);
-``status`` shows each projector's position and lag; ``rebuild`` rebuilds from zero beside
+``status`` shows each projector's position and lag (for search on OpenSearch also the alias
+and the index behind it); ``run`` pauses while the search backend is unreachable and resumes
+from its stored position; ``rebuild`` rebuilds from zero beside
 the live tables with a progress bar, then swaps the new copy in. ``--source kafka`` (run,
 rebuild) is distributed mode: ``run`` consumes the relay's topic as one member of the
 projector's consumer group; ``rebuild`` rebuilds from the log, recording the per-aggregate
@@ -34,8 +36,10 @@ from infra.postgres.projection_store import EventGapError
 from infra.server.shutdown import stop_on_signals
 from projections.runner import Progress as RunProgress
 from projections.runner import StreamRunner, rebuild
+from projections.search import SearchUnavailableError
 
 SOURCES = ("log", "kafka")
+PAUSE = 1.0  # seconds between attempts while the search backend is unreachable
 log = logging.getLogger(__name__)
 
 
@@ -79,21 +83,32 @@ class Command(BaseCommand):
     def status(self) -> None:
         head = bootstrap.event_source().head()
         table = Table(title=f"Projectors (log head {head})")
-        for col in ("projector", "source", "position", "lag (events)"):
+        for col in ("projector", "source", "position", "lag (events)", "where"):
             table.add_column(
                 col, justify="right" if col in ("position", "lag (events)") else "left"
             )
         for name in sorted(bootstrap.STORES):
             store = bootstrap.store(name)
-            position = store.position()
-            if name in bootstrap.KAFKA_PROJECTORS and store.has_applied_versions():
-                # Fed by Kafka: the position is the contiguous frontier; the lag counts the
-                # events not applied yet (some above the frontier may be).
-                unapplied = bootstrap.kafka_store(name).unapplied()
-                table.add_row(name, "kafka", str(position), str(unapplied))
-            else:
-                table.add_row(name, "log", str(position), str(max(head - position, 0)))
-        Console(file=cast(IO[str], self.stdout), width=100).print(table)
+            where = "PostgreSQL"
+            try:
+                position = store.position()
+                status = getattr(store, "status", None)
+                if status is not None:  # OpenSearch: the alias and the index behind it
+                    info = status()
+                    where = (
+                        f"alias {info['alias']} -> index {info['index']} ({info['documents']} docs)"
+                    )
+                if name in bootstrap.KAFKA_PROJECTORS and store.has_applied_versions():
+                    # Fed by Kafka: the position is the contiguous frontier; the lag counts
+                    # the events not applied yet (some above the frontier may be).
+                    unapplied = bootstrap.kafka_store(name).unapplied()
+                    table.add_row(name, "kafka", str(position), str(unapplied), where)
+                else:
+                    lag = str(max(head - position, 0))
+                    table.add_row(name, "log", str(position), lag, where)
+            except SearchUnavailableError as error:
+                table.add_row(name, "?", "?", "?", f"unavailable: {error}")
+        Console(file=cast(IO[str], self.stdout), width=160).print(table)
 
     def run(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
         runner = bootstrap.runner(name)
@@ -105,7 +120,13 @@ class Command(BaseCommand):
             return
         stop = stop_on_signals()
         self.stdout.write(f"{name}: following the log from {runner.store.position()}")
-        runner.run(stop)
+        while not stop.is_set():
+            try:
+                runner.run(stop)
+            except SearchUnavailableError as error:
+                # Paused: the batch failed before its position moved; resumes from there.
+                log.warning("%s paused, retrying in %.0f s: %s", name, PAUSE, error)
+                stop.wait(PAUSE)
 
     def run_all(self) -> None:
         stop = stop_on_signals()

@@ -1,4 +1,4 @@
-"""``rm_ticket.attachments``: the ticket's files with their scan status (ADR 0028)."""
+"""``rm_ticket.attachments``: the ticket's files with their scan status (ADR 0029)."""
 
 from django.db import migrations, models
 

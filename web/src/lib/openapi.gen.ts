@@ -490,6 +490,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tickets/{ticket_id}/similar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Tickets like this one, best first (the agent's sidebar, AI drafts): staff only.
+         *     ``more_like_this`` on OpenSearch, ranked full-text search on PostgreSQL.
+         */
+        get: operations["tickets_similar_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tickets/{ticket_id}/status": {
         parameters: {
             query?: never;
@@ -935,6 +955,12 @@ export interface components {
             groups: components["schemas"]["SearchGroups"];
             page: number;
             page_size: number;
+        };
+        SimilarResponse: {
+            /** Format: uuid */
+            ticket_id: string;
+            /** @description Similar tickets, best first. */
+            results: components["schemas"]["SearchHit"][];
         };
         SlaSettings: {
             low: components["schemas"]["SlaTargets"];
@@ -2021,6 +2047,30 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MessageResult"];
+                };
+            };
+        };
+    };
+    tickets_similar_retrieve: {
+        parameters: {
+            query?: {
+                /** @description At most this many, 1-50. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                ticket_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SimilarResponse"];
                 };
             };
         };
