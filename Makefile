@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt unit integration e2e bench install clean docs-lifecycle web web-test web-generate browser bench-web bench-docs bench-analytics
+.PHONY: run test lint fmt unit integration e2e bench install clean docs-lifecycle web web-test web-generate browser clamav bench-web bench-docs bench-analytics
 CHROMIUM ?= /usr/bin/chromium
 
 ## run: the product on one machine (embedded PostgreSQL, demo data) on http://127.0.0.1:8000
@@ -14,7 +14,7 @@ run: $(STAMP)
 
 ## test: install, start the servers the tests need, lint, the web app's checks, then every
 ## test tier (the browser e2e tests are in tests/e2e/test_web.py)
-test: $(STAMP) browser
+test: $(STAMP) browser clamav
 	$(BIN)/python scripts/with_services.py -- $(MAKE) --no-print-directory lint web-test pytest
 
 install: $(STAMP)
@@ -54,6 +54,11 @@ web-generate: $(STAMP) web/node_modules/.package-lock.json
 ## browser: Debian's chromium for the browser tests (playwright never downloads one)
 browser:
 	@test -x $(CHROMIUM) || (apt-get update -qq && apt-get install -y -qq chromium)
+
+## clamav: Debian's clamd for the attachment scanning tests (scripts/with_services.py starts
+## it with a local signature database; no signatures are downloaded)
+clamav:
+	@test -x /usr/sbin/clamd || (apt-get update -qq && apt-get install -y -qq clamav-daemon)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

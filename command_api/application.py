@@ -15,10 +15,10 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
@@ -49,9 +49,17 @@ class CommandResult:
     id: UUID
     version: int
     position: int | None
+    message_id: UUID | None = None  # the message a post_message added (files go to it)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": str(self.id), "version": self.version, "position": self.position}
+        out: dict[str, Any] = {
+            "id": str(self.id),
+            "version": self.version,
+            "position": self.position,
+        }
+        if self.message_id is not None:
+            out["message_id"] = str(self.message_id)
+        return out
 
 
 @dataclass(frozen=True)
@@ -182,8 +190,9 @@ class DeskstreamApplication(Application[UUID]):
         attachments: object = (),
         seen_version: int | None = None,
     ) -> CommandResult:
-        run = _message(actor, body, internal, attachments, seen_version)
-        return self._update(Ticket, ticket_id, run)
+        message_id = uuid4()
+        run = _message(actor, body, internal, attachments, seen_version, message_id)
+        return replace(self._update(Ticket, ticket_id, run), message_id=message_id)
 
     async def try_post_message(
         self,
@@ -200,8 +209,10 @@ class DeskstreamApplication(Application[UUID]):
         deciding on the ticket in hand and awaiting its group commit (see ``_try_update``).
         The caller then uses ``post_message`` from a thread, which decides the same command
         the usual way."""
-        run = _message(actor, body, internal, attachments, seen_version)
-        return await self._try_update(Ticket, ticket_id, run)
+        message_id = uuid4()
+        run = _message(actor, body, internal, attachments, seen_version, message_id)
+        result = await self._try_update(Ticket, ticket_id, run)
+        return None if result is None else replace(result, message_id=message_id)
 
     def change_status(
         self, ticket_id: UUID, actor: Actor, *, status: str, reason: str = ""
@@ -357,6 +368,38 @@ class DeskstreamApplication(Application[UUID]):
             )
 
         return self._update(Ticket, ticket_id, run)
+
+    def check_attachment(self, ticket_id: UUID, actor: Actor, **upload: Any) -> None:
+        """Raise what ``upload_attachment`` would refuse, storing nothing: decided on a copy of
+        the ticket, so a file is put in storage only once the upload would be accepted."""
+        self.get_ticket(ticket_id).upload_attachment(
+            actor_id=actor.id, actor_role=actor.role, **upload
+        )
+
+    def upload_attachment(self, ticket_id: UUID, actor: Actor, **upload: Any) -> CommandResult:
+        """Record a stored file (``Ticket.upload_attachment`` names the fields)."""
+        return self._update(
+            Ticket,
+            ticket_id,
+            lambda t: t.upload_attachment(actor_id=actor.id, actor_role=actor.role, **upload),
+        )
+
+    def record_attachment_scan(
+        self, ticket_id: UUID, actor: Actor, *, attachment_id: UUID, verdict: str, signature: str
+    ) -> CommandResult:
+        """Record the scanner's verdict (idempotent: ``position`` is None when nothing was
+        stored because a verdict was recorded before)."""
+        return self._update(
+            Ticket,
+            ticket_id,
+            lambda t: t.record_attachment_scan(
+                attachment_id=attachment_id,
+                verdict=verdict,
+                signature=signature,
+                actor_id=actor.id,
+                actor_role=actor.role,
+            ),
+        )
 
     def get_ticket(self, ticket_id: UUID, version: int | None = None) -> Ticket:
         return self._get(Ticket, ticket_id, version)
@@ -727,7 +770,12 @@ def _versions_sql(recorder: PostgresApplicationRecorder) -> str:
 
 
 def _message(
-    actor: Actor, body: object, internal: bool, attachments: object, seen_version: int | None
+    actor: Actor,
+    body: object,
+    internal: bool,
+    attachments: object,
+    seen_version: int | None,
+    message_id: UUID,
 ) -> Callable[[Ticket], None]:
     def run(ticket: Ticket) -> None:
         ticket.post_message(
@@ -737,6 +785,7 @@ def _message(
             internal=internal,
             attachments=attachments,
             seen_version=seen_version,
+            message_id=message_id,
         )
 
     return run

@@ -16,6 +16,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from domain import attachment
 from domain import errors as domain
 
 _DOMAIN_STATUS: list[tuple[type[domain.DomainError], int]] = [
@@ -25,6 +26,10 @@ _DOMAIN_STATUS: list[tuple[type[domain.DomainError], int]] = [
     (domain.StaleReplyError, status.HTTP_409_CONFLICT),
     (domain.IllegalTransitionError, status.HTTP_409_CONFLICT),
     (domain.VersionConflictError, status.HTTP_409_CONFLICT),
+    (attachment.AttachmentTooLargeError, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
+    (attachment.AttachmentTypeError, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE),
+    (attachment.AttachmentScanningError, status.HTTP_409_CONFLICT),
+    (attachment.AttachmentQuarantinedError, status.HTTP_410_GONE),
     (domain.ValidationError, status.HTTP_400_BAD_REQUEST),
     (domain.DomainError, status.HTTP_400_BAD_REQUEST),
 ]

@@ -49,6 +49,9 @@ def _present_ticket(ticket: Ticket, *, include_internal: bool) -> dict[str, Any]
         "messages": [
             m.as_dict() for m in ticket.visible_messages(include_internal=include_internal)
         ],
+        "attachments": [
+            a.as_dict() for a in ticket.visible_attachments(include_internal=include_internal)
+        ],
     }
 
 
@@ -74,7 +77,13 @@ def present_history(
     out = []
     for event in events:
         data = {k: v for k, v in vars(event).items() if k not in _META}
-        if isinstance(event, Ticket.MessagePosted) and event.internal and not include_internal:
+        if (
+            isinstance(
+                event, Ticket.MessagePosted | Ticket.AttachmentUploaded | Ticket.AttachmentScanned
+            )
+            and event.internal
+            and not include_internal
+        ):
             continue
         if (
             isinstance(event, Ticket.AgentAssigned | Ticket.AgentUnassigned)

@@ -132,3 +132,7 @@ class HistoryEventSerializer(serializers.Serializer[Any]):
 class HistorySerializer(serializers.Serializer[Any]):
     ticket_id = serializers.UUIDField()
     events = HistoryEventSerializer(many=True)
+
+
+class MessageResultSerializer(CommandResultSerializer):
+    message_id = serializers.UUIDField(help_text="The new message (upload its files to it).")

@@ -190,7 +190,7 @@ class MessagesView(APIView):
 
     @extend_schema(
         request=s.PostMessageSerializer,
-        responses={201: s.CommandResultSerializer},
+        responses={201: s.MessageResultSerializer},
         parameters=[IF_MATCH],
         tags=["tickets"],
     )

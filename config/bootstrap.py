@@ -18,14 +18,18 @@ Which projectors may run on Kafka: those whose result does not depend on the ord
 
 from __future__ import annotations
 
+import base64
 import functools
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.routing import URLRouter
@@ -35,12 +39,15 @@ from django.urls import path
 from django.utils import timezone
 from eventsourcing.persistence import Notification
 
+from command_api import attachments
 from command_api.application import close_application, get_application
-from config.celery import CHECK_SLA, SEND, SWEEP, app
+from config.celery import CHECK_SLA, RESCAN, SCAN, SEND, SWEEP, app
+from domain.attachment import AttachmentLimits
 from domain.numbers import parse_natural
 from infra.auth.models import User
 from infra.auth.tokens import TokenError, authenticate_access
 from infra.automation.rules import sla_rules
+from infra.clamav.scanner import ClamdScanner
 from infra.clickhouse import connect as analytics_connect
 from infra.clickhouse.connect import open_database
 from infra.clickhouse.store import ClickHouseProjectionStore
@@ -79,6 +86,11 @@ from infra.realtime.presence import MemoryPresenceStore, PresenceBoard
 from infra.realtime.presence_redis import RedisPresenceStore
 from infra.realtime.publisher import ASGIApp, ChannelsFramePublisher, ServerLoop
 from infra.server import lifecycle
+from infra.storage.envelope import Envelope
+from infra.storage.local import LocalDiskBlobStore
+from infra.storage.ports import BlobStore
+from infra.storage.s3 import S3BlobStore, S3Settings
+from processes import attachments as attachment_scans
 from processes import faults, runtime
 from processes import notifications as delivery
 from processes.assignment import AssignmentIssuer, Issued, deciding
@@ -287,6 +299,103 @@ def search_position(name: str) -> int:
     if opensearch_enabled():
         return opensearch_store().position()
     return projection_position(name)
+
+
+# ------------------------------------------------------------------------------ attachments
+def blob_store() -> BlobStore:
+    """Where the sealed files live: the local disk (the embedded default) or S3."""
+    if settings.ATTACHMENT_STORAGE == "s3":
+        return _s3_store(
+            S3Settings(
+                bucket=settings.S3_BUCKET,
+                endpoint_url=settings.S3_ENDPOINT,
+                region=settings.S3_REGION,
+                access_key=settings.S3_ACCESS_KEY,
+                secret_key=settings.S3_SECRET_KEY,
+                prefix=settings.S3_PREFIX,
+            )
+        )
+    return LocalDiskBlobStore(settings.ATTACHMENT_DIR)
+
+
+@functools.lru_cache(maxsize=4)
+def _s3_store(config: S3Settings) -> S3BlobStore:
+    return S3BlobStore(config)  # one client (and its connection pool) per configuration
+
+
+def master_key() -> bytes:
+    """``DESKSTREAM_ATTACHMENT_KEY`` (32 bytes, base64), else ``var/attachment.key``, made
+    once with a random key (readable by its owner only) and kept."""
+    if settings.ATTACHMENT_KEY:
+        key = base64.b64decode(settings.ATTACHMENT_KEY, validate=True)
+    else:
+        key = _key_file(Path(settings.ATTACHMENT_KEY_FILE))
+    if len(key) != 32:
+        raise RuntimeError("DESKSTREAM_ATTACHMENT_KEY must be 32 bytes, base64-encoded.")
+    return key
+
+
+def _key_file(path: Path) -> bytes:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first: read theirs
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+    return base64.b64decode(path.read_text().strip(), validate=True)
+
+
+def attachment_ports() -> attachments.AttachmentPorts:
+    return attachments.AttachmentPorts(
+        files=blob_store(),
+        envelope=Envelope(master_key()),
+        limits=attachment_limits(),
+        scan_later=enqueue_scan,
+    )
+
+
+def attachment_limits() -> AttachmentLimits:
+    return AttachmentLimits(
+        max_bytes=settings.ATTACHMENT_MAX_BYTES,
+        per_message=settings.ATTACHMENTS_PER_MESSAGE,
+        per_ticket=settings.ATTACHMENTS_PER_TICKET,
+        content_types=frozenset(settings.ATTACHMENT_TYPES),
+    )
+
+
+def scanner() -> ClamdScanner | None:
+    if not settings.CLAMD_ADDRESS:
+        return None
+    host, _, port = settings.CLAMD_ADDRESS.rpartition(":")
+    return ClamdScanner(host or "127.0.0.1", int(port), timeout=settings.CLAMD_TIMEOUT)
+
+
+@app.task(name=SCAN)
+def scan_attachment(ticket_id: str, attachment_id: str) -> str:
+    """Scan one uploaded file and record the verdict (nothing if it was scanned before)."""
+    return attachment_scans.scan(
+        get_application(), attachment_ports(), scanner(), UUID(ticket_id), UUID(attachment_id)
+    )
+
+
+def enqueue_scan(ticket_id: UUID, attachment_id: UUID) -> None:
+    scan_attachment.delay(str(ticket_id), str(attachment_id))
+
+
+def rescan_attachments(*, grace: timedelta | None = None) -> int:
+    """Enqueue the scan of every file still waiting for one (clamd was away, or a crash came
+    between the upload and its enqueue); with ``grace``, only of files older than that."""
+    before = None if grace is None else now() - grace
+    return attachment_scans.rescan(readmodels.pending_scans(before), enqueue_scan)
+
+
+@app.task(name=RESCAN)
+def rescan_waiting_attachments() -> int:
+    """Celery beat's periodic rescan (files still scanning a minute after their upload)."""
+    return rescan_attachments(grace=attachment_scans.RESCAN_GRACE)
 
 
 # ------------------------------------------------------------------------------ projectors
@@ -645,6 +754,14 @@ def start_in_process(
     if push:  # the push projector (WebSocket frames) has no tables, so it is not in STORES
         threads.append(push_thread(stop))
     threads.append(delivery.sweeper_thread(sweep, settings.OUTBOX_SWEEP_INTERVAL, stop))
+    if settings.CLAMD_ADDRESS:  # without a scanner, waiting files have nothing to wait for
+        threads.append(
+            attachment_scans.rescan_thread(
+                lambda: rescan_attachments(grace=attachment_scans.RESCAN_GRACE),
+                settings.ATTACHMENT_RESCAN_INTERVAL,
+                stop,
+            )
+        )
     threads.append(sla_check_thread(check_sla, settings.SLA_CHECK_INTERVAL, stop))
     in_process.add(stop, threads)
     return threads

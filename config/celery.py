@@ -25,6 +25,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 SEND = "deskstream.send_notification_email"
 SWEEP = "deskstream.sweep_notification_outbox"
 CHECK_SLA = "deskstream.check_sla"
+SCAN = "deskstream.scan_attachment"
+RESCAN = "deskstream.rescan_attachments"
 
 app = Celery("deskstream")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -47,5 +49,6 @@ app.conf.update(
         # Where no projector process runs the SLA check's thread (docker-compose: the web
         # server runs with --projectors none). Recording a breach is idempotent.
         "check-sla": {"task": CHECK_SLA, "schedule": settings.SLA_CHECK_INTERVAL},
+        "rescan-attachments": {"task": RESCAN, "schedule": settings.ATTACHMENT_RESCAN_INTERVAL},
     },
 )

@@ -186,6 +186,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # One view per method of a URL (infra/server/routing.py), each documented from its own.
     "DEFAULT_GENERATOR_CLASS": "infra.server.routing.MethodRouteSchemaGenerator",
+    # Attachments' scan states, apart from a ticket's status (both fields are "status").
+    "ENUM_NAME_OVERRIDES": {
+        "ScanStatusEnum": "read_api.serializers.SCAN_STATUSES",
+        "StatusEnum": "read_api.serializers.STATUSES",
+    },
 }
 
 # API sessions (PyJWT): short access tokens, rotating refresh tokens with reuse detection.
@@ -284,6 +289,38 @@ EMAIL_FROM = os.environ.get("DESKSTREAM_EMAIL_FROM", "support@deskstream.test")
 EMAIL_FROM_NAME = os.environ.get("DESKSTREAM_EMAIL_FROM_NAME", "Deskstream")
 PUBLIC_URL = os.environ.get("DESKSTREAM_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 SITE_NAME = os.environ.get("DESKSTREAM_SITE_NAME", "Deskstream")
+
+# Attachments (docs/operations.md#attachments, ADR 0029): limits, where the encrypted files
+# live (the local disk under var/, or S3), the master key that wraps each file's data key
+# (var/attachment.key is generated on first use when DESKSTREAM_ATTACHMENT_KEY is not set),
+# how long a download link lives, and the clamd that scans every file before it is offered.
+ATTACHMENT_MAX_BYTES = int(os.environ.get("DESKSTREAM_ATTACHMENT_MAX_BYTES", str(10 * 1024**2)))
+ATTACHMENTS_PER_MESSAGE = int(os.environ.get("DESKSTREAM_ATTACHMENTS_PER_MESSAGE", "10"))
+ATTACHMENTS_PER_TICKET = int(os.environ.get("DESKSTREAM_ATTACHMENTS_PER_TICKET", "50"))
+ATTACHMENT_TYPES = env_list(
+    "DESKSTREAM_ATTACHMENT_TYPES",
+    "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,application/zip",
+)
+ATTACHMENT_STORAGE = os.environ.get("DESKSTREAM_ATTACHMENT_STORAGE", "local").strip().lower()
+if ATTACHMENT_STORAGE not in {"local", "s3"}:
+    raise RuntimeError(
+        f"DESKSTREAM_ATTACHMENT_STORAGE must be local or s3, not {ATTACHMENT_STORAGE!r}"
+    )
+ATTACHMENT_DIR = os.environ.get("DESKSTREAM_ATTACHMENT_DIR") or str(
+    BASE_DIR / "var" / "attachments"
+)
+ATTACHMENT_KEY = os.environ.get("DESKSTREAM_ATTACHMENT_KEY", "")  # 32 bytes, base64
+ATTACHMENT_KEY_FILE = BASE_DIR / "var" / "attachment.key"
+ATTACHMENT_LINK_TTL = int(os.environ.get("DESKSTREAM_ATTACHMENT_LINK_TTL", "300"))
+S3_ENDPOINT = os.environ.get("DESKSTREAM_S3_ENDPOINT", "") or None
+S3_BUCKET = os.environ.get("DESKSTREAM_S3_BUCKET", "deskstream-attachments")
+S3_REGION = os.environ.get("DESKSTREAM_S3_REGION", "") or None
+S3_ACCESS_KEY = os.environ.get("DESKSTREAM_S3_ACCESS_KEY", "") or None
+S3_SECRET_KEY = os.environ.get("DESKSTREAM_S3_SECRET_KEY", "") or None
+S3_PREFIX = os.environ.get("DESKSTREAM_S3_PREFIX", "")
+CLAMD_ADDRESS = os.environ.get("DESKSTREAM_CLAMD_ADDRESS", "")  # host:port; "" = no scanner
+CLAMD_TIMEOUT = float(os.environ.get("DESKSTREAM_CLAMD_TIMEOUT", "30"))
+ATTACHMENT_RESCAN_INTERVAL = float(os.environ.get("DESKSTREAM_ATTACHMENT_RESCAN_INTERVAL", "60"))
 
 # Automation (docs/automation.md): automatic assignment decides only with DESKSTREAM_AUTO_ASSIGN
 # on (and the admin setting enabled); off by default in test processes, whose other tests

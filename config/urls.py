@@ -9,7 +9,14 @@ from __future__ import annotations
 from django.urls import URLPattern, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from command_api import agent_views, auth_views, email_views, settings_views, views
+from command_api import (
+    agent_views,
+    attachments,
+    auth_views,
+    email_views,
+    settings_views,
+    views,
+)
 from config import bootstrap
 from infra.server import webapp
 from infra.server.routing import route
@@ -21,6 +28,9 @@ from read_api import views as read
 
 handler400 = "command_api.errors.json_bad_request"
 search.SearchBackend.configure(bootstrap.search_index, bootstrap.search_position)
+# The upload and download views take their ports (blob store, master key, limits, how a scan
+# is enqueued) from the composition root.
+attachments.provide(bootstrap.attachment_ports)
 
 handler404 = "command_api.errors.json_not_found"
 handler500 = "command_api.errors.json_server_error"
@@ -49,6 +59,16 @@ api: list[URLPattern] = [
         "tickets/<str:ticket_id>/similar",
         route(GET=search.SimilarTicketsView),
         name="ticket-similar",
+    ),
+    path(
+        "tickets/<str:ticket_id>/attachments",
+        route(POST=attachments.AttachmentUploadView),
+        name="ticket-attachments",
+    ),
+    path(
+        "attachments/<str:attachment_id>",
+        route(GET=attachments.AttachmentDownloadView),
+        name="attachment-download",
     ),
     path("tickets/<str:ticket_id>/status", route(POST=views.StatusView), name="ticket-status"),
     path("tickets/<str:ticket_id>/assign", route(POST=views.AssignView), name="ticket-assign"),

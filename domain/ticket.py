@@ -8,15 +8,27 @@ ticket exactly. Stored topics are explicit (``deskstream.ticket:...``) so classe
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from domain.attachment import (
+    Attachment,
+    AttachmentLimitError,
+    AttachmentLimits,
+    AttachmentQuarantinedError,
+    AttachmentScanningError,
+    ScanStatus,
+    check_file,
+    clean_file_name,
+    parse_verdict,
+)
 from domain.errors import (
     ForeignTicketError,
+    NotFoundError,
     PermissionDeniedError,
     StaleReplyError,
     TicketClosedError,
@@ -282,6 +294,56 @@ class Ticket(Aggregate):
             ticket: Ticket = aggregate
             ticket.sla_breaches = {**ticket.sla_breaches, self.target: self.deadline}
 
+    class AttachmentUploaded(Event):
+        """A file was stored (encrypted) for the ticket, or for one of its messages
+        (``message_id``); nobody is offered it before ``AttachmentScanned`` says clean."""
+
+        TOPIC = "deskstream.ticket:AttachmentUploaded"
+
+        attachment_id: UUID
+        name: str  # cleaned
+        content_type: str  # detected from the content
+        size: int
+        message_id: UUID | None
+        internal: bool  # staff only (an internal note's file, or a staff-only ticket file)
+        actor_id: str
+        actor_role: str
+
+        def apply(self, aggregate: Any) -> None:
+            ticket: Ticket = aggregate
+            ticket.attachments[self.attachment_id] = Attachment(
+                id=self.attachment_id,
+                name=self.name,
+                content_type=self.content_type,
+                size=self.size,
+                uploader_id=self.actor_id,
+                uploader_role=self.actor_role,
+                message_id=self.message_id,
+                internal=self.internal,
+            )
+
+    class AttachmentScanned(Event):
+        """The virus scanner's verdict on a file: ``clean`` (offered from now on) or
+        ``infected`` (quarantined, never served). ``internal`` and ``message_id`` repeat the
+        upload's, so readers of this event alone know who may see it."""
+
+        TOPIC = "deskstream.ticket:AttachmentScanned"
+
+        attachment_id: UUID
+        verdict: str  # "clean" | "infected"
+        signature: str  # what the scanner found ("" when clean)
+        message_id: UUID | None
+        internal: bool
+        actor_id: str
+        actor_role: str
+
+        def apply(self, aggregate: Any) -> None:
+            ticket: Ticket = aggregate
+            before = ticket.attachments[self.attachment_id]
+            ticket.attachments[self.attachment_id] = replace(
+                before, status=ScanStatus(self.verdict), signature=self.signature
+            )
+
     # ------------------------------------------------------------------ state
     def __init__(
         self,
@@ -306,6 +368,7 @@ class Ticket(Aggregate):
         self.resolved_at: datetime | None = None
         self.closed_at: datetime | None = None
         self.sla_breaches: dict[str, datetime] = {}  # target -> the deadline that passed
+        self.attachments: dict[UUID, Attachment] = {}
 
     # ------------------------------------------------------------------ commands
     @classmethod
@@ -524,6 +587,89 @@ class Ticket(Aggregate):
             actor_role=actor_role.value,
         )
 
+    def upload_attachment(
+        self,
+        *,
+        attachment_id: UUID,
+        name: object,
+        content_type: str,
+        size: int,
+        message_id: UUID | None,
+        internal: bool,
+        actor_id: str,
+        actor_role: Role,
+        limits: AttachmentLimits,
+    ) -> None:
+        """Record a stored file. On a message, only its author attaches, and the file is
+        internal exactly when the message is; on the ticket itself, only staff mark a file
+        internal. The size, type and count limits are checked here, for every way in."""
+        actor = self._check_actor(actor_id, actor_role)
+        self._require_not_closed()
+        if attachment_id in self.attachments:
+            raise ValidationError("This attachment exists already.", field="attachment_id")
+        if internal and actor.role is Role.CUSTOMER:
+            raise PermissionDeniedError("Only agents and admins attach internal files.")
+        if message_id is not None:
+            message = next((m for m in self.messages if m.id == message_id), None)
+            if message is None or (message.internal and actor.role is Role.CUSTOMER):
+                raise NotFoundError("No such message on this ticket.", field="message_id")
+            if message.author_id != actor.id:
+                raise PermissionDeniedError("Files are attached only to your own messages.")
+            internal = message.internal
+            on_message = [a for a in self.attachments.values() if a.message_id == message_id]
+            if len(on_message) >= limits.per_message:
+                raise AttachmentLimitError(
+                    f"A message has at most {limits.per_message} files.",
+                    field="file",
+                    limit=limits.per_message,
+                )
+        if len(self.attachments) >= limits.per_ticket:
+            raise AttachmentLimitError(
+                f"A ticket has at most {limits.per_ticket} files.",
+                field="file",
+                limit=limits.per_ticket,
+            )
+        check_file(size, content_type, limits)
+        self.trigger_event(
+            self.AttachmentUploaded,
+            attachment_id=attachment_id,
+            name=clean_file_name(name),
+            content_type=content_type,
+            size=size,
+            message_id=message_id,
+            internal=bool(internal),
+            actor_id=actor.id,
+            actor_role=actor.role.value,
+        )
+
+    def record_attachment_scan(
+        self,
+        *,
+        attachment_id: UUID,
+        verdict: object,
+        signature: str,
+        actor_id: str,
+        actor_role: Role,
+    ) -> None:
+        """Record the scanner's verdict once (a repeated scan stores nothing). Closed
+        tickets still take it: it is a fact about a file uploaded before."""
+        if actor_role not in (Role.SYSTEM, Role.ADMIN):
+            raise PermissionDeniedError("Only the scanner records scan results.")
+        attachment = self._attachment(attachment_id)
+        found = parse_verdict(verdict)
+        if attachment.status is not ScanStatus.SCANNING:
+            return
+        self.trigger_event(
+            self.AttachmentScanned,
+            attachment_id=attachment_id,
+            verdict=found.value,
+            signature=signature[:500] if found is ScanStatus.INFECTED else "",
+            message_id=attachment.message_id,
+            internal=attachment.internal,
+            actor_id=actor_id,
+            actor_role=actor_role.value,
+        )
+
     def _met_by(self, target: SlaTarget, deadline: datetime) -> bool:
         if target is SlaTarget.FIRST_RESPONSE:
             return any(
@@ -563,7 +709,34 @@ class Ticket(Aggregate):
     def visible_messages(self, *, include_internal: bool) -> list[Message]:
         return [m for m in self.messages if include_internal or not m.internal]
 
+    def visible_attachments(self, *, include_internal: bool) -> list[Attachment]:
+        return [a for a in self.attachments.values() if include_internal or not a.internal]
+
+    def attachment_for(self, attachment_id: UUID, *, actor_id: str, actor_role: Role) -> Attachment:
+        """The file if this actor may download it now: their ticket (staff: any), not
+        internal for customers, and scanned clean. Others' files are simply not found."""
+        self._check_actor(actor_id, actor_role)
+        attachment = self.attachments.get(attachment_id)
+        if attachment is None or (attachment.internal and actor_role is Role.CUSTOMER):
+            raise NotFoundError("No such attachment.", id=str(attachment_id))
+        if attachment.status is ScanStatus.SCANNING:
+            raise AttachmentScanningError(
+                "The file is still being scanned; try again in a moment.", id=str(attachment_id)
+            )
+        if attachment.status is ScanStatus.INFECTED:
+            raise AttachmentQuarantinedError(
+                "The scanner found malware in this file; it is quarantined.",
+                id=str(attachment_id),
+            )
+        return attachment
+
     # ------------------------------------------------------------------ helpers
+    def _attachment(self, attachment_id: UUID) -> Attachment:
+        attachment = self.attachments.get(attachment_id)
+        if attachment is None:
+            raise NotFoundError("No such attachment.", id=str(attachment_id))
+        return attachment
+
     def _require_not_closed(self) -> None:
         if self.status is Status.CLOSED:
             raise TicketClosedError("A closed ticket cannot change any more.", status="closed")
@@ -601,9 +774,11 @@ def _parse_priority(value: object) -> Priority:
 
 
 def is_public(event: object) -> bool:
-    """Whether the ticket's customer learns of the event: not of internal notes, nor of SLA
-    breaches (staff bookkeeping). Customers' views of a ticket (its version, times) follow
-    public events only."""
-    if isinstance(event, Ticket.MessagePosted):
-        return not event.internal
+    """Whether the ticket's customer learns of the event: not of internal notes or their
+    files, nor of SLA breaches (staff bookkeeping). Customers' views of a ticket (its
+    version, times) follow public events only."""
+    if isinstance(
+        event, Ticket.MessagePosted | Ticket.AttachmentUploaded | Ticket.AttachmentScanned
+    ):
+        return not event.internal  # an internal note's files are staff's too
     return not isinstance(event, Ticket.SlaBreached)

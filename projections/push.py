@@ -214,6 +214,34 @@ def ticket_deliveries(envelope: Envelope) -> list[Delivery]:
             },
         )
         return [Delivery(public, frame)]
+    if isinstance(event, Ticket.AttachmentUploaded):
+        frame = _frame(
+            "attachment_uploaded",
+            envelope,
+            {
+                "attachment_id": str(event.attachment_id),
+                "name": event.name,
+                "content_type": event.content_type,
+                "size": event.size,
+                "message_id": str(event.message_id) if event.message_id else None,
+                "internal": event.internal,
+                "status": "scanning",
+                **_actor(event),
+            },
+        )
+        return [Delivery(ticket_staff_group(tid) if event.internal else public, frame)]
+    if isinstance(event, Ticket.AttachmentScanned):
+        frame = _frame(
+            "attachment_scanned",
+            envelope,
+            {
+                "attachment_id": str(event.attachment_id),
+                "status": event.verdict,
+                "message_id": str(event.message_id) if event.message_id else None,
+                "internal": event.internal,
+            },
+        )
+        return [Delivery(ticket_staff_group(tid) if event.internal else public, frame)]
     if isinstance(event, Ticket.TicketEdited):
         frame = _frame(
             "ticket_edited",

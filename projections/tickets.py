@@ -76,6 +76,7 @@ def _ticket_event(envelope: Envelope, event: Any, state: TicketsState) -> None:
             "public_message_count": 0,
             "sla_breaches": [],
             "public_last_message_at": None,
+            "attachments": [],
         }
         _touch(row, envelope, public=True)
         state.put_ticket(row)
@@ -133,8 +134,32 @@ def _ticket_event(envelope: Envelope, event: Any, state: TicketsState) -> None:
         row["tags"] = list(event.tags)
     elif isinstance(event, Ticket.SlaBreached) and event.target not in row["sla_breaches"]:
         row["sla_breaches"] = [*row["sla_breaches"], event.target]
+    elif isinstance(event, Ticket.AttachmentUploaded):
+        row["attachments"] = [*row["attachments"], _attachment(event)]
+    elif isinstance(event, Ticket.AttachmentScanned):
+        found = str(event.attachment_id)
+        row["attachments"] = [
+            {**a, "status": event.verdict} if a["id"] == found else a for a in row["attachments"]
+        ]
     _touch(row, envelope, public=is_public(event))
     state.put_ticket(row)
+
+
+def _attachment(event: Any) -> Row:
+    """One file as the read model lists it (JSON: ids as strings); status until scanned:
+    ``scanning``."""
+    return {
+        "id": str(event.attachment_id),
+        "name": event.name,
+        "content_type": event.content_type,
+        "size": event.size,
+        "message_id": str(event.message_id) if event.message_id else None,
+        "internal": event.internal,
+        "uploader_id": event.actor_id,
+        "uploader_role": event.actor_role,
+        "uploaded_at": event.timestamp.isoformat(),
+        "status": "scanning",
+    }
 
 
 def _touch(row: Row, envelope: Envelope, public: bool) -> None:

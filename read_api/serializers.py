@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from domain.lifecycle import Priority, Role, Status
 from infra.postgres.models import MessageRecord, NotificationRecord, TicketRecord
+from infra.storage.links import sign_link
 
 # Choice fields on the response shapes: the schema (and the web app's types generated from
 # it) then lists the values instead of saying "any string".
@@ -27,6 +30,54 @@ def always_present(*names: str) -> dict[str, dict[str, bool]]:
     return {name: {"required": True} for name in names}
 
 
+SCAN_STATUSES = ["scanning", "clean", "infected"]
+
+
+class TicketFileSerializer(serializers.Serializer[Any]):
+    """One uploaded file as a reader sees it; ``url`` (a short-lived signed link for this
+    user) only once the scan said clean."""
+
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    content_type = serializers.CharField(help_text="Detected from the content.")
+    size = serializers.IntegerField()
+    message_id = serializers.UUIDField(allow_null=True)
+    internal = serializers.BooleanField()
+    uploader_id = serializers.CharField()
+    uploader_role = serializers.CharField()
+    uploaded_at = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=SCAN_STATUSES)
+    url = serializers.CharField(allow_null=True)
+    url_expires_at = serializers.IntegerField(allow_null=True, help_text="Unix seconds")
+
+
+def visible_attachments(
+    files: list[dict[str, Any]], ticket_id: UUID, *, user_id: str, staff: bool
+) -> list[dict[str, Any]]:
+    """The files this user may see (customers: no internal ones), with a download link for
+    each clean one. The download itself asks the ticket again (``command_api.attachments``)."""
+    out = []
+    for item in files:
+        if item["internal"] and not staff:
+            continue
+        url, expires = None, None
+        if item["status"] == "clean":
+            url, expires = sign_link(
+                settings.SECRET_KEY,
+                attachment_id=UUID(item["id"]),
+                ticket_id=ticket_id,
+                user_id=user_id,
+                ttl=settings.ATTACHMENT_LINK_TTL,
+            )
+        out.append({**item, "url": url, "url_expires_at": expires})
+    return out
+
+
+def _reader(context: dict[str, Any]) -> tuple[str, bool]:
+    user = context["request"].user
+    return str(user.pk), user.role != "customer"
+
+
 class TicketSerializer(serializers.ModelSerializer[TicketRecord]):
     class Meta:
         model = TicketRecord
@@ -34,7 +85,7 @@ class TicketSerializer(serializers.ModelSerializer[TicketRecord]):
             "id", "customer_id", "subject", "description", "status", "priority", "tags",
             "language", "assigned_agent_id", "version", "position", "created_at", "updated_at",
             "last_message_at", "resolved_at", "closed_at", "message_count",
-            "sla_breaches", "sla_first_response_due", "sla_resolution_due",
+            "sla_breaches", "sla_first_response_due", "sla_resolution_due", "attachments",
         ]  # fmt: skip
         # Not sla_breaches: customers do not get it (CustomerTicketSerializer).
         extra_kwargs = always_present(
@@ -50,6 +101,14 @@ class TicketSerializer(serializers.ModelSerializer[TicketRecord]):
     # customer's tickets leave them out, like sla_breaches. This serializer never reads input.
     sla_first_response_due = serializers.DateTimeField(required=False, allow_null=True)
     sla_resolution_due = serializers.DateTimeField(required=False, allow_null=True)
+    attachments = serializers.SerializerMethodField(
+        help_text="Uploaded files (the ticket's own and its messages'), by scan state."
+    )
+
+    @extend_schema_field(TicketFileSerializer(many=True))
+    def get_attachments(self, ticket: TicketRecord) -> list[dict[str, Any]]:
+        reader, staff = _reader(self.context)
+        return visible_attachments(ticket.attachments, ticket.id, user_id=reader, staff=staff)
 
 
 class CustomerTicketSerializer(TicketSerializer):
@@ -87,13 +146,22 @@ class PayloadField(serializers.JSONField):
 class MessageSerializer(serializers.ModelSerializer[MessageRecord]):
     author_role = serializers.ChoiceField(choices=[r.value for r in Role])
     attachments = AttachmentsField()
+    files = serializers.SerializerMethodField(
+        help_text="The files uploaded to this message (``attachments`` is the metadata a "
+        "message body may list)."
+    )
 
     class Meta:
         model = MessageRecord
         fields = [
             "id", "ticket_id", "version", "author_id", "author_role", "body", "internal",
-            "attachments", "posted_at", "position",
+            "attachments", "files", "posted_at", "position",
         ]  # fmt: skip
+
+    @extend_schema_field(TicketFileSerializer(many=True))
+    def get_files(self, message: MessageRecord) -> list[dict[str, Any]]:
+        by_message: dict[str, list[dict[str, Any]]] = self.context.get("files_by_message", {})
+        return by_message.get(str(message.id), [])
 
 
 class NotificationSerializer(serializers.ModelSerializer[NotificationRecord]):
@@ -151,6 +219,20 @@ class AuditMessageSerializer(serializers.Serializer[Any]):
     posted_at = serializers.DateTimeField()
 
 
+class AuditFileSerializer(serializers.Serializer[Any]):
+    """A file as the aggregate keeps it (``domain.attachment.Attachment.as_dict``)."""
+
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+    uploader_id = serializers.CharField()
+    uploader_role = serializers.CharField()
+    message_id = serializers.UUIDField(allow_null=True)
+    internal = serializers.BooleanField()
+    status = serializers.ChoiceField(choices=SCAN_STATUSES)
+
+
 class TicketAsOfSerializer(serializers.Serializer[Any]):
     """``GET /api/tickets/{id}?as_of=``: the ticket as it was at a time or version, rebuilt
     from its events by the write side (command_api.presenters); described here, with the URL's
@@ -172,3 +254,4 @@ class TicketAsOfSerializer(serializers.Serializer[Any]):
     resolved_at = serializers.DateTimeField(allow_null=True)
     closed_at = serializers.DateTimeField(allow_null=True)
     messages = AuditMessageSerializer(many=True)
+    attachments = AuditFileSerializer(many=True)

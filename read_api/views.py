@@ -145,7 +145,8 @@ class TicketDetailView(ConsistentReadMixin, APIView):
             serializer, version = s.TicketSerializer, ticket.version
         else:
             serializer, version = s.CustomerTicketSerializer, ticket.public_version
-        return self.mark(Response(serializer(ticket).data, headers={"ETag": f'"{version}"'}))
+        data = serializer(ticket, context={"request": request}).data
+        return self.mark(Response(data, headers={"ETag": f'"{version}"'}))
 
 
 def with_sla(qs: QuerySet[TicketRecord]) -> QuerySet[TicketRecord]:
@@ -180,10 +181,25 @@ class MessageListView(ConsistentListView):
 
     def get_queryset(self) -> QuerySet[MessageRecord]:
         ticket = visible_ticket(self.request, self.kwargs["ticket_id"])
+        self.ticket = ticket
         qs = MessageRecord.objects.filter(ticket_id=ticket.id)
         if not is_staff(self.request):
             qs = qs.filter(internal=False)
         return qs
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        ticket = getattr(self, "ticket", None)
+        if ticket is not None:
+            by_message: dict[str, list[dict[str, Any]]] = {}
+            for item in s.visible_attachments(
+                ticket.attachments, ticket.id, user_id=user_id(self.request),
+                staff=is_staff(self.request),
+            ):  # fmt: skip
+                if item["message_id"]:
+                    by_message.setdefault(item["message_id"], []).append(item)
+            context["files_by_message"] = by_message
+        return context
 
 
 class IdCursorPagination(StrictCursorPagination):

@@ -17,6 +17,12 @@ free port, in memory.
 ClickHouse (analytics): ``DESKSTREAM_CLICKHOUSE_URL`` if set; else Debian's
 ``clickhouse-server`` (installed with apt-get when missing), started on free ports of
 127.0.0.1 with its own config and a fresh data directory under ``var/test-clickhouse``.
+S3 (attachments): ``DESKSTREAM_S3_ENDPOINT`` if set; else ``moto_server`` (``moto[server]``, a
+real S3 HTTP server) started on a free port. The tests create their own buckets.
+ClamAV (attachment scanning): ``DESKSTREAM_CLAMD_ADDRESS`` if set; else Debian's ``clamd``
+(``make clamav`` installs it) started on a free port with a local signature database that
+knows the EICAR test file (``freshclam`` cannot download here); ready in about 3 s.
+Without either binary the tests that need it skip, and this script says so.
 Usage: ``python scripts/with_services.py -- make lint pytest``.
 """
 
@@ -27,6 +33,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -147,6 +154,80 @@ def opensearch() -> tuple[str, subprocess.Popen[bytes] | None]:
     return url, proc
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not port_open("127.0.0.1", port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.terminate()
+            proc.wait(10)
+            raise ServiceError(f"{what} on 127.0.0.1:{port} did not start")
+        time.sleep(0.05)
+
+
+def s3() -> tuple[str, subprocess.Popen[bytes] | None]:
+    if os.environ.get("DESKSTREAM_S3_ENDPOINT"):
+        return os.environ["DESKSTREAM_S3_ENDPOINT"], None
+    binary = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+    if not Path(binary).exists():
+        print("S3: no moto_server (pip install 'moto[server]'); the S3 tests skip", flush=True)
+        return "", None
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port, proc, "moto_server", 30)
+    print(f"S3: started moto_server on 127.0.0.1:{port}", flush=True)
+    return f"http://127.0.0.1:{port}", proc
+
+
+TEMPORARY: list[Path] = []  # removed at exit
+CLAMD_CONF = """Foreground yes
+TCPSocket {port}
+TCPAddr 127.0.0.1
+DatabaseDirectory {db}
+LogFile {log}
+StreamMaxLength 64M
+"""
+
+
+def clamd() -> tuple[str, subprocess.Popen[bytes] | None]:
+    if os.environ.get("DESKSTREAM_CLAMD_ADDRESS"):
+        return os.environ["DESKSTREAM_CLAMD_ADDRESS"], None
+    binary = shutil.which("clamd") or "/usr/sbin/clamd"
+    sigtool = shutil.which("sigtool") or "/usr/bin/sigtool"
+    if not (Path(binary).exists() and Path(sigtool).exists()):
+        print("ClamAV: no clamd (make clamav); the scanning tests skip", flush=True)
+        return "", None
+    from tests.support.eicar import EICAR
+
+    home = Path(tempfile.mkdtemp(prefix="deskstream-clamd-"))
+    TEMPORARY.append(home)
+    (home / "db").mkdir()
+    (home / "eicar.txt").write_bytes(EICAR)
+    signatures = subprocess.run(
+        [sigtool, "--md5", "eicar.txt"], cwd=home, check=True, capture_output=True
+    ).stdout
+    (home / "db" / "local.hdb").write_bytes(signatures)
+    port = free_port()
+    conf = home / "clamd.conf"
+    conf.write_text(CLAMD_CONF.format(port=port, db=home / "db", log=home / "clamd.log"))
+    proc = subprocess.Popen(
+        [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    wait_for_port(port, proc, "clamd", 60)
+    print(f"ClamAV: started clamd on 127.0.0.1:{port} (signatures: {home / 'db'})", flush=True)
+    return f"127.0.0.1:{port}", proc
+
+
 def main() -> int:
     argv = sys.argv[1:]
     if argv and argv[0] == "--":
@@ -169,22 +250,28 @@ def main() -> int:
     clickhouse_url, clickhouse_proc = clickhouse()
     if clickhouse_url:
         env["DESKSTREAM_CLICKHOUSE_URL"] = clickhouse_url
+    started = [p for p in (redis_proc, kafka_proc, opensearch_proc) if p is not None]
     try:
+        for name, start in (("DESKSTREAM_S3_ENDPOINT", s3), ("DESKSTREAM_CLAMD_ADDRESS", clamd)):
+            value, proc = start()
+            if proc is not None:
+                started.append(proc)
+            if value:
+                env[name] = value
         return subprocess.call(argv, env=env, cwd=ROOT)
+    except ServiceError as error:
+        print(f"with_services: {error}", file=sys.stderr, flush=True)
+        return 2
     finally:
-        if opensearch_proc is not None:
-            opensearch_proc.terminate()
-            opensearch_proc.wait(10)
+        for proc in reversed(started):
+            proc.terminate()
+            proc.wait(10)
         if clickhouse_proc is not None:
             clickhouse_proc.terminate()
             clickhouse_proc.wait(30)
             shutil.rmtree(ROOT / "var" / f"test-clickhouse-{os.getpid()}", ignore_errors=True)
-        if kafka_proc is not None:
-            kafka_proc.terminate()
-            kafka_proc.wait(10)
-        if redis_proc is not None:
-            redis_proc.terminate()
-            redis_proc.wait(10)
+        for directory in TEMPORARY:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,9 @@ class TicketRecord(models.Model):
     public_position = models.BigIntegerField(default=0)
     public_updated_at = models.DateTimeField(null=True)
     public_last_message_at = models.DateTimeField(null=True)
+    # The ticket's files (its own and its messages'), each with its scan status; see
+    # projections/tickets.py for the shape.
+    attachments = models.JSONField(default=list)
 
     class Meta:
         db_table = "rm_ticket"

@@ -9,9 +9,11 @@ rebuild run near the speed the log is read instead of one round trip per event.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from psycopg import sql
 
 from infra.postgres.bulk import (
@@ -41,6 +43,7 @@ TICKET_COLUMNS = [
     "assigned_agent_id", "version", "position", "created_at", "updated_at", "last_message_at",
     "resolved_at", "closed_at", "message_count", "public_message_count", "sla_breaches",
     "public_version", "public_position", "public_updated_at", "public_last_message_at",
+    "attachments",
 ]  # fmt: skip
 MESSAGE_COLUMNS = [
     "id", "ticket_id", "version", "author_id", "author_role", "body", "internal",
@@ -119,6 +122,10 @@ class PostgresTicketsState:
     def _load(self, table: str, columns: list[str], ids: list[UUID], into: dict[int, Row]) -> None:
         for values in select_rows(self.cur, select_sql(table, columns, "id = ANY(%s)"), [ids]):
             row = dict(zip(columns, values, strict=True))
+            if isinstance(
+                row.get("attachments"), str
+            ):  # Django's connections leave jsonb undecoded
+                row["attachments"] = orjson.loads(row["attachments"])
             into[row["id"].int] = row
 
     def take_settled(self) -> Callable[[Any], None] | None:
@@ -212,3 +219,25 @@ def _write_messages(cursor: Any, table: str, rows: list[Row]) -> None:
 
 def handler(envelope: Envelope, state: Any) -> None:
     tickets.handle(envelope, state)
+
+
+def pending_scans(
+    uploaded_before: datetime | None = None, limit: int = 10_000
+) -> list[tuple[UUID, UUID]]:
+    """(ticket id, attachment id) of the files the read model still shows as scanning
+    (uploaded before ``uploaded_before``, when given: younger ones may have a scan under way)."""
+    from infra.postgres.models import TicketRecord
+
+    pending: list[tuple[UUID, UUID]] = []
+    rows = TicketRecord.objects.filter(attachments__contains=[{"status": "scanning"}])
+    for ticket_id, files in rows.values_list("id", "attachments")[:limit]:
+        pending += [
+            (ticket_id, UUID(f["id"]))
+            for f in files
+            if f["status"] == "scanning"
+            and (
+                uploaded_before is None
+                or datetime.fromisoformat(f["uploaded_at"]) < uploaded_before
+            )
+        ]
+    return pending

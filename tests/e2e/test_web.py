@@ -131,7 +131,6 @@ def test_customer_and_agent_work_a_ticket_live(
     customer.get_by_label("Description").fill("Smoke everywhere on floor 2")
     # The priority is staff's to set unless an admin lets customers choose it.
     expect(customer.get_by_label("Priority", exact=True)).to_have_count(0)
-    expect(customer.get_by_label("Attachments")).to_be_disabled()
     customer.get_by_role("button", name="Create ticket").click()
     expect(customer.get_by_test_id("ticket-subject")).to_have_text(subject)
     ticket_path = re.sub(r"^https?://[^/]+", "", customer.url)
@@ -338,3 +337,107 @@ def test_tokens_stay_out_of_reach_of_scripts_and_a_reload_keeps_the_session(
     page.reload()
     expect(page.get_by_role("heading", name="Sign in to Deskstream")).to_be_visible()
     page.context.close()
+
+
+def tiny_png() -> bytes:
+    """A real 2x2 red PNG, so the browser can decode the preview."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_customer_attaches_files_scanned_and_served_from_s3(
+    agent: Any, browser: Any, tmp_path: Path
+) -> None:
+    """A real server on S3 (moto_server) and clamd: the customer creates a ticket with an
+    image and the EICAR test file; the image is previewed through its signed link, EICAR is
+    blocked; a reply's file reaches the agent; a link does not serve another customer."""
+    import base64
+
+    import boto3
+
+    from tests.support.eicar import EICAR
+
+    endpoint = os.environ.get("DESKSTREAM_S3_ENDPOINT")
+    clamd = os.environ.get("DESKSTREAM_CLAMD_ADDRESS")
+    if not (endpoint and clamd):
+        pytest.skip("run through scripts/with_services.py (moto_server and clamd)")
+    bucket = f"web-{uuid.uuid4().hex[:12]}"
+    boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="k",
+        aws_secret_access_key="s",
+    ).create_bucket(Bucket=bucket)  # fmt: skip
+    from infra.server.webapp import ensure_built
+
+    problem = ensure_built()
+    if problem:
+        pytest.fail(f"the web app could not be built: {problem}")
+    server = start_server(
+        {
+            "DESKSTREAM_ATTACHMENT_STORAGE": "s3",
+            "DESKSTREAM_S3_BUCKET": bucket,
+            "DESKSTREAM_S3_REGION": "us-east-1",
+            "DESKSTREAM_S3_ACCESS_KEY": "k",
+            "DESKSTREAM_S3_SECRET_KEY": "s",
+            "DESKSTREAM_ATTACHMENT_KEY": base64.b64encode(os.urandom(32)).decode(),
+        }
+    )
+    try:
+        (tmp_path / "screen.png").write_bytes(tiny_png())
+        (tmp_path / "eicar.txt").write_bytes(EICAR)
+        customer = open_page(browser, server)
+        sign_in(customer, customer_email())
+        subject = f"Screen broken {uuid.uuid4().hex[:8]}"
+        customer.get_by_label("Subject").fill(subject)
+        customer.get_by_label("Attachments").set_input_files(
+            [str(tmp_path / "screen.png"), str(tmp_path / "eicar.txt")]
+        )
+        expect(customer.get_by_role("img", name="Preview of screen.png")).to_be_visible()
+        customer.get_by_role("button", name="Create ticket").click()
+        expect(customer.get_by_test_id("ticket-subject")).to_have_text(subject)
+        files = customer.get_by_role("list", name="Ticket attachments")
+        preview = files.get_by_role("img", name="Preview of screen.png")
+        expect(preview).to_be_visible()
+        # The preview came through the signed link, decrypted: the browser decoded the PNG.
+        customer.wait_for_function(
+            "img => img.complete && img.naturalWidth === 2", arg=preview.element_handle()
+        )
+        expect(files.get_by_text("Blocked: the virus scanner found malware")).to_be_visible()
+        expect(files.get_by_role("link", name="eicar.txt")).to_have_count(0)
+        link = files.get_by_role("link", name="screen.png", exact=True).get_attribute("href")
+        assert link is not None
+        assert link.startswith("/api/attachments/"), link
+
+        # A reply with a file: the agent sees it on the message.
+        customer.get_by_label("Reply").fill("Here is the log")
+        (tmp_path / "log.txt").write_text("error 42\n")
+        customer.get_by_label("Attach files").set_input_files(str(tmp_path / "log.txt"))
+        customer.get_by_role("button", name="Send reply").click()
+        ticket_path = re.sub(r"^https?://[^/]+", "", customer.url)
+        desk = open_page(browser, server)
+        sign_in(desk, agent.email)
+        desk.goto(ticket_path)
+        message = desk.locator(".messages").get_by_test_id("public-message")
+        expect(message.get_by_role("link", name="log.txt", exact=True)).to_be_visible()
+
+        # The customer's link works for the customer, not for a stranger's browser session
+        # (the link names its user: another customer's own link to it does not exist).
+        with server.client() as http:
+            assert http.get(link).content == tiny_png()
+            forged = re.sub(r"u=\d+", f"u={agent.pk}", link)
+            assert http.get(forged).status_code == 403
+        for page in (customer, desk):
+            page.context.close()
+    finally:
+        server.stop()

@@ -19,8 +19,14 @@ def run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("DESKSTREAM_")}
     return subprocess.run(
         [sys.executable, str(SCRIPT), "--", *PRINT_REDIS],
-        # A Kafka address of its own: nothing here needs a broker started.
-        env={**base, "DESKSTREAM_KAFKA_BOOTSTRAP": "127.0.0.1:9", **env},
+        # Kafka, S3 and clamd addresses of its own: nothing here needs those servers started.
+        env={
+            **base,
+            "DESKSTREAM_KAFKA_BOOTSTRAP": "127.0.0.1:9",
+            "DESKSTREAM_S3_ENDPOINT": "http://127.0.0.1:9",
+            "DESKSTREAM_CLAMD_ADDRESS": "127.0.0.1:9",
+            **env,
+        },
         cwd=ROOT,
         capture_output=True,
         text=True,

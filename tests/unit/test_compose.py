@@ -22,7 +22,7 @@ from infra.postgres.feed import KAFKA, LOG
 from infra.server import launcher
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-INFRA = {"postgres", "redis", "kafka", "opensearch", "clickhouse", "grafana"}
+INFRA = {"postgres", "redis", "kafka", "opensearch", "clickhouse", "grafana", "clamav"}
 APP = {"migrate", "web", "worker", "beat", "relay"} | {
     "projector-" + name.replace("_", "-") for name in PROJECTORS
 }

@@ -172,3 +172,43 @@ def test_replays_apply_the_same_visibility(log: FakeEventLog) -> None:
         push.replay_log(log, log, ["queue"], after_position=0, max_span=2)
     assert push.ticket_customer(log, ticket.id) == "5"
     assert push.ticket_customer(log, UUID(int=1)) is None
+
+
+def test_attachment_frames_reach_only_those_who_may_see_the_file(log: FakeEventLog) -> None:
+    from uuid import uuid4
+
+    from domain.attachment import AttachmentLimits
+
+    ticket = opened(log)
+    tid = ticket.id
+    limits = AttachmentLimits()
+    public_file, staff_file = uuid4(), uuid4()
+    for file_id, actor, role, internal in (
+        (public_file, "5", Role.CUSTOMER, False),
+        (staff_file, "2", Role.AGENT, True),
+    ):
+        ticket.upload_attachment(
+            attachment_id=file_id, name="a.png", content_type="image/png", size=3,
+            message_id=None, internal=internal, actor_id=actor, actor_role=role, limits=limits,
+        )  # fmt: skip
+    for file_id in (public_file, staff_file):
+        ticket.record_attachment_scan(
+            attachment_id=file_id, verdict="clean", signature="", actor_id="scanner",
+            actor_role=Role.SYSTEM,
+        )  # fmt: skip
+    log.append(ticket)
+    found = [groups(push.ticket_deliveries(e)) for e in log.envelopes[1:]]
+    public, staff = f"ticket.{tid}", f"ticket.{tid}.staff"
+    assert found == [
+        [(public, "attachment_uploaded")],
+        [(staff, "attachment_uploaded")],
+        [(public, "attachment_scanned")],
+        [(staff, "attachment_scanned")],
+    ]
+    frame = push.ticket_deliveries(log.envelopes[3])[0].frame
+    assert frame["data"] == {
+        "attachment_id": str(public_file),
+        "status": "clean",
+        "message_id": None,
+        "internal": False,
+    }

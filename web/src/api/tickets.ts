@@ -13,6 +13,7 @@ import type {
   Attachment,
   History,
   Message,
+  MessageResult,
   MessageList,
   Priority,
   Status,
@@ -149,8 +150,9 @@ export interface Reply {
 export function usePostMessage(ticketId: string, me: { id: number; role: Message["author_role"] }) {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (reply: Reply) =>
-      command(`/api/tickets/${ticketId}/messages`, {
+    mutationFn: async (reply: Reply): Promise<MessageResult> =>
+      // The message command also names the new message (MessageResult).
+      (await command(`/api/tickets/${ticketId}/messages`, {
         method: "POST",
         body: {
           body: reply.body,
@@ -158,7 +160,7 @@ export function usePostMessage(ticketId: string, me: { id: number; role: Message
           ...(reply.attachments ? { attachments: reply.attachments } : {}),
         },
         headers: reply.ifMatch ? { "If-Match": `"${reply.ifMatch}"` } : undefined,
-      }),
+      })) as MessageResult,
     onMutate: async (reply) => {
       await client.cancelQueries({ queryKey: keys.messages(ticketId) });
       const previous = client.getQueryData<Message[]>(keys.messages(ticketId));

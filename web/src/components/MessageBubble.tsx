@@ -27,7 +27,7 @@ export function MessageBubble({
         </time>
       </header>
       <p className="bubble-body">{message.body}</p>
-      <AttachmentList attachments={message.attachments} />
+      <AttachmentList attachments={[...message.attachments, ...(message.files ?? [])]} />
     </article>
   );
 }

@@ -30,6 +30,7 @@ function tickets(n: number): Ticket[] {
     resolved_at: null,
     closed_at: null,
     message_count: 0,
+    attachments: [],
     sla_first_response_due: null,
     sla_resolution_due: null,
   }));

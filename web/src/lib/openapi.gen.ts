@@ -289,6 +289,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/attachments/{attachment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The signed link is the credential (an ``<img src>`` sends no bearer token); the
+         *     ticket is asked again whether the link's user may read the file now.
+         */
+        get: operations["attachments_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/demo-login": {
         parameters: {
             query?: never;
@@ -681,6 +701,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tickets/{ticket_id}/attachments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Attach a file to the ticket, or with `message_id` to one of your own messages (then it is internal exactly when the message is). The file is offered to readers once the virus scan says clean; until then its status is "scanning". */
+        post: operations["tickets_attachments_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tickets/{ticket_id}/history": {
         parameters: {
             query?: never;
@@ -785,6 +822,20 @@ export interface components {
             name: string;
             content_type?: string;
             size?: number;
+        };
+        /** @description A file as the aggregate keeps it (``domain.attachment.Attachment.as_dict``). */
+        AuditFile: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            content_type: string;
+            size: number;
+            uploader_id: string;
+            uploader_role: string;
+            /** Format: uuid */
+            message_id: string | null;
+            internal: boolean;
+            status: components["schemas"]["ScanStatusEnum"];
         };
         /** @description A message as the aggregate keeps it, in a ticket rebuilt from its events. */
         AuditMessage: {
@@ -940,6 +991,8 @@ export interface components {
             body: string;
             internal: boolean;
             attachments: components["schemas"]["MessageAttachment"][];
+            /** @description The files uploaded to this message (``attachments`` is the metadata a message body may list). */
+            readonly files: components["schemas"]["TicketFile"][];
             /** Format: date-time */
             posted_at: string;
             /** Format: int64 */
@@ -950,6 +1003,17 @@ export interface components {
             name: string;
             content_type?: string;
             size?: number;
+        };
+        MessageResult: {
+            /** Format: uuid */
+            id: string;
+            version: number;
+            position: number | null;
+            /**
+             * Format: uuid
+             * @description The new message (upload its files to it).
+             */
+            message_id: string;
         };
         Notification: {
             /** Format: uuid */
@@ -1142,6 +1206,13 @@ export interface components {
          * @enum {string}
          */
         RoleEnum: "customer" | "agent" | "admin";
+        /**
+         * @description * `scanning` - scanning
+         *     * `clean` - clean
+         *     * `infected` - infected
+         * @enum {string}
+         */
+        ScanStatusEnum: "scanning" | "clean" | "infected";
         ScopeLimit: {
             per_user: number;
             per_ip: number;
@@ -1261,6 +1332,8 @@ export interface components {
             sla_first_response_due?: string | null;
             /** Format: date-time */
             sla_resolution_due?: string | null;
+            /** @description Uploaded files (the ticket's own and its messages'), by scan state. */
+            readonly attachments: components["schemas"]["TicketFile"][];
         };
         /**
          * @description ``GET /api/tickets/{id}?as_of=``: the ticket as it was at a time or version, rebuilt
@@ -1290,6 +1363,30 @@ export interface components {
             /** Format: date-time */
             closed_at: string | null;
             messages: components["schemas"]["AuditMessage"][];
+            attachments: components["schemas"]["AuditFile"][];
+        };
+        /**
+         * @description One uploaded file as a reader sees it; ``url`` (a short-lived signed link for this
+         *     user) only once the scan said clean.
+         */
+        TicketFile: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @description Detected from the content. */
+            content_type: string;
+            size: number;
+            /** Format: uuid */
+            message_id: string | null;
+            internal: boolean;
+            uploader_id: string;
+            uploader_role: string;
+            /** Format: date-time */
+            uploaded_at: string;
+            status: components["schemas"]["ScanStatusEnum"];
+            url: string | null;
+            /** @description Unix seconds */
+            url_expires_at: number | null;
         };
         TicketIntake: {
             /** @description Whether customers may choose the priority of the tickets they open. */
@@ -1305,6 +1402,29 @@ export interface components {
             refresh: string;
             token_type: string;
             expires_in: number;
+        };
+        UploadRequest: {
+            /** Format: binary */
+            file: string;
+            /** Format: uuid */
+            message_id?: string | null;
+            /** @default false */
+            internal: boolean;
+        };
+        UploadResult: {
+            /**
+             * Format: uuid
+             * @description The ticket.
+             */
+            id: string;
+            version: number;
+            position: number | null;
+            /** Format: uuid */
+            attachment_id: string;
+            /** @description Detected from the content. */
+            content_type: string;
+            /** @description Always "scanning" here. */
+            status: string;
         };
         WorkingHoursRequest: {
             /** @description {"time_zone": "Europe/Berlin", "weekly_hours": {"mon": [["09:00", "17:00"]], ...}}, or null: available at any time. */
@@ -2386,6 +2506,78 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
+            };
+        };
+    };
+    attachments_retrieve: {
+        parameters: {
+            query: {
+                exp: string;
+                sig: string;
+                t: string;
+                u: string;
+            };
+            header?: never;
+            path: {
+                attachment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The link is tampered with or expired */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such file for this user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Still being scanned */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Quarantined: the scanner found malware */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -4270,6 +4462,82 @@ export interface operations {
             };
         };
     };
+    tickets_attachments_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ticket_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["UploadRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadResult"];
+                };
+            };
+            /** @description Bad form, empty file or too many files */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not allowed (customers attach no internal files) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such ticket or message */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The ticket is closed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The file is bigger than the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Files of this type (from the content) are refused */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     tickets_history_retrieve: {
         parameters: {
             query?: never;
@@ -4414,7 +4682,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CommandResult"];
+                    "application/json": components["schemas"]["MessageResult"];
                 };
             };
             /** @description Invalid input: `fields` names each refused parameter or body field. */

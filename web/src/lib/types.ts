@@ -26,6 +26,11 @@ export type AccessToken = Omit<TokenPair, "refresh">;
 export type Providers = Schemas["Providers"];
 export type CommandResult = Schemas["CommandResult"];
 export type Attachment = Schemas["MessageAttachment"];
+/** An uploaded file with its scan state (`url`: a signed link, only once clean). */
+export type TicketFile = Schemas["TicketFile"];
+export type ScanStatus = Schemas["ScanStatusEnum"];
+export type MessageResult = Schemas["MessageResult"];
+export type UploadResult = Schemas["UploadResult"];
 export type Ticket = Schemas["Ticket"];
 export type TicketAsOf = Schemas["TicketAsOf"];
 export type History = Schemas["History"];
@@ -42,8 +47,10 @@ type StoredMessage = Schemas["Message"];
 /** A message of the thread as the app holds it: from the read model, or from a WebSocket frame
  * or the audit view (no `ticket_id`, no `position`), or a reply sent and not yet confirmed
  * (`pending`, client-side only). */
-export type Message = Omit<StoredMessage, "ticket_id" | "position"> &
-  Partial<Pick<StoredMessage, "ticket_id" | "position">> & { pending?: boolean };
+export type Message = Omit<StoredMessage, "ticket_id" | "position" | "files"> &
+  Partial<Pick<StoredMessage, "ticket_id" | "position" | "files">> & {
+    pending?: boolean;
+  };
 
 export interface TicketFilters {
   status?: Status[];
@@ -65,6 +72,8 @@ export interface EventFrame {
     | "assignment_changed"
     | "priority_changed"
     | "ticket_edited"
+    | "attachment_uploaded"
+    | "attachment_scanned"
     | "notification";
   ticket_id: string;
   version: number;

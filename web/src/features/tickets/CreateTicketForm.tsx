@@ -1,5 +1,7 @@
 import { useState, type FormEvent } from "react";
+import { useUploads, type Upload } from "../../api/attachments";
 import { useCreateTicket } from "../../api/tickets";
+import { FileDrop } from "../../components/FileDrop";
 import { ApiError, errorMessage } from "../../lib/api";
 import { useAuth } from "../../lib/auth";
 import { PRIORITY_LABELS } from "../../lib/format";
@@ -19,10 +21,18 @@ export function validateTicket(subject: string, description: string): Errors {
   return errors;
 }
 
-export function CreateTicketForm({ onCreated }: { onCreated: (result: CommandResult) => void }) {
+export function CreateTicketForm({
+  onCreated,
+  upload,
+}: {
+  onCreated: (result: CommandResult) => void;
+  upload?: Upload;
+}) {
   const create = useCreateTicket();
   // Customers choose the priority only when an admin allows it; tags are staff's alone.
   const mayPrioritise = useAuth().me?.may_set_priority ?? false;
+  const uploads = useUploads(upload);
+  const [created, setCreated] = useState<CommandResult | null>(null);
   const [subject, setSubject] = useState("");
   const [description, setDescription] = useState("");
   const [priority, setPriority] = useState<Priority>("medium");
@@ -34,14 +44,22 @@ export function CreateTicketForm({ onCreated }: { onCreated: (result: CommandRes
     setErrors(found);
     if (Object.keys(found).length) return;
     try {
-      const result = await create.mutateAsync({
-        subject: subject.trim(),
-        description,
-        ...(mayPrioritise ? { priority } : {}),
-      });
+      const result =
+        created ??
+        (await create.mutateAsync({
+          subject: subject.trim(),
+          description,
+          ...(mayPrioritise ? { priority } : {}),
+        }));
+      setCreated(result);
+      // The files go to the new ticket; a refused one keeps the form open to say why.
+      const done = await uploads.run(result.id, uploads.items);
+      if (done.some((item) => item.state === "failed")) return;
       setSubject("");
       setDescription("");
       setPriority("medium");
+      setCreated(null);
+      uploads.clear();
       onCreated(result);
     } catch (error) {
       // Server-side validation: show each field's message beside the field.
@@ -56,6 +74,8 @@ export function CreateTicketForm({ onCreated }: { onCreated: (result: CommandRes
       } else setErrors({ form: errorMessage(error) });
     }
   }
+
+  const uploading = uploads.items.some((item) => item.state === "uploading");
 
   return (
     <form
@@ -110,18 +130,43 @@ export function CreateTicketForm({ onCreated }: { onCreated: (result: CommandRes
         </>
       )}
       {errors.priority && <p className="field-error">{errors.priority}</p>}
-      <label htmlFor="ticket-attachments">Attachments</label>
-      <input id="ticket-attachments" type="file" disabled aria-describedby="attachments-note" />
-      <p id="attachments-note" className="muted small">
-        File upload is not available yet.
-      </p>
+      <FileDrop
+        items={uploads.items}
+        onAdd={uploads.add}
+        onRemove={uploads.remove}
+        disabled={create.isPending}
+      />
+      {created && uploads.items.some((item) => item.state === "failed") && (
+        <p className="muted small" role="status">
+          The ticket was created. Remove or replace the refused files and press the button again, or{" "}
+          <button
+            type="button"
+            className="link-button"
+            onClick={() => {
+              const result = created;
+              setCreated(null);
+              uploads.clear();
+              onCreated(result);
+            }}
+          >
+            open the ticket without them
+          </button>
+          .
+        </p>
+      )}
       {errors.form && (
         <p className="field-error" role="alert">
           {errors.form}
         </p>
       )}
-      <button type="submit" disabled={create.isPending}>
-        {create.isPending ? "Creating…" : "Create ticket"}
+      <button type="submit" disabled={create.isPending || uploading}>
+        {create.isPending
+          ? "Creating…"
+          : uploading
+            ? "Uploading…"
+            : created
+              ? "Attach the files"
+              : "Create ticket"}
       </button>
     </form>
   );

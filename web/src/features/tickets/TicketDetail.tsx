@@ -5,6 +5,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import { Link, useParams } from "react-router";
 import { useAgents } from "../../api/agents";
+import { useUploads, type Upload } from "../../api/attachments";
 import {
   keys,
   mergeMessage,
@@ -14,7 +15,9 @@ import {
   usePostMessage,
   useTicket,
 } from "../../api/tickets";
+import { AttachmentList } from "../../components/AttachmentList";
 import { PriorityBadge, StatusBadge } from "../../components/Badges";
+import { FileDrop } from "../../components/FileDrop";
 import { MessageBubble } from "../../components/MessageBubble";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { ApiError, errorMessage } from "../../lib/api";
@@ -39,7 +42,7 @@ export function TicketDetailPage() {
   return <TicketDetail key={ticketId} ticketId={ticketId} />;
 }
 
-export function TicketDetail({ ticketId }: { ticketId: string }) {
+export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: Upload }) {
   const { me, isStaff } = useAuth();
   const client = useQueryClient();
   const toasts = useToasts();
@@ -75,6 +78,11 @@ export function TicketDetail({ ticketId }: { ticketId: string }) {
       }
       return next;
     });
+    if (frame.kind === "attachment_uploaded" || frame.kind === "attachment_scanned") {
+      // A file arrived or its scan finished: fetch the lists again (they carry its link).
+      void client.invalidateQueries({ queryKey: keys.ticket(ticketId) });
+      void client.invalidateQueries({ queryKey: keys.messages(ticketId) });
+    }
     if (frame.kind === "message_posted") {
       const message: Message = {
         id: String(d.message_id),
@@ -184,6 +192,10 @@ export function TicketDetail({ ticketId }: { ticketId: string }) {
             </span>
           </div>
           {t.description && <p className="description">{t.description}</p>}
+          <AttachmentList
+            label="Ticket attachments"
+            attachments={(t.attachments ?? []).filter((a) => !a.message_id)}
+          />
         </div>
         <nav aria-label="Ticket views">
           <Link to={`/tickets/${t.id}/history`}>History</Link>
@@ -236,6 +248,7 @@ export function TicketDetail({ ticketId }: { ticketId: string }) {
           <p className="muted">This ticket is closed.</p>
         ) : (
           <ReplyBox
+            upload={upload}
             ticketId={t.id}
             seenVersion={seenVersion}
             onTyping={(internal) => realtime?.typing(t.id, internal)}
@@ -324,12 +337,14 @@ function TicketControls({ ticket }: { ticket: Ticket }) {
 }
 
 function ReplyBox({
+  upload,
   ticketId,
   seenVersion,
   onTyping,
   onSent,
   onError,
 }: {
+  upload?: Upload;
   ticketId: string;
   seenVersion: number;
   onTyping: (internal: boolean) => void;
@@ -343,6 +358,8 @@ function ReplyBox({
   const [stale, setStale] = useState<number | null>(null);
   const [fieldError, setFieldError] = useState<string | null>(null);
   const lastTyping = useRef(0);
+  const uploads = useUploads(upload);
+  const client = useQueryClient();
 
   function onChange(value: string) {
     setBody(value);
@@ -362,10 +379,18 @@ function ReplyBox({
     setFieldError(null);
     const text = body;
     setBody("");
+    const files = uploads.items;
     try {
-      await post.mutateAsync({ body: text, internal, ifMatch: seenVersion });
+      const result = await post.mutateAsync({ body: text, internal, ifMatch: seenVersion });
       setStale(null);
       onSent();
+      if (files.length && result.message_id) {
+        const done = await uploads.run(ticketId, files, { messageId: result.message_id });
+        void client.invalidateQueries({ queryKey: keys.messages(ticketId) });
+        void client.invalidateQueries({ queryKey: keys.ticket(ticketId) });
+        if (!done.some((item) => item.state === "failed")) uploads.clear();
+        else onError("Some files were not attached; see below.");
+      }
     } catch (error) {
       setBody(text); // keep the draft
       if (error instanceof ApiError && error.code === "stale_reply") {
@@ -403,6 +428,13 @@ function ReplyBox({
           {fieldError}
         </p>
       )}
+      <FileDrop
+        label="Attach files"
+        items={uploads.items}
+        onAdd={uploads.add}
+        onRemove={uploads.remove}
+        disabled={post.isPending}
+      />
       <div className="row">
         {isStaff && (
           <label className="checkbox">

@@ -1,0 +1,1 @@
+"""Virus scanning with ClamAV's ``clamd`` over TCP (the INSTREAM command)."""
