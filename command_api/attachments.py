@@ -40,6 +40,7 @@ from domain.attachment import AttachmentLimits, AttachmentTooLargeError
 from domain.errors import NotFoundError
 from domain.lifecycle import Role
 from infra.auth.models import User
+from infra.schema import ErrorSerializer
 from infra.storage.content import detect_content_type
 from infra.storage.envelope import Envelope
 from infra.storage.links import LinkError, verify_link
@@ -155,13 +156,22 @@ class UploadResultSerializer(serializers.Serializer[Any]):
     status = serializers.CharField(help_text='Always "scanning" here.')
 
 
+def _error(description: str) -> OpenApiResponse:
+    """An error answer: the API's error body (``infra.schema.ErrorSerializer``)."""
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
 ERRORS = {
-    400: OpenApiResponse(description="Bad form, empty file or too many files"),
-    403: OpenApiResponse(description="Not allowed (customers attach no internal files)"),
-    404: OpenApiResponse(description="No such ticket or message"),
-    409: OpenApiResponse(description="The ticket is closed"),
-    413: OpenApiResponse(description="The file is bigger than the limit"),
-    415: OpenApiResponse(description="Files of this type (from the content) are refused"),
+    400: _error("Bad form, empty file or too many files"),
+    403: OpenApiResponse(
+        ErrorSerializer, description="Not allowed (customers attach no internal files)"
+    ),
+    404: _error("No such ticket or message"),
+    409: _error("The ticket is closed"),
+    413: _error("The file is bigger than the limit"),
+    415: OpenApiResponse(
+        ErrorSerializer, description="Files of this type (from the content) are refused"
+    ),
 }
 
 
@@ -240,10 +250,14 @@ class AttachmentDownloadView(APIView):
         parameters=LINK_PARAMETERS,
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,
-            403: OpenApiResponse(description="The link is tampered with or expired"),
-            404: OpenApiResponse(description="No such file for this user"),
-            409: OpenApiResponse(description="Still being scanned"),
-            410: OpenApiResponse(description="Quarantined: the scanner found malware"),
+            403: OpenApiResponse(
+                ErrorSerializer, description="The link is tampered with or expired"
+            ),
+            404: _error("No such file for this user"),
+            409: _error("Still being scanned"),
+            410: OpenApiResponse(
+                ErrorSerializer, description="Quarantined: the scanner found malware"
+            ),
         },
         tags=["attachments"],
         auth=[],

@@ -85,12 +85,19 @@ def test_the_web_server_owns_chdb_serves_the_dashboard_and_rebuild_waits_for_it(
     admin = httpx.Client(
         base_url=url, headers={"Authorization": f"Bearer {e2e_token(e2e_user('admin'))}"}
     )
+    # Tags are staff's: an agent opens the ticket on a customer's behalf.
+    agent = httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {e2e_token(e2e_user('agent'))}"}
+    )
+    customer_user = e2e_user()
+    customer_id = customer_user.pk
     customer = httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {e2e_token(e2e_user())}"}
+        base_url=url, headers={"Authorization": f"Bearer {e2e_token(customer_user)}"}
     )
     tag = f"e2e-{uuid.uuid4().hex[:8]}"
-    opened = customer.post(
-        "/api/tickets", json={"subject": "Live", "description": "d", "tags": [tag]}
+    opened = agent.post(
+        "/api/tickets",
+        json={"subject": "Live", "description": "d", "tags": [tag], "customer_id": customer_id},
     )
     assert opened.status_code == 201, opened.text
     position = opened.json()["position"]

@@ -137,11 +137,13 @@ def test_after_reads_your_writes_from_clickhouse(api, analytics_db, settings):
     from rest_framework.test import APIClient
 
     _, admin = api("admin")
-    _, customer = api("customer")
+    customer, _ = api("customer")
+    _, agent = api("agent")
     raw = APIClient()  # no projecting before the read
     raw.credentials(HTTP_AUTHORIZATION=admin._credentials["HTTP_AUTHORIZATION"])
     tag = f"printer-{uuid.uuid4().hex[:8]}"  # the log may hold other tests' tickets
-    res = open_ticket(customer, tags=[tag])
+    # Tags are staff's: an agent opens it on the customer's behalf.
+    res = open_ticket(agent, tags=[tag], customer_id=customer.pk)
 
     settings.READ_AFTER_TIMEOUT = 0.2
     r = raw.get("/api/analytics/open", {"after": res["position"], "tag": tag})
