@@ -357,7 +357,6 @@ def own_opensearch(settings: Any) -> Iterator[Any]:
     settings.SEARCH_BACKEND = "opensearch"
     settings.OPENSEARCH_URL = url
     settings.OPENSEARCH_INDEX = "down-test"
-    settings.OPENSEARCH_TIMEOUT = 1.0
     try:
         yield proc
     finally:
@@ -375,7 +374,7 @@ def client_for(user: Any, token_for: Any) -> APIClient:
 
 @pytest.mark.django_db(transaction=True)
 def test_opensearch_down_search_503_projector_pauses_and_resumes_commands_unaffected(
-    own_opensearch, make_user, token_for
+    own_opensearch, make_user, token_for, settings
 ):
     agent = make_user("agent")
     customer = make_user("customer")
@@ -385,8 +384,9 @@ def test_opensearch_down_search_503_projector_pauses_and_resumes_commands_unaffe
         "/api/tickets", {"subject": f"Toaster {toaster}", "description": "Burnt"}, format="json"
     )
     assert opened.status_code == 201
-    bootstrap.runner("search").catch_up()
+    bootstrap.runner("search").catch_up()  # the whole log so far: the default timeout
     assert staff.get("/api/search", {"q": toaster}).json()["groups"]["tickets"]["count"] == 1
+    settings.OPENSEARCH_TIMEOUT = 1.0  # from here on a stopped server is noticed in a second
     store = bootstrap.opensearch_store()
     stop = threading.Event()
     threads = runtime.projector_threads(
