@@ -214,6 +214,9 @@ class LiveServer:
 
     def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # Idle connections retire before uvicorn's 5 s keep-alive closes them, so a request
+        # never goes out on a connection the server is closing (a reset).
+        kwargs.setdefault("limits", httpx.Limits(keepalive_expiry=2.0))
         return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
 
 
