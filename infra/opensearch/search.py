@@ -450,9 +450,6 @@ class OpenSearchSearchStore:
         if batch.position != before:
             self._set_position(index, batch.position)
 
-    def has_applied_versions(self) -> bool:
-        return True  # every document carries its ticket's version
-
     # ------------------------------------------------------------ reads and writes
     def read_from(self) -> str:
         return self.index or self.alias

@@ -446,14 +446,6 @@ class PostgresProjectionStore:
             )
         return position
 
-    def has_applied_versions(self) -> bool:
-        with connection.cursor() as cur:
-            cur.execute(
-                "SELECT EXISTS (SELECT 1 FROM projection_applied WHERE name = %s)",
-                [self.tracking_name],
-            )
-            return bool(cur.fetchone()[0])
-
 
 class EventGapError(RuntimeError):
     """An aggregate's next event is missing: the stream lost one (never expected).

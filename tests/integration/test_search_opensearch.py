@@ -344,6 +344,9 @@ def test_rebuild_switches_the_alias_while_searches_and_writes_go_on(opensearch, 
     status = StringIO()
     call_command("projector", "status", stdout=status)
     assert f"alias {settings.OPENSEARCH_INDEX} -> index {after}" in status.getvalue()
+    # Fed from the log (the source feed.py recorded), though its documents carry versions.
+    row = next(line for line in status.getvalue().splitlines() if "│ search" in line)
+    assert [c.strip() for c in row.split("│")[1:3]] == ["search", "log"]
 
 
 # ------------------------------------------------------------------ OpenSearch down

@@ -24,6 +24,7 @@ from typing import IO, Any, cast
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -40,7 +41,14 @@ from config import bootstrap
 from infra.clickhouse.embedded import DirectoryInUseError
 from infra.clickhouse.ports import AnalyticsUnavailableError
 from infra.kafka.resilience import keep_running, reset_database
-from infra.postgres.feed import KAFKA, LOG, SOURCES, FeedConflictError, FeedLeases
+from infra.postgres.feed import (
+    KAFKA,
+    LOG,
+    SOURCES,
+    FeedConflictError,
+    FeedLeases,
+    recorded_source,
+)
 from infra.postgres.projection_store import EventGapError
 from infra.server.shutdown import stop_on_signals
 from projections.ports import RebuildableStore
@@ -116,6 +124,8 @@ class Command(BaseCommand):
             table.add_column(
                 col, justify="right" if col in ("position", "lag (events)") else "left"
             )
+        with connection.cursor() as cursor:
+            sources = {name: recorded_source(cursor, name) for name in bootstrap.STORES}
         for name in sorted(bootstrap.STORES):
             store = bootstrap.store(name)
             where = "PostgreSQL"
@@ -127,7 +137,7 @@ class Command(BaseCommand):
                     where = (
                         f"alias {info['alias']} -> index {info['index']} ({info['documents']} docs)"
                     )
-                if name in bootstrap.KAFKA_PROJECTORS and store.has_applied_versions():
+                if name in bootstrap.KAFKA_PROJECTORS and (sources[name] or (0, LOG))[1] == KAFKA:
                     # Fed by Kafka: the position is the contiguous frontier; the lag counts
                     # the events not applied yet (some above the frontier may be).
                     unapplied = bootstrap.kafka_store(name).unapplied()
