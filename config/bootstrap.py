@@ -69,6 +69,7 @@ from infra.postgres.event_source import PostgresEventSource, conninfo_from_djang
 from infra.postgres.feed import LOG, FeedConflictError, FeedLeases
 from infra.postgres.models import AgentRecord
 from infra.postgres.projection_store import (
+    PostgresAppliedVersions,
     PostgresProjectionStore,
     VersionedProjectionStore,
     log_table,
@@ -277,6 +278,11 @@ def customer_info(customer_ids: Sequence[str]) -> dict[str, search.CustomerInfo]
     return found
 
 
+def events_table() -> str:
+    """The event store's table: the notification log the frontiers are counted on."""
+    return log_table(get_application().recorder)  # type: ignore[arg-type]
+
+
 def opensearch_store(*, stream: bool = False) -> os_search.OpenSearchSearchStore:
     return os_search.OpenSearchSearchStore(
         opensearch_client(),
@@ -284,6 +290,8 @@ def opensearch_store(*, stream: bool = False) -> os_search.OpenSearchSearchStore
         customer_info,
         refresh=settings.OPENSEARCH_REFRESH,
         stream=stream,
+        # From Kafka: the applied versions beside the event store, for the frontier.
+        versions=PostgresAppliedVersions(events_table()) if stream else None,
     )
 
 
@@ -561,8 +569,7 @@ def kafka_store(name: str) -> Any:
         return analytics_store()  # exactly once by ticket version, from whatever source
     if name == search.NAME:
         return opensearch_store(stream=True)
-    recorder = get_application().recorder
-    return VersionedProjectionStore.like(store(name), log_table(recorder))  # type: ignore[arg-type]
+    return VersionedProjectionStore.like(store(name), events_table())
 
 
 def group_id(name: str) -> str:
