@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -221,6 +222,8 @@ def main() -> int:
     argv = sys.argv[1:]
     if argv and argv[0] == "--":
         argv = argv[1:]
+    # Stopped (a CI timeout, kill): end the command, then stop what was started here.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     env = dict(os.environ)
     env["DATABASE_URL"] = postgres()
     with ExitStack() as stack:
