@@ -52,7 +52,7 @@ class ModelDrafter:
         released = _Released(on_delta, redactor)
         completion = self.chat.stream(messages, released)
         released.flush()
-        refusal = completion.refusal
+        refusal = f"The model declined: {completion.refusal}" if completion.refusal else ""
         if not refusal and completion.finish_reason == "content_filter":
             refusal = "The model's provider filtered the answer."
         if not refusal and not completion.text.strip():
@@ -69,7 +69,7 @@ class ModelDrafter:
             prompt_hash=prompt.prompt_hash(messages, self.model),
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
-            refusal=f"The model declined: {refusal}" if refusal else "",
+            refusal=refusal,
             basis=tuple(example.ticket_id for example in context.similar),
         )
 
