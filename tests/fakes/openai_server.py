@@ -150,7 +150,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._event("[DONE]")
 
     # ------------------------------------------------------------------ helpers
-    def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    def _json(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

@@ -36,7 +36,9 @@ def test_a_completion_streams_with_its_usage(fake_openai):
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Hello?"},
     ]
-    assert request["headers"]["Authorization"] == "Bearer sk-test-key-from-env"
+    assert {k.lower(): v for k, v in request["headers"].items()}[
+        "authorization"
+    ] == "Bearer sk-test-key-from-env"
 
 
 @pytest.mark.parametrize("status", ["429", "500"])
