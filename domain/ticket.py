@@ -1002,7 +1002,7 @@ def is_public(event: object) -> bool:
         event, Ticket.MessagePosted | Ticket.AttachmentUploaded | Ticket.AttachmentScanned
     ):
         return not event.internal  # an internal note's files are staff's too
-    return not isinstance(event, Ticket.SlaBreached | DRAFT_EVENTS)
+    return not isinstance(event, Ticket.SlaBreached) and not isinstance(event, DRAFT_EVENTS)
 
 
 def levenshtein(a: str, b: str) -> int:

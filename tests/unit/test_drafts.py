@@ -81,12 +81,19 @@ def test_a_draft_is_requested_generated_and_sent_as_a_reply_with_its_edit_distan
         body="Hi Jo, please restart your router.",
         draft_id=DRAFT,
     )
-    last = sent.collect_events()[-1]
+    stored = sent.collect_events()
+    last = stored[-1]
     assert isinstance(last, Ticket.ReplySentFromDraft)
-    assert (last.edit_distance, last.draft_length, last.reply_length) == (4, 33, 34)  # "the" -> "your"
+    assert (last.edit_distance, last.draft_length, last.reply_length) == (
+        4,
+        33,
+        34,
+    )  # "the" -> "your"
     assert last.message_id == sent.messages[-1].id
     assert sent.content_version == sent.version - 1
-    assert not any(is_public(e) for e in sent.collect_events() + [last])
+    drafts = [e for e in stored if "Draft" in type(e).__name__]
+    assert len(drafts) == 3
+    assert [is_public(e) for e in stored] == [True, False, False, True, False]
 
 
 def test_only_staff_ask_for_drafts_and_only_the_service_records_them():
