@@ -67,14 +67,13 @@ class DraftThrottle(BaseThrottle):
             return True
         limits = store.current()
         window = int(limits["window_seconds"])
-        waits = []
+        self._wait = None
+        # The agent's own limit first: a request refused there does not count for everyone.
         if limits["per_agent"] and request.user is not None and request.user.is_authenticated:
             key = f"drafts:user:{request.user.pk}"
-            waits.append(limiter().hit(key, int(limits["per_agent"]), window))
-        if limits["global"]:
-            waits.append(limiter().hit("drafts:global", int(limits["global"]), window))
-        over = [w for w in waits if w is not None]
-        self._wait = max(over) if over else None
+            self._wait = limiter().hit(key, int(limits["per_agent"]), window)
+        if self._wait is None and limits["global"]:
+            self._wait = limiter().hit("drafts:global", int(limits["global"]), window)
         return self._wait is None
 
     def wait(self) -> float | None:
