@@ -107,7 +107,8 @@ def test_without_a_model_the_draft_comes_from_the_reply_that_resolved_a_similar_
     assert requested["actor"] == {"id": str(agent_user.pk), "role": "agent"}
     data = generated["data"]
     assert (data["source"], data["outcome"], data["cached"]) == ("retrieval", "ready", False)
-    assert data["context_version"] == 1 and len(data["prompt_hash"]) == 64
+    assert data["context_version"] == 1
+    assert len(data["prompt_hash"]) == 64
     assert (data["prompt_tokens"], data["completion_tokens"], data["cost_usd"]) == (0, 0, 0.0)
     assert data["latency_ms"] >= 0
     assert past != ticket
@@ -115,12 +116,14 @@ def test_without_a_model_the_draft_comes_from_the_reply_that_resolved_a_similar_
     # A draft is never a message: not in the thread, not in search, not for the customer.
     for client in (agent, customer):
         r = client.get(f"/api/tickets/{ticket}/messages")
-        assert r.status_code == 200 and r.json()["results"] == []
+        assert r.status_code == 200
+        assert r.json()["results"] == []
     found = agent.get("/api/search", {"q": "Maria reset button"}).json()
     assert all(hit["ticket_id"] != ticket for hit in found["groups"]["messages"]["results"])
     assert [e["type"] for e in history(customer, ticket)] == ["TicketOpened"]
     r = customer.get(f"/api/tickets/{ticket}")
-    assert r.status_code == 200 and r.json()["version"] == 1
+    assert r.status_code == 200
+    assert r.json()["version"] == 1
 
     # The agent edits it and sends it as a reply naming the draft.
     sent = draft["text"].replace("ten seconds", "fifteen seconds")
@@ -133,11 +136,12 @@ def test_without_a_model_the_draft_comes_from_the_reply_that_resolved_a_similar_
     r = agent.post(
         f"/api/tickets/{ticket}/messages", {"body": "again", "draft_id": draft["id"]}, format="json"
     )
-    assert r.status_code == 400 and r.json()["error"] == "invalid"
+    assert r.status_code == 400
+    assert r.json()["error"] == "invalid"
 
 
 def test_drafts_are_for_staff_and_each_draft_for_its_agent(api):
-    customer_user, customer = api("customer")
+    _, customer = api("customer")
     _, stranger = api("customer")
     _, agent = api("agent")
     _, other_agent = api("agent")
@@ -157,7 +161,8 @@ def test_drafts_are_for_staff_and_each_draft_for_its_agent(api):
     assert stranger.get(path).status_code == 404
     assert agent.get(f"/api/tickets/{ticket}/drafts/not-a-uuid").status_code == 404
     r = agent.post(f"/api/tickets/{ticket}/drafts", {"language": 5}, format="json")
-    assert r.status_code == 400 and "language" in r.json()["fields"]
+    assert r.status_code == 400
+    assert "language" in r.json()["fields"]
     assert len(events(agent, ticket, "DraftRequested")) == 1  # the 400 stored nothing
 
 
@@ -174,7 +179,8 @@ def test_a_model_draft_streams_is_recorded_with_tokens_and_cost_and_is_cached(ap
         "model",
     )
     [sent] = with_model.chat_requests()
-    assert sent["model"] == "fake-model" and sent["stream"] is True
+    assert sent["model"] == "fake-model"
+    assert sent["stream"] is True
     assert sent["messages"][0] == {"role": "system", "content": prompt.SYSTEM_PROMPT}
     [generated] = events(agent, ticket, "DraftGenerated")
     data = generated["data"]
@@ -190,7 +196,8 @@ def test_a_model_draft_streams_is_recorded_with_tokens_and_cost_and_is_cached(ap
 
     # The same ticket state, prompt version and model: answered from the cache.
     second = ask(agent, ticket, language="en")["draft"]
-    assert second["text"] == first["text"] and second["id"] != first["id"]
+    assert second["text"] == first["text"]
+    assert second["id"] != first["id"]
     assert len(with_model.chat_requests()) == 1
     cached = events(agent, ticket, "DraftGenerated")[1]["data"]
     assert (cached["cached"], cached["prompt_tokens"], cached["cost_usd"]) == (True, 0, 0.0)
@@ -250,7 +257,8 @@ def test_prompt_injection_in_a_ticket_changes_nothing_that_is_sent_as_instructio
     [sent] = with_model.chat_requests()
     assert sent["messages"][0] == {"role": "system", "content": prompt.SYSTEM_PROMPT}
     user = sent["messages"][1]["content"]
-    assert user.count(prompt.CLOSE) == 1 and user.rstrip().endswith(prompt.CLOSE)
+    assert user.count(prompt.CLOSE) == 1
+    assert user.rstrip().endswith(prompt.CLOSE)
     assert (draft["status"], draft["text"]) == ("refused", "")
     assert "It repeats the draft service's instructions." in draft["reason"]
 
@@ -269,7 +277,8 @@ def test_limits_per_agent_and_for_everyone_answer_429_with_retry_after(api, sett
     ask(agent, ticket)
     ask(agent, ticket)
     r = agent.post(f"/api/tickets/{ticket}/drafts", {}, format="json")
-    assert r.status_code == 429 and r.json()["error"] == "throttled"
+    assert r.status_code == 429
+    assert r.json()["error"] == "throttled"
     assert 0 < int(r.headers["Retry-After"]) <= window
     ask(other, ticket)  # the third for everyone
     r = other.post(f"/api/tickets/{ticket}/drafts", {}, format="json")
@@ -282,15 +291,18 @@ def test_admins_switch_drafts_off_and_set_the_model(api, with_model):
     _, agent = api("agent")
     _, customer = api("customer")
     r = agent.get("/api/settings/drafts")
-    assert r.status_code == 200 and r.json()["source"] == "model"
+    assert r.status_code == 200
+    assert r.json()["source"] == "model"
     assert customer.get("/api/settings/drafts").status_code == 403
     body = {"enabled": False, "model": "other-model", "per_agent": 5, "global": 0}
     body["window_seconds"] = 60
     assert agent.put("/api/settings/drafts", body, format="json").status_code == 403
     bad = admin.put("/api/settings/drafts", {**body, "per_agent": -1}, format="json")
-    assert bad.status_code == 400 and "per_agent" in bad.json()["fields"]
+    assert bad.status_code == 400
+    assert "per_agent" in bad.json()["fields"]
     r = admin.put("/api/settings/drafts", body, format="json")
-    assert r.status_code == 200 and r.json() == {**body, "source": "model"}
+    assert r.status_code == 200
+    assert r.json() == {**body, "source": "model"}
     ticket = open_ticket(customer, f"Off {word()}")
     assert "switched off" in ask(agent, ticket, 403)["detail"]
     admin.put("/api/settings/drafts", {**body, "enabled": True}, format="json")

@@ -163,7 +163,8 @@ def test_personal_data_is_replaced_by_placeholders_and_put_back():
         "Order 2026-11-02 and 1234 5678 9012 3456 (not a card: Luhn fails)."
     )
     assert redactor.restore(out).replace("JO.B", "jo.b") == text.replace("JO.B", "jo.b")
-    assert luhn("4111 1111 1111 1111") and not luhn("1234 5678 9012 3456")
+    assert luhn("4111 1111 1111 1111")
+    assert not luhn("1234 5678 9012 3456")
 
 
 # ------------------------------------------------------------------------------ injection
@@ -202,7 +203,8 @@ def test_customer_text_is_data_and_never_changes_the_instructions(injection):
     assert attacked[0].content == prompt.SYSTEM_PROMPT
     task = attacked[1].content
     # The data block opens and closes exactly once: the text cannot end it early ...
-    assert task.count(prompt.OPEN) == 1 and task.count(prompt.CLOSE) == 1
+    assert task.count(prompt.OPEN) == 1
+    assert task.count(prompt.CLOSE) == 1
     assert task.rstrip().endswith(prompt.CLOSE)
     # ... and what is inside is one JSON document that carries the text as a string.
     inside = task[task.index(prompt.OPEN) + len(prompt.OPEN) : task.index(prompt.CLOSE)]
