@@ -26,6 +26,7 @@ from eventsourcing.persistence import IntegrityError, InternalError, Recording
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+from rapidfuzz.distance import Levenshtein
 
 from command_api.group_commit import GroupCommitter
 from domain.agent import Agent, agent_id_for_user
@@ -189,9 +190,10 @@ class DeskstreamApplication(Application[UUID]):
         internal: bool = False,
         attachments: object = (),
         seen_version: int | None = None,
+        draft_id: UUID | None = None,
     ) -> CommandResult:
         message_id = uuid4()
-        run = _message(actor, body, internal, attachments, seen_version, message_id)
+        run = _message(actor, body, internal, attachments, seen_version, message_id, draft_id)
         return replace(self._update(Ticket, ticket_id, run), message_id=message_id)
 
     async def try_post_message(
@@ -398,6 +400,39 @@ class DeskstreamApplication(Application[UUID]):
                 signature=signature,
                 actor_id=actor.id,
                 actor_role=actor.role,
+            ),
+        )
+
+    # ------------------------------------------------------------------ drafts
+    def request_draft(
+        self,
+        ticket_id: UUID,
+        actor: Actor,
+        *,
+        draft_id: UUID,
+        language: object,
+        allow_internal: bool = False,
+    ) -> CommandResult:
+        return self._update(
+            Ticket,
+            ticket_id,
+            lambda t: t.request_draft(
+                draft_id=draft_id,
+                language=language,
+                allow_internal=allow_internal,
+                actor_id=actor.id,
+                actor_role=actor.role,
+            ),
+        )
+
+    def record_draft(
+        self, ticket_id: UUID, actor: Actor, *, draft_id: UUID, **outcome: Any
+    ) -> CommandResult:
+        return self._update(
+            Ticket,
+            ticket_id,
+            lambda t: t.record_draft(
+                draft_id=draft_id, actor_id=actor.id, actor_role=actor.role, **outcome
             ),
         )
 
@@ -776,6 +811,7 @@ def _message(
     attachments: object,
     seen_version: int | None,
     message_id: UUID,
+    draft_id: UUID | None = None,
 ) -> Callable[[Ticket], None]:
     def run(ticket: Ticket) -> None:
         ticket.post_message(
@@ -786,6 +822,8 @@ def _message(
             attachments=attachments,
             seen_version=seen_version,
             message_id=message_id,
+            draft_id=draft_id,
+            edit_distance=Levenshtein.distance if draft_id is not None else None,
         )
 
     return run

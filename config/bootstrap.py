@@ -39,10 +39,11 @@ from django.urls import path
 from django.utils import timezone
 from eventsourcing.persistence import Notification
 
-from command_api import attachments
+from command_api import attachments, drafts
 from command_api.application import close_application, get_application
-from config.celery import CHECK_SLA, RESCAN, SCAN, SEND, SWEEP, app
+from config.celery import CHECK_SLA, DRAFT, RESCAN, SCAN, SEND, SWEEP, app
 from domain.attachment import AttachmentLimits
+from domain.lifecycle import Role
 from domain.numbers import parse_natural
 from infra.auth.models import User
 from infra.auth.tokens import TokenError, authenticate_access
@@ -56,6 +57,10 @@ from infra.email.ports import EmailSender, FanOutEmailSender
 from infra.email.smtp import SmtpEmailSender, SmtpSettings
 from infra.kafka import relay as kafka_relay
 from infra.kafka import source as kafka_source
+from infra.llm import store as draft_store
+from infra.llm.drafters import ModelDrafter, RetrievalDrafter
+from infra.llm.openai_model import OpenAIChatModel
+from infra.llm.ports import Customer, Drafter, ResolvedExample
 from infra.opensearch import client as os_client
 from infra.opensearch import search as os_search
 from infra.postgres import assignment as pg_assignment
@@ -92,6 +97,7 @@ from infra.storage.local import LocalDiskBlobStore
 from infra.storage.ports import BlobStore
 from infra.storage.s3 import S3BlobStore, S3Settings
 from processes import attachments as attachment_scans
+from processes import drafts as draft_process
 from processes import faults, runtime
 from processes import notifications as delivery
 from processes.assignment import AssignmentIssuer, Issued, deciding
@@ -101,6 +107,7 @@ from projections import analytics, assignment, notifications, search, sla, ticke
 from projections.assignment import AssignCommand
 from projections.ports import EventSource, RebuildableStore
 from projections.runner import ProjectionRunner, StreamRunner
+from projections.search import Principal as SearchPrincipal
 from read_api.consistency import projection_position
 
 log = logging.getLogger(__name__)
@@ -404,6 +411,123 @@ def rescan_attachments(*, grace: timedelta | None = None) -> int:
 def rescan_waiting_attachments() -> int:
     """Celery beat's periodic rescan (files still scanning a minute after their upload)."""
     return rescan_attachments(grace=attachment_scans.RESCAN_GRACE)
+
+
+# ------------------------------------------------------------------------------ AI drafts
+SIMILAR_CANDIDATES = 20  # similar tickets looked at for resolved ones
+
+
+def draft_model_name() -> str:
+    """The model drafts use: the admin's choice, else ``DESKSTREAM_LLM_MODEL``."""
+    return str(draft_store.current()["model"] or settings.LLM_MODEL)
+
+
+@functools.lru_cache(maxsize=4)
+def _chat_model(
+    base_url: str, model: str, timeout: float, retries: int, max_tokens: int, moderation: bool
+) -> OpenAIChatModel:
+    return OpenAIChatModel(  # one client (and its connection pool) per configuration
+        base_url=base_url,
+        model=model,
+        api_key=settings.LLM_API_KEY,
+        timeout=timeout,
+        max_retries=retries,
+        max_tokens=max_tokens,
+        moderation=moderation,
+    )
+
+
+def drafter() -> Drafter:
+    """A model when one is configured (base URL and model), else retrieval."""
+    model = draft_model_name()
+    if settings.LLM_BASE_URL and model:
+        return ModelDrafter(
+            _chat_model(
+                settings.LLM_BASE_URL,
+                model,
+                settings.LLM_TIMEOUT,
+                settings.LLM_MAX_RETRIES,
+                settings.LLM_MAX_TOKENS,
+                settings.LLM_MODERATION,
+            )
+        )
+    return RetrievalDrafter()
+
+
+def draft_source() -> tuple[str, str]:
+    chosen = drafter()
+    return chosen.source, chosen.model
+
+
+def draft_customer(customer_id: str) -> Customer:
+    info = customer_info([customer_id]).get(customer_id)
+    if info is None:
+        return Customer(name="")
+    return Customer(info.name, info.company, info.email, info.phone)
+
+
+def agent_name(user_id: str) -> str:
+    user = User.objects.filter(pk=parse_natural(user_id) or 0).first()
+    return user.display_name if user else ""
+
+
+def similar_examples(ticket_id: UUID, limit: int) -> list[ResolvedExample]:
+    """The replies that resolved the tickets most similar to this one, best first."""
+    hits = search_index().similar(
+        ticket_id, SearchPrincipal(Role.AGENT, "drafts"), SIMILAR_CANDIDATES
+    )
+    order = [hit.ticket_id for hit in hits if hit.ticket_id is not None]
+    replies = readmodels.resolving_replies(order)
+    names = customer_info([replies[t][1] for t in order if t in replies])
+    examples = []
+    for tid in order:
+        if tid in replies:
+            subject, customer_id, reply = replies[tid]
+            name = names[customer_id].name if customer_id in names else ""
+            examples.append(ResolvedExample(tid, subject, reply, name))
+    return examples[:limit]
+
+
+def publish_draft(user_id: str, ticket_id: UUID, frame: dict[str, Any]) -> None:
+    publisher().send_draft(user_id, ticket_id, frame)
+
+
+def draft_price(model: str) -> tuple[float, float]:
+    if model == draft_model_name() and settings.LLM_BASE_URL:
+        return settings.LLM_PRICE_INPUT, settings.LLM_PRICE_OUTPUT
+    return 0.0, 0.0  # retrieval (or a model whose price is not configured)
+
+
+def draft_services() -> draft_process.DraftServices:
+    return draft_process.DraftServices(
+        drafter=drafter,
+        customer=draft_customer,
+        agent_name=agent_name,
+        similar=similar_examples,
+        publish=publish_draft,
+        price=draft_price,
+        allowed_contacts=(settings.EMAIL_FROM,),
+    )
+
+
+@app.task(name=DRAFT)
+def generate_draft(ticket_id: str, draft_id: str) -> str:
+    """Write, check, stream and record one requested draft (nothing if it was recorded)."""
+    try:
+        return draft_process.generate(
+            get_application(), draft_services(), UUID(ticket_id), UUID(draft_id)
+        )
+    finally:
+        if not app.conf.task_always_eager:
+            connection.close()
+
+
+def enqueue_draft(ticket_id: UUID, draft_id: UUID) -> None:
+    generate_draft.delay(str(ticket_id), str(draft_id))
+
+
+def draft_ports() -> drafts.DraftPorts:
+    return drafts.DraftPorts(generate_later=enqueue_draft, source=draft_source)
 
 
 # ------------------------------------------------------------------------------ projectors

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "infra.automation.apps.AutomationConfig",
     "infra.kafka.apps.KafkaConfig",
     "infra.ratelimit.apps.RateLimitConfig",
+    "infra.llm.apps.DraftsConfig",
     "command_api.apps.CommandApiConfig",
     "cli.apps.CliConfig",
 ]
@@ -410,3 +411,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("DESKSTREAM_LOG_LEVEL", "WARNING")},
     "loggers": {"kafka": {"level": os.environ.get("DESKSTREAM_KAFKA_LOG_LEVEL", "WARNING")}},
 }
+
+# AI drafts (infra/llm, ADR 0036). With a base URL, drafts come from that OpenAI-compatible
+# chat endpoint (OpenAI, Azure, vLLM, Ollama, a llama.cpp server); without one, from
+# retrieval (the replies that resolved the most similar tickets). The key is read from the
+# environment only, never stored. Prices are USD per million tokens (for the recorded cost).
+LLM_BASE_URL = os.environ.get("DESKSTREAM_LLM_BASE_URL", "")
+LLM_MODEL = os.environ.get("DESKSTREAM_LLM_MODEL", "")
+LLM_API_KEY = os.environ.get("DESKSTREAM_LLM_API_KEY", "")
+LLM_TIMEOUT = float(os.environ.get("DESKSTREAM_LLM_TIMEOUT", "30"))
+LLM_MAX_RETRIES = int(os.environ.get("DESKSTREAM_LLM_MAX_RETRIES", "2"))
+LLM_MAX_TOKENS = int(os.environ.get("DESKSTREAM_LLM_MAX_TOKENS", "600"))
+LLM_PRICE_INPUT = float(os.environ.get("DESKSTREAM_LLM_PRICE_INPUT", "0"))
+LLM_PRICE_OUTPUT = float(os.environ.get("DESKSTREAM_LLM_PRICE_OUTPUT", "0"))
+LLM_MODERATION = env_bool("DESKSTREAM_LLM_MODERATION", False)

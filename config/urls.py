@@ -13,6 +13,7 @@ from command_api import (
     agent_views,
     attachments,
     auth_views,
+    drafts,
     email_views,
     settings_views,
     views,
@@ -31,6 +32,7 @@ search.SearchBackend.configure(bootstrap.search_index, bootstrap.search_position
 # The upload and download views take their ports (blob store, master key, limits, how a scan
 # is enqueued) from the composition root.
 attachments.provide(bootstrap.attachment_ports)
+drafts.provide(bootstrap.draft_ports)  # how a draft's generation is enqueued
 
 handler404 = "command_api.errors.json_not_found"
 handler500 = "command_api.errors.json_server_error"
@@ -69,6 +71,16 @@ api: list[URLPattern] = [
         "attachments/<str:attachment_id>",
         route(GET=attachments.AttachmentDownloadView),
         name="attachment-download",
+    ),
+    path(
+        "tickets/<str:ticket_id>/drafts",
+        route(POST=drafts.DraftsView),
+        name="ticket-drafts",
+    ),
+    path(
+        "tickets/<str:ticket_id>/drafts/<str:draft_id>",
+        route(GET=drafts.DraftDetailView),
+        name="ticket-draft",
     ),
     path("tickets/<str:ticket_id>/status", route(POST=views.StatusView), name="ticket-status"),
     path("tickets/<str:ticket_id>/assign", route(POST=views.AssignView), name="ticket-assign"),
@@ -170,6 +182,11 @@ api: list[URLPattern] = [
             PUT=settings_views.RateLimitSettingsEditView,
         ),
         name="settings-rate-limits",
+    ),
+    path(
+        "settings/drafts",
+        route(GET=drafts.DraftSettingsView, PUT=drafts.DraftSettingsEditView),
+        name="settings-drafts",
     ),
     path(
         "settings/tickets",

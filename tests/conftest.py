@@ -1,4 +1,5 @@
-"""Shared fixtures: users with roles, access tokens, and a real ASGI server for e2e tests.
+"""Shared fixtures: users with roles, access tokens, a real ASGI server for e2e tests, and an
+OpenAI-compatible server on 127.0.0.1 for the AI drafts (``fake_openai``).
 
 The database is the PostgreSQL that ``scripts/with_services.py`` found or started
 (``DATABASE_URL``); pytest-django creates ``test_deskstream`` on it, and the event store is
@@ -290,3 +291,20 @@ def dependencies() -> Iterator[Callable[..., None]]:
             stack.enter_context(bootstrap.overridden(**changes))
 
         yield use
+
+
+@pytest.fixture(scope="session")
+def _openai_server() -> Iterator[Any]:
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    server = FakeOpenAIServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_openai(_openai_server: Any) -> Iterator[Any]:
+    """The OpenAI-compatible server of the session, its script and records reset."""
+    _openai_server.reset()
+    yield _openai_server
+    _openai_server.reset()

@@ -38,6 +38,7 @@ from infra.realtime.ports import (
     RealtimeServices,
 )
 from infra.realtime.presence import PresenceBoard
+from infra.realtime.publisher import draft_group
 from projections import push
 
 log = logging.getLogger(__name__)
@@ -302,8 +303,22 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             if not viewer.staff:
                 raise ProtocolError("forbidden", "Presence is for agents and admins.")
             sub = Subscription("presence", stream, ())
+        elif stream == "drafts":
+            # The drafts this user asks for on a ticket: frames go to the asker's group only.
+            ticket_id = _uuid(content.get("ticket_id"))
+            key = f"drafts:{ticket_id}"
+            if not viewer.staff:
+                raise ProtocolError("forbidden", "Drafts are for agents and admins.", sub=key)
+            owner = await self._run(push.ticket_customer, self.services.log, ticket_id)
+            if owner is None:
+                raise ProtocolError("not_found", "No such ticket.", sub=key)
+            sub = Subscription(key, stream, (draft_group(viewer.user_id, ticket_id),), ticket_id)
         else:
-            raise ProtocolError("invalid", "stream is one of ticket, queue, user, presence.")
+            raise ProtocolError(
+                "invalid", "stream is one of ticket, queue, user, presence, drafts."
+            )
+        if stream == "drafts" and after_position is not None:
+            raise ProtocolError("invalid", "Draft streams are live only.", sub=sub.key)
         if after_version is not None and stream != "ticket":
             raise ProtocolError("invalid", "after_version is for ticket streams.", sub=sub.key)
         if sub.key not in self.subs and len(self.subs) >= self.cfg.max_subscriptions:
@@ -322,6 +337,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 self.by_group[group] = sub
             if stream == "presence":
                 await self._send_presence_snapshot()
+                await self.send_json({"type": "subscribed", **sub.payload()})
+                return
+            if stream == "drafts":
                 await self.send_json({"type": "subscribed", **sub.payload()})
                 return
             if after_position is None and after_version is None:
@@ -368,6 +386,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if sub.stream == "presence":
             await self._send_presence_snapshot()
             return 0
+        if sub.stream == "drafts":
+            return 0  # live only: a missed draft is fetched over HTTP
         services = self.services
         try:
             if sub.stream == "ticket":
@@ -453,6 +473,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                     if lost:
                         await self._send_presence_snapshot()
                     continue
+                if sub.stream == "drafts":
+                    continue
                 missed = any(newest.get(g, 0) > sub.through for g in sub.groups)
                 if lost or missed:
                     await self._catch_up(sub)
@@ -475,6 +497,14 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         sub = self.by_group.get(message["g"])
         if sub is not None:
             await self.send_json({**message["f"], "sub": sub.key})
+
+    async def push_draft(self, message: dict[str, Any]) -> None:
+        if self.closing:
+            return
+        frame = message["f"]
+        sub = self.subs.get(f"drafts:{frame.get('ticket_id')}")
+        if sub is not None:
+            await self.send_json({"type": "draft", "sub": sub.key, **frame})
 
     async def push_presence(self, message: dict[str, Any]) -> None:
         if message.get("sender") == self.channel_name or self.closing:
