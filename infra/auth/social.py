@@ -24,7 +24,6 @@ from social_core.backends.google_openidconnect import GoogleOpenIdConnect
 from social_core.backends.oauth import BaseOAuth2PKCE
 from social_core.backends.open_id_connect import OpenIdConnectAuth
 from social_core.exceptions import AuthConfigurationError, SocialAuthBaseException
-from social_core.strategy import BaseStrategy
 from social_django.models import DjangoStorage
 from social_django.strategy import DjangoStrategy
 
@@ -159,7 +158,15 @@ class SignInStrategy(DjangoStrategy):
         return backend
 
     def authenticate(self, backend: BaseAuth[Any], *args: Any, **kwargs: Any) -> Any:
-        return BaseStrategy.authenticate(self, backend, *args, **kwargs)
+        # social-auth's own way (BaseStrategy), not through django.contrib.auth's backends.
+        kwargs.pop("request", None)
+        kwargs.update(strategy=self, storage=self.storage, backend=backend)
+        return backend.authenticate(*args, **kwargs)
+
+    def clean_authenticate_args(self, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        # Django's authenticate() passes the request first; this path passes none.
+        kwargs.pop("request", None)
+        return args, kwargs
 
 
 def backend_for(request: HttpRequest, provider: Provider, redirect_uri: str) -> BaseAuth[Any]:
