@@ -74,6 +74,7 @@ def _keep_session(store: SessionBase, response: HttpResponseBase) -> None:
     if store.modified:
         store.set_expiry(settings.SIGNIN_SESSION_TTL)
         store.save()
+        assert store.session_key is not None  # save() created it
         response.set_cookie(
             SESSION_COOKIE,
             store.session_key,
@@ -154,11 +155,11 @@ class SocialCompleteView(APIView):
             )
             user = backend.complete(user=None)
             if not isinstance(user, User):
-                raise social.SignInRefused(social.PROVIDER_ERROR, "The sign-in did not finish.")
+                raise social.SignInRefusedError(social.PROVIDER_ERROR, "It did not finish.")
             if not user.is_active:
-                raise social.SignInRefused(social.USER_INACTIVE, "This account is disabled.")
+                raise social.SignInRefusedError(social.USER_INACTIVE, "The account is disabled.")
             issued = signin_codes.issue(user, chosen.id)
-        except (SocialAuthBaseException, social.SignInRefused) as error:
+        except (SocialAuthBaseException, social.SignInRefusedError) as error:
             response = _failed(chosen, error)
         else:
             fragment = urlencode({"signin_code": issued.code})

@@ -52,7 +52,7 @@ _EXPIRED = {
 }
 
 
-class SignInRefused(Exception):
+class SignInRefusedError(Exception):
     """Our own rules refuse this sign-in; ``code`` is one of the codes above."""
 
     def __init__(self, code: str, detail: str) -> None:
@@ -63,7 +63,7 @@ class SignInRefused(Exception):
 
 def error_code(error: Exception) -> str:
     """The code the web app shows a message for, from social-auth's error or ours."""
-    if isinstance(error, SignInRefused):
+    if isinstance(error, SignInRefusedError):
         return error.code
     if isinstance(error, SocialAuthBaseException):
         if error.code == "authorization_declined":
@@ -145,7 +145,7 @@ class SignInStrategy(DjangoStrategy):
             prefix = f"SOCIAL_AUTH_{provider.id.upper()}_"
             if name.startswith(prefix) and name[len(prefix) :] in provider.settings:
                 return provider.settings[name[len(prefix) :]]
-        return super().get_setting(name)
+        return super().get_setting(name)  # type: ignore[no-untyped-call]
 
     def get_backends(self) -> list[str]:
         return [p.backend for p in settings.SOCIAL_PROVIDERS]
@@ -186,7 +186,7 @@ def _is_true(value: Any) -> bool:
 def verified_email(
     provider_id: str, response: dict[str, Any], id_token: dict[str, Any] | None
 ) -> str:
-    """The address the provider vouches for, lower-cased, or ``SignInRefused``.
+    """The address the provider vouches for, lower-cased, or ``SignInRefusedError``.
 
     - OpenID Connect and Google: the ``email`` and ``email_verified`` claims (UserInfo, else
       the ID token).
@@ -208,9 +208,9 @@ def verified_email(
         claims = {**(id_token or {}), **response}
         email, verified = claims.get("email"), _is_true(claims.get("email_verified"))
     if not isinstance(email, str) or "@" not in email.strip():
-        raise SignInRefused(EMAIL_MISSING, "The provider did not share an e-mail address.")
+        raise SignInRefusedError(EMAIL_MISSING, "The provider did not share an e-mail address.")
     if not verified:
-        raise SignInRefused(EMAIL_UNVERIFIED, "The provider has not verified this e-mail address.")
+        raise SignInRefusedError(EMAIL_UNVERIFIED, "The provider has not verified the address.")
     return email.strip().lower()
 
 

@@ -20,12 +20,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from tests.conftest import ROOT, LiveServer, create_user, free_port, start_server
-from tests.e2e.test_web import TIMEOUT_MS, browser, expect  # noqa: F401 - browser: a fixture
+from tests.e2e.test_web import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, expect, playwright_sync
 
 pytestmark = pytest.mark.slow
 
@@ -94,6 +95,14 @@ def signin_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Live
 
 
 @pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_sync.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
 def in_db(django_db_setup: Any, django_db_blocker: Any) -> Callable[[Callable[[], Any]], Any]:
     """Run ORM calls in a thread of their own: Django refuses them in a thread where
     Playwright's sync API runs its event loop."""
@@ -152,6 +161,13 @@ def test_a_new_verified_address_becomes_a_customer(
 ) -> None:
     # Out of demo mode: no demo form, and its endpoint is gone.
     assert httpx.post(f"{signin_server.url}/api/auth/demo-login", json={}).status_code == 404
+    # The request to the provider carries state, nonce and a PKCE challenge (S256).
+    start = httpx.get(f"{signin_server.url}/api/auth/login/oidc")
+    assert start.status_code == 302
+    query = parse_qs(urlsplit(start.headers["Location"]).query)
+    assert {"state", "nonce", "code_challenge"} <= set(query)
+    assert query["code_challenge_method"] == ["S256"]
+    assert start.cookies["deskstream_signin"]  # the flow's server-side session
     email = f"new-{uuid.uuid4().hex[:8]}@example.test"
     page = start_sign_in(browser, signin_server)
     log_in_at_provider(page, email)
