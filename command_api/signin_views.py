@@ -117,7 +117,7 @@ class SocialBeginView(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
     throttle_classes = [SignInThrottle]
-    error_statuses = [404, 429]
+    error_statuses = [400, 404, 429]
 
     @extend_schema(responses={302: REDIRECT}, operation_id="auth_login_start")
     def get(self, request: Request, provider: str) -> HttpResponseBase:
@@ -141,7 +141,7 @@ class SocialCompleteView(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
-    error_statuses = [404]
+    error_statuses = [400, 404]
 
     @extend_schema(responses={302: REDIRECT}, operation_id="auth_login_complete")
     def get(self, request: Request, provider: str) -> HttpResponseBase:

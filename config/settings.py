@@ -427,7 +427,15 @@ LOGGING = {
             ],
         }
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structlog"}},
+    # The social sign-in callback's query (the provider's code) never reaches a log line.
+    "filters": {"signin_callback": {"()": "infra.auth.log_redaction.RedactSignInCallback"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "structlog",
+            "filters": ["signin_callback"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DESKSTREAM_LOG_LEVEL", "WARNING")},
     "loggers": {"kafka": {"level": os.environ.get("DESKSTREAM_KAFKA_LOG_LEVEL", "WARNING")}},
 }

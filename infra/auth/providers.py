@@ -48,22 +48,20 @@ class Provider:
     settings: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _pair(env: Mapping[str, str], prefix: str) -> tuple[str, str] | None:
-    client_id = env.get(f"{prefix}_CLIENT_ID", "").strip()
-    secret = env.get(f"{prefix}_CLIENT_SECRET", "").strip()
+def _pair(env: Mapping[str, str], id_name: str, secret_name: str) -> tuple[str, str] | None:
+    client_id = env.get(id_name, "").strip()
+    secret = env.get(secret_name, "").strip()
     if not client_id and not secret:
         return None
     if not (client_id and secret):
-        raise ProviderConfigError(
-            f"Set both {prefix}_CLIENT_ID and {prefix}_CLIENT_SECRET, or neither."
-        )
+        raise ProviderConfigError(f"Set both {id_name} and {secret_name}, or neither.")
     return client_id, secret
 
 
 def from_environment(env: Mapping[str, str]) -> list[Provider]:
     """The configured providers, in the order the sign-in page shows them."""
     providers: list[Provider] = []
-    google = _pair(env, "DESKSTREAM_GOOGLE")
+    google = _pair(env, "DESKSTREAM_GOOGLE_CLIENT_ID", "DESKSTREAM_GOOGLE_CLIENT_SECRET")
     if google:
         providers.append(
             Provider(
@@ -73,7 +71,7 @@ def from_environment(env: Mapping[str, str]) -> list[Provider]:
                 {"KEY": google[0], "SECRET": google[1]},
             )
         )
-    github = _pair(env, "DESKSTREAM_GITHUB")
+    github = _pair(env, "DESKSTREAM_GITHUB_CLIENT_ID", "DESKSTREAM_GITHUB_CLIENT_SECRET")
     if github:
         providers.append(
             Provider(
@@ -84,7 +82,7 @@ def from_environment(env: Mapping[str, str]) -> list[Provider]:
                 {"KEY": github[0], "SECRET": github[1], "SCOPE": ["user:email"]},
             )
         )
-    facebook = _pair(env, "DESKSTREAM_FACEBOOK")
+    facebook = _pair(env, "DESKSTREAM_FACEBOOK_CLIENT_ID", "DESKSTREAM_FACEBOOK_CLIENT_SECRET")
     if facebook:
         providers.append(
             Provider(
@@ -99,7 +97,7 @@ def from_environment(env: Mapping[str, str]) -> list[Provider]:
                 },
             )
         )
-    oidc = _pair(env, "DESKSTREAM_OIDC")
+    oidc = _pair(env, "DESKSTREAM_OIDC_CLIENT_ID", "DESKSTREAM_OIDC_CLIENT_SECRET")
     issuer = env.get("DESKSTREAM_OIDC_ISSUER", "").strip().rstrip("/")
     if oidc or issuer:
         if not (oidc and issuer):

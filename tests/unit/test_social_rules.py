@@ -133,3 +133,30 @@ def test_errors_become_the_codes_the_web_app_explains() -> None:
     refused_here = social.SignInRefusedError("email_unverified", "no")
     assert social.error_code(refused_here) == "email_unverified"
     assert social.error_code(ValueError("anything else")) == social.PROVIDER_ERROR
+
+
+# ------------------------------------------------------------------ logs
+
+
+def test_the_access_log_never_carries_the_providers_code() -> None:
+    import logging
+
+    from infra.auth.log_redaction import RedactSignInCallback
+
+    def line(path: str) -> str:
+        record = logging.LogRecord(
+            "uvicorn.access",
+            logging.INFO,
+            __file__,
+            1,
+            '%s - "%s %s HTTP/%s" %d',
+            ("127.0.0.1:5000", "GET", path, "1.1", 302),
+            None,
+        )
+        assert RedactSignInCallback().filter(record)
+        return record.getMessage()
+
+    assert line("/api/auth/complete/oidc?code=SECRET&state=S") == (
+        '127.0.0.1:5000 - "GET /api/auth/complete/oidc?[redacted] HTTP/1.1" 302'
+    )
+    assert line("/api/tickets?status=open").endswith('"GET /api/tickets?status=open HTTP/1.1" 302')
