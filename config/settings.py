@@ -12,6 +12,9 @@ from typing import Any
 
 import structlog
 
+from infra.auth.providers import PIPELINE as SOCIAL_PIPELINE
+from infra.auth.providers import Provider
+from infra.auth.providers import from_environment as social_providers
 from infra.auth.secret_key import PLACEHOLDER, installation_key
 from infra.postgres.connection import DEFAULT_URL, database_from_url
 
@@ -51,6 +54,10 @@ ALLOWED_HOSTS = env_list("DESKSTREAM_ALLOWED_HOSTS", "127.0.0.1,localhost,testse
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
+    # Social sign-in (ADR 0038): the sign-in flow's server-side session (state, nonce, PKCE
+    # verifier) and social-auth's tables (linked provider accounts, single-use nonces).
+    "django.contrib.sessions",
+    "social_django",
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
@@ -136,9 +143,23 @@ DATABASES["default"]["OPTIONS"] = {
 }
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("DESKSTREAM_TEST_DB", "test_deskstream")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# Social sign-in providers offered on the sign-in page (GET /api/auth/providers): dicts with
-# "id", "name" and "url" (where the browser starts that sign-in). None are configured yet.
-SOCIAL_PROVIDERS: list[dict[str, str]] = []
+# Social sign-in (docs/operations.md#social-sign-in, ADR 0038): the providers whose client id
+# and secret the environment gives (DESKSTREAM_GOOGLE_*, _GITHUB_*, _FACEBOOK_*, _OIDC_*),
+# offered on the sign-in page (GET /api/auth/providers). social-auth reads each provider's
+# settings from here (infra/auth/social.py: SignInStrategy), the rest from SOCIAL_AUTH_*.
+SOCIAL_PROVIDERS: list[Provider] = social_providers(os.environ)
+SOCIAL_AUTH_PIPELINE = SOCIAL_PIPELINE
+SOCIAL_AUTH_REQUESTS_TIMEOUT = float(os.environ.get("DESKSTREAM_SOCIAL_TIMEOUT", "5"))
+# The flow's state lives in a server-side session (django_session) for at most this long,
+# keyed by an HttpOnly cookie sent to /api/auth/ only.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SIGNIN_SESSION_TTL = int(os.environ.get("DESKSTREAM_SIGNIN_SESSION_TTL_SECONDS", "600"))
+# The one-time code that hands a finished sign-in to the web app: single use, this short-lived.
+SIGNIN_CODE_TTL = timedelta(seconds=int(os.environ.get("DESKSTREAM_SIGNIN_CODE_TTL_SECONDS", "60")))
+# Where the browser lands after a sign-in (the web app), with #signin_code= or #signin_error=.
+SIGNIN_REDIRECT_URL = os.environ.get("DESKSTREAM_SIGNIN_REDIRECT_URL", "/")
+# Facebook has no "verified" flag; it shares an address only once the user confirmed it.
+FACEBOOK_EMAIL_TRUSTED = env_bool("DESKSTREAM_FACEBOOK_EMAIL_TRUSTED", True)
 
 AUTH_USER_MODEL = "accounts.User"
 
@@ -407,7 +428,15 @@ LOGGING = {
             ],
         }
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structlog"}},
+    # The social sign-in callback's query (the provider's code) never reaches a log line.
+    "filters": {"signin_callback": {"()": "infra.auth.log_redaction.RedactSignInCallback"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "structlog",
+            "filters": ["signin_callback"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DESKSTREAM_LOG_LEVEL", "WARNING")},
     "loggers": {"kafka": {"level": os.environ.get("DESKSTREAM_KAFKA_LOG_LEVEL", "WARNING")}},
 }

@@ -16,6 +16,7 @@ from command_api import (
     drafts,
     email_views,
     settings_views,
+    signin_views,
     views,
 )
 from config import bootstrap
@@ -139,6 +140,18 @@ api: list[URLPattern] = [
     path("auth/logout", route(POST=auth_views.LogoutView), name="auth-logout"),
     path("auth/demo-login", route(POST=auth_views.DemoLoginView), name="auth-demo-login"),
     path("auth/providers", route(GET=read_auth.ProvidersView), name="auth-providers"),
+    # Social sign-in (browser navigations) and its one-time code exchange
+    path(
+        "auth/login/<str:provider>",
+        route(GET=signin_views.SocialBeginView),
+        name="auth-login",
+    ),
+    path(
+        "auth/complete/<str:provider>",
+        route(GET=signin_views.SocialCompleteView),
+        name="auth-complete",
+    ),
+    path("auth/exchange", route(POST=signin_views.SignInExchangeView), name="auth-exchange"),
     path("auth/me", route(GET=read_auth.MeView), name="auth-me"),
     # Admin settings and the local outbox
     path(

@@ -221,8 +221,8 @@ class LiveServer:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
 
 
-def start_server(extra_env: dict[str, str] | None = None) -> LiveServer:
-    port = free_port()
+def start_server(extra_env: dict[str, str] | None = None, port: int | None = None) -> LiveServer:
+    port = port or free_port()
     env = {
         **os.environ,
         "DATABASE_URL": subprocess_database_url(),

@@ -67,3 +67,21 @@ class RefreshToken(models.Model):
 
     def __str__(self) -> str:
         return f"refresh token {self.jti}"
+
+
+class SignInCode(models.Model):
+    """A one-time code that hands a finished social sign-in to the web app (ADR 0038).
+
+    Only digests are stored: of the code (it travels in the URL fragment of the redirect to
+    the web app) and of the browser binding (an HttpOnly cookie of the browser that signed
+    in). Redeeming deletes the row, so a code works once; it also expires within a minute.
+    """
+
+    digest = models.CharField(primary_key=True, max_length=64)
+    binding = models.CharField(max_length=64)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=32)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"sign-in code for user {self.user_id}"

@@ -309,6 +309,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/complete/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Where the provider sends the browser back: sign in, then back to the web app. */
+        get: operations["auth_login_complete"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/demo-login": {
         parameters: {
             query?: never;
@@ -320,6 +337,43 @@ export interface paths {
         put?: never;
         /** @description Sign in as any e-mail without a password; exists only when DESKSTREAM_DEMO is on. */
         post: operations["auth_demo_login_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/exchange": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Trade a social sign-in's one-time code for the API's tokens (once, within a minute,
+         *     in the browser that signed in: it sends the binding cookie).
+         */
+        post: operations["auth_exchange_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/login/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Start a social sign-in: the browser is sent to the provider. */
+        get: operations["auth_login_start"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -367,7 +421,8 @@ export interface paths {
         };
         /**
          * @description The sign-in methods on offer, for the sign-in page: the social providers that are
-         *     configured (``settings.SOCIAL_PROVIDERS``) and whether the demo sign-in is open.
+         *     configured (``settings.SOCIAL_PROVIDERS``, from the environment) and whether the demo
+         *     sign-in is open.
          */
         get: operations["auth_providers_retrieve"];
         put?: never;
@@ -1163,6 +1218,7 @@ export interface components {
          */
         PriorityEnum: "low" | "medium" | "high" | "urgent";
         Provider: {
+            /** @description google, github, facebook or oidc. */
             id: string;
             name: string;
             /** @description Where the browser goes to start this sign-in. */
@@ -1265,6 +1321,15 @@ export interface components {
             groups: components["schemas"]["SearchGroups"];
             page: number;
             page_size: number;
+        };
+        SignInCodeRequest: {
+            /** @description The one-time code from the `#signin_code=` fragment. */
+            code: string;
+            /**
+             * @description Keep the refresh token in an HttpOnly cookie, not the body.
+             * @default false
+             */
+            cookie: boolean;
         };
         SimilarResponse: {
             /** Format: uuid */
@@ -2589,6 +2654,44 @@ export interface operations {
             };
         };
     };
+    auth_login_complete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A redirect (a browser navigation, not an API call): to the provider, or back to the web app with `#signin_code=<one-time code>` or `#signin_error=<code>` (access_denied, provider_unreachable, signin_expired, email_unverified, email_missing, user_inactive, provider_error). */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource (or one the caller may not see). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     auth_demo_login_create: {
         parameters: {
             query?: never;
@@ -2630,6 +2733,112 @@ export interface operations {
             };
             /** @description The body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: try again after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    auth_exchange_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SignInCodeRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: try again after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    auth_login_start: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A redirect (a browser navigation, not an API call): to the provider, or back to the web app with `#signin_code=<one-time code>` or `#signin_error=<code>` (access_denied, provider_unreachable, signin_expired, email_unverified, email_missing, user_inactive, provider_error). */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource (or one the caller may not see). */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
