@@ -24,6 +24,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -42,6 +43,7 @@ from infra.api import StrictBooleanField, StrictCharField, StrictSerializer
 from infra.auth.models import AgentProfile, AuthSession, User
 
 STAFF = (User.Role.AGENT, User.Role.ADMIN)
+STAFF_ROLES = [(r.value, r.label) for r in STAFF]
 
 
 def require_admin(request: Request) -> None:
@@ -63,13 +65,13 @@ class RebuildRunningError(APIException):
 
 # ------------------------------------------------------------------------------ agents
 class InviteSerializer(StrictSerializer):
-    email = serializers.EmailField(max_length=254)
+    email = serializers.EmailField(max_length=150)  # it is the username too
     name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
-    role = serializers.ChoiceField(choices=[r.value for r in STAFF], default="agent")
+    role = serializers.ChoiceField(choices=STAFF_ROLES, default="agent")
 
 
 class RoleSerializer(StrictSerializer):
-    role = serializers.ChoiceField(choices=[r.value for r in STAFF])
+    role = serializers.ChoiceField(choices=STAFF_ROLES)
 
 
 class StaffUserSerializer(serializers.Serializer[Any]):
@@ -414,8 +416,34 @@ class AuditView(APIView):
         return Response({"results": page.rows, "next_before": page.next_before})
 
 
+class CsvRenderer(BaseRenderer):
+    """Lets ``Accept: text/csv`` through content negotiation; the view streams the body."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(
+        self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None
+    ) -> Any:
+        return data
+
+
 @extend_schema(tags=["audit"])
 class AuditCsvView(APIView):
+    renderer_classes = [JSONRenderer, CsvRenderer]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # Never 406 or a 404 for ``?format=``: the answer is CSV, or a JSON error.
+        return super().perform_content_negotiation(request, force=True)
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(response, Response):  # an error: always the JSON error body
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = "application/json"
+        return response
+
     @extend_schema(
         parameters=AUDIT_PARAMETERS,
         responses={

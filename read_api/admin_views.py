@@ -331,6 +331,7 @@ class ProjectorStatusView(APIView):
 @extend_schema(tags=["admin"])
 class RebuildListView(APIView):
     @extend_schema(
+        operation_id="admin_projections_rebuilds_list",
         parameters=[
             OpenApiParameter("cursor", str),
             OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 100 (20)."),
