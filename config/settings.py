@@ -191,6 +191,7 @@ SPECTACULAR_SETTINGS = {
         "ScanStatusEnum": "read_api.serializers.SCAN_STATUSES",
         "StatusEnum": "read_api.serializers.STATUSES",
         "StaffRoleEnum": "command_api.admin_views.STAFF_ROLES",
+        "RoleEnum": "infra.auth.models.ROLE_CHOICES",
     },
 }
 

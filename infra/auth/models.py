@@ -30,6 +30,9 @@ class User(AbstractUser):
         return full or self.email
 
 
+ROLE_CHOICES = User.Role.choices  # the API's RoleEnum (settings.SPECTACULAR_SETTINGS)
+
+
 class CustomerProfile(models.Model):
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="customer_profile")
     company = models.CharField(max_length=200, blank=True, default="")

@@ -1400,17 +1400,10 @@ export interface components {
             /** Format: email */
             email: string;
             name: string;
-            role: components["schemas"]["MeRoleEnum"];
+            role: components["schemas"]["RoleEnum"];
             /** @description Whether this user may choose the priority of a ticket they open. */
             may_set_priority: boolean;
         };
-        /**
-         * @description * `customer` - Customer
-         *     * `agent` - Agent
-         *     * `admin` - Admin
-         * @enum {string}
-         */
-        MeRoleEnum: "customer" | "agent" | "admin";
         Message: {
             /** Format: uuid */
             id: string;
@@ -1678,6 +1671,13 @@ export interface components {
             /** @description API clients; the web app sends the cookie. */
             refresh?: string;
         };
+        /**
+         * @description * `customer` - Customer
+         *     * `agent` - Agent
+         *     * `admin` - Admin
+         * @enum {string}
+         */
+        RoleEnum: "customer" | "agent" | "admin";
         RoleRequest: {
             role: components["schemas"]["StaffRoleEnum"];
         };
