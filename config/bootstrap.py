@@ -102,6 +102,7 @@ from processes import faults, runtime
 from processes import notifications as delivery
 from processes.assignment import AssignmentIssuer, Issued, deciding
 from processes.notifications import notifications_state
+from processes.rebuilds import RebuildPorts, Rebuilds
 from processes.sla import CheckResult, RulesOnFirstUse, SlaCheck, sla_check_thread
 from projections import analytics, assignment, notifications, search, sla, tickets
 from projections.assignment import AssignCommand
@@ -909,3 +910,49 @@ def close() -> None:
 
 
 lifecycle.on_shutdown(close)
+
+
+# ------------------------------------------------------------------------------ admin console
+def _projector_status(name: str, head: int) -> dict[str, Any]:
+    """One projector's row on the console's projections page (as ``projector status``)."""
+    if name == ANALYTICS:
+        where = "ClickHouse" if settings.CLICKHOUSE_URL else f"chDB {settings.ANALYTICS_PATH}"
+        position = analytics_store().position()
+        return {"source": "log", "position": position, "lag": max(head - position, 0),
+                "where": where}  # fmt: skip
+    live = store(name)
+    position = live.position()
+    where = "PostgreSQL"
+    status = getattr(live, "status", None)
+    if status is not None:  # OpenSearch: the alias and the index behind it
+        info = status()
+        where = f"alias {info['alias']} -> index {info['index']} ({info['documents']} docs)"
+    if name in KAFKA_PROJECTORS and live.has_applied_versions():
+        return {"source": "kafka", "position": position, "lag": kafka_store(name).unapplied(),
+                "where": where}  # fmt: skip
+    return {"source": "log", "position": position, "lag": max(head - position, 0), "where": where}
+
+
+def _rebuild_lease(name: str) -> FeedLeases:
+    leases = feed_leases(f"console rebuild {name}")
+    try:
+        leases.claim(name, LOG, switching=True)
+    except BaseException:
+        leases.close()
+        raise
+    return leases
+
+
+@functools.cache
+def rebuilds() -> Rebuilds:
+    """Rebuilds started from the admin console, in threads of the web server's process."""
+    return Rebuilds(
+        RebuildPorts(
+            names=lambda: list(PROJECTORS) if settings.ANALYTICS else list(STORES),
+            event_source=event_source,
+            store=projection_store,
+            batch_size=lambda name: runner(name).batch_size,
+            lease=_rebuild_lease,
+            status=_projector_status,
+        )
+    )

@@ -212,6 +212,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ScanStatusEnum": "read_api.serializers.SCAN_STATUSES",
         "StatusEnum": "read_api.serializers.STATUSES",
+        "StaffRoleEnum": "command_api.admin_views.STAFF_ROLES",
+        "RoleEnum": "infra.auth.models.ROLE_CHOICES",
     },
 }
 

@@ -18,11 +18,19 @@ class User(AbstractUser):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.CUSTOMER)
     social_provider = models.CharField(max_length=32, blank=True, default="")
     last_seen = models.DateTimeField(null=True, blank=True)
+    # Set when an admin invited this agent or admin (social sign-in links to it by e-mail).
+    invited_at = models.DateTimeField(null=True, blank=True)
+    invited_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     @property
     def display_name(self) -> str:
         full = f"{self.first_name} {self.last_name}".strip()
         return full or self.email
+
+
+ROLE_CHOICES = User.Role.choices  # the API's RoleEnum (settings.SPECTACULAR_SETTINGS)
 
 
 class CustomerProfile(models.Model):

@@ -19,6 +19,9 @@ const AgentDashboard = lazy(() =>
 const HistoryPage = lazy(() =>
   import("../features/history/HistoryPage").then((m) => ({ default: m.HistoryPage })),
 );
+const AdminSection = lazy(() =>
+  import("./AdminSection").then((m) => ({ default: m.AdminSection })),
+);
 const SearchPage = lazy(() =>
   import("../features/search/SearchPage").then((m) => ({ default: m.SearchPage })),
 );
@@ -66,6 +69,10 @@ function AppRoutes() {
               element={isStaff ? <AgentDashboard /> : <Navigate to="/tickets" replace />}
             />
             <Route path="/search" element={<SearchPage />} />
+            <Route
+              path="/admin/*"
+              element={me.role === "admin" ? <AdminSection /> : <Navigate to="/" replace />}
+            />
             <Route
               path="*"
               element={
