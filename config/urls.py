@@ -20,7 +20,7 @@ from command_api import (
 from config import bootstrap
 from infra.server import webapp
 from infra.server.routing import route
-from read_api import analytics, search
+from read_api import analytics, operations, search
 from read_api import auth_views as read_auth
 from read_api import email_views as read_email
 from read_api import settings_views as read_settings
@@ -31,6 +31,10 @@ search.SearchBackend.configure(bootstrap.search_index, bootstrap.search_position
 # The upload and download views take their ports (blob store, master key, limits, how a scan
 # is enqueued) from the composition root.
 attachments.provide(bootstrap.attachment_ports)
+
+# /readyz asks the composition root; /metrics serves its scrape-time gauges (ADR 0042).
+operations.provide(bootstrap.readiness)
+bootstrap.serve_metrics()
 
 handler404 = "command_api.errors.json_not_found"
 handler500 = "command_api.errors.json_server_error"
@@ -182,6 +186,9 @@ api: list[URLPattern] = [
 ]
 
 urlpatterns = [
+    path("healthz", operations.HealthView.as_view(), name="healthz"),
+    path("readyz", operations.ReadyView.as_view(), name="readyz"),
+    path("metrics", operations.MetricsView.as_view(), name="metrics"),
     path("api/", include(api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI with its init script at ?script= rather than inline (the CSP allows none).
