@@ -15,6 +15,9 @@ from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 
+NO_METADATA: Mapping[str, str] = MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class Envelope:
     """One stored event with its place in the global log."""
@@ -23,7 +26,7 @@ class Envelope:
     event: Any  # a domain event (``Ticket.MessagePosted`` ...)
     # The event's metadata (``correlation_id``, ``request_id``: docs/events.md#metadata),
     # beside it: never part of what a projector computes, only of what it logs.
-    metadata: Mapping[str, str] = field(default=MappingProxyType({}), compare=False)
+    metadata: Mapping[str, str] = field(default_factory=lambda: NO_METADATA, compare=False)
 
     @property
     def aggregate_id(self) -> UUID:
