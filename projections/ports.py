@@ -14,7 +14,6 @@ from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
-
 NO_METADATA: Mapping[str, str] = MappingProxyType({})
 
 

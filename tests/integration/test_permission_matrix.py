@@ -33,7 +33,7 @@ from rest_framework.test import APIClient
 
 from infra.server.routing import MethodRoute
 from tests.conftest import project_all
-from tests.support.files import clamd_address  # noqa: F401  (a fixture)
+from tests.support.files import clamd_address
 
 pytestmark = pytest.mark.django_db
 
@@ -203,6 +203,7 @@ MATRIX: dict[str, Cell] = {
 }
 
 METRICS_TOKEN = "matrix-metrics-token"
+__all__ = ["clamd_address"]  # a fixture
 
 
 def url_map_endpoints() -> set[str]:
