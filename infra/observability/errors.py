@@ -72,4 +72,9 @@ def init(dsn: str, *, environment: str, traces_sample_rate: float = 0.0) -> None
         before_send=scrub,  # type: ignore[arg-type]
         before_breadcrumb=scrub_breadcrumb,
         traces_sample_rate=traces_sample_rate,
+        # No integration that patches Django's handlers: the web server's own
+        # (infra/server/handler.py) is pinned to Django's code (docs/upstream-patches.md).
+        # Unhandled errors reach Sentry through the logging integration (django.request
+        # logs them at ERROR), Celery's through its task failure logs.
+        auto_enabling_integrations=False,
     )
