@@ -40,6 +40,8 @@ from domain.errors import (
 from domain.lifecycle import Role
 from domain.team import Team
 from domain.ticket import Ticket
+from infra.event_metadata import stamp
+from infra.observability import context, metrics
 from infra.postgres.connection import libpq_options
 from infra.postgres.event_source import OwnAppends
 from infra.postgres.recorder import DeskstreamRecorder
@@ -148,8 +150,11 @@ class DeskstreamApplication(Application[UUID]):
                 self._take_snapshots(processing_event)
                 self._notify(recordings)
                 self.notify(processing_event.events)
+                _count(objs)
                 return recordings
-            return super().save(*objs, **kwargs)
+            recordings = super().save(*objs, **kwargs)
+            _count([r.domain_event for r in recordings])
+            return recordings
         except IntegrityError:
             raise  # refused before COMMIT: nothing was appended
         except BaseException:
@@ -319,6 +324,7 @@ class DeskstreamApplication(Application[UUID]):
         if decided:
             pending = [(i, t, t.collect_events()) for i, t in decided]
             events = [e for _, _, evs in pending for e in evs]
+            stamp(events, context.metadata())
             try:
                 recordings = (
                     self._committer.submit(events) if self._committer else self.save(*events)
@@ -627,6 +633,7 @@ class DeskstreamApplication(Application[UUID]):
                     self._stored.put(aggregate_id, stored)
                 self._turns.give_back(aggregate_id)
 
+            stamp(pending, context.metadata())
             # Read now: once the turn is back, the next command may already be changing it.
             version = stored.version
             handed_over = True
@@ -635,6 +642,7 @@ class DeskstreamApplication(Application[UUID]):
                 return None
             if isinstance(outcome, BaseException):
                 raise outcome
+            metrics.COMMANDS.labels(cls.__name__).inc()
             return CommandResult(aggregate_id, version, outcome[-1].notification.id)
         finally:
             if not handed_over:
@@ -671,10 +679,12 @@ class DeskstreamApplication(Application[UUID]):
         pending = aggregate.collect_events()
         if not pending:
             return CommandResult(aggregate.id, aggregate.version, None)
+        stamp(pending, context.metadata())  # in the caller's context, not the committer's
         if self._committer is not None:
             recordings = self._committer.submit(pending)
         else:
             recordings = self.save(*pending)
+        metrics.COMMANDS.labels(type(aggregate).__name__).inc()
         position = recordings[-1].notification.id if recordings else None
         # Stored: this object is now the aggregate at its stored version, and ours alone
         # (loads hand out copies), so the next command on it can start from here.
@@ -925,6 +935,12 @@ def _committed(
     return future
 
 
+def _count(events: Sequence[Any]) -> None:
+    """Count appended events by type (``deskstream_events_appended_total``)."""
+    for event in events:
+        metrics.EVENTS.labels(type(event).__qualname__).inc()
+
+
 def _expect(aggregate: Aggregate, expected_version: int | None) -> None:
     if expected_version is not None and aggregate.version != expected_version:
         raise VersionConflictError(
@@ -954,6 +970,8 @@ def eventstore_env(database: dict[str, Any], pool_size: int) -> dict[str, str]:
         "POSTGRES_LIBPQ_OPTIONS": make_conninfo(**libpq_options(database)),
         # Statements rendered once, and a NOTIFY naming this process (ADR 0021).
         "APPLICATION_RECORDER_TOPIC": "infra.postgres.recorder:DeskstreamRecorder",
+        # Events carry the request's ids as metadata beside their payload (ADR 0042).
+        "MAPPER_TOPIC": "infra.event_metadata:DeskstreamMapper",
         "POSTGRES_DBNAME": str(database["NAME"]),
         "POSTGRES_HOST": str(database["HOST"] or "127.0.0.1"),
         "POSTGRES_PORT": str(database["PORT"] or "5432"),

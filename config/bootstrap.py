@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import redis
+from celery.signals import worker_init
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.routing import URLRouter
 from django.conf import settings
@@ -55,12 +57,16 @@ from infra.clickhouse.store import ClickHouseProjectionStore
 from infra.email.outbox import FileOutboxEmailSender
 from infra.email.ports import EmailSender, FanOutEmailSender
 from infra.email.smtp import SmtpEmailSender, SmtpSettings
+from infra.event_metadata import decoder
 from infra.kafka import relay as kafka_relay
 from infra.kafka import source as kafka_source
 from infra.llm import store as draft_store
 from infra.llm.drafters import ModelDrafter, RetrievalDrafter
 from infra.llm.openai_model import OpenAIChatModel
 from infra.llm.ports import Customer, Drafter, ResolvedExample
+from infra.observability import context as observability
+from infra.observability import health
+from infra.observability import metrics as observed
 from infra.opensearch import client as os_client
 from infra.opensearch import search as os_search
 from infra.postgres import assignment as pg_assignment
@@ -199,8 +205,19 @@ def _sla_state(cursor: Any, suffix: str) -> pg_sla.PostgresSlaState:
 # ------------------------------------------------------------------------------ notifications
 @app.task(name=SEND)
 def send_notification_email(outbox_id: int) -> str:
-    """Send the e-mail of one outbox row, unless it was sent already (or is being sent)."""
-    return deliver(outbox_id)
+    """Send the e-mail of one outbox row, unless it was sent already (or is being sent).
+    Its log lines carry the correlation id of the event the e-mail is about."""
+    position = pg_notifications.outbox_position(outbox_id)
+    ids = event_metadata_at(position) if position is not None else {}
+    with observability.bound(request=ids.get("request_id"), correlation=ids.get("correlation_id")):
+        outcome = deliver(outbox_id)
+        log.info("e-mail %s: %s", outbox_id, outcome, extra={"outbox_id": outbox_id})
+        return outcome
+
+
+@worker_init.connect
+def _worker_metrics(**_: Any) -> None:
+    observed.serve_if_configured()  # a Celery worker's own port (DESKSTREAM_METRICS_PORT)
 
 
 @app.task(name=SWEEP)
@@ -628,6 +645,7 @@ def runner(name: str, source: EventSource | None = None) -> ProjectionRunner:
         projection,
         batch_size=settings.PROJECTION_BATCH_SIZE,
         interval=settings.PROJECTION_INTERVAL_MS / 1000,
+        name=name,
     )
 
 
@@ -716,7 +734,7 @@ def kafka_runner(name: str) -> StreamRunner:
         max_poll_records=settings.PROJECTION_BATCH_SIZE,
     )
     source = kafka_source.KafkaStreamSource(consumer, get_application().mapper)
-    return StreamRunner(source, projection, batch_size=settings.PROJECTION_BATCH_SIZE)
+    return StreamRunner(source, projection, batch_size=settings.PROJECTION_BATCH_SIZE, name=name)
 
 
 # ------------------------------------------------------------------------------ real time
@@ -897,6 +915,82 @@ def start_in_process(
     threads.append(sla_check_thread(check_sla, settings.SLA_CHECK_INTERVAL, stop))
     in_process.add(stop, threads)
     return threads
+
+
+# ------------------------------------------------------------------------------ operations
+def event_metadata_at(position: int) -> dict[str, str]:
+    """The metadata of the event at ``position`` (``{}`` if none, or none is there)."""
+    app_ = get_application()
+    found = app_.recorder.select_notifications(start=position, limit=1)
+    if not found or found[0].id != position:
+        return {}
+    return dict(decoder(app_.mapper)(found[0])[1])
+
+
+def projector_positions() -> dict[str, Callable[[], int]]:
+    """How to read each projector's position that runs in this deployment: the PostgreSQL
+    ones always, analytics when it is on (ClickHouse's, or chDB in this web process)."""
+    positions: dict[str, Callable[[], int]] = {
+        name: functools.partial(lambda n: store(n).position(), name) for name in STORES
+    }
+    if analytics_here(web=True, every_projector=True):
+        positions[ANALYTICS] = lambda: analytics_store().position()
+    return positions
+
+
+def _database_answers() -> None:
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1")
+
+
+def readiness() -> health.Readiness:
+    return health.readiness(
+        _database_answers,
+        lambda: event_source().head(),
+        projector_positions(),
+        settings.READY_MAX_LAG,
+    )
+
+
+def celery_queue_depth() -> dict[str, int]:
+    """Tasks waiting in the Celery queue (Redis broker); nothing without a broker."""
+    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL.startswith("redis"):
+        return {}
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2)
+    try:
+        queue = settings.CELERY_TASK_DEFAULT_QUEUE
+        return {queue: int(client.llen(queue))}
+    finally:
+        client.close()
+
+
+def serve_metrics() -> None:
+    """The scrape-time gauges of this web process's ``GET /metrics`` (``config/urls.py``)."""
+    observed.add_source(
+        "projectors", lambda: health.projector_gauges(event_source().head, projector_positions())
+    )
+    observed.add_source(
+        "outbox",
+        lambda: [
+            health.counts_gauge(
+                "deskstream_email_outbox_depth",
+                "E-mails in the outbox not sent: pending (to send or retry) and failed.",
+                "status",
+                pg_notifications.outbox_depth(),
+            )
+        ],
+    )
+    observed.add_source(
+        "celery",
+        lambda: [
+            health.counts_gauge(
+                "deskstream_celery_queue_depth",
+                "Tasks waiting in the Celery broker's queue.",
+                "queue",
+                celery_queue_depth(),
+            )
+        ],
+    )
 
 
 def close() -> None:

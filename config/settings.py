@@ -16,6 +16,8 @@ from infra.auth.providers import PIPELINE as SOCIAL_PIPELINE
 from infra.auth.providers import Provider
 from infra.auth.providers import from_environment as social_providers
 from infra.auth.secret_key import PLACEHOLDER, installation_key
+from infra.observability import context as observability_context
+from infra.observability import errors as error_reports
 from infra.postgres.connection import DEFAULT_URL, database_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -403,6 +405,8 @@ LOG_FORMAT = os.environ.get("DESKSTREAM_LOG_FORMAT", "console").strip().lower()
 if LOG_FORMAT not in {"console", "json"}:
     raise RuntimeError(f"DESKSTREAM_LOG_FORMAT must be console or json, not {LOG_FORMAT!r}")
 _LOG_FIELDS: list[Any] = [
+    # The request id and correlation id of the request, projector batch or task at hand.
+    observability_context.add_ids,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -456,3 +460,17 @@ LLM_MAX_TOKENS = int(os.environ.get("DESKSTREAM_LLM_MAX_TOKENS", "600"))
 LLM_PRICE_INPUT = float(os.environ.get("DESKSTREAM_LLM_PRICE_INPUT", "0"))
 LLM_PRICE_OUTPUT = float(os.environ.get("DESKSTREAM_LLM_PRICE_OUTPUT", "0"))
 LLM_MODERATION = env_bool("DESKSTREAM_LLM_MODERATION", False)
+# Operations (docs/operations.md#metrics-and-probes, ADR 0042). GET /metrics answers a request
+# with ``Authorization: Bearer <DESKSTREAM_METRICS_TOKEN>``; without a token configured, only
+# requests from the loopback address. /readyz is 503 while a projector is more than
+# READY_MAX_LAG events behind the log.
+METRICS_TOKEN = os.environ.get("DESKSTREAM_METRICS_TOKEN", "")
+READY_MAX_LAG = int(os.environ.get("DESKSTREAM_READY_MAX_LAG", "1000"))
+# Error reports to Sentry when a DSN is set, personal data scrubbed (infra/observability/errors.py).
+SENTRY_DSN = os.environ.get("DESKSTREAM_SENTRY_DSN", "")
+if SENTRY_DSN:
+    error_reports.init(
+        SENTRY_DSN,
+        environment=os.environ.get("DESKSTREAM_SENTRY_ENVIRONMENT", "production"),
+        traces_sample_rate=float(os.environ.get("DESKSTREAM_SENTRY_TRACES_SAMPLE_RATE", "0")),
+    )

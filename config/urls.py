@@ -24,7 +24,7 @@ from config import bootstrap
 from infra.server import webapp
 from infra.server.routing import route
 from read_api import admin_views as read_admin
-from read_api import analytics, search
+from read_api import analytics, operations, search
 from read_api import auth_views as read_auth
 from read_api import email_views as read_email
 from read_api import settings_views as read_settings
@@ -41,6 +41,10 @@ admin_views.provide_rebuilds(
     lambda name, by: bootstrap.rebuilds().start(name, by), lambda: bootstrap.rebuilds().names()
 )
 read_admin.provide_projector_status(lambda: bootstrap.rebuilds().status())
+
+# /readyz asks the composition root; /metrics serves its scrape-time gauges (ADR 0042).
+operations.provide(bootstrap.readiness)
+bootstrap.serve_metrics()
 
 handler404 = "command_api.errors.json_not_found"
 handler500 = "command_api.errors.json_server_error"
@@ -284,6 +288,9 @@ admin: list[URLPattern] = [
 
 urlpatterns = [
     path("api/admin/", include(admin)),
+    path("healthz", operations.HealthView.as_view(), name="healthz"),
+    path("readyz", operations.ReadyView.as_view(), name="readyz"),
+    path("metrics", operations.MetricsView.as_view(), name="metrics"),
     path("api/", include(api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI with its init script at ?script= rather than inline (the CSP allows none).

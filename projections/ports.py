@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
+
+NO_METADATA: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,9 @@ class Envelope:
 
     position: int
     event: Any  # a domain event (``Ticket.MessagePosted`` ...)
+    # The event's metadata (``correlation_id``, ``request_id``: docs/events.md#metadata),
+    # beside it: never part of what a projector computes, only of what it logs.
+    metadata: Mapping[str, str] = field(default_factory=lambda: NO_METADATA, compare=False)
 
     @property
     def aggregate_id(self) -> UUID:

@@ -31,6 +31,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
 from infra.api import parse_json
+from infra.observability import metrics
 from infra.realtime.ports import (
     AuthenticationFailedError,
     PresenceChange,
@@ -99,6 +100,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.checked_at = time.monotonic()
         self.accepted = False
         self.closing = False
+        self.counted_closed = False  # deskstream_websocket_connections counted it closed
         self.counted_presence = False
         self.availability_through = 0  # availability frames come once per publishing process
         self.presence_versions: dict[str, int] = {}  # the newest presence change seen, per user
@@ -136,6 +138,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         await self.accept()
         self.accepted = True
+        metrics.WS_CONNECTIONS.inc()
         self.watchdog = asyncio.ensure_future(self._watch())
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         token = (query.get("token") or [""])[0]
@@ -147,6 +150,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         raise StopConsumer()
 
     async def _cleanup(self) -> None:
+        if self.accepted and not self.counted_closed:
+            self.counted_closed = True
+            metrics.WS_CONNECTIONS.dec()
         self.closing = True
         if self.watchdog is not None and self.watchdog is not asyncio.current_task():
             self.watchdog.cancel()
@@ -161,7 +167,12 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             if change is not None:
                 await self._signal_presence(change)
 
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        metrics.WS_FRAMES.labels("sent").inc()
+        await super().send_json(content, close)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        metrics.WS_FRAMES.labels("received").inc()
         if self.closing:
             return
         try:

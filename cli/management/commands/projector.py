@@ -41,6 +41,7 @@ from config import bootstrap
 from infra.clickhouse.embedded import DirectoryInUseError
 from infra.clickhouse.ports import AnalyticsUnavailableError
 from infra.kafka.resilience import keep_running, reset_database
+from infra.observability import metrics
 from infra.postgres.feed import (
     KAFKA,
     LOG,
@@ -96,6 +97,7 @@ class Command(BaseCommand):
         reb.add_argument("--source", choices=SOURCES, default=LOG, help="the mode it serves")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        metrics.serve_if_configured()  # DESKSTREAM_METRICS_PORT: this process's own
         try:
             self.act(options)
         finally:
