@@ -58,6 +58,7 @@ class Subscription:
     ticket_id: UUID | None = None
     through: int = 0
     family: bool = False  # a staff ticket subscription: check ``family_prev``
+    heard: int = 0  # the newest position the layer brought live (a copy repeats one)
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = {"sub": self.key, "stream": self.stream}
@@ -414,6 +415,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def _send_event(self, sub: Subscription, frame: dict[str, Any]) -> None:
         sub.through = frame["position"]
+        self.services.stats.delivered += 1
         await self.send_json({"type": "event", "sub": sub.key, "stream": sub.stream, **frame})
 
     # ------------------------------------------------------------------ layer messages
@@ -430,10 +432,22 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         async with self.lock:
             sub = self.by_group.get(group)
-            if sub is None or frame["position"] <= sub.through:
+            if sub is None:
                 return
+            position = frame["position"]
+            if position <= sub.heard:
+                self.services.stats.duplicates += 1  # a second copy of a frame: dropped
+                return
+            sub.heard = position
+            if position <= sub.through:
+                return  # sent already, by the replay that followed the join
             prev = message.get("pt") if sub.family else message.get("p")
-            if prev is not None and prev > sub.through:
+            # No ``prev``: nothing of the group since the publisher's floor; below it, a
+            # publisher before this one may have left a frame unpublished (ADR 0044).
+            floor = message.get("s") if prev is None else None
+            if (prev is not None and prev > sub.through) or (
+                floor is not None and floor > sub.through
+            ):
                 await self._catch_up(sub)  # a frame was lost: the log has it, and this one
                 return
             await self._send_event(sub, frame)
@@ -454,6 +468,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                         await self._send_presence_snapshot()
                     continue
                 missed = any(newest.get(g, 0) > sub.through for g in sub.groups)
+                # A publisher that took over from another covers the log after its floor.
+                missed = missed or int(frame.get("floor") or 0) > sub.through
                 if lost or missed:
                     await self._catch_up(sub)
                 else:
