@@ -168,9 +168,13 @@ def push_thread(
                 term = threading.Event()
                 watcher = threading.Thread(target=watch, args=(term,), name="push-leader-watch")
                 watcher.start()
+                if counters is not None:
+                    counters.publishing = True
                 try:
                     publish_until(term)
                 finally:
+                    if counters is not None:
+                        counters.publishing = False
                     term.set()
                     watcher.join()
                     if leader is not None:

@@ -505,6 +505,7 @@ class PushCounters:
 
     events: int = 0
     published: int = 0
+    publishing: bool = False  # a projector of this process is running (the leader's is)
 
 
 @dataclass

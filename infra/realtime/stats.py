@@ -50,6 +50,7 @@ class RedisFanoutReport:
                 "published": counters.published,
                 "delivered": stats.delivered,
                 "duplicates": stats.duplicates,
+                "publishing": int(counters.publishing),
                 "mode": mode,
             },
         )
