@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -416,7 +417,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def _send_event(self, sub: Subscription, frame: dict[str, Any]) -> None:
         sub.through = frame["position"]
         self.services.stats.delivered += 1
-        await self.send_json({"type": "event", "sub": sub.key, "stream": sub.stream, **frame})
+        await self.send(text_data=_encoded_event(sub.key, sub.stream, frame))
 
     # ------------------------------------------------------------------ layer messages
     async def push_frame(self, message: dict[str, Any]) -> None:
@@ -634,6 +635,24 @@ async def publish_presence(frame: dict[str, Any], version: int) -> None:
     await layer.group_send(
         push.PRESENCE, {"type": PRESENCE_SIGNAL, "f": frame, "v": version, "sender": ""}
     )
+
+
+# The text of recent live frames per subscription key: a layer message is one dict shared by
+# every socket of the process (``infra/realtime/layers.py``), and the sockets of one stream
+# (200 agents on the queue) send the same text, encoded once instead of once per socket.
+_ENCODED: OrderedDict[tuple[int, str], tuple[dict[str, Any], str]] = OrderedDict()
+ENCODED_MAX = 4096
+
+
+def _encoded_event(key: str, stream: str, frame: dict[str, Any]) -> str:
+    cached = _ENCODED.get((id(frame), key))
+    if cached is not None and cached[0] is frame:  # the same object, not a reused id
+        return cached[1]
+    text = json.dumps({"type": "event", "sub": key, "stream": stream, **frame})
+    _ENCODED[(id(frame), key)] = (frame, text)
+    if len(_ENCODED) > ENCODED_MAX:
+        _ENCODED.popitem(last=False)
+    return text
 
 
 def _error(code: str, detail: str) -> dict[str, Any]:

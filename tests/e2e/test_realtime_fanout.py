@@ -36,8 +36,9 @@ class Cluster:
     """Server processes sharing one channel prefix (so one publisher, one set of counters),
     started on demand and kept for the module: server starts are the slow part."""
 
-    def __init__(self, redis: str) -> None:
+    def __init__(self, redis: str, **env: str) -> None:
         self.redis = redis
+        self.env = env
         self.prefix = f"deskstream.test.fanout.{uuid.uuid4().hex[:10]}."
         self.servers: list[LiveServer] = []
 
@@ -55,6 +56,7 @@ class Cluster:
                     # successor starts after the commands a test sends right after the kill
                     # (most likely), and before the sockets' silence timeout (1.5 s).
                     "DESKSTREAM_PUSH_FAILOVER": "1.0",
+                    **self.env,
                 }
             )
             server.prefix = self.prefix  # type: ignore[attr-defined]
@@ -240,3 +242,42 @@ def test_a_redis_restart_then_a_failover_leave_no_gap(people: Any, django_db_set
     finally:
         pair.stop()
         _stop(redis)
+
+
+@pytest.mark.slow
+def test_with_local_fan_out_each_process_delivers_its_own_sockets_frames(
+    people: Any, django_db_setup: Any
+) -> None:
+    """``DESKSTREAM_PUSH_FANOUT=local``: both processes follow the log and hand each frame to
+    their own sockets only, without Redis; typing still crosses processes through Redis."""
+    pair = Cluster(redis_url(), DESKSTREAM_PUSH_FANOUT="local")
+    try:
+        one, two = pair.grow(2)
+        customer_user, customer = people("customer")
+        _, agent = people("agent")
+        ticket = open_ticket(one, customer)
+        sockets = [WS(one, customer), WS(two, agent)]
+        for ws in sockets:
+            ws.subscribe(stream="ticket", ticket_id=ticket["id"])
+        before = settled(one)
+        posted = [
+            post(server, agent, ticket["id"], f"local {i}") for i, server in enumerate(pair.servers)
+        ]
+        for ws in sockets:
+            assert [f["position"] for f in ws.events(2)] == [p["position"] for p in posted]
+        diff = counted(one, before, delivered=4)
+        # Each process turned both events into 2 group messages for its own sockets.
+        assert (diff["events"], diff["published"], diff["delivered"], diff["duplicates"]) == (
+            4,
+            8,
+            4,
+            0,
+        )
+        sockets[0].send(type="typing", ticket_id=ticket["id"])
+        _, typing = sockets[1].until(lambda f: f["type"] == "typing")
+        assert typing["user_id"] == str(customer_user.pk)
+        for ws in sockets:
+            ws.quiet()
+            ws.close()
+    finally:
+        pair.stop()
