@@ -78,6 +78,7 @@ from infra.postgres.aggregate_log import PostgresAggregateLog
 from infra.postgres.assignment import PostgresAssignmentState, ProcessManagerStore
 from infra.postgres.event_source import PostgresEventSource, conninfo_from_django
 from infra.postgres.feed import LOG, FeedConflictError, FeedLeases
+from infra.postgres.leader import PostgresLeaderLock
 from infra.postgres.models import AgentRecord
 from infra.postgres.projection_store import (
     PostgresAppliedVersions,
@@ -97,6 +98,7 @@ from infra.realtime.ports import (
 from infra.realtime.presence import MemoryPresenceStore, PresenceBoard
 from infra.realtime.presence_redis import RedisPresenceStore
 from infra.realtime.publisher import ASGIApp, ChannelsFramePublisher, ServerLoop
+from infra.realtime.stats import RedisFanoutReport
 from infra.server import lifecycle
 from infra.storage.envelope import Envelope
 from infra.storage.local import LocalDiskBlobStore
@@ -113,6 +115,7 @@ from processes.sla import CheckResult, RulesOnFirstUse, SlaCheck, sla_check_thre
 from projections import analytics, assignment, notifications, search, sla, tickets
 from projections.assignment import AssignCommand
 from projections.ports import EventSource, RebuildableStore
+from projections.push import PushCounters
 from projections.runner import ProjectionRunner, StreamRunner
 from projections.search import Principal as SearchPrincipal
 from read_api.consistency import projection_position
@@ -814,10 +817,28 @@ def websocket_application() -> ASGIApp:
 
 
 def publisher() -> ChannelsFramePublisher:
+    """To this process's sockets (the in-memory layer; Redis with ``local`` fan-out), or to
+    every process's through Redis (the elected ``leader``), ADR 0044."""
     layer: Any = get_channel_layer()
     if isinstance(layer, InMemoryChannelLayer):
         return ChannelsFramePublisher(layer, server_loop)
+    if settings.PUSH_FANOUT == "local":
+        return ChannelsFramePublisher(layer, server_loop, local=True)
     return ChannelsFramePublisher(layer)
+
+
+def push_leader() -> PostgresLeaderLock | None:
+    """The lock that elects the one push publisher of the processes sharing Redis and the
+    channel prefix (``leader`` fan-out); None: this process publishes to its own sockets."""
+    if not settings.REDIS_URL or settings.PUSH_FANOUT != "leader":
+        return None
+    return PostgresLeaderLock(
+        conninfo_from_django(settings.DATABASES["default"]),
+        f"{settings.REDIS_URL} {settings.CHANNELS_PREFIX}push",
+    )
+
+
+push_counters = PushCounters()
 
 
 def push_thread(stop: threading.Event) -> threading.Thread:
@@ -828,7 +849,27 @@ def push_thread(stop: threading.Event) -> threading.Thread:
         aggregate_log=aggregate_log,
         sync_interval=settings.REALTIME_SYNC_INTERVAL,
         batch_size=settings.PROJECTION_BATCH_SIZE,
+        leader=push_leader(),
+        failover_interval=settings.PUSH_FAILOVER,
+        counters=push_counters,
     )
+
+
+def push_threads(stop: threading.Event) -> list[threading.Thread]:
+    """The push projector, and with Redis the report of this process's fan-out counters."""
+    threads = [push_thread(stop)]
+    if settings.REDIS_URL:
+        report = RedisFanoutReport(settings.REDIS_URL, settings.CHANNELS_PREFIX)
+        stats = realtime_services().stats
+        threads.append(
+            runtime.ticker_thread(
+                stop,
+                lambda: report.report(push_counters, stats, mode=settings.PUSH_FANOUT),
+                settings.REALTIME_SYNC_INTERVAL,
+                "push-fanout-report",
+            )
+        )
+    return threads
 
 
 # ------------------------------------------------------------------------------ runtime
@@ -839,7 +880,7 @@ def start_push_in_process(stop: threading.Event) -> None:
     """The push projector alone, in a thread of this process (the web server's, beside the
     projector process), and the analytics projector when it is chDB's (ADR 0030); ``close``
     stops them before the event store closes."""
-    threads = [push_thread(stop)]
+    threads = push_threads(stop)
     if analytics_here(web=True, every_projector=False):
         threads += analytics_threads(stop)
     in_process.add(stop, threads)
@@ -902,7 +943,7 @@ def start_in_process(
         interval=settings.PROJECTION_INTERVAL_MS / 1000,
     )
     if push:  # the push projector (WebSocket frames) has no tables, so it is not in STORES
-        threads.append(push_thread(stop))
+        threads += push_threads(stop)
     threads.append(delivery.sweeper_thread(sweep, settings.OUTBOX_SWEEP_INTERVAL, stop))
     if settings.CLAMD_ADDRESS:  # without a scanner, waiting files have nothing to wait for
         threads.append(

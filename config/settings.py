@@ -266,7 +266,7 @@ CHANNELS_PREFIX = os.environ.get("DESKSTREAM_CHANNELS_PREFIX") or (
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "infra.realtime.layers.PushPubSubLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNELS_PREFIX},
         }
     }
@@ -278,6 +278,14 @@ else:
         }
     }
 PUSH_IN_PROCESS = env_bool("DESKSTREAM_PUSH_IN_PROCESS", True)
+# How frames reach the sockets of several server processes (Redis only, ADR 0044): "leader",
+# one process elected with a PostgreSQL advisory lock publishes each frame once through Redis
+# and every process delivers it to its own sockets (the others try to take over every
+# FAILOVER seconds); "local", every process follows the log and delivers to its own sockets.
+PUSH_FANOUT = os.environ.get("DESKSTREAM_PUSH_FANOUT", "leader")
+if PUSH_FANOUT not in ("leader", "local"):
+    raise RuntimeError(f"DESKSTREAM_PUSH_FANOUT must be leader or local, not {PUSH_FANOUT!r}")
+PUSH_FAILOVER = float(os.environ.get("DESKSTREAM_PUSH_FAILOVER", "1.0"))
 REALTIME_SYNC_INTERVAL = float(os.environ.get("DESKSTREAM_WS_SYNC_INTERVAL", "2.0"))
 REALTIME_SILENCE_TIMEOUT = float(os.environ.get("DESKSTREAM_WS_SILENCE_TIMEOUT", "6.0"))
 REALTIME_AUTH_TIMEOUT = float(os.environ.get("DESKSTREAM_WS_AUTH_TIMEOUT", "10.0"))
