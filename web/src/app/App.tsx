@@ -13,6 +13,9 @@ import { ToastProvider } from "../lib/toast";
 import { Layout } from "./Layout";
 
 // Pages most users open later load on demand, keeping the first page small.
+const AnalyticsPage = lazy(() =>
+  import("../features/analytics/AnalyticsPage").then((m) => ({ default: m.AnalyticsPage })),
+);
 const AgentDashboard = lazy(() =>
   import("../features/agent/AgentDashboard").then((m) => ({ default: m.AgentDashboard })),
 );
@@ -40,6 +43,7 @@ export function makeQueryClient(): QueryClient {
 
 function AppRoutes() {
   const { me, loading, isStaff } = useAuth();
+  const isAdmin = me?.role === "admin";
   if (loading) return <Loading label="Signing in…" />;
   if (!me) return <SignInPage />;
   return (
@@ -70,8 +74,12 @@ function AppRoutes() {
             />
             <Route path="/search" element={<SearchPage />} />
             <Route
+              path="/admin/analytics"
+              element={isAdmin ? <AnalyticsPage /> : <Navigate to="/" replace />}
+            />
+            <Route
               path="/admin/*"
-              element={me.role === "admin" ? <AdminSection /> : <Navigate to="/" replace />}
+              element={isAdmin ? <AdminSection /> : <Navigate to="/" replace />}
             />
             <Route
               path="*"

@@ -43,6 +43,7 @@ export function Layout({ children }: { children: ReactNode }) {
         <nav aria-label="Main">
           {isStaff && <NavLink to="/agent">Desk</NavLink>}
           {me?.role === "admin" && <NavLink to="/admin">Admin</NavLink>}
+          {me?.role === "admin" && <NavLink to="/admin/analytics">Analytics</NavLink>}
           <NavLink to="/tickets" end>
             {isStaff ? "All tickets" : "My tickets"}
           </NavLink>

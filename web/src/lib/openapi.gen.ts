@@ -4137,7 +4137,7 @@ export interface operations {
                 /** @description An agent's user id, or 'none' (unassigned). */
                 agent?: string;
                 /** @description What to count tickets by. */
-                by?: "language" | "priority" | "tag";
+                by?: "channel" | "language" | "priority" | "tag";
                 /** @description First day (inclusive), in tz. */
                 from?: string;
                 /** @description Comma-separated priorities (any of): low,medium,high,urgent */
