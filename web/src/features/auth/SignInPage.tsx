@@ -1,7 +1,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { ErrorState, Loading } from "../../components/States";
-import { errorMessage, request } from "../../lib/api";
+import { errorMessage, request, tokens } from "../../lib/api";
 import { useAuth } from "../../lib/auth";
 import type { Providers } from "../../lib/types";
 
@@ -47,6 +47,11 @@ export function SignInPage() {
   return (
     <main className="signin" id="main">
       <h1>Sign in to Deskstream</h1>
+      {tokens.ended && (
+        <p className="state state-error" role="alert" data-testid="session-ended">
+          Your session ended. Sign in again to carry on: your unsent replies are kept.
+        </p>
+      )}
       {providers.isPending && <Loading />}
       {providers.isError && (
         <ErrorState error={providers.error} onRetry={() => void providers.refetch()} />

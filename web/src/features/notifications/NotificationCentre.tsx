@@ -58,7 +58,10 @@ export function NotificationCentre() {
     onEvent: (frame) => {
       if (frame.kind !== "notification") return;
       void client.invalidateQueries({ queryKey: ["notifications"] });
-      toasts.push(frameText(frame), "info", `/tickets/${frame.ticket_id}`);
+      // One toast per ticket: this one replaces the desk's "New ticket" toast for it.
+      toasts.push(frameText(frame), "info", `/tickets/${frame.ticket_id}`, {
+        key: `ticket:${frame.ticket_id}`,
+      });
     },
     onResync: () => void client.invalidateQueries({ queryKey: ["notifications"] }),
   });
@@ -165,6 +168,18 @@ export function Toasts() {
           role={t.tone === "error" ? "alert" : "status"}
         >
           {t.href ? <Link to={t.href}>{t.text}</Link> : <span>{t.text}</span>}
+          {t.action && (
+            <button
+              type="button"
+              className="toast-action"
+              onClick={() => {
+                t.action?.run();
+                dismiss(t.id);
+              }}
+            >
+              {t.action.label}
+            </button>
+          )}
           <button
             type="button"
             className="icon-button"
