@@ -233,7 +233,6 @@ export function query(
 export function errorMessage(error: unknown): string {
   if (error instanceof ApiError) {
     if (error.status === 404) return "Not found: it does not exist or you may not see it.";
-    if (error.status >= 500 && error.status !== 503) return SERVER_TROUBLE;
     const fields = Object.entries(error.fields)
       .map(([field, messages]) => `${field}: ${messages.join(" ")}`)
       .join("; ");
