@@ -114,7 +114,10 @@ export function refreshTokens(): Promise<boolean> {
         credentials: "same-origin",
       });
       if (!response.ok) {
-        if (response.status === 401 || response.status === 403) tokens.set(null, true);
+        // Refused (expired, revoked, or the cookie is gone): the session has ended. A rate
+        // limit or a server error is not an answer about the session.
+        if (response.status >= 400 && response.status < 500 && response.status !== 429)
+          tokens.set(null, true);
         return false;
       }
       tokens.set(((await response.json()) as AccessToken).access);

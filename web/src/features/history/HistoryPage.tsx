@@ -89,9 +89,8 @@ export function HistoryPage() {
                     type="button"
                     className="link-button"
                     onClick={() => setAt(String(e.version))}
-                    aria-label={`View as of version ${shown(e, i)}`}
                   >
-                    View as of v{shown(e, i)}
+                    View as of version {shown(e, i)}
                   </button>
                 </li>
               ))}

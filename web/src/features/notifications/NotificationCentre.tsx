@@ -58,6 +58,8 @@ export function NotificationCentre() {
     onEvent: (frame) => {
       if (frame.kind !== "notification") return;
       void client.invalidateQueries({ queryKey: ["notifications"] });
+      // An assignment also moves the status to Assigned: its own toast says it better.
+      if (frame.data.reason === "status_changed" && frame.data.to_status === "assigned") return;
       // One toast per ticket: this one replaces the desk's "New ticket" toast for it.
       toasts.push(frameText(frame), "info", `/tickets/${frame.ticket_id}`, {
         key: `ticket:${frame.ticket_id}`,

@@ -5,8 +5,8 @@ import type { UseQueryResult } from "@tanstack/react-query";
 import { Link } from "react-router";
 import { useSimilarTickets } from "../../api/customers";
 import { flattenTickets, useTicketList } from "../../api/tickets";
-import { StatusBadge } from "../../components/Badges";
 import { ErrorState, Loading } from "../../components/States";
+import { STATUS_LABELS } from "../../lib/format";
 import type { Customer, Ticket } from "../../lib/types";
 
 export function CustomerSidebar({
@@ -70,7 +70,8 @@ export function CustomerSidebar({
           <ul data-testid="other-tickets">
             {otherTickets.map((t) => (
               <li key={t.id}>
-                <Link to={`/tickets/${t.id}`}>{t.subject}</Link> <StatusBadge status={t.status} />
+                <Link to={`/tickets/${t.id}`}>{t.subject}</Link>{" "}
+                <span className={`badge status-${t.status}`}>{STATUS_LABELS[t.status]}</span>
               </li>
             ))}
           </ul>
