@@ -1,6 +1,6 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { lazy, Suspense, useState } from "react";
-import { BrowserRouter, Navigate, Route, Routes } from "react-router";
+import { BrowserRouter, Link, Navigate, Route, Routes } from "react-router";
 import { Loading } from "../components/States";
 import { SignInPage } from "../features/auth/SignInPage";
 import { CustomerDashboard } from "../features/tickets/CustomerDashboard";
@@ -84,8 +84,13 @@ function AppRoutes() {
             <Route
               path="*"
               element={
-                <main id="main">
+                <main id="main" className="not-found">
                   <h1>Page not found</h1>
+                  <p>There is no page at this address. It may have moved, or the link is wrong.</p>
+                  <p>
+                    <Link to="/">Go to {isStaff ? "the desk" : "your tickets"}</Link> or use the
+                    search above.
+                  </p>
                 </main>
               }
             />

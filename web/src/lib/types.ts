@@ -36,6 +36,7 @@ export type TicketAsOf = Schemas["TicketAsOf"];
 export type History = Schemas["History"];
 export type HistoryEvent = Schemas["HistoryEvent"];
 export type AgentWorkload = Schemas["AgentWorkload"];
+export type Customer = Schemas["Customer"];
 export type Notification = Schemas["Notification"];
 export type NotificationPage = Schemas["PaginatedNotificationList"];
 export type SearchHit = Schemas["SearchHit"];
@@ -58,6 +59,9 @@ export interface TicketFilters {
   created_from?: string;
   created_to?: string;
   agent?: string;
+  customer?: string;
+  sla_breached?: boolean;
+  sort?: "created_at" | "-created_at" | "updated_at" | "-updated_at";
 }
 
 // WebSocket frames (server -> client).

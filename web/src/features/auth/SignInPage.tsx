@@ -1,7 +1,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { useEffect, useState, type FormEvent } from "react";
 import { ErrorState, Loading } from "../../components/States";
-import { errorMessage, request } from "../../lib/api";
+import { errorMessage, request, tokens } from "../../lib/api";
 import { useAuth } from "../../lib/auth";
 import type { Providers } from "../../lib/types";
 
@@ -101,6 +101,11 @@ export function SignInPage() {
       {socialError && !providers.isPending && (
         <p className="field-error" role="alert" data-testid="signin-error">
           {socialError}
+        </p>
+      )}
+      {tokens.ended && (
+        <p className="state state-error" role="alert" data-testid="session-ended">
+          Your session ended. Sign in again to carry on: your unsent replies are kept.
         </p>
       )}
       {providers.isPending && <Loading />}
