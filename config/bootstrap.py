@@ -53,6 +53,7 @@ from infra.automation.rules import sla_rules
 from infra.clamav.scanner import ClamdScanner
 from infra.clickhouse import connect as analytics_connect
 from infra.clickhouse.connect import open_database
+from infra.clickhouse.embedded import DirectoryInUseError
 from infra.clickhouse.store import ClickHouseProjectionStore
 from infra.email.outbox import FileOutboxEmailSender
 from infra.email.ports import EmailSender, FanOutEmailSender
@@ -77,7 +78,7 @@ from infra.postgres import sla as pg_sla
 from infra.postgres.aggregate_log import PostgresAggregateLog
 from infra.postgres.assignment import PostgresAssignmentState, ProcessManagerStore
 from infra.postgres.event_source import PostgresEventSource, conninfo_from_django
-from infra.postgres.feed import LOG, FeedConflictError, FeedLeases
+from infra.postgres.feed import KAFKA, LOG, FeedConflictError, FeedLeases, recorded_source
 from infra.postgres.leader import PostgresLeaderLock
 from infra.postgres.models import AgentRecord
 from infra.postgres.projection_store import (
@@ -1048,12 +1049,19 @@ lifecycle.on_shutdown(close)
 
 
 # ------------------------------------------------------------------------------ admin console
-def _projector_status(name: str, head: int) -> dict[str, Any]:
-    """One projector's row on the console's projections page (as ``projector status``)."""
+def projector_status(name: str, head: int) -> dict[str, Any]:
+    """One projector's row: the source its tables were built from, its position, its lag and
+    where its data lives. ``projector status`` and the console's projections page both show
+    this. Raises what its store raises when that is unreachable."""
     if name == ANALYTICS:
         where = "ClickHouse" if settings.CLICKHOUSE_URL else f"chDB {settings.ANALYTICS_PATH}"
-        position = analytics_store().position()
-        return {"source": "log", "position": position, "lag": max(head - position, 0),
+        try:
+            position = analytics_store().position()
+        except DirectoryInUseError:  # chDB's directory: the web server's process owns it
+            return {"source": "log", "position": None, "lag": None,
+                    "where": f"{where} (owned by the web server)"}  # fmt: skip
+        # A high-water mark under Kafka: the lag counts from it.
+        return {"source": "log/kafka", "position": position, "lag": max(head - position, 0),
                 "where": where}  # fmt: skip
     live = store(name)
     position = live.position()
@@ -1062,7 +1070,11 @@ def _projector_status(name: str, head: int) -> dict[str, Any]:
     if status is not None:  # OpenSearch: the alias and the index behind it
         info = status()
         where = f"alias {info['alias']} -> index {info['index']} ({info['documents']} docs)"
-    if name in KAFKA_PROJECTORS and live.has_applied_versions():
+    with connection.cursor() as cursor:
+        recorded = recorded_source(cursor, name)  # feed.py's rule, as its claims check
+    if name in KAFKA_PROJECTORS and recorded is not None and recorded[1] == KAFKA:
+        # Fed by Kafka: the position is the contiguous frontier; the lag counts the events
+        # not applied yet (some above the frontier may be).
         return {"source": "kafka", "position": position, "lag": kafka_store(name).unapplied(),
                 "where": where}  # fmt: skip
     return {"source": "log", "position": position, "lag": max(head - position, 0), "where": where}
@@ -1088,6 +1100,6 @@ def rebuilds() -> Rebuilds:
             store=projection_store,
             batch_size=lambda name: runner(name).batch_size,
             lease=_rebuild_lease,
-            status=_projector_status,
+            status=projector_status,
         )
     )
