@@ -144,6 +144,7 @@ def start_sign_in(browser: Any, server: LiveServer, screenshot: str | None = Non
     page.goto("/")
     expect(page.get_by_role("heading", name="Sign in to Deskstream")).to_be_visible()
     expect(page.get_by_role("link", name=f"Continue with {PROVIDER_NAME}")).to_be_visible()
+    expect(page.get_by_label("E-mail")).to_have_count(0)  # no demo sign-in form
     if screenshot:
         shot(page, screenshot)
     page.get_by_role("link", name=f"Continue with {PROVIDER_NAME}").click()
@@ -187,6 +188,11 @@ def test_a_new_verified_address_becomes_a_customer(
     expect(page.get_by_text(f"{email.split('@')[0]} Tester")).to_be_visible()
     # The session survives a reload: the refresh token is in its HttpOnly cookie.
     page.reload()
+    expect(page.get_by_role("heading", name="New ticket")).to_be_visible()
+    # Signed out and back in: the provider remembers the login and the consent, and the
+    # linked account signs in its user (one link, one user).
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("link", name=f"Continue with {PROVIDER_NAME}").click()
     expect(page.get_by_role("heading", name="New ticket")).to_be_visible()
     page.context.close()
     assert in_db(lambda: linked(email)) == [("oidc", email, "customer")]
