@@ -129,12 +129,24 @@ def invited_agent(in_db: Callable[..., Any]) -> Any:
     return in_db(lambda: create_user("agent", email=f"invited-{uuid.uuid4().hex[:8]}@example.test"))
 
 
-def start_sign_in(browser: Any, server: LiveServer) -> Any:
+def shot(page: Any, name: str) -> None:
+    """A screenshot for the README when DESKSTREAM_SCREENSHOTS_DIR is set (as in test_web)."""
+    folder = os.environ.get("DESKSTREAM_SCREENSHOTS_DIR")
+    if folder:
+        page.wait_for_timeout(300)  # let the last frame paint
+        page.screenshot(path=f"{folder}/{name}.png")
+
+
+def start_sign_in(browser: Any, server: LiveServer, screenshot: str | None = None) -> Any:
     context = browser.new_context(base_url=server.url)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     page.goto("/")
     expect(page.get_by_role("heading", name="Sign in to Deskstream")).to_be_visible()
+    expect(page.get_by_role("link", name=f"Continue with {PROVIDER_NAME}")).to_be_visible()
+    expect(page.get_by_label("E-mail")).to_have_count(0)  # no demo sign-in form
+    if screenshot:
+        shot(page, screenshot)
     page.get_by_role("link", name=f"Continue with {PROVIDER_NAME}").click()
     expect(page.locator("input[name=login]")).to_be_visible()  # the provider's page
     return page
@@ -169,13 +181,18 @@ def test_a_new_verified_address_becomes_a_customer(
     assert query["code_challenge_method"] == ["S256"]
     assert start.cookies["deskstream_signin"]  # the flow's server-side session
     email = f"new-{uuid.uuid4().hex[:8]}@example.test"
-    page = start_sign_in(browser, signin_server)
+    page = start_sign_in(browser, signin_server, screenshot="sign-in-social")
     log_in_at_provider(page, email)
     expect(page.get_by_role("heading", name="New ticket")).to_be_visible()
     assert "signin_code" not in page.url  # the one-time code left the address bar
     expect(page.get_by_text(f"{email.split('@')[0]} Tester")).to_be_visible()
     # The session survives a reload: the refresh token is in its HttpOnly cookie.
     page.reload()
+    expect(page.get_by_role("heading", name="New ticket")).to_be_visible()
+    # Signed out and back in: the provider remembers the login and the consent, and the
+    # linked account signs in its user (one link, one user).
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("link", name=f"Continue with {PROVIDER_NAME}").click()
     expect(page.get_by_role("heading", name="New ticket")).to_be_visible()
     page.context.close()
     assert in_db(lambda: linked(email)) == [("oidc", email, "customer")]
@@ -206,6 +223,7 @@ def test_unverified_address_and_cancelled_consent_are_refused(
         "Verify it there, then sign in again."
     )
     assert "signin_error" not in page.url
+    shot(page, "sign-in-social-error")
     page.context.close()
     assert not in_db(lambda: User.objects.filter(email__iexact=email).exists())
 

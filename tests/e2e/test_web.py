@@ -240,13 +240,17 @@ def test_sign_in_page_learns_the_methods_on_offer(db: Any, settings: Any) -> Non
     test database when this module runs alone: it sets up only what collected tests ask for.)"""
     from rest_framework.test import APIClient
 
+    from infra.auth.providers import BACKENDS, Provider
+
     settings.DEMO_MODE = False
     assert APIClient().get("/api/auth/providers").json() == {"demo": False, "providers": []}
     settings.DEMO_MODE = True
-    settings.SOCIAL_PROVIDERS = [{"id": "oidc", "name": "Acme SSO", "url": "/auth/oidc", "x": "y"}]
+    settings.SOCIAL_PROVIDERS = [
+        Provider("oidc", "Acme SSO", BACKENDS["oidc"], {"KEY": "id", "SECRET": "not shown"})
+    ]
     assert APIClient().get("/api/auth/providers").json() == {
         "demo": True,
-        "providers": [{"id": "oidc", "name": "Acme SSO", "url": "/auth/oidc"}],
+        "providers": [{"id": "oidc", "name": "Acme SSO", "url": "/api/auth/login/oidc"}],
     }
 
 

@@ -17,7 +17,7 @@ from social_django.models import UserSocialAuth
 
 from infra.auth import signin_codes, social
 from infra.auth.models import CustomerProfile, SignInCode, User
-from infra.auth.providers import BACKENDS, Provider
+from infra.auth.providers import BACKENDS, Provider, from_environment
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.django_db
@@ -256,3 +256,44 @@ def test_a_forged_or_stale_state_is_refused(dead_oidc: Provider) -> None:
     assert landing(answer)["signin_error"] == ["signin_expired"]
     assert not UserSocialAuth.objects.exists()
     assert not SignInCode.objects.exists()
+
+
+def test_each_providers_start_asks_for_what_is_checked_on_return() -> None:
+    """Google, GitHub and Facebook (no test server of theirs here): the redirect to each
+    carries the client, our callback and a fresh state; Google and GitHub a PKCE challenge
+    (S256), Google a nonce; GitHub asks for the addresses with their verified flags."""
+    providers = from_environment(
+        {
+            "DESKSTREAM_GOOGLE_CLIENT_ID": "g-id",
+            "DESKSTREAM_GOOGLE_CLIENT_SECRET": "g-secret",
+            "DESKSTREAM_GITHUB_CLIENT_ID": "gh-id",
+            "DESKSTREAM_GITHUB_CLIENT_SECRET": "gh-secret",
+            "DESKSTREAM_FACEBOOK_CLIENT_ID": "fb-id",
+            "DESKSTREAM_FACEBOOK_CLIENT_SECRET": "fb-secret",
+        }
+    )
+    expected = {
+        "google": ("accounts.google.com", "g-id", {"state", "nonce", "code_challenge"}),
+        "github": ("github.com", "gh-id", {"state", "code_challenge"}),
+        "facebook": ("www.facebook.com", "fb-id", {"state"}),
+    }
+    with override_settings(SOCIAL_PROVIDERS=providers):
+        for provider, (host, client_id, checks) in expected.items():
+            client = Client()
+            answer = client.get(f"/api/auth/login/{provider}")
+            assert answer.status_code == 302, (provider, answer.content)
+            location = urlsplit(answer["Location"])
+            query = parse_qs(location.query)
+            assert location.scheme == "https"
+            assert location.hostname == host
+            assert query["client_id"] == [client_id]
+            assert query["redirect_uri"] == [f"http://testserver/api/auth/complete/{provider}"]
+            assert checks <= set(query), provider
+            assert ("code_challenge" in query) == (query.get("code_challenge_method") == ["S256"])
+            assert not {"nonce", "code_challenge"} & (set(query) - checks), provider
+            if provider == "github":
+                assert query["scope"] == ["user:email"]
+            cookie = answer.cookies["deskstream_signin"]
+            assert cookie["httponly"]
+            assert cookie["samesite"] == "Lax"
+            assert cookie["path"] == "/api/auth/"
