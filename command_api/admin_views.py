@@ -373,6 +373,12 @@ AUDIT_PARAMETERS = [
 ]
 
 
+class AuditActorSerializer(serializers.Serializer[Any]):
+    id = serializers.CharField(allow_null=True, help_text="A user id, or `automation`.")
+    role = serializers.CharField(allow_null=True)
+    name = serializers.CharField(allow_null=True, help_text="The user's name (null: no user).")
+
+
 class AuditEventSerializer(serializers.Serializer[Any]):
     position = serializers.IntegerField()
     time = serializers.DateTimeField()
@@ -380,7 +386,7 @@ class AuditEventSerializer(serializers.Serializer[Any]):
     aggregate = serializers.CharField(help_text="ticket, agent, team or admin_change")
     aggregate_id = serializers.UUIDField()
     version = serializers.IntegerField()
-    actor = serializers.DictField(child=serializers.CharField(allow_null=True))
+    actor = AuditActorSerializer()
     data = serializers.JSONField()  # type: ignore[assignment]
 
 
@@ -469,7 +475,7 @@ class _Echo:
 
 
 CSV_COLUMNS = ["position", "time", "type", "aggregate", "aggregate_id", "version",
-               "actor_id", "actor_role", "data"]  # fmt: skip
+               "actor_id", "actor_role", "actor_name", "data"]  # fmt: skip
 
 
 def _csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
@@ -488,6 +494,7 @@ def _csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
                 row["version"],
                 row["actor"]["id"] or "",
                 row["actor"]["role"] or "",
+                row["actor"]["name"] or "",
                 json.dumps(row["data"], sort_keys=True, default=str),
             ]
         )

@@ -30,6 +30,7 @@ from domain.agent import Agent
 from domain.team import Team
 from domain.ticket import Ticket
 from infra.api import in_utc
+from infra.auth.models import User
 
 CHUNK = 500
 SCAN_LIMIT = 5000
@@ -194,6 +195,16 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def _name_actors(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row's actor with the user's name (one query for the rows; ``None`` for actors
+    that are no user, such as ``automation``)."""
+    ids = {int(r["actor"]["id"]) for r in rows if str(r["actor"]["id"] or "").isdigit()}
+    names = {str(u.pk): u.display_name for u in User.objects.filter(pk__in=ids)} if ids else {}
+    for row in rows:
+        row["actor"]["name"] = names.get(str(row["actor"]["id"]))
+    return rows
+
+
 def _matches(row: dict[str, Any], flt: AuditFilter) -> bool:
     if flt.actor is not None and row["actor"]["id"] != flt.actor:
         return False
@@ -209,21 +220,25 @@ def audit_page(
     while scanned < SCAN_LIMIT:
         chunk = _chunk(app, flt, before=cursor, after=None)
         if not chunk:
-            return page  # the start of the log: no older page
+            break  # the start of the log: no older page
         for position, stored in chunk:
             scanned += 1
             cursor = position
             row = present(app, position, stored)
             if flt.since is not None and row["time"] < flt.since:
+                _name_actors(page.rows)
                 return page
             if _matches(row, flt):
                 page.rows.append(row)
                 if len(page.rows) == size:
                     page.next_before = position
+                    _name_actors(page.rows)
                     return page
         if len(chunk) < CHUNK:
-            return page
-    page.next_before = cursor
+            break
+    else:
+        page.next_before = cursor
+    _name_actors(page.rows)
     return page
 
 
@@ -232,14 +247,18 @@ def audit_rows(app: DeskstreamApplication, flt: AuditFilter) -> Iterator[dict[st
     after = 0
     while True:
         chunk = _chunk(app, flt, before=None, after=after)
+        rows = []
+        ended = False
         for position, stored in chunk:
             after = position
             row = present(app, position, stored)
             if flt.since is not None and row["time"] < flt.since:
                 continue
             if flt.until is not None and row["time"] >= flt.until:
-                return
+                ended = True
+                break
             if _matches(row, flt):
-                yield row
-        if len(chunk) < CHUNK:
+                rows.append(row)
+        yield from _name_actors(rows)
+        if ended or len(chunk) < CHUNK:
             return

@@ -155,7 +155,7 @@ def test_invitation_creates_the_agent_marked_invited_and_records_it(api: Any) ->
     assert row["data"]["action"] == "agent.invited"
     assert row["data"]["before"] is None
     assert row["data"]["after"]["role"] == "admin"
-    assert row["actor"]["id"] == str(admin.pk)
+    assert row["actor"] == {"id": str(admin.pk), "role": "admin", "name": admin.display_name}
 
 
 def test_deactivation_ends_the_agents_sessions_at_once(api: Any, token_for: Any) -> None:

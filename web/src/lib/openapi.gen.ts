@@ -1268,6 +1268,13 @@ export interface components {
             content_type?: string;
             size?: number;
         };
+        AuditActor: {
+            /** @description A user id, or `automation`. */
+            id: string | null;
+            role: string | null;
+            /** @description The user's name (null: no user). */
+            name: string | null;
+        };
         AuditEvent: {
             position: number;
             /** Format: date-time */
@@ -1278,9 +1285,7 @@ export interface components {
             /** Format: uuid */
             aggregate_id: string;
             version: number;
-            actor: {
-                [key: string]: string | null;
-            };
+            actor: components["schemas"]["AuditActor"];
             data: unknown;
         };
         /** @description A file as the aggregate keeps it (``domain.attachment.Attachment.as_dict``). */

@@ -123,7 +123,8 @@ export function AuditPage() {
                 <td>{formatTime(e.time)}</td>
                 <td>{e.type}</td>
                 <td>
-                  {e.actor.id ?? "—"} <span className="muted small">{e.actor.role}</span>
+                  {e.actor.name ?? e.actor.id ?? "—"}{" "}
+                  <span className="muted small">{e.actor.role}</span>
                 </td>
                 <td>
                   {e.aggregate === "ticket" ? (
