@@ -127,6 +127,10 @@ def test_the_agent_works_a_ticket_deliberately_with_names_sidebar_drafts_and_his
     expect(sidebar.get_by_role("link", name=email)).to_be_visible()
     expect(sidebar.get_by_test_id("other-tickets")).to_contain_text(f"Earlier question {word}")
     expect(sidebar.get_by_role("heading", name="Similar tickets")).to_be_visible()
+    # SLA badge with a live countdown (feature): the first reply is due.
+    expect(desk.locator(".ticket-header").get_by_test_id("sla-badge")).to_contain_text(
+        re.compile(r"First reply due in \d+")
+    )
 
     # Keyboard: `?` lists the shortcuts, `a` assigns to me.
     desk.locator("body").press("?")
@@ -338,14 +342,38 @@ def test_lists_search_errors_and_the_missing_page(
     # The staff list is live and sortable, and shows the time it is sorted by (defect 7).
     desk.goto("/tickets")
     tickets = desk.get_by_test_id("ticket-list")
-    expect(tickets).to_be_visible()
+    expect(desk.get_by_role("heading", name="All tickets")).to_be_visible()
+    expect(desk.get_by_role("navigation", name="Views")).to_be_visible()
     first = f"Printer jam {word}"
     path = create_ticket(customer, first)
     expect(tickets.get_by_role("link", name=first)).to_be_visible()
     expect(tickets.get_by_test_id("ticket-card").first).to_contain_text("opened")
     desk.get_by_label("Sort").select_option("-updated_at")
     expect(tickets.get_by_test_id("ticket-card").first).to_contain_text("updated")
-    accessible(desk, "all tickets")
+
+    # Views with live counts, and bulk actions (features).
+    views = desk.get_by_role("navigation", name="Views")
+    unassigned = views.get_by_role("button", name=re.compile(r"^Unassigned \d+$"))
+    mine = views.get_by_role("button", name=re.compile(r"^My open tickets \d+$"))
+    before = int(unassigned.inner_text().split()[-1])
+    mine_before = int(mine.inner_text().split()[-1])
+    second = f"Scanner jam {word}"
+    create_ticket(customer, second)
+    expect(unassigned).to_have_text(f"Unassigned {before + 1}")
+    unassigned.click()
+    expect(unassigned).to_have_attribute("aria-pressed", "true")
+    for subject in (first, second):
+        tickets.get_by_role("checkbox", name=f"Select {subject}").check()
+    bulk = desk.get_by_role("group", name="Bulk actions")
+    expect(bulk).to_contain_text("2 selected")
+    accessible(desk, "all tickets with a selection")
+    bulk.get_by_role("button", name="Assign to me").click()
+    expect(bulk.get_by_test_id("bulk-report")).to_have_text("Assigned to you: 2 of 2 done.")
+    expect(mine).to_have_text(f"My open tickets {mine_before + 2}")
+    expect(unassigned).to_have_text(f"Unassigned {before - 1}")
+    expect(tickets.get_by_role("link", name=first)).to_have_count(0)
+    bulk.get_by_role("button", name="Clear selection").click()
+    views.get_by_role("button", name=re.compile(r"^All tickets \d+$")).click()
 
     # "Created before" a day leaves that day out (defect 13).
     today = dt.date.today().isoformat()
