@@ -79,3 +79,38 @@ def test_history_names_the_people_and_customers_see_staff_by_name_only(api: Any)
     assert next(e for e in again if e["type"] == "AgentAssigned")["data"]["agent_name"] == (
         agent.email
     )
+
+
+def test_views_count_and_list_the_same_tickets(api: Any) -> None:
+    _, c_client = api("customer")
+    agent, a_client = api("agent")
+    mine, waiting, unassigned = (open_ticket(c_client) for _ in range(3))
+    for tid in (mine, waiting):
+        a_client.post(f"/api/tickets/{tid}/assign", {"agent_id": agent.pk}, format="json")
+    a_client.post(f"/api/tickets/{waiting}/status", {"status": "in_progress"}, format="json")
+    a_client.post(
+        f"/api/tickets/{waiting}/status", {"status": "waiting_on_customer"}, format="json"
+    )
+
+    counts = {v["id"]: v["count"] for v in a_client.get("/api/ticket-views").json()}
+    assert list(counts) == ["mine", "unassigned", "waiting", "due_soon", "breached", "all"]
+    listed = {}
+    for view in counts:
+        page = a_client.get("/api/tickets", {"view": view, "page_size": 200}).json()
+        listed[view] = {t["id"] for t in page["results"]}
+        assert len(listed[view]) == counts[view], view  # one definition for both
+    assert listed["mine"] == {mine, waiting}
+    assert {waiting} <= listed["waiting"]
+    assert {unassigned} <= listed["unassigned"]
+    assert {mine, waiting} & listed["unassigned"] == set()
+    assert {mine, waiting, unassigned} <= listed["all"]
+
+
+def test_views_are_staffs_and_unknown_views_are_refused(api: Any) -> None:
+    _, c_client = api("customer")
+    _, a_client = api("agent")
+    refused = c_client.get("/api/ticket-views")
+    assert (refused.status_code, refused.json()["error"]) == (403, "forbidden")
+    bad = a_client.get("/api/tickets", {"view": "everything"})
+    assert bad.status_code == 400
+    assert "view" in bad.json()["fields"]
