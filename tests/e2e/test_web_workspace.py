@@ -30,6 +30,7 @@ from tests.e2e.test_web import (  # noqa: F401  (fixtures shared with the web te
     browser,
     customer_email,
     expect,
+    shot,
     sign_in,
     web_server,
 )
@@ -89,7 +90,7 @@ def second_agent(django_db_setup: Any, django_db_blocker: Any) -> Any:
 
 
 def test_the_agent_works_a_ticket_deliberately_with_names_sidebar_drafts_and_history(
-    agent: Any, second_agent: Any, browser: Any, web_server: LiveServer
+    agent: Any, second_agent: Any, browser: Any, web_server: LiveServer, shot: Any
 ) -> None:
     word = uuid.uuid4().hex[:8]
     email = customer_email()
@@ -137,6 +138,7 @@ def test_the_agent_works_a_ticket_deliberately_with_names_sidebar_drafts_and_his
     overlay = desk.get_by_role("dialog", name="Keyboard shortcuts")
     expect(overlay).to_contain_text("Assign to me")
     accessible(desk, "shortcuts overlay")
+    shot(desk, "shortcuts")
     desk.keyboard.press("Escape")
     expect(overlay).to_have_count(0)
     desk.locator("body").press("a")
@@ -179,6 +181,7 @@ def test_the_agent_works_a_ticket_deliberately_with_names_sidebar_drafts_and_his
     expect(desk.get_by_label("Priority: High")).to_be_visible()
     expect(desk.get_by_test_id("tags")).to_contain_text("billing")
     accessible(desk, "ticket (agent)")
+    shot(desk, "ticket-agent-workspace")
 
     # A draft survives a reload and an ended session (defect 6).
     desk.get_by_label("Reply").fill(f"Draft for you {word}")
@@ -330,7 +333,7 @@ def test_a_live_updates_outage_shows_a_banner(
 
 
 def test_lists_search_errors_and_the_missing_page(
-    agent: Any, browser: Any, web_server: LiveServer
+    agent: Any, browser: Any, web_server: LiveServer, shot: Any
 ) -> None:
     word = uuid.uuid4().hex[:8]
     email = customer_email()
@@ -367,6 +370,7 @@ def test_lists_search_errors_and_the_missing_page(
     bulk = desk.get_by_role("group", name="Bulk actions")
     expect(bulk).to_contain_text("2 selected")
     accessible(desk, "all tickets with a selection")
+    shot(desk, "all-tickets-views")
     bulk.get_by_role("button", name="Assign to me").click()
     expect(bulk.get_by_test_id("bulk-report")).to_have_text("Assigned to you: 2 of 2 done.")
     expect(mine).to_have_text(f"My open tickets {mine_before + 2}")
