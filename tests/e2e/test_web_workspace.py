@@ -144,6 +144,7 @@ def test_the_agent_works_a_ticket_deliberately_with_names_sidebar_drafts_and_his
     desk.locator("body").press("a")
     expect(desk.get_by_test_id("status-badge")).to_have_text("Assigned")
     expect(desk.get_by_test_id("toasts")).to_contain_text("Assigned to")
+    expect(desk.get_by_test_id("assignee")).to_have_text(f"Agent: {agent.first_name}")
 
     # The assign menu says what presence says (defect 12): the second agent is not connected.
     assign = desk.get_by_test_id("assign-select")
