@@ -54,6 +54,7 @@ MESSAGES = route(GET=read.MessageListView, POST=views.MessagesView)
 api: list[URLPattern] = [
     # Tickets and their threads
     path("tickets", route(GET=read.TicketListView, POST=views.TicketsView), name="tickets"),
+    path("ticket-views", route(GET=read.TicketViewsView), name="ticket-views"),
     path(
         "tickets/<str:ticket_id>",
         route(

@@ -30,6 +30,7 @@ from tests.e2e.test_web import (  # noqa: F401  (fixtures shared with the web te
     browser,
     customer_email,
     expect,
+    shot,
     sign_in,
     web_server,
 )
@@ -89,7 +90,7 @@ def second_agent(django_db_setup: Any, django_db_blocker: Any) -> Any:
 
 
 def test_the_agent_works_a_ticket_deliberately_with_names_sidebar_drafts_and_history(
-    agent: Any, second_agent: Any, browser: Any, web_server: LiveServer
+    agent: Any, second_agent: Any, browser: Any, web_server: LiveServer, shot: Any
 ) -> None:
     word = uuid.uuid4().hex[:8]
     email = customer_email()
@@ -127,17 +128,23 @@ def test_the_agent_works_a_ticket_deliberately_with_names_sidebar_drafts_and_his
     expect(sidebar.get_by_role("link", name=email)).to_be_visible()
     expect(sidebar.get_by_test_id("other-tickets")).to_contain_text(f"Earlier question {word}")
     expect(sidebar.get_by_role("heading", name="Similar tickets")).to_be_visible()
+    # SLA badge with a live countdown (feature): the first reply is due.
+    expect(desk.locator(".ticket-header").get_by_test_id("sla-badge")).to_contain_text(
+        re.compile(r"First reply due in \d+")
+    )
 
     # Keyboard: `?` lists the shortcuts, `a` assigns to me.
     desk.locator("body").press("?")
     overlay = desk.get_by_role("dialog", name="Keyboard shortcuts")
     expect(overlay).to_contain_text("Assign to me")
     accessible(desk, "shortcuts overlay")
+    shot(desk, "shortcuts")
     desk.keyboard.press("Escape")
     expect(overlay).to_have_count(0)
     desk.locator("body").press("a")
     expect(desk.get_by_test_id("status-badge")).to_have_text("Assigned")
     expect(desk.get_by_test_id("toasts")).to_contain_text("Assigned to")
+    expect(desk.get_by_test_id("assignee")).to_have_text(f"Agent: {agent.first_name}")
 
     # The assign menu says what presence says (defect 12): the second agent is not connected.
     assign = desk.get_by_test_id("assign-select")
@@ -175,6 +182,7 @@ def test_the_agent_works_a_ticket_deliberately_with_names_sidebar_drafts_and_his
     expect(desk.get_by_label("Priority: High")).to_be_visible()
     expect(desk.get_by_test_id("tags")).to_contain_text("billing")
     accessible(desk, "ticket (agent)")
+    shot(desk, "ticket-agent-workspace")
 
     # A draft survives a reload and an ended session (defect 6).
     desk.get_by_label("Reply").fill(f"Draft for you {word}")
@@ -326,7 +334,7 @@ def test_a_live_updates_outage_shows_a_banner(
 
 
 def test_lists_search_errors_and_the_missing_page(
-    agent: Any, browser: Any, web_server: LiveServer
+    agent: Any, browser: Any, web_server: LiveServer, shot: Any
 ) -> None:
     word = uuid.uuid4().hex[:8]
     email = customer_email()
@@ -338,14 +346,39 @@ def test_lists_search_errors_and_the_missing_page(
     # The staff list is live and sortable, and shows the time it is sorted by (defect 7).
     desk.goto("/tickets")
     tickets = desk.get_by_test_id("ticket-list")
-    expect(tickets).to_be_visible()
+    expect(desk.get_by_role("heading", name="All tickets")).to_be_visible()
+    expect(desk.get_by_role("navigation", name="Views")).to_be_visible()
     first = f"Printer jam {word}"
     path = create_ticket(customer, first)
     expect(tickets.get_by_role("link", name=first)).to_be_visible()
     expect(tickets.get_by_test_id("ticket-card").first).to_contain_text("opened")
     desk.get_by_label("Sort").select_option("-updated_at")
     expect(tickets.get_by_test_id("ticket-card").first).to_contain_text("updated")
-    accessible(desk, "all tickets")
+
+    # Views with live counts, and bulk actions (features).
+    views = desk.get_by_role("navigation", name="Views")
+    unassigned = views.get_by_role("button", name=re.compile(r"^Unassigned \d+$"))
+    mine = views.get_by_role("button", name=re.compile(r"^My open tickets \d+$"))
+    before = int(unassigned.inner_text().split()[-1])
+    mine_before = int(mine.inner_text().split()[-1])
+    second = f"Scanner jam {word}"
+    create_ticket(customer, second)
+    expect(unassigned).to_have_text(f"Unassigned {before + 1}")
+    unassigned.click()
+    expect(unassigned).to_have_attribute("aria-pressed", "true")
+    for subject in (first, second):
+        tickets.get_by_role("checkbox", name=f"Select {subject}").check()
+    bulk = desk.get_by_role("group", name="Bulk actions")
+    expect(bulk).to_contain_text("2 selected")
+    accessible(desk, "all tickets with a selection")
+    shot(desk, "all-tickets-views")
+    bulk.get_by_role("button", name="Assign to me").click()
+    expect(bulk.get_by_test_id("bulk-report")).to_have_text("Assigned to you: 2 of 2 done.")
+    expect(mine).to_have_text(f"My open tickets {mine_before + 2}")
+    expect(unassigned).to_have_text(f"Unassigned {before - 1}")
+    expect(tickets.get_by_role("link", name=first)).to_have_count(0)
+    bulk.get_by_role("button", name="Clear selection").click()
+    views.get_by_role("button", name=re.compile(r"^All tickets \d+$")).click()
 
     # "Created before" a day leaves that day out (defect 13).
     today = dt.date.today().isoformat()

@@ -21,6 +21,7 @@ import type {
   TicketAsOf,
   TicketFilters,
   TicketList,
+  TicketView,
 } from "../lib/types";
 
 export const keys = {
@@ -54,6 +55,7 @@ export function ticketListPath(filters: TicketFilters, pageSize = 50): string {
       created_from: dayStart(filters.created_from),
       created_to: dayStart(filters.created_to),
       sort: filters.sort,
+      view: filters.view,
       page_size: pageSize,
     })
   );
@@ -90,6 +92,16 @@ export function flattenTickets(data: InfiniteData<TicketPage> | undefined): Tick
     }
   }
   return out;
+}
+
+/** The built-in views with their counts (staff); under ["tickets"], so every change that
+ * refetches the lists refetches the counts too. */
+export function useTicketViews(enabled: boolean) {
+  return useQuery({
+    queryKey: ["tickets", "views"],
+    queryFn: () => request<TicketView[]>("/api/ticket-views", { consistent: true }),
+    enabled,
+  });
 }
 
 export function useTicket(id: string) {

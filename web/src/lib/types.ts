@@ -37,6 +37,7 @@ export type History = Schemas["History"];
 export type HistoryEvent = Schemas["HistoryEvent"];
 export type AgentWorkload = Schemas["AgentWorkload"];
 export type Customer = Schemas["Customer"];
+export type TicketView = Schemas["TicketView"];
 export type Notification = Schemas["Notification"];
 export type NotificationPage = Schemas["PaginatedNotificationList"];
 export type SearchHit = Schemas["SearchHit"];
@@ -62,6 +63,8 @@ export interface TicketFilters {
   customer?: string;
   sla_breached?: boolean;
   sort?: "created_at" | "-created_at" | "updated_at" | "-updated_at";
+  /** A built-in view of the server's (GET /api/ticket-views). */
+  view?: TicketView["id"];
 }
 
 // WebSocket frames (server -> client).

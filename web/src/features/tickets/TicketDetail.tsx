@@ -199,7 +199,13 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
               <PriorityBadge priority={t.priority} />
               {isStaff && <SlaBadge ticket={t} />}
               <span className="muted" data-testid="assignee">
-                {assigneeText(t, isStaff, agentNames)}
+                {assigneeText(
+                  t,
+                  isStaff,
+                  me && !agentNames.has(String(me.id))
+                    ? new Map([...agentNames, [String(me.id), me.name || "you"]])
+                    : agentNames,
+                )}
               </span>
             </div>
             {t.description && <p className="description">{t.description}</p>}

@@ -3,13 +3,14 @@ import { useState } from "react";
 import { useSearchParams } from "react-router";
 import { useAgents } from "../../api/agents";
 import { useCustomer } from "../../api/customers";
-import { flattenTickets, useTicketList } from "../../api/tickets";
+import { flattenTickets, useTicketList, useTicketViews } from "../../api/tickets";
 import { Filters } from "../../components/Filters";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { VirtualTicketList } from "../../components/VirtualTicketList";
+import { BulkActions } from "./BulkActions";
 import { useAuth } from "../../lib/auth";
 import { useStream } from "../../lib/realtime-react";
-import type { TicketFilters } from "../../lib/types";
+import type { TicketFilters, TicketView } from "../../lib/types";
 
 type Sort = NonNullable<TicketFilters["sort"]>;
 const SORTS: [Sort, string][] = [
@@ -29,7 +30,22 @@ export function TicketListSection({ title = "Your tickets" }: { title?: string }
   const customerId = isStaff ? (params.get("customer") ?? undefined) : undefined;
   const [filters, setFilters] = useState<TicketFilters>({});
   const [sort, setSort] = useState<Sort>("-created_at");
-  const scoped: TicketFilters = { ...filters, customer: customerId, sort };
+  const [view, setView] = useState<TicketView["id"]>("all");
+  const views = useTicketViews(isStaff);
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const toggle = (id: string) =>
+    setSelected((all) => {
+      const next = new Set(all);
+      if (next.has(id)) next.delete(id);
+      else next.add(id);
+      return next;
+    });
+  const scoped: TicketFilters = {
+    ...filters,
+    customer: customerId,
+    sort,
+    view: isStaff && view !== "all" ? view : undefined,
+  };
   const list = useTicketList("all", scoped);
   const agents = useAgents(isStaff);
   const customer = useCustomer(customerId, isStaff);
@@ -38,14 +54,32 @@ export function TicketListSection({ title = "Your tickets" }: { title?: string }
   useStream(
     "queue",
     {
-      onEvent: () => void client.invalidateQueries({ queryKey: ["tickets", "all"] }),
-      onResync: () => void client.invalidateQueries({ queryKey: ["tickets", "all"] }),
+      onEvent: () => void client.invalidateQueries({ queryKey: ["tickets"] }),
+      onResync: () => void client.invalidateQueries({ queryKey: ["tickets"] }),
     },
     { enabled: isStaff },
   );
   return (
     <section aria-labelledby="ticket-list-title" className="card">
       <h2 id="ticket-list-title">{title}</h2>
+      {isStaff && views.data && (
+        <nav aria-label="Views" className="views">
+          <ul className="tag-list" data-testid="views">
+            {views.data.map((v) => (
+              <li key={v.id}>
+                <button
+                  type="button"
+                  className={v.id === view ? "" : "secondary"}
+                  aria-pressed={v.id === view}
+                  onClick={() => setView(v.id)}
+                >
+                  {v.name} <span className="count">{v.count}</span>
+                </button>
+              </li>
+            ))}
+          </ul>
+        </nav>
+      )}
       {customerId && (
         <p data-testid="customer-filter">
           Tickets of {customer.data?.name || customer.data?.email || "one customer"}{" "}
@@ -54,8 +88,8 @@ export function TicketListSection({ title = "Your tickets" }: { title?: string }
           </button>
         </p>
       )}
-      <div className="row">
-        <Filters value={filters} onChange={setFilters} />
+      <Filters value={filters} onChange={setFilters} />
+      <div className="list-controls">
         <label>
           Sort
           <select value={sort} onChange={(e) => setSort(e.target.value as Sort)}>
@@ -67,6 +101,9 @@ export function TicketListSection({ title = "Your tickets" }: { title?: string }
           </select>
         </label>
       </div>
+      {isStaff && selected.size > 0 && (
+        <BulkActions tickets={tickets} selected={selected} onDone={() => setSelected(new Set())} />
+      )}
       {list.isPending ? (
         <Loading label="Loading tickets…" />
       ) : list.isError ? (
@@ -82,6 +119,7 @@ export function TicketListSection({ title = "Your tickets" }: { title?: string }
           onLoadMore={() => void list.fetchNextPage()}
           agentName={(id) => (id ? names.get(id) : undefined)}
           time={sort.endsWith("created_at") ? "created" : "updated"}
+          selection={isStaff ? { selected, toggle } : undefined}
         />
       )}
     </section>
