@@ -42,6 +42,9 @@ from infra.realtime.presence import PresenceBoard
 from projections import push
 
 log = logging.getLogger(__name__)
+# The subscription kinds (``_subscribe``); tests/e2e/test_permission_matrix_ws.py declares who
+# may subscribe to each, and fails on a kind it does not know.
+STREAMS = ("ticket", "queue", "user", "presence")
 T = TypeVar("T")
 
 CLOSE_UNAUTHORIZED = 4401  # reason: the token error code (token_expired: refresh, reconnect)
@@ -314,7 +317,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 raise ProtocolError("forbidden", "Presence is for agents and admins.")
             sub = Subscription("presence", stream, ())
         else:
-            raise ProtocolError("invalid", "stream is one of ticket, queue, user, presence.")
+            raise ProtocolError("invalid", f"stream is one of {', '.join(STREAMS)}.")
         if after_version is not None and stream != "ticket":
             raise ProtocolError("invalid", "after_version is for ticket streams.", sub=sub.key)
         if sub.key not in self.subs and len(self.subs) >= self.cfg.max_subscriptions:

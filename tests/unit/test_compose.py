@@ -22,7 +22,16 @@ from infra.postgres.feed import KAFKA, LOG
 from infra.server import launcher
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-INFRA = {"postgres", "redis", "kafka", "opensearch", "clickhouse", "grafana", "prometheus", "clamav"}
+INFRA = {
+    "postgres",
+    "redis",
+    "kafka",
+    "opensearch",
+    "clickhouse",
+    "grafana",
+    "prometheus",
+    "clamav",
+}
 APP = {"migrate", "web", "worker", "beat", "relay"} | {
     "projector-" + name.replace("_", "-") for name in PROJECTORS
 }
