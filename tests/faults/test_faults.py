@@ -93,6 +93,8 @@ class System:
             "DESKSTREAM_SMTP_PORT": str(self.smtp.port),
             "DESKSTREAM_EMAIL_OUTBOX": "0",
             "DESKSTREAM_OUTBOX_SWEEP_INTERVAL": "2",
+            # E-mail tasks lost with a Redis restart are enqueued again after 5 s, not 60.
+            "DESKSTREAM_OUTBOX_ENQUEUE_GRACE": "5",
             "DESKSTREAM_PROJECTORS_IN_PROCESS": "0",
             "DESKSTREAM_ANALYTICS": "0",
             "DESKSTREAM_AUTO_ASSIGN": "0",
