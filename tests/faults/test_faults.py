@@ -13,8 +13,8 @@ Clients (customers and an agent) open tickets, reply, assign and change status, 
 WebSocket client follows the queue stream and resumes from its last position whenever its
 socket drops. Meanwhile, at seeded random moments, one fault at a time: ``kill -9`` of the
 web server, the relay, the Kafka member, the projector process or the worker (each started
-again after a moment), a restart of Redis, of the broker, and an immediate-mode restart of
-PostgreSQL (every connection of every process dropped).
+again after a moment), a restart of Redis, of the broker, an immediate-mode restart of
+PostgreSQL, and every PostgreSQL connection terminated while the server stays up.
 
 Afterwards, once every projector has caught up:
 
@@ -31,8 +31,8 @@ Duration and seed: ``DESKSTREAM_FAULTS_SECONDS`` (default 12: the subset ``make 
 about a minute of wall time with start-up and checks, since the suite's time budget cannot
 afford more) and ``DESKSTREAM_FAULTS_SEED`` (default: a new one, printed; set it to replay a
 failure). ``make test-faults`` runs it for 300 seconds. Not covered here (docs/operations.md
-lists them): analytics (ClickHouse) and search on OpenSearch, and dropped connections other
-than those of a PostgreSQL restart.
+lists them): analytics (ClickHouse) and search on OpenSearch, and network partitions (a
+connection that hangs rather than ends).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ CLIENTS = 3
 PROJECTORS = ("read_models", "search", "notifications", "assignment", "sla")
 FAULTS = (
     "kill web", "kill projectors", "kill kafka projector", "kill relay", "kill worker",
-    "restart redis", "restart postgres", "restart kafka",
+    "restart redis", "restart postgres", "restart kafka", "drop connections",
 )  # fmt: skip
 KAFKA_FED = "read_models"  # fed from Kafka (the relay's topic); the others from the log
 
@@ -177,6 +177,14 @@ class System:
             user=self.system_user,
             timeout=30,
         )
+
+    def drop_connections(self) -> None:
+        """Every PostgreSQL connection of every process ends (the server stays up)."""
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = 'faults' AND pid <> pg_backend_pid()"
+            )
 
     def wait_web(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -416,6 +424,8 @@ def test_promises_hold_under_random_faults(system: System) -> None:
             system.start(name)
             if name == "web":
                 system.wait_web()
+        elif fault == "drop connections":
+            system.drop_connections()
         elif fault == "restart kafka":
             system.broker.stop_broker()
             time.sleep(rng.uniform(0.2, 1.0))
