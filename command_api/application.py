@@ -26,11 +26,19 @@ from eventsourcing.persistence import IntegrityError, InternalError, Recording
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+from rapidfuzz.distance import Levenshtein
 
 from command_api.group_commit import GroupCommitter
+from domain.admin import AdminChange
 from domain.agent import Agent, agent_id_for_user
-from domain.errors import DomainError, NotFoundError, VersionConflictError
+from domain.errors import (
+    DomainError,
+    IllegalTransitionError,
+    NotFoundError,
+    VersionConflictError,
+)
 from domain.lifecycle import Role
+from domain.team import Team
 from domain.ticket import Ticket
 from infra.event_metadata import stamp
 from infra.observability import context, metrics
@@ -194,9 +202,10 @@ class DeskstreamApplication(Application[UUID]):
         internal: bool = False,
         attachments: object = (),
         seen_version: int | None = None,
+        draft_id: UUID | None = None,
     ) -> CommandResult:
         message_id = uuid4()
-        run = _message(actor, body, internal, attachments, seen_version, message_id)
+        run = _message(actor, body, internal, attachments, seen_version, message_id, draft_id)
         return replace(self._update(Ticket, ticket_id, run), message_id=message_id)
 
     async def try_post_message(
@@ -407,6 +416,39 @@ class DeskstreamApplication(Application[UUID]):
             ),
         )
 
+    # ------------------------------------------------------------------ drafts
+    def request_draft(
+        self,
+        ticket_id: UUID,
+        actor: Actor,
+        *,
+        draft_id: UUID,
+        language: object,
+        allow_internal: bool = False,
+    ) -> CommandResult:
+        return self._update(
+            Ticket,
+            ticket_id,
+            lambda t: t.request_draft(
+                draft_id=draft_id,
+                language=language,
+                allow_internal=allow_internal,
+                actor_id=actor.id,
+                actor_role=actor.role,
+            ),
+        )
+
+    def record_draft(
+        self, ticket_id: UUID, actor: Actor, *, draft_id: UUID, **outcome: Any
+    ) -> CommandResult:
+        return self._update(
+            Ticket,
+            ticket_id,
+            lambda t: t.record_draft(
+                draft_id=draft_id, actor_id=actor.id, actor_role=actor.role, **outcome
+            ),
+        )
+
     def get_ticket(self, ticket_id: UUID, version: int | None = None) -> Ticket:
         return self._get(Ticket, ticket_id, version)
 
@@ -462,6 +504,72 @@ class DeskstreamApplication(Application[UUID]):
 
     def get_agent(self, user_id: str) -> Agent:
         return self._get(Agent, agent_id_for_user(user_id), None)
+
+    # ------------------------------------------------------------------ teams
+    def create_team(self, actor: Actor, *, name: object) -> CommandResult:
+        return self._store(Team.create(name=name, actor_id=actor.id, actor_role=actor.role))
+
+    def rename_team(self, team_id: UUID, actor: Actor, *, name: object) -> CommandResult:
+        return self._update(
+            Team, team_id, lambda t: t.rename(name=name, actor_id=actor.id, actor_role=actor.role)
+        )
+
+    def archive_team(self, team_id: UUID, actor: Actor, *, archived: bool) -> CommandResult:
+        def run(team: Team) -> None:
+            if archived:
+                team.archive(actor_id=actor.id, actor_role=actor.role)
+            else:
+                team.restore(actor_id=actor.id, actor_role=actor.role)
+
+        return self._update(Team, team_id, run)
+
+    def add_team_member(self, team_id: UUID, actor: Actor, *, user_id: str) -> CommandResult:
+        return self._update(
+            Team,
+            team_id,
+            lambda t: t.add_member(user_id=user_id, actor_id=actor.id, actor_role=actor.role),
+        )
+
+    def remove_team_member(self, team_id: UUID, actor: Actor, *, user_id: str) -> CommandResult:
+        return self._update(
+            Team,
+            team_id,
+            lambda t: t.remove_member(user_id=user_id, actor_id=actor.id, actor_role=actor.role),
+        )
+
+    def get_team(self, team_id: UUID) -> Team:
+        return self._get(Team, team_id, None)
+
+    def set_ticket_team(
+        self, ticket_id: UUID, actor: Actor, *, team_id: UUID | None
+    ) -> CommandResult:
+        """Route a ticket to a team (which must exist and not be archived), or to none."""
+        if team_id is not None:
+            team = self.get_team(team_id)
+            if team.archived:
+                raise IllegalTransitionError("An archived team takes no new tickets.")
+        target = None if team_id is None else str(team_id)
+        return self._update(
+            Ticket,
+            ticket_id,
+            lambda t: t.set_team(team_id=target, actor_id=actor.id, actor_role=actor.role),
+        )
+
+    # ------------------------------------------------------------------ admin changes
+    def record_admin_change(
+        self, actor: Actor, *, action: str, subject: str, before: Any, after: Any
+    ) -> CommandResult:
+        """Append who changed what (a setting, a role, an invitation) with before and after."""
+        return self._store(
+            AdminChange.record(
+                action=action,
+                subject=subject,
+                before=before,
+                after=after,
+                actor_id=actor.id,
+                actor_role=actor.role.value,
+            )
+        )
 
     # ------------------------------------------------------------------ plumbing
     def _get(self, cls: type[A], aggregate_id: UUID, version: int | None) -> A:
@@ -786,6 +894,7 @@ def _message(
     attachments: object,
     seen_version: int | None,
     message_id: UUID,
+    draft_id: UUID | None = None,
 ) -> Callable[[Ticket], None]:
     def run(ticket: Ticket) -> None:
         ticket.post_message(
@@ -796,6 +905,8 @@ def _message(
             attachments=attachments,
             seen_version=seen_version,
             message_id=message_id,
+            draft_id=draft_id,
+            edit_distance=Levenshtein.distance if draft_id is not None else None,
         )
 
     return run

@@ -122,3 +122,20 @@ class StreamProjectionStore(Protocol):
         above it may be too: partitions advance unevenly)."""
 
     def batch(self) -> AbstractContextManager[StreamBatch]: ...
+
+
+class AppliedVersions(Protocol):
+    """What a store fed by a stream source keeps beside its own data, when that data cannot
+    tell its contiguous frontier (OpenSearch keeps each document's version, not the log's
+    positions): the last version of each aggregate applied, under a ``key`` (one per index
+    the store writes), and the frontier those make on the log."""
+
+    def record(self, key: str, applied: Mapping[Any, int], position: int) -> int:
+        """Record ``applied`` (aggregate id -> its newest version now applied) and return
+        the contiguous frontier, from ``position`` (the old one) on."""
+
+    def unapplied(self, key: str, position: int) -> int:
+        """How many events of the log after ``position`` are not applied under ``key``."""
+
+    def forget(self, key: str) -> None:
+        """Drop what ``key`` recorded (its index is gone)."""
