@@ -40,6 +40,14 @@ MATRIX: dict[str, tuple[dict[str, Any], tuple[str, str, str, str, str]]] = {
         ("not_authenticated", OK, "forbidden", "forbidden", "forbidden"),
     ),
     "presence": ({"stream": "presence"}, ("not_authenticated", "forbidden", "forbidden", OK, OK)),
+    "drafts": (
+        {"stream": "drafts", "ticket_id": "{ticket}"},
+        ("not_authenticated", "forbidden", "forbidden", OK, OK),
+    ),
+    "drafts [no such ticket]": (
+        {"stream": "drafts", "ticket_id": "00000000-0000-4000-8000-000000000000"},
+        ("not_authenticated", "forbidden", "forbidden", "not_found", "not_found"),
+    ),
 }
 
 
