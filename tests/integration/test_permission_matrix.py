@@ -194,15 +194,15 @@ MATRIX: dict[str, Cell] = {
     },
     # AI drafts (staff); the draft named does not exist.
     "POST ticket-drafts": Cell(
-        "/api/tickets/{ticket}/drafts", row(401, 403, 404, 201, 201), {}, fresh_ticket=True
+        "/api/tickets/{ticket}/drafts", row(401, 403, 404, 202, 202), {}, fresh_ticket=True
     ),
     "GET ticket-draft": Cell(
         "/api/tickets/{ticket}/drafts/{nothing}", row(401, 403, 404, 404, 404)
     ),
-    "GET settings-drafts": Cell("/api/settings/drafts", ADMIN),
+    "GET settings-drafts": Cell("/api/settings/drafts", STAFF),
     "PUT settings-drafts": Cell("/api/settings/drafts", ADMIN, "{settings:drafts}"),
     "PUT ticket-team": Cell(
-        "/api/tickets/{ticket}/team", row(401, 403, 404, 403, 200), {"team_id": None}, True
+        "/api/tickets/{ticket}/team", row(401, 403, 403, 200, 200), {"team_id": None}, True
     ),
     "GET customer": Cell("/api/customers/{owner}", STAFF),
     # Social sign-in: no provider is configured here.
@@ -232,7 +232,7 @@ MATRIX: dict[str, Cell] = {
     "POST admin-team-members": Cell(
         "/api/admin/teams/{nothing}/members",
         row(401, 403, 403, 403, 404),
-        {"user_id": "{agent}"},
+        {"user_id": "{agent_text}"},
     ),
     "DELETE admin-team-member": Cell(
         "/api/admin/teams/{nothing}/members/{agent}", row(401, 403, 403, 403, 404)
@@ -331,6 +331,7 @@ def objects(
         "agent": agent,
         "admin": admin,
     }
+    spare_agent = str(make_user("agent").pk)
     ticket = open_ticket(owner_client)
     reply = agent_client.post(f"/api/tickets/{ticket}/messages", {"body": "On it"}, format="json")
     assert reply.status_code == 201, reply.content
@@ -358,13 +359,14 @@ def objects(
     values = {
         "ticket": ticket,
         "owner": str(owner.pk),
-        "agent": str(make_user("agent").pk),
+        "agent": spare_agent,
         "attachment": attachment,
         "owner_link": link,
         "notification": notification,
         "outbox": outbox,
         "kind": kind,
         "nothing": "00000000-0000-4000-8000-000000000000",
+        "agent_text": spare_agent,  # where a body has user ids as strings
         "invite": f"invited-{uuid.uuid4().hex[:12]}@example.test",
     }
     bodies = {
@@ -374,6 +376,7 @@ def objects(
             for name in ("sla", "calendar", "assignment", "rate-limits", "tickets", "drafts")
         },
     }
+    bodies["{settings:drafts}"].pop("source", None)  # said, not set
     return {"users": users, "values": values, "bodies": bodies, "owner_client": owner_client}
 
 
