@@ -309,6 +309,8 @@ CELERY_TASK_ALWAYS_EAGER = env_bool(
 )
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("DESKSTREAM_CELERY_QUEUE", "deskstream")
 OUTBOX_SWEEP_INTERVAL = float(os.environ.get("DESKSTREAM_OUTBOX_SWEEP_INTERVAL", "30"))
+# Seconds an enqueued e-mail's row is left to its task before the sweep enqueues it again.
+OUTBOX_ENQUEUE_GRACE = float(os.environ.get("DESKSTREAM_OUTBOX_ENQUEUE_GRACE", "60"))
 EMAIL_MAX_ATTEMPTS = int(os.environ.get("DESKSTREAM_EMAIL_MAX_ATTEMPTS", "5"))
 # An e-mail for an event older than this when projected is skipped (first run over history).
 EMAIL_MAX_AGE_HOURS = float(os.environ.get("DESKSTREAM_EMAIL_MAX_AGE_HOURS", "24"))
@@ -418,6 +420,11 @@ _LOG_FIELDS: list[Any] = [
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
+    # The structured fields a record passes as ``extra`` (the projectors' "event applied"
+    # lines, the e-mail task's): only these, so nothing else a library passes leaks in.
+    structlog.stdlib.ExtraAdder(
+        allow=["correlation_id", "request_id", "projector", "position", "event_type", "outbox_id"]
+    ),
 ]
 _LOG_RENDERING: list[Any] = (
     [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]

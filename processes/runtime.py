@@ -82,6 +82,10 @@ def projector_threads(
                     if stop.is_set():
                         break
                     log.exception("projector %s failed; retrying in 1 s", name)
+                    # Its connection may be the one that broke (PostgreSQL restarted, the
+                    # connection terminated): Django never replaces a thread's broken
+                    # connection by itself outside a request. Found by tests/faults.
+                    connection.close()
                     stop.wait(1.0)
         finally:
             r.source.close()  # type: ignore[attr-defined]
@@ -143,6 +147,7 @@ def push_thread(
                     if term.is_set():
                         break
                     log.warning("push projector failed; retrying in 1 s", exc_info=True)
+                    connection.close()  # a broken one is never replaced otherwise
                     term.wait(1.0)
         finally:
             publisher.close()

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import connection, transaction
 from psycopg.types.json import Jsonb
 
@@ -41,8 +42,9 @@ TABLES = [NOTIFICATIONS, FACTS]  # what a rebuild copies and swaps; never the ou
 
 FACT_COLUMNS = ["id", "customer_id", "subject", "status", "agent_id", "version"]
 NOTIFICATION_COLUMNS = ["id", "user_id", "kind", "ticket_id", "payload", "created_at", "position"]
-# Until then the task enqueued after the commit has the row to itself; then the sweep may.
-ENQUEUE_GRACE = timedelta(seconds=60)
+# Until then the task enqueued after the commit has the row to itself; then the sweep may
+# (DESKSTREAM_OUTBOX_ENQUEUE_GRACE seconds: a task lost with the broker waits this long).
+ENQUEUE_GRACE = timedelta(seconds=settings.OUTBOX_ENQUEUE_GRACE)
 
 OutboxCallback = Callable[[list[int]], None]
 _OUTBOX_INSERT = (

@@ -44,6 +44,9 @@ from infra.realtime.publisher import draft_group
 from projections import push
 
 log = logging.getLogger(__name__)
+# The subscription kinds (``_subscribe``); tests/e2e/test_permission_matrix_ws.py declares who
+# may subscribe to each, and fails on a kind it does not know.
+STREAMS = ("ticket", "queue", "user", "presence", "drafts")
 T = TypeVar("T")
 
 CLOSE_UNAUTHORIZED = 4401  # reason: the token error code (token_expired: refresh, reconnect)
@@ -327,9 +330,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 raise ProtocolError("not_found", "No such ticket.", sub=key)
             sub = Subscription(key, stream, (draft_group(viewer.user_id, ticket_id),), ticket_id)
         else:
-            raise ProtocolError(
-                "invalid", "stream is one of ticket, queue, user, presence, drafts."
-            )
+            raise ProtocolError("invalid", f"stream is one of {', '.join(STREAMS)}.")
         if stream == "drafts" and after_position is not None:
             raise ProtocolError("invalid", "Draft streams are live only.", sub=sub.key)
         if after_version is not None and stream != "ticket":

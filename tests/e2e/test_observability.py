@@ -129,6 +129,44 @@ def test_readyz_names_the_lagging_projector(settings: Any, db: Any) -> None:
     assert answer.json()["status"] == "not ready"
 
 
+def test_metrics_only_with_the_token_or_from_loopback(settings: Any, db: Any) -> None:
+    from django.test import Client
+
+    settings.METRICS_TOKEN = ""
+    assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 200
+    far = Client(REMOTE_ADDR="203.0.113.7").get("/metrics")
+    assert far.status_code == 403
+    assert far.json()["error"] == "forbidden"
+    settings.METRICS_TOKEN = "s3cret-token"
+    assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 403
+    with_token = Client(REMOTE_ADDR="203.0.113.7", HTTP_AUTHORIZATION="Bearer s3cret-token")
+    assert with_token.get("/metrics").status_code == 200
+    wrong = Client(HTTP_AUTHORIZATION="Bearer s3cret-tokem")
+    assert wrong.get("/metrics").status_code == 403
+
+
+def test_readiness_names_projectors_behind_and_unreadable() -> None:
+    from infra.observability.health import readiness
+
+    def down() -> int:
+        raise ConnectionError("search server down")
+
+    def database() -> None:
+        pass
+
+    state = readiness(database, lambda: 100, {"a": lambda: 100, "b": lambda: 10, "c": down}, 50)
+    assert not state.ready
+    assert state.lagging == ["b"]
+    assert state.unavailable == ["c"]
+    assert state.as_dict()["projectors"]["b"] == {"position": 10, "lag": 90}
+    assert readiness(database, lambda: 100, {"a": lambda: 60}, 50).ready
+
+    def no_database() -> None:
+        raise ConnectionError("refused")
+
+    assert readiness(no_database, lambda: 1, {}, 50).as_dict()["database"] == "unreachable"
+
+
 class _Ingest(BaseHTTPRequestHandler):
     received: list[bytes] = []
 

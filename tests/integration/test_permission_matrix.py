@@ -22,6 +22,7 @@ The WebSocket subscriptions' matrix is in ``tests/e2e/test_permission_matrix_ws.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,6 +192,62 @@ MATRIX: dict[str, Cell] = {
         for name in ("sla", "calendar", "assignment", "rate-limits", "tickets")
         for method in ("GET", "PUT")
     },
+    # AI drafts (staff); the draft named does not exist.
+    "POST ticket-drafts": Cell(
+        "/api/tickets/{ticket}/drafts", row(401, 403, 404, 202, 202), {}, fresh_ticket=True
+    ),
+    "GET ticket-draft": Cell(
+        "/api/tickets/{ticket}/drafts/{nothing}", row(401, 403, 404, 404, 404)
+    ),
+    "GET settings-drafts": Cell("/api/settings/drafts", STAFF),
+    "PUT settings-drafts": Cell("/api/settings/drafts", ADMIN, "{settings:drafts}"),
+    "PUT ticket-team": Cell(
+        "/api/tickets/{ticket}/team", row(401, 403, 403, 200, 200), {"team_id": None}, True
+    ),
+    "GET customer": Cell("/api/customers/{owner}", STAFF),
+    # Social sign-in: no provider is configured here.
+    "GET auth-login": Cell("/api/auth/login/nowhere", row(404, 404, 404, 404, 404)),
+    "GET auth-complete": Cell("/api/auth/complete/nowhere", row(404, 404, 404, 404, 404)),
+    "POST auth-exchange": Cell("/api/auth/exchange", row(400, 400, 400, 400, 400), {}),
+    "POST email-template-preview": Cell(
+        "/api/settings/email-templates/{kind}/preview", ADMIN, "{template}"
+    ),
+    # The admin console: admins only. Unknown teams, rebuilds and projectors name nothing.
+    "GET admin-agents": Cell("/api/admin/agents", ADMIN),
+    "POST admin-agent-invite": Cell(
+        "/api/admin/agents/invite",
+        row(401, 403, 403, 403, 201),
+        {"email": "{invite}", "role": "agent"},
+    ),
+    "PUT admin-agent-role": Cell("/api/admin/agents/{agent}/role", ADMIN, {"role": "agent"}),
+    "POST admin-agent-deactivate": Cell("/api/admin/agents/{agent}/deactivate", ADMIN, {}),
+    "POST admin-agent-reactivate": Cell("/api/admin/agents/{agent}/reactivate", ADMIN, {}),
+    "GET admin-teams": Cell("/api/admin/teams", ADMIN),
+    "POST admin-teams": Cell(
+        "/api/admin/teams", row(401, 403, 403, 403, 201), {"name": "Team {invite}"}
+    ),
+    "PATCH admin-team": Cell(
+        "/api/admin/teams/{nothing}", row(401, 403, 403, 403, 404), {"name": "Renamed"}
+    ),
+    "POST admin-team-members": Cell(
+        "/api/admin/teams/{nothing}/members",
+        row(401, 403, 403, 403, 404),
+        {"user_id": "{agent_text}"},
+    ),
+    "DELETE admin-team-member": Cell(
+        "/api/admin/teams/{nothing}/members/{agent}", row(401, 403, 403, 403, 404)
+    ),
+    "GET admin-audit": Cell("/api/admin/audit", ADMIN),
+    "GET admin-audit-csv": Cell("/api/admin/audit.csv", ADMIN),
+    "GET admin-customer": Cell("/api/admin/customers/{owner}", ADMIN),
+    "GET admin-projections": Cell("/api/admin/projections", ADMIN),
+    "GET admin-rebuilds": Cell("/api/admin/projections/rebuilds", ADMIN),
+    "GET admin-rebuild": Cell(
+        "/api/admin/projections/rebuilds/{nothing}", row(401, 403, 403, 403, 404)
+    ),
+    "POST admin-projection-rebuild": Cell(
+        "/api/admin/projections/nowhere/rebuild", row(401, 403, 403, 403, 404), {}
+    ),
     # Operations (read_api/operations.py): probes for everyone, metrics to its token.
     "GET healthz": Cell("/healthz", EVERYONE),
     "GET readyz": Cell("/readyz", EVERYONE),
@@ -274,6 +331,7 @@ def objects(
         "agent": agent,
         "admin": admin,
     }
+    spare_agent = str(make_user("agent").pk)
     ticket = open_ticket(owner_client)
     reply = agent_client.post(f"/api/tickets/{ticket}/messages", {"body": "On it"}, format="json")
     assert reply.status_code == 201, reply.content
@@ -301,20 +359,24 @@ def objects(
     values = {
         "ticket": ticket,
         "owner": str(owner.pk),
-        "agent": str(make_user("agent").pk),
+        "agent": spare_agent,
         "attachment": attachment,
         "owner_link": link,
         "notification": notification,
         "outbox": outbox,
         "kind": kind,
+        "nothing": "00000000-0000-4000-8000-000000000000",
+        "agent_text": spare_agent,  # where a body has user ids as strings
+        "invite": f"invited-{uuid.uuid4().hex[:12]}@example.test",
     }
     bodies = {
         "{template}": _editable(admin_client.get(f"/api/settings/email-templates/{kind}").json()),
         **{
             f"{{settings:{name}}}": admin_client.get(f"/api/settings/{name}").json()
-            for name in ("sla", "calendar", "assignment", "rate-limits", "tickets")
+            for name in ("sla", "calendar", "assignment", "rate-limits", "tickets", "drafts")
         },
     }
+    bodies["{settings:drafts}"].pop("source", None)  # said, not set
     return {"users": users, "values": values, "bodies": bodies, "owner_client": owner_client}
 
 
