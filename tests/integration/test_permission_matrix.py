@@ -145,6 +145,7 @@ MATRIX: dict[str, Cell] = {
     ),
     "GET agent-workload": Cell("/api/agents/workload", STAFF),
     "GET customers": Cell("/api/customers", STAFF),
+    "GET ticket-views": Cell("/api/ticket-views", STAFF),
     # Notifications: the one named is the owner's.
     "GET notifications": Cell("/api/notifications", SIGNED_IN),
     "POST notifications-read-all": Cell("/api/notifications/read-all", SIGNED_IN, {}),
