@@ -490,12 +490,19 @@ def runner(name: str, source: EventSource | None = None) -> ProjectionRunner:
     crash_after = faults.from_env("DESKSTREAM_FAULT_CRASH_AFTER")
     if crash_after and isinstance(projection, PostgresProjectionStore):
         faults.crash_projector_after(projection, crash_after)
+    batch_size, interval = pace(name)
     return ProjectionRunner(
-        source or event_source(),
-        projection,
-        batch_size=settings.PROJECTION_BATCH_SIZE,
-        interval=settings.PROJECTION_INTERVAL_MS / 1000,
+        source or event_source(), projection, batch_size=batch_size, interval=interval
     )
+
+
+def pace(name: str) -> tuple[int, float]:
+    """A live projector's batch size and least seconds between its batches: analytics in few
+    large batches (ClickHouse's inserts, and chDB's work in the web server, ADR 0035), the
+    others in small frequent ones (their reads wait for them, ADR 0022)."""
+    if name == ANALYTICS:
+        return settings.ANALYTICS_BATCH_SIZE, settings.ANALYTICS_INTERVAL_MS / 1000
+    return settings.PROJECTION_BATCH_SIZE, settings.PROJECTION_INTERVAL_MS / 1000
 
 
 # ------------------------------------------------------------------------------ Kafka
@@ -696,13 +703,17 @@ def start_push_in_process(stop: threading.Event) -> None:
 
 
 def analytics_threads(stop: threading.Event) -> list[threading.Thread]:
+    """The analytics projector and its own log reader, both at analytics' pace: one read of
+    the log and one batch into chDB per interval, so the web server's requests share its
+    interpreter lock with a few large batches instead of a stream of small ones."""
+    batch_size, interval = pace(ANALYTICS)
     return runtime.projector_threads(
         stop,
         upstream=event_source(),
         names=[ANALYTICS],
         runner=runner,
-        batch_size=settings.PROJECTION_BATCH_SIZE,
-        interval=settings.PROJECTION_INTERVAL_MS / 1000,
+        batch_size=batch_size,
+        interval=interval,
     )
 
 

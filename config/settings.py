@@ -354,6 +354,11 @@ RELAY_SEND_TIMEOUT = float(os.environ.get("DESKSTREAM_RELAY_SEND_TIMEOUT", "30")
 CLICKHOUSE_URL = os.environ.get("DESKSTREAM_CLICKHOUSE_URL", "")
 ANALYTICS_PATH = os.environ.get("DESKSTREAM_ANALYTICS_PATH", str(BASE_DIR / "var" / "analytics"))
 ANALYTICS = env_bool("DESKSTREAM_ANALYTICS", True)
+# The analytics projector's batches: few and large (ClickHouse wants few big inserts, and under
+# ``make run`` chDB works inside the web server's process, beside the requests: ADR 0035).
+# At most one batch per interval, of up to the batch size (more while catching up).
+ANALYTICS_BATCH_SIZE = int(os.environ.get("DESKSTREAM_ANALYTICS_BATCH_SIZE", "10000"))
+ANALYTICS_INTERVAL_MS = float(os.environ.get("DESKSTREAM_ANALYTICS_INTERVAL_MS", "1000"))
 
 # Search (docs/operations.md, ADR 0028): PostgreSQL full text (the embedded default) or
 # OpenSearch at OPENSEARCH_URL, its documents in the index behind the alias OPENSEARCH_INDEX.
