@@ -49,6 +49,7 @@ from infra.auth.tokens import TokenError, authenticate_access
 from infra.automation.rules import sla_rules
 from infra.clamav.scanner import ClamdScanner
 from infra.clickhouse import connect as analytics_connect
+from infra.clickhouse import local as analytics_local
 from infra.clickhouse.connect import open_database
 from infra.clickhouse.store import ClickHouseProjectionStore
 from infra.email.outbox import FileOutboxEmailSender
@@ -469,15 +470,16 @@ def close_analytics() -> None:
     analytics_connect.close()
 
 
-def analytics_here(*, web: bool, every_projector: bool) -> bool:
-    """Whether this process runs the analytics projector in its runtime (ADR 0030): with chDB
-    always the web server's process (it owns the directory and serves the dashboard), with a
-    ClickHouse server wherever the other projectors run."""
-    if not settings.ANALYTICS:
-        return False
-    if not settings.CLICKHOUSE_URL:
-        return web
-    return every_projector
+def analytics_here() -> bool:
+    """Whether the analytics projector runs beside the other projectors of this process's
+    runtime: wherever they run, on chDB too (ADR 0035: under ``make run`` the projector process owns the
+    directory and serves the web server's reads through ``analytics_socket``)."""
+    return bool(settings.ANALYTICS)
+
+
+def analytics_socket() -> Path:
+    """Where the process that owns chDB answers the other processes' reads (ADR 0035)."""
+    return Path(settings.ANALYTICS_SOCKET or f"{settings.ANALYTICS_PATH.rstrip('/')}.sock")
 
 
 def projection_store(name: str) -> RebuildableStore:
@@ -694,27 +696,11 @@ in_process = runtime.InProcess()
 
 def start_push_in_process(stop: threading.Event) -> None:
     """The push projector alone, in a thread of this process (the web server's, beside the
-    projector process), and the analytics projector when it is chDB's (ADR 0030); ``close``
-    stops them before the event store closes."""
-    threads = [push_thread(stop)]
-    if analytics_here(web=True, every_projector=False):
-        threads += analytics_threads(stop)
-    in_process.add(stop, threads)
-
-
-def analytics_threads(stop: threading.Event) -> list[threading.Thread]:
-    """The analytics projector and its own log reader, both at analytics' pace: one read of
-    the log and one batch into chDB per interval, so the web server's requests share its
-    interpreter lock with a few large batches instead of a stream of small ones."""
-    batch_size, interval = pace(ANALYTICS)
-    return runtime.projector_threads(
-        stop,
-        upstream=event_source(),
-        names=[ANALYTICS],
-        runner=runner,
-        batch_size=batch_size,
-        interval=interval,
-    )
+    projector process); ``close`` stops it before the event store closes. On chDB, this
+    process reads analytics through the projector process's socket (ADR 0035)."""
+    if settings.ANALYTICS and not settings.CLICKHOUSE_URL:
+        analytics_connect.read_through(analytics_socket())
+    in_process.add(stop, [push_thread(stop)])
 
 
 def feed_leases(label: str) -> FeedLeases:
@@ -750,18 +736,22 @@ def start_in_process(
     web server), the e-mail sweeper and the SLA check (this mode has no Celery beat).
     Projectors fed from Kafka are left out (``claim_log_feeds``)."""
     wanted = list(STORES)
-    # ``push`` on: this is the web server's process (--projectors threads), off: the
-    # projector process beside it.
-    if analytics_here(web=push, every_projector=True):
+    if analytics_here():
         wanted.append(ANALYTICS)
+    names = claim_log_feeds(label, wanted)
     threads = runtime.projector_threads(
         stop,
         upstream=event_source(),
-        names=claim_log_feeds(label, wanted),
+        names=names,
         runner=runner,
         batch_size=settings.PROJECTION_BATCH_SIZE,
         interval=settings.PROJECTION_INTERVAL_MS / 1000,
     )
+    if ANALYTICS in names and not settings.CLICKHOUSE_URL and not push:
+        # The projector process owns chDB: it answers the web server's reads (ADR 0035).
+        threads.append(
+            analytics_local.serve_thread(stop, analytics_socket(), Path(settings.ANALYTICS_PATH))
+        )
     if push:  # the push projector (WebSocket frames) has no tables, so it is not in STORES
         threads.append(push_thread(stop))
     threads.append(delivery.sweeper_thread(sweep, settings.OUTBOX_SWEEP_INTERVAL, stop))
