@@ -144,8 +144,14 @@ class Command(BaseCommand):
         where = "ClickHouse" if settings.CLICKHOUSE_URL else f"chDB {settings.ANALYTICS_PATH}"
         try:
             position = bootstrap.analytics_store().position()
-        except DirectoryInUseError:  # chDB's directory: the web server's process owns it
-            return (bootstrap.ANALYTICS, "log", "in use", "?", f"{where} (owned by the web server)")
+        except DirectoryInUseError:  # chDB's directory: the projector process owns it
+            return (
+                bootstrap.ANALYTICS,
+                "log",
+                "in use",
+                "?",
+                f"{where} (owned by make run's projector process)",
+            )
         except AnalyticsUnavailableError as error:  # the ClickHouse server is down
             return (bootstrap.ANALYTICS, "?", "?", "?", f"unavailable: {error}")
         # A high-water mark under Kafka: the lag counts from it.
@@ -246,8 +252,8 @@ class Command(BaseCommand):
             live: RebuildableStore = bootstrap.projection_store(name)
         except DirectoryInUseError as error:
             raise CommandError(
-                f"{error}. Stop `make run` first: under chDB the web server owns the analytics "
-                "data (ADR 0030)."
+                f"{error}. Stop `make run` first: under chDB its projector process owns the "
+                "analytics data (ADR 0035)."
             ) from None
         if source_name == KAFKA:
             try:
