@@ -472,8 +472,8 @@ def close_analytics() -> None:
 
 def analytics_here() -> bool:
     """Whether the analytics projector runs beside the other projectors of this process's
-    runtime: wherever they run, on chDB too (ADR 0035: under ``make run`` the projector process owns the
-    directory and serves the web server's reads through ``analytics_socket``)."""
+    runtime: wherever they run, on chDB too (ADR 0035: under ``make run`` the projector
+    process owns the directory and serves the web server's reads on ``analytics_socket``)."""
     return bool(settings.ANALYTICS)
 
 

@@ -10,7 +10,6 @@ created if they are not there yet (a dashboard before the first event shows zero
 from __future__ import annotations
 
 import threading
-
 from pathlib import Path
 
 from infra.clickhouse.embedded import ChdbDatabase, close_all
@@ -25,10 +24,11 @@ _lock = threading.Lock()
 _socket: list[Path] = []  # set: this process reads chDB through the owner's socket
 
 
-def read_through(socket_path: Path) -> None:
-    """This process reads chDB through the socket of the process that owns it."""
+def read_through(socket_path: Path | None) -> None:
+    """This process reads chDB through the socket of the process that owns it (None: from
+    chDB itself again)."""
     with _lock:
-        _socket[:] = [socket_path]
+        _socket[:] = [socket_path] if socket_path is not None else []
         _readers.clear()
 
 

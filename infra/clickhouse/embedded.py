@@ -38,7 +38,7 @@ def _chdb() -> Any:
     the engine (~350 MB resident), which a process that never opens chDB (the projector
     process, a web server on a ClickHouse server, every ``manage.py`` command) should not
     pay (ADR 0035)."""
-    import chdb  # noqa: PLC0415  (deliberately late, see above)
+    import chdb
 
     return chdb
 

@@ -41,13 +41,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def do_POST(self) -> None:  # noqa: N802  (http.server's naming)
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if self.path != "/query" or not 0 < length <= MAX_SQL:
             self._answer(400, {"error": "POST /query with one SELECT as the body"})
             return
         sql = self.rfile.read(length).decode()
-        if not sql.lstrip()[:6].upper() == "SELECT":
+        if sql.lstrip()[:6].upper() != "SELECT":
             self._answer(400, {"error": "only SELECT statements are served"})
             return
         try:
@@ -65,7 +65,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  (the base's name)
+    def log_message(self, format: str, *args: Any) -> None:
         return  # one line per dashboard query would be noise
 
     def address_string(self) -> str:
@@ -81,10 +81,10 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         super().__init__(str(path), _Handler)
 
 
-def serve(socket_path: Path, data_path: Path) -> _Server:
+def serve(socket_path: Path, data_path: Path, *, database: str = "default") -> _Server:
     """Open chDB in ``data_path`` (this process owns it) read-only and listen on
     ``socket_path`` (a leftover socket file of a process that is gone is replaced)."""
-    db = ChdbDatabase(data_path)
+    db = ChdbDatabase(data_path, database=database)
     db.command("SET readonly = 1")
     socket_path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
@@ -97,11 +97,13 @@ def serve(socket_path: Path, data_path: Path) -> _Server:
     return server
 
 
-def serve_thread(stop: threading.Event, socket_path: Path, data_path: Path) -> threading.Thread:
+def serve_thread(
+    stop: threading.Event, socket_path: Path, data_path: Path, *, database: str = "default"
+) -> threading.Thread:
     """A thread answering the socket until ``stop`` is set; then it removes the socket."""
 
     def run() -> None:
-        server = serve(socket_path, data_path)
+        server = serve(socket_path, data_path, database=database)
         log.info("analytics reads served on %s", socket_path)
         try:
             while not stop.is_set():
