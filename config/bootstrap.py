@@ -746,6 +746,8 @@ def start_in_process(
         runner=runner,
         batch_size=settings.PROJECTION_BATCH_SIZE,
         interval=settings.PROJECTION_INTERVAL_MS / 1000,
+        # chDB's work on a shared 2-core machine: after the requests and PostgreSQL.
+        background=[ANALYTICS] if not settings.CLICKHOUSE_URL else [],
     )
     if ANALYTICS in names and not settings.CLICKHOUSE_URL and not push:
         # The projector process owns chDB: it answers the web server's reads (ADR 0035).

@@ -103,6 +103,8 @@ def serve_thread(
     """A thread answering the socket until ``stop`` is set; then it removes the socket."""
 
     def run() -> None:
+        with contextlib.suppress(OSError, AttributeError):  # as the analytics projector's
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         server = serve(socket_path, data_path, database=database)
         log.info("analytics reads served on %s", socket_path)
         try:
