@@ -31,6 +31,7 @@ import orjson
 
 from infra.clickhouse.embedded import ChdbDatabase
 from infra.clickhouse.ports import AnalyticsUnavailableError
+from infra.clickhouse.schema import create_statements
 
 log = logging.getLogger(__name__)
 MAX_SQL = 1 << 20  # the dashboard's statements are a few kilobytes
@@ -85,6 +86,8 @@ def serve(socket_path: Path, data_path: Path, *, database: str = "default") -> _
     """Open chDB in ``data_path`` (this process owns it) read-only and listen on
     ``socket_path`` (a leftover socket file of a process that is gone is replaced)."""
     db = ChdbDatabase(data_path, database=database)
+    for statement in create_statements():  # a dashboard before the projector's first batch
+        db.command(statement)
     db.command("SET readonly = 1")
     socket_path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):

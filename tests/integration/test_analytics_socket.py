@@ -94,3 +94,12 @@ def test_no_owner_is_analytics_unavailable(tmp_path: Path) -> None:
             connect.reader("", settings.ANALYTICS_PATH).position()
     finally:
         connect.read_through(None)
+
+
+def test_a_dashboard_before_the_projectors_first_batch_reads_zero(
+    owner: tuple[ChdbDatabase, Path],
+) -> None:
+    """The owner creates the tables before it serves: the web server may ask first."""
+    _, socket_path = owner
+    wait_for_socket(socket_path)
+    assert Metrics(ChdbSocketDatabase(socket_path)).position() == 0
