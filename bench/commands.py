@@ -365,6 +365,9 @@ class Server(AppServer):
                 # Every client posts from 127.0.0.1 as fast as it can: the rate limits would
                 # stop it within a second (they are measured by the tests, not here).
                 "DESKSTREAM_RATE_LIMITS": "0",
+                # Analytics (chDB) of this run's database, not of whatever `make run` left in
+                # var/analytics: the servers of one run share it, as they share the database.
+                "DESKSTREAM_ANALYTICS_PATH": str(logdir / "analytics"),
                 **variant.env,
                 **SERVER_ENV,
             },

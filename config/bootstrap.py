@@ -52,6 +52,7 @@ from infra.auth.tokens import TokenError, authenticate_access
 from infra.automation.rules import sla_rules
 from infra.clamav.scanner import ClamdScanner
 from infra.clickhouse import connect as analytics_connect
+from infra.clickhouse import local as analytics_local
 from infra.clickhouse.connect import open_database
 from infra.clickhouse.embedded import DirectoryInUseError
 from infra.clickhouse.store import ClickHouseProjectionStore
@@ -623,15 +624,16 @@ def close_analytics() -> None:
     analytics_connect.close()
 
 
-def analytics_here(*, web: bool, every_projector: bool) -> bool:
-    """Whether this process runs the analytics projector in its runtime (ADR 0030): with chDB
-    always the web server's process (it owns the directory and serves the dashboard), with a
-    ClickHouse server wherever the other projectors run."""
-    if not settings.ANALYTICS:
-        return False
-    if not settings.CLICKHOUSE_URL:
-        return web
-    return every_projector
+def analytics_here() -> bool:
+    """Whether the analytics projector runs beside the other projectors of this process's
+    runtime: wherever they run, on chDB too (ADR 0035: under ``make run`` the projector
+    process owns the directory and serves the web server's reads on ``analytics_socket``)."""
+    return bool(settings.ANALYTICS)
+
+
+def analytics_socket() -> Path:
+    """Where the process that owns chDB answers the other processes' reads (ADR 0035)."""
+    return Path(settings.ANALYTICS_SOCKET or f"{settings.ANALYTICS_PATH.rstrip('/')}.sock")
 
 
 def projection_store(name: str) -> RebuildableStore:
@@ -644,13 +646,19 @@ def runner(name: str, source: EventSource | None = None) -> ProjectionRunner:
     crash_after = faults.from_env("DESKSTREAM_FAULT_CRASH_AFTER")
     if crash_after and isinstance(projection, PostgresProjectionStore):
         faults.crash_projector_after(projection, crash_after)
+    batch_size, interval = pace(name)
     return ProjectionRunner(
-        source or event_source(),
-        projection,
-        batch_size=settings.PROJECTION_BATCH_SIZE,
-        interval=settings.PROJECTION_INTERVAL_MS / 1000,
-        name=name,
+        source or event_source(), projection, batch_size=batch_size, interval=interval, name=name
     )
+
+
+def pace(name: str) -> tuple[int, float]:
+    """A live projector's batch size and least seconds between its batches: analytics in few
+    large batches (ClickHouse's inserts, and chDB's work in the web server, ADR 0035), the
+    others in small frequent ones (their reads wait for them, ADR 0022)."""
+    if name == ANALYTICS:
+        return settings.ANALYTICS_BATCH_SIZE, settings.ANALYTICS_INTERVAL_MS / 1000
+    return settings.PROJECTION_BATCH_SIZE, settings.PROJECTION_INTERVAL_MS / 1000
 
 
 # ------------------------------------------------------------------------------ Kafka
@@ -879,23 +887,11 @@ in_process = runtime.InProcess()
 
 def start_push_in_process(stop: threading.Event) -> None:
     """The push projector alone, in a thread of this process (the web server's, beside the
-    projector process), and the analytics projector when it is chDB's (ADR 0030); ``close``
-    stops them before the event store closes."""
-    threads = push_threads(stop)
-    if analytics_here(web=True, every_projector=False):
-        threads += analytics_threads(stop)
-    in_process.add(stop, threads)
-
-
-def analytics_threads(stop: threading.Event) -> list[threading.Thread]:
-    return runtime.projector_threads(
-        stop,
-        upstream=event_source(),
-        names=[ANALYTICS],
-        runner=runner,
-        batch_size=settings.PROJECTION_BATCH_SIZE,
-        interval=settings.PROJECTION_INTERVAL_MS / 1000,
-    )
+    projector process); ``close`` stops it before the event store closes. On chDB, this
+    process reads analytics through the projector process's socket (ADR 0035)."""
+    if settings.ANALYTICS and not settings.CLICKHOUSE_URL:
+        analytics_connect.read_through(analytics_socket())
+    in_process.add(stop, push_threads(stop))
 
 
 def feed_leases(label: str) -> FeedLeases:
@@ -931,18 +927,24 @@ def start_in_process(
     web server), the e-mail sweeper and the SLA check (this mode has no Celery beat).
     Projectors fed from Kafka are left out (``claim_log_feeds``)."""
     wanted = list(STORES)
-    # ``push`` on: this is the web server's process (--projectors threads), off: the
-    # projector process beside it.
-    if analytics_here(web=push, every_projector=True):
+    if analytics_here():
         wanted.append(ANALYTICS)
+    names = claim_log_feeds(label, wanted)
     threads = runtime.projector_threads(
         stop,
         upstream=event_source(),
-        names=claim_log_feeds(label, wanted),
+        names=names,
         runner=runner,
         batch_size=settings.PROJECTION_BATCH_SIZE,
         interval=settings.PROJECTION_INTERVAL_MS / 1000,
+        # chDB's work on a shared 2-core machine: after the requests and PostgreSQL.
+        background=[ANALYTICS] if not settings.CLICKHOUSE_URL else [],
     )
+    if ANALYTICS in names and not settings.CLICKHOUSE_URL and not push:
+        # The projector process owns chDB: it answers the web server's reads (ADR 0035).
+        threads.append(
+            analytics_local.serve_thread(stop, analytics_socket(), Path(settings.ANALYTICS_PATH))
+        )
     if push:  # the push projector (WebSocket frames) has no tables, so it is not in STORES
         threads += push_threads(stop)
     threads.append(delivery.sweeper_thread(sweep, settings.OUTBOX_SWEEP_INTERVAL, stop))
@@ -971,11 +973,11 @@ def event_metadata_at(position: int) -> dict[str, str]:
 
 def projector_positions() -> dict[str, Callable[[], int]]:
     """How to read each projector's position that runs in this deployment: the PostgreSQL
-    ones always, analytics when it is on (ClickHouse's, or chDB in this web process)."""
+    ones always, analytics when it is on."""
     positions: dict[str, Callable[[], int]] = {
         name: functools.partial(lambda n: store(n).position(), name) for name in STORES
     }
-    if analytics_here(web=True, every_projector=True):
+    if analytics_here():  # on chDB: read through the owner's socket (ADR 0035)
         positions[ANALYTICS] = lambda: analytics_store().position()
     return positions
 
@@ -1059,7 +1061,7 @@ def projector_status(name: str, head: int) -> dict[str, Any]:
             position = analytics_store().position()
         except DirectoryInUseError:  # chDB's directory: the web server's process owns it
             return {"source": "log", "position": None, "lag": None,
-                    "where": f"{where} (owned by the web server)"}  # fmt: skip
+                    "where": f"{where} (owned by make run's projector process)"}  # fmt: skip
         # A high-water mark under Kafka: the lag counts from it.
         return {"source": "log/kafka", "position": position, "lag": max(head - position, 0),
                 "where": where}  # fmt: skip

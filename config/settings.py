@@ -383,13 +383,21 @@ RELAY_BATCH_SIZE = int(os.environ.get("DESKSTREAM_RELAY_BATCH_SIZE", "500"))
 # position stays), drops its producer and retries the batch with a new one.
 RELAY_SEND_TIMEOUT = float(os.environ.get("DESKSTREAM_RELAY_SEND_TIMEOUT", "30"))
 
-# Analytics (docs/analytics.md, ADR 0030): a ClickHouse server when CLICKHOUSE_URL is set
-# (clickhouse://user:password@host:9000/database), else chDB in-process with its data in
-# ANALYTICS_PATH, owned by the web server's process. ANALYTICS off: no analytics projector
-# runs in this process's runtime (the tests' servers).
+# Analytics (docs/analytics.md, ADRs 0030 and 0035): a ClickHouse server when CLICKHOUSE_URL is
+# set (clickhouse://user:password@host:9000/database), else chDB in-process with its data in
+# ANALYTICS_PATH, owned by the process that runs the projectors (make run's projector
+# process), which answers the web server's reads on the Unix socket ANALYTICS_SOCKET
+# (default: ANALYTICS_PATH + ".sock"). ANALYTICS off: no analytics projector runs in this
+# process's runtime (the tests' servers).
 CLICKHOUSE_URL = os.environ.get("DESKSTREAM_CLICKHOUSE_URL", "")
 ANALYTICS_PATH = os.environ.get("DESKSTREAM_ANALYTICS_PATH", str(BASE_DIR / "var" / "analytics"))
+ANALYTICS_SOCKET = os.environ.get("DESKSTREAM_ANALYTICS_SOCKET", "")
 ANALYTICS = env_bool("DESKSTREAM_ANALYTICS", True)
+# The analytics projector's batches: few and large (ClickHouse wants few big inserts; chDB's cost
+# is per insert far more than per row: ADR 0035).
+# At most one batch per interval, of up to the batch size (more while catching up).
+ANALYTICS_BATCH_SIZE = int(os.environ.get("DESKSTREAM_ANALYTICS_BATCH_SIZE", "10000"))
+ANALYTICS_INTERVAL_MS = float(os.environ.get("DESKSTREAM_ANALYTICS_INTERVAL_MS", "1000"))
 
 # Search (docs/operations.md, ADR 0028): PostgreSQL full text (the embedded default) or
 # OpenSearch at OPENSEARCH_URL, its documents in the index behind the alias OPENSEARCH_INDEX.

@@ -9,7 +9,9 @@ retried after a second (its batch rolled back); stopping lets each finish its ba
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -24,6 +26,14 @@ from projections.push import FramePublisher
 from projections.runner import ProjectionRunner, SharedLog
 
 log = logging.getLogger(__name__)
+
+
+def lower_priority() -> None:
+    """The calling thread (and the threads it starts from now on: chDB's engine's, when it
+    opens chDB) at the lowest CPU priority, so that on a busy machine the web server and
+    PostgreSQL get the cores first (ADR 0035). Linux sets a thread's nice value by its id."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 class InProcess:
@@ -55,9 +65,13 @@ def projector_threads(
     runner: Callable[[str, EventSource], ProjectionRunner],
     batch_size: int,
     interval: float,
+    background: Iterable[str] = (),
 ) -> list[threading.Thread]:
-    """A log reader and one thread per projector, following ``upstream`` until ``stop``."""
+    """A log reader and one thread per projector, following ``upstream`` until ``stop``.
+    The threads of the projectors named in ``background`` run at the lowest CPU priority
+    (``lower_priority``)."""
     shared = SharedLog(upstream, batch_size=batch_size, interval=interval)
+    low = frozenset(background)
 
     def read_log() -> None:
         try:
@@ -73,6 +87,8 @@ def projector_threads(
             upstream.close()
 
     def follow(name: str) -> None:
+        if name in low:
+            lower_priority()
         r = runner(name, shared.source())
         try:
             while not stop.is_set():

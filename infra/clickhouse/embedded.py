@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import chdb
 import orjson
 
 from infra.clickhouse.ports import AnalyticsUnavailableError
@@ -34,6 +33,16 @@ class DirectoryInUseError(AnalyticsUnavailableError):
     """Another process owns the chDB directory (or this one owns another directory)."""
 
 
+def _chdb() -> Any:
+    """The chDB module, imported by the first connection: importing it maps and relocates
+    the engine (~350 MB resident), which a process that never opens chDB (the projector
+    process, a web server on a ClickHouse server, every ``manage.py`` command) should not
+    pay (ADR 0035)."""
+    import chdb
+
+    return chdb
+
+
 def _connect(path: Path) -> Any:
     global _connection, _path
     with _lock:
@@ -45,7 +54,7 @@ def _connect(path: Path) -> Any:
             return _connection
         path.mkdir(parents=True, exist_ok=True)
         try:
-            connection = chdb.connect(f"file:{path}")
+            connection = _chdb().connect(f"file:{path}")
         except Exception as error:
             raise DirectoryInUseError(
                 f"chDB cannot open {path} (another process owns it?): {error}"
@@ -91,7 +100,7 @@ class ChdbDatabase:
         first = _connect(self.path)
         with _lock:
             first.query(f"CREATE DATABASE IF NOT EXISTS {self.name}")
-            self._conn = chdb.connect(f"file:{self.path}")
+            self._conn = _chdb().connect(f"file:{self.path}")
             _open.append(self._conn)
             for setting in SETTINGS:
                 self._conn.query(setting)

@@ -75,11 +75,13 @@ def main(argv: list[str] | None = None) -> None:
         # Plain HTTP on this machine: a Secure cookie would not be sent back (ADR 0033).
         os.environ.setdefault("DESKSTREAM_COOKIE_SECURE", "0")
     prepare_database(BASE_DIR / "var")
-    if args.workers > 1 and not os.environ.get("DESKSTREAM_CLICKHOUSE_URL"):
-        # chDB's directory belongs to one process (ADR 0030): several workers need a server.
+    threads = args.projectors == "threads"
+    if args.workers > 1 and threads and not os.environ.get("DESKSTREAM_CLICKHOUSE_URL"):
+        # chDB's directory belongs to one process (ADR 0035): workers that each run the
+        # projectors need a server (with the projector process, they all read through it).
         print(
-            f"  Note: {args.workers} workers without DESKSTREAM_CLICKHOUSE_URL: analytics off"
-            " (chDB serves one process).",
+            f"  Note: {args.workers} workers with --projectors threads and no"
+            " DESKSTREAM_CLICKHOUSE_URL: analytics off (chDB serves one process).",
             flush=True,
         )
         os.environ["DESKSTREAM_ANALYTICS"] = "0"

@@ -58,7 +58,9 @@ def running_launcher(*args: str) -> Iterator[tuple[subprocess.Popen[bytes], str]
 
         def up() -> bool:
             assert proc.poll() is None, f"the launcher exited with {proc.returncode}"
-            return httpx.get(f"{url}/api/schema/", timeout=1).status_code == 200
+            # A cheap answer: a first /api/schema/ can take longer than the probe's timeout on a
+            # busy machine, and the probe's retries then generated it concurrently (a 500).
+            return httpx.get(f"{url}/api/auth/me", timeout=5).status_code == 401
 
         wait_for(up, 60)
         yield proc, url

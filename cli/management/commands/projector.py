@@ -224,8 +224,8 @@ class Command(BaseCommand):
             live: RebuildableStore = bootstrap.projection_store(name)
         except DirectoryInUseError as error:
             raise CommandError(
-                f"{error}. Stop `make run` first: under chDB the web server owns the analytics "
-                "data (ADR 0030)."
+                f"{error}. Stop `make run` first: under chDB its projector process owns the "
+                "analytics data (ADR 0035)."
             ) from None
         if source_name == KAFKA:
             try:
