@@ -559,6 +559,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/settings/drafts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The draft settings (staff may read them: the panel shows whether drafts are on). */
+        get: operations["settings_drafts_retrieve"];
+        /** @description Replace the draft settings (admins). */
+        put: operations["settings_drafts_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/settings/email-templates": {
         parameters: {
             query?: never;
@@ -712,6 +730,43 @@ export interface paths {
         put?: never;
         /** @description Attach a file to the ticket, or with `message_id` to one of your own messages (then it is internal exactly when the message is). The file is offered to readers once the virus scan says clean; until then its status is "scanning". */
         post: operations["tickets_attachments_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tickets/{ticket_id}/drafts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Ask for an AI draft reply. The text streams over the WebSocket (stream
+         *     `drafts`) and is recorded on the ticket; it is never sent by itself.
+         */
+        post: operations["tickets_drafts_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tickets/{ticket_id}/drafts/{draft_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One draft: for the agent who asked for it, and admins. */
+        get: operations["tickets_drafts_retrieve"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -918,6 +973,75 @@ export interface components {
              */
             cookie: boolean;
         };
+        Draft: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            ticket_id: string;
+            requested_by: string;
+            requested_version: number;
+            language: string;
+            allow_internal: boolean;
+            /**
+             * @description `requested`: being written (watch the WebSocket stream `drafts`); `refused` and `failed` come with a `reason` for the agent.
+             *
+             *     * `requested` - requested
+             *     * `ready` - ready
+             *     * `refused` - refused
+             *     * `failed` - failed
+             */
+            status: components["schemas"]["DraftStatusEnum"];
+            text: string;
+            reason: string;
+            /** @description `model`, or `retrieval` (similar resolved tickets). */
+            source: string;
+            model: string;
+            /** Format: uuid */
+            sent_message_id: string | null;
+        };
+        DraftRequested: {
+            /**
+             * Format: uuid
+             * @description The ticket.
+             */
+            id: string;
+            version: number;
+            position: number | null;
+            /** @description The draft as it is when this answer is sent. */
+            draft: components["schemas"]["Draft"];
+        };
+        DraftSettings: {
+            /** @description Whether agents may ask for drafts. */
+            enabled: boolean;
+            /** @description The model to ask (empty: `DESKSTREAM_LLM_MODEL`). */
+            model: string;
+            /** @description Drafts per agent per window (0: no limit). */
+            per_agent: number;
+            window_seconds: number;
+            /** @description Where drafts come from now: `model` or `retrieval`. */
+            readonly source: string;
+            /** @description Drafts for everyone per window (0: no limit). */
+            global: number;
+        };
+        DraftSettingsRequest: {
+            /** @description Whether agents may ask for drafts. */
+            enabled: boolean;
+            /** @description The model to ask (empty: `DESKSTREAM_LLM_MODEL`). */
+            model: string;
+            /** @description Drafts per agent per window (0: no limit). */
+            per_agent: number;
+            window_seconds: number;
+            /** @description Drafts for everyone per window (0: no limit). */
+            global: number;
+        };
+        /**
+         * @description * `requested` - requested
+         *     * `ready` - ready
+         *     * `refused` - refused
+         *     * `failed` - failed
+         * @enum {string}
+         */
+        DraftStatusEnum: "requested" | "ready" | "refused" | "failed";
         EmailTemplate: {
             kind: string;
             subject: string;
@@ -1153,6 +1277,11 @@ export interface components {
             /** @default false */
             internal: boolean;
             attachments?: components["schemas"]["AttachmentRequest"][];
+            /**
+             * Format: uuid
+             * @description The AI draft this reply started from (yours, ready, not sent before): records `ReplySentFromDraft` with the edit distance. Public replies only.
+             */
+            draft_id?: string;
         };
         /**
          * @description * `low` - low
@@ -1198,6 +1327,15 @@ export interface components {
         RefreshRequest: {
             /** @description API clients; the web app sends the cookie. */
             refresh?: string;
+        };
+        RequestDraftRequest: {
+            /** @description The language to write in (default: the agent's first language, else the ticket's). */
+            language?: string;
+            /**
+             * @description Allow the draft to use internal notes' content (otherwise a draft that repeats one is withheld).
+             * @default false
+             */
+            allow_internal: boolean;
         };
         /**
          * @description * `customer` - Customer
@@ -3504,6 +3642,120 @@ export interface operations {
             };
         };
     };
+    settings_drafts_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DraftSettings"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    settings_drafts_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DraftSettingsRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DraftSettings"];
+                };
+            };
+            /** @description A field is refused. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A conflict: a concurrent change, a stale version, an illegal transition. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     settings_email_templates_list: {
         parameters: {
             query?: never;
@@ -4549,6 +4801,152 @@ export interface operations {
             };
             /** @description Files of this type (from the content) are refused */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    tickets_drafts_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ticket_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RequestDraftRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DraftRequested"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource (or one the caller may not see). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A conflict: a concurrent change, a stale version, an illegal transition. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests: try again after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    tickets_drafts_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                draft_id: string;
+                ticket_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Draft"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource (or one the caller may not see). */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
