@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import functools
 import random
 import re
 import sys
@@ -94,6 +96,10 @@ def pick(sql: str, n: int, seed: int) -> list[UUID]:
     return rows[:n]
 
 
+def _same(found: Any, _ticket: UUID, _limit: int) -> Any:
+    return found
+
+
 def measure_work(ids: list[UUID]) -> dict[str, list[float]]:
     from command_api.application import get_application
     from config import bootstrap
@@ -101,7 +107,7 @@ def measure_work(ids: list[UUID]) -> dict[str, list[float]]:
     from infra.llm import prompt
     from infra.llm.drafters import RetrievalDrafter
     from infra.llm.safety import Redactor
-    from processes.drafts import build_context, checker
+    from processes.drafts import SIMILAR_EXAMPLES, build_context, checker
 
     app = get_application()
     services = bootstrap.draft_services()
@@ -111,8 +117,11 @@ def measure_work(ids: list[UUID]) -> dict[str, list[float]]:
         t0 = time.perf_counter()
         ticket = app.get_ticket(tid)
         t1 = time.perf_counter()
+        similar = services.similar(tid, SIMILAR_EXAMPLES)
+        ts = time.perf_counter()
         draft = Draft(UUID(int=0), agent, ticket.version, "en")
-        context = build_context(ticket, draft, services)
+        found = dataclasses.replace(services, similar=functools.partial(_same, similar))
+        context = build_context(ticket, draft, found)
         t2 = time.perf_counter()
         prompt.build(context, Redactor())
         t3 = time.perf_counter()
@@ -120,9 +129,8 @@ def measure_work(ids: list[UUID]) -> dict[str, list[float]]:
         t4 = time.perf_counter()
         checker(context, services)(result.text or "")
         t5 = time.perf_counter()
-        for stage, seconds in zip(
-            STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True
-        ):
+        spans = (t1 - t0, ts - t1, t2 - ts, t3 - t2, t4 - t3, t5 - t4)
+        for stage, seconds in zip(STAGES, spans, strict=True):
             times[stage].append(seconds * 1000)
         times["total"].append((t5 - t0) * 1000)
     return times
