@@ -443,6 +443,33 @@ def test_a_customer_attaches_files_scanned_and_served_from_s3(
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def admin(django_db_setup: Any, django_db_blocker: Any) -> Any:
+    """A committed admin, made in a thread of its own: this one may run Playwright's loop."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def make() -> Any:
+        try:
+            return create_user("admin")
+        finally:
+            connections.close_all()
+
+    with django_db_blocker.unblock(), ThreadPoolExecutor(1) as pool:
+        return pool.submit(make).result()
+
+
+DRAFT_DEFAULTS = {"enabled": True, "model": "", "per_agent": 20, "global": 300}
+
+
+def drafts_on(server: LiveServer, admin_email: str) -> None:
+    """The default draft settings (the schema fuzzing may have changed them)."""
+    with server.client(demo_token(server, admin_email)) as http:
+        r = http.put("/api/settings/drafts", json={**DRAFT_DEFAULTS, "window_seconds": 60})
+        assert r.status_code == 200, r.text
+
+
 def demo_token(server: LiveServer, email: str) -> str:
     with server.client() as http:
         r = http.post("/api/auth/demo-login", json={"email": email})
@@ -451,11 +478,12 @@ def demo_token(server: LiveServer, email: str) -> str:
 
 
 def test_the_agent_drafts_a_reply_with_the_ai_panel_edits_and_sends_it(
-    agent: Any, browser: Any, web_server: LiveServer
+    agent: Any, admin: Any, browser: Any, web_server: LiveServer
 ) -> None:
     """No model configured (``make run``'s default): the panel's draft comes from the reply
     that resolved a similar ticket; it streams, the agent edits it, inserts it into the reply
     box and sends it; the reply names the draft. The customer never sees the panel."""
+    drafts_on(web_server, admin.email)
     topic = "zq" + uuid.uuid4().hex[:10]
     staff = demo_token(web_server, agent.email)
     customer_mail = customer_email()
