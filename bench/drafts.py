@@ -68,8 +68,14 @@ from bench.projections import (  # noqa: E402
 BENCH = "drafts"
 DB_NAME = "bench_drafts"
 PG_DIR = BASE_DIR / "var" / "bench-drafts-pg"
-STAGES = ("load ticket", "context (similar, replies)", "redact + prompt", "retrieval draft",
-          "output checks")  # fmt: skip
+STAGES = (
+    "load ticket",
+    "similar resolved tickets (search port + replies)",
+    "rest of the context (customer, agent, thread)",
+    "redact + prompt",
+    "retrieval draft",
+    "output checks",
+)
 
 
 def words(text: str) -> list[str]:
