@@ -69,7 +69,7 @@ describe("DraftPanel", () => {
     expect(screen.getByTestId("draft-text")).toHaveValue("Hi Maria, ");
     act(() => socket.receive({ ...frame, kind: "delta", text: "please restart it." }));
     expect(screen.getByTestId("draft-text")).toHaveValue("Hi Maria, please restart it.");
-    await act(async () => release(answer(draft())));
+    act(() => release(answer(draft())));
     expect(await screen.findByText("AI draft · gpt-test")).toBeInTheDocument();
     const box = screen.getByTestId("draft-text");
     await userEvent.type(box, " Thanks!");
