@@ -63,7 +63,7 @@ def test_state_built_live_equals_state_rebuilt_from_zero(name):
     live = ProjectionRunner(event_source(), store(name), batch_size=7)
     live.catch_up()
     # Live: the projector follows while the history is being written, a few events at a time.
-    generate(get_application(), tickets=25, steps=250, seed=11, after_each=live.step)
+    generate(get_application(), tickets=25, steps=250, seed=11, after_each=live.step, drafts=True)
     live.catch_up()
     assert live.store.position() == head()
     built_live = snapshot(name)
