@@ -122,6 +122,9 @@ class CommandResultSerializer(serializers.Serializer[dict[str, object]]):
 class ActorSerializer(serializers.Serializer[Any]):
     id = serializers.CharField(allow_null=True)
     role = serializers.CharField(allow_null=True)
+    name = serializers.CharField(
+        allow_null=True, help_text="The person's display name; null for the system."
+    )
 
 
 class HistoryEventSerializer(serializers.Serializer[Any]):

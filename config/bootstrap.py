@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import redis
+from celery.signals import worker_init
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.routing import URLRouter
 from django.conf import settings
@@ -51,16 +53,21 @@ from infra.automation.rules import sla_rules
 from infra.clamav.scanner import ClamdScanner
 from infra.clickhouse import connect as analytics_connect
 from infra.clickhouse.connect import open_database
+from infra.clickhouse.embedded import DirectoryInUseError
 from infra.clickhouse.store import ClickHouseProjectionStore
 from infra.email.outbox import FileOutboxEmailSender
 from infra.email.ports import EmailSender, FanOutEmailSender
 from infra.email.smtp import SmtpEmailSender, SmtpSettings
+from infra.event_metadata import decoder
 from infra.kafka import relay as kafka_relay
 from infra.kafka import source as kafka_source
 from infra.llm import store as draft_store
 from infra.llm.drafters import ModelDrafter, RetrievalDrafter
 from infra.llm.openai_model import OpenAIChatModel
 from infra.llm.ports import Customer, Drafter, ResolvedExample
+from infra.observability import context as observability
+from infra.observability import health
+from infra.observability import metrics as observed
 from infra.opensearch import client as os_client
 from infra.opensearch import search as os_search
 from infra.postgres import assignment as pg_assignment
@@ -71,9 +78,11 @@ from infra.postgres import sla as pg_sla
 from infra.postgres.aggregate_log import PostgresAggregateLog
 from infra.postgres.assignment import PostgresAssignmentState, ProcessManagerStore
 from infra.postgres.event_source import PostgresEventSource, conninfo_from_django
-from infra.postgres.feed import LOG, FeedConflictError, FeedLeases
+from infra.postgres.feed import KAFKA, LOG, FeedConflictError, FeedLeases, recorded_source
+from infra.postgres.leader import PostgresLeaderLock
 from infra.postgres.models import AgentRecord
 from infra.postgres.projection_store import (
+    PostgresAppliedVersions,
     PostgresProjectionStore,
     VersionedProjectionStore,
     log_table,
@@ -90,6 +99,7 @@ from infra.realtime.ports import (
 from infra.realtime.presence import MemoryPresenceStore, PresenceBoard
 from infra.realtime.presence_redis import RedisPresenceStore
 from infra.realtime.publisher import ASGIApp, ChannelsFramePublisher, ServerLoop
+from infra.realtime.stats import RedisFanoutReport
 from infra.server import lifecycle
 from infra.storage.envelope import Envelope
 from infra.storage.local import LocalDiskBlobStore
@@ -101,10 +111,12 @@ from processes import faults, runtime
 from processes import notifications as delivery
 from processes.assignment import AssignmentIssuer, Issued, deciding
 from processes.notifications import notifications_state
+from processes.rebuilds import RebuildPorts, Rebuilds
 from processes.sla import CheckResult, RulesOnFirstUse, SlaCheck, sla_check_thread
 from projections import analytics, assignment, notifications, search, sla, tickets
 from projections.assignment import AssignCommand
 from projections.ports import EventSource, RebuildableStore
+from projections.push import PushCounters
 from projections.runner import ProjectionRunner, StreamRunner
 from projections.search import Principal as SearchPrincipal
 from read_api.consistency import projection_position
@@ -197,8 +209,19 @@ def _sla_state(cursor: Any, suffix: str) -> pg_sla.PostgresSlaState:
 # ------------------------------------------------------------------------------ notifications
 @app.task(name=SEND)
 def send_notification_email(outbox_id: int) -> str:
-    """Send the e-mail of one outbox row, unless it was sent already (or is being sent)."""
-    return deliver(outbox_id)
+    """Send the e-mail of one outbox row, unless it was sent already (or is being sent).
+    Its log lines carry the correlation id of the event the e-mail is about."""
+    position = pg_notifications.outbox_position(outbox_id)
+    ids = event_metadata_at(position) if position is not None else {}
+    with observability.bound(request=ids.get("request_id"), correlation=ids.get("correlation_id")):
+        outcome = deliver(outbox_id)
+        log.info("e-mail %s: %s", outbox_id, outcome, extra={"outbox_id": outbox_id})
+        return outcome
+
+
+@worker_init.connect
+def _worker_metrics(**_: Any) -> None:
+    observed.serve_if_configured()  # a Celery worker's own port (DESKSTREAM_METRICS_PORT)
 
 
 @app.task(name=SWEEP)
@@ -284,6 +307,11 @@ def customer_info(customer_ids: Sequence[str]) -> dict[str, search.CustomerInfo]
     return found
 
 
+def events_table() -> str:
+    """The event store's table: the notification log the frontiers are counted on."""
+    return log_table(get_application().recorder)  # type: ignore[arg-type]
+
+
 def opensearch_store(*, stream: bool = False) -> os_search.OpenSearchSearchStore:
     return os_search.OpenSearchSearchStore(
         opensearch_client(),
@@ -291,6 +319,8 @@ def opensearch_store(*, stream: bool = False) -> os_search.OpenSearchSearchStore
         customer_info,
         refresh=settings.OPENSEARCH_REFRESH,
         stream=stream,
+        # From Kafka: the applied versions beside the event store, for the frontier.
+        versions=PostgresAppliedVersions(events_table()) if stream else None,
     )
 
 
@@ -619,6 +649,7 @@ def runner(name: str, source: EventSource | None = None) -> ProjectionRunner:
         projection,
         batch_size=settings.PROJECTION_BATCH_SIZE,
         interval=settings.PROJECTION_INTERVAL_MS / 1000,
+        name=name,
     )
 
 
@@ -685,8 +716,7 @@ def kafka_store(name: str) -> Any:
         return analytics_store()  # exactly once by ticket version, from whatever source
     if name == search.NAME:
         return opensearch_store(stream=True)
-    recorder = get_application().recorder
-    return VersionedProjectionStore.like(store(name), log_table(recorder))  # type: ignore[arg-type]
+    return VersionedProjectionStore.like(store(name), events_table())
 
 
 def group_id(name: str) -> str:
@@ -708,7 +738,7 @@ def kafka_runner(name: str) -> StreamRunner:
         max_poll_records=settings.PROJECTION_BATCH_SIZE,
     )
     source = kafka_source.KafkaStreamSource(consumer, get_application().mapper)
-    return StreamRunner(source, projection, batch_size=settings.PROJECTION_BATCH_SIZE)
+    return StreamRunner(source, projection, batch_size=settings.PROJECTION_BATCH_SIZE, name=name)
 
 
 # ------------------------------------------------------------------------------ real time
@@ -788,10 +818,28 @@ def websocket_application() -> ASGIApp:
 
 
 def publisher() -> ChannelsFramePublisher:
+    """To this process's sockets (the in-memory layer; Redis with ``local`` fan-out), or to
+    every process's through Redis (the elected ``leader``), ADR 0044."""
     layer: Any = get_channel_layer()
     if isinstance(layer, InMemoryChannelLayer):
         return ChannelsFramePublisher(layer, server_loop)
+    if settings.PUSH_FANOUT == "local":
+        return ChannelsFramePublisher(layer, server_loop, local=True)
     return ChannelsFramePublisher(layer)
+
+
+def push_leader() -> PostgresLeaderLock | None:
+    """The lock that elects the one push publisher of the processes sharing Redis and the
+    channel prefix (``leader`` fan-out); None: this process publishes to its own sockets."""
+    if not settings.REDIS_URL or settings.PUSH_FANOUT != "leader":
+        return None
+    return PostgresLeaderLock(
+        conninfo_from_django(settings.DATABASES["default"]),
+        f"{settings.REDIS_URL} {settings.CHANNELS_PREFIX}push",
+    )
+
+
+push_counters = PushCounters()
 
 
 def push_thread(stop: threading.Event) -> threading.Thread:
@@ -802,7 +850,27 @@ def push_thread(stop: threading.Event) -> threading.Thread:
         aggregate_log=aggregate_log,
         sync_interval=settings.REALTIME_SYNC_INTERVAL,
         batch_size=settings.PROJECTION_BATCH_SIZE,
+        leader=push_leader(),
+        failover_interval=settings.PUSH_FAILOVER,
+        counters=push_counters,
     )
+
+
+def push_threads(stop: threading.Event) -> list[threading.Thread]:
+    """The push projector, and with Redis the report of this process's fan-out counters."""
+    threads = [push_thread(stop)]
+    if settings.REDIS_URL:
+        report = RedisFanoutReport(settings.REDIS_URL, settings.CHANNELS_PREFIX)
+        stats = realtime_services().stats
+        threads.append(
+            runtime.ticker_thread(
+                stop,
+                lambda: report.report(push_counters, stats, mode=settings.PUSH_FANOUT),
+                settings.REALTIME_SYNC_INTERVAL,
+                "push-fanout-report",
+            )
+        )
+    return threads
 
 
 # ------------------------------------------------------------------------------ runtime
@@ -813,7 +881,7 @@ def start_push_in_process(stop: threading.Event) -> None:
     """The push projector alone, in a thread of this process (the web server's, beside the
     projector process), and the analytics projector when it is chDB's (ADR 0030); ``close``
     stops them before the event store closes."""
-    threads = [push_thread(stop)]
+    threads = push_threads(stop)
     if analytics_here(web=True, every_projector=False):
         threads += analytics_threads(stop)
     in_process.add(stop, threads)
@@ -876,7 +944,7 @@ def start_in_process(
         interval=settings.PROJECTION_INTERVAL_MS / 1000,
     )
     if push:  # the push projector (WebSocket frames) has no tables, so it is not in STORES
-        threads.append(push_thread(stop))
+        threads += push_threads(stop)
     threads.append(delivery.sweeper_thread(sweep, settings.OUTBOX_SWEEP_INTERVAL, stop))
     if settings.CLAMD_ADDRESS:  # without a scanner, waiting files have nothing to wait for
         threads.append(
@@ -891,6 +959,82 @@ def start_in_process(
     return threads
 
 
+# ------------------------------------------------------------------------------ operations
+def event_metadata_at(position: int) -> dict[str, str]:
+    """The metadata of the event at ``position`` (``{}`` if none, or none is there)."""
+    app_ = get_application()
+    found = app_.recorder.select_notifications(start=position, limit=1)
+    if not found or found[0].id != position:
+        return {}
+    return dict(decoder(app_.mapper)(found[0])[1])
+
+
+def projector_positions() -> dict[str, Callable[[], int]]:
+    """How to read each projector's position that runs in this deployment: the PostgreSQL
+    ones always, analytics when it is on (ClickHouse's, or chDB in this web process)."""
+    positions: dict[str, Callable[[], int]] = {
+        name: functools.partial(lambda n: store(n).position(), name) for name in STORES
+    }
+    if analytics_here(web=True, every_projector=True):
+        positions[ANALYTICS] = lambda: analytics_store().position()
+    return positions
+
+
+def _database_answers() -> None:
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1")
+
+
+def readiness() -> health.Readiness:
+    return health.readiness(
+        _database_answers,
+        lambda: event_source().head(),
+        projector_positions(),
+        settings.READY_MAX_LAG,
+    )
+
+
+def celery_queue_depth() -> dict[str, int]:
+    """Tasks waiting in the Celery queue (Redis broker); nothing without a broker."""
+    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL.startswith("redis"):
+        return {}
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2)
+    try:
+        queue = settings.CELERY_TASK_DEFAULT_QUEUE
+        return {queue: int(client.llen(queue))}
+    finally:
+        client.close()
+
+
+def serve_metrics() -> None:
+    """The scrape-time gauges of this web process's ``GET /metrics`` (``config/urls.py``)."""
+    observed.add_source(
+        "projectors", lambda: health.projector_gauges(event_source().head, projector_positions())
+    )
+    observed.add_source(
+        "outbox",
+        lambda: [
+            health.counts_gauge(
+                "deskstream_email_outbox_depth",
+                "E-mails in the outbox not sent: pending (to send or retry) and failed.",
+                "status",
+                pg_notifications.outbox_depth(),
+            )
+        ],
+    )
+    observed.add_source(
+        "celery",
+        lambda: [
+            health.counts_gauge(
+                "deskstream_celery_queue_depth",
+                "Tasks waiting in the Celery broker's queue.",
+                "queue",
+                celery_queue_depth(),
+            )
+        ],
+    )
+
+
 def close() -> None:
     """Stop the projector threads of this process (each finishes its batch), then close the
     event store's connections (left to interpreter teardown, their finalizer fails)."""
@@ -902,3 +1046,60 @@ def close() -> None:
 
 
 lifecycle.on_shutdown(close)
+
+
+# ------------------------------------------------------------------------------ admin console
+def projector_status(name: str, head: int) -> dict[str, Any]:
+    """One projector's row: the source its tables were built from, its position, its lag and
+    where its data lives. ``projector status`` and the console's projections page both show
+    this. Raises what its store raises when that is unreachable."""
+    if name == ANALYTICS:
+        where = "ClickHouse" if settings.CLICKHOUSE_URL else f"chDB {settings.ANALYTICS_PATH}"
+        try:
+            position = analytics_store().position()
+        except DirectoryInUseError:  # chDB's directory: the web server's process owns it
+            return {"source": "log", "position": None, "lag": None,
+                    "where": f"{where} (owned by the web server)"}  # fmt: skip
+        # A high-water mark under Kafka: the lag counts from it.
+        return {"source": "log/kafka", "position": position, "lag": max(head - position, 0),
+                "where": where}  # fmt: skip
+    live = store(name)
+    position = live.position()
+    where = "PostgreSQL"
+    status = getattr(live, "status", None)
+    if status is not None:  # OpenSearch: the alias and the index behind it
+        info = status()
+        where = f"alias {info['alias']} -> index {info['index']} ({info['documents']} docs)"
+    with connection.cursor() as cursor:
+        recorded = recorded_source(cursor, name)  # feed.py's rule, as its claims check
+    if name in KAFKA_PROJECTORS and recorded is not None and recorded[1] == KAFKA:
+        # Fed by Kafka: the position is the contiguous frontier; the lag counts the events
+        # not applied yet (some above the frontier may be).
+        return {"source": "kafka", "position": position, "lag": kafka_store(name).unapplied(),
+                "where": where}  # fmt: skip
+    return {"source": "log", "position": position, "lag": max(head - position, 0), "where": where}
+
+
+def _rebuild_lease(name: str) -> FeedLeases:
+    leases = feed_leases(f"console rebuild {name}")
+    try:
+        leases.claim(name, LOG, switching=True)
+    except BaseException:
+        leases.close()
+        raise
+    return leases
+
+
+@functools.cache
+def rebuilds() -> Rebuilds:
+    """Rebuilds started from the admin console, in threads of the web server's process."""
+    return Rebuilds(
+        RebuildPorts(
+            names=lambda: list(PROJECTORS) if settings.ANALYTICS else list(STORES),
+            event_source=event_source,
+            store=projection_store,
+            batch_size=lambda name: runner(name).batch_size,
+            lease=_rebuild_lease,
+            status=projector_status,
+        )
+    )

@@ -270,6 +270,20 @@ class Ticket(Aggregate):
             ticket: Ticket = aggregate
             ticket.priority = Priority(self.to_priority)
 
+    class TeamChanged(Event):
+        """The team the ticket belongs to (automatic assignment picks among its members)."""
+
+        TOPIC = "deskstream.ticket:TeamChanged"
+
+        from_team_id: str | None
+        to_team_id: str | None
+        actor_id: str
+        actor_role: str
+
+        def apply(self, aggregate: Any) -> None:
+            ticket: Ticket = aggregate
+            ticket.team_id = self.to_team_id
+
     class TicketEdited(Event):
         TOPIC = "deskstream.ticket:TicketEdited"
 
@@ -458,6 +472,7 @@ class Ticket(Aggregate):
         self.attachments: dict[UUID, Attachment] = {}
         self.drafts: dict[UUID, Draft] = {}
         self.draft_versions: set[int] = set()  # the versions of draft events
+        self.team_id: str | None = None
 
     # ------------------------------------------------------------------ commands
     @classmethod
@@ -624,6 +639,23 @@ class Ticket(Aggregate):
             self.PriorityChanged,
             from_priority=self.priority.value,
             to_priority=new.value,
+            actor_id=actor.id,
+            actor_role=actor.role.value,
+        )
+
+    def set_team(self, *, team_id: str | None, actor_id: str, actor_role: Role) -> None:
+        """Put the ticket in a team (``None``: in none). Whether the team exists and is not
+        archived is the caller's to check: the ticket knows no teams."""
+        actor = self._check_actor(actor_id, actor_role)
+        self._require_not_closed()
+        if actor.role is Role.CUSTOMER:
+            raise PermissionDeniedError("Only agents and admins route tickets to a team.")
+        if team_id == self.team_id:
+            return
+        self.trigger_event(
+            self.TeamChanged,
+            from_team_id=self.team_id,
+            to_team_id=team_id,
             actor_id=actor.id,
             actor_role=actor.role.value,
         )
@@ -1002,7 +1034,7 @@ def is_public(event: object) -> bool:
         event, Ticket.MessagePosted | Ticket.AttachmentUploaded | Ticket.AttachmentScanned
     ):
         return not event.internal  # an internal note's files are staff's too
-    return not isinstance(event, Ticket.SlaBreached) and not isinstance(event, DRAFT_EVENTS)
+    return not isinstance(event, (Ticket.SlaBreached, Ticket.TeamChanged, *DRAFT_EVENTS))
 
 
 def levenshtein(a: str, b: str) -> int:

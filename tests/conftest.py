@@ -215,11 +215,14 @@ class LiveServer:
 
     def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # Idle connections retire before uvicorn's 5 s keep-alive closes them, so a request
+        # never goes out on a connection the server is closing (a reset).
+        kwargs.setdefault("limits", httpx.Limits(keepalive_expiry=2.0))
         return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
 
 
-def start_server(extra_env: dict[str, str] | None = None) -> LiveServer:
-    port = free_port()
+def start_server(extra_env: dict[str, str] | None = None, port: int | None = None) -> LiveServer:
+    port = port or free_port()
     env = {
         **os.environ,
         "DATABASE_URL": subprocess_database_url(),

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
 from infra.api import parse_json
+from infra.observability import metrics
 from infra.realtime.ports import (
     AuthenticationFailedError,
     PresenceChange,
@@ -59,6 +61,7 @@ class Subscription:
     ticket_id: UUID | None = None
     through: int = 0
     family: bool = False  # a staff ticket subscription: check ``family_prev``
+    heard: int = 0  # the newest position the layer brought live (a copy repeats one)
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = {"sub": self.key, "stream": self.stream}
@@ -99,6 +102,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.checked_at = time.monotonic()
         self.accepted = False
         self.closing = False
+        self.counted_closed = False  # deskstream_websocket_connections counted it closed
         self.counted_presence = False
         self.availability_through = 0  # availability frames come once per publishing process
         self.presence_versions: dict[str, int] = {}  # the newest presence change seen, per user
@@ -136,6 +140,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         await self.accept()
         self.accepted = True
+        metrics.WS_CONNECTIONS.inc()
         self.watchdog = asyncio.ensure_future(self._watch())
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         token = (query.get("token") or [""])[0]
@@ -147,6 +152,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         raise StopConsumer()
 
     async def _cleanup(self) -> None:
+        if self.accepted and not self.counted_closed:
+            self.counted_closed = True
+            metrics.WS_CONNECTIONS.dec()
         self.closing = True
         if self.watchdog is not None and self.watchdog is not asyncio.current_task():
             self.watchdog.cancel()
@@ -161,7 +169,12 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             if change is not None:
                 await self._signal_presence(change)
 
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        metrics.WS_FRAMES.labels("sent").inc()
+        await super().send_json(content, close)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        metrics.WS_FRAMES.labels("received").inc()
         if self.closing:
             return
         try:
@@ -434,7 +447,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def _send_event(self, sub: Subscription, frame: dict[str, Any]) -> None:
         sub.through = frame["position"]
-        await self.send_json({"type": "event", "sub": sub.key, "stream": sub.stream, **frame})
+        self.services.stats.delivered += 1
+        await self.send(text_data=_encoded_event(sub.key, sub.stream, frame))
 
     # ------------------------------------------------------------------ layer messages
     async def push_frame(self, message: dict[str, Any]) -> None:
@@ -450,10 +464,22 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         async with self.lock:
             sub = self.by_group.get(group)
-            if sub is None or frame["position"] <= sub.through:
+            if sub is None:
                 return
+            position = frame["position"]
+            if position <= sub.heard:
+                self.services.stats.duplicates += 1  # a second copy of a frame: dropped
+                return
+            sub.heard = position
+            if position <= sub.through:
+                return  # sent already, by the replay that followed the join
             prev = message.get("pt") if sub.family else message.get("p")
-            if prev is not None and prev > sub.through:
+            # No ``prev``: nothing of the group since the publisher's floor; below it, a
+            # publisher before this one may have left a frame unpublished (ADR 0044).
+            floor = message.get("s") if prev is None else None
+            if (prev is not None and prev > sub.through) or (
+                floor is not None and floor > sub.through
+            ):
                 await self._catch_up(sub)  # a frame was lost: the log has it, and this one
                 return
             await self._send_event(sub, frame)
@@ -476,6 +502,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 if sub.stream == "drafts":
                     continue
                 missed = any(newest.get(g, 0) > sub.through for g in sub.groups)
+                # A publisher that took over from another covers the log after its floor.
+                missed = missed or int(frame.get("floor") or 0) > sub.through
                 if lost or missed:
                     await self._catch_up(sub)
                 else:
@@ -648,6 +676,24 @@ async def publish_presence(frame: dict[str, Any], version: int) -> None:
     await layer.group_send(
         push.PRESENCE, {"type": PRESENCE_SIGNAL, "f": frame, "v": version, "sender": ""}
     )
+
+
+# The text of recent live frames per subscription key: a layer message is one dict shared by
+# every socket of the process (``infra/realtime/layers.py``), and the sockets of one stream
+# (200 agents on the queue) send the same text, encoded once instead of once per socket.
+_ENCODED: OrderedDict[tuple[int, str], tuple[dict[str, Any], str]] = OrderedDict()
+ENCODED_MAX = 4096
+
+
+def _encoded_event(key: str, stream: str, frame: dict[str, Any]) -> str:
+    cached = _ENCODED.get((id(frame), key))
+    if cached is not None and cached[0] is frame:  # the same object, not a reused id
+        return cached[1]
+    text = json.dumps({"type": "event", "sub": key, "stream": stream, **frame})
+    _ENCODED[(id(frame), key)] = (frame, text)
+    if len(_ENCODED) > ENCODED_MAX:
+        _ENCODED.popitem(last=False)
+    return text
 
 
 def _error(code: str, detail: str) -> dict[str, Any]:
