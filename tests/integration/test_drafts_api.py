@@ -104,7 +104,7 @@ def test_without_a_model_the_draft_comes_from_the_reply_that_resolved_a_similar_
     )
     [requested] = events(agent, ticket, "DraftRequested")
     [generated] = events(agent, ticket, "DraftGenerated")
-    assert requested["actor"] == {"id": str(agent_user.pk), "role": "agent"}
+    assert (requested["actor"]["id"], requested["actor"]["role"]) == (str(agent_user.pk), "agent")
     data = generated["data"]
     assert (data["source"], data["outcome"], data["cached"]) == ("retrieval", "ready", False)
     assert data["context_version"] == 1
