@@ -249,8 +249,11 @@ class DraftSettingsEditView(APIView):
     def put(self, request: Request) -> Response:
         """Replace the draft settings (admins)."""
         _require_admin(request)
+        data = request.data
+        if isinstance(data, dict):  # what GET answers may be sent back: ``source`` is read-only
+            data = {k: v for k, v in data.items() if k != "source"}
         try:
-            values = store.parse(request.data)
+            values = store.parse(data)
         except ValueError as error:
             raise ValidationError(error.args[0]) from None
         store.store(values, by=str(request.user.pk))

@@ -2,8 +2,9 @@
 
 The cache is keyed by the ticket's content version (its last event that is not about
 drafts), the prompt version, the model, the language and whether internal content is
-allowed: the same state never costs two calls. Drafts that failed are not cached (the next
-request tries again); ready and refused ones are.
+allowed: the same state never costs two model calls. Drafts that failed are not cached (the
+next request tries again); ready and refused ones are. Retrieval drafts are not cached at
+all: they cost nothing and follow other tickets (a similar one resolved since).
 
 Settings: drafts on or off, the model (empty: ``DESKSTREAM_LLM_MODEL``), and the limits per
 agent and for everyone in a window of seconds (0: none). Each process rereads them at most

@@ -30,6 +30,9 @@ def similar_to(server: LiveServer, token: str, ticket: str) -> list[Any]:
 
 
 def test_the_draft_streams_to_its_agent_only(live_api, e2e_user, e2e_token):
+    with live_api.client(e2e_token(e2e_user("admin"))) as http:  # defaults (fuzzing changes them)
+        body = {"enabled": True, "model": "", "per_agent": 20, "global": 300, "window_seconds": 60}
+        assert http.put("/api/settings/drafts", json=body).status_code == 200
     topic = "zq" + uuid4().hex[:10]
     customer = e2e_token(e2e_user("customer"))
     asker, other = (e2e_token(e2e_user("agent")) for _ in range(2))

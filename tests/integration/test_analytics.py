@@ -188,7 +188,9 @@ def test_built_live_from_the_log_equals_rebuilt(adapter, clickhouse_url, setting
     try:
         live = ProjectionRunner(event_source(), ClickHouseProjectionStore(db), batch_size=7)
         live.catch_up()
-        generate(get_application(), tickets=25, steps=250, seed=11, after_each=live.step)
+        generate(
+            get_application(), tickets=25, steps=250, seed=11, after_each=live.step, drafts=True
+        )
         live.catch_up()
         head = event_source().head()
         assert live.store.position() == head

@@ -104,7 +104,7 @@ def test_without_a_model_the_draft_comes_from_the_reply_that_resolved_a_similar_
     )
     [requested] = events(agent, ticket, "DraftRequested")
     [generated] = events(agent, ticket, "DraftGenerated")
-    assert requested["actor"] == {"id": str(agent_user.pk), "role": "agent"}
+    assert (requested["actor"]["id"], requested["actor"]["role"]) == (str(agent_user.pk), "agent")
     data = generated["data"]
     assert (data["source"], data["outcome"], data["cached"]) == ("retrieval", "ready", False)
     assert data["context_version"] == 1
@@ -153,6 +153,10 @@ def test_drafts_are_for_staff_and_each_draft_for_its_agent(api):
     draft = ask(agent, ticket)["draft"]
     assert draft["status"] == "refused"  # nothing similar has been resolved
     assert draft["reason"] == "No resolved ticket is similar enough to draft from yet."
+    again = ask(agent, ticket)["draft"]  # retrieval is never cached: it follows other tickets
+    assert again["status"] == "refused"
+    cached = [e["data"]["cached"] for e in events(agent, ticket, "DraftGenerated")]
+    assert cached == [False, False]
     path = f"/api/tickets/{ticket}/drafts/{draft['id']}"
     assert agent.get(path).status_code == 200
     assert admin.get(path).status_code == 200
@@ -163,7 +167,7 @@ def test_drafts_are_for_staff_and_each_draft_for_its_agent(api):
     r = agent.post(f"/api/tickets/{ticket}/drafts", {"language": 5}, format="json")
     assert r.status_code == 400
     assert "language" in r.json()["fields"]
-    assert len(events(agent, ticket, "DraftRequested")) == 1  # the 400 stored nothing
+    assert len(events(agent, ticket, "DraftRequested")) == 2  # the 400 stored nothing
 
 
 def test_a_model_draft_streams_is_recorded_with_tokens_and_cost_and_is_cached(api, with_model):

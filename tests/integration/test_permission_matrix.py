@@ -95,6 +95,20 @@ MATRIX: dict[str, Cell] = {
     ),
     "GET ticket-history": Cell("/api/tickets/{ticket}/history", row(401, 200, 404, 200, 200)),
     "GET ticket-similar": Cell("/api/tickets/{ticket}/similar", row(401, 403, 403, 200, 200)),
+    # AI drafts: staff ask on any ticket; a draft is its agent's (an unknown one is not found).
+    "POST ticket-drafts": Cell(
+        "/api/tickets/{ticket}/drafts", row(401, 403, 404, 202, 202), {}, fresh_ticket=True
+    ),
+    "GET ticket-draft": Cell(
+        "/api/tickets/{ticket}/drafts/00000000-0000-4000-8000-000000000000",
+        row(401, 403, 404, 404, 404),
+    ),
+    "GET settings-drafts": Cell("/api/settings/drafts", STAFF),
+    "PUT settings-drafts": Cell(
+        "/api/settings/drafts",
+        ADMIN,
+        {"enabled": True, "model": "", "per_agent": 20, "global": 300, "window_seconds": 60},
+    ),
     "POST ticket-attachments": Cell(
         "/api/tickets/{ticket}/attachments",
         row(401, 201, 404, 201, 201),

@@ -64,9 +64,16 @@ def test_state_built_live_equals_state_rebuilt_from_zero(name):
     live = ProjectionRunner(event_source(), store(name), batch_size=7)
     live.catch_up()
     # Live: the projector follows while the history is being written, a few events at a time.
-    generate(get_application(), tickets=25, steps=250, seed=11, after_each=live.step)
+    generate(get_application(), tickets=25, steps=250, seed=11, after_each=live.step, drafts=True)
     live.catch_up()
     assert live.store.position() == head()
+    with connection.cursor() as cur:  # drafts are in the log, each of the three events
+        cur.execute(
+            "SELECT count(DISTINCT topic) FROM deskstream_events"
+            " WHERE topic IN ('deskstream.ticket:DraftRequested',"
+            " 'deskstream.ticket:DraftGenerated', 'deskstream.ticket:ReplySentFromDraft')"
+        )
+        assert cur.fetchone() == (3,)
     built_live = snapshot(name)
     assert built_live["rm_ticket" if name == "read_models" else store(name).tables[0]]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from command_api.application import Actor, DeskstreamApplication
 from domain.errors import DomainError
@@ -50,12 +50,17 @@ def generate(
     customers: tuple[str, ...] = ("c1", "c2", "c3"),
     agents: tuple[str, ...] = ("a1", "a2"),
     after_each: object = None,
+    drafts: bool = False,
 ) -> list[UUID]:
     """Open ``tickets`` tickets then apply ``steps`` random commands; refused ones are skipped.
 
     ``after_each`` (a callable) runs after every command, e.g. to advance a live projector.
+    With ``drafts``, about one step in ten is also followed by an AI draft (requested,
+    recorded, sometimes sent as a reply), from a random stream of its own: the rest of the
+    history is the same as without.
     """
     rng = random.Random(seed)
+    draft_rng = random.Random(seed + 1)
     ids: list[UUID] = []
     owner: dict[UUID, str] = {}
     for _ in range(tickets):
@@ -97,6 +102,36 @@ def generate(
                 app.assign_ticket(tid, agent, agent_id=None)
         except DomainError:
             pass
+        if drafts and draft_rng.random() < 0.1:
+            _draft(app, tid, agent, draft_rng)
         if callable(after_each):
             after_each()
     return ids
+
+
+def _draft(app: DeskstreamApplication, tid: UUID, agent: Actor, rng: random.Random) -> None:
+    draft_id = uuid4()
+    try:
+        app.request_draft(tid, agent, draft_id=draft_id, language="en")
+        app.record_draft(
+            tid,
+            Actor("drafts", Role.SYSTEM),
+            draft_id=draft_id,
+            outcome="ready",
+            text=sentence(rng),
+            reason="",
+            source="retrieval",
+            model="retrieval-v1",
+            prompt_version="retrieval-v1",
+            prompt_hash="0" * 64,
+            context_version=1,
+            prompt_tokens=0,
+            completion_tokens=0,
+            latency_ms=1,
+            cost_usd=0.0,
+            cached=False,
+        )
+        if rng.random() < 0.5:
+            app.post_message(tid, agent, body=sentence(rng), draft_id=draft_id)
+    except DomainError:
+        pass

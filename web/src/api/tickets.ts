@@ -157,6 +157,8 @@ export interface Reply {
   internal: boolean;
   ifMatch?: number;
   attachments?: Attachment[];
+  /** The AI draft this reply started from (records how much it was edited). */
+  draftId?: string;
 }
 
 /** Post a message. It shows at once (pending); a refusal removes it again and the caller
@@ -172,6 +174,7 @@ export function usePostMessage(ticketId: string, me: { id: number; role: Message
           body: reply.body,
           internal: reply.internal,
           ...(reply.attachments ? { attachments: reply.attachments } : {}),
+          ...(reply.draftId && !reply.internal ? { draft_id: reply.draftId } : {}),
         },
         headers: reply.ifMatch ? { "If-Match": `"${reply.ifMatch}"` } : undefined,
       })) as MessageResult,

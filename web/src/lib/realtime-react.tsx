@@ -14,6 +14,7 @@ import {
   defaultSocketUrl,
   type ConnectionState,
   type StreamHandlers,
+  type StreamName,
 } from "./realtime";
 
 const RealtimeContext = createContext<RealtimeClient | null>(null);
@@ -49,7 +50,7 @@ export function useConnectionState(): ConnectionState {
 
 /** Subscribe while mounted (and `enabled`); handlers may change on every render. */
 export function useStream(
-  stream: "ticket" | "queue" | "user" | "presence",
+  stream: StreamName,
   handlers: StreamHandlers,
   options: {
     ticketId?: string;
@@ -74,6 +75,7 @@ export function useStream(
         onTyping: (f) => latest.current.onTyping?.(f),
         onPresence: (a, s) => latest.current.onPresence?.(a, s),
         onResync: () => latest.current.onResync?.(),
+        onDraft: (f) => latest.current.onDraft?.(f),
       },
       {
         ticketId: options.ticketId,

@@ -3,7 +3,7 @@
 // the highest position it saw, dropping duplicates, so nothing is missed across a drop.
 
 import { notePosition, refreshTokens, tokens } from "./api";
-import type { EventFrame, PresenceFrame, ServerFrame, TypingFrame } from "./types";
+import type { DraftFrame, EventFrame, PresenceFrame, ServerFrame, TypingFrame } from "./types";
 
 export type ConnectionState = "connecting" | "open" | "closed";
 
@@ -11,6 +11,8 @@ export interface StreamHandlers {
   onEvent?: (frame: EventFrame) => void;
   onTyping?: (frame: TypingFrame) => void;
   onPresence?: (agents: PresenceFrame[], snapshot: boolean) => void;
+  /** A frame of an AI draft this user asked for (stream `drafts`). */
+  onDraft?: (frame: DraftFrame) => void;
   /** The server could not replay what was missed: refetch over HTTP. */
   onResync?: () => void;
 }
@@ -37,8 +39,15 @@ export interface SocketLike {
 
 export type SocketFactory = (url: string) => SocketLike;
 
+export type StreamName = "ticket" | "queue" | "user" | "presence" | "drafts";
+
 export function subscriptionKey(stream: string, ticketId?: string): string {
-  return stream === "ticket" ? `ticket:${ticketId}` : stream;
+  return stream === "ticket" || stream === "drafts" ? `${stream}:${ticketId}` : stream;
+}
+
+/** Streams that are live only: never resumed from a position. */
+function liveOnly(key: string): boolean {
+  return key === "presence" || key.startsWith("drafts:");
 }
 
 export class RealtimeClient {
@@ -84,7 +93,7 @@ export class RealtimeClient {
   /** Subscribe to a stream. `after` is where the caller's HTTP state is up to: a position
    * (`X-Deskstream-Position`) or, for a ticket, a version. Returns the unsubscribe function. */
   subscribe(
-    stream: "ticket" | "queue" | "user" | "presence",
+    stream: StreamName,
     handlers: StreamHandlers,
     options: {
       ticketId?: string;
@@ -140,6 +149,10 @@ export class RealtimeClient {
 
   private sendSubscribe(sub: Subscription): void {
     const frame = { ...sub.frame };
+    if (liveOnly(sub.key)) {
+      this.send(frame);
+      return;
+    }
     if (sub.position !== null) frame.after_position = sub.position;
     else if (sub.version !== null) frame.after_version = sub.version;
     this.send(frame);
@@ -200,7 +213,7 @@ export class RealtimeClient {
         for (const sub of this.subs.values()) {
           // A stream that never knew where it was starts at the log head of this moment; its
           // owner refetches over HTTP now, after the subscription, so nothing falls between.
-          const fresh = sub.position === null && sub.version === null && sub.key !== "presence";
+          const fresh = sub.position === null && sub.version === null && !liveOnly(sub.key);
           if (fresh) sub.position = frame.position;
           this.sendSubscribe(sub);
           if (fresh) sub.handlers.forEach((h) => h.onResync?.());
@@ -208,10 +221,14 @@ export class RealtimeClient {
         return;
       case "subscribed": {
         const sub = this.subs.get(frame.sub);
-        if (sub && (sub.position === null || frame.position > sub.position))
-          sub.position = frame.position;
+        const at = frame.position;
+        if (sub && at !== undefined && (sub.position === null || at > sub.position))
+          sub.position = at;
         return;
       }
+      case "draft":
+        this.subs.get(frame.sub)?.handlers.forEach((h) => h.onDraft?.(frame));
+        return;
       case "event": {
         const sub = this.subs.get(frame.sub);
         if (!sub) return;

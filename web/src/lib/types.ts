@@ -44,6 +44,8 @@ export type SearchHit = Schemas["SearchHit"];
 export type SearchResponse = Schemas["SearchResponse"];
 export type TicketList = Schemas["PaginatedTicketList"];
 export type MessageList = Schemas["PaginatedMessageList"];
+export type Draft = Schemas["Draft"];
+export type DraftRequested = Schemas["DraftRequested"];
 
 type StoredMessage = Schemas["Message"];
 /** A message of the thread as the app holds it: from the read model, or from a WebSocket frame
@@ -109,14 +111,30 @@ export interface PresenceFrame {
   position?: number;
 }
 
+/** A frame of an AI draft's stream (stream `drafts`, live only, to the asking agent). */
+export interface DraftFrame {
+  type: "draft";
+  sub: string;
+  kind: "started" | "delta" | "done";
+  ticket_id: string;
+  draft_id: string;
+  text?: string;
+  source?: string;
+  model?: string;
+  status?: Draft["status"];
+  reason?: string;
+  cached?: boolean;
+}
+
 export type ServerFrame =
   | EventFrame
+  | DraftFrame
   | TypingFrame
   | PresenceFrame
   | { type: "presence_snapshot"; agents: PresenceFrame[] }
   | { type: "ready"; user_id: string; role: Role; expires_at: number; position: number }
   | { type: "authenticated"; expires_at: number }
-  | { type: "subscribed"; sub: string; stream: string; position: number; replayed: number }
+  | { type: "subscribed"; sub: string; stream: string; position?: number; replayed?: number }
   | { type: "error"; error: string; detail?: string; sub?: string; position?: number }
   | { type: "pong" };
 

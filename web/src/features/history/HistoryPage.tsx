@@ -29,6 +29,14 @@ function describe(e: HistoryEvent): string {
         : "Unassigned";
     case "AgentUnassigned":
       return "Unassigned";
+    case "DraftRequested":
+      return "AI draft requested";
+    case "DraftGenerated":
+      return d.outcome === "ready"
+        ? `AI draft ready (${textOf(d.source)}, ${textOf(d.model)}${d.cached ? ", cached" : ""}, ${Number(d.latency_ms)} ms)`
+        : `AI draft ${textOf(d.outcome)}: ${textOf(d.reason).slice(0, 120)}`;
+    case "ReplySentFromDraft":
+      return `Reply sent from an AI draft (${Number(d.edit_distance)} characters changed)`;
     default:
       return e.type.replace(/([a-z])([A-Z])/g, "$1 $2");
   }

@@ -22,6 +22,7 @@ import { PriorityBadge, StatusBadge } from "../../components/Badges";
 import { SlaBadge } from "../../components/SlaBadge";
 import { FileDrop } from "../../components/FileDrop";
 import { MessageBubble } from "../../components/MessageBubble";
+import { DraftPanel } from "./DraftPanel";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { ApiError, errorMessage } from "../../lib/api";
 import { useAuth } from "../../lib/auth";
@@ -63,6 +64,7 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
   >({});
   const [unseen, setUnseen] = useState(0);
   const [announce, setAnnounce] = useState("");
+  const [inserted, setInserted] = useState<Inserted | null>(null);
   const threadEnd = useRef<HTMLDivElement>(null);
 
   const agentNames = new Map(agents.data?.map((a) => [a.user_id, a.name]));
@@ -261,11 +263,20 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
             {typingNames.length > 0 &&
               `${typingNames.join(", ")} ${typingNames.length === 1 ? "is" : "are"} typing…`}
           </p>
+          {t.status !== "closed" && isStaff && (
+            <DraftPanel
+              ticketId={t.id}
+              onInsert={(text, draftId) =>
+                setInserted((n) => ({ text, draftId, n: (n?.n ?? 0) + 1 }))
+              }
+            />
+          )}
           {t.status === "closed" ? (
             <p className="muted">This ticket is closed.</p>
           ) : (
             <ReplyBox
               upload={upload}
+              inserted={inserted}
               ticketId={t.id}
               seenVersion={seenVersion}
               onTyping={(internal) => realtime?.typing(t.id, internal)}
@@ -479,6 +490,13 @@ function TicketControls({ ticket }: { ticket: Ticket }) {
   );
 }
 
+/** A draft put into the reply box (``n`` counts insertions, so the same text inserts again). */
+interface Inserted {
+  text: string;
+  draftId: string;
+  n: number;
+}
+
 function TagEditor({
   tags,
   onChange,
@@ -533,6 +551,7 @@ function TagEditor({
 
 function ReplyBox({
   upload,
+  inserted,
   ticketId,
   seenVersion,
   onTyping,
@@ -540,6 +559,7 @@ function ReplyBox({
   onError,
 }: {
   upload?: Upload;
+  inserted?: Inserted | null;
   ticketId: string;
   seenVersion: number;
   onTyping: (internal: boolean) => void;
@@ -556,6 +576,15 @@ function ReplyBox({
   const [internal, setInternal] = useState(false);
   const [stale, setStale] = useState<number | null>(null);
   const [fieldError, setFieldError] = useState<string | null>(null);
+  const [draftId, setDraftId] = useState<string | null>(null);
+  const [insertedSeen, setInsertedSeen] = useState(0);
+  if (inserted && inserted.n !== insertedSeen) {
+    // A draft was inserted: it becomes the reply's text, a public reply that names it.
+    setInsertedSeen(inserted.n);
+    setBody(inserted.text);
+    setDraftId(inserted.draftId);
+    setInternal(false);
+  }
   const lastTyping = useRef(0);
   const uploads = useUploads(upload);
   const client = useQueryClient();
@@ -580,7 +609,13 @@ function ReplyBox({
     setBody("");
     const files = uploads.items;
     try {
-      const result = await post.mutateAsync({ body: text, internal, ifMatch: seenVersion });
+      const result = await post.mutateAsync({
+        body: text,
+        internal,
+        ifMatch: seenVersion,
+        draftId: draftId ?? undefined,
+      });
+      setDraftId(null);
       setStale(null);
       onSent();
       if (files.length && result.message_id) {

@@ -1,0 +1,271 @@
+"""AI drafts: the service's own work per draft, and how close retrieval drafts come to the
+replies that really resolved the tickets.
+
+Run it as ``.venv/bin/python bench/drafts.py [--tickets 20000 --messages 200000]
+[--db-url URL] [--keep | --reuse] [--samples 300]``.
+
+1. Its own database (``benchlib.start_database``, ``bench_drafts``), migrated; the history
+   made by ``bench/projections.py``'s generator (same vocabulary, same seed: the
+   200,000-message corpus by default), then the ``read_models`` and ``search`` projections
+   rebuilt from it (the similar-tickets query runs on the search projection).
+2. **The service's own work** for ``--samples`` tickets, stage by stage, as the draft task
+   does it (``processes/drafts.py``) with no model: load the ticket (event store), build the
+   context (customer, agent, the similar resolved tickets and their replies: the search
+   port's ``similar`` on PostgreSQL plus one read-model query), redact and build the prompt
+   (what a model would be sent), write the retrieval draft, run the output checks. The
+   model's own time and the append of ``DraftGenerated`` are not the service's work.
+3. **Retrieval quality**: for ``--samples`` resolved tickets held out (``similar`` never
+   returns a ticket itself), the retrieval draft's body against the reply that really
+   resolved the ticket: word-level F1 (bag of words, the share of the real reply's words the
+   draft has and vice versa) and the normalized Levenshtein similarity (rapidfuzz), with
+   the share of tickets that got a draft at all; beside it, a baseline: the reply of a random
+   other resolved ticket. Later changes to retrieval compare against these numbers.
+4. Writes ``bench/results/drafts.json`` and renders its section of ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import functools
+import random
+import re
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BASE_DIR / "bench"]
+sys.path.insert(0, str(BASE_DIR))
+
+from bench.benchlib import (  # noqa: E402
+    column,
+    git_commit,
+    log,
+    machine,
+    percentile,
+    publish,
+    results,
+    start_database,
+    table,
+)
+from bench.projections import (  # noqa: E402
+    PG_SHOW,
+    create_people,
+    finish,
+    generate,
+    meta_get,
+    meta_put,
+    query,
+    run_rebuild,
+    setup_django,
+)
+
+BENCH = "drafts"
+DB_NAME = "bench_drafts"
+PG_DIR = BASE_DIR / "var" / "bench-drafts-pg"
+STAGES = (
+    "load ticket",
+    "similar resolved tickets (search port + replies)",
+    "rest of the context (customer, agent, thread)",
+    "redact + prompt",
+    "retrieval draft",
+    "output checks",
+)
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[\w']+", text.lower())
+
+
+def f1(draft: str, real: str) -> float:
+    a, b = Counter(words(draft)), Counter(words(real))
+    common = sum((a & b).values())
+    if not common:
+        return 0.0
+    precision, recall = common / sum(a.values()), common / sum(b.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def body_of(draft: str) -> str:
+    """The draft without its greeting and sign-off (what retrieval brought)."""
+    parts = draft.split("\n\n")
+    return "\n\n".join(parts[1:-1]) if len(parts) >= 3 else draft
+
+
+def pick(sql: str, n: int, seed: int) -> list[UUID]:
+    rows = [r[0] for r in query(sql)]
+    random.Random(seed).shuffle(rows)
+    return rows[:n]
+
+
+def _same(found: Any, _ticket: UUID, _limit: int) -> Any:
+    return found
+
+
+def measure_work(ids: list[UUID]) -> dict[str, list[float]]:
+    from command_api.application import get_application
+    from config import bootstrap
+    from domain.draft import Draft
+    from infra.llm import prompt
+    from infra.llm.drafters import RetrievalDrafter
+    from infra.llm.safety import Redactor
+    from processes.drafts import SIMILAR_EXAMPLES, build_context, checker
+
+    app = get_application()
+    services = bootstrap.draft_services()
+    agent = str(query("SELECT user_id FROM rm_agent LIMIT 1")[0][0])
+    times: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "total")}
+    for tid in ids:
+        t0 = time.perf_counter()
+        ticket = app.get_ticket(tid)
+        t1 = time.perf_counter()
+        similar = services.similar(tid, SIMILAR_EXAMPLES)
+        ts = time.perf_counter()
+        draft = Draft(UUID(int=0), agent, ticket.version, "en")
+        found = dataclasses.replace(services, similar=functools.partial(_same, similar))
+        context = build_context(ticket, draft, found)
+        t2 = time.perf_counter()
+        prompt.build(context, Redactor())
+        t3 = time.perf_counter()
+        result = RetrievalDrafter().draft(context, lambda _: None)
+        t4 = time.perf_counter()
+        checker(context, services)(result.text or "")
+        t5 = time.perf_counter()
+        spans = (t1 - t0, ts - t1, t2 - ts, t3 - t2, t4 - t3, t5 - t4)
+        for stage, seconds in zip(STAGES, spans, strict=True):
+            times[stage].append(seconds * 1000)
+        times["total"].append((t5 - t0) * 1000)
+    return times
+
+
+def measure_quality(ids: list[UUID], seed: int) -> dict[str, float]:
+    from rapidfuzz.distance import Levenshtein
+
+    from command_api.application import get_application
+    from config import bootstrap
+    from domain.draft import Draft
+    from infra.llm.drafters import RetrievalDrafter, adapt
+    from infra.postgres.readmodels import resolving_replies
+    from processes.drafts import build_context
+
+    app = get_application()
+    services = bootstrap.draft_services()
+    real = resolving_replies(ids)
+    pool = list(real)
+    rng = random.Random(seed)
+    scores: dict[str, list[float]] = {"f1": [], "lev": [], "base_f1": [], "base_lev": []}
+    drafted = 0
+    for tid in ids:
+        if tid not in real:
+            continue
+        ticket = app.get_ticket(tid)
+        context = build_context(ticket, Draft(UUID(int=0), "bench", ticket.version, "en"), services)
+        result = RetrievalDrafter().draft(context, lambda _: None)
+        truth = adapt(real[tid][2], old_customer="", customer="")
+        other = real[rng.choice([p for p in pool if p != tid] or [tid])][2]
+        baseline = adapt(other, old_customer="", customer="")
+        scores["base_f1"].append(f1(baseline, truth))
+        scores["base_lev"].append(Levenshtein.normalized_similarity(baseline, truth))
+        text = body_of(result.text) if result.text else ""
+        drafted += bool(text)
+        scores["f1"].append(f1(text, truth))
+        scores["lev"].append(Levenshtein.normalized_similarity(text, truth) if text else 0.0)
+    n = len(scores["f1"]) or 1
+    return {
+        "held_out": len(scores["f1"]),
+        "drafted": drafted / n,
+        **{k: sum(v) / (len(v) or 1) for k, v in scores.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tickets", type=int, default=20_000)
+    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--db-url", help="use this database as it is (never dropped)")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", action="store_true", help="reuse a kept corpus")
+    parser.add_argument("--save-events", type=int, default=3000)
+    parser.add_argument("--window", type=int, default=2000)
+    parser.add_argument("--no-doc", action="store_true", help="print, do not write the doc")
+    args = parser.parse_args(argv)
+    if args.reuse:
+        args.keep = True
+    db = start_database(DB_NAME, db_url=args.db_url, pg_dir=PG_DIR, reuse=args.reuse, show=PG_SHOW)
+    try:
+        setup_django(db)
+        from command_api.application import get_application
+
+        app = get_application()
+        params = {"tickets": args.tickets, "messages": args.messages, "seed": args.seed}
+        if meta_get("drafts_corpus") != params:
+            if query("SELECT count(*) FROM deskstream_events")[0][0]:
+                raise SystemExit("the database has another corpus; give an empty one")
+            log(f"generating {args.tickets:,} tickets with {args.messages:,} messages")
+            rng = random.Random(args.seed)
+            people = create_people(
+                max(50, args.tickets // 10), max(5, min(40, args.tickets // 800)), rng
+            )
+            stats = generate(app, people, args.tickets, args.messages, args.seed, args)
+            log(f"generated {stats.events:,} events in {stats.seconds:.0f} s")
+            for name in ("read_models", "search"):
+                row = run_rebuild(name, 1000)
+                log(f"rebuilt {name}: {row}")
+            meta_put("drafts_corpus", params)
+        messages = query("SELECT count(*) FROM rm_message")[0][0]
+        open_ids = pick("SELECT id FROM rm_ticket WHERE status NOT IN ('resolved', 'closed')",
+                        args.samples, args.seed)  # fmt: skip
+        resolved_ids = pick("SELECT id FROM rm_ticket WHERE status IN ('resolved', 'closed')",
+                            args.samples, args.seed + 1)  # fmt: skip
+        log(f"{messages:,} messages; measuring {len(open_ids)} drafts")
+        measure_work(open_ids[:10])  # warm the caches and connections
+        times = measure_work(open_ids)
+        log(f"scoring retrieval on {len(resolved_ids)} held-out resolved tickets")
+        quality = measure_quality(resolved_ids, args.seed)
+    finally:
+        with contextlib.suppress(Exception):
+            finish(db, args.keep)
+    work = table(
+        "The service's own work per draft (no model), ms",
+        [
+            column("Stage"),
+            column("n", ","),
+            column("p50", ".2f"),
+            column("p95", ".2f"),
+            column("p99", ".2f"),
+        ],
+        [
+            [stage, len(v), percentile(v, 50), percentile(v, 95), percentile(v, 99)]
+            for stage, v in times.items()
+        ],
+    )
+    score = table(
+        "Retrieval quality on held-out resolved tickets (higher is closer to the real reply)",
+        [column("Drafts from"), column("Word F1", ".3f"), column("Levenshtein similarity", ".3f")],
+        [
+            ["retrieval (the most similar resolved ticket)", quality["f1"], quality["lev"]],
+            ["baseline: a random resolved ticket's reply", quality["base_f1"], quality["base_lev"]],
+        ],
+    )
+    setup = {
+        "Corpus": f"{args.tickets:,} tickets, {messages:,} messages "
+        f"(bench/projections.py's generator, seed {args.seed})",
+        "Held out": f"{quality['held_out']} resolved tickets; {quality['drafted']:.0%} got a draft",
+        "p95 of the whole work": f"{percentile(times['total'], 95):.1f} ms (target < 100 ms)",
+    }
+    info = {**machine(), "commit": git_commit()}
+    doc = results(BENCH, "python bench/drafts.py " + " ".join(sys.argv[1:]), info, setup,
+                  [work, score])  # fmt: skip
+    publish(doc, write=not args.no_doc)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
