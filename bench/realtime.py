@@ -1,28 +1,38 @@
-"""WebSocket push latency: from a command's HTTP response to its frame at every subscriber.
+"""WebSocket push latency and fan-out cost: from a command's HTTP response to its frame at
+every subscriber, over one or several server processes.
 
-Run it as ``.venv/bin/python bench/realtime.py [--sockets 200] [--rate 100] [--duration 20]``.
+Run it as ``.venv/bin/python bench/realtime.py`` (every row of docs/benchmarks.md, several
+minutes; ``--runs`` picks rows, ``--baseline DIR`` adds the rows of an earlier source tree).
 
-What it does, for each server variant (``--variants``: the in-memory channel layer as
-``make run`` serves it; the Redis layer, as production and the tests use it; Redis with two
-uvicorn workers):
+Two scenarios (``--runs scenario:variant,...``):
 
-1. Uses the PostgreSQL given by ``--db-url``, else a fresh database ``deskstream_bench_rt``
-   on the server of ``DATABASE_URL`` (or 127.0.0.1:5432), else an embedded server under
-   ``var/bench-rt-pg`` (``benchlib.start_database``).
-2. Starts ``python -m infra.server.launcher`` (demo mode, as ``make run``: the web server with the
-   push projector, and the projector process beside it) on a free port.
-3. Opens ``--tickets`` tickets (one customer each) and ``--sockets`` WebSockets spread over
-   them: each ticket's customer plus agents, so every command has sockets/tickets subscribers.
-4. Sends ``POST /api/tickets/{id}/messages`` open-loop at ``--rate`` commands/s (round robin
-   over the tickets, 16 keep-alive connections) for ``--duration`` seconds after a warm-up,
-   and records, for every command and every socket subscribed to its ticket, the time from
-   reading the HTTP response to receiving the frame with the command's position. A frame
-   that arrives before the response was read counts as 0 ms.
-5. Writes ``bench/results/realtime.json``, renders its section of ``docs/benchmarks.md``
-   from it (``benchlib.publish``) and stops everything it started, by PID.
+- ``tickets``: ``--sockets`` (1,000) WebSockets on ``--tickets`` (200) tickets, 5 per ticket
+  (its customer and agents), and ``POST /api/tickets/{id}/messages`` open-loop at ``--rate``
+  (500) commands/s, round robin over the tickets; target frame p99 < 100 ms.
+- ``queue``: ``--queue-sockets`` (200) agent sockets on the queue stream, and
+  ``POST /api/tickets/{id}/status`` (open and resolved in turn) at ``--queue-rate`` (200)
+  commands/s over ``--queue-tickets`` tickets: every command reaches every socket; target
+  frame p99 < 250 ms.
 
-The load generator and the 200 client sockets run in this process, on the same 2 cores as
-the server: their CPU is reported with the results.
+Variants: ``memory`` (the in-memory layer, as ``make run``), ``redis`` (one process),
+``redis-2w-leader`` and ``redis-2w-local`` (``--workers 2``, ``DESKSTREAM_PUSH_FANOUT``
+leader or local, ADR 0044); with ``--baseline`` also ``before-2w`` (that tree's code, two
+workers).
+
+For each row it uses the PostgreSQL of ``--db-url``, else a fresh database on the server of
+``DATABASE_URL`` (or 127.0.0.1:5432), else an embedded one (``benchlib.start_database``);
+starts ``python -m infra.server.launcher`` (demo mode, with its projector process) on a free
+port; opens the sockets in ``--client-procs`` (4) processes of their own (``multiprocessing``,
+so the client is not one interpreter competing with the server for a core), sends the
+commands from this process over 16 keep-alive connections for ``--duration`` seconds after
+a warm-up, and records, for every command and every socket that should get its frame, the
+time from reading the HTTP response to receiving the frame (0 if the frame came first);
+missing and duplicate frames are counted per socket. CPU is measured for the server's
+process tree and for the client processes (this one and the socket processes); "other" is
+the rest of the machine's busy time (other users of a shared machine). With Redis, the
+server's fan-out counters (``<prefix>push:stats:*``) give group messages published and
+frames delivered per event. Writes ``bench/results/realtime.json`` and renders its section
+of ``docs/benchmarks.md`` (``benchlib.publish``); stops everything it started, by PID.
 """
 
 from __future__ import annotations
@@ -442,7 +452,7 @@ def build_results(
         f"agents); `POST /api/tickets/{{id}}/messages` open-loop at {args.rate:.0f} commands/s",
         "Scenario queue": f"{args.queue_sockets} agent WebSockets on the queue; `POST "
         f"/api/tickets/{{id}}/status` (open ↔ resolved) over {args.queue_tickets} tickets "
-        f"open-loop at {args.queue_rate:.0f} commands/s",
+        f"open-loop at {args.queue_rate:.0f} commands/s (automatic assignment off)",
         "Load": f"{HTTP_CONNECTIONS} keep-alive HTTP connections from the parent process; the "
         f"sockets in {args.client_procs} client processes; {args.warmup:.0f} s warm-up + "
         f"{args.duration:.0f} s per row",
@@ -577,6 +587,8 @@ def main(argv: list[str] | None = None) -> int:
                     "DESKSTREAM_CHANNELS_PREFIX": prefix,
                     "DESKSTREAM_PUSH_FANOUT": fan or "leader",
                 }
+            if scenario_name == "queue":  # the commands toggle unassigned tickets' status
+                env["DESKSTREAM_AUTO_ASSIGN"] = "0"
             workers: tuple[str, ...] = ("--workers", str(procs)) if procs > 1 else ()
             log(f"{scenario_name}: starting the server ({label})")
             server = start_server(variant, db, env, workers, cwd=cwd)
