@@ -219,7 +219,8 @@ PATCHES: dict[str, Patch] = {
         ),
     ),
     "channels_redis local delivery": Patch(
-        ours="infra/realtime/layers.py: PushPubSubLayer (deserialize, local_group_send, group_send_many)",
+        ours="infra/realtime/layers.py: PushPubSubLayer (deserialize, local_group_send, "
+        "group_send_many)",
         distribution="channels_redis",
         version="4.3.0",
         pins=(
