@@ -86,6 +86,8 @@ LOG_DIR = BASE_DIR / "var" / "bench-rt"
 DB_NAME = "deskstream_bench_rt"
 HTTP_CONNECTIONS = 16
 MAX_BACKLOG = 8 * HTTP_CONNECTIONS  # commands waiting for a connection before sending stops
+DRAIN_QUIET = 5.0  # after the load, seconds without a new frame before a socket stops waiting
+DRAIN_MAX = 60.0  # and at most this long
 TARGET_P99_MS = 100.0  # the tickets scenario
 QUEUE_P99_MS = 250.0  # the queue scenario
 AGENT = "agent.ada@deskstream.test"
@@ -112,8 +114,9 @@ def start_server(
 # ------------------------------------------------------------------------------ sockets
 def socket_worker(conn: Connection, ws_base: str, specs: list[tuple[str, dict[str, Any]]]) -> None:
     """A process of client sockets (``multiprocessing``): open and subscribe ``specs``
-    (token, subscribe frame), say ``ready``, record every event frame's arrival until told
-    ``stop``, then score the frames against the commands the parent sends."""
+    (token, subscribe frame), say ``ready``, record every event frame's arrival, and once the
+    parent sends the commands each socket should have seen, wait for those frames (while
+    they keep coming) and score them."""
     asyncio.run(_socket_worker(conn, ws_base, specs))
 
 
@@ -146,16 +149,32 @@ async def _socket_worker(
 
     readers = [asyncio.create_task(reader(j, ws)) for j, ws in enumerate(conns)]
     conn.send(("ready", len(conns)))
-    await loop.run_in_executor(None, conn.recv)  # "stop"
+    # The commands each socket should have seen: (position, request start, response read),
+    # sent once the load is over. Frames still on their way are waited for, as long as more
+    # keep coming (a starved server may be seconds behind): missing means never came.
+    expected: dict[str, list[tuple[int, float, float]]] = await loop.run_in_executor(
+        None, conn.recv
+    )
+    wanted = [{p for p, _, _ in expected.get(stream_key(spec), [])} for _, spec in specs]
+
+    def arrived() -> int:
+        return sum(len(w.intersection(received[j])) for j, w in enumerate(wanted))
+
+    total, got, last_change = sum(map(len, wanted)), arrived(), time.monotonic()
+    deadline = time.monotonic() + DRAIN_MAX
+    while got < total and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        now = arrived()
+        if now > got:
+            got, last_change = now, time.monotonic()
+        elif time.monotonic() - last_change > DRAIN_QUIET:
+            break
+    await asyncio.sleep(0.5)  # a duplicate right behind the last frame still counts
     for ws in conns:
         with contextlib.suppress(Exception):
             await ws.close()
     for task in readers:
         task.cancel()
-    # The commands each socket should have seen: (position, request start, response read).
-    expected: dict[str, list[tuple[int, float, float]]] = await loop.run_in_executor(
-        None, conn.recv
-    )
     score = Score()
     for j, (_, spec) in enumerate(specs):
         seen = received[j]
@@ -363,23 +382,21 @@ async def run_load(
     result.cpu_client = (cpu_seconds(clients) - cpu_before[1]) / result.wall
     busy_cores = (machine_busy_seconds() - cpu_before[2]) / result.wall
     result.cpu_other = max(busy_cores - result.cpu_server - result.cpu_client, 0.0)
-    await asyncio.sleep(2.0)  # let the last frames arrive
-    if fanout:
-        await asyncio.sleep(2.5)  # and the counters be reported (every 2 s)
-        after = fanout()
-        result.fanout = {k: after.get(k, 0) - fan_before.get(k, 0) for k in after}
-
     expected: dict[str, list[tuple[int, float, float]]] = {}
     for key, start, done, position, measured in sent:
         if measured and position is not None:
             result.commands += 1
             expected.setdefault(key, []).append((position, start, done))
     for _, parent in workers:
-        parent.send("stop")
-    for _, parent in workers:
-        parent.send(expected)
-    for proc, parent in workers:
-        score: Score = parent.recv()
+        parent.send(expected)  # each waits for its frames, then scores them
+    scores: list[Score] = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: [parent.recv() for _, parent in workers]
+    )
+    if fanout:
+        await asyncio.sleep(2.5)  # the counters are reported every 2 s
+        after = fanout()
+        result.fanout = {k: after.get(k, 0) - fan_before.get(k, 0) for k in after}
+    for (proc, _), score in zip(workers, scores, strict=True):
         result.score.expected += score.expected
         result.score.missing += score.missing
         result.score.duplicates += score.duplicates
