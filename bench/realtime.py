@@ -43,6 +43,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -138,6 +139,8 @@ async def _socket_worker(
 
     conns = await asyncio.gather(*(open_one(t, s) for t, s in specs))
 
+    closed = [False] * len(specs)  # the server closed the socket before the end
+
     async def reader(j: int, ws: ClientConnection) -> None:
         seen = received[j]
         with contextlib.suppress(Exception):
@@ -146,6 +149,7 @@ async def _socket_worker(
                 frame = json.loads(raw)
                 if frame.get("type") == "event":
                     seen.setdefault(frame["position"], []).append(now)
+        closed[j] = True
 
     readers = [asyncio.create_task(reader(j, ws)) for j, ws in enumerate(conns)]
     conn.send(("ready", len(conns)))
@@ -170,12 +174,12 @@ async def _socket_worker(
         elif time.monotonic() - last_change > DRAIN_QUIET:
             break
     await asyncio.sleep(0.5)  # a duplicate right behind the last frame still counts
+    score = Score(closed=sum(closed))
     for ws in conns:
         with contextlib.suppress(Exception):
             await ws.close()
     for task in readers:
         task.cancel()
-    score = Score()
     for j, (_, spec) in enumerate(specs):
         seen = received[j]
         for position, start, done in expected.get(stream_key(spec), []):
@@ -200,6 +204,7 @@ class Score:
     expected: int = 0
     missing: int = 0
     duplicates: int = 0
+    closed: int = 0  # sockets the server closed before the end (they miss what follows)
     frame_ms: list[float] = field(default_factory=list)
     end_to_end_ms: list[float] = field(default_factory=list)
 
@@ -400,6 +405,7 @@ async def run_load(
         result.score.expected += score.expected
         result.score.missing += score.missing
         result.score.duplicates += score.duplicates
+        result.score.closed += score.closed
         result.score.frame_ms += score.frame_ms
         result.score.end_to_end_ms += score.end_to_end_ms
         proc.join(30)
@@ -443,6 +449,7 @@ def build_results(
                 sc.expected,
                 sc.missing,
                 sc.duplicates,
+                sc.closed,
                 percentile(sc.frame_ms, 50),
                 p99,
                 max(sc.frame_ms, default=float("nan")),
@@ -512,6 +519,7 @@ def build_results(
                     column("Expected", ",d"),
                     column("Missing", "d"),
                     column("Duplicates", "d"),
+                    column("Sockets closed", "d"),
                     column("Frame p50 ms", ms),
                     column("Frame p99 ms", ms),
                     column("Frame max ms", ms),
@@ -622,6 +630,11 @@ def main(argv: list[str] | None = None) -> int:
                     "DESKSTREAM_CHANNELS_PREFIX": prefix,
                     "DESKSTREAM_PUSH_FANOUT": fan or "leader",
                 }
+            # chDB's directory (analytics under make run) belongs to one database: each row
+            # has a fresh database, so a fresh directory too.
+            chdb = LOG_DIR / f"chdb-{scenario_name}-{variant}"
+            shutil.rmtree(chdb, ignore_errors=True)
+            env["DESKSTREAM_ANALYTICS_PATH"] = str(chdb)
             if scenario_name == "queue":  # the commands toggle unassigned tickets' status
                 env["DESKSTREAM_AUTO_ASSIGN"] = "0"
             workers: tuple[str, ...] = ("--workers", str(procs)) if procs > 1 else ()
