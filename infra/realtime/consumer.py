@@ -32,6 +32,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
 from infra.api import parse_json
+from infra.observability import metrics
 from infra.realtime.ports import (
     AuthenticationFailedError,
     PresenceChange,
@@ -39,6 +40,7 @@ from infra.realtime.ports import (
     RealtimeServices,
 )
 from infra.realtime.presence import PresenceBoard
+from infra.realtime.publisher import draft_group
 from projections import push
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.checked_at = time.monotonic()
         self.accepted = False
         self.closing = False
+        self.counted_closed = False  # deskstream_websocket_connections counted it closed
         self.counted_presence = False
         self.availability_through = 0  # availability frames come once per publishing process
         self.presence_versions: dict[str, int] = {}  # the newest presence change seen, per user
@@ -137,6 +140,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         await self.accept()
         self.accepted = True
+        metrics.WS_CONNECTIONS.inc()
         self.watchdog = asyncio.ensure_future(self._watch())
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         token = (query.get("token") or [""])[0]
@@ -148,6 +152,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         raise StopConsumer()
 
     async def _cleanup(self) -> None:
+        if self.accepted and not self.counted_closed:
+            self.counted_closed = True
+            metrics.WS_CONNECTIONS.dec()
         self.closing = True
         if self.watchdog is not None and self.watchdog is not asyncio.current_task():
             self.watchdog.cancel()
@@ -162,7 +169,12 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             if change is not None:
                 await self._signal_presence(change)
 
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        metrics.WS_FRAMES.labels("sent").inc()
+        await super().send_json(content, close)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        metrics.WS_FRAMES.labels("received").inc()
         if self.closing:
             return
         try:
@@ -304,8 +316,22 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             if not viewer.staff:
                 raise ProtocolError("forbidden", "Presence is for agents and admins.")
             sub = Subscription("presence", stream, ())
+        elif stream == "drafts":
+            # The drafts this user asks for on a ticket: frames go to the asker's group only.
+            ticket_id = _uuid(content.get("ticket_id"))
+            key = f"drafts:{ticket_id}"
+            if not viewer.staff:
+                raise ProtocolError("forbidden", "Drafts are for agents and admins.", sub=key)
+            owner = await self._run(push.ticket_customer, self.services.log, ticket_id)
+            if owner is None:
+                raise ProtocolError("not_found", "No such ticket.", sub=key)
+            sub = Subscription(key, stream, (draft_group(viewer.user_id, ticket_id),), ticket_id)
         else:
-            raise ProtocolError("invalid", "stream is one of ticket, queue, user, presence.")
+            raise ProtocolError(
+                "invalid", "stream is one of ticket, queue, user, presence, drafts."
+            )
+        if stream == "drafts" and after_position is not None:
+            raise ProtocolError("invalid", "Draft streams are live only.", sub=sub.key)
         if after_version is not None and stream != "ticket":
             raise ProtocolError("invalid", "after_version is for ticket streams.", sub=sub.key)
         if sub.key not in self.subs and len(self.subs) >= self.cfg.max_subscriptions:
@@ -324,6 +350,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 self.by_group[group] = sub
             if stream == "presence":
                 await self._send_presence_snapshot()
+                await self.send_json({"type": "subscribed", **sub.payload()})
+                return
+            if stream == "drafts":
                 await self.send_json({"type": "subscribed", **sub.payload()})
                 return
             if after_position is None and after_version is None:
@@ -370,6 +399,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if sub.stream == "presence":
             await self._send_presence_snapshot()
             return 0
+        if sub.stream == "drafts":
+            return 0  # live only: a missed draft is fetched over HTTP
         services = self.services
         try:
             if sub.stream == "ticket":
@@ -468,6 +499,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                     if lost:
                         await self._send_presence_snapshot()
                     continue
+                if sub.stream == "drafts":
+                    continue
                 missed = any(newest.get(g, 0) > sub.through for g in sub.groups)
                 # A publisher that took over from another covers the log after its floor.
                 missed = missed or int(frame.get("floor") or 0) > sub.through
@@ -492,6 +525,14 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         sub = self.by_group.get(message["g"])
         if sub is not None:
             await self.send_json({**message["f"], "sub": sub.key})
+
+    async def push_draft(self, message: dict[str, Any]) -> None:
+        if self.closing:
+            return
+        frame = message["f"]
+        sub = self.subs.get(f"drafts:{frame.get('ticket_id')}")
+        if sub is not None:
+            await self.send_json({"type": "draft", "sub": sub.key, **frame})
 
     async def push_presence(self, message: dict[str, Any]) -> None:
         if message.get("sender") == self.channel_name or self.closing:

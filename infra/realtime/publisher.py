@@ -24,6 +24,7 @@ from projections.push import Delivery
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 FRAME = "push.frame"  # the layer message type; the consumer's handler is ``push_frame``
+DRAFT = "push.draft"  # a draft's stream (``push_draft``): not stored, to one agent only
 PUBLISH_TIMEOUT = 30.0
 
 
@@ -72,6 +73,15 @@ class ChannelsFramePublisher:
         future = asyncio.run_coroutine_threadsafe(self._send(deliveries), loop)
         future.result(PUBLISH_TIMEOUT)
 
+    def send_draft(self, user_id: str, ticket_id: object, frame: dict[str, Any]) -> None:
+        """One frame of a draft's stream, to the sockets of the agent who asked for it."""
+        loop = self._loop()
+        if loop is None or loop.is_closed():
+            return
+        message = {"type": DRAFT, "f": frame}
+        send = self._layer.group_send(draft_group(user_id, ticket_id), message)
+        asyncio.run_coroutine_threadsafe(send, loop).result(PUBLISH_TIMEOUT)
+
     async def _send(self, deliveries: Sequence[Delivery]) -> None:
         if self._local:
             for delivery in deliveries:
@@ -100,3 +110,8 @@ class ChannelsFramePublisher:
             if self._own is not None:
                 self._own.call_soon_threadsafe(self._own.stop)
                 self._own = None
+
+
+def draft_group(user_id: str, ticket_id: object) -> str:
+    """The group of one agent's drafts on one ticket (group names: ASCII, ``.-_`` only)."""
+    return f"drafts.{user_id}.{ticket_id}"

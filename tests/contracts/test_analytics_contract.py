@@ -116,6 +116,7 @@ def everything(m: Metrics, f: Filters) -> dict[str, Any]:
         "volume_priority": m.volume(f, "priority"),
         "volume_language": m.volume(f, "language"),
         "volume_tag": m.volume(f, "tag"),
+        "volume_channel": m.volume(f, "channel"),
     }
 
 

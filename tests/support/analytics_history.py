@@ -195,6 +195,8 @@ EXPECTED: dict[str, Any] = {
         {"language": "fr", "tickets": 1},
     ],
     "volume_tag": [{"tag": "billing", "tickets": 2}, {"tag": "login", "tickets": 2}],
+    # T2 was opened by an agent on the customer's behalf, the others by their customers.
+    "volume_channel": [{"channel": "portal", "tickets": 3}, {"channel": "staff", "tickets": 1}],
 }
 # In business time, with the default calendar (Monday to Friday 09:00-17:00 UTC; 2026-03-02
 # is a Monday): T1 answered after 1 h and resolved after 4 h; T2 answered after 2 h and

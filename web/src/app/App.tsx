@@ -1,6 +1,6 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { lazy, Suspense, useState } from "react";
-import { BrowserRouter, Navigate, Route, Routes } from "react-router";
+import { BrowserRouter, Link, Navigate, Route, Routes } from "react-router";
 import { Loading } from "../components/States";
 import { SignInPage } from "../features/auth/SignInPage";
 import { CustomerDashboard } from "../features/tickets/CustomerDashboard";
@@ -13,11 +13,17 @@ import { ToastProvider } from "../lib/toast";
 import { Layout } from "./Layout";
 
 // Pages most users open later load on demand, keeping the first page small.
+const AnalyticsPage = lazy(() =>
+  import("../features/analytics/AnalyticsPage").then((m) => ({ default: m.AnalyticsPage })),
+);
 const AgentDashboard = lazy(() =>
   import("../features/agent/AgentDashboard").then((m) => ({ default: m.AgentDashboard })),
 );
 const HistoryPage = lazy(() =>
   import("../features/history/HistoryPage").then((m) => ({ default: m.HistoryPage })),
+);
+const AdminSection = lazy(() =>
+  import("./AdminSection").then((m) => ({ default: m.AdminSection })),
 );
 const SearchPage = lazy(() =>
   import("../features/search/SearchPage").then((m) => ({ default: m.SearchPage })),
@@ -37,6 +43,7 @@ export function makeQueryClient(): QueryClient {
 
 function AppRoutes() {
   const { me, loading, isStaff } = useAuth();
+  const isAdmin = me?.role === "admin";
   if (loading) return <Loading label="Signing in…" />;
   if (!me) return <SignInPage />;
   return (
@@ -67,10 +74,23 @@ function AppRoutes() {
             />
             <Route path="/search" element={<SearchPage />} />
             <Route
+              path="/admin/analytics"
+              element={isAdmin ? <AnalyticsPage /> : <Navigate to="/" replace />}
+            />
+            <Route
+              path="/admin/*"
+              element={isAdmin ? <AdminSection /> : <Navigate to="/" replace />}
+            />
+            <Route
               path="*"
               element={
-                <main id="main">
+                <main id="main" className="not-found">
                   <h1>Page not found</h1>
+                  <p>There is no page at this address. It may have moved, or the link is wrong.</p>
+                  <p>
+                    <Link to="/">Go to {isStaff ? "the desk" : "your tickets"}</Link> or use the
+                    search above.
+                  </p>
                 </main>
               }
             />

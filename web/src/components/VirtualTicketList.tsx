@@ -15,6 +15,8 @@ export interface VirtualTicketListProps {
   agentName?: (id: string | null) => string | undefined;
   label: string;
   height?: number | string;
+  /** Which time the rows show (the one the list is sorted by). */
+  time?: "created" | "updated";
 }
 
 const ROW_HEIGHT = 76;
@@ -27,6 +29,7 @@ export function VirtualTicketList({
   agentName,
   label,
   height = "60vh",
+  time,
 }: VirtualTicketListProps) {
   const parent = useRef<HTMLDivElement>(null);
   // The app does not run the React Compiler, which would skip this component anyway.
@@ -73,7 +76,11 @@ export function VirtualTicketList({
                   transform: `translateY(${row.start}px)`,
                 }}
               >
-                <TicketCard ticket={ticket} agentName={agentName?.(ticket.assigned_agent_id)} />
+                <TicketCard
+                  ticket={ticket}
+                  agentName={agentName?.(ticket.assigned_agent_id)}
+                  time={time}
+                />
               </div>
             );
           })}

@@ -1,0 +1,142 @@
+"""The admin's analytics dashboard in headless Chromium (issue 16): an admin opens it from the
+menu, narrows it by filters that live in the URL, exports a chart as CSV, and watches the KPI
+cards move without a reload when a customer opens a ticket and when it is resolved.
+
+The server runs analytics the way ``make run`` does (chDB in a directory of its own, the
+analytics projector in the server's process): the page reads what the projector wrote.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer, create_user, start_server
+from tests.e2e.test_web import browser, expect, open_page, sign_in
+
+__all__ = ["browser"]  # the module-scoped Chromium of test_web.py, used here as a fixture
+
+
+@pytest.fixture(scope="module")
+def analytics_server(
+    django_db_setup: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    from infra.server.webapp import ensure_built
+
+    problem = ensure_built()
+    if problem:
+        pytest.fail(f"the web app could not be built: {problem}")
+    server = start_server(
+        {
+            "DESKSTREAM_ANALYTICS": "1",
+            "DESKSTREAM_ANALYTICS_PATH": str(tmp_path_factory.mktemp("chdb") / "analytics"),
+            "DESKSTREAM_CLICKHOUSE_URL": "",  # chDB, as under make run
+        }
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def people(django_db_setup: Any, django_db_blocker: Any) -> dict[str, Any]:
+    """An admin and a customer with their tokens, made before the browser starts (Django
+    refuses ORM calls while Playwright's sync API runs in this thread)."""
+    from infra.auth.tokens import start_session
+
+    with django_db_blocker.unblock():
+        admin = create_user("admin")
+        customer = create_user("customer")
+        return {
+            "admin": admin,
+            "admin_token": start_session(admin).access,
+            "customer_token": start_session(customer).access,
+        }
+
+
+def card(page: Any, name: str) -> Any:
+    return page.get_by_test_id(f"kpi-{name}").locator(".kpi-value")
+
+
+def count(page: Any, name: str) -> int:
+    text = card(page, name).inner_text()
+    return int(text.replace(",", ""))
+
+
+def test_an_admin_filters_exports_and_watches_the_dashboard_move_live(
+    people: dict[str, Any], analytics_server: LiveServer, browser: Any, tmp_path: Path
+) -> None:
+    page = open_page(browser, analytics_server)
+    sign_in(page, people["admin"].email)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Analytics").click()
+    expect(page).to_have_url(re.compile(r"/admin/analytics$"))
+    expect(page.get_by_role("heading", name="Analytics", exact=True)).to_be_visible()
+    expect(card(page, "open")).to_have_text(re.compile(r"^\d+$"))
+    for chart in ("Daily volume", "Resolution-time distribution", "Backlog by agent"):
+        expect(page.get_by_role("heading", name=chart)).to_be_visible()
+    expect(page.get_by_role("heading", name="Status distribution over time")).to_be_visible()
+
+    # Filters go to the URL, and a reload keeps them.
+    page.get_by_role("checkbox", name="Urgent").check()
+    page.get_by_label("Time zone").select_option("Asia/Tokyo")
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"tz=Asia%2FTokyo.*priority=urgent"))
+    page.reload()
+    expect(page.get_by_role("checkbox", name="Urgent")).to_be_checked()
+    expect(page.get_by_label("Time zone")).to_have_value("Asia/Tokyo")
+    page.get_by_role("button", name="Reset").click()
+    expect(page).not_to_have_url(re.compile(r"priority="))
+    expect(page.get_by_role("checkbox", name="Urgent")).not_to_be_checked()
+
+    # Live: a new ticket moves "open" and "created" without a reload...
+    expect(card(page, "created")).to_have_text(re.compile(r"^\d+$"))
+    opened, created = count(page, "open"), count(page, "created")
+    api = analytics_server.url
+    customer = httpx.Client(
+        base_url=api, headers={"Authorization": f"Bearer {people['customer_token']}"}, timeout=30
+    )
+    admin = httpx.Client(
+        base_url=api, headers={"Authorization": f"Bearer {people['admin_token']}"}, timeout=30
+    )
+    subject = f"Dashboard live {uuid.uuid4().hex[:8]}"
+    r = customer.post("/api/tickets", json={"subject": subject, "description": "d"})
+    assert r.status_code == 201, r.text
+    ticket = r.json()["id"]
+    expect(card(page, "open")).to_have_text(str(opened + 1))
+    expect(card(page, "created")).to_have_text(str(created + 1))
+
+    # ... and so does its resolution (closed by an admin from an open status).
+    resolved = count(page, "resolved")
+    r = admin.post(f"/api/tickets/{ticket}/status", json={"status": "closed"})
+    assert r.status_code == 200, r.text
+    expect(card(page, "open")).to_have_text(str(opened))
+    expect(card(page, "resolved")).to_have_text(str(resolved + 1))
+
+    # Every chart exports its data as CSV.
+    daily = page.get_by_test_id("chart-daily")
+    with page.expect_download() as download:
+        daily.get_by_role("button", name="Export CSV").click()
+    path = tmp_path / "daily.csv"
+    download.value.save_as(path)
+    assert download.value.suggested_filename.startswith("deskstream-daily-")
+    lines = path.read_text().splitlines()
+    assert lines[0] == "day,created,resolved"
+    assert len(lines) == 31  # the 30 days to today, and the header
+    assert sum(int(line.split(",")[1]) for line in lines[1:]) == created + 1
+    customer.close()
+    admin.close()
+
+
+def test_the_dashboard_is_for_admins_only(
+    people: dict[str, Any], analytics_server: LiveServer
+) -> None:
+    with httpx.Client(
+        base_url=analytics_server.url,
+        headers={"Authorization": f"Bearer {people['customer_token']}"},
+    ) as client:
+        assert client.get("/api/analytics/summary").status_code == 403

@@ -1,0 +1,236 @@
+import { act, screen, waitFor, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { AGENT, FakeSocket, json, mockFetch, renderApp, type FakeRequest } from "../../test/utils";
+import type { Me } from "../../lib/types";
+import { AnalyticsPage } from "./AnalyticsPage";
+import { toCsv } from "./csv";
+import { apiQuery, readFilters, writeFilters } from "./filters";
+import { formatDuration } from "./format";
+
+const ADMIN: Me = { ...AGENT, id: 1, name: "Grace Admin", role: "admin" };
+
+beforeEach(() => {
+  FakeSocket.all = [];
+  // jsdom draws no canvas: the charts' tables carry the numbers.
+  vi.spyOn(HTMLCanvasElement.prototype, "getContext").mockReturnValue(null);
+});
+afterEach(() => {
+  vi.unstubAllGlobals();
+  vi.restoreAllMocks();
+});
+
+describe("filters in the URL", () => {
+  it("reads what the server accepts, drops the rest, and writes back only what is set", () => {
+    const f = readFilters(
+      new URLSearchParams(
+        "from=2026-03-02&to=yesterday&tz=Asia/Tokyo&priority=high,bogus,low&tag=%20VIP%20&x=1",
+      ),
+    );
+    expect(f).toEqual({
+      from: "2026-03-02",
+      to: undefined,
+      tz: "Asia/Tokyo",
+      priority: ["high", "low"],
+      agent: undefined,
+      tag: "VIP",
+    });
+    expect(writeFilters(f, new URLSearchParams("x=1")).toString()).toBe(
+      "x=1&from=2026-03-02&tz=Asia%2FTokyo&priority=high%2Clow&tag=VIP",
+    );
+    expect(apiQuery(f, { clock: "wall" })).toBe(
+      "?clock=wall&from=2026-03-02&priority=high%2Clow&tag=VIP&tz=Asia%2FTokyo",
+    );
+  });
+});
+
+describe("CSV", () => {
+  it("quotes separators and quotes, and keeps formulas as text", () => {
+    expect(
+      toCsv(
+        ["a", "b"],
+        [
+          ["x,y", 'say "hi"'],
+          ["=SUM(A1)", 3],
+          [null, -2],
+        ],
+      ),
+    ).toBe('a,b\r\n"x,y","say ""hi"""\r\n\'=SUM(A1),3\r\n,-2\r\n');
+  });
+
+  it("formats durations", () => {
+    expect([null, 30, 300, 5400, 3 * 86400].map(formatDuration)).toEqual([
+      "–",
+      "30 s",
+      "5 min",
+      "1.5 h",
+      "3.0 d",
+    ]);
+  });
+});
+
+function envelope(data: unknown) {
+  return { filters: {}, data };
+}
+
+function analyticsApi(open: () => number) {
+  const duration = {
+    count: 2,
+    median: 3600,
+    p90: 7200,
+    average: 5400,
+    clock: "wall",
+    distribution: [
+      { bucket: "< 1 h", tickets: 1 },
+      { bucket: "1-4 h", tickets: 1 },
+    ],
+  };
+  return {
+    "GET /api/auth/me": () => ADMIN,
+    "GET /api/agents/workload": () => [
+      {
+        user_id: "2",
+        name: "Ada Lovelace",
+        availability: "online",
+        capacity: 5,
+        skills: [],
+        languages: [],
+        open_tickets: 1,
+      },
+    ],
+    "GET /api/analytics/summary": () =>
+      envelope({
+        open: open(),
+        created: 3,
+        resolved: 2,
+        resolution_median_seconds: 14 * 3600,
+        resolution_average_seconds: 14 * 3600,
+        first_response_median_seconds: 3600,
+        sla_breaches: 2,
+        sla_compliance_pct: 50,
+        reopen_rate_pct: 33.33,
+      }),
+    "GET /api/analytics/daily": () =>
+      envelope([
+        { day: "2026-03-02", created: 3, resolved: 1 },
+        { day: "2026-03-03", created: 1, resolved: 2 },
+      ]),
+    "GET /api/analytics/resolution": () => envelope(duration),
+    "GET /api/analytics/first-response": () => envelope(duration),
+    "GET /api/analytics/backlog": () =>
+      envelope([
+        { agent_id: "2", open: 1 },
+        { agent_id: "", open: 1 },
+      ]),
+    "GET /api/analytics/status-over-time": () =>
+      envelope([{ day: "2026-03-02", by_status: { open: 2, resolved: 1 } }]),
+  };
+}
+
+const summaries = (calls: FakeRequest[]) =>
+  calls.filter((c) => c.path === "/api/analytics/summary");
+
+describe("analytics dashboard", () => {
+  it("shows the KPI cards and each chart's data, sends the URL's filters, and refetches on a queue frame", async () => {
+    let open = 2;
+    const { calls } = mockFetch(analyticsApi(() => open));
+    renderApp(<AnalyticsPage />, {
+      me: ADMIN,
+      route: "/admin/analytics?from=2026-03-02&to=2026-03-03&tz=UTC&priority=high",
+    });
+    const card = await screen.findByTestId("kpi-open");
+    expect(card).toHaveTextContent("Open tickets2");
+    expect(screen.getByTestId("kpi-resolution")).toHaveTextContent("14.0 h");
+    expect(screen.getByTestId("kpi-sla")).toHaveTextContent("2compliance 50 %");
+    expect(screen.getByTestId("kpi-first-response")).toHaveTextContent("1.0 h");
+    expect(screen.getByTestId("kpi-reopen")).toHaveTextContent("33.33 %");
+    expect(summaries(calls)[0]?.url).toBe(
+      "/api/analytics/summary?from=2026-03-02&priority=high&to=2026-03-03&tz=UTC",
+    );
+    const backlog = await screen.findByTestId("chart-backlog");
+    await waitFor(() => expect(within(backlog).getByText("Ada Lovelace")).toBeInTheDocument());
+    expect(within(backlog).getByText("Unassigned")).toBeInTheDocument();
+    const daily = screen.getByTestId("chart-daily");
+    expect(within(daily).getByRole("row", { name: "2026-03-03 1 2" })).toBeInTheDocument();
+    expect(screen.getByRole("img", { name: "Open tickets per agent" })).toBeInTheDocument();
+
+    const socket = FakeSocket.last();
+    act(() => socket.open());
+    act(() =>
+      socket.receive({ type: "ready", user_id: "1", role: "admin", expires_at: 0, position: 10 }),
+    );
+    await waitFor(() =>
+      expect(socket.sent).toContainEqual({
+        type: "subscribe",
+        stream: "queue",
+        after_position: 10,
+      }),
+    );
+    open = 3;
+    act(() =>
+      socket.receive({
+        type: "event",
+        sub: "queue",
+        stream: "queue",
+        kind: "ticket_created",
+        ticket_id: "t9",
+        version: 1,
+        position: 11,
+        time: "",
+        data: { subject: "New" },
+      }),
+    );
+    await waitFor(() => expect(screen.getByTestId("kpi-open")).toHaveTextContent("Open tickets3"));
+    // The refetch waits for the frame's position (read-your-writes).
+    expect(summaries(calls).at(-1)?.url).toContain("after=11");
+  });
+
+  it("applies the filters through the URL and exports a chart as CSV", async () => {
+    const { calls } = mockFetch(analyticsApi(() => 1));
+    const created: Blob[] = [];
+    // jsdom has no object URLs: record the blob instead.
+    Object.assign(URL, {
+      createObjectURL: (b: Blob) => {
+        created.push(b);
+        return "blob:csv";
+      },
+      revokeObjectURL: () => undefined,
+    });
+    const click = vi.spyOn(HTMLAnchorElement.prototype, "click").mockImplementation(() => {});
+    renderApp(<AnalyticsPage />, { me: ADMIN, route: "/admin/analytics?tz=UTC" });
+    await screen.findByTestId("kpi-open");
+    await userEvent.type(screen.getByLabelText("From"), "2026-03-01");
+    await userEvent.click(screen.getByRole("checkbox", { name: "Urgent" }));
+    await userEvent.type(screen.getByLabelText("Tag"), "Billing");
+    await userEvent.selectOptions(screen.getByLabelText("Agent"), "Unassigned");
+    await userEvent.click(screen.getByRole("button", { name: "Apply" }));
+    await waitFor(() =>
+      // (plus ?after= the newest position this tab saw, if any)
+      expect(summaries(calls).at(-1)?.url).toMatch(
+        /^\/api\/analytics\/summary\?agent=none&from=2026-03-01&priority=urgent&tag=billing&tz=UTC(&after=\d+)?$/,
+      ),
+    );
+    // The form shows the URL's filters after the apply.
+    expect(screen.getByRole("checkbox", { name: "Urgent" })).toBeChecked();
+
+    const daily = await screen.findByTestId("chart-daily");
+    await userEvent.click(within(daily).getByRole("button", { name: "Export CSV" }));
+    expect(click).toHaveBeenCalledTimes(1);
+    const text = await new Promise<string>((resolve) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(reader.result as string);
+      reader.readAsText(created[0] as Blob);
+    });
+    expect(text).toBe("day,created,resolved\r\n2026-03-02,3,1\r\n2026-03-03,1,2\r\n");
+  });
+
+  it("tells anyone but an admin that analytics are for admins, and asks nothing", async () => {
+    const { calls } = mockFetch({
+      "GET /api/auth/me": () => AGENT,
+      "GET /api/analytics/summary": () => json({ error: "permission_denied" }, 403),
+    });
+    renderApp(<AnalyticsPage />, { me: AGENT, route: "/admin/analytics" });
+    expect(await screen.findByRole("alert")).toHaveTextContent("Only admins see analytics.");
+    expect(calls.some((c) => c.path.startsWith("/api/analytics"))).toBe(false);
+  });
+});
