@@ -1,28 +1,38 @@
-"""WebSocket push latency: from a command's HTTP response to its frame at every subscriber.
+"""WebSocket push latency and fan-out cost: from a command's HTTP response to its frame at
+every subscriber, over one or several server processes.
 
-Run it as ``.venv/bin/python bench/realtime.py [--sockets 200] [--rate 100] [--duration 20]``.
+Run it as ``.venv/bin/python bench/realtime.py`` (every row of docs/benchmarks.md, several
+minutes; ``--runs`` picks rows, ``--baseline DIR`` adds the rows of an earlier source tree).
 
-What it does, for each server variant (``--variants``: the in-memory channel layer as
-``make run`` serves it; the Redis layer, as production and the tests use it; Redis with two
-uvicorn workers):
+Two scenarios (``--runs scenario:variant,...``):
 
-1. Uses the PostgreSQL given by ``--db-url``, else a fresh database ``deskstream_bench_rt``
-   on the server of ``DATABASE_URL`` (or 127.0.0.1:5432), else an embedded server under
-   ``var/bench-rt-pg`` (``benchlib.start_database``).
-2. Starts ``python -m infra.server.launcher`` (demo mode, as ``make run``: the web server with the
-   push projector, and the projector process beside it) on a free port.
-3. Opens ``--tickets`` tickets (one customer each) and ``--sockets`` WebSockets spread over
-   them: each ticket's customer plus agents, so every command has sockets/tickets subscribers.
-4. Sends ``POST /api/tickets/{id}/messages`` open-loop at ``--rate`` commands/s (round robin
-   over the tickets, 16 keep-alive connections) for ``--duration`` seconds after a warm-up,
-   and records, for every command and every socket subscribed to its ticket, the time from
-   reading the HTTP response to receiving the frame with the command's position. A frame
-   that arrives before the response was read counts as 0 ms.
-5. Writes ``bench/results/realtime.json``, renders its section of ``docs/benchmarks.md``
-   from it (``benchlib.publish``) and stops everything it started, by PID.
+- ``tickets``: ``--sockets`` (1,000) WebSockets on ``--tickets`` (200) tickets, 5 per ticket
+  (its customer and agents), and ``POST /api/tickets/{id}/messages`` open-loop at ``--rate``
+  (500) commands/s, round robin over the tickets; target frame p99 < 100 ms.
+- ``queue``: ``--queue-sockets`` (200) agent sockets on the queue stream, and
+  ``POST /api/tickets/{id}/status`` (open and resolved in turn) at ``--queue-rate`` (200)
+  commands/s over ``--queue-tickets`` tickets: every command reaches every socket; target
+  frame p99 < 250 ms.
 
-The load generator and the 200 client sockets run in this process, on the same 2 cores as
-the server: their CPU is reported with the results.
+Variants: ``memory`` (the in-memory layer, as ``make run``), ``redis`` (one process),
+``redis-2w-leader`` and ``redis-2w-local`` (``--workers 2``, ``DESKSTREAM_PUSH_FANOUT``
+leader or local, ADR 0044); with ``--baseline`` also ``before-2w`` (that tree's code, two
+workers).
+
+For each row it uses the PostgreSQL of ``--db-url``, else a fresh database on the server of
+``DATABASE_URL`` (or 127.0.0.1:5432), else an embedded one (``benchlib.start_database``);
+starts ``python -m infra.server.launcher`` (demo mode, with its projector process) on a free
+port; opens the sockets in ``--client-procs`` (4) processes of their own (``multiprocessing``,
+so the client is not one interpreter competing with the server for a core), sends the
+commands from this process over 16 keep-alive connections for ``--duration`` seconds after
+a warm-up, and records, for every command and every socket that should get its frame, the
+time from reading the HTTP response to receiving the frame (0 if the frame came first);
+missing and duplicate frames are counted per socket. CPU is measured for the server's
+process tree and for the client processes (this one and the socket processes); "other" is
+the rest of the machine's busy time (other users of a shared machine). With Redis, the
+server's fan-out counters (``<prefix>push:stats:*``) give group messages published and
+frames delivered per event. Writes ``bench/results/realtime.json`` and renders its section
+of ``docs/benchmarks.md`` (``benchlib.publish``); stops everything it started, by PID.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -75,6 +86,9 @@ PG_DIR = BASE_DIR / "var" / "bench-rt-pg"
 LOG_DIR = BASE_DIR / "var" / "bench-rt"
 DB_NAME = "deskstream_bench_rt"
 HTTP_CONNECTIONS = 16
+MAX_BACKLOG = 8 * HTTP_CONNECTIONS  # commands waiting for a connection before sending stops
+DRAIN_QUIET = 5.0  # after the load, seconds without a new frame before a socket stops waiting
+DRAIN_MAX = 60.0  # and at most this long
 TARGET_P99_MS = 100.0  # the tickets scenario
 QUEUE_P99_MS = 250.0  # the queue scenario
 AGENT = "agent.ada@deskstream.test"
@@ -101,8 +115,9 @@ def start_server(
 # ------------------------------------------------------------------------------ sockets
 def socket_worker(conn: Connection, ws_base: str, specs: list[tuple[str, dict[str, Any]]]) -> None:
     """A process of client sockets (``multiprocessing``): open and subscribe ``specs``
-    (token, subscribe frame), say ``ready``, record every event frame's arrival until told
-    ``stop``, then score the frames against the commands the parent sends."""
+    (token, subscribe frame), say ``ready``, record every event frame's arrival, and once the
+    parent sends the commands each socket should have seen, wait for those frames (while
+    they keep coming) and score them."""
     asyncio.run(_socket_worker(conn, ws_base, specs))
 
 
@@ -124,6 +139,8 @@ async def _socket_worker(
 
     conns = await asyncio.gather(*(open_one(t, s) for t, s in specs))
 
+    closed = [False] * len(specs)  # the server closed the socket before the end
+
     async def reader(j: int, ws: ClientConnection) -> None:
         seen = received[j]
         with contextlib.suppress(Exception):
@@ -132,20 +149,37 @@ async def _socket_worker(
                 frame = json.loads(raw)
                 if frame.get("type") == "event":
                     seen.setdefault(frame["position"], []).append(now)
+        closed[j] = True
 
     readers = [asyncio.create_task(reader(j, ws)) for j, ws in enumerate(conns)]
     conn.send(("ready", len(conns)))
-    await loop.run_in_executor(None, conn.recv)  # "stop"
+    # The commands each socket should have seen: (position, request start, response read),
+    # sent once the load is over. Frames still on their way are waited for, as long as more
+    # keep coming (a starved server may be seconds behind): missing means never came.
+    expected: dict[str, list[tuple[int, float, float]]] = await loop.run_in_executor(
+        None, conn.recv
+    )
+    wanted = [{p for p, _, _ in expected.get(stream_key(spec), [])} for _, spec in specs]
+
+    def arrived() -> int:
+        return sum(len(w.intersection(received[j])) for j, w in enumerate(wanted))
+
+    total, got, last_change = sum(map(len, wanted)), arrived(), time.monotonic()
+    deadline = time.monotonic() + DRAIN_MAX
+    while got < total and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        now = arrived()
+        if now > got:
+            got, last_change = now, time.monotonic()
+        elif time.monotonic() - last_change > DRAIN_QUIET:
+            break
+    await asyncio.sleep(0.5)  # a duplicate right behind the last frame still counts
+    score = Score(closed=sum(closed))
     for ws in conns:
         with contextlib.suppress(Exception):
             await ws.close()
     for task in readers:
         task.cancel()
-    # The commands each socket should have seen: (position, request start, response read).
-    expected: dict[str, list[tuple[int, float, float]]] = await loop.run_in_executor(
-        None, conn.recv
-    )
-    score = Score()
     for j, (_, spec) in enumerate(specs):
         seen = received[j]
         for position, start, done in expected.get(stream_key(spec), []):
@@ -170,6 +204,7 @@ class Score:
     expected: int = 0
     missing: int = 0
     duplicates: int = 0
+    closed: int = 0  # sockets the server closed before the end (they miss what follows)
     frame_ms: list[float] = field(default_factory=list)
     end_to_end_ms: list[float] = field(default_factory=list)
 
@@ -200,6 +235,7 @@ class Result:
     processes: int = 1
     commands: int = 0
     errors: int = 0
+    not_sent: int = 0
     http_ms: list[float] = field(default_factory=list)
     late_start_ms: list[float] = field(default_factory=list)
     score: Score = field(default_factory=Score)
@@ -268,7 +304,16 @@ async def run_load(
     resolved = [False] * tickets  # the queue scenario toggles each ticket open <-> resolved
     busy = [False] * tickets
 
+    pending = [0]  # commands started and not answered
+
     async def command(k: int, measured: bool, due: float) -> None:
+        pending[0] += 1
+        try:
+            await one_command(k, measured, due)
+        finally:
+            pending[0] -= 1
+
+    async def one_command(k: int, measured: bool, due: float) -> None:
         t = k % tickets
         http = await pool.get()
         start = time.monotonic()
@@ -328,7 +373,12 @@ async def run_load(
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(command(k, measured, due)))
+        if pending[0] >= MAX_BACKLOG:
+            # The server is not keeping up: a command not sent is a command not taken (it
+            # shows in Commands/s and Not sent), and the row still ends on time.
+            result.not_sent += measured
+        else:
+            tasks.append(asyncio.create_task(command(k, measured, due)))
         k += 1
     await asyncio.gather(*tasks)
     result.wall = time.monotonic() - measure_start
@@ -337,26 +387,25 @@ async def run_load(
     result.cpu_client = (cpu_seconds(clients) - cpu_before[1]) / result.wall
     busy_cores = (machine_busy_seconds() - cpu_before[2]) / result.wall
     result.cpu_other = max(busy_cores - result.cpu_server - result.cpu_client, 0.0)
-    await asyncio.sleep(2.0)  # let the last frames arrive
-    if fanout:
-        await asyncio.sleep(2.5)  # and the counters be reported (every 2 s)
-        after = fanout()
-        result.fanout = {k: after.get(k, 0) - fan_before.get(k, 0) for k in after}
-
     expected: dict[str, list[tuple[int, float, float]]] = {}
     for key, start, done, position, measured in sent:
         if measured and position is not None:
             result.commands += 1
             expected.setdefault(key, []).append((position, start, done))
     for _, parent in workers:
-        parent.send("stop")
-    for _, parent in workers:
-        parent.send(expected)
-    for proc, parent in workers:
-        score: Score = parent.recv()
+        parent.send(expected)  # each waits for its frames, then scores them
+    scores: list[Score] = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: [parent.recv() for _, parent in workers]
+    )
+    if fanout:
+        await asyncio.sleep(2.5)  # the counters are reported every 2 s
+        after = fanout()
+        result.fanout = {k: after.get(k, 0) - fan_before.get(k, 0) for k in after}
+    for (proc, _), score in zip(workers, scores, strict=True):
         result.score.expected += score.expected
         result.score.missing += score.missing
         result.score.duplicates += score.duplicates
+        result.score.closed += score.closed
         result.score.frame_ms += score.frame_ms
         result.score.end_to_end_ms += score.end_to_end_ms
         proc.join(30)
@@ -393,12 +442,14 @@ def build_results(
                 r.layer,
                 rate,
                 r.errors,
+                r.not_sent,
                 percentile(r.http_ms, 50),
                 percentile(r.http_ms, 99),
                 frames,
                 sc.expected,
                 sc.missing,
                 sc.duplicates,
+                sc.closed,
                 percentile(sc.frame_ms, 50),
                 p99,
                 max(sc.frame_ms, default=float("nan")),
@@ -442,7 +493,7 @@ def build_results(
         f"agents); `POST /api/tickets/{{id}}/messages` open-loop at {args.rate:.0f} commands/s",
         "Scenario queue": f"{args.queue_sockets} agent WebSockets on the queue; `POST "
         f"/api/tickets/{{id}}/status` (open ↔ resolved) over {args.queue_tickets} tickets "
-        f"open-loop at {args.queue_rate:.0f} commands/s",
+        f"open-loop at {args.queue_rate:.0f} commands/s (automatic assignment off)",
         "Load": f"{HTTP_CONNECTIONS} keep-alive HTTP connections from the parent process; the "
         f"sockets in {args.client_procs} client processes; {args.warmup:.0f} s warm-up + "
         f"{args.duration:.0f} s per row",
@@ -461,12 +512,14 @@ def build_results(
                     column("Server"),
                     column("Commands/s", ",.0f"),
                     column("Errors", "d"),
+                    column("Not sent", ",d"),
                     column("HTTP p50 ms", ms),
                     column("HTTP p99 ms", ms),
                     column("Frames", ",d"),
                     column("Expected", ",d"),
                     column("Missing", "d"),
                     column("Duplicates", "d"),
+                    column("Sockets closed", "d"),
                     column("Frame p50 ms", ms),
                     column("Frame p99 ms", ms),
                     column("Frame max ms", ms),
@@ -577,6 +630,13 @@ def main(argv: list[str] | None = None) -> int:
                     "DESKSTREAM_CHANNELS_PREFIX": prefix,
                     "DESKSTREAM_PUSH_FANOUT": fan or "leader",
                 }
+            # chDB's directory (analytics under make run) belongs to one database: each row
+            # has a fresh database, so a fresh directory too.
+            chdb = LOG_DIR / f"chdb-{scenario_name}-{variant}"
+            shutil.rmtree(chdb, ignore_errors=True)
+            env["DESKSTREAM_ANALYTICS_PATH"] = str(chdb)
+            if scenario_name == "queue":  # the commands toggle unassigned tickets' status
+                env["DESKSTREAM_AUTO_ASSIGN"] = "0"
             workers: tuple[str, ...] = ("--workers", str(procs)) if procs > 1 else ()
             log(f"{scenario_name}: starting the server ({label})")
             server = start_server(variant, db, env, workers, cwd=cwd)

@@ -5,7 +5,8 @@ With ``DESKSTREAM_PROJECTORS_IN_PROCESS`` on (the embedded mode), every projecto
 thread of this process. Several worker processes may each run them: a projector's batches
 lock its position, so two instances never both apply an event. Without it, the push
 projector still runs here (``DESKSTREAM_PUSH_IN_PROCESS``, on by default): it writes no
-tables, and the in-memory channel layer only reaches sockets of its own process.
+tables, and the in-memory channel layer only reaches sockets of its own process. With Redis,
+the processes sharing it elect one to publish (ADR 0044): the others wait for the lock.
 """
 
 import os

@@ -864,21 +864,49 @@ def push_thread(stop: threading.Event) -> threading.Thread:
     )
 
 
-def push_threads(stop: threading.Event) -> list[threading.Thread]:
-    """The push projector, and with Redis the report of this process's fan-out counters."""
-    threads = [push_thread(stop)]
-    if settings.REDIS_URL:
-        report = RedisFanoutReport(settings.REDIS_URL, settings.CHANNELS_PREFIX)
-        stats = realtime_services().stats
-        threads.append(
-            runtime.ticker_thread(
-                stop,
-                lambda: report.report(push_counters, stats, mode=settings.PUSH_FANOUT),
-                settings.REALTIME_SYNC_INTERVAL,
-                "push-fanout-report",
-            )
+class PushMetrics:
+    """This process's fan-out counters, added to the Prometheus counters (``/metrics``) and,
+    with Redis, written to ``<prefix>push:stats:<process>`` for the cluster-wide view."""
+
+    def __init__(self) -> None:
+        self.stats = realtime_services().stats
+        self.report = (
+            RedisFanoutReport(settings.REDIS_URL, settings.CHANNELS_PREFIX)
+            if settings.REDIS_URL
+            else None
         )
-    return threads
+        self._seen = (0, 0, 0, 0)
+
+    def tick(self) -> None:
+        now = (
+            push_counters.events,
+            push_counters.published,
+            self.stats.delivered,
+            self.stats.duplicates,
+        )
+        counters = (
+            observed.PUSH_EVENTS,
+            observed.PUSH_PUBLISHED,
+            observed.PUSH_DELIVERED,
+            observed.PUSH_COPIES,
+        )
+        for counter, value, seen in zip(counters, now, self._seen, strict=True):
+            if value > seen:
+                counter.inc(value - seen)
+        self._seen = now
+        if self.report is not None:
+            self.report.report(push_counters, self.stats, mode=settings.PUSH_FANOUT)
+
+
+def push_threads(stop: threading.Event) -> list[threading.Thread]:
+    """The push projector, and the report of this process's fan-out counters."""
+    report = PushMetrics()
+    return [
+        push_thread(stop),
+        runtime.ticker_thread(
+            stop, report.tick, settings.REALTIME_SYNC_INTERVAL, "push-fanout-report"
+        ),
+    ]
 
 
 # ------------------------------------------------------------------------------ runtime

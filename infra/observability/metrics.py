@@ -69,6 +69,23 @@ WS_FRAMES = Counter(
     "WebSocket frames, by direction (sent, received).",
     ["direction"],
 )
+# Real-time fan-out (ADR 0044), added from the push counters every heartbeat interval.
+PUSH_EVENTS = Counter(
+    "deskstream_push_events",
+    "Events this process's push projector turned into frames (the publisher's, with one).",
+)
+PUSH_PUBLISHED = Counter(
+    "deskstream_push_group_messages",
+    "Group messages this process's push projector published (one per frame and group).",
+)
+PUSH_DELIVERED = Counter(
+    "deskstream_push_frames_delivered",
+    "Event frames sent to this process's sockets.",
+)
+PUSH_COPIES = Counter(
+    "deskstream_push_copies_dropped",
+    "Copies of a frame dropped by a subscription that had it already (0 in normal operation).",
+)
 RATE_LIMITED = Counter(
     "deskstream_rate_limit_refusals",
     "Requests refused with 429 by a rate limit, by scope.",

@@ -449,6 +449,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def _send_event(self, sub: Subscription, frame: dict[str, Any]) -> None:
         sub.through = frame["position"]
         self.services.stats.delivered += 1
+        metrics.WS_FRAMES.labels("sent").inc()  # send_json's count, for the text sent as is
         await self.send(text_data=_encoded_event(sub.key, sub.stream, frame))
 
     # ------------------------------------------------------------------ layer messages

@@ -87,6 +87,9 @@ class ChannelsFramePublisher:
             for delivery in deliveries:
                 await self._layer.local_group_send(delivery.group, layer_message(delivery))
             return
+        if hasattr(self._layer, "group_send_many"):  # one round trip for the batch
+            await self._layer.group_send_many([(d.group, layer_message(d)) for d in deliveries])
+            return
         for delivery in deliveries:
             await self._layer.group_send(delivery.group, layer_message(delivery))
 

@@ -11,7 +11,8 @@ web server and the projectors each get a core and an interpreter lock of their o
 of the web server instead, one process in all; ``--projectors none`` starts none of them
 (distributed mode: docker-compose runs each projector as a service of its own, some fed from
 Kafka, and a second feeder of a projection would apply its events twice). The push projector
-(WebSocket frames) runs in the web server process in every mode: it writes no tables.
+(WebSocket frames) runs in the web server process in every mode: it writes no tables (with
+several workers on Redis, in the worker elected to publish, ADR 0044).
 """
 
 from __future__ import annotations
@@ -126,9 +127,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.workers > 1:
             if not os.environ.get("DESKSTREAM_REDIS_URL"):
-                # Frames still reach every socket (each worker's push projector follows the
-                # whole log), but typing indicators and presence travel through the channel
-                # layer and the presence store, which without Redis are per process.
+                # Frames still reach every socket (without Redis each worker's push projector
+                # follows the whole log and delivers to its own sockets), but typing
+                # indicators and presence travel through the channel layer and the presence
+                # store, which without Redis are per process.
                 print(
                     f"  Note: {args.workers} workers without DESKSTREAM_REDIS_URL: typing"
                     " indicators and presence reach only the sockets of the same worker.",

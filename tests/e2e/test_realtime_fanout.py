@@ -158,6 +158,18 @@ def test_fan_out_work_per_event_does_not_grow_with_server_processes(
     assert per_event == [(1, 2.0, 2.0, 0), (2, 2.0, 4.0, 0), (3, 2.0, 6.0, 0)]
     publishing = [pid for pid, c in by_process(servers[0]).items() if int(c["published"])]
     assert publishing == [servers[0].proc.pid]  # the first process leads; nobody else publishes
+    settled(servers[0])
+    with servers[0].client() as c:  # the same counters in /metrics (loopback may scrape)
+        scraped = dict(
+            line.split(" ", 1)
+            for line in c.get("/metrics").text.splitlines()
+            if line.startswith("deskstream_push_") and "_total " in line
+        )
+    mine = by_process(servers[0])[servers[0].proc.pid]
+    assert (
+        float(scraped["deskstream_push_events_total"]),
+        float(scraped["deskstream_push_group_messages_total"]),
+    ) == (float(mine["events"]), float(mine["published"]))
     for ws in sockets:
         ws.quiet()  # no copy came late
         ws.close()
