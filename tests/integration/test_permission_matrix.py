@@ -207,15 +207,6 @@ MATRIX: dict[str, Cell] = {
         for name in ("sla", "calendar", "assignment", "rate-limits", "tickets")
         for method in ("GET", "PUT")
     },
-    # AI drafts (staff); the draft named does not exist.
-    "POST ticket-drafts": Cell(
-        "/api/tickets/{ticket}/drafts", row(401, 403, 404, 202, 202), {}, fresh_ticket=True
-    ),
-    "GET ticket-draft": Cell(
-        "/api/tickets/{ticket}/drafts/{nothing}", row(401, 403, 404, 404, 404)
-    ),
-    "GET settings-drafts": Cell("/api/settings/drafts", STAFF),
-    "PUT settings-drafts": Cell("/api/settings/drafts", ADMIN, "{settings:drafts}"),
     "PUT ticket-team": Cell(
         "/api/tickets/{ticket}/team", row(401, 403, 403, 200, 200), {"team_id": None}, True
     ),

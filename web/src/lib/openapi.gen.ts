@@ -1052,6 +1052,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/ticket-views": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The agent's built-in views with how many tickets each holds now (agents and admins
+         *     only); ``GET /api/tickets?view=<id>`` lists one.
+         */
+        get: operations["ticket_views_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tickets": {
         parameters: {
             query?: never;
@@ -1584,6 +1604,16 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /**
+         * @description * `mine` - mine
+         *     * `unassigned` - unassigned
+         *     * `waiting` - waiting
+         *     * `due_soon` - due_soon
+         *     * `breached` - breached
+         *     * `all` - all
+         * @enum {string}
+         */
+        IdEnum: "mine" | "unassigned" | "waiting" | "due_soon" | "breached" | "all";
         InviteRequest: {
             /** Format: email */
             email: string;
@@ -2142,6 +2172,11 @@ export interface components {
         TicketTeamRequest: {
             /** Format: uuid */
             team_id: string | null;
+        };
+        TicketView: {
+            id: components["schemas"]["IdEnum"];
+            name: string;
+            count: number;
         };
         TokenPair: {
             access: string;
@@ -6356,6 +6391,55 @@ export interface operations {
             };
         };
     };
+    ticket_views_list: {
+        parameters: {
+            query?: {
+                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
+                after?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TicketView"][];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     tickets_list: {
         parameters: {
             query?: {
@@ -6382,6 +6466,17 @@ export interface operations {
                 tags?: string;
                 updated_from?: unknown;
                 updated_to?: unknown;
+                /**
+                 * @description A built-in view (staff): mine, unassigned, waiting, due_soon, breached, all
+                 *
+                 *     * `mine` - My open tickets
+                 *     * `unassigned` - Unassigned
+                 *     * `waiting` - Waiting on customer
+                 *     * `due_soon` - Due within the hour
+                 *     * `breached` - SLA breached
+                 *     * `all` - All tickets
+                 */
+                view?: "all" | "breached" | "due_soon" | "mine" | "unassigned" | "waiting";
             };
             header?: never;
             path?: never;
