@@ -8,6 +8,7 @@ find it missing or older than its sources.
 
 from __future__ import annotations
 
+import fcntl
 import re
 import shutil
 import subprocess
@@ -78,6 +79,16 @@ def ensure_built(web_dir: Path = WEB_DIR) -> str | None:
     or a sentence saying why the app could not be built (no npm, or the build failed)."""
     if not is_stale(web_dir):
         return None
+    # One build at a time (several test workers, or make run beside a test run): the others
+    # wait for it, then find the build current.
+    with (web_dir / ".build.lock").open("w") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        if not is_stale(web_dir):
+            return None
+        return _build(web_dir)
+
+
+def _build(web_dir: Path) -> str | None:
     npm = shutil.which("npm")
     if npm is None:
         return "npm was not found: install Node.js 20+ to build the web app (the API still runs)."
