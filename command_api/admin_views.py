@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -44,6 +45,8 @@ from infra.auth.models import AgentProfile, AuthSession, User
 
 STAFF = (User.Role.AGENT, User.Role.ADMIN)
 STAFF_ROLES = [(r.value, r.label) for r in STAFF]
+
+log = logging.getLogger(__name__)
 
 
 def require_admin(request: Request) -> None:
@@ -171,6 +174,11 @@ def _set_active(request: Request, user_id: str, active: bool) -> Response:
                 _snapshot(user),
             )
     if not active:
+        for end in _end_sockets:  # its open WebSockets close now, in every process
+            try:
+                end(str(user.pk))
+            except Exception:  # the layer away: each socket's session re-check ends it
+                log.warning("sockets of user %s not closed at once", user.pk, exc_info=True)
         # Offline: the assignment manager hands the agent's working tickets to others.
         with contextlib.suppress(NotFoundError):  # never registered: has no tickets
             get_application().set_agent_availability(str(user.pk), Availability.OFFLINE.value)
@@ -318,6 +326,14 @@ class TicketTeamView(APIView):
             except NotFoundError:
                 raise ValidationError({"team_id": ["No such team."]}) from None
         return result(get_application().set_ticket_team(tid, actor, team_id=team_id))
+
+
+_end_sockets: list[Callable[[str], None]] = []
+
+
+def provide_socket_end(end: Callable[[str], None]) -> None:
+    """The composition root's way to close every WebSocket of a user (deactivation)."""
+    _end_sockets[:] = [end]
 
 
 # ------------------------------------------------------------------------------ rebuilds

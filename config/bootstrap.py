@@ -922,6 +922,11 @@ def start_push_in_process(stop: threading.Event) -> None:
     in_process.add(stop, push_threads(stop))
 
 
+def end_sockets(user_id: str) -> None:
+    """Close every WebSocket ``user_id`` holds, in every process (its sessions ended)."""
+    publisher().end_sessions(user_id)
+
+
 def feed_leases(label: str) -> FeedLeases:
     """This process's leases on the projections it feeds (``label`` says what it is)."""
     return FeedLeases(conninfo_from_django(settings.DATABASES["default"]), label)

@@ -40,6 +40,7 @@ drafts.provide(bootstrap.draft_ports)  # how a draft's generation is enqueued
 admin_views.provide_rebuilds(
     lambda name, by: bootstrap.rebuilds().start(name, by), lambda: bootstrap.rebuilds().names()
 )
+admin_views.provide_socket_end(bootstrap.end_sockets)  # a deactivated user's sockets close
 read_admin.provide_projector_status(lambda: bootstrap.rebuilds().status())
 
 # /readyz asks the composition root; /metrics serves its scrape-time gauges (ADR 0042).

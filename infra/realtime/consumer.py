@@ -40,7 +40,7 @@ from infra.realtime.ports import (
     RealtimeServices,
 )
 from infra.realtime.presence import PresenceBoard
-from infra.realtime.publisher import draft_group
+from infra.realtime.publisher import draft_group, session_group
 from projections import push
 
 log = logging.getLogger(__name__)
@@ -240,6 +240,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return True
         try:
             await self._join(push.SYNC)
+            await self._join(session_group(principal.user_id))
             if principal.staff:
                 await self._join(push.PRESENCE)
         except Exception:
@@ -535,6 +536,11 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         sub = self.subs.get(f"drafts:{frame.get('ticket_id')}")
         if sub is not None:
             await self.send_json({"type": "draft", "sub": sub.key, **frame})
+
+    async def push_session_ended(self, message: dict[str, Any]) -> None:
+        """The user's sessions ended (deactivated): the socket closes at once, not at its
+        next session re-check."""
+        await self._refuse("session_revoked", "This session has been signed out.")
 
     async def push_presence(self, message: dict[str, Any]) -> None:
         if message.get("sender") == self.channel_name or self.closing:

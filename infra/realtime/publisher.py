@@ -25,6 +25,7 @@ from projections.push import Delivery
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 FRAME = "push.frame"  # the layer message type; the consumer's handler is ``push_frame``
 DRAFT = "push.draft"  # a draft's stream (``push_draft``): not stored, to one agent only
+SESSION_ENDED = "push.session_ended"  # a user's sessions ended (``push_session_ended``)
 PUBLISH_TIMEOUT = 30.0
 
 
@@ -82,6 +83,15 @@ class ChannelsFramePublisher:
         send = self._layer.group_send(draft_group(user_id, ticket_id), message)
         asyncio.run_coroutine_threadsafe(send, loop).result(PUBLISH_TIMEOUT)
 
+    def end_sessions(self, user_id: str) -> None:
+        """Close every socket of ``user_id`` (every process: the layer's group), now that
+        their sessions have ended (an admin deactivated the account)."""
+        loop = self._loop()
+        if loop is None or loop.is_closed():
+            return
+        send = self._layer.group_send(session_group(user_id), {"type": SESSION_ENDED})
+        asyncio.run_coroutine_threadsafe(send, loop).result(PUBLISH_TIMEOUT)
+
     async def _send(self, deliveries: Sequence[Delivery]) -> None:
         if self._local:
             for delivery in deliveries:
@@ -115,3 +125,8 @@ class ChannelsFramePublisher:
 def draft_group(user_id: str, ticket_id: object) -> str:
     """The group of one agent's drafts on one ticket (group names: ASCII, ``.-_`` only)."""
     return f"drafts.{user_id}.{ticket_id}"
+
+
+def session_group(user_id: str) -> str:
+    """The group of every socket one user holds (``end_sessions`` closes them)."""
+    return f"session.{user_id}"

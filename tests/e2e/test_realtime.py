@@ -169,6 +169,27 @@ def test_an_expired_token_closes_the_socket_with_4401_token_expired(
     assert again.closed().rcvd.code == 4401  # type: ignore[union-attr]
 
 
+def test_a_deactivated_agents_sockets_close_at_once(rt: LiveServer, people: Any) -> None:
+    """An admin deactivates an agent: the agent's open socket closes now (4401
+    session_revoked), not at its next session re-check (a minute later by default); another
+    user's socket stays open."""
+    agent, token = people("agent")
+    _, admin_token = people("admin")
+    _, other_token = people("agent")
+    ws, other = WS(rt, token), WS(rt, other_token)
+    ws.subscribe(stream="queue")
+    with rt.client(admin_token) as c:
+        r = c.post(f"/api/admin/agents/{agent.pk}/deactivate")
+    assert r.status_code == 200, r.text
+    _, error = ws.until(lambda f: f["type"] == "error", timeout=5)
+    assert error["error"] == "session_revoked"
+    closed = ws.closed(timeout=5)
+    assert (closed.rcvd.code, closed.rcvd.reason) == (4401, "session_revoked")  # type: ignore[union-attr]
+    other.send(type="ping", ref="still-open")  # the other agent's socket is untouched
+    other.until(lambda f: f == {"type": "pong", "ref": "still-open"})
+    other.close()
+
+
 def test_the_token_may_come_as_the_first_frame(rt: LiveServer, people: Any) -> None:
     _, token = people("customer")
     ws = WS(rt)
