@@ -194,7 +194,8 @@ def queries(start: datetime, end: datetime) -> dict[str, str | None]:
             f"cardinality(sla_breaches) = 0), count(*) FROM rm_ticket WHERE {created}"
         ),
         "backlog by agent": (
-            "SELECT coalesce(assigned_agent_id, '') COLLATE \"C\" AS agent, count(*) AS n FROM rm_ticket "
+            "SELECT coalesce(assigned_agent_id, '') COLLATE \"C\" AS agent, count(*) AS n "
+            "FROM rm_ticket "
             f"WHERE status IN {_in(OPEN)} GROUP BY 1 ORDER BY n DESC, agent"
         ),
         "agent throughput": (
