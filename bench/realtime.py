@@ -31,10 +31,13 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +53,7 @@ from bench.benchlib import (
     Database,
     RawHTTP,
     Redis,
+    background_cores,
     column,
     cpu_seconds,
     log,
@@ -64,21 +68,26 @@ from bench.benchlib import (
     table,
     tree,
 )
+from infra.realtime.stats import read_fanout
 
 BENCH = "realtime"
 PG_DIR = BASE_DIR / "var" / "bench-rt-pg"
 LOG_DIR = BASE_DIR / "var" / "bench-rt"
 DB_NAME = "deskstream_bench_rt"
 HTTP_CONNECTIONS = 16
-TARGET_P99_MS = 100.0
+TARGET_P99_MS = 100.0  # the tickets scenario
+QUEUE_P99_MS = 250.0  # the queue scenario
 AGENT = "agent.ada@deskstream.test"
 
 
-def start_server(name: str, db: Database, env: dict[str, str], args: tuple[str, ...]) -> AppServer:
+def start_server(
+    name: str, db: Database, env: dict[str, str], args: tuple[str, ...], cwd: Path = BASE_DIR
+) -> AppServer:
     server = AppServer(
         LOG_DIR / f"server-{name}.log",
         {"DATABASE_URL": db.url, "DESKSTREAM_DEMO": "1", "DESKSTREAM_RATE_LIMITS": "0", **env},
         args,
+        cwd=cwd,
         drop=lambda k: k.startswith(("DESKSTREAM_", "DATABASE_")),
     )
     try:
@@ -89,75 +98,31 @@ def start_server(name: str, db: Database, env: dict[str, str], args: tuple[str, 
     return server
 
 
-# ------------------------------------------------------------------------------ load
-@dataclass
-class Result:
-    layer: str
-    sockets: int
-    tickets: int
-    rate: float
-    duration: float
-    commands: int = 0
-    errors: int = 0
-    http_ms: list[float] = field(default_factory=list)
-    frame_ms: list[float] = field(default_factory=list)
-    end_to_end_ms: list[float] = field(default_factory=list)
-    expected: int = 0
-    missing: int = 0
-    duplicates: int = 0
-    late_start_ms: list[float] = field(default_factory=list)
-    cpu_server: float = 0.0
-    cpu_client: float = 0.0
-    cpu_other: float = 0.0
-    wall: float = 0.0
+# ------------------------------------------------------------------------------ sockets
+def socket_worker(conn: Connection, ws_base: str, specs: list[tuple[str, dict[str, Any]]]) -> None:
+    """A process of client sockets (``multiprocessing``): open and subscribe ``specs``
+    (token, subscribe frame), say ``ready``, record every event frame's arrival until told
+    ``stop``, then score the frames against the commands the parent sends."""
+    asyncio.run(_socket_worker(conn, ws_base, specs))
 
 
-async def run_load(
-    server: AppServer,
-    layer: str,
-    sockets: int,
-    tickets: int,
-    rate: float,
-    duration: float,
-    warmup: float,
-) -> Result:
-    result = Result(layer, sockets, tickets, rate, duration)
-    with httpx.Client(base_url=server.base, timeout=30) as c:
+async def _socket_worker(
+    conn: Connection, ws_base: str, specs: list[tuple[str, dict[str, Any]]]
+) -> None:
+    loop = asyncio.get_running_loop()
+    received: list[dict[int, list[float]]] = [{} for _ in specs]
+    gate = asyncio.Semaphore(16)
 
-        def login(email: str) -> str:
-            r = c.post("/api/auth/demo-login", json={"email": email})
-            r.raise_for_status()
-            return str(r.json()["access"])
+    async def open_one(token: str, spec: dict[str, Any]) -> ClientConnection:
+        async with gate:
+            ws = await connect(f"{ws_base}/ws/?token={token}", proxy=None, max_queue=None)
+            await ws.recv()  # ready
+            await ws.send(json.dumps({"type": "subscribe", **spec}))
+            while json.loads(await ws.recv())["type"] != "subscribed":
+                pass
+            return ws
 
-        agent = login(AGENT)
-        ticket_ids, customers = [], []
-        for i in range(tickets):
-            token = login(f"bench.rt.{layer}.{i}@example.test")
-            r = c.post(
-                "/api/tickets",
-                json={"subject": f"Realtime bench {i}", "description": "bench"},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            r.raise_for_status()
-            ticket_ids.append(r.json()["id"])
-            customers.append(token)
-
-    ws_base = server.base.replace("http://", "ws://")
-    received: list[dict[int, list[float]]] = [{} for _ in range(sockets)]
-    subscribed_to = [j % tickets for j in range(sockets)]
-    conns: list[ClientConnection] = []
-    for j in range(sockets):
-        t = subscribed_to[j]
-        token = customers[t] if j < tickets else agent
-        ws = await connect(f"{ws_base}/ws/?token={token}", proxy=None, max_queue=None)
-        await ws.recv()  # ready
-        await ws.send(
-            json.dumps({"type": "subscribe", "stream": "ticket", "ticket_id": ticket_ids[t]})
-        )
-        while json.loads(await ws.recv())["type"] != "subscribed":
-            pass
-        conns.append(ws)
-    log(f"{len(conns)} sockets subscribed to {tickets} tickets")
+    conns = await asyncio.gather(*(open_one(t, s) for t, s in specs))
 
     async def reader(j: int, ws: ClientConnection) -> None:
         seen = received[j]
@@ -169,48 +134,196 @@ async def run_load(
                     seen.setdefault(frame["position"], []).append(now)
 
     readers = [asyncio.create_task(reader(j, ws)) for j, ws in enumerate(conns)]
+    conn.send(("ready", len(conns)))
+    await loop.run_in_executor(None, conn.recv)  # "stop"
+    for ws in conns:
+        with contextlib.suppress(Exception):
+            await ws.close()
+    for task in readers:
+        task.cancel()
+    # The commands each socket should have seen: (position, request start, response read).
+    expected: dict[str, list[tuple[int, float, float]]] = await loop.run_in_executor(
+        None, conn.recv
+    )
+    score = Score()
+    for j, (_, spec) in enumerate(specs):
+        seen = received[j]
+        for position, start, done in expected.get(stream_key(spec), []):
+            score.expected += 1
+            times = seen.get(position)
+            if not times:
+                score.missing += 1
+                continue
+            score.duplicates += len(times) - 1
+            score.frame_ms.append(max(times[0] - done, 0.0) * 1000)
+            score.end_to_end_ms.append((times[0] - start) * 1000)
+    conn.send(score)
+    conn.close()
+
+
+def stream_key(spec: dict[str, Any]) -> str:
+    return f"ticket:{spec['ticket_id']}" if spec["stream"] == "ticket" else spec["stream"]
+
+
+@dataclass
+class Score:
+    expected: int = 0
+    missing: int = 0
+    duplicates: int = 0
+    frame_ms: list[float] = field(default_factory=list)
+    end_to_end_ms: list[float] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------ load
+@dataclass
+class Scenario:
+    """``tickets``: sockets spread over tickets, messages posted to them (each reaches the
+    ticket's subscribers); ``queue``: every socket an agent's on the queue, status changes
+    (each reaches every socket)."""
+
+    name: str
+    sockets: int
+    tickets: int
+    rate: float
+    target_p99_ms: float
+
+    @property
+    def subscribers(self) -> int:
+        return self.sockets // self.tickets if self.name == "tickets" else self.sockets
+
+
+@dataclass
+class Result:
+    layer: str
+    scenario: Scenario
+    duration: float
+    processes: int = 1
+    commands: int = 0
+    errors: int = 0
+    http_ms: list[float] = field(default_factory=list)
+    late_start_ms: list[float] = field(default_factory=list)
+    score: Score = field(default_factory=Score)
+    cpu_server: float = 0.0
+    cpu_client: float = 0.0
+    cpu_other: float = 0.0
+    wall: float = 0.0
+    fanout: dict[str, int] = field(default_factory=dict)
+
+
+async def run_load(
+    server: AppServer,
+    layer: str,
+    scenario: Scenario,
+    duration: float,
+    warmup: float,
+    client_procs: int,
+    fanout: Callable[[], dict[str, int]] | None,
+) -> Result:
+    result = Result(layer, scenario, duration)
+    tickets = scenario.tickets
+    with httpx.Client(base_url=server.base, timeout=30) as c:
+
+        def login(email: str) -> str:
+            r = c.post("/api/auth/demo-login", json={"email": email})
+            r.raise_for_status()
+            return str(r.json()["access"])
+
+        agent = login(AGENT)
+        ticket_ids, customers = [], []
+        for i in range(tickets):
+            token = login(f"bench.rt.{layer}.{scenario.name}.{i}@example.test")
+            r = c.post(
+                "/api/tickets",
+                json={"subject": f"Realtime bench {i}", "description": "bench"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            r.raise_for_status()
+            ticket_ids.append(r.json()["id"])
+            customers.append(token)
+
+    specs: list[tuple[str, dict[str, Any]]] = []
+    for j in range(scenario.sockets):
+        if scenario.name == "queue":
+            specs.append((agent, {"stream": "queue"}))
+            continue
+        t = j % tickets
+        token = customers[t] if j < tickets else agent
+        specs.append((token, {"stream": "ticket", "ticket_id": ticket_ids[t]}))
+    ws_base = server.base.replace("http://", "ws://")
+    ctx = multiprocessing.get_context("spawn")
+    workers = []
+    for w in range(client_procs):
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=socket_worker, args=(child, ws_base, specs[w::client_procs]))
+        proc.start()
+        workers.append((proc, parent))
+    opened = sum(parent.recv()[1] for _, parent in workers)
+    log(f"{opened} sockets subscribed ({scenario.name}), in {client_procs} client processes")
+
     pool: asyncio.Queue[RawHTTP] = asyncio.Queue()
     for _ in range(HTTP_CONNECTIONS):
         pool.put_nowait(RawHTTP(server.port))
-    # (ticket, request start, response read, position, measured)
-    sent: list[tuple[int, float, float, int | None, bool]] = []
+    # (stream key, request start, response read, position, measured)
+    sent: list[tuple[str, float, float, int | None, bool]] = []
+    resolved = [False] * tickets  # the queue scenario toggles each ticket open <-> resolved
+    busy = [False] * tickets
 
     async def command(k: int, measured: bool, due: float) -> None:
+        t = k % tickets
         http = await pool.get()
         start = time.monotonic()
         if measured:
             result.late_start_ms.append((start - due) * 1000)
         try:
-            path = f"/api/tickets/{ticket_ids[k % tickets]}/messages"
-            status, body = await http.request(
-                post_bytes(server.port, path, agent, {"body": f"bench {k}"})
-            )
+            if scenario.name == "queue":
+                if busy[t]:  # its previous change is still on the way: skip, count it
+                    status, body = 599, b"{}"
+                else:
+                    busy[t] = True
+                    target = "open" if resolved[t] else "resolved"
+                    path = f"/api/tickets/{ticket_ids[t]}/status"
+                    status, body = await http.request(
+                        post_bytes(server.port, path, agent, {"status": target})
+                    )
+                    busy[t] = False
+                    if status == 200:
+                        resolved[t] = not resolved[t]
+                key = "queue"
+            else:
+                path = f"/api/tickets/{ticket_ids[t]}/messages"
+                status, body = await http.request(
+                    post_bytes(server.port, path, agent, {"body": f"bench {k}"})
+                )
+                key = f"ticket:{ticket_ids[t]}"
         except Exception:
             status, body = 599, b"{}"
+            busy[t] = False
             http = RawHTTP(server.port)
         done = time.monotonic()
         pool.put_nowait(http)
-        if status != 201:
+        if status not in (200, 201):
             result.errors += measured
             return
         if measured:
             result.http_ms.append((done - start) * 1000)
-        sent.append((k % tickets, start, done, json.loads(body)["position"], measured))
+        sent.append((key, start, done, json.loads(body)["position"], measured))
 
     server_procs = tree(server.pid)
-    me = psutil.Process()
+    clients = [psutil.Process(), *(psutil.Process(p.pid) for p, _ in workers)]
     tasks: list[asyncio.Task[None]] = []
     t0 = time.monotonic()
     total = warmup + duration
     k = 0
     cpu_before: tuple[float, float, float] | None = None
+    fan_before: dict[str, int] = {}
     while True:
-        due = t0 + k / rate
+        due = t0 + k / scenario.rate
         if due - t0 >= total:
             break
         measured = due - t0 >= warmup
         if measured and cpu_before is None:
-            cpu_before = (cpu_seconds(server_procs), cpu_seconds([me]), machine_busy_seconds())
+            cpu_before = (cpu_seconds(server_procs), cpu_seconds(clients), machine_busy_seconds())
+            fan_before = fanout() if fanout else {}
             measure_start = time.monotonic()
         delay = due - time.monotonic()
         if delay > 0:
@@ -221,40 +334,44 @@ async def run_load(
     result.wall = time.monotonic() - measure_start
     assert cpu_before is not None
     result.cpu_server = (cpu_seconds(server_procs) - cpu_before[0]) / result.wall
-    result.cpu_client = (cpu_seconds([me]) - cpu_before[1]) / result.wall
-    busy = (machine_busy_seconds() - cpu_before[2]) / result.wall
-    result.cpu_other = max(busy - result.cpu_server - result.cpu_client, 0.0)
+    result.cpu_client = (cpu_seconds(clients) - cpu_before[1]) / result.wall
+    busy_cores = (machine_busy_seconds() - cpu_before[2]) / result.wall
+    result.cpu_other = max(busy_cores - result.cpu_server - result.cpu_client, 0.0)
     await asyncio.sleep(2.0)  # let the last frames arrive
+    if fanout:
+        await asyncio.sleep(2.5)  # and the counters be reported (every 2 s)
+        after = fanout()
+        result.fanout = {k: after.get(k, 0) - fan_before.get(k, 0) for k in after}
 
-    for ticket, start, done, position, measured in sent:
-        if not measured:
-            continue
-        result.commands += 1
-        for j in range(sockets):
-            if subscribed_to[j] != ticket:
-                continue
-            result.expected += 1
-            times = received[j].get(position) if position is not None else None
-            if not times:
-                result.missing += 1
-                continue
-            result.duplicates += len(times) - 1
-            result.frame_ms.append(max(times[0] - done, 0.0) * 1000)
-            result.end_to_end_ms.append((times[0] - start) * 1000)
-    for ws in conns:
-        await ws.close()
-    for task in readers:
-        task.cancel()
+    expected: dict[str, list[tuple[int, float, float]]] = {}
+    for key, start, done, position, measured in sent:
+        if measured and position is not None:
+            result.commands += 1
+            expected.setdefault(key, []).append((position, start, done))
+    for _, parent in workers:
+        parent.send("stop")
+    for _, parent in workers:
+        parent.send(expected)
+    for proc, parent in workers:
+        score: Score = parent.recv()
+        result.score.expected += score.expected
+        result.score.missing += score.missing
+        result.score.duplicates += score.duplicates
+        result.score.frame_ms += score.frame_ms
+        result.score.end_to_end_ms += score.end_to_end_ms
+        proc.join(30)
     while not pool.empty():
         await pool.get_nowait().close()
     return result
 
 
 # ------------------------------------------------------------------------------ report
-LABELS = {
-    "memory": "in-memory (`make run`)",
-    "redis": "Redis (pub/sub)",
-    "redis-2w": "Redis (pub/sub), 2 uvicorn workers",
+VARIANTS = {
+    # name: (label, Redis, uvicorn workers, fan-out)
+    "memory": ("in-memory, 1 process (`make run`)", False, 1, ""),
+    "redis": ("Redis, 1 process", True, 1, "leader"),
+    "redis-2w-leader": ("Redis, 2 processes, leader publishes", True, 2, "leader"),
+    "redis-2w-local": ("Redis, 2 processes, each delivers its own", True, 2, "local"),
 }
 
 
@@ -262,50 +379,74 @@ def build_results(
     results_: list[Result], db: Database, redis_kind: str, args: argparse.Namespace
 ) -> dict[str, Any]:
     ms = ",.1f"
-    rows = [
-        [
-            r.layer,
-            r.commands / r.wall,
-            r.errors,
-            percentile(r.http_ms, 50),
-            percentile(r.http_ms, 99),
-            len(r.frame_ms),
-            r.expected,
-            r.missing,
-            r.duplicates,
-            percentile(r.frame_ms, 50),
-            percentile(r.frame_ms, 99),
-            max(r.frame_ms, default=float("nan")),
-            percentile(r.end_to_end_ms, 50),
-            percentile(r.end_to_end_ms, 99),
-            percentile(r.late_start_ms, 99),
-            f"{r.cpu_server:.2f} / {r.cpu_client:.2f} / {r.cpu_other:.2f}",
-        ]
-        for r in results_
-    ]
+    rows = []
     targets = []
+    fan_rows = []
     for r in results_:
-        p99 = percentile(r.frame_ms, 99)
+        s, sc = r.scenario, r.score
+        p99 = percentile(sc.frame_ms, 99)
         rate = r.commands / r.wall
-        targets.append(
+        frames = len(sc.frame_ms)
+        rows.append(
             [
+                s.name,
                 r.layer,
-                p99,
-                p99 < TARGET_P99_MS and r.missing == 0 and r.sockets >= 200,
                 rate,
-                r.rate,
-                rate >= 0.95 * max(r.rate, 100.0),
+                r.errors,
+                percentile(r.http_ms, 50),
+                percentile(r.http_ms, 99),
+                frames,
+                sc.expected,
+                sc.missing,
+                sc.duplicates,
+                percentile(sc.frame_ms, 50),
+                p99,
+                max(sc.frame_ms, default=float("nan")),
+                percentile(sc.end_to_end_ms, 99),
+                percentile(r.late_start_ms, 99),
+                r.cpu_server,
+                r.cpu_client,
+                r.cpu_other,
+                r.cpu_server * r.wall / frames * 1e6 if frames else float("nan"),
             ]
         )
+        targets.append(
+            [
+                s.name,
+                r.layer,
+                p99,
+                s.target_p99_ms,
+                rate,
+                s.rate,
+                sc.missing == 0 and sc.duplicates == 0,
+                p99 < s.target_p99_ms and rate >= 0.95 * s.rate and sc.missing == 0,
+            ]
+        )
+        if r.fanout:
+            events = r.fanout.get("events", 0)
+            fan_rows.append(
+                [
+                    s.name,
+                    r.layer,
+                    events,
+                    r.fanout.get("published", 0) / events if events else float("nan"),
+                    r.fanout.get("delivered", 0) / events if events else float("nan"),
+                    r.fanout.get("duplicates", 0),
+                ]
+            )
     setup = {
         "PostgreSQL": f"{db.version} ({db.kind})",
         "Redis": redis_kind,
-        "Load": f"{args.sockets} WebSockets on {args.tickets} tickets "
-        f"({args.sockets // args.tickets} subscribers per ticket); `POST "
-        f"/api/tickets/{{id}}/messages` open-loop at {args.rate:.0f} commands/s over "
-        f"{HTTP_CONNECTIONS} keep-alive connections, {args.warmup:.0f} s warm-up + "
-        f"{args.duration:.0f} s",
-        "Target": f"frame p99 < {TARGET_P99_MS:.0f} ms with 200 sockets at 100 commands/s",
+        "Scenario tickets": f"{args.sockets} WebSockets on {args.tickets} tickets "
+        f"({args.sockets // args.tickets} subscribers per ticket, the ticket's customer and "
+        f"agents); `POST /api/tickets/{{id}}/messages` open-loop at {args.rate:.0f} commands/s",
+        "Scenario queue": f"{args.queue_sockets} agent WebSockets on the queue; `POST "
+        f"/api/tickets/{{id}}/status` (open ↔ resolved) over {args.queue_tickets} tickets "
+        f"open-loop at {args.queue_rate:.0f} commands/s",
+        "Load": f"{HTTP_CONNECTIONS} keep-alive HTTP connections from the parent process; the "
+        f"sockets in {args.client_procs} client processes; {args.warmup:.0f} s warm-up + "
+        f"{args.duration:.0f} s per row",
+        "Machine load": args.background,
     }
     return results(
         BENCH,
@@ -316,6 +457,7 @@ def build_results(
             table(
                 "Frames",
                 [
+                    column("Scenario"),
                     column("Server"),
                     column("Commands/s", ",.0f"),
                     column("Errors", "d"),
@@ -328,22 +470,38 @@ def build_results(
                     column("Frame p50 ms", ms),
                     column("Frame p99 ms", ms),
                     column("Frame max ms", ms),
-                    column("Request→frame p50 ms", ms),
                     column("Request→frame p99 ms", ms),
                     column("Send lag p99 ms", ms),
-                    column("CPU server / client / other"),
+                    column("CPU server", ",.2f"),
+                    column("CPU client", ",.2f"),
+                    column("CPU other", ",.2f"),
+                    column("Server CPU µs per frame", ",.0f"),
                 ],
                 rows,
             ),
             table(
+                "Fan-out counters (Redis rows; per event the server's push stored)",
+                [
+                    column("Scenario"),
+                    column("Server"),
+                    column("Events", ",d"),
+                    column("Group messages published per event", ",.2f"),
+                    column("Frames to sockets per event", ",.1f"),
+                    column("Copies dropped", "d"),
+                ],
+                fan_rows,
+            ),
+            table(
                 "Against the target",
                 [
+                    column("Scenario"),
                     column("Server"),
                     column("Frame p99 ms", ms),
-                    column("Latency target met"),
+                    column("Target ms", ",.0f"),
                     column("Commands/s taken", ",.0f"),
                     column("Offered", ",.0f"),
-                    column("Load target met"),
+                    column("0 missing, 0 duplicates"),
+                    column("Target met"),
                 ],
                 targets,
             ),
@@ -353,62 +511,115 @@ def build_results(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--sockets", type=int, default=200)
-    parser.add_argument("--tickets", type=int, default=20)
-    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--sockets", type=int, default=1000)
+    parser.add_argument("--tickets", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--queue-sockets", type=int, default=200)
+    parser.add_argument("--queue-tickets", type=int, default=400)
+    parser.add_argument("--queue-rate", type=float, default=200.0)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--client-procs", type=int, default=4, help="processes of sockets")
     parser.add_argument(
-        "--variants",
-        default="memory,redis,redis-2w",
-        help="memory: in-memory layer; redis: Redis layer; redis-2w: Redis, --workers 2",
+        "--runs",
+        default="tickets:memory,tickets:redis,tickets:redis-2w-leader,tickets:redis-2w-local,"
+        "queue:redis,queue:redis-2w-leader,queue:redis-2w-local",
+        help="scenario:variant, comma-separated; variants: " + ", ".join(VARIANTS),
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a source tree of an earlier commit: adds its Redis 2-process rows (before)",
     )
     parser.add_argument("--db-url", default=None)
     parser.add_argument("--no-write", action="store_true", help="print, do not write results")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    scenarios = {
+        "tickets": Scenario("tickets", args.sockets, args.tickets, args.rate, TARGET_P99_MS),
+        "queue": Scenario(
+            "queue", args.queue_sockets, args.queue_tickets, args.queue_rate, QUEUE_P99_MS
+        ),
+    }
+    runs = [tuple(r.split(":", 1)) for r in args.runs.split(",")]
+    if args.baseline is not None:
+        runs += [("tickets", "before-2w"), ("queue", "before-2w")]
 
+    background = background_cores(3.0)
+    args.background = (
+        f"{background:.2f} cores busy with other work just before the run (2 cores in all); "
+        "the CPU other column is that during each row"
+    )
+    log(args.background)
     db = start_database(DB_NAME, db_url=args.db_url, pg_dir=PG_DIR)
-    redis = Redis() if "redis" in args.variants else None
+    redis = Redis()
     results_: list[Result] = []
     try:
-        for layer in args.variants.split(","):
+        for scenario_name, variant in runs:
+            scenario = scenarios[scenario_name]
+            cwd = BASE_DIR
+            if variant == "before-2w":
+                label, uses_redis, procs, fan = (
+                    f"Redis, 2 processes, each publishes every frame (before: {args.baseline})",
+                    True,
+                    2,
+                    "",
+                )
+                cwd = args.baseline.resolve()
+            else:
+                label, uses_redis, procs, fan = VARIANTS[variant]
+            prefix = f"bench.{os.getpid()}.{scenario_name}.{variant}."
             env = {}
-            workers: tuple[str, ...] = ("--workers", "2") if layer.endswith("-2w") else ()
-            if layer.startswith("redis"):
-                assert redis is not None
+            if uses_redis:
                 env = {
                     "DESKSTREAM_REDIS_URL": redis.url,
-                    "DESKSTREAM_CHANNELS_PREFIX": f"bench.{os.getpid()}.",
+                    "DESKSTREAM_CHANNELS_PREFIX": prefix,
+                    "DESKSTREAM_PUSH_FANOUT": fan or "leader",
                 }
-            log(f"starting the server ({layer} channel layer)")
-            server = start_server(layer, db, env, workers)
+            workers: tuple[str, ...] = ("--workers", str(procs)) if procs > 1 else ()
+            log(f"{scenario_name}: starting the server ({label})")
+            server = start_server(variant, db, env, workers, cwd=cwd)
+
+            def fanout(prefix: str = prefix, local: bool = fan == "local") -> dict[str, int]:
+                found = read_fanout(redis.url, prefix)
+                keys = ("published", "delivered", "duplicates")
+                sums = {k: sum(int(c.get(k, 0)) for c in found.values()) for k in keys}
+                # Events: every process counts each one when each follows the log (local),
+                # only the publisher does when one leads.
+                events = [int(c.get("events", 0)) for c in found.values()]
+                sums["events"] = (max(events, default=0) if local else sum(events)) or 0
+                return sums
+
             try:
                 result = asyncio.run(
                     run_load(
                         server,
-                        layer,
-                        args.sockets,
-                        args.tickets,
-                        args.rate,
+                        variant,
+                        scenario,
                         args.duration,
                         args.warmup,
+                        args.client_procs,
+                        fanout if uses_redis and variant != "before-2w" else None,
                     )
                 )
             finally:
                 server.stop()
-            result.layer = LABELS.get(layer, layer)
+            result.layer = label
+            result.processes = procs
             results_.append(result)
-            p50, p99 = percentile(result.frame_ms, 50), percentile(result.frame_ms, 99)
+            sc = result.score
             log(
-                f"{layer}: {result.commands / result.wall:.0f} commands/s, frame p50 {p50:.1f} "
-                f"p99 {p99:.1f} ms, missing {result.missing}, duplicates {result.duplicates}"
+                f"{scenario_name} {variant}: {result.commands / result.wall:.0f} commands/s, "
+                f"frame p50 {percentile(sc.frame_ms, 50):.1f} p99 "
+                f"{percentile(sc.frame_ms, 99):.1f} ms, missing {sc.missing}, duplicates "
+                f"{sc.duplicates}, CPU server {result.cpu_server:.2f} client "
+                f"{result.cpu_client:.2f} other {result.cpu_other:.2f}, fan-out {result.fanout}"
             )
     finally:
-        if redis is not None:
-            redis.stop()
+        redis.stop()
         stop_database(db)
-    doc = build_results(results_, db, redis.kind if redis else "not used", args)
+    doc = build_results(results_, db, redis.kind, args)
     publish(doc, write=not args.no_write)
     return 0
 

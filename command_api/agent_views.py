@@ -16,10 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from command_api.admin_audit import record
 from command_api.application import CommandResult, get_application
 from command_api.serializers import CommandResultSerializer
 from command_api.views import actor_of, result
-from domain.agent import CAPACITY_MAX
+from domain.agent import CAPACITY_MAX, Agent
 from domain.errors import NotFoundError, PermissionDeniedError
 from domain.lifecycle import Role
 from domain.numbers import parse_natural
@@ -85,7 +86,14 @@ class AgentWorkingHoursView(APIView):
         user = _agent_user(request, user_id, self_allowed=True)
         data = WorkingHoursSerializer.validated(request.data)
         uid = _registered(user)
-        return result(get_application().set_agent_working_hours(uid, data["working_hours"]))
+        app = get_application()
+        before = app.get_agent(uid).working_hours
+        res = app.set_agent_working_hours(uid, data["working_hours"])
+        if res.position is not None and actor_of(request).role is Role.ADMIN:
+            # Agent events name no actor: an admin's change is recorded with who and before.
+            after = app.get_agent(uid).working_hours
+            record(request, "agent.working_hours_changed", f"user:{uid}", before, after)
+        return result(res)
 
 
 class AgentProfileView(APIView):
@@ -101,6 +109,7 @@ class AgentProfileView(APIView):
             raise ValidationError({"non_field_errors": ["Nothing to change."]})
         uid = _registered(user)
         app = get_application()
+        before = _profile(app.get_agent(uid))
         results: list[CommandResult] = []
         if "capacity" in data:
             results.append(app.set_agent_capacity(uid, data["capacity"]))
@@ -115,4 +124,11 @@ class AgentProfileView(APIView):
             )
         last = results[-1]
         position = max((r.position for r in results if r.position is not None), default=None)
+        if position is not None:
+            record(request, "agent.profile_changed", f"user:{uid}", before,
+                   _profile(app.get_agent(uid)))  # fmt: skip
         return result(CommandResult(last.id, last.version, position))
+
+
+def _profile(agent: Agent) -> dict[str, object]:
+    return {"capacity": agent.capacity, "skills": agent.skills, "languages": agent.languages}

@@ -26,12 +26,22 @@ from eventsourcing.persistence import IntegrityError, InternalError, Recording
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+from rapidfuzz.distance import Levenshtein
 
 from command_api.group_commit import GroupCommitter
+from domain.admin import AdminChange
 from domain.agent import Agent, agent_id_for_user
-from domain.errors import DomainError, NotFoundError, VersionConflictError
+from domain.errors import (
+    DomainError,
+    IllegalTransitionError,
+    NotFoundError,
+    VersionConflictError,
+)
 from domain.lifecycle import Role
+from domain.team import Team
 from domain.ticket import Ticket
+from infra.event_metadata import stamp
+from infra.observability import context, metrics
 from infra.postgres.connection import libpq_options
 from infra.postgres.event_source import OwnAppends
 from infra.postgres.recorder import DeskstreamRecorder
@@ -140,8 +150,11 @@ class DeskstreamApplication(Application[UUID]):
                 self._take_snapshots(processing_event)
                 self._notify(recordings)
                 self.notify(processing_event.events)
+                _count(objs)
                 return recordings
-            return super().save(*objs, **kwargs)
+            recordings = super().save(*objs, **kwargs)
+            _count([r.domain_event for r in recordings])
+            return recordings
         except IntegrityError:
             raise  # refused before COMMIT: nothing was appended
         except BaseException:
@@ -189,9 +202,10 @@ class DeskstreamApplication(Application[UUID]):
         internal: bool = False,
         attachments: object = (),
         seen_version: int | None = None,
+        draft_id: UUID | None = None,
     ) -> CommandResult:
         message_id = uuid4()
-        run = _message(actor, body, internal, attachments, seen_version, message_id)
+        run = _message(actor, body, internal, attachments, seen_version, message_id, draft_id)
         return replace(self._update(Ticket, ticket_id, run), message_id=message_id)
 
     async def try_post_message(
@@ -310,6 +324,7 @@ class DeskstreamApplication(Application[UUID]):
         if decided:
             pending = [(i, t, t.collect_events()) for i, t in decided]
             events = [e for _, _, evs in pending for e in evs]
+            stamp(events, context.metadata())
             try:
                 recordings = (
                     self._committer.submit(events) if self._committer else self.save(*events)
@@ -401,6 +416,39 @@ class DeskstreamApplication(Application[UUID]):
             ),
         )
 
+    # ------------------------------------------------------------------ drafts
+    def request_draft(
+        self,
+        ticket_id: UUID,
+        actor: Actor,
+        *,
+        draft_id: UUID,
+        language: object,
+        allow_internal: bool = False,
+    ) -> CommandResult:
+        return self._update(
+            Ticket,
+            ticket_id,
+            lambda t: t.request_draft(
+                draft_id=draft_id,
+                language=language,
+                allow_internal=allow_internal,
+                actor_id=actor.id,
+                actor_role=actor.role,
+            ),
+        )
+
+    def record_draft(
+        self, ticket_id: UUID, actor: Actor, *, draft_id: UUID, **outcome: Any
+    ) -> CommandResult:
+        return self._update(
+            Ticket,
+            ticket_id,
+            lambda t: t.record_draft(
+                draft_id=draft_id, actor_id=actor.id, actor_role=actor.role, **outcome
+            ),
+        )
+
     def get_ticket(self, ticket_id: UUID, version: int | None = None) -> Ticket:
         return self._get(Ticket, ticket_id, version)
 
@@ -456,6 +504,72 @@ class DeskstreamApplication(Application[UUID]):
 
     def get_agent(self, user_id: str) -> Agent:
         return self._get(Agent, agent_id_for_user(user_id), None)
+
+    # ------------------------------------------------------------------ teams
+    def create_team(self, actor: Actor, *, name: object) -> CommandResult:
+        return self._store(Team.create(name=name, actor_id=actor.id, actor_role=actor.role))
+
+    def rename_team(self, team_id: UUID, actor: Actor, *, name: object) -> CommandResult:
+        return self._update(
+            Team, team_id, lambda t: t.rename(name=name, actor_id=actor.id, actor_role=actor.role)
+        )
+
+    def archive_team(self, team_id: UUID, actor: Actor, *, archived: bool) -> CommandResult:
+        def run(team: Team) -> None:
+            if archived:
+                team.archive(actor_id=actor.id, actor_role=actor.role)
+            else:
+                team.restore(actor_id=actor.id, actor_role=actor.role)
+
+        return self._update(Team, team_id, run)
+
+    def add_team_member(self, team_id: UUID, actor: Actor, *, user_id: str) -> CommandResult:
+        return self._update(
+            Team,
+            team_id,
+            lambda t: t.add_member(user_id=user_id, actor_id=actor.id, actor_role=actor.role),
+        )
+
+    def remove_team_member(self, team_id: UUID, actor: Actor, *, user_id: str) -> CommandResult:
+        return self._update(
+            Team,
+            team_id,
+            lambda t: t.remove_member(user_id=user_id, actor_id=actor.id, actor_role=actor.role),
+        )
+
+    def get_team(self, team_id: UUID) -> Team:
+        return self._get(Team, team_id, None)
+
+    def set_ticket_team(
+        self, ticket_id: UUID, actor: Actor, *, team_id: UUID | None
+    ) -> CommandResult:
+        """Route a ticket to a team (which must exist and not be archived), or to none."""
+        if team_id is not None:
+            team = self.get_team(team_id)
+            if team.archived:
+                raise IllegalTransitionError("An archived team takes no new tickets.")
+        target = None if team_id is None else str(team_id)
+        return self._update(
+            Ticket,
+            ticket_id,
+            lambda t: t.set_team(team_id=target, actor_id=actor.id, actor_role=actor.role),
+        )
+
+    # ------------------------------------------------------------------ admin changes
+    def record_admin_change(
+        self, actor: Actor, *, action: str, subject: str, before: Any, after: Any
+    ) -> CommandResult:
+        """Append who changed what (a setting, a role, an invitation) with before and after."""
+        return self._store(
+            AdminChange.record(
+                action=action,
+                subject=subject,
+                before=before,
+                after=after,
+                actor_id=actor.id,
+                actor_role=actor.role.value,
+            )
+        )
 
     # ------------------------------------------------------------------ plumbing
     def _get(self, cls: type[A], aggregate_id: UUID, version: int | None) -> A:
@@ -519,6 +633,7 @@ class DeskstreamApplication(Application[UUID]):
                     self._stored.put(aggregate_id, stored)
                 self._turns.give_back(aggregate_id)
 
+            stamp(pending, context.metadata())
             # Read now: once the turn is back, the next command may already be changing it.
             version = stored.version
             handed_over = True
@@ -527,6 +642,7 @@ class DeskstreamApplication(Application[UUID]):
                 return None
             if isinstance(outcome, BaseException):
                 raise outcome
+            metrics.COMMANDS.labels(cls.__name__).inc()
             return CommandResult(aggregate_id, version, outcome[-1].notification.id)
         finally:
             if not handed_over:
@@ -563,10 +679,12 @@ class DeskstreamApplication(Application[UUID]):
         pending = aggregate.collect_events()
         if not pending:
             return CommandResult(aggregate.id, aggregate.version, None)
+        stamp(pending, context.metadata())  # in the caller's context, not the committer's
         if self._committer is not None:
             recordings = self._committer.submit(pending)
         else:
             recordings = self.save(*pending)
+        metrics.COMMANDS.labels(type(aggregate).__name__).inc()
         position = recordings[-1].notification.id if recordings else None
         # Stored: this object is now the aggregate at its stored version, and ours alone
         # (loads hand out copies), so the next command on it can start from here.
@@ -776,6 +894,7 @@ def _message(
     attachments: object,
     seen_version: int | None,
     message_id: UUID,
+    draft_id: UUID | None = None,
 ) -> Callable[[Ticket], None]:
     def run(ticket: Ticket) -> None:
         ticket.post_message(
@@ -786,6 +905,8 @@ def _message(
             attachments=attachments,
             seen_version=seen_version,
             message_id=message_id,
+            draft_id=draft_id,
+            edit_distance=Levenshtein.distance if draft_id is not None else None,
         )
 
     return run
@@ -812,6 +933,12 @@ def _committed(
 
     committer.submit_nowait(events, done)
     return future
+
+
+def _count(events: Sequence[Any]) -> None:
+    """Count appended events by type (``deskstream_events_appended_total``)."""
+    for event in events:
+        metrics.EVENTS.labels(type(event).__qualname__).inc()
 
 
 def _expect(aggregate: Aggregate, expected_version: int | None) -> None:
@@ -843,6 +970,8 @@ def eventstore_env(database: dict[str, Any], pool_size: int) -> dict[str, str]:
         "POSTGRES_LIBPQ_OPTIONS": make_conninfo(**libpq_options(database)),
         # Statements rendered once, and a NOTIFY naming this process (ADR 0021).
         "APPLICATION_RECORDER_TOPIC": "infra.postgres.recorder:DeskstreamRecorder",
+        # Events carry the request's ids as metadata beside their payload (ADR 0042).
+        "MAPPER_TOPIC": "infra.event_metadata:DeskstreamMapper",
         "POSTGRES_DBNAME": str(database["NAME"]),
         "POSTGRES_HOST": str(database["HOST"] or "127.0.0.1"),
         "POSTGRES_PORT": str(database["PORT"] or "5432"),

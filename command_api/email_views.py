@@ -7,6 +7,8 @@ field; the HTML part is stored sanitized.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
@@ -14,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from command_api.admin_audit import record
 from infra.email import templates
 from infra.email.api import (
     EmailTemplateInput,
@@ -40,6 +43,7 @@ class EmailTemplateEditView(APIView):
             raise ValidationError(errors)
         parts = templates.clean(kind, parts)
         with transaction.atomic():
+            before = _parts(present_template(kind))
             EmailTemplate.objects.update_or_create(
                 kind=kind,
                 defaults={
@@ -49,11 +53,24 @@ class EmailTemplateEditView(APIView):
                     "updated_by": str(request.user.pk),
                 },
             )
-        return Response(EmailTemplateSerializer(present_template(kind)).data)
+            after = present_template(kind)
+            record(request, "settings.email_template", f"email_template:{kind}", before,
+                   _parts(after))  # fmt: skip
+        return Response(EmailTemplateSerializer(after).data)
 
     @extend_schema(responses={200: EmailTemplateSerializer})
     def delete(self, request: Request, kind: str) -> Response:
         """Go back to the built-in default."""
         require_admin(request)
-        EmailTemplate.objects.filter(kind=template_kind(kind)).delete()
-        return Response(EmailTemplateSerializer(present_template(kind)).data)
+        with transaction.atomic():
+            before = _parts(present_template(template_kind(kind)))
+            deleted, _ = EmailTemplate.objects.filter(kind=kind).delete()
+            after = present_template(kind)
+            if deleted:
+                record(request, "settings.email_template", f"email_template:{kind}", before,
+                       _parts(after))  # fmt: skip
+        return Response(EmailTemplateSerializer(after).data)
+
+
+def _parts(presented: dict[str, Any]) -> dict[str, Any]:
+    return {k: presented[k] for k in ("subject", "text_body", "html_body")}

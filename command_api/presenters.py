@@ -7,7 +7,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-from domain.ticket import Ticket, is_public
+from domain.ticket import DRAFT_EVENTS, Ticket, is_public
 
 # Event attributes that are bookkeeping, not content.
 _META = {"originator_id", "originator_version", "timestamp", "originator_topic"}
@@ -72,10 +72,12 @@ def _jsonable(value: Any) -> Any:
 def present_history(
     events: Iterable[Aggregate.Event], *, include_internal: bool
 ) -> list[dict[str, Any]]:
-    """Each event: type, version, time, actor and data. Customers never see internal notes,
-    and read a neutral reason for automatic assignments."""
+    """Each event: type, version, time, actor and data. Customers never see internal notes
+    nor drafts, and read a neutral reason for automatic assignments."""
     out = []
     for event in events:
+        if isinstance(event, DRAFT_EVENTS) and not include_internal:
+            continue
         data = {k: v for k, v in vars(event).items() if k not in _META}
         if (
             isinstance(

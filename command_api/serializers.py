@@ -35,6 +35,11 @@ class PostMessageSerializer(StrictSerializer):
     body = StrictCharField(max_length=BODY_MAX)
     internal = StrictBooleanField(default=False)
     attachments = AttachmentSerializer(many=True, required=False, default=list)
+    draft_id = serializers.UUIDField(
+        required=False,
+        help_text="The AI draft this reply started from (yours, ready, not sent before): "
+        "records `ReplySentFromDraft` with the edit distance. Public replies only.",
+    )
 
     @classmethod
     def validated(cls, data: Any, **kwargs: Any) -> dict[str, Any]:
@@ -69,7 +74,8 @@ def plain_message(data: Any) -> dict[str, Any] | None:
     return {"body": text, "internal": internal, "attachments": []}
 
 
-_MESSAGE_FIELDS = frozenset(PostMessageSerializer._declared_fields)
+# A reply from a draft (``draft_id``) is not plain: the serializer (and Django) decide it.
+_MESSAGE_FIELDS = frozenset(PostMessageSerializer._declared_fields) - {"draft_id"}
 _NONE = object()
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -116,6 +122,9 @@ class CommandResultSerializer(serializers.Serializer[dict[str, object]]):
 class ActorSerializer(serializers.Serializer[Any]):
     id = serializers.CharField(allow_null=True)
     role = serializers.CharField(allow_null=True)
+    name = serializers.CharField(
+        allow_null=True, help_text="The person's display name; null for the system."
+    )
 
 
 class HistoryEventSerializer(serializers.Serializer[Any]):

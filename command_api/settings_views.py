@@ -1,5 +1,6 @@
 """Admin commands: replace the automation settings (SLA rules, business calendar,
-assignment policy, rate limits).
+assignment policy, rate limits). Each change is recorded as an admin change event with the
+settings before and after (``command_api.admin_audit``).
 
 Only admins may use them (403 ``forbidden`` otherwise). Input is validated strictly by the
 domain's own parsers: anything wrong is a 400 ``{error, detail, fields}`` naming the field. A
@@ -15,7 +16,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from command_api.admin_audit import record
 from domain.sla import BusinessCalendar
+from infra.automation import rules
 from infra.automation.api import (
     AssignmentSettingsSerializer,
     CalendarSerializer,
@@ -49,6 +52,7 @@ class SlaSettingsEditView(APIView):
         require_admin(request)
         policies = parse_sla_settings(request.data)
         with transaction.atomic():
+            before = sla_present()
             for policy in policies:
                 SlaPolicySetting.objects.update_or_create(
                     priority=policy.priority.value,
@@ -58,7 +62,9 @@ class SlaSettingsEditView(APIView):
                         "updated_by": str(request.user.pk),
                     },
                 )
-        return Response(sla_present())
+            after = sla_present()
+            record(request, "settings.sla", "settings:sla", before, after)
+        return Response(after)
 
 
 @extend_schema(tags=["settings"])
@@ -69,15 +75,18 @@ class CalendarSettingsEditView(APIView):
         require_admin(request)
         calendar = BusinessCalendar.from_json(json_object(request.data))
         stored = calendar.to_json()
-        BusinessCalendarSetting.objects.update_or_create(
-            id=SINGLETON,
-            defaults={
-                "time_zone": stored["time_zone"],
-                "weekly_hours": stored["weekly_hours"],
-                "holidays": stored["holidays"],
-                "updated_by": str(request.user.pk),
-            },
-        )
+        with transaction.atomic():
+            before = BusinessCalendar.from_json(rules.calendar_json()).to_json()
+            BusinessCalendarSetting.objects.update_or_create(
+                id=SINGLETON,
+                defaults={
+                    "time_zone": stored["time_zone"],
+                    "weekly_hours": stored["weekly_hours"],
+                    "holidays": stored["holidays"],
+                    "updated_by": str(request.user.pk),
+                },
+            )
+            record(request, "settings.calendar", "settings:calendar", before, stored)
         return Response(stored)
 
 
@@ -90,15 +99,19 @@ class AssignmentSettingsEditView(APIView):
         """Choose the automatic-assignment policy, or switch automatic assignment off."""
         require_admin(request)
         policy, enabled = parse_assignment_settings(request.data)
-        AssignmentSetting.objects.update_or_create(
-            id=SINGLETON,
-            defaults={
-                "policy": policy.value,
-                "enabled": enabled,
-                "updated_by": str(request.user.pk),
-            },
-        )
-        return Response(assignment_present())
+        with transaction.atomic():
+            before = assignment_present()
+            AssignmentSetting.objects.update_or_create(
+                id=SINGLETON,
+                defaults={
+                    "policy": policy.value,
+                    "enabled": enabled,
+                    "updated_by": str(request.user.pk),
+                },
+            )
+            after = assignment_present()
+            record(request, "settings.assignment", "settings:assignment", before, after)
+        return Response(after)
 
 
 @extend_schema(tags=["settings"])
@@ -108,8 +121,13 @@ class RateLimitSettingsEditView(APIView):
         """Replace the rate limits: every scope with per_user, per_ip (0: no limit) and
         window_seconds. Every server process applies them within a few seconds."""
         require_admin(request)
-        rate_limits.store(rate_limits.parse(request.data), by=str(request.user.pk))
-        return Response(rate_limits.present())
+        parsed = rate_limits.parse(request.data)
+        with transaction.atomic():
+            before = rate_limits.present()
+            rate_limits.store(parsed, by=str(request.user.pk))
+            after = rate_limits.present()
+            record(request, "settings.rate_limits", "settings:rate_limits", before, after)
+        return Response(after)
 
 
 @extend_schema(tags=["settings"])
@@ -119,8 +137,12 @@ class TicketIntakeSettingsEditView(APIView):
         """Whether customers may choose the priority of the tickets they open (tags: never)."""
         require_admin(request)
         allowed = parse_intake_settings(request.data)
-        TicketIntakeSetting.objects.update_or_create(
-            id=SINGLETON,
-            defaults={"customers_set_priority": allowed, "updated_by": str(request.user.pk)},
-        )
-        return Response(intake_present())
+        with transaction.atomic():
+            before = intake_present()
+            TicketIntakeSetting.objects.update_or_create(
+                id=SINGLETON,
+                defaults={"customers_set_priority": allowed, "updated_by": str(request.user.pk)},
+            )
+            after = intake_present()
+            record(request, "settings.tickets", "settings:tickets", before, after)
+        return Response(after)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from django.utils.dateparse import parse_datetime
@@ -177,12 +178,27 @@ class TicketHistoryView(APIView):
         load_visible_ticket(request, tid)  # permission check
         actor = actor_of(request)
         events = get_application().ticket_events(tid)
-        return Response(
-            {
-                "ticket_id": str(tid),
-                "events": present_history(events, include_internal=actor.role is not Role.CUSTOMER),
-            }
-        )
+        staff = actor.role is not Role.CUSTOMER
+        history = present_history(events, include_internal=staff)
+        return Response({"ticket_id": str(tid), "events": name_people(history, staff=staff)})
+
+
+def name_people(history: list[dict[str, Any]], *, staff: bool) -> list[dict[str, Any]]:
+    """Give each event's actor, and the agent an assignment names, a display name: people
+    read names, never ids. Customers see staff by name only (no e-mail)."""
+    ids = {e["actor"]["id"] for e in history} | {e["data"].get("agent_id") for e in history}
+    numeric = [int(i) for i in ids if isinstance(i, str) and i.isdigit()]
+    names = {}
+    for user in User.objects.filter(pk__in=numeric):
+        full = user.get_full_name().strip()
+        fallback = user.email if staff or user.role == User.Role.CUSTOMER else "Support agent"
+        names[str(user.pk)] = full or fallback
+    for event in history:
+        event["actor"]["name"] = names.get(str(event["actor"]["id"]))
+        agent = event["data"].get("agent_id")
+        if agent is not None:
+            event["data"]["agent_name"] = names.get(str(agent))
+    return history
 
 
 class MessagesView(APIView):

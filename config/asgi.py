@@ -26,18 +26,22 @@ from config.urls import MESSAGES  # noqa: E402
 from infra.auth.tokens import AsyncSessions  # noqa: E402
 from infra.postgres.event_source import conninfo_from_django  # noqa: E402
 from infra.server.handler import SyncChainASGIHandler  # noqa: E402
+from infra.server.observe import RequestContext  # noqa: E402
 
 django_application = SyncChainASGIHandler()
-# Plain message commands on the event loop, the rest through Django (ADR 0024).
-http_application = MessageLane(
-    django_application,
-    application=get_application,
-    sessions=AsyncSessions(
-        conninfo_from_django(settings.DATABASES["default"]),
-        max_size=settings.MESSAGE_LANE_POOL_SIZE,
-    ),
-    route=MESSAGES,
-    enabled=settings.MESSAGE_LANE,
+# Plain message commands on the event loop, the rest through Django (ADR 0024); both with a
+# request id, a correlation id and their metrics (ADR 0042).
+http_application = RequestContext(
+    MessageLane(
+        django_application,
+        application=get_application,
+        sessions=AsyncSessions(
+            conninfo_from_django(settings.DATABASES["default"]),
+            max_size=settings.MESSAGE_LANE_POOL_SIZE,
+        ),
+        route=MESSAGES,
+        enabled=settings.MESSAGE_LANE,
+    )
 )
 
 application = bootstrap.server_loop.bind(

@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import redis
+from celery.signals import worker_init
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.routing import URLRouter
 from django.conf import settings
@@ -39,10 +41,11 @@ from django.urls import path
 from django.utils import timezone
 from eventsourcing.persistence import Notification
 
-from command_api import attachments
+from command_api import attachments, drafts
 from command_api.application import close_application, get_application
-from config.celery import CHECK_SLA, RESCAN, SCAN, SEND, SWEEP, app
+from config.celery import CHECK_SLA, DRAFT, RESCAN, SCAN, SEND, SWEEP, app
 from domain.attachment import AttachmentLimits
+from domain.lifecycle import Role
 from domain.numbers import parse_natural
 from infra.auth.models import User
 from infra.auth.tokens import TokenError, authenticate_access
@@ -50,12 +53,21 @@ from infra.automation.rules import sla_rules
 from infra.clamav.scanner import ClamdScanner
 from infra.clickhouse import connect as analytics_connect
 from infra.clickhouse.connect import open_database
+from infra.clickhouse.embedded import DirectoryInUseError
 from infra.clickhouse.store import ClickHouseProjectionStore
 from infra.email.outbox import FileOutboxEmailSender
 from infra.email.ports import EmailSender, FanOutEmailSender
 from infra.email.smtp import SmtpEmailSender, SmtpSettings
+from infra.event_metadata import decoder
 from infra.kafka import relay as kafka_relay
 from infra.kafka import source as kafka_source
+from infra.llm import store as draft_store
+from infra.llm.drafters import ModelDrafter, RetrievalDrafter
+from infra.llm.openai_model import OpenAIChatModel
+from infra.llm.ports import Customer, Drafter, ResolvedExample
+from infra.observability import context as observability
+from infra.observability import health
+from infra.observability import metrics as observed
 from infra.opensearch import client as os_client
 from infra.opensearch import search as os_search
 from infra.postgres import assignment as pg_assignment
@@ -66,9 +78,11 @@ from infra.postgres import sla as pg_sla
 from infra.postgres.aggregate_log import PostgresAggregateLog
 from infra.postgres.assignment import PostgresAssignmentState, ProcessManagerStore
 from infra.postgres.event_source import PostgresEventSource, conninfo_from_django
-from infra.postgres.feed import LOG, FeedConflictError, FeedLeases
+from infra.postgres.feed import KAFKA, LOG, FeedConflictError, FeedLeases, recorded_source
+from infra.postgres.leader import PostgresLeaderLock
 from infra.postgres.models import AgentRecord
 from infra.postgres.projection_store import (
+    PostgresAppliedVersions,
     PostgresProjectionStore,
     VersionedProjectionStore,
     log_table,
@@ -85,21 +99,26 @@ from infra.realtime.ports import (
 from infra.realtime.presence import MemoryPresenceStore, PresenceBoard
 from infra.realtime.presence_redis import RedisPresenceStore
 from infra.realtime.publisher import ASGIApp, ChannelsFramePublisher, ServerLoop
+from infra.realtime.stats import RedisFanoutReport
 from infra.server import lifecycle
 from infra.storage.envelope import Envelope
 from infra.storage.local import LocalDiskBlobStore
 from infra.storage.ports import BlobStore
 from infra.storage.s3 import S3BlobStore, S3Settings
 from processes import attachments as attachment_scans
+from processes import drafts as draft_process
 from processes import faults, runtime
 from processes import notifications as delivery
 from processes.assignment import AssignmentIssuer, Issued, deciding
 from processes.notifications import notifications_state
+from processes.rebuilds import RebuildPorts, Rebuilds
 from processes.sla import CheckResult, RulesOnFirstUse, SlaCheck, sla_check_thread
 from projections import analytics, assignment, notifications, search, sla, tickets
 from projections.assignment import AssignCommand
 from projections.ports import EventSource, RebuildableStore
+from projections.push import PushCounters
 from projections.runner import ProjectionRunner, StreamRunner
+from projections.search import Principal as SearchPrincipal
 from read_api.consistency import projection_position
 
 log = logging.getLogger(__name__)
@@ -190,8 +209,19 @@ def _sla_state(cursor: Any, suffix: str) -> pg_sla.PostgresSlaState:
 # ------------------------------------------------------------------------------ notifications
 @app.task(name=SEND)
 def send_notification_email(outbox_id: int) -> str:
-    """Send the e-mail of one outbox row, unless it was sent already (or is being sent)."""
-    return deliver(outbox_id)
+    """Send the e-mail of one outbox row, unless it was sent already (or is being sent).
+    Its log lines carry the correlation id of the event the e-mail is about."""
+    position = pg_notifications.outbox_position(outbox_id)
+    ids = event_metadata_at(position) if position is not None else {}
+    with observability.bound(request=ids.get("request_id"), correlation=ids.get("correlation_id")):
+        outcome = deliver(outbox_id)
+        log.info("e-mail %s: %s", outbox_id, outcome, extra={"outbox_id": outbox_id})
+        return outcome
+
+
+@worker_init.connect
+def _worker_metrics(**_: Any) -> None:
+    observed.serve_if_configured()  # a Celery worker's own port (DESKSTREAM_METRICS_PORT)
 
 
 @app.task(name=SWEEP)
@@ -277,6 +307,11 @@ def customer_info(customer_ids: Sequence[str]) -> dict[str, search.CustomerInfo]
     return found
 
 
+def events_table() -> str:
+    """The event store's table: the notification log the frontiers are counted on."""
+    return log_table(get_application().recorder)  # type: ignore[arg-type]
+
+
 def opensearch_store(*, stream: bool = False) -> os_search.OpenSearchSearchStore:
     return os_search.OpenSearchSearchStore(
         opensearch_client(),
@@ -284,6 +319,8 @@ def opensearch_store(*, stream: bool = False) -> os_search.OpenSearchSearchStore
         customer_info,
         refresh=settings.OPENSEARCH_REFRESH,
         stream=stream,
+        # From Kafka: the applied versions beside the event store, for the frontier.
+        versions=PostgresAppliedVersions(events_table()) if stream else None,
     )
 
 
@@ -398,6 +435,123 @@ def rescan_waiting_attachments() -> int:
     return rescan_attachments(grace=attachment_scans.RESCAN_GRACE)
 
 
+# ------------------------------------------------------------------------------ AI drafts
+SIMILAR_CANDIDATES = 20  # similar tickets looked at for resolved ones
+
+
+def draft_model_name() -> str:
+    """The model drafts use: the admin's choice, else ``DESKSTREAM_LLM_MODEL``."""
+    return str(draft_store.current()["model"] or settings.LLM_MODEL)
+
+
+@functools.lru_cache(maxsize=4)
+def _chat_model(
+    base_url: str, model: str, timeout: float, retries: int, max_tokens: int, moderation: bool
+) -> OpenAIChatModel:
+    return OpenAIChatModel(  # one client (and its connection pool) per configuration
+        base_url=base_url,
+        model=model,
+        api_key=settings.LLM_API_KEY,
+        timeout=timeout,
+        max_retries=retries,
+        max_tokens=max_tokens,
+        moderation=moderation,
+    )
+
+
+def drafter() -> Drafter:
+    """A model when one is configured (base URL and model), else retrieval."""
+    model = draft_model_name()
+    if settings.LLM_BASE_URL and model:
+        return ModelDrafter(
+            _chat_model(
+                settings.LLM_BASE_URL,
+                model,
+                settings.LLM_TIMEOUT,
+                settings.LLM_MAX_RETRIES,
+                settings.LLM_MAX_TOKENS,
+                settings.LLM_MODERATION,
+            )
+        )
+    return RetrievalDrafter()
+
+
+def draft_source() -> tuple[str, str]:
+    chosen = drafter()
+    return chosen.source, chosen.model
+
+
+def draft_customer(customer_id: str) -> Customer:
+    info = customer_info([customer_id]).get(customer_id)
+    if info is None:
+        return Customer(name="")
+    return Customer(info.name, info.company, info.email, info.phone)
+
+
+def agent_name(user_id: str) -> str:
+    user = User.objects.filter(pk=parse_natural(user_id) or 0).first()
+    return user.display_name if user else ""
+
+
+def similar_examples(ticket_id: UUID, limit: int) -> list[ResolvedExample]:
+    """The replies that resolved the tickets most similar to this one, best first."""
+    hits = search_index().similar(
+        ticket_id, SearchPrincipal(Role.AGENT, "drafts"), SIMILAR_CANDIDATES
+    )
+    order = [hit.ticket_id for hit in hits if hit.ticket_id is not None]
+    replies = readmodels.resolving_replies(order)
+    names = customer_info([replies[t][1] for t in order if t in replies])
+    examples = []
+    for tid in order:
+        if tid in replies:
+            subject, customer_id, reply = replies[tid]
+            name = names[customer_id].name if customer_id in names else ""
+            examples.append(ResolvedExample(tid, subject, reply, name))
+    return examples[:limit]
+
+
+def publish_draft(user_id: str, ticket_id: UUID, frame: dict[str, Any]) -> None:
+    publisher().send_draft(user_id, ticket_id, frame)
+
+
+def draft_price(model: str) -> tuple[float, float]:
+    if model == draft_model_name() and settings.LLM_BASE_URL:
+        return settings.LLM_PRICE_INPUT, settings.LLM_PRICE_OUTPUT
+    return 0.0, 0.0  # retrieval (or a model whose price is not configured)
+
+
+def draft_services() -> draft_process.DraftServices:
+    return draft_process.DraftServices(
+        drafter=drafter,
+        customer=draft_customer,
+        agent_name=agent_name,
+        similar=similar_examples,
+        publish=publish_draft,
+        price=draft_price,
+        allowed_contacts=(settings.EMAIL_FROM,),
+    )
+
+
+@app.task(name=DRAFT)
+def generate_draft(ticket_id: str, draft_id: str) -> str:
+    """Write, check, stream and record one requested draft (nothing if it was recorded)."""
+    try:
+        return draft_process.generate(
+            get_application(), draft_services(), UUID(ticket_id), UUID(draft_id)
+        )
+    finally:
+        if not app.conf.task_always_eager:
+            connection.close()
+
+
+def enqueue_draft(ticket_id: UUID, draft_id: UUID) -> None:
+    generate_draft.delay(str(ticket_id), str(draft_id))
+
+
+def draft_ports() -> drafts.DraftPorts:
+    return drafts.DraftPorts(generate_later=enqueue_draft, source=draft_source)
+
+
 # ------------------------------------------------------------------------------ projectors
 def _search_store() -> Any:
     if opensearch_enabled():
@@ -495,6 +649,7 @@ def runner(name: str, source: EventSource | None = None) -> ProjectionRunner:
         projection,
         batch_size=settings.PROJECTION_BATCH_SIZE,
         interval=settings.PROJECTION_INTERVAL_MS / 1000,
+        name=name,
     )
 
 
@@ -561,8 +716,7 @@ def kafka_store(name: str) -> Any:
         return analytics_store()  # exactly once by ticket version, from whatever source
     if name == search.NAME:
         return opensearch_store(stream=True)
-    recorder = get_application().recorder
-    return VersionedProjectionStore.like(store(name), log_table(recorder))  # type: ignore[arg-type]
+    return VersionedProjectionStore.like(store(name), events_table())
 
 
 def group_id(name: str) -> str:
@@ -584,7 +738,7 @@ def kafka_runner(name: str) -> StreamRunner:
         max_poll_records=settings.PROJECTION_BATCH_SIZE,
     )
     source = kafka_source.KafkaStreamSource(consumer, get_application().mapper)
-    return StreamRunner(source, projection, batch_size=settings.PROJECTION_BATCH_SIZE)
+    return StreamRunner(source, projection, batch_size=settings.PROJECTION_BATCH_SIZE, name=name)
 
 
 # ------------------------------------------------------------------------------ real time
@@ -664,10 +818,28 @@ def websocket_application() -> ASGIApp:
 
 
 def publisher() -> ChannelsFramePublisher:
+    """To this process's sockets (the in-memory layer; Redis with ``local`` fan-out), or to
+    every process's through Redis (the elected ``leader``), ADR 0044."""
     layer: Any = get_channel_layer()
     if isinstance(layer, InMemoryChannelLayer):
         return ChannelsFramePublisher(layer, server_loop)
+    if settings.PUSH_FANOUT == "local":
+        return ChannelsFramePublisher(layer, server_loop, local=True)
     return ChannelsFramePublisher(layer)
+
+
+def push_leader() -> PostgresLeaderLock | None:
+    """The lock that elects the one push publisher of the processes sharing Redis and the
+    channel prefix (``leader`` fan-out); None: this process publishes to its own sockets."""
+    if not settings.REDIS_URL or settings.PUSH_FANOUT != "leader":
+        return None
+    return PostgresLeaderLock(
+        conninfo_from_django(settings.DATABASES["default"]),
+        f"{settings.REDIS_URL} {settings.CHANNELS_PREFIX}push",
+    )
+
+
+push_counters = PushCounters()
 
 
 def push_thread(stop: threading.Event) -> threading.Thread:
@@ -678,7 +850,27 @@ def push_thread(stop: threading.Event) -> threading.Thread:
         aggregate_log=aggregate_log,
         sync_interval=settings.REALTIME_SYNC_INTERVAL,
         batch_size=settings.PROJECTION_BATCH_SIZE,
+        leader=push_leader(),
+        failover_interval=settings.PUSH_FAILOVER,
+        counters=push_counters,
     )
+
+
+def push_threads(stop: threading.Event) -> list[threading.Thread]:
+    """The push projector, and with Redis the report of this process's fan-out counters."""
+    threads = [push_thread(stop)]
+    if settings.REDIS_URL:
+        report = RedisFanoutReport(settings.REDIS_URL, settings.CHANNELS_PREFIX)
+        stats = realtime_services().stats
+        threads.append(
+            runtime.ticker_thread(
+                stop,
+                lambda: report.report(push_counters, stats, mode=settings.PUSH_FANOUT),
+                settings.REALTIME_SYNC_INTERVAL,
+                "push-fanout-report",
+            )
+        )
+    return threads
 
 
 # ------------------------------------------------------------------------------ runtime
@@ -689,7 +881,7 @@ def start_push_in_process(stop: threading.Event) -> None:
     """The push projector alone, in a thread of this process (the web server's, beside the
     projector process), and the analytics projector when it is chDB's (ADR 0030); ``close``
     stops them before the event store closes."""
-    threads = [push_thread(stop)]
+    threads = push_threads(stop)
     if analytics_here(web=True, every_projector=False):
         threads += analytics_threads(stop)
     in_process.add(stop, threads)
@@ -752,7 +944,7 @@ def start_in_process(
         interval=settings.PROJECTION_INTERVAL_MS / 1000,
     )
     if push:  # the push projector (WebSocket frames) has no tables, so it is not in STORES
-        threads.append(push_thread(stop))
+        threads += push_threads(stop)
     threads.append(delivery.sweeper_thread(sweep, settings.OUTBOX_SWEEP_INTERVAL, stop))
     if settings.CLAMD_ADDRESS:  # without a scanner, waiting files have nothing to wait for
         threads.append(
@@ -767,6 +959,82 @@ def start_in_process(
     return threads
 
 
+# ------------------------------------------------------------------------------ operations
+def event_metadata_at(position: int) -> dict[str, str]:
+    """The metadata of the event at ``position`` (``{}`` if none, or none is there)."""
+    app_ = get_application()
+    found = app_.recorder.select_notifications(start=position, limit=1)
+    if not found or found[0].id != position:
+        return {}
+    return dict(decoder(app_.mapper)(found[0])[1])
+
+
+def projector_positions() -> dict[str, Callable[[], int]]:
+    """How to read each projector's position that runs in this deployment: the PostgreSQL
+    ones always, analytics when it is on (ClickHouse's, or chDB in this web process)."""
+    positions: dict[str, Callable[[], int]] = {
+        name: functools.partial(lambda n: store(n).position(), name) for name in STORES
+    }
+    if analytics_here(web=True, every_projector=True):
+        positions[ANALYTICS] = lambda: analytics_store().position()
+    return positions
+
+
+def _database_answers() -> None:
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1")
+
+
+def readiness() -> health.Readiness:
+    return health.readiness(
+        _database_answers,
+        lambda: event_source().head(),
+        projector_positions(),
+        settings.READY_MAX_LAG,
+    )
+
+
+def celery_queue_depth() -> dict[str, int]:
+    """Tasks waiting in the Celery queue (Redis broker); nothing without a broker."""
+    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL.startswith("redis"):
+        return {}
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2)
+    try:
+        queue = settings.CELERY_TASK_DEFAULT_QUEUE
+        return {queue: int(client.llen(queue))}
+    finally:
+        client.close()
+
+
+def serve_metrics() -> None:
+    """The scrape-time gauges of this web process's ``GET /metrics`` (``config/urls.py``)."""
+    observed.add_source(
+        "projectors", lambda: health.projector_gauges(event_source().head, projector_positions())
+    )
+    observed.add_source(
+        "outbox",
+        lambda: [
+            health.counts_gauge(
+                "deskstream_email_outbox_depth",
+                "E-mails in the outbox not sent: pending (to send or retry) and failed.",
+                "status",
+                pg_notifications.outbox_depth(),
+            )
+        ],
+    )
+    observed.add_source(
+        "celery",
+        lambda: [
+            health.counts_gauge(
+                "deskstream_celery_queue_depth",
+                "Tasks waiting in the Celery broker's queue.",
+                "queue",
+                celery_queue_depth(),
+            )
+        ],
+    )
+
+
 def close() -> None:
     """Stop the projector threads of this process (each finishes its batch), then close the
     event store's connections (left to interpreter teardown, their finalizer fails)."""
@@ -778,3 +1046,60 @@ def close() -> None:
 
 
 lifecycle.on_shutdown(close)
+
+
+# ------------------------------------------------------------------------------ admin console
+def projector_status(name: str, head: int) -> dict[str, Any]:
+    """One projector's row: the source its tables were built from, its position, its lag and
+    where its data lives. ``projector status`` and the console's projections page both show
+    this. Raises what its store raises when that is unreachable."""
+    if name == ANALYTICS:
+        where = "ClickHouse" if settings.CLICKHOUSE_URL else f"chDB {settings.ANALYTICS_PATH}"
+        try:
+            position = analytics_store().position()
+        except DirectoryInUseError:  # chDB's directory: the web server's process owns it
+            return {"source": "log", "position": None, "lag": None,
+                    "where": f"{where} (owned by the web server)"}  # fmt: skip
+        # A high-water mark under Kafka: the lag counts from it.
+        return {"source": "log/kafka", "position": position, "lag": max(head - position, 0),
+                "where": where}  # fmt: skip
+    live = store(name)
+    position = live.position()
+    where = "PostgreSQL"
+    status = getattr(live, "status", None)
+    if status is not None:  # OpenSearch: the alias and the index behind it
+        info = status()
+        where = f"alias {info['alias']} -> index {info['index']} ({info['documents']} docs)"
+    with connection.cursor() as cursor:
+        recorded = recorded_source(cursor, name)  # feed.py's rule, as its claims check
+    if name in KAFKA_PROJECTORS and recorded is not None and recorded[1] == KAFKA:
+        # Fed by Kafka: the position is the contiguous frontier; the lag counts the events
+        # not applied yet (some above the frontier may be).
+        return {"source": "kafka", "position": position, "lag": kafka_store(name).unapplied(),
+                "where": where}  # fmt: skip
+    return {"source": "log", "position": position, "lag": max(head - position, 0), "where": where}
+
+
+def _rebuild_lease(name: str) -> FeedLeases:
+    leases = feed_leases(f"console rebuild {name}")
+    try:
+        leases.claim(name, LOG, switching=True)
+    except BaseException:
+        leases.close()
+        raise
+    return leases
+
+
+@functools.cache
+def rebuilds() -> Rebuilds:
+    """Rebuilds started from the admin console, in threads of the web server's process."""
+    return Rebuilds(
+        RebuildPorts(
+            names=lambda: list(PROJECTORS) if settings.ANALYTICS else list(STORES),
+            event_source=event_source,
+            store=projection_store,
+            batch_size=lambda name: runner(name).batch_size,
+            lease=_rebuild_lease,
+            status=projector_status,
+        )
+    )

@@ -27,6 +27,7 @@ SWEEP = "deskstream.sweep_notification_outbox"
 CHECK_SLA = "deskstream.check_sla"
 SCAN = "deskstream.scan_attachment"
 RESCAN = "deskstream.rescan_attachments"
+DRAFT = "deskstream.generate_draft"
 
 app = Celery("deskstream")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -12,7 +12,12 @@ from typing import Any
 
 import structlog
 
+from infra.auth.providers import PIPELINE as SOCIAL_PIPELINE
+from infra.auth.providers import Provider
+from infra.auth.providers import from_environment as social_providers
 from infra.auth.secret_key import PLACEHOLDER, installation_key
+from infra.observability import context as observability_context
+from infra.observability import errors as error_reports
 from infra.postgres.connection import DEFAULT_URL, database_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -51,6 +56,10 @@ ALLOWED_HOSTS = env_list("DESKSTREAM_ALLOWED_HOSTS", "127.0.0.1,localhost,testse
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
+    # Social sign-in (ADR 0038): the sign-in flow's server-side session (state, nonce, PKCE
+    # verifier) and social-auth's tables (linked provider accounts, single-use nonces).
+    "django.contrib.sessions",
+    "social_django",
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
@@ -63,6 +72,7 @@ INSTALLED_APPS = [
     "infra.automation.apps.AutomationConfig",
     "infra.kafka.apps.KafkaConfig",
     "infra.ratelimit.apps.RateLimitConfig",
+    "infra.llm.apps.DraftsConfig",
     "command_api.apps.CommandApiConfig",
     "cli.apps.CliConfig",
 ]
@@ -135,9 +145,23 @@ DATABASES["default"]["OPTIONS"] = {
 }
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("DESKSTREAM_TEST_DB", "test_deskstream")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# Social sign-in providers offered on the sign-in page (GET /api/auth/providers): dicts with
-# "id", "name" and "url" (where the browser starts that sign-in). None are configured yet.
-SOCIAL_PROVIDERS: list[dict[str, str]] = []
+# Social sign-in (docs/operations.md#social-sign-in, ADR 0038): the providers whose client id
+# and secret the environment gives (DESKSTREAM_GOOGLE_*, _GITHUB_*, _FACEBOOK_*, _OIDC_*),
+# offered on the sign-in page (GET /api/auth/providers). social-auth reads each provider's
+# settings from here (infra/auth/social.py: SignInStrategy), the rest from SOCIAL_AUTH_*.
+SOCIAL_PROVIDERS: list[Provider] = social_providers(os.environ)
+SOCIAL_AUTH_PIPELINE = SOCIAL_PIPELINE
+SOCIAL_AUTH_REQUESTS_TIMEOUT = float(os.environ.get("DESKSTREAM_SOCIAL_TIMEOUT", "5"))
+# The flow's state lives in a server-side session (django_session) for at most this long,
+# keyed by an HttpOnly cookie sent to /api/auth/ only.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SIGNIN_SESSION_TTL = int(os.environ.get("DESKSTREAM_SIGNIN_SESSION_TTL_SECONDS", "600"))
+# The one-time code that hands a finished sign-in to the web app: single use, this short-lived.
+SIGNIN_CODE_TTL = timedelta(seconds=int(os.environ.get("DESKSTREAM_SIGNIN_CODE_TTL_SECONDS", "60")))
+# Where the browser lands after a sign-in (the web app), with #signin_code= or #signin_error=.
+SIGNIN_REDIRECT_URL = os.environ.get("DESKSTREAM_SIGNIN_REDIRECT_URL", "/")
+# Facebook has no "verified" flag; it shares an address only once the user confirmed it.
+FACEBOOK_EMAIL_TRUSTED = env_bool("DESKSTREAM_FACEBOOK_EMAIL_TRUSTED", True)
 
 AUTH_USER_MODEL = "accounts.User"
 
@@ -190,6 +214,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ScanStatusEnum": "read_api.serializers.SCAN_STATUSES",
         "StatusEnum": "read_api.serializers.STATUSES",
+        "StaffRoleEnum": "command_api.admin_views.STAFF_ROLES",
+        "RoleEnum": "infra.auth.models.ROLE_CHOICES",
     },
 }
 
@@ -240,7 +266,7 @@ CHANNELS_PREFIX = os.environ.get("DESKSTREAM_CHANNELS_PREFIX") or (
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "infra.realtime.layers.PushPubSubLayer",
             "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNELS_PREFIX},
         }
     }
@@ -252,6 +278,14 @@ else:
         }
     }
 PUSH_IN_PROCESS = env_bool("DESKSTREAM_PUSH_IN_PROCESS", True)
+# How frames reach the sockets of several server processes (Redis only, ADR 0044): "leader",
+# one process elected with a PostgreSQL advisory lock publishes each frame once through Redis
+# and every process delivers it to its own sockets (the others try to take over every
+# FAILOVER seconds); "local", every process follows the log and delivers to its own sockets.
+PUSH_FANOUT = os.environ.get("DESKSTREAM_PUSH_FANOUT", "leader")
+if PUSH_FANOUT not in ("leader", "local"):
+    raise RuntimeError(f"DESKSTREAM_PUSH_FANOUT must be leader or local, not {PUSH_FANOUT!r}")
+PUSH_FAILOVER = float(os.environ.get("DESKSTREAM_PUSH_FAILOVER", "1.0"))
 REALTIME_SYNC_INTERVAL = float(os.environ.get("DESKSTREAM_WS_SYNC_INTERVAL", "2.0"))
 REALTIME_SILENCE_TIMEOUT = float(os.environ.get("DESKSTREAM_WS_SILENCE_TIMEOUT", "6.0"))
 REALTIME_AUTH_TIMEOUT = float(os.environ.get("DESKSTREAM_WS_AUTH_TIMEOUT", "10.0"))
@@ -275,6 +309,8 @@ CELERY_TASK_ALWAYS_EAGER = env_bool(
 )
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("DESKSTREAM_CELERY_QUEUE", "deskstream")
 OUTBOX_SWEEP_INTERVAL = float(os.environ.get("DESKSTREAM_OUTBOX_SWEEP_INTERVAL", "30"))
+# Seconds an enqueued e-mail's row is left to its task before the sweep enqueues it again.
+OUTBOX_ENQUEUE_GRACE = float(os.environ.get("DESKSTREAM_OUTBOX_ENQUEUE_GRACE", "60"))
 EMAIL_MAX_ATTEMPTS = int(os.environ.get("DESKSTREAM_EMAIL_MAX_ATTEMPTS", "5"))
 # An e-mail for an event older than this when projected is skipped (first run over history).
 EMAIL_MAX_AGE_HOURS = float(os.environ.get("DESKSTREAM_EMAIL_MAX_AGE_HOURS", "24"))
@@ -379,9 +415,16 @@ LOG_FORMAT = os.environ.get("DESKSTREAM_LOG_FORMAT", "console").strip().lower()
 if LOG_FORMAT not in {"console", "json"}:
     raise RuntimeError(f"DESKSTREAM_LOG_FORMAT must be console or json, not {LOG_FORMAT!r}")
 _LOG_FIELDS: list[Any] = [
+    # The request id and correlation id of the request, projector batch or task at hand.
+    observability_context.add_ids,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
+    # The structured fields a record passes as ``extra`` (the projectors' "event applied"
+    # lines, the e-mail task's): only these, so nothing else a library passes leaks in.
+    structlog.stdlib.ExtraAdder(
+        allow=["correlation_id", "request_id", "projector", "position", "event_type", "outbox_id"]
+    ),
 ]
 _LOG_RENDERING: list[Any] = (
     [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
@@ -406,7 +449,43 @@ LOGGING = {
             ],
         }
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structlog"}},
+    # The social sign-in callback's query (the provider's code) never reaches a log line.
+    "filters": {"signin_callback": {"()": "infra.auth.log_redaction.RedactSignInCallback"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "structlog",
+            "filters": ["signin_callback"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DESKSTREAM_LOG_LEVEL", "WARNING")},
     "loggers": {"kafka": {"level": os.environ.get("DESKSTREAM_KAFKA_LOG_LEVEL", "WARNING")}},
 }
+
+# AI drafts (infra/llm, ADR 0036). With a base URL, drafts come from that OpenAI-compatible
+# chat endpoint (OpenAI, Azure, vLLM, Ollama, a llama.cpp server); without one, from
+# retrieval (the replies that resolved the most similar tickets). The key is read from the
+# environment only, never stored. Prices are USD per million tokens (for the recorded cost).
+LLM_BASE_URL = os.environ.get("DESKSTREAM_LLM_BASE_URL", "")
+LLM_MODEL = os.environ.get("DESKSTREAM_LLM_MODEL", "")
+LLM_API_KEY = os.environ.get("DESKSTREAM_LLM_API_KEY", "")
+LLM_TIMEOUT = float(os.environ.get("DESKSTREAM_LLM_TIMEOUT", "30"))
+LLM_MAX_RETRIES = int(os.environ.get("DESKSTREAM_LLM_MAX_RETRIES", "2"))
+LLM_MAX_TOKENS = int(os.environ.get("DESKSTREAM_LLM_MAX_TOKENS", "600"))
+LLM_PRICE_INPUT = float(os.environ.get("DESKSTREAM_LLM_PRICE_INPUT", "0"))
+LLM_PRICE_OUTPUT = float(os.environ.get("DESKSTREAM_LLM_PRICE_OUTPUT", "0"))
+LLM_MODERATION = env_bool("DESKSTREAM_LLM_MODERATION", False)
+# Operations (docs/operations.md#metrics-and-probes, ADR 0042). GET /metrics answers a request
+# with ``Authorization: Bearer <DESKSTREAM_METRICS_TOKEN>``; without a token configured, only
+# requests from the loopback address. /readyz is 503 while a projector is more than
+# READY_MAX_LAG events behind the log.
+METRICS_TOKEN = os.environ.get("DESKSTREAM_METRICS_TOKEN", "")
+READY_MAX_LAG = int(os.environ.get("DESKSTREAM_READY_MAX_LAG", "1000"))
+# Error reports to Sentry when a DSN is set, personal data scrubbed (infra/observability/errors.py).
+SENTRY_DSN = os.environ.get("DESKSTREAM_SENTRY_DSN", "")
+if SENTRY_DSN:
+    error_reports.init(
+        SENTRY_DSN,
+        environment=os.environ.get("DESKSTREAM_SENTRY_ENVIRONMENT", "production"),
+        traces_sample_rate=float(os.environ.get("DESKSTREAM_SENTRY_TRACES_SAMPLE_RATE", "0")),
+    )

@@ -10,17 +10,21 @@ from django.urls import URLPattern, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from command_api import (
+    admin_views,
     agent_views,
     attachments,
     auth_views,
+    drafts,
     email_views,
     settings_views,
+    signin_views,
     views,
 )
 from config import bootstrap
 from infra.server import webapp
 from infra.server.routing import route
-from read_api import analytics, search
+from read_api import admin_views as read_admin
+from read_api import analytics, operations, search
 from read_api import auth_views as read_auth
 from read_api import email_views as read_email
 from read_api import settings_views as read_settings
@@ -31,6 +35,16 @@ search.SearchBackend.configure(bootstrap.search_index, bootstrap.search_position
 # The upload and download views take their ports (blob store, master key, limits, how a scan
 # is enqueued) from the composition root.
 attachments.provide(bootstrap.attachment_ports)
+drafts.provide(bootstrap.draft_ports)  # how a draft's generation is enqueued
+# The console's projections page: status from, and rebuilds in, the composition root's stores.
+admin_views.provide_rebuilds(
+    lambda name, by: bootstrap.rebuilds().start(name, by), lambda: bootstrap.rebuilds().names()
+)
+read_admin.provide_projector_status(lambda: bootstrap.rebuilds().status())
+
+# /readyz asks the composition root; /metrics serves its scrape-time gauges (ADR 0042).
+operations.provide(bootstrap.readiness)
+bootstrap.serve_metrics()
 
 handler404 = "command_api.errors.json_not_found"
 handler500 = "command_api.errors.json_server_error"
@@ -40,6 +54,7 @@ MESSAGES = route(GET=read.MessageListView, POST=views.MessagesView)
 api: list[URLPattern] = [
     # Tickets and their threads
     path("tickets", route(GET=read.TicketListView, POST=views.TicketsView), name="tickets"),
+    path("ticket-views", route(GET=read.TicketViewsView), name="ticket-views"),
     path(
         "tickets/<str:ticket_id>",
         route(
@@ -70,8 +85,19 @@ api: list[URLPattern] = [
         route(GET=attachments.AttachmentDownloadView),
         name="attachment-download",
     ),
+    path(
+        "tickets/<str:ticket_id>/drafts",
+        route(POST=drafts.DraftsView),
+        name="ticket-drafts",
+    ),
+    path(
+        "tickets/<str:ticket_id>/drafts/<str:draft_id>",
+        route(GET=drafts.DraftDetailView),
+        name="ticket-draft",
+    ),
     path("tickets/<str:ticket_id>/status", route(POST=views.StatusView), name="ticket-status"),
     path("tickets/<str:ticket_id>/assign", route(POST=views.AssignView), name="ticket-assign"),
+    path("tickets/<str:ticket_id>/team", route(PUT=admin_views.TicketTeamView), name="ticket-team"),
     # Agents and customers
     path(
         "agents/me/availability",
@@ -90,6 +116,7 @@ api: list[URLPattern] = [
     ),
     path("agents/workload", route(GET=read.AgentWorkloadView), name="agent-workload"),
     path("customers", route(GET=read.CustomerDirectoryView), name="customers"),
+    path("customers/<str:customer_id>", route(GET=read.CustomerDetailView), name="customer"),
     # Notifications and search
     path("notifications", route(GET=read.NotificationListView), name="notifications"),
     path(
@@ -127,6 +154,18 @@ api: list[URLPattern] = [
     path("auth/logout", route(POST=auth_views.LogoutView), name="auth-logout"),
     path("auth/demo-login", route(POST=auth_views.DemoLoginView), name="auth-demo-login"),
     path("auth/providers", route(GET=read_auth.ProvidersView), name="auth-providers"),
+    # Social sign-in (browser navigations) and its one-time code exchange
+    path(
+        "auth/login/<str:provider>",
+        route(GET=signin_views.SocialBeginView),
+        name="auth-login",
+    ),
+    path(
+        "auth/complete/<str:provider>",
+        route(GET=signin_views.SocialCompleteView),
+        name="auth-complete",
+    ),
+    path("auth/exchange", route(POST=signin_views.SignInExchangeView), name="auth-exchange"),
     path("auth/me", route(GET=read_auth.MeView), name="auth-me"),
     # Admin settings and the local outbox
     path(
@@ -142,6 +181,11 @@ api: list[URLPattern] = [
             DELETE=email_views.EmailTemplateEditView,
         ),
         name="email-template",
+    ),
+    path(
+        "settings/email-templates/<str:kind>/preview",
+        route(POST=read_email.EmailTemplatePreviewView),
+        name="email-template-preview",
     ),
     path("outbox", route(GET=read_email.OutboxListView), name="outbox"),
     path("outbox/<str:name>", route(GET=read_email.OutboxMessageView), name="outbox-message"),
@@ -172,6 +216,11 @@ api: list[URLPattern] = [
         name="settings-rate-limits",
     ),
     path(
+        "settings/drafts",
+        route(GET=drafts.DraftSettingsView, PUT=drafts.DraftSettingsEditView),
+        name="settings-drafts",
+    ),
+    path(
         "settings/tickets",
         route(
             GET=read_settings.TicketIntakeSettingsView,
@@ -181,7 +230,69 @@ api: list[URLPattern] = [
     ),
 ]
 
+admin: list[URLPattern] = [
+    # The admin console (admins only)
+    path("agents", route(GET=read_admin.AdminAgentListView), name="admin-agents"),
+    path("agents/invite", route(POST=admin_views.InviteAgentView), name="admin-agent-invite"),
+    path(
+        "agents/<str:user_id>/deactivate",
+        route(POST=admin_views.DeactivateAgentView),
+        name="admin-agent-deactivate",
+    ),
+    path(
+        "agents/<str:user_id>/reactivate",
+        route(POST=admin_views.ReactivateAgentView),
+        name="admin-agent-reactivate",
+    ),
+    path(
+        "agents/<str:user_id>/role", route(PUT=admin_views.AgentRoleView), name="admin-agent-role"
+    ),
+    path(
+        "teams",
+        route(GET=read_admin.AdminTeamListView, POST=admin_views.CreateTeamView),
+        name="admin-teams",
+    ),
+    path("teams/<str:team_id>", route(PATCH=admin_views.EditTeamView), name="admin-team"),
+    path(
+        "teams/<str:team_id>/members",
+        route(POST=admin_views.TeamMembersView),
+        name="admin-team-members",
+    ),
+    path(
+        "teams/<str:team_id>/members/<str:user_id>",
+        route(DELETE=admin_views.TeamMemberView),
+        name="admin-team-member",
+    ),
+    path("audit", route(GET=admin_views.AuditView), name="admin-audit"),
+    path("audit.csv", route(GET=admin_views.AuditCsvView), name="admin-audit-csv"),
+    path(
+        "customers/<str:customer_id>",
+        route(GET=read_admin.CustomerProfileView),
+        name="admin-customer",
+    ),
+    path("projections", route(GET=read_admin.ProjectorStatusView), name="admin-projections"),
+    path(
+        "projections/rebuilds",
+        route(GET=read_admin.RebuildListView),
+        name="admin-rebuilds",
+    ),
+    path(
+        "projections/rebuilds/<str:rebuild_id>",
+        route(GET=read_admin.RebuildView),
+        name="admin-rebuild",
+    ),
+    path(
+        "projections/<str:name>/rebuild",
+        route(POST=admin_views.RebuildProjectionView),
+        name="admin-projection-rebuild",
+    ),
+]
+
 urlpatterns = [
+    path("api/admin/", include(admin)),
+    path("healthz", operations.HealthView.as_view(), name="healthz"),
+    path("readyz", operations.ReadyView.as_view(), name="readyz"),
+    path("metrics", operations.MetricsView.as_view(), name="metrics"),
     path("api/", include(api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI with its init script at ?script= rather than inline (the CSP allows none).

@@ -65,6 +65,8 @@ class Need:
     tags: frozenset[str] = frozenset()
     language: str = "en"
     avoid: str | None = None  # the agent it was just taken from: never given back by automation
+    team: frozenset[str] | None = None  # the ticket's team's members; None: no team
+    team_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ def ineligible_because(
     """Why this agent cannot take this ticket now, or None if it can."""
     if candidate.user_id == need.avoid:
         return "the ticket was just taken from this agent"
+    if need.team is not None and candidate.user_id not in need.team:
+        return f"not a member of team {need.team_name}"
     if candidate.availability != ONLINE:
         return f"{candidate.availability}, not online"
     if candidate.open_tickets >= candidate.capacity:
@@ -145,11 +149,14 @@ def choose(
 
 
 def _reason(why: str, agent: Candidate, need: Need, skills: frozenset[str]) -> str:
-    """E.g. "least loaded: 2/5 open, skill billing, language en, online"."""
+    """E.g. "least loaded: 2/5 open, skill billing, language en, online", prefixed with
+    "team Billing (3 members), " for a ticket routed to a team."""
     if skills:
         skill = ("skill " if len(skills) == 1 else "skills ") + ", ".join(sorted(skills))
     else:
         skill = "no skill required"
+    if need.team is not None:
+        why = f"team {need.team_name} ({len(need.team)} members), {why}"
     parts = [
         f"{why}: {agent.open_tickets}/{agent.capacity} open",
         skill,

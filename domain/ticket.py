@@ -8,6 +8,7 @@ ticket exactly. Stored topics are explicit (``deskstream.ticket:...``) so classe
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,14 @@ from domain.attachment import (
     check_file,
     clean_file_name,
     parse_verdict,
+)
+from domain.draft import (
+    DRAFT_TEXT_MAX,
+    REASON_MAX,
+    Draft,
+    DraftStatus,
+    parse_outcome,
+    parse_source,
 )
 from domain.errors import (
     ForeignTicketError,
@@ -261,6 +270,20 @@ class Ticket(Aggregate):
             ticket: Ticket = aggregate
             ticket.priority = Priority(self.to_priority)
 
+    class TeamChanged(Event):
+        """The team the ticket belongs to (automatic assignment picks among its members)."""
+
+        TOPIC = "deskstream.ticket:TeamChanged"
+
+        from_team_id: str | None
+        to_team_id: str | None
+        actor_id: str
+        actor_role: str
+
+        def apply(self, aggregate: Any) -> None:
+            ticket: Ticket = aggregate
+            ticket.team_id = self.to_team_id
+
     class TicketEdited(Event):
         TOPIC = "deskstream.ticket:TicketEdited"
 
@@ -344,6 +367,84 @@ class Ticket(Aggregate):
                 before, status=ScanStatus(self.verdict), signature=self.signature
             )
 
+    class DraftRequested(Event):
+        """An agent asked for an AI draft reply (staff bookkeeping: never public)."""
+
+        TOPIC = "deskstream.ticket:DraftRequested"
+
+        draft_id: UUID
+        language: str  # the language the agent wants the draft in
+        allow_internal: bool  # the agent allows internal notes' content in the draft
+        actor_id: str
+        actor_role: str
+
+        def apply(self, aggregate: Any) -> None:
+            ticket: Ticket = aggregate
+            ticket.drafts[self.draft_id] = Draft(
+                id=self.draft_id,
+                requested_by=self.actor_id,
+                requested_version=self.originator_version - 1,
+                language=self.language,
+                allow_internal=self.allow_internal,
+            )
+            ticket.draft_versions.add(self.originator_version)
+
+    class DraftGenerated(Event):
+        """The draft came back (or was refused, or failed), with its provenance: where it
+        came from, which model, the hash of the prompt, tokens, latency and cost."""
+
+        TOPIC = "deskstream.ticket:DraftGenerated"
+
+        draft_id: UUID
+        outcome: str  # ready | refused | failed
+        text: str  # the draft ("" unless ready)
+        reason: str  # why it was refused or failed
+        source: str  # model | retrieval
+        model: str
+        prompt_version: str
+        prompt_hash: str
+        context_version: int  # the ticket version the prompt was built from
+        prompt_tokens: int
+        completion_tokens: int
+        latency_ms: int
+        cost_usd: float
+        cached: bool
+        actor_id: str
+        actor_role: str
+
+        def apply(self, aggregate: Any) -> None:
+            ticket: Ticket = aggregate
+            ticket.drafts[self.draft_id] = replace(
+                ticket.drafts[self.draft_id],
+                status=DraftStatus(self.outcome),
+                text=self.text,
+                reason=self.reason,
+                source=self.source,
+                model=self.model,
+            )
+            ticket.draft_versions.add(self.originator_version)
+
+    class ReplySentFromDraft(Event):
+        """The agent sent a reply that started from a draft: how much they changed it (the
+        Levenshtein distance between the draft and the reply sent)."""
+
+        TOPIC = "deskstream.ticket:ReplySentFromDraft"
+
+        draft_id: UUID
+        message_id: UUID
+        edit_distance: int
+        draft_length: int
+        reply_length: int
+        actor_id: str
+        actor_role: str
+
+        def apply(self, aggregate: Any) -> None:
+            ticket: Ticket = aggregate
+            ticket.drafts[self.draft_id] = replace(
+                ticket.drafts[self.draft_id], sent_message_id=self.message_id
+            )
+            ticket.draft_versions.add(self.originator_version)
+
     # ------------------------------------------------------------------ state
     def __init__(
         self,
@@ -369,6 +470,9 @@ class Ticket(Aggregate):
         self.closed_at: datetime | None = None
         self.sla_breaches: dict[str, datetime] = {}  # target -> the deadline that passed
         self.attachments: dict[UUID, Attachment] = {}
+        self.drafts: dict[UUID, Draft] = {}
+        self.draft_versions: set[int] = set()  # the versions of draft events
+        self.team_id: str | None = None
 
     # ------------------------------------------------------------------ commands
     @classmethod
@@ -412,14 +516,19 @@ class Ticket(Aggregate):
         attachments: object = (),
         seen_version: int | None = None,
         message_id: UUID | None = None,
+        draft_id: UUID | None = None,
+        edit_distance: Callable[[str, str], int] | None = None,
     ) -> None:
-        """Add a message; a customer's public reply may also move the ticket (see the table)."""
+        """Add a message; a customer's public reply may also move the ticket (see the table).
+        A public reply may name the draft it started from (the author's own, ready and not
+        sent yet): ``ReplySentFromDraft`` then records how much it was edited."""
         actor = self._check_actor(author_id, author_role)
         self._require_not_closed()
         if internal and actor.role is Role.CUSTOMER:
             raise PermissionDeniedError("Only agents and admins write internal notes.")
         text = _clean_text(body, "body", BODY_MAX)
         files = clean_attachments(attachments)
+        draft = None if draft_id is None else self._sendable_draft(draft_id, actor, internal)
         if not internal and seen_version is not None:
             # Messages the author wrote themselves are not news to them.
             newer = [
@@ -441,6 +550,19 @@ class Ticket(Aggregate):
             internal=bool(internal),
             attachments=files,
         )
+        if draft is not None:
+            sent: Message = self.messages[-1]
+            distance = edit_distance or levenshtein
+            self.trigger_event(
+                self.ReplySentFromDraft,
+                draft_id=draft.id,
+                message_id=sent.id,
+                edit_distance=int(distance(draft.text, text)),
+                draft_length=len(draft.text),
+                reply_length=len(text),
+                actor_id=actor.id,
+                actor_role=actor.role.value,
+            )
         if not internal and actor.role is Role.CUSTOMER:
             self._on_customer_reply(actor)
 
@@ -517,6 +639,23 @@ class Ticket(Aggregate):
             self.PriorityChanged,
             from_priority=self.priority.value,
             to_priority=new.value,
+            actor_id=actor.id,
+            actor_role=actor.role.value,
+        )
+
+    def set_team(self, *, team_id: str | None, actor_id: str, actor_role: Role) -> None:
+        """Put the ticket in a team (``None``: in none). Whether the team exists and is not
+        archived is the caller's to check: the ticket knows no teams."""
+        actor = self._check_actor(actor_id, actor_role)
+        self._require_not_closed()
+        if actor.role is Role.CUSTOMER:
+            raise PermissionDeniedError("Only agents and admins route tickets to a team.")
+        if team_id == self.team_id:
+            return
+        self.trigger_event(
+            self.TeamChanged,
+            from_team_id=self.team_id,
+            to_team_id=team_id,
             actor_id=actor.id,
             actor_role=actor.role.value,
         )
@@ -670,6 +809,87 @@ class Ticket(Aggregate):
             actor_role=actor_role.value,
         )
 
+    def request_draft(
+        self,
+        *,
+        draft_id: UUID,
+        language: object,
+        actor_id: str,
+        actor_role: Role,
+        allow_internal: bool = False,
+    ) -> None:
+        """An agent (or admin) asks for a draft reply; customers never see drafts."""
+        actor = self._check_actor(actor_id, actor_role)
+        if actor.role not in (Role.AGENT, Role.ADMIN):
+            raise PermissionDeniedError("Only agents and admins ask for draft replies.")
+        self._require_not_closed()
+        if draft_id in self.drafts:
+            raise ValidationError("This draft exists already.", field="draft_id")
+        self.trigger_event(
+            self.DraftRequested,
+            draft_id=draft_id,
+            language=_clean_text(language, "language", LANGUAGE_MAX).lower(),
+            allow_internal=bool(allow_internal),
+            actor_id=actor.id,
+            actor_role=actor.role.value,
+        )
+
+    def record_draft(
+        self,
+        *,
+        draft_id: UUID,
+        outcome: object,
+        text: str,
+        reason: str,
+        source: object,
+        model: str,
+        prompt_version: str,
+        prompt_hash: str,
+        context_version: int,
+        prompt_tokens: int,
+        completion_tokens: int,
+        latency_ms: int,
+        cost_usd: float,
+        cached: bool,
+        actor_id: str,
+        actor_role: Role,
+    ) -> None:
+        """Record what came back for a requested draft, once (a retried task records
+        nothing more). A closed ticket still takes it: it is a fact about the request."""
+        if actor_role not in (Role.SYSTEM, Role.ADMIN):
+            raise PermissionDeniedError("Only the draft service records drafts.")
+        draft = self.drafts.get(draft_id)
+        if draft is None:
+            raise NotFoundError("No such draft.", id=str(draft_id))
+        if draft.status is not DraftStatus.REQUESTED:
+            return
+        status = parse_outcome(outcome)
+        body = text.strip() if status is DraftStatus.READY else ""
+        if status is DraftStatus.READY and not body:
+            raise ValidationError("A ready draft has text.", field="text")
+        numbers = (context_version, prompt_tokens, completion_tokens, latency_ms)
+        if any(n < 0 for n in numbers) or cost_usd < 0:
+            raise ValidationError("Counts, latency and cost are not negative.", field="tokens")
+        self.trigger_event(
+            self.DraftGenerated,
+            draft_id=draft_id,
+            outcome=status.value,
+            text=body[:DRAFT_TEXT_MAX],
+            reason=reason.strip()[:REASON_MAX],
+            source=parse_source(source).value,
+            model=model[:200],
+            prompt_version=prompt_version[:50],
+            prompt_hash=prompt_hash[:128],
+            context_version=context_version,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_ms=latency_ms,
+            cost_usd=float(cost_usd),
+            cached=bool(cached),
+            actor_id=actor_id,
+            actor_role=actor_role.value,
+        )
+
     def _met_by(self, target: SlaTarget, deadline: datetime) -> bool:
         if target is SlaTarget.FIRST_RESPONSE:
             return any(
@@ -686,6 +906,22 @@ class Ticket(Aggregate):
         )
 
     # ------------------------------------------------------------------ queries
+    @property
+    def content_version(self) -> int:
+        """The version of the ticket's last event that is not about drafts: what a draft's
+        prompt is built from (a draft's own events change nothing it reads)."""
+        version = self.version
+        while version in self.draft_versions:
+            version -= 1
+        return version
+
+    def draft_for(self, draft_id: UUID, *, actor_id: str, actor_role: Role) -> Draft:
+        """A draft, for the agent who asked for it (and admins); others find none."""
+        draft = self.drafts.get(draft_id)
+        if draft is None or (actor_role is not Role.ADMIN and draft.requested_by != actor_id):
+            raise NotFoundError("No such draft.", id=str(draft_id))
+        return draft
+
     def __deepcopy__(self, memo: dict[int, Any]) -> Ticket:
         """A copy that shares the (frozen) messages instead of copying every one.
 
@@ -731,6 +967,20 @@ class Ticket(Aggregate):
         return attachment
 
     # ------------------------------------------------------------------ helpers
+    def _sendable_draft(self, draft_id: UUID, actor: _Actor, internal: bool) -> Draft:
+        if actor.role is Role.CUSTOMER:
+            raise ValidationError("Only staff send replies from drafts.", field="draft_id")
+        draft = self.drafts.get(draft_id)
+        if draft is None or draft.requested_by != actor.id:
+            raise ValidationError("No such draft of yours on this ticket.", field="draft_id")
+        if internal:
+            raise ValidationError("A draft is sent as a public reply.", field="draft_id")
+        if draft.status is not DraftStatus.READY:
+            raise ValidationError(f"The draft is {draft.status.value}.", field="draft_id")
+        if draft.sent_message_id is not None:
+            raise ValidationError("A reply was sent from this draft already.", field="draft_id")
+        return draft
+
     def _attachment(self, attachment_id: UUID) -> Attachment:
         attachment = self.attachments.get(attachment_id)
         if attachment is None:
@@ -773,12 +1023,29 @@ def _parse_priority(value: object) -> Priority:
     return parse_priority(value)
 
 
+DRAFT_EVENTS = (Ticket.DraftRequested, Ticket.DraftGenerated, Ticket.ReplySentFromDraft)
+
+
 def is_public(event: object) -> bool:
     """Whether the ticket's customer learns of the event: not of internal notes or their
-    files, nor of SLA breaches (staff bookkeeping). Customers' views of a ticket (its
-    version, times) follow public events only."""
+    files, nor of SLA breaches or drafts (staff bookkeeping). Customers' views of a ticket
+    (its version, times) follow public events only."""
     if isinstance(
         event, Ticket.MessagePosted | Ticket.AttachmentUploaded | Ticket.AttachmentScanned
     ):
         return not event.internal  # an internal note's files are staff's too
-    return not isinstance(event, Ticket.SlaBreached)
+    return not isinstance(event, (Ticket.SlaBreached, Ticket.TeamChanged, *DRAFT_EVENTS))
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Edit distance (insertions, deletions, substitutions), two rows at a time. The
+    application passes a faster one (C); this one is the rule's definition."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]

@@ -191,6 +191,7 @@ def sweeper_thread(
                     sweep_due()
                 except Exception:
                     log.warning("outbox sweep failed; next try in %s s", interval, exc_info=True)
+                    connection.close()  # a broken one is never replaced otherwise
         finally:
             connection.close()
 

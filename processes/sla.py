@@ -124,6 +124,7 @@ def sla_check_thread(
                         log.info("SLA check: %s breaches recorded", result.recorded)
                 except Exception:
                     log.warning("SLA check failed; next try in %s s", interval, exc_info=True)
+                    connection.close()  # a broken one is never replaced otherwise
         finally:
             connection.close()
 

@@ -25,6 +25,7 @@ from domain.agent import Agent, Availability
 from domain.assignment import Candidate, Need, Policy, backlog_order, plan
 from domain.lifecycle import Priority, Status
 from domain.sla import BusinessCalendar
+from domain.team import Team
 from domain.ticket import Ticket
 from projections.ports import Envelope
 from projections.tickets import OPEN_STATUSES
@@ -62,10 +63,20 @@ class TicketFacts:
     version: int  # the ticket version a decision is made on
     orphaned: bool = False  # its agent went offline: give it to someone else
     avoid_agent_id: str | None = None  # taken from this agent: automation won't give it back
+    team_id: UUID | None = None  # routed to this team: only its members may get it
 
     @property
     def needs_agent(self) -> bool:
         return self.status == Status.OPEN.value or (self.orphaned and self.status in WORKING)
+
+
+@dataclass
+class TeamFacts:
+    id: UUID
+    name: str
+    archived: bool
+    members: list[str]
+    version: int
 
 
 class AssignmentState(Protocol):
@@ -76,6 +87,10 @@ class AssignmentState(Protocol):
     def agent(self, aggregate_id: UUID) -> AgentFacts | None: ...
 
     def put_agent(self, facts: AgentFacts) -> None: ...
+
+    def team(self, team_id: UUID) -> TeamFacts | None: ...
+
+    def put_team(self, facts: TeamFacts) -> None: ...
 
     def working_tickets_of(self, agent_user_id: str) -> list[TicketFacts]:
         """The tickets this agent is working on now (status in ``WORKING``)."""
@@ -110,6 +125,8 @@ def handle(envelope: Envelope, state: AssignmentState) -> None:
         _ticket_event(envelope, event, state)
     elif isinstance(event, Agent.Event):
         _agent_event(event, state)
+    elif isinstance(event, Team.Event):
+        _team_event(event, state)
 
 
 def _ticket_event(envelope: Envelope, event: Any, state: AssignmentState) -> None:
@@ -147,7 +164,30 @@ def _ticket_event(envelope: Envelope, event: Any, state: AssignmentState) -> Non
         facts.priority = event.to_priority
     elif isinstance(event, Ticket.TicketEdited):
         facts.tags = list(event.tags)
+    elif isinstance(event, Ticket.TeamChanged):
+        facts.team_id = None if event.to_team_id is None else UUID(event.to_team_id)
     state.put_ticket(facts)
+
+
+def _team_event(event: Any, state: AssignmentState) -> None:
+    if isinstance(event, Team.TeamCreated):
+        state.put_team(
+            TeamFacts(event.originator_id, event.name, False, [], event.originator_version)
+        )
+        return
+    team = state.team(event.originator_id)
+    if team is None:  # pragma: no cover - the log always starts a team with TeamCreated
+        return
+    if isinstance(event, Team.TeamRenamed):
+        team.name = event.to_name
+    elif isinstance(event, Team.TeamArchived | Team.TeamRestored):
+        team.archived = isinstance(event, Team.TeamArchived)
+    elif isinstance(event, Team.MemberAdded) and event.user_id not in team.members:
+        team.members.append(event.user_id)
+    elif isinstance(event, Team.MemberRemoved) and event.user_id in team.members:
+        team.members.remove(event.user_id)
+    team.version = event.originator_version
+    state.put_team(team)
 
 
 def _agent_event(event: Any, state: AssignmentState) -> None:
@@ -219,13 +259,19 @@ def candidate(agent: AgentFacts, load: int) -> Candidate:
     )
 
 
-def need(facts: TicketFacts) -> Need:
+def need(facts: TicketFacts, teams: dict[UUID, TeamFacts] | None = None) -> Need:
+    team = None if facts.team_id is None else (teams or {}).get(facts.team_id)
     return Need(
         ticket_id=facts.id,
         priority=Priority(facts.priority),
         tags=frozenset(facts.tags),
         language=facts.language,
         avoid=facts.avoid_agent_id,
+        # A team the manager has not seen (cannot happen in log order) routes to nobody.
+        team=(
+            None if facts.team_id is None else frozenset(team.members if team is not None else ())
+        ),
+        team_name=team.name if team is not None else "",
     )
 
 
@@ -237,6 +283,7 @@ def decide(
     policy: Policy,
     now: datetime,
     last_chosen: str | None,
+    teams: dict[UUID, TeamFacts] | None = None,
 ) -> tuple[list[AssignCommand], str | None]:
     """Decisions for the tickets that need an agent, most urgent and then oldest first.
 
@@ -251,7 +298,7 @@ def decide(
     skill_tags = {skill for a in agents for skill in a.skills}
     by_id = {t.id: t for t in waiting}
     decisions, last = plan(
-        [need(t) for t in waiting],
+        [need(t, teams) for t in waiting],
         candidates,
         policy=policy,
         skill_tags=skill_tags,

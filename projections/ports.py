@@ -7,11 +7,14 @@ order per aggregate); where its output goes is a store port it declares itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
+
+NO_METADATA: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,9 @@ class Envelope:
 
     position: int
     event: Any  # a domain event (``Ticket.MessagePosted`` ...)
+    # The event's metadata (``correlation_id``, ``request_id``: docs/events.md#metadata),
+    # beside it: never part of what a projector computes, only of what it logs.
+    metadata: Mapping[str, str] = field(default_factory=lambda: NO_METADATA, compare=False)
 
     @property
     def aggregate_id(self) -> UUID:
@@ -116,3 +122,20 @@ class StreamProjectionStore(Protocol):
         above it may be too: partitions advance unevenly)."""
 
     def batch(self) -> AbstractContextManager[StreamBatch]: ...
+
+
+class AppliedVersions(Protocol):
+    """What a store fed by a stream source keeps beside its own data, when that data cannot
+    tell its contiguous frontier (OpenSearch keeps each document's version, not the log's
+    positions): the last version of each aggregate applied, under a ``key`` (one per index
+    the store writes), and the frontier those make on the log."""
+
+    def record(self, key: str, applied: Mapping[Any, int], position: int) -> int:
+        """Record ``applied`` (aggregate id -> its newest version now applied) and return
+        the contiguous frontier, from ``position`` (the old one) on."""
+
+    def unapplied(self, key: str, position: int) -> int:
+        """How many events of the log after ``position`` are not applied under ``key``."""
+
+    def forget(self, key: str) -> None:
+        """Drop what ``key`` recorded (its index is gone)."""

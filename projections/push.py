@@ -62,14 +62,19 @@ class Delivery:
 
     ``prev`` is the position of the frame published before it to the same group, and
     ``family_prev`` to any group of the same ticket (public or staff), by this projector
-    run (None: unknown). A subscriber that has not seen ``prev`` lost a frame: it catches up
-    from the log before it delivers this one, so the client still gets them in order.
+    run. A subscriber that has not seen ``prev`` lost a frame: it catches up from the log
+    before it delivers this one, so the client still gets them in order. ``floor``: this run
+    published every frame of the log after it (None: unknown); a ``prev`` of None means no
+    frame of the group since the floor, so a subscriber that has not got up to the floor
+    cannot tell what it missed (a publisher that took over after another, ADR 0044) and
+    catches up too.
     """
 
     group: str
     frame: Frame
     prev: int | None = None
     family_prev: int | None = None
+    floor: int | None = None
 
 
 def family(group: str) -> str:
@@ -493,10 +498,22 @@ def replay_log(
 
 # ------------------------------------------------------------------------------ live projector
 @dataclass
+class PushCounters:
+    """What a push projector did, for the fan-out counters (docs/realtime.md): events it
+    turned into frames, and group messages it published (one per frame and group, however
+    many sockets and server processes then deliver it)."""
+
+    events: int = 0
+    published: int = 0
+    publishing: bool = False  # a projector of this process is running (the leader's is)
+
+
+@dataclass
 class PushBatch:
     position: int
     store: PushStore
     published: list[Delivery] = field(default_factory=list)
+    events: int = 0
 
     def apply(self, envelopes: Sequence[Envelope]) -> None:
         fresh = [e for e in envelopes if e.position > self.position]
@@ -508,6 +525,7 @@ class PushBatch:
         if deliveries:
             self.store.publisher.publish(deliveries)
         self.published = deliveries
+        self.events = len(fresh)
         self.position = fresh[-1].position
 
 
@@ -517,6 +535,10 @@ class PushStore:
     It starts at the head of the log: clients that connect later replay what they missed
     from the log themselves. A batch whose publishing fails is not advanced past, so the
     runner publishes it again (subscribers drop the duplicates by position).
+
+    ``floor`` starts at that head and rises when the newest position of a group is forgotten
+    (more than ``max_groups`` groups): a frame without ``prev`` then says "nothing of this
+    group was published since the floor", which is true (``Delivery``).
     """
 
     name = NAME
@@ -528,10 +550,13 @@ class PushStore:
         *,
         start: int,
         max_groups: int = 100_000,
+        counters: PushCounters | None = None,
     ) -> None:
         self.publisher = publisher
         self.facts = Facts(log)
         self._position = start
+        self.floor = start
+        self.counters = counters if counters is not None else PushCounters()
         self._max_groups = max_groups
         self._last: OrderedDict[str, int] = OrderedDict()  # group -> newest position published
         self._last_family: OrderedDict[str, int] = OrderedDict()
@@ -550,6 +575,8 @@ class PushStore:
             batch = PushBatch(self._position, self)
             yield batch
             self._position = batch.position
+            self.counters.events += batch.events
+            self.counters.published += len(batch.published)
             for d in batch.published:
                 position = d.frame["position"]
                 self._remember(self._last, d.group, position)
@@ -568,7 +595,7 @@ class PushStore:
             fam = family(d.group)
             prev = last[d.group] if d.group in last else self._last.get(d.group)
             fprev = last_family[fam] if fam in last_family else self._last_family.get(fam)
-            chained.append(replace(d, prev=prev, family_prev=fprev))
+            chained.append(replace(d, prev=prev, family_prev=fprev, floor=self.floor))
             last[d.group] = last_family[fam] = d.frame["position"]
         return chained
 
@@ -576,7 +603,8 @@ class PushStore:
         cache[key] = position
         cache.move_to_end(key)
         if len(cache) > self._max_groups:
-            cache.popitem(last=False)
+            _, forgotten = cache.popitem(last=False)
+            self.floor = max(self.floor, forgotten)
 
     def sync(self) -> None:
         """Publish the heartbeat: the position reached, a sequence number per projector run
@@ -588,10 +616,11 @@ class PushStore:
                 "position": self._position,
                 "epoch": self._epoch,
                 "seq": self._seq + 1,
+                "floor": self.floor,
                 "groups": dict(self._since_sync),
                 "overflow": self._overflow,
             }
-            self.publisher.publish([Delivery(SYNC, frame)])
+            self.publisher.publish([Delivery(SYNC, frame, floor=self.floor)])
             self._seq += 1
             self._since_sync = {}
             self._overflow = False

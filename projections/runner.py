@@ -8,6 +8,7 @@ twice or skip one: it always continues from the committed position.
 from __future__ import annotations
 
 import bisect
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +25,26 @@ from projections.ports import (
 )
 
 DEFAULT_BATCH = 1000
+
+# At DEBUG, one line per event a projector applied, with the event's correlation id
+# (docs/operations.md#following-one-command): one command followed through every projector.
+trace = logging.getLogger("deskstream.projector")
+
+
+def log_applied(projector: str, envelopes: Sequence[Envelope]) -> None:
+    if not trace.isEnabledFor(logging.DEBUG):
+        return
+    for e in envelopes:
+        trace.debug(
+            "event applied",
+            extra={
+                "projector": projector,
+                "position": e.position,
+                "event_type": type(e.event).__qualname__,
+                "correlation_id": e.metadata.get("correlation_id"),
+                "request_id": e.metadata.get("request_id"),
+            },
+        )
 
 
 @dataclass
@@ -52,10 +73,12 @@ class ProjectionRunner:
         *,
         batch_size: int = DEFAULT_BATCH,
         interval: float = 0.0,
+        name: str = "",
     ) -> None:
         self.source = source
         self.store = store
         self.batch_size = batch_size
+        self.name = name  # the projector's, for its log lines
         # ``run``: seconds from the start of one batch to the start of the next, at least
         # (unless the last one was full). Under a stream of small appends a batch then takes
         # what came in that time, instead of each paying a transaction, a position lock and
@@ -79,7 +102,8 @@ class ProjectionRunner:
             before = batch.position
             batch.apply(envelopes)
             self.seen = batch.position
-            return sum(1 for e in envelopes if e.position > before)
+        log_applied(self.name, envelopes)
+        return sum(1 for e in envelopes if e.position > before)
 
     def _read(self, after: int) -> Sequence[Envelope]:
         ahead, self._ahead = self._ahead, None
@@ -195,11 +219,17 @@ class StreamRunner:
     """
 
     def __init__(
-        self, source: StreamSource, store: StreamProjectionStore, *, batch_size: int = DEFAULT_BATCH
+        self,
+        source: StreamSource,
+        store: StreamProjectionStore,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        name: str = "",
     ) -> None:
         self.source = source
         self.store = store
         self.batch_size = batch_size
+        self.name = name
 
     def step(self, timeout: float = 1.0) -> int:
         """Apply what one poll returns; return how many events were new to the store."""
@@ -226,6 +256,7 @@ class StreamRunner:
             self.source.rewind()  # rolled back: those events must come again
             raise
         self.source.commit()
+        log_applied(self.name, envelopes)
         return len(envelopes), applied
 
     def run(self, stop: threading.Event, *, idle_timeout: float = 0.25) -> None:

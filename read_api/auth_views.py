@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -40,7 +41,7 @@ class MeView(APIView):
 
 
 class ProviderSerializer(serializers.Serializer[dict[str, str]]):
-    id = serializers.CharField()
+    id = serializers.CharField(help_text="google, github, facebook or oidc.")
     name = serializers.CharField()
     url = serializers.CharField(help_text="Where the browser goes to start this sign-in.")
 
@@ -52,7 +53,8 @@ class ProvidersSerializer(serializers.Serializer[dict[str, object]]):
 
 class ProvidersView(APIView):
     """The sign-in methods on offer, for the sign-in page: the social providers that are
-    configured (``settings.SOCIAL_PROVIDERS``) and whether the demo sign-in is open."""
+    configured (``settings.SOCIAL_PROVIDERS``, from the environment) and whether the demo
+    sign-in is open."""
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
@@ -60,6 +62,7 @@ class ProvidersView(APIView):
     @extend_schema(responses={200: ProvidersSerializer})
     def get(self, request: Request) -> Response:
         providers = [
-            {"id": p["id"], "name": p["name"], "url": p["url"]} for p in settings.SOCIAL_PROVIDERS
+            {"id": p.id, "name": p.name, "url": reverse("auth-login", kwargs={"provider": p.id})}
+            for p in settings.SOCIAL_PROVIDERS
         ]
         return Response({"demo": bool(settings.DEMO_MODE), "providers": providers})

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from domain.numbers import parse_natural
 from infra.email import templates
 from infra.email.api import (
+    EmailTemplateInput,
     EmailTemplateSerializer,
     OutboxEntrySerializer,
     OutboxMessageSerializer,
@@ -107,3 +108,51 @@ class OutboxMessageView(APIView):
             "html": html.get_content() if html is not None else "",
         }
         return Response(OutboxMessageSerializer(data).data)
+
+
+# Sample values the preview fills the placeholders with.
+SAMPLE = {
+    "site_name": "Deskstream",
+    "recipient_name": "Ada Customer",
+    "customer_name": "Ada Customer",
+    "ticket_subject": "Printer on fire",
+    "ticket_id": "5f0c6f0e-0000-4000-8000-000000000042",
+    "ticket_url": "https://desk.example/tickets/5f0c6f0e-0000-4000-8000-000000000042",
+    "status": "resolved",
+    "previous_status": "in_progress",
+    "author_name": "Grace Agent",
+    "message_excerpt": "We replaced the toner; it should print (not burn) now.",
+    "agent_name": "Grace Agent",
+    "assigned_by": "automation",
+}
+
+
+class EmailPreviewSerializer(serializers.Serializer[Any]):
+    subject = serializers.CharField()
+    text = serializers.CharField(allow_blank=True)
+    html = serializers.CharField(allow_blank=True)
+    problems = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="What saving this draft would refuse, per field (empty: it would be saved).",
+    )
+
+
+@extend_schema(tags=["settings"])
+class EmailTemplatePreviewView(APIView):
+    @extend_schema(request=EmailTemplateInput, responses={200: EmailPreviewSerializer})
+    def post(self, request: Request, kind: str) -> Response:
+        """Render a draft of the template with sample values, storing nothing (the live
+        preview of the editor). ``problems`` lists what saving it would refuse."""
+        require_admin(request)
+        template_kind(kind)
+        data = EmailTemplateInput.validated(request.data)
+        parts = templates.TemplateParts(data["subject"], data["text_body"], data["html_body"])
+        rendered = templates.render(kind, parts, SAMPLE)
+        return Response(
+            {
+                "subject": rendered.subject,
+                "text": rendered.text,
+                "html": rendered.html,
+                "problems": templates.validate(kind, parts),
+            }
+        )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
 
 from domain.lifecycle import Priority, Status
@@ -55,6 +56,40 @@ class QueryBooleanFilter(django_filters.BooleanFilter):
     field_class = QueryBooleanField
 
 
+ACTIVE = ("open", "assigned", "in_progress", "waiting_on_customer")
+DUE_SOON = timedelta(hours=1)
+# The agent's built-in views (issue 20): name -> what it shows. ``GET /api/tickets?view=``
+# lists one, ``GET /api/ticket-views`` counts each; one definition serves both.
+VIEWS = {
+    "mine": "My open tickets",
+    "unassigned": "Unassigned",
+    "waiting": "Waiting on customer",
+    "due_soon": "Due within the hour",
+    "breached": "SLA breached",
+    "all": "All tickets",
+}
+
+
+def in_view(qs: QuerySet[TicketRecord], view: str, user_id: str) -> QuerySet[TicketRecord]:
+    """The tickets of a built-in view. ``qs`` carries the SLA deadlines (``with_sla``)."""
+    active = qs.filter(status__in=ACTIVE)
+    if view == "mine":
+        return active.filter(assigned_agent_id=user_id)
+    if view == "unassigned":
+        return active.filter(assigned_agent_id__isnull=True)
+    if view == "waiting":
+        return qs.filter(status="waiting_on_customer")
+    if view == "due_soon":
+        now = timezone.now()
+        soon = Q(sla_first_response_due__gte=now, sla_first_response_due__lt=now + DUE_SOON) | Q(
+            sla_resolution_due__gte=now, sla_resolution_due__lt=now + DUE_SOON
+        )
+        return active.filter(soon, sla_breaches=[])
+    if view == "breached":
+        return active.exclude(sla_breaches=[])
+    return qs
+
+
 class TicketFilter(django_filters.FilterSet):
     status = CSVChoiceFilter(field_name="status", lookup_expr="in")
     priority = CSVChoiceFilter(field_name="priority", lookup_expr="in")
@@ -67,6 +102,11 @@ class TicketFilter(django_filters.FilterSet):
     updated_to = UtcDateTimeFilter(method="filter_updated", lookup_expr="lt")
     sla_breached = QueryBooleanFilter(
         method="filter_sla_breached", label="true: an SLA target was breached; false: none"
+    )
+    view = django_filters.ChoiceFilter(
+        method="filter_view",
+        choices=list(VIEWS.items()),
+        label="A built-in view (staff): " + ", ".join(VIEWS),
     )
 
     class Meta:
@@ -85,6 +125,10 @@ class TicketFilter(django_filters.FilterSet):
         field = "updated_at" if staff else "public_updated_at"
         lookup = "gte" if name == "updated_from" else "lt"
         return qs.filter(**{f"{field}__{lookup}": value})
+
+    def filter_view(self, qs: QuerySet[TicketRecord], name: str, value: str) -> Any:
+        user = getattr(self.request, "user", None)
+        return in_view(qs, value, str(getattr(user, "pk", "")))
 
     def filter_sla_breached(self, qs: QuerySet[TicketRecord], name: str, value: bool) -> Any:
         return qs.exclude(sla_breaches=[]) if value else qs.filter(sla_breaches=[])

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
-from rest_framework import generics
+from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,7 +31,7 @@ from infra.postgres.models import (
 )
 from read_api import serializers as s
 from read_api.consistency import ConsistentReadMixin
-from read_api.filters import TicketFilter
+from read_api.filters import VIEWS, TicketFilter, in_view
 from read_api.pagination import StrictCursorPagination
 
 READ_MODELS = "read_models"
@@ -119,6 +119,33 @@ class TicketListView(ConsistentListView):
         if not is_staff(self.request):
             qs = qs.filter(customer_id=user_id(self.request))
         return qs
+
+
+class TicketViewSerializer(serializers.Serializer[Any]):
+    id = serializers.ChoiceField(choices=list(VIEWS))
+    name = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+@extend_schema(
+    parameters=[AFTER], responses={200: TicketViewSerializer(many=True)}, tags=["tickets"]
+)
+class TicketViewsView(ConsistentReadMixin, APIView):
+    """The agent's built-in views with how many tickets each holds now (agents and admins
+    only); ``GET /api/tickets?view=<id>`` lists one."""
+
+    projection = READ_MODELS
+
+    def get(self, request: Request) -> Response:
+        if not is_staff(request):
+            raise PermissionDenied("Only agents and admins have ticket views.")
+        self.consistent(request)
+        tickets = with_sla(TicketRecord.objects.all())
+        rows = [
+            {"id": view, "name": name, "count": in_view(tickets, view, user_id(request)).count()}
+            for view, name in VIEWS.items()
+        ]
+        return self.mark(Response(TicketViewSerializer(rows, many=True).data))
 
 
 class TicketDetailView(ConsistentReadMixin, APIView):
@@ -219,23 +246,44 @@ class CustomerDirectoryView(generics.ListAPIView):  # type: ignore[type-arg]
     def get_queryset(self) -> QuerySet[User]:
         if not is_staff(self.request):
             raise PermissionDenied("Only agents and admins see the customer directory.")
-        stats = CustomerStatsRecord.objects.filter(customer_id=OuterRef("pk_text"))
-        return (
-            User.objects.filter(role=User.Role.CUSTOMER)
-            .select_related("customer_profile")
-            .annotate(pk_text=Cast("pk", output_field=TextField()))
-            .annotate(
-                name=Trim(Concat("first_name", Value(" "), "last_name")),
-                company=Coalesce("customer_profile__company", Value("")),
-                phone=Coalesce("customer_profile__phone", Value("")),
-                open_tickets=Coalesce(
-                    Subquery(stats.values("open_tickets")[:1]), 0, output_field=IntegerField()
-                ),
-                total_tickets=Coalesce(
-                    Subquery(stats.values("total_tickets")[:1]), 0, output_field=IntegerField()
-                ),
-            )
+        return customer_directory()
+
+
+def customer_directory() -> QuerySet[User]:
+    """Customers with their profile and ticket counts (the directory's rows)."""
+    stats = CustomerStatsRecord.objects.filter(customer_id=OuterRef("pk_text"))
+    return (
+        User.objects.filter(role=User.Role.CUSTOMER)
+        .select_related("customer_profile")
+        .annotate(pk_text=Cast("pk", output_field=TextField()))
+        .annotate(
+            name=Trim(Concat("first_name", Value(" "), "last_name")),
+            company=Coalesce("customer_profile__company", Value("")),
+            phone=Coalesce("customer_profile__phone", Value("")),
+            open_tickets=Coalesce(
+                Subquery(stats.values("open_tickets")[:1]), 0, output_field=IntegerField()
+            ),
+            total_tickets=Coalesce(
+                Subquery(stats.values("total_tickets")[:1]), 0, output_field=IntegerField()
+            ),
         )
+    )
+
+
+@extend_schema(tags=["customers"], responses={200: s.CustomerSerializer})
+class CustomerDetailView(APIView):
+    """One customer: name, e-mail, company, phone and ticket counts (the agent's sidebar on a
+    ticket; agents and admins only)."""
+
+    def get(self, request: Request, customer_id: str) -> Response:
+        if not is_staff(request):
+            raise PermissionDenied("Only agents and admins see customers.")
+        if not customer_id.isdigit() or len(customer_id) > 18:
+            raise NotFound("No such customer.")
+        customer = customer_directory().filter(pk=int(customer_id)).first()
+        if customer is None:
+            raise NotFound("No such customer.")
+        return Response(s.CustomerSerializer(customer).data)
 
 
 @extend_schema(tags=["agents"], responses={200: s.AgentWorkloadSerializer(many=True)})

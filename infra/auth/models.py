@@ -18,11 +18,19 @@ class User(AbstractUser):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.CUSTOMER)
     social_provider = models.CharField(max_length=32, blank=True, default="")
     last_seen = models.DateTimeField(null=True, blank=True)
+    # Set when an admin invited this agent or admin (social sign-in links to it by e-mail).
+    invited_at = models.DateTimeField(null=True, blank=True)
+    invited_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     @property
     def display_name(self) -> str:
         full = f"{self.first_name} {self.last_name}".strip()
         return full or self.email
+
+
+ROLE_CHOICES = User.Role.choices  # the API's RoleEnum (settings.SPECTACULAR_SETTINGS)
 
 
 class CustomerProfile(models.Model):
@@ -67,3 +75,21 @@ class RefreshToken(models.Model):
 
     def __str__(self) -> str:
         return f"refresh token {self.jti}"
+
+
+class SignInCode(models.Model):
+    """A one-time code that hands a finished social sign-in to the web app (ADR 0038).
+
+    Only digests are stored: of the code (it travels in the URL fragment of the redirect to
+    the web app) and of the browser binding (an HttpOnly cookie of the browser that signed
+    in). Redeeming deletes the row, so a code works once; it also expires within a minute.
+    """
+
+    digest = models.CharField(primary_key=True, max_length=64)
+    binding = models.CharField(max_length=64)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=32)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"sign-in code for user {self.user_id}"

@@ -176,10 +176,6 @@ class ClickHouseProjectionStore:
             self._cache.clear()  # memory may be ahead of the tables now
             raise
 
-    def has_applied_versions(self) -> bool:
-        """Kafka may feed this store whenever: it keeps each ticket's version anyway."""
-        return True
-
     # ------------------------------------------------------------------ the batch's helpers
     def cached(self, ticket_id: UUID) -> TicketFacts | None:
         return self._cache.get(ticket_id)

@@ -30,6 +30,7 @@ from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from kafka.errors import CommitFailedError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from infra.event_metadata import decoder
 from infra.kafka.message import decode
 from projections.ports import Envelope
 
@@ -108,7 +109,7 @@ def _numbers(partitions: Any) -> list[int]:
 class KafkaStreamSource:
     def __init__(self, consumer: KafkaConsumer, mapper: Mapper[Any]) -> None:
         self._consumer = consumer
-        self._to_event: Callable[[Any], Any] = mapper.to_domain_event
+        self._decode: Callable[[Any], Any] = decoder(mapper)  # (event, metadata)
         self._pending: dict[TopicPartition, int] = {}  # offset after the last one polled
         self._first: dict[TopicPartition, int] = {}  # first offset polled since the commit
 
@@ -118,7 +119,7 @@ class KafkaStreamSource:
         for partition, messages in records.items():
             for message in messages:
                 position, stored = decode(message.value)
-                envelopes.append(Envelope(position, self._to_event(stored)))
+                envelopes.append(Envelope(position, *self._decode(stored)))
             self._first.setdefault(partition, messages[0].offset)
             self._pending[partition] = messages[-1].offset + 1
         return envelopes

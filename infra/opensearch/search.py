@@ -45,7 +45,7 @@ from opensearchpy.exceptions import NotFoundError, RequestError
 from infra.opensearch import mappings
 from infra.opensearch.client import call
 from projections import search
-from projections.ports import Envelope
+from projections.ports import AppliedVersions, Envelope
 from projections.search import (
     CUSTOMER,
     DOC_FIELDS,
@@ -308,9 +308,10 @@ class OpenSearchBatch:
     """One batch: drops events a ticket has already applied (by version), applies the rest
     through the projector, writes them with one ``_bulk``, then the position."""
 
-    def __init__(self, store: OpenSearchSearchStore, position: int) -> None:
+    def __init__(self, store: OpenSearchSearchStore, position: int, index: str) -> None:
         self.store = store
         self.position = position
+        self.index = index
         self.applied = 0
         self.state = OpenSearchSearchState(store)
 
@@ -338,7 +339,18 @@ class OpenSearchBatch:
                 state.applied(ticket_id, envelope.version)
             self.applied += 1
         self.store.write(state.flush())
-        self.position = max(self.position, max(e.position for e in fresh))
+        versions = self.store.versions
+        if versions is None:  # from the log: in order, so the highest position is the frontier
+            self.position = max(self.position, max(e.position for e in fresh))
+            return
+        # From Kafka: partitions advance unevenly; the frontier is where every event below
+        # is in the index (re-delivered ones included: the index has them).
+        newest: dict[UUID, int] = {}
+        for envelope in fresh:
+            newest[envelope.aggregate_id] = max(
+                newest.get(envelope.aggregate_id, 0), envelope.version
+            )
+        self.position = versions.record(self.store.applied_key(self.index), newest, self.position)
 
 
 class OpenSearchSearchStore:
@@ -362,6 +374,7 @@ class OpenSearchSearchStore:
         index: str | None = None,
         refresh: str = "wait_for",
         stream: bool = False,
+        versions: AppliedVersions | None = None,
     ) -> None:
         self.client = client
         self.alias = alias
@@ -369,6 +382,9 @@ class OpenSearchSearchStore:
         self.index = index
         self.refresh = refresh
         self.stream = stream
+        # Fed by Kafka: where the applied versions are kept, to tell the contiguous frontier
+        # (the read-your-writes position of ``?after=``); None from the log.
+        self.versions = versions
         self.customers = customers
         # A Kafka consumer may meet a ticket mid-way only if the index lost it: still loud.
         self.allow_gaps = False
@@ -441,17 +457,26 @@ class OpenSearchSearchStore:
             if getattr(error, "status_code", None) != 409:
                 raise
 
+    def applied_key(self, index: str) -> str:
+        """The name ``versions`` keeps ``index``'s applied versions under (64 characters at
+        most; an index's name ends with what tells it apart)."""
+        return f"{self.name}@{index[-(63 - len(self.name)) :]}"
+
+    def unapplied(self) -> int:
+        """Fed by Kafka: how many events of the log are not in the index yet."""
+        if self.versions is None:
+            raise RuntimeError("unapplied() is for a store fed by Kafka (versions kept)")
+        index = self.target()
+        return self.versions.unapplied(self.applied_key(index), self._position(index))
+
     @contextmanager
     def batch(self) -> Iterator[OpenSearchBatch]:
         index = self.target()
-        batch = OpenSearchBatch(self, self._position(index))
+        batch = OpenSearchBatch(self, self._position(index), index)
         before = batch.position
         yield batch
         if batch.position != before:
             self._set_position(index, batch.position)
-
-    def has_applied_versions(self) -> bool:
-        return True  # every document carries its ticket's version
 
     # ------------------------------------------------------------ reads and writes
     def read_from(self) -> str:
@@ -525,6 +550,8 @@ class OpenSearchSearchStore:
             call(self.client.indices.delete, index=index, ignore_unavailable=True)
             with suppress(NotFoundError):
                 call(self.client.delete, index=self.positions, id=index)
+            if self.versions is not None:
+                self.versions.forget(self.applied_key(index))
         return shadow._position(shadow.index)
 
     def drop(self) -> None:

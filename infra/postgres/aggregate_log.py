@@ -15,6 +15,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Composed, Identifier
 
+from infra.event_metadata import decoder
 from projections.ports import Envelope
 
 
@@ -44,11 +45,11 @@ class PostgresAggregateLog:
         with self._recorder.datastore.get_connection() as conn, conn.cursor() as cur:
             cur.execute(self._select, [aggregate_id, after_version, until, after_position])
             rows = cur.fetchall()
-        to_event = self._mapper.to_domain_event
+        decode = decoder(self._mapper)
         return [
             Envelope(
                 int(row["notification_id"]),
-                to_event(
+                *decode(
                     StoredEvent(
                         originator_id=row["originator_id"],
                         originator_version=row["originator_version"],

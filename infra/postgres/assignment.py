@@ -36,7 +36,7 @@ from domain.assignment import Policy
 from infra.postgres.bulk import insert_rows, select_sql, update_on_conflict
 from infra.postgres.projection_store import PostgresBatch, PostgresProjectionStore
 from projections import assignment
-from projections.assignment import AgentFacts, AssignCommand, Outcome, TicketFacts
+from projections.assignment import AgentFacts, AssignCommand, Outcome, TeamFacts, TicketFacts
 from projections.ports import Envelope
 from projections.tickets import OPEN_STATUSES
 
@@ -44,12 +44,14 @@ AGENTS = "rm_assign_agent"
 TICKETS = "rm_assign_ticket"
 DECISIONS = "assignment_decision"
 CURSOR = "assignment_cursor"
-TABLES = [TICKETS, AGENTS]  # what a rebuild copies and swaps; never decisions or the cursor
+TEAMS = "rm_assign_team"
+TABLES = [TICKETS, AGENTS, TEAMS]  # what a rebuild copies and swaps; never decisions or the cursor
 
 AGENT_COLUMNS = ["user_id", "aggregate_id", "name", "availability", "capacity", "skills",
                  "languages", "working_hours", "version"]  # fmt: skip
 TICKET_COLUMNS = ["id", "status", "priority", "tags", "language", "agent_id", "opened_position",
-                  "version", "orphaned", "avoid_agent_id"]  # fmt: skip
+                  "version", "orphaned", "avoid_agent_id", "team_id"]  # fmt: skip
+TEAM_COLUMNS = ["id", "name", "archived", "members", "version"]
 # A pending decision not stored as an event after this long was lost (a crash after the
 # commit, a failed command): it is issued again.
 REISSUE_AFTER = timedelta(seconds=30)
@@ -83,6 +85,9 @@ class PostgresAssignmentState:
         self.cur = cursor
         self.agents_table = AGENTS + suffix
         self.tickets_table = TICKETS + suffix
+        self.teams_table = TEAMS + suffix
+        self._teams: dict[UUID, TeamFacts] = {}
+        self._dirty_teams: set[UUID] = set()
         # Never on a rebuild copy: rebuilding replays state, it does not act. A callable is
         # asked only when the batch decides (it reads the settings).
         self._deciding = deciding if not suffix else None
@@ -121,6 +126,14 @@ class PostgresAssignmentState:
         self._agents[facts.aggregate_id] = facts
         self._dirty_agents.add(facts.aggregate_id)
         self._agents_touched = True
+
+    def team(self, team_id: UUID) -> TeamFacts | None:
+        return self._teams.get(team_id)
+
+    def put_team(self, facts: TeamFacts) -> None:
+        self._teams[facts.id] = facts
+        self._dirty_teams.add(facts.id)
+        self._agents_touched = True  # who may take a team's tickets changed
 
     def changes_decisions(self) -> bool:
         """Whether the batch changed anything a decision reads: any agent; a new ticket; a
@@ -175,6 +188,11 @@ class PostgresAssignmentState:
         for values in self.cur.fetchall():
             agent = _agent(values)
             self._agents[agent.aggregate_id] = agent
+        self.cur.execute(select_sql(self.teams_table, TEAM_COLUMNS, "id = ANY(%s)"), [ids])
+        for values in self.cur.fetchall():
+            team = TeamFacts(*values)
+            team.members = list(team.members)
+            self._teams[team.id] = team
 
     def flush(self) -> None:
         if self._dirty_tickets:
@@ -194,8 +212,17 @@ class PostgresAssignmentState:
                 [_agent_row(self._agents[i]) for i in self._dirty_agents],
                 on_conflict=update_on_conflict("user_id", AGENT_COLUMNS),
             )
+        if self._dirty_teams:
+            insert_rows(
+                self.cur,
+                self.teams_table,
+                TEAM_COLUMNS,
+                [_team_row(self._teams[i]) for i in self._dirty_teams],
+                on_conflict=update_on_conflict("id", TEAM_COLUMNS),
+            )
         self._dirty_tickets.clear()
         self._dirty_agents.clear()
+        self._dirty_teams.clear()
 
     # ----------------------------------------------------------- deciding
     def decide(self) -> list[AssignCommand]:
@@ -234,6 +261,8 @@ class PostgresAssignmentState:
         backlog = [TicketFacts(*values) for values in cur.fetchall()]
         cur.execute(f"SELECT last_agent_id FROM {CURSOR} WHERE name = %s", [assignment.NAME])  # noqa: S608
         row = cur.fetchone()
+        cur.execute(select_sql(self.teams_table, TEAM_COLUMNS, "true"))
+        teams = {t.id: t for t in (TeamFacts(*values) for values in cur.fetchall())}
         commands, last = assignment.decide(
             backlog,
             agents,
@@ -241,6 +270,7 @@ class PostgresAssignmentState:
             policy=self.deciding.policy,
             now=self.deciding.now,
             last_chosen=row[0] if row else None,
+            teams=teams,
         )
         if commands:
             cur.execute(
@@ -290,7 +320,7 @@ class PostgresAssignmentState:
 def _decision_inputs(t: TicketFacts) -> tuple[Any, ...]:
     """A ticket's facts that decisions read, all but its version."""
     return (t.status, t.priority, tuple(t.tags), t.language, t.agent_id, t.opened_position,
-            t.orphaned, t.avoid_agent_id)  # fmt: skip
+            t.orphaned, t.avoid_agent_id, t.team_id)  # fmt: skip
 
 
 def _agent(values: Sequence[Any]) -> AgentFacts:
@@ -303,7 +333,12 @@ def _agent(values: Sequence[Any]) -> AgentFacts:
 def _ticket_json(t: TicketFacts) -> dict[str, Any]:
     row = {c: getattr(t, c) for c in TICKET_COLUMNS}
     row["id"] = str(t.id)
+    row["team_id"] = None if t.team_id is None else str(t.team_id)
     return row
+
+
+def _team_row(t: TeamFacts) -> list[Any]:
+    return [t.id, t.name, t.archived, list(t.members), t.version]
 
 
 def _agent_row(a: AgentFacts) -> list[Any]:

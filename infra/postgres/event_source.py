@@ -24,6 +24,7 @@ from eventsourcing.persistence import Mapper, Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 
+from infra.event_metadata import decoder
 from infra.postgres.connection import libpq_options
 from projections.ports import Envelope
 
@@ -144,6 +145,7 @@ class PostgresEventSource:
     ) -> None:
         self._recorder = recorder
         self._mapper = mapper
+        self._decode = decoder(mapper)  # (event, metadata)
         self._conninfo = conninfo
         self._listener: psycopg.Connection[Any] | None = None
         self._own = own
@@ -157,12 +159,12 @@ class PostgresEventSource:
 
     def read(self, after: int, limit: int) -> Sequence[Envelope]:
         own = self._own
-        to_event = self._mapper.to_domain_event
+        decode = self._decode
         if own is not None:
             mine = own.run(after, limit)
             if mine:
                 self._delivered = max(self._delivered, mine[-1].id)
-                return [Envelope(n.id, to_event(n)) for n in mine]
+                return [Envelope(n.id, *decode(n)) for n in mine]
             self._take_notifies()  # from here on, the read of the log covers these
             if (
                 self._log_read
@@ -182,7 +184,7 @@ class PostgresEventSource:
             self._failures = failures
             self._log_read = self._listener is not None
             self._delivered = max(self._delivered, notifications[-1].id if notifications else after)
-        return [Envelope(n.id, to_event(n)) for n in notifications]
+        return [Envelope(n.id, *decode(n)) for n in notifications]
 
     def wait(self, after: int, timeout: float) -> None:
         if self._own is not None:

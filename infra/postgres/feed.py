@@ -65,6 +65,26 @@ def _switch_hint(name: str, source: str) -> str:
     )
 
 
+_RECORDED = (
+    "SELECT position, source, EXISTS (SELECT 1 FROM projection_applied WHERE name = %s) "
+    "FROM projection_position WHERE name = %s"
+)
+_RECORDED_FOR_UPDATE = _RECORDED + " FOR UPDATE"
+
+
+def recorded_source(cursor: Any, name: str, *, lock: bool = False) -> tuple[int, str] | None:
+    """The position of ``name`` and the source its tables were built from, read on
+    ``cursor`` (psycopg's or Django's); None before its first feeder. The one rule for what
+    a projection was built from."""
+    cursor.execute(_RECORDED_FOR_UPDATE if lock else _RECORDED, [name, name])
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    position, recorded, has_versions = int(row[0]), row[1], bool(row[2])
+    # Rows from before sources were recorded: Kafka's store records versions.
+    return position, recorded or (KAFKA if has_versions else LOG)
+
+
 class FeedLeases:
     """The feed leases of one process, on one connection of its own (opened at the first
     claim). ``label`` says what the process is; its pid and host are added, and the whole
@@ -153,15 +173,9 @@ class FeedLeases:
                 "VALUES (%s, 0, now(), %s) ON CONFLICT (name) DO NOTHING",
                 [name, source],
             )
-            row = conn.execute(
-                "SELECT position, source, EXISTS (SELECT 1 FROM projection_applied "
-                "WHERE name = %s) FROM projection_position WHERE name = %s FOR UPDATE",
-                [name, name],
-            ).fetchone()
-            assert row is not None  # inserted above if it was missing
-            position, recorded, has_versions = int(row[0]), row[1], bool(row[2])
-            # Rows from before sources were recorded: Kafka's store records versions.
-            recorded = recorded or (KAFKA if has_versions else LOG)
+            found = recorded_source(conn.cursor(), name, lock=True)
+            assert found is not None  # inserted above if it was missing
+            position, recorded = found
             if position > 0 and recorded != source and not switching:
                 raise FeedConflictError(
                     f"projector {name} was built from {_label(recorded)} (projection_position "

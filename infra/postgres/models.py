@@ -359,6 +359,7 @@ class AssignTicketRecord(models.Model):
     version = models.IntegerField()
     orphaned = models.BooleanField(default=False)  # its agent went offline
     avoid_agent_id = models.CharField(max_length=64, null=True)  # noqa: DJ001
+    team_id = models.UUIDField(null=True)  # None: any agent; else one of the team's members
 
     class Meta:
         db_table = "rm_assign_ticket"
@@ -443,3 +444,47 @@ class SlaRecord(models.Model):
 
     def __str__(self) -> str:
         return f"sla {self.ticket_id}"
+
+
+class AssignTeamRecord(models.Model):
+    """What the assignment process manager knows of a team: its name and members."""
+
+    id = models.UUIDField(primary_key=True)
+    name = models.CharField(max_length=80)
+    archived = models.BooleanField(default=False)
+    members = ArrayField(models.CharField(max_length=64), default=list)
+    version = models.IntegerField()
+
+    class Meta:
+        db_table = "rm_assign_team"
+
+    def __str__(self) -> str:
+        return f"team {self.name}"
+
+
+class ProjectionRebuild(models.Model):
+    """A rebuild started from the admin console, and its progress (polled by the page)."""
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True)
+    projector = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
+    done = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0)
+    rate = models.FloatField(default=0.0)
+    position = models.BigIntegerField(null=True)
+    error = models.TextField(blank=True, default="")
+    started_by = models.CharField(max_length=64)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "admin_projection_rebuild"
+        indexes = [models.Index(fields=["-started_at"], name="admin_rebuild_started")]
+
+    def __str__(self) -> str:
+        return f"rebuild of {self.projector} ({self.state})"

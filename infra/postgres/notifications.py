@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import connection, transaction
 from psycopg.types.json import Jsonb
 
@@ -41,8 +42,9 @@ TABLES = [NOTIFICATIONS, FACTS]  # what a rebuild copies and swaps; never the ou
 
 FACT_COLUMNS = ["id", "customer_id", "subject", "status", "agent_id", "version"]
 NOTIFICATION_COLUMNS = ["id", "user_id", "kind", "ticket_id", "payload", "created_at", "position"]
-# Until then the task enqueued after the commit has the row to itself; then the sweep may.
-ENQUEUE_GRACE = timedelta(seconds=60)
+# Until then the task enqueued after the commit has the row to itself; then the sweep may
+# (DESKSTREAM_OUTBOX_ENQUEUE_GRACE seconds: a task lost with the broker waits this long).
+ENQUEUE_GRACE = timedelta(seconds=settings.OUTBOX_ENQUEUE_GRACE)
 
 OutboxCallback = Callable[[list[int]], None]
 _OUTBOX_INSERT = (
@@ -252,3 +254,23 @@ def due(*, at: datetime | None = None, limit: int = 500) -> list[int]:
                 [ENQUEUE_GRACE.total_seconds(), ids],
             )
     return ids
+
+
+def outbox_depth() -> dict[str, int]:
+    """E-mails not sent (yet), by status: ``pending`` (to send or retry) and ``failed``
+    (given up); both 0 when there are none."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT status, count(*) FROM {OUTBOX} WHERE status IN ('pending', 'failed') "  # noqa: S608
+            "GROUP BY status"
+        )
+        found = {str(status): int(n) for status, n in cur.fetchall()}
+    return {"pending": found.get("pending", 0), "failed": found.get("failed", 0)}
+
+
+def outbox_position(outbox_id: int) -> int | None:
+    """The log position of the event an outbox row's e-mail is about."""
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT position FROM {OUTBOX} WHERE id = %s", [outbox_id])  # noqa: S608
+        row = cur.fetchone()
+    return int(row[0]) if row else None

@@ -21,7 +21,7 @@ keep reading the old tables until that commit.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar, cast
@@ -446,14 +446,6 @@ class PostgresProjectionStore:
             )
         return position
 
-    def has_applied_versions(self) -> bool:
-        with connection.cursor() as cur:
-            cur.execute(
-                "SELECT EXISTS (SELECT 1 FROM projection_applied WHERE name = %s)",
-                [self.tracking_name],
-            )
-            return bool(cur.fetchone()[0])
-
 
 class EventGapError(RuntimeError):
     """An aggregate's next event is missing: the stream lost one (never expected).
@@ -552,15 +544,48 @@ class VersionedBatch(PostgresBatch):
             self._handler(envelope, self._state)
         self._state.flush()
         changed = {e.aggregate_id: known[e.aggregate_id] for e in fresh}
-        self._cur.execute(
-            "INSERT INTO projection_applied (name, aggregate_id, version) "
-            "SELECT %s, a, v FROM unnest(%s::uuid[], %s::int[]) AS t(a, v) "
-            "ON CONFLICT (name, aggregate_id) DO UPDATE SET version = EXCLUDED.version",
-            [self._tracking, list(changed), list(changed.values())],
+        self.position = record_applied(
+            self._cur, self._log_table, self._tracking, changed, self.position
         )
-        self._cur.execute(frontier_sql(self._log_table), [self._tracking, self.position])
-        self.position = max(self.position, int(self._cur.fetchone()[0]))
         self.applied += len(fresh)
+
+
+def record_applied(
+    cur: Any, log_table: str, tracking: str, changed: Mapping[Any, int], position: int
+) -> int:
+    """Record each aggregate's newest applied version under ``tracking``; return the
+    contiguous frontier from ``position`` on (never below it). A version only moves up:
+    a re-delivered older event leaves the newer one recorded."""
+    cur.execute(
+        "INSERT INTO projection_applied (name, aggregate_id, version) "
+        "SELECT %s, a, v FROM unnest(%s::uuid[], %s::int[]) AS t(a, v) "
+        "ON CONFLICT (name, aggregate_id) DO UPDATE "
+        "SET version = GREATEST(projection_applied.version, EXCLUDED.version)",
+        [tracking, list(changed), list(changed.values())],
+    )
+    cur.execute(frontier_sql(log_table), [tracking, position])
+    return max(position, int(cur.fetchone()[0]))
+
+
+class PostgresAppliedVersions:
+    """``AppliedVersions`` in ``projection_applied``, the frontier counted on the event
+    store's table ``log_table`` (for the OpenSearch store fed by Kafka)."""
+
+    def __init__(self, log_table: str) -> None:
+        self.log_table = log_table
+
+    def record(self, key: str, applied: Mapping[Any, int], position: int) -> int:
+        with transaction.atomic(), connection.cursor() as cur:
+            return record_applied(cur, self.log_table, key, applied, position)
+
+    def unapplied(self, key: str, position: int) -> int:
+        with connection.cursor() as cur:
+            cur.execute(_unapplied_sql(self.log_table, "count(*)"), [key, position])
+            return int(cur.fetchone()[0])
+
+    def forget(self, key: str) -> None:
+        with connection.cursor() as cur:
+            cur.execute("DELETE FROM projection_applied WHERE name = %s", [key])
 
 
 class VersionedProjectionStore(PostgresProjectionStore):

@@ -241,3 +241,31 @@ def pending_scans(
             )
         ]
     return pending
+
+
+def resolving_replies(ticket_ids: list[UUID]) -> dict[UUID, tuple[str, str, str]]:
+    """For each of these tickets that is resolved or closed: (subject, customer id, the last
+    public reply by staff), the reply that resolved it. Others are left out."""
+    from infra.postgres.models import MessageRecord, TicketRecord
+
+    if not ticket_ids:
+        return {}
+    tickets = {
+        row["id"]: row
+        for row in TicketRecord.objects.filter(
+            id__in=ticket_ids, status__in=("resolved", "closed")
+        ).values("id", "subject", "customer_id")
+    }
+    found: dict[UUID, tuple[str, str, str]] = {}
+    replies = (
+        MessageRecord.objects.filter(
+            ticket_id__in=list(tickets), internal=False, author_role__in=("agent", "admin")
+        )
+        .order_by("ticket_id", "-version")
+        .distinct("ticket_id")
+        .values_list("ticket_id", "body")
+    )
+    for ticket_id, body in replies:
+        row = tickets[ticket_id]
+        found[ticket_id] = (row["subject"], row["customer_id"], body)
+    return found

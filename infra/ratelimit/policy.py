@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework.exceptions import ValidationError
 
+from infra.observability import metrics
 from infra.ratelimit.limiter import limiter
 from infra.ratelimit.models import SINGLETON, RateLimitSetting
 
@@ -95,4 +96,7 @@ def check(scope: str, user: str | None, ip: str | None) -> int | None:
     if ip and limits["per_ip"]:
         waits.append(limiter().hit(f"{scope}:ip:{ip}", limits["per_ip"], window))
     over = [w for w in waits if w is not None]
-    return max(over) if over else None
+    if not over:
+        return None
+    metrics.RATE_LIMITED.labels(scope).inc()
+    return max(over)

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -31,6 +32,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
 from infra.api import parse_json
+from infra.observability import metrics
 from infra.realtime.ports import (
     AuthenticationFailedError,
     PresenceChange,
@@ -38,9 +40,13 @@ from infra.realtime.ports import (
     RealtimeServices,
 )
 from infra.realtime.presence import PresenceBoard
+from infra.realtime.publisher import draft_group
 from projections import push
 
 log = logging.getLogger(__name__)
+# The subscription kinds (``_subscribe``); tests/e2e/test_permission_matrix_ws.py declares who
+# may subscribe to each, and fails on a kind it does not know.
+STREAMS = ("ticket", "queue", "user", "presence", "drafts")
 T = TypeVar("T")
 
 CLOSE_UNAUTHORIZED = 4401  # reason: the token error code (token_expired: refresh, reconnect)
@@ -58,6 +64,7 @@ class Subscription:
     ticket_id: UUID | None = None
     through: int = 0
     family: bool = False  # a staff ticket subscription: check ``family_prev``
+    heard: int = 0  # the newest position the layer brought live (a copy repeats one)
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = {"sub": self.key, "stream": self.stream}
@@ -98,6 +105,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.checked_at = time.monotonic()
         self.accepted = False
         self.closing = False
+        self.counted_closed = False  # deskstream_websocket_connections counted it closed
         self.counted_presence = False
         self.availability_through = 0  # availability frames come once per publishing process
         self.presence_versions: dict[str, int] = {}  # the newest presence change seen, per user
@@ -135,6 +143,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         await self.accept()
         self.accepted = True
+        metrics.WS_CONNECTIONS.inc()
         self.watchdog = asyncio.ensure_future(self._watch())
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         token = (query.get("token") or [""])[0]
@@ -146,6 +155,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         raise StopConsumer()
 
     async def _cleanup(self) -> None:
+        if self.accepted and not self.counted_closed:
+            self.counted_closed = True
+            metrics.WS_CONNECTIONS.dec()
         self.closing = True
         if self.watchdog is not None and self.watchdog is not asyncio.current_task():
             self.watchdog.cancel()
@@ -160,7 +172,12 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             if change is not None:
                 await self._signal_presence(change)
 
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        metrics.WS_FRAMES.labels("sent").inc()
+        await super().send_json(content, close)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        metrics.WS_FRAMES.labels("received").inc()
         if self.closing:
             return
         try:
@@ -302,8 +319,20 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             if not viewer.staff:
                 raise ProtocolError("forbidden", "Presence is for agents and admins.")
             sub = Subscription("presence", stream, ())
+        elif stream == "drafts":
+            # The drafts this user asks for on a ticket: frames go to the asker's group only.
+            ticket_id = _uuid(content.get("ticket_id"))
+            key = f"drafts:{ticket_id}"
+            if not viewer.staff:
+                raise ProtocolError("forbidden", "Drafts are for agents and admins.", sub=key)
+            owner = await self._run(push.ticket_customer, self.services.log, ticket_id)
+            if owner is None:
+                raise ProtocolError("not_found", "No such ticket.", sub=key)
+            sub = Subscription(key, stream, (draft_group(viewer.user_id, ticket_id),), ticket_id)
         else:
-            raise ProtocolError("invalid", "stream is one of ticket, queue, user, presence.")
+            raise ProtocolError("invalid", f"stream is one of {', '.join(STREAMS)}.")
+        if stream == "drafts" and after_position is not None:
+            raise ProtocolError("invalid", "Draft streams are live only.", sub=sub.key)
         if after_version is not None and stream != "ticket":
             raise ProtocolError("invalid", "after_version is for ticket streams.", sub=sub.key)
         if sub.key not in self.subs and len(self.subs) >= self.cfg.max_subscriptions:
@@ -322,6 +351,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 self.by_group[group] = sub
             if stream == "presence":
                 await self._send_presence_snapshot()
+                await self.send_json({"type": "subscribed", **sub.payload()})
+                return
+            if stream == "drafts":
                 await self.send_json({"type": "subscribed", **sub.payload()})
                 return
             if after_position is None and after_version is None:
@@ -368,6 +400,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if sub.stream == "presence":
             await self._send_presence_snapshot()
             return 0
+        if sub.stream == "drafts":
+            return 0  # live only: a missed draft is fetched over HTTP
         services = self.services
         try:
             if sub.stream == "ticket":
@@ -414,7 +448,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def _send_event(self, sub: Subscription, frame: dict[str, Any]) -> None:
         sub.through = frame["position"]
-        await self.send_json({"type": "event", "sub": sub.key, "stream": sub.stream, **frame})
+        self.services.stats.delivered += 1
+        await self.send(text_data=_encoded_event(sub.key, sub.stream, frame))
 
     # ------------------------------------------------------------------ layer messages
     async def push_frame(self, message: dict[str, Any]) -> None:
@@ -430,10 +465,22 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         async with self.lock:
             sub = self.by_group.get(group)
-            if sub is None or frame["position"] <= sub.through:
+            if sub is None:
                 return
+            position = frame["position"]
+            if position <= sub.heard:
+                self.services.stats.duplicates += 1  # a second copy of a frame: dropped
+                return
+            sub.heard = position
+            if position <= sub.through:
+                return  # sent already, by the replay that followed the join
             prev = message.get("pt") if sub.family else message.get("p")
-            if prev is not None and prev > sub.through:
+            # No ``prev``: nothing of the group since the publisher's floor; below it, a
+            # publisher before this one may have left a frame unpublished (ADR 0044).
+            floor = message.get("s") if prev is None else None
+            if (prev is not None and prev > sub.through) or (
+                floor is not None and floor > sub.through
+            ):
                 await self._catch_up(sub)  # a frame was lost: the log has it, and this one
                 return
             await self._send_event(sub, frame)
@@ -453,7 +500,11 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                     if lost:
                         await self._send_presence_snapshot()
                     continue
+                if sub.stream == "drafts":
+                    continue
                 missed = any(newest.get(g, 0) > sub.through for g in sub.groups)
+                # A publisher that took over from another covers the log after its floor.
+                missed = missed or int(frame.get("floor") or 0) > sub.through
                 if lost or missed:
                     await self._catch_up(sub)
                 else:
@@ -475,6 +526,14 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         sub = self.by_group.get(message["g"])
         if sub is not None:
             await self.send_json({**message["f"], "sub": sub.key})
+
+    async def push_draft(self, message: dict[str, Any]) -> None:
+        if self.closing:
+            return
+        frame = message["f"]
+        sub = self.subs.get(f"drafts:{frame.get('ticket_id')}")
+        if sub is not None:
+            await self.send_json({"type": "draft", "sub": sub.key, **frame})
 
     async def push_presence(self, message: dict[str, Any]) -> None:
         if message.get("sender") == self.channel_name or self.closing:
@@ -618,6 +677,24 @@ async def publish_presence(frame: dict[str, Any], version: int) -> None:
     await layer.group_send(
         push.PRESENCE, {"type": PRESENCE_SIGNAL, "f": frame, "v": version, "sender": ""}
     )
+
+
+# The text of recent live frames per subscription key: a layer message is one dict shared by
+# every socket of the process (``infra/realtime/layers.py``), and the sockets of one stream
+# (200 agents on the queue) send the same text, encoded once instead of once per socket.
+_ENCODED: OrderedDict[tuple[int, str], tuple[dict[str, Any], str]] = OrderedDict()
+ENCODED_MAX = 4096
+
+
+def _encoded_event(key: str, stream: str, frame: dict[str, Any]) -> str:
+    cached = _ENCODED.get((id(frame), key))
+    if cached is not None and cached[0] is frame:  # the same object, not a reused id
+        return cached[1]
+    text = json.dumps({"type": "event", "sub": key, "stream": stream, **frame})
+    _ENCODED[(id(frame), key)] = (frame, text)
+    if len(_ENCODED) > ENCODED_MAX:
+        _ENCODED.popitem(last=False)
+    return text
 
 
 def _error(code: str, detail: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The in-memory channel layer of the embedded mode, without its per-message overheads.
+"""The channel layers of the push: the in-memory one of the embedded mode without its
+per-message overheads, and Channels' Redis pub/sub layer with local delivery.
 
 Channels' ``InMemoryChannelLayer`` scans every channel and group membership for expired
 entries on each ``send``/``receive`` (hundreds of entries with a few hundred sockets, on
@@ -17,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import OrderedDict
 from typing import Any
 
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 
 CLEAN_EVERY = 1.0  # seconds between expiry scans
 
@@ -53,3 +56,47 @@ class InMemoryPushLayer(InMemoryChannelLayer):  # type: ignore[misc]
         for channel in list(self.groups.get(group, ())):
             with contextlib.suppress(ChannelFull):
                 await self.send(channel, message)
+
+
+class PushPubSubLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
+    """Channels' Redis pub/sub layer, with two things the push needs (ADR 0044):
+
+    - ``local_group_send``: a group message handed to the members of the group *in this
+      process* only, without Redis (each server process delivering its own sockets' frames);
+    - one decoding per group message and process: the layer queues the same bytes for every
+      member of a group and each receiver decodes them again (200 decodings of one frame
+      for 200 subscribers); here the bytes of recent messages map to one decoded message,
+      shared like the in-memory layer's (consumers never mutate a message).
+
+    It reads the per-loop layer's ``groups`` and ``channels``: see docs/upstream-patches.md
+    (7), pinned by tests/unit/test_upstream_pins.py.
+    """
+
+    DECODED = 1024  # recent group messages kept decoded
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._decoded: OrderedDict[bytes, Any] = OrderedDict()
+
+    def deserialize(self, message: Any) -> Any:
+        if isinstance(message, dict):  # handed over in process by ``local_group_send``
+            return message
+        decoded = self._decoded.get(message)
+        if decoded is None:
+            decoded = super().deserialize(message)
+            self._decoded[message] = decoded
+            if len(self._decoded) > self.DECODED:
+                self._decoded.popitem(last=False)
+        return decoded
+
+    async def local_group_send(self, group: str, message: dict[str, Any]) -> int:
+        """Queue ``message`` for this process's members of ``group``; returns how many."""
+        layer = self._get_layer()
+        members = layer.groups.get(layer._get_group_channel_name(group))
+        sent = 0
+        for channel in list(members or ()):
+            queue = layer.channels.get(channel)
+            if queue is not None:
+                queue.put_nowait(message)
+                sent += 1
+        return sent

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from infra.realtime.stats import FanoutStats
 from projections.ports import EventSource
 from projections.push import AggregateLog
 
@@ -60,6 +61,7 @@ class RealtimeServices:
     log: AggregateLog
     agents: Callable[[], Sequence[AgentCard]]
     settings: RealtimeSettings
+    stats: FanoutStats = field(default_factory=FanoutStats)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,16 @@
-"""``FramePublisher`` over a Channels layer: one ``group_send`` per delivery, in order.
+"""``FramePublisher`` over a Channels layer: one group message per delivery, in order.
 
-The in-memory layer's queues belong to the event loop that serves the sockets, so with it
-frames are sent on that loop (noted by ``ServerLoop`` on the first ASGI call; before any
-call no socket can be listening in this process, and frames are dropped). The Redis layer
-is reachable from anywhere: the publisher then runs its own event loop in a thread, which
-also works in a projector process that serves no sockets.
+Two ways (ADR 0044):
+
+- **local** (``local=True``): the frames go to the sockets of this process only, on the
+  event loop that serves them (noted by ``ServerLoop`` on the first ASGI call; before any
+  call no socket can be listening in this process, and frames are dropped). The in-memory
+  layer of ``make run`` is always this; with Redis (``PushPubSubLayer.local_group_send``)
+  every server process runs its own push projector and nothing goes through Redis.
+- **cluster** (the leader with Redis): one ``group_send`` (a Redis ``PUBLISH``) per
+  delivery, which every process holding a member of the group receives and hands to its
+  own sockets. Redis is reachable from anywhere: the publisher runs its own event loop in a
+  thread.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from projections.push import Delivery
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 FRAME = "push.frame"  # the layer message type; the consumer's handler is ``push_frame``
+DRAFT = "push.draft"  # a draft's stream (``push_draft``): not stored, to one agent only
 PUBLISH_TIMEOUT = 30.0
 
 
@@ -43,14 +50,19 @@ def layer_message(delivery: Delivery) -> dict[str, Any]:
         "f": delivery.frame,
         "p": delivery.prev,
         "pt": delivery.family_prev,
+        "s": delivery.floor,
     }
 
 
 class ChannelsFramePublisher:
-    def __init__(self, layer: Any, server_loop: ServerLoop | None = None) -> None:
-        """``server_loop``: send on the serving loop (in-memory layer); None: own loop."""
+    def __init__(
+        self, layer: Any, server_loop: ServerLoop | None = None, *, local: bool = False
+    ) -> None:
+        """``server_loop``: send on the serving loop (in-memory layer, or ``local``: to this
+        process's members only, ``layer.local_group_send``); None: own loop."""
         self._layer = layer
         self._server_loop = server_loop
+        self._local = local
         self._own: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
 
@@ -61,7 +73,20 @@ class ChannelsFramePublisher:
         future = asyncio.run_coroutine_threadsafe(self._send(deliveries), loop)
         future.result(PUBLISH_TIMEOUT)
 
+    def send_draft(self, user_id: str, ticket_id: object, frame: dict[str, Any]) -> None:
+        """One frame of a draft's stream, to the sockets of the agent who asked for it."""
+        loop = self._loop()
+        if loop is None or loop.is_closed():
+            return
+        message = {"type": DRAFT, "f": frame}
+        send = self._layer.group_send(draft_group(user_id, ticket_id), message)
+        asyncio.run_coroutine_threadsafe(send, loop).result(PUBLISH_TIMEOUT)
+
     async def _send(self, deliveries: Sequence[Delivery]) -> None:
+        if self._local:
+            for delivery in deliveries:
+                await self._layer.local_group_send(delivery.group, layer_message(delivery))
+            return
         for delivery in deliveries:
             await self._layer.group_send(delivery.group, layer_message(delivery))
 
@@ -82,3 +107,8 @@ class ChannelsFramePublisher:
             if self._own is not None:
                 self._own.call_soon_threadsafe(self._own.stop)
                 self._own = None
+
+
+def draft_group(user_id: str, ticket_id: object) -> str:
+    """The group of one agent's drafts on one ticket (group names: ASCII, ``.-_`` only)."""
+    return f"drafts.{user_id}.{ticket_id}"

@@ -23,6 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from infra.clamav import daemon as clamd
 from infra.server import lifecycle
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         os.environ["DESKSTREAM_ANALYTICS"] = "0"
 
+    scanner = start_scanner(BASE_DIR / "var" / "clamav")
+
     from infra.server.webapp import ensure_built
 
     problem = ensure_built()
@@ -109,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         "agent.bob@deskstream.test, agent.cy@deskstream.test,\n"
         "              maria@acme.test (a customer; any new e-mail becomes a customer)\n"
         f"  E-mail:    {outbox} (admins: GET {base}/api/outbox)\n"
+        f"  Scanning:  {scanner_note(scanner)}\n"
         "  Stop with Ctrl-C.\n",
         flush=True,
     )
@@ -147,6 +151,8 @@ def main(argv: list[str] | None = None) -> None:
         lifecycle.shutdown()  # the projector threads, then the event store (config/bootstrap.py)
         if child is not None:
             stop_child(child)
+        if isinstance(scanner, subprocess.Popen):
+            stop_child(scanner)
 
 
 # uvicorn's httptools protocol, writing each response's head and body at once (http.py here).
@@ -157,6 +163,37 @@ def access_log(log_level: str) -> bool:
     """uvicorn's access log only at a level that prints it: at ``warning`` (the default) its
     lines are dropped anyway, but uvicorn still builds their arguments for every request."""
     return log_level.lower() in {"trace", "debug", "info"}
+
+
+def start_scanner(home: Path) -> subprocess.Popen[bytes] | str:
+    """The virus scanner every attachment waits for: ``DESKSTREAM_CLAMD_ADDRESS`` if set,
+    else Debian's clamd started here (``make run`` installs it where it can), with the
+    machine's signatures or, without them, the EICAR test signature only; its process, or
+    why there is none (files then stay "scanning": nothing is offered unscanned)."""
+    if os.environ.get("DESKSTREAM_CLAMD_ADDRESS"):
+        return f"clamd at {os.environ['DESKSTREAM_CLAMD_ADDRESS']}"
+    database = clamd.system_database()
+    try:
+        started = clamd.start_clamd(home, database)
+    except RuntimeError as error:
+        return f"none: {error}; uploaded files stay scanning"
+    if started is None:
+        return "none (no clamd: apt-get install clamav-daemon); uploaded files stay scanning"
+    address, proc = started
+    os.environ["DESKSTREAM_CLAMD_ADDRESS"] = address  # the projector process inherits it
+    return proc
+
+
+def scanner_note(scanner: subprocess.Popen[bytes] | str) -> str:
+    if isinstance(scanner, str):
+        return scanner
+    address = os.environ["DESKSTREAM_CLAMD_ADDRESS"]
+    if clamd.system_database() is not None:
+        return f"clamd on {address}, signatures from {clamd.SYSTEM_DATABASE}"
+    return (
+        f"clamd on {address} with the EICAR test signature only (no signature database: "
+        "run freshclam for real ones)"
+    )
 
 
 def start_projector_process() -> subprocess.Popen[bytes]:

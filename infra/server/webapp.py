@@ -8,6 +8,7 @@ find it missing or older than its sources.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -28,12 +29,29 @@ NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <p>The API is up: <a href="/api/docs/">/api/docs/</a>.</p></body></html>"""
 
 
+# The app's client-side routes (web/src/app/App.tsx). Any other path still gets the app's
+# shell, which shows its "Page not found" page, but with HTTP 404, so crawlers, monitors and
+# link checkers see a missing page as missing. Sections whose pages live under one prefix
+# (the admin area, analytics) are matched by the prefix.
+CLIENT_ROUTES = re.compile(
+    r"^/(?:"
+    r"|tickets/?|tickets/[0-9a-fA-F-]{36}(?:/history)?/?"
+    r"|agent/?|search/?"
+    r"|(?:admin|analytics|dashboard)(?:/[\w.-]*)*/?"
+    r")$"
+)
+
+
 def spa_index(request: HttpRequest) -> HttpResponse:
-    """``index.html`` of the built app, never cached (it names the hashed assets)."""
+    """``index.html`` of the built app, never cached (it names the hashed assets); 404 for a
+    path that is none of the app's routes."""
     index = Path(settings.WEB_DIST) / "index.html"
     if not index.is_file():
         return HttpResponse(NOT_BUILT, status=503, content_type="text/html; charset=utf-8")
-    response = HttpResponse(index.read_bytes(), content_type="text/html; charset=utf-8")
+    status = 200 if CLIENT_ROUTES.match(request.path) else 404
+    response = HttpResponse(
+        index.read_bytes(), status=status, content_type="text/html; charset=utf-8"
+    )
     response["Cache-Control"] = "no-cache"
     return response
 

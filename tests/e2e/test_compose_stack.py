@@ -230,8 +230,14 @@ class Client:
     """One user over HTTP, checking read-your-writes on every read after a command."""
 
     def __init__(self, url: str, token: str, results: dict[str, Any]) -> None:
+        # A connection idle longer than uvicorn's keep-alive (5 s, httpx's default expiry
+        # too) may be closed by the server just as a request goes out on it (a reset, with
+        # the command's fate unknown): the client retires idle connections first.
         self.http = httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+            base_url=url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+            limits=httpx.Limits(keepalive_expiry=2.0),
         )
         self.results = results
 

@@ -158,8 +158,10 @@ def test_customer_and_agent_work_a_ticket_live(
     desk.get_by_role("button", name="Add note").click()
     expect(desk.get_by_test_id("internal-note")).to_contain_text(f"VIP customer {word}")
     desk.get_by_test_id("status-select").select_option("in_progress")
+    desk.get_by_role("button", name="Apply status").click()
     expect(customer.get_by_test_id("status-badge")).to_have_text("In progress")
     desk.get_by_test_id("status-select").select_option("waiting_on_customer")
+    desk.get_by_role("button", name="Apply status").click()
     expect(customer.get_by_test_id("status-badge")).to_have_text("Waiting on customer")
     expect(customer.get_by_test_id("internal-note")).to_have_count(0)
     expect(customer.get_by_test_id("unread-count")).to_be_visible()
@@ -222,7 +224,7 @@ def test_customer_and_agent_work_a_ticket_live(
 
 def test_client_routes_and_assets_are_served(web_server: LiveServer) -> None:
     with web_server.client() as http:
-        index = http.get("/tickets/does-not-matter")
+        index = http.get(f"/tickets/{uuid.uuid4()}")
         assert index.status_code == 200
         assert index.headers["cache-control"] == "no-cache"
         script = re.search(r'src="(/assets/[^"]+\.js)"', index.text)
@@ -238,13 +240,17 @@ def test_sign_in_page_learns_the_methods_on_offer(db: Any, settings: Any) -> Non
     test database when this module runs alone: it sets up only what collected tests ask for.)"""
     from rest_framework.test import APIClient
 
+    from infra.auth.providers import BACKENDS, Provider
+
     settings.DEMO_MODE = False
     assert APIClient().get("/api/auth/providers").json() == {"demo": False, "providers": []}
     settings.DEMO_MODE = True
-    settings.SOCIAL_PROVIDERS = [{"id": "oidc", "name": "Acme SSO", "url": "/auth/oidc", "x": "y"}]
+    settings.SOCIAL_PROVIDERS = [
+        Provider("oidc", "Acme SSO", BACKENDS["oidc"], {"KEY": "id", "SECRET": "not shown"})
+    ]
     assert APIClient().get("/api/auth/providers").json() == {
         "demo": True,
-        "providers": [{"id": "oidc", "name": "Acme SSO", "url": "/auth/oidc"}],
+        "providers": [{"id": "oidc", "name": "Acme SSO", "url": "/api/auth/login/oidc"}],
     }
 
 

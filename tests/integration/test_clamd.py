@@ -4,6 +4,8 @@ local signature database that knows EICAR)."""
 from __future__ import annotations
 
 import os
+import subprocess
+from typing import Any
 
 import pytest
 
@@ -48,3 +50,29 @@ def test_replies(reply: str, infected: bool, signature: str) -> None:
 def test_an_error_reply_is_a_scanner_error() -> None:
     with pytest.raises(ScannerError, match="size limit"):
         parse_reply("INSTREAM size limit exceeded. ERROR")
+
+
+def test_make_run_starts_its_own_clamd_when_none_is_given(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without DESKSTREAM_CLAMD_ADDRESS, ``make run``'s launcher starts clamd (the machine's
+    signatures, or the EICAR test signature where there are none) and points the product
+    at it; with one given, it starts nothing."""
+    from infra.clamav import daemon
+    from infra.server.launcher import scanner_note, start_scanner
+
+    if daemon.binaries() is None:
+        pytest.skip("no clamd (make clamav)")
+    monkeypatch.setenv("DESKSTREAM_CLAMD_ADDRESS", "127.0.0.1:3310")
+    assert start_scanner(tmp_path) == "clamd at 127.0.0.1:3310"
+    monkeypatch.delenv("DESKSTREAM_CLAMD_ADDRESS")
+    monkeypatch.setattr(daemon, "SYSTEM_DATABASE", tmp_path / "no-signatures")
+    started = start_scanner(tmp_path / "clamav")
+    assert isinstance(started, subprocess.Popen)
+    try:
+        host, _, port = os.environ["DESKSTREAM_CLAMD_ADDRESS"].rpartition(":")
+        assert ClamdScanner(host, int(port)).scan(EICAR).infected is True
+        assert "EICAR test signature only" in scanner_note(started)
+    finally:
+        started.terminate()
+        started.wait(10)

@@ -93,7 +93,7 @@ def test_full_lifecycle_through_the_api(api):
         "TicketEdited",
         "PriorityChanged",
     ]
-    assert history[1]["actor"] == {"id": str(agent.pk), "role": "agent"}
+    assert history[1]["actor"] == {"id": str(agent.pk), "role": "agent", "name": agent.first_name}
     assert history[1]["data"]["policy"] == "manual"
     assert history[7]["data"] == {
         "from_status": "waiting_on_customer",

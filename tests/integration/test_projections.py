@@ -30,6 +30,7 @@ ORDER = {
     "rm_search_doc": "key",
     "rm_assign_agent": "user_id",
     "rm_assign_ticket": "id",
+    "rm_assign_team": "id",
     "rm_sla": "ticket_id",
     "rm_notification": "id",
     "rm_notification_ticket": "id",

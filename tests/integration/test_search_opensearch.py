@@ -138,6 +138,38 @@ def test_late_duplicated_and_redelivered_events_never_overwrite_newer_data(opens
 
 
 @pytest.mark.django_db
+def test_on_kafka_the_position_is_the_contiguous_frontier(opensearch):
+    """Partitions advance unevenly: the position (what ``?after=`` waits for) stays just
+    below the first event not in the index yet, and the lag counts exactly those events."""
+    from collections import defaultdict
+
+    from command_api.application import get_application
+    from tests.support.history import generate
+
+    generate(get_application(), tickets=6, steps=60, seed=17)
+    envelopes = list(bootstrap.event_source().read(0, 100_000))
+    by_ticket: dict[Any, list[Any]] = defaultdict(list)
+    for e in envelopes:
+        by_ticket[e.aggregate_id].append(e)
+    newest = envelopes[-1].aggregate_id
+    behind = [es for a, es in by_ticket.items() if len(es) >= 4 and a != newest][:2]
+    held = [e for es in behind for e in es[2:]]
+    assert len(behind) == 2
+    store = bootstrap.opensearch_store(stream=True)  # a Kafka consumer's store
+
+    with store.batch() as batch:  # everything but the two tickets' later events
+        batch.apply([e for e in envelopes if e not in held])
+    first_missing = min(e.position for e in held)
+    assert store.position() == max(e.position for e in envelopes if e.position < first_missing)
+    assert store.unapplied() == len(held)
+
+    with store.batch() as batch:  # re-delivered events and the late partitions
+        batch.apply([*envelopes[:5], *held])
+    assert store.position() == envelopes[-1].position
+    assert store.unapplied() == 0
+
+
+@pytest.mark.django_db
 def test_languages_accents_and_prefixes(opensearch, make_user):
     """Per-language stemming, case and accent folding, and type-ahead prefixes of names,
     e-mail addresses and ticket ids (OpenSearch's own analysis; not part of the contract)."""
@@ -344,6 +376,9 @@ def test_rebuild_switches_the_alias_while_searches_and_writes_go_on(opensearch, 
     status = StringIO()
     call_command("projector", "status", stdout=status)
     assert f"alias {settings.OPENSEARCH_INDEX} -> index {after}" in status.getvalue()
+    # Fed from the log (the source feed.py recorded), though its documents carry versions.
+    row = next(line for line in status.getvalue().splitlines() if "│ search" in line)
+    assert [c.strip() for c in row.split("│")[1:3]] == ["search", "log"]
 
 
 # ------------------------------------------------------------------ OpenSearch down

@@ -22,7 +22,16 @@ from infra.postgres.feed import KAFKA, LOG
 from infra.server import launcher
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-INFRA = {"postgres", "redis", "kafka", "opensearch", "clickhouse", "grafana", "clamav"}
+INFRA = {
+    "postgres",
+    "redis",
+    "kafka",
+    "opensearch",
+    "clickhouse",
+    "grafana",
+    "prometheus",
+    "clamav",
+}
 APP = {"migrate", "web", "worker", "beat", "relay"} | {
     "projector-" + name.replace("_", "-") for name in PROJECTORS
 }
@@ -141,7 +150,11 @@ def test_urls_point_at_the_services_and_their_ports(services):
 
 def test_published_ports_are_the_servers_ports(services):
     published = {name: s["ports"] for name, s in services.items() if "ports" in s}
-    assert published == {"web": ["127.0.0.1:8000:8000"], "grafana": ["127.0.0.1:3000:3000"]}
+    assert published == {
+        "web": ["127.0.0.1:8000:8000"],
+        "grafana": ["127.0.0.1:3000:3000"],
+        "prometheus": ["127.0.0.1:9090:9090"],
+    }
     cmd = command(services["web"])
     assert cmd[cmd.index("--port") + 1] == "8000"
     assert cmd[cmd.index("--host") + 1] == "0.0.0.0"  # noqa: S104 - inside its container

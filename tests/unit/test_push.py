@@ -157,6 +157,30 @@ def test_the_store_chains_frames_and_does_not_advance_past_a_failed_publish(
     assert second["groups"] == {}
 
 
+def test_a_run_names_its_floor_raises_it_when_it_forgets_a_group_and_counts_its_work(
+    log: FakeEventLog,
+) -> None:
+    """A publisher that starts (or takes over) at the head covers the log after it: frames
+    without ``prev`` carry that floor, and a forgotten group's newest position raises it."""
+    first, second, third = opened(log), opened(log), opened(log)
+    counters = push.PushCounters()
+    publisher = Publisher()
+    store = push.PushStore(publisher, log, start=1, max_groups=2, counters=counters)
+    ProjectionRunner(log, store).step()
+    assert [(d.frame["position"], d.group, d.prev, d.floor) for d in publisher.sent] == [
+        (2, f"ticket.{second.id}", None, 1),
+        (2, "queue", None, 1),
+        (3, f"ticket.{third.id}", None, 1),
+        (3, "queue", 2, 1),
+    ]
+    assert first.id not in {d.frame["ticket_id"] for d in publisher.sent}
+    # Three groups for two places: ticket.<second> (newest 2) is forgotten.
+    assert store.floor == 2
+    assert (counters.events, counters.published) == (2, 4)
+    store.sync()
+    assert publisher.sent[-1].frame["floor"] == 2
+
+
 def test_replays_apply_the_same_visibility(log: FakeEventLog) -> None:
     ticket = opened(log)
     ticket.post_message(author_id="2", author_role=Role.AGENT, body="secret", internal=True)

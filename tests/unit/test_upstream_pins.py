@@ -1,4 +1,4 @@
-"""Our six patches on private internals of other libraries (docs/upstream-patches.md) hold
+"""Our seven patches on private internals of other libraries (docs/upstream-patches.md) hold
 only for the upstream code they were written against. Each test pins that code: every
 upstream symbol a patch overrides, reimplements or relies on, by its signature and the
 SHA-256 of its source, at the pinned version. An upgrade that changes one fails here,
@@ -215,6 +215,49 @@ PATCHES: dict[str, Patch] = {
                 "channels.layers:InMemoryChannelLayer.receive",
                 "(self, channel)",
                 "e615f8ae40b60e128f833fd812180fb01587cb5067705cb46fdfedae55851c03",
+            ),
+        ),
+    ),
+    "channels_redis local delivery": Patch(
+        ours="infra/realtime/layers.py: PushPubSubLayer (deserialize, local_group_send)",
+        distribution="channels_redis",
+        version="4.3.0",
+        pins=(
+            Pin(
+                "channels_redis.pubsub:RedisPubSubChannelLayer._get_layer",
+                "(self)",
+                "1862b87a25ac72b2512da2fa30e56f87ca4b37f6874f1385d2ceb5e8b442079c",
+            ),
+            Pin(
+                "channels_redis.pubsub:RedisPubSubChannelLayer.deserialize",
+                "(self, message)",
+                "efb14181c02c1adf2cf245cbf020ae7f4703d0472aa0ba2e7c9cbbbc53398e1d",
+            ),
+            Pin(
+                "channels_redis.pubsub:RedisPubSubLoopLayer.__init__",
+                "(self, hosts=None, prefix='asgi', on_disconnect=None, on_reconnect=None, "
+                "channel_layer=None, **kwargs)",
+                "fd9d37e275298a5823df02a3cd2157aaa237b803059aa55f3ccce2053c1ecf7f",
+            ),
+            Pin(
+                "channels_redis.pubsub:RedisPubSubLoopLayer._get_group_channel_name",
+                "(self, group)",
+                "c3139bae61c673aab14dc038df5105352a122d60101ac3986bdce49684004008",
+            ),
+            Pin(
+                "channels_redis.pubsub:RedisPubSubLoopLayer.receive",
+                "(self, channel)",
+                "2d3fa7938ba6e0a67de22b47d7af2b6e492bbbdacce4725868239d854b845de4",
+            ),
+            Pin(
+                "channels_redis.pubsub:RedisPubSubLoopLayer.group_add",
+                "(self, group, channel)",
+                "09e5aeb8954a88f27cc5145d070c227484ef200bb416bdfd67941131954af50f",
+            ),
+            Pin(
+                "channels_redis.pubsub:RedisSingleShardConnection._receive_message",
+                "(self, message)",
+                "2f5f46af28e8ed76a78c8dabe8831ee21e2b061f32d15e90e5a0ddd94c63c54f",
             ),
         ),
     ),

@@ -53,7 +53,7 @@ def test_without_npm_the_build_is_skipped_with_a_reason(
 
 
 def test_client_routes_get_index_html_or_a_page_that_says_how_to_build(tmp_path: Path) -> None:
-    request = RequestFactory().get("/tickets/abc")
+    request = RequestFactory().get("/tickets/0b6f3e4c-2d8a-4c1e-9a53-6f1b7c2d9e10")
     with override_settings(WEB_DIST=tmp_path):
         missing = webapp.spa_index(request)
         assert missing.status_code == 503
@@ -63,3 +63,14 @@ def test_client_routes_get_index_html_or_a_page_that_says_how_to_build(tmp_path:
     assert found.status_code == 200
     assert found["Cache-Control"] == "no-cache"
     assert found.content == b"<!doctype html><title>app</title>"
+
+
+def test_a_path_that_is_no_client_route_gets_the_shell_with_404(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<!doctype html><title>app</title>")
+    with override_settings(WEB_DIST=tmp_path):
+        for path in ("/", "/tickets", "/agent", "/search", "/admin/users", "/analytics"):
+            assert webapp.spa_index(RequestFactory().get(path)).status_code == 200, path
+        for path in ("/nope", "/tickets/abc", "/tickets/abc/history", "/agentx"):
+            missing = webapp.spa_index(RequestFactory().get(path))
+            assert missing.status_code == 404, path
+            assert missing.content == b"<!doctype html><title>app</title>"

@@ -22,7 +22,6 @@ import threading
 import time
 from typing import IO, Any, cast
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.progress import (
@@ -40,7 +39,14 @@ from config import bootstrap
 from infra.clickhouse.embedded import DirectoryInUseError
 from infra.clickhouse.ports import AnalyticsUnavailableError
 from infra.kafka.resilience import keep_running, reset_database
-from infra.postgres.feed import KAFKA, LOG, SOURCES, FeedConflictError, FeedLeases
+from infra.observability import metrics
+from infra.postgres.feed import (
+    KAFKA,
+    LOG,
+    SOURCES,
+    FeedConflictError,
+    FeedLeases,
+)
 from infra.postgres.projection_store import EventGapError
 from infra.server.shutdown import stop_on_signals
 from projections.ports import RebuildableStore
@@ -88,6 +94,7 @@ class Command(BaseCommand):
         reb.add_argument("--source", choices=SOURCES, default=LOG, help="the mode it serves")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        metrics.serve_if_configured()  # DESKSTREAM_METRICS_PORT: this process's own
         try:
             self.act(options)
         finally:
@@ -116,46 +123,17 @@ class Command(BaseCommand):
             table.add_column(
                 col, justify="right" if col in ("position", "lag (events)") else "left"
             )
-        for name in sorted(bootstrap.STORES):
-            store = bootstrap.store(name)
-            where = "PostgreSQL"
+        names = [*sorted(bootstrap.STORES), bootstrap.ANALYTICS]
+        for name in names:
             try:
-                position = store.position()
-                status = getattr(store, "status", None)
-                if status is not None:  # OpenSearch: the alias and the index behind it
-                    info = status()
-                    where = (
-                        f"alias {info['alias']} -> index {info['index']} ({info['documents']} docs)"
-                    )
-                if name in bootstrap.KAFKA_PROJECTORS and store.has_applied_versions():
-                    # Fed by Kafka: the position is the contiguous frontier; the lag counts
-                    # the events not applied yet (some above the frontier may be).
-                    unapplied = bootstrap.kafka_store(name).unapplied()
-                    table.add_row(name, "kafka", str(position), str(unapplied), where)
-                else:
-                    lag = str(max(head - position, 0))
-                    table.add_row(name, "log", str(position), lag, where)
-            except SearchUnavailableError as error:
+                row = bootstrap.projector_status(name, head)
+            except (SearchUnavailableError, AnalyticsUnavailableError) as error:
                 table.add_row(name, "?", "?", "?", f"unavailable: {error}")
-        table.add_row(*self.analytics_status(head))
+                continue
+            position = "in use" if row["position"] is None else str(row["position"])
+            lag = "?" if row["lag"] is None else str(row["lag"])
+            table.add_row(name, row["source"], position, lag, row["where"])
         Console(file=cast(IO[str], self.stdout), width=160).print(table)
-
-    def analytics_status(self, head: int) -> tuple[str, str, str, str, str]:
-        where = "ClickHouse" if settings.CLICKHOUSE_URL else f"chDB {settings.ANALYTICS_PATH}"
-        try:
-            position = bootstrap.analytics_store().position()
-        except DirectoryInUseError:  # chDB's directory: the web server's process owns it
-            return (bootstrap.ANALYTICS, "log", "in use", "?", f"{where} (owned by the web server)")
-        except AnalyticsUnavailableError as error:  # the ClickHouse server is down
-            return (bootstrap.ANALYTICS, "?", "?", "?", f"unavailable: {error}")
-        # A high-water mark under Kafka: the lag counts from it.
-        return (
-            bootstrap.ANALYTICS,
-            "log/kafka",
-            str(position),
-            str(max(head - position, 0)),
-            where,
-        )
 
     def run(self, name: str, batch_size: int | None, until_caught_up: bool) -> None:
         leases = claim(f"projector run {name}", name, LOG)

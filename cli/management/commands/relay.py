@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand
 from command_api.application import get_application
 from config import bootstrap
 from infra.kafka.resilience import keep_running, reset_database
+from infra.observability import metrics
 from infra.server.shutdown import stop_on_signals
 
 
@@ -25,6 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=None)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        metrics.serve_if_configured()  # DESKSTREAM_METRICS_PORT: this process's own
         stop = stop_on_signals()
         created: list[bool] = []  # the broker may still be starting: retried like the rest
         keep_running(lambda: created.append(bootstrap.ensure_topic()), stop, what="relay: topic")

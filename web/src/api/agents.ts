@@ -1,6 +1,8 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
 import { command, request } from "../lib/api";
-import type { AgentWorkload, Availability } from "../lib/types";
+import { useStream } from "../lib/realtime-react";
+import type { AgentWorkload, Availability, PresenceFrame } from "../lib/types";
 
 export function useAgents(enabled: boolean) {
   return useQuery({
@@ -28,4 +30,32 @@ export function useSetAvailability(myId: string) {
     onError: (_e, _a, context) => client.setQueryData(["agents"], context?.previous),
     onSettled: () => client.invalidateQueries({ queryKey: ["agents"] }),
   });
+}
+
+/** Live presence of the agents (stream `presence`, staff only): user id → frame. */
+export function usePresence(enabled: boolean): Record<string, PresenceFrame> {
+  const [presence, setPresence] = useState<Record<string, PresenceFrame>>({});
+  useStream(
+    "presence",
+    {
+      onPresence: (frames, snapshot) =>
+        setPresence((all) => {
+          const next = snapshot ? {} : { ...all };
+          for (const f of frames) next[f.user_id] = f;
+          return next;
+        }),
+    },
+    { enabled },
+  );
+  return presence;
+}
+
+/** Whether an agent can take work now: what presence says (a connection and the chosen
+ * availability), the one answer the desk and the assign menu both show. An agent with no
+ * live connection is offline whatever they last chose. */
+export function agentState(
+  agent: Pick<AgentWorkload, "user_id" | "availability">,
+  presence: Record<string, PresenceFrame>,
+): Availability {
+  return presence[agent.user_id]?.state ?? "offline";
 }

@@ -21,6 +21,7 @@ import type {
   TicketAsOf,
   TicketFilters,
   TicketList,
+  TicketView,
 } from "../lib/types";
 
 export const keys = {
@@ -48,10 +49,13 @@ export function ticketListPath(filters: TicketFilters, pageSize = 50): string {
       status: filters.status,
       priority: filters.priority,
       agent: filters.agent,
+      customer: filters.customer,
+      sla_breached: filters.sla_breached === undefined ? undefined : String(filters.sla_breached),
+      // "Created before" a day: up to the start of that day, the day itself not included.
       created_from: dayStart(filters.created_from),
-      created_to: filters.created_to
-        ? new Date(new Date(`${filters.created_to}T00:00:00`).getTime() + 86_400_000).toISOString()
-        : undefined,
+      created_to: dayStart(filters.created_to),
+      sort: filters.sort,
+      view: filters.view,
       page_size: pageSize,
     })
   );
@@ -88,6 +92,16 @@ export function flattenTickets(data: InfiniteData<TicketPage> | undefined): Tick
     }
   }
   return out;
+}
+
+/** The built-in views with their counts (staff); under ["tickets"], so every change that
+ * refetches the lists refetches the counts too. */
+export function useTicketViews(enabled: boolean) {
+  return useQuery({
+    queryKey: ["tickets", "views"],
+    queryFn: () => request<TicketView[]>("/api/ticket-views", { consistent: true }),
+    enabled,
+  });
 }
 
 export function useTicket(id: string) {
@@ -238,6 +252,31 @@ export function useAssign(ticketId: string) {
       void client.invalidateQueries({ queryKey: keys.ticket(ticketId) });
       void client.invalidateQueries({ queryKey: ["tickets"] });
       void client.invalidateQueries({ queryKey: ["agents"] });
+    },
+  });
+}
+
+export interface TicketEdit {
+  priority?: Priority;
+  tags?: string[];
+}
+
+/** Edit priority or tags (staff); the ticket shows the change at once, back if refused. */
+export function useEditTicket(ticketId: string) {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (edit: TicketEdit) =>
+      command(`/api/tickets/${ticketId}`, { method: "PATCH", body: edit }),
+    onMutate: async (edit) => {
+      await client.cancelQueries({ queryKey: keys.ticket(ticketId) });
+      const previous = client.getQueryData<Ticket>(keys.ticket(ticketId));
+      client.setQueryData<Ticket>(keys.ticket(ticketId), (t) => (t ? { ...t, ...edit } : t));
+      return { previous };
+    },
+    onError: (_e, _a, context) => client.setQueryData(keys.ticket(ticketId), context?.previous),
+    onSettled: () => {
+      void client.invalidateQueries({ queryKey: keys.ticket(ticketId) });
+      void client.invalidateQueries({ queryKey: ["tickets"] });
     },
   });
 }

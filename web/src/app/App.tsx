@@ -1,6 +1,6 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { lazy, Suspense, useState } from "react";
-import { BrowserRouter, Navigate, Route, Routes } from "react-router";
+import { BrowserRouter, Link, Navigate, Route, Routes } from "react-router";
 import { Loading } from "../components/States";
 import { SignInPage } from "../features/auth/SignInPage";
 import { CustomerDashboard } from "../features/tickets/CustomerDashboard";
@@ -21,6 +21,9 @@ const AgentDashboard = lazy(() =>
 );
 const HistoryPage = lazy(() =>
   import("../features/history/HistoryPage").then((m) => ({ default: m.HistoryPage })),
+);
+const AdminSection = lazy(() =>
+  import("./AdminSection").then((m) => ({ default: m.AdminSection })),
 );
 const SearchPage = lazy(() =>
   import("../features/search/SearchPage").then((m) => ({ default: m.SearchPage })),
@@ -75,10 +78,19 @@ function AppRoutes() {
               element={isAdmin ? <AnalyticsPage /> : <Navigate to="/" replace />}
             />
             <Route
+              path="/admin/*"
+              element={isAdmin ? <AdminSection /> : <Navigate to="/" replace />}
+            />
+            <Route
               path="*"
               element={
-                <main id="main">
+                <main id="main" className="not-found">
                   <h1>Page not found</h1>
+                  <p>There is no page at this address. It may have moved, or the link is wrong.</p>
+                  <p>
+                    <Link to="/">Go to {isStaff ? "the desk" : "your tickets"}</Link> or use the
+                    search above.
+                  </p>
                 </main>
               }
             />

@@ -15,6 +15,10 @@ export interface VirtualTicketListProps {
   agentName?: (id: string | null) => string | undefined;
   label: string;
   height?: number | string;
+  /** Which time the rows show (the one the list is sorted by). */
+  time?: "created" | "updated";
+  /** Rows can be selected (bulk actions): the selected ids and how to toggle one. */
+  selection?: { selected: Set<string>; toggle: (id: string) => void };
 }
 
 const ROW_HEIGHT = 76;
@@ -27,6 +31,8 @@ export function VirtualTicketList({
   agentName,
   label,
   height = "60vh",
+  time,
+  selection,
 }: VirtualTicketListProps) {
   const parent = useRef<HTMLDivElement>(null);
   // The app does not run the React Compiler, which would skip this component anyway.
@@ -73,7 +79,27 @@ export function VirtualTicketList({
                   transform: `translateY(${row.start}px)`,
                 }}
               >
-                <TicketCard ticket={ticket} agentName={agentName?.(ticket.assigned_agent_id)} />
+                {selection ? (
+                  <div className="selectable-row">
+                    <input
+                      type="checkbox"
+                      aria-label={`Select ${ticket.subject}`}
+                      checked={selection.selected.has(ticket.id)}
+                      onChange={() => selection.toggle(ticket.id)}
+                    />
+                    <TicketCard
+                      ticket={ticket}
+                      agentName={agentName?.(ticket.assigned_agent_id)}
+                      time={time}
+                    />
+                  </div>
+                ) : (
+                  <TicketCard
+                    ticket={ticket}
+                    agentName={agentName?.(ticket.assigned_agent_id)}
+                    time={time}
+                  />
+                )}
               </div>
             );
           })}

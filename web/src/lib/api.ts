@@ -9,6 +9,7 @@ import type { AccessToken, CommandResult } from "./types";
 // steal neither for later. localStorage keeps one non-secret flag: that this browser has a
 // session (a new tab then asks for an access token), and its removal signs out every tab.
 const SESSION_KEY = "deskstream.session";
+const SERVER_TROUBLE = "Something went wrong on our side. Try again in a moment.";
 
 export class ApiError extends Error {
   constructor(
@@ -32,6 +33,9 @@ type Listener = () => void;
 class TokenStore {
   private accessToken: string | null = null;
   private listeners = new Set<Listener>();
+  /** The session ended without the user signing out (expired, revoked): the sign-in page
+   * says so. */
+  ended = false;
 
   constructor() {
     // Another tab signed out: so does this one.
@@ -55,8 +59,10 @@ class TokenStore {
     }
   }
 
-  /** A new access token (signed in or refreshed), or null (signed out). */
-  set(access: string | null): void {
+  /** A new access token (signed in or refreshed), or null (signed out; `ended`: the session
+   * ended by itself, not by the user). */
+  set(access: string | null, ended = false): void {
+    this.ended = access === null && ended;
     this.accessToken = access;
     try {
       if (access) localStorage.setItem(SESSION_KEY, "1");
@@ -108,7 +114,10 @@ export function refreshTokens(): Promise<boolean> {
         credentials: "same-origin",
       });
       if (!response.ok) {
-        if (response.status === 401 || response.status === 403) tokens.set(null);
+        // Refused (expired, revoked, or the cookie is gone): the session has ended. A rate
+        // limit or a server error is not an answer about the session.
+        if (response.status >= 400 && response.status < 500 && response.status !== 429)
+          tokens.set(null, true);
         return false;
       }
       tokens.set(((await response.json()) as AccessToken).access);
@@ -169,7 +178,14 @@ export async function requestRaw<T>(
     try {
       data = JSON.parse(text);
     } catch {
-      data = { error: "bad_response", detail: text.slice(0, 200) };
+      // Not JSON: a proxy's or the server's own error page. Never show its markup.
+      data = {
+        error: response.status >= 500 ? "server_error" : "bad_response",
+        detail:
+          response.status >= 500
+            ? SERVER_TROUBLE
+            : "The server answered something unexpected. Try again.",
+      };
     }
   }
   if (!response.ok) {
@@ -180,7 +196,7 @@ export async function requestRaw<T>(
         String(body.error),
       )
     ) {
-      tokens.set(null);
+      tokens.set(null, true);
     }
     throw new ApiError(
       response.status,

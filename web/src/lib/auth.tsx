@@ -19,6 +19,8 @@ interface AuthValue {
   loading: boolean;
   isStaff: boolean;
   demoSignIn: (email: string) => Promise<void>;
+  /** Finish a social sign-in: trade its one-time code for the API's tokens. */
+  exchangeSignInCode: (code: string) => Promise<void>;
   signOut: () => Promise<void>;
 }
 
@@ -57,6 +59,18 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     [client],
   );
 
+  const exchangeSignInCode = useCallback(
+    async (code: string) => {
+      const answer = await request<AccessToken>("/api/auth/exchange", {
+        method: "POST",
+        body: { code, cookie: true },
+      });
+      client.clear();
+      tokens.set(answer.access);
+    },
+    [client],
+  );
+
   const signOut = useCallback(async () => {
     const signedIn = tokens.hasSession;
     tokens.set(null);
@@ -74,9 +88,10 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       loading: resuming || (access !== null && me.isPending),
       isStaff: user?.role === "agent" || user?.role === "admin",
       demoSignIn,
+      exchangeSignInCode,
       signOut,
     };
-  }, [access, resuming, me.data, me.isPending, demoSignIn, signOut]);
+  }, [access, resuming, me.data, me.isPending, demoSignIn, exchangeSignInCode, signOut]);
 
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }

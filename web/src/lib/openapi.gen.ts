@@ -411,6 +411,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/customers/{customer_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description One customer: name, e-mail, company, phone and ticket counts (the agent's sidebar on a
+         *     ticket; agents and admins only).
+         */
+        get: operations["customers_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/notifications": {
         parameters: {
             query?: never;
@@ -651,6 +671,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/ticket-views": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The agent's built-in views with how many tickets each holds now (agents and admins
+         *     only); ``GET /api/tickets?view=<id>`` lists one.
+         */
+        get: operations["ticket_views_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tickets": {
         parameters: {
             query?: never;
@@ -794,6 +834,8 @@ export interface components {
         Actor: {
             id: string | null;
             role: string | null;
+            /** @description The person's display name; null for the system. */
+            name: string | null;
         };
         AgentWorkload: {
             user_id: string;
@@ -1105,6 +1147,16 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /**
+         * @description * `mine` - mine
+         *     * `unassigned` - unassigned
+         *     * `waiting` - waiting
+         *     * `due_soon` - due_soon
+         *     * `breached` - breached
+         *     * `all` - all
+         * @enum {string}
+         */
+        IdEnum: "mine" | "unassigned" | "waiting" | "due_soon" | "breached" | "all";
         /**
          * @description * `public_reply` - public_reply
          *     * `internal_note` - internal_note
@@ -1540,6 +1592,11 @@ export interface components {
             customers_set_priority: boolean;
         };
         TicketOrTicketAsOf: components["schemas"]["Ticket"] | components["schemas"]["TicketAsOf"];
+        TicketView: {
+            id: components["schemas"]["IdEnum"];
+            name: string;
+            count: number;
+        };
         TokenPair: {
             access: string;
             refresh: string;
@@ -2566,7 +2623,7 @@ export interface operations {
                 /** @description An agent's user id, or 'none' (unassigned). */
                 agent?: string;
                 /** @description What to count tickets by. */
-                by?: "channel" | "language" | "priority" | "tag";
+                by?: "language" | "priority" | "tag";
                 /** @description First day (inclusive), in tz. */
                 from?: string;
                 /** @description Comma-separated priorities (any of): low,medium,high,urgent */
@@ -3002,6 +3059,63 @@ export interface operations {
             };
             /** @description Signed in, but this role may not do this. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    customers_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                customer_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Customer"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource (or one the caller may not see). */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4224,6 +4338,55 @@ export interface operations {
             };
         };
     };
+    ticket_views_list: {
+        parameters: {
+            query?: {
+                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
+                after?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TicketView"][];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     tickets_list: {
         parameters: {
             query?: {
@@ -4250,6 +4413,17 @@ export interface operations {
                 tags?: string;
                 updated_from?: unknown;
                 updated_to?: unknown;
+                /**
+                 * @description A built-in view (staff): mine, unassigned, waiting, due_soon, breached, all
+                 *
+                 *     * `mine` - My open tickets
+                 *     * `unassigned` - Unassigned
+                 *     * `waiting` - Waiting on customer
+                 *     * `due_soon` - Due within the hour
+                 *     * `breached` - SLA breached
+                 *     * `all` - All tickets
+                 */
+                view?: "all" | "breached" | "due_soon" | "mine" | "unassigned" | "waiting";
             };
             header?: never;
             path?: never;

@@ -36,6 +36,8 @@ export type TicketAsOf = Schemas["TicketAsOf"];
 export type History = Schemas["History"];
 export type HistoryEvent = Schemas["HistoryEvent"];
 export type AgentWorkload = Schemas["AgentWorkload"];
+export type Customer = Schemas["Customer"];
+export type TicketView = Schemas["TicketView"];
 export type Notification = Schemas["Notification"];
 export type NotificationPage = Schemas["PaginatedNotificationList"];
 export type SearchHit = Schemas["SearchHit"];
@@ -58,6 +60,11 @@ export interface TicketFilters {
   created_from?: string;
   created_to?: string;
   agent?: string;
+  customer?: string;
+  sla_breached?: boolean;
+  sort?: "created_at" | "-created_at" | "updated_at" | "-updated_at";
+  /** A built-in view of the server's (GET /api/ticket-views). */
+  view?: TicketView["id"];
 }
 
 // WebSocket frames (server -> client).
@@ -112,3 +119,27 @@ export type ServerFrame =
   | { type: "subscribed"; sub: string; stream: string; position: number; replayed: number }
   | { type: "error"; error: string; detail?: string; sub?: string; position?: number }
   | { type: "pong" };
+
+// The admin console (src/api/admin.ts).
+export type AdminAgent = Schemas["AdminAgent"];
+export type AdminAgentPage = Schemas["AdminAgentPage"];
+export type AdminTeam = Schemas["AdminTeam"];
+export type AdminTeamPage = Schemas["AdminTeamPage"];
+export type StaffUser = Schemas["StaffUser"];
+export type StaffRole = Schemas["StaffRoleEnum"];
+export type AuditEvent = Schemas["AuditEvent"];
+export type AuditPage = Schemas["AuditPage"];
+export type ProjectorStatus = Schemas["ProjectorStatus"];
+export type Rebuild = Schemas["Rebuild"];
+export type RebuildPage = Schemas["RebuildPage"];
+export type RebuildStarted = Schemas["RebuildStarted"];
+export type CustomerProfile = Schemas["CustomerProfile"];
+export type CustomerPage = Schemas["PaginatedCustomerList"];
+export type SlaSettings = Schemas["SlaSettings"];
+export type CalendarSettings = Schemas["Calendar"];
+export type AssignmentSettings = Schemas["AssignmentSettings"];
+export type TicketIntake = Schemas["TicketIntake"];
+export type EmailTemplate = Schemas["EmailTemplate"];
+export type EmailPreview = Schemas["EmailPreview"];
+export type OutboxList = Schemas["OutboxList"];
+export type OutboxMessage = Schemas["OutboxMessage"];

@@ -3,7 +3,7 @@
 
 import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { useAgents, useSetAvailability } from "../../api/agents";
+import { useAgents, usePresence, useSetAvailability } from "../../api/agents";
 import { flattenTickets, useTicketList } from "../../api/tickets";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { VirtualTicketList } from "../../components/VirtualTicketList";
@@ -11,7 +11,7 @@ import { errorMessage } from "../../lib/api";
 import { useAuth } from "../../lib/auth";
 import { useStream } from "../../lib/realtime-react";
 import { useToasts } from "../../lib/toast";
-import type { Availability, EventFrame, PresenceFrame, TicketFilters } from "../../lib/types";
+import type { Availability, EventFrame, TicketFilters } from "../../lib/types";
 
 const ACTIVE: TicketFilters["status"] = ["open", "assigned", "in_progress", "waiting_on_customer"];
 
@@ -63,48 +63,54 @@ export function AgentDashboard() {
   const agents = useAgents(true);
   const myId = String(me?.id ?? "");
   const setAvailability = useSetAvailability(myId);
-  const [presence, setPresence] = useState<Record<string, PresenceFrame>>({});
+  const presence = usePresence(true);
+  const [confirmOffline, setConfirmOffline] = useState(false);
   const names = new Map(agents.data?.map((a) => [a.user_id, a.name]));
   const mine = agents.data?.find((a) => a.user_id === myId);
   // An agent who never chose is online (docs/realtime.md); the workload lists agents once
   // their Agent aggregate exists, so fall back to what presence says, then to online.
   const current: Availability = mine?.availability ?? presence[myId]?.availability ?? "online";
 
+  // Toasts only for what concerns this agent, one per ticket (lib/toast keys them): a new
+  // ticket while nobody has it; it goes once the ticket is assigned to someone else. The
+  // agent it is assigned to hears it from their own notification stream.
   useStream("queue", {
     onEvent: (frame: EventFrame) => {
       void client.invalidateQueries({ queryKey: ["tickets"] });
       void client.invalidateQueries({ queryKey: ["agents"] });
-      if (frame.kind === "ticket_created")
+      const key = `ticket:${frame.ticket_id}`;
+      if (frame.kind === "ticket_created" && !frame.data.agent_id)
         toasts.push(
           `New ticket: ${String(frame.data.subject)}`,
           "info",
           `/tickets/${frame.ticket_id}`,
+          {
+            key,
+          },
         );
-      if (
-        frame.kind === "assignment_changed" &&
-        frame.data.agent_id === myId &&
-        frame.data.actor_id !== myId
-      )
-        toasts.push("A ticket was assigned to you", "info", `/tickets/${frame.ticket_id}`);
+      if (frame.kind === "assignment_changed" && frame.data.agent_id !== myId)
+        toasts.dismissKey(key);
     },
     onResync: () => void client.invalidateQueries({ queryKey: ["tickets"] }),
   });
-  useStream("presence", {
-    onPresence: (frames, snapshot) =>
-      setPresence((all) => {
-        const next = snapshot ? {} : { ...all };
-        for (const f of frames) next[f.user_id] = f;
-        return next;
-      }),
-  });
 
   function toggle(value: Availability) {
+    // Going offline hands the queue to others: say so first, and ask.
+    if (value === "offline" && current !== "offline" && (mine?.open_tickets ?? 0) > 0) {
+      setConfirmOffline(true);
+      return;
+    }
+    apply(value);
+  }
+  function apply(value: Availability) {
+    setConfirmOffline(false);
     setAvailability.mutate(value, {
       onError: (e) => toasts.push(`Availability not changed: ${errorMessage(e)}`, "error"),
     });
   }
 
   const others = Object.values(presence).filter((p) => p.user_id !== myId);
+  const openCount = mine?.open_tickets ?? 0;
   return (
     <main id="main" className="dashboard agent-dashboard">
       <section className="card availability" aria-labelledby="availability-title">
@@ -123,6 +129,27 @@ export function AgentDashboard() {
             </label>
           ))}
         </div>
+        {confirmOffline && (
+          <div
+            role="alertdialog"
+            aria-labelledby="offline-title"
+            className="card pending-change-box"
+          >
+            <h3 id="offline-title">Go offline?</h3>
+            <p data-testid="offline-warning">
+              Your {openCount} open ticket{openCount === 1 ? "" : "s"} will move to other agents.
+              Going online again does not bring {openCount === 1 ? "it" : "them"} back.
+            </p>
+            <div className="row">
+              <button type="button" onClick={() => apply("offline")}>
+                Go offline and hand over
+              </button>
+              <button type="button" className="secondary" onClick={() => setConfirmOffline(false)}>
+                Stay {current}
+              </button>
+            </div>
+          </div>
+        )}
         <h3>Agents</h3>
         {others.length === 0 ? (
           <p className="muted">No other agents known yet.</p>

@@ -1,7 +1,7 @@
 import { useQuery } from "@tanstack/react-query";
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { ErrorState, Loading } from "../../components/States";
-import { errorMessage, request } from "../../lib/api";
+import { errorMessage, request, tokens } from "../../lib/api";
 import { useAuth } from "../../lib/auth";
 import type { Providers } from "../../lib/types";
 
@@ -13,8 +13,40 @@ const DEMO_USERS = [
   ["admin@deskstream.test", "Admin"],
 ] as const;
 
+// What a failed social sign-in's `#signin_error=<code>` means to the person (ADR 0038).
+const SOCIAL_ERRORS: Record<string, (provider: string) => string> = {
+  access_denied: (p) => `You cancelled the sign-in at ${p}.`,
+  provider_unreachable: (p) => `${p} could not be reached. Try again in a moment.`,
+  signin_expired: () =>
+    "The sign-in took too long or was started in another tab. Please sign in again.",
+  email_unverified: (p) =>
+    `Your e-mail address at ${p} is not verified. Verify it there, then sign in again.`,
+  email_missing: (p) =>
+    `${p} did not share your e-mail address. Allow it, or use another way to sign in.`,
+  user_inactive: () => "This account is disabled. Ask an administrator.",
+  provider_error: (p) => `${p} could not complete the sign-in. Please try again.`,
+};
+
+interface SignInResult {
+  code: string | null;
+  error: string | null;
+  provider: string | null;
+}
+
+/** A social sign-in's result, from the URL fragment the API redirected to. */
+function readSignInResult(): SignInResult | null {
+  const params = new URLSearchParams(window.location.hash.slice(1));
+  const code = params.get("signin_code");
+  const error = params.get("signin_error");
+  if (!code && !error) return null;
+  return { code, error, provider: params.get("provider") };
+}
+
+// Codes already sent: a one-time code is exchanged once, even if an effect runs twice.
+const exchanged = new Set<string>();
+
 export function SignInPage() {
-  const { demoSignIn } = useAuth();
+  const { demoSignIn, exchangeSignInCode } = useAuth();
   const providers = useQuery({
     queryKey: ["providers"],
     queryFn: () => request<Providers>("/api/auth/providers"),
@@ -23,6 +55,25 @@ export function SignInPage() {
   const [email, setEmail] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [result] = useState(readSignInResult);
+  const [exchangeError, setExchangeError] = useState<string | null>(null);
+
+  useEffect(() => {
+    if (!result) return;
+    // The code must not stay in the address bar or the history, where it could be copied.
+    window.history.replaceState(null, "", window.location.pathname + window.location.search);
+    const code = result.code;
+    if (!code || exchanged.has(code)) return;
+    exchanged.add(code);
+    exchangeSignInCode(code).catch((e: unknown) => setExchangeError(errorMessage(e)));
+  }, [result, exchangeSignInCode]);
+
+  if (result?.code && exchangeError === null) return <Loading label="Signing in…" />;
+  const providerName =
+    providers.data?.providers.find((p) => p.id === result?.provider)?.name ?? "The provider";
+  const socialError =
+    exchangeError ??
+    (result?.error ? (SOCIAL_ERRORS[result.error]?.(providerName) ?? result.error) : null);
 
   async function signIn(address: string) {
     setBusy(true);
@@ -47,6 +98,16 @@ export function SignInPage() {
   return (
     <main className="signin" id="main">
       <h1>Sign in to Deskstream</h1>
+      {socialError && !providers.isPending && (
+        <p className="field-error" role="alert" data-testid="signin-error">
+          {socialError}
+        </p>
+      )}
+      {tokens.ended && (
+        <p className="state state-error" role="alert" data-testid="session-ended">
+          Your session ended. Sign in again to carry on: your unsent replies are kept.
+        </p>
+      )}
       {providers.isPending && <Loading />}
       {providers.isError && (
         <ErrorState error={providers.error} onRetry={() => void providers.refetch()} />

@@ -44,4 +44,48 @@ describe("sign-in", () => {
     );
     expect(screen.queryByLabelText("E-mail")).not.toBeInTheDocument();
   });
+
+  it("exchanges a social sign-in's one-time code from the URL fragment once, then drops it", async () => {
+    window.history.replaceState(null, "", "/#signin_code=one-time");
+    const { calls } = mockFetch({
+      "GET /api/auth/providers": () => ({ demo: false, providers: [] }),
+      "POST /api/auth/exchange": () => ({ access: "a", token_type: "Bearer", expires_in: 600 }),
+    });
+    renderApp(<SignInPage />, { me: null });
+    await waitFor(() => expect(tokens.access).toBe("a"));
+    expect(window.location.hash).toBe("");
+    const exchanges = calls.filter((c) => c.path === "/api/auth/exchange");
+    expect(exchanges.map((c) => c.body)).toEqual([{ code: "one-time", cookie: true }]);
+  });
+
+  it("says why a social sign-in failed, naming the provider", async () => {
+    window.history.replaceState(null, "", "/#signin_error=email_unverified&provider=oidc");
+    mockFetch({
+      "GET /api/auth/providers": () => ({
+        demo: false,
+        providers: [{ id: "oidc", name: "Acme ID", url: "/api/auth/login/oidc" }],
+      }),
+    });
+    renderApp(<SignInPage />, { me: null });
+    expect(await screen.findByTestId("signin-error")).toHaveTextContent(
+      "Your e-mail address at Acme ID is not verified. Verify it there, then sign in again.",
+    );
+    expect(window.location.hash).toBe("");
+  });
+
+  it("shows the API's answer when a one-time code is refused", async () => {
+    window.history.replaceState(null, "", "/#signin_code=used-up");
+    mockFetch({
+      "GET /api/auth/providers": () => ({ demo: false, providers: [] }),
+      "POST /api/auth/exchange": () =>
+        json(
+          { error: "code_invalid", detail: "This sign-in code has expired. Sign in again." },
+          401,
+        ),
+    });
+    renderApp(<SignInPage />, { me: null });
+    expect(await screen.findByTestId("signin-error")).toHaveTextContent(
+      "This sign-in code has expired. Sign in again.",
+    );
+  });
 });

@@ -23,8 +23,12 @@ function describe(e: HistoryEvent): string {
       return `Status ${label(d.from_status)} → ${label(d.to_status)}`;
     case "AgentAssigned":
       return d.agent_id
-        ? `Assigned to agent #${textOf(d.agent_id)} (${textOf(d.policy, "manual")})`
+        ? `Assigned to ${textOf(d.agent_name, "an agent")}${
+            d.policy && d.policy !== "manual" ? " automatically" : ""
+          }`
         : "Unassigned";
+    case "AgentUnassigned":
+      return "Unassigned";
     default:
       return e.type.replace(/([a-z])([A-Z])/g, "$1 $2");
   }
@@ -32,8 +36,21 @@ function describe(e: HistoryEvent): string {
 
 export function HistoryPage() {
   const { ticketId = "" } = useParams();
-  const { me } = useAuth();
+  const { me, isStaff } = useAuth();
   const history = useHistory(ticketId);
+  // Customers do not see internal events: number what they see 1, 2, 3… (no gaps where an
+  // internal note was), and keep the real version for "as of".
+  const shown = (e: HistoryEvent, i: number) => (isStaff ? e.version : i + 1);
+  const people = new Map<string, string>();
+  for (const e of history.data?.events ?? []) {
+    if (e.actor.id && e.actor.name) people.set(e.actor.id, e.actor.name);
+    if (e.data.agent_id && e.data.agent_name)
+      people.set(textOf(e.data.agent_id), textOf(e.data.agent_name));
+  }
+  const numberOf = (version: string) => {
+    const i = history.data?.events.findIndex((e) => String(e.version) === version) ?? -1;
+    return i < 0 ? version : String(shown(history.data!.events[i]!, i));
+  };
   const [at, setAt] = useState<string | null>(null);
   const [time, setTime] = useState("");
   const asOf = useAsOf(ticketId, at);
@@ -55,21 +72,25 @@ export function HistoryPage() {
             <Empty>No events.</Empty>
           ) : (
             <ol className="timeline" data-testid="timeline">
-              {history.data.events.map((e) => (
+              {history.data.events.map((e, i) => (
                 <li key={e.version} className={at === String(e.version) ? "current" : ""}>
                   <div>
-                    <strong>v{e.version}</strong>{" "}
+                    <strong>v{shown(e, i)}</strong>{" "}
                     <time dateTime={e.time}>{formatTime(e.time)}</time>{" "}
-                    <span className="muted">by {e.actor.role ?? "system"}</span>
+                    <span className="muted">
+                      by{" "}
+                      {e.actor.id && e.actor.id === String(me?.id)
+                        ? "you"
+                        : (e.actor.name ?? (e.actor.role ? "a person" : "the system"))}
+                    </span>
                   </div>
                   <div>{describe(e)}</div>
                   <button
                     type="button"
                     className="link-button"
                     onClick={() => setAt(String(e.version))}
-                    aria-label={`View as of version ${e.version}`}
                   >
-                    View as of v{e.version}
+                    View as of version {shown(e, i)}
                   </button>
                 </li>
               ))}
@@ -97,7 +118,7 @@ export function HistoryPage() {
         <section className="card" aria-labelledby="asof-title" data-testid="as-of">
           <h2 id="asof-title">
             {at
-              ? `As of ${/^\d+$/.test(at) ? `version ${at}` : formatTime(at)}`
+              ? `As of ${/^\d+$/.test(at) ? `version ${numberOf(at)}` : formatTime(at)}`
               : "Pick a point in time"}
           </h2>
           {at === null ? (
@@ -114,7 +135,7 @@ export function HistoryPage() {
                 <PriorityBadge priority={asOf.data.priority} />
                 <span className="muted">
                   {asOf.data.assigned_agent_id
-                    ? `Agent #${asOf.data.assigned_agent_id}`
+                    ? `Assigned to ${people.get(asOf.data.assigned_agent_id) ?? "an agent"}`
                     : "Unassigned"}
                 </span>
               </div>

@@ -58,7 +58,12 @@ export function NotificationCentre() {
     onEvent: (frame) => {
       if (frame.kind !== "notification") return;
       void client.invalidateQueries({ queryKey: ["notifications"] });
-      toasts.push(frameText(frame), "info", `/tickets/${frame.ticket_id}`);
+      // An assignment also moves the status to Assigned: its own toast says it better.
+      if (frame.data.reason === "status_changed" && frame.data.to_status === "assigned") return;
+      // One toast per ticket: this one replaces the desk's "New ticket" toast for it.
+      toasts.push(frameText(frame), "info", `/tickets/${frame.ticket_id}`, {
+        key: `ticket:${frame.ticket_id}`,
+      });
     },
     onResync: () => void client.invalidateQueries({ queryKey: ["notifications"] }),
   });
@@ -165,6 +170,18 @@ export function Toasts() {
           role={t.tone === "error" ? "alert" : "status"}
         >
           {t.href ? <Link to={t.href}>{t.text}</Link> : <span>{t.text}</span>}
+          {t.action && (
+            <button
+              type="button"
+              className="toast-action"
+              onClick={() => {
+                t.action?.run();
+                dismiss(t.id);
+              }}
+            >
+              {t.action.label}
+            </button>
+          )}
           <button
             type="button"
             className="icon-button"

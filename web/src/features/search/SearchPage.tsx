@@ -1,12 +1,16 @@
 // Search results grouped by tickets, messages and customers (customers: staff only).
 
-import { Fragment } from "react";
+import { Fragment, useState } from "react";
 import { Link, useSearchParams } from "react-router";
-import { useSearch } from "../../api/search";
+import { fetchSearch, searchPath, useSearch } from "../../api/search";
+import { Filters } from "../../components/Filters";
 import { PriorityBadge, StatusBadge } from "../../components/Badges";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { formatTime } from "../../lib/format";
-import type { SearchHit } from "../../lib/types";
+import { errorMessage } from "../../lib/api";
+import type { SearchHit, TicketFilters } from "../../lib/types";
+
+type Group = "tickets" | "messages" | "customers";
 
 /** The snippet is escaped HTML with <mark> around matches: keep the text and the marks only. */
 export function Snippet({ html }: { html: string }) {
@@ -36,6 +40,8 @@ function Hit({ hit, kind }: { hit: SearchHit; kind: string }) {
     <li className="search-hit">
       {hit.ticket_id ? (
         <Link to={`/tickets/${hit.ticket_id}`}>{title}</Link>
+      ) : kind === "customers" ? (
+        <Link to={`/tickets?customer=${encodeURIComponent(hit.customer_id)}`}>{title}</Link>
       ) : (
         <strong>{title}</strong>
       )}
@@ -53,10 +59,34 @@ function Hit({ hit, kind }: { hit: SearchHit; kind: string }) {
 export function SearchPage() {
   const [params] = useSearchParams();
   const q = params.get("q") ?? "";
-  const search = useSearch(q);
+  const [filters, setFilters] = useState<TicketFilters>({});
+  const search = useSearch(q, filters);
+  // Further pages of each group ("More"), reset when the query or the filters change.
+  const [more, setMore] = useState<{ key: string; pages: Partial<Record<Group, SearchHit[][]>> }>({
+    key: "",
+    pages: {},
+  });
+  const [moreError, setMoreError] = useState<string | null>(null);
+  const key = JSON.stringify([q, filters]);
+  const pages = more.key === key ? more.pages : {};
+  async function loadMore(group: Group) {
+    setMoreError(null);
+    try {
+      const page = (pages[group]?.length ?? 0) + 2;
+      const answer = await fetchSearch(searchPath(q, filters, { kind: group, page }));
+      setMore({
+        key,
+        pages: { ...pages, [group]: [...(pages[group] ?? []), answer.groups[group].results] },
+      });
+    } catch (e) {
+      setMoreError(errorMessage(e));
+    }
+  }
   return (
     <main id="main" className="search-page">
       <h1>Search{q && <>: “{q}”</>}</h1>
+      {q && <Filters value={filters} onChange={setFilters} />}
+      {moreError && <p role="alert">{moreError}</p>}
       {!q ? (
         <Empty>Type in the search box above.</Empty>
       ) : search.isPending ? (
@@ -67,6 +97,7 @@ export function SearchPage() {
         <div className="search-groups">
           {(["tickets", "messages", "customers"] as const).map((group) => {
             const g = search.data.groups[group];
+            const results = [...g.results, ...(pages[group] ?? []).flat()];
             return (
               <section
                 key={group}
@@ -81,14 +112,19 @@ export function SearchPage() {
                     {g.count_exact ? "" : "+"}
                   </span>
                 </h2>
-                {g.results.length === 0 ? (
+                {results.length === 0 ? (
                   <Empty>No {group} found.</Empty>
                 ) : (
                   <ul className="hits">
-                    {g.results.map((hit) => (
+                    {results.map((hit) => (
                       <Hit key={hit.id} hit={hit} kind={group} />
                     ))}
                   </ul>
+                )}
+                {results.length < g.count && (
+                  <button type="button" className="secondary" onClick={() => void loadMore(group)}>
+                    More {group}
+                  </button>
                 )}
               </section>
             );

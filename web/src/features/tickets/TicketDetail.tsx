@@ -4,31 +4,39 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import { Link, useParams } from "react-router";
-import { useAgents } from "../../api/agents";
+import { agentState, useAgents, usePresence } from "../../api/agents";
 import { useUploads, type Upload } from "../../api/attachments";
+import { useCustomer } from "../../api/customers";
 import {
   keys,
   mergeMessage,
   useAssign,
   useChangeStatus,
+  useEditTicket,
   useMessages,
   usePostMessage,
   useTicket,
 } from "../../api/tickets";
 import { AttachmentList } from "../../components/AttachmentList";
 import { PriorityBadge, StatusBadge } from "../../components/Badges";
+import { SlaBadge } from "../../components/SlaBadge";
 import { FileDrop } from "../../components/FileDrop";
 import { MessageBubble } from "../../components/MessageBubble";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { ApiError, errorMessage } from "../../lib/api";
 import { useAuth } from "../../lib/auth";
-import { STATUS_LABELS, formatTime, shortId, textOf } from "../../lib/format";
+import { loadDraft, saveDraft } from "../../lib/drafts";
+import { PRIORITY_LABELS, STATUS_LABELS, formatTime, shortId, textOf } from "../../lib/format";
 import { useRealtime, useStream } from "../../lib/realtime-react";
 import { useToasts } from "../../lib/toast";
 import { nextStatuses } from "../../lib/lifecycle";
+import { CustomerSidebar } from "./CustomerSidebar";
+import { useTicketShortcuts } from "./shortcuts";
 import {
+  PRIORITIES,
   type EventFrame,
   type Message,
+  type Priority,
   type Status,
   type Ticket,
   type TypingFrame,
@@ -58,6 +66,9 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
   const threadEnd = useRef<HTMLDivElement>(null);
 
   const agentNames = new Map(agents.data?.map((a) => [a.user_id, a.name]));
+  const customer = useCustomer(ticket.data?.customer_id, isStaff);
+  const customerName = customer.data?.name || customer.data?.email || "Customer";
+  useTicketShortcuts(isStaff);
 
   function onEvent(frame: EventFrame) {
     const d = frame.data;
@@ -75,6 +86,7 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
       if (frame.kind === "ticket_edited") {
         next.subject = textOf(d.subject, t.subject);
         next.description = textOf(d.description, t.description);
+        if (Array.isArray(d.tags)) next.tags = d.tags as string[];
       }
       return next;
     });
@@ -167,172 +179,355 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
   );
 
   function authorName(m: Message): string {
-    if (m.author_role === "customer") return isStaff ? `Customer #${m.author_id}` : "Customer";
+    if (m.author_id === String(me?.id)) return me?.name || "You";
+    if (m.author_role === "customer") return isStaff ? customerName : "Customer";
     return agentNames.get(m.author_id) ?? "Support agent";
   }
 
   return (
-    <main id="main" className="ticket-detail">
-      <header className="ticket-header card">
-        <div>
-          <h1 data-testid="ticket-subject">{t.subject}</h1>
-          <p className="muted">
-            #{shortId(t.id)} · opened {formatTime(t.created_at)}
-            {isStaff && ` · customer #${t.customer_id}`}
+    <main id="main" className={`ticket-detail${isStaff ? " ticket-layout" : ""}`}>
+      <div className="ticket-main">
+        <header className="ticket-header card">
+          <div>
+            <h1 data-testid="ticket-subject">{t.subject}</h1>
+            <p className="muted">
+              #{shortId(t.id)} · opened {formatTime(t.created_at)}
+              {isStaff && ` · from ${customerName}`}
+            </p>
+            <div className="ticket-card-badges">
+              <StatusBadge status={t.status} />
+              <PriorityBadge priority={t.priority} />
+              {isStaff && <SlaBadge ticket={t} />}
+              <span className="muted" data-testid="assignee">
+                {assigneeText(
+                  t,
+                  isStaff,
+                  me && !agentNames.has(String(me.id))
+                    ? new Map([...agentNames, [String(me.id), me.name || "you"]])
+                    : agentNames,
+                )}
+              </span>
+            </div>
+            {t.description && <p className="description">{t.description}</p>}
+            <AttachmentList
+              label="Ticket attachments"
+              attachments={(t.attachments ?? []).filter((a) => !a.message_id)}
+            />
+          </div>
+          <nav aria-label="Ticket views">
+            <Link to={`/tickets/${t.id}/history`}>History</Link>
+          </nav>
+        </header>
+
+        <TicketControls ticket={t} />
+
+        <section className="card thread" aria-labelledby="thread-title">
+          <h2 id="thread-title">Conversation</h2>
+          <div className="sr-only" aria-live="polite" data-testid="live-announcer">
+            {announce}
+          </div>
+          {messages.isPending ? (
+            <Loading label="Loading messages…" />
+          ) : messages.isError ? (
+            <ErrorState error={messages.error} onRetry={() => void messages.refetch()} />
+          ) : thread.length === 0 ? (
+            <Empty>No messages yet.</Empty>
+          ) : (
+            <div className="messages">
+              {thread.map((m) => (
+                <MessageBubble
+                  key={m.id}
+                  message={m}
+                  mine={m.author_id === String(me?.id)}
+                  authorName={authorName(m)}
+                />
+              ))}
+            </div>
+          )}
+          <div ref={threadEnd} />
+          {unseen > 0 && (
+            <button
+              type="button"
+              className="new-messages"
+              onClick={() => {
+                threadEnd.current?.scrollIntoView({ behavior: "smooth" });
+                setUnseen(0);
+              }}
+            >
+              {unseen} new message{unseen === 1 ? "" : "s"}
+            </button>
+          )}
+          <p className="typing" aria-live="polite" data-testid="typing-indicator">
+            {typingNames.length > 0 &&
+              `${typingNames.join(", ")} ${typingNames.length === 1 ? "is" : "are"} typing…`}
           </p>
-          <div className="ticket-card-badges">
-            <StatusBadge status={t.status} />
-            <PriorityBadge priority={t.priority} />
-            <span className="muted">
-              {t.assigned_agent_id
-                ? isStaff
-                  ? `Agent: ${agentNames.get(t.assigned_agent_id) ?? `#${t.assigned_agent_id}`}`
-                  : "An agent is on it"
-                : "Not assigned yet"}
-            </span>
-          </div>
-          {t.description && <p className="description">{t.description}</p>}
-          <AttachmentList
-            label="Ticket attachments"
-            attachments={(t.attachments ?? []).filter((a) => !a.message_id)}
-          />
-        </div>
-        <nav aria-label="Ticket views">
-          <Link to={`/tickets/${t.id}/history`}>History</Link>
-        </nav>
-      </header>
-
-      <TicketControls ticket={t} />
-
-      <section className="card thread" aria-labelledby="thread-title">
-        <h2 id="thread-title">Conversation</h2>
-        <div className="sr-only" aria-live="polite" data-testid="live-announcer">
-          {announce}
-        </div>
-        {messages.isPending ? (
-          <Loading label="Loading messages…" />
-        ) : messages.isError ? (
-          <ErrorState error={messages.error} onRetry={() => void messages.refetch()} />
-        ) : thread.length === 0 ? (
-          <Empty>No messages yet.</Empty>
-        ) : (
-          <div className="messages">
-            {thread.map((m) => (
-              <MessageBubble
-                key={m.id}
-                message={m}
-                mine={m.author_id === String(me?.id)}
-                authorName={authorName(m)}
-              />
-            ))}
-          </div>
-        )}
-        <div ref={threadEnd} />
-        {unseen > 0 && (
-          <button
-            type="button"
-            className="new-messages"
-            onClick={() => {
-              threadEnd.current?.scrollIntoView({ behavior: "smooth" });
-              setUnseen(0);
-            }}
-          >
-            {unseen} new message{unseen === 1 ? "" : "s"}
-          </button>
-        )}
-        <p className="typing" aria-live="polite" data-testid="typing-indicator">
-          {typingNames.length > 0 &&
-            `${typingNames.join(", ")} ${typingNames.length === 1 ? "is" : "are"} typing…`}
-        </p>
-        {t.status === "closed" ? (
-          <p className="muted">This ticket is closed.</p>
-        ) : (
-          <ReplyBox
-            upload={upload}
-            ticketId={t.id}
-            seenVersion={seenVersion}
-            onTyping={(internal) => realtime?.typing(t.id, internal)}
-            onSent={() => setUnseen(0)}
-            onError={(text) => toasts.push(text, "error")}
-          />
-        )}
-      </section>
+          {t.status === "closed" ? (
+            <p className="muted">This ticket is closed.</p>
+          ) : (
+            <ReplyBox
+              upload={upload}
+              ticketId={t.id}
+              seenVersion={seenVersion}
+              onTyping={(internal) => realtime?.typing(t.id, internal)}
+              onSent={() => setUnseen(0)}
+              onError={(text) => toasts.push(text, "error")}
+            />
+          )}
+        </section>
+      </div>
+      {isStaff && <CustomerSidebar ticket={t} customer={customer} />}
     </main>
   );
 }
 
+function assigneeText(t: Ticket, isStaff: boolean, names: Map<string, string>): string {
+  const agent = t.assigned_agent_id
+    ? (names.get(t.assigned_agent_id) ?? (isStaff ? "an agent" : "a support agent"))
+    : null;
+  if (t.status === "closed") return agent && isStaff ? `Closed · was with ${agent}` : "Closed";
+  if (t.status === "resolved") return agent && isStaff ? `Resolved · ${agent}` : "Resolved";
+  if (!agent) return "Not assigned yet";
+  return isStaff ? `Agent: ${agent}` : "An agent is on it";
+}
+
+/** Status, assignee, priority and tags. Nothing changes on a mere selection (a stray arrow
+ * key while tabbing): the user picks, then applies; each change is announced with Undo. */
 function TicketControls({ ticket }: { ticket: Ticket }) {
   const { me, isStaff } = useAuth();
   const toasts = useToasts();
   const agents = useAgents(isStaff);
+  const presence = usePresence(isStaff);
   const status = useChangeStatus(ticket.id);
   const assign = useAssign(ticket.id);
+  const edit = useEditTicket(ticket.id);
+  const [nextStatus, setNextStatus] = useState<Status | null>(null);
+  const [nextAgent, setNextAgent] = useState<string | null>(null);
+  const closed = ticket.status === "closed";
+  const agentLabel = (id: string | null) =>
+    id === null
+      ? "Unassigned"
+      : (agents.data?.find((a) => a.user_id === id)?.name ??
+        (id === String(me?.id) ? (me?.name ?? "you") : "an agent"));
 
-  function changeStatus(next: Status) {
+  function changeStatus(next: Status, undoable = true) {
+    const previous = ticket.status;
+    setNextStatus(null);
     status.mutate(next, {
+      onSuccess: () =>
+        toasts.push(`Status changed to ${STATUS_LABELS[next]}`, "success", undefined, {
+          key: `status:${ticket.id}`,
+          action: undoable
+            ? { label: "Undo", run: () => changeStatus(previous, false) }
+            : undefined,
+        }),
       onError: (e) => toasts.push(`Status not changed: ${errorMessage(e)}`, "error"),
     });
   }
-  function assignTo(agentId: number | null) {
-    assign.mutate(agentId, {
+  function assignTo(agentId: string | null, undoable = true) {
+    const previous = ticket.assigned_agent_id;
+    setNextAgent(null);
+    assign.mutate(agentId === null ? null : Number(agentId), {
+      onSuccess: () =>
+        toasts.push(
+          agentId === null ? "Unassigned" : `Assigned to ${agentLabel(agentId)}`,
+          "success",
+          undefined,
+          {
+            key: `assign:${ticket.id}`,
+            action: undoable ? { label: "Undo", run: () => assignTo(previous, false) } : undefined,
+          },
+        ),
       onError: (e) => toasts.push(`Not assigned: ${errorMessage(e)}`, "error"),
     });
   }
+  function changePriority(priority: Priority) {
+    edit.mutate(
+      { priority },
+      {
+        onSuccess: () =>
+          toasts.push(`Priority set to ${PRIORITY_LABELS[priority]}`, "success", undefined, {
+            key: `priority:${ticket.id}`,
+          }),
+        onError: (e) => toasts.push(`Priority not changed: ${errorMessage(e)}`, "error"),
+      },
+    );
+  }
+  function changeTags(tags: string[]) {
+    edit.mutate(
+      { tags },
+      { onError: (e) => toasts.push(`Tags not changed: ${errorMessage(e)}`, "error") },
+    );
+  }
 
+  const moves = nextStatuses(ticket, me?.role ?? "customer");
+  const statusValue = nextStatus ?? ticket.status;
+  const agentValue = nextAgent ?? ticket.assigned_agent_id ?? "";
   return (
     <section className="card controls" aria-label="Ticket actions">
-      <label>
-        Status
-        <select
-          value={ticket.status}
-          onChange={(e) => changeStatus(e.target.value as Status)}
-          disabled={status.isPending}
-          data-testid="status-select"
-        >
-          {[ticket.status, ...nextStatuses(ticket, me?.role ?? "customer")].map((s) => (
-            <option key={s} value={s}>
-              {s === ticket.status ? `${STATUS_LABELS[s]} (current)` : `→ ${STATUS_LABELS[s]}`}
-            </option>
-          ))}
-        </select>
-      </label>
+      {moves.length > 0 && (
+        <div className="pending-change">
+          <label>
+            Status
+            <select
+              value={statusValue}
+              onChange={(e) =>
+                setNextStatus(e.target.value === ticket.status ? null : (e.target.value as Status))
+              }
+              disabled={status.isPending}
+              data-testid="status-select"
+            >
+              {[ticket.status, ...moves].map((s) => (
+                <option key={s} value={s}>
+                  {s === ticket.status ? `${STATUS_LABELS[s]} (current)` : `→ ${STATUS_LABELS[s]}`}
+                </option>
+              ))}
+            </select>
+          </label>
+          {nextStatus && (
+            <>
+              <button type="button" onClick={() => changeStatus(nextStatus)}>
+                Apply status
+              </button>
+              <button type="button" className="secondary" onClick={() => setNextStatus(null)}>
+                Cancel
+              </button>
+            </>
+          )}
+        </div>
+      )}
       {!isStaff && ticket.status !== "resolved" && ticket.status !== "closed" && (
         <button type="button" className="secondary" onClick={() => changeStatus("resolved")}>
           Mark resolved
         </button>
       )}
-      {isStaff && me && (
+      {isStaff && me && closed && (
+        <p className="muted" data-testid="closed-note">
+          Closed
+          {ticket.assigned_agent_id ? ` · handled by ${agentLabel(ticket.assigned_agent_id)}` : ""}.
+          Closed tickets cannot be reassigned.
+        </p>
+      )}
+      {isStaff && me && !closed && (
         <>
-          <label>
-            Assigned agent
-            <select
-              value={ticket.assigned_agent_id ?? ""}
-              disabled={assign.isPending}
-              onChange={(e) => assignTo(e.target.value ? Number(e.target.value) : null)}
-              data-testid="assign-select"
-            >
-              <option value="">Unassigned</option>
-              {agents.data?.map((a) => (
-                <option key={a.user_id} value={a.user_id}>
-                  {a.name} ({a.availability}, {a.open_tickets} open)
-                </option>
-              ))}
-              {ticket.assigned_agent_id &&
-                !agents.data?.some((a) => a.user_id === ticket.assigned_agent_id) && (
-                  <option value={ticket.assigned_agent_id}>
-                    Agent #{ticket.assigned_agent_id}
+          <div className="pending-change">
+            <label>
+              Assigned agent
+              <select
+                value={agentValue}
+                disabled={assign.isPending}
+                onChange={(e) =>
+                  setNextAgent(
+                    e.target.value === (ticket.assigned_agent_id ?? "") ? null : e.target.value,
+                  )
+                }
+                data-testid="assign-select"
+              >
+                <option value="">Unassigned</option>
+                {agents.data?.map((a) => (
+                  <option key={a.user_id} value={a.user_id}>
+                    {a.name} ({agentState(a, presence)}, {a.open_tickets} open)
                   </option>
-                )}
-            </select>
-          </label>
+                ))}
+                {ticket.assigned_agent_id &&
+                  !agents.data?.some((a) => a.user_id === ticket.assigned_agent_id) && (
+                    <option value={ticket.assigned_agent_id}>
+                      {agentLabel(ticket.assigned_agent_id)}
+                    </option>
+                  )}
+              </select>
+            </label>
+            {nextAgent !== null && (
+              <>
+                <button type="button" onClick={() => assignTo(nextAgent || null)}>
+                  Apply assignment
+                </button>
+                <button type="button" className="secondary" onClick={() => setNextAgent(null)}>
+                  Cancel
+                </button>
+              </>
+            )}
+          </div>
           {ticket.assigned_agent_id !== String(me.id) && (
-            <button type="button" onClick={() => assignTo(me.id)} disabled={assign.isPending}>
+            <button
+              type="button"
+              onClick={() => assignTo(String(me.id))}
+              disabled={assign.isPending}
+              data-shortcut="assign-to-me"
+            >
               Assign to me
             </button>
           )}
+          <label>
+            Priority
+            <select
+              value={ticket.priority}
+              disabled={edit.isPending}
+              onChange={(e) => changePriority(e.target.value as Priority)}
+              data-testid="priority-select"
+            >
+              {PRIORITIES.map((p) => (
+                <option key={p} value={p}>
+                  {PRIORITY_LABELS[p]}
+                </option>
+              ))}
+            </select>
+          </label>
+          <TagEditor tags={ticket.tags ?? []} onChange={changeTags} disabled={edit.isPending} />
         </>
       )}
     </section>
+  );
+}
+
+function TagEditor({
+  tags,
+  onChange,
+  disabled,
+}: {
+  tags: string[];
+  onChange: (tags: string[]) => void;
+  disabled: boolean;
+}) {
+  const [text, setText] = useState("");
+  function add(e: FormEvent) {
+    e.preventDefault();
+    const tag = text.trim().toLowerCase();
+    if (!tag || tags.includes(tag)) return;
+    setText("");
+    onChange([...tags, tag]);
+  }
+  return (
+    <form className="pending-change" onSubmit={add} aria-label="Tags">
+      <ul className="tag-list" aria-label="Tags on this ticket" data-testid="tags">
+        {tags.map((tag) => (
+          <li key={tag} className="badge">
+            {tag}{" "}
+            <button
+              type="button"
+              className="link-button"
+              aria-label={`Remove tag ${tag}`}
+              disabled={disabled}
+              onClick={() => onChange(tags.filter((t) => t !== tag))}
+            >
+              ×
+            </button>
+          </li>
+        ))}
+      </ul>
+      <label>
+        <span className="sr-only">New tag</span>
+        <input
+          value={text}
+          onChange={(e) => setText(e.target.value)}
+          placeholder="Add a tag"
+          maxLength={50}
+          size={10}
+        />
+      </label>
+      <button type="submit" className="secondary" disabled={disabled || !text.trim()}>
+        Add tag
+      </button>
+    </form>
   );
 }
 
@@ -353,7 +548,11 @@ function ReplyBox({
 }) {
   const { me, isStaff } = useAuth();
   const post = usePostMessage(ticketId, { id: me?.id ?? 0, role: me?.role ?? "customer" });
-  const [body, setBody] = useState("");
+  const [body, setBodyState] = useState(() => loadDraft(me?.id ?? 0, ticketId));
+  const setBody = (value: string) => {
+    setBodyState(value);
+    saveDraft(me?.id ?? 0, ticketId, value);
+  };
   const [internal, setInternal] = useState(false);
   const [stale, setStale] = useState<number | null>(null);
   const [fieldError, setFieldError] = useState<string | null>(null);
@@ -420,6 +619,14 @@ function ReplyBox({
         rows={3}
         value={body}
         onChange={(e) => onChange(e.target.value)}
+        onKeyDown={(e) => {
+          // Ctrl/⌘+Enter sends, like every help desk.
+          if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+            e.preventDefault();
+            e.currentTarget.form?.requestSubmit();
+          }
+        }}
+        aria-keyshortcuts="Control+Enter Meta+Enter"
         aria-invalid={fieldError ? true : undefined}
         aria-describedby={fieldError ? "reply-error" : undefined}
       />
@@ -440,6 +647,7 @@ function ReplyBox({
           <label className="checkbox">
             <input
               type="checkbox"
+              data-shortcut="internal-note"
               checked={internal}
               onChange={(e) => setInternal(e.target.checked)}
             />{" "}

@@ -1,24 +1,109 @@
+import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
+import { useSearchParams } from "react-router";
 import { useAgents } from "../../api/agents";
-import { flattenTickets, useTicketList } from "../../api/tickets";
+import { useCustomer } from "../../api/customers";
+import { flattenTickets, useTicketList, useTicketViews } from "../../api/tickets";
 import { Filters } from "../../components/Filters";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { VirtualTicketList } from "../../components/VirtualTicketList";
+import { BulkActions } from "./BulkActions";
 import { useAuth } from "../../lib/auth";
-import type { TicketFilters } from "../../lib/types";
+import { useStream } from "../../lib/realtime-react";
+import type { TicketFilters, TicketView } from "../../lib/types";
 
-/** Tickets with filters, virtualised with infinite scroll (customers see their own). */
+type Sort = NonNullable<TicketFilters["sort"]>;
+const SORTS: [Sort, string][] = [
+  ["-created_at", "Newest first"],
+  ["created_at", "Oldest first"],
+  ["-updated_at", "Recently updated"],
+  ["updated_at", "Least recently updated"],
+];
+
+/** Tickets with filters and a sort order, virtualised with infinite scroll (customers see
+ * their own). Staff's list is live: every queue change refetches it. `?customer=` (a
+ * customer hit in search) shows that customer's tickets. */
 export function TicketListSection({ title = "Your tickets" }: { title?: string }) {
   const { isStaff } = useAuth();
+  const client = useQueryClient();
+  const [params, setParams] = useSearchParams();
+  const customerId = isStaff ? (params.get("customer") ?? undefined) : undefined;
   const [filters, setFilters] = useState<TicketFilters>({});
-  const list = useTicketList("all", filters);
+  const [sort, setSort] = useState<Sort>("-created_at");
+  const [view, setView] = useState<TicketView["id"]>("all");
+  const views = useTicketViews(isStaff);
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const toggle = (id: string) =>
+    setSelected((all) => {
+      const next = new Set(all);
+      if (next.has(id)) next.delete(id);
+      else next.add(id);
+      return next;
+    });
+  const scoped: TicketFilters = {
+    ...filters,
+    customer: customerId,
+    sort,
+    view: isStaff && view !== "all" ? view : undefined,
+  };
+  const list = useTicketList("all", scoped);
   const agents = useAgents(isStaff);
+  const customer = useCustomer(customerId, isStaff);
   const tickets = flattenTickets(list.data);
   const names = new Map(agents.data?.map((a) => [a.user_id, a.name]));
+  useStream(
+    "queue",
+    {
+      onEvent: () => void client.invalidateQueries({ queryKey: ["tickets"] }),
+      onResync: () => void client.invalidateQueries({ queryKey: ["tickets"] }),
+    },
+    { enabled: isStaff },
+  );
   return (
     <section aria-labelledby="ticket-list-title" className="card">
       <h2 id="ticket-list-title">{title}</h2>
+      {isStaff && views.data && (
+        <nav aria-label="Views" className="views">
+          <ul className="tag-list" data-testid="views">
+            {views.data.map((v) => (
+              <li key={v.id}>
+                <button
+                  type="button"
+                  className={v.id === view ? "" : "secondary"}
+                  aria-pressed={v.id === view}
+                  onClick={() => setView(v.id)}
+                >
+                  {v.name} <span className="count">{v.count}</span>
+                </button>
+              </li>
+            ))}
+          </ul>
+        </nav>
+      )}
+      {customerId && (
+        <p data-testid="customer-filter">
+          Tickets of {customer.data?.name || customer.data?.email || "one customer"}{" "}
+          <button type="button" className="link-button" onClick={() => setParams({})}>
+            Show all customers
+          </button>
+        </p>
+      )}
       <Filters value={filters} onChange={setFilters} />
+      <div className="list-controls">
+        <label>
+          Sort
+          <select value={sort} onChange={(e) => setSort(e.target.value as Sort)}>
+            {SORTS.map(([value, label]) => (
+              <option key={value} value={value}>
+                {label}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      {isStaff && selected.size > 0 && (
+        <BulkActions tickets={tickets} selected={selected} onDone={() => setSelected(new Set())} />
+      )}
       {list.isPending ? (
         <Loading label="Loading tickets…" />
       ) : list.isError ? (
@@ -33,6 +118,8 @@ export function TicketListSection({ title = "Your tickets" }: { title?: string }
           loadingMore={list.isFetchingNextPage}
           onLoadMore={() => void list.fetchNextPage()}
           agentName={(id) => (id ? names.get(id) : undefined)}
+          time={sort.endsWith("created_at") ? "created" : "updated"}
+          selection={isStaff ? { selected, toggle } : undefined}
         />
       )}
     </section>

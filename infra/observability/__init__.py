@@ -1,0 +1,1 @@
+"""Request and correlation ids, Prometheus metrics and error reporting (docs/operations.md)."""

@@ -1,0 +1,406 @@
+// Settings: business hours and holidays, SLA rules per priority, the assignment policy,
+// whether customers choose a ticket's priority, e-mail templates with a live preview, and
+// the local outbox. Each save is recorded in the audit with before and after.
+
+import { useEffect, useState, type FormEvent } from "react";
+import {
+  previewTemplate,
+  useAssignment,
+  useCalendar,
+  useIntake,
+  useOutbox,
+  useOutboxMessage,
+  useSaveAssignment,
+  useSaveCalendar,
+  useSaveIntake,
+  useSaveSla,
+  useSaveTemplate,
+  useSla,
+  useTemplates,
+  type TemplateDraft,
+} from "../../api/admin";
+import { Empty, ErrorState, Loading } from "../../components/States";
+import { errorMessage } from "../../lib/api";
+import { formatTime } from "../../lib/format";
+import { useToasts } from "../../lib/toast";
+import type {
+  AssignmentSettings,
+  CalendarSettings,
+  EmailPreview,
+  EmailTemplate,
+  SlaSettings,
+} from "../../lib/types";
+
+const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
+const PRIORITIES = ["urgent", "high", "medium", "low"] as const;
+
+function useSaved() {
+  const { push } = useToasts();
+  return {
+    onSuccess: () => push("Saved.", "success"),
+    onError: (e: unknown) => push(errorMessage(e), "error"),
+  };
+}
+
+// ----------------------------------------------------------------------------- calendar
+const rangesText = (ranges: string[][] | undefined) =>
+  (ranges ?? []).map((r) => r.join("-")).join(", ");
+const parseRanges = (text: string) =>
+  text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((r) => r.split("-").map((t) => t.trim()));
+
+function CalendarForm({ calendar }: { calendar: CalendarSettings }) {
+  const save = useSaveCalendar();
+  const saved = useSaved();
+  const [zone, setZone] = useState(calendar.time_zone);
+  const [days, setDays] = useState(
+    Object.fromEntries(DAYS.map((d) => [d, rangesText(calendar.weekly_hours[d])])),
+  );
+  const [holidays, setHolidays] = useState(calendar.holidays.join(", "));
+  function onSubmit(e: FormEvent) {
+    e.preventDefault();
+    save.mutate(
+      {
+        time_zone: zone,
+        weekly_hours: Object.fromEntries(DAYS.map((d) => [d, parseRanges(days[d] ?? "")])),
+        holidays: holidays
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+      },
+      saved,
+    );
+  }
+  return (
+    <form className="card" onSubmit={onSubmit} aria-label="Business hours">
+      <h2>Business hours and holidays</h2>
+      <label>
+        Time zone
+        <input value={zone} onChange={(e) => setZone(e.target.value)} />
+      </label>
+      <div className="days">
+        {DAYS.map((d) => (
+          <label key={d}>
+            {d}
+            <input
+              placeholder="closed"
+              value={days[d]}
+              onChange={(e) => setDays({ ...days, [d]: e.target.value })}
+            />
+          </label>
+        ))}
+      </div>
+      <label>
+        Holidays (YYYY-MM-DD, comma-separated)
+        <input value={holidays} onChange={(e) => setHolidays(e.target.value)} />
+      </label>
+      <button type="submit">Save business hours</button>
+    </form>
+  );
+}
+
+// ----------------------------------------------------------------------------- SLA
+function SlaForm({ sla }: { sla: SlaSettings }) {
+  const save = useSaveSla();
+  const saved = useSaved();
+  const [draft, setDraft] = useState(sla);
+  const set = (
+    p: (typeof PRIORITIES)[number],
+    k: "first_response_minutes" | "resolution_minutes",
+    v: string,
+  ) => setDraft({ ...draft, [p]: { ...draft[p], [k]: Number(v) } });
+  return (
+    <form
+      className="card"
+      aria-label="SLA rules"
+      onSubmit={(e) => {
+        e.preventDefault();
+        save.mutate(draft, saved);
+      }}
+    >
+      <h2>SLA rules (business minutes)</h2>
+      <table className="admin-table">
+        <thead>
+          <tr>
+            <th>Priority</th>
+            <th>First response</th>
+            <th>Resolution</th>
+          </tr>
+        </thead>
+        <tbody>
+          {PRIORITIES.map((p) => (
+            <tr key={p}>
+              <td>{p}</td>
+              <td>
+                <input
+                  type="number"
+                  min={1}
+                  aria-label={`First response minutes, ${p}`}
+                  value={draft[p].first_response_minutes}
+                  onChange={(e) => set(p, "first_response_minutes", e.target.value)}
+                />
+              </td>
+              <td>
+                <input
+                  type="number"
+                  min={1}
+                  aria-label={`Resolution minutes, ${p}`}
+                  value={draft[p].resolution_minutes}
+                  onChange={(e) => set(p, "resolution_minutes", e.target.value)}
+                />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <button type="submit">Save SLA rules</button>
+    </form>
+  );
+}
+
+// ----------------------------------------------------------------------------- assignment, intake
+function AssignmentForm({ current }: { current: AssignmentSettings }) {
+  const save = useSaveAssignment();
+  const saved = useSaved();
+  const [draft, setDraft] = useState(current);
+  return (
+    <form
+      className="card row"
+      aria-label="Assignment policy"
+      onSubmit={(e) => {
+        e.preventDefault();
+        save.mutate(draft, saved);
+      }}
+    >
+      <h2>Automatic assignment</h2>
+      <label className="checkbox">
+        <input
+          type="checkbox"
+          checked={draft.enabled}
+          onChange={(e) => setDraft({ ...draft, enabled: e.target.checked })}
+        />
+        On
+      </label>
+      <label>
+        Policy
+        <select
+          value={draft.policy}
+          onChange={(e) =>
+            setDraft({ ...draft, policy: e.target.value as AssignmentSettings["policy"] })
+          }
+        >
+          <option value="round_robin">Round robin</option>
+          <option value="least_loaded">Least loaded</option>
+        </select>
+      </label>
+      <button type="submit">Save assignment policy</button>
+    </form>
+  );
+}
+
+function IntakeForm({ allowed }: { allowed: boolean }) {
+  const save = useSaveIntake();
+  const saved = useSaved();
+  return (
+    <section className="card row" aria-label="Ticket intake">
+      <h2>Ticket intake</h2>
+      <label className="checkbox">
+        <input
+          type="checkbox"
+          checked={allowed}
+          onChange={(e) => save.mutate({ customers_set_priority: e.target.checked }, saved)}
+        />
+        Customers may choose a ticket&apos;s priority
+      </label>
+    </section>
+  );
+}
+
+// ----------------------------------------------------------------------------- templates
+function TemplateEditor({ template }: { template: EmailTemplate }) {
+  const save = useSaveTemplate();
+  const saved = useSaved();
+  const [draft, setDraft] = useState<TemplateDraft>({
+    subject: template.subject,
+    text_body: template.text_body,
+    html_body: template.html_body,
+  });
+  const [preview, setPreview] = useState<EmailPreview | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    // The live preview: rendered by the server with sample values, a moment after typing.
+    const controller = new AbortController();
+    const timer = setTimeout(() => {
+      previewTemplate(template.kind, draft, controller.signal)
+        .then((p) => {
+          setPreview(p);
+          setError(null);
+        })
+        .catch((e: unknown) => {
+          if (!controller.signal.aborted) setError(errorMessage(e));
+        });
+    }, 250);
+    return () => {
+      clearTimeout(timer);
+      controller.abort();
+    };
+  }, [template.kind, draft]);
+  const problems = Object.entries(preview?.problems ?? {});
+  return (
+    <div className="two-columns">
+      <form
+        aria-label={`Template ${template.kind}`}
+        onSubmit={(e) => {
+          e.preventDefault();
+          save.mutate({ kind: template.kind, draft }, saved);
+        }}
+      >
+        <p className="small muted">
+          Placeholders: {template.placeholders.map((p) => `\${${p}}`).join(" ")}
+        </p>
+        <label>
+          Subject
+          <input
+            value={draft.subject}
+            onChange={(e) => setDraft({ ...draft, subject: e.target.value })}
+          />
+        </label>
+        <label>
+          Text
+          <textarea
+            rows={8}
+            value={draft.text_body}
+            onChange={(e) => setDraft({ ...draft, text_body: e.target.value })}
+          />
+        </label>
+        <label>
+          HTML
+          <textarea
+            rows={8}
+            value={draft.html_body}
+            onChange={(e) => setDraft({ ...draft, html_body: e.target.value })}
+          />
+        </label>
+        <div className="row">
+          <button type="submit" disabled={problems.length > 0}>
+            Save template
+          </button>
+          {!template.is_default && (
+            <button
+              type="button"
+              className="secondary"
+              onClick={() => save.mutate({ kind: template.kind, draft: null }, saved)}
+            >
+              Reset to default
+            </button>
+          )}
+        </div>
+      </form>
+      <section aria-label="Preview" className="card preview" data-testid="preview">
+        <h3>Preview</h3>
+        {error && <p className="field-error">{error}</p>}
+        {problems.map(([field, messages]) => (
+          <p key={field} className="field-error">
+            {field}: {messages.join(" ")}
+          </p>
+        ))}
+        {preview && (
+          <>
+            <p>
+              <strong data-testid="preview-subject">{preview.subject}</strong>
+            </p>
+            {/* Sanitized by the server (nh3) before it is sent. */}
+            <div className="preview-html" dangerouslySetInnerHTML={{ __html: preview.html }} />
+            <pre className="small">{preview.text}</pre>
+          </>
+        )}
+      </section>
+    </div>
+  );
+}
+
+function Templates() {
+  const templates = useTemplates();
+  const [kind, setKind] = useState<string | null>(null);
+  if (templates.isPending) return <Loading />;
+  if (templates.error) return <ErrorState error={templates.error} />;
+  const current = templates.data.find((t) => t.kind === kind) ?? templates.data[0];
+  return (
+    <section className="card" aria-label="E-mail templates">
+      <h2>E-mail templates</h2>
+      <label>
+        Template
+        <select value={current?.kind} onChange={(e) => setKind(e.target.value)}>
+          {templates.data.map((t) => (
+            <option key={t.kind} value={t.kind}>
+              {t.kind.replace("_", " ")}
+              {t.is_default ? "" : " (edited)"}
+            </option>
+          ))}
+        </select>
+      </label>
+      {current && (
+        <TemplateEditor key={`${current.kind}-${current.updated_at}`} template={current} />
+      )}
+    </section>
+  );
+}
+
+function Outbox() {
+  const outbox = useOutbox();
+  const [open, setOpen] = useState<string | null>(null);
+  const message = useOutboxMessage(open);
+  if (outbox.isPending) return <Loading />;
+  if (outbox.error) return <ErrorState error={outbox.error} />;
+  return (
+    <section className="card" aria-label="Outbox">
+      <h2>Outbox</h2>
+      {!outbox.data.enabled && <p className="muted">Mail is not kept in the local outbox here.</p>}
+      {outbox.data.results.length === 0 ? (
+        <Empty>No messages.</Empty>
+      ) : (
+        <ul className="outbox">
+          {outbox.data.results.map((m) => (
+            <li key={m.name}>
+              <button type="button" className="link-button" onClick={() => setOpen(m.name)}>
+                {m.subject}
+              </button>{" "}
+              <span className="muted small">
+                to {m.to}, {formatTime(m.stored_at)}
+              </span>
+            </li>
+          ))}
+        </ul>
+      )}
+      {message.data && (
+        <article className="card">
+          <h3>{message.data.subject}</h3>
+          <pre className="small">{message.data.text}</pre>
+        </article>
+      )}
+    </section>
+  );
+}
+
+export function SettingsPage() {
+  const calendar = useCalendar();
+  const sla = useSla();
+  const assignment = useAssignment();
+  const intake = useIntake();
+  const failed = calendar.error ?? sla.error ?? assignment.error ?? intake.error;
+  if (failed) return <ErrorState error={failed} />;
+  return (
+    <>
+      <h1>Settings</h1>
+      {calendar.data ? <CalendarForm calendar={calendar.data} /> : <Loading />}
+      {sla.data ? <SlaForm sla={sla.data} /> : <Loading />}
+      {assignment.data ? <AssignmentForm current={assignment.data} /> : <Loading />}
+      {intake.data ? <IntakeForm allowed={intake.data.customers_set_priority} /> : <Loading />}
+      <Templates />
+      <Outbox />
+    </>
+  );
+}
