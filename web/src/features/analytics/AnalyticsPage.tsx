@@ -192,7 +192,8 @@ function KpiCards({ filters }: { filters: AnalyticsFilters }) {
     return <ErrorState error={summary.error} onRetry={() => void summary.refetch()} />;
   const s = summary.data.data;
   return (
-    <section className="kpis" aria-label="Key figures">
+    // Busy while the previous filters' figures stand in for the new ones.
+    <section className="kpis" aria-label="Key figures" aria-busy={summary.isPlaceholderData}>
       <Kpi id="open" label="Open tickets" value={formatCount(s.open)} detail="now" />
       <Kpi
         id="resolution"
