@@ -103,7 +103,7 @@ bench-docs: $(STAMP)
 	$(BIN)/python bench/benchlib.py
 
 ## bench-analytics: load rate into chDB and the ClickHouse server, p95 of every dashboard
-## query (EVENTS=10000000 by default)
+## query, and PostgreSQL computing the same from read-model tables (EVENTS=10000000 by default)
 bench-analytics: $(STAMP)
 	$(BIN)/python bench/analytics.py $(if $(EVENTS),--events $(EVENTS))
 

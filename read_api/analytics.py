@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -161,34 +162,148 @@ class AnalyticsView(APIView):
         return response
 
 
-def _schema(summary: str, *extra: OpenApiParameter) -> Any:
+# ------------------------------------------------------------------ the answers' schema
+# One envelope per endpoint ({"filters", "data"}), so the web app's types are generated.
+S = serializers
+
+
+class AnalyticsFiltersSerializer(S.Serializer[Any]):
+    """The filters the answer was computed with (defaults filled in)."""
+
+    from_ = S.DateField()
+    to = S.DateField()
+    tz = S.CharField()
+    priority = S.ListField(child=S.CharField())
+    agent = S.CharField(allow_null=True, allow_blank=True)
+    tag = S.CharField(allow_null=True)
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")  # a keyword in Python, a name in the API
+        return fields
+
+
+class AnalyticsSummarySerializer(S.Serializer[Any]):
+    open = S.IntegerField()
+    created = S.IntegerField()
+    resolved = S.IntegerField()
+    resolution_median_seconds = S.FloatField(allow_null=True)
+    resolution_average_seconds = S.FloatField(allow_null=True)
+    first_response_median_seconds = S.FloatField(allow_null=True)
+    sla_breaches = S.IntegerField()
+    sla_compliance_pct = S.FloatField(allow_null=True)
+    reopen_rate_pct = S.FloatField(allow_null=True)
+
+
+class AnalyticsOpenSerializer(S.Serializer[Any]):
+    open = S.IntegerField()
+    by_status = S.DictField(child=S.IntegerField())
+
+
+class AnalyticsDaySerializer(S.Serializer[Any]):
+    day = S.DateField()
+    created = S.IntegerField()
+    resolved = S.IntegerField()
+
+
+class AnalyticsStatusDaySerializer(S.Serializer[Any]):
+    day = S.DateField()
+    by_status = S.DictField(child=S.IntegerField())
+
+
+class AnalyticsBucketSerializer(S.Serializer[Any]):
+    bucket = S.CharField()
+    tickets = S.IntegerField()
+
+
+class AnalyticsDurationSerializer(S.Serializer[Any]):
+    count = S.IntegerField()
+    median = S.FloatField(allow_null=True)
+    p90 = S.FloatField(allow_null=True)
+    average = S.FloatField(allow_null=True)
+    clock = S.ChoiceField(choices=list(Metrics.CLOCKS))
+    distribution = AnalyticsBucketSerializer(many=True)
+
+
+class AnalyticsSlaSerializer(S.Serializer[Any]):
+    breaches = S.IntegerField()
+    first_response_breaches = S.IntegerField()
+    resolution_breaches = S.IntegerField()
+    tickets = S.IntegerField()
+    compliant = S.IntegerField()
+    compliance_pct = S.FloatField(allow_null=True)
+
+
+class AnalyticsBacklogSerializer(S.Serializer[Any]):
+    agent_id = S.CharField(allow_blank=True)
+    open = S.IntegerField()
+
+
+class AnalyticsThroughputSerializer(S.Serializer[Any]):
+    agent_id = S.CharField()
+    resolved = S.IntegerField()
+    replies = S.IntegerField()
+
+
+class AnalyticsReopensSerializer(S.Serializer[Any]):
+    reopened = S.IntegerField()
+    resolved = S.IntegerField()
+    reopen_rate_pct = S.FloatField(allow_null=True)
+
+
+class AnalyticsVolumeSerializer(S.Serializer[Any]):
+    """One row: the key named by ``by`` (only that one), and its tickets."""
+
+    priority = S.CharField(required=False)
+    language = S.CharField(required=False)
+    tag = S.CharField(required=False)
+    channel = S.CharField(required=False)
+    tickets = S.IntegerField()
+
+
+def _envelope(name: str, data: S.Field[Any, Any, Any, Any]) -> type[S.Serializer[Any]]:
+    attrs = {"filters": AnalyticsFiltersSerializer(), "data": data}
+    return type(f"Analytics{name}Response", (S.Serializer,), attrs)
+
+
+def _schema(
+    summary: str, name: str, data: S.Field[Any, Any, Any, Any], *extra: OpenApiParameter
+) -> Any:
     return extend_schema(
         summary=summary,
         parameters=[*PARAMETERS, *extra],
-        responses={200: OpenApiTypes.OBJECT},  # errors: ApiAutoSchema, by error_statuses
+        responses={200: _envelope(name, data)},  # errors: ApiAutoSchema, by error_statuses
         tags=["analytics"],
     )
 
 
-@_schema("KPI cards: open now, created, resolved, median and average times, SLA, reopens")
+@_schema(
+    "KPI cards: open now, created, resolved, median and average times, SLA, reopens",
+    "Summary",
+    AnalyticsSummarySerializer(),
+)
 class SummaryView(AnalyticsView):
     def compute(self, m: Metrics, f: Filters, request: Request) -> Any:
         return m.summary(f)
 
 
-@_schema("Tickets open now, in all and by status")
+@_schema("Tickets open now, in all and by status", "Open", AnalyticsOpenSerializer())
 class OpenView(AnalyticsView):
     def compute(self, m: Metrics, f: Filters, request: Request) -> Any:
         return m.open_now(f)
 
 
-@_schema("Per day: the tickets opened by its end, by their status at its end")
+@_schema(
+    "Per day: the tickets opened by its end, by their status at its end",
+    "StatusOverTime",
+    AnalyticsStatusDaySerializer(many=True),
+)
 class StatusOverTimeView(AnalyticsView):
     def compute(self, m: Metrics, f: Filters, request: Request) -> Any:
         return m.status_over_time(f)
 
 
-@_schema("Tickets created and resolved per day")
+@_schema("Tickets created and resolved per day", "Daily", AnalyticsDaySerializer(many=True))
 class DailyView(AnalyticsView):
     def compute(self, m: Metrics, f: Filters, request: Request) -> Any:
         return m.daily(f)
@@ -201,7 +316,12 @@ def _clock(request: Request) -> str:
     return clock
 
 
-@_schema("First-response time: median, p90, average, distribution (seconds)", CLOCK)
+@_schema(
+    "First-response time: median, p90, average, distribution (seconds)",
+    "FirstResponse",
+    AnalyticsDurationSerializer(),
+    CLOCK,
+)
 class FirstResponseView(AnalyticsView):
     extra = frozenset({"clock"})
 
@@ -209,7 +329,12 @@ class FirstResponseView(AnalyticsView):
         return m.first_response(f, _clock(request))
 
 
-@_schema("Resolution time: median, p90, average, distribution (seconds)", CLOCK)
+@_schema(
+    "Resolution time: median, p90, average, distribution (seconds)",
+    "Resolution",
+    AnalyticsDurationSerializer(),
+    CLOCK,
+)
 class ResolutionView(AnalyticsView):
     extra = frozenset({"clock"})
 
@@ -217,31 +342,40 @@ class ResolutionView(AnalyticsView):
         return m.resolution(f, _clock(request))
 
 
-@_schema("SLA breaches and compliance %")
+@_schema("SLA breaches and compliance %", "Sla", AnalyticsSlaSerializer())
 class SlaView(AnalyticsView):
     def compute(self, m: Metrics, f: Filters, request: Request) -> Any:
         return m.sla(f)
 
 
-@_schema("Open tickets per agent")
+@_schema("Open tickets per agent", "Backlog", AnalyticsBacklogSerializer(many=True))
 class BacklogView(AnalyticsView):
     def compute(self, m: Metrics, f: Filters, request: Request) -> Any:
         return m.backlog(f)
 
 
-@_schema("Per agent: tickets resolved and replies sent")
+@_schema(
+    "Per agent: tickets resolved and replies sent",
+    "Throughput",
+    AnalyticsThroughputSerializer(many=True),
+)
 class ThroughputView(AnalyticsView):
     def compute(self, m: Metrics, f: Filters, request: Request) -> Any:
         return m.throughput(f)
 
 
-@_schema("Reopen rate: reopens per resolution")
+@_schema("Reopen rate: reopens per resolution", "Reopens", AnalyticsReopensSerializer())
 class ReopensView(AnalyticsView):
     def compute(self, m: Metrics, f: Filters, request: Request) -> Any:
         return m.reopen_rate(f)
 
 
-@_schema("Tickets opened, by priority, tag or language", BY)
+@_schema(
+    "Tickets opened, by priority, tag, language or channel",
+    "Volume",
+    AnalyticsVolumeSerializer(many=True),
+    BY,
+)
 class VolumeView(AnalyticsView):
     extra = frozenset({"by"})
 

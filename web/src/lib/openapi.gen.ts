@@ -565,7 +565,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Tickets opened, by priority, tag or language
+         * Tickets opened, by priority, tag, language or channel
          * @description One metric of the dashboard (a subclass names it).
          */
         get: operations["analytics_volume_retrieve"];
@@ -1324,6 +1324,143 @@ export interface components {
             languages: string[];
             open_tickets: number;
         };
+        AnalyticsBacklog: {
+            agent_id: string;
+            open: number;
+        };
+        AnalyticsBacklogResponse: {
+            data: components["schemas"]["AnalyticsBacklog"][];
+            filters: components["schemas"]["AnalyticsFilters"];
+        };
+        AnalyticsBucket: {
+            bucket: string;
+            tickets: number;
+        };
+        AnalyticsDailyResponse: {
+            data: components["schemas"]["AnalyticsDay"][];
+            filters: components["schemas"]["AnalyticsFilters"];
+        };
+        AnalyticsDay: {
+            /** Format: date */
+            day: string;
+            created: number;
+            resolved: number;
+        };
+        AnalyticsDuration: {
+            count: number;
+            /** Format: double */
+            median: number | null;
+            /** Format: double */
+            p90: number | null;
+            /** Format: double */
+            average: number | null;
+            clock: components["schemas"]["ClockEnum"];
+            distribution: components["schemas"]["AnalyticsBucket"][];
+        };
+        /** @description The filters the answer was computed with (defaults filled in). */
+        AnalyticsFilters: {
+            /** Format: date */
+            to: string;
+            tz: string;
+            priority: string[];
+            agent: string | null;
+            tag: string | null;
+            /** Format: date */
+            from: string;
+        };
+        AnalyticsFirstResponseResponse: {
+            data: components["schemas"]["AnalyticsDuration"];
+            filters: components["schemas"]["AnalyticsFilters"];
+        };
+        AnalyticsOpen: {
+            open: number;
+            by_status: {
+                [key: string]: number;
+            };
+        };
+        AnalyticsOpenResponse: {
+            data: components["schemas"]["AnalyticsOpen"];
+            filters: components["schemas"]["AnalyticsFilters"];
+        };
+        AnalyticsReopens: {
+            reopened: number;
+            resolved: number;
+            /** Format: double */
+            reopen_rate_pct: number | null;
+        };
+        AnalyticsReopensResponse: {
+            data: components["schemas"]["AnalyticsReopens"];
+            filters: components["schemas"]["AnalyticsFilters"];
+        };
+        AnalyticsResolutionResponse: {
+            data: components["schemas"]["AnalyticsDuration"];
+            filters: components["schemas"]["AnalyticsFilters"];
+        };
+        AnalyticsSla: {
+            breaches: number;
+            first_response_breaches: number;
+            resolution_breaches: number;
+            tickets: number;
+            compliant: number;
+            /** Format: double */
+            compliance_pct: number | null;
+        };
+        AnalyticsSlaResponse: {
+            data: components["schemas"]["AnalyticsSla"];
+            filters: components["schemas"]["AnalyticsFilters"];
+        };
+        AnalyticsStatusDay: {
+            /** Format: date */
+            day: string;
+            by_status: {
+                [key: string]: number;
+            };
+        };
+        AnalyticsStatusOverTimeResponse: {
+            data: components["schemas"]["AnalyticsStatusDay"][];
+            filters: components["schemas"]["AnalyticsFilters"];
+        };
+        AnalyticsSummary: {
+            open: number;
+            created: number;
+            resolved: number;
+            /** Format: double */
+            resolution_median_seconds: number | null;
+            /** Format: double */
+            resolution_average_seconds: number | null;
+            /** Format: double */
+            first_response_median_seconds: number | null;
+            sla_breaches: number;
+            /** Format: double */
+            sla_compliance_pct: number | null;
+            /** Format: double */
+            reopen_rate_pct: number | null;
+        };
+        AnalyticsSummaryResponse: {
+            data: components["schemas"]["AnalyticsSummary"];
+            filters: components["schemas"]["AnalyticsFilters"];
+        };
+        AnalyticsThroughput: {
+            agent_id: string;
+            resolved: number;
+            replies: number;
+        };
+        AnalyticsThroughputResponse: {
+            data: components["schemas"]["AnalyticsThroughput"][];
+            filters: components["schemas"]["AnalyticsFilters"];
+        };
+        /** @description One row: the key named by ``by`` (only that one), and its tickets. */
+        AnalyticsVolume: {
+            priority?: string;
+            language?: string;
+            tag?: string;
+            channel?: string;
+            tickets: number;
+        };
+        AnalyticsVolumeResponse: {
+            data: components["schemas"]["AnalyticsVolume"][];
+            filters: components["schemas"]["AnalyticsFilters"];
+        };
         AssignRequest: {
             /** @description User id of the agent; null removes the assigned agent. */
             agent_id: number | null;
@@ -1438,6 +1575,12 @@ export interface components {
             /** @default  */
             reason: string;
         };
+        /**
+         * @description * `wall` - wall
+         *     * `business` - business
+         * @enum {string}
+         */
+        ClockEnum: "wall" | "business";
         CommandResult: {
             /** Format: uuid */
             id: string;
@@ -3634,9 +3777,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AnalyticsBacklogResponse"];
                 };
             };
             /** @description Invalid input: `fields` names each refused parameter or body field. */
@@ -3706,9 +3847,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AnalyticsDailyResponse"];
                 };
             };
             /** @description Invalid input: `fields` names each refused parameter or body field. */
@@ -3780,9 +3919,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AnalyticsFirstResponseResponse"];
                 };
             };
             /** @description Invalid input: `fields` names each refused parameter or body field. */
@@ -3852,9 +3989,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AnalyticsOpenResponse"];
                 };
             };
             /** @description Invalid input: `fields` names each refused parameter or body field. */
@@ -3924,9 +4059,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AnalyticsReopensResponse"];
                 };
             };
             /** @description Invalid input: `fields` names each refused parameter or body field. */
@@ -3998,9 +4131,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AnalyticsResolutionResponse"];
                 };
             };
             /** @description Invalid input: `fields` names each refused parameter or body field. */
@@ -4070,9 +4201,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AnalyticsSlaResponse"];
                 };
             };
             /** @description Invalid input: `fields` names each refused parameter or body field. */
@@ -4142,9 +4271,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AnalyticsStatusOverTimeResponse"];
                 };
             };
             /** @description Invalid input: `fields` names each refused parameter or body field. */
@@ -4214,9 +4341,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AnalyticsSummaryResponse"];
                 };
             };
             /** @description Invalid input: `fields` names each refused parameter or body field. */
@@ -4286,9 +4411,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AnalyticsThroughputResponse"];
                 };
             };
             /** @description Invalid input: `fields` names each refused parameter or body field. */
@@ -4360,9 +4483,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AnalyticsVolumeResponse"];
                 };
             };
             /** @description Invalid input: `fields` names each refused parameter or body field. */

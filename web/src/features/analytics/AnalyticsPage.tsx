@@ -4,7 +4,15 @@
 
 import { useQueryClient } from "@tanstack/react-query";
 import type { ChartData, ChartOptions } from "chart.js";
-import { useEffect, useMemo, useRef, type FormEvent, type ReactNode } from "react";
+import {
+  memo,
+  useCallback,
+  useEffect,
+  useMemo,
+  useRef,
+  type FormEvent,
+  type ReactNode,
+} from "react";
 import { useSearchParams } from "react-router";
 import { useAgents } from "../../api/agents";
 import { ErrorState, Loading } from "../../components/States";
@@ -30,14 +38,17 @@ import { formatCount, formatDuration, formatPercent } from "./format";
 /** Frames close together (a bulk change) refetch once. */
 const LIVE_THROTTLE_MS = 250;
 
+let knownZones: string[] | null = null;
+
 function timeZones(current: string): string[] {
-  let zones: string[];
-  try {
-    zones = Intl.supportedValuesOf("timeZone");
-  } catch {
-    zones = [];
+  if (!knownZones) {
+    try {
+      knownZones = Intl.supportedValuesOf("timeZone");
+    } catch {
+      knownZones = [];
+    }
   }
-  return [...new Set(["UTC", browserTimeZone(), current, ...zones])];
+  return [...new Set(["UTC", browserTimeZone(), current, ...knownZones])];
 }
 
 /** Invalidate the analytics queries when the queue stream reports a change (a ticket opened,
@@ -61,7 +72,8 @@ function useLiveAnalytics(enabled: boolean): void {
   useStream("queue", { onEvent: refresh, onResync: refresh }, { enabled });
 }
 
-function FilterBar({
+// Memoised: its time-zone list is long, and the page re-renders as each chart's data arrives.
+const FilterBar = memo(function FilterBar({
   filters,
   agents,
   onApply,
@@ -151,7 +163,7 @@ function FilterBar({
       </div>
     </form>
   );
-}
+});
 
 function Kpi({
   id,
@@ -180,7 +192,8 @@ function KpiCards({ filters }: { filters: AnalyticsFilters }) {
     return <ErrorState error={summary.error} onRetry={() => void summary.refetch()} />;
   const s = summary.data.data;
   return (
-    <section className="kpis" aria-label="Key figures">
+    // Busy while the previous filters' figures stand in for the new ones.
+    <section className="kpis" aria-label="Key figures" aria-busy={summary.isPlaceholderData}>
       <Kpi id="open" label="Open tickets" value={formatCount(s.open)} detail="now" />
       <Kpi
         id="resolution"
@@ -453,6 +466,14 @@ export function AnalyticsPage() {
     [agents.data],
   );
   useLiveAnalytics(isAdmin);
+  const choices = useMemo(
+    () => (agents.data ?? []).map((a) => ({ id: a.user_id, name: a.name })),
+    [agents.data],
+  );
+  const apply = useCallback(
+    (f: AnalyticsFilters) => setParams((current) => writeFilters(f, current)),
+    [setParams],
+  );
   if (!isAdmin)
     return (
       <main id="main">
@@ -460,16 +481,10 @@ export function AnalyticsPage() {
         <p role="alert">Only admins see analytics.</p>
       </main>
     );
-  const choices = (agents.data ?? []).map((a) => ({ id: a.user_id, name: a.name }));
   return (
     <main id="main" className="analytics">
       <h1>Analytics</h1>
-      <FilterBar
-        key={params.toString()}
-        filters={filters}
-        agents={choices}
-        onApply={(f) => setParams(writeFilters(f, params))}
-      />
+      <FilterBar key={params.toString()} filters={filters} agents={choices} onApply={apply} />
       <KpiCards filters={filters} />
       <div className="chart-grid">
         <DailyVolume filters={filters} />

@@ -1,57 +1,30 @@
 // The dashboard's reads: GET /api/analytics/<metric> (admins only; docs/analytics.md defines
 // each metric). Every read is consistent (?after= the newest position this tab knows), so a
 // refetch triggered by a queue frame waits until analytics reflect that frame.
-// The schema types these answers as plain objects, so their shapes are written here.
+// The answers' types are generated from the OpenAPI schema (openapi.gen.ts).
 
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { request } from "../../lib/api";
-import type { Status } from "../../lib/types";
+import type { components } from "../../lib/openapi.gen";
 import { apiQuery, type AnalyticsFilters } from "./filters";
 
-export interface Envelope<T> {
-  filters: Record<string, unknown>;
-  data: T;
+type Schemas = components["schemas"];
+export type Summary = Schemas["AnalyticsSummary"];
+export type DailyPoint = Schemas["AnalyticsDay"];
+export type StatusDay = Schemas["AnalyticsStatusDay"];
+export type Duration = Schemas["AnalyticsDuration"];
+export type BacklogRow = Schemas["AnalyticsBacklog"];
+
+interface Answers {
+  summary: Schemas["AnalyticsSummaryResponse"];
+  daily: Schemas["AnalyticsDailyResponse"];
+  "status-over-time": Schemas["AnalyticsStatusOverTimeResponse"];
+  "first-response": Schemas["AnalyticsFirstResponseResponse"];
+  resolution: Schemas["AnalyticsResolutionResponse"];
+  backlog: Schemas["AnalyticsBacklogResponse"];
 }
 
-export interface Summary {
-  open: number;
-  created: number;
-  resolved: number;
-  resolution_median_seconds: number | null;
-  resolution_average_seconds: number | null;
-  first_response_median_seconds: number | null;
-  sla_breaches: number;
-  sla_compliance_pct: number | null;
-  reopen_rate_pct: number | null;
-}
-
-export interface DailyPoint {
-  day: string;
-  created: number;
-  resolved: number;
-}
-
-export interface StatusDay {
-  day: string;
-  by_status: Partial<Record<Status, number>>;
-}
-
-export interface Duration {
-  count: number;
-  median: number | null;
-  p90: number | null;
-  average: number | null;
-  clock: "wall" | "business";
-  distribution: { bucket: string; tickets: number }[];
-}
-
-export interface BacklogRow {
-  agent_id: string;
-  open: number;
-}
-
-export type Metric =
-  "summary" | "daily" | "status-over-time" | "first-response" | "resolution" | "backlog";
+export type Metric = keyof Answers;
 
 export const analyticsKeys = {
   all: ["analytics"] as const,
@@ -61,11 +34,11 @@ export const analyticsKeys = {
 /** A safety net for what the queue stream does not carry (messages, SLA breaches). */
 export const REFRESH_MS = 30_000;
 
-function useMetric<T>(metric: Metric, filters: AnalyticsFilters) {
+function useMetric<M extends Metric>(metric: M, filters: AnalyticsFilters) {
   return useQuery({
     queryKey: analyticsKeys.metric(metric, filters),
     queryFn: ({ signal }) =>
-      request<Envelope<T>>(`/api/analytics/${metric}${apiQuery(filters)}`, {
+      request<Answers[M]>(`/api/analytics/${metric}${apiQuery(filters)}`, {
         consistent: true,
         signal,
       }),
@@ -75,10 +48,9 @@ function useMetric<T>(metric: Metric, filters: AnalyticsFilters) {
   });
 }
 
-export const useSummary = (f: AnalyticsFilters) => useMetric<Summary>("summary", f);
-export const useDaily = (f: AnalyticsFilters) => useMetric<DailyPoint[]>("daily", f);
-export const useStatusOverTime = (f: AnalyticsFilters) =>
-  useMetric<StatusDay[]>("status-over-time", f);
-export const useFirstResponse = (f: AnalyticsFilters) => useMetric<Duration>("first-response", f);
-export const useResolution = (f: AnalyticsFilters) => useMetric<Duration>("resolution", f);
-export const useBacklog = (f: AnalyticsFilters) => useMetric<BacklogRow[]>("backlog", f);
+export const useSummary = (f: AnalyticsFilters) => useMetric("summary", f);
+export const useDaily = (f: AnalyticsFilters) => useMetric("daily", f);
+export const useStatusOverTime = (f: AnalyticsFilters) => useMetric("status-over-time", f);
+export const useFirstResponse = (f: AnalyticsFilters) => useMetric("first-response", f);
+export const useResolution = (f: AnalyticsFilters) => useMetric("resolution", f);
+export const useBacklog = (f: AnalyticsFilters) => useMetric("backlog", f);
