@@ -11,9 +11,10 @@ A fact is keyed by (ticket, version), so writing one again (a replay after a cra
 re-delivery) replaces it instead of counting twice; ``TicketFacts.version`` says which events
 the current state already holds, so the fold skips those (``Skip``) and refuses a gap.
 
-Agent events have no facts (the position still advances). The events carry no team and no
-channel: ``team`` is empty until teams exist, and ``channel`` says who opened the ticket
-(``portal``: the customer; ``staff``: an agent or admin on the customer's behalf).
+Agent and team events have no facts (the position still advances). ``team`` is the ticket's
+team after the event (``TeamChanged``; "" for none). The events carry no channel:
+``channel`` says who opened the ticket (``portal``: the customer; ``staff``: an agent or
+admin on the customer's behalf).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ NAME = "analytics"
 # Events are told apart by their stored topics, as the search projector does: the read API
 # imports this module's definitions, and the read side never imports the aggregates.
 SLA_BREACHED = "deskstream.ticket:SlaBreached"
+TEAM_CHANGED = "deskstream.ticket:TeamChanged"
 
 OPEN_STATUSES = frozenset(
     {
@@ -276,6 +278,8 @@ def _changes(
         return {"priority": event.to_priority}
     if topic == TICKET_EDITED:
         return {"tags": tuple(event.tags)}
+    if topic == TEAM_CHANGED:
+        return {"team": event.to_team_id or ""}
     if topic == SLA_BREACHED:
         if event.target == "first_response":
             return {"breached_first_response": True}
