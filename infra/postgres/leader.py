@@ -13,9 +13,17 @@ frames, which subscribers drop by position.
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 import threading
 
 import psycopg
+
+
+def application_name() -> str:
+    """Names this process as the feed leases do (its pid and host): who holds the lock."""
+    return f"deskstream push leader pid {os.getpid()}@{socket.gethostname()}"[:63]
+
 
 # The first key of the two-key advisory lock (``infra/postgres/feed.py`` uses 0x5EED0001-2);
 # the second is a hash of the name.
@@ -47,7 +55,7 @@ class PostgresLeaderLock:
                         self._conninfo,
                         autocommit=True,
                         connect_timeout=max(1, int(self._timeout)),
-                        application_name="deskstream push leader",
+                        application_name=application_name(),
                         # A server that vanished without closing the connection (a lost
                         # machine) is noticed by ``held``'s query within the keepalives.
                         keepalives=1,
