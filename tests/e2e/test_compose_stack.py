@@ -50,7 +50,7 @@ pytestmark = pytest.mark.slow
 
 # The "at most" column of docs/operations.md#connection-budget, per process.
 BUDGET = {
-    "web": 29,
+    "web": 30,
     "worker": 8,  # the main process and its two children together
     "beat": 4,
     "relay": 5,
@@ -62,7 +62,7 @@ BUDGET = {
 }
 # Its "idle" column: what each holds once started, before any traffic.
 IDLE = {
-    "web": 3,
+    "web": 4,
     "worker": 2,
     "beat": 0,
     "relay": 3,
@@ -72,7 +72,7 @@ IDLE = {
     "projector-notifications": 4,
     "projector-assignment": 4,
 }
-BUDGET_TOTAL = 82  # docs/operations.md: "In all at most 82" (health checks included)
+BUDGET_TOTAL = 83  # docs/operations.md: "In all at most 83" (health checks included)
 MAX_CONNECTIONS = 100
 CLIENTS = 4
 WORKLOAD_SECONDS = 18.0

@@ -120,15 +120,15 @@ def test_an_admin_filters_exports_and_watches_the_dashboard_move_live(
     r = customer.post("/api/tickets", json={"subject": subject, "description": "d"})
     assert r.status_code == 201, r.text
     ticket = r.json()["id"]
-    expect(card(page, "open")).to_have_text(str(opened + 1))
-    expect(card(page, "created")).to_have_text(str(created + 1))
+    expect(card(page, "open")).to_have_text(f"{opened + 1:,}")
+    expect(card(page, "created")).to_have_text(f"{created + 1:,}")
 
     # ... and so does its resolution (closed by an admin from an open status).
     resolved = count(page, "resolved")
     r = admin.post(f"/api/tickets/{ticket}/status", json={"status": "closed"})
     assert r.status_code == 200, r.text
-    expect(card(page, "open")).to_have_text(str(opened))
-    expect(card(page, "resolved")).to_have_text(str(resolved + 1))
+    expect(card(page, "open")).to_have_text(f"{opened:,}")
+    expect(card(page, "resolved")).to_have_text(f"{resolved + 1:,}")
 
     # Every chart exports its data as CSV.
     daily = page.get_by_test_id("chart-daily")
