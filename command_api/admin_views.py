@@ -42,6 +42,7 @@ from domain.numbers import parse_natural
 from domain.team import NAME_MAX
 from infra.api import StrictBooleanField, StrictCharField, StrictSerializer
 from infra.auth.models import AgentProfile, AuthSession, User
+from infra.auth.staff import StaffUserSerializer, present_user
 
 STAFF = (User.Role.AGENT, User.Role.ADMIN)
 STAFF_ROLES = [(r.value, r.label) for r in STAFF]
@@ -75,28 +76,6 @@ class InviteSerializer(StrictSerializer):
 
 class RoleSerializer(StrictSerializer):
     role = serializers.ChoiceField(choices=STAFF_ROLES)
-
-
-class StaffUserSerializer(serializers.Serializer[Any]):
-    id = serializers.CharField()
-    email = serializers.EmailField()
-    name = serializers.CharField()
-    role = serializers.CharField()
-    is_active = serializers.BooleanField()
-    invited_at = serializers.DateTimeField(allow_null=True)
-    last_seen = serializers.DateTimeField(allow_null=True)
-
-
-def present_user(user: User) -> dict[str, Any]:
-    return {
-        "id": str(user.pk),
-        "email": user.email,
-        "name": user.display_name,
-        "role": user.role,
-        "is_active": user.is_active,
-        "invited_at": user.invited_at,
-        "last_seen": user.last_seen,
-    }
 
 
 def _snapshot(user: User) -> dict[str, Any]:

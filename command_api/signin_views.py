@@ -17,6 +17,8 @@ hands its result to the web app (ADR 0038).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -121,19 +123,7 @@ class SocialBeginView(APIView):
 
     @extend_schema(responses={302: REDIRECT}, operation_id="auth_login_start")
     def get(self, request: Request, provider: str) -> HttpResponseBase:
-        chosen = _provider(provider)
-        http = request._request
-        store = _open_session(http)
-        response: HttpResponseBase
-        try:
-            backend = social.backend_for(
-                http, chosen, reverse("auth-complete", kwargs={"provider": chosen.id})
-            )
-            response = backend.start()
-        except SocialAuthBaseException as error:
-            response = _failed(chosen, error)
-        _keep_session(store, response)
-        return response
+        return _social_step(request, provider, lambda backend, chosen: backend.start())
 
 
 class SocialCompleteView(APIView):
@@ -145,36 +135,51 @@ class SocialCompleteView(APIView):
 
     @extend_schema(responses={302: REDIRECT}, operation_id="auth_login_complete")
     def get(self, request: Request, provider: str) -> HttpResponseBase:
-        chosen = _provider(provider)
-        http = request._request
-        store = _open_session(http)
-        response: HttpResponseBase
-        try:
-            backend = social.backend_for(
-                http, chosen, reverse("auth-complete", kwargs={"provider": chosen.id})
-            )
-            user = backend.complete(user=None)
-            if not isinstance(user, User):
-                raise social.SignInRefusedError(social.PROVIDER_ERROR, "It did not finish.")
-            if not user.is_active:
-                raise social.SignInRefusedError(social.USER_INACTIVE, "The account is disabled.")
-            issued = signin_codes.issue(user, chosen.id)
-        except (SocialAuthBaseException, social.SignInRefusedError) as error:
-            response = _failed(chosen, error)
-        else:
-            fragment = urlencode({"signin_code": issued.code})
-            response = HttpResponseRedirect(f"{settings.SIGNIN_REDIRECT_URL}#{fragment}")
-            response.set_cookie(
-                BINDING_COOKIE,
-                issued.binding,
-                max_age=int(settings.SIGNIN_CODE_TTL.total_seconds()),
-                path=BINDING_COOKIE_PATH,
-                secure=settings.REFRESH_COOKIE_SECURE,
-                httponly=True,
-                samesite="Strict",
-            )
-        _keep_session(store, response)
-        return response
+        return _social_step(request, provider, _signed_in)
+
+
+def _signed_in(backend: Any, chosen: Provider) -> HttpResponseBase:
+    """The provider's answer checked: a one-time code for the web app, bound to this browser."""
+    user = backend.complete(user=None)
+    if not isinstance(user, User):
+        raise social.SignInRefusedError(social.PROVIDER_ERROR, "It did not finish.")
+    if not user.is_active:
+        raise social.SignInRefusedError(social.USER_INACTIVE, "The account is disabled.")
+    issued = signin_codes.issue(user, chosen.id)
+    fragment = urlencode({"signin_code": issued.code})
+    response = HttpResponseRedirect(f"{settings.SIGNIN_REDIRECT_URL}#{fragment}")
+    response.set_cookie(
+        BINDING_COOKIE,
+        issued.binding,
+        max_age=int(settings.SIGNIN_CODE_TTL.total_seconds()),
+        path=BINDING_COOKIE_PATH,
+        secure=settings.REFRESH_COOKIE_SECURE,
+        httponly=True,
+        samesite="Strict",
+    )
+    return response
+
+
+def _social_step(
+    request: Request,
+    provider: str,
+    step: Callable[[Any, Provider], HttpResponseBase],
+) -> HttpResponseBase:
+    """One leg of the redirect flow in the flow's own session: a refusal of the provider or of
+    ours goes back to the web app as ``#signin_error=<code>``, never as an error page."""
+    chosen = _provider(provider)
+    http = request._request
+    store = _open_session(http)
+    response: HttpResponseBase
+    try:
+        backend = social.backend_for(
+            http, chosen, reverse("auth-complete", kwargs={"provider": chosen.id})
+        )
+        response = step(backend, chosen)
+    except (SocialAuthBaseException, social.SignInRefusedError) as error:
+        response = _failed(chosen, error)
+    _keep_session(store, response)
+    return response
 
 
 class SignInCodeSerializer(StrictSerializer):

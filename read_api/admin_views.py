@@ -12,8 +12,6 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from django.db.models import IntegerField, OuterRef, QuerySet, Subquery, TextField, Value
-from django.db.models.functions import Cast, Coalesce, Concat, Trim
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -25,15 +23,16 @@ from rest_framework.views import APIView
 from domain.numbers import parse_natural
 from infra.api import query_boolean
 from infra.auth.models import User
+from infra.auth.staff import StaffUserSerializer, present_user
 from infra.postgres.models import (
     AgentRecord,
     AssignAgentRecord,
     AssignTeamRecord,
-    CustomerStatsRecord,
     ProjectionRebuild,
 )
 from read_api.consistency import ConsistentReadMixin
 from read_api.pagination import StrictCursorPagination
+from read_api.views import customer_directory
 
 ASSIGNMENT = "assignment"
 STAFF = (User.Role.AGENT, User.Role.ADMIN)
@@ -62,14 +61,7 @@ class TeamRefSerializer(serializers.Serializer[Any]):
     name = serializers.CharField()
 
 
-class AdminAgentSerializer(serializers.Serializer[Any]):
-    id = serializers.CharField()
-    email = serializers.EmailField()
-    name = serializers.CharField()
-    role = serializers.CharField()
-    is_active = serializers.BooleanField()
-    invited_at = serializers.DateTimeField(allow_null=True)
-    last_seen = serializers.DateTimeField(allow_null=True)
+class AdminAgentSerializer(StaffUserSerializer):
     availability = serializers.CharField(allow_null=True)
     capacity = serializers.IntegerField(allow_null=True)
     skills = serializers.ListField(child=serializers.CharField())
@@ -133,13 +125,7 @@ class AdminAgentListView(ConsistentReadMixin, APIView):
             agent = facts.get(uid)
             rows.append(
                 {
-                    "id": uid,
-                    "email": user.email,
-                    "name": user.display_name,
-                    "role": user.role,
-                    "is_active": user.is_active,
-                    "invited_at": user.invited_at,
-                    "last_seen": user.last_seen,
+                    **present_user(user),
                     "availability": agent.availability if agent else None,
                     "capacity": agent.capacity if agent else None,
                     "skills": agent.skills if agent else [],
@@ -232,25 +218,6 @@ class CustomerProfileSerializer(serializers.Serializer[Any]):
     total_tickets = serializers.IntegerField()
 
 
-def customers() -> QuerySet[User]:
-    stats = CustomerStatsRecord.objects.filter(customer_id=OuterRef("pk_text"))
-    return (
-        User.objects.filter(role=User.Role.CUSTOMER)
-        .annotate(pk_text=Cast("pk", output_field=TextField()))
-        .annotate(
-            name=Trim(Concat("first_name", Value(" "), "last_name")),
-            company=Coalesce("customer_profile__company", Value("")),
-            phone=Coalesce("customer_profile__phone", Value("")),
-            open_tickets=Coalesce(
-                Subquery(stats.values("open_tickets")[:1]), 0, output_field=IntegerField()
-            ),
-            total_tickets=Coalesce(
-                Subquery(stats.values("total_tickets")[:1]), 0, output_field=IntegerField()
-            ),
-        )
-    )
-
-
 @extend_schema(tags=["admin"])
 class CustomerProfileView(APIView):
     @extend_schema(responses={200: CustomerProfileSerializer})
@@ -259,7 +226,7 @@ class CustomerProfileView(APIView):
         ``GET /api/tickets?customer={id}``."""
         require_admin(request)
         pk = parse_natural(customer_id)
-        user = customers().filter(pk=-1 if pk is None else pk).first()
+        user = customer_directory().filter(pk=-1 if pk is None else pk).first()
         if user is None:
             raise NotFound("No such customer.")
         row = {
