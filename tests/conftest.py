@@ -50,6 +50,15 @@ os.environ.setdefault("DESKSTREAM_ANALYTICS", "0")
 os.environ.setdefault(
     "DESKSTREAM_ANALYTICS_PATH", str(ROOT / "var" / f"test-chdb-{uuid.uuid4().hex[:12]}")
 )
+# Under pytest-xdist (`make test` runs two workers) each worker is a test session of its own:
+# the workers inherit the values above from the controller, so each gets its own channel
+# prefix and chDB directory here; pytest-django gives each its own test database
+# (test_deskstream_gw0, ...), which the servers a worker starts use too.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if XDIST_WORKER and not os.environ.get("DESKSTREAM_TEST_WORKER_ISOLATED"):
+    os.environ["DESKSTREAM_TEST_WORKER_ISOLATED"] = XDIST_WORKER
+    os.environ["DESKSTREAM_CHANNELS_PREFIX"] += f"{XDIST_WORKER}."
+    os.environ["DESKSTREAM_ANALYTICS_PATH"] += f"-{XDIST_WORKER}"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -258,17 +267,19 @@ def start_server(extra_env: dict[str, str] | None = None, port: int | None = Non
         env=env,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    # Generous: on a busy 2-core machine (two test workers, other users) Django's start-up
+    # alone has taken over 30 s.
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            if httpx.get(f"{url}/api/schema/", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
                 return LiveServer(url, proc)
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError("server did not start in 30 s")
+    raise RuntimeError("server did not start in 90 s")
 
 
 @pytest.fixture(scope="session")

@@ -118,6 +118,16 @@ def test_admin_console_main_actions(
     expect(page.get_by_test_id("preview-subject")).to_have_text("Update on Printer on fire")
     shot(page, "admin-settings")
 
+    # Settings: a rate limit changed on the page is stored (a reload reads it back).
+    limits = page.get_by_role("form", name="Rate limits")
+    limits.get_by_label("Search: per user").fill("77")
+    limits.get_by_role("button", name="Save rate limits").click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    page.reload()
+    expect(
+        page.get_by_role("form", name="Rate limits").get_by_label("Search: per user")
+    ).to_have_value("77")
+
     # Customers: the directory leads to the profile with the customer's tickets.
     page.goto(f"/admin/customers/{people['customer'].pk}")
     expect(page.get_by_text("Acme Rockets")).to_be_visible()

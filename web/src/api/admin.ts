@@ -17,6 +17,7 @@ import type {
   OutboxList,
   OutboxMessage,
   ProjectorStatus,
+  RateLimits,
   Rebuild,
   RebuildPage,
   RebuildStarted,
@@ -228,6 +229,10 @@ export const useAssignment = () =>
 export const useSaveAssignment = () =>
   useSaveSetting<AssignmentSettings>("assignment", "/api/settings/assignment");
 export const useIntake = () => useSetting<TicketIntake>("tickets", "/api/settings/tickets");
+export const useRateLimits = () =>
+  useSetting<RateLimits>("rate-limits", "/api/settings/rate-limits");
+export const useSaveRateLimits = () =>
+  useSaveSetting<RateLimits>("rate-limits", "/api/settings/rate-limits");
 export const useSaveIntake = () => useSaveSetting<TicketIntake>("tickets", "/api/settings/tickets");
 export const useTemplates = () =>
   useSetting<EmailTemplate[]>("templates", "/api/settings/email-templates");

@@ -1,5 +1,5 @@
 // Settings: business hours and holidays, SLA rules per priority, the assignment policy,
-// whether customers choose a ticket's priority, e-mail templates with a live preview, and
+// whether customers choose a ticket's priority, the rate limits, e-mail templates with a live preview, and
 // the local outbox. Each save is recorded in the audit with before and after.
 
 import { useEffect, useState, type FormEvent } from "react";
@@ -8,11 +8,13 @@ import {
   useAssignment,
   useCalendar,
   useIntake,
+  useRateLimits,
   useOutbox,
   useOutboxMessage,
   useSaveAssignment,
   useSaveCalendar,
   useSaveIntake,
+  useSaveRateLimits,
   useSaveSla,
   useSaveTemplate,
   useSla,
@@ -28,6 +30,7 @@ import type {
   CalendarSettings,
   EmailPreview,
   EmailTemplate,
+  RateLimits,
   SlaSettings,
 } from "../../lib/types";
 
@@ -219,6 +222,72 @@ function IntakeForm({ allowed }: { allowed: boolean }) {
   );
 }
 
+// ----------------------------------------------------------------------------- rate limits
+const LIMIT_SCOPES = [
+  ["sign_in", "Sign-in"],
+  ["refresh", "Token refresh"],
+  ["ticket_creation", "New tickets"],
+  ["messages", "Messages"],
+  ["search", "Search"],
+] as const;
+type LimitScope = (typeof LIMIT_SCOPES)[number][0];
+type LimitField = "per_user" | "per_ip" | "window_seconds";
+
+/** Requests allowed per user and per IP address in each window (0: no limit of that kind);
+ * over a limit the API answers 429 with Retry-After. */
+function RateLimitsForm({ limits }: { limits: RateLimits }) {
+  const save = useSaveRateLimits();
+  const saved = useSaved();
+  const [draft, setDraft] = useState(limits);
+  const set = (scope: LimitScope, field: LimitField, value: string) =>
+    setDraft({ ...draft, [scope]: { ...draft[scope], [field]: Number(value) } });
+  return (
+    <form
+      className="card"
+      aria-label="Rate limits"
+      onSubmit={(e) => {
+        e.preventDefault();
+        save.mutate(draft, saved);
+      }}
+    >
+      <h2>Rate limits</h2>
+      <p className="muted">
+        Requests allowed per user and per IP address in each window; 0 means no limit of that kind.
+        Over a limit the API answers 429 with Retry-After.
+      </p>
+      <table className="admin-table">
+        <thead>
+          <tr>
+            <th>Action</th>
+            <th>Per user</th>
+            <th>Per IP address</th>
+            <th>Window (seconds)</th>
+          </tr>
+        </thead>
+        <tbody>
+          {LIMIT_SCOPES.map(([scope, label]) => (
+            <tr key={scope}>
+              <td>{label}</td>
+              {(["per_user", "per_ip", "window_seconds"] as const).map((field) => (
+                <td key={field}>
+                  <input
+                    type="number"
+                    min={field === "window_seconds" ? 1 : 0}
+                    aria-label={`${label}: ${field.replace("_", " ").replace("ip", "IP")}`}
+                    value={draft[scope][field]}
+                    onChange={(e) => set(scope, field, e.target.value)}
+                  />
+                </td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <button type="submit">Save rate limits</button>
+    </form>
+  );
+}
+
 // ----------------------------------------------------------------------------- templates
 function TemplateEditor({ template }: { template: EmailTemplate }) {
   const save = useSaveTemplate();
@@ -390,7 +459,8 @@ export function SettingsPage() {
   const sla = useSla();
   const assignment = useAssignment();
   const intake = useIntake();
-  const failed = calendar.error ?? sla.error ?? assignment.error ?? intake.error;
+  const limits = useRateLimits();
+  const failed = calendar.error ?? sla.error ?? assignment.error ?? intake.error ?? limits.error;
   if (failed) return <ErrorState error={failed} />;
   return (
     <>
@@ -399,6 +469,7 @@ export function SettingsPage() {
       {sla.data ? <SlaForm sla={sla.data} /> : <Loading />}
       {assignment.data ? <AssignmentForm current={assignment.data} /> : <Loading />}
       {intake.data ? <IntakeForm allowed={intake.data.customers_set_priority} /> : <Loading />}
+      {limits.data ? <RateLimitsForm limits={limits.data} /> : <Loading />}
       <Templates />
       <Outbox />
     </>
