@@ -117,6 +117,7 @@ api: list[URLPattern] = [
     ),
     path("agents/workload", route(GET=read.AgentWorkloadView), name="agent-workload"),
     path("customers", route(GET=read.CustomerDirectoryView), name="customers"),
+    path("teams", route(GET=read.TeamOptionsView), name="teams"),
     path("customers/<str:customer_id>", route(GET=read.CustomerDetailView), name="customer"),
     # Notifications and search
     path("notifications", route(GET=read.NotificationListView), name="notifications"),

@@ -77,6 +77,7 @@ def _ticket_event(envelope: Envelope, event: Any, state: TicketsState) -> None:
             "sla_breaches": [],
             "public_last_message_at": None,
             "attachments": [],
+            "team_id": None,
         }
         _touch(row, envelope, public=True)
         state.put_ticket(row)
@@ -132,6 +133,8 @@ def _ticket_event(envelope: Envelope, event: Any, state: TicketsState) -> None:
         row["subject"] = event.subject
         row["description"] = event.description
         row["tags"] = list(event.tags)
+    elif isinstance(event, Ticket.TeamChanged):
+        row["team_id"] = event.to_team_id
     elif isinstance(event, Ticket.SlaBreached) and event.target not in row["sla_breaches"]:
         row["sla_breaches"] = [*row["sla_breaches"], event.target]
     elif isinstance(event, Ticket.AttachmentUploaded):

@@ -32,9 +32,8 @@ from infra.postgres.models import (
 )
 from read_api.consistency import ConsistentReadMixin
 from read_api.pagination import StrictCursorPagination
-from read_api.views import customer_directory
+from read_api.views import ASSIGNMENT, customer_directory
 
-ASSIGNMENT = "assignment"
 STAFF = (User.Role.AGENT, User.Role.ADMIN)
 
 

@@ -86,6 +86,7 @@ class TicketSerializer(serializers.ModelSerializer[TicketRecord]):
             "language", "assigned_agent_id", "version", "position", "created_at", "updated_at",
             "last_message_at", "resolved_at", "closed_at", "message_count",
             "sla_breaches", "sla_first_response_due", "sla_resolution_due", "attachments",
+            "team_id",
         ]  # fmt: skip
         # Not sla_breaches: customers do not get it (CustomerTicketSerializer).
         extra_kwargs = always_present(
@@ -101,6 +102,10 @@ class TicketSerializer(serializers.ModelSerializer[TicketRecord]):
     # customer's tickets leave them out, like sla_breaches. This serializer never reads input.
     sla_first_response_due = serializers.DateTimeField(required=False, allow_null=True)
     sla_resolution_due = serializers.DateTimeField(required=False, allow_null=True)
+    # Staff only, like the SLA fields: null when the ticket belongs to no team.
+    team_id = serializers.CharField(
+        required=False, allow_null=True, help_text="The team the ticket is routed to (staff)."
+    )
     attachments = serializers.SerializerMethodField(
         help_text="Uploaded files (the ticket's own and its messages'), by scan state."
     )
@@ -122,7 +127,9 @@ class CustomerTicketSerializer(TicketSerializer):
     last_message_at = serializers.DateTimeField(source="public_last_message_at", allow_null=True)
 
     class Meta(TicketSerializer.Meta):
-        fields = [f for f in TicketSerializer.Meta.fields if not f.startswith("sla_")]
+        fields = [
+            f for f in TicketSerializer.Meta.fields if not f.startswith("sla_") and f != "team_id"
+        ]
 
 
 class MessageAttachmentSerializer(serializers.Serializer[Any]):
@@ -194,6 +201,13 @@ class CustomerSerializer(serializers.Serializer[Any]):
     phone = serializers.CharField()
     open_tickets = serializers.IntegerField()
     total_tickets = serializers.IntegerField()
+
+
+class TeamOptionSerializer(serializers.Serializer[Any]):
+    """A team a ticket can be routed to."""
+
+    id = serializers.UUIDField()
+    name = serializers.CharField()
 
 
 class AgentWorkloadSerializer(serializers.Serializer[Any]):

@@ -22,6 +22,7 @@ from infra.auth.models import User
 from infra.postgres.models import (
     AgentRecord,
     AgentWorkloadRecord,
+    AssignTeamRecord,
     CustomerStatsRecord,
     MessageRecord,
     NotificationReadRecord,
@@ -35,6 +36,7 @@ from read_api.filters import VIEWS, TicketFilter, in_view
 from read_api.pagination import StrictCursorPagination
 
 READ_MODELS = "read_models"
+ASSIGNMENT = "assignment"
 SORTS = {"created_at", "-created_at", "updated_at", "-updated_at"}
 AFTER = OpenApiParameter(
     "after",
@@ -310,6 +312,21 @@ class AgentWorkloadView(ConsistentReadMixin, APIView):
             for a in AgentRecord.objects.order_by("name")
         ]
         return self.mark(Response(s.AgentWorkloadSerializer(rows, many=True).data))
+
+
+@extend_schema(tags=["teams"], responses={200: s.TeamOptionSerializer(many=True)})
+class TeamOptionsView(ConsistentReadMixin, APIView):
+    """The active teams, by name: where agents and admins can route a ticket
+    (``PUT /api/tickets/{id}/team``). The admin console manages them (``/api/admin/teams``)."""
+
+    projection = ASSIGNMENT
+
+    def get(self, request: Request) -> Response:
+        if not is_staff(request):
+            raise PermissionDenied("Only agents and admins route tickets to teams.")
+        self.consistent(request)
+        rows = AssignTeamRecord.objects.filter(archived=False).order_by("name", "id")
+        return self.mark(Response(s.TeamOptionSerializer(rows, many=True).data))
 
 
 NOTIFICATIONS = "notifications"

@@ -71,6 +71,8 @@ class TicketRecord(models.Model):
     # The ticket's files (its own and its messages'), each with its scan status; see
     # projections/tickets.py for the shape.
     attachments = models.JSONField(default=list)
+    # The team the ticket is routed to (TeamChanged; None: any agent). Staff only.
+    team_id = models.CharField(max_length=64, null=True)  # noqa: DJ001 - None: no team
 
     class Meta:
         db_table = "rm_ticket"

@@ -135,6 +135,14 @@ def test_admin_console_main_actions(
         page.get_by_test_id("customer-tickets").get_by_role("link", name=people["subject"])
     ).to_be_visible()
     shot(page, "admin-customer")
+
+    # The ticket page: route the customer's ticket to the team made above, then read it back.
+    page.get_by_test_id("customer-tickets").get_by_role("link", name=people["subject"]).click()
+    page.get_by_test_id("team-select").select_option(label=team)
+    page.get_by_role("button", name="Apply team").click()
+    expect(page.get_by_text(f"Routed to {team}")).to_be_visible()
+    page.reload()
+    expect(page.get_by_test_id("team-select").locator("option:checked")).to_have_text(team)
     page.context.close()
 
 

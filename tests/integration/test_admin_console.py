@@ -286,6 +286,30 @@ def test_a_ticket_routed_to_a_team_goes_to_a_member_with_the_reason(
     )
 
 
+def test_staff_see_a_tickets_team_and_the_teams_to_route_to(api: Any, make_user: Any) -> None:
+    """The ticket's team is on the staff's read of it (the tickets projection follows
+    TeamChanged), never on its customer's; ``GET /api/teams`` lists the active teams."""
+    _, admin = api("admin")
+    team = admin.post("/api/admin/teams", {"name": "Routing desk"}, format="json").json()
+    gone = admin.post("/api/admin/teams", {"name": "Gone desk"}, format="json").json()
+    admin.patch(f"/api/admin/teams/{gone['id']}", {"archived": True}, format="json")
+    _, customer = api("customer")
+    tid = customer.post(
+        "/api/tickets", {"subject": "Route me", "description": "d"}, format="json"
+    ).json()["id"]
+    _, agent = api("agent")
+    routed = agent.put(f"/api/tickets/{tid}/team", {"team_id": team["id"]}, format="json")
+    assert routed.status_code == 200, routed.content
+    assert agent.get(f"/api/tickets/{tid}").json()["team_id"] == team["id"]
+    seen = customer.get(f"/api/tickets/{tid}").json()
+    assert "team_id" not in seen
+    assert seen["version"] == 1  # routing is staff bookkeeping: the customer's view stays
+    names = [t["name"] for t in agent.get("/api/teams").json()]
+    assert "Routing desk" in names
+    assert "Gone desk" not in names
+    assert customer.get("/api/teams").status_code == 403
+
+
 def test_audit_filters_and_csv_export(api: Any) -> None:
     admin, client = api("admin")
     owner, owner_client = api("customer")

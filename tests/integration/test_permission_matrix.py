@@ -159,6 +159,7 @@ MATRIX: dict[str, Cell] = {
     ),
     "GET agent-workload": Cell("/api/agents/workload", STAFF),
     "GET customers": Cell("/api/customers", STAFF),
+    "GET teams": Cell("/api/teams", STAFF),
     "GET ticket-views": Cell("/api/ticket-views", STAFF),
     # Notifications: the one named is the owner's.
     "GET notifications": Cell("/api/notifications", SIGNED_IN),

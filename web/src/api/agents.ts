@@ -2,12 +2,22 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { command, request } from "../lib/api";
 import { useStream } from "../lib/realtime-react";
-import type { AgentWorkload, Availability, PresenceFrame } from "../lib/types";
+import type { AgentWorkload, Availability, PresenceFrame, TeamOption } from "../lib/types";
 
 export function useAgents(enabled: boolean) {
   return useQuery({
     queryKey: ["agents"],
     queryFn: () => request<AgentWorkload[]>("/api/agents/workload", { consistent: true }),
+    enabled,
+    staleTime: 30_000,
+  });
+}
+
+/** The active teams a ticket can be routed to (staff). */
+export function useTeams(enabled: boolean) {
+  return useQuery({
+    queryKey: ["teams"],
+    queryFn: () => request<TeamOption[]>("/api/teams", { consistent: true }),
     enabled,
     staleTime: 30_000,
   });

@@ -265,6 +265,19 @@ export interface TicketEdit {
 }
 
 /** Edit priority or tags (staff); the ticket shows the change at once, back if refused. */
+/** Route the ticket to a team (or to none): automatic assignment then picks among its
+ * members. Shown once the server has it (no optimistic change: it is staff bookkeeping). */
+export function useSetTeam(ticketId: string) {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (teamId: string | null) =>
+      command(`/api/tickets/${ticketId}/team`, { method: "PUT", body: { team_id: teamId } }),
+    onSettled: () => {
+      void client.invalidateQueries({ queryKey: keys.ticket(ticketId) });
+    },
+  });
+}
+
 export function useEditTicket(ticketId: string) {
   const client = useQueryClient();
   return useMutation({

@@ -1052,6 +1052,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/teams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The active teams, by name: where agents and admins can route a ticket
+         *     (``PUT /api/tickets/{id}/team``). The admin console manages them (``/api/admin/teams``).
+         */
+        get: operations["teams_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/ticket-views": {
         parameters: {
             query?: never;
@@ -2212,6 +2232,12 @@ export interface components {
         TeamMemberRequest: {
             user_id: string;
         };
+        /** @description A team a ticket can be routed to. */
+        TeamOption: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+        };
         TeamRef: {
             /** Format: uuid */
             id: string;
@@ -2249,6 +2275,8 @@ export interface components {
             sla_resolution_due?: string | null;
             /** @description Uploaded files (the ticket's own and its messages'), by scan state. */
             readonly attachments: components["schemas"]["TicketFile"][];
+            /** @description The team the ticket is routed to (staff). */
+            team_id?: string | null;
         };
         /**
          * @description ``GET /api/tickets/{id}?as_of=``: the ticket as it was at a time or version, rebuilt
@@ -6503,6 +6531,52 @@ export interface operations {
             };
             /** @description The body is not JSON. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    teams_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TeamOption"][];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

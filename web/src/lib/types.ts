@@ -36,6 +36,7 @@ export type TicketAsOf = Schemas["TicketAsOf"];
 export type History = Schemas["History"];
 export type HistoryEvent = Schemas["HistoryEvent"];
 export type AgentWorkload = Schemas["AgentWorkload"];
+export type TeamOption = Schemas["TeamOption"];
 export type Customer = Schemas["Customer"];
 export type TicketView = Schemas["TicketView"];
 export type Notification = Schemas["Notification"];

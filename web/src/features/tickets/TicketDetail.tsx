@@ -4,7 +4,7 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import { Link, useParams } from "react-router";
-import { agentState, useAgents, usePresence } from "../../api/agents";
+import { agentState, useAgents, usePresence, useTeams } from "../../api/agents";
 import { useUploads, type Upload } from "../../api/attachments";
 import { useCustomer } from "../../api/customers";
 import {
@@ -13,6 +13,7 @@ import {
   useAssign,
   useChangeStatus,
   useEditTicket,
+  useSetTeam,
   useMessages,
   usePostMessage,
   useTicket,
@@ -484,9 +485,71 @@ function TicketControls({ ticket }: { ticket: Ticket }) {
             </select>
           </label>
           <TagEditor tags={ticket.tags ?? []} onChange={changeTags} disabled={edit.isPending} />
+          <TeamPicker ticket={ticket} />
         </>
       )}
     </section>
+  );
+}
+
+/** The ticket's team: pick, then apply (like status and assignee); announced with Undo. */
+function TeamPicker({ ticket }: { ticket: Ticket }) {
+  const toasts = useToasts();
+  const teams = useTeams(true);
+  const setTeam = useSetTeam(ticket.id);
+  const current = ticket.team_id ?? null;
+  const [next, setNext] = useState<string | null>(null);
+  const name = (id: string | null) =>
+    id === null ? "No team" : (teams.data?.find((t) => t.id === id)?.name ?? "an archived team");
+  function route(teamId: string | null, undoable = true) {
+    setNext(null);
+    setTeam.mutate(teamId, {
+      onSuccess: () =>
+        toasts.push(
+          teamId === null ? "Team removed" : `Routed to ${name(teamId)}`,
+          "success",
+          undefined,
+          {
+            key: `team:${ticket.id}`,
+            action: undoable ? { label: "Undo", run: () => route(current, false) } : undefined,
+          },
+        ),
+      onError: (e) => toasts.push(`Team not changed: ${errorMessage(e)}`, "error"),
+    });
+  }
+  const value = next ?? current ?? "";
+  return (
+    <div className="pending-change">
+      <label>
+        Team
+        <select
+          value={value}
+          disabled={setTeam.isPending}
+          onChange={(e) => setNext(e.target.value === (current ?? "") ? null : e.target.value)}
+          data-testid="team-select"
+        >
+          <option value="">No team</option>
+          {teams.data?.map((t) => (
+            <option key={t.id} value={t.id}>
+              {t.name}
+            </option>
+          ))}
+          {current && !teams.data?.some((t) => t.id === current) && (
+            <option value={current}>{name(current)}</option>
+          )}
+        </select>
+      </label>
+      {next !== null && (
+        <>
+          <button type="button" onClick={() => route(next || null)}>
+            Apply team
+          </button>
+          <button type="button" className="secondary" onClick={() => setNext(null)}>
+            Cancel
+          </button>
+        </>
+      )}
+    </div>
   );
 }
 
