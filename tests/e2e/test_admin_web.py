@@ -89,6 +89,10 @@ def test_admin_console_main_actions(
     # Audit: the invitation is there with who did it; the CSV export downloads.
     page.get_by_role("navigation", name="Admin").get_by_role("link", name="Audit").click()
     page.get_by_label("Event type").select_option("ChangeRecorded")
+    # The actor field offers the staff by name (a datalist whose values are their ids).
+    expect(
+        page.get_by_test_id("audit-actors").locator(f"option[value='{people['admin'].pk}']")
+    ).to_contain_text(people["admin"].display_name)
     page.get_by_label("Actor (user id)").fill(str(people["admin"].pk))
     page.get_by_role("button", name="Filter").click()
     expect(page.get_by_test_id("audit").get_by_text("agent.invited")).to_be_visible()

@@ -3,7 +3,7 @@
 
 import { useState, type FormEvent } from "react";
 import { Link } from "react-router";
-import { downloadAuditCsv, useAudit, type AuditFilters } from "../../api/admin";
+import { downloadAuditCsv, useAdminAgents, useAudit, type AuditFilters } from "../../api/admin";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { errorMessage } from "../../lib/api";
 import { formatTime } from "../../lib/format";
@@ -38,6 +38,20 @@ function Change({ event }: { event: AuditEvent }) {
   return <code className="small">{JSON.stringify(data).slice(0, 160)}</code>;
 }
 
+/** Staff by name for the actor field (a customer's id can be typed, as the history shows it). */
+function ActorChoices() {
+  const staff = useAdminAgents(null);
+  return (
+    <datalist id="audit-actors" data-testid="audit-actors">
+      {staff.data?.results.map((u) => (
+        <option key={u.id} value={u.id}>
+          {`${u.name} (${u.role})`}
+        </option>
+      ))}
+    </datalist>
+  );
+}
+
 export function AuditPage() {
   const [draft, setDraft] = useState({ actor: "", type: "", ticket: "", since: "", until: "" });
   const [filters, setFilters] = useState<AuditFilters>({});
@@ -66,8 +80,9 @@ export function AuditPage() {
       <form className="card filters" onSubmit={onSubmit} aria-label="Audit filters">
         <label>
           Actor (user id)
-          <input {...field("actor")} />
+          <input {...field("actor")} list="audit-actors" autoComplete="off" />
         </label>
+        <ActorChoices />
         <label>
           Event type
           <select {...field("type")}>
