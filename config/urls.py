@@ -7,7 +7,7 @@ from ``read_api``, commands from ``command_api``, so neither side imports the ot
 from __future__ import annotations
 
 from django.urls import URLPattern, include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from command_api import (
     admin_views,
@@ -21,6 +21,7 @@ from command_api import (
     views,
 )
 from config import bootstrap
+from infra.schema_view import SchemaView
 from infra.server import webapp
 from infra.server.routing import route
 from read_api import admin_views as read_admin
@@ -296,7 +297,7 @@ urlpatterns = [
     path("readyz", operations.ReadyView.as_view(), name="readyz"),
     path("metrics", operations.MetricsView.as_view(), name="metrics"),
     path("api/", include(api)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     # Swagger UI with its init script at ?script= rather than inline (the CSP allows none).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     # The web app: index.html for / and its client-side routes (its files: WhiteNoise).

@@ -71,3 +71,29 @@ def test_ticket_fields_customers_do_not_get_are_optional(tmp_path):
         ticket["properties"]
     )
     assert {"id", "status", "message_count", "assigned_agent_id", "tags"} <= required
+
+
+def test_concurrent_schema_requests_to_a_fresh_server_all_get_the_schema(
+    django_db_setup: object,
+) -> None:
+    """drf-spectacular's build is not thread-safe: a fresh server asked for the schema by
+    several clients at once answered some of them 500 (SchemaView builds one at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from tests.conftest import start_server
+
+    server = start_server()
+    try:
+
+        def fetch(_: int) -> tuple[int, bytes]:
+            r = httpx.get(f"{server.url}/api/schema/?format=json", timeout=120)
+            return r.status_code, r.content
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(fetch, range(8)))
+    finally:
+        server.stop()
+    assert [status for status, _ in answers] == [200] * 8
+    assert len({body for _, body in answers}) == 1
