@@ -31,12 +31,15 @@ from uuid import UUID
 from domain.sla import BusinessCalendar
 from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.schema import (
+    ADDED_COLUMNS,
     EVENT_COLUMNS,
     EVENTS,
     POSITION,
     TABLES,
     TICKET_COLUMNS,
     TICKETS,
+    added_column_statements,
+    count_statements,
     create_statements,
 )
 from infra.clickhouse.sql import in_list
@@ -156,6 +159,18 @@ class ClickHouseProjectionStore:
         self._cache: dict[UUID, TicketFacts] = {}
         for statement in create_statements(suffix):
             db.command(statement)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        tables = sorted({table + self.suffix for table, _, _ in ADDED_COLUMNS})
+        existing: dict[str, set[str]] = {}
+        for table, column in self.db.query(
+            "SELECT table, name FROM system.columns WHERE database = currentDatabase() "
+            f"AND table IN {in_list(tables)}"
+        ):
+            existing.setdefault(str(table), set()).add(str(column))
+        for statement in added_column_statements(existing, self.suffix):
+            self.db.command(statement)
 
     def table(self, name: str) -> str:
         return name + self.suffix
@@ -206,6 +221,15 @@ class ClickHouseProjectionStore:
         self, facts: list[Fact], tickets: list[TicketFacts], before: int, position: int
     ) -> None:
         self.db.insert(self.table(EVENTS), EVENT_COLUMNS, [_fact_row(f) for f in facts])
+        if facts:  # the dashboard's counts of these facts (a set each: a retry adds nothing)
+            for statement in count_statements(
+                self.suffix,
+                min(f.occurred_at for f in facts),
+                max(f.occurred_at for f in facts),
+                min(f.position for f in facts),
+                max(f.position for f in facts),
+            ):
+                self.db.command(statement)
         self.db.insert(self.table(TICKETS), TICKET_COLUMNS, [_ticket_row(t) for t in tickets])
         if position > before:
             self.db.insert(
@@ -226,7 +250,7 @@ class ClickHouseProjectionStore:
         return ClickHouseProjectionStore(self.db, suffix=REBUILD_SUFFIX, calendar=self.calendar)
 
     def swap_in(self, shadow: ClickHouseProjectionStore) -> int:
-        """Make the rebuilt copies live (one RENAME of all three); returns their position."""
+        """Make the rebuilt copies live (one RENAME of them all); returns their position."""
         position = shadow.position()
         for table in TABLES:
             self.db.command(f"DROP TABLE IF EXISTS {table}__old")
