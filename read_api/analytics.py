@@ -45,9 +45,7 @@ PARAMETERS = [
         "priority", str, description="Comma-separated priorities (any of): low,medium,high,urgent"
     ),
     OpenApiParameter("agent", str, description="An agent's user id, or 'none' (unassigned)."),
-    OpenApiParameter(
-        "team", str, description="A team's id, or 'none' (tickets in no team)."
-    ),
+    OpenApiParameter("team", str, description="A team's id, or 'none' (tickets in no team)."),
     OpenApiParameter("tag", str, description="Tickets with this tag."),
     OpenApiParameter(
         "after",

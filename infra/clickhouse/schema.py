@@ -188,7 +188,9 @@ REOPENED_SQL = (
     "(status_from = 'resolved' AND status_to IN ('open', 'assigned', 'in_progress', "
     "'waiting_on_customer'))"
 )
-STAFF_REPLY_SQL = "(event_type = 'MessagePosted' AND internal = 0 AND actor_role IN ('agent', 'admin'))"
+STAFF_REPLY_SQL = (
+    "(event_type = 'MessagePosted' AND internal = 0 AND actor_role IN ('agent', 'admin'))"
+)
 KIND_SQL = (
     "multiIf(event_type = 'TicketOpened', 'created', "
     f"event_type = 'StatusChanged' AND {RESOLVED_SQL}, 'resolved', "

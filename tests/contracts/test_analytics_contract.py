@@ -387,9 +387,7 @@ def test_draft_acceptance_and_edits_per_agent_equal_the_hand_computed_numbers(ad
     ]
     assert m.drafts(Filters(h.DAY1, h.DAY1)) == []
     # Narrowed by the ticket when the draft came back: T3 was high then (D1).
-    assert [r["agent_id"] for r in m.drafts(Filters(h.DAY1, h.DAY2, priority=("high",)))] == [
-        h.A2
-    ]
+    assert [r["agent_id"] for r in m.drafts(Filters(h.DAY1, h.DAY2, priority=("high",)))] == [h.A2]
     # Delivered again: the same numbers.
     with store.batch() as batch:
         batch.apply(h.envelopes_with_drafts())
