@@ -100,8 +100,9 @@ export function useSetWorkingHours() {
 }
 
 // ----------------------------------------------------------------------------- teams
-export function useTeams() {
+export function useTeams(enabled = true) {
   return useQuery({
+    enabled,
     queryKey: ["admin", "teams"],
     queryFn: () => request<AdminTeamPage>("/api/admin/teams?page_size=200", { consistent: true }),
   });

@@ -397,6 +397,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/analytics/drafts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Per agent: AI drafts ready, sent, acceptance rate and average edit
+         * @description One metric of the dashboard (a subclass names it).
+         */
+        get: operations["analytics_drafts_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/analytics/first-response": {
         parameters: {
             query?: never;
@@ -1346,6 +1366,29 @@ export interface components {
             created: number;
             resolved: number;
         };
+        AnalyticsDrafts: {
+            agent_id: string;
+            /** @description Drafts that came back ready in the range. */
+            drafts: number;
+            /** @description Of those, sent as a reply (ReplySentFromDraft). */
+            sent: number;
+            /** Format: double */
+            acceptance_pct: number | null;
+            /**
+             * Format: double
+             * @description Characters, over sent ones.
+             */
+            edit_distance_avg: number | null;
+            /**
+             * Format: double
+             * @description Distance / draft length, %.
+             */
+            edit_pct_avg: number | null;
+        };
+        AnalyticsDraftsResponse: {
+            data: components["schemas"]["AnalyticsDrafts"][];
+            filters: components["schemas"]["AnalyticsFilters"];
+        };
         AnalyticsDuration: {
             count: number;
             /** Format: double */
@@ -1365,6 +1408,7 @@ export interface components {
             priority: string[];
             agent: string | null;
             tag: string | null;
+            team: string | null;
             /** Format: date */
             from: string;
         };
@@ -3761,6 +3805,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -3831,6 +3877,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -3888,6 +3936,78 @@ export interface operations {
             };
         };
     };
+    analytics_drafts_retrieve: {
+        parameters: {
+            query?: {
+                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
+                after?: number;
+                /** @description An agent's user id, or 'none' (unassigned). */
+                agent?: string;
+                /** @description First day (inclusive), in tz. */
+                from?: string;
+                /** @description Comma-separated priorities (any of): low,medium,high,urgent */
+                priority?: string;
+                /** @description Tickets with this tag. */
+                tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
+                /** @description Last day (inclusive), in tz. */
+                to?: string;
+                /** @description IANA time zone of the days (default UTC). */
+                tz?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnalyticsDraftsResponse"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service this answer needs (search, analytics) is unreachable: try again later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     analytics_first_response_retrieve: {
         parameters: {
             query?: {
@@ -3903,6 +4023,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -3973,6 +4095,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -4043,6 +4167,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -4115,6 +4241,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -4185,6 +4313,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -4255,6 +4385,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -4325,6 +4457,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -4395,6 +4529,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -4467,6 +4603,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
