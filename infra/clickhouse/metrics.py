@@ -272,8 +272,8 @@ class Metrics:
             f"WHERE {present} AND {f.within(until)}{f.narrowing()}"
         )
 
-    def duration(self, f: Filters, which: str, clock: str = "wall") -> dict[str, Any]:
-        """Median, p90, average and distribution of opening -> ``which`` (seconds)."""
+    def statistics(self, f: Filters, which: str, clock: str = "wall") -> dict[str, Any]:
+        """Count, median, p90 and average of opening -> ``which`` (seconds)."""
         if clock not in self.CLOCKS:
             raise ValueError(f"clock is one of {', '.join(self.CLOCKS)}")
         until, business = self.DURATIONS[which]
@@ -281,6 +281,13 @@ class Metrics:
         row = self.db.query(
             f"SELECT count(), quantiles(0.5, 0.9)(seconds), avg(seconds) FROM ({inner})"
         )[0]
+        return _quantiles(row)
+
+    def duration(self, f: Filters, which: str, clock: str = "wall") -> dict[str, Any]:
+        """Median, p90, average and distribution of opening -> ``which`` (seconds)."""
+        statistics = self.statistics(f, which, clock)
+        until, business = self.DURATIONS[which]
+        inner = self._seconds(f, until, business if clock == "business" else None)
         cases = ", ".join(
             f"seconds < {bound}, {literal(label)}" for label, bound in BUCKETS if bound is not None
         )
@@ -291,7 +298,7 @@ class Metrics:
             )
         )
         return {
-            **_quantiles(row),
+            **statistics,
             "clock": clock,
             "distribution": [
                 {"bucket": label, "tickets": int(found.get(label, 0))} for label, _ in BUCKETS
@@ -308,10 +315,11 @@ class Metrics:
         return self.duration(f, "resolution", clock)
 
     # ------------------------------------------------------------------ SLA, reopens
-    def sla(self, f: Filters) -> dict[str, Any]:
+    def sla(self, f: Filters, totals: dict[str, int] | None = None) -> dict[str, Any]:
         """Breaches recorded in the range, and compliance: of the tickets opened in the
-        range, the % with no breach recorded (so far)."""
-        totals = self.totals(f)
+        range, the % with no breach recorded (so far). (``totals``: ``self.totals(f)``,
+        if the caller has it.)"""
+        totals = totals or self.totals(f)
         row = self.db.query(
             "SELECT count(), countIf(breached_first_response = 0 AND breached_resolution = 0) "
             f"FROM {TICKETS} FINAL WHERE {f.within('opened_at')}{f.narrowing()}"
@@ -395,11 +403,15 @@ class Metrics:
     # ------------------------------------------------------------------ AI drafts
     def drafts(self, f: Filters) -> list[dict[str, Any]]:
         """Per agent who asked for them: the drafts that came back ready in the range
-        (``DraftGenerated``, outcome ready), how many of those the agent sent as a reply
+        (``DraftGenerated``, outcome ready; asked for at most a day before), how many of
+        those the agent sent as a reply
         (``ReplySentFromDraft``, whenever), the acceptance rate (sent / ready, %), and over
         the sent ones the average edit distance (characters) and the average edit as a % of
         the draft's length. Priority, agent, team and tag are the ticket's when the draft
         came back."""
+        # Per draft, without FINAL: a fact read twice changes no any/max/min. Requests are
+        # read from a day before the range (a draft comes back within minutes, or fails).
+        since = literal(f.start - timedelta(days=1))
         per_draft = (
             "SELECT draft_id, anyIf(actor_id, event_type = 'DraftRequested') AS agent, "
             "maxIf(1, event_type = 'DraftGenerated' AND draft_outcome = 'ready'"
@@ -408,7 +420,7 @@ class Metrics:
             "maxIf(1, event_type = 'ReplySentFromDraft') AS sent, "
             "maxIf(edit_distance, event_type = 'ReplySentFromDraft') AS distance, "
             "maxIf(draft_length, event_type = 'ReplySentFromDraft') AS length "
-            f"FROM {EVENTS} FINAL WHERE event_type IN "
+            f"FROM {EVENTS} WHERE occurred_at >= {since} AND event_type IN "
             "('DraftRequested', 'DraftGenerated', 'ReplySentFromDraft') GROUP BY draft_id"
         )
         rows = self.db.query(
@@ -435,9 +447,9 @@ class Metrics:
     # ------------------------------------------------------------------ the KPI cards
     def summary(self, f: Filters) -> dict[str, Any]:
         totals = self.totals(f)
-        resolution = self.resolution(f)
-        first = self.first_response(f)
-        sla = self.sla(f)
+        resolution = self.statistics(f, "resolution")  # the cards need no distribution
+        first = self.statistics(f, "first_response")
+        sla = self.sla(f, totals)
         return {
             "open": self.open_now(f)["open"],
             "created": totals["created"],
