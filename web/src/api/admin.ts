@@ -10,6 +10,7 @@ import type {
   AssignmentSettings,
   AuditPage,
   CalendarSettings,
+  DraftSettings,
   CustomerPage,
   CustomerProfile,
   EmailPreview,
@@ -230,6 +231,10 @@ export const useSaveAssignment = () =>
   useSaveSetting<AssignmentSettings>("assignment", "/api/settings/assignment");
 export const useIntake = () => useSetting<TicketIntake>("tickets", "/api/settings/tickets");
 export const useSaveIntake = () => useSaveSetting<TicketIntake>("tickets", "/api/settings/tickets");
+export const useDraftSettings = () => useSetting<DraftSettings>("drafts", "/api/settings/drafts");
+/** ``source`` is the server's to say: not sent back. */
+export const useSaveDraftSettings = () =>
+  useSaveSetting<Omit<DraftSettings, "source">>("drafts", "/api/settings/drafts");
 export const useTemplates = () =>
   useSetting<EmailTemplate[]>("templates", "/api/settings/email-templates");
 

@@ -157,6 +157,7 @@ export type SlaSettings = Schemas["SlaSettings"];
 export type CalendarSettings = Schemas["Calendar"];
 export type AssignmentSettings = Schemas["AssignmentSettings"];
 export type TicketIntake = Schemas["TicketIntake"];
+export type DraftSettings = Schemas["DraftSettings"];
 export type EmailTemplate = Schemas["EmailTemplate"];
 export type EmailPreview = Schemas["EmailPreview"];
 export type OutboxList = Schemas["OutboxList"];
