@@ -83,8 +83,22 @@ def snapshot(adb: AnalyticsDatabase) -> dict[str, Any]:
         "events": adb.query(
             "SELECT toString(ticket_id), version, position, event_type, toString(occurred_at), "
             "actor_id, actor_role, customer_id, agent_id, team, priority, status_from, "
-            "status_to, tags, language, channel, internal, sla_target "
+            "status_to, tags, language, channel, internal, sla_target, draft_id, "
+            "draft_outcome, edit_distance, draft_length "
             "FROM analytics_events FINAL ORDER BY position"
+        ),
+        # The count tables, as the dashboard reads them (each set's size).
+        "counts": adb.query(
+            "SELECT toString(bucket), kind, priority, agent_id, team, actor_id, "
+            "uniqExactMerge(events) FROM analytics_counts "
+            "GROUP BY bucket, kind, priority, agent_id, team, actor_id "
+            "ORDER BY bucket, kind, priority, agent_id, team, actor_id"
+        ),
+        "tag_counts": adb.query(
+            "SELECT toString(bucket), kind, tag, priority, agent_id, team, actor_id, "
+            "uniqExactMerge(events) FROM analytics_tag_counts "
+            "GROUP BY bucket, kind, tag, priority, agent_id, team, actor_id "
+            "ORDER BY bucket, kind, tag, priority, agent_id, team, actor_id"
         ),
         "tickets": adb.query(
             "SELECT toString(ticket_id), version, position, agent_id, priority, status, tags, "
