@@ -32,10 +32,12 @@ from domain.sla import BusinessCalendar
 from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.schema import (
     ADDED_COLUMNS,
+    COUNTS,
     EVENT_COLUMNS,
     EVENTS,
     POSITION,
     TABLES,
+    TAG_COUNTS,
     TICKET_COLUMNS,
     TICKETS,
     added_column_statements,
@@ -48,6 +50,7 @@ from projections.analytics import EventGapError, Fact, TicketFacts
 from projections.ports import Envelope
 
 REBUILD_SUFFIX = "__rebuild"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CACHE_MAX = 200_000  # tickets whose current state a store keeps in memory
 _TIMES = frozenset(
     {
@@ -157,9 +160,33 @@ class ClickHouseProjectionStore:
         self.calendar = calendar
         self.tracking_name = analytics.NAME + suffix
         self._cache: dict[UUID, TicketFacts] = {}
+        missing = self._missing_count_tables()
         for statement in create_statements(suffix):
             db.command(statement)
         self._add_columns()
+        if missing:
+            self._backfill_counts()
+
+    def _missing_count_tables(self) -> bool:
+        tables = [self.table(COUNTS), self.table(TAG_COUNTS)]
+        rows = self.db.query(
+            "SELECT count() FROM system.tables WHERE database = currentDatabase() "
+            f"AND name IN {in_list(tables)}"
+        )
+        return int(rows[0][0]) < len(tables)
+
+    def _backfill_counts(self) -> None:
+        """Count tables made beside facts of an older release: count every fact once
+        (idempotent, like every count statement)."""
+        rows = self.db.query(
+            "SELECT count(), max(position), toUnixTimestamp(max(occurred_at)) "
+            f"FROM {self.table(EVENTS)}"
+        )
+        if not rows or not int(rows[0][0]):
+            return
+        last = datetime.fromtimestamp(int(rows[0][2]), UTC)
+        for statement in count_statements(self.suffix, EPOCH, last, 0, int(rows[0][1])):
+            self.db.command(statement)
 
     def _add_columns(self) -> None:
         tables = sorted({table + self.suffix for table, _, _ in ADDED_COLUMNS})
