@@ -11,7 +11,10 @@ Run it as ``.venv/bin/python bench/analytics.py [--events 10000000] [--repeat 20
    store (``ClickHouseProjectionStore``) in batches of ``--batch`` from a list source, as the
    projector would apply them; load rate = events / wall time.
 3. Every dashboard query (``infra.clickhouse.metrics.Metrics``, the 30 days to the last
-   event, UTC, no filters) ``--repeat`` times each: p50 and p95, target p95 < 200 ms.
+   event, UTC, no filters) ``--repeat`` times each: p50 and p95, target p95 < 200 ms. The
+   event counts (created/resolved per day, the summary's totals, throughput) read the count
+   tables (ADR 0049); the rows marked "facts, FINAL" are the same counts computed at query
+   time over ``analytics_events FINAL`` (the path before those tables), for comparison.
 4. PostgreSQL (``--postgres``, a scratch database, dropped and made again): the same history
    folded into rows shaped like the read models, COPYed, and the same aggregates computed by
    SQL over them, ``--repeat`` times each (``bench/analytics_postgres.py`` says what the read
@@ -44,6 +47,7 @@ from infra.clickhouse.embedded import ChdbDatabase, close_all
 from infra.clickhouse.metrics import Filters, Metrics
 from infra.clickhouse.native import ClickHouseServerDatabase
 from infra.clickhouse.ports import AnalyticsDatabase
+from infra.clickhouse.schema import EVENTS, KIND_SQL
 from infra.clickhouse.server import start_clickhouse
 from infra.clickhouse.store import ClickHouseProjectionStore
 from projections.ports import Envelope
@@ -194,6 +198,28 @@ def queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
         "agent throughput": lambda: m.throughput(f),
         "reopen rate": lambda: m.reopen_rate(f),
         "volume by tag": lambda: m.volume(f, "tag"),
+        "event totals": lambda: m.totals(f),
+        "AI drafts per agent": lambda: m.drafts(f),
+        "created/resolved per day, one tag": lambda: m.daily(tagged(f)),
+        **fact_queries(m, f),
+    }
+
+
+def tagged(f: Filters) -> Filters:
+    return Filters(f.date_from, f.date_to, f.tz, tag=TAGS[0])
+
+
+def fact_queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
+    """The count tables' answers computed over the facts at query time (the old path)."""
+    where = f"FROM {EVENTS} FINAL WHERE {f.within('occurred_at')}"
+    per_day = (
+        f"SELECT toDate(occurred_at, 'UTC') AS day, {KIND_SQL} AS kind, count() {where} "
+        "AND kind IN ('created', 'resolved') GROUP BY day, kind"
+    )
+    totals = f"SELECT {KIND_SQL} AS kind, count() {where} AND kind != '' GROUP BY kind"
+    return {
+        "created/resolved per day (facts, FINAL)": lambda: m.db.query(per_day),
+        "event totals (facts, FINAL)": lambda: m.db.query(totals),
     }
 
 
@@ -218,7 +244,25 @@ def measure(name: str, db: AnalyticsDatabase, args: argparse.Namespace) -> dict[
     m = Metrics(db)
     timings = time_queries(name, queries(m, f), args.repeat)
     answers = {"open": m.open_now(f), "backlog": m.backlog(f), "daily": m.daily(f)}
+    check_counts(m, f)
+    log(f"{name}: the count tables' totals equal the facts' (FINAL)")
     return {"load_seconds": load, "rows": rows, "timings": timings, "answers": answers}
+
+
+def check_counts(m: Metrics, f: Filters) -> None:
+    """The count tables answer what the facts do (the same events, each once)."""
+    found = {str(kind): int(n) for kind, n in fact_queries(m, f)["event totals (facts, FINAL)"]()}
+    totals = m.totals(f)
+    expected = {
+        "created": totals["created"],
+        "resolved": totals["resolved"],
+        "reopened": totals["reopened"],
+        "breach:first_response": totals["first_response_breaches"],
+        "breach:resolution": totals["resolution_breaches"],
+        "staff_reply": totals["staff_replies"],
+    }
+    if {k: v for k, v in expected.items() if v} != found:
+        raise SystemExit(f"count tables {expected} differ from the facts {found}")
 
 
 def window() -> Filters:

@@ -18,6 +18,7 @@ from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -26,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from command_api.admin_audit import record
 from command_api.application import get_application
 from command_api.views import actor_of, load_visible_ticket, ticket_uuid
 from domain.errors import NotFoundError, PermissionDeniedError
@@ -256,5 +258,9 @@ class DraftSettingsEditView(APIView):
             values = store.parse(data)
         except ValueError as error:
             raise ValidationError(error.args[0]) from None
-        store.store(values, by=str(request.user.pk))
+        with transaction.atomic():  # the change and its audit event, or neither
+            before = store.present()
+            store.store(values, by=str(request.user.pk))
+            after = store.present()
+            record(request, "settings.drafts", "settings:drafts", before, after)
         return Response(_settings_present())

@@ -150,6 +150,7 @@ api: list[URLPattern] = [
     path("analytics/backlog", route(GET=analytics.BacklogView), name="analytics-backlog"),
     path("analytics/throughput", route(GET=analytics.ThroughputView), name="analytics-throughput"),
     path("analytics/reopens", route(GET=analytics.ReopensView), name="analytics-reopens"),
+    path("analytics/drafts", route(GET=analytics.DraftsView), name="analytics-drafts"),
     path("analytics/volume", route(GET=analytics.VolumeView), name="analytics-volume"),
     path("search", route(GET=search.SearchView), name="search"),
     # API sessions

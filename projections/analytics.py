@@ -44,6 +44,13 @@ NAME = "analytics"
 # imports this module's definitions, and the read side never imports the aggregates.
 SLA_BREACHED = "deskstream.ticket:SlaBreached"
 TEAM_CHANGED = "deskstream.ticket:TeamChanged"
+DRAFT_TOPICS = frozenset(
+    {
+        "deskstream.ticket:DraftRequested",
+        "deskstream.ticket:DraftGenerated",
+        "deskstream.ticket:ReplySentFromDraft",
+    }
+)
 
 OPEN_STATUSES = frozenset(
     {
@@ -79,6 +86,11 @@ class Fact:
     channel: str
     internal: bool  # an internal note (MessagePosted only)
     sla_target: str  # first_response | resolution (SlaBreached only)
+    # The AI draft events (DraftRequested, DraftGenerated, ReplySentFromDraft) only:
+    draft_id: str = ""
+    draft_outcome: str = ""  # ready | refused | failed (DraftGenerated)
+    edit_distance: int = 0  # characters changed before sending (ReplySentFromDraft)
+    draft_length: int = 0  # the draft's characters (ReplySentFromDraft)
 
 
 @dataclass(frozen=True)
@@ -191,8 +203,18 @@ def fold(
         channel=after.channel,
         internal=bool(getattr(event, "internal", False)),
         sla_target=str(event.target) if topic == SLA_BREACHED else "",
+        **(_draft(event) if topic in DRAFT_TOPICS else {}),
     )
     return fact, after
+
+
+def _draft(event: Any) -> dict[str, Any]:
+    return {
+        "draft_id": str(event.draft_id),
+        "draft_outcome": str(getattr(event, "outcome", "")),
+        "edit_distance": int(getattr(event, "edit_distance", 0)),
+        "draft_length": int(getattr(event, "draft_length", 0)),
+    }
 
 
 def _actor(topic: str, event: Any) -> tuple[str, str]:

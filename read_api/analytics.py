@@ -3,7 +3,8 @@
 Admins only (403 for agents and customers). Every endpoint takes the same filters, checked
 strictly (400 naming the parameter): ``from`` and ``to`` (calendar days, inclusive, in
 ``tz``; default the 30 days to today), ``tz`` (an IANA zone, default UTC), ``priority``
-(comma-separated), ``agent`` (a user id, or ``none`` for unassigned), ``tag``, and ``after``
+(comma-separated), ``agent`` (a user id, or ``none`` for unassigned), ``team`` (a team's
+id, or ``none`` for tickets in no team), ``tag``, and ``after``
 (read-your-writes: wait, bounded, until analytics reflect that log position). The metrics
 are defined in docs/analytics.md and, as SQL, in ``infra.clickhouse.metrics``.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
+from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -32,8 +34,8 @@ from read_api.consistency import parse_after, wait_for
 NAME = "analytics"
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
-NO_AGENT = "none"
-FILTER_PARAMS = frozenset({"from", "to", "tz", "priority", "agent", "tag", "after"})
+NO_AGENT = NO_TEAM = "none"
+FILTER_PARAMS = frozenset({"from", "to", "tz", "priority", "agent", "team", "tag", "after"})
 
 PARAMETERS = [
     OpenApiParameter("from", OpenApiTypes.DATE, description="First day (inclusive), in tz."),
@@ -43,6 +45,7 @@ PARAMETERS = [
         "priority", str, description="Comma-separated priorities (any of): low,medium,high,urgent"
     ),
     OpenApiParameter("agent", str, description="An agent's user id, or 'none' (unassigned)."),
+    OpenApiParameter("team", str, description="A team's id, or 'none' (tickets in no team)."),
     OpenApiParameter("tag", str, description="Tickets with this tag."),
     OpenApiParameter(
         "after",
@@ -110,6 +113,12 @@ def parse_filters(params: Any, extra: frozenset[str] = frozenset()) -> Filters:
     tag = params.get("tag")
     if tag is not None and (not tag.strip() or len(tag) > 40):
         raise _bad("tag", "A tag of 1 to 40 characters.")
+    team = params.get("team")
+    if team is not None and team != NO_TEAM:
+        try:
+            team = str(UUID(team))
+        except ValueError:
+            raise _bad("team", "A team's id, or 'none'.") from None
     return Filters(
         date_from=start,
         date_to=to,
@@ -117,6 +126,7 @@ def parse_filters(params: Any, extra: frozenset[str] = frozenset()) -> Filters:
         priority=priorities,
         agent="" if agent == NO_AGENT else agent,
         tag=tag.strip().lower() if tag is not None else None,
+        team="" if team == NO_TEAM else team,
     )
 
 
@@ -152,6 +162,7 @@ class AnalyticsView(APIView):
                 "priority": list(filters.priority),
                 "agent": filters.agent,
                 "tag": filters.tag,
+                "team": filters.team,
             },
             "data": data,
         }
@@ -176,6 +187,7 @@ class AnalyticsFiltersSerializer(S.Serializer[Any]):
     priority = S.ListField(child=S.CharField())
     agent = S.CharField(allow_null=True, allow_blank=True)
     tag = S.CharField(allow_null=True)
+    team = S.CharField(allow_null=True, allow_blank=True)
 
     def get_fields(self) -> dict[str, Any]:
         fields = super().get_fields()
@@ -243,6 +255,15 @@ class AnalyticsThroughputSerializer(S.Serializer[Any]):
     agent_id = S.CharField()
     resolved = S.IntegerField()
     replies = S.IntegerField()
+
+
+class AnalyticsDraftsSerializer(S.Serializer[Any]):
+    agent_id = S.CharField()
+    drafts = S.IntegerField(help_text="Drafts that came back ready in the range.")
+    sent = S.IntegerField(help_text="Of those, sent as a reply (ReplySentFromDraft).")
+    acceptance_pct = S.FloatField(allow_null=True)
+    edit_distance_avg = S.FloatField(allow_null=True, help_text="Characters, over sent ones.")
+    edit_pct_avg = S.FloatField(allow_null=True, help_text="Distance / draft length, %.")
 
 
 class AnalyticsReopensSerializer(S.Serializer[Any]):
@@ -362,6 +383,16 @@ class BacklogView(AnalyticsView):
 class ThroughputView(AnalyticsView):
     def compute(self, m: Metrics, f: Filters, request: Request) -> Any:
         return m.throughput(f)
+
+
+@_schema(
+    "Per agent: AI drafts ready, sent, acceptance rate and average edit",
+    "Drafts",
+    AnalyticsDraftsSerializer(many=True),
+)
+class DraftsView(AnalyticsView):
+    def compute(self, m: Metrics, f: Filters, request: Request) -> Any:
+        return m.drafts(f)
 
 
 @_schema("Reopen rate: reopens per resolution", "Reopens", AnalyticsReopensSerializer())

@@ -3,15 +3,19 @@
 docs/analytics.md defines every metric in words; this module is the definition in SQL.
 Two kinds of filter apply (``Filters``):
 
-- event metrics (created, resolved, breaches, replies, reopens) read ``analytics_events``:
-  the date range selects the events' ``occurred_at``, and priority, agent and tag are the
-  ticket's *at that event* (the fact row carries them);
+- event metrics (created, resolved, breaches, replies, reopens) read the count tables
+  (``analytics_counts``, ``analytics_tag_counts`` with a tag filter; ADR 0049), made from
+  the facts: the date range selects the events' ``occurred_at`` (quarter hours, so any time
+  zone's days), and priority, agent, team and tag are the ticket's *at that event*;
 - ticket metrics (open now, backlog, first-response and resolution times, compliance,
-  volume) read ``analytics_tickets``, the current state: priority, agent and tag are the
-  ticket's now, and the date range selects the moment named by each metric.
+  volume) read ``analytics_tickets``, the current state: priority, agent, team and tag are
+  the ticket's now, and the date range selects the moment named by each metric;
+- AI drafts (acceptance, edits) and the status over time read the facts
+  (``analytics_events``).
 
 Days are calendar days in the admin's time zone (``Filters.tz``); times are seconds.
-Every read uses ``FINAL``, so an event delivered twice counts once.
+Every read of a ReplacingMergeTree uses ``FINAL`` and the counts are sets of fact keys
+(``uniqExactMerge``), so an event delivered twice counts once.
 """
 
 from __future__ import annotations
@@ -23,11 +27,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from infra.clickhouse.ports import AnalyticsDatabase
-from infra.clickhouse.schema import EVENTS, POSITION, TICKETS
+from infra.clickhouse.schema import (
+    COUNTS,
+    EVENTS,
+    POSITION,
+    TAG_COUNTS,
+    TICKETS,
+)
 from infra.clickhouse.sql import in_list, literal
 from projections.analytics import OPEN_STATUSES
 
-STAFF_ROLES = ("agent", "admin")
 ALL_STATUSES = (
     "open",
     "assigned",
@@ -35,11 +44,6 @@ ALL_STATUSES = (
     "waiting_on_customer",
     "resolved",
     "closed",
-)
-RESOLVED_SQL = "(status_to = 'resolved' OR (status_to = 'closed' AND status_from != 'resolved'))"
-REOPENED_SQL = (
-    "(status_from = 'resolved' AND status_to IN ('open', 'assigned', 'in_progress', "
-    "'waiting_on_customer'))"
 )
 # The distribution's buckets: (label, upper bound in seconds, exclusive; None: no bound).
 BUCKETS: tuple[tuple[str, int | None], ...] = (
@@ -62,6 +66,7 @@ class Filters:
     priority: tuple[str, ...] = ()  # any of
     agent: str | None = None  # an agent's user id; "" for unassigned
     tag: str | None = None
+    team: str | None = None  # a team's id; "" for no team
 
     @property
     def start(self) -> datetime:
@@ -78,23 +83,32 @@ class Filters:
             for i in range((self.date_to - self.date_from).days + 1)
         ]
 
-    def narrowing(self) -> str:
-        """priority, agent and tag, as SQL conditions (" AND ..." or "")."""
+    def narrowing(self, tag_column: bool = False) -> str:
+        """priority, agent, team and tag, as SQL conditions (" AND ..." or ""); the tag is
+        an array's element, or with ``tag_column`` a column's value (the tag counts)."""
         parts = []
         if self.priority:
             parts.append(f"priority IN {in_list(list(self.priority))}")
         if self.agent is not None:
             parts.append(f"agent_id = {literal(self.agent)}")
+        if self.team is not None:
+            parts.append(f"team = {literal(self.team)}")
         if self.tag is not None:
-            parts.append(f"has(tags, {literal(self.tag)})")
+            tag = literal(self.tag)
+            parts.append(f"tag = {tag}" if tag_column else f"has(tags, {tag})")
         return "".join(" AND " + p for p in parts)
+
+    def counts(self, select: str, kinds: Sequence[str], rest: str = "") -> str:
+        """SELECT ``select`` FROM the count table the filters need, over the range's quarter
+        hours and ``kinds`` (``select`` counts with ``uniqExactMerge(events)``)."""
+        table = COUNTS if self.tag is None else TAG_COUNTS
+        return (
+            f"SELECT {select} FROM {table} WHERE {self.within('bucket')} "
+            f"AND kind IN {in_list(list(kinds))}{self.narrowing(tag_column=True)} {rest}"
+        ).strip()
 
     def within(self, column: str) -> str:
         return f"{column} >= {literal(self.start)} AND {column} < {literal(self.end)}"
-
-
-def _events(f: Filters, condition: str) -> str:
-    return f"FROM {EVENTS} FINAL WHERE {f.within('occurred_at')}{f.narrowing()} AND {condition}"
 
 
 def _open_condition() -> str:
@@ -190,46 +204,51 @@ class Metrics:
     # ------------------------------------------------------------------ events per day
     def daily(self, f: Filters) -> list[dict[str, Any]]:
         """Tickets created and resolved per calendar day of the range (every day listed)."""
-        tz = literal(f.tz)
         rows = self.db.query(
-            f"SELECT toString(toDate(occurred_at, {tz})) AS day, "
-            f"countIf(event_type = 'TicketOpened') AS created, "
-            f"countIf(event_type = 'StatusChanged' AND {RESOLVED_SQL}) AS resolved "
-            + _events(f, "event_type IN ('TicketOpened', 'StatusChanged')")
-            + " GROUP BY day ORDER BY day"
+            f.counts(
+                f"toString(toDate(bucket, {literal(f.tz)})) AS day, kind, uniqExactMerge(events)",
+                ("created", "resolved"),
+                "GROUP BY day, kind",
+            )
         )
-        found = {str(day): (int(c), int(r)) for day, c, r in rows}
+        found: dict[str, dict[str, int]] = {}
+        for day, kind, n in rows:
+            found.setdefault(str(day), {})[str(kind)] = int(n)
         return [
             {
                 "day": d.isoformat(),
-                "created": found.get(d.isoformat(), (0, 0))[0],
-                "resolved": found.get(d.isoformat(), (0, 0))[1],
+                "created": found.get(d.isoformat(), {}).get("created", 0),
+                "resolved": found.get(d.isoformat(), {}).get("resolved", 0),
             }
             for d in f.days()
         ]
 
     def totals(self, f: Filters) -> dict[str, int]:
         """Events of the range: created, resolved, reopened, SLA breaches, staff replies."""
-        rows = self.db.query(
-            "SELECT countIf(event_type = 'TicketOpened'), "
-            f"countIf(event_type = 'StatusChanged' AND {RESOLVED_SQL}), "
-            f"countIf(event_type = 'StatusChanged' AND {REOPENED_SQL}), "
-            "countIf(event_type = 'SlaBreached'), "
-            "countIf(event_type = 'SlaBreached' AND sla_target = 'first_response'), "
-            "countIf(event_type = 'SlaBreached' AND sla_target = 'resolution'), "
-            f"countIf(event_type = 'MessagePosted' AND internal = 0 "
-            f"AND actor_role IN {in_list(list(STAFF_ROLES))}) " + _events(f, "1")
-        )
-        names = (
+        kinds = (
             "created",
             "resolved",
             "reopened",
-            "sla_breaches",
-            "first_response_breaches",
-            "resolution_breaches",
-            "staff_replies",
+            "breach:first_response",
+            "breach:resolution",
+            "staff_reply",
         )
-        return {name: int(v) for name, v in zip(names, rows[0], strict=True)}
+        found = {
+            str(kind): int(n)
+            for kind, n in self.db.query(
+                f.counts("kind, uniqExactMerge(events)", kinds, "GROUP BY kind")
+            )
+        }
+        first, resolution = found.get(kinds[3], 0), found.get(kinds[4], 0)
+        return {
+            "created": found.get("created", 0),
+            "resolved": found.get("resolved", 0),
+            "reopened": found.get("reopened", 0),
+            "sla_breaches": first + resolution,
+            "first_response_breaches": first,
+            "resolution_breaches": resolution,
+            "staff_replies": found.get("staff_reply", 0),
+        }
 
     # ------------------------------------------------------------------ durations
     # (the moment, its business-time column): opening -> first response, -> first resolution
@@ -253,8 +272,8 @@ class Metrics:
             f"WHERE {present} AND {f.within(until)}{f.narrowing()}"
         )
 
-    def duration(self, f: Filters, which: str, clock: str = "wall") -> dict[str, Any]:
-        """Median, p90, average and distribution of opening -> ``which`` (seconds)."""
+    def statistics(self, f: Filters, which: str, clock: str = "wall") -> dict[str, Any]:
+        """Count, median, p90 and average of opening -> ``which`` (seconds)."""
         if clock not in self.CLOCKS:
             raise ValueError(f"clock is one of {', '.join(self.CLOCKS)}")
         until, business = self.DURATIONS[which]
@@ -262,6 +281,13 @@ class Metrics:
         row = self.db.query(
             f"SELECT count(), quantiles(0.5, 0.9)(seconds), avg(seconds) FROM ({inner})"
         )[0]
+        return _quantiles(row)
+
+    def duration(self, f: Filters, which: str, clock: str = "wall") -> dict[str, Any]:
+        """Median, p90, average and distribution of opening -> ``which`` (seconds)."""
+        statistics = self.statistics(f, which, clock)
+        until, business = self.DURATIONS[which]
+        inner = self._seconds(f, until, business if clock == "business" else None)
         cases = ", ".join(
             f"seconds < {bound}, {literal(label)}" for label, bound in BUCKETS if bound is not None
         )
@@ -272,7 +298,7 @@ class Metrics:
             )
         )
         return {
-            **_quantiles(row),
+            **statistics,
             "clock": clock,
             "distribution": [
                 {"bucket": label, "tickets": int(found.get(label, 0))} for label, _ in BUCKETS
@@ -289,10 +315,11 @@ class Metrics:
         return self.duration(f, "resolution", clock)
 
     # ------------------------------------------------------------------ SLA, reopens
-    def sla(self, f: Filters) -> dict[str, Any]:
+    def sla(self, f: Filters, totals: dict[str, int] | None = None) -> dict[str, Any]:
         """Breaches recorded in the range, and compliance: of the tickets opened in the
-        range, the % with no breach recorded (so far)."""
-        totals = self.totals(f)
+        range, the % with no breach recorded (so far). (``totals``: ``self.totals(f)``,
+        if the caller has it.)"""
+        totals = totals or self.totals(f)
         row = self.db.query(
             "SELECT count(), countIf(breached_first_response = 0 AND breached_resolution = 0) "
             f"FROM {TICKETS} FINAL WHERE {f.within('opened_at')}{f.narrowing()}"
@@ -323,20 +350,16 @@ class Metrics:
         public replies they sent in the range."""
         resolved = dict(
             self.db.query(
-                "SELECT agent_id, count() "
-                + _events(f, f"event_type = 'StatusChanged' AND {RESOLVED_SQL} AND agent_id != ''")
-                + " GROUP BY agent_id"
+                f.counts(
+                    "agent_id, uniqExactMerge(events)",
+                    ("resolved",),
+                    "AND agent_id != '' GROUP BY agent_id",
+                )
             )
         )
         replies = dict(
             self.db.query(
-                "SELECT actor_id, count() "
-                + _events(
-                    f,
-                    "event_type = 'MessagePosted' AND internal = 0 "
-                    f"AND actor_role IN {in_list(list(STAFF_ROLES))}",
-                )
-                + " GROUP BY actor_id"
+                f.counts("actor_id, uniqExactMerge(events)", ("staff_reply",), "GROUP BY actor_id")
             )
         )
         agents = sorted(set(resolved) | set(replies))
@@ -377,12 +400,56 @@ class Metrics:
             )
         return [{by: str(k), "tickets": int(n)} for k, n in self.db.query(sql)]
 
+    # ------------------------------------------------------------------ AI drafts
+    def drafts(self, f: Filters) -> list[dict[str, Any]]:
+        """Per agent who asked for them: the drafts that came back ready in the range
+        (``DraftGenerated``, outcome ready; asked for at most a day before), how many of
+        those the agent sent as a reply
+        (``ReplySentFromDraft``, whenever), the acceptance rate (sent / ready, %), and over
+        the sent ones the average edit distance (characters) and the average edit as a % of
+        the draft's length. Priority, agent, team and tag are the ticket's when the draft
+        came back."""
+        # Per draft, without FINAL: a fact read twice changes no any/max/min. Requests are
+        # read from a day before the range (a draft comes back within minutes, or fails).
+        since = literal(f.start - timedelta(days=1))
+        per_draft = (
+            "SELECT draft_id, anyIf(actor_id, event_type = 'DraftRequested') AS agent, "
+            "maxIf(1, event_type = 'DraftGenerated' AND draft_outcome = 'ready'"
+            f"{f.narrowing()}) AS ready, "
+            "minIf(occurred_at, event_type = 'DraftGenerated') AS generated_at, "
+            "maxIf(1, event_type = 'ReplySentFromDraft') AS sent, "
+            "maxIf(edit_distance, event_type = 'ReplySentFromDraft') AS distance, "
+            "maxIf(draft_length, event_type = 'ReplySentFromDraft') AS length "
+            f"FROM {EVENTS} WHERE occurred_at >= {since} AND event_type IN "
+            "('DraftRequested', 'DraftGenerated', 'ReplySentFromDraft') GROUP BY draft_id"
+        )
+        rows = self.db.query(
+            "SELECT agent, count(), sum(sent), avgIf(distance, sent = 1), "
+            "avgIf(100.0 * distance / greatest(length, 1), sent = 1) "
+            f"FROM ({per_draft}) WHERE ready = 1 AND {f.within('generated_at')} "
+            "GROUP BY agent ORDER BY agent"
+        )
+        out = []
+        for agent, ready, sent, distance, edit_pct in rows:
+            some = int(sent) > 0
+            out.append(
+                {
+                    "agent_id": str(agent),
+                    "drafts": int(ready),
+                    "sent": int(sent),
+                    "acceptance_pct": _ratio(int(sent), int(ready)),
+                    "edit_distance_avg": round(float(distance), 2) if some else None,
+                    "edit_pct_avg": round(float(edit_pct), 2) if some else None,
+                }
+            )
+        return sorted(out, key=lambda r: (-r["drafts"], r["agent_id"]))
+
     # ------------------------------------------------------------------ the KPI cards
     def summary(self, f: Filters) -> dict[str, Any]:
         totals = self.totals(f)
-        resolution = self.resolution(f)
-        first = self.first_response(f)
-        sla = self.sla(f)
+        resolution = self.statistics(f, "resolution")  # the cards need no distribution
+        first = self.statistics(f, "first_response")
+        sla = self.sla(f, totals)
         return {
             "open": self.open_now(f)["open"],
             "created": totals["created"],

@@ -6,6 +6,11 @@
 - ``analytics_tickets``: one row per ticket, its current state; the highest ``version`` wins.
 - ``analytics_position``: the highest log position applied (rows only ever added; the
   position is their maximum), so a copy's position travels with its tables in a rebuild.
+- ``analytics_counts`` and ``analytics_tag_counts``: what the dashboard's event counts read
+  (created, resolved, reopened, SLA breaches, staff replies) per quarter hour, kind,
+  priority, agent, team (and tag): AggregatingMergeTree of ``uniqExact(ticket_id, version)``,
+  a set of fact keys, so writing a fact's count again (a crash's retry) adds nothing
+  (ADR 0049).
 
 All in the SQL that ClickHouse 18.16 and chDB both accept: no LowCardinality, no DateTime64,
 times in UTC to the second.
@@ -13,10 +18,13 @@ times in UTC to the second.
 
 from __future__ import annotations
 
-from infra.clickhouse.sql import identifier
+from datetime import datetime
+
+from infra.clickhouse.sql import identifier, literal
 
 EVENTS, TICKETS, POSITION = "analytics_events", "analytics_tickets", "analytics_position"
-TABLES = (EVENTS, TICKETS, POSITION)
+COUNTS, TAG_COUNTS = "analytics_counts", "analytics_tag_counts"
+TABLES = (EVENTS, TICKETS, POSITION, COUNTS, TAG_COUNTS)
 
 EVENT_COLUMNS = (
     "ticket_id",
@@ -37,6 +45,17 @@ EVENT_COLUMNS = (
     "channel",
     "internal",
     "sla_target",
+    "draft_id",
+    "draft_outcome",
+    "edit_distance",
+    "draft_length",
+)
+# Columns added after the first release: (table, column, type), added where missing.
+ADDED_COLUMNS = (
+    (EVENTS, "draft_id", "String"),
+    (EVENTS, "draft_outcome", "String"),
+    (EVENTS, "edit_distance", "UInt32"),
+    (EVENTS, "draft_length", "UInt32"),
 )
 
 TICKET_COLUMNS = (
@@ -87,7 +106,11 @@ CREATE TABLE IF NOT EXISTS {name} (
     language String,
     channel String,
     internal UInt8,
-    sla_target String
+    sla_target String,
+    draft_id String,
+    draft_outcome String,
+    edit_distance UInt32,
+    draft_length UInt32
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(occurred_at)
 ORDER BY (ticket_id, version)
@@ -130,8 +153,89 @@ CREATE TABLE IF NOT EXISTS {name} (
 ) ENGINE = MergeTree
 ORDER BY (name, position)
 """,
+    COUNTS: """
+CREATE TABLE IF NOT EXISTS {name} (
+    bucket DateTime,
+    kind String,
+    priority String,
+    agent_id String,
+    team String,
+    actor_id String,
+    events AggregateFunction(uniqExact, UUID, UInt32)
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, kind, priority, agent_id, team, actor_id)
+""",
+    TAG_COUNTS: """
+CREATE TABLE IF NOT EXISTS {name} (
+    bucket DateTime,
+    kind String,
+    tag String,
+    priority String,
+    agent_id String,
+    team String,
+    actor_id String,
+    events AggregateFunction(uniqExact, UUID, UInt32)
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, kind, tag, priority, agent_id, team, actor_id)
+""",
 }
+
+# The kinds of event the count tables hold, as SQL over a fact row (at most one per fact).
+RESOLVED_SQL = "(status_to = 'resolved' OR (status_to = 'closed' AND status_from != 'resolved'))"
+REOPENED_SQL = (
+    "(status_from = 'resolved' AND status_to IN ('open', 'assigned', 'in_progress', "
+    "'waiting_on_customer'))"
+)
+STAFF_REPLY_SQL = (
+    "(event_type = 'MessagePosted' AND internal = 0 AND actor_role IN ('agent', 'admin'))"
+)
+KIND_SQL = (
+    "multiIf(event_type = 'TicketOpened', 'created', "
+    f"event_type = 'StatusChanged' AND {RESOLVED_SQL}, 'resolved', "
+    f"event_type = 'StatusChanged' AND {REOPENED_SQL}, 'reopened', "
+    "event_type = 'SlaBreached', concat('breach:', sla_target), "
+    f"{STAFF_REPLY_SQL}, 'staff_reply', '')"
+)
+
+
+def count_statements(
+    suffix: str, since: datetime, until: datetime, first: int, last: int
+) -> list[str]:
+    """INSERT ... SELECT the counts of the facts that occurred in [since, until] at log
+    positions [first, last] (a batch's facts, and maybe others': counting a fact twice adds
+    nothing to its set)."""
+    where = (
+        f"occurred_at >= {literal(since)} AND occurred_at <= {literal(until)} "
+        f"AND position >= {int(first)} AND position <= {int(last)}"
+    )
+    kinds = (
+        f"SELECT toStartOfFifteenMinutes(occurred_at) AS bucket, {KIND_SQL} AS kind, tags, "
+        "priority, agent_id, team, if(kind = 'staff_reply', actor_id, '') AS actor, "
+        f"ticket_id, version FROM {identifier(EVENTS + suffix)} WHERE {where}"
+    )
+    return [
+        f"INSERT INTO {identifier(COUNTS + suffix)} "
+        "SELECT bucket, kind, priority, agent_id, team, actor, "
+        f"uniqExactState(ticket_id, version) FROM ({kinds}) WHERE kind != '' "
+        "GROUP BY bucket, kind, priority, agent_id, team, actor",
+        f"INSERT INTO {identifier(TAG_COUNTS + suffix)} "
+        "SELECT bucket, kind, tag, priority, agent_id, team, actor, "
+        f"uniqExactState(ticket_id, version) FROM ({kinds}) ARRAY JOIN tags AS tag "
+        "WHERE kind != '' GROUP BY bucket, kind, tag, priority, agent_id, team, actor",
+    ]
 
 
 def create_statements(suffix: str = "") -> list[str]:
     return [_DDL[table].format(name=identifier(table + suffix)).strip() for table in TABLES]
+
+
+def added_column_statements(existing: dict[str, set[str]], suffix: str = "") -> list[str]:
+    """ALTERs adding the columns a table made by an older release lacks (``existing``: each
+    table's columns now). Old rows get the type's default: rebuild to fill them."""
+    return [
+        f"ALTER TABLE {identifier(table + suffix)} ADD COLUMN {column} {kind}"
+        for table, column, kind in ADDED_COLUMNS
+        if column not in existing.get(table + suffix, {column})
+    ]

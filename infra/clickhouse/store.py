@@ -31,12 +31,17 @@ from uuid import UUID
 from domain.sla import BusinessCalendar
 from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.schema import (
+    ADDED_COLUMNS,
+    COUNTS,
     EVENT_COLUMNS,
     EVENTS,
     POSITION,
     TABLES,
+    TAG_COUNTS,
     TICKET_COLUMNS,
     TICKETS,
+    added_column_statements,
+    count_statements,
     create_statements,
 )
 from infra.clickhouse.sql import in_list
@@ -45,6 +50,7 @@ from projections.analytics import EventGapError, Fact, TicketFacts
 from projections.ports import Envelope
 
 REBUILD_SUFFIX = "__rebuild"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CACHE_MAX = 200_000  # tickets whose current state a store keeps in memory
 _TIMES = frozenset(
     {
@@ -154,8 +160,44 @@ class ClickHouseProjectionStore:
         self.calendar = calendar
         self.tracking_name = analytics.NAME + suffix
         self._cache: dict[UUID, TicketFacts] = {}
+        missing = self._missing_count_tables()
         for statement in create_statements(suffix):
             db.command(statement)
+        self._add_columns()
+        if missing:
+            self._backfill_counts()
+
+    def _missing_count_tables(self) -> bool:
+        tables = [self.table(COUNTS), self.table(TAG_COUNTS)]
+        rows = self.db.query(
+            "SELECT count() FROM system.tables WHERE database = currentDatabase() "
+            f"AND name IN {in_list(tables)}"
+        )
+        return int(rows[0][0]) < len(tables)
+
+    def _backfill_counts(self) -> None:
+        """Count tables made beside facts of an older release: count every fact once
+        (idempotent, like every count statement)."""
+        rows = self.db.query(
+            "SELECT count(), max(position), toUnixTimestamp(max(occurred_at)) "
+            f"FROM {self.table(EVENTS)}"
+        )
+        if not rows or not int(rows[0][0]):
+            return
+        last = datetime.fromtimestamp(int(rows[0][2]), UTC)
+        for statement in count_statements(self.suffix, EPOCH, last, 0, int(rows[0][1])):
+            self.db.command(statement)
+
+    def _add_columns(self) -> None:
+        tables = sorted({table + self.suffix for table, _, _ in ADDED_COLUMNS})
+        existing: dict[str, set[str]] = {}
+        for table, column in self.db.query(
+            "SELECT table, name FROM system.columns WHERE database = currentDatabase() "
+            f"AND table IN {in_list(tables)}"
+        ):
+            existing.setdefault(str(table), set()).add(str(column))
+        for statement in added_column_statements(existing, self.suffix):
+            self.db.command(statement)
 
     def table(self, name: str) -> str:
         return name + self.suffix
@@ -206,6 +248,15 @@ class ClickHouseProjectionStore:
         self, facts: list[Fact], tickets: list[TicketFacts], before: int, position: int
     ) -> None:
         self.db.insert(self.table(EVENTS), EVENT_COLUMNS, [_fact_row(f) for f in facts])
+        if facts:  # the dashboard's counts of these facts (a set each: a retry adds nothing)
+            for statement in count_statements(
+                self.suffix,
+                min(f.occurred_at for f in facts),
+                max(f.occurred_at for f in facts),
+                min(f.position for f in facts),
+                max(f.position for f in facts),
+            ):
+                self.db.command(statement)
         self.db.insert(self.table(TICKETS), TICKET_COLUMNS, [_ticket_row(t) for t in tickets])
         if position > before:
             self.db.insert(
@@ -226,7 +277,7 @@ class ClickHouseProjectionStore:
         return ClickHouseProjectionStore(self.db, suffix=REBUILD_SUFFIX, calendar=self.calendar)
 
     def swap_in(self, shadow: ClickHouseProjectionStore) -> int:
-        """Make the rebuilt copies live (one RENAME of all three); returns their position."""
+        """Make the rebuilt copies live (one RENAME of them all); returns their position."""
         position = shadow.position()
         for table in TABLES:
             self.db.command(f"DROP TABLE IF EXISTS {table}__old")

@@ -83,8 +83,22 @@ def snapshot(adb: AnalyticsDatabase) -> dict[str, Any]:
         "events": adb.query(
             "SELECT toString(ticket_id), version, position, event_type, toString(occurred_at), "
             "actor_id, actor_role, customer_id, agent_id, team, priority, status_from, "
-            "status_to, tags, language, channel, internal, sla_target "
+            "status_to, tags, language, channel, internal, sla_target, draft_id, "
+            "draft_outcome, edit_distance, draft_length "
             "FROM analytics_events FINAL ORDER BY position"
+        ),
+        # The count tables, as the dashboard reads them (each set's size).
+        "counts": adb.query(
+            "SELECT toString(bucket), kind, priority, agent_id, team, actor_id, "
+            "uniqExactMerge(events) FROM analytics_counts "
+            "GROUP BY bucket, kind, priority, agent_id, team, actor_id "
+            "ORDER BY bucket, kind, priority, agent_id, team, actor_id"
+        ),
+        "tag_counts": adb.query(
+            "SELECT toString(bucket), kind, tag, priority, agent_id, team, actor_id, "
+            "uniqExactMerge(events) FROM analytics_tag_counts "
+            "GROUP BY bucket, kind, tag, priority, agent_id, team, actor_id "
+            "ORDER BY bucket, kind, tag, priority, agent_id, team, actor_id"
         ),
         "tickets": adb.query(
             "SELECT toString(ticket_id), version, position, agent_id, priority, status, tags, "
@@ -284,4 +298,123 @@ def test_rebuilt_equals_live(adb):
     assert snapshot(adb) == before
     assert everything(Metrics(adb), RANGE) == h.EXPECTED
     tables = {r[0] for r in adb.query("SHOW TABLES")}
-    assert tables == {"analytics_events", "analytics_tickets", "analytics_position"}
+    assert tables == {
+        "analytics_events",
+        "analytics_tickets",
+        "analytics_position",
+        "analytics_counts",
+        "analytics_tag_counts",
+    }
+
+
+# ---------------------------------------------------------------------------- count tables
+def test_the_counts_hold_each_fact_once_however_often_it_is_written(adb):
+    """The dashboard's event counts read the aggregate tables; writing the same facts'
+    counts again (a crash's retry, a re-delivery, an overlapping batch) adds nothing."""
+    from infra.clickhouse.schema import count_statements
+
+    built(adb, batch_size=3)
+    parts = adb.query("SELECT count() FROM analytics_counts")[0][0]
+    for statement in count_statements(
+        "", datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC), 0, 10**9
+    ):
+        adb.command(statement)  # every fact's count written once more
+    assert adb.query("SELECT count() FROM analytics_counts")[0][0] > parts
+    assert everything(Metrics(adb), RANGE) == h.EXPECTED
+    rows = adb.query(
+        "SELECT kind, uniqExactMerge(events) FROM analytics_counts GROUP BY kind ORDER BY kind"
+    )
+    assert rows == [
+        ("breach:first_response", 1),
+        ("breach:resolution", 1),
+        ("created", 4),
+        ("reopened", 1),
+        ("resolved", 3),
+        ("staff_reply", 3),
+    ]
+    by_tag = adb.query(
+        "SELECT tag, uniqExactMerge(events) FROM analytics_tag_counts WHERE kind = 'created' "
+        "GROUP BY tag ORDER BY tag"
+    )
+    assert by_tag == [("billing", 2), ("login", 2)]
+
+
+def test_a_table_from_the_release_before_gets_the_new_columns(adb):
+    """analytics_events made before the draft columns: the store adds them."""
+    from infra.clickhouse.schema import ADDED_COLUMNS, create_statements
+
+    old = create_statements()[0]
+    for _, column, kind in ADDED_COLUMNS:
+        old = old.replace(f",\n    {column} {kind}", "")
+    assert "draft_id" not in old
+    adb.command(old)
+    ClickHouseProjectionStore(adb)
+    columns = {r[0] for r in adb.query("DESCRIBE TABLE analytics_events")}
+    assert {column for _, column, _ in ADDED_COLUMNS} <= columns
+
+
+def test_count_tables_made_beside_older_facts_count_them_all(adb):
+    """A release before the count tables left facts: the store counts them when it makes
+    the tables, so the dashboard does not start from zero."""
+    built(adb)
+    for table in ("analytics_counts", "analytics_tag_counts"):
+        adb.command(f"DROP TABLE {table}")
+    ClickHouseProjectionStore(adb)
+    assert everything(Metrics(adb), RANGE) == h.EXPECTED
+    ClickHouseProjectionStore(adb)  # tables there: nothing counted again (nor would it add)
+    assert Metrics(adb).totals(RANGE) == h.EXPECTED["totals"]
+
+
+# ---------------------------------------------------------------------------- team filter
+def test_the_team_filter_narrows_by_the_team_at_the_event_or_now(adb):
+    from domain.ticket import Ticket
+
+    team = str(uuid.UUID(int=0x3001))
+    moved = Ticket.TeamChanged(
+        originator_id=h.T1, originator_version=10, timestamp=datetime(2026, 3, 3, 12, tzinfo=UTC),
+        from_team_id=None, to_team_id=team, actor_id=h.ADMIN, actor_role="admin",
+    )  # fmt: skip
+    envelopes = h.envelopes()
+    envelopes.append(Envelope(len(envelopes) + 1, moved))
+    store = ClickHouseProjectionStore(adb, calendar=calendar)
+    ProjectionRunner(ListSource(envelopes), store, batch_size=4).catch_up()
+    m = Metrics(adb)
+    in_team = Filters(h.DAY1, h.DAY2, team=team)
+    # T1 joined the team after its events of the range: no event counts, the ticket does.
+    assert m.totals(in_team)["created"] == m.totals(in_team)["resolved"] == 0
+    assert m.volume(in_team, "priority") == [{"priority": "high", "tickets": 1}]
+    assert m.open_now(in_team)["open"] == 0
+    no_team = Filters(h.DAY1, h.DAY2, team="")
+    assert m.totals(no_team) == h.EXPECTED["totals"]
+    assert [v["tickets"] for v in m.volume(no_team, "priority")] == [1, 1, 1]
+    assert m.totals(Filters(h.DAY1, h.DAY2, team=team, tag="billing"))["created"] == 0
+    assert m.daily(Filters(h.DAY1, h.DAY2, team="", tag="billing")) == [
+        {"day": "2026-03-02", "created": 2, "resolved": 1},
+        {"day": "2026-03-03", "created": 0, "resolved": 2},
+    ]
+
+
+# ---------------------------------------------------------------------------- AI drafts
+def test_draft_acceptance_and_edits_per_agent_equal_the_hand_computed_numbers(adb):
+    store = ClickHouseProjectionStore(adb, calendar=calendar)
+    ProjectionRunner(ListSource(h.envelopes_with_drafts()), store, batch_size=6).catch_up()
+    m = Metrics(adb)
+    assert m.drafts(RANGE) == h.EXPECTED_DRAFTS
+    # Later days: D6 only (ready, not sent); a range before any draft: nothing.
+    assert m.drafts(Filters(h.DAY3, h.DAY3)) == [
+        {
+            "agent_id": h.A2,
+            "drafts": 1,
+            "sent": 0,
+            "acceptance_pct": 0.0,
+            "edit_distance_avg": None,
+            "edit_pct_avg": None,
+        }
+    ]
+    assert m.drafts(Filters(h.DAY1, h.DAY1)) == []
+    # Narrowed by the ticket when the draft came back: T3 was high then (D1).
+    assert [r["agent_id"] for r in m.drafts(Filters(h.DAY1, h.DAY2, priority=("high",)))] == [h.A2]
+    # Delivered again: the same numbers.
+    with store.batch() as batch:
+        batch.apply(h.envelopes_with_drafts())
+    assert m.drafts(RANGE) == h.EXPECTED_DRAFTS

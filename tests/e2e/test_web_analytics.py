@@ -1,6 +1,7 @@
 """The admin's analytics dashboard in headless Chromium (issue 16): an admin opens it from the
 menu, narrows it by filters that live in the URL, exports a chart as CSV, and watches the KPI
-cards move without a reload when a customer opens a ticket and when it is resolved.
+cards and the daily volume chart move without a reload when a customer opens a ticket and
+when it is resolved.
 
 The server runs analytics the way ``make run`` does (chDB in a directory of its own, the
 analytics projector in the server's process): the page reads what the projector wrote.
@@ -71,6 +72,15 @@ def count(page: Any, name: str) -> int:
     return int(text.replace(",", ""))
 
 
+def last_day(page: Any) -> Any:
+    """The daily volume chart's data row of the range's last day (today)."""
+    return page.get_by_test_id("chart-daily").locator("table.chart-table tbody tr").last
+
+
+def day_row(page: Any) -> list[str]:
+    return [c.strip() for c in last_day(page).locator("td").all_inner_texts()]
+
+
 def test_an_admin_filters_exports_and_watches_the_dashboard_move_live(
     people: dict[str, Any], analytics_server: LiveServer, browser: Any, tmp_path: Path
 ) -> None:
@@ -113,6 +123,10 @@ def test_an_admin_filters_exports_and_watches_the_dashboard_move_live(
     # the unfiltered figures, not the filtered ones standing in meanwhile)...
     expect(page.get_by_role("region", name="Key figures")).to_have_attribute("aria-busy", "false")
     opened, created = count(page, "open"), count(page, "created")
+    # The charts move too: the daily volume's row for today (its data table, opened).
+    page.get_by_test_id("chart-daily").get_by_text("Data", exact=True).click()
+    expect(last_day(page)).to_be_visible()
+    day, day_created, day_resolved = day_row(page)
     customer = httpx.Client(
         base_url=api, headers={"Authorization": f"Bearer {people['customer_token']}"}, timeout=30
     )
@@ -122,6 +136,9 @@ def test_an_admin_filters_exports_and_watches_the_dashboard_move_live(
     ticket = r.json()["id"]
     expect(card(page, "open")).to_have_text(f"{opened + 1:,}")
     expect(card(page, "created")).to_have_text(f"{created + 1:,}")
+    expect(last_day(page)).to_have_text(
+        re.compile(rf"^{day}\s*{int(day_created) + 1}\s*{day_resolved}$")
+    )
 
     # ... and so does its resolution (closed by an admin from an open status).
     resolved = count(page, "resolved")
@@ -129,6 +146,9 @@ def test_an_admin_filters_exports_and_watches_the_dashboard_move_live(
     assert r.status_code == 200, r.text
     expect(card(page, "open")).to_have_text(f"{opened:,}")
     expect(card(page, "resolved")).to_have_text(f"{resolved + 1:,}")
+    expect(last_day(page)).to_have_text(
+        re.compile(rf"^{day}\s*{int(day_created) + 1}\s*{int(day_resolved) + 1}$")
+    )
 
     # Every chart exports its data as CSV.
     daily = page.get_by_test_id("chart-daily")

@@ -34,6 +34,7 @@ PATHS = [
     "resolution",
     "sla",
     "backlog",
+    "drafts",
     "throughput",
     "reopens",
     "volume",
@@ -92,6 +93,8 @@ def test_only_admins_read_analytics(api, analytics_db):
         ("open", {"priority": "high,blazing"}, "priority"),
         ("backlog", {"agent": ""}, "agent"),
         ("volume", {"tag": " "}, "tag"),
+        ("daily", {"team": "sales"}, "team"),
+        ("drafts", {"team": ""}, "team"),
         ("volume", {"by": "colour"}, "by"),
         ("summary", {"by": "priority"}, "by"),  # only volume takes it
         ("first-response", {"clock": "lunar"}, "clock"),
@@ -126,7 +129,7 @@ def test_the_schema_describes_every_analytics_endpoint(api):
     for path in PATHS:
         operation = schema["paths"][f"/api/analytics/{path}"]["get"]
         names = {p["name"] for p in operation["parameters"]}
-        assert {"from", "to", "tz", "priority", "agent", "tag", "after"} <= names, path
+        assert {"from", "to", "tz", "priority", "agent", "team", "tag", "after"} <= names, path
         assert {"200", "400", "403"} <= set(operation["responses"]), path
     volume = schema["paths"]["/api/analytics/volume"]["get"]
     assert "by" in {p["name"] for p in volume["parameters"]}
@@ -149,7 +152,7 @@ def test_every_answer_is_what_the_schema_says(api, analytics_db):
     bootstrap.runner(bootstrap.ANALYTICS).catch_up()
     schema = admin.get("/api/schema/", {"format": "json"}).json()
     for path in PATHS:
-        variants = [{}, {"agent": "none", "tz": "Asia/Tokyo"}]
+        variants = [{}, {"agent": "none", "tz": "Asia/Tokyo", "team": "none"}]
         if path == "volume":
             variants += [{"by": by} for by in ("tag", "language", "channel")]
         if path in ("first-response", "resolution"):
@@ -293,3 +296,56 @@ def _agent_events() -> int:
             "SELECT count(*) FROM deskstream_events WHERE topic NOT LIKE 'deskstream.ticket:%%'"
         )
         return int(cur.fetchone()[0])
+
+
+# ---------------------------------------------------------------------------- team, drafts
+@pytest.mark.django_db(transaction=True)
+def test_the_team_filter_and_the_draft_metric_through_the_api(
+    api, analytics_db, settings, fake_openai
+):
+    """A ticket routed to a team, a draft asked for, edited and sent: the dashboard's team
+    filter finds the ticket, and the agent's acceptance and edit are the events' own."""
+    from rapidfuzz.distance import Levenshtein
+
+    from infra.llm import store
+
+    settings.LLM_BASE_URL, settings.LLM_MODEL = fake_openai.url, "fake-model"
+    store._loaded = None
+    _, admin = api("admin")
+    customer, _ = api("customer")
+    agent_user, agent = api("agent")
+    r = admin.post("/api/admin/teams", {"name": f"Team {uuid.uuid4().hex[:6]}"}, format="json")
+    assert r.status_code == 201, r.content
+    team = r.json()["id"]
+    tag = f"teamed-{uuid.uuid4().hex[:8]}"
+    ticket = open_ticket(agent, tags=[tag], customer_id=customer.pk)["id"]
+    r = admin.put(f"/api/tickets/{ticket}/team", {"team_id": team}, format="json")
+    assert r.status_code == 200, r.content
+    r = agent.post(f"/api/tickets/{ticket}/drafts", {}, format="json")
+    assert r.status_code == 202, r.content
+    draft = r.json()["draft"]
+    assert draft["status"] == "ready", draft
+    reply = draft["text"] + " Kind regards."
+    r = agent.post(
+        f"/api/tickets/{ticket}/messages", {"body": reply, "draft_id": draft["id"]}, format="json"
+    )
+    assert r.status_code == 201, r.content
+    bootstrap.runner(bootstrap.ANALYTICS).catch_up()
+
+    assert admin.get("/api/analytics/open", {"team": team}).json()["data"]["open"] == 1
+    nowhere = admin.get("/api/analytics/open", {"team": "none", "tag": tag}).json()
+    assert nowhere["data"]["open"] == 0
+    answer = admin.get("/api/analytics/drafts", {"team": team}).json()
+    assert answer["filters"]["team"] == team
+    distance = Levenshtein.distance(draft["text"], reply)
+    assert answer["data"] == [
+        {
+            "agent_id": str(agent_user.pk),
+            "drafts": 1,
+            "sent": 1,
+            "acceptance_pct": 100.0,
+            "edit_distance_avg": float(distance),
+            "edit_pct_avg": round(100.0 * distance / len(draft["text"]), 2),
+        }
+    ]
+    store._loaded = None

@@ -305,10 +305,26 @@ def test_admins_switch_drafts_off_and_set_the_model(api, with_model):
     assert bad.status_code == 400
     assert "per_agent" in bad.json()["fields"]
     r = admin.put("/api/settings/drafts", body, format="json")
-    assert r.status_code == 200
+    assert r.status_code == 200, r.content
     assert r.json() == {**body, "source": "model"}
     ticket = open_ticket(customer, f"Off {word()}")
     assert "switched off" in ask(agent, ticket, 403)["detail"]
     admin.put("/api/settings/drafts", {**body, "enabled": True}, format="json")
     assert ask(agent, ticket)["draft"]["model"] == "other-model"
     assert with_model.chat_requests()[0]["model"] == "other-model"
+
+
+def test_a_change_of_the_draft_settings_is_audited_with_before_and_after(api):
+    admin_user, admin = api("admin")
+    before = admin.get("/api/settings/drafts").json()
+    body = {"enabled": False, "model": "audited-model", "per_agent": 7, "global": 70}
+    body["window_seconds"] = 600
+    assert admin.put("/api/settings/drafts", body, format="json").status_code == 200
+    # A refused change is not recorded.
+    refused = admin.put("/api/settings/drafts", {**body, "global": -1}, format="json")
+    assert refused.status_code == 400
+    rows = admin.get(f"/api/admin/audit?type=ChangeRecorded&actor={admin_user.pk}").json()
+    (row,) = [e for e in rows["results"] if e["data"]["action"] == "settings.drafts"]
+    assert row["data"]["subject"] == "settings:drafts"
+    assert row["data"]["before"] == {k: v for k, v in before.items() if k != "source"}
+    assert row["data"]["after"] == body

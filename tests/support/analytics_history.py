@@ -220,3 +220,89 @@ EXPECTED_BUSINESS: dict[str, Any] = {
         "distribution": {"4-8 h": 1, "8-24 h": 1},
     },
 }
+
+
+# ---------------------------------------------------------------------------- AI drafts
+# Appended after ``events()`` (later versions of T3 and T4), for the drafts metric only.
+DAY3 = date(2026, 3, 4)
+D1, D2, D3, D4, D5, D6 = (UUID(int=i) for i in range(0x2001, 0x2007))
+
+
+def _requested(t: UUID, v: int, at: datetime, draft: UUID, agent: str) -> Any:
+    return Ticket.DraftRequested(
+        originator_id=t, originator_version=v, timestamp=at, draft_id=draft, language="en",
+        allow_internal=False, actor_id=agent, actor_role="agent",
+    )  # fmt: skip
+
+
+def _generated(t: UUID, v: int, at: datetime, draft: UUID, outcome: str = "ready") -> Any:
+    return Ticket.DraftGenerated(
+        originator_id=t, originator_version=v, timestamp=at, draft_id=draft, outcome=outcome,
+        text="x" if outcome == "ready" else "", reason="", source="retrieval", model="",
+        prompt_version="1", prompt_hash="h", context_version=v - 2, prompt_tokens=0,
+        completion_tokens=0, latency_ms=5, cost_usd=0.0, cached=False, actor_id="system",
+        actor_role="system",
+    )  # fmt: skip
+
+
+def _sent(t: UUID, v: int, at: datetime, draft: UUID, agent: str, distance: int,
+          length: int) -> list[Any]:  # fmt: skip
+    message = _msg(t, v, at, agent, "agent")
+    return [
+        message,
+        Ticket.ReplySentFromDraft(
+            originator_id=t, originator_version=v + 1, timestamp=at, draft_id=draft,
+            message_id=message.message_id, edit_distance=distance, draft_length=length,
+            reply_length=length, actor_id=agent, actor_role="agent",
+        ),
+    ]  # fmt: skip
+
+
+def draft_events() -> list[Any]:
+    """A2: D1 ready and sent (12 of 100 characters changed). A1: D2 ready, never sent; D3
+    refused (not a ready draft); D4 ready, sent (30 of 200); D5 ready, sent (6 of 60). D6
+    (A2) comes back the day after the range and is not counted."""
+    return [
+        _requested(T4, 6, _at(DAY2, 2), D2, A1),
+        _generated(T4, 7, _at(DAY2, 2, 1), D2),
+        _requested(T4, 8, _at(DAY2, 3), D3, A1),
+        _generated(T4, 9, _at(DAY2, 3, 1), D3, "refused"),
+        _requested(T4, 10, _at(DAY2, 4), D4, A1),
+        _generated(T4, 11, _at(DAY2, 4, 1), D4),
+        *_sent(T4, 12, _at(DAY2, 4, 10), D4, A1, 30, 200),
+        _requested(T4, 14, _at(DAY2, 5), D5, A1),
+        _generated(T4, 15, _at(DAY2, 5, 1), D5),
+        _requested(T3, 4, _at(DAY2, 11, 10), D1, A2),
+        _generated(T3, 5, _at(DAY2, 11, 11), D1),
+        *_sent(T3, 6, _at(DAY2, 11, 20), D1, A2, 12, 100),
+        *_sent(T4, 16, _at(DAY3, 9), D5, A1, 6, 60),  # sent after the range: still accepted
+        _requested(T3, 8, _at(DAY3, 9), D6, A2),
+        _generated(T3, 9, _at(DAY3, 9, 1), D6),
+    ]
+
+
+def envelopes_with_drafts() -> list[Envelope]:
+    return [Envelope(1 + i, event) for i, event in enumerate(events() + draft_events())]
+
+
+# Per agent: ready drafts in the range, sent, sent/ready %, mean edit distance and mean of
+# distance/length % over the sent ones: A1 (D2, D4, D5): 2 of 3, 66.67 %, (30 + 6) / 2 = 18,
+# (15 % + 10 %) / 2 = 12.5 %; A2 (D1): 1 of 1, 100 %, 12, 12 %.
+EXPECTED_DRAFTS: list[dict[str, Any]] = [
+    {
+        "agent_id": A1,
+        "drafts": 3,
+        "sent": 2,
+        "acceptance_pct": 66.67,
+        "edit_distance_avg": 18.0,
+        "edit_pct_avg": 12.5,
+    },
+    {
+        "agent_id": A2,
+        "drafts": 1,
+        "sent": 1,
+        "acceptance_pct": 100.0,
+        "edit_distance_avg": 12.0,
+        "edit_pct_avg": 12.0,
+    },
+]

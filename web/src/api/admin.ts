@@ -10,6 +10,7 @@ import type {
   AssignmentSettings,
   AuditPage,
   CalendarSettings,
+  DraftSettings,
   CustomerPage,
   CustomerProfile,
   EmailPreview,
@@ -101,8 +102,9 @@ export function useSetWorkingHours() {
 }
 
 // ----------------------------------------------------------------------------- teams
-export function useTeams() {
+export function useTeams(enabled = true) {
   return useQuery({
+    enabled,
     queryKey: ["admin", "teams"],
     queryFn: () => request<AdminTeamPage>("/api/admin/teams?page_size=200", { consistent: true }),
   });
@@ -234,6 +236,10 @@ export const useRateLimits = () =>
 export const useSaveRateLimits = () =>
   useSaveSetting<RateLimits>("rate-limits", "/api/settings/rate-limits");
 export const useSaveIntake = () => useSaveSetting<TicketIntake>("tickets", "/api/settings/tickets");
+export const useDraftSettings = () => useSetting<DraftSettings>("drafts", "/api/settings/drafts");
+/** ``source`` is the server's to say: not sent back. */
+export const useSaveDraftSettings = () =>
+  useSaveSetting<Omit<DraftSettings, "source">>("drafts", "/api/settings/drafts");
 export const useTemplates = () =>
   useSetting<EmailTemplate[]>("templates", "/api/settings/email-templates");
 

@@ -397,6 +397,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/analytics/drafts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Per agent: AI drafts ready, sent, acceptance rate and average edit
+         * @description One metric of the dashboard (a subclass names it).
+         */
+        get: operations["analytics_drafts_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/analytics/first-response": {
         parameters: {
             query?: never;
@@ -1366,6 +1386,29 @@ export interface components {
             created: number;
             resolved: number;
         };
+        AnalyticsDrafts: {
+            agent_id: string;
+            /** @description Drafts that came back ready in the range. */
+            drafts: number;
+            /** @description Of those, sent as a reply (ReplySentFromDraft). */
+            sent: number;
+            /** Format: double */
+            acceptance_pct: number | null;
+            /**
+             * Format: double
+             * @description Characters, over sent ones.
+             */
+            edit_distance_avg: number | null;
+            /**
+             * Format: double
+             * @description Distance / draft length, %.
+             */
+            edit_pct_avg: number | null;
+        };
+        AnalyticsDraftsResponse: {
+            data: components["schemas"]["AnalyticsDrafts"][];
+            filters: components["schemas"]["AnalyticsFilters"];
+        };
         AnalyticsDuration: {
             count: number;
             /** Format: double */
@@ -1385,6 +1428,7 @@ export interface components {
             priority: string[];
             agent: string | null;
             tag: string | null;
+            team: string | null;
             /** Format: date */
             from: string;
         };
@@ -3789,6 +3833,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -3859,6 +3905,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -3916,6 +3964,78 @@ export interface operations {
             };
         };
     };
+    analytics_drafts_retrieve: {
+        parameters: {
+            query?: {
+                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
+                after?: number;
+                /** @description An agent's user id, or 'none' (unassigned). */
+                agent?: string;
+                /** @description First day (inclusive), in tz. */
+                from?: string;
+                /** @description Comma-separated priorities (any of): low,medium,high,urgent */
+                priority?: string;
+                /** @description Tickets with this tag. */
+                tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
+                /** @description Last day (inclusive), in tz. */
+                to?: string;
+                /** @description IANA time zone of the days (default UTC). */
+                tz?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnalyticsDraftsResponse"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service this answer needs (search, analytics) is unreachable: try again later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     analytics_first_response_retrieve: {
         parameters: {
             query?: {
@@ -3931,6 +4051,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -4001,6 +4123,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -4071,6 +4195,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -4143,6 +4269,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -4213,6 +4341,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -4283,6 +4413,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -4353,6 +4485,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -4423,6 +4557,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */
@@ -4495,6 +4631,8 @@ export interface operations {
                 priority?: string;
                 /** @description Tickets with this tag. */
                 tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
                 /** @description Last day (inclusive), in tz. */
                 to?: string;
                 /** @description IANA time zone of the days (default UTC). */

@@ -159,6 +159,7 @@ export type CalendarSettings = Schemas["Calendar"];
 export type AssignmentSettings = Schemas["AssignmentSettings"];
 export type TicketIntake = Schemas["TicketIntake"];
 export type RateLimits = Schemas["RateLimits"];
+export type DraftSettings = Schemas["DraftSettings"];
 export type EmailTemplate = Schemas["EmailTemplate"];
 export type EmailPreview = Schemas["EmailPreview"];
 export type OutboxList = Schemas["OutboxList"];

@@ -1,18 +1,21 @@
 // Settings: business hours and holidays, SLA rules per priority, the assignment policy,
-// whether customers choose a ticket's priority, the rate limits, e-mail templates with a live preview, and
-// the local outbox. Each save is recorded in the audit with before and after.
+// whether customers choose a ticket's priority, the rate limits, AI drafts (on/off, model,
+// limits), e-mail templates with a live preview, and the local outbox. Each save is
+// recorded in the audit with before and after.
 
 import { useEffect, useState, type FormEvent } from "react";
 import {
   previewTemplate,
   useAssignment,
   useCalendar,
+  useDraftSettings,
   useIntake,
-  useRateLimits,
   useOutbox,
   useOutboxMessage,
+  useRateLimits,
   useSaveAssignment,
   useSaveCalendar,
+  useSaveDraftSettings,
   useSaveIntake,
   useSaveRateLimits,
   useSaveSla,
@@ -22,12 +25,13 @@ import {
   type TemplateDraft,
 } from "../../api/admin";
 import { Empty, ErrorState, Loading } from "../../components/States";
-import { errorMessage } from "../../lib/api";
+import { ApiError, errorMessage } from "../../lib/api";
 import { formatTime } from "../../lib/format";
 import { useToasts } from "../../lib/toast";
 import type {
   AssignmentSettings,
   CalendarSettings,
+  DraftSettings,
   EmailPreview,
   EmailTemplate,
   RateLimits,
@@ -219,6 +223,72 @@ function IntakeForm({ allowed }: { allowed: boolean }) {
         Customers may choose a ticket&apos;s priority
       </label>
     </section>
+  );
+}
+
+// ----------------------------------------------------------------------------- AI drafts
+const DRAFT_LIMITS = [
+  ["per_agent", "Drafts per agent per window (0: no limit)", 0],
+  ["global", "Drafts for everyone per window (0: no limit)", 0],
+  ["window_seconds", "Window (seconds)", 1],
+] as const;
+
+function DraftsForm({ current }: { current: DraftSettings }) {
+  const save = useSaveDraftSettings();
+  const saved = useSaved();
+  const { source, ...initial } = current;
+  const [draft, setDraft] = useState(initial);
+  const fields = save.error instanceof ApiError ? save.error.fields : {};
+  return (
+    <form
+      className="card"
+      aria-label="AI drafts"
+      onSubmit={(e) => {
+        e.preventDefault();
+        save.mutate(draft, saved);
+      }}
+    >
+      <h2>AI drafts</h2>
+      <p className="muted">
+        Drafts come from {source === "model" ? "the configured model" : "past replies (retrieval)"}
+        {source === "model" ? "" : ": no model is configured (DESKSTREAM_LLM_BASE_URL)"}.
+      </p>
+      <label className="checkbox">
+        <input
+          type="checkbox"
+          checked={draft.enabled}
+          onChange={(e) => setDraft({ ...draft, enabled: e.target.checked })}
+        />
+        Agents may ask for drafts
+      </label>
+      <label>
+        Model (empty: the server&apos;s default)
+        <input
+          value={draft.model}
+          maxLength={200}
+          onChange={(e) => setDraft({ ...draft, model: e.target.value })}
+        />
+      </label>
+      {fields.model && <p className="field-error">{fields.model.join(" ")}</p>}
+      {DRAFT_LIMITS.map(([name, label, lowest]) => (
+        <div key={name}>
+          <label>
+            {label}
+            <input
+              type="number"
+              min={lowest}
+              max={1_000_000}
+              value={draft[name]}
+              onChange={(e) => setDraft({ ...draft, [name]: Number(e.target.value) })}
+            />
+          </label>
+          {fields[name] && <p className="field-error">{fields[name].join(" ")}</p>}
+        </div>
+      ))}
+      <button type="submit" disabled={save.isPending}>
+        Save AI drafts
+      </button>
+    </form>
   );
 }
 
@@ -460,7 +530,9 @@ export function SettingsPage() {
   const assignment = useAssignment();
   const intake = useIntake();
   const limits = useRateLimits();
-  const failed = calendar.error ?? sla.error ?? assignment.error ?? intake.error ?? limits.error;
+  const drafts = useDraftSettings();
+  const failed =
+    calendar.error ?? sla.error ?? assignment.error ?? intake.error ?? limits.error ?? drafts.error;
   if (failed) return <ErrorState error={failed} />;
   return (
     <>
@@ -470,6 +542,7 @@ export function SettingsPage() {
       {assignment.data ? <AssignmentForm current={assignment.data} /> : <Loading />}
       {intake.data ? <IntakeForm allowed={intake.data.customers_set_priority} /> : <Loading />}
       {limits.data ? <RateLimitsForm limits={limits.data} /> : <Loading />}
+      {drafts.data ? <DraftsForm current={drafts.data} /> : <Loading />}
       <Templates />
       <Outbox />
     </>

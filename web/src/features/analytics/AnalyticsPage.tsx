@@ -14,6 +14,7 @@ import {
   type ReactNode,
 } from "react";
 import { useSearchParams } from "react-router";
+import { useTeams } from "../../api/admin";
 import { useAgents } from "../../api/agents";
 import { ErrorState, Loading } from "../../components/States";
 import { useAuth } from "../../lib/auth";
@@ -25,6 +26,7 @@ import {
   analyticsKeys,
   useBacklog,
   useDaily,
+  useDrafts,
   useFirstResponse,
   useResolution,
   useStatusOverTime,
@@ -76,10 +78,12 @@ function useLiveAnalytics(enabled: boolean): void {
 const FilterBar = memo(function FilterBar({
   filters,
   agents,
+  teams,
   onApply,
 }: {
   filters: AnalyticsFilters;
   agents: { id: string; name: string }[];
+  teams: { id: string; name: string }[];
   onApply: (f: AnalyticsFilters) => void;
 }) {
   function submit(e: FormEvent<HTMLFormElement>) {
@@ -95,6 +99,7 @@ const FilterBar = memo(function FilterBar({
       tz: text("tz") ?? "UTC",
       priority: PRIORITIES.filter((p) => form.getAll("priority").includes(p)),
       agent: text("agent"),
+      team: text("team"),
       tag: text("tag")?.toLowerCase(),
     });
   }
@@ -145,6 +150,21 @@ const FilterBar = memo(function FilterBar({
             !agents.some((a) => a.id === filters.agent) && (
               <option value={filters.agent}>Agent {filters.agent}</option>
             )}
+        </select>
+      </label>
+      <label>
+        Team
+        <select name="team" defaultValue={filters.team ?? ""}>
+          <option value="">Any</option>
+          <option value="none">No team</option>
+          {teams.map((t) => (
+            <option key={t.id} value={t.id}>
+              {t.name}
+            </option>
+          ))}
+          {filters.team && filters.team !== "none" && !teams.some((t) => t.id === filters.team) && (
+            <option value={filters.team}>Team {filters.team}</option>
+          )}
         </select>
       </label>
       <label>
@@ -304,6 +324,11 @@ const HORIZONTAL_OPTIONS: ChartOptions<"bar"> = {
   plugins: { legend: { display: false } },
 };
 
+const HORIZONTAL_OPTIONS_LEGEND: ChartOptions<"bar"> = {
+  indexAxis: "y",
+  scales: { x: { beginAtZero: true, max: 100 } },
+};
+
 function DailyVolume({ filters }: { filters: AnalyticsFilters }) {
   const q = useDaily(filters);
   const points = q.data?.data;
@@ -455,6 +480,62 @@ function StatusOverTime({ filters }: { filters: AnalyticsFilters }) {
   );
 }
 
+function Drafts({ filters, names }: { filters: AnalyticsFilters; names: Map<string, string> }) {
+  const q = useDrafts(filters);
+  const rows = q.data?.data;
+  const data = useMemo<ChartData<"bar">>(
+    () => ({
+      labels: rows?.map((r) => names.get(r.agent_id) ?? `Agent ${r.agent_id}`) ?? [],
+      datasets: [
+        {
+          label: "Acceptance %",
+          data: rows?.map((r) => r.acceptance_pct ?? 0) ?? [],
+          backgroundColor: PALETTE[2],
+        },
+        {
+          label: "Average edit %",
+          data: rows?.map((r) => r.edit_pct_avg ?? 0) ?? [],
+          backgroundColor: PALETTE[1],
+        },
+      ],
+    }),
+    [rows, names],
+  );
+  const table = rows && {
+    header: [
+      "agent",
+      "agent id",
+      "drafts ready",
+      "sent",
+      "acceptance %",
+      "average edit (characters)",
+      "average edit %",
+    ],
+    rows: rows.map((r) => [
+      names.get(r.agent_id) ?? `Agent ${r.agent_id}`,
+      r.agent_id,
+      r.drafts,
+      r.sent,
+      r.acceptance_pct,
+      r.edit_distance_avg,
+      r.edit_pct_avg,
+    ]),
+  };
+  return (
+    <ChartCard id="drafts" title="AI drafts by agent" filters={filters} table={table} state={q}>
+      {rows && rows.length === 0 ? (
+        <p className="muted">No AI draft came back in this range.</p>
+      ) : (
+        <BarChart
+          data={data}
+          options={HORIZONTAL_OPTIONS_LEGEND}
+          label="AI-draft acceptance rate and average edit per agent"
+        />
+      )}
+    </ChartCard>
+  );
+}
+
 export function AnalyticsPage() {
   const { me } = useAuth();
   const isAdmin = me?.role === "admin";
@@ -464,6 +545,14 @@ export function AnalyticsPage() {
   const names = useMemo(
     () => new Map((agents.data ?? []).map((a) => [a.user_id, a.name])),
     [agents.data],
+  );
+  const teamsQuery = useTeams(isAdmin);
+  const teams = useMemo(
+    () =>
+      (teamsQuery.data?.results ?? [])
+        .filter((t) => !t.archived || t.id === filters.team)
+        .map((t) => ({ id: t.id, name: t.name })),
+    [teamsQuery.data, filters.team],
   );
   useLiveAnalytics(isAdmin);
   const choices = useMemo(
@@ -484,13 +573,20 @@ export function AnalyticsPage() {
   return (
     <main id="main" className="analytics">
       <h1>Analytics</h1>
-      <FilterBar key={params.toString()} filters={filters} agents={choices} onApply={apply} />
+      <FilterBar
+        key={params.toString()}
+        filters={filters}
+        agents={choices}
+        teams={teams}
+        onApply={apply}
+      />
       <KpiCards filters={filters} />
       <div className="chart-grid">
         <DailyVolume filters={filters} />
         <TimeDistribution filters={filters} />
         <Backlog filters={filters} names={names} />
         <StatusOverTime filters={filters} />
+        <Drafts filters={filters} names={names} />
       </div>
     </main>
   );

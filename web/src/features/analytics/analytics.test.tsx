@@ -9,6 +9,8 @@ import { apiQuery, readFilters, writeFilters } from "./filters";
 import { formatDuration } from "./format";
 
 const ADMIN: Me = { ...AGENT, id: 1, name: "Grace Admin", role: "admin" };
+const TEAM = "0b6f3c1e-8a52-4d8e-9d3f-6a1f2b3c4d5e";
+const TEAM_OLD = "1c7a4d2f-9b63-4e9f-8e4a-7b2a3c4d5e6f";
 
 beforeEach(() => {
   FakeSocket.all = [];
@@ -26,7 +28,8 @@ describe("filters in the URL", () => {
   it("reads what the server accepts, drops the rest, and writes back only what is set", () => {
     const f = readFilters(
       new URLSearchParams(
-        "from=2026-03-02&to=yesterday&tz=Asia/Tokyo&priority=high,bogus,low&tag=%20VIP%20&x=1",
+        "from=2026-03-02&to=yesterday&tz=Asia/Tokyo&priority=high,bogus,low&tag=%20VIP%20&x=1" +
+          "&team=sales",
       ),
     );
     expect(f).toEqual({
@@ -35,8 +38,11 @@ describe("filters in the URL", () => {
       tz: "Asia/Tokyo",
       priority: ["high", "low"],
       agent: undefined,
+      team: undefined, // not a team's id: dropped
       tag: "VIP",
     });
+    expect(readFilters(new URLSearchParams(`team=${TEAM}`)).team).toBe(TEAM);
+    expect(readFilters(new URLSearchParams("team=none")).team).toBe("none");
     expect(writeFilters(f, new URLSearchParams("x=1")).toString()).toBe(
       "x=1&from=2026-03-02&tz=Asia%2FTokyo&priority=high%2Clow&tag=VIP",
     );
@@ -126,6 +132,25 @@ function analyticsApi(open: () => number) {
       ]),
     "GET /api/analytics/status-over-time": () =>
       envelope([{ day: "2026-03-02", by_status: { open: 2, resolved: 1 } }]),
+    "GET /api/analytics/drafts": () =>
+      envelope([
+        {
+          agent_id: "2",
+          drafts: 3,
+          sent: 2,
+          acceptance_pct: 66.67,
+          edit_distance_avg: 18,
+          edit_pct_avg: 12.5,
+        },
+      ]),
+    "GET /api/admin/teams": () => ({
+      next: null,
+      previous: null,
+      results: [
+        { id: TEAM, name: "Billing squad", archived: false, version: 1, members: [] },
+        { id: TEAM_OLD, name: "Old team", archived: true, version: 2, members: [] },
+      ],
+    }),
   };
 }
 
@@ -155,6 +180,12 @@ describe("analytics dashboard", () => {
     const daily = screen.getByTestId("chart-daily");
     expect(within(daily).getByRole("row", { name: "2026-03-03 1 2" })).toBeInTheDocument();
     expect(screen.getByRole("img", { name: "Open tickets per agent" })).toBeInTheDocument();
+    const drafts = await screen.findByTestId("chart-drafts");
+    await waitFor(() =>
+      expect(
+        within(drafts).getByRole("row", { name: "Ada Lovelace 2 3 2 66.67 18 12.5" }),
+      ).toBeInTheDocument(),
+    );
 
     const socket = FakeSocket.last();
     act(() => socket.open());
@@ -206,13 +237,29 @@ describe("analytics dashboard", () => {
     await userEvent.click(screen.getByRole("checkbox", { name: "Urgent" }));
     fireEvent.change(screen.getByLabelText("Tag"), { target: { value: "Billing" } });
     await userEvent.selectOptions(screen.getByLabelText("Agent"), "Unassigned");
+    // Archived teams are not offered.
+    await waitFor(() =>
+      expect(
+        within(screen.getByLabelText("Team")).getByRole("option", { name: "Billing squad" }),
+      ).toBeInTheDocument(),
+    );
+    expect(
+      within(screen.getByLabelText("Team")).queryByRole("option", { name: "Old team" }),
+    ).toBeNull();
+    await userEvent.selectOptions(screen.getByLabelText("Team"), "Billing squad");
     await userEvent.click(screen.getByRole("button", { name: "Apply" }));
     await waitFor(() =>
       // (plus ?after= the newest position this tab saw, if any)
       expect(summaries(calls).at(-1)?.url).toMatch(
-        /^\/api\/analytics\/summary\?agent=none&from=2026-03-01&priority=urgent&tag=billing&tz=UTC(&after=\d+)?$/,
+        new RegExp(
+          "^/api/analytics/summary\\?agent=none&from=2026-03-01&priority=urgent&tag=billing" +
+            `&team=${TEAM}&tz=UTC(&after=\\d+)?$`,
+        ),
       ),
     );
+    expect(
+      calls.some((c) => c.url.startsWith(`/api/analytics/drafts?`) && c.url.includes(TEAM)),
+    ).toBe(true);
     // The form shows the URL's filters after the apply.
     expect(screen.getByRole("checkbox", { name: "Urgent" })).toBeChecked();
 

@@ -14,6 +14,7 @@ export type DailyPoint = Schemas["AnalyticsDay"];
 export type StatusDay = Schemas["AnalyticsStatusDay"];
 export type Duration = Schemas["AnalyticsDuration"];
 export type BacklogRow = Schemas["AnalyticsBacklog"];
+export type DraftsRow = Schemas["AnalyticsDrafts"];
 
 interface Answers {
   summary: Schemas["AnalyticsSummaryResponse"];
@@ -22,6 +23,7 @@ interface Answers {
   "first-response": Schemas["AnalyticsFirstResponseResponse"];
   resolution: Schemas["AnalyticsResolutionResponse"];
   backlog: Schemas["AnalyticsBacklogResponse"];
+  drafts: Schemas["AnalyticsDraftsResponse"];
 }
 
 export type Metric = keyof Answers;
@@ -54,3 +56,4 @@ export const useStatusOverTime = (f: AnalyticsFilters) => useMetric("status-over
 export const useFirstResponse = (f: AnalyticsFilters) => useMetric("first-response", f);
 export const useResolution = (f: AnalyticsFilters) => useMetric("resolution", f);
 export const useBacklog = (f: AnalyticsFilters) => useMetric("backlog", f);
+export const useDrafts = (f: AnalyticsFilters) => useMetric("drafts", f);

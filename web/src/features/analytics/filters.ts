@@ -9,11 +9,13 @@ export interface AnalyticsFilters {
   tz: string;
   priority: Priority[];
   agent?: string; // a user id, or "none" for unassigned
+  team?: string; // a team's id, or "none" for tickets in no team
   tag?: string;
 }
 
-export const FILTER_KEYS = ["from", "to", "tz", "priority", "agent", "tag"] as const;
+export const FILTER_KEYS = ["from", "to", "tz", "priority", "agent", "team", "tag"] as const;
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
+const TEAM = /^(none|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
 
 /** The browser's own time zone, the default when the URL names none. */
 export function browserTimeZone(): string {
@@ -39,6 +41,7 @@ export function readFilters(params: URLSearchParams): AnalyticsFilters {
     tz: params.get("tz") || browserTimeZone(),
     priority,
     agent: params.get("agent") || undefined,
+    team: TEAM.test(params.get("team") ?? "") ? (params.get("team") ?? undefined) : undefined,
     tag: params.get("tag")?.trim() || undefined,
   };
 }
@@ -52,6 +55,7 @@ export function writeFilters(filters: AnalyticsFilters, base?: URLSearchParams):
   if (filters.tz) params.set("tz", filters.tz);
   if (filters.priority.length) params.set("priority", filters.priority.join(","));
   if (filters.agent) params.set("agent", filters.agent);
+  if (filters.team) params.set("team", filters.team);
   if (filters.tag) params.set("tag", filters.tag);
   return params;
 }
