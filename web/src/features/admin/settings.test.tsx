@@ -24,6 +24,13 @@ function settingsApi(drafts: () => Record<string, unknown>) {
     "GET /api/settings/sla": () => ({ urgent: limits, high: limits, medium: limits, low: limits }),
     "GET /api/settings/assignment": () => ({ enabled: false, policy: "round_robin" }),
     "GET /api/settings/tickets": () => ({ customers_set_priority: false }),
+    "GET /api/settings/rate-limits": () =>
+      Object.fromEntries(
+        ["sign_in", "refresh", "ticket_creation", "messages", "search"].map((scope) => [
+          scope,
+          { per_user: 30, per_ip: 60, window_seconds: 60 },
+        ]),
+      ),
     "GET /api/settings/email-templates": () => [],
     "GET /api/outbox": () => ({ enabled: false, results: [] }),
     "GET /api/settings/drafts": drafts,
