@@ -56,7 +56,9 @@ CLOSE_INTERNAL = 1011
 TYPING = "push.typing"
 PRESENCE_SIGNAL = "push.presence"
 PENDING_MAX = 1000  # frames a socket holds back while it catches up; more are dropped (a gap)
-OUTBOX_MAX = 5000  # frames queued for a client that does not read them: it is closed (4503)
+OUTBOX_MAX = 5000  # live frames waiting for a client that does not read them: closed (4503)
+OUTBOX_HIGH = 256  # a replay waits for the writer above this many queued frames ...
+OUTBOX_LOW = 64  # ... until it is down to this many
 _SENT = metrics.WS_FRAMES.labels("sent")
 
 
@@ -112,6 +114,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.drainer: asyncio.Task[None] | None = None
         self.outbox: deque[dict[str, Any]] = deque()  # ASGI messages for the writer
         self.wakeup: asyncio.Future[None] | None = None
+        self.room: asyncio.Future[None] | None = None  # a replay waits for the writer
         self.writer: asyncio.Task[None] | None = None
         self.write_failed = False
         self.principal: Principal | None = None
@@ -161,23 +164,29 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if self.write_failed:
             return  # the client went away: its disconnect follows
         self.outbox.append(message)
-        if len(self.outbox) > OUTBOX_MAX and not self.closing:
-            # The client does not read what it is sent: rather than hold ever more frames
-            # for it, close it; it reconnects and resumes from the log.
-            self.closing = True
-            self.outbox.clear()
-            self.outbox.append(
-                {
-                    "type": "websocket.send",
-                    "text": json.dumps(_error("realtime_unavailable", "Too slow a reader.")),
-                }
-            )
-            self.outbox.append(
-                {"type": "websocket.close", "code": CLOSE_UNAVAILABLE, "reason": "too_slow"}
-            )
         wakeup = self.wakeup
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)
+
+    def _too_slow(self) -> None:
+        """The client does not read its live frames: rather than hold ever more of them,
+        close it; it reconnects and resumes from the log."""
+        self.closing = True
+        self.outbox.clear()
+        text = json.dumps(_error("realtime_unavailable", "Too slow a reader."))
+        self._out({"type": "websocket.send", "text": text})
+        self._out({"type": "websocket.close", "code": CLOSE_UNAVAILABLE, "reason": "too_slow"})
+
+    async def _room(self) -> None:
+        """Wait while the writer has more than ``OUTBOX_HIGH`` messages to send (a replay
+        of thousands of frames is sent as the client reads it, not queued at once)."""
+        if len(self.outbox) <= OUTBOX_HIGH or self.write_failed:
+            return
+        self.room = asyncio.get_running_loop().create_future()
+        try:
+            await self.room
+        finally:
+            self.room = None
 
     async def _queue(self, message: dict[str, Any]) -> None:
         """The ``send`` Channels' consumer methods use: onto the outbox."""
@@ -191,6 +200,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             while True:
                 while self.outbox:
                     message = self.outbox.popleft()
+                    room = self.room
+                    if room is not None and len(self.outbox) <= OUTBOX_LOW and not room.done():
+                        room.set_result(None)
                     if closed:
                         continue  # nothing may follow the close frame
                     await send(message)
@@ -203,6 +215,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         except Exception as err:
             self.write_failed = True
             self.outbox.clear()
+            if self.room is not None and not self.room.done():
+                self.room.set_result(None)
             if not isinstance(err, OSError):
                 log.exception("realtime writer failed")
             await self._cleanup()  # the client went away while a frame was being sent
@@ -554,6 +568,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         return sent
 
     async def _send_event(self, sub: Subscription, frame: dict[str, Any]) -> None:
+        await self._room()
         sub.through = frame["position"]
         self.services.stats.delivered += 1
         _SENT.inc()  # send_json's count, for the text sent as is
@@ -583,6 +598,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             or (prev is None and (message.get("s") or 0) > sub.through)
         ):
             self._defer(message)
+            return
+        if len(self.outbox) >= OUTBOX_MAX:
+            self._too_slow()
             return
         sub.heard = sub.through = position
         self.services.stats.delivered += 1
