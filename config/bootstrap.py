@@ -89,6 +89,7 @@ from infra.postgres.projection_store import (
     log_table,
 )
 from infra.realtime.consumer import StreamConsumer
+from infra.realtime.hub import PushHub
 from infra.realtime.ports import (
     AgentCard,
     AuthenticationFailedError,
@@ -751,6 +752,9 @@ def kafka_runner(name: str) -> StreamRunner:
 
 # ------------------------------------------------------------------------------ real time
 server_loop = ServerLoop()
+# This process's sockets by push group (ADR 0051): with an elected publisher it reads the
+# publisher's batches from Redis; else this process's own push projector hands them over.
+push_hub = PushHub(listen=bool(settings.REDIS_URL) and settings.PUSH_FANOUT == "leader")
 
 
 def presence_store() -> PresenceStore:
@@ -821,7 +825,7 @@ def realtime_services() -> RealtimeServices:
 
 def websocket_application() -> ASGIApp:
     """The WebSocket side of ``config.asgi``: one endpoint, ``/ws/``."""
-    consumer = StreamConsumer.as_asgi(services=realtime_services(), presence=presence)
+    consumer = StreamConsumer.as_asgi(services=realtime_services(), presence=presence, hub=push_hub)
     return URLRouter([path("ws/", consumer)])  # type: ignore[no-any-return]
 
 
@@ -829,10 +833,8 @@ def publisher() -> ChannelsFramePublisher:
     """To this process's sockets (the in-memory layer; Redis with ``local`` fan-out), or to
     every process's through Redis (the elected ``leader``), ADR 0044."""
     layer: Any = get_channel_layer()
-    if isinstance(layer, InMemoryChannelLayer):
-        return ChannelsFramePublisher(layer, server_loop)
-    if settings.PUSH_FANOUT == "local":
-        return ChannelsFramePublisher(layer, server_loop, local=True)
+    if isinstance(layer, InMemoryChannelLayer) or settings.PUSH_FANOUT == "local":
+        return ChannelsFramePublisher(layer, server_loop, hub=push_hub, local=True)
     return ChannelsFramePublisher(layer)
 
 

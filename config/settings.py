@@ -286,6 +286,10 @@ PUSH_FANOUT = os.environ.get("DESKSTREAM_PUSH_FANOUT", "leader")
 if PUSH_FANOUT not in ("leader", "local"):
     raise RuntimeError(f"DESKSTREAM_PUSH_FANOUT must be leader or local, not {PUSH_FANOUT!r}")
 PUSH_FAILOVER = float(os.environ.get("DESKSTREAM_PUSH_FAILOVER", "1.0"))
+# WebSocket permessage-deflate (uvicorn's ws_per_message_deflate), off by default: each socket
+# compresses every frame with a zlib context of its own (~300 KB of memory per socket), about
+# two thirds of the server's CPU per pushed frame once frames are encoded once (ADR 0051).
+WS_COMPRESSION = env_bool("DESKSTREAM_WS_COMPRESSION", False)
 REALTIME_SYNC_INTERVAL = float(os.environ.get("DESKSTREAM_WS_SYNC_INTERVAL", "2.0"))
 REALTIME_SILENCE_TIMEOUT = float(os.environ.get("DESKSTREAM_WS_SILENCE_TIMEOUT", "6.0"))
 REALTIME_AUTH_TIMEOUT = float(os.environ.get("DESKSTREAM_WS_AUTH_TIMEOUT", "10.0"))

@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -33,6 +33,7 @@ from channels.layers import get_channel_layer
 
 from infra.api import parse_json
 from infra.observability import metrics
+from infra.realtime.hub import PushHub
 from infra.realtime.ports import (
     AuthenticationFailedError,
     PresenceChange,
@@ -54,6 +55,11 @@ CLOSE_UNAVAILABLE = 4503  # the push backend is unreachable: reconnect with back
 CLOSE_INTERNAL = 1011
 TYPING = "push.typing"
 PRESENCE_SIGNAL = "push.presence"
+PENDING_MAX = 1000  # frames a socket holds back while it catches up; more are dropped (a gap)
+OUTBOX_MAX = 5000  # live frames waiting for a client that does not read them: closed (4503)
+OUTBOX_HIGH = 256  # a replay waits for the writer above this many queued frames ...
+OUTBOX_LOW = 64  # ... until it is down to this many
+_SENT = metrics.WS_FRAMES.labels("sent")
 
 
 @dataclass
@@ -88,11 +94,29 @@ class _SyncState:
 
 
 class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
-    def __init__(self, *, services: RealtimeServices, presence: PresenceBoard) -> None:
+    """One socket. Push frames reach it from the process's ``PushHub`` (``push``: sent at
+    once when its subscription is in step, else queued and handled in order by ``_drain``);
+    typing, presence signals, drafts and session ends from the channel layer. Everything it
+    sends is queued on its ``outbox`` and written in order by one writer task, so nothing
+    that hands it a frame waits for its client (ADR 0051)."""
+
+    def __init__(
+        self, *, services: RealtimeServices, presence: PresenceBoard, hub: PushHub
+    ) -> None:
         super().__init__()
         self.services = services
         self.cfg = services.settings
         self.board = presence
+        self.hub = hub
+        self.hub_groups: set[str] = set()
+        self.pending: deque[dict[str, Any]] = deque()  # hub messages waiting for ``_drain``
+        self.draining = False
+        self.drainer: asyncio.Task[None] | None = None
+        self.outbox: deque[dict[str, Any]] = deque()  # ASGI messages for the writer
+        self.wakeup: asyncio.Future[None] | None = None
+        self.room: asyncio.Future[None] | None = None  # a replay waits for the writer
+        self.writer: asyncio.Task[None] | None = None
+        self.write_failed = False
         self.principal: Principal | None = None
         self.token = ""
         self.subs: dict[str, Subscription] = {}
@@ -113,8 +137,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ ASGI plumbing
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.writer = asyncio.ensure_future(self._write(send))
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, self._queue)
         except OSError:
             if not self.accepted:
                 raise
@@ -124,13 +149,92 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             # a bug. Either way the client gets a documented close code, not a dead socket.
             code = CLOSE_INTERNAL if self.accepted else CLOSE_UNAVAILABLE
             log.exception("realtime consumer failed (closing with %s)", code)
-            with contextlib.suppress(Exception):
-                if not self.accepted:
-                    await send({"type": "websocket.accept"})
-                error = "internal_error" if self.accepted else "realtime_unavailable"
-                await send({"type": "websocket.send", "text": json.dumps(_error(error, ""))})
-                await send({"type": "websocket.close", "code": code, "reason": error})
+            if not self.accepted:
+                self._out({"type": "websocket.accept"})
+            error = "internal_error" if self.accepted else "realtime_unavailable"
+            self._out({"type": "websocket.send", "text": json.dumps(_error(error, ""))})
+            self._out({"type": "websocket.close", "code": code, "reason": error})
             await self._cleanup()
+        finally:
+            await self._finish()
+
+    # ------------------------------------------------------------------ writing
+    def _out(self, message: dict[str, Any]) -> None:
+        """Queue an ASGI message for the client (in order); never waits."""
+        if self.write_failed:
+            return  # the client went away: its disconnect follows
+        self.outbox.append(message)
+        wakeup = self.wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    def _too_slow(self) -> None:
+        """The client does not read its live frames: rather than hold ever more of them,
+        close it; it reconnects and resumes from the log."""
+        self.closing = True
+        self.outbox.clear()
+        text = json.dumps(_error("realtime_unavailable", "Too slow a reader."))
+        self._out({"type": "websocket.send", "text": text})
+        self._out({"type": "websocket.close", "code": CLOSE_UNAVAILABLE, "reason": "too_slow"})
+
+    async def _room(self) -> None:
+        """Wait while the writer has more than ``OUTBOX_HIGH`` messages to send (a replay
+        of thousands of frames is sent as the client reads it, not queued at once)."""
+        if len(self.outbox) <= OUTBOX_HIGH or self.write_failed:
+            return
+        self.room = asyncio.get_running_loop().create_future()
+        try:
+            await self.room
+        finally:
+            self.room = None
+
+    async def _queue(self, message: dict[str, Any]) -> None:
+        """The ``send`` Channels' consumer methods use: onto the outbox."""
+        self._out(message)
+
+    async def _write(self, send: Any) -> None:
+        """The socket's writer: sends the outbox in order, waits when it is empty."""
+        loop = asyncio.get_running_loop()
+        closed = False
+        try:
+            while True:
+                while self.outbox:
+                    message = self.outbox.popleft()
+                    room = self.room
+                    if room is not None and len(self.outbox) <= OUTBOX_LOW and not room.done():
+                        room.set_result(None)
+                    if closed:
+                        continue  # nothing may follow the close frame
+                    await send(message)
+                    closed = message["type"] == "websocket.close"
+                self.wakeup = loop.create_future()
+                await self.wakeup
+                self.wakeup = None
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            self.write_failed = True
+            self.outbox.clear()
+            if self.room is not None and not self.room.done():
+                self.room.set_result(None)
+            if not isinstance(err, OSError):
+                log.exception("realtime writer failed")
+            await self._cleanup()  # the client went away while a frame was being sent
+
+    async def _finish(self) -> None:
+        """The consumer is done: let the writer send what is queued (briefly), then stop
+        the writer and the drain."""
+        if self.drainer is not None:
+            self.drainer.cancel()
+        writer = self.writer
+        if writer is None:
+            return
+        deadline = time.monotonic() + 2.0
+        while self.outbox and not writer.done() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        writer.cancel()
+        with contextlib.suppress(BaseException):
+            await writer
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' own dispatch closes stale Django connections on every message (a hop to
@@ -161,6 +265,10 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.closing = True
         if self.watchdog is not None and self.watchdog is not asyncio.current_task():
             self.watchdog.cancel()
+        for group in list(self.hub_groups):
+            self.hub.discard(group, self)
+        self.hub_groups.clear()
+        self.pending.clear()
         layer: Any = getattr(self, "channel_layer", None)
         for group in list(self.joined) if layer is not None else []:
             with contextlib.suppress(Exception):
@@ -239,13 +347,16 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.send_json({"type": "authenticated", "expires_at": principal.expires_at})
             return True
         try:
-            await self._join(push.SYNC)
+            await self.hub.start(self.channel_layer)
             await self._join(session_group(principal.user_id))
             if principal.staff:
-                await self._join(push.PRESENCE)
+                await self._join(push.PRESENCE)  # presence signals of the other sockets
         except Exception:
             await self._unavailable()
             return False
+        self._hub_join(push.SYNC)
+        if principal.staff:
+            self._hub_join(push.PRESENCE)  # availability frames of the push projector
         self.sync.at = time.monotonic()
         head = await self._run(self.services.source.head)
         if principal.staff:
@@ -342,7 +453,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         async with self.lock:
             await self._drop(sub.key)
             try:
-                for group in sub.groups:
+                for group in _layer_groups(sub):
                     await self._join(group)
             except Exception:
                 await self._unavailable()
@@ -350,6 +461,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             self.subs[sub.key] = sub
             for group in sub.groups:
                 self.by_group[group] = sub
+            for group in _hub_groups(sub):
+                self._hub_join(group)
             if stream == "presence":
                 await self._send_presence_snapshot()
                 await self.send_json({"type": "subscribed", **sub.payload()})
@@ -387,6 +500,9 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         for group in sub.groups:
             self.by_group.pop(group, None)
+            if group in self.hub_groups and group not in (push.SYNC, push.PRESENCE):
+                self.hub_groups.discard(group)
+                self.hub.discard(group, self)
             if group in self.joined and group not in (push.SYNC, push.PRESENCE):
                 self.joined.discard(group)
                 with contextlib.suppress(Exception):
@@ -395,6 +511,10 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def _join(self, group: str) -> None:
         await self.channel_layer.group_add(group, self.channel_name)
         self.joined.add(group)
+
+    def _hub_join(self, group: str) -> None:
+        self.hub.add(group, self)
+        self.hub_groups.add(group)
 
     async def _catch_up(self, sub: Subscription, *, after_version: int | None = None) -> int:
         """Send what the log has for ``sub`` after ``through`` (lock held). Returns the count."""
@@ -448,12 +568,74 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         return sent
 
     async def _send_event(self, sub: Subscription, frame: dict[str, Any]) -> None:
+        await self._room()
         sub.through = frame["position"]
         self.services.stats.delivered += 1
-        metrics.WS_FRAMES.labels("sent").inc()  # send_json's count, for the text sent as is
-        await self.send(text_data=_encoded_event(sub.key, sub.stream, frame))
+        _SENT.inc()  # send_json's count, for the text sent as is
+        self._out(_encoded_event(sub.key, sub.stream, frame))
 
-    # ------------------------------------------------------------------ layer messages
+    # ------------------------------------------------------------------ push frames
+    def push(self, message: dict[str, Any]) -> None:
+        """A push layer message from the hub (on the serving loop; never waits). A frame
+        its subscription is in step for is sent at once; anything else (a heartbeat, an
+        availability frame, a frame after a gap or during a replay, a copy) is queued and
+        handled in order by ``push_frame``, as are the frames behind it."""
+        if self.closing:
+            return
+        group = message["g"]
+        sub = None if self.draining or self.lock.locked() else self.by_group.get(group)
+        if sub is None:
+            if group in self.hub_groups:
+                self._defer(message)
+            return
+        frame = message["f"]
+        position = frame["position"]
+        prev = message.get("pt") if sub.family else message.get("p")
+        if (
+            position <= sub.heard
+            or position <= sub.through
+            or (prev is not None and prev > sub.through)
+            or (prev is None and (message.get("s") or 0) > sub.through)
+        ):
+            self._defer(message)
+            return
+        if len(self.outbox) >= OUTBOX_MAX:
+            self._too_slow()
+            return
+        sub.heard = sub.through = position
+        self.services.stats.delivered += 1
+        _SENT.inc()
+        self._out(_encoded_event(sub.key, sub.stream, frame))
+
+    def _defer(self, message: dict[str, Any]) -> None:
+        if len(self.pending) >= PENDING_MAX:
+            return  # dropped, like a full channel: its gap is found and fetched from the log
+        self.pending.append(message)
+        if not self.draining:
+            self.draining = True
+            self.drainer = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending and not self.closing:
+                await self.push_frame(self.pending.popleft())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("realtime consumer failed on a push frame (closing with 1011)")
+            if not self.closing:
+                self.closing = True
+                self._out(
+                    {"type": "websocket.send", "text": json.dumps(_error("internal_error", ""))}
+                )
+                self._out(
+                    {"type": "websocket.close", "code": CLOSE_INTERNAL, "reason": "internal_error"}
+                )
+        finally:
+            if self.closing:
+                self.pending.clear()
+            self.draining = False
+
     async def push_frame(self, message: dict[str, Any]) -> None:
         group = message["g"]
         frame = message["f"]
@@ -666,6 +848,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         log.info("no push heartbeat for %.1f s: re-subscribing", self.cfg.silence_timeout)
         async with self.lock:
             try:
+                await self.hub.rejoin(self.channel_layer)
                 for group in list(self.joined):
                     await self.channel_layer.group_add(group, self.channel_name)
             except Exception:
@@ -686,22 +869,34 @@ async def publish_presence(frame: dict[str, Any], version: int) -> None:
     )
 
 
-# The text of recent live frames per subscription key: a layer message is one dict shared by
-# every socket of the process (``infra/realtime/layers.py``), and the sockets of one stream
-# (200 agents on the queue) send the same text, encoded once instead of once per socket.
-_ENCODED: OrderedDict[tuple[int, str], tuple[dict[str, Any], str]] = OrderedDict()
+def _hub_groups(sub: Subscription) -> tuple[str, ...]:
+    """The groups whose push frames the subscription gets from the hub."""
+    return sub.groups if sub.stream in ("ticket", "queue", "user") else ()
+
+
+def _layer_groups(sub: Subscription) -> tuple[str, ...]:
+    """The groups the subscription joins on the channel layer: a ticket's for typing, a
+    drafts stream's for its frames (push frames come from the hub)."""
+    return sub.groups if sub.stream in ("ticket", "drafts") else ()
+
+
+# The ASGI message of recent live frames per subscription key: a hub message is one dict
+# shared by every socket of the process, and the sockets of one stream (200 agents on the
+# queue) send the same text, encoded once per event and audience instead of once per socket.
+_ENCODED: OrderedDict[tuple[int, str], tuple[dict[str, Any], dict[str, Any]]] = OrderedDict()
 ENCODED_MAX = 4096
 
 
-def _encoded_event(key: str, stream: str, frame: dict[str, Any]) -> str:
+def _encoded_event(key: str, stream: str, frame: dict[str, Any]) -> dict[str, Any]:
     cached = _ENCODED.get((id(frame), key))
     if cached is not None and cached[0] is frame:  # the same object, not a reused id
         return cached[1]
     text = json.dumps({"type": "event", "sub": key, "stream": stream, **frame})
-    _ENCODED[(id(frame), key)] = (frame, text)
+    message = {"type": "websocket.send", "text": text}
+    _ENCODED[(id(frame), key)] = (frame, message)
     if len(_ENCODED) > ENCODED_MAX:
         _ENCODED.popitem(last=False)
-    return text
+    return message
 
 
 def _error(code: str, detail: str) -> dict[str, Any]:

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
 from typing import Any
 
 from channels.exceptions import ChannelFull
@@ -60,18 +59,12 @@ class InMemoryPushLayer(InMemoryChannelLayer):  # type: ignore[misc]
 
 
 class PushPubSubLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
-    """Channels' Redis pub/sub layer, with two things the push needs (ADR 0044):
-
-    - ``local_group_send``: a group message handed to the members of the group *in this
-      process* only, without Redis (each server process delivering its own sockets' frames);
-    - ``group_send_many``: a batch of group messages in one round trip (the publisher's);
-    - one decoding per group message and process: the layer queues the same bytes for every
-      member of a group and each receiver decodes them again (200 decodings of one frame
-      for 200 subscribers); here the bytes of recent messages map to one decoded message,
-      shared like the in-memory layer's (consumers never mutate a message).
-
-    It reads the per-loop layer's ``groups`` and ``channels``: see docs/upstream-patches.md
-    (7), pinned by tests/unit/test_upstream_pins.py.
+    """Channels' Redis pub/sub layer, with one decoding per group message and process: the
+    layer queues the same bytes for every member of a group and each receiver decodes them
+    again; here the bytes of recent messages map to one decoded message, shared like the
+    in-memory layer's (consumers never mutate a message). Push frames no longer need it (one
+    hub per process reads them, ADR 0051); typing and presence signals to many sockets do.
+    See docs/upstream-patches.md (7), pinned by tests/unit/test_upstream_pins.py.
     """
 
     DECODED = 1024  # recent group messages kept decoded
@@ -81,8 +74,6 @@ class PushPubSubLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
         self._decoded: OrderedDict[bytes, Any] = OrderedDict()
 
     def deserialize(self, message: Any) -> Any:
-        if isinstance(message, dict):  # handed over in process by ``local_group_send``
-            return message
         decoded = self._decoded.get(message)
         if decoded is None:
             decoded = super().deserialize(message)
@@ -90,31 +81,3 @@ class PushPubSubLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
             if len(self._decoded) > self.DECODED:
                 self._decoded.popitem(last=False)
         return decoded
-
-    async def group_send_many(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """``group_send`` for each (group, message), in order, in one round trip per Redis
-        shard (a pipeline of PUBLISHes) instead of one per message."""
-        layer = self._get_layer()
-        by_shard: dict[Any, list[tuple[str, bytes]]] = {}
-        for group, message in messages:
-            name = layer._get_group_channel_name(group)
-            by_shard.setdefault(layer._get_shard(name), []).append((name, self.serialize(message)))
-        for shard, items in by_shard.items():
-            async with shard._lock:
-                shard._ensure_redis()
-                pipe = shard._redis.pipeline(transaction=False)
-                for name, data in items:
-                    pipe.publish(name, data)
-                await pipe.execute()
-
-    async def local_group_send(self, group: str, message: dict[str, Any]) -> int:
-        """Queue ``message`` for this process's members of ``group``; returns how many."""
-        layer = self._get_layer()
-        members = layer.groups.get(layer._get_group_channel_name(group))
-        sent = 0
-        for channel in list(members or ()):
-            queue = layer.channels.get(channel)
-            if queue is not None:
-                queue.put_nowait(message)
-                sent += 1
-        return sent

@@ -2,15 +2,16 @@
 
 Two ways (ADR 0044):
 
-- **local** (``local=True``): the frames go to the sockets of this process only, on the
-  event loop that serves them (noted by ``ServerLoop`` on the first ASGI call; before any
-  call no socket can be listening in this process, and frames are dropped). The in-memory
-  layer of ``make run`` is always this; with Redis (``PushPubSubLayer.local_group_send``)
-  every server process runs its own push projector and nothing goes through Redis.
-- **cluster** (the leader with Redis): one ``group_send`` (a Redis ``PUBLISH``) per
-  delivery, which every process holding a member of the group receives and hands to its
-  own sockets. Redis is reachable from anywhere: the publisher runs its own event loop in a
-  thread.
+- **local** (``hub`` given, ``local=True`` or the in-memory layer): the frames go to the
+  sockets of this process only, handed to its ``PushHub`` on the event loop that serves
+  them (noted by ``ServerLoop`` on the first ASGI call; before any call no socket can be
+  listening in this process, and frames are dropped). The in-memory layer of ``make run``
+  is always this; with Redis every server process runs its own push projector and nothing
+  goes through Redis.
+- **cluster** (the leader with Redis): one ``group_send`` (a Redis ``PUBLISH``) per batch
+  to the group every process's hub reads (``hub.HUB_GROUP``), which hands each frame to
+  that process's own sockets (ADR 0051). Redis is reachable from anywhere: the publisher
+  runs its own event loop in a thread.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from infra.realtime.hub import HUB_GROUP, PushHub, batches
 from projections.push import Delivery
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -57,13 +59,21 @@ def layer_message(delivery: Delivery) -> dict[str, Any]:
 
 class ChannelsFramePublisher:
     def __init__(
-        self, layer: Any, server_loop: ServerLoop | None = None, *, local: bool = False
+        self,
+        layer: Any,
+        server_loop: ServerLoop | None = None,
+        *,
+        hub: PushHub | None = None,
+        local: bool = False,
     ) -> None:
-        """``server_loop``: send on the serving loop (in-memory layer, or ``local``: to this
-        process's members only, ``layer.local_group_send``); None: own loop."""
+        """``server_loop``: send on the serving loop (the in-memory layer; ``local`` with
+        ``hub``: frames to this process's sockets only); None: a loop of its own, frames to
+        every process's hub through the layer. Drafts and session ends always go through the
+        layer."""
         self._layer = layer
         self._server_loop = server_loop
-        self._local = local
+        self._hub = hub
+        self._local = local and hub is not None
         self._own: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
 
@@ -93,15 +103,13 @@ class ChannelsFramePublisher:
         asyncio.run_coroutine_threadsafe(send, loop).result(PUBLISH_TIMEOUT)
 
     async def _send(self, deliveries: Sequence[Delivery]) -> None:
+        messages = [layer_message(d) for d in deliveries]
         if self._local:
-            for delivery in deliveries:
-                await self._layer.local_group_send(delivery.group, layer_message(delivery))
+            assert self._hub is not None
+            self._hub.deliver(messages)
             return
-        if hasattr(self._layer, "group_send_many"):  # one round trip for the batch
-            await self._layer.group_send_many([(d.group, layer_message(d)) for d in deliveries])
-            return
-        for delivery in deliveries:
-            await self._layer.group_send(delivery.group, layer_message(delivery))
+        for batch in batches(messages):
+            await self._layer.group_send(HUB_GROUP, batch)
 
     def _loop(self) -> asyncio.AbstractEventLoop | None:
         if self._server_loop is not None:

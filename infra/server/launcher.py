@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
             log_level=log_level,
             lifespan="off",
             http=HTTP_PROTOCOL,
+            ws_per_message_deflate=ws_compression(),
             access_log=access_log(log_level),
             log_config=None,  # uvicorn logs through Django's LOGGING (timestamps, logger)
         )
@@ -161,6 +162,14 @@ def main(argv: list[str] | None = None) -> None:
 
 # uvicorn's httptools protocol, writing each response's head and body at once (http.py here).
 HTTP_PROTOCOL = "infra.server.http:HttpToolsProtocol"
+
+
+def ws_compression() -> bool:
+    """permessage-deflate on the WebSockets: ``DESKSTREAM_WS_COMPRESSION`` (off by default,
+    ADR 0051: per socket and frame it cost more CPU than everything else of a pushed frame)."""
+    from django.conf import settings
+
+    return bool(settings.WS_COMPRESSION)
 
 
 def access_log(log_level: str) -> bool:
@@ -242,6 +251,7 @@ def serve_workers(host: str, port: int, workers: int, log_level: str) -> None:
         log_level=log_level,
         lifespan="off",
         http=HTTP_PROTOCOL,
+        ws_per_message_deflate=ws_compression(),
         access_log=access_log(log_level),
         log_config=None,
     )

@@ -23,6 +23,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from infra.realtime import consumer
 from tests.conftest import LiveServer, free_port, start_server
 from tests.support.redis import redis_server_binary, redis_url
 
@@ -345,6 +346,35 @@ def test_resume_after_a_disconnect_gets_exactly_the_missed_frames_in_order(
     )
     assert bodies(replayed) == ["missed 0", "missed 1", "missed 2", "live again"]
     assert len({f["position"] for f in replayed}) == len(replayed)
+    ws.close()
+
+
+def test_a_replay_longer_than_the_writer_queues_arrives_whole_in_order_then_live(
+    rt: LiveServer, people: Any
+) -> None:
+    """More missed frames than a socket queues for its writer at once (``OUTBOX_HIGH``,
+    ADR 0051): the replay waits for the client to read, and nothing is lost or repeated."""
+    _, customer = people("customer")
+    _, agent = people("agent")
+    ticket = open_ticket(rt, customer)
+    count = consumer.OUTBOX_HIGH + 40
+    with rt.client(agent) as c:
+        posted = []
+        for i in range(count):
+            r = c.post(f"/api/tickets/{ticket['id']}/messages", json={"body": f"m{i}"})
+            assert r.status_code == 201, r.text
+            posted.append(r.json()["position"])
+    ws = WS(rt, customer)
+    replayed, subscribed = ws.subscribe(stream="ticket", ticket_id=ticket["id"], after_version=1)
+    assert [f["position"] for f in replayed if f["kind"] == "message_posted"] == posted
+    assert bodies(replayed) == [f"m{i}" for i in range(count)]
+    positions = [f["position"] for f in replayed]
+    assert positions == sorted(set(positions))  # in order, nothing twice
+    assert subscribed["replayed"] == len(replayed)
+    live = post(rt, agent, ticket["id"], "live")
+    [frame] = ws.events(1)
+    assert frame["position"] == live["position"]
+    ws.quiet()
     ws.close()
 
 

@@ -218,9 +218,8 @@ PATCHES: dict[str, Patch] = {
             ),
         ),
     ),
-    "channels_redis local delivery": Patch(
-        ours="infra/realtime/layers.py: PushPubSubLayer (deserialize, local_group_send, "
-        "group_send_many)",
+    "channels_redis shared decoding": Patch(
+        ours="infra/realtime/layers.py: PushPubSubLayer (deserialize)",
         distribution="channels_redis",
         version="4.3.0",
         pins=(
@@ -235,45 +234,9 @@ PATCHES: dict[str, Patch] = {
                 "efb14181c02c1adf2cf245cbf020ae7f4703d0472aa0ba2e7c9cbbbc53398e1d",
             ),
             Pin(
-                "channels_redis.pubsub:RedisPubSubLoopLayer.__init__",
-                "(self, hosts=None, prefix='asgi', on_disconnect=None, on_reconnect=None, "
-                "channel_layer=None, **kwargs)",
-                "fd9d37e275298a5823df02a3cd2157aaa237b803059aa55f3ccce2053c1ecf7f",
-            ),
-            Pin(
-                "channels_redis.pubsub:RedisPubSubLoopLayer._get_group_channel_name",
-                "(self, group)",
-                "c3139bae61c673aab14dc038df5105352a122d60101ac3986bdce49684004008",
-            ),
-            Pin(
                 "channels_redis.pubsub:RedisPubSubLoopLayer.receive",
                 "(self, channel)",
                 "2d3fa7938ba6e0a67de22b47d7af2b6e492bbbdacce4725868239d854b845de4",
-            ),
-            Pin(
-                "channels_redis.pubsub:RedisPubSubLoopLayer.group_add",
-                "(self, group, channel)",
-                "09e5aeb8954a88f27cc5145d070c227484ef200bb416bdfd67941131954af50f",
-            ),
-            Pin(
-                "channels_redis.pubsub:RedisPubSubLoopLayer._get_shard",
-                "(self, channel_or_group_name)",
-                "9c655ee12ccbc91e05f5b3daf106fee0b5484fea3c64b26f200964d757fef2a9",
-            ),
-            Pin(
-                "channels_redis.pubsub:RedisSingleShardConnection.__init__",
-                "(self, host, channel_layer)",
-                "9c8f408acb4c2d7be515e280121eecbc51322b451f0a0c0992871518436bf3e7",
-            ),
-            Pin(
-                "channels_redis.pubsub:RedisSingleShardConnection._ensure_redis",
-                "(self)",
-                "ba228d3cee7116dcb07e59698f384ca9c24a1a4d3b9b542ad84a15168e3816b2",
-            ),
-            Pin(
-                "channels_redis.pubsub:RedisSingleShardConnection.publish",
-                "(self, channel, message)",
-                "5a18093dbcb440f569f9c0315b94f34bc473319f653b54953c43128c69148d76",
             ),
             Pin(
                 "channels_redis.pubsub:RedisSingleShardConnection._receive_message",
