@@ -642,7 +642,7 @@ class DeskstreamApplication(Application[UUID]):
                 return None
             if isinstance(outcome, BaseException):
                 raise outcome
-            metrics.COMMANDS.labels(cls.__name__).inc()
+            metrics.child(metrics.COMMANDS, cls.__name__).inc()
             return CommandResult(aggregate_id, version, outcome[-1].notification.id)
         finally:
             if not handed_over:
@@ -684,7 +684,7 @@ class DeskstreamApplication(Application[UUID]):
             recordings = self._committer.submit(pending)
         else:
             recordings = self.save(*pending)
-        metrics.COMMANDS.labels(type(aggregate).__name__).inc()
+        metrics.child(metrics.COMMANDS, type(aggregate).__name__).inc()
         position = recordings[-1].notification.id if recordings else None
         # Stored: this object is now the aggregate at its stored version, and ours alone
         # (loads hand out copies), so the next command on it can start from here.
@@ -938,7 +938,7 @@ def _committed(
 def _count(events: Sequence[Any]) -> None:
     """Count appended events by type (``deskstream_events_appended_total``)."""
     for event in events:
-        metrics.EVENTS.labels(type(event).__qualname__).inc()
+        metrics.child(metrics.EVENTS, type(event).__qualname__).inc()
 
 
 def _expect(aggregate: Aggregate, expected_version: int | None) -> None:

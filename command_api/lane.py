@@ -91,6 +91,8 @@ VERIFIED: dict[str, tuple[str, ...]] = {
 # alone, picks it for ``application/json`` (no parameters: ``indent`` would change the
 # body). Any other, and any query string (``?format=``), goes to Django, which negotiates.
 _ACCEPTED = frozenset([b"*/*", b"application/json"])
+# The Host headers whose verdict the lane keeps (the same few on every request).
+_HOST_VERDICTS = 64
 
 
 class MessageLane:
@@ -120,6 +122,7 @@ class MessageLane:
         self.enabled = enabled and _lane_allowed(view)
         self._limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         self._hosts = _allowed_hosts()
+        self._host_verdicts: dict[bytes, bool] = {}  # Host header -> allowed (_host_allowed)
         self._security_headers = _encoded(_security_headers())
         self._view_headers = _encoded({**_view_headers(view), "Allow": route.allow})
         self._server_error = _server_error()
@@ -226,8 +229,14 @@ class MessageLane:
         host = headers.get(b"host")
         if host is None:
             return False
-        domain, _ = split_domain_port(host.decode("latin-1"))
-        return bool(domain) and validate_host(domain, self._hosts)
+        verdict = self._host_verdicts.get(host)
+        if verdict is None:
+            domain, _ = split_domain_port(host.decode("latin-1"))
+            verdict = bool(domain) and validate_host(domain, self._hosts)
+            if len(self._host_verdicts) >= _HOST_VERDICTS:
+                self._host_verdicts.clear()  # a client making up hosts gains nothing
+            self._host_verdicts[host] = verdict
+        return verdict
 
 
 def _rate_limited(user: str, ip: str | None) -> _Answer | None:

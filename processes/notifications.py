@@ -116,17 +116,20 @@ def sweep(enqueue: Enqueue, *, at: Any = None, batch: int = SWEEP_BATCH) -> int:
     return total
 
 
-def _user(user_id: str) -> User | None:
-    pk = parse_natural(user_id)
-    if pk is None:
-        return None
-    return User.objects.filter(pk=pk).first()
+def _users(*user_ids: str | None) -> dict[str, User]:
+    """The users these ids name, by the id as given, in one query (ids that name no user,
+    or are not user ids at all, are left out)."""
+    pks = {uid: pk for uid in user_ids if uid and (pk := parse_natural(uid)) is not None}
+    found = User.objects.in_bulk(set(pks.values())) if pks else {}
+    return {uid: found[pk] for uid, pk in pks.items() if pk in found}
 
 
-def _name(user_id: str | None) -> str:
+def _name(users: dict[str, User], user_id: str | None) -> str:
+    """The display name of ``user_id`` (from ``_users``): "" for none, the system's name
+    for an id that names no user."""
     if not user_id:
         return ""
-    user = _user(user_id)
+    user = users.get(user_id)
     return user.display_name if user else SYSTEM_NAME
 
 
@@ -139,24 +142,26 @@ def _label(status: str) -> str:
 
 def compose(row: outbox.OutboxRow) -> OutgoingEmail | None:
     """The finished e-mail of an outbox row, in the kind's current template."""
-    recipient = _user(row.recipient_id)
+    payload = row.payload
+    # The recipient and the people the e-mail names, read at once (they are often the same).
+    users = _users(row.recipient_id, payload.get("customer_id"), payload.get("actor_id"))
+    recipient = users.get(row.recipient_id)
     if recipient is None or not recipient.is_active or not recipient.email:
         return None
-    payload = row.payload
     ticket_id = str(row.ticket_id)
     values = {
         "site_name": settings.SITE_NAME,
         "recipient_name": recipient.display_name,
-        "customer_name": _name(payload.get("customer_id")),
+        "customer_name": _name(users, payload.get("customer_id")),
         "ticket_subject": str(payload.get("ticket_subject", "")),
         "ticket_id": ticket_id,
         "ticket_url": f"{settings.PUBLIC_URL}/tickets/{ticket_id}",
         "status": _label(str(payload.get("to_status", ""))),
         "previous_status": _label(str(payload.get("from_status", ""))),
-        "author_name": _name(payload.get("actor_id")),
+        "author_name": _name(users, payload.get("actor_id")),
         "message_excerpt": str(payload.get("excerpt", "")),
         "agent_name": recipient.display_name,
-        "assigned_by": _name(payload.get("actor_id")),
+        "assigned_by": _name(users, payload.get("actor_id")),
     }
     parts, _ = stored_template(row.kind)
     rendered = templates.render(row.kind, parts, values)

@@ -171,7 +171,9 @@ class ProjectionRunner:
 
         A batch is opened only once the source says there may be events after the position
         the last batch left (``wait`` returns at once then), not to find out that there are
-        none: an empty batch is a transaction and a position lock for nothing. The position
+        none: an empty batch is a transaction and a position lock for nothing. On a shared
+        log reader, a ``wait`` that ran out is asked again (``ready``) rather than followed
+        by a batch: idle projectors open no batch at all. The position
         it waits from can be stale (another instance, a rebuild's swap) only by being
         behind, and then ``wait`` returns at once and the next batch reads from the locked
         position as always. Batches start at least ``interval`` apart (unless the last one
@@ -182,6 +184,8 @@ class ProjectionRunner:
             self.source.wait(self.seen, idle_timeout)
             if stop.is_set():
                 break
+            if isinstance(self.source, _SharedSource) and not self.source.ready(self.seen):
+                continue  # the wait ran out with nothing after ``seen``: no empty batch
             delay = next_batch - time.monotonic()
             if delay > 0 and stop.wait(delay):
                 break
@@ -335,9 +339,20 @@ class SharedLog:
 
     def _wait(self, after: int, timeout: float) -> None:
         with self._cond:
-            if self._start is not None and (after < self._start or after < self._end):
+            if self._start is not None and self._holds_after(after):
                 return  # there is something after ``after`` to read already
             self._cond.wait(timeout)
+
+    def _ready(self, after: int) -> bool:
+        """Whether a batch from ``after`` may find events: False only when the reader has
+        read the log up to ``after`` and found nothing after it (a runner's read would then
+        be answered from the window, empty). Before the reader starts: True."""
+        with self._cond:
+            return self._start is None or self._holds_after(after)
+
+    def _holds_after(self, after: int) -> bool:
+        assert self._start is not None
+        return after < self._start or after < self._end
 
 
 class _SharedSource:
@@ -357,6 +372,9 @@ class _SharedSource:
 
     def wait(self, after: int, timeout: float) -> None:
         self._log._wait(after, timeout)  # the reader alone listens for new events
+
+    def ready(self, after: int) -> bool:
+        return self._log._ready(after)
 
     def close(self) -> None:
         pass

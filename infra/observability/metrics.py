@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -96,6 +96,22 @@ SOURCE_ERRORS = Counter(
     "Scrape-time gauges that could not be read, by source.",
     ["source"],
 )
+
+_Labelled = TypeVar("_Labelled", Counter, Histogram)
+_children: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+
+def child(metric: _Labelled, *values: str) -> _Labelled:
+    """``metric.labels(*values)``, kept once made: the hot paths (every request, command
+    and appended event) count without ``labels()``' lock, string conversion and checks
+    each time. Label values must come from a bounded set (routes, methods, statuses, type
+    names), as they must for Prometheus anyway; nothing here removes a child."""
+    key = (metric, values)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*values)
+    return found
+
 
 Source = Callable[[], Iterable[GaugeMetricFamily]]
 _sources: dict[str, Source] = {}

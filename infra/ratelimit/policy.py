@@ -98,5 +98,5 @@ def check(scope: str, user: str | None, ip: str | None) -> int | None:
     over = [w for w in waits if w is not None]
     if not over:
         return None
-    metrics.RATE_LIMITED.labels(scope).inc()
+    metrics.child(metrics.RATE_LIMITED, scope).inc()
     return max(over)

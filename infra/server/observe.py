@@ -66,20 +66,22 @@ class RequestContext:
         ]
         started = time.perf_counter()
         status = [0]
+        method = scope.get("method", "GET")
+        if method not in METHODS:
+            method = "other"  # a label per made-up method would be a time series each
+        route = route_of(scope.get("path", "/"))
 
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
                 message["headers"] = [*message.get("headers", ()), *ids]
-                metrics.HTTP_LATENCY.labels(route, method).observe(time.perf_counter() - started)
+                latency = metrics.child(metrics.HTTP_LATENCY, route, method)
+                latency.observe(time.perf_counter() - started)
             await send(message)
 
-        method = scope.get("method", "GET")
-        if method not in METHODS:
-            method = "other"  # a label per made-up method would be a time series each
-        route = route_of(scope.get("path", "/"))
-        with context.bound(request=request_id, correlation=correlation_id):
-            try:
-                await self.app(scope, receive, send_with_ids)
-            finally:
-                metrics.HTTP_REQUESTS.labels(route, method, str(status[0] or 500)).inc()
+        tokens = context.bind(request=request_id, correlation=correlation_id)
+        try:
+            await self.app(scope, receive, send_with_ids)
+        finally:
+            context.unbind(tokens)
+            metrics.child(metrics.HTTP_REQUESTS, route, method, str(status[0] or 500)).inc()

@@ -497,3 +497,49 @@ def test_the_outbox_endpoint_shows_what_was_sent(
     assert admin.get("/api/outbox/..%2F..%2Fetc%2Fpasswd").status_code == 404
     assert admin.get("/api/outbox/missing.eml").status_code == 404
     assert admin.get("/api/outbox?limit=0").status_code == 400
+
+
+def test_an_e_mail_names_its_people_from_one_read_of_them(
+    story: dict[str, Any], django_assert_num_queries: Any
+) -> None:
+    """``compose`` reads the recipient and the people it names in one query: the same
+    names as reading each (a user's display name, nothing for no id, the system's name for
+    an id that names no user), and no e-mail for a missing or inactive recipient."""
+    from processes import notifications as delivery
+    from processes.notifications import SYSTEM_NAME
+
+    customer, ada = story["customer"], story["ada"]
+
+    def row(recipient: str, **payload: str) -> outbox.OutboxRow:
+        return outbox.OutboxRow(
+            1, UUID(int=1), 1, recipient, "status_changed", story["ticket"], payload, 0
+        )
+
+    cases = [
+        (
+            {"customer_id": str(customer.pk), "actor_id": str(ada.pk)},
+            "Maria Garcia",
+            "Ada Lovelace",
+        ),
+        (
+            {"customer_id": str(customer.pk), "actor_id": str(customer.pk)},
+            "Maria Garcia",
+            "Maria Garcia",
+        ),
+        ({"customer_id": str(customer.pk), "actor_id": "999999999"}, "Maria Garcia", SYSTEM_NAME),
+        ({"customer_id": "", "actor_id": "automation"}, "", SYSTEM_NAME),
+        ({}, "", ""),
+    ]
+    for payload, customer_name, actor_name in cases:
+        with django_assert_num_queries(2):  # the people, then the kind's template
+            email = delivery.compose(row(str(ada.pk), **payload))
+        assert email is not None
+        assert email.to_name == "Ada Lovelace"
+        names = delivery._users(str(ada.pk), payload.get("customer_id"), payload.get("actor_id"))
+        assert delivery._name(names, payload.get("customer_id")) == customer_name
+        assert delivery._name(names, payload.get("actor_id")) == actor_name
+    assert delivery.compose(row("999999999", actor_id=str(ada.pk))) is None
+    assert delivery.compose(row("", actor_id=str(ada.pk))) is None
+    ada.is_active = False
+    ada.save()
+    assert delivery.compose(row(str(ada.pk), actor_id=str(customer.pk))) is None

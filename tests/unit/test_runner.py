@@ -195,6 +195,46 @@ def test_batches_start_an_interval_apart_and_take_what_came_meanwhile() -> None:
     assert len(store.batches) <= elapsed / 0.05 + 2
 
 
+class OpeningStore(FakeProjectionStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened = 0  # batches opened, empty ones included
+
+    @contextmanager
+    def batch(self) -> Iterator[FakeBatch]:
+        self.opened += 1
+        with super().batch() as batch:
+            yield batch
+
+
+def test_an_idle_runner_on_a_shared_log_opens_no_batch_until_an_event_comes() -> None:
+    log = GrowingLog(20)
+    log.grow(10)
+    shared = SharedLog(log, batch_size=100)
+    store = OpeningStore()
+    runner = ProjectionRunner(shared.source(), store)
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=shared.follow, args=(stop,), kwargs={"idle_timeout": 0.01}),
+        threading.Thread(target=runner.run, args=(stop,), kwargs={"idle_timeout": 0.01}),
+    ]
+    for t in threads:
+        t.start()
+    try:
+        wait_until(lambda: store.position() == 10)
+        opened = store.opened
+        time.sleep(0.3)  # thirty waits run out: no batch for nothing
+        assert store.opened == opened
+        log.grow(20)
+        wait_until(lambda: store.position() == 20)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(5)
+    assert store.applied == list(range(1, 21))
+    assert store.opened <= opened + 2
+
+
 def test_a_stream_runner_redelivered_after_a_crash_applies_each_event_once() -> None:
     """A crash between the store's commit and the source's: the events come again, and the
     store drops them by (aggregate id, version); nothing is skipped."""
