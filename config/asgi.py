@@ -9,6 +9,7 @@ tables, and the in-memory channel layer only reaches sockets of its own process.
 the processes sharing it elect one to publish (ADR 0044): the others wait for the lock.
 """
 
+import gc
 import os
 import threading
 
@@ -53,3 +54,9 @@ if settings.PROJECTORS_IN_PROCESS:
     bootstrap.start_in_process(threading.Event())
 elif settings.PUSH_IN_PROCESS:
     bootstrap.start_push_in_process(threading.Event())
+
+# Everything imported and built so far lives as long as the process: out of the collector's
+# sight (gc.freeze), a full collection no longer walks the ~250,000 objects of the loaded
+# project on the event loop (150-210 ms each, measured), only what requests make.
+gc.collect()
+gc.freeze()
