@@ -224,7 +224,7 @@ class System:
         _binary, *args = shlex.split(self._postgres_options)
         options = [a for i, a in enumerate(args) if a != "-D" and (i == 0 or args[i - 1] != "-D")]
         pg_ctl(
-            ["-w", "-o", shlex.join(options), "-l", str(self.tmp / "postgres.log"), "start"],
+            ["-w", "-o", shlex.join(options), "-l", str(self.pgdata / "restarted.log"), "start"],
             pgdata=self.pgdata,
             user=self.system_user,
             timeout=30,
