@@ -19,20 +19,24 @@ PostgreSQL, and every PostgreSQL connection terminated while the server stays up
 Afterwards, once every projector has caught up:
 
 - every command a client saw acknowledged (201/200 with its id and version) is in the log;
-- every projection equals its rebuild from the log (``manage.py projector rebuild``);
-- every e-mail of the outbox was delivered exactly once (the SMTP server's Message-IDs: no
-  duplicate, none missing, and no row left pending);
+- every projection equals its rebuild from the log (``manage.py projector rebuild``), the
+  analytics projection on chDB too (read through its owner's socket, then rebuilt once the
+  projector process that owns it is stopped);
+- every e-mail of the outbox was delivered exactly once: each row recorded ``sent`` or
+  ``uncertain`` (its worker lost after the hand-over, ADR 0048) arrived once at the SMTP
+  server (its notification id: no duplicate, none missing), nothing else arrived, and no
+  row is left pending or held by a task;
 - the resumed WebSocket client holds exactly the event frames a fresh subscriber replaying
   from the same starting position gets.
 
 The counts (faults by kind, commands, events, frames, e-mails, mismatches) are printed.
 
-Duration and seed: ``DESKSTREAM_FAULTS_SECONDS`` (default 12: the subset ``make test`` runs,
-about a minute of wall time with start-up and checks, since the suite's time budget cannot
-afford more) and ``DESKSTREAM_FAULTS_SEED`` (default: a new one, printed; set it to replay a
-failure). ``make test-faults`` runs it for 300 seconds. Not covered here (docs/operations.md
-lists them): analytics (ClickHouse) and search on OpenSearch, and network partitions (a
-connection that hangs rather than ends).
+Duration and seed: ``DESKSTREAM_FAULTS_SECONDS`` (default 12: the subset, ``make
+faults-subset``, about two and a half minutes of wall time with start-up and checks) and
+``DESKSTREAM_FAULTS_SEED`` (default: a new one, printed; set it to replay a failure; ``make
+faults-subset`` fixes it). ``make test-faults`` runs it for 300 seconds. Not covered here
+(docs/operations.md lists them): ClickHouse as a server, search on OpenSearch, and network
+partitions (a connection that hangs rather than ends).
 """
 
 from __future__ import annotations
