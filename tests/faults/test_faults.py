@@ -254,7 +254,9 @@ class System:
                 "WHERE datname = 'faults' AND pid <> pg_backend_pid()"
             )
 
-    def wait_web(self, timeout: float = 60) -> None:
+    def wait_web(self, timeout: float = 180) -> None:
+        """Until the web server answers (generous: a start-up on two busy cores can take a
+        minute)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
