@@ -41,6 +41,7 @@ partitions (a connection that hangs rather than ends).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -337,6 +338,10 @@ def system(tmp_path: Path, restartable_broker: RestartableBroker) -> Iterator[Sy
             yield sut
         finally:
             sut.stop()
+            # A postmaster started again by a restart fault is not the one ``cleanup`` knows
+            # (it would stay running on a deleted directory): stopped here in any case.
+            with contextlib.suppress(Exception):
+                sut.stop_postgres()
     finally:
         server.cleanup()
 
