@@ -7,6 +7,7 @@ unexpected still surfaces as a 500 and is logged.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import DisallowedHost, RequestDataTooBig
@@ -18,6 +19,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from domain import attachment
 from domain import errors as domain
+from infra.unavailable import RETRY_AFTER_SECONDS, database_unavailable
+
+log = logging.getLogger(__name__)
 
 _DOMAIN_STATUS: list[tuple[type[domain.DomainError], int]] = [
     (domain.ForeignTicketError, status.HTTP_404_NOT_FOUND),
@@ -58,9 +62,28 @@ def _flatten(detail: Any) -> str:
     return str(detail)
 
 
+DATABASE_UNAVAILABLE_BODY = {
+    "error": "database_unavailable",
+    "detail": "The database cannot be reached for a moment; try again after Retry-After "
+    "seconds. A command may have been stored if the connection failed while it was "
+    "committed: send If-Match with the version you saw, and a retry cannot apply it twice.",
+}
+
+
+def database_unavailable_response() -> Response:
+    return Response(
+        DATABASE_UNAVAILABLE_BODY,
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, domain.DomainError):
         return domain_error_response(exc)
+    if database_unavailable(exc):
+        log.warning("database unavailable: %s", exc, exc_info=True)
+        return database_unavailable_response()
     if isinstance(exc, RequestDataTooBig):
         return Response(
             {"error": "body_too_large", "detail": "The request body is too large."},

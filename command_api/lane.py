@@ -43,6 +43,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
 from django.urls import get_resolver
 from rest_framework.exceptions import Throttled
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from command_api.application import Actor, DeskstreamApplication
@@ -57,6 +58,7 @@ from infra.ratelimit import policy
 from infra.ratelimit.throttles import COUNTED, MessageThrottle
 from infra.server.middleware import SyncSecurityMiddleware
 from infra.server.routing import MethodRoute
+from infra.unavailable import database_unavailable
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -214,9 +216,12 @@ class MessageLane:
             result = await self._application().try_post_message(
                 ticket_id, actor, seen_version=seen, **command
             )
-        except Exception:
+        except Exception as exc:
             # The append failed after it was sent: it may have been stored all the same, so
-            # it is not sent again; Django's path would answer this 500 too.
+            # it is not sent again. Answered as Django's path answers it: 503 while the
+            # database is unavailable, else 500.
+            if database_unavailable(exc):
+                return _rendered(exception_handler(exc, {}))
             log.exception("Internal Server Error: /api/tickets/%s/messages", ticket)
             return self._server_error
         if result is None:
@@ -248,7 +253,12 @@ def _rate_limited(user: str, ip: str | None) -> _Answer | None:
         connection.close()  # back to the pool: this thread serves no request
     if wait is None:
         return None
-    response = exception_handler(Throttled(wait), {})
+    return _rendered(exception_handler(Throttled(wait), {}))
+
+
+def _rendered(response: Response | None) -> _Answer:
+    """The exception handler's answer as the view would send it: its body rendered as
+    ``JSONRenderer`` does, its headers (``Retry-After``) with it."""
     assert response is not None
     answer = _Answer.json(response.status_code, response.data)
     return _Answer(

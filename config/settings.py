@@ -316,6 +316,9 @@ OUTBOX_SWEEP_INTERVAL = float(os.environ.get("DESKSTREAM_OUTBOX_SWEEP_INTERVAL",
 # Seconds an enqueued e-mail's row is left to its task before the sweep enqueues it again.
 OUTBOX_ENQUEUE_GRACE = float(os.environ.get("DESKSTREAM_OUTBOX_ENQUEUE_GRACE", "60"))
 EMAIL_MAX_ATTEMPTS = int(os.environ.get("DESKSTREAM_EMAIL_MAX_ATTEMPTS", "5"))
+# Seconds a task holds an outbox row it claimed; a claim not settled by then is settled by
+# the sweep (pending again, or "uncertain" if the message had been handed over).
+OUTBOX_LEASE = float(os.environ.get("DESKSTREAM_OUTBOX_LEASE", "120"))
 # An e-mail for an event older than this when projected is skipped (first run over history).
 EMAIL_MAX_AGE_HOURS = float(os.environ.get("DESKSTREAM_EMAIL_MAX_AGE_HOURS", "24"))
 SMTP_HOST = os.environ.get("DESKSTREAM_SMTP_HOST", "")

@@ -4,33 +4,41 @@ sweep that re-enqueues what was lost.
 The notification projector (``projections.notifications``) writes in-app notifications and
 outbox rows through ``infra.postgres.notifications``; after each batch commits, the new
 outbox rows are enqueued as Celery tasks (``enqueue_each``, with the task the composition
-root hands in). A task (``deliver``) locks its row, renders the kind's template
-(``infra.email``) with names from ``infra.auth``, sends it through the configured
-``EmailSender`` (the local outbox and/or SMTP) and marks it sent. The row stays locked while
-it is sent, so two tasks for one row never both send it; a worker that dies after the SMTP
-server accepted the message but before the commit leaves the row pending, and the retry sends
-it again (at least once across such a crash, see docs/notifications.md). The sweep
-re-enqueues rows that were never enqueued (a crash after the commit) or whose attempt failed,
-with backoff.
+root hands in). A task (``deliver``) claims its row (committed at once, under a lease),
+renders the kind's template (``infra.email``) with names from ``infra.auth``, and sends it
+through the configured ``EmailSender`` (the local outbox and/or SMTP), which calls back right
+before the step that cannot be taken back (the end of the SMTP data): the row is then
+recorded ``handed_over``, committed, before that step is taken. So no e-mail is ever sent
+twice, whatever dies when: a task lost before the hand-over leaves a claimed row that the
+sweep makes pending again once its lease ran out (the server never had the message), one
+lost after it leaves a row the sweep settles as ``uncertain`` and never sends again (at most
+once there; docs/notifications.md, ADR 0048). The sweep also re-enqueues rows that were never
+enqueued (a crash after the commit) or whose attempt failed, with backoff.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection
 
 from domain.lifecycle import Status
 from domain.numbers import parse_natural
 from infra.auth.models import User
 from infra.email import templates
 from infra.email.models import stored_template
-from infra.email.ports import EmailRejectedError, EmailSender, OutgoingEmail
+from infra.email.ports import (
+    EmailDeferredError,
+    EmailRejectedError,
+    EmailSender,
+    OutgoingEmail,
+)
 from infra.postgres import notifications as outbox
 from infra.postgres.notifications import PostgresNotificationsState
 
@@ -69,33 +77,73 @@ def notifications_state(
 
 
 # ------------------------------------------------------------------------------ delivery
+class ClaimLostError(Exception):
+    """The row's lease ran out before the hand-over and the sweep took it back: this task
+    must not hand its message over."""
+
+
 def deliver(outbox_id: int, sender: EmailSender) -> str:
-    """Send one outbox row's e-mail at most once; returns what happened."""
-    with transaction.atomic():
-        row = outbox.claim(outbox_id)  # locked until this transaction ends
-        if row is None:
-            return "not_pending"  # sent, given up, or another task is sending it now
+    """Send one outbox row's e-mail, never twice; returns what happened. Call it outside any
+    transaction: the claim and the hand-over are each committed at once."""
+    row = outbox.claim(outbox_id, lease=timedelta(seconds=settings.OUTBOX_LEASE))
+    if row is None:
+        return "not_pending"  # sent, given up, or another task holds it now
+    handed = False
+
+    def hand_over() -> None:
+        nonlocal handed
+        if not outbox.hand_over(row):
+            raise ClaimLostError
+        handed = True
+
+    try:
+        email = compose(row)
+        if email is None:
+            outbox.mark_skipped(row, "no active recipient with an e-mail address")
+            return "skipped"
+        sender.send(email, hand_over)
+    except ClaimLostError:
+        log.warning("e-mail %s: the claim's lease ran out before the hand-over", row.id)
+        return "claim_lost"
+    except EmailRejectedError as err:
+        outbox.mark_failed(row, str(err), retry_in=None)
+        log.warning("e-mail %s rejected: %s", row.id, err)
+        return "failed"
+    except Exception as err:
+        if handed and not isinstance(err, EmailDeferredError):
+            # The server may have it: never sent again (at most once across this).
+            outbox.mark_uncertain(row, f"{type(err).__name__}: {err}")
+            log.warning("e-mail %s: outcome unknown after the hand-over", row.id, exc_info=True)
+            return "uncertain"
+        give_up = row.attempts >= settings.EMAIL_MAX_ATTEMPTS
+        retry_in = (
+            None if give_up else min(timedelta(seconds=30 * 2 ** (row.attempts - 1)), MAX_BACKOFF)
+        )
+        outbox.mark_failed(row, f"{type(err).__name__}: {err}", retry_in=retry_in)
+        log.warning("e-mail %s attempt %s failed", row.id, row.attempts, exc_info=True)
+        return "failed" if give_up else "retry"
+    _record_sent(row)
+    return "sent"
+
+
+SENT_MARK_TRIES = 8
+
+
+def _record_sent(row: outbox.OutboxRow) -> None:
+    """Mark the row sent, through a dropped connection or a database restart (a row left
+    ``handed_over`` would be settled as ``uncertain``: never sent twice, but reported so)."""
+    delay = 0.25
+    for attempt in range(SENT_MARK_TRIES):
         try:
-            email = compose(row)
-            if email is None:
-                outbox.mark_skipped(row.id, "no active recipient with an e-mail address")
-                return "skipped"
-            sender.send(email)
-        except EmailRejectedError as err:
-            outbox.mark_failed(row.id, str(err), retry_in=None)
-            log.warning("e-mail %s rejected: %s", row.id, err)
-            return "failed"
-        except Exception as err:
-            attempts = row.attempts + 1
-            give_up = attempts >= settings.EMAIL_MAX_ATTEMPTS
-            retry_in = (
-                None if give_up else min(timedelta(seconds=30 * 2 ** (attempts - 1)), MAX_BACKOFF)
-            )
-            outbox.mark_failed(row.id, f"{type(err).__name__}: {err}", retry_in=retry_in)
-            log.warning("e-mail %s attempt %s failed", row.id, attempts, exc_info=True)
-            return "failed" if give_up else "retry"
-        outbox.mark_sent(row.id)
-        return "sent"
+            outbox.mark_sent(row)
+            return
+        except DatabaseError:
+            if attempt == SENT_MARK_TRIES - 1:
+                raise
+            log.warning("e-mail %s: recording it sent failed; retrying", row.id, exc_info=True)
+            connection.close()  # a broken connection is never replaced otherwise
+            time.sleep(delay)
+            delay = min(delay * 2, 4.0)
 
 
 SWEEP_BATCH = 500

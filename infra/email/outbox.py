@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-from infra.email.ports import OutgoingEmail
+from infra.email.ports import HandOver, OutgoingEmail, no_hand_over
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}\.eml$")
@@ -42,7 +42,8 @@ class FileOutboxEmailSender:
     def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory)
 
-    def send(self, email_: OutgoingEmail) -> str:
+    def send(self, email_: OutgoingEmail, hand_over: HandOver = no_hand_over) -> str:
+        # Idempotent by Message-ID (a message stored again replaces its file): no hand-over.
         self.directory.mkdir(parents=True, exist_ok=True)
         data = email_.as_mime().as_bytes()
         name = file_name(email_.message_id)

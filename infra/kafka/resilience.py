@@ -16,20 +16,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
 from django import db
-from eventsourcing import persistence
 from kafka import errors as kafka_errors
+
+from infra.unavailable import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
 TRANSIENT: tuple[type[BaseException], ...] = (
-    db.OperationalError,  # Django's: a dropped connection, PostgreSQL restarting or full
-    db.InterfaceError,  # Django's: a connection already closed under it
-    psycopg.OperationalError,  # the LISTEN connection; psycopg_pool.PoolTimeout is one too
-    psycopg.InterfaceError,
-    persistence.OperationalError,  # the event store's reads (its own pool)
-    persistence.InterfaceError,
+    *DATABASE_UNAVAILABLE,  # PostgreSQL away, restarting, or a pool out of connections
     kafka_errors.KafkaError,  # NoBrokersAvailable, KafkaTimeoutError, KafkaConnectionError, ...
     ConnectionError,
     TimeoutError,

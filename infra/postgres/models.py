@@ -207,14 +207,19 @@ class NotificationReadRecord(models.Model):
 
 class NotificationOutboxRecord(models.Model):
     """One e-mail to send: inserted with the projector's position (exactly once per
-    (position, recipient, kind)), sent by a Celery task that locks the row and sends only
-    while it is pending. Never rebuilt: a rebuild must not send anything again."""
+    (position, recipient, kind)), sent by a Celery task that claims the row (committed,
+    under a lease) and records the hand-over before the SMTP server can have the message,
+    so it is never sent twice (docs/notifications.md). Never rebuilt: a rebuild must not
+    send anything again."""
 
     class Status(models.TextChoices):
-        PENDING = "pending"
+        PENDING = "pending"  # to send, or to retry when available_at comes
+        CLAIMED = "claimed"  # a task has it until lease_until; nothing handed over yet
+        HANDED_OVER = "handed_over"  # its end of data is being written; no answer recorded
         SENT = "sent"
         FAILED = "failed"  # gave up after the last attempt
         SKIPPED = "skipped"  # nothing to send (no address, inactive user)
+        UNCERTAIN = "uncertain"  # its task was lost after the hand-over: not sent again
 
     id = models.BigAutoField(primary_key=True)
     notification_id = models.UUIDField(unique=True)
@@ -229,6 +234,8 @@ class NotificationOutboxRecord(models.Model):
     available_at = models.DateTimeField()  # the sweep may (re-)enqueue it from then on
     sent_at = models.DateTimeField(null=True)
     last_error = models.TextField(default="")
+    claim = models.UUIDField(null=True)  # the attempt that holds (or last held) the row
+    lease_until = models.DateTimeField(null=True)  # a claim not settled by then is settled
 
     class Meta:
         db_table = "notification_outbox"
@@ -242,7 +249,12 @@ class NotificationOutboxRecord(models.Model):
                 fields=["available_at"],
                 name="notification_outbox_due",
                 condition=models.Q(status="pending"),
-            )
+            ),
+            models.Index(
+                fields=["lease_until"],
+                name="notification_outbox_claimed",
+                condition=models.Q(status__in=["claimed", "handed_over"]),
+            ),
         ]
 
     def __str__(self) -> str:

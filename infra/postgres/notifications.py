@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -178,19 +178,44 @@ class OutboxRow:
     ticket_id: UUID
     payload: dict[str, Any]
     attempts: int
+    claim: UUID | None = None
 
 
 _ROW = "id, notification_id, position, recipient_id, kind, ticket_id, payload, attempts"
 
 
-def claim(outbox_id: int) -> OutboxRow | None:
-    """Lock a pending row for the current transaction; None if it is not pending any more
-    (sent, given up) or another task holds it right now. Call inside ``transaction.atomic``."""
+_ROW = "id, notification_id, position, recipient_id, kind, ticket_id, payload, attempts"
+
+
+class OutboxStatus:
+    """A row's ``status``: ``pending`` (to send, or retry when ``available_at`` comes),
+    ``claimed`` (a task took it, nothing handed over yet), ``handed_over`` (its end of data
+    is being written to the SMTP server, the answer not recorded yet), then ``sent``,
+    ``failed`` (given up), ``skipped`` or ``uncertain`` (the task died, or lost its
+    connection, after the hand-over: the message may have arrived and is not sent again)."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    HANDED_OVER = "handed_over"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UNCERTAIN = "uncertain"
+
+
+_ROW = "id, notification_id, position, recipient_id, kind, ticket_id, payload, attempts, claim"
+
+
+def claim(outbox_id: int, *, lease: timedelta) -> OutboxRow | None:
+    """Take a pending row for one attempt, committed at once (call it outside any
+    transaction): ``claimed`` under a new claim id until ``lease`` has passed. None if it is
+    not pending (sent, given up, or another task holds it)."""
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT {_ROW} FROM {OUTBOX} WHERE id = %s AND status = 'pending' "  # noqa: S608
-            "FOR UPDATE SKIP LOCKED",
-            [outbox_id],
+            f"UPDATE {OUTBOX} SET status = 'claimed', attempts = attempts + 1, claim = %s, "  # noqa: S608
+            "lease_until = clock_timestamp() + %s * interval '1 second' "
+            f"WHERE id = %s AND status = 'pending' RETURNING {_ROW}",
+            [uuid4(), lease.total_seconds(), outbox_id],
         )
         row = cur.fetchone()
     if row is None:
@@ -201,45 +226,93 @@ def claim(outbox_id: int) -> OutboxRow | None:
     return OutboxRow(*values)
 
 
-def mark_sent(outbox_id: int) -> None:
-    _finish(outbox_id, "sent", "", sent=True)
-
-
-def mark_skipped(outbox_id: int, reason: str) -> None:
-    _finish(outbox_id, "skipped", reason, sent=False)
-
-
-def _finish(outbox_id: int, status: str, error: str, *, sent: bool) -> None:
+def hand_over(row: OutboxRow) -> bool:
+    """Record that the message is about to be handed over (``claimed`` -> ``handed_over``),
+    if the claim is still this one's (its lease may have run out and the row gone to
+    another task): committed before the step that cannot be taken back."""
     with connection.cursor() as cur:
         cur.execute(
-            f"UPDATE {OUTBOX} SET status = %s, attempts = attempts + 1, last_error = %s, "  # noqa: S608
-            "sent_at = CASE WHEN %s THEN clock_timestamp() ELSE NULL END WHERE id = %s",
-            [status, error[:2000], sent, outbox_id],
+            f"UPDATE {OUTBOX} SET status = 'handed_over' "  # noqa: S608
+            "WHERE id = %s AND claim = %s AND status = 'claimed'",
+            [row.id, row.claim],
+        )
+        return bool(cur.rowcount)
+
+
+def mark_sent(row: OutboxRow) -> bool:
+    """The server accepted it (also after the row was given up as ``uncertain``: now it is
+    known). False if the claim is not this one's any more."""
+    with connection.cursor() as cur:
+        cur.execute(
+            f"UPDATE {OUTBOX} SET status = 'sent', last_error = '', lease_until = NULL, "  # noqa: S608
+            "sent_at = clock_timestamp() WHERE id = %s AND claim = %s "
+            "AND status IN ('claimed', 'handed_over', 'uncertain')",
+            [row.id, row.claim],
+        )
+        return bool(cur.rowcount)
+
+
+def mark_skipped(row: OutboxRow, reason: str) -> None:
+    _finish(row, "skipped", reason)
+
+
+def mark_uncertain(row: OutboxRow, reason: str) -> None:
+    _finish(row, "uncertain", reason)
+
+
+def _finish(row: OutboxRow, status: str, error: str) -> None:
+    with connection.cursor() as cur:
+        cur.execute(
+            f"UPDATE {OUTBOX} SET status = %s, last_error = %s, lease_until = NULL "  # noqa: S608
+            "WHERE id = %s AND claim = %s AND status IN ('claimed', 'handed_over')",
+            [status, error[:2000], row.id, row.claim],
         )
 
 
-def mark_failed(outbox_id: int, error: str, *, retry_in: timedelta | None) -> None:
-    """Count a failed attempt: try again after ``retry_in`` (the sweep), or give up (None)."""
+def mark_failed(row: OutboxRow, error: str, *, retry_in: timedelta | None) -> None:
+    """Count a failed attempt (nothing was delivered): pending again, for the sweep after
+    ``retry_in``, or given up (None)."""
     with connection.cursor() as cur:
         if retry_in is None:
             cur.execute(
-                f"UPDATE {OUTBOX} SET status = 'failed', attempts = attempts + 1, "  # noqa: S608
-                "last_error = %s WHERE id = %s",
-                [error[:2000], outbox_id],
+                f"UPDATE {OUTBOX} SET status = 'failed', last_error = %s, lease_until = NULL "  # noqa: S608
+                "WHERE id = %s AND claim = %s AND status IN ('claimed', 'handed_over')",
+                [error[:2000], row.id, row.claim],
             )
         else:
             cur.execute(
-                f"UPDATE {OUTBOX} SET attempts = attempts + 1, last_error = %s, "  # noqa: S608
-                "available_at = clock_timestamp() + %s * interval '1 second' WHERE id = %s",
-                [error[:2000], retry_in.total_seconds(), outbox_id],
+                f"UPDATE {OUTBOX} SET status = 'pending', last_error = %s, lease_until = NULL, "  # noqa: S608
+                "available_at = clock_timestamp() + %s * interval '1 second' "
+                "WHERE id = %s AND claim = %s AND status IN ('claimed', 'handed_over')",
+                [error[:2000], retry_in.total_seconds(), row.id, row.claim],
             )
+
+
+LOST_BEFORE = "the sending task was lost before it handed the message over"
+LOST_AFTER = "the sending task was lost after it handed the message over; not sent again"
 
 
 def due(*, at: datetime | None = None, limit: int = 500) -> list[int]:
     """Pending rows whose time has come: never enqueued (a crash after the commit), or
     failed and waiting for their next attempt. Pushes each one's ``available_at`` forward
-    by the grace period, so sweeps that overlap do not enqueue a row many times."""
+    by the grace period, so sweeps that overlap do not enqueue a row many times.
+
+    First, claims whose lease ran out (their task died or hangs) are settled: one that had
+    not handed its message over is pending again (due now; given up after the last
+    attempt), one that had is ``uncertain``: never sent again."""
     with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            f"UPDATE {OUTBOX} SET lease_until = NULL, last_error = %s, "  # noqa: S608
+            "status = CASE WHEN attempts >= %s THEN 'failed' ELSE 'pending' END, "
+            "available_at = coalesce(%s, now()) "
+            "WHERE status = 'claimed' AND lease_until <= coalesce(%s, now())",
+            [LOST_BEFORE, settings.EMAIL_MAX_ATTEMPTS, at, at],
+        )
+        cur.execute(
+            f"UPDATE {OUTBOX} SET status = 'uncertain', lease_until = NULL, last_error = %s "  # noqa: S608
+            "WHERE status = 'handed_over' AND lease_until <= coalesce(%s, now())",
+            [LOST_AFTER, at],
+        )
         cur.execute(
             f"SELECT id FROM {OUTBOX} WHERE status = 'pending' "  # noqa: S608
             "AND available_at <= coalesce(%s, now()) ORDER BY id LIMIT %s "
@@ -256,16 +329,22 @@ def due(*, at: datetime | None = None, limit: int = 500) -> list[int]:
     return ids
 
 
+DEPTH = ("pending", "failed", "uncertain")
+
+
 def outbox_depth() -> dict[str, int]:
-    """E-mails not sent (yet), by status: ``pending`` (to send or retry) and ``failed``
-    (given up); both 0 when there are none."""
+    """E-mails not sent (yet), by status: ``pending`` (to send or retry; with those a task
+    holds right now), ``failed`` (given up) and ``uncertain`` (perhaps delivered, not sent
+    again); each 0 when there are none."""
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT status, count(*) FROM {OUTBOX} WHERE status IN ('pending', 'failed') "  # noqa: S608
-            "GROUP BY status"
+            f"SELECT CASE WHEN status IN ('claimed', 'handed_over') THEN 'pending' "  # noqa: S608
+            f"ELSE status END, count(*) FROM {OUTBOX} "
+            "WHERE status IN ('pending', 'claimed', 'handed_over', 'failed', 'uncertain') "
+            "GROUP BY 1"
         )
         found = {str(status): int(n) for status, n in cur.fetchall()}
-    return {"pending": found.get("pending", 0), "failed": found.get("failed", 0)}
+    return {status: found.get(status, 0) for status in DEPTH}
 
 
 def outbox_position(outbox_id: int) -> int | None:

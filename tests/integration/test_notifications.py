@@ -7,7 +7,6 @@ flow with a real worker on Redis and a real SMTP server.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -15,7 +14,7 @@ from uuid import UUID
 
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from command_api.application import Actor, get_application
@@ -23,7 +22,7 @@ from config import bootstrap as wiring
 from config.bootstrap import event_source, runner, store
 from domain.lifecycle import Role
 from infra.email.outbox import FileOutboxEmailSender
-from infra.email.ports import EmailRejectedError, OutgoingEmail
+from infra.email.ports import EmailRejectedError, HandOver, OutgoingEmail, no_hand_over
 from infra.postgres import notifications as outbox
 from infra.postgres.models import NotificationOutboxRecord, NotificationRecord
 from infra.postgres.notifications import PostgresNotificationsState
@@ -39,9 +38,10 @@ class Recorder:
         self.sent: list[OutgoingEmail] = []
         self.fail = fail
 
-    def send(self, email: OutgoingEmail) -> str:
+    def send(self, email: OutgoingEmail, hand_over: HandOver = no_hand_over) -> str:
         if self.fail is not None:
             raise self.fail
+        hand_over()
         self.sent.append(email)
         return email.message_id
 
@@ -227,28 +227,39 @@ def test_a_rejected_address_is_not_retried_and_a_missing_user_is_skipped(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_task_never_sends_while_another_holds_the_row(story: dict[str, Any]) -> None:
+    """A claim is committed at once and holds the row until its lease runs out; a claim
+    whose lease ran out before its hand-over is taken back and cannot hand over any more."""
     project_without_enqueue()
     row = NotificationOutboxRecord.objects.filter(ticket_id=story["ticket"]).first()
     assert row is not None
-    holding, release = threading.Event(), threading.Event()
-
-    def sending_slowly() -> None:
-        try:
-            with transaction.atomic():
-                assert outbox.claim(row.id) is not None
-                holding.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    other = threading.Thread(target=sending_slowly)
-    other.start()
-    assert holding.wait(10)
+    lease = timedelta(seconds=settings.OUTBOX_LEASE)
+    slow = outbox.claim(row.id, lease=lease)  # another task, still rendering or connecting
+    assert slow is not None
     recorder = Recorder()
     assert wiring.deliver(row.id, recorder) == "not_pending"  # the duplicate skips the row
-    release.set()
-    other.join(10)
-    assert recorder.sent == []
+    assert wiring.sweep() == 0  # the lease has not run out
+    later = timezone.now() + lease + timedelta(seconds=1)
+    assert wiring.sweep(at=later) == 4  # it has: pending again, and sent (eagerly), with the rest
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == ("sent", 2)
+    assert not outbox.hand_over(slow)  # the slow task may not hand its message over now
+    assert not outbox.mark_sent(slow)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_lost_after_the_hand_over_leaves_the_row_uncertain(story: dict[str, Any]) -> None:
+    project_without_enqueue()
+    row = NotificationOutboxRecord.objects.filter(ticket_id=story["ticket"]).first()
+    assert row is not None
+    lost = outbox.claim(row.id, lease=timedelta(seconds=settings.OUTBOX_LEASE))
+    assert lost is not None
+    assert outbox.hand_over(lost)
+    later = timezone.now() + timedelta(seconds=settings.OUTBOX_LEASE + 1)
+    assert wiring.sweep(at=later) == 3  # the story's other e-mails
+    row.refresh_from_db()
+    assert row.status == "uncertain"
+    assert wiring.deliver(row.id, Recorder()) == "not_pending"
+    assert outbox.outbox_depth()["uncertain"] >= 1
 
 
 @pytest.mark.django_db(transaction=True)
