@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('readmodels', '0016_admin_teams_and_rebuilds'),
+        ('readmodels', '0017_ticket_team'),
     ]
 
     operations = [
