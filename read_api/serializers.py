@@ -86,11 +86,12 @@ class TicketSerializer(serializers.ModelSerializer[TicketRecord]):
             "language", "assigned_agent_id", "version", "position", "created_at", "updated_at",
             "last_message_at", "resolved_at", "closed_at", "message_count",
             "sla_breaches", "sla_first_response_due", "sla_resolution_due", "attachments",
+            "satisfaction_rating", "satisfaction_comment", "satisfaction_at",
         ]  # fmt: skip
         # Not sla_breaches: customers do not get it (CustomerTicketSerializer).
         extra_kwargs = always_present(
             "tags", "assigned_agent_id", "last_message_at", "resolved_at", "closed_at",
-            "message_count",
+            "message_count", "satisfaction_rating", "satisfaction_comment", "satisfaction_at",
         )  # fmt: skip
 
     status = serializers.ChoiceField(choices=STATUSES)

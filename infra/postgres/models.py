@@ -71,6 +71,10 @@ class TicketRecord(models.Model):
     # The ticket's files (its own and its messages'), each with its scan status; see
     # projections/tickets.py for the shape.
     attachments = models.JSONField(default=list)
+    # The customer's satisfaction rating (1-5) once they gave one, its comment and time.
+    satisfaction_rating = models.SmallIntegerField(null=True)
+    satisfaction_comment = models.TextField(default="", blank=True)
+    satisfaction_at = models.DateTimeField(null=True)
 
     class Meta:
         db_table = "rm_ticket"
@@ -240,7 +244,8 @@ class NotificationOutboxRecord(models.Model):
                 fields=["available_at"],
                 name="notification_outbox_due",
                 condition=models.Q(status="pending"),
-            )
+            ),
+            models.Index(fields=["ticket_id", "position"], name="notification_outbox_ticket"),
         ]
 
     def __str__(self) -> str:
@@ -436,6 +441,9 @@ class SlaRecord(models.Model):
     breaches = ArrayField(models.CharField(max_length=32), default=list)
     first_response_due = models.DateTimeField(null=True)  # null: clock stopped short of it
     resolution_due = models.DateTimeField(null=True)
+    # The deadline each target's reminder (SlaReminderDue) was recorded for; null: none yet.
+    first_response_reminded = models.DateTimeField(null=True)
+    resolution_reminded = models.DateTimeField(null=True)
     version = models.IntegerField()
     position = models.BigIntegerField()
 
