@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from command_api.admin_audit import record
+from infra.api import StrictSerializer
 from infra.email import templates
 from infra.email.api import (
     EmailTemplateInput,
@@ -26,7 +27,6 @@ from infra.email.api import (
     require_admin,
     template_kind,
 )
-from infra.api import StrictSerializer
 from infra.email.models import EmailPreference, EmailTemplate
 
 

@@ -21,8 +21,8 @@ from domain.sla import BusinessCalendar
 from infra.automation import rules
 from infra.automation.api import (
     AssignmentSettingsSerializer,
-    SlaReminderSettingsSerializer,
     CalendarSerializer,
+    SlaReminderSettingsSerializer,
     SlaSettingsSerializer,
     TicketIntakeSerializer,
     assignment_present,

@@ -25,11 +25,10 @@ from config import bootstrap
 from infra.server import webapp
 from infra.server.routing import route
 from read_api import admin_views as read_admin
-from read_api import analytics, operations, search
+from read_api import analytics, operations, search, ticket_emails
 from read_api import auth_views as read_auth
 from read_api import email_views as read_email
 from read_api import settings_views as read_settings
-from read_api import ticket_emails
 from read_api import views as read
 
 handler400 = "command_api.errors.json_bad_request"
@@ -207,9 +206,7 @@ api: list[URLPattern] = [
     ),
     path(
         "me/email-preferences",
-        route(
-            GET=ticket_emails.EmailPreferencesView, PUT=email_views.EmailPreferencesEditView
-        ),
+        route(GET=ticket_emails.EmailPreferencesView, PUT=email_views.EmailPreferencesEditView),
         name="email-preferences",
     ),
     path(

@@ -29,6 +29,7 @@ ACTIONS = frozenset(
         "settings.assignment",
         "settings.rate_limits",
         "settings.tickets",
+        "settings.sla_reminders",
         "settings.email_template",
         "projection.rebuild_started",
     }

@@ -807,9 +807,7 @@ class Ticket(Aggregate):
         if actor.role is not Role.CUSTOMER:
             raise PermissionDeniedError("Only the ticket's customer rates it.")
         if self.status not in (Status.RESOLVED, Status.CLOSED):
-            raise ValidationError(
-                "A ticket is rated once it is resolved.", field="rating"
-            )
+            raise ValidationError("A ticket is rated once it is resolved.", field="rating")
         value = parse_rating(rating)
         text = _clean_text(comment if comment is not None else "", "comment", COMMENT_MAX,
                            required=False)  # fmt: skip
@@ -1130,8 +1128,10 @@ RATING_MIN, RATING_MAX = 1, 5
 
 
 def parse_rating(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not (
-        RATING_MIN <= value <= RATING_MAX
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or not (RATING_MIN <= value <= RATING_MAX)
     ):
         raise ValidationError(
             f"rating is a whole number from {RATING_MIN} to {RATING_MAX}.", field="rating"

@@ -30,8 +30,8 @@ from domain.numbers import parse_natural
 from infra.auth.models import User
 from infra.email import templates
 from infra.email.models import stored_template, wants_sla_emails
-from infra.email.satisfaction import rating_links
 from infra.email.ports import EmailRejectedError, EmailSender, OutgoingEmail
+from infra.email.satisfaction import rating_links
 from infra.postgres import notifications as outbox
 from infra.postgres.notifications import PostgresNotificationsState
 from infra.postgres.sla import reminder_still_due
@@ -196,7 +196,9 @@ def compose(row: outbox.OutboxRow) -> OutgoingEmail | None:
         and payload.get("to_status") == Status.RESOLVED.value
         and row.recipient_id == str(payload.get("customer_id"))
     ):
-        rendered = templates.with_rating_links(rendered, rating_links(row.ticket_id, row.recipient_id))
+        rendered = templates.with_rating_links(
+            rendered, rating_links(row.ticket_id, row.recipient_id)
+        )
     domain = settings.EMAIL_FROM.rpartition("@")[2] or "deskstream"
     return OutgoingEmail(
         to_address=recipient.email,

@@ -15,8 +15,9 @@ from rest_framework.views import APIView
 
 from infra.auth.models import User
 from infra.email.models import EmailPreference
-from infra.postgres.models import TicketRecord
-from infra.postgres.notifications import ticket_emails
+from infra.postgres.models import NotificationOutboxRecord, TicketRecord
+
+EMAILS_MAX = 200
 
 
 def require_staff(request: Request) -> None:
@@ -60,7 +61,14 @@ class TicketEmailsView(APIView):
             raise NotFound("No such ticket.") from None
         if not TicketRecord.objects.filter(id=tid).exists():
             raise NotFound("No such ticket.")
-        rows = ticket_emails(tid)
+        rows: list[dict[str, Any]] = list(
+            NotificationOutboxRecord.objects.filter(ticket_id=tid)
+            .order_by("-position", "-id")
+            .values(
+                "id", "kind", "recipient_id", "status", "attempts", "created_at", "sent_at",
+                "last_error", "position",
+            )[:EMAILS_MAX]
+        )  # fmt: skip
         pks = [int(r["recipient_id"]) for r in rows if str(r["recipient_id"]).isdigit()]
         users = {str(u.pk): u for u in User.objects.filter(pk__in=pks)}
         for row in rows:

@@ -43,9 +43,7 @@ def read_token(token: object) -> RatingGrant:
     if not isinstance(token, str) or not token or len(token) > 500:
         raise BadLinkError("The link is not valid.")
     try:
-        data = _signer().unsign_object(
-            token, max_age=settings.CSAT_LINK_DAYS * 86400
-        )
+        data = _signer().unsign_object(token, max_age=settings.CSAT_LINK_DAYS * 86400)
     except signing.SignatureExpired:
         raise BadLinkError("The link has expired.") from None
     except (signing.BadSignature, ValueError, TypeError):

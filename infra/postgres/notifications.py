@@ -275,15 +275,3 @@ def outbox_position(outbox_id: int) -> int | None:
         row = cur.fetchone()
     return int(row[0]) if row else None
 
-
-def ticket_emails(ticket_id: UUID, limit: int = 200) -> list[dict[str, Any]]:
-    """The outbox rows of one ticket, newest first (what staff see beside the thread)."""
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT id, kind, recipient_id, status, attempts, created_at, sent_at, last_error, "  # noqa: S608
-            f"position FROM {OUTBOX} WHERE ticket_id = %s ORDER BY position DESC, id DESC "
-            "LIMIT %s",
-            [ticket_id, limit],
-        )
-        names = [c[0] for c in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

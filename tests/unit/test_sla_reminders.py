@@ -186,9 +186,7 @@ def test_push_sends_the_agent_a_notification_and_the_staff_a_breach_frame() -> N
     deliveries = push.all_deliveries(envelope, facts)
     groups = {d.group: d.frame for d in deliveries}
     # Staff only: the ticket's staff group and the queue, never the ticket's public group.
-    assert set(groups) == {
-        push.ticket_staff_group(t.id), push.QUEUE, push.user_group(ADA)
-    }
+    assert set(groups) == {push.ticket_staff_group(t.id), push.QUEUE, push.user_group(ADA)}
     frame = groups[push.QUEUE]
     assert frame["kind"] == "sla_breached"
     assert frame["data"]["target"] == "resolution"
