@@ -61,14 +61,15 @@ class TicketEmailsView(APIView):
             raise NotFound("No such ticket.") from None
         if not TicketRecord.objects.filter(id=tid).exists():
             raise NotFound("No such ticket.")
-        rows: list[dict[str, Any]] = list(
-            NotificationOutboxRecord.objects.filter(ticket_id=tid)
+        rows: list[dict[str, Any]] = [
+            dict(row)
+            for row in NotificationOutboxRecord.objects.filter(ticket_id=tid)
             .order_by("-position", "-id")
             .values(
                 "id", "kind", "recipient_id", "status", "attempts", "created_at", "sent_at",
                 "last_error", "position",
             )[:EMAILS_MAX]
-        )  # fmt: skip
+        ]  # fmt: skip
         pks = [int(r["recipient_id"]) for r in rows if str(r["recipient_id"]).isdigit()]
         users = {str(u.pk): u for u in User.objects.filter(pk__in=pks)}
         for row in rows:

@@ -274,4 +274,3 @@ def outbox_position(outbox_id: int) -> int | None:
         cur.execute(f"SELECT position FROM {OUTBOX} WHERE id = %s", [outbox_id])  # noqa: S608
         row = cur.fetchone()
     return int(row[0]) if row else None
-

@@ -197,7 +197,8 @@ def test_reminder_settings_and_preferences_are_checked(api: Any) -> None:
     assert customer.put("/api/me/email-preferences", {"sla_emails": True},
                         format="json").status_code == 403  # fmt: skip
     bad = agent.put("/api/me/email-preferences", {"sla_emails": "maybe"}, format="json")
-    assert bad.status_code == 400 and "sla_emails" in bad.json()["fields"]
+    assert bad.status_code == 400
+    assert "sla_emails" in bad.json()["fields"]
 
 
 # ---------------------------------------------------------------------------- satisfaction
@@ -205,7 +206,9 @@ def rating_link(smtp: SmtpSink, to: str) -> tuple[str, str]:
     """The token and URL of the 5-star link in the resolution e-mail to ``to``."""
     for received in reversed(smtp.wait_for(1)):
         if received.rcpt_tos == (to,) and "resolved" in received.message["Subject"].lower():
-            text = received.message.get_body(("plain",)).get_content()
+            body = received.message.get_body(("plain",))
+            assert body is not None
+            text = body.get_content()
             url = re.findall(r"5 - (\S+)", text)[0]
             return parse_qs(urlsplit(url).query)["token"][0], url
     raise AssertionError("no resolution e-mail")
@@ -219,7 +222,8 @@ def test_the_customer_rates_from_the_e_mail_link_once_and_in_the_app(
     customer_api = desk["customer_api"]
     # Not before it is resolved.
     early = customer_api.post(f"/api/tickets/{tid}/satisfaction", {"rating": 5}, format="json")
-    assert early.status_code == 400 and "rating" in early.json()["fields"]
+    assert early.status_code == 400
+    assert "rating" in early.json()["fields"]
     app.post_message(tid, as_actor(ada), body="Fixed")
     app.change_status(tid, as_actor(ada), status="resolved")
     smtp.clear()
@@ -230,16 +234,19 @@ def test_the_customer_rates_from_the_e_mail_link_once_and_in_the_app(
     about = anonymous.get("/api/satisfaction/link", {"token": token}).json()
     assert (about["subject"], about["rateable"], about["rating"]) == ("Down", True, None)
     first = anonymous.post("/api/satisfaction/link", {"token": token, "rating": 5}, format="json")
-    assert first.status_code == 200 and first.json()["position"] is not None
+    assert first.status_code == 200
+    assert first.json()["position"] is not None
     replay = anonymous.post("/api/satisfaction/link", {"token": token, "rating": 5}, format="json")
-    assert replay.status_code == 200 and replay.json()["position"] is None  # idempotent
+    assert replay.status_code == 200
+    assert replay.json()["position"] is None
     rated = [e for e in app.ticket_events(tid) if isinstance(e, Ticket.SatisfactionRated)]
     assert [(e.rating, e.channel, e.actor_id) for e in rated] == [(5, "email", str(customer.pk))]
     # A changed or foreign token is refused, naming the field; so is an expired one.
     for bad in (token[:-2] + "xx", "nonsense", ""):
         answer = anonymous.post("/api/satisfaction/link", {"token": bad, "rating": 1},
                                 format="json")  # fmt: skip
-        assert answer.status_code == 400 and "token" in answer.json()["fields"], bad
+        assert answer.status_code == 400, bad
+        assert "token" in answer.json()["fields"], bad
     settings.CSAT_LINK_DAYS = -1
     expired = anonymous.post("/api/satisfaction/link", {"token": token, "rating": 1},
                              format="json")  # fmt: skip
@@ -250,7 +257,8 @@ def test_the_customer_rates_from_the_e_mail_link_once_and_in_the_app(
     assert desk["ada_api"].post(f"/api/tickets/{tid}/satisfaction", {"rating": 1},
                                 format="json").status_code == 403  # fmt: skip
     bad = customer_api.post(f"/api/tickets/{tid}/satisfaction", {"rating": 9}, format="json")
-    assert bad.status_code == 400 and "rating" in bad.json()["fields"]
+    assert bad.status_code == 400
+    assert "rating" in bad.json()["fields"]
     ok = customer_api.post(f"/api/tickets/{tid}/satisfaction",
                            {"rating": 4, "comment": "Quick, thanks"}, format="json")  # fmt: skip
     assert ok.status_code == 200

@@ -102,8 +102,9 @@ def test_satisfaction_is_the_customers_after_resolution_and_a_repeat_stores_noth
     t.rate_satisfaction(rating=4, channel="email", actor_id="c1", actor_role=Role.CUSTOMER)
     assert t.collect_events() == []
     t.rate_satisfaction(rating=2, channel="email", actor_id="c1", actor_role=Role.CUSTOMER)
-    (event,) = t.collect_events()
-    assert (event.rating, event.comment) == (2, "Quick")
+    (again,) = t.collect_events()
+    assert isinstance(again, Ticket.SatisfactionRated)
+    assert (again.rating, again.comment) == (2, "Quick")
     assert t.satisfaction == (2, "Quick")
 
 
