@@ -21,7 +21,10 @@ PRIORITIES = [p.value for p in Priority]
 AVAILABILITIES = ["online", "away", "offline"]
 # projections.notifications.KINDS (importing it would load domain.ticket, which the read side
 # never does); tests/unit/test_web_generated.py keeps the two equal.
-NOTIFICATION_KINDS = ["public_reply", "internal_note", "status_changed", "assigned", "unassigned"]
+NOTIFICATION_KINDS = [
+    "public_reply", "internal_note", "status_changed", "assigned", "unassigned", "sla_reminder",
+    "sla_breached",
+]  # fmt: skip
 
 
 def always_present(*names: str) -> dict[str, dict[str, bool]]:
