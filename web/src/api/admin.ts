@@ -229,6 +229,13 @@ export const useSaveAssignment = () =>
   useSaveSetting<AssignmentSettings>("assignment", "/api/settings/assignment");
 export const useIntake = () => useSetting<TicketIntake>("tickets", "/api/settings/tickets");
 export const useSaveIntake = () => useSaveSetting<TicketIntake>("tickets", "/api/settings/tickets");
+export interface SlaReminderSettings {
+  minutes_before: number;
+}
+export const useSlaReminders = () =>
+  useSetting<SlaReminderSettings>("sla-reminders", "/api/settings/sla-reminders");
+export const useSaveSlaReminders = () =>
+  useSaveSetting<SlaReminderSettings>("sla-reminders", "/api/settings/sla-reminders");
 export const useTemplates = () =>
   useSetting<EmailTemplate[]>("templates", "/api/settings/email-templates");
 
