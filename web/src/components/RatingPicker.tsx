@@ -1,11 +1,11 @@
 // A 1-5 satisfaction rating as a radio group (the ticket page and the e-mail link's page).
 
 export const RATING_LABELS: Record<number, string> = {
-  1: "1 – Poor",
-  2: "2 – Fair",
-  3: "3 – Good",
-  4: "4 – Very good",
-  5: "5 – Great",
+  1: "1: Poor",
+  2: "2: Fair",
+  3: "3: Good",
+  4: "4: Very good",
+  5: "5: Great",
 };
 
 export function RatingPicker({
