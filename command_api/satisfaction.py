@@ -77,7 +77,7 @@ def _grant(token: object) -> RatingGrant:
         raise ValidationError({"token": [str(err)]}) from None
     if not User.objects.filter(pk=int(grant.customer_id) if grant.customer_id.isdigit() else -1,
                                is_active=True).exists():  # fmt: skip
-        raise ValidationError({"token": ["The link's customer account is no longer active."]})
+        raise PermissionDenied("The link's customer account is no longer active.")
     return grant
 
 
@@ -88,6 +88,9 @@ class SatisfactionLinkView(APIView):
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
+    # 403: the link's customer account is deactivated; 404: the ticket is gone; 409: a
+    # concurrent change of the ticket (as for every command).
+    error_statuses = [400, 401, 403, 404, 409, 415]
 
     @extend_schema(
         parameters=[OpenApiParameter("token", OpenApiTypes.STR, required=True)],
