@@ -157,6 +157,7 @@ def test_reminders_breaches_e_mails_and_ratings_in_the_browser(
     expect(desk.get_by_test_id("assignee")).to_have_text(f"Agent: {agent.first_name}")
     desk.get_by_test_id("notification-bell").click()
     choice = desk.get_by_test_id("sla-email-choice")
+    expect(choice).to_be_enabled()  # the preference has loaded
     expect(choice).not_to_be_checked()
     choice.check()
     expect(choice).to_be_checked()

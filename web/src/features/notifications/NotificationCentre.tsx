@@ -198,16 +198,21 @@ export function NotificationCentre() {
 function SlaEmailChoice() {
   const prefs = useEmailPreferences(true);
   const save = useSaveEmailPreferences();
-  const checked = save.isPending
-    ? Boolean(save.variables?.sla_emails)
-    : Boolean(prefs.data?.sla_emails);
+  // What the user chose, shown at once (a controlled checkbox would flip back until the
+  // request settles); the server's answer replaces it.
+  const [chosen, setChosen] = useState<boolean | null>(null);
+  const checked = chosen ?? Boolean(prefs.data?.sla_emails);
   return (
     <label className="checkbox sla-email-choice">
       <input
         type="checkbox"
         checked={checked}
         disabled={prefs.isPending}
-        onChange={(e) => save.mutate({ sla_emails: e.target.checked })}
+        onChange={(e) => {
+          const value = e.target.checked;
+          setChosen(value);
+          save.mutate({ sla_emails: value }, { onError: () => setChosen(null) });
+        }}
         data-testid="sla-email-choice"
       />
       Also e-mail me SLA reminders and breaches
