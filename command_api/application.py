@@ -384,6 +384,49 @@ class DeskstreamApplication(Application[UUID]):
 
         return self._update(Ticket, ticket_id, run)
 
+    def record_sla_reminder(
+        self,
+        ticket_id: UUID,
+        actor: Actor,
+        *,
+        target: str,
+        deadline: datetime,
+        reminded_at: datetime,
+        minutes_before: int,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Record that an SLA deadline is near (idempotent per deadline: ``position`` is None
+        when nothing was stored)."""
+
+        def run(ticket: Ticket) -> None:
+            _expect(ticket, expected_version)
+            ticket.record_sla_reminder(
+                target=target,
+                deadline=deadline,
+                reminded_at=reminded_at,
+                minutes_before=minutes_before,
+                actor_id=actor.id,
+                actor_role=actor.role,
+            )
+
+        return self._update(Ticket, ticket_id, run)
+
+    def rate_satisfaction(
+        self, ticket_id: UUID, actor: Actor, *, rating: object, comment: object, channel: str
+    ) -> CommandResult:
+        """The customer's satisfaction rating (the same again stores nothing)."""
+        return self._update(
+            Ticket,
+            ticket_id,
+            lambda t: t.rate_satisfaction(
+                rating=rating,
+                comment=comment,
+                channel=channel,
+                actor_id=actor.id,
+                actor_role=actor.role,
+            ),
+        )
+
     def check_attachment(self, ticket_id: UUID, actor: Actor, **upload: Any) -> None:
         """Raise what ``upload_attachment`` would refuse, storing nothing: decided on a copy of
         the ticket, so a file is put in storage only once the upload would be accepted."""

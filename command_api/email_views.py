@@ -11,12 +11,14 @@ from typing import Any
 
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import ValidationError
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from command_api.admin_audit import record
+from infra.api import StrictSerializer
 from infra.email import templates
 from infra.email.api import (
     EmailTemplateInput,
@@ -25,7 +27,7 @@ from infra.email.api import (
     require_admin,
     template_kind,
 )
-from infra.email.models import EmailTemplate
+from infra.email.models import EmailPreference, EmailTemplate
 
 
 @extend_schema(tags=["settings"])
@@ -74,3 +76,24 @@ class EmailTemplateEditView(APIView):
 
 def _parts(presented: dict[str, Any]) -> dict[str, Any]:
     return {k: presented[k] for k in ("subject", "text_body", "html_body")}
+
+
+class EmailPreferencesInput(StrictSerializer):
+    sla_emails = serializers.BooleanField(
+        help_text="E-mail me SLA reminders and breaches of my tickets (in-app: always)."
+    )
+
+
+@extend_schema(tags=["notifications"])
+class EmailPreferencesEditView(APIView):
+    @extend_schema(request=EmailPreferencesInput, responses={200: EmailPreferencesInput})
+    def put(self, request: Request) -> Response:
+        """Choose your optional e-mails (agents and admins; customers get 403). Your own
+        data, written directly (like read marks): no ticket changes."""
+        if getattr(request.user, "role", None) not in ("agent", "admin"):
+            raise PermissionDenied("Only agents and admins have SLA e-mails.")
+        data = EmailPreferencesInput.validated(request.data)
+        EmailPreference.objects.update_or_create(
+            user_id=str(request.user.pk), defaults={"sla_emails": data["sla_emails"]}
+        )
+        return Response({"sla_emails": data["sla_emails"]})

@@ -76,7 +76,7 @@ def present_history(
     nor drafts, and read a neutral reason for automatic assignments."""
     out = []
     for event in events:
-        if isinstance(event, DRAFT_EVENTS) and not include_internal:
+        if isinstance(event, (*DRAFT_EVENTS, Ticket.SlaReminderDue)) and not include_internal:
             continue
         data = {k: v for k, v in vars(event).items() if k not in _META}
         if (

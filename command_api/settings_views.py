@@ -22,6 +22,7 @@ from infra.automation import rules
 from infra.automation.api import (
     AssignmentSettingsSerializer,
     CalendarSerializer,
+    SlaReminderSettingsSerializer,
     SlaSettingsSerializer,
     TicketIntakeSerializer,
     assignment_present,
@@ -29,15 +30,18 @@ from infra.automation.api import (
     json_object,
     parse_assignment_settings,
     parse_intake_settings,
+    parse_sla_reminder_settings,
     parse_sla_settings,
     require_admin,
     sla_present,
+    sla_reminder_present,
 )
 from infra.automation.models import (
     SINGLETON,
     AssignmentSetting,
     BusinessCalendarSetting,
     SlaPolicySetting,
+    SlaReminderSetting,
     TicketIntakeSetting,
 )
 from infra.ratelimit import policy as rate_limits
@@ -145,4 +149,25 @@ class TicketIntakeSettingsEditView(APIView):
             )
             after = intake_present()
             record(request, "settings.tickets", "settings:tickets", before, after)
+        return Response(after)
+
+
+@extend_schema(tags=["settings"])
+class SlaReminderSettingsEditView(APIView):
+    @extend_schema(
+        request=SlaReminderSettingsSerializer, responses={200: SlaReminderSettingsSerializer}
+    )
+    def put(self, request: Request) -> Response:
+        """How many minutes before a first-response or resolution deadline the assigned agent
+        is reminded (0: no reminders). Applies from the next SLA check."""
+        require_admin(request)
+        minutes = parse_sla_reminder_settings(request.data)
+        with transaction.atomic():
+            before = sla_reminder_present()
+            SlaReminderSetting.objects.update_or_create(
+                id=SINGLETON,
+                defaults={"minutes_before": minutes, "updated_by": str(request.user.pk)},
+            )
+            after = sla_reminder_present()
+            record(request, "settings.sla_reminders", "settings:sla-reminders", before, after)
         return Response(after)

@@ -331,6 +331,8 @@ EMAIL_OUTBOX_DIR = os.environ.get("DESKSTREAM_EMAIL_OUTBOX_DIR") or str(BASE_DIR
 EMAIL_FROM = os.environ.get("DESKSTREAM_EMAIL_FROM", "support@deskstream.test")
 EMAIL_FROM_NAME = os.environ.get("DESKSTREAM_EMAIL_FROM_NAME", "Deskstream")
 PUBLIC_URL = os.environ.get("DESKSTREAM_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# How long the one-click satisfaction links of a resolution e-mail work (ADR 0047).
+CSAT_LINK_DAYS = int(os.environ.get("DESKSTREAM_CSAT_LINK_DAYS", "14"))
 SITE_NAME = os.environ.get("DESKSTREAM_SITE_NAME", "Deskstream")
 
 # Attachments (docs/operations.md#attachments, ADR 0029): limits, where the encrypted files

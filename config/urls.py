@@ -16,6 +16,7 @@ from command_api import (
     auth_views,
     drafts,
     email_views,
+    satisfaction,
     settings_views,
     signin_views,
     views,
@@ -25,7 +26,7 @@ from infra.schema_view import SchemaView
 from infra.server import webapp
 from infra.server.routing import route
 from read_api import admin_views as read_admin
-from read_api import analytics, operations, search
+from read_api import analytics, operations, search, ticket_emails
 from read_api import auth_views as read_auth
 from read_api import email_views as read_email
 from read_api import settings_views as read_settings
@@ -190,6 +191,34 @@ api: list[URLPattern] = [
         "settings/email-templates/<str:kind>/preview",
         route(POST=read_email.EmailTemplatePreviewView),
         name="email-template-preview",
+    ),
+    path(
+        "tickets/<str:ticket_id>/emails",
+        route(GET=ticket_emails.TicketEmailsView),
+        name="ticket-emails",
+    ),
+    path(
+        "tickets/<str:ticket_id>/satisfaction",
+        route(POST=satisfaction.SatisfactionView),
+        name="ticket-satisfaction",
+    ),
+    path(
+        "satisfaction/link",
+        route(GET=satisfaction.SatisfactionLinkView, POST=satisfaction.SatisfactionLinkView),
+        name="satisfaction-link",
+    ),
+    path(
+        "me/email-preferences",
+        route(GET=ticket_emails.EmailPreferencesView, PUT=email_views.EmailPreferencesEditView),
+        name="email-preferences",
+    ),
+    path(
+        "settings/sla-reminders",
+        route(
+            GET=read_settings.SlaReminderSettingsView,
+            PUT=settings_views.SlaReminderSettingsEditView,
+        ),
+        name="settings-sla-reminders",
     ),
     path("outbox", route(GET=read_email.OutboxListView), name="outbox"),
     path("outbox/<str:name>", route(GET=read_email.OutboxMessageView), name="outbox-message"),

@@ -30,6 +30,7 @@ ACTIONS = frozenset(
         "settings.rate_limits",
         "settings.tickets",
         "settings.drafts",
+        "settings.sla_reminders",
         "settings.email_template",
         "projection.rebuild_started",
     }

@@ -62,6 +62,7 @@ TAG_MAX = 40
 TAGS_MAX = 20
 ATTACHMENTS_MAX = 20
 LANGUAGE_MAX = 16
+COMMENT_MAX = 2000  # a satisfaction rating's comment
 
 
 @dataclass(frozen=True)
@@ -317,6 +318,38 @@ class Ticket(Aggregate):
             ticket: Ticket = aggregate
             ticket.sla_breaches = {**ticket.sla_breaches, self.target: self.deadline}
 
+    class SlaReminderDue(Event):
+        """An SLA target's deadline is near and the target is still unmet: the assigned agent
+        is reminded (recorded once per target and deadline, by automation)."""
+
+        TOPIC = "deskstream.ticket:SlaReminderDue"
+
+        target: str  # "first_response" | "resolution"
+        deadline: datetime
+        reminded_at: datetime  # when the check found it
+        minutes_before: int  # the reminder setting in force
+        actor_id: str
+        actor_role: str
+
+        def apply(self, aggregate: Any) -> None:
+            ticket: Ticket = aggregate
+            ticket.sla_reminders = {**ticket.sla_reminders, self.target: self.deadline}
+
+    class SatisfactionRated(Event):
+        """The customer rated a resolved (or closed) ticket, in the app or from the e-mail."""
+
+        TOPIC = "deskstream.ticket:SatisfactionRated"
+
+        rating: int  # 1 (very bad) .. 5 (very good)
+        comment: str
+        channel: str  # "app" | "email"
+        actor_id: str
+        actor_role: str
+
+        def apply(self, aggregate: Any) -> None:
+            ticket: Ticket = aggregate
+            ticket.satisfaction = (self.rating, self.comment)
+
     class AttachmentUploaded(Event):
         """A file was stored (encrypted) for the ticket, or for one of its messages
         (``message_id``); nobody is offered it before ``AttachmentScanned`` says clean."""
@@ -469,6 +502,8 @@ class Ticket(Aggregate):
         self.resolved_at: datetime | None = None
         self.closed_at: datetime | None = None
         self.sla_breaches: dict[str, datetime] = {}  # target -> the deadline that passed
+        self.sla_reminders: dict[str, datetime] = {}  # target -> the deadline reminded of
+        self.satisfaction: tuple[int, str] | None = None  # (rating, comment)
         self.attachments: dict[UUID, Attachment] = {}
         self.drafts: dict[UUID, Draft] = {}
         self.draft_versions: set[int] = set()  # the versions of draft events
@@ -724,6 +759,72 @@ class Ticket(Aggregate):
             policy=_clean_text(policy, "policy", 500, required=False),
             actor_id=actor_id,
             actor_role=actor_role.value,
+        )
+
+    def record_sla_reminder(
+        self,
+        *,
+        target: object,
+        deadline: datetime,
+        reminded_at: datetime,
+        minutes_before: int,
+        actor_id: str,
+        actor_role: Role,
+    ) -> None:
+        """Record that a target's deadline is near. Idempotent per deadline: a reminder for
+        this very deadline, a target already met or breached, or a closed ticket stores
+        nothing (a new deadline, after a pause or a priority change, gets its own)."""
+        if actor_role not in (Role.SYSTEM, Role.ADMIN):
+            raise PermissionDeniedError("Only automation records SLA reminders.")
+        which = parse_target(target)
+        if deadline.tzinfo is None or reminded_at.tzinfo is None:
+            raise ValidationError("deadline and reminded_at need a time zone.", field="deadline")
+        if not isinstance(minutes_before, int) or minutes_before < 0:
+            raise ValidationError("minutes_before must be >= 0.", field="minutes_before")
+        if (
+            self.sla_reminders.get(which.value) == deadline
+            or which.value in self.sla_breaches
+            or self.status is Status.CLOSED
+            or self._met_by(which, deadline)
+        ):
+            return
+        self.trigger_event(
+            self.SlaReminderDue,
+            target=which.value,
+            deadline=deadline,
+            reminded_at=reminded_at,
+            minutes_before=minutes_before,
+            actor_id=actor_id,
+            actor_role=actor_role.value,
+        )
+
+    def rate_satisfaction(
+        self, *, rating: object, comment: object = "", channel: str, actor_id: str, actor_role: Role
+    ) -> None:
+        """The customer's rating of a resolved or closed ticket (they may change it; the same
+        rating and comment again stores nothing, so a replayed e-mail link is harmless)."""
+        actor = self._check_actor(actor_id, actor_role)
+        if actor.role is not Role.CUSTOMER:
+            raise PermissionDeniedError("Only the ticket's customer rates it.")
+        if self.status not in (Status.RESOLVED, Status.CLOSED):
+            raise ValidationError("A ticket is rated once it is resolved.", field="rating")
+        value = parse_rating(rating)
+        text = _clean_text(comment if comment is not None else "", "comment", COMMENT_MAX,
+                           required=False)  # fmt: skip
+        if channel not in ("app", "email"):
+            raise ValidationError("channel is app or email.", field="channel")
+        if self.satisfaction is not None:
+            if channel == "email" and not text:
+                text = self.satisfaction[1]  # a click on a rating link keeps the comment
+            if self.satisfaction == (value, text):
+                return
+        self.trigger_event(
+            self.SatisfactionRated,
+            rating=value,
+            comment=text,
+            channel=channel,
+            actor_id=actor.id,
+            actor_role=actor.role.value,
         )
 
     def upload_attachment(
@@ -1023,6 +1124,21 @@ def _parse_priority(value: object) -> Priority:
     return parse_priority(value)
 
 
+RATING_MIN, RATING_MAX = 1, 5
+
+
+def parse_rating(value: object) -> int:
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or not (RATING_MIN <= value <= RATING_MAX)
+    ):
+        raise ValidationError(
+            f"rating is a whole number from {RATING_MIN} to {RATING_MAX}.", field="rating"
+        )
+    return value
+
+
 DRAFT_EVENTS = (Ticket.DraftRequested, Ticket.DraftGenerated, Ticket.ReplySentFromDraft)
 
 
@@ -1034,7 +1150,9 @@ def is_public(event: object) -> bool:
         event, Ticket.MessagePosted | Ticket.AttachmentUploaded | Ticket.AttachmentScanned
     ):
         return not event.internal  # an internal note's files are staff's too
-    return not isinstance(event, (Ticket.SlaBreached, Ticket.TeamChanged, *DRAFT_EVENTS))
+    return not isinstance(
+        event, (Ticket.SlaBreached, Ticket.SlaReminderDue, Ticket.TeamChanged, *DRAFT_EVENTS)
+    )
 
 
 def levenshtein(a: str, b: str) -> int:

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -32,15 +32,18 @@ from domain.lifecycle import Status
 from domain.numbers import parse_natural
 from infra.auth.models import User
 from infra.email import templates
-from infra.email.models import stored_template
+from infra.email.models import stored_template, wants_sla_emails
 from infra.email.ports import (
     EmailDeferredError,
     EmailRejectedError,
     EmailSender,
     OutgoingEmail,
 )
+from infra.email.satisfaction import rating_links
 from infra.postgres import notifications as outbox
 from infra.postgres.notifications import PostgresNotificationsState
+from infra.postgres.sla import reminder_still_due
+from projections.notifications import OPT_IN_EMAIL_KINDS, SLA_REMINDER
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,10 @@ def deliver(outbox_id: int, sender: EmailSender) -> str:
     row = outbox.claim(outbox_id, lease=timedelta(seconds=settings.OUTBOX_LEASE))
     if row is None:
         return "not_pending"  # sent, given up, or another task holds it now
+    skip = _opted_out_or_cancelled(row)
+    if skip:
+        outbox.mark_skipped(row, skip)
+        return "skipped"
     handed = False
 
     def hand_over() -> None:
@@ -146,6 +153,21 @@ def _record_sent(row: outbox.OutboxRow) -> None:
             delay = min(delay * 2, 4.0)
 
 
+def _opted_out_or_cancelled(row: outbox.OutboxRow) -> str:
+    """Why an SLA e-mail is not sent (``""``: send it): the agent has not chosen SLA
+    e-mails, or a reminder's deadline is no longer near (answered, paused, resolved, or moved
+    since): the reminder is cancelled."""
+    if row.kind not in OPT_IN_EMAIL_KINDS:
+        return ""
+    if not wants_sla_emails(row.recipient_id):
+        return "the agent has not chosen SLA e-mails"
+    if row.kind == SLA_REMINDER and not reminder_still_due(
+        row.ticket_id, str(row.payload.get("target", "")), str(row.payload.get("deadline", ""))
+    ):
+        return "cancelled: the target was met or its clock stopped"
+    return ""
+
+
 SWEEP_BATCH = 500
 SWEEP_ROUNDS = 20
 
@@ -188,6 +210,13 @@ def _label(status: str) -> str:
         return status
 
 
+def _when(iso: str) -> str:
+    try:
+        return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return iso
+
+
 def compose(row: outbox.OutboxRow) -> OutgoingEmail | None:
     """The finished e-mail of an outbox row, in the kind's current template."""
     payload = row.payload
@@ -210,9 +239,19 @@ def compose(row: outbox.OutboxRow) -> OutgoingEmail | None:
         "message_excerpt": str(payload.get("excerpt", "")),
         "agent_name": recipient.display_name,
         "assigned_by": _name(users, payload.get("actor_id")),
+        "target": str(payload.get("target", "")).replace("_", " "),
+        "deadline": _when(str(payload.get("deadline", ""))),
     }
     parts, _ = stored_template(row.kind)
     rendered = templates.render(row.kind, parts, values)
+    if (
+        row.kind == templates.STATUS_CHANGED
+        and payload.get("to_status") == Status.RESOLVED.value
+        and row.recipient_id == str(payload.get("customer_id"))
+    ):
+        rendered = templates.with_rating_links(
+            rendered, rating_links(row.ticket_id, row.recipient_id)
+        )
     domain = settings.EMAIL_FROM.rpartition("@")[2] or "deskstream"
     return OutgoingEmail(
         to_address=recipient.email,

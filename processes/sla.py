@@ -1,4 +1,7 @@
-"""The SLA check: records ``SlaBreached`` for every ticket past a deadline.
+"""The SLA check: records ``SlaBreached`` for every ticket past a deadline, and
+``SlaReminderDue`` for every ticket whose deadline is near (the reminder setting's minutes,
+ADR 0047): once per target and deadline, decided from ``rm_sla`` (the log), so a restart
+neither loses nor repeats one.
 
 It runs in a thread under ``make run`` (every ``DESKSTREAM_SLA_CHECK_INTERVAL`` seconds) and
 as ``manage.py sla check`` (cron, a systemd timer, or any scheduler). A change of the rules
@@ -11,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection
 
@@ -19,11 +22,11 @@ from command_api.application import DeskstreamApplication
 from domain.errors import VersionConflictError
 from domain.lifecycle import Priority
 from domain.sla import BusinessCalendar, SlaPolicy
-from infra.automation.rules import SlaRules, sla_rules
+from infra.automation.rules import SlaRules, sla_reminder_minutes, sla_rules
 from infra.postgres import sla as pg_sla
 from processes.assignment import AUTOMATION
 from projections import sla
-from projections.sla import BreachCommand
+from projections.sla import BreachCommand, ReminderCommand
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,7 @@ class CheckResult:
     unchanged: int = 0  # met in time or already recorded (the projector lagged)
     stale: int = 0
     failed: int = 0
+    reminded: int = 0  # SlaReminderDue recorded
 
 
 class SlaCheck:
@@ -83,6 +87,21 @@ class SlaCheck:
             return "stale"  # the projector has not seen the ticket's newest event: next check
         return "recorded" if result.position is not None else "unchanged"
 
+    def record_reminder(self, command: ReminderCommand) -> str:
+        try:
+            result = self._application().record_sla_reminder(
+                command.ticket_id,
+                AUTOMATION,
+                target=command.target,
+                deadline=command.deadline,
+                reminded_at=command.reminded_at,
+                minutes_before=command.minutes_before,
+                expected_version=command.expected_version,
+            )
+        except VersionConflictError:
+            return "stale"
+        return "reminded" if result.position is not None else "unchanged"
+
     def __call__(self, now: datetime | None = None) -> CheckResult:
         """Record ``SlaBreached`` for every ticket past a deadline at ``now`` (default: the
         clock)."""
@@ -99,6 +118,17 @@ class SlaCheck:
                     outcome = self.record_breach(command)
                 except Exception:
                     log.warning("recording the SLA breach of %s failed", command.ticket_id,
+                                exc_info=True)  # fmt: skip
+                    result.failed += 1
+                    continue
+                setattr(result, outcome, getattr(result, outcome) + 1)
+            before = timedelta(minutes=sla_reminder_minutes())
+            near = pg_sla.near_deadlines(at, before) if before else []
+            for reminder in sla.due_reminders(near, rules, at, before):
+                try:
+                    outcome = self.record_reminder(reminder)
+                except Exception:
+                    log.warning("recording the SLA reminder of %s failed", reminder.ticket_id,
                                 exc_info=True)  # fmt: skip
                     result.failed += 1
                     continue

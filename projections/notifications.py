@@ -7,6 +7,10 @@ users get a notification, what kind, and whether an e-mail goes with it:
 - an internal note tells the assigned agent only (staff): customers never hear of one;
 - a status change tells the customer (e-mail) and the assigned agent (in-app);
 - an assignment tells the new agent (e-mail) and the agent it was taken from (in-app);
+- an SLA reminder (``SlaReminderDue``) tells the assigned agent (in-app, and an e-mail if
+  they opted in: decided when it is sent, ``processes.notifications``);
+- an SLA breach tells the assigned agent (likewise) and the admins (one notification for the
+  role, recipient ``ADMINS``: the log does not know who is an admin, every admin reads it);
 - nobody is told about their own action, and a user gets at most one notification per event.
 
 The facts this needs beyond the event (the ticket's customer, agent, subject and status
@@ -33,9 +37,17 @@ INTERNAL_NOTE = "internal_note"
 STATUS_CHANGED = "status_changed"
 ASSIGNED = "assigned"
 UNASSIGNED = "unassigned"
-KINDS = (PUBLIC_REPLY, INTERNAL_NOTE, STATUS_CHANGED, ASSIGNED, UNASSIGNED)
+SLA_REMINDER = "sla_reminder"
+SLA_BREACHED = "sla_breached"
+KINDS = (PUBLIC_REPLY, INTERNAL_NOTE, STATUS_CHANGED, ASSIGNED, UNASSIGNED, SLA_REMINDER,
+         SLA_BREACHED)  # fmt: skip
 # The kinds that may come with an e-mail (each has an editable template).
-EMAIL_KINDS = (STATUS_CHANGED, PUBLIC_REPLY, ASSIGNED)
+EMAIL_KINDS = (STATUS_CHANGED, PUBLIC_REPLY, ASSIGNED, SLA_REMINDER, SLA_BREACHED)
+# E-mailed only to agents who chose to get them (their preference, read when it is sent).
+OPT_IN_EMAIL_KINDS = (SLA_REMINDER, SLA_BREACHED)
+# The recipient of the admins' notifications: every admin reads them (and marks them read
+# for themselves).
+ADMINS = "admins"
 
 EXCERPT = 200  # characters of a message body kept in a notification
 _NAMESPACE = uuid5(NAMESPACE_URL, "deskstream:notification")
@@ -157,6 +169,20 @@ def notifications_for(envelope: Envelope, before: TicketFacts) -> list[Notificat
         }
         wanted.append((event.agent_id, UNASSIGNED, data))
         actor = event.actor_id
+    elif isinstance(event, Ticket.SlaReminderDue | Ticket.SlaBreached):
+        kind = SLA_REMINDER if isinstance(event, Ticket.SlaReminderDue) else SLA_BREACHED
+        data = {
+            **common,
+            "target": event.target,
+            "deadline": event.deadline.isoformat(),
+            "agent_id": agent,
+            "actor_id": event.actor_id,
+            "actor_role": event.actor_role,
+        }
+        wanted.append((agent or "", kind, data))
+        if kind == SLA_BREACHED:
+            wanted.append((ADMINS, kind, data))
+        actor = event.actor_id
     else:
         return []  # edits and priority changes tell nobody
     out: list[Notification] = []
@@ -181,9 +207,12 @@ def notifications_for(envelope: Envelope, before: TicketFacts) -> list[Notificat
 
 
 def _emailed(kind: str, user: str, customer: str) -> bool:
-    """E-mail: the customer for replies and status changes, the agent for an assignment."""
+    """E-mail: the customer for replies and status changes, the agent for an assignment and
+    (if they opted in) for SLA reminders and breaches; never the admins' shared ones."""
     if kind in (PUBLIC_REPLY, STATUS_CHANGED):
         return user == customer
+    if kind in OPT_IN_EMAIL_KINDS:
+        return user != ADMINS
     return kind == ASSIGNED
 
 
@@ -205,7 +234,8 @@ def _fold(facts: TicketFacts, envelope: Envelope) -> TicketFacts:
 
 # ------------------------------------------------------------------------------ WebSocket push
 _PUSH_KINDS = {"status_changed": STATUS_CHANGED, "assigned_to_you": ASSIGNED,
-               "unassigned_from_you": UNASSIGNED}  # fmt: skip
+               "unassigned_from_you": UNASSIGNED, "sla_reminder": SLA_REMINDER,
+               "sla_breached": SLA_BREACHED}  # fmt: skip
 
 
 def pushed(position: int, user_id: str, frame_data: dict[str, Any]) -> dict[str, Any]:

@@ -259,6 +259,27 @@ def ticket_deliveries(envelope: Envelope) -> list[Delivery]:
             },
         )
         return [Delivery(public, frame)]
+    if isinstance(event, Ticket.SlaBreached):
+        # Staff only: the ticket's staff group and the queue (every agent and admin), which
+        # also carries the admins' stored notification (``notifications.ADMINS``).
+        frame = _frame(
+            "sla_breached",
+            envelope,
+            {
+                "target": event.target,
+                "deadline": event.deadline.isoformat(),
+                "breached_at": event.breached_at.isoformat(),
+                "priority": event.priority,
+                "policy": event.policy,
+                "admins_notification_id": str(
+                    notifications.notification_id(
+                        envelope.position, notifications.ADMINS, notifications.SLA_BREACHED
+                    )
+                ),
+                **_actor(event),
+            },
+        )
+        return [Delivery(ticket_staff_group(tid), frame), Delivery(queue, frame)]
     return []
 
 
@@ -380,6 +401,16 @@ def notification_deliveries(envelope: Envelope, facts: Facts) -> list[Delivery]:
         previous = event.previous_agent_id
         if previous and previous != event.actor_id:
             notes.append((previous, {"reason": "unassigned_from_you", "actor_id": event.actor_id}))
+    elif isinstance(event, Ticket.SlaReminderDue | Ticket.SlaBreached):
+        reason = "sla_reminder" if isinstance(event, Ticket.SlaReminderDue) else "sla_breached"
+        if before.agent_id:
+            notes.append(
+                (
+                    before.agent_id,
+                    {"reason": reason, "target": event.target,
+                     "deadline": event.deadline.isoformat()},
+                )
+            )  # fmt: skip
     elif isinstance(event, Ticket.AgentUnassigned) and event.agent_id != event.actor_id:
         notes.append(
             (event.agent_id, {"reason": "unassigned_from_you", "actor_id": event.actor_id})

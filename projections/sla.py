@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -51,6 +51,8 @@ class SlaFacts:
     position: int = 0
     first_response_due: datetime | None = None  # derived: the current rules' deadlines
     resolution_due: datetime | None = None
+    first_response_reminded: datetime | None = None  # the deadline a reminder was recorded for
+    resolution_reminded: datetime | None = None
 
     def clock(self) -> SlaClock:
         pauses: list[tuple[datetime, datetime | None]] = list(self.pauses)
@@ -84,6 +86,16 @@ class BreachCommand:
     breached_at: datetime
     priority: str
     policy: str
+    expected_version: int
+
+
+@dataclass(frozen=True)
+class ReminderCommand:
+    ticket_id: UUID
+    target: str
+    deadline: datetime
+    reminded_at: datetime
+    minutes_before: int
     expected_version: int
 
 
@@ -139,6 +151,11 @@ def _fold(facts: SlaFacts, event: Any, at: datetime) -> None:
         facts.priority = event.to_priority
     elif isinstance(event, Ticket.SlaBreached) and event.target not in facts.breaches:
         facts.breaches.append(event.target)
+    elif isinstance(event, Ticket.SlaReminderDue):
+        if event.target == SlaTarget.FIRST_RESPONSE.value:
+            facts.first_response_reminded = event.deadline
+        else:
+            facts.resolution_reminded = event.deadline
 
 
 def refresh_deadlines(facts: SlaFacts, rules: SlaRules) -> None:
@@ -172,6 +189,45 @@ def due_breaches(
                     breached_at=now,
                     priority=facts.priority,
                     policy=policy.describe(),
+                    expected_version=facts.version,
+                )
+            )
+    return commands
+
+
+def due_reminders(
+    tickets: Iterable[SlaFacts], rules: SlaRules, now: datetime, before: timedelta
+) -> list[ReminderCommand]:
+    """A reminder for every unmet target whose deadline is at most ``before`` away (and not
+    yet passed), unless one was recorded for that very deadline. A stopped clock (waiting on
+    the customer, resolved, closed) has no deadline, a met target needs none: nothing is due.
+    """
+    if before <= timedelta(0):
+        return []
+    commands = []
+    for facts in tickets:
+        if facts.status == Status.CLOSED.value:
+            continue
+        reminded = {
+            SlaTarget.FIRST_RESPONSE: facts.first_response_reminded,
+            SlaTarget.RESOLUTION: facts.resolution_reminded,
+        }
+        for target, state in target_states(facts, rules).items():
+            if (
+                state.due is None
+                or state.met_at is not None
+                or target.value in facts.breaches
+                or not now < state.due <= now + before
+                or reminded[target] == state.due
+            ):
+                continue
+            commands.append(
+                ReminderCommand(
+                    ticket_id=facts.ticket_id,
+                    target=target.value,
+                    deadline=state.due,
+                    reminded_at=now,
+                    minutes_before=int(before.total_seconds() // 60),
                     expected_version=facts.version,
                 )
             )

@@ -78,6 +78,9 @@ def _ticket_event(envelope: Envelope, event: Any, state: TicketsState) -> None:
             "public_last_message_at": None,
             "attachments": [],
             "team_id": None,
+            "satisfaction_rating": None,
+            "satisfaction_comment": "",
+            "satisfaction_at": None,
         }
         _touch(row, envelope, public=True)
         state.put_ticket(row)
@@ -137,6 +140,10 @@ def _ticket_event(envelope: Envelope, event: Any, state: TicketsState) -> None:
         row["team_id"] = event.to_team_id
     elif isinstance(event, Ticket.SlaBreached) and event.target not in row["sla_breaches"]:
         row["sla_breaches"] = [*row["sla_breaches"], event.target]
+    elif isinstance(event, Ticket.SatisfactionRated):
+        row["satisfaction_rating"] = event.rating
+        row["satisfaction_comment"] = event.comment
+        row["satisfaction_at"] = event.timestamp
     elif isinstance(event, Ticket.AttachmentUploaded):
         row["attachments"] = [*row["attachments"], _attachment(event)]
     elif isinstance(event, Ticket.AttachmentScanned):

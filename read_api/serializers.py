@@ -21,7 +21,10 @@ PRIORITIES = [p.value for p in Priority]
 AVAILABILITIES = ["online", "away", "offline"]
 # projections.notifications.KINDS (importing it would load domain.ticket, which the read side
 # never does); tests/unit/test_web_generated.py keeps the two equal.
-NOTIFICATION_KINDS = ["public_reply", "internal_note", "status_changed", "assigned", "unassigned"]
+NOTIFICATION_KINDS = [
+    "public_reply", "internal_note", "status_changed", "assigned", "unassigned", "sla_reminder",
+    "sla_breached",
+]  # fmt: skip
 
 
 def always_present(*names: str) -> dict[str, dict[str, bool]]:
@@ -87,11 +90,12 @@ class TicketSerializer(serializers.ModelSerializer[TicketRecord]):
             "last_message_at", "resolved_at", "closed_at", "message_count",
             "sla_breaches", "sla_first_response_due", "sla_resolution_due", "attachments",
             "team_id",
+            "satisfaction_rating", "satisfaction_comment", "satisfaction_at",
         ]  # fmt: skip
         # Not sla_breaches: customers do not get it (CustomerTicketSerializer).
         extra_kwargs = always_present(
             "tags", "assigned_agent_id", "last_message_at", "resolved_at", "closed_at",
-            "message_count",
+            "message_count", "satisfaction_rating", "satisfaction_comment", "satisfaction_at",
         )  # fmt: skip
 
     status = serializers.ChoiceField(choices=STATUSES)

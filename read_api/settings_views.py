@@ -13,12 +13,14 @@ from infra.automation import rules
 from infra.automation.api import (
     AssignmentSettingsSerializer,
     CalendarSerializer,
+    SlaReminderSettingsSerializer,
     SlaSettingsSerializer,
     TicketIntakeSerializer,
     assignment_present,
     intake_present,
     require_admin,
     sla_present,
+    sla_reminder_present,
 )
 from infra.ratelimit import policy as rate_limits
 from infra.ratelimit.api import RateLimitsSerializer
@@ -64,3 +66,12 @@ class TicketIntakeSettingsView(APIView):
     def get(self, request: Request) -> Response:
         require_admin(request)
         return Response(intake_present())
+
+
+@extend_schema(tags=["settings"])
+class SlaReminderSettingsView(APIView):
+    @extend_schema(responses={200: SlaReminderSettingsSerializer})
+    def get(self, request: Request) -> Response:
+        """Minutes before an SLA deadline the assigned agent is reminded (0: never)."""
+        require_admin(request)
+        return Response(sla_reminder_present())

@@ -330,6 +330,7 @@ class TeamOptionsView(ConsistentReadMixin, APIView):
 
 
 NOTIFICATIONS = "notifications"
+ADMINS = "admins"  # projections.notifications.ADMINS: the admins' shared notifications
 
 
 def _read_mark(request: Request) -> Exists:
@@ -341,9 +342,13 @@ def _read_mark(request: Request) -> Exists:
 
 
 def _notifications(request: Request) -> QuerySet[NotificationRecord]:
-    """The user's own notifications, each with ``read`` (a read mark of theirs exists)."""
+    """The user's own notifications (an admin's: also the admins' shared ones, such as SLA
+    breaches), each with ``read`` (a read mark of theirs exists)."""
     mark = _read_mark(request)
-    return NotificationRecord.objects.filter(user_id=user_id(request)).annotate(read=mark)
+    mine = [user_id(request)]
+    if getattr(request.user, "role", None) == "admin":
+        mine.append(ADMINS)
+    return NotificationRecord.objects.filter(user_id__in=mine).annotate(read=mark)
 
 
 def _unread(request: Request, qs: QuerySet[NotificationRecord]) -> QuerySet[NotificationRecord]:

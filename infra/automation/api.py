@@ -14,7 +14,7 @@ from domain.assignment import Policy, parse_policy
 from domain.errors import ValidationError
 from domain.lifecycle import Priority
 from domain.sla import SlaPolicy
-from infra.automation import rules
+from infra.automation import defaults, rules
 from infra.automation.models import SINGLETON, TicketIntakeSetting
 
 
@@ -79,6 +79,36 @@ def parse_sla_settings(data: object) -> list[SlaPolicy]:
             )
         )
     return policies
+
+
+# ------------------------------------------------------------------------------ SLA reminders
+class SlaReminderSettingsSerializer(serializers.Serializer[Any]):
+    minutes_before = serializers.IntegerField(
+        min_value=0,
+        max_value=defaults.SLA_REMINDER_MAX,
+        help_text="Minutes before a first-response or resolution deadline the assigned agent "
+        "is reminded (wall-clock time; 0: no reminders).",
+    )
+
+
+def sla_reminder_present() -> dict[str, Any]:
+    return {"minutes_before": rules.sla_reminder_minutes()}
+
+
+def parse_sla_reminder_settings(data: object) -> int:
+    body = json_object(data)
+    for key in body:
+        if key != "minutes_before":
+            raise ValidationError(f"Unknown field {key!r}.", field=str(key))
+    value = body.get("minutes_before")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValidationError("minutes_before must be an integer.", field="minutes_before")
+    if not 0 <= value <= defaults.SLA_REMINDER_MAX:
+        raise ValidationError(
+            f"minutes_before must be between 0 and {defaults.SLA_REMINDER_MAX}.",
+            field="minutes_before",
+        )
+    return value
 
 
 # ------------------------------------------------------------------------------ calendar

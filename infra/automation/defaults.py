@@ -26,3 +26,6 @@ CALENDAR: dict[str, Any] = {
     "holidays": [],
 }
 ASSIGNMENT_POLICY = "least_loaded"
+# Minutes before an SLA deadline the assigned agent is reminded (0: never).
+SLA_REMINDER_MINUTES = 30
+SLA_REMINDER_MAX = 7 * 24 * 60

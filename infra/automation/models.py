@@ -67,3 +67,18 @@ class TicketIntakeSetting(models.Model):
 
     def __str__(self) -> str:
         return f"ticket intake (customers set priority: {self.customers_set_priority})"
+
+
+class SlaReminderSetting(models.Model):
+    """How long before an SLA deadline the assigned agent is reminded (0: no reminders)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON)
+    minutes_before = models.PositiveIntegerField(default=30)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        db_table = "settings_sla_reminder"
+
+    def __str__(self) -> str:
+        return f"SLA reminders {self.minutes_before} min before"

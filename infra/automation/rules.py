@@ -15,7 +15,12 @@ from domain.assignment import Policy, parse_policy
 from domain.lifecycle import Priority
 from domain.sla import BusinessCalendar, SlaPolicy
 from infra.automation import defaults
-from infra.automation.models import AssignmentSetting, BusinessCalendarSetting, SlaPolicySetting
+from infra.automation.models import (
+    AssignmentSetting,
+    BusinessCalendarSetting,
+    SlaPolicySetting,
+    SlaReminderSetting,
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ _CALENDAR_SQL = _select(
     "SELECT time_zone, weekly_hours, holidays FROM {} ORDER BY id LIMIT 1",
     BusinessCalendarSetting,
 )
+_REMINDER_SQL = _select("SELECT minutes_before FROM {} ORDER BY id LIMIT 1", SlaReminderSetting)
 _ASSIGNMENT_SQL = _select("SELECT policy, enabled FROM {} ORDER BY id LIMIT 1", AssignmentSetting)
 
 
@@ -140,3 +146,11 @@ def assignment_rules() -> AssignmentRules:
         return AssignmentRules(Policy(defaults.ASSIGNMENT_POLICY), True)
     policy, enabled = row
     return AssignmentRules(parse_policy(policy), enabled)
+
+
+def sla_reminder_minutes() -> int:
+    """Minutes before an SLA deadline the assigned agent is reminded (0: no reminders)."""
+    with connection.cursor() as cur:
+        cur.execute(_REMINDER_SQL)
+        row = cur.fetchone()
+    return defaults.SLA_REMINDER_MINUTES if row is None else int(row[0])

@@ -34,3 +34,21 @@ def stored_template(kind: str) -> tuple[TemplateParts, EmailTemplate | None]:
     if row is None:
         return DEFAULTS[kind], None
     return TemplateParts(row.subject, row.text_body, row.html_body), row
+
+
+class EmailPreference(models.Model):
+    """A user's own choice of optional e-mails (ADR 0047): SLA reminders and breaches."""
+
+    user_id = models.CharField(primary_key=True, max_length=64)
+    sla_emails = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "email_preference"
+
+    def __str__(self) -> str:
+        return f"e-mail preferences of {self.user_id}"
+
+
+def wants_sla_emails(user_id: str) -> bool:
+    return EmailPreference.objects.filter(user_id=user_id, sla_emails=True).exists()

@@ -28,7 +28,9 @@ import nh3
 STATUS_CHANGED = "status_changed"
 PUBLIC_REPLY = "public_reply"
 ASSIGNED = "assigned"
-KINDS = (STATUS_CHANGED, PUBLIC_REPLY, ASSIGNED)
+SLA_REMINDER = "sla_reminder"
+SLA_BREACHED = "sla_breached"
+KINDS = (STATUS_CHANGED, PUBLIC_REPLY, ASSIGNED, SLA_REMINDER, SLA_BREACHED)
 
 COMMON = (
     "site_name",
@@ -42,6 +44,8 @@ PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     STATUS_CHANGED: (*COMMON, "status", "previous_status"),
     PUBLIC_REPLY: (*COMMON, "author_name", "message_excerpt"),
     ASSIGNED: (*COMMON, "agent_name", "assigned_by"),
+    SLA_REMINDER: (*COMMON, "agent_name", "target", "deadline"),
+    SLA_BREACHED: (*COMMON, "agent_name", "target", "deadline"),
 }
 SUBJECT_MAX = 200  # of the template
 RENDERED_SUBJECT_MAX = 250
@@ -240,4 +244,64 @@ DEFAULTS: dict[str, TemplateParts] = {
             "<p>${site_name}</p>\n"
         ),
     ),
+    SLA_REMINDER: TemplateParts(
+        subject="[${site_name}] ${target} due soon: ${ticket_subject}",
+        text_body=(
+            "Hello ${agent_name},\n"
+            "\n"
+            'the ${target} deadline of the ticket "${ticket_subject}" from ${customer_name} '
+            "is ${deadline}.\n"
+            "\n"
+            "Open it: ${ticket_url}\n"
+            "\n"
+            "-- \n"
+            "${site_name}\n"
+        ),
+        html_body=(
+            "<p>Hello ${agent_name},</p>\n"
+            "<p>the ${target} deadline of the ticket <strong>${ticket_subject}</strong> from "
+            "${customer_name} is <strong>${deadline}</strong>.</p>\n"
+            '<p><a href="${ticket_url}" rel="noopener noreferrer">Open it</a></p>\n'
+            "<p>${site_name}</p>\n"
+        ),
+    ),
+    SLA_BREACHED: TemplateParts(
+        subject="[${site_name}] SLA breached (${target}): ${ticket_subject}",
+        text_body=(
+            "Hello ${agent_name},\n"
+            "\n"
+            'the ${target} deadline of the ticket "${ticket_subject}" from ${customer_name} '
+            "passed at ${deadline}.\n"
+            "\n"
+            "Open it: ${ticket_url}\n"
+            "\n"
+            "-- \n"
+            "${site_name}\n"
+        ),
+        html_body=(
+            "<p>Hello ${agent_name},</p>\n"
+            "<p>the ${target} deadline of the ticket <strong>${ticket_subject}</strong> from "
+            "${customer_name} passed at <strong>${deadline}</strong>.</p>\n"
+            '<p><a href="${ticket_url}" rel="noopener noreferrer">Open it</a></p>\n'
+            "<p>${site_name}</p>\n"
+        ),
+    ),
 }
+
+
+def with_rating_links(email: RenderedEmail, links: list[tuple[int, str]]) -> RenderedEmail:
+    """The resolution e-mail with the satisfaction links appended (one per rating, each a
+    signed one-click link: ``infra.email.satisfaction``). Outside the editable template, so
+    an admin's template cannot lose them."""
+    text = "\n".join(f"  {rating} - {url}" for rating, url in links)
+    items = " ".join(
+        f'<a href="{html.escape(url, quote=True)}" rel="noopener noreferrer" '
+        f'style="padding:4px 8px;border:1px solid #888;border-radius:4px">{rating}</a>'
+        for rating, url in links
+    )
+    return RenderedEmail(
+        subject=email.subject,
+        text=f"{email.text}\nHow did we do? Rate us from 1 (poor) to 5 (great):\n{text}\n",
+        html=email.html
+        + sanitize_html(f"<p>How did we do? Rate us from 1 (poor) to 5 (great):</p><p>{items}</p>"),
+    )

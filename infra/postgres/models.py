@@ -73,6 +73,10 @@ class TicketRecord(models.Model):
     attachments = models.JSONField(default=list)
     # The team the ticket is routed to (TeamChanged; None: any agent). Staff only.
     team_id = models.CharField(max_length=64, null=True)  # noqa: DJ001 - None: no team
+    # The customer's satisfaction rating (1-5) once they gave one, its comment and time.
+    satisfaction_rating = models.SmallIntegerField(null=True)
+    satisfaction_comment = models.TextField(default="", blank=True)
+    satisfaction_at = models.DateTimeField(null=True)
 
     class Meta:
         db_table = "rm_ticket"
@@ -255,6 +259,7 @@ class NotificationOutboxRecord(models.Model):
                 name="notification_outbox_claimed",
                 condition=models.Q(status__in=["claimed", "handed_over"]),
             ),
+            models.Index(fields=["ticket_id", "position"], name="notification_outbox_ticket"),
         ]
 
     def __str__(self) -> str:
@@ -450,6 +455,9 @@ class SlaRecord(models.Model):
     breaches = ArrayField(models.CharField(max_length=32), default=list)
     first_response_due = models.DateTimeField(null=True)  # null: clock stopped short of it
     resolution_due = models.DateTimeField(null=True)
+    # The deadline each target's reminder (SlaReminderDue) was recorded for; null: none yet.
+    first_response_reminded = models.DateTimeField(null=True)
+    resolution_reminded = models.DateTimeField(null=True)
     version = models.IntegerField()
     position = models.BigIntegerField()
 

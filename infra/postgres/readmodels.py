@@ -43,7 +43,7 @@ TICKET_COLUMNS = [
     "assigned_agent_id", "version", "position", "created_at", "updated_at", "last_message_at",
     "resolved_at", "closed_at", "message_count", "public_message_count", "sla_breaches",
     "public_version", "public_position", "public_updated_at", "public_last_message_at",
-    "attachments", "team_id",
+    "attachments", "team_id", "satisfaction_rating", "satisfaction_comment", "satisfaction_at",
 ]  # fmt: skip
 MESSAGE_COLUMNS = [
     "id", "ticket_id", "version", "author_id", "author_role", "body", "internal",

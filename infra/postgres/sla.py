@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -28,7 +28,8 @@ TABLE = "rm_sla"
 TABLES = [TABLE]
 COLUMNS = ["ticket_id", "priority", "status", "opened_at", "pauses", "paused_since",
            "first_response_at", "resolved_at", "breaches", "first_response_due",
-           "resolution_due", "version", "position"]  # fmt: skip
+           "resolution_due", "version", "position", "first_response_reminded",
+           "resolution_reminded"]  # fmt: skip
 
 
 def _facts(values: Sequence[Any]) -> SlaFacts:
@@ -113,6 +114,25 @@ def overdue(now: datetime, limit: int = 5000) -> list[SlaFacts]:
         return [_facts(values) for values in cur.fetchall()]
 
 
+def near_deadlines(now: datetime, before: timedelta, limit: int = 5000) -> list[SlaFacts]:
+    """Open clocks with an unmet deadline in ``(now, now + before]`` not reminded of yet."""
+    where = (
+        "status <> 'closed' AND ("
+        "(first_response_due > %(now)s AND first_response_due <= %(until)s "
+        " AND first_response_at IS NULL AND NOT ('first_response' = ANY(breaches)) "
+        " AND first_response_reminded IS DISTINCT FROM first_response_due) "
+        "OR (resolution_due > %(now)s AND resolution_due <= %(until)s "
+        " AND resolved_at IS NULL AND NOT ('resolution' = ANY(breaches)) "
+        " AND resolution_reminded IS DISTINCT FROM resolution_due)) "
+        "ORDER BY least(first_response_due, resolution_due) LIMIT %(limit)s"
+    )
+    with connection.cursor() as cur:
+        cur.execute(
+            select_sql(TABLE, COLUMNS, where), {"now": now, "until": now + before, "limit": limit}
+        )
+        return [_facts(values) for values in cur.fetchall()]
+
+
 def refresh_deadlines(rules: SlaRules, batch: int = 2000) -> int:
     """Recompute the deadlines of every ticket not closed with ``rules``; returns how many
     changed. A row the projector changed meanwhile is left to the projector."""
@@ -148,3 +168,23 @@ def refresh_deadlines(rules: SlaRules, batch: int = 2000) -> int:
             )
             changed += len(updates)
             after = rows[-1].ticket_id
+
+
+def reminder_still_due(ticket_id: UUID, target: str, deadline: str) -> bool:
+    """Whether a reminder's deadline still stands: its target unmet, not breached, and the
+    clock's deadline for it unchanged (a pause, resolution or new priority moves or clears
+    it)."""
+    if target not in ("first_response", "resolution"):
+        return False
+    try:
+        when = datetime.fromisoformat(deadline)
+    except ValueError:
+        return False
+    met = "first_response_at" if target == "first_response" else "resolved_at"
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT 1 FROM {TABLE} WHERE ticket_id = %s AND {target}_due = %s "  # noqa: S608
+            f"AND {met} IS NULL AND NOT (%s = ANY(breaches)) AND status <> 'closed'",
+            [ticket_id, when, target],
+        )
+        return cur.fetchone() is not None

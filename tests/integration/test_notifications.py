@@ -419,7 +419,9 @@ def test_email_templates_are_admin_only_validated_and_used(
     _, agent = api(user=story["ada"])
     listed = admin.get("/api/settings/email-templates")
     assert listed.status_code == 200
-    assert [t["kind"] for t in listed.json()] == ["status_changed", "public_reply", "assigned"]
+    assert [t["kind"] for t in listed.json()] == [
+        "status_changed", "public_reply", "assigned", "sla_reminder", "sla_breached"
+    ]  # fmt: skip
     assert all(t["is_default"] for t in listed.json())
     assert agent.get("/api/settings/email-templates").status_code == 403
     assert (

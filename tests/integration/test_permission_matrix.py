@@ -205,9 +205,19 @@ MATRIX: dict[str, Cell] = {
         f"{method} settings-{name}": Cell(
             f"/api/settings/{name}", ADMIN, None if method == "GET" else f"{{settings:{name}}}"
         )
-        for name in ("sla", "calendar", "assignment", "rate-limits", "tickets")
+        for name in ("sla", "calendar", "assignment", "rate-limits", "tickets", "sla-reminders")
         for method in ("GET", "PUT")
     },
+    # The ticket's e-mails: staff. Satisfaction: the owner, once resolved (this ticket is
+    # open: 400 naming rating). The link endpoints take no token; without a link: 400.
+    "GET ticket-emails": Cell("/api/tickets/{ticket}/emails", row(401, 403, 403, 200, 200)),
+    "POST ticket-satisfaction": Cell(
+        "/api/tickets/{ticket}/satisfaction", row(401, 400, 404, 403, 403), {"rating": 5}, True
+    ),
+    "GET satisfaction-link": Cell("/api/satisfaction/link", row(400, 400, 400, 400, 400)),
+    "POST satisfaction-link": Cell("/api/satisfaction/link", row(400, 400, 400, 400, 400), {}),
+    "GET email-preferences": Cell("/api/me/email-preferences", STAFF),
+    "PUT email-preferences": Cell("/api/me/email-preferences", STAFF, {"sla_emails": False}),
     "PUT ticket-team": Cell(
         "/api/tickets/{ticket}/team", row(401, 403, 403, 200, 200), {"team_id": None}, True
     ),
@@ -380,7 +390,15 @@ def objects(
         "{template}": _editable(admin_client.get(f"/api/settings/email-templates/{kind}").json()),
         **{
             f"{{settings:{name}}}": admin_client.get(f"/api/settings/{name}").json()
-            for name in ("sla", "calendar", "assignment", "rate-limits", "tickets", "drafts")
+            for name in (
+                "sla",
+                "calendar",
+                "assignment",
+                "rate-limits",
+                "tickets",
+                "drafts",
+                "sla-reminders",
+            )
         },
     }
     bodies["{settings:drafts}"].pop("source", None)  # said, not set

@@ -17,7 +17,11 @@ from config import bootstrap
 from config.bootstrap import event_source
 from domain.lifecycle import Role
 from domain.ticket import Ticket
-from infra.automation.models import BusinessCalendarSetting, SlaPolicySetting
+from infra.automation.models import (
+    BusinessCalendarSetting,
+    SlaPolicySetting,
+    SlaReminderSetting,
+)
 from projections import sla
 from tests.integration.test_assignment import start_at_head
 
@@ -40,6 +44,9 @@ def clock_rules(db: Any) -> None:
             priority=priority,
             defaults={"first_response_minutes": first, "resolution_minutes": resolution},
         )
+    # No reminders here (test_sla_reminders.py has them): a reminder moves the ticket's
+    # version, and a breach checked right after it waits for the projector (the next check).
+    SlaReminderSetting.objects.update_or_create(id=1, defaults={"minutes_before": 0})
     bootstrap.sla_check.forget_rules()
 
 

@@ -240,6 +240,13 @@ export const useDraftSettings = () => useSetting<DraftSettings>("drafts", "/api/
 /** ``source`` is the server's to say: not sent back. */
 export const useSaveDraftSettings = () =>
   useSaveSetting<Omit<DraftSettings, "source">>("drafts", "/api/settings/drafts");
+export interface SlaReminderSettings {
+  minutes_before: number;
+}
+export const useSlaReminders = () =>
+  useSetting<SlaReminderSettings>("sla-reminders", "/api/settings/sla-reminders");
+export const useSaveSlaReminders = () =>
+  useSaveSetting<SlaReminderSettings>("sla-reminders", "/api/settings/sla-reminders");
 export const useTemplates = () =>
   useSetting<EmailTemplate[]>("templates", "/api/settings/email-templates");
 

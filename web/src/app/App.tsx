@@ -1,6 +1,6 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { lazy, Suspense, useState } from "react";
-import { BrowserRouter, Link, Navigate, Route, Routes } from "react-router";
+import { BrowserRouter, Link, Navigate, Route, Routes, useLocation } from "react-router";
 import { Loading } from "../components/States";
 import { SignInPage } from "../features/auth/SignInPage";
 import { CustomerDashboard } from "../features/tickets/CustomerDashboard";
@@ -25,6 +25,9 @@ const HistoryPage = lazy(() =>
 const AdminSection = lazy(() =>
   import("./AdminSection").then((m) => ({ default: m.AdminSection })),
 );
+const RatePage = lazy(() =>
+  import("../features/satisfaction/RatePage").then((m) => ({ default: m.RatePage })),
+);
 const SearchPage = lazy(() =>
   import("../features/search/SearchPage").then((m) => ({ default: m.SearchPage })),
 );
@@ -43,7 +46,15 @@ export function makeQueryClient(): QueryClient {
 
 function AppRoutes() {
   const { me, loading, isStaff } = useAuth();
+  const { pathname } = useLocation();
   const isAdmin = me?.role === "admin";
+  // A resolution e-mail's rating link: its signed token is the credential, no sign-in.
+  if (pathname === "/rate")
+    return (
+      <Suspense fallback={<Loading />}>
+        <RatePage />
+      </Suspense>
+    );
   if (loading) return <Loading label="Signing in…" />;
   if (!me) return <SignInPage />;
   return (

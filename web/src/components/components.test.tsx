@@ -33,6 +33,9 @@ function tickets(n: number): Ticket[] {
     attachments: [],
     sla_first_response_due: null,
     sla_resolution_due: null,
+    satisfaction_rating: null,
+    satisfaction_comment: "",
+    satisfaction_at: null,
   }));
 }
 

@@ -794,6 +794,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me/email-preferences": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Your optional e-mails (agents and admins). */
+        get: operations["me_email_preferences_retrieve"];
+        /**
+         * @description Choose your optional e-mails (agents and admins; customers get 403). Your own
+         *     data, written directly (like read marks): no ticket changes.
+         */
+        put: operations["me_email_preferences_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/notifications": {
         parameters: {
             query?: never;
@@ -879,6 +900,27 @@ export interface paths {
         get: operations["outbox_retrieve"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/satisfaction/link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description What the link is about: the ticket's subject and its current rating. */
+        get: operations["satisfaction_link_retrieve"];
+        put?: never;
+        /**
+         * @description Record the link's rating (and optionally a comment) as the ticket's customer.
+         *     Posting the same rating again records nothing (``position`` null).
+         */
+        post: operations["satisfaction_link_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1055,6 +1097,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/settings/sla-reminders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Minutes before an SLA deadline the assigned agent is reminded (0: never). */
+        get: operations["settings_sla_reminders_retrieve"];
+        /**
+         * @description How many minutes before a first-response or resolution deadline the assigned agent
+         *     is reminded (0: no reminders). Applies from the next SLA check.
+         */
+        put: operations["settings_sla_reminders_update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/settings/tickets": {
         parameters: {
             query?: never;
@@ -1216,6 +1279,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tickets/{ticket_id}/emails": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The notification e-mails of this ticket, newest first (at most 200), with their
+         *     delivery state. Staff only: customers get 403.
+         */
+        get: operations["tickets_emails_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tickets/{ticket_id}/history": {
         parameters: {
             query?: never;
@@ -1243,6 +1326,26 @@ export interface paths {
         get: operations["tickets_messages_list"];
         put?: never;
         post: operations["tickets_messages_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tickets/{ticket_id}/satisfaction": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description The ticket's customer rates it once it is resolved (or closed); they may change
+         *     their rating later. Staff get 403; another customer's ticket is 404.
+         */
+        post: operations["tickets_satisfaction_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1758,6 +1861,18 @@ export interface components {
          * @enum {string}
          */
         DraftStatusEnum: "requested" | "ready" | "refused" | "failed";
+        EmailPreferences: {
+            /** @description E-mail me SLA reminders and breaches of my tickets (in-app: always). */
+            sla_emails: boolean;
+        };
+        EmailPreferencesInput: {
+            /** @description E-mail me SLA reminders and breaches of my tickets (in-app: always). */
+            sla_emails: boolean;
+        };
+        EmailPreferencesInputRequest: {
+            /** @description E-mail me SLA reminders and breaches of my tickets (in-app: always). */
+            sla_emails: boolean;
+        };
         EmailPreview: {
             subject: string;
             text: string;
@@ -1835,9 +1950,18 @@ export interface components {
          *     * `status_changed` - status_changed
          *     * `assigned` - assigned
          *     * `unassigned` - unassigned
+         *     * `sla_reminder` - sla_reminder
+         *     * `sla_breached` - sla_breached
          * @enum {string}
          */
-        KindEnum: "public_reply" | "internal_note" | "status_changed" | "assigned" | "unassigned";
+        KindEnum: "public_reply" | "internal_note" | "status_changed" | "assigned" | "unassigned" | "sla_reminder" | "sla_breached";
+        LinkRatingInputRequest: {
+            /** @description 1 (poor) to 5 (great). */
+            rating: number;
+            comment?: string;
+            /** @description The token of the e-mail's link. */
+            token: string;
+        };
         Me: {
             id: number;
             /** Format: email */
@@ -2075,6 +2199,21 @@ export interface components {
             messages: components["schemas"]["ScopeLimitRequest"];
             search: components["schemas"]["ScopeLimitRequest"];
         };
+        RatingInputRequest: {
+            /** @description 1 (poor) to 5 (great). */
+            rating: number;
+            comment?: string;
+        };
+        RatingLink: {
+            /** Format: uuid */
+            ticket_id: string;
+            subject: string;
+            status: string;
+            /** @description Resolved or closed: a rating is accepted. */
+            rateable: boolean;
+            rating: number | null;
+            comment: string;
+        };
         ReadAllRequest: {
             /** @description Only notifications up to this log position (what the client has shown). */
             position?: number;
@@ -2214,6 +2353,14 @@ export interface components {
             /** @description Similar tickets, best first. */
             results: components["schemas"]["SearchHit"][];
         };
+        SlaReminderSettings: {
+            /** @description Minutes before a first-response or resolution deadline the assigned agent is reminded (wall-clock time; 0: no reminders). */
+            minutes_before: number;
+        };
+        SlaReminderSettingsRequest: {
+            /** @description Minutes before a first-response or resolution deadline the assigned agent is reminded (wall-clock time; 0: no reminders). */
+            minutes_before: number;
+        };
         SlaSettings: {
             low: components["schemas"]["SlaTargets"];
             medium: components["schemas"]["SlaTargets"];
@@ -2321,6 +2468,10 @@ export interface components {
             readonly attachments: components["schemas"]["TicketFile"][];
             /** @description The team the ticket is routed to (staff). */
             team_id?: string | null;
+            satisfaction_rating: number | null;
+            satisfaction_comment: string;
+            /** Format: date-time */
+            satisfaction_at: string | null;
         };
         /**
          * @description ``GET /api/tickets/{id}?as_of=``: the ticket as it was at a time or version, rebuilt
@@ -2352,6 +2503,54 @@ export interface components {
             messages: components["schemas"]["AuditMessage"][];
             attachments: components["schemas"]["AuditFile"][];
         };
+        TicketEmail: {
+            id: number;
+            /** @description The notification kind (its e-mail template). */
+            kind: string;
+            recipient_id: string;
+            recipient_name: string | null;
+            recipient_email: string | null;
+            /**
+             * @description pending: to send or to retry; claimed / handed_over: being sent now; failed: gave up; skipped: not sent on purpose (no address, opted out, cancelled, too old); uncertain: its sender was lost after handing it over (maybe delivered, never sent again).
+             *
+             *     * `pending` - pending
+             *     * `claimed` - claimed
+             *     * `handed_over` - handed_over
+             *     * `sent` - sent
+             *     * `failed` - failed
+             *     * `skipped` - skipped
+             *     * `uncertain` - uncertain
+             */
+            status: components["schemas"]["TicketEmailStatusEnum"];
+            attempts: number;
+            /**
+             * Format: date-time
+             * @description When the event's e-mail was recorded.
+             */
+            created_at: string;
+            /** Format: date-time */
+            sent_at: string | null;
+            /** @description Why it failed or was skipped ('' if sent). */
+            last_error: string;
+            /** @description The log position of the event. */
+            position: number;
+        };
+        TicketEmailList: {
+            /** Format: uuid */
+            ticket_id: string;
+            results: components["schemas"]["TicketEmail"][];
+        };
+        /**
+         * @description * `pending` - pending
+         *     * `claimed` - claimed
+         *     * `handed_over` - handed_over
+         *     * `sent` - sent
+         *     * `failed` - failed
+         *     * `skipped` - skipped
+         *     * `uncertain` - uncertain
+         * @enum {string}
+         */
+        TicketEmailStatusEnum: "pending" | "claimed" | "handed_over" | "sent" | "failed" | "skipped" | "uncertain";
         /**
          * @description One uploaded file as a reader sees it; ``url`` (a short-lived signed link for this
          *     user) only once the scan said clean.
@@ -5272,6 +5471,120 @@ export interface operations {
             };
         };
     };
+    me_email_preferences_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailPreferences"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    me_email_preferences_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailPreferencesInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailPreferencesInput"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A conflict: a concurrent change, a stale version, an illegal transition. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     notifications_list: {
         parameters: {
             query?: {
@@ -5567,6 +5880,158 @@ export interface operations {
             };
             /** @description No such resource (or one the caller may not see). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    satisfaction_link_retrieve: {
+        parameters: {
+            query: {
+                token: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RatingLink"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource (or one the caller may not see). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A conflict: a concurrent change, a stale version, an illegal transition. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    satisfaction_link_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LinkRatingInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommandResult"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource (or one the caller may not see). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A conflict: a concurrent change, a stale version, an illegal transition. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6564,6 +7029,120 @@ export interface operations {
             };
         };
     };
+    settings_sla_reminders_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlaReminderSettings"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    settings_sla_reminders_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SlaReminderSettingsRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SlaReminderSettings"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A conflict: a concurrent change, a stale version, an illegal transition. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     settings_tickets_retrieve: {
         parameters: {
             query?: never;
@@ -7385,6 +7964,63 @@ export interface operations {
             };
         };
     };
+    tickets_emails_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ticket_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TicketEmailList"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource (or one the caller may not see). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     tickets_history_retrieve: {
         parameters: {
             query?: never;
@@ -7588,6 +8224,85 @@ export interface operations {
             };
             /** @description Too many requests: try again after `Retry-After` seconds. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    tickets_satisfaction_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ticket_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RatingInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommandResult"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource (or one the caller may not see). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A conflict: a concurrent change, a stale version, an illegal transition. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -84,6 +84,7 @@ export interface EventFrame {
     | "ticket_edited"
     | "attachment_uploaded"
     | "attachment_scanned"
+    | "sla_breached"
     | "notification";
   ticket_id: string;
   version: number;
@@ -164,3 +165,7 @@ export type EmailTemplate = Schemas["EmailTemplate"];
 export type EmailPreview = Schemas["EmailPreview"];
 export type OutboxList = Schemas["OutboxList"];
 export type OutboxMessage = Schemas["OutboxMessage"];
+export type TicketEmail = Schemas["TicketEmail"];
+export type TicketEmailList = Schemas["TicketEmailList"];
+export type RatingLink = Schemas["RatingLink"];
+export type EmailPreferences = Schemas["EmailPreferences"];

@@ -19,8 +19,10 @@ import {
   useSaveIntake,
   useSaveRateLimits,
   useSaveSla,
+  useSaveSlaReminders,
   useSaveTemplate,
   useSla,
+  useSlaReminders,
   useTemplates,
   type TemplateDraft,
 } from "../../api/admin";
@@ -223,6 +225,34 @@ function IntakeForm({ allowed }: { allowed: boolean }) {
         Customers may choose a ticket&apos;s priority
       </label>
     </section>
+  );
+}
+
+function SlaReminderForm({ minutes }: { minutes: number }) {
+  const save = useSaveSlaReminders();
+  const saved = useSaved();
+  const [value, setValue] = useState(String(minutes));
+  function onSubmit(e: FormEvent) {
+    e.preventDefault();
+    save.mutate({ minutes_before: Number(value) }, saved);
+  }
+  return (
+    <form className="card row" aria-labelledby="sla-reminders-title" onSubmit={onSubmit}>
+      <h2 id="sla-reminders-title">SLA reminders</h2>
+      <label>
+        Remind the assigned agent this many minutes before a deadline (0: never)
+        <input
+          type="number"
+          min={0}
+          max={10080}
+          required
+          value={value}
+          onChange={(e) => setValue(e.target.value)}
+          data-testid="sla-reminder-minutes"
+        />
+      </label>
+      <button type="submit">Save reminders</button>
+    </form>
   );
 }
 
@@ -531,14 +561,22 @@ export function SettingsPage() {
   const intake = useIntake();
   const limits = useRateLimits();
   const drafts = useDraftSettings();
+  const reminders = useSlaReminders();
   const failed =
-    calendar.error ?? sla.error ?? assignment.error ?? intake.error ?? limits.error ?? drafts.error;
+    calendar.error ??
+    sla.error ??
+    assignment.error ??
+    intake.error ??
+    limits.error ??
+    drafts.error ??
+    reminders.error;
   if (failed) return <ErrorState error={failed} />;
   return (
     <>
       <h1>Settings</h1>
       {calendar.data ? <CalendarForm calendar={calendar.data} /> : <Loading />}
       {sla.data ? <SlaForm sla={sla.data} /> : <Loading />}
+      {reminders.data ? <SlaReminderForm minutes={reminders.data.minutes_before} /> : <Loading />}
       {assignment.data ? <AssignmentForm current={assignment.data} /> : <Loading />}
       {intake.data ? <IntakeForm allowed={intake.data.customers_set_priority} /> : <Loading />}
       {limits.data ? <RateLimitsForm limits={limits.data} /> : <Loading />}

@@ -35,6 +35,12 @@ function describe(e: HistoryEvent): string {
       return d.outcome === "ready"
         ? `AI draft ready (${textOf(d.source)}, ${textOf(d.model)}${d.cached ? ", cached" : ""}, ${Number(d.latency_ms)} ms)`
         : `AI draft ${textOf(d.outcome)}: ${textOf(d.reason).slice(0, 120)}`;
+    case "SlaReminderDue":
+      return `SLA reminder: ${d.target === "resolution" ? "resolution" : "first response"} due ${formatTime(textOf(d.deadline))}`;
+    case "SlaBreached":
+      return `SLA breached: ${d.target === "resolution" ? "resolution" : "first response"} was due ${formatTime(textOf(d.deadline))}`;
+    case "SatisfactionRated":
+      return `Rated ${Number(d.rating)} of 5${d.comment ? `: ${textOf(d.comment).slice(0, 120)}` : ""}`;
     case "ReplySentFromDraft":
       return `Reply sent from an AI draft (${Number(d.edit_distance)} characters changed)`;
     default:

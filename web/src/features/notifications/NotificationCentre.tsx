@@ -5,6 +5,8 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 import { Link } from "react-router";
 import { useMarkRead, useNotifications } from "../../api/notifications";
+import { useEmailPreferences, useSaveEmailPreferences } from "../../api/satisfaction";
+import { useAuth } from "../../lib/auth";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { STATUS_LABELS, formatTime, textOf } from "../../lib/format";
 import { useStream } from "../../lib/realtime-react";
@@ -25,9 +27,17 @@ export function describeNotification(n: Pick<Notification, "kind" | "payload">):
       return `${subject} was assigned to you`;
     case "unassigned":
       return `${subject} was taken off your queue`;
+    case "sla_reminder":
+      return `${targetLabel(p.target)} due soon on ${subject} (${formatTime(String(p.deadline))})`;
+    case "sla_breached":
+      return `SLA breached: ${targetLabel(p.target)} on ${subject} was due ${formatTime(String(p.deadline))}`;
     default:
       return `Update on ${subject}`;
   }
+}
+
+function targetLabel(target: unknown): string {
+  return target === "resolution" ? "Resolution" : "First response";
 }
 
 function frameText(frame: EventFrame): string {
@@ -41,6 +51,10 @@ function frameText(frame: EventFrame): string {
       return "A ticket was assigned to you";
     case "unassigned_from_you":
       return "A ticket was taken off your queue";
+    case "sla_reminder":
+      return `${targetLabel(d.target)} due soon on your ticket`;
+    case "sla_breached":
+      return `SLA breached: ${targetLabel(d.target)} on your ticket`;
     default:
       return "Ticket updated";
   }
@@ -49,6 +63,8 @@ function frameText(frame: EventFrame): string {
 export function NotificationCentre() {
   const client = useQueryClient();
   const toasts = useToasts();
+  const { me, isStaff } = useAuth();
+  const isAdmin = me?.role === "admin";
   const notifications = useNotifications(true);
   const markRead = useMarkRead();
   const [open, setOpen] = useState(false);
@@ -67,6 +83,25 @@ export function NotificationCentre() {
     },
     onResync: () => void client.invalidateQueries({ queryKey: ["notifications"] }),
   });
+
+  // Admins hear of every SLA breach through the staff queue's `sla_breached` frame (it names
+  // their shared notification); the assigned agent gets a `notification` frame instead.
+  useStream(
+    "queue",
+    {
+      onEvent: (frame) => {
+        if (frame.kind !== "sla_breached") return;
+        void client.invalidateQueries({ queryKey: ["notifications"] });
+        toasts.push(
+          `SLA breached: ${targetLabel(frame.data.target)} on a ticket`,
+          "error",
+          `/tickets/${frame.ticket_id}`,
+          { key: `ticket:${frame.ticket_id}` },
+        );
+      },
+    },
+    { enabled: isAdmin },
+  );
 
   useEffect(() => {
     if (!open) return;
@@ -153,9 +188,35 @@ export function NotificationCentre() {
               ))}
             </ul>
           )}
+          {isStaff && <SlaEmailChoice />}
         </div>
       )}
     </div>
+  );
+}
+
+function SlaEmailChoice() {
+  const prefs = useEmailPreferences(true);
+  const save = useSaveEmailPreferences();
+  // What the user chose, shown at once (a controlled checkbox would flip back until the
+  // request settles); the server's answer replaces it.
+  const [chosen, setChosen] = useState<boolean | null>(null);
+  const checked = chosen ?? Boolean(prefs.data?.sla_emails);
+  return (
+    <label className="checkbox sla-email-choice">
+      <input
+        type="checkbox"
+        checked={checked}
+        disabled={prefs.isPending}
+        onChange={(e) => {
+          const value = e.target.checked;
+          setChosen(value);
+          save.mutate({ sla_emails: value }, { onError: () => setChosen(null) });
+        }}
+        data-testid="sla-email-choice"
+      />
+      Also e-mail me SLA reminders and breaches
+    </label>
   );
 }
 

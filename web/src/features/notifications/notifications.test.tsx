@@ -53,4 +53,18 @@ describe("notifications", () => {
       "a ticket was assigned to you",
     );
   });
+
+  it("describes SLA notifications", () => {
+    const payload = {
+      ticket_subject: "VPN",
+      target: "resolution",
+      deadline: "2026-12-07T17:00:00Z",
+    };
+    expect(describeNotification({ kind: "sla_reminder", payload })).toMatch(
+      /^Resolution due soon on “VPN”/,
+    );
+    expect(describeNotification({ kind: "sla_breached", payload })).toMatch(
+      /^SLA breached: Resolution on “VPN” was due/,
+    );
+  });
 });

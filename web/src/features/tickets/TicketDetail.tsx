@@ -33,6 +33,7 @@ import { useRealtime, useStream } from "../../lib/realtime-react";
 import { useToasts } from "../../lib/toast";
 import { nextStatuses } from "../../lib/lifecycle";
 import { CustomerSidebar } from "./CustomerSidebar";
+import { SatisfactionPanel, TicketEmails } from "./Satisfaction";
 import { useTicketShortcuts } from "./shortcuts";
 import {
   PRIORITIES,
@@ -223,6 +224,7 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
         </header>
 
         <TicketControls ticket={t} />
+        <SatisfactionPanel key={`${t.satisfaction_rating}`} ticket={t} isStaff={isStaff} />
 
         <section className="card thread" aria-labelledby="thread-title">
           <h2 id="thread-title">Conversation</h2>
@@ -287,7 +289,12 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
           )}
         </section>
       </div>
-      {isStaff && <CustomerSidebar ticket={t} customer={customer} />}
+      {isStaff && (
+        <div className="ticket-side">
+          <CustomerSidebar ticket={t} customer={customer} />
+          <TicketEmails ticketId={t.id} />
+        </div>
+      )}
     </main>
   );
 }

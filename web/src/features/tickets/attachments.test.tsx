@@ -36,6 +36,9 @@ const TICKET: Ticket = {
   resolved_at: null,
   closed_at: null,
   attachments: [],
+  satisfaction_rating: null,
+  satisfaction_comment: "",
+  satisfaction_at: null,
 };
 
 function file(name: string, type: string, size = 10): File {

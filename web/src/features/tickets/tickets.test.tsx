@@ -27,6 +27,9 @@ const TICKET: Ticket = {
   sla_first_response_due: null,
   sla_resolution_due: null,
   attachments: [],
+  satisfaction_rating: null,
+  satisfaction_comment: "",
+  satisfaction_at: null,
 };
 
 function message(version: number, body: string, extra: Partial<Message> = {}): Message {
