@@ -24,6 +24,7 @@ function settingsApi(drafts: () => Record<string, unknown>) {
     "GET /api/settings/sla": () => ({ urgent: limits, high: limits, medium: limits, low: limits }),
     "GET /api/settings/assignment": () => ({ enabled: false, policy: "round_robin" }),
     "GET /api/settings/tickets": () => ({ customers_set_priority: false }),
+    "GET /api/settings/sla-reminders": () => ({ minutes_before: 30 }),
     "GET /api/settings/rate-limits": () =>
       Object.fromEntries(
         ["sign_in", "refresh", "ticket_creation", "messages", "search"].map((scope) => [
