@@ -15,7 +15,7 @@ import nh3
 from markdown_it import MarkdownIt
 
 TAGS = frozenset(
-    {"p", "br", "em", "strong", "del", "ul", "ol", "li", "code", "pre", "blockquote", "a"}
+    {"p", "br", "em", "strong", "s", "ul", "ol", "li", "code", "pre", "blockquote", "a"}
 )
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 LINK_REL = "noopener noreferrer nofollow"
