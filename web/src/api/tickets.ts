@@ -128,6 +128,9 @@ export function useMessages(id: string, enabled = true) {
 }
 
 export function mergeMessage(list: Message[] | undefined, message: Message): Message[] {
+  const known = list?.find((m) => m.id === message.id);
+  if (known?.body_html !== undefined && message.body_html === undefined)
+    message = { ...message, body_html: known.body_html }; // a frame after the list: same text
   const all = (list ?? []).filter(
     (m) =>
       m.id !== message.id &&

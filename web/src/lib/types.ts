@@ -45,14 +45,17 @@ export type SearchResponse = Schemas["SearchResponse"];
 export type TicketList = Schemas["PaginatedTicketList"];
 export type MessageList = Schemas["PaginatedMessageList"];
 export type Draft = Schemas["Draft"];
+export type Macro = Schemas["Macro"];
+export type FilledMacro = Schemas["FilledMacro"];
+export type SavedFilter = Schemas["SavedFilter"];
 export type DraftRequested = Schemas["DraftRequested"];
 
 type StoredMessage = Schemas["Message"];
 /** A message of the thread as the app holds it: from the read model, or from a WebSocket frame
  * or the audit view (no `ticket_id`, no `position`), or a reply sent and not yet confirmed
  * (`pending`, client-side only). */
-export type Message = Omit<StoredMessage, "ticket_id" | "position" | "files"> &
-  Partial<Pick<StoredMessage, "ticket_id" | "position" | "files">> & {
+export type Message = Omit<StoredMessage, "ticket_id" | "position" | "files" | "body_html"> &
+  Partial<Pick<StoredMessage, "ticket_id" | "position" | "files" | "body_html">> & {
     pending?: boolean;
   };
 

@@ -23,6 +23,7 @@ import { SlaBadge } from "../../components/SlaBadge";
 import { FileDrop } from "../../components/FileDrop";
 import { MessageBubble } from "../../components/MessageBubble";
 import { DraftPanel } from "./DraftPanel";
+import { MACRO_MENU_ID, MacroPicker, describeChanges, runMacroChanges } from "./MacroPicker";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { ApiError, errorMessage } from "../../lib/api";
 import { useAuth } from "../../lib/auth";
@@ -36,6 +37,7 @@ import { useTicketShortcuts } from "./shortcuts";
 import {
   PRIORITIES,
   type EventFrame,
+  type FilledMacro,
   type Message,
   type Priority,
   type Status,
@@ -112,6 +114,8 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
       client.setQueryData<Message[]>(keys.messages(ticketId), (list) =>
         mergeMessage(list, message),
       );
+      // A frame carries the source text only: the server's sanitised HTML comes with the list.
+      void client.invalidateQueries({ queryKey: keys.messages(ticketId) });
       if (message.author_id !== String(me?.id)) {
         setUnseen((n) => n + 1);
         setAnnounce(
@@ -578,6 +582,8 @@ function ReplyBox({
   const [fieldError, setFieldError] = useState<string | null>(null);
   const [draftId, setDraftId] = useState<string | null>(null);
   const [insertedSeen, setInsertedSeen] = useState(0);
+  const [macro, setMacro] = useState<FilledMacro | null>(null);
+  const [macroReport, setMacroReport] = useState("");
   if (inserted && inserted.n !== insertedSeen) {
     // A draft was inserted: it becomes the reply's text, a public reply that names it.
     setInsertedSeen(inserted.n);
@@ -618,6 +624,19 @@ function ReplyBox({
       setDraftId(null);
       setStale(null);
       onSent();
+      if (macro) {
+        // The macro's changes, each through the ticket's own command (the server decides).
+        const applied = macro;
+        setMacro(null);
+        const ticket = client.getQueryData<Ticket>(keys.ticket(ticketId));
+        const { done, refused } = await runMacroChanges(ticketId, applied, ticket);
+        setMacroReport(
+          `Macro “${applied.name}”: ${done.length} of ${done.length + refused.length} changes done` +
+            (refused.length ? `; refused: ${refused.join("; ")}` : "."),
+        );
+        void client.invalidateQueries({ queryKey: keys.ticket(ticketId) });
+        void client.invalidateQueries({ queryKey: ["tickets"] });
+      }
       if (files.length && result.message_id) {
         const done = await uploads.run(ticketId, files, { messageId: result.message_id });
         void client.invalidateQueries({ queryKey: keys.messages(ticketId) });
@@ -648,6 +667,18 @@ function ReplyBox({
           send again.
         </div>
       )}
+      {isStaff && (
+        <MacroPicker
+          ticketId={ticketId}
+          onError={onError}
+          onApply={(filled) => {
+            setBody(filled.body);
+            setMacro(filled);
+            setMacroReport("");
+            document.getElementById("reply-body")?.focus();
+          }}
+        />
+      )}
       <label htmlFor="reply-body">{internal ? "Internal note (staff only)" : "Reply"}</label>
       <textarea
         id="reply-body"
@@ -660,8 +691,13 @@ function ReplyBox({
             e.preventDefault();
             e.currentTarget.form?.requestSubmit();
           }
+          // Alt+M: the macro menu (staff).
+          if (isStaff && e.altKey && e.code === "KeyM") {
+            e.preventDefault();
+            document.getElementById(MACRO_MENU_ID)?.focus();
+          }
         }}
-        aria-keyshortcuts="Control+Enter Meta+Enter"
+        aria-keyshortcuts={isStaff ? "Control+Enter Meta+Enter Alt+M" : "Control+Enter Meta+Enter"}
         aria-invalid={fieldError ? true : undefined}
         aria-describedby={fieldError ? "reply-error" : undefined}
       />
@@ -670,6 +706,17 @@ function ReplyBox({
           {fieldError}
         </p>
       )}
+      {macro && describeChanges(macro).length > 0 && (
+        <p className="macro-changes" data-testid="macro-changes">
+          On send, macro “{macro.name}” will ask to {describeChanges(macro).join(", ")}.{" "}
+          <button type="button" className="link-button" onClick={() => setMacro(null)}>
+            Keep the text only
+          </button>
+        </p>
+      )}
+      <p role="status" className="muted" data-testid="macro-report">
+        {macroReport}
+      </p>
       <FileDrop
         label="Attach files"
         items={uploads.items}
