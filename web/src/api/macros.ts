@@ -66,6 +66,7 @@ export function savedValues(filters: TicketFilters, view?: string): SavedFilter[
   const out: SavedFilter["filters"] = {};
   if (filters.status?.length) out.status = filters.status;
   if (filters.priority?.length) out.priority = filters.priority;
+  if (filters.tags?.length) out.tags = filters.tags;
   if (filters.agent) out.agent = filters.agent;
   if (view && view !== "all") out.view = view as NonNullable<SavedFilter["filters"]["view"]>;
   return out;

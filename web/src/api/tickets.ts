@@ -48,6 +48,7 @@ export function ticketListPath(filters: TicketFilters, pageSize = 50): string {
     query({
       status: filters.status,
       priority: filters.priority,
+      tags: filters.tags,
       agent: filters.agent,
       customer: filters.customer,
       sla_breached: filters.sla_breached === undefined ? undefined : String(filters.sla_breached),

@@ -25,6 +25,9 @@ const HistoryPage = lazy(() =>
 const AdminSection = lazy(() =>
   import("./AdminSection").then((m) => ({ default: m.AdminSection })),
 );
+const MacrosPage = lazy(() =>
+  import("../features/macros/MacrosPage").then((m) => ({ default: m.MacrosPage })),
+);
 const SearchPage = lazy(() =>
   import("../features/search/SearchPage").then((m) => ({ default: m.SearchPage })),
 );
@@ -73,6 +76,10 @@ function AppRoutes() {
               element={isStaff ? <AgentDashboard /> : <Navigate to="/tickets" replace />}
             />
             <Route path="/search" element={<SearchPage />} />
+            <Route
+              path="/macros"
+              element={isStaff ? <MacrosPage /> : <Navigate to="/tickets" replace />}
+            />
             <Route
               path="/admin/analytics"
               element={isAdmin ? <AnalyticsPage /> : <Navigate to="/" replace />}

@@ -62,6 +62,7 @@ export type Message = Omit<StoredMessage, "ticket_id" | "position" | "files" | "
 export interface TicketFilters {
   status?: Status[];
   priority?: Priority[];
+  tags?: string[];
   created_from?: string;
   created_to?: string;
   agent?: string;
