@@ -1583,7 +1583,7 @@ export interface components {
             /** Format: date-time */
             time: string;
             type: string;
-            /** @description ticket, agent, team or admin_change */
+            /** @description ticket, agent, team, macro or admin_change */
             aggregate: string;
             /** Format: uuid */
             aggregate_id: string;
