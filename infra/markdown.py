@@ -30,6 +30,12 @@ def _renderer() -> MarkdownIt:
     return md
 
 
+# Rendering costs a few hundred microseconds a message (markdown-it is pure Python), and a
+# thread is read again whenever a message arrives: each process keeps the recent results.
+RENDERED_CACHE = 4096
+
+
+@lru_cache(maxsize=RENDERED_CACHE)
 def render_markdown(text: str) -> str:
     """The sanitised HTML of a message body (Markdown subset); safe to insert as HTML."""
     return sanitise_html(_renderer().render(text))
