@@ -8,8 +8,10 @@ import { agentState, useAgents, usePresence } from "../../api/agents";
 import { useUploads, type Upload } from "../../api/attachments";
 import { useCustomer } from "../../api/customers";
 import {
+  fetchMessages,
   keys,
   mergeMessage,
+  mergeThread,
   useAssign,
   useChangeStatus,
   useEditTicket,
@@ -114,8 +116,15 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
       client.setQueryData<Message[]>(keys.messages(ticketId), (list) =>
         mergeMessage(list, message),
       );
-      // A frame carries the source text only: the server's sanitised HTML comes with the list.
-      void client.invalidateQueries({ queryKey: keys.messages(ticketId) });
+      // A frame carries the source text only: the server's sanitised HTML comes with the
+      // thread, fetched again and merged (never dropping what the frame brought).
+      void fetchMessages(ticketId)
+        .then((fetched) =>
+          client.setQueryData<Message[]>(keys.messages(ticketId), (list) =>
+            mergeThread(list, fetched),
+          ),
+        )
+        .catch(() => undefined); // the text stays; the next read brings the HTML
       if (message.author_id !== String(me?.id)) {
         setUnseen((n) => n + 1);
         setAnnounce(
