@@ -129,6 +129,9 @@ class EditMacroView(APIView):
         current = app.get_macro(mid, actor).content
         return result(app.change_macro(mid, actor, _content(data, current)))
 
+
+@extend_schema(tags=["macros"])
+class DeleteMacroView(APIView):
     @extend_schema(request=None, responses={200: CommandResultSerializer})
     def delete(self, request: Request, macro_id: str) -> Response:
         """Delete a macro (it is no longer offered; its history stays)."""

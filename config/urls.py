@@ -60,7 +60,7 @@ api: list[URLPattern] = [
     path("ticket-views", route(GET=read.TicketViewsView), name="ticket-views"),
     path(
         "saved-filters",
-        route(GET=saved_filters.SavedFilterListView, POST=saved_filters.SavedFilterListView),
+        route(GET=saved_filters.SavedFilterListView, POST=saved_filters.CreateSavedFilterView),
         name="saved-filters",
     ),
     path(
@@ -76,7 +76,7 @@ api: list[URLPattern] = [
     ),
     path(
         "macros/<str:macro_id>",
-        route(PATCH=macros.EditMacroView, DELETE=macros.EditMacroView),
+        route(PATCH=macros.EditMacroView, DELETE=macros.DeleteMacroView),
         name="macro",
     ),
     path(

@@ -107,6 +107,9 @@ class SavedFilterListView(ConsistentReadMixin, APIView):
             )
         return self.mark(Response(SavedFilterSerializer(rows, many=True).data))
 
+
+@extend_schema(tags=["tickets"])
+class CreateSavedFilterView(APIView):
     @extend_schema(request=CreateSavedFilterSerializer, responses={201: SavedFilterSerializer})
     def post(self, request: Request) -> Response:
         """Save the current list filters under a name (unique per agent)."""
