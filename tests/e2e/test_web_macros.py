@@ -78,9 +78,10 @@ def test_an_agent_answers_with_a_macro_by_keyboard_and_its_changes_follow(
     desk.goto(path)
     expect(desk.get_by_test_id("ticket-subject")).to_have_text(f"Toner empty {word}")
     reply = desk.get_by_label("Reply", exact=True)
+    menu = desk.get_by_label("Macro", exact=True)
+    expect(menu).to_be_visible()  # once the macros have loaded
     reply.focus()
     reply.press("Alt+m")
-    menu = desk.get_by_label("Macro", exact=True)
     expect(menu).to_be_focused()
     menu.select_option(label=f"Toner fixed {word} (personal)")
     menu.press("Enter")
@@ -101,8 +102,8 @@ def test_an_agent_answers_with_a_macro_by_keyboard_and_its_changes_follow(
 
     # The reply is formatted by the server; the customer sees it live, links open safely.
     sent = customer.get_by_test_id("public-message").filter(has_text="new toner")
-    expect(sent.locator("strong")).to_have_text("new toner")
-    expect(sent.locator("li")).to_have_count(2)
+    expect(sent.locator(".bubble-body strong")).to_have_text("new toner")
+    expect(sent.locator(".bubble-body li")).to_have_count(2)
     link = sent.get_by_role("link", name="https://example.com/toner")
     expect(link).to_have_attribute("rel", "noopener noreferrer nofollow")
     expect(link).to_have_attribute("target", "_blank")
