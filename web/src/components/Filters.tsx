@@ -48,7 +48,7 @@ export function Filters({
         </select>
       </label>
       <label>
-        Tag
+        Has tags
         <input
           value={value.tags?.join(",") ?? ""}
           size={10}
