@@ -67,7 +67,12 @@ def clean_content(
         raise ValidationError(error.detail, field="add_tags") from None
     if assign_to is not None and not (
         assign_to == ASSIGN_ME
-        or (isinstance(assign_to, str) and assign_to.isdigit() and len(assign_to) <= 18)
+        or (
+            isinstance(assign_to, str)
+            and assign_to.isascii()
+            and assign_to.isdigit()
+            and len(assign_to) <= 18
+        )
     ):
         raise ValidationError('assign_to is "me", an agent\'s id or null.', field="assign_to")
     return {

@@ -153,6 +153,6 @@ class FilledMacroView(ConsistentReadMixin, APIView):
 
 
 def _user(pk: str | None) -> User | None:
-    if not pk or not pk.isdigit() or len(pk) > 18:
+    if not pk or not (pk.isascii() and pk.isdigit()) or len(pk) > 18:
         return None
     return User.objects.filter(pk=int(pk)).first()

@@ -47,6 +47,7 @@ def test_who_keeps_which_macro() -> None:
         ({"status": "gone"}, "status"),
         ({"add_tags": ["a"] * 21}, "add_tags"),
         ({"assign_to": "-1"}, "assign_to"),
+        ({"assign_to": "\u0663"}, "assign_to"),  # an Arabic-Indic three
     ],
 )
 def test_bad_content_names_its_field(change: dict[str, object], field: str) -> None:
