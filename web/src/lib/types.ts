@@ -105,6 +105,15 @@ export interface TypingFrame {
   internal: boolean;
 }
 
+/** "Ada is viewing" (staff only, not stored; docs/realtime.md). */
+export interface ViewingFrame {
+  type: "viewing";
+  sub: string;
+  ticket_id: string;
+  user_id: string;
+  name: string;
+}
+
 export interface PresenceFrame {
   type: "presence";
   user_id: string;
@@ -134,6 +143,7 @@ export type ServerFrame =
   | EventFrame
   | DraftFrame
   | TypingFrame
+  | ViewingFrame
   | PresenceFrame
   | { type: "presence_snapshot"; agents: PresenceFrame[] }
   | { type: "ready"; user_id: string; role: Role; expires_at: number; position: number }

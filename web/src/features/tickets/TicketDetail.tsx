@@ -49,6 +49,8 @@ import {
 
 const TYPING_SHOW_MS = 4000;
 const TYPING_SEND_MS = 1500;
+const VIEWING_REPEAT_MS = 10_000; // "I am viewing", again while the page is open (staff)
+const VIEWING_SHOW_MS = 25_000; // shown until this long after another's last signal
 
 export function TicketDetailPage() {
   const { ticketId = "" } = useParams();
@@ -66,6 +68,7 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
   const [typing, setTyping] = useState<
     Record<string, { name: string; internal: boolean; at: number }>
   >({});
+  const [viewers, setViewers] = useState<Record<string, { name: string; at: number }>>({});
   const [unseen, setUnseen] = useState(0);
   const [announce, setAnnounce] = useState("");
   const [inserted, setInserted] = useState<Inserted | null>(null);
@@ -155,10 +158,34 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
     {
       onEvent,
       onTyping,
+      onViewing: (frame) =>
+        setViewers((all) => ({ ...all, [frame.user_id]: { name: frame.name, at: Date.now() } })),
       onResync: () => void client.invalidateQueries({ queryKey: keys.messages(ticketId) }),
     },
     { ticketId, afterVersion: ticket.data?.version, enabled: ticket.isSuccess },
   );
+
+  // Collision detection: staff say they have this ticket open, again every few seconds.
+  const subscribed = ticket.isSuccess;
+  useEffect(() => {
+    if (!isStaff || !realtime || !subscribed) return;
+    realtime.viewing(ticketId);
+    const timer = setInterval(() => realtime.viewing(ticketId), VIEWING_REPEAT_MS);
+    return () => clearInterval(timer);
+  }, [isStaff, realtime, subscribed, ticketId]);
+  useEffect(() => {
+    if (!Object.keys(viewers).length) return;
+    const timer = setInterval(() => {
+      setViewers((all) => {
+        const now = Date.now();
+        const kept = Object.fromEntries(
+          Object.entries(all).filter(([, v]) => now - v.at < VIEWING_SHOW_MS),
+        );
+        return Object.keys(kept).length === Object.keys(all).length ? all : kept;
+      });
+    }, 1000);
+    return () => clearInterval(timer);
+  }, [viewers]);
 
   // Forget typing signals a few seconds after the last one.
   useEffect(() => {
@@ -189,6 +216,7 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
     t.version,
     ...thread.filter((m) => !m.pending).map((m) => m.version),
   );
+  const viewerNames = Object.values(viewers).map((v) => v.name);
   const typingNames = Object.values(typing).map(
     (x) => x.name + (x.internal ? " (internal note)" : ""),
   );
@@ -276,6 +304,12 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
             {typingNames.length > 0 &&
               `${typingNames.join(", ")} ${typingNames.length === 1 ? "is" : "are"} typing…`}
           </p>
+          {isStaff && (
+            <p className="typing" data-testid="viewing-indicator">
+              {viewerNames.length > 0 &&
+                `${viewerNames.join(", ")} ${viewerNames.length === 1 ? "is" : "are"} viewing`}
+            </p>
+          )}
           {t.status !== "closed" && isStaff && (
             <DraftPanel
               ticketId={t.id}
