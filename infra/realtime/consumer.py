@@ -593,7 +593,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             log.warning("typing signal not relayed (channel layer unavailable)", exc_info=True)
 
     async def _viewing(self, content: dict[str, Any]) -> None:
-        """"Ada is viewing": a staff member has the ticket open. Relayed, like typing, through
+        """ "Ada is viewing": a staff member has the ticket open. Relayed, like typing, through
         the channel layer (Redis across processes) to the ticket's other staff subscribers
         only; never stored. Clients repeat it while the page is open (``VIEWING_REPEAT``)."""
         assert self.principal is not None
