@@ -26,7 +26,12 @@ from tests.e2e.test_web import (  # noqa: F401  (fixtures shared with the web te
     sign_in,
     web_server,
 )
-from tests.e2e.test_web_workspace import accessible, create_ticket, open_page
+from tests.e2e.test_web_workspace import (  # noqa: F401  (second_agent: a fixture)
+    accessible,
+    create_ticket,
+    open_page,
+    second_agent,
+)
 
 HOSTILE = [
     '<img src=x onerror="window.__xss = 1">',
@@ -36,7 +41,7 @@ HOSTILE = [
 
 
 def test_an_agent_answers_with_a_macro_by_keyboard_and_its_changes_follow(
-    agent: Any, browser: Any, web_server: LiveServer, shot: Any
+    agent: Any, second_agent: Any, browser: Any, web_server: LiveServer, shot: Any
 ) -> None:
     word = uuid.uuid4().hex[:8]
     email = customer_email()
@@ -77,6 +82,14 @@ def test_an_agent_answers_with_a_macro_by_keyboard_and_its_changes_follow(
     # On the ticket: Alt+M from the reply box opens the macro menu; Enter applies it.
     desk.goto(path)
     expect(desk.get_by_test_id("ticket-subject")).to_have_text(f"Toner empty {word}")
+    # Collision detection: another agent opening the ticket shows as viewing it.
+    other = open_page(browser, web_server)
+    sign_in(other, second_agent.email)
+    other.goto(path)
+    expect(desk.get_by_test_id("viewing-indicator")).to_have_text(
+        f"{second_agent.first_name or second_agent.email} is viewing"
+    )
+    other.context.close()
     reply = desk.get_by_label("Reply", exact=True)
     menu = desk.get_by_label("Macro", exact=True)
     expect(menu).to_be_visible()  # once the macros have loaded
