@@ -378,7 +378,7 @@ class AuditEventSerializer(serializers.Serializer[Any]):
     position = serializers.IntegerField()
     time = serializers.DateTimeField()
     type = serializers.CharField()
-    aggregate = serializers.CharField(help_text="ticket, agent, team or admin_change")
+    aggregate = serializers.CharField(help_text="ticket, agent, team, macro or admin_change")
     aggregate_id = serializers.UUIDField()
     version = serializers.IntegerField()
     actor = AuditActorSerializer()

@@ -38,6 +38,7 @@ from domain.errors import (
     VersionConflictError,
 )
 from domain.lifecycle import Role
+from domain.macro import Macro, MacroContent
 from domain.team import Team
 from domain.ticket import Ticket
 from infra.event_metadata import stamp
@@ -613,6 +614,33 @@ class DeskstreamApplication(Application[UUID]):
                 actor_role=actor.role.value,
             )
         )
+
+    # ------------------------------------------------------------------ macros
+    def create_macro(self, actor: Actor, *, shared: bool, content: MacroContent) -> CommandResult:
+        return self._store(
+            Macro.create(shared=shared, actor_id=actor.id, actor_role=actor.role, **content)
+        )
+
+    def change_macro(self, macro_id: UUID, actor: Actor, content: MacroContent) -> CommandResult:
+        self.get_macro(macro_id, actor)  # another agent's personal macro is not found
+        return self._update(
+            Macro,
+            macro_id,
+            lambda m: m.change(actor_id=actor.id, actor_role=actor.role, **content),
+        )
+
+    def delete_macro(self, macro_id: UUID, actor: Actor) -> CommandResult:
+        self.get_macro(macro_id, actor)
+        return self._update(
+            Macro, macro_id, lambda m: m.delete(actor_id=actor.id, actor_role=actor.role)
+        )
+
+    def get_macro(self, macro_id: UUID, actor: Actor) -> Macro:
+        """The macro if ``actor`` may see it (shared, or their own) and it is not deleted."""
+        macro = self._get(Macro, macro_id, None)
+        if macro.deleted or not macro.may_see(actor.id, actor.role):
+            raise NotFoundError("No such macro.", id=str(macro_id))
+        return macro
 
     # ------------------------------------------------------------------ plumbing
     def _get(self, cls: type[A], aggregate_id: UUID, version: int | None) -> A:

@@ -27,6 +27,7 @@ from rest_framework.exceptions import ValidationError
 from command_api.application import DeskstreamApplication
 from domain.admin import AdminChange
 from domain.agent import Agent
+from domain.macro import Macro
 from domain.team import Team
 from domain.ticket import Ticket
 from infra.api import in_utc
@@ -39,6 +40,7 @@ AGGREGATES: dict[str, type[Aggregate]] = {
     "ticket": Ticket,
     "agent": Agent,
     "team": Team,
+    "macro": Macro,
     "admin_change": AdminChange,
 }
 

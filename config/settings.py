@@ -216,6 +216,7 @@ SPECTACULAR_SETTINGS = {
         "StatusEnum": "read_api.serializers.STATUSES",
         "StaffRoleEnum": "command_api.admin_views.STAFF_ROLES",
         "RoleEnum": "infra.auth.models.ROLE_CHOICES",
+        "TicketViewEnum": "read_api.filters.VIEW_CHOICES",
     },
 }
 

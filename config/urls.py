@@ -16,6 +16,7 @@ from command_api import (
     auth_views,
     drafts,
     email_views,
+    macros,
     satisfaction,
     settings_views,
     signin_views,
@@ -26,9 +27,10 @@ from infra.schema_view import SchemaView
 from infra.server import webapp
 from infra.server.routing import route
 from read_api import admin_views as read_admin
-from read_api import analytics, operations, search, ticket_emails
+from read_api import analytics, operations, saved_filters, search, ticket_emails
 from read_api import auth_views as read_auth
 from read_api import email_views as read_email
+from read_api import macros as read_macros
 from read_api import settings_views as read_settings
 from read_api import views as read
 
@@ -58,6 +60,32 @@ api: list[URLPattern] = [
     # Tickets and their threads
     path("tickets", route(GET=read.TicketListView, POST=views.TicketsView), name="tickets"),
     path("ticket-views", route(GET=read.TicketViewsView), name="ticket-views"),
+    path(
+        "saved-filters",
+        route(GET=saved_filters.SavedFilterListView, POST=saved_filters.CreateSavedFilterView),
+        name="saved-filters",
+    ),
+    path(
+        "saved-filters/<str:filter_id>",
+        route(DELETE=saved_filters.SavedFilterView),
+        name="saved-filter",
+    ),
+    # Macros (canned replies): shared and personal, each change an event (ADR 0046)
+    path(
+        "macros",
+        route(GET=read_macros.MacroListView, POST=macros.CreateMacroView),
+        name="macros",
+    ),
+    path(
+        "macros/<str:macro_id>",
+        route(PATCH=macros.EditMacroView, DELETE=macros.DeleteMacroView),
+        name="macro",
+    ),
+    path(
+        "macros/<str:macro_id>/filled",
+        route(GET=read_macros.FilledMacroView),
+        name="macro-filled",
+    ),
     path(
         "tickets/<str:ticket_id>",
         route(

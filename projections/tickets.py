@@ -12,6 +12,7 @@ from uuid import UUID
 
 from domain.agent import Agent
 from domain.lifecycle import Status
+from domain.macro import Macro
 from domain.ticket import Ticket, is_public
 from projections.ports import Envelope
 
@@ -47,6 +48,10 @@ class TicketsState(Protocol):
     def customer_changed(self, customer_id: str) -> None:
         """The ticket counts of this customer must be recounted."""
 
+    def put_macro(self, row: Row) -> None: ...
+
+    def delete_macro(self, macro_id: UUID) -> None: ...
+
 
 def handle(envelope: Envelope, state: TicketsState) -> None:
     event = envelope.event
@@ -54,6 +59,25 @@ def handle(envelope: Envelope, state: TicketsState) -> None:
         _ticket_event(envelope, event, state)
     elif isinstance(event, Agent.Event):
         _agent_event(event, state)
+    elif isinstance(event, Macro.Event):
+        _macro_event(envelope, event, state)
+
+
+MACRO_CONTENT = ("name", "body", "status", "add_tags", "assign_to")
+
+
+def _macro_event(envelope: Envelope, event: Any, state: TicketsState) -> None:
+    """Every macro event but deletion carries the macro's whole content, so no row is read;
+    only the creation names ``shared`` and ``owner_id``, which a change leaves as they are."""
+    if isinstance(event, Macro.MacroDeleted):
+        state.delete_macro(event.originator_id)
+        return
+    row: Row = {name: getattr(event, name) for name in MACRO_CONTENT}
+    row.update(id=event.originator_id, version=event.originator_version,
+               position=envelope.position)  # fmt: skip
+    if isinstance(event, Macro.MacroCreated):
+        row.update(shared=event.shared, owner_id=event.owner_id)
+    state.put_macro(row)
 
 
 def _ticket_event(envelope: Envelope, event: Any, state: TicketsState) -> None:

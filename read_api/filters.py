@@ -69,6 +69,8 @@ VIEWS = {
     "all": "All tickets",
 }
 
+VIEW_CHOICES = list(VIEWS)  # the schema's TicketViewEnum (ticket views, saved filters)
+
 
 def in_view(qs: QuerySet[TicketRecord], view: str, user_id: str) -> QuerySet[TicketRecord]:
     """The tickets of a built-in view. ``qs`` carries the SLA deadlines (``with_sla``)."""

@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from domain.lifecycle import Priority, Role, Status
+from infra.markdown import render_markdown
 from infra.postgres.models import MessageRecord, NotificationRecord, TicketRecord
 from infra.storage.links import sign_link
 
@@ -157,6 +158,10 @@ class PayloadField(serializers.JSONField):
 class MessageSerializer(serializers.ModelSerializer[MessageRecord]):
     author_role = serializers.ChoiceField(choices=[r.value for r in Role])
     attachments = AttachmentsField()
+    body_html = serializers.SerializerMethodField(
+        help_text="The body rendered from its Markdown subset (emphasis, lists, code, links, "
+        "quotes) and sanitised on the server: the only form a client may insert as HTML."
+    )
     files = serializers.SerializerMethodField(
         help_text="The files uploaded to this message (``attachments`` is the metadata a "
         "message body may list)."
@@ -165,9 +170,13 @@ class MessageSerializer(serializers.ModelSerializer[MessageRecord]):
     class Meta:
         model = MessageRecord
         fields = [
-            "id", "ticket_id", "version", "author_id", "author_role", "body", "internal",
-            "attachments", "files", "posted_at", "position",
+            "id", "ticket_id", "version", "author_id", "author_role", "body", "body_html",
+            "internal", "attachments", "files", "posted_at", "position",
         ]  # fmt: skip
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_body_html(self, message: MessageRecord) -> str:
+        return render_markdown(message.body)
 
     @extend_schema_field(TicketFileSerializer(many=True))
     def get_files(self, message: MessageRecord) -> list[dict[str, Any]]:

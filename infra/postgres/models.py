@@ -129,6 +129,49 @@ class AgentRecord(models.Model):
         return f"agent {self.user_id}"
 
 
+class MacroRecord(models.Model):
+    """A macro (canned reply) as staff are offered it: shared, or personal to ``owner_id``.
+    Written by the read-model projector from ``Macro`` events; a deleted macro has no row."""
+
+    id = models.UUIDField(primary_key=True)
+    shared = models.BooleanField()
+    owner_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    body = models.TextField()
+    status = models.CharField(max_length=32, null=True)  # noqa: DJ001  # null: no change
+    add_tags = ArrayField(models.CharField(max_length=40), default=list)
+    assign_to = models.CharField(max_length=64, null=True)  # noqa: DJ001  # null: no change
+    version = models.IntegerField()
+    position = models.BigIntegerField()
+
+    class Meta:
+        db_table = "rm_macro"
+        indexes = [models.Index(fields=["owner_id", "shared"], name="rm_macro_owner")]
+
+    def __str__(self) -> str:
+        return f"macro {self.id}"
+
+
+class SavedFilterRecord(models.Model):
+    """An agent's saved list filters, shown as an extra view of theirs (ADR 0046: a
+    preference, not a business fact, so a plain table rather than events)."""
+
+    id = models.BigAutoField(primary_key=True)
+    user_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=80)
+    filters = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "saved_filter"
+        constraints = [
+            models.UniqueConstraint(fields=["user_id", "name"], name="saved_filter_user_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"saved filter {self.name}"
+
+
 class AgentWorkloadRecord(models.Model):
     agent_user_id = models.CharField(primary_key=True, max_length=64)
     open_tickets = models.IntegerField()

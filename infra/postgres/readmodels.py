@@ -27,7 +27,9 @@ from projections import tickets
 from projections.ports import Envelope
 from projections.tickets import OPEN_STATUSES, Row
 
-TABLES = ["rm_ticket", "rm_message", "rm_agent", "rm_agent_workload", "rm_customer_stats"]
+TABLES = [
+    "rm_ticket", "rm_message", "rm_agent", "rm_agent_workload", "rm_customer_stats", "rm_macro",
+]  # fmt: skip
 # Built after a rebuild's bulk load, not during it (``PostgresProjectionStore``): the
 # batches read tickets and agents by id, and workloads by agent and status (that index stays).
 DEFERRED_INDEXES = [
@@ -49,6 +51,9 @@ MESSAGE_COLUMNS = [
     "id", "ticket_id", "version", "author_id", "author_role", "body", "internal",
     "attachments", "posted_at", "position",
 ]  # fmt: skip
+MACRO_COLUMNS = ["id", "shared", "owner_id", "name", "body", "status", "add_tags", "assign_to",
+                 "version", "position"]  # fmt: skip
+MACRO_CONTENT_COLUMNS = ["name", "body", "status", "add_tags", "assign_to", "version", "position"]
 AGENT_COLUMNS = ["id", "user_id", "name", "availability", "capacity", "skills", "languages",
                  "version"]  # fmt: skip
 
@@ -80,6 +85,7 @@ class PostgresTicketsState:
         self._messages: list[Row] = []
         self._workloads: set[str] = set()
         self._customers: set[str] = set()
+        self._macros: dict[UUID, Row | None] = {}  # None: deleted
 
     # ----------------------------------------------------------- TicketsState
     def ticket(self, ticket_id: UUID) -> Row | None:
@@ -106,6 +112,13 @@ class PostgresTicketsState:
 
     def customer_changed(self, customer_id: str) -> None:
         self._customers.add(customer_id)
+
+    def put_macro(self, row: Row) -> None:
+        pending = self._macros.get(row["id"])
+        self._macros[row["id"]] = {**pending, **row} if pending else row
+
+    def delete_macro(self, macro_id: UUID) -> None:
+        self._macros[macro_id] = None
 
     # ----------------------------------------------------------- batching
     def preload(self, envelopes: Sequence[Envelope]) -> None:
@@ -194,11 +207,43 @@ class PostgresTicketsState:
                 .as_string(None),
                 [open_statuses, sorted(self._customers)],
             )
+        self._write_macros()
         self._dirty_tickets.clear()
         self._dirty_agents.clear()
         self._messages.clear()
         self._workloads.clear()
         self._customers.clear()
+
+    def _write_macros(self) -> None:
+        table = sql.Identifier(self.t["rm_macro"])
+        for macro_id, row in self._macros.items():
+            if row is None:
+                self.cur.execute(
+                    sql.SQL("DELETE FROM {} WHERE id = %s").format(table).as_string(None),
+                    [macro_id],
+                )
+            elif "shared" in row:  # created (perhaps changed since) in this batch
+                insert_rows(
+                    self.cur,
+                    self.t["rm_macro"],
+                    MACRO_COLUMNS,
+                    [[row[c] for c in MACRO_COLUMNS]],
+                    on_conflict=update_on_conflict("id", MACRO_COLUMNS),
+                )
+            else:
+                self.cur.execute(
+                    sql.SQL("UPDATE {} SET {} WHERE id = %s")
+                    .format(
+                        table,
+                        sql.SQL(", ").join(
+                            sql.SQL("{} = %s").format(sql.Identifier(c))
+                            for c in MACRO_CONTENT_COLUMNS
+                        ),
+                    )
+                    .as_string(None),
+                    [*(row[c] for c in MACRO_CONTENT_COLUMNS), macro_id],
+                )
+        self._macros.clear()
 
 
 def _write_tickets(cursor: Any, table: str, rows: list[list[Any]]) -> None:

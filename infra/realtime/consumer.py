@@ -125,6 +125,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.lock = asyncio.Lock()
         self.sync = _SyncState()
         self.typing_sent: dict[tuple[str, bool], float] = {}
+        self.viewing_sent: dict[str, float] = {}
         self.opened_at = time.monotonic()
         self.checked_at = time.monotonic()
         self.accepted = False
@@ -323,6 +324,8 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 await self._unsubscribe(content)
             elif kind == "typing":
                 await self._typing(content)
+            elif kind == "viewing":
+                await self._viewing(content)
             elif kind == "ping":
                 await self.send_json({"type": "pong", **_ref(ref)})
             else:
@@ -770,6 +773,34 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             )
         except Exception:
             log.warning("typing signal not relayed (channel layer unavailable)", exc_info=True)
+
+    async def _viewing(self, content: dict[str, Any]) -> None:
+        """ "Ada is viewing": a staff member has the ticket open. Relayed, like typing, through
+        the channel layer (Redis across processes) to the ticket's other staff subscribers
+        only; never stored. Clients repeat it while the page is open (``VIEWING_REPEAT``)."""
+        assert self.principal is not None
+        if not self.principal.staff:
+            raise ProtocolError("forbidden", "Only agents and admins signal that they view.")
+        ticket_id = _uuid(content.get("ticket_id"))
+        if self.subs.get(f"ticket:{ticket_id}") is None:
+            raise ProtocolError("not_subscribed", "Subscribe to the ticket before viewing it.")
+        now = time.monotonic()
+        if now - self.viewing_sent.get(str(ticket_id), -1e9) < self.cfg.typing_interval:
+            return  # rate limit, as for typing
+        self.viewing_sent[str(ticket_id)] = now
+        group = push.ticket_staff_group(ticket_id)
+        frame = {
+            "type": "viewing",
+            "ticket_id": str(ticket_id),
+            "user_id": self.principal.user_id,
+            "name": self.principal.name,
+        }
+        try:  # the typing relay's handler (push_typing) forwards any such frame
+            await self.channel_layer.group_send(
+                group, {"type": TYPING, "g": group, "f": frame, "sender": self.channel_name}
+            )
+        except Exception:
+            log.warning("viewing signal not relayed (channel layer unavailable)", exc_info=True)
 
     async def _signal_presence(self, change: PresenceChange) -> None:
         """Announce a change this socket made (the store chose it as the one announcer)."""

@@ -222,6 +222,23 @@ MATRIX: dict[str, Cell] = {
         "/api/tickets/{ticket}/team", row(401, 403, 403, 200, 200), {"team_id": None}, True
     ),
     "GET customer": Cell("/api/customers/{owner}", STAFF),
+    # Macros and saved filters (ADR 0046): staff only; unknown ids name nothing.
+    "GET macros": Cell("/api/macros", STAFF),
+    "POST macros": Cell(
+        "/api/macros", row(401, 403, 403, 201, 201), {"name": "Thanks", "body": "Thank you!"}
+    ),
+    "PATCH macro": Cell("/api/macros/{nothing}", row(401, 403, 403, 404, 404), {"name": "X"}),
+    "DELETE macro": Cell("/api/macros/{nothing}", row(401, 403, 403, 404, 404)),
+    "GET macro-filled": Cell(
+        "/api/macros/{nothing}/filled?ticket={ticket}", row(401, 403, 403, 404, 404)
+    ),
+    "GET saved-filters": Cell("/api/saved-filters", STAFF),
+    "POST saved-filters": Cell(
+        "/api/saved-filters",
+        row(401, 403, 403, 201, 201),
+        {"name": "Urgent {invite}", "filters": {"priority": ["urgent"]}},
+    ),
+    "DELETE saved-filter": Cell("/api/saved-filters/999999", row(401, 403, 403, 404, 404)),
     # Social sign-in: no provider is configured here.
     "GET auth-login": Cell("/api/auth/login/nowhere", row(404, 404, 404, 404, 404)),
     "GET auth-complete": Cell("/api/auth/complete/nowhere", row(404, 404, 404, 404, 404)),

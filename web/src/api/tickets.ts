@@ -48,6 +48,7 @@ export function ticketListPath(filters: TicketFilters, pageSize = 50): string {
     query({
       status: filters.status,
       priority: filters.priority,
+      tags: filters.tags,
       agent: filters.agent,
       customer: filters.customer,
       sla_breached: filters.sla_breached === undefined ? undefined : String(filters.sla_breached),
@@ -127,7 +128,18 @@ export function useMessages(id: string, enabled = true) {
   return useQuery({ queryKey: keys.messages(id), queryFn: () => fetchMessages(id), enabled });
 }
 
+/** The thread as fetched, plus what live frames brought that the read model did not have
+ * yet (it may lag behind the push stream): fetched messages win, they carry `body_html`. */
+export function mergeThread(current: Message[] | undefined, fetched: Message[]): Message[] {
+  const ids = new Set(fetched.map((m) => m.id));
+  const extra = (current ?? []).filter((m) => !ids.has(m.id) && !m.pending);
+  return [...fetched, ...extra].sort((a, b) => a.version - b.version);
+}
+
 export function mergeMessage(list: Message[] | undefined, message: Message): Message[] {
+  const known = list?.find((m) => m.id === message.id);
+  if (known?.body_html !== undefined && message.body_html === undefined)
+    message = { ...message, body_html: known.body_html }; // a frame after the list: same text
   const all = (list ?? []).filter(
     (m) =>
       m.id !== message.id &&

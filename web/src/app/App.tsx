@@ -28,6 +28,9 @@ const AdminSection = lazy(() =>
 const RatePage = lazy(() =>
   import("../features/satisfaction/RatePage").then((m) => ({ default: m.RatePage })),
 );
+const MacrosPage = lazy(() =>
+  import("../features/macros/MacrosPage").then((m) => ({ default: m.MacrosPage })),
+);
 const SearchPage = lazy(() =>
   import("../features/search/SearchPage").then((m) => ({ default: m.SearchPage })),
 );
@@ -84,6 +87,10 @@ function AppRoutes() {
               element={isStaff ? <AgentDashboard /> : <Navigate to="/tickets" replace />}
             />
             <Route path="/search" element={<SearchPage />} />
+            <Route
+              path="/macros"
+              element={isStaff ? <MacrosPage /> : <Navigate to="/tickets" replace />}
+            />
             <Route
               path="/admin/analytics"
               element={isAdmin ? <AnalyticsPage /> : <Navigate to="/" replace />}

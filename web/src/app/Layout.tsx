@@ -147,6 +147,7 @@ export function Layout({ children }: { children: ReactNode }) {
         </Link>
         <nav aria-label="Main">
           {isStaff && <NavLink to="/agent">Desk</NavLink>}
+          {isStaff && <NavLink to="/macros">Macros</NavLink>}
           {me?.role === "admin" && <NavLink to="/admin">Admin</NavLink>}
           {me?.role === "admin" && <NavLink to="/admin/analytics">Analytics</NavLink>}
           <NavLink to="/tickets" end>

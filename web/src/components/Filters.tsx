@@ -48,6 +48,20 @@ export function Filters({
         </select>
       </label>
       <label>
+        Has tags
+        <input
+          value={value.tags?.join(",") ?? ""}
+          size={10}
+          onChange={(e) => {
+            const tags = e.target.value
+              .split(",")
+              .map((t) => t.trim().toLowerCase())
+              .filter(Boolean);
+            onChange({ ...value, tags: tags.length ? tags : undefined });
+          }}
+        />
+      </label>
+      <label>
         Created from
         <input
           type="date"
@@ -63,7 +77,7 @@ export function Filters({
           onChange={(e) => onChange({ ...value, created_to: e.target.value || undefined })}
         />
       </label>
-      {(value.status || value.priority || value.created_from || value.created_to) && (
+      {(value.status || value.priority || value.tags || value.created_from || value.created_to) && (
         <button type="button" className="link-button" onClick={() => onChange({})}>
           Clear filters
         </button>

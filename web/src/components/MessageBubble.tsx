@@ -26,7 +26,13 @@ export function MessageBubble({
           {message.pending ? "Sending…" : formatTime(message.posted_at)}
         </time>
       </header>
-      <p className="bubble-body">{message.body}</p>
+      {message.body_html !== undefined ? (
+        // Rendered and sanitised on the server (nh3, infra/markdown.py): the only HTML the
+        // app inserts for a message. Until it arrives (a frame, a pending reply), plain text.
+        <div className="bubble-body" dangerouslySetInnerHTML={{ __html: message.body_html }} />
+      ) : (
+        <p className="bubble-body bubble-plain">{message.body}</p>
+      )}
       <AttachmentList attachments={[...message.attachments, ...(message.files ?? [])]} />
     </article>
   );

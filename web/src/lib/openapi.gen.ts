@@ -794,6 +794,62 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/macros": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The macros the caller may apply: shared ones first, then their own, by name. */
+        get: operations["macros_list"];
+        put?: never;
+        /** @description Create a macro (``shared: true`` for admins); ``id`` in the answer is the new one's. */
+        post: operations["macros_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/macros/{macro_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** @description Delete a macro (it is no longer offered; its history stays). */
+        delete: operations["macros_destroy"];
+        options?: never;
+        head?: never;
+        /** @description Change a macro's fields (those given; the others stay). */
+        patch: operations["macros_partial_update"];
+        trace?: never;
+    };
+    "/api/macros/{macro_id}/filled": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The macro filled in for one ticket: the reply to put in the composer and the
+         *     changes to ask for when it is sent.
+         */
+        get: operations["macros_filled_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/me/email-preferences": {
         parameters: {
             query?: never;
@@ -922,6 +978,41 @@ export interface paths {
          */
         post: operations["satisfaction_link_create"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/saved-filters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The caller's saved filters, oldest first, each with its live count. */
+        get: operations["saved_filters_list"];
+        put?: never;
+        /** @description Save the current list filters under a name (unique per agent). */
+        post: operations["saved_filters_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/saved-filters/{filter_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** @description Delete one of the caller's saved filters. */
+        delete: operations["saved_filters_destroy"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1659,7 +1750,7 @@ export interface components {
             /** Format: date-time */
             time: string;
             type: string;
-            /** @description ticket, agent, team or admin_change */
+            /** @description ticket, agent, team, macro or admin_change */
             aggregate: string;
             /** Format: uuid */
             aggregate_id: string;
@@ -1753,6 +1844,35 @@ export interface components {
             id: string;
             version: number;
             position: number | null;
+        };
+        CreateMacroRequest: {
+            name: string;
+            /** @description The reply, with placeholders such as {{customer.name}}, {{ticket.subject}} and {{agent.name}} (see docs/api.md). */
+            body: string;
+            /**
+             * @description Move the ticket to this status when the reply is sent (null: no change).
+             *
+             *     * `open` - open
+             *     * `assigned` - assigned
+             *     * `in_progress` - in_progress
+             *     * `waiting_on_customer` - waiting_on_customer
+             *     * `resolved` - resolved
+             *     * `closed` - closed
+             */
+            status?: (components["schemas"]["StatusEnum"] | components["schemas"]["NullEnum"]) | null;
+            /** @description Tags to add to the ticket. */
+            add_tags?: string[];
+            /** @description Assign the ticket: "me" (whoever applies it) or an agent's user id. */
+            assign_to?: string | null;
+            /**
+             * @description Shared with all staff (admins only); else personal.
+             * @default false
+             */
+            shared: boolean;
+        };
+        CreateSavedFilterRequest: {
+            name: string;
+            filters: components["schemas"]["FilterValuesRequest"];
         };
         CreateTeamRequest: {
             name: string;
@@ -1909,6 +2029,36 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        FilledMacro: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @description The reply with the ticket's values filled in. */
+            body: string;
+            status: (components["schemas"]["StatusEnum"] | components["schemas"]["NullEnum"]) | null;
+            add_tags: string[];
+            /** @description The agent's user id ("me" already resolved), or null. */
+            assign_to: string | null;
+            assign_to_name: string | null;
+        };
+        /** @description The list filters as ``GET /api/tickets`` takes them (a subset, each optional). */
+        FilterValues: {
+            status?: components["schemas"]["StatusEnum"][];
+            priority?: components["schemas"]["PriorityEnum"][];
+            tags?: string[];
+            /** @description An agent's user id, or 'none'. */
+            agent?: string;
+            view?: components["schemas"]["TicketViewEnum"];
+        };
+        /** @description The list filters as ``GET /api/tickets`` takes them (a subset, each optional). */
+        FilterValuesRequest: {
+            status?: components["schemas"]["StatusEnum"][];
+            priority?: components["schemas"]["PriorityEnum"][];
+            tags?: string[];
+            /** @description An agent's user id, or 'none'. */
+            agent?: string;
+            view?: components["schemas"]["TicketViewEnum"];
+        };
         History: {
             /** Format: uuid */
             ticket_id: string;
@@ -1926,16 +2076,6 @@ export interface components {
                 [key: string]: unknown;
             };
         };
-        /**
-         * @description * `mine` - mine
-         *     * `unassigned` - unassigned
-         *     * `waiting` - waiting
-         *     * `due_soon` - due_soon
-         *     * `breached` - breached
-         *     * `all` - all
-         * @enum {string}
-         */
-        IdEnum: "mine" | "unassigned" | "waiting" | "due_soon" | "breached" | "all";
         InviteRequest: {
             /** Format: email */
             email: string;
@@ -1962,6 +2102,22 @@ export interface components {
             /** @description The token of the e-mail's link. */
             token: string;
         };
+        Macro: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @description With its placeholders, as written. */
+            body: string;
+            shared: boolean;
+            /** @description The caller owns it (a personal macro of theirs). */
+            mine: boolean;
+            /** @description The caller may change or delete it. */
+            editable: boolean;
+            status: (components["schemas"]["StatusEnum"] | components["schemas"]["NullEnum"]) | null;
+            add_tags: string[];
+            assign_to: string | null;
+            version: number;
+        };
         Me: {
             id: number;
             /** Format: email */
@@ -1980,6 +2136,8 @@ export interface components {
             author_id: string;
             author_role: components["schemas"]["AuthorRoleEnum"];
             body: string;
+            /** @description The body rendered from its Markdown subset (emphasis, lists, code, links, quotes) and sanitised on the server: the only form a client may insert as HTML. */
+            readonly body_html: string;
             internal: boolean;
             attachments: components["schemas"]["MessageAttachment"][];
             /** @description The files uploaded to this message (``attachments`` is the metadata a message body may list). */
@@ -2126,6 +2284,13 @@ export interface components {
             capacity?: number;
             skills?: string[];
             languages?: string[];
+        };
+        PatchedEditMacroRequest: {
+            name?: string;
+            body?: string;
+            status?: (components["schemas"]["StatusEnum"] | components["schemas"]["NullEnum"]) | null;
+            add_tags?: string[];
+            assign_to?: string | null;
         };
         PatchedEditTeamRequest: {
             name?: string;
@@ -2277,6 +2442,13 @@ export interface components {
         RoleEnum: "customer" | "agent" | "admin";
         RoleRequest: {
             role: components["schemas"]["StaffRoleEnum"];
+        };
+        SavedFilter: {
+            id: number;
+            name: string;
+            filters: components["schemas"]["FilterValues"];
+            /** @description How many tickets the list shows with them now. */
+            count: number;
         };
         /**
          * @description * `scanning` - scanning
@@ -2588,10 +2760,20 @@ export interface components {
             team_id: string | null;
         };
         TicketView: {
-            id: components["schemas"]["IdEnum"];
+            id: components["schemas"]["TicketViewEnum"];
             name: string;
             count: number;
         };
+        /**
+         * @description * `mine` - mine
+         *     * `unassigned` - unassigned
+         *     * `waiting` - waiting
+         *     * `due_soon` - due_soon
+         *     * `breached` - breached
+         *     * `all` - all
+         * @enum {string}
+         */
+        TicketViewEnum: "mine" | "unassigned" | "waiting" | "due_soon" | "breached" | "all";
         TokenPair: {
             access: string;
             refresh: string;
@@ -5471,6 +5653,336 @@ export interface operations {
             };
         };
     };
+    macros_list: {
+        parameters: {
+            query?: {
+                after?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Macro"][];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    macros_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateMacroRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommandResult"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A conflict: a concurrent change, a stale version, an illegal transition. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    macros_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                macro_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommandResult"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource (or one the caller may not see). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A conflict: a concurrent change, a stale version, an illegal transition. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    macros_partial_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                macro_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["PatchedEditMacroRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommandResult"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource (or one the caller may not see). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A conflict: a concurrent change, a stale version, an illegal transition. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    macros_filled_retrieve: {
+        parameters: {
+            query: {
+                after?: number;
+                ticket: string;
+            };
+            header?: never;
+            path: {
+                macro_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FilledMacro"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource (or one the caller may not see). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     me_email_preferences_retrieve: {
         parameters: {
             query?: never;
@@ -5984,6 +6496,196 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["CommandResult"];
                 };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such resource (or one the caller may not see). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A conflict: a concurrent change, a stale version, an illegal transition. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    saved_filters_list: {
+        parameters: {
+            query?: {
+                after?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedFilter"][];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    saved_filters_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateSavedFilterRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedFilter"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A conflict: a concurrent change, a stale version, an illegal transition. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    saved_filters_destroy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                filter_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No response body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Invalid input: `fields` names each refused parameter or body field. */
             400: {

@@ -73,6 +73,7 @@ export function useStream(
       {
         onEvent: (f) => latest.current.onEvent?.(f),
         onTyping: (f) => latest.current.onTyping?.(f),
+        onViewing: (f) => latest.current.onViewing?.(f),
         onPresence: (a, s) => latest.current.onPresence?.(a, s),
         onResync: () => latest.current.onResync?.(),
         onDraft: (f) => latest.current.onDraft?.(f),

@@ -3,13 +3,21 @@
 // the highest position it saw, dropping duplicates, so nothing is missed across a drop.
 
 import { notePosition, refreshTokens, tokens } from "./api";
-import type { DraftFrame, EventFrame, PresenceFrame, ServerFrame, TypingFrame } from "./types";
+import type {
+  DraftFrame,
+  EventFrame,
+  PresenceFrame,
+  ServerFrame,
+  TypingFrame,
+  ViewingFrame,
+} from "./types";
 
 export type ConnectionState = "connecting" | "open" | "closed";
 
 export interface StreamHandlers {
   onEvent?: (frame: EventFrame) => void;
   onTyping?: (frame: TypingFrame) => void;
+  onViewing?: (frame: ViewingFrame) => void;
   onPresence?: (agents: PresenceFrame[], snapshot: boolean) => void;
   /** A frame of an AI draft this user asked for (stream `drafts`). */
   onDraft?: (frame: DraftFrame) => void;
@@ -136,6 +144,13 @@ export class RealtimeClient {
     }
   }
 
+  /** "I have this ticket open" (staff): the server relays it to the ticket's other staff. */
+  viewing(ticketId: string): void {
+    if (this.subs.has(subscriptionKey("ticket", ticketId))) {
+      this.send({ type: "viewing", ticket_id: ticketId });
+    }
+  }
+
   private setState(state: ConnectionState): void {
     this.state = state;
     this.stateListeners.forEach((l) => l(state));
@@ -240,6 +255,9 @@ export class RealtimeClient {
       }
       case "typing":
         this.subs.get(frame.sub)?.handlers.forEach((h) => h.onTyping?.(frame));
+        return;
+      case "viewing":
+        this.subs.get(frame.sub)?.handlers.forEach((h) => h.onViewing?.(frame));
         return;
       case "presence_snapshot":
         this.subs.get("presence")?.handlers.forEach((h) => h.onPresence?.(frame.agents, true));

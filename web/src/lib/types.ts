@@ -46,20 +46,24 @@ export type SearchResponse = Schemas["SearchResponse"];
 export type TicketList = Schemas["PaginatedTicketList"];
 export type MessageList = Schemas["PaginatedMessageList"];
 export type Draft = Schemas["Draft"];
+export type Macro = Schemas["Macro"];
+export type FilledMacro = Schemas["FilledMacro"];
+export type SavedFilter = Schemas["SavedFilter"];
 export type DraftRequested = Schemas["DraftRequested"];
 
 type StoredMessage = Schemas["Message"];
 /** A message of the thread as the app holds it: from the read model, or from a WebSocket frame
  * or the audit view (no `ticket_id`, no `position`), or a reply sent and not yet confirmed
  * (`pending`, client-side only). */
-export type Message = Omit<StoredMessage, "ticket_id" | "position" | "files"> &
-  Partial<Pick<StoredMessage, "ticket_id" | "position" | "files">> & {
+export type Message = Omit<StoredMessage, "ticket_id" | "position" | "files" | "body_html"> &
+  Partial<Pick<StoredMessage, "ticket_id" | "position" | "files" | "body_html">> & {
     pending?: boolean;
   };
 
 export interface TicketFilters {
   status?: Status[];
   priority?: Priority[];
+  tags?: string[];
   created_from?: string;
   created_to?: string;
   agent?: string;
@@ -103,6 +107,15 @@ export interface TypingFrame {
   internal: boolean;
 }
 
+/** "Ada is viewing" (staff only, not stored; docs/realtime.md). */
+export interface ViewingFrame {
+  type: "viewing";
+  sub: string;
+  ticket_id: string;
+  user_id: string;
+  name: string;
+}
+
 export interface PresenceFrame {
   type: "presence";
   user_id: string;
@@ -132,6 +145,7 @@ export type ServerFrame =
   | EventFrame
   | DraftFrame
   | TypingFrame
+  | ViewingFrame
   | PresenceFrame
   | { type: "presence_snapshot"; agents: PresenceFrame[] }
   | { type: "ready"; user_id: string; role: Role; expires_at: number; position: number }

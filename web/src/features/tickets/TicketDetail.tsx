@@ -8,8 +8,10 @@ import { agentState, useAgents, usePresence, useTeams } from "../../api/agents";
 import { useUploads, type Upload } from "../../api/attachments";
 import { useCustomer } from "../../api/customers";
 import {
+  fetchMessages,
   keys,
   mergeMessage,
+  mergeThread,
   useAssign,
   useChangeStatus,
   useEditTicket,
@@ -24,6 +26,7 @@ import { SlaBadge } from "../../components/SlaBadge";
 import { FileDrop } from "../../components/FileDrop";
 import { MessageBubble } from "../../components/MessageBubble";
 import { DraftPanel } from "./DraftPanel";
+import { MACRO_MENU_ID, MacroPicker, describeChanges, runMacroChanges } from "./MacroPicker";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { ApiError, errorMessage } from "../../lib/api";
 import { useAuth } from "../../lib/auth";
@@ -38,6 +41,7 @@ import { useTicketShortcuts } from "./shortcuts";
 import {
   PRIORITIES,
   type EventFrame,
+  type FilledMacro,
   type Message,
   type Priority,
   type Status,
@@ -47,6 +51,8 @@ import {
 
 const TYPING_SHOW_MS = 4000;
 const TYPING_SEND_MS = 1500;
+const VIEWING_REPEAT_MS = 10_000; // "I am viewing", again while the page is open (staff)
+const VIEWING_SHOW_MS = 25_000; // shown until this long after another's last signal
 
 export function TicketDetailPage() {
   const { ticketId = "" } = useParams();
@@ -64,6 +70,7 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
   const [typing, setTyping] = useState<
     Record<string, { name: string; internal: boolean; at: number }>
   >({});
+  const [viewers, setViewers] = useState<Record<string, { name: string; at: number }>>({});
   const [unseen, setUnseen] = useState(0);
   const [announce, setAnnounce] = useState("");
   const [inserted, setInserted] = useState<Inserted | null>(null);
@@ -114,6 +121,15 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
       client.setQueryData<Message[]>(keys.messages(ticketId), (list) =>
         mergeMessage(list, message),
       );
+      // A frame carries the source text only: the server's sanitised HTML comes with the
+      // thread, fetched again and merged (never dropping what the frame brought).
+      void fetchMessages(ticketId)
+        .then((fetched) =>
+          client.setQueryData<Message[]>(keys.messages(ticketId), (list) =>
+            mergeThread(list, fetched),
+          ),
+        )
+        .catch(() => undefined); // the text stays; the next read brings the HTML
       if (message.author_id !== String(me?.id)) {
         setUnseen((n) => n + 1);
         setAnnounce(
@@ -144,10 +160,34 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
     {
       onEvent,
       onTyping,
+      onViewing: (frame) =>
+        setViewers((all) => ({ ...all, [frame.user_id]: { name: frame.name, at: Date.now() } })),
       onResync: () => void client.invalidateQueries({ queryKey: keys.messages(ticketId) }),
     },
     { ticketId, afterVersion: ticket.data?.version, enabled: ticket.isSuccess },
   );
+
+  // Collision detection: staff say they have this ticket open, again every few seconds.
+  const subscribed = ticket.isSuccess;
+  useEffect(() => {
+    if (!isStaff || !realtime || !subscribed) return;
+    realtime.viewing(ticketId);
+    const timer = setInterval(() => realtime.viewing(ticketId), VIEWING_REPEAT_MS);
+    return () => clearInterval(timer);
+  }, [isStaff, realtime, subscribed, ticketId]);
+  useEffect(() => {
+    if (!Object.keys(viewers).length) return;
+    const timer = setInterval(() => {
+      setViewers((all) => {
+        const now = Date.now();
+        const kept = Object.fromEntries(
+          Object.entries(all).filter(([, v]) => now - v.at < VIEWING_SHOW_MS),
+        );
+        return Object.keys(kept).length === Object.keys(all).length ? all : kept;
+      });
+    }, 1000);
+    return () => clearInterval(timer);
+  }, [viewers]);
 
   // Forget typing signals a few seconds after the last one.
   useEffect(() => {
@@ -178,6 +218,7 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
     t.version,
     ...thread.filter((m) => !m.pending).map((m) => m.version),
   );
+  const viewerNames = Object.values(viewers).map((v) => v.name);
   const typingNames = Object.values(typing).map(
     (x) => x.name + (x.internal ? " (internal note)" : ""),
   );
@@ -266,6 +307,12 @@ export function TicketDetail({ ticketId, upload }: { ticketId: string; upload?: 
             {typingNames.length > 0 &&
               `${typingNames.join(", ")} ${typingNames.length === 1 ? "is" : "are"} typing…`}
           </p>
+          {isStaff && (
+            <p className="typing" data-testid="viewing-indicator">
+              {viewerNames.length > 0 &&
+                `${viewerNames.join(", ")} ${viewerNames.length === 1 ? "is" : "are"} viewing`}
+            </p>
+          )}
           {t.status !== "closed" && isStaff && (
             <DraftPanel
               ticketId={t.id}
@@ -648,6 +695,8 @@ function ReplyBox({
   const [fieldError, setFieldError] = useState<string | null>(null);
   const [draftId, setDraftId] = useState<string | null>(null);
   const [insertedSeen, setInsertedSeen] = useState(0);
+  const [macro, setMacro] = useState<FilledMacro | null>(null);
+  const [macroReport, setMacroReport] = useState("");
   if (inserted && inserted.n !== insertedSeen) {
     // A draft was inserted: it becomes the reply's text, a public reply that names it.
     setInsertedSeen(inserted.n);
@@ -688,6 +737,19 @@ function ReplyBox({
       setDraftId(null);
       setStale(null);
       onSent();
+      if (macro) {
+        // The macro's changes, each through the ticket's own command (the server decides).
+        const applied = macro;
+        setMacro(null);
+        const ticket = client.getQueryData<Ticket>(keys.ticket(ticketId));
+        const { done, refused } = await runMacroChanges(ticketId, applied, ticket);
+        setMacroReport(
+          `Macro “${applied.name}”: ${done.length} of ${done.length + refused.length} changes done` +
+            (refused.length ? `; refused: ${refused.join("; ")}` : "."),
+        );
+        void client.invalidateQueries({ queryKey: keys.ticket(ticketId) });
+        void client.invalidateQueries({ queryKey: ["tickets"] });
+      }
       if (files.length && result.message_id) {
         const done = await uploads.run(ticketId, files, { messageId: result.message_id });
         void client.invalidateQueries({ queryKey: keys.messages(ticketId) });
@@ -718,6 +780,18 @@ function ReplyBox({
           send again.
         </div>
       )}
+      {isStaff && (
+        <MacroPicker
+          ticketId={ticketId}
+          onError={onError}
+          onApply={(filled) => {
+            setBody(filled.body);
+            setMacro(filled);
+            setMacroReport("");
+            document.getElementById("reply-body")?.focus();
+          }}
+        />
+      )}
       <label htmlFor="reply-body">{internal ? "Internal note (staff only)" : "Reply"}</label>
       <textarea
         id="reply-body"
@@ -730,8 +804,13 @@ function ReplyBox({
             e.preventDefault();
             e.currentTarget.form?.requestSubmit();
           }
+          // Alt+M: the macro menu (staff).
+          if (isStaff && e.altKey && e.code === "KeyM") {
+            e.preventDefault();
+            document.getElementById(MACRO_MENU_ID)?.focus();
+          }
         }}
-        aria-keyshortcuts="Control+Enter Meta+Enter"
+        aria-keyshortcuts={isStaff ? "Control+Enter Meta+Enter Alt+M" : "Control+Enter Meta+Enter"}
         aria-invalid={fieldError ? true : undefined}
         aria-describedby={fieldError ? "reply-error" : undefined}
       />
@@ -740,6 +819,17 @@ function ReplyBox({
           {fieldError}
         </p>
       )}
+      {macro && describeChanges(macro).length > 0 && (
+        <p className="macro-changes" data-testid="macro-changes">
+          On send, macro “{macro.name}” will ask to {describeChanges(macro).join(", ")}.{" "}
+          <button type="button" className="link-button" onClick={() => setMacro(null)}>
+            Keep the text only
+          </button>
+        </p>
+      )}
+      <p role="status" className="muted" data-testid="macro-report">
+        {macroReport}
+      </p>
       <FileDrop
         label="Attach files"
         items={uploads.items}

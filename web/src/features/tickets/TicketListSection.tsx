@@ -3,14 +3,16 @@ import { useState } from "react";
 import { useSearchParams } from "react-router";
 import { useAgents } from "../../api/agents";
 import { useCustomer } from "../../api/customers";
+import { savedValues, useDeleteFilter, useSaveFilter, useSavedFilters } from "../../api/macros";
 import { flattenTickets, useTicketList, useTicketViews } from "../../api/tickets";
 import { Filters } from "../../components/Filters";
 import { Empty, ErrorState, Loading } from "../../components/States";
 import { VirtualTicketList } from "../../components/VirtualTicketList";
 import { BulkActions } from "./BulkActions";
 import { useAuth } from "../../lib/auth";
+import { errorMessage } from "../../lib/api";
 import { useStream } from "../../lib/realtime-react";
-import type { TicketFilters, TicketView } from "../../lib/types";
+import type { SavedFilter, TicketFilters, TicketView } from "../../lib/types";
 
 type Sort = NonNullable<TicketFilters["sort"]>;
 const SORTS: [Sort, string][] = [
@@ -32,6 +34,22 @@ export function TicketListSection({ title = "Your tickets" }: { title?: string }
   const [sort, setSort] = useState<Sort>("-created_at");
   const [view, setView] = useState<TicketView["id"]>("all");
   const views = useTicketViews(isStaff);
+  const saved = useSavedFilters(isStaff);
+  const [savedId, setSavedId] = useState<number | null>(null);
+  const changeFilters = (next: TicketFilters) => {
+    setFilters(next);
+    setSavedId(null);
+  };
+  const openSaved = (f: SavedFilter) => {
+    setFilters({
+      status: f.filters.status,
+      priority: f.filters.priority,
+      tags: f.filters.tags,
+      agent: f.filters.agent,
+    });
+    setView(f.filters.view ?? "all");
+    setSavedId(f.id);
+  };
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const toggle = (id: string) =>
     setSelected((all) => {
@@ -71,10 +89,26 @@ export function TicketListSection({ title = "Your tickets" }: { title?: string }
                   type="button"
                   className={v.id === view ? "" : "secondary"}
                   aria-pressed={v.id === view}
-                  onClick={() => setView(v.id)}
+                  onClick={() => {
+                    setView(v.id);
+                    setSavedId(null);
+                  }}
                 >
                   {v.name} <span className="count">{v.count}</span>
                 </button>
+              </li>
+            ))}
+            {saved.data?.map((f) => (
+              <li key={`saved-${f.id}`} className="saved-view">
+                <button
+                  type="button"
+                  className={f.id === savedId ? "" : "secondary"}
+                  aria-pressed={f.id === savedId}
+                  onClick={() => openSaved(f)}
+                >
+                  {f.name} <span className="count">{f.count}</span>
+                </button>
+                <DeleteSaved filter={f} onDeleted={() => f.id === savedId && setSavedId(null)} />
               </li>
             ))}
           </ul>
@@ -88,7 +122,8 @@ export function TicketListSection({ title = "Your tickets" }: { title?: string }
           </button>
         </p>
       )}
-      <Filters value={filters} onChange={setFilters} />
+      <Filters value={filters} onChange={changeFilters} />
+      {isStaff && <SaveFilters filters={filters} view={view} />}
       <div className="list-controls">
         <label>
           Sort
@@ -123,5 +158,68 @@ export function TicketListSection({ title = "Your tickets" }: { title?: string }
         />
       )}
     </section>
+  );
+}
+
+/** "Save these filters" under a name: they come back as a view of mine with its count. */
+function SaveFilters({ filters, view }: { filters: TicketFilters; view: string }) {
+  const save = useSaveFilter();
+  const [name, setName] = useState("");
+  const [report, setReport] = useState("");
+  const values = savedValues(filters, view);
+  const empty = Object.keys(values).length === 0;
+  return (
+    <form
+      className="save-filters"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (!name.trim()) {
+          setReport("Give the filters a name.");
+          return;
+        }
+        save.mutate(
+          { name: name.trim(), filters: values },
+          {
+            onSuccess: (f) => {
+              setReport(`Saved “${f.name}” (${f.count} tickets now).`);
+              setName("");
+            },
+            onError: (error) => setReport(`Not saved: ${errorMessage(error)}`),
+          },
+        );
+      }}
+    >
+      <label>
+        Save these filters as
+        <input
+          value={name}
+          maxLength={80}
+          size={14}
+          onChange={(e) => setName(e.target.value)}
+          disabled={empty}
+        />
+      </label>
+      <button type="submit" className="secondary" disabled={empty || save.isPending}>
+        Save view
+      </button>
+      <span role="status" className="muted" data-testid="save-filters-report">
+        {empty ? "Choose a view or filters to save them." : report}
+      </span>
+    </form>
+  );
+}
+
+function DeleteSaved({ filter, onDeleted }: { filter: SavedFilter; onDeleted: () => void }) {
+  const remove = useDeleteFilter();
+  return (
+    <button
+      type="button"
+      className="link-button"
+      aria-label={`Delete saved view ${filter.name}`}
+      disabled={remove.isPending}
+      onClick={() => remove.mutate(filter.id, { onSuccess: onDeleted })}
+    >
+      ×
+    </button>
   );
 }
