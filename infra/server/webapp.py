@@ -37,7 +37,7 @@ NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 CLIENT_ROUTES = re.compile(
     r"^/(?:"
     r"|tickets/?|tickets/[0-9a-fA-F-]{36}(?:/history)?/?"
-    r"|agent/?|search/?|macros/?"
+    r"|agent/?|search/?|macros/?|rate/?"
     r"|(?:admin|analytics|dashboard)(?:/[\w.-]*)*/?"
     r")$"
 )

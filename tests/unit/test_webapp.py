@@ -68,7 +68,16 @@ def test_client_routes_get_index_html_or_a_page_that_says_how_to_build(tmp_path:
 def test_a_path_that_is_no_client_route_gets_the_shell_with_404(tmp_path: Path) -> None:
     (tmp_path / "index.html").write_text("<!doctype html><title>app</title>")
     with override_settings(WEB_DIST=tmp_path):
-        for path in ("/", "/tickets", "/agent", "/search", "/admin/users", "/analytics"):
+        for path in (
+            "/",
+            "/tickets",
+            "/agent",
+            "/search",
+            "/macros",
+            "/rate",
+            "/admin/users",
+            "/analytics",
+        ):
             assert webapp.spa_index(RequestFactory().get(path)).status_code == 200, path
         for path in ("/nope", "/tickets/abc", "/tickets/abc/history", "/agentx"):
             missing = webapp.spa_index(RequestFactory().get(path))
