@@ -113,12 +113,12 @@ class FilledMacroView(ConsistentReadMixin, APIView):
         """The macro filled in for one ticket: the reply to put in the composer and the
         changes to ask for when it is sent."""
         _staff(request)
+        self.consistent(request)  # first: a bad ``after`` is named whatever else is wrong
         raw_ticket = request.query_params.get("ticket", "")
         try:
             ticket_id = UUID(raw_ticket)
         except ValueError:
             raise ValidationError({"ticket": ["Give the ticket's id."]}) from None
-        self.consistent(request)
         try:
             mid = UUID(macro_id)
         except ValueError:

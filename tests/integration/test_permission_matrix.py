@@ -181,6 +181,7 @@ MATRIX: dict[str, Cell] = {
             "backlog",
             "throughput",
             "reopens",
+            "drafts",
             "volume",
         )
     },

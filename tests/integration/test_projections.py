@@ -31,6 +31,7 @@ ORDER = {
     "rm_assign_agent": "user_id",
     "rm_assign_ticket": "id",
     "rm_assign_team": "id",
+    "rm_macro": "id",
     "rm_sla": "ticket_id",
     "rm_notification": "id",
     "rm_notification_ticket": "id",
