@@ -116,7 +116,8 @@ def test_once_the_log_feeders_are_gone_an_empty_projection_may_go_to_kafka_and_b
     with connection.cursor() as cur:
         cur.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name LIKE 'deskstream projector run-all %%'"
+            "WHERE datname = current_database() "
+            "AND application_name LIKE 'deskstream projector run-all %%'"
         )
     time.sleep(0.2)
     consumer.claim(NAME, KAFKA)  # position 0: nothing applied, nothing to refuse
@@ -175,7 +176,8 @@ def wait_for_lease(source: str, name: str = NAME, timeout: float = 60.0) -> None
         with connection.cursor() as cur:
             cur.execute(
                 "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND a.application_name LIKE %s",
+                "WHERE l.locktype = 'advisory' AND a.datname = current_database() "
+                "AND a.application_name LIKE %s",
                 [f"deskstream projector {label} %"],
             )
             if cur.fetchone()[0]:
