@@ -10,6 +10,9 @@ also refreshes every open ticket's deadlines).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
@@ -48,6 +51,23 @@ from infra.ratelimit import policy as rate_limits
 from infra.ratelimit.api import RateLimitsSerializer
 
 
+def replace_settings(
+    request: Request,
+    action: str,
+    target: str,
+    present: Callable[[], dict[str, Any]],
+    store: Callable[[str], object],
+) -> Response:
+    """One settings change: ``store`` (given the admin's id) between two reads of the
+    presented settings, in one transaction with the admin change event that records them."""
+    with transaction.atomic():
+        before = present()
+        store(str(request.user.pk))
+        after = present()
+        record(request, action, target, before, after)
+    return Response(after)
+
+
 @extend_schema(tags=["settings"])
 class SlaSettingsEditView(APIView):
     @extend_schema(request=SlaSettingsSerializer, responses={200: SlaSettingsSerializer})
@@ -55,20 +75,23 @@ class SlaSettingsEditView(APIView):
         """Replace the SLA rules: business minutes per priority for both targets."""
         require_admin(request)
         policies = parse_sla_settings(request.data)
-        with transaction.atomic():
-            before = sla_present()
+
+        def store(by: str) -> None:
             for policy in policies:
                 SlaPolicySetting.objects.update_or_create(
                     priority=policy.priority.value,
                     defaults={
                         "first_response_minutes": int(policy.first_response.total_seconds() // 60),
                         "resolution_minutes": int(policy.resolution.total_seconds() // 60),
-                        "updated_by": str(request.user.pk),
+                        "updated_by": by,
                     },
                 )
-            after = sla_present()
-            record(request, "settings.sla", "settings:sla", before, after)
-        return Response(after)
+
+        return replace_settings(request, "settings.sla", "settings:sla", sla_present, store)
+
+
+def _calendar_present() -> dict[str, Any]:
+    return BusinessCalendar.from_json(rules.calendar_json()).to_json()
 
 
 @extend_schema(tags=["settings"])
@@ -77,21 +100,22 @@ class CalendarSettingsEditView(APIView):
     def put(self, request: Request) -> Response:
         """Replace the business calendar that SLA deadlines are counted in."""
         require_admin(request)
-        calendar = BusinessCalendar.from_json(json_object(request.data))
-        stored = calendar.to_json()
-        with transaction.atomic():
-            before = BusinessCalendar.from_json(rules.calendar_json()).to_json()
-            BusinessCalendarSetting.objects.update_or_create(
+        stored = BusinessCalendar.from_json(json_object(request.data)).to_json()
+        return replace_settings(
+            request,
+            "settings.calendar",
+            "settings:calendar",
+            _calendar_present,
+            lambda by: BusinessCalendarSetting.objects.update_or_create(
                 id=SINGLETON,
                 defaults={
                     "time_zone": stored["time_zone"],
                     "weekly_hours": stored["weekly_hours"],
                     "holidays": stored["holidays"],
-                    "updated_by": str(request.user.pk),
+                    "updated_by": by,
                 },
-            )
-            record(request, "settings.calendar", "settings:calendar", before, stored)
-        return Response(stored)
+            ),
+        )
 
 
 @extend_schema(tags=["settings"])
@@ -103,19 +127,16 @@ class AssignmentSettingsEditView(APIView):
         """Choose the automatic-assignment policy, or switch automatic assignment off."""
         require_admin(request)
         policy, enabled = parse_assignment_settings(request.data)
-        with transaction.atomic():
-            before = assignment_present()
-            AssignmentSetting.objects.update_or_create(
+        return replace_settings(
+            request,
+            "settings.assignment",
+            "settings:assignment",
+            assignment_present,
+            lambda by: AssignmentSetting.objects.update_or_create(
                 id=SINGLETON,
-                defaults={
-                    "policy": policy.value,
-                    "enabled": enabled,
-                    "updated_by": str(request.user.pk),
-                },
-            )
-            after = assignment_present()
-            record(request, "settings.assignment", "settings:assignment", before, after)
-        return Response(after)
+                defaults={"policy": policy.value, "enabled": enabled, "updated_by": by},
+            ),
+        )
 
 
 @extend_schema(tags=["settings"])
@@ -126,12 +147,13 @@ class RateLimitSettingsEditView(APIView):
         window_seconds. Every server process applies them within a few seconds."""
         require_admin(request)
         parsed = rate_limits.parse(request.data)
-        with transaction.atomic():
-            before = rate_limits.present()
-            rate_limits.store(parsed, by=str(request.user.pk))
-            after = rate_limits.present()
-            record(request, "settings.rate_limits", "settings:rate_limits", before, after)
-        return Response(after)
+        return replace_settings(
+            request,
+            "settings.rate_limits",
+            "settings:rate_limits",
+            rate_limits.present,
+            lambda by: rate_limits.store(parsed, by=by),
+        )
 
 
 @extend_schema(tags=["settings"])
@@ -141,15 +163,15 @@ class TicketIntakeSettingsEditView(APIView):
         """Whether customers may choose the priority of the tickets they open (tags: never)."""
         require_admin(request)
         allowed = parse_intake_settings(request.data)
-        with transaction.atomic():
-            before = intake_present()
-            TicketIntakeSetting.objects.update_or_create(
-                id=SINGLETON,
-                defaults={"customers_set_priority": allowed, "updated_by": str(request.user.pk)},
-            )
-            after = intake_present()
-            record(request, "settings.tickets", "settings:tickets", before, after)
-        return Response(after)
+        return replace_settings(
+            request,
+            "settings.tickets",
+            "settings:tickets",
+            intake_present,
+            lambda by: TicketIntakeSetting.objects.update_or_create(
+                id=SINGLETON, defaults={"customers_set_priority": allowed, "updated_by": by}
+            ),
+        )
 
 
 @extend_schema(tags=["settings"])
@@ -162,12 +184,12 @@ class SlaReminderSettingsEditView(APIView):
         is reminded (0: no reminders). Applies from the next SLA check."""
         require_admin(request)
         minutes = parse_sla_reminder_settings(request.data)
-        with transaction.atomic():
-            before = sla_reminder_present()
-            SlaReminderSetting.objects.update_or_create(
-                id=SINGLETON,
-                defaults={"minutes_before": minutes, "updated_by": str(request.user.pk)},
-            )
-            after = sla_reminder_present()
-            record(request, "settings.sla_reminders", "settings:sla-reminders", before, after)
-        return Response(after)
+        return replace_settings(
+            request,
+            "settings.sla_reminders",
+            "settings:sla-reminders",
+            sla_reminder_present,
+            lambda by: SlaReminderSetting.objects.update_or_create(
+                id=SINGLETON, defaults={"minutes_before": minutes, "updated_by": by}
+            ),
+        )
