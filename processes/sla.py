@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.db import connection
 
-from command_api.application import DeskstreamApplication
+from command_api.application import CommandResult, DeskstreamApplication
 from domain.errors import VersionConflictError
 from domain.lifecycle import Priority
 from domain.sla import BusinessCalendar, SlaPolicy
@@ -29,6 +30,7 @@ from projections import sla
 from projections.sla import BreachCommand, ReminderCommand
 
 log = logging.getLogger(__name__)
+Command = TypeVar("Command", BreachCommand, ReminderCommand)
 
 
 class RulesOnFirstUse:
@@ -72,8 +74,9 @@ class SlaCheck:
 
     def record_breach(self, command: BreachCommand) -> str:
         """``projections.sla.SlaCommands.record_breach`` through the application."""
-        try:
-            result = self._application().record_sla_breach(
+        return _outcome(
+            "recorded",
+            lambda: self._application().record_sla_breach(
                 command.ticket_id,
                 AUTOMATION,
                 target=command.target,
@@ -82,14 +85,13 @@ class SlaCheck:
                 priority=command.priority,
                 policy=command.policy,
                 expected_version=command.expected_version,
-            )
-        except VersionConflictError:
-            return "stale"  # the projector has not seen the ticket's newest event: next check
-        return "recorded" if result.position is not None else "unchanged"
+            ),
+        )
 
     def record_reminder(self, command: ReminderCommand) -> str:
-        try:
-            result = self._application().record_sla_reminder(
+        return _outcome(
+            "reminded",
+            lambda: self._application().record_sla_reminder(
                 command.ticket_id,
                 AUTOMATION,
                 target=command.target,
@@ -97,14 +99,12 @@ class SlaCheck:
                 reminded_at=command.reminded_at,
                 minutes_before=command.minutes_before,
                 expected_version=command.expected_version,
-            )
-        except VersionConflictError:
-            return "stale"
-        return "reminded" if result.position is not None else "unchanged"
+            ),
+        )
 
     def __call__(self, now: datetime | None = None) -> CheckResult:
         """Record ``SlaBreached`` for every ticket past a deadline at ``now`` (default: the
-        clock)."""
+        clock), then ``SlaReminderDue`` for every deadline within the reminder setting."""
         at = now or self._clock()
         result = CheckResult()
         with self._lock:
@@ -113,31 +113,41 @@ class SlaCheck:
             if fingerprint != self._fingerprint:
                 result.refreshed = pg_sla.refresh_deadlines(rules)
                 self._fingerprint = fingerprint
-            for command in sla.due_breaches(pg_sla.overdue(at), rules, at):
-                try:
-                    outcome = self.record_breach(command)
-                except Exception:
-                    log.warning("recording the SLA breach of %s failed", command.ticket_id,
-                                exc_info=True)  # fmt: skip
-                    result.failed += 1
-                    continue
-                setattr(result, outcome, getattr(result, outcome) + 1)
+            breaches = sla.due_breaches(pg_sla.overdue(at), rules, at)
+            _record_each(breaches, self.record_breach, "breach", result)
             before = timedelta(minutes=sla_reminder_minutes())
             near = pg_sla.near_deadlines(at, before) if before else []
-            for reminder in sla.due_reminders(near, rules, at, before):
-                try:
-                    outcome = self.record_reminder(reminder)
-                except Exception:
-                    log.warning("recording the SLA reminder of %s failed", reminder.ticket_id,
-                                exc_info=True)  # fmt: skip
-                    result.failed += 1
-                    continue
-                setattr(result, outcome, getattr(result, outcome) + 1)
+            reminders = sla.due_reminders(near, rules, at, before)
+            _record_each(reminders, self.record_reminder, "reminder", result)
         return result
 
     def forget_rules(self) -> None:
         """Make the next check recompute every deadline (as after a change of the rules)."""
         self._fingerprint = None
+
+
+def _outcome(done: str, call: Callable[[], CommandResult]) -> str:
+    """``done`` if the command stored an event, ``unchanged`` if it had nothing to store,
+    ``stale`` if the projector had not seen the ticket's newest event (the next check)."""
+    try:
+        result = call()
+    except VersionConflictError:
+        return "stale"
+    return done if result.position is not None else "unchanged"
+
+
+def _record_each(
+    commands: Iterable[Command], record: Callable[[Command], str], what: str, result: CheckResult
+) -> None:
+    """Record each command, counting its outcome; one failure never stops the others."""
+    for command in commands:
+        try:
+            outcome = record(command)
+        except Exception:
+            log.warning("recording the SLA %s of %s failed", what, command.ticket_id, exc_info=True)
+            result.failed += 1
+            continue
+        setattr(result, outcome, getattr(result, outcome) + 1)
 
 
 def sla_check_thread(
