@@ -103,7 +103,26 @@ class SearchState(Protocol):
         """The customer's current metadata, or None for an unknown customer id."""
 
     def upsert_customer(self, doc: Doc) -> None:
-        """Create or refresh the customer's document; its ``created_at`` stays the first one."""
+        """Create or refresh the customer's document, as ``merge_customer`` merges it with
+        the one stored or held: the same whatever order their tickets' events come in."""
+
+
+def merge_customer(held: Doc | None, doc: Doc) -> Doc:
+    """A customer's document seen again (``doc``, with the customer's current metadata) merged
+    with the one held before: ``created_at`` and ``occurred_at`` of their first ticket, and
+    ``updated_at`` of their latest, by the tickets' own times, not by the order their
+    events arrive. On Kafka a ticket's events come in order but two tickets in different
+    partitions do not (issue 24: a live build and a rebuild gave one customer different
+    times). Commutative and idempotent, so re-deliveries change nothing either."""
+    if held is None:
+        return doc
+    first = held if held["created_at"] <= doc["created_at"] else doc
+    return {
+        **doc,
+        "created_at": first["created_at"],
+        "occurred_at": first["occurred_at"],
+        "updated_at": max(held["updated_at"], doc["updated_at"]),
+    }
 
 
 # ---------------------------------------------------------------------------- projector

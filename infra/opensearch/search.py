@@ -15,8 +15,10 @@ overwrites newer data, and no order across tickets is needed. A message's docume
 its ticket's status, priority, agent and tags (as in PostgreSQL, ADR 0023): when those
 change, the ticket's messages (their ids are on the ticket's document, read in real time)
 are rewritten with the new version. Customer documents are versioned by the time of the
-customer's latest ticket (in microseconds). Positions live in ``<alias>-positions``, one
-document per concrete index, also externally versioned: they only move forward.
+customer's latest ticket (in microseconds), written at an equal version too: merged with
+the stored one (``merge_customer``), they are the same whatever order the tickets came in.
+Positions live in ``<alias>-positions``, one document per concrete index, also externally
+versioned: they only move forward.
 
 **Queries**: one ``_msearch`` request, one search per visible kind: the words (websearch
 syntax: ``"phrases"``, ``or``, ``-excluded``) over the per-language text fields, the last
@@ -208,11 +210,10 @@ class OpenSearchSearchState:
         return self.customers.get(customer_id)
 
     def upsert_customer(self, doc: Doc) -> None:
-        first = self.customer_docs.get(doc["key"])
         new = {**doc, "tags": list(doc["tags"])}
-        if first is not None:
-            new["created_at"], new["occurred_at"] = first["created_at"], first["occurred_at"]
-        self.customer_docs[doc["key"]] = new
+        self.customer_docs[doc["key"]] = search.merge_customer(
+            self.customer_docs.get(doc["key"]), new
+        )
 
     # ------------------------------------------------------------ batching
     def version(self, ticket_id: UUID) -> int:
@@ -285,14 +286,11 @@ class OpenSearchSearchState:
             for key, doc in self.customer_docs.items():
                 before = stored.get(key)
                 if before is not None:
-                    first = _time(before.get("created_at"))
-                    if first is not None and first < doc["created_at"]:
-                        doc = {
-                            **doc,
-                            "created_at": first,
-                            "occurred_at": _time(before["occurred_at"]),
-                        }
-                actions.append(_index(key, to_source(doc, "en"), _micros(doc["updated_at"])))
+                    doc = search.merge_customer(from_source(before), doc)
+                # Versioned by its latest ticket's time; an equal version is written too (an
+                # earlier first ticket met later): merged, it only ever gains.
+                source = to_source(doc, "en")
+                actions.append(_index(key, source, _micros(doc["updated_at"]), gte=True))
         self.messages.clear()
         self.dirty.clear()
         self.copies_changed.clear()
@@ -300,8 +298,13 @@ class OpenSearchSearchState:
         return actions
 
 
-def _index(doc_id: str, source: dict[str, Any], version: int) -> dict[str, Any]:
-    return {"_id": doc_id, "_source": source, "version": version}
+def _index(
+    doc_id: str, source: dict[str, Any], version: int, *, gte: bool = False
+) -> dict[str, Any]:
+    """A ``_bulk`` index action, refused (409, ignored) below the stored version, and at it
+    too unless ``gte``."""
+    kind = "external_gte" if gte else "external"
+    return {"_id": doc_id, "_source": source, "version": version, "version_type": kind}
 
 
 class OpenSearchBatch:
@@ -503,7 +506,7 @@ class OpenSearchSearchStore:
                         "_index": index,
                         "_id": action["_id"],
                         "version": action["version"],
-                        "version_type": "external",
+                        "version_type": action.get("version_type", "external"),
                     }
                 }
             )

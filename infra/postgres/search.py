@@ -52,6 +52,7 @@ from projections.search import (
     SearchHit,
     SearchQuery,
     SearchResults,
+    merge_customer,
 )
 
 TABLE = "rm_search_doc"
@@ -133,9 +134,16 @@ def _replace_all() -> sql.Composed:
     return update_on_conflict("key", [*COLUMNS, "document"])
 
 
-def _refresh_customer() -> sql.Composed:
-    # The first sighting stays: created_at and occurred_at are when their first ticket came.
-    return update_on_conflict("key", ["title", "body", "metadata", "updated_at", "document"])
+@functools.cache
+def _refresh_customer(table: str) -> sql.Composed:
+    """The stored customer document merged as ``merge_customer`` merges it: the first
+    ticket's times, the latest ticket's ``updated_at`` (on a customer document
+    ``occurred_at`` is ``created_at``), whatever order they were written in."""
+    return update_on_conflict("key", ["title", "body", "metadata", "document"]) + sql.SQL(
+        ", created_at = LEAST({t}.created_at, EXCLUDED.created_at),"
+        " occurred_at = LEAST({t}.occurred_at, EXCLUDED.occurred_at),"
+        " updated_at = GREATEST({t}.updated_at, EXCLUDED.updated_at)"
+    ).format(t=sql.Identifier(table))
 
 
 def _copy(doc: Doc) -> Doc:
@@ -212,11 +220,9 @@ class PostgresSearchState:
         return self._customers.get(customer_id)
 
     def upsert_customer(self, doc: Doc) -> None:
-        first = self._customer_docs.get(doc["key"])
-        new = _copy(doc)
-        if first is not None:
-            new["created_at"], new["occurred_at"] = first["created_at"], first["occurred_at"]
-        self._customer_docs[doc["key"]] = new
+        self._customer_docs[doc["key"]] = merge_customer(
+            self._customer_docs.get(doc["key"]), _copy(doc)
+        )
 
     # ------------------------------------------------------------ batching
     def preload(self, envelopes: Sequence[Envelope]) -> None:
@@ -341,7 +347,7 @@ class PostgresSearchState:
             self.table,
             COLUMNS,
             list(self._customer_docs.values()),
-            on_conflict=_refresh_customer(),
+            on_conflict=_refresh_customer(self.table),
             computed=_DOCUMENT,
         )
         self._stored |= self._dirty

@@ -450,3 +450,31 @@ def test_the_query_is_validated() -> None:
         SearchQuery(text="x", principal=principal, page=0)
     with pytest.raises(ValueError, match="page"):
         SearchQuery(text="x", principal=principal, page_size=search.MAX_PAGE_SIZE + 1)
+
+
+@pytest.mark.parametrize("batches", [1, 2])
+def test_a_customers_document_is_the_same_whatever_order_their_tickets_arrive(
+    adapter, make_user, batches
+):
+    """Issue 24: on Kafka a ticket's events come in order but two tickets in different
+    partitions do not, so the search projector may meet a customer's latest ticket before
+    their first (a live build and a rebuild then gave the customer different times). Here
+    the log holds the latest ticket first; the document keeps the first ticket's
+    ``created_at`` and ``occurred_at`` and the latest's ``updated_at`` either way, in one
+    batch and across two (where the stored document is merged)."""
+    dana = make_user("customer", email="dana@umbrella.example", company="Umbrella Holdings")
+    log = CorpusLog()
+    latest = BASE + timedelta(days=5)
+    log.append(open_ticket(dana, subject="Second", description="Again."), at=latest)
+    log.append(open_ticket(dana, subject="First", description="Hello."), at=BASE)
+    envelopes = log.read(0, log.head())
+    if batches == 1:
+        adapter.feed(envelopes)
+    else:
+        adapter.feed(envelopes[:1])
+        adapter.feed(envelopes[1:])
+    staff = Principal(Role.AGENT, "1")
+    results = find(adapter, "umbrella", staff, kinds=frozenset({"customer"}))
+    (hit,) = results.group("customer").hits
+    assert hit.id == str(dana.pk)
+    assert (hit.created_at, hit.occurred_at, hit.updated_at) == (BASE, BASE, latest)

@@ -9,10 +9,10 @@ lock that every append takes, and the database's ``statement_timeout`` cancels t
 wait (``QueryCanceled``, an ``OperationalError`` as PostgreSQL raises it): the session lookup
 and the ticket's load succeed, only the write cannot be made.
 
-Found here and not fixed yet: the first append after a cancelled one, on the same pooled
-event-store connection, answers 500 (psycopg's pipeline leaves its prepared-statement cache
-naming a statement the server never prepared: "prepared statement _pg3_N does not exist");
-``tests/faults/test_cancelled_append.py`` holds it as a strict expected failure.
+Found here (issue 22, fixed): the first append after a cancelled one, on the same pooled
+event-store connection, answered 500 (psycopg's pipeline left its prepared-statement cache
+naming a statement the server never prepared: "prepared statement _pg3_N does not exist";
+``infra/postgres/prepared.py``); ``tests/faults/test_cancelled_append.py`` holds it.
 """
 
 from __future__ import annotations

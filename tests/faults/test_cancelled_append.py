@@ -1,10 +1,9 @@
-"""A known bug, held as a strict expected failure until it is fixed: after the event store's
-append was cancelled by PostgreSQL (here ``statement_timeout`` while the test holds the lock
-every append takes), the next append on that pooled connection fails with "prepared statement
-_pg3_N does not exist" and the command answers 500 (psycopg 3.3.9's pipeline mode with
-prepared statements, in ``eventsourcing``'s ``insert_events``). Found by
-``tests/e2e/test_database_unavailable.py``. When it is fixed this test passes, and
-``strict`` makes that a failure to notice: then drop the mark.
+"""Issue 22: after the event store's append was cancelled by PostgreSQL (here
+``statement_timeout`` while the test holds the lock every append takes), the next append on
+that pooled connection failed with "prepared statement _pg3_N does not exist" and the command
+answered 500: psycopg's pipeline kept the name of a statement whose ``Parse`` the server had
+skipped (``infra/postgres/prepared.py``). Found by ``tests/e2e/test_database_unavailable.py``;
+``tests/integration/test_event_store.py`` holds the same case on one pooled connection.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from tests.faults.test_faults import System
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(strict=True, reason="psycopg pipeline: prepared statement does not exist")
 def test_the_append_after_a_cancelled_one_succeeds(system: System) -> None:
     users = system.set_up(clients=1)
     agent = users["agent"]

@@ -7,9 +7,10 @@ import threading
 from collections.abc import Callable
 from uuid import uuid4
 
+import psycopg
 import pytest
 from django.conf import settings
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import OperationalError, StoredEvent
 
 from command_api.application import Actor, DeskstreamApplication, eventstore_env, get_application
 from domain.errors import StaleReplyError, TicketClosedError
@@ -235,6 +236,38 @@ def test_conflicts_in_a_group_commit_fail_only_their_commands_and_the_rest_land_
         assert rows[0]["tx"] == rows[1]["tx"]  # b and c: one transaction
         assert [m.body for m in app.get_ticket(t2).messages] == ["b"]
         assert [m.body for m in app.get_ticket(t1).messages] == ["stored first"]
+    finally:
+        app.close()
+
+
+def test_the_append_after_one_cancelled_in_its_pipeline_succeeds():
+    """Issue 22: an append whose wait for the table lock is cancelled (``statement_timeout``)
+    is retried by eventsourcing on the same connection, and those runs take its NOTIFY and
+    insert past psycopg's ``prepare_threshold`` inside a pipeline PostgreSQL skips: the next
+    append on that connection met "prepared statement _pg3_N does not exist"
+    (``infra/postgres/prepared.py``). One pooled connection, so both appends take it."""
+    env = eventstore_env(settings.DATABASES["default"], pool_size=1)
+    app = DeskstreamApplication(env, group_commit=False)
+    try:
+        tid = app.open_ticket(CUSTOMER, customer_id="c1", subject="Stuck", description="").id
+        datastore = app.recorder.datastore
+        with datastore.get_connection() as conn:
+            conn.execute("SET statement_timeout = '50ms'")
+        params = {k: v for k, v in datastore.pool.kwargs.items() if k != "row_factory"}
+        with psycopg.connect(datastore.pool.conninfo, **params) as holder:
+            holder.execute(f"LOCK TABLE {app.recorder.events_table_name} IN EXCLUSIVE MODE")
+            with pytest.raises(OperationalError, match="statement timeout"):
+                app.post_message(tid, AGENT, body="Cancelled")
+            holder.rollback()
+        bodies = [f"After {i}" for i in range(6)]
+        for body in bodies:
+            app.post_message(tid, AGENT, body=body)
+        assert [m.body for m in app.get_ticket(tid).messages] == bodies
+        # Prepared statements are still used: six appends later the insert is one again.
+        with datastore.get_connection() as conn:
+            rows = conn.execute("SELECT statement FROM pg_prepared_statements").fetchall()
+        prepared = [row["statement"] for row in rows]
+        assert any("INSERT INTO" in statement for statement in prepared), prepared
     finally:
         app.close()
 

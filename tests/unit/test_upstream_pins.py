@@ -1,4 +1,4 @@
-"""Our seven patches on private internals of other libraries (docs/upstream-patches.md) hold
+"""Our eight patches on private internals of other libraries (docs/upstream-patches.md) hold
 only for the upstream code they were written against. Each test pins that code: every
 upstream symbol a patch overrides, reimplements or relies on, by its signature and the
 SHA-256 of its source, at the pinned version. An upgrade that changes one fails here,
@@ -242,6 +242,46 @@ PATCHES: dict[str, Patch] = {
                 "channels_redis.pubsub:RedisSingleShardConnection._receive_message",
                 "(self, message)",
                 "2f5f46af28e8ed76a78c8dabe8831ee21e2b061f32d15e90e5a0ddd94c63c54f",
+            ),
+        ),
+    ),
+    "psycopg pipeline prepared statements": Patch(
+        ours="infra/postgres/prepared.py: PipelineSafePrepareManager, EventStoreConnection",
+        distribution="psycopg",
+        version="3.3.9",
+        pins=(
+            Pin(
+                "psycopg._preparing:PrepareManager.maybe_add_to_cache",
+                "(self, query: 'PostgresQuery', prep: 'Prepare', name: 'bytes') -> 'Key | None'",
+                "cc8322856abea77a84fe69f72c5c6d81b28d24011345a0822a281910366359a0",
+            ),
+            Pin(
+                "psycopg._preparing:PrepareManager.validate",
+                "(self, key: 'Key', prep: 'Prepare', name: 'bytes', "
+                "results: 'Sequence[PGresult]') -> 'None'",
+                "76c655be05eda228f33360cf628f2e1e4c7cdbc6183d87ada72d410f9bcc5bbf",
+            ),
+            Pin(
+                "psycopg._preparing:PrepareManager.get",
+                "(self, query: 'PostgresQuery', prepare: 'bool | None' = None) "
+                "-> 'tuple[Prepare, bytes]'",
+                "92bd48792422291848f47d97c839bbd98e961c0c8c0e4d8dc070069f464a884d",
+            ),
+            Pin(
+                "psycopg._cursor_base:BaseCursor._maybe_prepare_gen",
+                "(self, pgq: 'PostgresQuery', *, prepare: 'bool | None' = None, "
+                "binary: 'bool | None' = None) -> 'PQGen[None]'",
+                "86dc8e74d068ef7649664326b1d673f954f65528f7c8f1c222b6490785f24fc9",
+            ),
+            Pin(
+                "psycopg._pipeline_base:BasePipeline._process_results",
+                "(self, queued: 'PendingResult', results: 'list[PGresult]') -> 'None'",
+                "ea5c5d588a64c3dea04e5c371b8b061439599f2783f78ea5c63d1d109a5b466d",
+            ),
+            Pin(
+                "psycopg._connection_base:BaseConnection.__init__",
+                "(self, pgconn: 'PGconn')",
+                "fcf75dfaf79989416cf30ff6d016ef311880da9a03b54626123ac277f78bb2ab",
             ),
         ),
     ),
