@@ -303,10 +303,10 @@ def test_a_customers_frames_and_resume_count_public_events_only(
     assert [(f["data"]["body"], f["version"]) for f in replayed] == [("reply 1", 3), ("reply 2", 4)]
     assert [f["position"] for f in replayed] == [s["position"] for s in said[1:]]
     assert subscribed["replayed"] == 2
-    # The REST view agrees: the same number for the same state.
+    # The REST view (rebuilt from the events: no read-model projector in one layout) agrees.
     with rt.client(customer) as c:
-        r = c.get(f"/api/tickets/{ticket['id']}", params={"after": said[-1]["position"]})
-    assert r.json()["version"] == 4
+        r = c.get(f"/api/tickets/{ticket['id']}", params={"as_of": "2099-01-01T00:00:00Z"})
+    assert (r.status_code, r.json()["version"]) == (200, 4)
     # Staff resuming by (real) version 5 get v6 and v7: the note and the reply.
     replayed, _ = WS(rt, agent).subscribe(stream="ticket", ticket_id=ticket["id"], after_version=5)
     assert [(f["data"]["body"], f["version"]) for f in replayed] == [

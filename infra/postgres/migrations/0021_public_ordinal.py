@@ -49,6 +49,7 @@ def backfill(apps, schema_editor):
         cur.execute("SELECT to_regclass(%s) IS NOT NULL", [EVENTS])
         if not cur.fetchone()[0]:
             return  # no event store yet: no projected rows either
+        cur.execute("DROP TABLE IF EXISTS pg_temp.public_ordinal")
         cur.execute(ORDINALS, {"by_flag": BY_FLAG, "never": NEVER})
         cur.execute("CREATE INDEX ON public_ordinal (ticket_id, version)")
         # A row as far as it was projected: the count at its own (real) version.
