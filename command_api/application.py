@@ -61,6 +61,14 @@ class CommandResult:
     version: int
     position: int | None
     message_id: UUID | None = None  # the message a post_message added (files go to it)
+    # A ticket's version as its customer counts (``Ticket.public_version``); None for others.
+    public_version: int | None = None
+
+    def seen_by(self, role: Role) -> CommandResult:
+        """The result as ``role`` is told it: a customer gets their ticket's public version."""
+        if role is Role.CUSTOMER and self.public_version is not None:
+            return replace(self, version=self.public_version, public_version=None)
+        return self
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -706,7 +714,7 @@ class DeskstreamApplication(Application[UUID]):
 
             stamp(pending, context.metadata())
             # Read now: once the turn is back, the next command may already be changing it.
-            version = stored.version
+            version, public = stored.version, _public_version(stored)
             handed_over = True
             outcome = await _committed(committer, pending, settle)
             if isinstance(outcome, IntegrityError):
@@ -714,7 +722,9 @@ class DeskstreamApplication(Application[UUID]):
             if isinstance(outcome, BaseException):
                 raise outcome
             metrics.child(metrics.COMMANDS, cls.__name__).inc()
-            return CommandResult(aggregate_id, version, outcome[-1].notification.id)
+            return CommandResult(
+                aggregate_id, version, outcome[-1].notification.id, public_version=public
+            )
         finally:
             if not handed_over:
                 self._turns.give_back(aggregate_id)
@@ -749,7 +759,9 @@ class DeskstreamApplication(Application[UUID]):
     def _store(self, aggregate: Aggregate) -> CommandResult:
         pending = aggregate.collect_events()
         if not pending:
-            return CommandResult(aggregate.id, aggregate.version, None)
+            return CommandResult(
+                aggregate.id, aggregate.version, None, public_version=_public_version(aggregate)
+            )
         stamp(pending, context.metadata())  # in the caller's context, not the committer's
         if self._committer is not None:
             recordings = self._committer.submit(pending)
@@ -759,8 +771,9 @@ class DeskstreamApplication(Application[UUID]):
         position = recordings[-1].notification.id if recordings else None
         # Stored: this object is now the aggregate at its stored version, and ours alone
         # (loads hand out copies), so the next command on it can start from here.
+        public = _public_version(aggregate)  # read before the next command may change it
         self._stored.put(aggregate.id, aggregate)
-        return CommandResult(aggregate.id, aggregate.version, position)
+        return CommandResult(aggregate.id, aggregate.version, position, public_version=public)
 
     def _save_batch(self, batch: list[list[Any]]) -> list[list[Recording[UUID]] | BaseException]:
         """Append many commands' events in one transaction; isolate failures on conflict."""
@@ -1010,6 +1023,10 @@ def _count(events: Sequence[Any]) -> None:
     """Count appended events by type (``deskstream_events_appended_total``)."""
     for event in events:
         metrics.child(metrics.EVENTS, type(event).__qualname__).inc()
+
+
+def _public_version(aggregate: Aggregate) -> int | None:
+    return aggregate.public_version if isinstance(aggregate, Ticket) else None
 
 
 def _expect(aggregate: Aggregate, expected_version: int | None) -> None:

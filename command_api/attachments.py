@@ -125,6 +125,7 @@ def upload_file(
         p.scan_later(ticket_id, attachment_id)
     except Exception:  # the broker is away: `manage.py attachments rescan` enqueues it later
         log.warning("could not enqueue the scan of %s", attachment_id, exc_info=True)
+    res = res.seen_by(actor.role)  # a customer's upload: their ticket's public version
     return Uploaded(attachment_id, res.version, res.position, content_type)
 
 

@@ -226,6 +226,7 @@ class MessageLane:
             return self._server_error
         if result is None:
             return None
+        result = result.seen_by(actor.role)  # a customer: their ticket's public version
         return _Answer.json(201, result.as_dict(), etag=result.version)
 
     def _host_allowed(self, headers: dict[bytes, bytes]) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-from domain.ticket import DRAFT_EVENTS, Ticket, is_public
+from domain.ticket import Ticket, is_public
 
 # Event attributes that are bookkeeping, not content.
 _META = {"originator_id", "originator_version", "timestamp", "originator_topic"}
@@ -16,13 +16,18 @@ _META = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 def present_ticket(
     ticket: Ticket, *, include_internal: bool, events: Iterable[Aggregate.Event] = ()
 ) -> dict[str, Any]:
-    """The ticket; for a customer (``include_internal`` off) its version and times are those
-    of its last public event among ``events`` (its events up to its version)."""
+    """The ticket; for a customer (``include_internal`` off) in their numbering: its version
+    and its messages' are public versions (``Ticket.public_version``), its times those of
+    its last public event among ``events`` (its events up to its version)."""
     presented = _present_ticket(ticket, include_internal=include_internal)
     if not include_internal:
+        presented["version"] = ticket.public_version
+        presented["messages"] = [
+            ticket.message_as_seen(m, customer=True)
+            for m in ticket.visible_messages(include_internal=False)
+        ]
         public = [e for e in events if is_public(e)]
         if public:
-            presented["version"] = public[-1].originator_version
             presented["updated_at"] = public[-1].timestamp.isoformat()
         posted = [e for e in public if isinstance(e, Ticket.MessagePosted)]
         presented["last_message_at"] = posted[-1].timestamp.isoformat() if posted else None
@@ -72,21 +77,17 @@ def _jsonable(value: Any) -> Any:
 def present_history(
     events: Iterable[Aggregate.Event], *, include_internal: bool
 ) -> list[dict[str, Any]]:
-    """Each event: type, version, time, actor and data. Customers never see internal notes
-    nor drafts, and read a neutral reason for automatic assignments."""
+    """Each event: type, version, time, actor and data. Customers get the public events only
+    (``is_public``: no internal notes, drafts, SLA bookkeeping or team routing), numbered
+    1, 2, 3, ... (their ticket's public versions), with a neutral reason for automatic
+    assignments."""
     out = []
+    ordinal = 0
     for event in events:
-        if isinstance(event, (*DRAFT_EVENTS, Ticket.SlaReminderDue)) and not include_internal:
+        if not include_internal and not is_public(event):
             continue
+        ordinal += 1
         data = {k: v for k, v in vars(event).items() if k not in _META}
-        if (
-            isinstance(
-                event, Ticket.MessagePosted | Ticket.AttachmentUploaded | Ticket.AttachmentScanned
-            )
-            and event.internal
-            and not include_internal
-        ):
-            continue
         if (
             isinstance(event, Ticket.AgentAssigned | Ticket.AgentUnassigned)
             and not include_internal
@@ -96,7 +97,7 @@ def present_history(
         actor_role = data.pop("actor_role", None) or data.get("author_role")
         out.append(
             {
-                "version": event.originator_version,
+                "version": event.originator_version if include_internal else ordinal,
                 "type": event_type(event),
                 "time": event.timestamp.isoformat(),
                 "actor": {"id": actor_id, "role": actor_role},

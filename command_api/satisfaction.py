@@ -67,7 +67,7 @@ class SatisfactionView(APIView):
             comment=data.get("comment", ""),
             channel="app",
         )
-        return result(res)
+        return result(res, role=actor.role)
 
 
 def _grant(token: object) -> RatingGrant:
@@ -127,4 +127,4 @@ class SatisfactionLinkView(APIView):
             comment=data.get("comment", ""),
             channel="email",
         )
-        return result(res)
+        return result(res, role=Role.CUSTOMER)

@@ -71,7 +71,13 @@ def ticket_uuid(value: str) -> UUID:
         raise NotFoundError("No such ticket.", id=value) from None
 
 
-def result(res: CommandResult, code: int = status.HTTP_200_OK) -> Response:
+def result(
+    res: CommandResult, code: int = status.HTTP_200_OK, *, role: Role | None = None
+) -> Response:
+    """The command's ``{id, version, position}``; pass the actor's ``role`` wherever a
+    customer may have sent it (they get their ticket's public version, ``seen_by``)."""
+    if role is not None:
+        res = res.seen_by(role)
     return Response(res.as_dict(), status=code, headers={"ETag": f'"{res.version}"'})
 
 
@@ -108,31 +114,39 @@ class TicketsView(APIView):
                 raise ValidationError({"customer_id": ["No such customer."]})
             customer = str(customer_id)
         res = get_application().open_ticket(actor, customer_id=customer, **data)
-        return result(res, status.HTTP_201_CREATED)
+        return result(res, status.HTTP_201_CREATED, role=actor.role)
 
 
 def ticket_as_of(request: Request, ticket_id: str, as_of: str | None) -> Response:
     """The ticket as it was at ``as_of`` (ISO time or version; None: now), from its events."""
     tid = ticket_uuid(ticket_id)
     ticket = load_visible_ticket(request, tid)  # permission first: nothing leaks about others'
-    if as_of is not None:
-        version = _as_of_version(tid, as_of)
-        ticket = get_application().get_ticket(tid, version)
-    if as_of is not None and ticket.version < version:
-        raise NotFoundError(f"The ticket has no version {version}.", id=ticket_id)
     staff = actor_of(request).role is not Role.CUSTOMER
+    if as_of is not None:
+        version, by_number = _as_of_version(tid, as_of)
+        shown = version  # as the user named it
+        if by_number and not staff:
+            # A customer's version numbers count public events (``Ticket.public_version``).
+            if version > ticket.public_version:
+                raise NotFoundError(f"The ticket has no version {version}.", id=ticket_id)
+            version = ticket.real_version(version)
+        ticket = get_application().get_ticket(tid, version)
+        if ticket.version < version:
+            raise NotFoundError(f"The ticket has no version {shown}.", id=ticket_id)
     events = [] if staff else get_application().ticket_events(tid)[: ticket.version]
     presented = present_ticket(ticket, include_internal=staff, events=events)
     return Response(presented, headers={"ETag": f'"{presented["version"]}"'})
 
 
-def _as_of_version(ticket_id: UUID, as_of: str) -> int:
+def _as_of_version(ticket_id: UUID, as_of: str) -> tuple[int, bool]:
+    """The real version ``as_of`` names, and whether it was given as a number (which a
+    customer gives in public versions) rather than a time."""
     as_of = as_of.strip()
     version = parse_natural(as_of)
     if version is not None:
         if version < 1:
             raise ValidationError({"as_of": ["Versions start at 1."]})
-        return version
+        return version, True
     moment: datetime | None
     try:
         moment = parse_datetime(as_of.replace(" ", "+"))
@@ -149,7 +163,7 @@ def _as_of_version(ticket_id: UUID, as_of: str) -> int:
     at = get_application().version_at(ticket_id, moment)
     if at is None:
         raise NotFoundError("The ticket did not exist at that time.", id=str(ticket_id))
-    return at
+    return at, False
 
 
 class TicketAsOfView(APIView):
@@ -167,8 +181,9 @@ class EditTicketView(APIView):
     )
     def patch(self, request: Request, ticket_id: str) -> Response:
         data = s.EditTicketSerializer.validated(request.data)
-        res = get_application().edit_ticket(ticket_uuid(ticket_id), actor_of(request), **data)
-        return result(res)
+        actor = actor_of(request)
+        res = get_application().edit_ticket(ticket_uuid(ticket_id), actor, **data)
+        return result(res, role=actor.role)
 
 
 class TicketHistoryView(APIView):
@@ -212,10 +227,11 @@ class MessagesView(APIView):
     )
     def post(self, request: Request, ticket_id: str) -> Response:
         data = s.PostMessageSerializer.validated(request.data)
+        actor = actor_of(request)
         res = get_application().post_message(
-            ticket_uuid(ticket_id), actor_of(request), seen_version=seen_version(request), **data
+            ticket_uuid(ticket_id), actor, seen_version=seen_version(request), **data
         )
-        return result(res, status.HTTP_201_CREATED)
+        return result(res, status.HTTP_201_CREATED, role=actor.role)
 
 
 class StatusView(APIView):
@@ -226,8 +242,9 @@ class StatusView(APIView):
     )
     def post(self, request: Request, ticket_id: str) -> Response:
         data = s.ChangeStatusSerializer.validated(request.data)
-        res = get_application().change_status(ticket_uuid(ticket_id), actor_of(request), **data)
-        return result(res)
+        actor = actor_of(request)
+        res = get_application().change_status(ticket_uuid(ticket_id), actor, **data)
+        return result(res, role=actor.role)
 
 
 class AssignView(APIView):

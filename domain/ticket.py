@@ -7,6 +7,7 @@ ticket exactly. Stored topics are explicit (``deskstream.ticket:...``) so classe
 
 from __future__ import annotations
 
+import bisect
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -150,6 +151,14 @@ class Ticket(Aggregate):
     # ------------------------------------------------------------------ events
     class Event(Aggregate.Event):
         TOPIC = "deskstream.ticket:Ticket.Event"
+
+        def mutate(self, aggregate: Any) -> Any:
+            # Every event, whatever its ``apply``: the versions of the public ones give the
+            # customer's numbering (``public_version``), rebuilt the same on every replay.
+            ticket = super().mutate(aggregate)
+            if ticket is not None and is_public(self):
+                ticket.public_versions.append(self.originator_version)
+            return ticket
 
     class Created(Event, Aggregate.Created):
         TOPIC = "deskstream.ticket:Ticket.Created"
@@ -498,6 +507,9 @@ class Ticket(Aggregate):
         self.assigned_agent_id: str | None = None
         self.messages: list[Message] = []
         self.last_public_message_version = 0
+        # The real versions of the public events, in order: a customer's version N is the
+        # ticket after the N-th of them (``public_version``, ``real_version``).
+        self.public_versions: list[int] = []
         self.last_message_at: datetime | None = None
         self.resolved_at: datetime | None = None
         self.closed_at: datetime | None = None
@@ -565,16 +577,17 @@ class Ticket(Aggregate):
         files = clean_attachments(attachments)
         draft = None if draft_id is None else self._sendable_draft(draft_id, actor, internal)
         if not internal and seen_version is not None:
+            # A customer counts public events only (``public_version``).
+            customer = actor.role is Role.CUSTOMER
+            seen = self.real_version(seen_version) if customer else seen_version
             # Messages the author wrote themselves are not news to them.
-            newer = [
-                m for m in self.public_messages_after(seen_version) if m.author_id != author_id
-            ]
+            newer = [m for m in self.public_messages_after(seen) if m.author_id != author_id]
             if newer:
                 raise StaleReplyError(
                     "The ticket received new public messages since version "
                     f"{seen_version}; read them before replying.",
-                    current_version=self.version,
-                    messages=[m.as_dict() for m in newer],
+                    current_version=self.public_version if customer else self.version,
+                    messages=[self.message_as_seen(m, customer=customer) for m in newer],
                 )
         self.trigger_event(
             self.MessagePosted,
@@ -1039,6 +1052,32 @@ class Ticket(Aggregate):
             else:
                 clone.__dict__[name] = copy.deepcopy(value, memo)
         return clone
+
+    @property
+    def public_version(self) -> int:
+        """The ticket's version as its customer counts: how many public events it has had
+        (``is_public``), so staff-only events between two public ones leave no gap."""
+        return len(self.public_versions)
+
+    def public_ordinal(self, version: int) -> int:
+        """The customer's version of the ticket as it was at real version ``version``."""
+        return bisect.bisect_right(self.public_versions, version)
+
+    def real_version(self, public_version: int) -> int:
+        """The real version at which the customer's ``public_version`` was current: that of
+        its public event (0 for 0; past the newest public event: the ticket's version)."""
+        if public_version <= 0:
+            return 0
+        if public_version > len(self.public_versions):
+            return self.version
+        return self.public_versions[public_version - 1]
+
+    def message_as_seen(self, message: Message, *, customer: bool) -> dict[str, Any]:
+        """A message as a reader sees it: for a customer, numbered in public versions."""
+        shown = message.as_dict()
+        if customer:
+            shown["version"] = self.public_ordinal(message.version)
+        return shown
 
     def public_messages_after(self, version: int) -> list[Message]:
         return [m for m in self.messages if not m.internal and m.version > version]

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from domain.ticket import Ticket
+from domain.ticket import Ticket, is_public
 from projections.ports import Envelope
 
 NAME = "notifications"
@@ -68,6 +68,7 @@ class TicketFacts:
     status: str
     agent_id: str | None
     version: int
+    public_version: int = 0  # how many public events (its customer's numbering)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ def handle(envelope: Envelope, state: NotificationsState) -> None:
                 status="open",
                 agent_id=None,
                 version=envelope.version,
+                public_version=1,
             )
         )
         return
@@ -187,6 +189,7 @@ def notifications_for(envelope: Envelope, before: TicketFacts) -> list[Notificat
         return []  # edits and priority changes tell nobody
     out: list[Notification] = []
     seen: set[str] = set()
+    public = before.public_version + is_public(event)
     for user, kind, data in wanted:
         if not user or user == actor or user in seen:
             continue
@@ -200,7 +203,8 @@ def notifications_for(envelope: Envelope, before: TicketFacts) -> list[Notificat
                 position=envelope.position,
                 created_at=event.timestamp,
                 email=_emailed(kind, user, customer),
-                payload={**data, "version": envelope.version},
+                # The customer's notification: the ticket's version as they count it.
+                payload={**data, "version": public if user == customer else envelope.version},
             )
         )
     return out
@@ -219,8 +223,9 @@ def _emailed(kind: str, user: str, customer: str) -> bool:
 def _fold(facts: TicketFacts, envelope: Envelope) -> TicketFacts:
     event = envelope.event
     new = TicketFacts(
-        facts.id, facts.customer_id, facts.subject, facts.status, facts.agent_id, envelope.version
-    )
+        facts.id, facts.customer_id, facts.subject, facts.status, facts.agent_id,
+        envelope.version, facts.public_version + is_public(event),
+    )  # fmt: skip
     if isinstance(event, Ticket.StatusChanged):
         new.status = event.to_status
     elif isinstance(event, Ticket.AgentAssigned):

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from domain.agent import Agent
-from domain.ticket import Ticket
+from domain.ticket import Ticket, is_public
 from projections import notifications
 from projections.ports import Envelope, EventSource
 from projections.runner import ProjectionRunner
@@ -138,8 +138,28 @@ def _actor(event: Any) -> dict[str, Any]:
     return {"actor_id": event.actor_id, "actor_role": event.actor_role}
 
 
-def ticket_deliveries(envelope: Envelope) -> list[Delivery]:
-    """The frames of a ticket event for its ticket groups and the staff queue."""
+def ticket_deliveries(envelope: Envelope, public_version: int | None = None) -> list[Delivery]:
+    """The frames of a ticket event for its ticket groups and the staff queue. A frame for
+    the ticket's group (its customer's too) carries ``public_version``, the ticket's version
+    as its customer counts (``Ticket.public_version``): the socket of a customer sends that
+    as the frame's ``version`` (``infra/realtime/consumer.py``), a staff member's the real
+    one. None: not known here (a replay of groups other than the ticket's)."""
+    deliveries = _ticket_deliveries(envelope)
+    if public_version is None:
+        return deliveries
+    public = ticket_group(envelope.aggregate_id)
+    return [
+        replace(d, frame={**d.frame, "public_version": public_version}) if d.group == public else d
+        for d in deliveries
+    ]
+
+
+def public_version_of(envelope: Envelope, before: _TicketFacts | None) -> int:
+    """The ticket's public version with this event (``before``: the facts just before)."""
+    return (before.public_version if before is not None else 0) + is_public(envelope.event)
+
+
+def _ticket_deliveries(envelope: Envelope) -> list[Delivery]:
     event = envelope.event
     tid = envelope.aggregate_id
     public, queue = ticket_group(tid), QUEUE
@@ -288,6 +308,7 @@ class _TicketFacts:
     version: int
     customer_id: str
     agent_id: str | None
+    public_version: int = 0  # how many public events the ticket has had (its customer's)
 
 
 class Facts:
@@ -350,7 +371,7 @@ class Facts:
 def _fold(facts: _TicketFacts | None, envelope: Envelope) -> _TicketFacts | None:
     event = envelope.event
     if isinstance(event, Ticket.TicketOpened):
-        return _TicketFacts(envelope.version, str(event.customer_id), None)
+        return _TicketFacts(envelope.version, str(event.customer_id), None, 1)
     if facts is None:
         return None
     agent = facts.agent_id
@@ -358,7 +379,9 @@ def _fold(facts: _TicketFacts | None, envelope: Envelope) -> _TicketFacts | None
         agent = event.agent_id
     elif isinstance(event, Ticket.AgentUnassigned):
         agent = None
-    return _TicketFacts(envelope.version, facts.customer_id, agent)
+    return _TicketFacts(
+        envelope.version, facts.customer_id, agent, public_version_of(envelope, facts)
+    )
 
 
 def notification_deliveries(envelope: Envelope, facts: Facts) -> list[Delivery]:
@@ -422,7 +445,10 @@ def notification_deliveries(envelope: Envelope, facts: Facts) -> list[Delivery]:
             seen.add(user)
             # The frame names the stored in-app notification (id and kind, ADR 0012).
             data = {**data, **notifications.pushed(envelope.position, user, data)}
-            deliveries.append(Delivery(user_group(user), _frame("notification", envelope, data)))
+            frame = _frame("notification", envelope, data)
+            if user == before.customer_id:  # the customer counts public versions only
+                frame["version"] = public_version_of(envelope, before)
+            deliveries.append(Delivery(user_group(user), frame))
     return deliveries
 
 
@@ -446,7 +472,10 @@ def presence_deliveries(envelope: Envelope, facts: Facts) -> list[Delivery]:
 
 def all_deliveries(envelope: Envelope, facts: Facts) -> list[Delivery]:
     """Everything the live projector publishes for one event."""
-    deliveries = ticket_deliveries(envelope)
+    public_version = None
+    if isinstance(envelope.event, Ticket.Event):
+        public_version = public_version_of(envelope, facts.ticket_before(envelope))
+    deliveries = ticket_deliveries(envelope, public_version)
     deliveries += notification_deliveries(envelope, facts)
     deliveries += presence_deliveries(envelope, facts)
     facts.observe(envelope)
@@ -477,18 +506,25 @@ def replay_ticket(
     *,
     after_position: int = 0,
     after_version: int = 0,
+    public: bool = False,
 ) -> Replay:
-    """A ticket's frames for ``groups`` after a position or version, from its own events."""
+    """A ticket's frames for ``groups`` after a position or version, from its own events.
+    ``public``: ``after_version`` is a public version (a customer's, ``Ticket.public_version``):
+    the frames are those of the public events after the ``after_version``-th."""
     head = source.head()  # read first: every event up to it is visible to the next query
     wanted = set(groups)
-    deliveries = [
-        d
-        for envelope in log.read_aggregate(
-            ticket_id, after_version=after_version, after_position=after_position
-        )
-        for d in ticket_deliveries(envelope)
-        if d.group in wanted
-    ]
+    deliveries = []
+    counted = 0  # the ticket's public version so far: its events are read from the first
+    for envelope in log.read_aggregate(ticket_id):
+        shown = is_public(envelope.event)
+        counted += shown
+        if envelope.position <= after_position:
+            continue
+        if public and (not shown or counted <= after_version):
+            continue  # a customer's: the public events after their version only
+        if not public and envelope.version <= after_version:
+            continue
+        deliveries += [d for d in ticket_deliveries(envelope, counted) if d.group in wanted]
     top = max((d.frame["position"] for d in deliveries), default=0)
     return Replay(deliveries, max(head, top))
 

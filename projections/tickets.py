@@ -100,6 +100,7 @@ def _ticket_event(envelope: Envelope, event: Any, state: TicketsState) -> None:
             "public_message_count": 0,
             "sla_breaches": [],
             "public_last_message_at": None,
+            "public_version": 0,  # _touch counts the opening in
             "attachments": [],
             "team_id": None,
             "satisfaction_rating": None,
@@ -115,6 +116,7 @@ def _ticket_event(envelope: Envelope, event: Any, state: TicketsState) -> None:
     if existing is None:  # pragma: no cover - the log always starts a ticket with TicketOpened
         return
     row = existing
+    public = is_public(event)
     if isinstance(event, Ticket.MessagePosted):
         state.add_message(
             {
@@ -128,6 +130,8 @@ def _ticket_event(envelope: Envelope, event: Any, state: TicketsState) -> None:
                 "attachments": list(event.attachments),
                 "posted_at": event.timestamp,
                 "position": envelope.position,
+                # The ticket's public version with this message (_touch counts it next).
+                "public_version": None if event.internal else row["public_version"] + 1,
             }
         )
         row["message_count"] += 1
@@ -175,7 +179,7 @@ def _ticket_event(envelope: Envelope, event: Any, state: TicketsState) -> None:
         row["attachments"] = [
             {**a, "status": event.verdict} if a["id"] == found else a for a in row["attachments"]
         ]
-    _touch(row, envelope, public=is_public(event))
+    _touch(row, envelope, public=public)
     state.put_ticket(row)
 
 
@@ -200,8 +204,8 @@ def _touch(row: Row, envelope: Envelope, public: bool) -> None:
     row["version"] = envelope.version
     row["position"] = envelope.position
     row["updated_at"] = envelope.event.timestamp
-    if public:  # the customer's view moves with public events only
-        row["public_version"] = envelope.version
+    if public:  # the customer's view moves with public events only, numbered 1, 2, 3, ...
+        row["public_version"] += 1
         row["public_position"] = envelope.position
         row["public_updated_at"] = envelope.event.timestamp
 

@@ -122,8 +122,9 @@ class TicketSerializer(serializers.ModelSerializer[TicketRecord]):
 
 
 class CustomerTicketSerializer(TicketSerializer):
-    """What a customer sees: counts without internal notes, no SLA bookkeeping, and the
-    version, position and times of the last public event (internal notes move none)."""
+    """What a customer sees: counts without internal notes, no SLA bookkeeping, the position
+    and times of the last public event, and the ticket's public version (how many public
+    events it has had: 1, 2, 3, ...), so internal notes move none of them."""
 
     message_count = serializers.IntegerField(source="public_message_count")
     version = serializers.IntegerField(source="public_version")
@@ -182,6 +183,12 @@ class MessageSerializer(serializers.ModelSerializer[MessageRecord]):
     def get_files(self, message: MessageRecord) -> list[dict[str, Any]]:
         by_message: dict[str, list[dict[str, Any]]] = self.context.get("files_by_message", {})
         return by_message.get(str(message.id), [])
+
+
+class CustomerMessageSerializer(MessageSerializer):
+    """A message as a customer sees it: its version is the ticket's public version with it."""
+
+    version = serializers.IntegerField(source="public_version")
 
 
 class NotificationSerializer(serializers.ModelSerializer[NotificationRecord]):

@@ -84,6 +84,10 @@ class MessageCursorPagination(StrictCursorPagination):
     max_page_size = 200
     ordering = "version"
 
+    def get_ordering(self, request: Request, queryset: Any, view: Any) -> tuple[str, ...]:
+        # A customer's cursor holds public versions too: the same order for their messages.
+        return (self.ordering if is_staff(request) else "public_version",)
+
 
 class ConsistentListView(ConsistentReadMixin, generics.ListAPIView):  # type: ignore[type-arg]
     projection = READ_MODELS
@@ -205,8 +209,12 @@ def visible_ticket(request: Request, ticket_id: str) -> TicketRecord:
 class MessageListView(ConsistentListView):
     """A ticket's thread, oldest first, paged by cursor (a customer: public messages only)."""
 
-    serializer_class = s.MessageSerializer
     pagination_class = MessageCursorPagination
+
+    def get_serializer_class(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no user
+            return s.MessageSerializer
+        return s.MessageSerializer if is_staff(self.request) else s.CustomerMessageSerializer
 
     def get_queryset(self) -> QuerySet[MessageRecord]:
         ticket = visible_ticket(self.request, self.kwargs["ticket_id"])

@@ -63,7 +63,8 @@ class TicketRecord(models.Model):
     public_message_count = models.IntegerField(default=0)
     sla_breaches = ArrayField(models.CharField(max_length=32), default=list)  # SLA targets
     # What the customer sees: the same, moved by public events only (no internal notes, no
-    # SLA breaches), so their views never tell when staff worked on the ticket.
+    # SLA breaches), so their views never tell when staff worked on the ticket. Their
+    # version counts the public events (1, 2, 3, ...: ``domain.ticket.Ticket.public_version``).
     public_version = models.IntegerField(default=0)
     public_position = models.BigIntegerField(default=0)
     public_updated_at = models.DateTimeField(null=True)
@@ -103,6 +104,9 @@ class MessageRecord(models.Model):
     attachments = models.JSONField(default=list)
     posted_at = models.DateTimeField()
     position = models.BigIntegerField()
+    # The ticket's public version with this message (what its customer is shown as
+    # ``version``); None for an internal note.
+    public_version = models.IntegerField(null=True)
 
     class Meta:
         db_table = "rm_message"
@@ -228,6 +232,7 @@ class NotificationTicketRecord(models.Model):
     status = models.CharField(max_length=32)
     agent_id = models.CharField(max_length=64, null=True)  # noqa: DJ001 - None: nobody
     version = models.IntegerField()
+    public_version = models.IntegerField(default=0)  # its customer's (public events only)
 
     class Meta:
         db_table = "rm_notification_ticket"

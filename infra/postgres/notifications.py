@@ -40,7 +40,7 @@ NOTIFICATIONS = "rm_notification"
 OUTBOX = "notification_outbox"
 TABLES = [NOTIFICATIONS, FACTS]  # what a rebuild copies and swaps; never the outbox
 
-FACT_COLUMNS = ["id", "customer_id", "subject", "status", "agent_id", "version"]
+FACT_COLUMNS = ["id", "customer_id", "subject", "status", "agent_id", "version", "public_version"]
 NOTIFICATION_COLUMNS = ["id", "user_id", "kind", "ticket_id", "payload", "created_at", "position"]
 # Until then the task enqueued after the commit has the row to itself; then the sweep may
 # (DESKSTREAM_OUTBOX_ENQUEUE_GRACE seconds: a task lost with the broker waits this long).

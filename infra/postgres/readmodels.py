@@ -49,7 +49,7 @@ TICKET_COLUMNS = [
 ]  # fmt: skip
 MESSAGE_COLUMNS = [
     "id", "ticket_id", "version", "author_id", "author_role", "body", "internal",
-    "attachments", "posted_at", "position",
+    "attachments", "posted_at", "position", "public_version",
 ]  # fmt: skip
 MACRO_COLUMNS = ["id", "shared", "owner_id", "name", "body", "status", "add_tags", "assign_to",
                  "version", "position"]  # fmt: skip

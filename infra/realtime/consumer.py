@@ -70,6 +70,7 @@ class Subscription:
     ticket_id: UUID | None = None
     through: int = 0
     family: bool = False  # a staff ticket subscription: check ``family_prev``
+    customer: bool = False  # a customer's ticket subscription: public versions (``_shown``)
     heard: int = 0  # the newest position the layer brought live (a copy repeats one)
 
     def payload(self) -> dict[str, Any]:
@@ -420,6 +421,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 push.ticket_groups(viewer, ticket_id),
                 ticket_id,
                 family=viewer.staff,
+                customer=not viewer.staff,
             )
         elif stream == "queue":
             if not viewer.staff:
@@ -538,6 +540,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                     sub.groups,
                     after_position=sub.through,
                     after_version=after_version or 0,
+                    public=sub.customer,  # a customer resumes from a public version
                 )
             else:
                 replay = await self._run(
@@ -575,7 +578,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         sub.through = frame["position"]
         self.services.stats.delivered += 1
         _SENT.inc()  # send_json's count, for the text sent as is
-        self._out(_encoded_event(sub.key, sub.stream, frame))
+        self._out(_encoded_event(sub, frame))
 
     # ------------------------------------------------------------------ push frames
     def push(self, message: dict[str, Any]) -> None:
@@ -608,7 +611,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         sub.heard = sub.through = position
         self.services.stats.delivered += 1
         _SENT.inc()
-        self._out(_encoded_event(sub.key, sub.stream, frame))
+        self._out(_encoded_event(sub, frame))
 
     def _defer(self, message: dict[str, Any]) -> None:
         if len(self.pending) >= PENDING_MAX:
@@ -914,20 +917,35 @@ def _layer_groups(sub: Subscription) -> tuple[str, ...]:
 # The ASGI message of recent live frames per subscription key: a hub message is one dict
 # shared by every socket of the process, and the sockets of one stream (200 agents on the
 # queue) send the same text, encoded once per event and audience instead of once per socket.
-_ENCODED: OrderedDict[tuple[int, str], tuple[dict[str, Any], dict[str, Any]]] = OrderedDict()
+_ENCODED: OrderedDict[tuple[int, str, bool], tuple[dict[str, Any], dict[str, Any]]] = OrderedDict()
 ENCODED_MAX = 4096
 
 
-def _encoded_event(key: str, stream: str, frame: dict[str, Any]) -> dict[str, Any]:
-    cached = _ENCODED.get((id(frame), key))
+def _encoded_event(sub: Subscription, frame: dict[str, Any]) -> dict[str, Any]:
+    cache_key = (id(frame), sub.key, sub.customer)
+    cached = _ENCODED.get(cache_key)
     if cached is not None and cached[0] is frame:  # the same object, not a reused id
         return cached[1]
-    text = json.dumps({"type": "event", "sub": key, "stream": stream, **frame})
+    shown = _shown(frame, customer=sub.customer)
+    text = json.dumps({"type": "event", "sub": sub.key, "stream": sub.stream, **shown})
     message = {"type": "websocket.send", "text": text}
-    _ENCODED[(id(frame), key)] = (frame, message)
+    _ENCODED[cache_key] = (frame, message)
     if len(_ENCODED) > ENCODED_MAX:
         _ENCODED.popitem(last=False)
     return message
+
+
+def _shown(frame: dict[str, Any], *, customer: bool) -> dict[str, Any]:
+    """A ticket frame as its reader gets it: a customer's ``version`` is the ticket's public
+    version (``push.ticket_deliveries``), so staff-only events leave no gap in it; staff
+    keep the real one. Frames of other streams carry no ``public_version``."""
+    if "public_version" not in frame:
+        return frame
+    shown = dict(frame)
+    public_version = shown.pop("public_version")
+    if customer:
+        shown["version"] = public_version
+    return shown
 
 
 def _error(code: str, detail: str) -> dict[str, Any]:

@@ -254,13 +254,14 @@ def test_customers_never_get_internal_notes_agents_do(rt: LiveServer, people: An
     [seen_by_customer] = c_ws.events(1)
     assert seen_by_customer["data"]["body"] == "On it"
     assert seen_by_customer["data"]["internal"] is False
-    assert (seen_by_customer["version"], seen_by_customer["position"]) == (
-        reply["version"],
-        reply["position"],
-    )
+    # The customer's version counts public events: the reply is their 2nd, not v3 (issue 21).
+    assert (seen_by_customer["version"], seen_by_customer["position"]) == (2, reply["position"])
+    assert reply["version"] == 3
     seen_by_agent = a_ws.events(2)
     assert bodies(seen_by_agent) == ["VIP, be nice", "On it"]
     assert [f["position"] for f in seen_by_agent] == [note["position"], reply["position"]]
+    assert [f["version"] for f in seen_by_agent] == [2, 3]  # staff: the real versions
+    assert all("public_version" not in f for f in [seen_by_customer, *seen_by_agent])
     c_ws.quiet()  # nothing else (the note) is waiting for the customer
     # Resuming from the start does not reveal it either.
     replayed, _ = WS(rt, customer).subscribe(
@@ -269,6 +270,50 @@ def test_customers_never_get_internal_notes_agents_do(rt: LiveServer, people: An
     assert "VIP, be nice" not in json.dumps(replayed)
     c_ws.close()
     a_ws.close()
+
+
+def test_a_customers_frames_and_resume_count_public_events_only(
+    rt: LiveServer, people: Any
+) -> None:
+    """Issue 21: internal notes leave no gap in a customer's versions, live, on resume by
+    version (their own numbering) and in their notifications; staff get the real ones."""
+    _, customer = people("customer")
+    _, agent = people("agent")
+    ticket = open_ticket(rt, customer)
+    c_ws, a_ws, mine = WS(rt, customer), WS(rt, agent), WS(rt, customer)
+    c_ws.subscribe(stream="ticket", ticket_id=ticket["id"])
+    a_ws.subscribe(stream="ticket", ticket_id=ticket["id"])
+    mine.subscribe(stream="user")
+    said = []
+    for i in range(3):
+        post(rt, agent, ticket["id"], f"note {i}", internal=True)
+        said.append(post(rt, agent, ticket["id"], f"reply {i}"))
+    live = c_ws.events(3)
+    assert [(f["data"]["body"], f["version"]) for f in live] == [
+        ("reply 0", 2), ("reply 1", 3), ("reply 2", 4),
+    ]  # fmt: skip
+    assert [f["version"] for f in a_ws.events(6)] == [2, 3, 4, 5, 6, 7]
+    notified = mine.events(3)
+    assert [(f["data"]["reason"], f["version"]) for f in notified] == [("new_message", 2),
+        ("new_message", 3), ("new_message", 4)]  # fmt: skip
+    # Resuming from their version 2: exactly the public events after it, as they number them.
+    replayed, subscribed = WS(rt, customer).subscribe(
+        stream="ticket", ticket_id=ticket["id"], after_version=2
+    )
+    assert [(f["data"]["body"], f["version"]) for f in replayed] == [("reply 1", 3), ("reply 2", 4)]
+    assert [f["position"] for f in replayed] == [s["position"] for s in said[1:]]
+    assert subscribed["replayed"] == 2
+    # The REST view (rebuilt from the events: no read-model projector in one layout) agrees.
+    with rt.client(customer) as c:
+        r = c.get(f"/api/tickets/{ticket['id']}", params={"as_of": "2099-01-01T00:00:00Z"})
+    assert (r.status_code, r.json()["version"]) == (200, 4)
+    # Staff resuming by (real) version 5 get v6 and v7: the note and the reply.
+    replayed, _ = WS(rt, agent).subscribe(stream="ticket", ticket_id=ticket["id"], after_version=5)
+    assert [(f["data"]["body"], f["version"]) for f in replayed] == [
+        ("note 2", 6), ("reply 2", 7),
+    ]  # fmt: skip
+    for ws in (c_ws, a_ws, mine):
+        ws.close()
 
 
 def test_the_agent_queue_gets_new_tickets_and_assignments_live(rt: LiveServer, people: Any) -> None:

@@ -236,3 +236,37 @@ def test_attachment_frames_reach_only_those_who_may_see_the_file(log: FakeEventL
         "message_id": None,
         "internal": False,
     }
+
+
+def test_public_group_frames_carry_the_customers_count_live_and_in_replays(
+    log: FakeEventLog,
+) -> None:
+    """Issue 21: the frames the customer may get carry the ticket's public version (internal
+    notes not counted), live and replayed alike; staff-only frames carry none."""
+    ticket = opened(log)
+    for body in ("one", "two"):
+        ticket.post_message(author_id="2", author_role=Role.AGENT, body="n", internal=True)
+        ticket.post_message(author_id="2", author_role=Role.AGENT, body=body)
+    log.append(ticket)
+    publisher = Publisher()
+    store = push.PushStore(publisher, log, start=0)
+    ProjectionRunner(log, store).step()
+    public = push.ticket_group(ticket.id)
+    live = [(d.frame["version"], d.frame.get("public_version")) for d in publisher.sent
+            if d.group == public]  # fmt: skip
+    assert live == [(1, 1), (3, 2), (5, 3)]
+    staff = [d.frame for d in publisher.sent if d.group == push.ticket_staff_group(ticket.id)]
+    assert [("public_version" in f, f["version"]) for f in staff] == [(False, 2), (False, 4)]
+    customer = push.ticket_groups(push.Viewer("5", staff=False), ticket.id)
+    replayed = push.replay_ticket(log, log, ticket.id, customer, after_version=2, public=True)
+    assert [(d.frame["data"]["body"], d.frame["public_version"]) for d in replayed.deliveries] == [
+        ("two", 3)
+    ]
+    everything = push.replay_ticket(log, log, ticket.id, customer, after_position=0)
+    assert [d.frame for d in everything.deliveries] == [
+        d.frame for d in publisher.sent if d.group == public
+    ]
+    # Staff resume by the real version: after v2, the public v3 and v5 (and the notes).
+    staff_groups = push.ticket_groups(push.Viewer("2", staff=True), ticket.id)
+    by_real = push.replay_ticket(log, log, ticket.id, staff_groups, after_version=2)
+    assert [d.frame["version"] for d in by_real.deliveries] == [3, 4, 5]

@@ -389,7 +389,8 @@ def test_staff_messages_change_no_status(
 
 @pytest.fixture
 def busy_ticket() -> Ticket:
-    """v1 opened; v2 agent public; v3 agent internal; v4 customer public; v5 admin public."""
+    """v1 opened; v2 agent public; v3 agent internal; v4 customer public; v5 admin public.
+    Its customer counts public events only: their versions 1, 2, 3, 4 are v1, v2, v4, v5."""
     ticket = open_ticket()
     say(ticket, AGENT, Role.AGENT, "Which printer?")
     say(ticket, AGENT, Role.AGENT, "Probably the old one.", internal=True)
@@ -401,19 +402,21 @@ def busy_ticket() -> Ticket:
 
 
 def test_a_stale_reply_is_refused_with_the_newer_public_messages(busy_ticket: Ticket) -> None:
+    # The customer's versions (and the messages' in the answer) count public events only.
     with pytest.raises(StaleReplyError) as info:
         say(busy_ticket, CUSTOMER, Role.CUSTOMER, "Any news?", seen_version=1)
     newer = [m.as_dict() for m in busy_ticket.messages if m.version in (2, 5)]
     assert [m["body"] for m in newer] == ["Which printer?", "Facilities are on it."]
-    assert info.value.data == {"current_version": 5, "messages": newer}
+    newer[1]["version"] = 4  # v5 is the customer's 4th public version
+    assert info.value.data == {"current_version": 4, "messages": newer}
     assert info.value.code == "stale_reply"
     assert (emitted(busy_ticket), busy_ticket.version, len(busy_ticket.messages)) == ([], 5, 4)
 
 
 def test_only_public_messages_by_others_make_a_reply_stale(busy_ticket: Ticket) -> None:
     with pytest.raises(StaleReplyError) as info:
-        say(busy_ticket, CUSTOMER, Role.CUSTOMER, "Any news?", seen_version=4)
-    assert [m["version"] for m in info.value.data["messages"]] == [5]
+        say(busy_ticket, CUSTOMER, Role.CUSTOMER, "Any news?", seen_version=3)  # v4
+    assert [m["version"] for m in info.value.data["messages"]] == [4]  # v5
 
 
 def test_own_messages_and_internal_notes_do_not_make_a_reply_stale(busy_ticket: Ticket) -> None:
@@ -425,8 +428,9 @@ def test_own_messages_and_internal_notes_do_not_make_a_reply_stale(busy_ticket: 
     ticket.collect_events()
     say(ticket, CUSTOMER, Role.CUSTOMER, "Also floor 3.", seen_version=2)
     assert emitted(ticket) == [Ticket.MessagePosted]
-    # The newest public message by someone else is v5: having seen it is enough.
-    say(busy_ticket, CUSTOMER, Role.CUSTOMER, "Thanks.", seen_version=5)
+    # The newest public message by someone else is v5, the customer's 4: having seen it is
+    # enough.
+    say(busy_ticket, CUSTOMER, Role.CUSTOMER, "Thanks.", seen_version=4)
     assert emitted(busy_ticket) == [Ticket.MessagePosted]
 
 
@@ -860,3 +864,26 @@ def test_a_deep_copy_is_independent_but_shares_the_frozen_messages() -> None:
     assert ticket.version == clone.version - 2
     assert clone.messages[0] is ticket.messages[0]  # shared, not copied
     assert [m.body for m in clone.messages] == ["first", "only in the copy"]
+
+
+def test_the_customer_counts_public_events_only(busy_ticket: Ticket) -> None:
+    # v3 (an internal note) leaves no gap: the customer's versions are 1, 2, 3, 4.
+    assert (busy_ticket.public_versions, busy_ticket.public_version) == ([1, 2, 4, 5], 4)
+    assert [busy_ticket.public_ordinal(v) for v in range(6)] == [0, 1, 2, 2, 3, 4]
+    assert [busy_ticket.real_version(n) for n in range(6)] == [0, 1, 2, 4, 5, 5]
+    say(busy_ticket, AGENT, Role.AGENT, "Another note.", internal=True)
+    assert (busy_ticket.version, busy_ticket.public_version) == (6, 4)
+
+
+def test_the_public_count_replays_from_the_events() -> None:
+    ticket = Ticket.open(
+        customer_id=CUSTOMER, subject="s", description="d", actor_id=CUSTOMER,
+        actor_role=Role.CUSTOMER,
+    )  # fmt: skip
+    say(ticket, AGENT, Role.AGENT, "Note.", internal=True)
+    say(ticket, AGENT, Role.AGENT, "Hello.")
+    ticket.change_status(target="resolved", actor_id=AGENT, actor_role=Role.AGENT)
+    replayed: Any = None
+    for event in ticket.collect_events():
+        replayed = event.mutate(replayed)
+    assert replayed.public_versions == ticket.public_versions == [1, 3, 4]

@@ -50,21 +50,16 @@ function describe(e: HistoryEvent): string {
 
 export function HistoryPage() {
   const { ticketId = "" } = useParams();
-  const { me, isStaff } = useAuth();
+  const { me } = useAuth();
   const history = useHistory(ticketId);
-  // Customers do not see internal events: number what they see 1, 2, 3… (no gaps where an
-  // internal note was), and keep the real version for "as of".
-  const shown = (e: HistoryEvent, i: number) => (isStaff ? e.version : i + 1);
+  // A customer's history is numbered 1, 2, 3… by the server (their ticket's public versions,
+  // no gap where an internal note was), and "as of" takes the same numbers: shown as given.
   const people = new Map<string, string>();
   for (const e of history.data?.events ?? []) {
     if (e.actor.id && e.actor.name) people.set(e.actor.id, e.actor.name);
     if (e.data.agent_id && e.data.agent_name)
       people.set(textOf(e.data.agent_id), textOf(e.data.agent_name));
   }
-  const numberOf = (version: string) => {
-    const i = history.data?.events.findIndex((e) => String(e.version) === version) ?? -1;
-    return i < 0 ? version : String(shown(history.data!.events[i]!, i));
-  };
   const [at, setAt] = useState<string | null>(null);
   const [time, setTime] = useState("");
   const asOf = useAsOf(ticketId, at);
@@ -86,10 +81,10 @@ export function HistoryPage() {
             <Empty>No events.</Empty>
           ) : (
             <ol className="timeline" data-testid="timeline">
-              {history.data.events.map((e, i) => (
+              {history.data.events.map((e) => (
                 <li key={e.version} className={at === String(e.version) ? "current" : ""}>
                   <div>
-                    <strong>v{shown(e, i)}</strong>{" "}
+                    <strong>v{e.version}</strong>{" "}
                     <time dateTime={e.time}>{formatTime(e.time)}</time>{" "}
                     <span className="muted">
                       by{" "}
@@ -104,7 +99,7 @@ export function HistoryPage() {
                     className="link-button"
                     onClick={() => setAt(String(e.version))}
                   >
-                    View as of version {shown(e, i)}
+                    View as of version {e.version}
                   </button>
                 </li>
               ))}
@@ -132,7 +127,7 @@ export function HistoryPage() {
         <section className="card" aria-labelledby="asof-title" data-testid="as-of">
           <h2 id="asof-title">
             {at
-              ? `As of ${/^\d+$/.test(at) ? `version ${numberOf(at)}` : formatTime(at)}`
+              ? `As of ${/^\d+$/.test(at) ? `version ${at}` : formatTime(at)}`
               : "Pick a point in time"}
           </h2>
           {at === null ? (
