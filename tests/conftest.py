@@ -283,9 +283,12 @@ def start_server(extra_env: dict[str, str] | None = None, port: int | None = Non
     raise RuntimeError(f"server did not start in {wait:g} s")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_api(django_db_setup: Any, django_db_blocker: Any) -> Iterator[LiveServer]:
-    """uvicorn serving ``config.asgi`` on the test database, as ``make run`` serves it."""
+    """uvicorn serving ``config.asgi`` on the test database, as ``make run`` serves it. One
+    per test file: a server lives no longer than the file that uses it, so its projectors
+    never feed the tables of a later file's tests (the feed and Kafka tests refuse a second
+    feeder; a flush between transactional tests would wait on its reads)."""
     server = start_server()
     yield server
     server.stop()
