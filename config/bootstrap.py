@@ -24,6 +24,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
@@ -547,7 +548,27 @@ def generate_draft(ticket_id: str, draft_id: str) -> str:
 
 
 def enqueue_draft(ticket_id: UUID, draft_id: UUID) -> None:
+    """To the worker; with none (eager tasks), to a thread of this process unless
+    ``DRAFTS_IN_THREADS`` is off: the request answers before a model has written a word."""
+    if app.conf.task_always_eager and settings.DRAFTS_IN_THREADS:
+        _draft_threads().submit(_draft_in_thread, str(ticket_id), str(draft_id))
+        return
     generate_draft.delay(str(ticket_id), str(draft_id))
+
+
+@functools.cache
+def _draft_threads() -> ThreadPoolExecutor:
+    # Two at a time: a model's answer is mostly waiting; more would only queue at its limits.
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="draft")
+
+
+def _draft_in_thread(ticket_id: str, draft_id: str) -> None:
+    try:
+        generate_draft(ticket_id, draft_id)  # the task's body, as an eager call runs it
+    except Exception:
+        log.exception("writing draft %s of ticket %s failed", draft_id, ticket_id)
+    finally:
+        connection.close()  # this thread's own connection
 
 
 def draft_ports() -> drafts.DraftPorts:

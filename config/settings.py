@@ -493,6 +493,11 @@ LLM_MAX_TOKENS = int(os.environ.get("DESKSTREAM_LLM_MAX_TOKENS", "600"))
 LLM_PRICE_INPUT = float(os.environ.get("DESKSTREAM_LLM_PRICE_INPUT", "0"))
 LLM_PRICE_OUTPUT = float(os.environ.get("DESKSTREAM_LLM_PRICE_OUTPUT", "0"))
 LLM_MODERATION = env_bool("DESKSTREAM_LLM_MODERATION", False)
+# With no Celery worker (eager tasks, `make run`), a draft is written in a thread of the web
+# process after the request has answered 202, so a model's seconds never hold the request;
+# its text streams over the WebSocket as a worker's would. Off: in the request (test
+# processes, which read the finished draft from the answer).
+DRAFTS_IN_THREADS = env_bool("DESKSTREAM_DRAFTS_IN_THREADS", not os.environ.get("PYTEST_VERSION"))
 # Operations (docs/operations.md#metrics-and-probes, ADR 0042). GET /metrics answers a request
 # with ``Authorization: Bearer <DESKSTREAM_METRICS_TOKEN>``; without a token configured, only
 # requests from the loopback address. /readyz is 503 while a projector is more than

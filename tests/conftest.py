@@ -39,6 +39,9 @@ os.environ.setdefault("DESKSTREAM_AUTO_ASSIGN", "0")
 # in test processes and the servers they start, and on where the tests of the limits need
 # them (settings.RATE_LIMITS, or DESKSTREAM_RATE_LIMITS=1 for a server).
 os.environ.setdefault("DESKSTREAM_RATE_LIMITS", "0")
+# AI drafts are written in the request (eager), not in a thread after it: the tests read the
+# finished draft from the answer; test_drafts_api.py checks the thread that make run uses.
+os.environ.setdefault("DESKSTREAM_DRAFTS_IN_THREADS", "0")
 # Channel groups and presence keys on the shared Redis: a prefix of this test session's own,
 # so servers of an earlier run (or of another clone on the same test database name) never
 # share streams or presence with this one.

@@ -6,6 +6,7 @@ settings, and that a draft is never a message."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
@@ -328,3 +329,34 @@ def test_a_change_of_the_draft_settings_is_audited_with_before_and_after(api):
     assert row["data"]["subject"] == "settings:drafts"
     assert row["data"]["before"] == {k: v for k, v in before.items() if k != "source"}
     assert row["data"]["after"] == body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_no_worker_the_answer_comes_first_and_a_thread_writes_the_draft(
+    api, with_model, settings
+):
+    """``make run`` (eager tasks, DRAFTS_IN_THREADS): the request answers 202 while the model
+    is still silent; the draft is written in a thread of the process and read back done."""
+    settings.DRAFTS_IN_THREADS = True
+    _, customer = api("customer")
+    _, agent = api("agent")
+    ticket = open_ticket(customer, f"Router {word()}", "Blinks red.")
+    with_model.delay = 1.5
+    with_model.script = ["timeout", "ok"]  # the first answer waits 1.5 s, then 504
+    answered = ask(agent, ticket)["draft"]
+    assert answered["status"] == "requested"  # the model has not answered yet
+    assert wait_for_draft(agent, ticket, answered["id"])["status"] == "failed"
+    later = ask(agent, ticket)["draft"]
+    done = wait_for_draft(agent, ticket, later["id"])
+    assert (done["status"], done["text"]) == ("ready", with_model.reply)
+
+
+def wait_for_draft(client: Any, ticket_id: str, draft_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        r = client.get(f"/api/tickets/{ticket_id}/drafts/{draft_id}")
+        assert r.status_code == 200, r.content
+        if r.json()["status"] != "requested":
+            return r.json()  # type: ignore[no-any-return]
+        time.sleep(0.1)
+    raise AssertionError("the draft was never written")
