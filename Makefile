@@ -94,7 +94,7 @@ lint: $(STAMP)
 ## feed the projections from Kafka disturb the other worker (docs/operations.md).
 PYTEST_WORKERS ?= 0
 pytest: $(STAMP)
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=30 --ignore=tests/faults
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=30 --ignore=tests/faults
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

@@ -62,6 +62,16 @@ if XDIST_WORKER and not os.environ.get("DESKSTREAM_TEST_WORKER_ISOLATED"):
     os.environ["DESKSTREAM_TEST_WORKER_ISOLATED"] = XDIST_WORKER
     os.environ["DESKSTREAM_CHANNELS_PREFIX"] += f"{XDIST_WORKER}."
     os.environ["DESKSTREAM_ANALYTICS_PATH"] += f"-{XDIST_WORKER}"
+    # pytest-django loaded the settings before this file, from the environment the worker
+    # inherited: this process's own channel layer, presence, rate limits and chDB directory
+    # would be every worker's. They get the worker's suffix too.
+    from django.conf import settings as _settings
+
+    _settings.CHANNELS_PREFIX += f"{XDIST_WORKER}."
+    _layer = _settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
+    if "prefix" in _layer:
+        _layer["prefix"] = _settings.CHANNELS_PREFIX
+    _settings.ANALYTICS_PATH += f"-{XDIST_WORKER}"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -326,3 +336,29 @@ def fake_openai(_openai_server: Any) -> Iterator[Any]:
     _openai_server.reset()
     yield _openai_server
     _openai_server.reset()
+
+
+# Under xdist (`--dist loadgroup`) each test file goes to one worker, as with loadfile, except
+# the files that run the distributed mode's processes against Kafka: they all go to one
+# worker, one after the other in the order a serial run takes them. Their consumer groups and
+# feed leases live on the worker's database with the tables earlier files of the group left,
+# and two of them at once on a 2-core machine starve each other's 0.5 s heartbeats.
+KAFKA_FILES = {
+    "test_analytics.py",
+    "test_compose_stack.py",
+    "test_feed.py",
+    "test_kafka.py",
+    "test_kafka_consistency.py",
+    "test_kafka_outages.py",
+    "test_search_opensearch.py",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not XDIST_WORKER:
+        return
+    for item in items:
+        file = item.path.name
+        group = "kafka" if file in KAFKA_FILES else str(item.path.relative_to(ROOT))
+        item.add_marker(pytest.mark.xdist_group(group))
