@@ -100,6 +100,11 @@ def snapshot(adb: AnalyticsDatabase) -> dict[str, Any]:
             "GROUP BY bucket, kind, tag, priority, agent_id, team, actor_id "
             "ORDER BY bucket, kind, tag, priority, agent_id, team, actor_id"
         ),
+        "status_counts": adb.query(
+            "SELECT toString(bucket), status, delta, uniqExactMerge(events) "
+            "FROM analytics_status_counts GROUP BY bucket, status, delta "
+            "ORDER BY bucket, status, delta"
+        ),
         "tickets": adb.query(
             "SELECT toString(ticket_id), version, position, agent_id, priority, status, tags, "
             "toString(opened_at), toString(first_response_at), toString(first_resolved_at), "
@@ -304,6 +309,7 @@ def test_rebuilt_equals_live(adb):
         "analytics_position",
         "analytics_counts",
         "analytics_tag_counts",
+        "analytics_status_counts",
     }
 
 
@@ -337,6 +343,30 @@ def test_the_counts_hold_each_fact_once_however_often_it_is_written(adb):
         "GROUP BY tag ORDER BY tag"
     )
     assert by_tag == [("billing", 2), ("login", 2)]
+    # The status moves: 4 tickets entered 'open', and each status change is one move out
+    # and one in, whatever the number of copies.
+    moves = adb.query(
+        "SELECT delta, uniqExactMerge(events) FROM analytics_status_counts "
+        "GROUP BY delta ORDER BY delta"
+    )
+    changes = adb.query(
+        "SELECT count() FROM analytics_events FINAL WHERE event_type = 'StatusChanged'"
+    )[0][0]
+    assert moves == [(-1, changes), (1, changes + 4)]
+
+
+def test_the_status_over_time_reads_its_count_table_unnarrowed_and_the_facts_narrowed(adb):
+    """Both paths of status_over_time agree: a narrowing that keeps every ticket (any of
+    the priorities) reads the facts, and gives what the count table gives."""
+    built(adb, batch_size=4)
+    m = Metrics(adb)
+    every = ("low", "medium", "high", "urgent")
+    for f in (RANGE, Filters(h.DAY2, h.DAY3), Filters(h.DAY1, h.DAY2, tz="Asia/Tokyo")):
+        narrowed = Filters(f.date_from, f.date_to, tz=f.tz, priority=every)
+        assert m.status_over_time(f) == m.status_over_time(narrowed)
+    # The count table alone (the facts emptied) still answers the unnarrowed query.
+    adb.command("TRUNCATE TABLE analytics_events")
+    assert m.status_over_time(RANGE) == h.EXPECTED["status_over_time"]
 
 
 def test_a_table_from_the_release_before_gets_the_new_columns(adb):
@@ -357,10 +387,15 @@ def test_count_tables_made_beside_older_facts_count_them_all(adb):
     """A release before the count tables left facts: the store counts them when it makes
     the tables, so the dashboard does not start from zero."""
     built(adb)
-    for table in ("analytics_counts", "analytics_tag_counts"):
+    for table in ("analytics_counts", "analytics_tag_counts", "analytics_status_counts"):
         adb.command(f"DROP TABLE {table}")
     ClickHouseProjectionStore(adb)
     assert everything(Metrics(adb), RANGE) == h.EXPECTED
+    # The release before this one had the first two: only the status moves are counted.
+    before = snapshot(adb)
+    adb.command("DROP TABLE analytics_status_counts")
+    ClickHouseProjectionStore(adb)
+    assert snapshot(adb) == before
     ClickHouseProjectionStore(adb)  # tables there: nothing counted again (nor would it add)
     assert Metrics(adb).totals(RANGE) == h.EXPECTED["totals"]
 
