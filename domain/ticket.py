@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from domain import clock
 from domain.attachment import (
     Attachment,
     AttachmentLimitError,
@@ -150,6 +151,10 @@ class Ticket(Aggregate):
     # ------------------------------------------------------------------ events
     class Event(Aggregate.Event):
         TOPIC = "deskstream.ticket:Ticket.Event"
+
+        @staticmethod
+        def create_timestamp() -> datetime:
+            return clock.now()  # the wall clock, unless a seed of past history set it
 
     class Created(Event, Aggregate.Created):
         TOPIC = "deskstream.ticket:Ticket.Created"
