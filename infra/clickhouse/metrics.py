@@ -463,6 +463,50 @@ class Metrics:
             )
         return sorted(out, key=lambda r: (-r["drafts"], r["agent_id"]))
 
+    # ------------------------------------------------------------------ satisfaction
+    RATINGS = (1, 2, 3, 4, 5)
+    SATISFIED = 4  # CSAT counts ratings of 4 and 5 as satisfied
+
+    def satisfaction(self, f: Filters) -> dict[str, Any]:
+        """CSAT: the tickets whose latest rating (``SatisfactionRated``; a customer may change
+        it) was given in the range: how many, their average rating (1-5) and the share rated
+        4 or 5 (%), per rating, per agent and per team (the tickets' now, like every ticket
+        metric)."""
+        where = f"isNotNull(rated_at) AND {f.within('rated_at')}{f.narrowing()}"
+        rows = self.db.query(
+            "SELECT agent_id, team, assumeNotNull(rating) AS r, count() "
+            f"FROM {TICKETS} FINAL WHERE {where} GROUP BY agent_id, team, r"
+        )
+        per_rating = dict.fromkeys(self.RATINGS, 0)
+        agents: dict[str, list[tuple[int, int]]] = {}
+        teams: dict[str, list[tuple[int, int]]] = {}
+        for agent, team, rating, n in rows:
+            per_rating[int(rating)] = per_rating.get(int(rating), 0) + int(n)
+            agents.setdefault(str(agent), []).append((int(rating), int(n)))
+            teams.setdefault(str(team), []).append((int(rating), int(n)))
+        overall = self._csat(list(per_rating.items()))
+
+        def grouped(groups: dict[str, list[tuple[int, int]]], key: str) -> list[dict[str, Any]]:
+            out = [{key: k, **self._csat(v)} for k, v in groups.items()]
+            return sorted(out, key=lambda r: (-r["ratings"], r[key]))
+
+        return {
+            **overall,
+            "distribution": [{"rating": r, "tickets": n} for r, n in per_rating.items()],
+            "by_agent": grouped(agents, "agent_id"),
+            "by_team": grouped(teams, "team"),
+        }
+
+    def _csat(self, counts: Sequence[tuple[int, int]]) -> dict[str, Any]:
+        """(rating, tickets) pairs -> ratings, average (2 decimals), satisfied % (null if none)."""
+        total = sum(n for _, n in counts)
+        satisfied = sum(n for r, n in counts if r >= self.SATISFIED)
+        return {
+            "ratings": total,
+            "average": round(sum(r * n for r, n in counts) / total, 2) if total else None,
+            "satisfied_pct": _ratio(satisfied, total),
+        }
+
     # ------------------------------------------------------------------ the KPI cards
     def summary(self, f: Filters) -> dict[str, Any]:
         totals = self.totals(f)

@@ -54,6 +54,7 @@ EVENT_COLUMNS = (
     "draft_outcome",
     "edit_distance",
     "draft_length",
+    "rating",
 )
 # Columns added after the first release: (table, column, type), added where missing.
 ADDED_COLUMNS = (
@@ -61,6 +62,9 @@ ADDED_COLUMNS = (
     (EVENTS, "draft_outcome", "String"),
     (EVENTS, "edit_distance", "UInt32"),
     (EVENTS, "draft_length", "UInt32"),
+    (EVENTS, "rating", "UInt8"),
+    (TICKETS, "rating", "Nullable(UInt8)"),
+    (TICKETS, "rated_at", "Nullable(DateTime)"),
 )
 
 TICKET_COLUMNS = (
@@ -89,6 +93,8 @@ TICKET_COLUMNS = (
     "breached_resolution",
     "first_response_business",
     "resolution_business",
+    "rating",
+    "rated_at",
 )
 
 _DDL = {
@@ -115,7 +121,8 @@ CREATE TABLE IF NOT EXISTS {name} (
     draft_id String,
     draft_outcome String,
     edit_distance UInt32,
-    draft_length UInt32
+    draft_length UInt32,
+    rating UInt8
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(occurred_at)
 ORDER BY (ticket_id, version)
@@ -146,7 +153,9 @@ CREATE TABLE IF NOT EXISTS {name} (
     breached_first_response UInt8,
     breached_resolution UInt8,
     first_response_business Nullable(UInt32),
-    resolution_business Nullable(UInt32)
+    resolution_business Nullable(UInt32),
+    rating Nullable(UInt8),
+    rated_at Nullable(DateTime)
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY ticket_id
 """,

@@ -59,6 +59,7 @@ _TIMES = frozenset(
         "first_resolved_at",
         "resolved_at",
         "closed_at",
+        "rated_at",
     }
 )
 

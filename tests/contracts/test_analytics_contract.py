@@ -84,7 +84,7 @@ def snapshot(adb: AnalyticsDatabase) -> dict[str, Any]:
             "SELECT toString(ticket_id), version, position, event_type, toString(occurred_at), "
             "actor_id, actor_role, customer_id, agent_id, team, priority, status_from, "
             "status_to, tags, language, channel, internal, sla_target, draft_id, "
-            "draft_outcome, edit_distance, draft_length "
+            "draft_outcome, edit_distance, draft_length, rating "
             "FROM analytics_events FINAL ORDER BY position"
         ),
         # The count tables, as the dashboard reads them (each set's size).
@@ -110,7 +110,7 @@ def snapshot(adb: AnalyticsDatabase) -> dict[str, Any]:
             "toString(opened_at), toString(first_response_at), toString(first_resolved_at), "
             "toString(resolved_at), toString(closed_at), resolutions, reopens, staff_replies, "
             "customer_replies, breached_first_response, breached_resolution, "
-            "first_response_business, resolution_business "
+            "first_response_business, resolution_business, rating, toString(rated_at) "
             "FROM analytics_tickets FINAL ORDER BY ticket_id"
         ),
     }
@@ -374,13 +374,15 @@ def test_a_table_from_the_release_before_gets_the_new_columns(adb):
     from infra.clickhouse.schema import ADDED_COLUMNS, create_statements
 
     old = create_statements()[0]
+    added = {column for table, column, _ in ADDED_COLUMNS if table == "analytics_events"}
     for _, column, kind in ADDED_COLUMNS:
         old = old.replace(f",\n    {column} {kind}", "")
     assert "draft_id" not in old
+    assert "rating" not in old
     adb.command(old)
     ClickHouseProjectionStore(adb)
     columns = {r[0] for r in adb.query("DESCRIBE TABLE analytics_events")}
-    assert {column for _, column, _ in ADDED_COLUMNS} <= columns
+    assert added <= columns
 
 
 def test_count_tables_made_beside_older_facts_count_them_all(adb):
@@ -453,3 +455,55 @@ def test_draft_acceptance_and_edits_per_agent_equal_the_hand_computed_numbers(ad
     with store.batch() as batch:
         batch.apply(h.envelopes_with_drafts())
     assert m.drafts(RANGE) == h.EXPECTED_DRAFTS
+
+
+# ---------------------------------------------------------------------------- satisfaction
+def test_satisfaction_equals_the_hand_computed_numbers_with_the_latest_rating(adb):
+    store = ClickHouseProjectionStore(adb, calendar=calendar)
+    ProjectionRunner(ListSource(h.envelopes_with_ratings()), store, batch_size=4).catch_up()
+    m = Metrics(adb)
+    assert m.satisfaction(RANGE) == h.EXPECTED_SATISFACTION
+    # Narrowed (the tickets' fields now), and a range with no rating.
+    by_a2 = m.satisfaction(Filters(h.DAY1, h.DAY2, agent=h.A2))
+    assert (by_a2["ratings"], by_a2["average"], by_a2["satisfied_pct"]) == (1, 3.0, 0.0)
+    empty = m.satisfaction(Filters(h.DAY3, h.DAY3))
+    assert (empty["ratings"], empty["average"], empty["satisfied_pct"]) == (0, None, None)
+    assert (empty["by_agent"], empty["by_team"]) == ([], [])
+    # Delivered again, and rebuilt: the same numbers.
+    with store.batch() as batch:
+        batch.apply(h.envelopes_with_ratings())
+        assert batch.applied == 0
+    assert m.satisfaction(RANGE) == h.EXPECTED_SATISFACTION
+    source = ListSource(h.envelopes_with_ratings())
+    rebuild(source, store, store.shadow, store.swap_in, batch_size=3)
+    assert m.satisfaction(RANGE) == h.EXPECTED_SATISFACTION
+    # Every rating is a fact (analysts see the history); the ticket holds the latest.
+    assert adb.query(
+        "SELECT toString(ticket_id), version, rating FROM analytics_events FINAL "
+        "WHERE event_type = 'SatisfactionRated' ORDER BY position"
+    ) == [(str(h.T2), 7, 3), (str(h.T1), 10, 2), (str(h.T1), 11, 4)]
+
+
+def test_a_rating_changed_after_the_range_moves_the_ticket_out_of_it(adb):
+    store = ClickHouseProjectionStore(adb, calendar=calendar)
+    ProjectionRunner(ListSource(h.envelopes_with_ratings(later=True)), store).catch_up()
+    m = Metrics(adb)
+    in_range = m.satisfaction(RANGE)
+    assert (in_range["ratings"], in_range["average"]) == (1, 3.0)
+    later = m.satisfaction(Filters(h.DAY3, h.DAY3))
+    assert (later["ratings"], later["average"], later["satisfied_pct"]) == (1, 5.0, 100.0)
+
+
+def test_tables_from_the_release_before_get_the_rating_columns(adb):
+    """analytics_tickets made before the ratings: the store adds rating and rated_at, and old
+    rows read as unrated."""
+    built(adb)
+    for table, column in (("analytics_tickets", "rated_at"), ("analytics_tickets", "rating"),
+                          ("analytics_events", "rating")):  # fmt: skip
+        adb.command(f"ALTER TABLE {table} DROP COLUMN {column}")
+    store = ClickHouseProjectionStore(adb, calendar=calendar)
+    assert Metrics(adb).satisfaction(RANGE)["ratings"] == 0
+    ratings = h.envelopes_with_ratings()[len(h.events()) :]
+    with store.batch() as batch:
+        batch.apply(ratings)
+    assert Metrics(adb).satisfaction(RANGE) == h.EXPECTED_SATISFACTION
