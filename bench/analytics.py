@@ -200,6 +200,7 @@ def queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
         "volume by tag": lambda: m.volume(f, "tag"),
         "event totals": lambda: m.totals(f),
         "AI drafts per agent": lambda: m.drafts(f),
+        "satisfaction (CSAT)": lambda: m.satisfaction(f),
         "created/resolved per day, one tag": lambda: m.daily(tagged(f)),
         **fact_queries(m, f),
     }
