@@ -10,7 +10,7 @@ Two kinds of filter apply (``Filters``):
 - ticket metrics (open now, backlog, first-response and resolution times, compliance,
   volume) read ``analytics_tickets``, the current state: priority, agent, team and tag are
   the ticket's now, and the date range selects the moment named by each metric;
-- the status over time reads its count table (``analytics_status_counts``, ADR 0052), or,
+- the status over time reads its count table (``analytics_status_counts``, ADR 0053), or,
   narrowed by priority, agent, team or tag (the tickets' fields now), the facts;
 - AI drafts (acceptance, edits) read the facts (``analytics_events``).
 

@@ -13,7 +13,7 @@
   (ADR 0049).
 - ``analytics_status_counts``: the status over time, per quarter hour: the tickets entering
   a status (+1: opened, or a status change to it) and leaving one (-1), each a set of fact
-  keys like the counts above; a day's statuses are the sums up to its end (ADR 0052).
+  keys like the counts above; a day's statuses are the sums up to its end (ADR 0053).
 
 All in the SQL that ClickHouse 18.16 and chDB both accept: no LowCardinality, no DateTime64,
 times in UTC to the second.
