@@ -200,6 +200,7 @@ def queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
         "volume by tag": lambda: m.volume(f, "tag"),
         "event totals": lambda: m.totals(f),
         "AI drafts per agent": lambda: m.drafts(f),
+        "satisfaction (CSAT)": lambda: m.satisfaction(f),
         "created/resolved per day, one tag": lambda: m.daily(tagged(f)),
         **fact_queries(m, f),
     }
@@ -220,6 +221,7 @@ def fact_queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
     return {
         "created/resolved per day (facts, FINAL)": lambda: m.db.query(per_day),
         "event totals (facts, FINAL)": lambda: m.db.query(totals),
+        "status over time (facts, FINAL)": lambda: m.status_moves_from_facts(f),
     }
 
 
@@ -251,7 +253,8 @@ def measure(name: str, db: AnalyticsDatabase, args: argparse.Namespace) -> dict[
 
 def check_counts(m: Metrics, f: Filters) -> None:
     """The count tables answer what the facts do (the same events, each once)."""
-    found = {str(kind): int(n) for kind, n in fact_queries(m, f)["event totals (facts, FINAL)"]()}
+    facts = fact_queries(m, f)
+    found = {str(kind): int(n) for kind, n in facts["event totals (facts, FINAL)"]()}
     totals = m.totals(f)
     expected = {
         "created": totals["created"],
@@ -263,6 +266,16 @@ def check_counts(m: Metrics, f: Filters) -> None:
     }
     if {k: v for k, v in expected.items() if v} != found:
         raise SystemExit(f"count tables {expected} differ from the facts {found}")
+    if net(facts["status over time (facts, FINAL)"]()) != net(m.status_moves(f)):
+        raise SystemExit("the status count table differs from the facts")
+
+
+def net(moves: Sequence[tuple[str, str, int]]) -> dict[tuple[str, str], int]:
+    """(day, status) -> tickets in - tickets out, the zeros left out."""
+    out: dict[tuple[str, str], int] = {}
+    for day, status, n in moves:
+        out[(day, status)] = out.get((day, status), 0) + n
+    return {k: n for k, n in out.items() if n}
 
 
 def window() -> Filters:

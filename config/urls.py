@@ -180,6 +180,11 @@ api: list[URLPattern] = [
     path("analytics/throughput", route(GET=analytics.ThroughputView), name="analytics-throughput"),
     path("analytics/reopens", route(GET=analytics.ReopensView), name="analytics-reopens"),
     path("analytics/drafts", route(GET=analytics.DraftsView), name="analytics-drafts"),
+    path(
+        "analytics/satisfaction",
+        route(GET=analytics.SatisfactionView),
+        name="analytics-satisfaction",
+    ),
     path("analytics/volume", route(GET=analytics.VolumeView), name="analytics-volume"),
     path("search", route(GET=search.SearchView), name="search"),
     # API sessions

@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from domain import clock
 from domain.attachment import (
     Attachment,
     AttachmentLimitError,
@@ -159,6 +160,10 @@ class Ticket(Aggregate):
             if ticket is not None and is_public(self):
                 ticket.public_versions.append(self.originator_version)
             return ticket
+
+        @staticmethod
+        def create_timestamp() -> datetime:
+            return clock.now()  # the wall clock, unless a seed of past history set it
 
     class Created(Event, Aggregate.Created):
         TOPIC = "deskstream.ticket:Ticket.Created"

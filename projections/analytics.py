@@ -44,6 +44,7 @@ NAME = "analytics"
 # imports this module's definitions, and the read side never imports the aggregates.
 SLA_BREACHED = "deskstream.ticket:SlaBreached"
 TEAM_CHANGED = "deskstream.ticket:TeamChanged"
+SATISFACTION_RATED = "deskstream.ticket:SatisfactionRated"
 DRAFT_TOPICS = frozenset(
     {
         "deskstream.ticket:DraftRequested",
@@ -91,6 +92,7 @@ class Fact:
     draft_outcome: str = ""  # ready | refused | failed (DraftGenerated)
     edit_distance: int = 0  # characters changed before sending (ReplySentFromDraft)
     draft_length: int = 0  # the draft's characters (ReplySentFromDraft)
+    rating: int = 0  # the customer's rating, 1-5 (SatisfactionRated only)
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,9 @@ class TicketFacts:
     # None without a calendar.
     first_response_business: int | None = None
     resolution_business: int | None = None
+    # The customer's latest satisfaction rating (1-5; they may change it) and when given.
+    rating: int | None = None
+    rated_at: datetime | None = None
 
 
 class EventGapError(RuntimeError):
@@ -203,6 +208,7 @@ def fold(
         channel=after.channel,
         internal=bool(getattr(event, "internal", False)),
         sla_target=str(event.target) if topic == SLA_BREACHED else "",
+        rating=int(event.rating) if topic == SATISFACTION_RATED else 0,
         **(_draft(event) if topic in DRAFT_TOPICS else {}),
     )
     return fact, after
@@ -302,6 +308,8 @@ def _changes(
         return {"tags": tuple(event.tags)}
     if topic == TEAM_CHANGED:
         return {"team": event.to_team_id or ""}
+    if topic == SATISFACTION_RATED:
+        return {"rating": int(event.rating), "rated_at": at}
     if topic == SLA_BREACHED:
         if event.target == "first_response":
             return {"breached_first_response": True}

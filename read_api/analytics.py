@@ -266,6 +266,31 @@ class AnalyticsDraftsSerializer(S.Serializer[Any]):
     edit_pct_avg = S.FloatField(allow_null=True, help_text="Distance / draft length, %.")
 
 
+class AnalyticsRatingSerializer(S.Serializer[Any]):
+    rating = S.IntegerField(help_text="1 (very bad) .. 5 (very good).")
+    tickets = S.IntegerField()
+
+
+class AnalyticsCsatSerializer(S.Serializer[Any]):
+    ratings = S.IntegerField(help_text="Tickets whose latest rating was given in the range.")
+    average = S.FloatField(allow_null=True, help_text="Average rating, 1-5.")
+    satisfied_pct = S.FloatField(allow_null=True, help_text="Rated 4 or 5, %.")
+
+
+class AnalyticsCsatAgentSerializer(AnalyticsCsatSerializer):
+    agent_id = S.CharField(allow_blank=True, help_text="The ticket's agent now ('': none).")
+
+
+class AnalyticsCsatTeamSerializer(AnalyticsCsatSerializer):
+    team = S.CharField(allow_blank=True, help_text="The ticket's team now ('': none).")
+
+
+class AnalyticsSatisfactionSerializer(AnalyticsCsatSerializer):
+    distribution = AnalyticsRatingSerializer(many=True)
+    by_agent = AnalyticsCsatAgentSerializer(many=True)
+    by_team = AnalyticsCsatTeamSerializer(many=True)
+
+
 class AnalyticsReopensSerializer(S.Serializer[Any]):
     reopened = S.IntegerField()
     resolved = S.IntegerField()
@@ -393,6 +418,16 @@ class ThroughputView(AnalyticsView):
 class DraftsView(AnalyticsView):
     def compute(self, m: Metrics, f: Filters, request: Request) -> Any:
         return m.drafts(f)
+
+
+@_schema(
+    "Customer satisfaction (CSAT): ratings, average, % satisfied, per rating, agent and team",
+    "Satisfaction",
+    AnalyticsSatisfactionSerializer(),
+)
+class SatisfactionView(AnalyticsView):
+    def compute(self, m: Metrics, f: Filters, request: Request) -> Any:
+        return m.satisfaction(f)
 
 
 @_schema("Reopen rate: reopens per resolution", "Reopens", AnalyticsReopensSerializer())

@@ -10,8 +10,9 @@ Two kinds of filter apply (``Filters``):
 - ticket metrics (open now, backlog, first-response and resolution times, compliance,
   volume) read ``analytics_tickets``, the current state: priority, agent, team and tag are
   the ticket's now, and the date range selects the moment named by each metric;
-- AI drafts (acceptance, edits) and the status over time read the facts
-  (``analytics_events``).
+- the status over time reads its count table (``analytics_status_counts``, ADR 0053), or,
+  narrowed by priority, agent, team or tag (the tickets' fields now), the facts;
+- AI drafts (acceptance, edits) read the facts (``analytics_events``).
 
 Days are calendar days in the admin's time zone (``Filters.tz``); times are seconds.
 Every read of a ReplacingMergeTree uses ``FINAL`` and the counts are sets of fact keys
@@ -31,6 +32,7 @@ from infra.clickhouse.schema import (
     COUNTS,
     EVENTS,
     POSITION,
+    STATUS_COUNTS,
     TAG_COUNTS,
     TICKETS,
 )
@@ -164,10 +166,40 @@ class Metrics:
         end (every status listed, zeros included). Priority, agent and tag narrow by the
         tickets' fields now.
 
-        One pass over the events up to the range's end: per day and status, +1 for each
-        ticket entering it (opened, or a status change to it) and -1 for each leaving it;
-        the counts at a day's end are the sums up to that day (added up here: no window
-        functions in 18.16)."""
+        Per day and status, +1 for each ticket entering it (opened, or a status change to
+        it) and -1 for each leaving it, up to the range's end; the counts at a day's end are
+        the sums up to that day (added up here: no window functions in 18.16). Unnarrowed,
+        the moves come from ``analytics_status_counts`` (sets of fact keys, no ``FINAL``);
+        narrowed, from the facts of the tickets whose fields now match."""
+        rows = self.status_moves_from_facts(f) if f.narrowing() else self.status_moves(f)
+        deltas: dict[str, dict[str, int]] = {}
+        for day, status, delta in rows:
+            by_status = deltas.setdefault(str(day), {})
+            by_status[str(status)] = by_status.get(str(status), 0) + int(delta)
+        first = f.date_from.isoformat()
+        running = dict.fromkeys(ALL_STATUSES, 0)
+        for day in sorted(d for d in deltas if d < first):  # before the range: the start
+            for status, delta in deltas[day].items():
+                running[status] = running.get(status, 0) + delta
+        out = []
+        for d in f.days():
+            for status, delta in deltas.get(d.isoformat(), {}).items():
+                running[status] = running.get(status, 0) + delta
+            out.append({"day": d.isoformat(), "by_status": dict(running)})
+        return out
+
+    def status_moves(self, f: Filters) -> list[tuple[str, str, int]]:
+        """(day, status, tickets in - tickets out) up to the range's end, from the count
+        table (unnarrowed: it holds no ticket fields)."""
+        rows = self.db.query(
+            f"SELECT toString(toDate(bucket, {literal(f.tz)})) AS day, status, delta, "
+            f"uniqExactMerge(events) FROM {STATUS_COUNTS} "
+            f"WHERE bucket < {literal(f.end)} GROUP BY day, status, delta"
+        )
+        return [(str(day), str(status), int(delta) * int(n)) for day, status, delta, n in rows]
+
+    def status_moves_from_facts(self, f: Filters) -> list[tuple[str, str, int]]:
+        """The same from the facts (``FINAL``), of the tickets whose fields now match."""
         narrowing = f.narrowing()
         among = (
             f" AND ticket_id IN (SELECT ticket_id FROM {TICKETS} FINAL WHERE 1{narrowing})"
@@ -186,20 +218,7 @@ class Metrics:
             f"FROM {EVENTS} FINAL WHERE event_type = 'StatusChanged' AND {before}"
             ") GROUP BY day, status"
         )
-        deltas: dict[str, dict[str, int]] = {}
-        for day, status, delta in rows:
-            deltas.setdefault(str(day), {})[str(status)] = int(delta)
-        first = f.date_from.isoformat()
-        running = dict.fromkeys(ALL_STATUSES, 0)
-        for day in sorted(d for d in deltas if d < first):  # before the range: the start
-            for status, delta in deltas[day].items():
-                running[status] = running.get(status, 0) + delta
-        out = []
-        for d in f.days():
-            for status, delta in deltas.get(d.isoformat(), {}).items():
-                running[status] = running.get(status, 0) + delta
-            out.append({"day": d.isoformat(), "by_status": dict(running)})
-        return out
+        return [(str(day), str(status), int(delta)) for day, status, delta in rows]
 
     # ------------------------------------------------------------------ events per day
     def daily(self, f: Filters) -> list[dict[str, Any]]:
@@ -443,6 +462,50 @@ class Metrics:
                 }
             )
         return sorted(out, key=lambda r: (-r["drafts"], r["agent_id"]))
+
+    # ------------------------------------------------------------------ satisfaction
+    RATINGS = (1, 2, 3, 4, 5)
+    SATISFIED = 4  # CSAT counts ratings of 4 and 5 as satisfied
+
+    def satisfaction(self, f: Filters) -> dict[str, Any]:
+        """CSAT: the tickets whose latest rating (``SatisfactionRated``; a customer may change
+        it) was given in the range: how many, their average rating (1-5) and the share rated
+        4 or 5 (%), per rating, per agent and per team (the tickets' now, like every ticket
+        metric)."""
+        where = f"isNotNull(rated_at) AND {f.within('rated_at')}{f.narrowing()}"
+        rows = self.db.query(
+            "SELECT agent_id, team, assumeNotNull(rating) AS r, count() "
+            f"FROM {TICKETS} FINAL WHERE {where} GROUP BY agent_id, team, r"
+        )
+        per_rating = dict.fromkeys(self.RATINGS, 0)
+        agents: dict[str, list[tuple[int, int]]] = {}
+        teams: dict[str, list[tuple[int, int]]] = {}
+        for agent, team, rating, n in rows:
+            per_rating[int(rating)] = per_rating.get(int(rating), 0) + int(n)
+            agents.setdefault(str(agent), []).append((int(rating), int(n)))
+            teams.setdefault(str(team), []).append((int(rating), int(n)))
+        overall = self._csat(list(per_rating.items()))
+
+        def grouped(groups: dict[str, list[tuple[int, int]]], key: str) -> list[dict[str, Any]]:
+            out = [{key: k, **self._csat(v)} for k, v in groups.items()]
+            return sorted(out, key=lambda r: (-r["ratings"], r[key]))
+
+        return {
+            **overall,
+            "distribution": [{"rating": r, "tickets": n} for r, n in per_rating.items()],
+            "by_agent": grouped(agents, "agent_id"),
+            "by_team": grouped(teams, "team"),
+        }
+
+    def _csat(self, counts: Sequence[tuple[int, int]]) -> dict[str, Any]:
+        """(rating, tickets) pairs -> ratings, average (2 decimals), satisfied % (null if none)."""
+        total = sum(n for _, n in counts)
+        satisfied = sum(n for r, n in counts if r >= self.SATISFIED)
+        return {
+            "ratings": total,
+            "average": round(sum(r * n for r, n in counts) / total, 2) if total else None,
+            "satisfied_pct": _ratio(satisfied, total),
+        }
 
     # ------------------------------------------------------------------ the KPI cards
     def summary(self, f: Filters) -> dict[str, Any]:

@@ -11,6 +11,9 @@
   priority, agent, team (and tag): AggregatingMergeTree of ``uniqExact(ticket_id, version)``,
   a set of fact keys, so writing a fact's count again (a crash's retry) adds nothing
   (ADR 0049).
+- ``analytics_status_counts``: the status over time, per quarter hour: the tickets entering
+  a status (+1: opened, or a status change to it) and leaving one (-1), each a set of fact
+  keys like the counts above; a day's statuses are the sums up to its end (ADR 0053).
 
 All in the SQL that ClickHouse 18.16 and chDB both accept: no LowCardinality, no DateTime64,
 times in UTC to the second.
@@ -24,7 +27,9 @@ from infra.clickhouse.sql import identifier, literal
 
 EVENTS, TICKETS, POSITION = "analytics_events", "analytics_tickets", "analytics_position"
 COUNTS, TAG_COUNTS = "analytics_counts", "analytics_tag_counts"
-TABLES = (EVENTS, TICKETS, POSITION, COUNTS, TAG_COUNTS)
+STATUS_COUNTS = "analytics_status_counts"
+COUNT_TABLES = (COUNTS, TAG_COUNTS, STATUS_COUNTS)
+TABLES = (EVENTS, TICKETS, POSITION, *COUNT_TABLES)
 
 EVENT_COLUMNS = (
     "ticket_id",
@@ -49,6 +54,7 @@ EVENT_COLUMNS = (
     "draft_outcome",
     "edit_distance",
     "draft_length",
+    "rating",
 )
 # Columns added after the first release: (table, column, type), added where missing.
 ADDED_COLUMNS = (
@@ -56,6 +62,9 @@ ADDED_COLUMNS = (
     (EVENTS, "draft_outcome", "String"),
     (EVENTS, "edit_distance", "UInt32"),
     (EVENTS, "draft_length", "UInt32"),
+    (EVENTS, "rating", "UInt8"),
+    (TICKETS, "rating", "Nullable(UInt8)"),
+    (TICKETS, "rated_at", "Nullable(DateTime)"),
 )
 
 TICKET_COLUMNS = (
@@ -84,6 +93,8 @@ TICKET_COLUMNS = (
     "breached_resolution",
     "first_response_business",
     "resolution_business",
+    "rating",
+    "rated_at",
 )
 
 _DDL = {
@@ -110,7 +121,8 @@ CREATE TABLE IF NOT EXISTS {name} (
     draft_id String,
     draft_outcome String,
     edit_distance UInt32,
-    draft_length UInt32
+    draft_length UInt32,
+    rating UInt8
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(occurred_at)
 ORDER BY (ticket_id, version)
@@ -141,7 +153,9 @@ CREATE TABLE IF NOT EXISTS {name} (
     breached_first_response UInt8,
     breached_resolution UInt8,
     first_response_business Nullable(UInt32),
-    resolution_business Nullable(UInt32)
+    resolution_business Nullable(UInt32),
+    rating Nullable(UInt8),
+    rated_at Nullable(DateTime)
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY ticket_id
 """,
@@ -180,6 +194,16 @@ CREATE TABLE IF NOT EXISTS {name} (
 PARTITION BY toYYYYMM(bucket)
 ORDER BY (bucket, kind, tag, priority, agent_id, team, actor_id)
 """,
+    STATUS_COUNTS: """
+CREATE TABLE IF NOT EXISTS {name} (
+    bucket DateTime,
+    status String,
+    delta Int8,
+    events AggregateFunction(uniqExact, UUID, UInt32)
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, status, delta)
+""",
 }
 
 # The kinds of event the count tables hold, as SQL over a fact row (at most one per fact).
@@ -201,30 +225,50 @@ KIND_SQL = (
 
 
 def count_statements(
-    suffix: str, since: datetime, until: datetime, first: int, last: int
+    suffix: str,
+    since: datetime,
+    until: datetime,
+    first: int,
+    last: int,
+    tables: tuple[str, ...] = COUNT_TABLES,
 ) -> list[str]:
-    """INSERT ... SELECT the counts of the facts that occurred in [since, until] at log
-    positions [first, last] (a batch's facts, and maybe others': counting a fact twice adds
-    nothing to its set)."""
+    """INSERT ... SELECT into the count ``tables`` the counts of the facts that occurred in
+    [since, until] at log positions [first, last] (a batch's facts, and maybe others':
+    counting a fact twice adds nothing to its set)."""
     where = (
         f"occurred_at >= {literal(since)} AND occurred_at <= {literal(until)} "
         f"AND position >= {int(first)} AND position <= {int(last)}"
     )
+    source = identifier(EVENTS + suffix)
     kinds = (
         f"SELECT toStartOfFifteenMinutes(occurred_at) AS bucket, {KIND_SQL} AS kind, tags, "
         "priority, agent_id, team, if(kind = 'staff_reply', actor_id, '') AS actor, "
-        f"ticket_id, version FROM {identifier(EVENTS + suffix)} WHERE {where}"
+        f"ticket_id, version FROM {source} WHERE {where}"
     )
-    return [
-        f"INSERT INTO {identifier(COUNTS + suffix)} "
+    # A ticket enters status_to when opened or changed, and leaves status_from when changed.
+    moves = (
+        "SELECT toStartOfFifteenMinutes(occurred_at) AS bucket, status_to AS status, "
+        f"toInt8(1) AS delta, ticket_id, version FROM {source} WHERE {where} "
+        "AND event_type IN ('TicketOpened', 'StatusChanged') "
+        "UNION ALL "
+        "SELECT toStartOfFifteenMinutes(occurred_at) AS bucket, status_from AS status, "
+        f"toInt8(-1) AS delta, ticket_id, version FROM {source} WHERE {where} "
+        "AND event_type = 'StatusChanged'"
+    )
+    statements = {
+        COUNTS: f"INSERT INTO {identifier(COUNTS + suffix)} "
         "SELECT bucket, kind, priority, agent_id, team, actor, "
         f"uniqExactState(ticket_id, version) FROM ({kinds}) WHERE kind != '' "
         "GROUP BY bucket, kind, priority, agent_id, team, actor",
-        f"INSERT INTO {identifier(TAG_COUNTS + suffix)} "
+        TAG_COUNTS: f"INSERT INTO {identifier(TAG_COUNTS + suffix)} "
         "SELECT bucket, kind, tag, priority, agent_id, team, actor, "
         f"uniqExactState(ticket_id, version) FROM ({kinds}) ARRAY JOIN tags AS tag "
         "WHERE kind != '' GROUP BY bucket, kind, tag, priority, agent_id, team, actor",
-    ]
+        STATUS_COUNTS: f"INSERT INTO {identifier(STATUS_COUNTS + suffix)} "
+        "SELECT bucket, status, delta, uniqExactState(ticket_id, version) "
+        f"FROM ({moves}) GROUP BY bucket, status, delta",
+    }
+    return [statements[table] for table in tables]
 
 
 def create_statements(suffix: str = "") -> list[str]:

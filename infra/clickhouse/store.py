@@ -32,12 +32,11 @@ from domain.sla import BusinessCalendar
 from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.schema import (
     ADDED_COLUMNS,
-    COUNTS,
+    COUNT_TABLES,
     EVENT_COLUMNS,
     EVENTS,
     POSITION,
     TABLES,
-    TAG_COUNTS,
     TICKET_COLUMNS,
     TICKETS,
     added_column_statements,
@@ -60,6 +59,7 @@ _TIMES = frozenset(
         "first_resolved_at",
         "resolved_at",
         "closed_at",
+        "rated_at",
     }
 )
 
@@ -165,17 +165,18 @@ class ClickHouseProjectionStore:
             db.command(statement)
         self._add_columns()
         if missing:
-            self._backfill_counts()
+            self._backfill_counts(missing)
 
-    def _missing_count_tables(self) -> bool:
-        tables = [self.table(COUNTS), self.table(TAG_COUNTS)]
+    def _missing_count_tables(self) -> tuple[str, ...]:
+        """The count tables (unsuffixed names) not made yet."""
         rows = self.db.query(
-            "SELECT count() FROM system.tables WHERE database = currentDatabase() "
-            f"AND name IN {in_list(tables)}"
+            "SELECT name FROM system.tables WHERE database = currentDatabase() "
+            f"AND name IN {in_list([self.table(t) for t in COUNT_TABLES])}"
         )
-        return int(rows[0][0]) < len(tables)
+        present = {str(r[0]) for r in rows}
+        return tuple(t for t in COUNT_TABLES if self.table(t) not in present)
 
-    def _backfill_counts(self) -> None:
+    def _backfill_counts(self, tables: tuple[str, ...]) -> None:
         """Count tables made beside facts of an older release: count every fact once
         (idempotent, like every count statement)."""
         rows = self.db.query(
@@ -185,7 +186,7 @@ class ClickHouseProjectionStore:
         if not rows or not int(rows[0][0]):
             return
         last = datetime.fromtimestamp(int(rows[0][2]), UTC)
-        for statement in count_statements(self.suffix, EPOCH, last, 0, int(rows[0][1])):
+        for statement in count_statements(self.suffix, EPOCH, last, 0, int(rows[0][1]), tables):
             self.db.command(statement)
 
     def _add_columns(self) -> None:

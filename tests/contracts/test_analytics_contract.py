@@ -84,7 +84,7 @@ def snapshot(adb: AnalyticsDatabase) -> dict[str, Any]:
             "SELECT toString(ticket_id), version, position, event_type, toString(occurred_at), "
             "actor_id, actor_role, customer_id, agent_id, team, priority, status_from, "
             "status_to, tags, language, channel, internal, sla_target, draft_id, "
-            "draft_outcome, edit_distance, draft_length "
+            "draft_outcome, edit_distance, draft_length, rating "
             "FROM analytics_events FINAL ORDER BY position"
         ),
         # The count tables, as the dashboard reads them (each set's size).
@@ -100,12 +100,17 @@ def snapshot(adb: AnalyticsDatabase) -> dict[str, Any]:
             "GROUP BY bucket, kind, tag, priority, agent_id, team, actor_id "
             "ORDER BY bucket, kind, tag, priority, agent_id, team, actor_id"
         ),
+        "status_counts": adb.query(
+            "SELECT toString(bucket), status, delta, uniqExactMerge(events) "
+            "FROM analytics_status_counts GROUP BY bucket, status, delta "
+            "ORDER BY bucket, status, delta"
+        ),
         "tickets": adb.query(
             "SELECT toString(ticket_id), version, position, agent_id, priority, status, tags, "
             "toString(opened_at), toString(first_response_at), toString(first_resolved_at), "
             "toString(resolved_at), toString(closed_at), resolutions, reopens, staff_replies, "
             "customer_replies, breached_first_response, breached_resolution, "
-            "first_response_business, resolution_business "
+            "first_response_business, resolution_business, rating, toString(rated_at) "
             "FROM analytics_tickets FINAL ORDER BY ticket_id"
         ),
     }
@@ -304,6 +309,7 @@ def test_rebuilt_equals_live(adb):
         "analytics_position",
         "analytics_counts",
         "analytics_tag_counts",
+        "analytics_status_counts",
     }
 
 
@@ -337,6 +343,30 @@ def test_the_counts_hold_each_fact_once_however_often_it_is_written(adb):
         "GROUP BY tag ORDER BY tag"
     )
     assert by_tag == [("billing", 2), ("login", 2)]
+    # The status moves: 4 tickets entered 'open', and each status change is one move out
+    # and one in, whatever the number of copies.
+    moves = adb.query(
+        "SELECT delta, uniqExactMerge(events) FROM analytics_status_counts "
+        "GROUP BY delta ORDER BY delta"
+    )
+    changes = adb.query(
+        "SELECT count() FROM analytics_events FINAL WHERE event_type = 'StatusChanged'"
+    )[0][0]
+    assert moves == [(-1, changes), (1, changes + 4)]
+
+
+def test_the_status_over_time_reads_its_count_table_unnarrowed_and_the_facts_narrowed(adb):
+    """Both paths of status_over_time agree: a narrowing that keeps every ticket (any of
+    the priorities) reads the facts, and gives what the count table gives."""
+    built(adb, batch_size=4)
+    m = Metrics(adb)
+    every = ("low", "medium", "high", "urgent")
+    for f in (RANGE, Filters(h.DAY2, h.DAY3), Filters(h.DAY1, h.DAY2, tz="Asia/Tokyo")):
+        narrowed = Filters(f.date_from, f.date_to, tz=f.tz, priority=every)
+        assert m.status_over_time(f) == m.status_over_time(narrowed)
+    # The count table alone (the facts emptied) still answers the unnarrowed query.
+    adb.command("TRUNCATE TABLE analytics_events")
+    assert m.status_over_time(RANGE) == h.EXPECTED["status_over_time"]
 
 
 def test_a_table_from_the_release_before_gets_the_new_columns(adb):
@@ -344,23 +374,30 @@ def test_a_table_from_the_release_before_gets_the_new_columns(adb):
     from infra.clickhouse.schema import ADDED_COLUMNS, create_statements
 
     old = create_statements()[0]
+    added = {column for table, column, _ in ADDED_COLUMNS if table == "analytics_events"}
     for _, column, kind in ADDED_COLUMNS:
         old = old.replace(f",\n    {column} {kind}", "")
     assert "draft_id" not in old
+    assert "rating" not in old
     adb.command(old)
     ClickHouseProjectionStore(adb)
     columns = {r[0] for r in adb.query("DESCRIBE TABLE analytics_events")}
-    assert {column for _, column, _ in ADDED_COLUMNS} <= columns
+    assert added <= columns
 
 
 def test_count_tables_made_beside_older_facts_count_them_all(adb):
     """A release before the count tables left facts: the store counts them when it makes
     the tables, so the dashboard does not start from zero."""
     built(adb)
-    for table in ("analytics_counts", "analytics_tag_counts"):
+    for table in ("analytics_counts", "analytics_tag_counts", "analytics_status_counts"):
         adb.command(f"DROP TABLE {table}")
     ClickHouseProjectionStore(adb)
     assert everything(Metrics(adb), RANGE) == h.EXPECTED
+    # The release before this one had the first two: only the status moves are counted.
+    before = snapshot(adb)
+    adb.command("DROP TABLE analytics_status_counts")
+    ClickHouseProjectionStore(adb)
+    assert snapshot(adb) == before
     ClickHouseProjectionStore(adb)  # tables there: nothing counted again (nor would it add)
     assert Metrics(adb).totals(RANGE) == h.EXPECTED["totals"]
 
@@ -418,3 +455,55 @@ def test_draft_acceptance_and_edits_per_agent_equal_the_hand_computed_numbers(ad
     with store.batch() as batch:
         batch.apply(h.envelopes_with_drafts())
     assert m.drafts(RANGE) == h.EXPECTED_DRAFTS
+
+
+# ---------------------------------------------------------------------------- satisfaction
+def test_satisfaction_equals_the_hand_computed_numbers_with_the_latest_rating(adb):
+    store = ClickHouseProjectionStore(adb, calendar=calendar)
+    ProjectionRunner(ListSource(h.envelopes_with_ratings()), store, batch_size=4).catch_up()
+    m = Metrics(adb)
+    assert m.satisfaction(RANGE) == h.EXPECTED_SATISFACTION
+    # Narrowed (the tickets' fields now), and a range with no rating.
+    by_a2 = m.satisfaction(Filters(h.DAY1, h.DAY2, agent=h.A2))
+    assert (by_a2["ratings"], by_a2["average"], by_a2["satisfied_pct"]) == (1, 3.0, 0.0)
+    empty = m.satisfaction(Filters(h.DAY3, h.DAY3))
+    assert (empty["ratings"], empty["average"], empty["satisfied_pct"]) == (0, None, None)
+    assert (empty["by_agent"], empty["by_team"]) == ([], [])
+    # Delivered again, and rebuilt: the same numbers.
+    with store.batch() as batch:
+        batch.apply(h.envelopes_with_ratings())
+        assert batch.applied == 0
+    assert m.satisfaction(RANGE) == h.EXPECTED_SATISFACTION
+    source = ListSource(h.envelopes_with_ratings())
+    rebuild(source, store, store.shadow, store.swap_in, batch_size=3)
+    assert m.satisfaction(RANGE) == h.EXPECTED_SATISFACTION
+    # Every rating is a fact (analysts see the history); the ticket holds the latest.
+    assert adb.query(
+        "SELECT toString(ticket_id), version, rating FROM analytics_events FINAL "
+        "WHERE event_type = 'SatisfactionRated' ORDER BY position"
+    ) == [(str(h.T2), 7, 3), (str(h.T1), 10, 2), (str(h.T1), 11, 4)]
+
+
+def test_a_rating_changed_after_the_range_moves_the_ticket_out_of_it(adb):
+    store = ClickHouseProjectionStore(adb, calendar=calendar)
+    ProjectionRunner(ListSource(h.envelopes_with_ratings(later=True)), store).catch_up()
+    m = Metrics(adb)
+    in_range = m.satisfaction(RANGE)
+    assert (in_range["ratings"], in_range["average"]) == (1, 3.0)
+    later = m.satisfaction(Filters(h.DAY3, h.DAY3))
+    assert (later["ratings"], later["average"], later["satisfied_pct"]) == (1, 5.0, 100.0)
+
+
+def test_tables_from_the_release_before_get_the_rating_columns(adb):
+    """analytics_tickets made before the ratings: the store adds rating and rated_at, and old
+    rows read as unrated."""
+    built(adb)
+    for table, column in (("analytics_tickets", "rated_at"), ("analytics_tickets", "rating"),
+                          ("analytics_events", "rating")):  # fmt: skip
+        adb.command(f"ALTER TABLE {table} DROP COLUMN {column}")
+    store = ClickHouseProjectionStore(adb, calendar=calendar)
+    assert Metrics(adb).satisfaction(RANGE)["ratings"] == 0
+    ratings = h.envelopes_with_ratings()[len(h.events()) :]
+    with store.batch() as batch:
+        batch.apply(ratings)
+    assert Metrics(adb).satisfaction(RANGE) == h.EXPECTED_SATISFACTION

@@ -1,7 +1,7 @@
 """The admin's analytics dashboard in headless Chromium (issue 16): an admin opens it from the
 menu, narrows it by filters that live in the URL, exports a chart as CSV, and watches the KPI
 cards and the daily volume chart move without a reload when a customer opens a ticket and
-when it is resolved.
+when it is resolved; the customer's rating then shows in the satisfaction card and chart.
 
 The server runs analytics the way ``make run`` does (chDB in a directory of its own, the
 analytics projector in the server's process): the page reads what the projector wrote.
@@ -161,6 +161,26 @@ def test_an_admin_filters_exports_and_watches_the_dashboard_move_live(
     assert lines[0] == "day,created,resolved"
     assert len(lines) == 31  # the 30 days to today, and the header
     assert sum(int(line.split(",")[1]) for line in lines[1:]) == created + 1
+
+    # Satisfaction (CSAT): the customer rates the closed ticket; the card and the chart count
+    # it (ratings are not on the queue stream: read after a reload, once analytics hold it).
+    expect(page.get_by_role("heading", name="Customer satisfaction")).to_be_visible()
+    rated = admin.get("/api/analytics/satisfaction").json()["data"]["ratings"]
+    r = customer.post(f"/api/tickets/{ticket}/satisfaction", json={"rating": 5})
+    assert r.status_code == 200, r.text
+    position = r.json()["position"]
+    for _ in range(30):
+        r = admin.get("/api/analytics/satisfaction", params={"after": position})
+        if "X-Deskstream-Stale" not in r.headers:
+            break
+    assert r.json()["data"]["ratings"] == rated + 1
+    page.reload()
+    satisfaction = page.get_by_test_id("kpi-satisfaction")
+    expect(satisfaction).to_contain_text(f"{rated + 1:,} rated")
+    expect(satisfaction.locator(".kpi-value")).to_have_text(re.compile(r"^\d\.\d\d / 5$"))
+    chart = page.get_by_test_id("chart-satisfaction")
+    chart.get_by_text("Data", exact=True).click()
+    expect(chart.get_by_role("row", name=re.compile(rf"^All {rated + 1} \d"))).to_be_visible()
     customer.close()
     admin.close()
 

@@ -35,6 +35,7 @@ PATHS = [
     "sla",
     "backlog",
     "drafts",
+    "satisfaction",
     "throughput",
     "reopens",
     "volume",

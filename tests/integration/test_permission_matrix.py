@@ -182,6 +182,7 @@ MATRIX: dict[str, Cell] = {
             "throughput",
             "reopens",
             "drafts",
+            "satisfaction",
             "volume",
         )
     },

@@ -306,3 +306,49 @@ EXPECTED_DRAFTS: list[dict[str, Any]] = [
         "edit_pct_avg": 12.0,
     },
 ]
+
+
+# ---------------------------------------------------------------------------- satisfaction
+# Appended after ``events()`` (later versions of T1 and T2), for the CSAT metric only.
+def _rated(t: UUID, v: int, at: datetime, rating: int, customer: str, channel: str) -> Any:
+    return Ticket.SatisfactionRated(
+        originator_id=t, originator_version=v, timestamp=at, rating=rating, comment="",
+        channel=channel, actor_id=customer, actor_role="customer",
+    )  # fmt: skip
+
+
+def satisfaction_events() -> list[Any]:
+    """T1 (A1, no team) rated 2, then changed to 4: the latest counts. T2 (A2) rated 3.
+    T1 rated again the day after the range (5): T1 then falls out of the range's ratings."""
+    return [
+        _rated(T2, 7, _at(DAY2, 11), 3, "cust-2", "email"),
+        _rated(T1, 10, _at(DAY2, 12), 2, "cust-1", "app"),
+        _rated(T1, 11, _at(DAY2, 14), 4, "cust-1", "app"),
+    ]
+
+
+def envelopes_with_ratings(later: bool = False) -> list[Envelope]:
+    """The history and its ratings; ``later``: T1 rated once more on DAY3."""
+    extra = [_rated(T1, 12, _at(DAY3, 9), 5, "cust-1", "email")] if later else []
+    stream = events() + satisfaction_events() + extra
+    return [Envelope(1 + i, event) for i, event in enumerate(stream)]
+
+
+# In the range: T1 4 (its latest), T2 3: 2 ratings, average 3.5, 1 of 2 satisfied (4-5).
+EXPECTED_SATISFACTION: dict[str, Any] = {
+    "ratings": 2,
+    "average": 3.5,
+    "satisfied_pct": 50.0,
+    "distribution": [
+        {"rating": 1, "tickets": 0},
+        {"rating": 2, "tickets": 0},
+        {"rating": 3, "tickets": 1},
+        {"rating": 4, "tickets": 1},
+        {"rating": 5, "tickets": 0},
+    ],
+    "by_agent": [
+        {"agent_id": A1, "ratings": 1, "average": 4.0, "satisfied_pct": 100.0},
+        {"agent_id": A2, "ratings": 1, "average": 3.0, "satisfied_pct": 0.0},
+    ],
+    "by_team": [{"team": "", "ratings": 2, "average": 3.5, "satisfied_pct": 50.0}],
+}

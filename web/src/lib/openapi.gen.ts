@@ -497,6 +497,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/analytics/satisfaction": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Customer satisfaction (CSAT): ratings, average, % satisfied, per rating, agent and team
+         * @description One metric of the dashboard (a subclass names it).
+         */
+        get: operations["analytics_satisfaction_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/analytics/sla": {
         parameters: {
             query?: never;
@@ -1570,6 +1590,38 @@ export interface components {
             bucket: string;
             tickets: number;
         };
+        AnalyticsCsatAgent: {
+            /** @description Tickets whose latest rating was given in the range. */
+            ratings: number;
+            /**
+             * Format: double
+             * @description Average rating, 1-5.
+             */
+            average: number | null;
+            /**
+             * Format: double
+             * @description Rated 4 or 5, %.
+             */
+            satisfied_pct: number | null;
+            /** @description The ticket's agent now ('': none). */
+            agent_id: string;
+        };
+        AnalyticsCsatTeam: {
+            /** @description Tickets whose latest rating was given in the range. */
+            ratings: number;
+            /**
+             * Format: double
+             * @description Average rating, 1-5.
+             */
+            average: number | null;
+            /**
+             * Format: double
+             * @description Rated 4 or 5, %.
+             */
+            satisfied_pct: number | null;
+            /** @description The ticket's team now ('': none). */
+            team: string;
+        };
         AnalyticsDailyResponse: {
             data: components["schemas"]["AnalyticsDay"][];
             filters: components["schemas"]["AnalyticsFilters"];
@@ -1640,6 +1692,11 @@ export interface components {
             data: components["schemas"]["AnalyticsOpen"];
             filters: components["schemas"]["AnalyticsFilters"];
         };
+        AnalyticsRating: {
+            /** @description 1 (very bad) .. 5 (very good). */
+            rating: number;
+            tickets: number;
+        };
         AnalyticsReopens: {
             reopened: number;
             resolved: number;
@@ -1652,6 +1709,27 @@ export interface components {
         };
         AnalyticsResolutionResponse: {
             data: components["schemas"]["AnalyticsDuration"];
+            filters: components["schemas"]["AnalyticsFilters"];
+        };
+        AnalyticsSatisfaction: {
+            /** @description Tickets whose latest rating was given in the range. */
+            ratings: number;
+            /**
+             * Format: double
+             * @description Average rating, 1-5.
+             */
+            average: number | null;
+            /**
+             * Format: double
+             * @description Rated 4 or 5, %.
+             */
+            satisfied_pct: number | null;
+            distribution: components["schemas"]["AnalyticsRating"][];
+            by_agent: components["schemas"]["AnalyticsCsatAgent"][];
+            by_team: components["schemas"]["AnalyticsCsatTeam"][];
+        };
+        AnalyticsSatisfactionResponse: {
+            data: components["schemas"]["AnalyticsSatisfaction"];
             filters: components["schemas"]["AnalyticsFilters"];
         };
         AnalyticsSla: {
@@ -4669,6 +4747,78 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AnalyticsResolutionResponse"];
+                };
+            };
+            /** @description Invalid input: `fields` names each refused parameter or body field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not signed in, or the token is invalid or expired (`error` says which). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Signed in, but this role may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A service this answer needs (search, analytics) is unreachable: try again later. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    analytics_satisfaction_retrieve: {
+        parameters: {
+            query?: {
+                /** @description A position returned by a command: wait (bounded) until this read reflects it. */
+                after?: number;
+                /** @description An agent's user id, or 'none' (unassigned). */
+                agent?: string;
+                /** @description First day (inclusive), in tz. */
+                from?: string;
+                /** @description Comma-separated priorities (any of): low,medium,high,urgent */
+                priority?: string;
+                /** @description Tickets with this tag. */
+                tag?: string;
+                /** @description A team's id, or 'none' (tickets in no team). */
+                team?: string;
+                /** @description Last day (inclusive), in tz. */
+                to?: string;
+                /** @description IANA time zone of the days (default UTC). */
+                tz?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnalyticsSatisfactionResponse"];
                 };
             };
             /** @description Invalid input: `fields` names each refused parameter or body field. */

@@ -29,6 +29,7 @@ import {
   useDrafts,
   useFirstResponse,
   useResolution,
+  useSatisfaction,
   useStatusOverTime,
   useSummary,
 } from "./api";
@@ -235,7 +236,24 @@ function KpiCards({ filters }: { filters: AnalyticsFilters }) {
       <Kpi id="created" label="Created" value={formatCount(s.created)} detail="in the range" />
       <Kpi id="resolved" label="Resolved" value={formatCount(s.resolved)} detail="in the range" />
       <Kpi id="reopen" label="Reopen rate" value={formatPercent(s.reopen_rate_pct)} />
+      <SatisfactionKpi filters={filters} />
     </section>
+  );
+}
+
+/** CSAT: the average rating (1-5) of the tickets rated in the range, and the % rated 4-5. */
+function SatisfactionKpi({ filters }: { filters: AnalyticsFilters }) {
+  const q = useSatisfaction(filters);
+  const c = q.data?.data;
+  return (
+    <Kpi
+      id="satisfaction"
+      label="Satisfaction (CSAT)"
+      value={c?.average == null ? "–" : `${c.average.toFixed(2)} / 5`}
+      detail={
+        c ? `${formatPercent(c.satisfied_pct)} satisfied · ${formatCount(c.ratings)} rated` : "…"
+      }
+    />
   );
 }
 
@@ -536,6 +554,59 @@ function Drafts({ filters, names }: { filters: AnalyticsFilters; names: Map<stri
   );
 }
 
+function SatisfactionChart({
+  filters,
+  names,
+}: {
+  filters: AnalyticsFilters;
+  names: Map<string, string>;
+}) {
+  const q = useSatisfaction(filters);
+  const c = q.data?.data;
+  const data = useMemo<ChartData<"bar">>(
+    () => ({
+      labels: c?.distribution.map((d) => `${d.rating} ★`) ?? [],
+      datasets: [
+        {
+          label: "Tickets",
+          data: c?.distribution.map((d) => d.tickets) ?? [],
+          backgroundColor: PALETTE[0],
+        },
+      ],
+    }),
+    [c],
+  );
+  const name = (id: string) => (id ? (names.get(id) ?? `Agent ${id}`) : "Unassigned");
+  const table = c && {
+    header: ["agent", "agent id", "ratings", "average (1-5)", "satisfied % (4-5)"],
+    rows: [
+      ["All", "", c.ratings, c.average, c.satisfied_pct],
+      ...c.by_agent.map((r) => [
+        name(r.agent_id),
+        r.agent_id,
+        r.ratings,
+        r.average,
+        r.satisfied_pct,
+      ]),
+    ],
+  };
+  return (
+    <ChartCard
+      id="satisfaction"
+      title="Customer satisfaction"
+      filters={filters}
+      table={table}
+      state={q}
+    >
+      {c && c.ratings === 0 ? (
+        <p className="muted">No ticket was rated in this range.</p>
+      ) : (
+        <BarChart data={data} options={BAR_OPTIONS} label="Ratings given, from 1 to 5" />
+      )}
+    </ChartCard>
+  );
+}
+
 export function AnalyticsPage() {
   const { me } = useAuth();
   const isAdmin = me?.role === "admin";
@@ -586,6 +657,7 @@ export function AnalyticsPage() {
         <TimeDistribution filters={filters} />
         <Backlog filters={filters} names={names} />
         <StatusOverTime filters={filters} />
+        <SatisfactionChart filters={filters} names={names} />
         <Drafts filters={filters} names={names} />
       </div>
     </main>

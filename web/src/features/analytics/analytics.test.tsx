@@ -143,6 +143,21 @@ function analyticsApi(open: () => number) {
           edit_pct_avg: 12.5,
         },
       ]),
+    "GET /api/analytics/satisfaction": () =>
+      envelope({
+        ratings: 2,
+        average: 3.5,
+        satisfied_pct: 50,
+        distribution: [1, 2, 3, 4, 5].map((rating) => ({
+          rating,
+          tickets: rating === 3 || rating === 4 ? 1 : 0,
+        })),
+        by_agent: [
+          { agent_id: "2", ratings: 1, average: 4, satisfied_pct: 100 },
+          { agent_id: "", ratings: 1, average: 3, satisfied_pct: 0 },
+        ],
+        by_team: [{ team: "", ratings: 2, average: 3.5, satisfied_pct: 50 }],
+      }),
     "GET /api/admin/teams": () => ({
       next: null,
       previous: null,
@@ -186,6 +201,16 @@ describe("analytics dashboard", () => {
         within(drafts).getByRole("row", { name: "Ada Lovelace 2 3 2 66.67 18 12.5" }),
       ).toBeInTheDocument(),
     );
+
+    await waitFor(() =>
+      expect(screen.getByTestId("kpi-satisfaction")).toHaveTextContent(
+        "Satisfaction (CSAT)3.50 / 550 % satisfied · 2 rated",
+      ),
+    );
+    const csat = screen.getByTestId("chart-satisfaction");
+    expect(within(csat).getByRole("row", { name: "All 2 3.5 50" })).toBeInTheDocument();
+    expect(within(csat).getByRole("row", { name: "Ada Lovelace 2 1 4 100" })).toBeInTheDocument();
+    expect(within(csat).getByRole("row", { name: "Unassigned 1 3 0" })).toBeInTheDocument();
 
     const socket = FakeSocket.last();
     act(() => socket.open());

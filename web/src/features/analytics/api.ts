@@ -15,6 +15,7 @@ export type StatusDay = Schemas["AnalyticsStatusDay"];
 export type Duration = Schemas["AnalyticsDuration"];
 export type BacklogRow = Schemas["AnalyticsBacklog"];
 export type DraftsRow = Schemas["AnalyticsDrafts"];
+export type Satisfaction = Schemas["AnalyticsSatisfaction"];
 
 interface Answers {
   summary: Schemas["AnalyticsSummaryResponse"];
@@ -24,6 +25,7 @@ interface Answers {
   resolution: Schemas["AnalyticsResolutionResponse"];
   backlog: Schemas["AnalyticsBacklogResponse"];
   drafts: Schemas["AnalyticsDraftsResponse"];
+  satisfaction: Schemas["AnalyticsSatisfactionResponse"];
 }
 
 export type Metric = keyof Answers;
@@ -57,3 +59,4 @@ export const useFirstResponse = (f: AnalyticsFilters) => useMetric("first-respon
 export const useResolution = (f: AnalyticsFilters) => useMetric("resolution", f);
 export const useBacklog = (f: AnalyticsFilters) => useMetric("backlog", f);
 export const useDrafts = (f: AnalyticsFilters) => useMetric("drafts", f);
+export const useSatisfaction = (f: AnalyticsFilters) => useMetric("satisfaction", f);
