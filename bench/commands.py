@@ -36,6 +36,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -79,6 +80,7 @@ from bench.benchlib import (
     stop_database,
     table,
     tree,
+    with_database,
 )
 
 BENCH = "commands"
@@ -146,6 +148,23 @@ class Memory:
 
 def memory_of(server_pid: int, pg_pid: int | None) -> Memory:
     return Memory(*memory(tree(server_pid)), *memory(tree(pg_pid)))
+
+
+def sibling_database(db: Database, suffix: str) -> Database:
+    """A fresh database beside ``db`` on the same PostgreSQL server, dropped by
+    ``stop_database`` (before ``db``'s server stops), for the server of a baseline revision:
+    that server migrates it with its own code. On ``db``, migrated by this tree, its
+    projectors would write rows this schema refuses (11a29e6's read models leave
+    ``rm_ticket.public_position`` NULL: NotNullViolation on every batch) and so do less work
+    under load than this tree's, which flattered the baseline."""
+    name = f"{db.name}_{suffix}"
+    admin = with_database(db.url, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return dataclasses.replace(
+        db, url=with_database(db.url, name), name=name, admin_url=admin, embedded=None, _conn=None
+    )
 
 
 # ------------------------------------------------------------------------------ postgres
@@ -378,26 +397,36 @@ class Server(AppServer):
 
     def error_lines(self) -> collections.Counter[str]:
         """Tracebacks in the server log, counted by their final exception (chains count once)."""
-        counts: collections.Counter[str] = collections.Counter()
-        pattern = re.compile(r"^([\w.]+(?:Error|Exception|Exit)\w*): (.*)$")
-        pending = ""
-        for line in self.logfile.read_text(errors="replace").splitlines():
-            if not line.strip() or line[0] in " \t" or line.startswith("Traceback"):
-                continue
-            m = pattern.match(line)
-            if m:
-                message = m.group(2)
-                if "FATAL:" in message:
-                    message = message[message.index("FATAL:") :]
-                pending = f"{m.group(1).rsplit('.', 1)[-1]}: {' '.join(message.split())[:120]}"
-            elif line.startswith(("The above exception", "During handling of the above")):
-                continue  # a chained exception follows; count only the last one
-            elif pending:
-                counts[pending] += 1
-                pending = ""
-        if pending:
+        return log_errors(self.logfile.read_text(errors="replace"))
+
+
+# The last line of a traceback: an exception named *Error, *Exception or *Exit, or one of
+# psycopg's, which are named after their SQLSTATE (psycopg.errors.NotNullViolation).
+_EXCEPTION_LINE = re.compile(r"^([\w.]+(?:Error|Exception|Exit)\w*|psycopg\.errors\.\w+): (.*)$")
+
+
+def log_errors(text: str) -> collections.Counter[str]:
+    """Tracebacks in a server log's ``text``, counted by their final exception (a chain of
+    exceptions counts once, as its last one)."""
+    counts: collections.Counter[str] = collections.Counter()
+    pending = ""
+    for line in text.splitlines():
+        if not line.strip() or line[0] in " \t" or line.startswith("Traceback"):
+            continue
+        m = _EXCEPTION_LINE.match(line)
+        if m:
+            message = m.group(2)
+            if "FATAL:" in message:
+                message = message[message.index("FATAL:") :]
+            pending = f"{m.group(1).rsplit('.', 1)[-1]}: {' '.join(message.split())[:120]}"
+        elif line.startswith(("The above exception", "During handling of the above")):
+            continue  # a chained exception follows; count only the last one
+        elif pending:
             counts[pending] += 1
-        return counts
+            pending = ""
+    if pending:
+        counts[pending] += 1
+    return counts
 
 
 def login(client: httpx.Client, base: str, email: str) -> str:
@@ -1205,6 +1234,7 @@ def run(args: argparse.Namespace, baseline_dir: Path | None, baseline: str) -> i
         chosen = [v for v in chosen if v.key in keys]
 
     db: Database | None = None
+    own: dict[str, Database] = {}  # variants that do not run on ``db``
     results_: list[VariantResult] = []
     logdir = Path(tempfile.mkdtemp(prefix="deskstream-bench-"))
     try:
@@ -1212,6 +1242,11 @@ def run(args: argparse.Namespace, baseline_dir: Path | None, baseline: str) -> i
             "deskstream", db_url=args.db_url, pg_dir=BENCH_PG, embedded_first=True, show=PG_SETTINGS
         )
         log(f"PostgreSQL {db.version} at {db.url}")
+        # Another revision's server gets a database of its own, migrated by its own code.
+        for variant in chosen:
+            if variant.cwd != BASE_DIR:
+                own[variant.key] = sibling_database(db, variant.key)
+                log(f"  {variant.key}: database {own[variant.key].name} of its own")
         runs: dict[str, list[VariantResult]] = {v.key: [] for v in chosen}
         for n in range(args.repeat):
             # Interleaved (every variant, then every variant again) so a slow patch on a
@@ -1219,7 +1254,14 @@ def run(args: argparse.Namespace, baseline_dir: Path | None, baseline: str) -> i
             for variant in chosen:
                 log(f"run {n + 1} of {args.repeat}")
                 runs[variant.key].append(
-                    run_variant(variant, db, logdir, args.duration, args.warmup, args.idle)
+                    run_variant(
+                        variant,
+                        own.get(variant.key, db),
+                        logdir,
+                        args.duration,
+                        args.warmup,
+                        args.idle,
+                    )
                 )
         results_ = [pool_results(runs[v.key]) for v in chosen]
         for a, b in (("default", "baseline"),):
@@ -1245,6 +1287,8 @@ def run(args: argparse.Namespace, baseline_dir: Path | None, baseline: str) -> i
         doc = build_results(db, args, background_cpu, ceiling, results_, baseline)
         publish(doc, write=not args.no_doc)
     finally:
+        for other in own.values():
+            stop_database(other, keep=args.keep_pg)
         if db is not None:
             stop_database(db, keep=args.keep_pg)
         log(f"server logs kept in {logdir}")
