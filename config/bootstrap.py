@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import redis
@@ -64,7 +64,6 @@ from infra.kafka import relay as kafka_relay
 from infra.kafka import source as kafka_source
 from infra.llm import store as draft_store
 from infra.llm.drafters import ModelDrafter, RetrievalDrafter
-from infra.llm.openai_model import OpenAIChatModel
 from infra.llm.ports import Customer, Drafter, ResolvedExample
 from infra.observability import context as observability
 from infra.observability import health
@@ -122,6 +121,9 @@ from projections.push import PushCounters
 from projections.runner import ProjectionRunner, StreamRunner
 from projections.search import Principal as SearchPrincipal
 from read_api.consistency import projection_position
+
+if TYPE_CHECKING:
+    from infra.llm.openai_model import OpenAIChatModel
 
 log = logging.getLogger(__name__)
 
@@ -450,6 +452,10 @@ def draft_model_name() -> str:
 def _chat_model(
     base_url: str, model: str, timeout: float, retries: int, max_tokens: int, moderation: bool
 ) -> OpenAIChatModel:
+    # Imported here, when a model is configured and a draft asked for: the openai client
+    # (~600 modules, ~22 MB) is otherwise loaded by every process, idle ones included.
+    from infra.llm.openai_model import OpenAIChatModel
+
     return OpenAIChatModel(  # one client (and its connection pool) per configuration
         base_url=base_url,
         model=model,
