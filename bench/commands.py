@@ -686,6 +686,11 @@ def wait_for_setup(db: Database, timeout: float = 60.0) -> None:
     the message commands measured; left to the measured window it cost the projector
     process 0.5-1 s of CPU in each phase (helper measurement, 2026-12-06)."""
     wait_for_projectors(db, timeout)
+    wait_for_outbox(db, timeout)
+
+
+def wait_for_outbox(db: Database, timeout: float = 60.0) -> None:
+    """Until no e-mail of the outbox waits to be sent, or the count stops moving for 5 s."""
     if not db.query("SELECT to_regclass('notification_outbox') IS NOT NULL")[0][0]:
         return
     sql = "SELECT count(*) FROM notification_outbox WHERE status IN ('pending', 'claimed')"

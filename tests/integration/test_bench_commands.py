@@ -1,16 +1,20 @@
 """bench/commands.py: the baseline revision's server gets a database of its own (migrated by
-its own code: on this tree's schema its projectors failed and did less work), and the
-server-log count sees psycopg's errors, which are named after their SQLSTATE."""
+its own code: on this tree's schema its projectors failed and did less work), the
+server-log count sees psycopg's errors, which are named after their SQLSTATE, and a phase's
+load waits for the e-mails its fresh tickets caused."""
 
 from __future__ import annotations
 
+import threading
+import time
 from urllib.parse import urlsplit
+from uuid import uuid4
 
 import psycopg
 import pytest
 
 from bench.benchlib import Database, stop_database, with_database
-from bench.commands import log_errors, sibling_database
+from bench.commands import log_errors, sibling_database, wait_for_outbox
 from tests.conftest import subprocess_database_url
 
 NOT_NULL = """\
@@ -78,3 +82,65 @@ def test_the_baseline_gets_a_fresh_database_beside_the_run_s_and_it_is_dropped()
         stop_database(other)
     assert not _exists(admin, f"{name}_baseline")
     assert _exists(admin, name)  # the run's own database is left alone
+
+
+def _outbox_row(status: str, position: int) -> int:
+    from django.utils import timezone
+
+    from infra.postgres.models import NotificationOutboxRecord
+
+    now = timezone.now()
+    row = NotificationOutboxRecord.objects.create(
+        notification_id=uuid4(),
+        position=position,
+        recipient_id="agent",
+        kind="assigned_to_you",
+        ticket_id=uuid4(),
+        created_at=now,
+        status=status,
+        available_at=now,
+    )
+    return int(row.id)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_phase_starts_once_the_e_mails_its_tickets_caused_are_sent() -> None:
+    from infra.postgres.models import NotificationOutboxRecord
+
+    db = Database(subprocess_database_url(), "the test server", "test")
+    done = _outbox_row("sent", 1)
+    waiting = _outbox_row("pending", 2)
+    sent_at: list[float] = []
+
+    def send_later() -> None:
+        time.sleep(0.5)
+        with psycopg.connect(db.url, autocommit=True) as conn:
+            conn.execute("UPDATE notification_outbox SET status = 'sent' WHERE id = %s", (waiting,))
+        sent_at.append(time.monotonic())
+
+    sender = threading.Thread(target=send_later)
+    sender.start()
+    try:
+        wait_for_outbox(db, timeout=30)
+        returned = time.monotonic()
+    finally:
+        sender.join()
+        db.close()
+    assert sent_at, "wait_for_outbox returned before the pending e-mail was sent"
+    assert returned >= sent_at[0]
+    assert set(NotificationOutboxRecord.objects.values_list("id", "status")) == {
+        (done, "sent"),
+        (waiting, "sent"),
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_e_mail_that_stays_pending_does_not_hold_the_phase_forever() -> None:
+    db = Database(subprocess_database_url(), "the test server", "test")
+    stuck = _outbox_row("pending", 1)  # nobody sends it (a retry later, or no sender)
+    try:
+        wait_for_outbox(db, timeout=30)  # returns once the count stops moving
+        left = db.query("SELECT status FROM notification_outbox WHERE id = %s", (stuck,))
+    finally:
+        db.close()
+    assert left == [("pending",)]
