@@ -658,9 +658,11 @@ def wait_for_projectors(db: Database, timeout: float = 180.0) -> None:
     them leaves a backlog that the next server would otherwise project during its phases."""
     if not db.query("SELECT to_regclass('projection_position') IS NOT NULL")[0][0]:
         return
+    # The analytics projector keeps its position with its tables in chDB (ADR 0035): its
+    # row here only records where it is fed from (infra/postgres/feed.py) and stays at 0.
     sql = (
         "SELECT (SELECT coalesce(max(notification_id), 0) FROM deskstream_events), "
-        "(SELECT min(position) FROM projection_position)"
+        "(SELECT min(position) FROM projection_position WHERE name <> 'analytics')"
     )
     deadline = time.monotonic() + timeout
     head, low = db.query(sql)[0]
