@@ -60,8 +60,6 @@ from infra.email.outbox import FileOutboxEmailSender
 from infra.email.ports import EmailSender, FanOutEmailSender
 from infra.email.smtp import SmtpEmailSender, SmtpSettings
 from infra.event_metadata import decoder
-from infra.kafka import relay as kafka_relay
-from infra.kafka import source as kafka_source
 from infra.llm import store as draft_store
 from infra.llm.drafters import ModelDrafter, RetrievalDrafter
 from infra.llm.ports import Customer, Drafter, ResolvedExample
@@ -123,6 +121,7 @@ from projections.search import Principal as SearchPrincipal
 from read_api.consistency import projection_position
 
 if TYPE_CHECKING:
+    from infra.kafka import relay as kafka_relay
     from infra.llm.openai_model import OpenAIChatModel
 
 log = logging.getLogger(__name__)
@@ -692,6 +691,8 @@ def kafka_bootstrap() -> str:
 
 
 def ensure_topic() -> bool:
+    from infra.kafka import relay as kafka_relay  # kafka-python only where Kafka is used
+
     return kafka_relay.ensure_topic(
         kafka_bootstrap(),
         settings.KAFKA_TOPIC,
@@ -701,6 +702,8 @@ def ensure_topic() -> bool:
 
 
 def relay() -> kafka_relay.KafkaRelay:
+    from infra.kafka import relay as kafka_relay  # kafka-python only where Kafka is used
+
     recorder = get_application().recorder
     log_source = event_source()
 
@@ -743,6 +746,8 @@ def kafka_runner(name: str) -> StreamRunner:
     crash_after = faults.from_env("DESKSTREAM_FAULT_CRASH_AFTER")
     if crash_after and isinstance(projection, PostgresProjectionStore):
         faults.crash_projector_after(projection, crash_after)
+    from infra.kafka import source as kafka_source  # kafka-python only where Kafka is used
+
     consumer = kafka_source.consumer(
         kafka_bootstrap(),
         settings.KAFKA_TOPIC,

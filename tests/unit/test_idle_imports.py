@@ -1,7 +1,8 @@
 """What every process of ``make run`` imports at start, idle included: not the clients of
-services it is not configured for. The openai client (~600 modules, ~22 MB of memory) and
-clickhouse-driver (~25 MB) are imported where a model or a ClickHouse server is used, so the
-web server and the projector process stay under the idle memory target (issue 15)."""
+services it is not configured for. The openai client (~600 modules, ~22 MB of memory),
+clickhouse-driver (~25 MB) and kafka-python (~7 MB) are imported where a model, a ClickHouse
+server or Kafka is used, so the web server and the projector process stay under the idle
+memory target (issue 15)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ import django
 django.setup()
 import config.bootstrap  # the composition root: the web server and the projectors import it
 import command_api.lane, infra.clickhouse.connect, infra.server.launcher
-print(json.dumps({m: m in sys.modules for m in ("openai", "clickhouse_driver")}))
+import cli.management.commands.projector  # make run's projector process
+print(json.dumps({m: m in sys.modules for m in ("openai", "clickhouse_driver", "kafka")}))
 """
 
 
-def test_the_composition_root_imports_neither_openai_nor_clickhouse_driver() -> None:
+def test_the_composition_root_imports_no_openai_clickhouse_driver_or_kafka() -> None:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
     env.setdefault("DESKSTREAM_SECRET_KEY", "x" * 50)
     env.pop("DESKSTREAM_CLICKHOUSE_URL", None)
@@ -34,6 +36,7 @@ def test_the_composition_root_imports_neither_openai_nor_clickhouse_driver() -> 
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {
         "openai": False,
         "clickhouse_driver": False,
+        "kafka": False,
     }
 
 
@@ -46,3 +49,14 @@ def test_a_clickhouse_server_is_still_opened_with_its_client(clickhouse_url: str
         assert db.query("SELECT 1 + 1") == [(2,)]
     finally:
         db.close()
+
+
+def test_kafka_errors_are_still_transient_once_kafka_is_in_use() -> None:
+    from kafka import errors as kafka_errors
+
+    from infra.kafka.resilience import is_transient
+
+    assert is_transient(kafka_errors.KafkaConnectionError())
+    assert is_transient(kafka_errors.KafkaTimeoutError())
+    assert is_transient(ConnectionError())
+    assert not is_transient(ValueError("a bug, not an outage"))
