@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import redis
@@ -61,11 +61,8 @@ from infra.email.outbox import FileOutboxEmailSender
 from infra.email.ports import EmailSender, FanOutEmailSender
 from infra.email.smtp import SmtpEmailSender, SmtpSettings
 from infra.event_metadata import decoder
-from infra.kafka import relay as kafka_relay
-from infra.kafka import source as kafka_source
 from infra.llm import store as draft_store
 from infra.llm.drafters import ModelDrafter, RetrievalDrafter
-from infra.llm.openai_model import OpenAIChatModel
 from infra.llm.ports import Customer, Drafter, ResolvedExample
 from infra.observability import context as observability
 from infra.observability import health
@@ -123,6 +120,10 @@ from projections.push import PushCounters
 from projections.runner import ProjectionRunner, StreamRunner
 from projections.search import Principal as SearchPrincipal
 from read_api.consistency import projection_position
+
+if TYPE_CHECKING:
+    from infra.kafka import relay as kafka_relay
+    from infra.llm.openai_model import OpenAIChatModel
 
 log = logging.getLogger(__name__)
 
@@ -451,6 +452,10 @@ def draft_model_name() -> str:
 def _chat_model(
     base_url: str, model: str, timeout: float, retries: int, max_tokens: int, moderation: bool
 ) -> OpenAIChatModel:
+    # Imported here, when a model is configured and a draft asked for: the openai client
+    # (~600 modules, ~22 MB) is otherwise loaded by every process, idle ones included.
+    from infra.llm.openai_model import OpenAIChatModel
+
     return OpenAIChatModel(  # one client (and its connection pool) per configuration
         base_url=base_url,
         model=model,
@@ -707,6 +712,8 @@ def kafka_bootstrap() -> str:
 
 
 def ensure_topic() -> bool:
+    from infra.kafka import relay as kafka_relay  # kafka-python only where Kafka is used
+
     return kafka_relay.ensure_topic(
         kafka_bootstrap(),
         settings.KAFKA_TOPIC,
@@ -716,6 +723,8 @@ def ensure_topic() -> bool:
 
 
 def relay() -> kafka_relay.KafkaRelay:
+    from infra.kafka import relay as kafka_relay  # kafka-python only where Kafka is used
+
     recorder = get_application().recorder
     log_source = event_source()
 
@@ -758,6 +767,8 @@ def kafka_runner(name: str) -> StreamRunner:
     crash_after = faults.from_env("DESKSTREAM_FAULT_CRASH_AFTER")
     if crash_after and isinstance(projection, PostgresProjectionStore):
         faults.crash_projector_after(projection, crash_after)
+    from infra.kafka import source as kafka_source  # kafka-python only where Kafka is used
+
     consumer = kafka_source.consumer(
         kafka_bootstrap(),
         settings.KAFKA_TOPIC,

@@ -15,7 +15,6 @@ from pathlib import Path
 from infra.clickhouse.embedded import ChdbDatabase, close_all
 from infra.clickhouse.local import ChdbSocketDatabase
 from infra.clickhouse.metrics import Metrics
-from infra.clickhouse.native import ClickHouseServerDatabase
 from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.schema import create_statements
 
@@ -34,6 +33,10 @@ def read_through(socket_path: Path | None) -> None:
 
 def open_database(url: str, path: str) -> AnalyticsDatabase:
     if url:
+        # Imported here: clickhouse-driver costs every process importing this ~25 MB of
+        # memory, and ``make run``'s processes (chDB, no server) never use it.
+        from infra.clickhouse.native import ClickHouseServerDatabase
+
         return ClickHouseServerDatabase(url)
     return ChdbDatabase(path)
 
