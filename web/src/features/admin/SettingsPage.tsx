@@ -3,7 +3,7 @@
 // limits), e-mail templates with a live preview, and the local outbox. Each save is
 // recorded in the audit with before and after.
 
-import { useEffect, useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent, type ReactNode } from "react";
 import {
   previewTemplate,
   useAssignment,
@@ -51,6 +51,54 @@ function useSaved() {
   };
 }
 
+interface Save<T> {
+  mutate: (body: T, callbacks: ReturnType<typeof useSaved>) => void;
+  error: unknown;
+  isPending: boolean;
+}
+
+/** A settings form's state: the draft being edited from the stored settings, its submit
+ * (one PUT, then "Saved." or the error as a toast) and the fields the server refused. */
+function useSettingsForm<T>(save: Save<T>, initial: T) {
+  const saved = useSaved();
+  const [draft, setDraft] = useState(initial);
+  const onSubmit = (e: FormEvent) => {
+    e.preventDefault();
+    save.mutate(draft, saved);
+  };
+  const fields = save.error instanceof ApiError ? save.error.fields : {};
+  return { draft, setDraft, onSubmit, fields, pending: save.isPending };
+}
+
+/** The card every settings form is drawn in, with its heading and save button. */
+function SettingsCard({
+  label,
+  title,
+  button,
+  row = false,
+  pending = false,
+  onSubmit,
+  children,
+}: {
+  label: string;
+  title: string;
+  button: string;
+  row?: boolean;
+  pending?: boolean;
+  onSubmit: (e: FormEvent) => void;
+  children: ReactNode;
+}) {
+  return (
+    <form className={row ? "card row" : "card"} aria-label={label} onSubmit={onSubmit}>
+      <h2>{title}</h2>
+      {children}
+      <button type="submit" disabled={pending}>
+        {button}
+      </button>
+    </form>
+  );
+}
+
 // ----------------------------------------------------------------------------- calendar
 const rangesText = (ranges: string[][] | undefined) =>
   (ranges ?? []).map((r) => r.join("-")).join(", ");
@@ -84,8 +132,13 @@ function CalendarForm({ calendar }: { calendar: CalendarSettings }) {
     );
   }
   return (
-    <form className="card" onSubmit={onSubmit} aria-label="Business hours">
-      <h2>Business hours and holidays</h2>
+    <SettingsCard
+      label="Business hours"
+      title="Business hours and holidays"
+      button="Save business hours"
+      pending={save.isPending}
+      onSubmit={onSubmit}
+    >
       <label>
         Time zone
         <input value={zone} onChange={(e) => setZone(e.target.value)} />
@@ -106,31 +159,26 @@ function CalendarForm({ calendar }: { calendar: CalendarSettings }) {
         Holidays (YYYY-MM-DD, comma-separated)
         <input value={holidays} onChange={(e) => setHolidays(e.target.value)} />
       </label>
-      <button type="submit">Save business hours</button>
-    </form>
+    </SettingsCard>
   );
 }
 
 // ----------------------------------------------------------------------------- SLA
 function SlaForm({ sla }: { sla: SlaSettings }) {
-  const save = useSaveSla();
-  const saved = useSaved();
-  const [draft, setDraft] = useState(sla);
+  const { draft, setDraft, onSubmit, pending } = useSettingsForm(useSaveSla(), sla);
   const set = (
     p: (typeof PRIORITIES)[number],
     k: "first_response_minutes" | "resolution_minutes",
     v: string,
   ) => setDraft({ ...draft, [p]: { ...draft[p], [k]: Number(v) } });
   return (
-    <form
-      className="card"
-      aria-label="SLA rules"
-      onSubmit={(e) => {
-        e.preventDefault();
-        save.mutate(draft, saved);
-      }}
+    <SettingsCard
+      label="SLA rules"
+      title="SLA rules (business minutes)"
+      button="Save SLA rules"
+      pending={pending}
+      onSubmit={onSubmit}
     >
-      <h2>SLA rules (business minutes)</h2>
       <table className="admin-table">
         <thead>
           <tr>
@@ -165,26 +213,22 @@ function SlaForm({ sla }: { sla: SlaSettings }) {
           ))}
         </tbody>
       </table>
-      <button type="submit">Save SLA rules</button>
-    </form>
+    </SettingsCard>
   );
 }
 
 // ----------------------------------------------------------------------------- assignment, intake
 function AssignmentForm({ current }: { current: AssignmentSettings }) {
-  const save = useSaveAssignment();
-  const saved = useSaved();
-  const [draft, setDraft] = useState(current);
+  const { draft, setDraft, onSubmit, pending } = useSettingsForm(useSaveAssignment(), current);
   return (
-    <form
-      className="card row"
-      aria-label="Assignment policy"
-      onSubmit={(e) => {
-        e.preventDefault();
-        save.mutate(draft, saved);
-      }}
+    <SettingsCard
+      row
+      label="Assignment policy"
+      title="Automatic assignment"
+      button="Save assignment policy"
+      pending={pending}
+      onSubmit={onSubmit}
     >
-      <h2>Automatic assignment</h2>
       <label className="checkbox">
         <input
           type="checkbox"
@@ -205,8 +249,7 @@ function AssignmentForm({ current }: { current: AssignmentSettings }) {
           <option value="least_loaded">Least loaded</option>
         </select>
       </label>
-      <button type="submit">Save assignment policy</button>
-    </form>
+    </SettingsCard>
   );
 }
 
@@ -229,16 +272,18 @@ function IntakeForm({ allowed }: { allowed: boolean }) {
 }
 
 function SlaReminderForm({ minutes }: { minutes: number }) {
-  const save = useSaveSlaReminders();
-  const saved = useSaved();
-  const [value, setValue] = useState(String(minutes));
-  function onSubmit(e: FormEvent) {
-    e.preventDefault();
-    save.mutate({ minutes_before: Number(value) }, saved);
-  }
+  const { draft, setDraft, onSubmit, pending } = useSettingsForm(useSaveSlaReminders(), {
+    minutes_before: minutes,
+  });
   return (
-    <form className="card row" aria-labelledby="sla-reminders-title" onSubmit={onSubmit}>
-      <h2 id="sla-reminders-title">SLA reminders</h2>
+    <SettingsCard
+      row
+      label="SLA reminders"
+      title="SLA reminders"
+      button="Save reminders"
+      pending={pending}
+      onSubmit={onSubmit}
+    >
       <label>
         Remind the assigned agent this many minutes before a deadline (0: never)
         <input
@@ -246,13 +291,12 @@ function SlaReminderForm({ minutes }: { minutes: number }) {
           min={0}
           max={10080}
           required
-          value={value}
-          onChange={(e) => setValue(e.target.value)}
+          value={String(draft.minutes_before)}
+          onChange={(e) => setDraft({ minutes_before: Number(e.target.value) })}
           data-testid="sla-reminder-minutes"
         />
       </label>
-      <button type="submit">Save reminders</button>
-    </form>
+    </SettingsCard>
   );
 }
 
@@ -264,21 +308,19 @@ const DRAFT_LIMITS = [
 ] as const;
 
 function DraftsForm({ current }: { current: DraftSettings }) {
-  const save = useSaveDraftSettings();
-  const saved = useSaved();
   const { source, ...initial } = current;
-  const [draft, setDraft] = useState(initial);
-  const fields = save.error instanceof ApiError ? save.error.fields : {};
+  const { draft, setDraft, onSubmit, fields, pending } = useSettingsForm(
+    useSaveDraftSettings(),
+    initial,
+  );
   return (
-    <form
-      className="card"
-      aria-label="AI drafts"
-      onSubmit={(e) => {
-        e.preventDefault();
-        save.mutate(draft, saved);
-      }}
+    <SettingsCard
+      label="AI drafts"
+      title="AI drafts"
+      button="Save AI drafts"
+      pending={pending}
+      onSubmit={onSubmit}
     >
-      <h2>AI drafts</h2>
       <p className="muted">
         Drafts come from {source === "model" ? "the configured model" : "past replies (retrieval)"}
         {source === "model" ? "" : ": no model is configured (DESKSTREAM_LLM_BASE_URL)"}.
@@ -315,10 +357,7 @@ function DraftsForm({ current }: { current: DraftSettings }) {
           {fields[name] && <p className="field-error">{fields[name].join(" ")}</p>}
         </div>
       ))}
-      <button type="submit" disabled={save.isPending}>
-        Save AI drafts
-      </button>
-    </form>
+    </SettingsCard>
   );
 }
 
@@ -336,21 +375,17 @@ type LimitField = "per_user" | "per_ip" | "window_seconds";
 /** Requests allowed per user and per IP address in each window (0: no limit of that kind);
  * over a limit the API answers 429 with Retry-After. */
 function RateLimitsForm({ limits }: { limits: RateLimits }) {
-  const save = useSaveRateLimits();
-  const saved = useSaved();
-  const [draft, setDraft] = useState(limits);
+  const { draft, setDraft, onSubmit, pending } = useSettingsForm(useSaveRateLimits(), limits);
   const set = (scope: LimitScope, field: LimitField, value: string) =>
     setDraft({ ...draft, [scope]: { ...draft[scope], [field]: Number(value) } });
   return (
-    <form
-      className="card"
-      aria-label="Rate limits"
-      onSubmit={(e) => {
-        e.preventDefault();
-        save.mutate(draft, saved);
-      }}
+    <SettingsCard
+      label="Rate limits"
+      title="Rate limits"
+      button="Save rate limits"
+      pending={pending}
+      onSubmit={onSubmit}
     >
-      <h2>Rate limits</h2>
       <p className="muted">
         Requests allowed per user and per IP address in each window; 0 means no limit of that kind.
         Over a limit the API answers 429 with Retry-After.
@@ -383,8 +418,7 @@ function RateLimitsForm({ limits }: { limits: RateLimits }) {
           ))}
         </tbody>
       </table>
-      <button type="submit">Save rate limits</button>
-    </form>
+    </SettingsCard>
   );
 }
 
