@@ -41,6 +41,23 @@ def chdb(settings: Any) -> Iterator[Any]:
         db.close()
 
 
+class SeedOnly:
+    """The log after ``start``: the events of this test's seed, not those earlier tests of
+    the session appended (the event store is never rolled back), for the analytics counts."""
+
+    def __init__(self, source: Any, start: int) -> None:
+        self.source, self.start = source, start
+
+    def head(self) -> int:
+        return int(self.source.head())
+
+    def read(self, after: int, limit: int) -> Any:
+        return self.source.read(max(after, self.start), limit)
+
+    def wait(self, after: int, timeout: float) -> None:
+        self.source.wait(max(after, self.start), timeout)
+
+
 def analytics_store(db: Any) -> ClickHouseProjectionStore:
     return ClickHouseProjectionStore(
         db, calendar=lambda: BusinessCalendar.from_json(defaults.CALENDAR)
@@ -49,6 +66,7 @@ def analytics_store(db: Any) -> ClickHouseProjectionStore:
 
 @pytest.mark.django_db
 def test_the_demo_history_spans_30_days_and_every_projector_rebuilds_its_live_state(chdb):
+    start = event_source().head()
     call_command("seed_demo", tickets=0)  # the users and agents
     customers = list(User.objects.filter(role=User.Role.CUSTOMER).order_by("email"))
     agents = list(User.objects.filter(role=User.Role.AGENT).order_by("email"))
@@ -61,7 +79,8 @@ def test_the_demo_history_spans_30_days_and_every_projector_rebuilds_its_live_st
         for name in sorted(STORES)
         if name != "assignment"
     }
-    live["analytics"] = ProjectionRunner(event_source(), analytics_store(chdb), batch_size=7)
+    seed_only = SeedOnly(event_source(), start)
+    live["analytics"] = ProjectionRunner(seed_only, analytics_store(chdb), batch_size=7)
     for runner in live.values():
         runner.catch_up()
 
@@ -81,7 +100,7 @@ def test_the_demo_history_spans_30_days_and_every_projector_rebuilds_its_live_st
     # The history: ticket events over the past 30 days, in time order across tickets.
     stamps = [
         e.event.timestamp
-        for e in event_source().read(0, 100_000)
+        for e in event_source().read(start, 100_000)
         if str(type(e.event).TOPIC).startswith(TICKET_TOPICS)
     ]
     seeded = [s for s in stamps if s < now]
@@ -116,5 +135,5 @@ def test_the_demo_history_spans_30_days_and_every_projector_rebuilds_its_live_st
         assert snapshot(name) == built, name
     built = analytics_snapshot(chdb)
     analytics = analytics_store(chdb)
-    assert rebuild(event_source(), analytics, analytics.shadow, analytics.swap_in) == head
+    assert rebuild(seed_only, analytics, analytics.shadow, analytics.swap_in) == head
     assert analytics_snapshot(chdb) == built

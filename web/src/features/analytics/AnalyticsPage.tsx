@@ -274,7 +274,13 @@ function ChartCard({
   title: string;
   filters: AnalyticsFilters;
   table: Table | undefined;
-  state: { isPending: boolean; isError: boolean; error: unknown; refetch: () => unknown };
+  state: {
+    isPending: boolean;
+    isError: boolean;
+    isPlaceholderData?: boolean;
+    error: unknown;
+    refetch: () => unknown;
+  };
   children: ReactNode;
 }) {
   const headingId = `chart-${id}`;
@@ -313,7 +319,12 @@ function ChartCard({
     );
   const range = [filters.from, filters.to].filter(Boolean).join("_") || "last-30-days";
   return (
-    <section className="card chart-card" aria-labelledby={headingId} data-testid={headingId}>
+    <section
+      className="card chart-card"
+      aria-labelledby={headingId}
+      aria-busy={Boolean(state.isPlaceholderData)}
+      data-testid={headingId}
+    >
       <div className="row spread">
         <h2 id={headingId}>{title}</h2>
         <button
