@@ -68,6 +68,13 @@ def replace_settings(
     return Response(after)
 
 
+def singleton(model: type[Any], **values: object) -> Callable[[str], object]:
+    """The store of a one-row settings table: ``values``, and who changed them."""
+    return lambda by: model.objects.update_or_create(
+        id=SINGLETON, defaults={**values, "updated_by": by}
+    )
+
+
 @extend_schema(tags=["settings"])
 class SlaSettingsEditView(APIView):
     @extend_schema(request=SlaSettingsSerializer, responses={200: SlaSettingsSerializer})
@@ -106,14 +113,11 @@ class CalendarSettingsEditView(APIView):
             "settings.calendar",
             "settings:calendar",
             _calendar_present,
-            lambda by: BusinessCalendarSetting.objects.update_or_create(
-                id=SINGLETON,
-                defaults={
-                    "time_zone": stored["time_zone"],
-                    "weekly_hours": stored["weekly_hours"],
-                    "holidays": stored["holidays"],
-                    "updated_by": by,
-                },
+            singleton(
+                BusinessCalendarSetting,
+                time_zone=stored["time_zone"],
+                weekly_hours=stored["weekly_hours"],
+                holidays=stored["holidays"],
             ),
         )
 
@@ -132,10 +136,7 @@ class AssignmentSettingsEditView(APIView):
             "settings.assignment",
             "settings:assignment",
             assignment_present,
-            lambda by: AssignmentSetting.objects.update_or_create(
-                id=SINGLETON,
-                defaults={"policy": policy.value, "enabled": enabled, "updated_by": by},
-            ),
+            singleton(AssignmentSetting, policy=policy.value, enabled=enabled),
         )
 
 
@@ -168,9 +169,7 @@ class TicketIntakeSettingsEditView(APIView):
             "settings.tickets",
             "settings:tickets",
             intake_present,
-            lambda by: TicketIntakeSetting.objects.update_or_create(
-                id=SINGLETON, defaults={"customers_set_priority": allowed, "updated_by": by}
-            ),
+            singleton(TicketIntakeSetting, customers_set_priority=allowed),
         )
 
 
@@ -189,7 +188,5 @@ class SlaReminderSettingsEditView(APIView):
             "settings.sla_reminders",
             "settings:sla-reminders",
             sla_reminder_present,
-            lambda by: SlaReminderSetting.objects.update_or_create(
-                id=SINGLETON, defaults={"minutes_before": minutes, "updated_by": by}
-            ),
+            singleton(SlaReminderSetting, minutes_before=minutes),
         )

@@ -171,22 +171,19 @@ def test_the_migration_backfills_public_versions_as_the_projector_counts_them(ap
                    format="json")  # fmt: skip
     agent.post(f"/api/tickets/{tid}/assign", {"agent_id": staff.pk}, format="json")
     assert customer.get(f"/api/tickets/{tid}").json()["version"] == 5  # opened, b, d, assigned
-    projected = (
-        TicketRecord.objects.get(id=tid).public_version,
-        list(MessageRecord.objects.filter(ticket_id=tid).order_by("version")
-             .values_list("public_version", flat=True)),
-        NotificationTicketRecord.objects.get(id=tid).public_version,
-    )  # fmt: skip
-    assert projected == (5, [None, 2, None, 3], 5)
+
+    def stored() -> tuple[object, ...]:
+        return (
+            TicketRecord.objects.get(id=tid).public_version,
+            list(MessageRecord.objects.filter(ticket_id=tid).order_by("version")
+                 .values_list("public_version", flat=True)),
+            NotificationTicketRecord.objects.get(id=tid).public_version,
+        )  # fmt: skip
+
+    assert stored() == (5, [None, 2, None, 3], 5)
     TicketRecord.objects.filter(id=tid).update(public_version=99)
     MessageRecord.objects.filter(ticket_id=tid).update(public_version=99)
     NotificationTicketRecord.objects.filter(id=tid).update(public_version=99)
     with connection.schema_editor() as editor:
         migration.backfill(None, editor)
-    backfilled = (
-        TicketRecord.objects.get(id=tid).public_version,
-        list(MessageRecord.objects.filter(ticket_id=tid).order_by("version")
-             .values_list("public_version", flat=True)),
-        NotificationTicketRecord.objects.get(id=tid).public_version,
-    )  # fmt: skip
-    assert backfilled == (5, [99, 2, 99, 3], 5)  # internal notes' rows are left as they are
+    assert stored() == (5, [99, 2, 99, 3], 5)  # internal notes' rows are left as they are
