@@ -259,6 +259,16 @@ def start_server(extra_env: dict[str, str] | None = None, port: int | None = Non
         **(extra_env or {}),
     }
     env.pop("PYTEST_VERSION", None)
+    # DESKSTREAM_TEST_SERVER_LOGS=DIR: each server's output to a file of its own there (the
+    # default leaves it to pytest's capture, which shows it beside whichever test ran then).
+    logs = os.environ.get("DESKSTREAM_TEST_SERVER_LOGS")
+    output = None
+    if logs:
+        Path(logs).mkdir(parents=True, exist_ok=True)
+        name = f"server-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{port}.log"
+        output = (Path(logs) / name).open("ab")
+        output.write(f"# for {os.environ.get('PYTEST_CURRENT_TEST')}\n".encode())
+        output.flush()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -278,7 +288,11 @@ def start_server(extra_env: dict[str, str] | None = None, port: int | None = Non
         ],
         cwd=ROOT,
         env=env,
+        stdout=output,
+        stderr=output,
     )
+    if output is not None:
+        output.close()  # the server holds its own copy
     url = f"http://127.0.0.1:{port}"
     # Generous by default: on a busy 2-core machine (two test workers, other users) the
     # start-up alone has taken over 30 s; DESKSTREAM_TEST_SERVER_WAIT seconds if set.
@@ -289,11 +303,34 @@ def start_server(extra_env: dict[str, str] | None = None, port: int | None = Non
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
             if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
-                return LiveServer(url, proc)
+                break
         except httpx.HTTPError:
             time.sleep(0.1)
+    else:
+        proc.kill()
+        raise RuntimeError(f"server did not start in {wait:g} s")
+    if env.get("DESKSTREAM_PROJECTORS_IN_PROCESS") == "1":
+        _wait_caught_up(url, proc, deadline)
+    return LiveServer(url, proc)
+
+
+def _wait_caught_up(url: str, proc: subprocess.Popen[bytes], deadline: float) -> None:
+    """Until the server's projectors have applied the whole log (``/readyz``). The test
+    database keeps every event earlier tests appended, and a server that starts where the
+    last one of its database stopped may have thousands to apply: a test that waits on an
+    unread count or a toast must not count that catching up against its own timeout."""
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            body = httpx.get(f"{url}/readyz", timeout=5).json()
+        except (httpx.HTTPError, ValueError):
+            body = {}
+        lags = [p["lag"] for p in body.get("projectors", {}).values() if p.get("lag") is not None]
+        if lags and max(lags) == 0:
+            return
+        time.sleep(0.2)
     proc.kill()
-    raise RuntimeError(f"server did not start in {wait:g} s")
+    raise RuntimeError(f"the server's projectors did not catch up: {body}")
 
 
 @pytest.fixture(scope="module")

@@ -183,7 +183,9 @@ def test_every_operation_answers_as_the_schema_says(
         "kind": templates.KINDS[0],
     }
     fuzz = Fuzz(live_api, token, last_position, stored_since)
-    schema = schemathesis.openapi.from_url(f"{live_api.url}/api/schema/")
+    # The schema is built on its first request: on a loaded machine that took over the
+    # loader's default 10 s.
+    schema = schemathesis.openapi.from_url(f"{live_api.url}/api/schema/", timeout=60)
     for result in schema.get_all_operations():
         operation = result.ok()
         fuzz.operation(operation, None)

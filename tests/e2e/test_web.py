@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import LiveServer, create_user, start_server
+from tests.support.wait import wait_until
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -339,7 +340,9 @@ def test_tokens_stay_out_of_reach_of_scripts_and_a_reload_keeps_the_session(
     # Signing out in one tab signs out the other, and ends the session on the server.
     second.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in to Deskstream")).to_be_visible()
-    assert "deskstream_refresh" not in {c["name"] for c in page.context.cookies()}
+    # The first tab shows the sign-in page as soon as the second says it signed out; the
+    # cookie goes with the sign-out request's answer, which may come a moment later.
+    wait_until(lambda: "deskstream_refresh" not in {c["name"] for c in page.context.cookies()}, 20)
     page.reload()
     expect(page.get_by_role("heading", name="Sign in to Deskstream")).to_be_visible()
     page.context.close()

@@ -28,7 +28,7 @@ from projections.runner import rebuild
 from tests.conftest import ROOT, subprocess_database_url
 from tests.integration.test_projections import snapshot
 from tests.support.history import generate
-from tests.support.kafka import kafka_bootstrap, read_topic
+from tests.support.kafka import flush_if_transactional, kafka_bootstrap, read_topic
 
 __all__ = ["kafka_bootstrap"]  # the fixture
 
@@ -37,8 +37,10 @@ _topics = itertools.count(1)
 
 
 @pytest.fixture
-def topic(kafka_bootstrap: str, settings: Any) -> str:
-    """A fresh topic and consumer-group prefix per test, with fast group membership."""
+def topic(kafka_bootstrap: str, settings: Any, request: pytest.FixtureRequest) -> str:
+    """A fresh topic and consumer-group prefix per test, with fast group membership (on
+    flushed tables, in a transactional test: ``flush_if_transactional``)."""
+    flush_if_transactional(request)
     name = f"deskstream.test.{os.getpid()}.{time.monotonic_ns()}.{next(_topics)}"
     settings.KAFKA_BOOTSTRAP = kafka_bootstrap
     settings.KAFKA_TOPIC = name

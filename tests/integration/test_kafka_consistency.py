@@ -129,8 +129,18 @@ def test_the_frontier_and_the_status_lag_count_exactly_the_unapplied_events():
     from config.bootstrap import event_source
     from infra.postgres.feed import KAFKA
 
+    # Only this test's events count: earlier files of this test database left events, and
+    # their servers a read_models position, that this test takes as applied.
+    start = event_source().head()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO projection_position (name, position, updated_at) "
+            "VALUES ('read_models', %s, now()) "
+            "ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position",
+            [start],
+        )
     generate(get_application(), tickets=6, steps=90, seed=72)
-    envelopes = list(event_source().read(0, 100_000))
+    envelopes = list(event_source().read(start, 100_000))
     head = envelopes[-1].position
     # Two tickets' later events have not arrived (their partitions are behind); the rest,
     # the newest event of the log included, is applied.

@@ -28,7 +28,7 @@ from tests.integration.test_kafka import (
 )
 from tests.integration.test_projections import snapshot
 from tests.support.history import generate
-from tests.support.kafka import kafka_bootstrap, restartable_broker
+from tests.support.kafka import flush_if_transactional, kafka_bootstrap, restartable_broker
 
 __all__ = ["_stop_leftover_processes", "kafka_bootstrap", "restartable_broker", "topic"]
 
@@ -74,7 +74,10 @@ def retries(log: Path) -> int:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_relay_and_a_member_ride_out_a_broker_restart(restartable_broker, settings, tmp_path):
+def test_the_relay_and_a_member_ride_out_a_broker_restart(
+    restartable_broker, settings, tmp_path, request
+):
+    flush_if_transactional(request)
     broker = restartable_broker
     name = f"deskstream.outage.{os.getpid()}.{time.monotonic_ns()}"
     settings.KAFKA_BOOTSTRAP = broker.bootstrap

@@ -118,3 +118,20 @@ def restartable_broker() -> Iterator[RestartableBroker]:
         yield broker
     finally:
         broker.close()
+
+
+def flush_if_transactional(request: pytest.FixtureRequest) -> None:
+    """A transactional test that starts Kafka members begins on empty tables, as the Kafka
+    deployment does. Servers of earlier test files committed read models built from the log
+    (``projection_position.source = 'log'``), and a Kafka feeder refuses to start on those
+    (infra/postgres/feed.py). Transactional tests flush the tables when they end; this does
+    the same before the test, whatever ran before it in this test process. The event store
+    is not a Django table and keeps its events."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or bool(
+        marker and marker.kwargs.get("transaction")
+    )
+    if transactional:
+        from django.core.management import call_command
+
+        call_command("flush", interactive=False, verbosity=0)
