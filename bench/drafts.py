@@ -204,7 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         from command_api.application import get_application
 
         app = get_application()
-        params = {"tickets": args.tickets, "messages": args.messages, "seed": args.seed}
+        params = {
+            "tickets": args.tickets,
+            "messages": args.messages,
+            "seed": args.seed,
+            "families": True,
+        }
         if meta_get("drafts_corpus") != params:
             if query("SELECT count(*) FROM deskstream_events")[0][0]:
                 raise SystemExit("the database has another corpus; give an empty one")
@@ -213,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
             people = create_people(
                 max(50, args.tickets // 10), max(5, min(40, args.tickets // 800)), rng
             )
-            stats = generate(app, people, args.tickets, args.messages, args.seed, args)
+            stats = generate(
+                app, people, args.tickets, args.messages, args.seed, args, families=True
+            )
             log(f"generated {stats.events:,} events in {stats.seconds:.0f} s")
             for name in ("read_models", "search"):
                 row = run_rebuild(name, 1000)
