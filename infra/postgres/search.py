@@ -20,7 +20,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -522,41 +522,58 @@ def _bounds_from_stats(
 # SIMILAR_TERMS of its words, the rarest ones, each weighed 1 + ln(1 / share of the documents
 # that have it), as an inverse document frequency; words in more than SIMILAR_MAX_SHARE of
 # the documents say little about a ticket and are left out while rarer ones remain. The
-# candidates are the tickets with any of its rarest words, as many of them as keep the
-# shares' sum within SIMILAR_CANDIDATE_SHARE (at least one word): a bounded read from the
-# GIN index, whatever the ticket says; each is scored with all of the words.
+# candidates are the tickets with any of its rarest words, as many words as keep the
+# expected number of such tickets within RANK_ALL_UP_TO (at least one word): a bounded read
+# from the GIN index, whatever the ticket says; each candidate is scored with all the words.
 SIMILAR_TERMS = 16
 SIMILAR_MAX_SHARE = 0.1
-SIMILAR_CANDIDATE_SHARE = 0.03
-_shares_cache: dict[str, tuple[float, dict[str, float], float]] = {}
+_stats_cache: dict[str, tuple[float, LexemeStats]] = {}
 
 
-def lexeme_shares(table: str) -> tuple[dict[str, float], float]:
-    """The share of the documents that has each of the most common lexemes, and the share
-    below which a lexeme is not listed, from the planner's statistics of ``document``
-    (ANALYZE keeps the most common elements of a tsvector column): free to read, cached for
-    ``WINDOWS_TTL`` seconds. No statistics yet: none listed, the bound 0."""
+@dataclass(frozen=True)
+class LexemeStats:
+    """From the planner's statistics of a search table: the share of the documents that has
+    each of the most common lexemes, the share below which a lexeme is not listed, and how
+    many ticket documents there are (estimated). Empty before the first ANALYZE."""
+
+    shares: dict[str, float] = field(default_factory=dict)
+    floor: float = 0.0
+    tickets: float = 0.0
+
+
+def lexeme_stats(table: str) -> LexemeStats:
+    """``LexemeStats`` of ``table``: ANALYZE keeps the most common elements of a tsvector
+    column, the most common values of ``kind`` and the row count; free to read, cached for
+    ``WINDOWS_TTL`` seconds."""
     now = time.monotonic()
-    cached = _shares_cache.get(table)
+    cached = _stats_cache.get(table)
     if cached and now - cached[0] < WINDOWS_TTL:
-        return cached[1], cached[2]
+        return cached[1]
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats"
-            " WHERE schemaname = current_schema() AND tablename = %s AND attname = 'document'",
+            "SELECT s.attname, s.most_common_elems::text::text[], s.most_common_elem_freqs,"
+            " s.most_common_vals::text::text[], s.most_common_freqs, c.reltuples"
+            " FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename"
+            " AND c.relnamespace = to_regnamespace(s.schemaname)"
+            " WHERE s.schemaname = current_schema() AND s.tablename = %s"
+            " AND s.attname IN ('document', 'kind')",
             [table],
         )
-        row = cur.fetchone()
-    shares: dict[str, float] = {}
-    floor = 0.0
-    if row and row[0] and row[1]:
-        lexemes, freqs = row
+        rows = {row[0]: row[1:] for row in cur.fetchall()}
+    stats = LexemeStats()
+    document, kind = rows.get("document"), rows.get("kind")
+    if document and document[0] and document[1]:
+        lexemes, freqs = document[0], document[1]
         # After one frequency per element come the lowest and highest of them and the share
         # of empty documents (pg_stats).
-        shares = dict(zip(lexemes, freqs[: len(lexemes)], strict=True))
-        floor = float(freqs[len(lexemes)])
-    _shares_cache[table] = (now, shares, floor)
-    return shares, floor
+        kinds = dict(zip(kind[2] or [], kind[3] or [], strict=True)) if kind else {}
+        stats = LexemeStats(
+            shares=dict(zip(lexemes, freqs[: len(lexemes)], strict=True)),
+            floor=float(freqs[len(lexemes)]),
+            tickets=max(float(document[4]), 0.0) * kinds.get(TICKET, 0.0),
+        )
+    _stats_cache[table] = (now, stats)
+    return stats
 
 
 @dataclass(frozen=True)
@@ -569,20 +586,19 @@ class Terms:
     finding: int
 
 
-def distinctive_terms(lexemes: Sequence[str], stats: tuple[dict[str, float], float]) -> Terms:
+def distinctive_terms(lexemes: Sequence[str], stats: LexemeStats) -> Terms:
     """The lexemes that describe a text best, rarest first: at most ``SIMILAR_TERMS``, none
     in more than ``SIMILAR_MAX_SHARE`` of the documents unless nothing rarer is left. A
     lexeme the statistics do not list is rarer than the least common they do (half of it is
     assumed); with no statistics every lexeme weighs the same, and all find candidates."""
-    shares, floor = stats
-    unlisted = floor / 2
-    ranked = sorted((shares.get(lexeme, unlisted), lexeme) for lexeme in set(lexemes))
+    unlisted = stats.floor / 2
+    ranked = sorted((stats.shares.get(lexeme, unlisted), lexeme) for lexeme in set(lexemes))
     chosen = [(share, lexeme) for share, lexeme in ranked if share <= SIMILAR_MAX_SHARE]
     chosen = (chosen or ranked)[:SIMILAR_TERMS]
-    finding, total = 0, 0.0
+    finding, expected = 0, 0.0
     for share, _ in chosen:
-        total += share
-        if finding and total > SIMILAR_CANDIDATE_SHARE:
+        expected += share * stats.tickets  # at most: tickets with several are counted again
+        if finding and expected > RANK_ALL_UP_TO:
             break
         finding += 1
     return Terms(
@@ -705,21 +721,24 @@ class PostgresSearchIndex:
                 [key],
             )
             row = cur.fetchone()
-            terms = distinctive_terms(row[0] if row else [], lexeme_shares(self.table))
+            terms = distinctive_terms(row[0] if row else [], lexeme_stats(self.table))
             if not terms.lexemes:
                 return ()
             params: dict[str, Any] = {
                 "key": key,
                 "lexemes": terms.lexemes,
-                "weights": terms.weights,
                 "finding": terms.lexemes[: terms.finding],
                 "limit": limit,
                 "headline": HEADLINE_FRAGMENTS,
                 "window": RANK_ALL_UP_TO,
             }
+            for i, (lexeme, weight) in enumerate(zip(terms.lexemes, terms.weights, strict=True)):
+                params[f"t{i}"], params[f"w{i}"] = lexeme, weight
             if not principal.is_staff:
                 params["me"] = principal.user_id
-            cur.execute(_similar_sql(self.table, not principal.is_staff), params)
+            cur.execute(
+                _similar_sql(self.table, not principal.is_staff, len(terms.lexemes)), params
+            )
             rows = [dict(zip(_RESULT_COLUMNS, values, strict=True)) for values in cur.fetchall()]
         return _results({TICKET: len(rows)}, rows).group(TICKET).hits
 
@@ -873,30 +892,33 @@ def _results(counts: dict[str, int], rows: list[dict[str, Any]]) -> SearchResult
 
 
 @functools.cache
-def _similar_sql(table: str, own: bool) -> str:
+def _similar_sql(table: str, own: bool, n_terms: int) -> str:
     # The finding words find the candidates (the GIN index), the newest RANK_ALL_UP_TO of
-    # them; each is scored the weights of all the words it has, a ticket with more of the
-    # rarer words first, then the newest; the snippets mark all the words.
+    # them; each is scored the weights of all the words it has (one lookup in its vector per
+    # word, constants once planned), a ticket with more of the rarer words first, then the
+    # newest; the snippets mark all the words.
+    score = sql.SQL(" + ").join(
+        sql.SQL("CASE WHEN r.document @@ quote_literal({})::tsquery THEN {} ELSE 0 END").format(
+            sql.Placeholder(f"t{i}"), sql.Placeholder(f"w{i}")
+        )
+        for i in range(n_terms)
+    )
     return (
         sql.SQL(
-            "WITH terms AS MATERIALIZED (SELECT quote_literal(lexeme)::tsquery AS query, weight"
-            " FROM unnest(%(lexemes)s::text[], %(weights)s::float8[]) AS w(lexeme, weight)),"
-            " q AS MATERIALIZED (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query"
-            " FROM unnest(%(lexemes)s::text[]) AS lexeme),"
+            "WITH q AS MATERIALIZED (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery"
+            " AS query FROM unnest(%(lexemes)s::text[]) AS lexeme),"
             " finding AS MATERIALIZED (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery"
             " AS query FROM unnest(%(finding)s::text[]) AS lexeme),"
             " recent AS MATERIALIZED (SELECT d.key, d.document, d.updated_at FROM {t} d, finding f"
             " WHERE d.kind = {ticket} AND d.document @@ f.query AND d.key <> %(key)s AND {mine}"
             " ORDER BY d.occurred_at DESC NULLS LAST, d.key LIMIT %(window)s),"
-            " scored AS (SELECT r.key, r.updated_at, (SELECT sum(terms.weight) FROM terms"
-            " WHERE r.document @@ terms.query) AS score FROM recent r)"
+            " best AS (SELECT r.key, {score} AS score FROM recent r"
+            " ORDER BY score DESC, r.updated_at DESC, r.key LIMIT %(limit)s)"
             " SELECT d.kind, d.key, d.ticket_id, d.customer_id, d.internal, d.title,"
             " ts_headline({c}, {text}, q.query, %(headline)s), d.status, d.priority,"
             " d.assigned_agent_id, d.tags, d.created_at, d.updated_at, d.occurred_at"
-            " FROM (SELECT key, score FROM scored"
-            " ORDER BY score DESC, updated_at DESC, key LIMIT %(limit)s) s"
-            " JOIN {t} d USING (key), q"
-            " ORDER BY s.score DESC, d.updated_at DESC, d.key"
+            " FROM best JOIN {t} d USING (key), q"
+            " ORDER BY best.score DESC, d.updated_at DESC, d.key"
         )
         .format(
             t=sql.Identifier(table),
@@ -904,6 +926,7 @@ def _similar_sql(table: str, own: bool) -> str:
             text=_escape_html(sql.SQL("concat_ws(' — ', d.title, nullif(d.body, ''))")),
             ticket=sql.Literal(TICKET),
             mine=sql.SQL("d.customer_id = %(me)s" if own else "TRUE"),
+            score=score,
         )
         .as_string(None)
     )
