@@ -523,10 +523,16 @@ def _bounds_from_stats(
 # that have it), as an inverse document frequency; words in more than SIMILAR_MAX_SHARE of
 # the documents say little about a ticket and are left out while rarer ones remain. The
 # candidates are the tickets with any of its rarest words, as many words as keep the
-# expected number of such tickets within RANK_ALL_UP_TO (at least one word): a bounded read
-# from the GIN index, whatever the ticket says; each candidate is scored with all the words.
+# expected number of such tickets within SIMILAR_CANDIDATES (at least one word), and of
+# those found the newest SIMILAR_CANDIDATES (the estimate is the whole table's, and words
+# can be commoner among tickets than among messages): a bounded read from the GIN index,
+# whatever the ticket says; each candidate is scored with all the words.
 SIMILAR_TERMS = 16
 SIMILAR_MAX_SHARE = 0.1
+# Tickets the finding words may be expected to find, and of those they find, the newest this
+# many are scored (measured: 500 scored cost as much CPU and were further from the real
+# replies, docs/benchmarks.md).
+SIMILAR_CANDIDATES = RANK_ALL_UP_TO
 _stats_cache: dict[str, tuple[float, LexemeStats]] = {}
 
 
@@ -598,7 +604,7 @@ def distinctive_terms(lexemes: Sequence[str], stats: LexemeStats) -> Terms:
     finding, expected = 0, 0.0
     for share, _ in chosen:
         expected += share * stats.tickets  # at most: tickets with several are counted again
-        if finding and expected > RANK_ALL_UP_TO:
+        if finding and expected > SIMILAR_CANDIDATES:
             break
         finding += 1
     return Terms(
@@ -706,8 +712,8 @@ class PostgresSearchIndex:
         """Tickets sharing the most distinctive words (lexemes) of this one's subject and
         description, best first, never itself: the words are weighed by how rare they are
         (``distinctive_terms``), a ticket scores the weights of the ones it has. As a search
-        does (ADR 0018), at most the newest ``RANK_ALL_UP_TO`` tickets with any of the words
-        are scored (ADR 0036)."""
+        does (ADR 0018), at most the newest ``SIMILAR_CANDIDATES`` tickets with any of the
+        rarest words are scored (ADR 0036)."""
         key = f"{TICKET}:{ticket_id}"
         t = sql.Identifier(self.table)
         with connection.cursor() as cur:
@@ -730,7 +736,7 @@ class PostgresSearchIndex:
                 "finding": terms.lexemes[: terms.finding],
                 "limit": limit,
                 "headline": HEADLINE_FRAGMENTS,
-                "window": RANK_ALL_UP_TO,
+                "window": SIMILAR_CANDIDATES,
             }
             for i, (lexeme, weight) in enumerate(zip(terms.lexemes, terms.weights, strict=True)):
                 params[f"t{i}"], params[f"w{i}"] = lexeme, weight
@@ -893,7 +899,7 @@ def _results(counts: dict[str, int], rows: list[dict[str, Any]]) -> SearchResult
 
 @functools.cache
 def _similar_sql(table: str, own: bool, n_terms: int) -> str:
-    # The finding words find the candidates (the GIN index), the newest RANK_ALL_UP_TO of
+    # The finding words find the candidates (the GIN index), the newest SIMILAR_CANDIDATES of
     # them; each is scored the weights of all the words it has (one lookup in its vector per
     # word, constants once planned), a ticket with more of the rarer words first, then the
     # newest; the snippets mark all the words.

@@ -158,18 +158,18 @@ def test_similar_tickets_describe_a_ticket_by_its_rarest_words() -> None:
     """``distinctive_terms``: at most ``SIMILAR_TERMS`` words, rarest first, none in more than
     ``SIMILAR_MAX_SHARE`` of the documents while rarer ones remain, weighed as inverse
     document frequencies; the first ones find the candidates, as many as keep the expected
-    tickets with them within ``RANK_ALL_UP_TO``."""
+    tickets with them within ``SIMILAR_CANDIDATES``."""
     from math import log
 
     from infra.postgres.search import (
-        RANK_ALL_UP_TO,
+        SIMILAR_CANDIDATES,
         SIMILAR_MAX_SHARE,
         SIMILAR_TERMS,
         LexemeStats,
         distinctive_terms,
     )
 
-    assert (SIMILAR_TERMS, SIMILAR_MAX_SHARE, RANK_ALL_UP_TO) == (16, 0.1, 1000)
+    assert (SIMILAR_TERMS, SIMILAR_MAX_SHARE, SIMILAR_CANDIDATES) == (16, 0.1, 1000)
     stats = LexemeStats(
         shares={"common": 0.5, "tenth": 0.1, "mid": 0.05, "rare": 0.001}, floor=0.001, tickets=1e4
     )
@@ -177,7 +177,7 @@ def test_similar_tickets_describe_a_ticket_by_its_rarest_words() -> None:
     # "unseen" is below the statistics' floor: half of it is assumed.
     assert terms.lexemes == ["unseen", "rare", "mid", "tenth"]
     assert terms.weights == [1 + log(1 / 0.0005), 1 + log(1 / 0.001), 1 + log(20), 1 + log(10)]
-    # Expected tickets: 5, 15, 515, then 1,515 (over RANK_ALL_UP_TO): three find candidates.
+    # Expected tickets: 5, 15, 515, then 1,515 (over SIMILAR_CANDIDATES): three find them.
     assert terms.finding == 3
     # Only common words: the rarest of them all the same.
     only_common = distinctive_terms(
