@@ -216,6 +216,154 @@ RARE = [
     "windows11", "sonoma", "ventura", "webview", "electron", "proxy", "vpn", "zscaler",
     "fortinet", "paloalto", "sophos", "crowdstrike", "sentinelone",
 ]  # fmt: skip
+# Issue families (the corpus of bench/drafts.py, ``generate(families=True)``): each symptom
+# of a topic is a family of issues, with the sentence a customer describes it in and the
+# reply that typically resolves it, so that similar tickets were resolved alike, as on a
+# real desk. Same order as the topic's symptoms.
+FAMILIES: dict[str, list[tuple[str, str]]] = {
+    "billing": [
+        ("My card was declined when I tried to pay the {noun}.",
+         "The bank declined the card because 3-D Secure was not completed. I have sent a new "
+         "payment link: open it on the phone your bank app runs on and approve the payment."),
+        ("The {noun} shows a different total than the price on your website.",
+         "The total included the previous tax region. I corrected the billing country, voided "
+         "the old invoice and issued a corrected one at the right amount."),
+        ("We were charged twice for the same {noun} this month.",
+         "I found the duplicate charge: the retry after a gateway timeout went through as a "
+         "second payment. It is refunded now and shows on your statement within 5 to 10 "
+         "business days."),
+        ("I cannot find the invoice for last month anywhere.",
+         "The invoice was generated but mailed to the former billing contact. I changed the "
+         "billing contact to you and resent it; all invoices are also under Settings, Billing, "
+         "History."),
+        ("Our plan renewed although we wanted to stop it.",
+         "Auto-renewal was still switched on for the workspace. I cancelled the renewal, "
+         "refunded the unused period pro rata and turned auto-renewal off."),
+        ("The invoice still uses last year's VAT percentage.",
+         "Your VAT ID was not validated, so the standard rate stayed. I validated the VAT ID, "
+         "reissued the invoice with the reverse charge and added the credit note."),
+        ("The refund you promised never arrived on our card.",
+         "The refund failed because the card on file had expired. I reissued it as a bank "
+         "transfer; please reply with the IBAN and it arrives within 3 business days."),
+    ],
+    "login": [
+        ("The login page says my token is invalid every time.",
+         "Your browser kept an old single sign-on cookie. Please sign out everywhere, delete "
+         "the cookies for our domain and sign in again through the SSO button."),
+        ("After typing my password the page keeps redirecting back to itself.",
+         "The redirect loop comes from third-party cookies being blocked for the identity "
+         "provider. Allow cookies for the login domain or use the direct login link we "
+         "sent."),
+        ("My account got locked after a few attempts.",
+         "The account was locked after five failed attempts. I unlocked it; use the reset "
+         "link to choose a new password, and the lock will not return."),
+        ("The link in the email says it has expired.",
+         "Links are valid for 24 hours and yours had expired. I sent a fresh invitation that "
+         "is valid for 7 days; open it in the same browser you sign in with."),
+        ("The verification email never reaches my inbox.",
+         "Your mail server rejected our sender domain as spam. I whitelisted your address and "
+         "resent the verification email; please also add our domain to the allowed senders."),
+        ("The login page loads completely empty.",
+         "An ad blocker stops the login script from loading. Please disable the ad blocker "
+         "for our domain or try a private window, and the form will appear."),
+        ("I get permission denied when I open the {noun}.",
+         "Your role was missing the permission for this area. I granted the Editor role on "
+         "the workspace; sign out and in again so the new permission applies."),
+    ],
+    "export": [
+        ("The exported file downloads but it is empty.",
+         "The export used a filter that matched no rows. I cleared the saved filter and the "
+         "export now contains all rows; choose the date range before you export."),
+        ("The export stops with a timeout for larger ranges.",
+         "Exports over 100,000 rows time out in the browser. I enabled background exports for "
+         "your workspace: the file is e-mailed to you when it is ready."),
+        ("Special characters show up as strange symbols in the file.",
+         "The file is UTF-8 and your spreadsheet opened it as Latin-1. Import it with the "
+         "UTF-8 encoding option, or choose the Excel format which keeps the characters."),
+        ("Some rows are missing from the {noun}.",
+         "Archived records are left out of exports by default. I switched on Include "
+         "archived items in the export settings, so every row is exported."),
+        ("The {noun} contains the same rows twice.",
+         "The duplicates came from a sync job that ran twice. Our engineers removed the "
+         "duplicate records and the job now runs once; please export again."),
+        ("The times in the export are off by a few hours.",
+         "Exports used the UTC time zone. I set the export time zone to your workspace time "
+         "zone, so the times now match what you see in the app."),
+        ("The file we download cannot be opened, it says it is damaged.",
+         "The download was cut off by your proxy after 50 MB. I enabled compressed exports, "
+         "so the file is much smaller and arrives whole."),
+    ],
+    "api": [
+        ("Our calls to the {noun} fail with an internal server error.",
+         "The 500 errors came from a malformed date in the request body. Send dates in ISO "
+         "8601 with a time zone, and the endpoint accepts them."),
+        ("We keep getting too many requests responses.",
+         "You hit the rate limit of 100 requests per minute. I raised your limit to 600; "
+         "please also honour the Retry-After header and back off when you get a 429."),
+        ("The {noun} delivers every event to us several times.",
+         "Webhooks are retried when your endpoint answers slower than 10 seconds. Answer with "
+         "200 right away and process the event afterwards, and deduplicate on the event id."),
+        ("Signature verification fails for every webhook we receive.",
+         "The signature is computed over the raw request body. Verify it before your "
+         "framework parses the JSON, using the signing secret, not the API key."),
+        ("The access token stops working after an hour.",
+         "Access tokens expire after one hour by design. Use the refresh token to get a new "
+         "access token before it expires; I have enabled refresh tokens for your app."),
+        ("Requests to the {noun} hang and give up after thirty seconds.",
+         "The requests time out because pagination was not used. Request pages of at most "
+         "500 items and follow the next cursor; each page then answers in under a second."),
+        ("The API answers but the response body is empty.",
+         "The response was empty because the API key belongs to the sandbox. Use the "
+         "production key from Settings, API, and the data appears."),
+    ],
+    "performance": [
+        ("The {noun} takes minutes to load for us.",
+         "Slow loading came from a very large saved view. I archived the old items and added "
+         "an index on your workspace; the page loads in about two seconds now."),
+        ("All we see is a blank screen when we open the {noun}.",
+         "The blank screen is caused by an outdated browser extension. Please update the "
+         "browser to the latest version and disable extensions, then reload."),
+        ("The app crashes whenever I open the {noun}.",
+         "The crash was a bug in the last release that our engineers fixed tonight. Please "
+         "hard refresh with Ctrl and F5 to load the fixed version."),
+        ("The spinner keeps turning and nothing ever appears.",
+         "A stuck background job held the workspace. I restarted the job for your workspace "
+         "and the data loads again; no data was lost."),
+        ("The browser uses several gigabytes of memory with the {noun} open.",
+         "The memory use came from live updates piling up in a long-open tab. Reload the tab "
+         "once a day, and turn on the lighter live mode in Settings, Display."),
+        ("The {noun} shows data that is hours old.",
+         "The sync service for your region was delayed. It has caught up now; if data looks "
+         "old again, use Refresh data in the menu to force a sync."),
+        ("The browser tab freezes and we have to close it.",
+         "The freeze comes from hardware acceleration in your browser. Turn off hardware "
+         "acceleration in the browser settings and restart the browser."),
+    ],
+    "mobile": [
+        ("The mobile app closes immediately after I start it.",
+         "The crash on startup is fixed in version 5.2. Please update the app from the store; "
+         "if it still crashes, reinstall it, your data is kept on our side."),
+        ("I no longer get any push notifications on my phone.",
+         "Notifications were turned off for the app in the phone settings. Enable them under "
+         "Settings, Notifications, and allow background refresh for the app."),
+        ("The app shows only a white screen after the splash.",
+         "The white screen comes from a corrupted local cache. Clear the app cache in the "
+         "phone settings, or reinstall the app, and sign in again."),
+        ("Since the update the app drains my battery within hours.",
+         "Background sync was set to every minute. Set sync to every 15 minutes in the app "
+         "settings and the battery use goes back to normal."),
+        ("The store offers no newer version than the one I have.",
+         "Your phone's system version is too old for the newest app. Update the operating "
+         "system first; the app update then shows in the store."),
+        ("Changes I make offline clash with the ones from my laptop.",
+         "The sync conflict came from editing the same item offline on two devices. Open the "
+         "item and choose which version to keep; turn on conflict alerts in the settings."),
+    ],
+}  # fmt: skip
+FAMILY_FOCUS = 0.8  # share of the symptom mentions in a family's ticket that name its own
+FAMILY_TOLD = 0.9  # share of the descriptions that start with the family's own sentence
+FIX_NOISE = 0.15  # share of the resolving replies that are not the family's fix
+assert all(len(FAMILIES[t]) == len(TOPICS[t][2]) for t in TOPICS)
 # Words in a large part of the corpus (the worst case for ranking every match).
 COMMON_WORDS = ["please", "thanks", "issue", "check", "engineers", "screenshot"]
 PLANS = ["starter", "team", "business", "enterprise"]
@@ -241,16 +389,19 @@ class Writer:
         self.rng = rng
         self.refs = 0
 
-    def _fill(self, template: str, topic: str) -> str:
+    def _fill(self, template: str, topic: str, family: int | None = None) -> str:
         nouns, verbs, symptoms = TOPICS[topic]
         rng = self.rng
         noun, noun2 = rng.sample(nouns, 2)
+        verb, symptom = rng.choice(verbs), rng.choice(symptoms)
+        if family is not None and rng.random() < FAMILY_FOCUS:
+            symptom = symptoms[family]
         values = {
             "noun": noun,
             "Noun": noun[0].upper() + noun[1:],
             "noun2": noun2,
-            "verb": rng.choice(verbs),
-            "symptom": rng.choice(symptoms),
+            "verb": verb,
+            "symptom": symptom,
             "count": str(rng.randint(2, 40)),
             "rare": rng.choice(RARE),
             "plan": rng.choice(PLANS),
@@ -260,16 +411,37 @@ class Writer:
             values["ref"] = f"{rng.choice(['INV', 'ORD', 'CASE'])}-{rng.randint(100000, 999999)}"
         return template.format(**values)
 
-    def subject(self, topic: str) -> str:
-        return self._fill(self.rng.choice(SUBJECTS), topic)
+    def subject(self, topic: str, family: int | None = None) -> str:
+        return self._fill(self.rng.choice(SUBJECTS), topic, family)
 
-    def text(self, lines: list[str], topic: str, n: int) -> str:
+    def text(self, lines: list[str], topic: str, n: int, family: int | None = None) -> str:
         rng = self.rng
-        out = [self._fill(rng.choice(lines), topic) for _ in range(n)]
+        out = [self._fill(rng.choice(lines), topic, family) for _ in range(n)]
         if rng.random() < 0.04:  # the odd rare term outside the templates
             out.append(f"We also use {rng.choice(RARE)}.")
         if rng.random() < 0.5:
             out.insert(0, rng.choice(["Hello,", "Hi team,", "Good morning,", "Dear support,"]))
+        return " ".join(out)
+
+    def description(self, topic: str, family: int | None) -> str:
+        """A new ticket's text: a family's ticket mostly starts with the family's sentence."""
+        rng = self.rng
+        text = self.text(CUSTOMER_LINES, topic, rng.randint(1, 4), family)
+        if family is not None and rng.random() < FAMILY_TOLD:
+            text = f"{self._fill(FAMILIES[topic][family][0], topic)} {text}"
+        return text
+
+    def resolution(self, topic: str, family: int) -> str:
+        """The reply that resolves a family's ticket: mostly the family's fix, in a few
+        words of its own around it; sometimes (``FIX_NOISE``) any reply."""
+        rng = self.rng
+        if rng.random() < FIX_NOISE:
+            return self.text(AGENT_LINES, topic, rng.randint(1, 3), family)
+        out = [FAMILIES[topic][family][1]]
+        if rng.random() < 0.5:
+            out.insert(0, rng.choice(["Hello,", "Hi,", "Thanks for your patience."]))
+        if rng.random() < 0.3:
+            out.append(self._fill(rng.choice(AGENT_LINES), topic, family))
         return " ".join(out)
 
 
@@ -494,22 +666,34 @@ def message_counts(rng: random.Random, tickets: int, messages: int) -> list[int]
 
 
 def ticket_story(
-    customer: str, agents: list[str], n_messages: int, writer: Writer, stats: GenStats
+    customer: str,
+    agents: list[str],
+    n_messages: int,
+    writer: Writer,
+    stats: GenStats,
+    families: bool = False,
 ) -> Iterator[Any]:
-    """One ticket's life, one domain command per step (yields the ticket after each)."""
+    """One ticket's life, one domain command per step (yields the ticket after each). With
+    ``families``, the ticket belongs to one of its topic's ``FAMILIES``, which its text
+    mostly names, and its agent posts the family's fix before resolving it."""
     from domain.errors import DomainError
     from domain.lifecycle import Role, Status
     from domain.ticket import Ticket
 
     rng = writer.rng
     topic = rng.choice(TOPIC_NAMES)
+    family = rng.randrange(len(FAMILIES[topic])) if families else None
+    # A family's ticket decides up front whether it will be resolved: its fix is then one of
+    # its ``n_messages`` (the corpus keeps its size).
+    resolves = rng.random() < 0.8 if families else None
+    fix_slot = int(bool(resolves) and n_messages > 0)
     tags = rng.sample(TAGS, k=rng.choice([0, 1, 1, 2, 2, 3]))
     if topic in TAGS and rng.random() < 0.6 and topic not in tags:
         tags.append(topic)
     ticket = Ticket.open(
         customer_id=customer,
-        subject=writer.subject(topic),
-        description=writer.text(CUSTOMER_LINES, topic, rng.randint(1, 4)),
+        subject=writer.subject(topic, family),
+        description=writer.description(topic, family),
         priority=rng.choices(["low", "medium", "high", "urgent"], [25, 45, 22, 8])[0],
         tags=tags,
         language="en",
@@ -529,7 +713,7 @@ def ticket_story(
 
     agent: str | None = None
     assign_at = rng.choice([0, 0, 1, 1, 2]) if rng.random() < 0.92 else n_messages + 1
-    for k in range(n_messages):
+    for k in range(n_messages - fix_slot):
         if agent is None and k >= assign_at:
             new_agent = rng.choice(agents)
             if attempt(
@@ -555,7 +739,7 @@ def ticket_story(
                 ticket.post_message,
                 author_id=agent,
                 author_role=Role.AGENT,
-                body=writer.text(lines, topic, rng.randint(1, 3)),
+                body=writer.text(lines, topic, rng.randint(1, 3), family),
                 internal=internal,
             ):
                 stats.messages += 1
@@ -577,7 +761,7 @@ def ticket_story(
             ticket.post_message,
             author_id=customer,
             author_role=Role.CUSTOMER,
-            body=writer.text(CUSTOMER_LINES, topic, rng.randint(1, 3)),
+            body=writer.text(CUSTOMER_LINES, topic, rng.randint(1, 3), family),
         ):
             stats.messages += 1
             yield ticket
@@ -622,7 +806,16 @@ def ticket_story(
             actor_role=Role.AGENT if agent else Role.CUSTOMER,
         ):
             yield ticket  # resolved mid-thread: the customer's next reply reopens it
-    if rng.random() < 0.8:
+    if rng.random() < 0.8 if resolves is None else resolves:
+        if fix_slot and family is not None:
+            if agent is not None and ticket.status is not Status.RESOLVED:
+                author, role, body = agent, Role.AGENT, writer.resolution(topic, family)
+            else:  # no agent to post the fix: the slot is the customer's
+                body = writer.text(CUSTOMER_LINES, topic, rng.randint(1, 3), family)
+                author, role = customer, Role.CUSTOMER
+            if attempt(ticket.post_message, author_id=author, author_role=role, body=body):
+                stats.messages += 1
+                yield ticket
         if ticket.status is not Status.RESOLVED and attempt(
             ticket.change_status,
             target="resolved",
@@ -637,9 +830,16 @@ def ticket_story(
 
 
 def generate(
-    app: Any, people: People, tickets: int, messages: int, seed: int, args: argparse.Namespace
+    app: Any,
+    people: People,
+    tickets: int,
+    messages: int,
+    seed: int,
+    args: argparse.Namespace,
+    families: bool = False,
 ) -> GenStats:
-    """Interleave many tickets' stories and append their events in big transactions."""
+    """Interleave many tickets' stories and append their events in big transactions (with
+    ``families``, tickets in issue families: ``ticket_story``)."""
     from domain.agent import Agent
 
     rng = random.Random(seed)
@@ -687,6 +887,7 @@ def generate(
                         next(upcoming),
                         writer,
                         stats,
+                        families,
                     )
                 )
                 remaining -= 1

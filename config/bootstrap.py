@@ -440,7 +440,7 @@ def rescan_waiting_attachments() -> int:
 
 
 # ------------------------------------------------------------------------------ AI drafts
-SIMILAR_CANDIDATES = 20  # similar tickets looked at for resolved ones
+SIMILAR_CANDIDATES = 10  # similar tickets looked at for resolved ones (most are)
 
 
 def draft_model_name() -> str:

@@ -16,9 +16,11 @@ writes each message's document once, with its ticket's final fields (``STAGED``)
 from __future__ import annotations
 
 import functools
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -516,6 +518,102 @@ def _bounds_from_stats(
     return bounds
 
 
+# Similar tickets (``PostgresSearchIndex.similar``): a ticket is described by at most
+# SIMILAR_TERMS of its words, the rarest ones, each weighed 1 + ln(1 / share of the documents
+# that have it), as an inverse document frequency; words in more than SIMILAR_MAX_SHARE of
+# the documents say little about a ticket and are left out while rarer ones remain. The
+# candidates are the tickets with any of its rarest words, as many words as keep the
+# expected number of such tickets within SIMILAR_CANDIDATES (at least one word), and of
+# those found the newest SIMILAR_CANDIDATES (the estimate is the whole table's, and words
+# can be commoner among tickets than among messages): a bounded read from the GIN index,
+# whatever the ticket says; each candidate is scored with all the words.
+SIMILAR_TERMS = 16
+SIMILAR_MAX_SHARE = 0.1
+# Tickets the finding words may be expected to find, and of those they find, the newest this
+# many are scored (measured: 500 scored cost as much CPU and were further from the real
+# replies, docs/benchmarks.md).
+SIMILAR_CANDIDATES = RANK_ALL_UP_TO
+_stats_cache: dict[str, tuple[float, LexemeStats]] = {}
+
+
+@dataclass(frozen=True)
+class LexemeStats:
+    """From the planner's statistics of a search table: the share of the documents that has
+    each of the most common lexemes, the share below which a lexeme is not listed, and how
+    many ticket documents there are (estimated). Empty before the first ANALYZE."""
+
+    shares: dict[str, float] = field(default_factory=dict)
+    floor: float = 0.0
+    tickets: float = 0.0
+
+
+def lexeme_stats(table: str) -> LexemeStats:
+    """``LexemeStats`` of ``table``: ANALYZE keeps the most common elements of a tsvector
+    column, the most common values of ``kind`` and the row count; free to read, cached for
+    ``WINDOWS_TTL`` seconds."""
+    now = time.monotonic()
+    cached = _stats_cache.get(table)
+    if cached and now - cached[0] < WINDOWS_TTL:
+        return cached[1]
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT s.attname, s.most_common_elems::text::text[], s.most_common_elem_freqs,"
+            " s.most_common_vals::text::text[], s.most_common_freqs, c.reltuples"
+            " FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename"
+            " AND c.relnamespace = to_regnamespace(s.schemaname)"
+            " WHERE s.schemaname = current_schema() AND s.tablename = %s"
+            " AND s.attname IN ('document', 'kind')",
+            [table],
+        )
+        rows = {row[0]: row[1:] for row in cur.fetchall()}
+    stats = LexemeStats()
+    document, kind = rows.get("document"), rows.get("kind")
+    if document and document[0] and document[1]:
+        lexemes, freqs = document[0], document[1]
+        # After one frequency per element come the lowest and highest of them and the share
+        # of empty documents (pg_stats).
+        kinds = dict(zip(kind[2] or [], kind[3] or [], strict=True)) if kind else {}
+        stats = LexemeStats(
+            shares=dict(zip(lexemes, freqs[: len(lexemes)], strict=True)),
+            floor=float(freqs[len(lexemes)]),
+            tickets=max(float(document[4]), 0.0) * kinds.get(TICKET, 0.0),
+        )
+    _stats_cache[table] = (now, stats)
+    return stats
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What ``similar`` looks for: the words with their weights, rarest first, and how many
+    of the first ones find the candidates."""
+
+    lexemes: list[str]
+    weights: list[float]
+    finding: int
+
+
+def distinctive_terms(lexemes: Sequence[str], stats: LexemeStats) -> Terms:
+    """The lexemes that describe a text best, rarest first: at most ``SIMILAR_TERMS``, none
+    in more than ``SIMILAR_MAX_SHARE`` of the documents unless nothing rarer is left. A
+    lexeme the statistics do not list is rarer than the least common they do (half of it is
+    assumed); with no statistics every lexeme weighs the same, and all find candidates."""
+    unlisted = stats.floor / 2
+    ranked = sorted((stats.shares.get(lexeme, unlisted), lexeme) for lexeme in set(lexemes))
+    chosen = [(share, lexeme) for share, lexeme in ranked if share <= SIMILAR_MAX_SHARE]
+    chosen = (chosen or ranked)[:SIMILAR_TERMS]
+    finding, expected = 0, 0.0
+    for share, _ in chosen:
+        expected += share * stats.tickets  # at most: tickets with several are counted again
+        if finding and expected > SIMILAR_CANDIDATES:
+            break
+        finding += 1
+    return Terms(
+        lexemes=[lexeme for _, lexeme in chosen],
+        weights=[1.0 + math.log(1.0 / share) if share > 0 else 1.0 for share, _ in chosen],
+        finding=finding,
+    )
+
+
 class PostgresSearchIndex:
     """``projections.search.SearchIndex`` over the live ``rm_search_doc``."""
 
@@ -611,43 +709,42 @@ class PostgresSearchIndex:
     def similar(
         self, ticket_id: UUID, principal: Principal, limit: int = SIMILAR_LIMIT
     ) -> tuple[SearchHit, ...]:
-        """Ranked full-text search for any word (lexeme) of the ticket's subject and
-        description: tickets only, never itself, best first. As a search does (ADR 0018),
-        only the newest ``RANK_ALL_UP_TO`` matching tickets are ranked: common words match
-        most tickets, and ranking them all cost ~0.5 s on 20,000 tickets (bench/drafts.py)."""
-        params: dict[str, Any] = {
-            "key": f"{TICKET}:{ticket_id}",
-            "limit": limit,
-            "weights": WEIGHTS,
-            "headline": HEADLINE_FRAGMENTS,
-            "window": RANK_ALL_UP_TO,
-        }
-        mine = sql.SQL("TRUE")
-        if not principal.is_staff:
-            mine = sql.SQL("d.customer_id = %(me)s")
-            params["me"] = principal.user_id
-        statement = sql.SQL(
-            "WITH q AS (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS query"
-            " FROM {t} me, unnest(tsvector_to_array(to_tsvector({c}, me.title || ' ' || me.body)))"
-            " AS lexeme WHERE me.key = %(key)s),"
-            " recent AS (SELECT d.key FROM {t} d, q WHERE q.query IS NOT NULL"
-            " AND d.kind = {ticket} AND d.document @@ q.query AND d.key <> %(key)s AND {mine}"
-            " ORDER BY d.occurred_at DESC NULLS LAST, d.key LIMIT %(window)s)"
-            " SELECT d.kind, d.key, d.ticket_id, d.customer_id, d.internal, d.title,"
-            " ts_headline({c}, {text}, q.query, %(headline)s), d.status, d.priority,"
-            " d.assigned_agent_id, d.tags, d.created_at, d.updated_at, d.occurred_at"
-            " FROM recent JOIN {t} d USING (key), q"
-            " ORDER BY ts_rank_cd(%(weights)s::real[], d.document, q.query) DESC,"
-            " d.updated_at DESC, d.key LIMIT %(limit)s"
-        ).format(
-            t=sql.Identifier(self.table),
-            c=_CONFIG,
-            text=_escape_html(sql.SQL("concat_ws(' — ', d.title, nullif(d.body, ''))")),
-            ticket=sql.Literal(TICKET),
-            mine=mine,
-        )
+        """Tickets sharing the most distinctive words (lexemes) of this one's subject and
+        description, best first, never itself: the words are weighed by how rare they are
+        (``distinctive_terms``), a ticket scores the weights of the ones it has. As a search
+        does (ADR 0018), at most the newest ``SIMILAR_CANDIDATES`` tickets with any of the
+        rarest words are scored (ADR 0036)."""
+        key = f"{TICKET}:{ticket_id}"
+        t = sql.Identifier(self.table)
         with connection.cursor() as cur:
-            cur.execute(statement.as_string(None), params)
+            cur.execute(
+                sql.SQL(
+                    "SELECT tsvector_to_array(to_tsvector({c}, title || ' ' || body))"
+                    " FROM {t} WHERE key = %s"
+                )
+                .format(c=_CONFIG, t=t)
+                .as_string(None),
+                [key],
+            )
+            row = cur.fetchone()
+            terms = distinctive_terms(row[0] if row else [], lexeme_stats(self.table))
+            if not terms.lexemes:
+                return ()
+            params: dict[str, Any] = {
+                "key": key,
+                "lexemes": terms.lexemes,
+                "finding": terms.lexemes[: terms.finding],
+                "limit": limit,
+                "headline": HEADLINE_FRAGMENTS,
+                "window": SIMILAR_CANDIDATES,
+            }
+            for i, (lexeme, weight) in enumerate(zip(terms.lexemes, terms.weights, strict=True)):
+                params[f"t{i}"], params[f"w{i}"] = lexeme, weight
+            if not principal.is_staff:
+                params["me"] = principal.user_id
+            cur.execute(
+                _similar_sql(self.table, not principal.is_staff, len(terms.lexemes)), params
+            )
             rows = [dict(zip(_RESULT_COLUMNS, values, strict=True)) for values in cur.fetchall()]
         return _results({TICKET: len(rows)}, rows).group(TICKET).hits
 
@@ -797,4 +894,45 @@ def _results(counts: dict[str, int], rows: list[dict[str, Any]]) -> SearchResult
             )
             for kind in KINDS
         }
+    )
+
+
+@functools.cache
+def _similar_sql(table: str, own: bool, n_terms: int) -> str:
+    # The finding words find the candidates (the GIN index), the newest SIMILAR_CANDIDATES of
+    # them; each is scored the weights of all the words it has (one lookup in its vector per
+    # word, constants once planned), a ticket with more of the rarer words first, then the
+    # newest; the snippets mark all the words.
+    score = sql.SQL(" + ").join(
+        sql.SQL("CASE WHEN r.document @@ quote_literal({})::tsquery THEN {} ELSE 0 END").format(
+            sql.Placeholder(f"t{i}"), sql.Placeholder(f"w{i}")
+        )
+        for i in range(n_terms)
+    )
+    return (
+        sql.SQL(
+            "WITH q AS MATERIALIZED (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery"
+            " AS query FROM unnest(%(lexemes)s::text[]) AS lexeme),"
+            " finding AS MATERIALIZED (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery"
+            " AS query FROM unnest(%(finding)s::text[]) AS lexeme),"
+            " recent AS MATERIALIZED (SELECT d.key, d.document, d.updated_at FROM {t} d, finding f"
+            " WHERE d.kind = {ticket} AND d.document @@ f.query AND d.key <> %(key)s AND {mine}"
+            " ORDER BY d.occurred_at DESC NULLS LAST, d.key LIMIT %(window)s),"
+            " best AS (SELECT r.key, {score} AS score FROM recent r"
+            " ORDER BY score DESC, r.updated_at DESC, r.key LIMIT %(limit)s)"
+            " SELECT d.kind, d.key, d.ticket_id, d.customer_id, d.internal, d.title,"
+            " ts_headline({c}, {text}, q.query, %(headline)s), d.status, d.priority,"
+            " d.assigned_agent_id, d.tags, d.created_at, d.updated_at, d.occurred_at"
+            " FROM best JOIN {t} d USING (key), q"
+            " ORDER BY best.score DESC, d.updated_at DESC, d.key"
+        )
+        .format(
+            t=sql.Identifier(table),
+            c=_CONFIG,
+            text=_escape_html(sql.SQL("concat_ws(' — ', d.title, nullif(d.body, ''))")),
+            ticket=sql.Literal(TICKET),
+            mine=sql.SQL("d.customer_id = %(me)s" if own else "TRUE"),
+            score=score,
+        )
+        .as_string(None)
     )

@@ -5,6 +5,7 @@ taken from the planner's statistics, and must then find exactly what one pass fi
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -151,3 +152,85 @@ def test_postgres_recency_bounds_from_the_planner_statistics() -> None:
     assert _bounds_from_stats(0.0, [day[95]], [0.1], hist) == [day[95], day[75]]
     assert _bounds_from_stats(0.0, None, None, None) == []
     assert _bounds_from_stats(0.0, None, None, day[:2]) == [day[0]]
+
+
+def test_similar_tickets_describe_a_ticket_by_its_rarest_words() -> None:
+    """``distinctive_terms``: at most ``SIMILAR_TERMS`` words, rarest first, none in more than
+    ``SIMILAR_MAX_SHARE`` of the documents while rarer ones remain, weighed as inverse
+    document frequencies; the first ones find the candidates, as many as keep the expected
+    tickets with them within ``SIMILAR_CANDIDATES``."""
+    from math import log
+
+    from infra.postgres.search import (
+        SIMILAR_CANDIDATES,
+        SIMILAR_MAX_SHARE,
+        SIMILAR_TERMS,
+        LexemeStats,
+        distinctive_terms,
+    )
+
+    assert (SIMILAR_TERMS, SIMILAR_MAX_SHARE, SIMILAR_CANDIDATES) == (16, 0.1, 1000)
+    stats = LexemeStats(
+        shares={"common": 0.5, "tenth": 0.1, "mid": 0.05, "rare": 0.001}, floor=0.001, tickets=1e4
+    )
+    terms = distinctive_terms(["mid", "common", "rare", "unseen", "tenth", "mid"], stats)
+    # "unseen" is below the statistics' floor: half of it is assumed.
+    assert terms.lexemes == ["unseen", "rare", "mid", "tenth"]
+    assert terms.weights == [1 + log(1 / 0.0005), 1 + log(1 / 0.001), 1 + log(20), 1 + log(10)]
+    # Expected tickets: 5, 15, 515, then 1,515 (over SIMILAR_CANDIDATES): three find them.
+    assert terms.finding == 3
+    # Only common words: the rarest of them all the same.
+    only_common = distinctive_terms(
+        ["common", "tenth"], LexemeStats({"common": 0.5, "tenth": 0.2}, 0.01, 1e4)
+    )
+    assert (only_common.lexemes, only_common.finding) == (["tenth", "common"], 1)
+    # The rarest word finds candidates however many tickets have it.
+    assert distinctive_terms(["mid", "rare"], dataclasses.replace(stats, tickets=1e9)).finding == 1
+    # No statistics yet: every word weighs the same and all of them find candidates.
+    words = [f"w{i:02}" for i in range(20)]
+    none = distinctive_terms(words, LexemeStats())
+    assert none.lexemes == words[:SIMILAR_TERMS]
+    assert (set(none.weights), none.finding) == ({1.0}, SIMILAR_TERMS)
+    assert distinctive_terms([], stats).lexemes == []
+
+
+def test_postgres_similar_tickets_weigh_rare_words_over_common_ones(
+    postgres_search_adapter: SearchAdapter, make_user: Callable[..., Any]
+) -> None:
+    """With the planner's statistics (ANALYZE, in the test's transaction), a ticket sharing
+    this one's rare word comes before newer ones sharing a commoner word, and a word most
+    tickets have finds none of them."""
+    from django.db import connection
+
+    from infra.postgres import search as pg
+
+    customer = make_user("customer")
+    log = CorpusLog()
+    target = open_ticket(customer, subject="Zebra mid", description="common")
+    log.append(target, at=BASE)
+    rare = open_ticket(customer, subject="Zebra", description="alone")
+    log.append(rare, at=BASE + timedelta(days=1))
+    mids = []
+    for i in range(8):
+        ticket = open_ticket(customer, subject=f"Mid {i}", description="other")
+        log.append(ticket, at=BASE + timedelta(days=2 + i))
+        mids.append(tid(ticket))
+    for i in range(100):
+        filler = open_ticket(customer, subject=f"Filler {i}", description="common")
+        log.append(filler, at=BASE + timedelta(days=20, minutes=i))
+    log.feed(postgres_search_adapter)
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE rm_search_doc")
+    pg._stats_cache.clear()
+    try:
+        stats = pg.lexeme_stats(pg.TABLE)
+        assert stats.shares["common"] > pg.SIMILAR_MAX_SHARE
+        zebra = stats.shares.get("zebra", stats.floor / 2)
+        assert zebra < stats.shares["mid"] <= pg.SIMILAR_MAX_SHARE
+        assert 100 < stats.tickets < 120  # 110 tickets, estimated
+
+        staff = Principal(Role.AGENT, str(make_user("agent").pk))
+        hits = pg.PostgresSearchIndex().similar(target.id, staff, 20)
+        assert [str(hit.ticket_id) for hit in hits] == [tid(rare), *reversed(mids)]
+    finally:
+        pg._stats_cache.clear()  # the statistics are rolled back with the test
