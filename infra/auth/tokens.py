@@ -282,6 +282,12 @@ class AsyncSessions:
         return self._pool
 
     async def close(self) -> None:
+        """Close the pool (it belongs to the loop it was opened on); lookups still queued
+        are cancelled, so the next loop starts with none."""
+        waiting, self._waiting, self._turn = self._waiting, {}, False
+        for futures in waiting.values():
+            for future in futures:
+                future.cancel()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
