@@ -28,9 +28,9 @@ from psycopg_pool import AsyncConnectionPool
 from infra.auth.models import AuthSession, RefreshToken, User
 
 ALGORITHM = "HS256"
-_Row = Sequence[Any] | None  # a row of ``_session_user_query``, if the session exists
 ACCESS = "access"
 REFRESH = "refresh"
+_Row = Sequence[Any] | None  # a row of ``_session_user_query``, if the session exists
 
 
 class TokenError(Exception):
