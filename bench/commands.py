@@ -827,6 +827,17 @@ def run_phase(
     return row
 
 
+def per_command(row: PhaseRow) -> str:
+    """CPU milliseconds per command of the web server process(es), the projector process and
+    PostgreSQL: less sensitive to other load on a shared machine than commands/s."""
+    if not row.rate:
+        return ""
+    web = row.cpu_server - row.cpu_projectors
+    return " / ".join(
+        f"{1000 * cores / row.rate:.2f}" for cores in (web, row.cpu_projectors, row.cpu_pg)
+    )
+
+
 def clients_label(n: int) -> str:
     return f"{n} client" if n == 1 else f"{n} clients"
 
@@ -910,7 +921,7 @@ def build_results(
     http_rows: list[list[Any]] = []
     for r in results_:
         if r.failure and not r.rows:
-            http_rows.append([r.variant.label, f"failed: {r.failure[:120]}", *[None] * 11])
+            http_rows.append([r.variant.label, f"failed: {r.failure[:120]}", *[None] * 12])
         for row in r.rows:
             http_rows.append(
                 [
@@ -926,12 +937,13 @@ def build_results(
                     row.sessions_per_command,
                     row.peak_connections,
                     row.cpu_ms_per_command,
+                    per_command(row),
                     f"{row.cpu_server - row.cpu_projectors:.2f} / {row.cpu_projectors:.2f} / "
                     f"{row.cpu_pg:.2f} / {row.cpu_client:.2f} / {row.cpu_other:.2f}",
                 ]
             )
         for failed in r.phase_failures:
-            http_rows.append([r.variant.label, failed, *[None] * 11])
+            http_rows.append([r.variant.label, failed, *[None] * 12])
 
     # Ratios: (comparison, clients, A, B, A / B)
     ratios: list[list[Any]] = []
@@ -1082,6 +1094,7 @@ def build_results(
                     column("PG sessions/cmd", ".2f"),
                     column("Peak conns", "d"),
                     column("CPU ms/cmd", ".1f"),
+                    column("CPU ms/cmd web / projectors / pg"),
                     column("CPU web / projectors / pg / client / other"),
                 ],
                 http_rows,

@@ -21,9 +21,10 @@ times in UTC to the second.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
-from infra.clickhouse.sql import identifier, literal
+from infra.clickhouse.sql import identifier, in_list, literal
 
 EVENTS, TICKETS, POSITION = "analytics_events", "analytics_tickets", "analytics_position"
 COUNTS, TAG_COUNTS = "analytics_counts", "analytics_tag_counts"
@@ -222,6 +223,24 @@ KIND_SQL = (
     "event_type = 'SlaBreached', concat('breach:', sla_target), "
     f"{STAFF_REPLY_SQL}, 'staff_reply', '')"
 )
+# The event types whose facts each count table takes: those KIND_SQL can give a kind (each of
+# its branches names one), and those that move a ticket into or out of a status. The count
+# statements select only these, so a batch with none of a table's types can leave that
+# table's statement out (``count_tables_for``): it would read the batch's range of facts
+# and insert nothing (tests/unit/test_analytics_counted_types.py checks KIND_SQL's branches).
+KIND_EVENT_TYPES = ("TicketOpened", "StatusChanged", "SlaBreached", "MessagePosted")
+MOVE_EVENT_TYPES = ("TicketOpened", "StatusChanged")
+COUNTED_TYPES = {
+    COUNTS: KIND_EVENT_TYPES,
+    TAG_COUNTS: KIND_EVENT_TYPES,
+    STATUS_COUNTS: MOVE_EVENT_TYPES,
+}
+
+
+def count_tables_for(event_types: Iterable[str]) -> tuple[str, ...]:
+    """The count tables that facts of ``event_types`` can add to (in ``COUNT_TABLES`` order)."""
+    present = set(event_types)
+    return tuple(t for t in COUNT_TABLES if present.intersection(COUNTED_TYPES[t]))
 
 
 def count_statements(
@@ -243,13 +262,14 @@ def count_statements(
     kinds = (
         f"SELECT toStartOfFifteenMinutes(occurred_at) AS bucket, {KIND_SQL} AS kind, tags, "
         "priority, agent_id, team, if(kind = 'staff_reply', actor_id, '') AS actor, "
-        f"ticket_id, version FROM {source} WHERE {where}"
+        f"ticket_id, version FROM {source} WHERE {where} "
+        f"AND event_type IN {in_list(KIND_EVENT_TYPES)}"
     )
     # A ticket enters status_to when opened or changed, and leaves status_from when changed.
     moves = (
         "SELECT toStartOfFifteenMinutes(occurred_at) AS bucket, status_to AS status, "
         f"toInt8(1) AS delta, ticket_id, version FROM {source} WHERE {where} "
-        "AND event_type IN ('TicketOpened', 'StatusChanged') "
+        f"AND event_type IN {in_list(MOVE_EVENT_TYPES)} "
         "UNION ALL "
         "SELECT toStartOfFifteenMinutes(occurred_at) AS bucket, status_from AS status, "
         f"toInt8(-1) AS delta, ticket_id, version FROM {source} WHERE {where} "
