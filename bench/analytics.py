@@ -47,8 +47,9 @@ from infra.clickhouse.embedded import ChdbDatabase, close_all
 from infra.clickhouse.metrics import Filters, Metrics
 from infra.clickhouse.native import ClickHouseServerDatabase
 from infra.clickhouse.ports import AnalyticsDatabase
-from infra.clickhouse.schema import EVENTS, KIND_SQL
+from infra.clickhouse.schema import EVENTS, KIND_SQL, TICKETS
 from infra.clickhouse.server import start_clickhouse
+from infra.clickhouse.sql import literal
 from infra.clickhouse.store import ClickHouseProjectionStore
 from projections.ports import Envelope
 from projections.runner import ProjectionRunner
@@ -202,6 +203,7 @@ def queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
         "AI drafts per agent": lambda: m.drafts(f),
         "satisfaction (CSAT)": lambda: m.satisfaction(f),
         "created/resolved per day, one tag": lambda: m.daily(tagged(f)),
+        "status over time, one tag": lambda: m.status_over_time(tagged(f)),
         **fact_queries(m, f),
     }
 
@@ -221,8 +223,34 @@ def fact_queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
     return {
         "created/resolved per day (facts, FINAL)": lambda: m.db.query(per_day),
         "event totals (facts, FINAL)": lambda: m.db.query(totals),
-        "status over time (facts, FINAL)": lambda: m.status_moves_from_facts(f),
+        "status over time (facts, FINAL)": lambda: status_moves_from_facts(m, f),
+        "status over time, one tag (facts, FINAL)": lambda: status_moves_from_facts(m, tagged(f)),
     }
+
+
+def status_moves_from_facts(m: Metrics, f: Filters) -> list[tuple[str, str, int]]:
+    """``Metrics.status_moves`` computed over the facts (``FINAL``) at query time, of the
+    tickets whose fields now match: the path before the moves' count tables (ADRs 0053,
+    0055), timed for comparison and checked equal to them."""
+    narrowing = f.narrowing()
+    among = (
+        f" AND ticket_id IN (SELECT ticket_id FROM {TICKETS} FINAL WHERE 1{narrowing})"
+        if narrowing
+        else ""
+    )
+    tz = literal(f.tz)
+    before = f"occurred_at < {literal(f.end)}{among}"
+    rows = m.db.query(
+        "SELECT toString(day), status, sum(delta) FROM ("
+        f"SELECT toDate(occurred_at, {tz}) AS day, status_to AS status, 1 AS delta "
+        f"FROM {EVENTS} FINAL WHERE event_type IN ('TicketOpened', 'StatusChanged') "
+        f"AND {before} "
+        "UNION ALL "
+        f"SELECT toDate(occurred_at, {tz}) AS day, status_from AS status, -1 AS delta "
+        f"FROM {EVENTS} FINAL WHERE event_type = 'StatusChanged' AND {before}"
+        ") GROUP BY day, status"
+    )
+    return [(str(day), str(status), int(delta)) for day, status, delta in rows]
 
 
 def measure(name: str, db: AnalyticsDatabase, args: argparse.Namespace) -> dict[str, Any]:
@@ -268,6 +296,9 @@ def check_counts(m: Metrics, f: Filters) -> None:
         raise SystemExit(f"count tables {expected} differ from the facts {found}")
     if net(facts["status over time (facts, FINAL)"]()) != net(m.status_moves(f)):
         raise SystemExit("the status count table differs from the facts")
+    one_tag = facts["status over time, one tag (facts, FINAL)"]()
+    if net(one_tag) != net(m.status_moves(tagged(f))):
+        raise SystemExit("the per-ticket status count table differs from the facts")
 
 
 def net(moves: Sequence[tuple[str, str, int]]) -> dict[tuple[str, str], int]:
