@@ -14,8 +14,8 @@ models keep each ticket's current state and its messages, not its status history
   time; ClickHouse counts the breaches recorded in the range);
 - status over time and the reopen rate have no read-model equivalent and are not measured.
 
-Three answers are compared with ClickHouse's in the same run (open now by status, backlog by
-agent, created per day): equal, or the bench stops.
+Four answers are compared with ClickHouse's in the same run (open now by status, backlog by
+agent, created per day, tickets first answered in the range): equal, or the bench stops.
 """
 
 from __future__ import annotations
@@ -257,7 +257,8 @@ def runner(url: str, start: datetime, end: datetime) -> dict[str, Callable[[], A
 
 
 def check_equal(url: str, start: datetime, end: datetime, clickhouse: dict[str, Any]) -> None:
-    """Open now by status, backlog and created per day agree with ClickHouse's answers."""
+    """Open now by status, backlog, created per day and the number of tickets first answered
+    in the range agree with ClickHouse's answers."""
     with psycopg.connect(url) as conn:
         by_status: dict[str, int] = dict(
             conn.execute(queries(start, end)["open now by status"] or "").fetchall()
@@ -274,6 +275,11 @@ def check_equal(url: str, start: datetime, end: datetime, clickhouse: dict[str, 
                 (start, end),
             ).fetchall()
         }
+        first_responses = conn.execute(
+            "SELECT count(*) FROM rm_sla WHERE first_response_at >= %s AND first_response_at < %s",
+            (start, end),
+        ).fetchone()
+    assert first_responses == (clickhouse["first_responses"],), "first responses differ"
     expected_status = {s: n for s, n in clickhouse["open"]["by_status"].items() if n}
     assert by_status == expected_status, (by_status, expected_status)
     assert backlog == clickhouse["backlog"], "backlog differs"
