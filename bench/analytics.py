@@ -2,24 +2,25 @@
 
 Run it as ``.venv/bin/python bench/analytics.py [--events 10000000] [--repeat 20] [--no-docs]``.
 
-1. A synthetic history of ``--events`` ticket events over 90 days (about nine events per
-   ticket: opened, assigned, replies, status changes, a few reopens, SLA breaches, priority
-   and tag changes), as the domain's own event classes, made in this process (not stored in
-   PostgreSQL: the bench measures the analytics side).
-2. For chDB (a directory under ``var/``) and for Debian's ClickHouse server (started here
-   with its own config, stopped at the end): the events go through the analytics projector's
-   store (``ClickHouseProjectionStore``) in batches of ``--batch`` from a list source, as the
-   projector would apply them; load rate = events / wall time.
+1. A synthetic history of ``--events`` ticket events over 90 days (about 6.5 events per
+   ticket: opened, assigned, one to three replies, status changes, a few reopens and SLA
+   breaches), as the domain's own event classes, made in this process (not stored in
+   PostgreSQL: the bench measures the analytics side), ``--chunk`` events at a time.
+2. Each chunk, generated once, goes to chDB (a directory under ``var/``) and to Debian's
+   ClickHouse server (started here with its own config, stopped at the end) through the
+   analytics projector (``ProjectionRunner`` over ``ClickHouseProjectionStore``, batches of
+   ``--batch``), as the projector applies the log; load rate = events / seconds in that
+   adapter's runner (generating the events is timed apart, not counted).
 3. Every dashboard query (``infra.clickhouse.metrics.Metrics``, the 30 days to the last
    event, UTC, no filters) ``--repeat`` times each: p50 and p95, target p95 < 200 ms. The
    event counts (created/resolved per day, the summary's totals, throughput) read the count
    tables (ADR 0049); the rows marked "facts, FINAL" are the same counts computed at query
    time over ``analytics_events FINAL`` (the path before those tables), for comparison.
-4. PostgreSQL (``--postgres``, a scratch database, dropped and made again): the same history
-   folded into rows shaped like the read models, COPYed, and the same aggregates computed by
-   SQL over them, ``--repeat`` times each (``bench/analytics_postgres.py`` says what the read
-   models can and cannot answer); target: at least 10x ClickHouse's time. Three answers are
-   checked equal to ClickHouse's first.
+4. PostgreSQL (``--postgres``, a scratch database, dropped and made again): the same chunks
+   folded into rows shaped like the read models, COPYed at the end, and the same aggregates
+   computed by SQL over them, ``--repeat`` times each (``bench/analytics_postgres.py`` says
+   what the read models can and cannot answer); target: at least 10x ClickHouse's time. Four
+   answers are checked equal to ClickHouse's first.
 The results go to ``bench/results/analytics.json`` and its section of ``docs/benchmarks.md``.
 """
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import itertools
 import os
 import random
 import shutil
@@ -47,8 +49,9 @@ from infra.clickhouse.embedded import ChdbDatabase, close_all
 from infra.clickhouse.metrics import Filters, Metrics
 from infra.clickhouse.native import ClickHouseServerDatabase
 from infra.clickhouse.ports import AnalyticsDatabase
-from infra.clickhouse.schema import EVENTS, KIND_SQL
+from infra.clickhouse.schema import EVENTS, KIND_SQL, TICKETS
 from infra.clickhouse.server import start_clickhouse
+from infra.clickhouse.sql import literal
 from infra.clickhouse.store import ClickHouseProjectionStore
 from projections.ports import Envelope
 from projections.runner import ProjectionRunner
@@ -161,28 +164,68 @@ def history(events: int, seed: int = 7) -> Iterator[Envelope]:
             heapq.heappush(pending, (event.timestamp, id(event), event))
 
 
-class Chunked:
-    """An ``EventSource`` over the generated history, generated as it is read."""
+class Window:
+    """An ``EventSource`` over the chunk of the history being loaded: each chunk is generated
+    once and applied to every adapter in turn (positions are consecutive)."""
 
-    def __init__(self, events: int) -> None:
-        self.total = events
-        self._it = history(events)
-        self._buffer: list[Envelope] = []
+    def __init__(self) -> None:
+        self.envelopes: list[Envelope] = []
 
     def head(self) -> int:
-        return self.total
+        return self.envelopes[-1].position if self.envelopes else 0
 
     def read(self, after: int, limit: int) -> Sequence[Envelope]:
-        self._buffer = [e for e in self._buffer if e.position > after]
-        while len(self._buffer) < limit:
-            nxt = next(self._it, None)
-            if nxt is None:
-                break
-            self._buffer.append(nxt)
-        return self._buffer[:limit]
+        if not self.envelopes:
+            return []
+        first = max(after - self.envelopes[0].position + 1, 0)
+        return self.envelopes[first : first + limit]
 
     def wait(self, after: int, timeout: float) -> None:
         pass
+
+
+def chunks(events: int, size: int) -> Iterator[list[Envelope]]:
+    it = history(events)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def load_history(
+    adapters: Mapping[str, AnalyticsDatabase],
+    models: analytics_postgres.ReadModels | None,
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    """Generate the history once, chunk by chunk, and apply each chunk to every adapter
+    through the analytics projector (``ProjectionRunner`` over ``ClickHouseProjectionStore``,
+    batches of ``--batch``) and to the read-model rows. Returns the seconds spent in each
+    adapter's runner (the load time: generating and folding for PostgreSQL not included),
+    and under ``"generate"`` and ``"fold"`` the other two."""
+    window = Window()
+    runners = {
+        name: ProjectionRunner(window, ClickHouseProjectionStore(db), batch_size=args.batch)
+        for name, db in adapters.items()
+    }
+    seconds = dict.fromkeys([*adapters, "generate", "fold"], 0.0)
+    done, logged = 0, 0
+    t = time.perf_counter()
+    for chunk in chunks(args.events, args.chunk):
+        seconds["generate"] += time.perf_counter() - t
+        window.envelopes = chunk
+        for name, runner in runners.items():
+            t = time.perf_counter()
+            runner.catch_up()
+            seconds[name] += time.perf_counter() - t
+        if models is not None:
+            t = time.perf_counter()
+            models.add(chunk)
+            seconds["fold"] += time.perf_counter() - t
+        done += len(chunk)
+        if done - logged >= 500_000 or done == args.events:
+            logged = done
+            rates = ", ".join(f"{n} {done / seconds[n]:,.0f}/s" for n in adapters)
+            log(f"loaded {done:,} events: {rates} (generated in {seconds['generate']:.0f} s)")
+        t = time.perf_counter()
+    return seconds
 
 
 def queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
@@ -202,6 +245,7 @@ def queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
         "AI drafts per agent": lambda: m.drafts(f),
         "satisfaction (CSAT)": lambda: m.satisfaction(f),
         "created/resolved per day, one tag": lambda: m.daily(tagged(f)),
+        "status over time, one tag": lambda: m.status_over_time(tagged(f)),
         **fact_queries(m, f),
     }
 
@@ -221,34 +265,51 @@ def fact_queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
     return {
         "created/resolved per day (facts, FINAL)": lambda: m.db.query(per_day),
         "event totals (facts, FINAL)": lambda: m.db.query(totals),
-        "status over time (facts, FINAL)": lambda: m.status_moves_from_facts(f),
+        "status over time (facts, FINAL)": lambda: status_moves_from_facts(m, f),
+        "status over time, one tag (facts, FINAL)": lambda: status_moves_from_facts(m, tagged(f)),
     }
 
 
+def status_moves_from_facts(m: Metrics, f: Filters) -> list[tuple[str, str, int]]:
+    """``Metrics.status_moves`` computed over the facts (``FINAL``) at query time, of the
+    tickets whose fields now match: the path before the moves' count tables (ADRs 0053,
+    0056), timed for comparison and checked equal to them."""
+    narrowing = f.narrowing()
+    among = (
+        f" AND ticket_id IN (SELECT ticket_id FROM {TICKETS} FINAL WHERE 1{narrowing})"
+        if narrowing
+        else ""
+    )
+    tz = literal(f.tz)
+    before = f"occurred_at < {literal(f.end)}{among}"
+    rows = m.db.query(
+        "SELECT toString(day), status, sum(delta) FROM ("
+        f"SELECT toDate(occurred_at, {tz}) AS day, status_to AS status, 1 AS delta "
+        f"FROM {EVENTS} FINAL WHERE event_type IN ('TicketOpened', 'StatusChanged') "
+        f"AND {before} "
+        "UNION ALL "
+        f"SELECT toDate(occurred_at, {tz}) AS day, status_from AS status, -1 AS delta "
+        f"FROM {EVENTS} FINAL WHERE event_type = 'StatusChanged' AND {before}"
+        ") GROUP BY day, status"
+    )
+    return [(str(day), str(status), int(delta)) for day, status, delta in rows]
+
+
 def measure(name: str, db: AnalyticsDatabase, args: argparse.Namespace) -> dict[str, Any]:
-    store = ClickHouseProjectionStore(db)
-    source = Chunked(args.events)
-    started = time.perf_counter()
-    runner = ProjectionRunner(source, store, batch_size=args.batch)
-    done = 0
-
-    def progress(p: Any) -> None:
-        nonlocal done
-        if p.done - done >= 500_000:
-            done = p.done
-            log(f"{name}: {p.done:,} events, {p.rate:,.0f}/s")
-
-    runner.catch_up(on_progress=progress)
-    load = time.perf_counter() - started
+    """The dashboard queries' timings on one loaded adapter, and three answers to compare."""
     rows = db.query("SELECT count() FROM analytics_events")[0][0]
-    log(f"{name}: loaded {args.events:,} events in {load:.1f} s ({rows:,} rows)")
     f = window()
     m = Metrics(db)
     timings = time_queries(name, queries(m, f), args.repeat)
-    answers = {"open": m.open_now(f), "backlog": m.backlog(f), "daily": m.daily(f)}
+    answers = {
+        "open": m.open_now(f),
+        "backlog": m.backlog(f),
+        "daily": m.daily(f),
+        "first_responses": m.statistics(f, "first_response")["count"],
+    }
     check_counts(m, f)
-    log(f"{name}: the count tables' totals equal the facts' (FINAL)")
-    return {"load_seconds": load, "rows": rows, "timings": timings, "answers": answers}
+    log(f"{name}: the count tables' totals and status moves equal the facts' (FINAL)")
+    return {"rows": rows, "timings": timings, "answers": answers}
 
 
 def check_counts(m: Metrics, f: Filters) -> None:
@@ -268,6 +329,9 @@ def check_counts(m: Metrics, f: Filters) -> None:
         raise SystemExit(f"count tables {expected} differ from the facts {found}")
     if net(facts["status over time (facts, FINAL)"]()) != net(m.status_moves(f)):
         raise SystemExit("the status count table differs from the facts")
+    one_tag = facts["status over time, one tag (facts, FINAL)"]()
+    if net(one_tag) != net(m.status_moves(tagged(f))):
+        raise SystemExit("the per-ticket status count table differs from the facts")
 
 
 def net(moves: Sequence[tuple[str, str, int]]) -> dict[tuple[str, str], int]:
@@ -303,7 +367,10 @@ def time_queries(
 
 
 def measure_postgres(
-    url: str, args: argparse.Namespace, clickhouse: dict[str, Any]
+    url: str,
+    models: analytics_postgres.ReadModels,
+    args: argparse.Namespace,
+    clickhouse: dict[str, Any],
 ) -> dict[str, Any]:
     import psycopg
 
@@ -311,11 +378,11 @@ def measure_postgres(
     with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
-    tickets, messages, load = analytics_postgres.load(url, history(args.events))
+    tickets, messages, load = models.load(url)
     log(f"postgres: {tickets:,} tickets and {messages:,} messages COPYed in {load:.1f} s")
     f = window()
     analytics_postgres.check_equal(url, f.start, f.end, clickhouse["answers"])
-    log("postgres: open now, backlog and created per day equal ClickHouse's")
+    log("postgres: open now, backlog, created per day and first responses equal ClickHouse's")
     timings = time_queries("postgres", analytics_postgres.runner(url, f.start, f.end), args.repeat)
     return {"tickets": tickets, "messages": messages, "load_seconds": load, "timings": timings}
 
@@ -340,6 +407,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--batch", type=int, default=20_000)
+    parser.add_argument("--chunk", type=int, default=100_000, help="events generated at once")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--no-docs", action="store_true")
     parser.add_argument(
@@ -350,34 +418,36 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
-    runs: dict[str, dict[str, Any]] = {}
     chdb_dir = BASE_DIR / "var" / "bench-chdb"
-    shutil.rmtree(chdb_dir, ignore_errors=True)
-    try:
-        runs["chDB 26.9 (in-process)"] = measure("chdb", ChdbDatabase(chdb_dir), args)
-    finally:
-        close_all()
-        shutil.rmtree(chdb_dir, ignore_errors=True)
-
     server_dir = BASE_DIR / "var" / "bench-clickhouse"
-    shutil.rmtree(server_dir, ignore_errors=True)
+    for directory in (chdb_dir, server_dir):
+        shutil.rmtree(directory, ignore_errors=True)
     started = start_clickhouse(server_dir)
     if started is None:
         raise SystemExit("no clickhouse-server (apt-get install clickhouse-server)")
     url, proc = started
+    adapters: dict[str, AnalyticsDatabase] = {
+        "chDB 26.9 (in-process)": ChdbDatabase(chdb_dir),
+        "ClickHouse 18.16 server": ClickHouseServerDatabase(url, database="bench"),
+    }
+    models = analytics_postgres.ReadModels() if args.postgres else None
+    runs: dict[str, dict[str, Any]] = {}
     try:
-        runs["ClickHouse 18.16 server"] = measure(
-            "server", ClickHouseServerDatabase(url, database="bench"), args
-        )
+        seconds = load_history(adapters, models, args)
+        for name, db in adapters.items():
+            runs[name] = {"load_seconds": seconds[name], **measure(name.split()[0], db, args)}
     finally:
+        close_all()
         proc.terminate()
         proc.wait(60)
-        shutil.rmtree(server_dir, ignore_errors=True)
+        for directory in (chdb_dir, server_dir):
+            shutil.rmtree(directory, ignore_errors=True)
 
     names = list(runs)
-    postgres = measure_postgres(args.postgres, args, runs[names[-1]]) if args.postgres else None
+    postgres = measure_postgres(args.postgres, models, args, runs[names[-1]]) if models else None
     load = table(
-        "Load through the analytics projector's store",
+        "Load through the analytics projector (runner and store; generating the events not "
+        "included)",
         [column("adapter"), column("events", ",d"), column("seconds", ".1f"),
          column("events/s", ",.0f")],
         [(n, args.events, r["load_seconds"], args.events / r["load_seconds"])
@@ -400,12 +470,15 @@ def main() -> None:
         f"python bench/analytics.py --events {args.events} --repeat {args.repeat}",
         machine(),
         {
-            "Events": f"{args.events:,} synthetic ticket events over {DAYS} days",
+            "Events": f"{args.events:,} synthetic ticket events over {DAYS} days, generated "
+            f"once in chunks of {args.chunk:,} ({seconds['generate']:.0f} s) and applied to "
+            f"both adapters in batches of {args.batch:,}"
+            + (f" and folded into read-model rows ({seconds['fold']:.0f} s)" if models else ""),
             "Queries": "the 30 days to the last event, UTC, no filters, each run "
             f"{args.repeat} times after one warm-up",
             "PostgreSQL": (
                 f"{postgres['tickets']:,} tickets and {postgres['messages']:,} messages in "
-                "read-model tables (rm_ticket, rm_message, their indexes), COPYed in "
+                "read-model tables (rm_ticket, rm_sla, rm_message, their indexes), COPYed in "
                 f"{postgres['load_seconds']:.1f} s; status over time and the reopen rate have "
                 "no read-model equivalent (no status history)"
                 if postgres

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import orjson
 
@@ -79,15 +78,12 @@ def close_all() -> None:
 
 
 def _in(value: Any) -> Any:
+    """What orjson cannot write as ClickHouse reads it: a datetime goes as Unix seconds.
+    (orjson writes UUIDs as strings, tuples as arrays and booleans as ``true``/``false``,
+    which JSONCompactEachRow reads into UInt8, itself: no Python call per value.)"""
     if isinstance(value, datetime):
         return int(value.timestamp())
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, tuple):
-        return list(value)
-    return value
+    raise TypeError(f"cannot write {type(value).__name__} to ClickHouse")
 
 
 class ChdbDatabase:
@@ -116,7 +112,9 @@ class ChdbDatabase:
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
-        body = b"\n".join(orjson.dumps([_in(v) for v in row]) for row in rows).decode()
+        body = b"\n".join(
+            orjson.dumps(row, default=_in, option=orjson.OPT_PASSTHROUGH_DATETIME) for row in rows
+        ).decode()
         self._run(
             f"INSERT INTO {identifier(table)} ({', '.join(columns)}) "
             f"FORMAT JSONCompactEachRow\n{body}"

@@ -11,7 +11,8 @@ Two kinds of filter apply (``Filters``):
   volume) read ``analytics_tickets``, the current state: priority, agent, team and tag are
   the ticket's now, and the date range selects the moment named by each metric;
 - the status over time reads its count table (``analytics_status_counts``, ADR 0053), or,
-  narrowed by priority, agent, team or tag (the tickets' fields now), the facts;
+  narrowed by priority, agent, team or tag (the tickets' fields now), the same moves per
+  ticket (``analytics_ticket_status_counts``, ADR 0056);
 - AI drafts (acceptance, edits) read the facts (``analytics_events``).
 
 Days are calendar days in the admin's time zone (``Filters.tz``); times are seconds.
@@ -34,6 +35,7 @@ from infra.clickhouse.schema import (
     POSITION,
     STATUS_COUNTS,
     TAG_COUNTS,
+    TICKET_STATUS_COUNTS,
     TICKETS,
 )
 from infra.clickhouse.sql import in_list, literal
@@ -167,13 +169,11 @@ class Metrics:
         tickets' fields now.
 
         Per day and status, +1 for each ticket entering it (opened, or a status change to
-        it) and -1 for each leaving it, up to the range's end; the counts at a day's end are
-        the sums up to that day (added up here: no window functions in 18.16). Unnarrowed,
-        the moves come from ``analytics_status_counts`` (sets of fact keys, no ``FINAL``);
-        narrowed, from the facts of the tickets whose fields now match."""
-        rows = self.status_moves_from_facts(f) if f.narrowing() else self.status_moves(f)
+        it) and -1 for each leaving it, up to the range's end (``status_moves``); the counts
+        at a day's end are the sums up to that day (added up here: no window functions in
+        18.16)."""
         deltas: dict[str, dict[str, int]] = {}
-        for day, status, delta in rows:
+        for day, status, delta in self.status_moves(f):
             by_status = deltas.setdefault(str(day), {})
             by_status[str(status)] = by_status.get(str(status), 0) + int(delta)
         first = f.date_from.isoformat()
@@ -189,36 +189,22 @@ class Metrics:
         return out
 
     def status_moves(self, f: Filters) -> list[tuple[str, str, int]]:
-        """(day, status, tickets in - tickets out) up to the range's end, from the count
-        table (unnarrowed: it holds no ticket fields)."""
+        """(day, status, tickets in - tickets out) up to the range's end, from the moves'
+        count tables (sets of fact keys, no ``FINAL``; one move rule fills both,
+        ``schema.count_statements``): unnarrowed, ``analytics_status_counts``; narrowed by
+        the tickets' fields now, ``analytics_ticket_status_counts`` of the tickets whose
+        fields now match (ADR 0056)."""
+        narrowing = f.narrowing()
+        table, among = STATUS_COUNTS, ""
+        if narrowing:
+            table = TICKET_STATUS_COUNTS
+            among = f" AND ticket_id IN (SELECT ticket_id FROM {TICKETS} FINAL WHERE 1{narrowing})"
         rows = self.db.query(
             f"SELECT toString(toDate(bucket, {literal(f.tz)})) AS day, status, delta, "
-            f"uniqExactMerge(events) FROM {STATUS_COUNTS} "
-            f"WHERE bucket < {literal(f.end)} GROUP BY day, status, delta"
+            f"uniqExactMerge(events) FROM {table} "
+            f"WHERE bucket < {literal(f.end)}{among} GROUP BY day, status, delta"
         )
         return [(str(day), str(status), int(delta) * int(n)) for day, status, delta, n in rows]
-
-    def status_moves_from_facts(self, f: Filters) -> list[tuple[str, str, int]]:
-        """The same from the facts (``FINAL``), of the tickets whose fields now match."""
-        narrowing = f.narrowing()
-        among = (
-            f" AND ticket_id IN (SELECT ticket_id FROM {TICKETS} FINAL WHERE 1{narrowing})"
-            if narrowing
-            else ""
-        )
-        tz = literal(f.tz)
-        before = f"occurred_at < {literal(f.end)}{among}"
-        rows = self.db.query(
-            "SELECT toString(day), status, sum(delta) FROM ("
-            f"SELECT toDate(occurred_at, {tz}) AS day, status_to AS status, 1 AS delta "
-            f"FROM {EVENTS} FINAL WHERE event_type IN ('TicketOpened', 'StatusChanged') "
-            f"AND {before} "
-            "UNION ALL "
-            f"SELECT toDate(occurred_at, {tz}) AS day, status_from AS status, -1 AS delta "
-            f"FROM {EVENTS} FINAL WHERE event_type = 'StatusChanged' AND {before}"
-            ") GROUP BY day, status"
-        )
-        return [(str(day), str(status), int(delta)) for day, status, delta in rows]
 
     # ------------------------------------------------------------------ events per day
     def daily(self, f: Filters) -> list[dict[str, Any]]:

@@ -14,6 +14,9 @@
 - ``analytics_status_counts``: the status over time, per quarter hour: the tickets entering
   a status (+1: opened, or a status change to it) and leaving one (-1), each a set of fact
   keys like the counts above; a day's statuses are the sums up to its end (ADR 0053).
+- ``analytics_ticket_status_counts``: the same moves per ticket, what the status over time
+  reads when narrowed by the tickets' fields now (which tickets match changes after the
+  fact, so the moves keep their ticket; ADR 0056).
 
 All in the SQL that ClickHouse 18.16 and chDB both accept: no LowCardinality, no DateTime64,
 times in UTC to the second.
@@ -29,7 +32,8 @@ from infra.clickhouse.sql import identifier, in_list, literal
 EVENTS, TICKETS, POSITION = "analytics_events", "analytics_tickets", "analytics_position"
 COUNTS, TAG_COUNTS = "analytics_counts", "analytics_tag_counts"
 STATUS_COUNTS = "analytics_status_counts"
-COUNT_TABLES = (COUNTS, TAG_COUNTS, STATUS_COUNTS)
+TICKET_STATUS_COUNTS = "analytics_ticket_status_counts"
+COUNT_TABLES = (COUNTS, TAG_COUNTS, STATUS_COUNTS, TICKET_STATUS_COUNTS)
 TABLES = (EVENTS, TICKETS, POSITION, *COUNT_TABLES)
 
 EVENT_COLUMNS = (
@@ -205,6 +209,17 @@ CREATE TABLE IF NOT EXISTS {name} (
 PARTITION BY toYYYYMM(bucket)
 ORDER BY (bucket, status, delta)
 """,
+    TICKET_STATUS_COUNTS: """
+CREATE TABLE IF NOT EXISTS {name} (
+    ticket_id UUID,
+    bucket DateTime,
+    status String,
+    delta Int8,
+    events AggregateFunction(uniqExact, UUID, UInt32)
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (ticket_id, bucket, status, delta)
+""",
 }
 
 # The kinds of event the count tables hold, as SQL over a fact row (at most one per fact).
@@ -287,6 +302,9 @@ def count_statements(
         STATUS_COUNTS: f"INSERT INTO {identifier(STATUS_COUNTS + suffix)} "
         "SELECT bucket, status, delta, uniqExactState(ticket_id, version) "
         f"FROM ({moves}) GROUP BY bucket, status, delta",
+        TICKET_STATUS_COUNTS: f"INSERT INTO {identifier(TICKET_STATUS_COUNTS + suffix)} "
+        "SELECT ticket_id, bucket, status, delta, uniqExactState(ticket_id, version) "
+        f"FROM ({moves}) GROUP BY ticket_id, bucket, status, delta",
     }
     return [statements[table] for table in tables]
 

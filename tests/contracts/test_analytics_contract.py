@@ -17,7 +17,7 @@ import pytest
 
 from domain.sla import BusinessCalendar
 from infra.automation import defaults
-from infra.clickhouse.metrics import Filters, Metrics
+from infra.clickhouse.metrics import ALL_STATUSES, Filters, Metrics
 from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.store import ClickHouseProjectionStore
 from projections.analytics import EventGapError
@@ -104,6 +104,11 @@ def snapshot(adb: AnalyticsDatabase) -> dict[str, Any]:
             "SELECT toString(bucket), status, delta, uniqExactMerge(events) "
             "FROM analytics_status_counts GROUP BY bucket, status, delta "
             "ORDER BY bucket, status, delta"
+        ),
+        "ticket_status_counts": adb.query(
+            "SELECT toString(ticket_id), toString(bucket), status, delta, uniqExactMerge(events) "
+            "FROM analytics_ticket_status_counts GROUP BY ticket_id, bucket, status, delta "
+            "ORDER BY ticket_id, bucket, status, delta"
         ),
         "tickets": adb.query(
             "SELECT toString(ticket_id), version, position, agent_id, priority, status, tags, "
@@ -310,6 +315,7 @@ def test_rebuilt_equals_live(adb):
         "analytics_counts",
         "analytics_tag_counts",
         "analytics_status_counts",
+        "analytics_ticket_status_counts",
     }
 
 
@@ -355,18 +361,70 @@ def test_the_counts_hold_each_fact_once_however_often_it_is_written(adb):
     assert moves == [(-1, changes), (1, changes + 4)]
 
 
-def test_the_status_over_time_reads_its_count_table_unnarrowed_and_the_facts_narrowed(adb):
-    """Both paths of status_over_time agree: a narrowing that keeps every ticket (any of
-    the priorities) reads the facts, and gives what the count table gives."""
+def test_the_status_over_time_reads_its_count_tables_narrowed_or_not(adb):
+    """Unnarrowed, status_over_time reads the moves per quarter hour; narrowed by the
+    tickets' fields now, the moves per ticket. A narrowing that keeps every ticket gives
+    what the unnarrowed query gives, and both answer with the facts emptied."""
     built(adb, batch_size=4)
     m = Metrics(adb)
     every = ("low", "medium", "high", "urgent")
-    for f in (RANGE, Filters(h.DAY2, h.DAY3), Filters(h.DAY1, h.DAY2, tz="Asia/Tokyo")):
+    ranges = (RANGE, Filters(h.DAY2, h.DAY3), Filters(h.DAY1, h.DAY2, tz="Asia/Tokyo"))
+    for f in ranges:
         narrowed = Filters(f.date_from, f.date_to, tz=f.tz, priority=every)
         assert m.status_over_time(f) == m.status_over_time(narrowed)
-    # The count table alone (the facts emptied) still answers the unnarrowed query.
+    by_tag = Filters(h.DAY1, h.DAY2, tag="login")
+    tagged = m.status_over_time(by_tag)
+    # Neither table reads the facts: emptied, the answers stay (the current states narrow).
     adb.command("TRUNCATE TABLE analytics_events")
     assert m.status_over_time(RANGE) == h.EXPECTED["status_over_time"]
+    assert (
+        m.status_over_time(Filters(h.DAY1, h.DAY2, priority=every))
+        == (h.EXPECTED["status_over_time"])
+    )
+    assert m.status_over_time(by_tag) == tagged
+    # Without the per-ticket moves, a narrowed query has nothing to count.
+    adb.command("TRUNCATE TABLE analytics_ticket_status_counts")
+    assert [sum(d["by_status"].values()) for d in m.status_over_time(by_tag)] == [0, 0]
+
+
+def test_the_status_over_time_narrowed_by_the_tickets_fields_now(adb):
+    """Narrowed by priority, agent, team or tag, the status over time counts the tickets
+    whose fields now match, over their whole history (the moves per ticket, each once)."""
+    from infra.clickhouse.schema import count_statements
+
+    built(adb, batch_size=2)
+    for statement in count_statements(
+        "", datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC), 0, 10**9
+    ):
+        adb.command(statement)  # every move written once more: counts once
+    m = Metrics(adb)
+    day_totals = [sum(d["by_status"].values()) for d in h.EXPECTED["status_over_time"]]
+    # Every ticket has one priority now: the priorities' answers add up to the whole.
+    parts = [m.status_over_time(Filters(h.DAY1, h.DAY2, priority=(p,))) for p in
+             ("low", "medium", "high", "urgent")]  # fmt: skip
+    for i, whole in enumerate(h.EXPECTED["status_over_time"]):
+        for status, n in whole["by_status"].items():
+            assert sum(p[i]["by_status"][status] for p in parts) == n
+    # T3 was urgent when opened and is high now: it counts under high, on every day.
+    # T1 (high since opened) was resolved on day 1, reopened and resolved again on day 2.
+    high = m.status_over_time(Filters(h.DAY1, h.DAY2, priority=("high",)))
+    none = dict.fromkeys(ALL_STATUSES, 0)
+    assert high == [
+        {"day": "2026-03-02", "by_status": {**none, "resolved": 1}},
+        {"day": "2026-03-03", "by_status": {**none, "open": 1, "resolved": 1}},
+    ]
+    urgent = m.status_over_time(Filters(h.DAY1, h.DAY2, priority=("urgent",)))
+    assert [d["by_status"] for d in urgent] == [none, none]
+    # By agent now: A1 has T1 and T4.
+    by_agent = m.status_over_time(Filters(h.DAY1, h.DAY2, agent=h.A1))
+    assert [d["by_status"] for d in by_agent] == [
+        {**none, "assigned": 1, "resolved": 1},
+        {**none, "waiting_on_customer": 1, "resolved": 1},
+    ]
+    by_tag = m.status_over_time(Filters(h.DAY1, h.DAY2, tag="login"))  # T2 and T4, tagged now
+    assert [sum(d["by_status"].values()) for d in by_tag] == [2, 2]
+    assert by_tag[1]["by_status"]["closed"] == by_tag[1]["by_status"]["waiting_on_customer"] == 1
+    assert day_totals == [sum(d["by_status"].values()) for d in m.status_over_time(RANGE)]
 
 
 def test_a_table_from_the_release_before_gets_the_new_columns(adb):
@@ -389,13 +447,18 @@ def test_count_tables_made_beside_older_facts_count_them_all(adb):
     """A release before the count tables left facts: the store counts them when it makes
     the tables, so the dashboard does not start from zero."""
     built(adb)
-    for table in ("analytics_counts", "analytics_tag_counts", "analytics_status_counts"):
+    for table in (
+        "analytics_counts",
+        "analytics_tag_counts",
+        "analytics_status_counts",
+        "analytics_ticket_status_counts",
+    ):
         adb.command(f"DROP TABLE {table}")
     ClickHouseProjectionStore(adb)
     assert everything(Metrics(adb), RANGE) == h.EXPECTED
-    # The release before this one had the first two: only the status moves are counted.
+    # The release before this one had the first three: only the per-ticket moves are counted.
     before = snapshot(adb)
-    adb.command("DROP TABLE analytics_status_counts")
+    adb.command("DROP TABLE analytics_ticket_status_counts")
     ClickHouseProjectionStore(adb)
     assert snapshot(adb) == before
     ClickHouseProjectionStore(adb)  # tables there: nothing counted again (nor would it add)

@@ -10,6 +10,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,10 @@ import pytest
 from clickhouse_driver.errors import ServerException
 
 from infra.clickhouse.native import ClickHouseServerDatabase
-from tests.contracts.test_analytics_contract import built
+from infra.clickhouse.store import ClickHouseProjectionStore
+from projections.ports import Envelope
+from projections.runner import ProjectionRunner
+from tests.contracts.test_analytics_contract import ListSource, calendar
 from tests.support import analytics_history as h
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -43,11 +47,15 @@ def panels() -> list[dict[str, Any]]:
     return json.loads(DASHBOARD.read_text())["panels"]  # type: ignore[no-any-return]
 
 
-@pytest.fixture
-def as_analyst(clickhouse_url: str) -> Iterator[ClickHouseServerDatabase]:
+@contextmanager
+def analyst_over(
+    clickhouse_url: str, envelopes: list[Envelope]
+) -> Iterator[ClickHouseServerDatabase]:
+    """A database of ``envelopes``' analytics tables, read as the ``analyst`` user."""
     name = f"grafana_{uuid.uuid4().hex[:12]}"
     owner = ClickHouseServerDatabase(clickhouse_url, database=name)
-    built(owner)
+    store = ClickHouseProjectionStore(owner, calendar=calendar)
+    ProjectionRunner(ListSource(envelopes), store).catch_up()
     parts = urlsplit(clickhouse_url)
     analyst_url = urlunsplit(
         (parts.scheme, f"analyst:analyst@{parts.hostname}:{parts.port}", "/" + name, "", "")
@@ -61,6 +69,21 @@ def as_analyst(clickhouse_url: str) -> Iterator[ClickHouseServerDatabase]:
         owner.close()
 
 
+@pytest.fixture
+def as_analyst(clickhouse_url: str) -> Iterator[ClickHouseServerDatabase]:
+    """The hand-computed history."""
+    with analyst_over(clickhouse_url, h.envelopes()) as analyst:
+        yield analyst
+
+
+@pytest.fixture
+def as_analyst_rated(clickhouse_url: str) -> Iterator[ClickHouseServerDatabase]:
+    """The hand-computed history with its satisfaction ratings (they change no other
+    number the dashboard shows)."""
+    with analyst_over(clickhouse_url, h.envelopes_with_ratings()) as analyst:
+        yield analyst
+
+
 def test_the_dashboard_reads_the_clickhouse_datasource():
     datasource = (ROOT / "deploy/grafana/provisioning/datasources/clickhouse.yaml").read_text()
     assert "username: analyst" in datasource
@@ -69,8 +92,10 @@ def test_the_dashboard_reads_the_clickhouse_datasource():
             assert target["datasource"]["uid"] == "deskstream-clickhouse"
 
 
-def test_every_dashboard_query_runs_and_gives_the_defined_numbers(as_analyst):
-    results = {p["title"]: as_analyst.query(expand(p["targets"][0]["rawSql"])) for p in panels()}
+def test_every_dashboard_query_runs_and_gives_the_defined_numbers(as_analyst_rated):
+    results = {
+        p["title"]: as_analyst_rated.query(expand(p["targets"][0]["rawSql"])) for p in panels()
+    }
     assert all(rows for rows in results.values()), results
     assert results["Open tickets now"] == [(2,)]
     assert results["Open tickets by status"] == [("open", 1), ("waiting_on_customer", 1)]
@@ -87,6 +112,17 @@ def test_every_dashboard_query_runs_and_gives_the_defined_numbers(as_analyst):
     assert results["Backlog by agent"] == [("(unassigned)", 1), (h.A1, 1)]
     assert results["Tickets opened by tag (top 20)"] == [("billing", 2), ("login", 2)]
     assert results["Reopen rate (%)"] == [(33.33,)]
+    # CSAT as Metrics.satisfaction defines it: each ticket's latest rating given in the range.
+    csat = h.EXPECTED_SATISFACTION
+    assert results["Satisfaction (CSAT)"] == [
+        (csat["ratings"], csat["average"], csat["satisfied_pct"])
+    ]
+    assert results["Satisfaction ratings (1-5)"] == [
+        (str(r["rating"]), r["tickets"]) for r in csat["distribution"] if r["tickets"]
+    ]
+    assert results["Satisfaction by agent"] == [
+        (a["agent_id"], a["ratings"], a["average"], a["satisfied_pct"]) for a in csat["by_agent"]
+    ]
 
 
 def test_the_analyst_cannot_write(as_analyst):
