@@ -125,11 +125,6 @@ DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL", DEFAULT
 # ASGI every request runs in its own thread, and per-thread persistent connections pile up.
 # Django refuses a pool with persistent connections, so CONN_MAX_AGE stays 0.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
-# With the pool, Django's health checks are the pool's: each connection is checked (an empty
-# query) as it leaves the pool, so one that ended while idle (PostgreSQL restarted, a proxy
-# or a firewall cut it) is replaced, not handed to a request or a WebSocket that would fail
-# on it (issue 22: the fault run's connection cuts; tests/integration/test_database_pool.py).
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["OPTIONS"] = {
     **DATABASES["default"]["OPTIONS"],
     # JIT compiles a plan when its estimated cost is high (a search over many matches) and

@@ -695,9 +695,13 @@ def test_promises_hold_under_random_faults(system: System) -> None:
         analytics_at = system.analytics_position()
         if all(positions.get(n) == head for n in PROJECTORS) and analytics_at == head:
             break
-        assert time.monotonic() < deadline, (
-            report, head, positions, analytics_at, system.tail("projectors"),
-        )  # fmt: skip
+        if time.monotonic() > deadline:  # say who is behind, and what its process said
+            sys.stdout.write(
+                f"\nnot caught up: head {head}, positions {positions}, analytics {analytics_at}"
+                f"\n--- projectors\n{system.tail('projectors')}"
+                f"\n--- kafka projector\n{system.tail('kafka projector')}\n"
+            )
+        assert time.monotonic() < deadline, (report, head, positions, analytics_at)
         time.sleep(0.5)
     phases["projectors caught up"] = time.monotonic() - started - sum(phases.values())
     with psycopg.connect(system.database, autocommit=True) as conn:
