@@ -699,7 +699,8 @@ def test_promises_hold_under_random_faults(system: System) -> None:
             sys.stdout.write(
                 f"\nnot caught up: head {head}, positions {positions}, analytics {analytics_at}"
                 f"\n--- projectors\n{system.tail('projectors')}"
-                f"\n--- kafka projector\n{system.tail('kafka projector')}\n"
+                f"\n--- kafka projector\n{system.tail('kafka projector')}"
+                f"\n--- relay\n{system.tail('relay')}\n"
             )
         assert time.monotonic() < deadline, (report, head, positions, analytics_at)
         time.sleep(0.5)
