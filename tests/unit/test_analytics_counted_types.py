@@ -14,6 +14,7 @@ from infra.clickhouse.schema import (
     MOVE_EVENT_TYPES,
     STATUS_COUNTS,
     TAG_COUNTS,
+    TICKET_STATUS_COUNTS,
     count_statements,
     count_tables_for,
 )
@@ -29,11 +30,12 @@ def test_every_event_type_kind_sql_can_count_is_a_counted_type():
 
 
 def test_the_statements_select_only_the_counted_types():
-    counts, tags, moves = count_statements("", AT, AT, 0, 1)
+    counts, tags, moves, ticket_moves = count_statements("", AT, AT, 0, 1)
     kinds = "event_type IN (" + ", ".join(f"'{t}'" for t in KIND_EVENT_TYPES) + ")"
     assert kinds in counts
     assert kinds in tags
     assert "event_type IN (" + ", ".join(f"'{t}'" for t in MOVE_EVENT_TYPES) + ")" in moves
+    assert "event_type IN (" + ", ".join(f"'{t}'" for t in MOVE_EVENT_TYPES) + ")" in ticket_moves
 
 
 def test_a_batch_runs_the_statements_of_the_tables_its_facts_can_add_to():
@@ -41,9 +43,15 @@ def test_a_batch_runs_the_statements_of_the_tables_its_facts_can_add_to():
     assert count_tables_for(["AgentAssigned", "TagsChanged", "DraftRequested"]) == ()
     assert count_tables_for(["MessagePosted"]) == (COUNTS, TAG_COUNTS)
     assert count_tables_for(["SlaBreached", "AgentAssigned"]) == (COUNTS, TAG_COUNTS)
-    assert count_tables_for(["StatusChanged"]) == (COUNTS, TAG_COUNTS, STATUS_COUNTS)
+    assert count_tables_for(["StatusChanged"]) == (
+        COUNTS,
+        TAG_COUNTS,
+        STATUS_COUNTS,
+        TICKET_STATUS_COUNTS,
+    )
     assert count_tables_for(["TicketOpened", "MessagePosted"]) == (
         COUNTS,
         TAG_COUNTS,
         STATUS_COUNTS,
+        TICKET_STATUS_COUNTS,
     )

@@ -182,10 +182,12 @@ def test_batches_start_an_interval_apart_and_take_what_came_meanwhile() -> None:
         while log.visible < 300:  # one event a millisecond, for about 0.3-0.6 s
             log.grow(log.visible + 1)
             time.sleep(0.001)
-        elapsed = time.monotonic() - started
         deadline = time.monotonic() + 5
         while store.position() < 300 and time.monotonic() < deadline:
             time.sleep(0.005)
+        # Until the last batch: on a loaded machine the batches after the log stopped
+        # growing take intervals of their own (the bound holds however slow it runs).
+        elapsed = time.monotonic() - started
     finally:
         stop.set()
         for t in threads:
