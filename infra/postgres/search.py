@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from django.db import connection
@@ -461,7 +461,30 @@ def websearch_text(text: str) -> str:
     return _NEGATIONS.sub(one_or_none, text)
 
 
-_bounds_cache: dict[str, tuple[float, list[datetime]]] = {}
+T = TypeVar("T")
+
+
+class _PerTable(Generic[T]):
+    """A value per table read from the planner's statistics: free to read, kept for
+    ``WINDOWS_TTL`` seconds."""
+
+    def __init__(self, read: Callable[[str], T]) -> None:
+        self._read = read
+        self._values: dict[str, tuple[float, T]] = {}
+
+    def get(self, table: str) -> T:
+        now = time.monotonic()
+        cached = self._values.get(table)
+        if cached and now - cached[0] < WINDOWS_TTL:
+            return cached[1]
+        value = self._read(table)
+        self._values[table] = (now, value)
+        return value
+
+    def clear(self) -> None:
+        self._values.clear()
+
+
 # Text that ``websearch_to_tsquery`` makes a phrase of: quotes, or words joined by a hyphen.
 _PHRASE = re.compile(r'"|\w-\w')
 
@@ -473,10 +496,10 @@ def recency_bounds(table: str) -> list[datetime]:
     by ANALYZE), so free to read; cached for ``WINDOWS_TTL`` seconds. No statistics yet: no
     windows (every search still right, a very common word just slower).
     """
-    now = time.monotonic()
-    cached = _bounds_cache.get(table)
-    if cached and now - cached[0] < WINDOWS_TTL:
-        return cached[1]
+    return _bounds_cache.get(table)
+
+
+def _read_recency_bounds(table: str) -> list[datetime]:
     with connection.cursor() as cur:
         cur.execute(
             "SELECT null_frac, most_common_vals::text::timestamptz[], most_common_freqs,"
@@ -485,9 +508,10 @@ def recency_bounds(table: str) -> list[datetime]:
             [table],
         )
         row = cur.fetchone()
-    bounds = _bounds_from_stats(*row) if row else []
-    _bounds_cache[table] = (now, bounds)
-    return bounds
+    return _bounds_from_stats(*row) if row else []
+
+
+_bounds_cache = _PerTable(_read_recency_bounds)
 
 
 def _bounds_from_stats(
@@ -533,7 +557,6 @@ SIMILAR_MAX_SHARE = 0.1
 # many are scored (measured: 500 scored cost as much CPU and were further from the real
 # replies, docs/benchmarks.md).
 SIMILAR_CANDIDATES = RANK_ALL_UP_TO
-_stats_cache: dict[str, tuple[float, LexemeStats]] = {}
 
 
 @dataclass(frozen=True)
@@ -551,10 +574,10 @@ def lexeme_stats(table: str) -> LexemeStats:
     """``LexemeStats`` of ``table``: ANALYZE keeps the most common elements of a tsvector
     column, the most common values of ``kind`` and the row count; free to read, cached for
     ``WINDOWS_TTL`` seconds."""
-    now = time.monotonic()
-    cached = _stats_cache.get(table)
-    if cached and now - cached[0] < WINDOWS_TTL:
-        return cached[1]
+    return _stats_cache.get(table)
+
+
+def _read_lexeme_stats(table: str) -> LexemeStats:
     with connection.cursor() as cur:
         cur.execute(
             "SELECT s.attname, s.most_common_elems::text::text[], s.most_common_elem_freqs,"
@@ -578,8 +601,10 @@ def lexeme_stats(table: str) -> LexemeStats:
             floor=float(freqs[len(lexemes)]),
             tickets=max(float(document[4]), 0.0) * kinds.get(TICKET, 0.0),
         )
-    _stats_cache[table] = (now, stats)
     return stats
+
+
+_stats_cache = _PerTable(_read_lexeme_stats)
 
 
 @dataclass(frozen=True)
