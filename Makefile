@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test-faults faults-subset run test lint fmt unit integration e2e bench install clean docs-lifecycle web web-test web-generate browser clamav bench-web bench-docs bench-analytics
+.PHONY: test-faults faults-subset run test lint fmt unit integration e2e bench install clean docs-lifecycle web web-test web-generate browser clamav prometheus bench-web bench-docs bench-analytics
 CHROMIUM ?= /usr/bin/chromium
 
 ## run: the product on one machine (embedded PostgreSQL, clamd, demo data) on http://127.0.0.1:8000
@@ -16,7 +16,7 @@ run: $(STAMP)
 
 ## test: install, start the servers the tests need, lint, the web app's checks, then every
 ## test tier (the browser e2e tests are in tests/e2e/test_web.py)
-test: $(STAMP) browser clamav
+test: $(STAMP) browser clamav prometheus
 	$(BIN)/python scripts/with_services.py -- $(MAKE) --no-print-directory lint web-test pytest faults-subset
 
 ## test-faults: the fault-injection run (tests/faults/test_faults.py) for FAULTS_SECONDS
@@ -76,6 +76,15 @@ browser:
 ## it with a local signature database; no signatures are downloaded)
 clamav:
 	@test -x /usr/sbin/clamd || (apt-get update -qq && apt-get install -y -qq clamav-daemon)
+
+## prometheus: Debian's Prometheus server and promtool unpacked under var/prometheus (not
+## installed: no service is started), for the test that scrapes /metrics with
+## deploy/prometheus/prometheus.yml (tests/e2e/test_observability.py)
+prometheus:
+	@test -x var/prometheus/usr/bin/prometheus || ( mkdir -p var/prometheus && cd var/prometheus && \
+		{ apt-get download prometheus 2>/dev/null || { apt-get update -qq && apt-get download prometheus; }; } && \
+		dpkg -x prometheus_*.deb . && rm -f prometheus_*.deb ) || \
+		echo "No Prometheus could be unpacked: the scrape test will be skipped."
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

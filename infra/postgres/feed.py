@@ -20,6 +20,7 @@ projection are refused, never merged (ADR 0025):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -114,9 +115,12 @@ class FeedLeases:
                 self._check_live(conn, name, source, other)
                 self._check_recorded(conn, name, source, other, switching)
             except BaseException:
-                conn.execute(
-                    "SELECT pg_advisory_unlock_shared(%s, %s)", [_NAMESPACE[source], _key(name)]
-                )
+                # A session that ended holds nothing to release: the original error is raised.
+                with contextlib.suppress(psycopg.OperationalError, psycopg.InterfaceError):
+                    conn.execute(
+                        "SELECT pg_advisory_unlock_shared(%s, %s)",
+                        [_NAMESPACE[source], _key(name)],
+                    )
                 raise
             self._held.add((name, source))
 

@@ -1,26 +1,35 @@
 """Operations against the session's live server (``live_api``, uvicorn on ``config.asgi``):
 request and correlation ids on every answer and in the events a command appends, the
 Prometheus metrics, the probes, the Grafana dashboard's metrics, and Sentry's scrubbing
-(through the real SDK to a fake ingest server on 127.0.0.1)."""
+(through the real SDK to a fake ingest server on 127.0.0.1), and a real Prometheus server
+(Debian's, unpacked by ``make prometheus``) scraping it with the compose stack's
+``deploy/prometheus/prometheus.yml``."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import re
+import shutil
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
+import yaml
 
-from tests.conftest import LiveServer, project_all
+from tests.conftest import LiveServer, free_port, project_all
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "deskstream-operations.json"
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+PROMETHEUS_UNPACKED = ROOT / "var" / "prometheus" / "usr" / "bin"  # make prometheus
 
 
 def test_ids_on_answers_and_in_the_events_metadata(
@@ -96,6 +105,64 @@ def test_metrics_probes_and_the_dashboard(
     declared = set(re.findall(r"^# TYPE (\S+) ", text, re.MULTILINE))
     known = declared | set(samples) | {re.sub(r"_(bucket|sum|count)$", "", n) for n in samples}
     assert named - known == set()
+
+
+def prometheus_binary(name: str) -> str | None:
+    unpacked = PROMETHEUS_UNPACKED / name
+    return str(unpacked) if unpacked.exists() else shutil.which(name)
+
+
+def test_prometheus_scrapes_metrics_with_the_compose_config(
+    live_api: LiveServer, tmp_path: Path
+) -> None:
+    """The compose stack's scrape configuration, with only what names the compose network
+    changed (the target, the token file's path) and a short interval, accepted by promtool
+    and run by a real Prometheus against the live server: the target is up and every
+    Deskstream series the server exports is in Prometheus."""
+    prometheus, promtool = prometheus_binary("prometheus"), prometheus_binary("promtool")
+    if prometheus is None or promtool is None:
+        pytest.skip("no Prometheus server: make prometheus (Debian's package, unpacked)")
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    config["global"]["scrape_interval"] = "1s"
+    [job] = config["scrape_configs"]
+    (tmp_path / "metrics-token").write_text("unused-here")  # the live server has no token
+    job["authorization"]["credentials_file"] = str(tmp_path / "metrics-token")
+    job["static_configs"] = [{"targets": [live_api.url.removeprefix("http://")]}]
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    checked = subprocess.run([promtool, "check", "config", str(path)], capture_output=True)
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+
+    port = free_port()
+    log = (tmp_path / "prometheus.log").open("wb")
+    proc = subprocess.Popen(
+        [prometheus, f"--config.file={path}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    api = f"http://127.0.0.1:{port}/api/v1"
+    # What the server exports now (loopback, no token): each of these series reaches Prometheus.
+    served = {n for n in exported(httpx.get(f"{live_api.url}/metrics").text) if "deskstream" in n}
+    assert served
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                targets = httpx.get(f"{api}/targets", timeout=2).json()["data"]["activeTargets"]
+                names = set(httpx.get(f"{api}/label/__name__/values", timeout=2).json()["data"])
+            except (httpx.HTTPError, KeyError, ValueError):
+                targets, names = [], set()
+            up = [t for t in targets if t["labels"]["job"] == "deskstream-web"]
+            if up and up[0]["health"] == "up" and served <= names:
+                break
+            assert time.monotonic() < deadline, (up, served - names)
+            time.sleep(0.5)
+        value = httpx.get(f"{api}/query", params={"query": 'up{job="deskstream-web"}'}).json()
+        assert [r["value"][1] for r in value["data"]["result"]] == ["1"]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
 
 
 def exported(text: str) -> dict[str, float]:

