@@ -99,7 +99,7 @@ def deliver(outbox_id: int, sender: EmailSender) -> str:
 
     def hand_over() -> None:
         nonlocal handed
-        if not outbox.hand_over(row):
+        if not _through_outages(outbox.hand_over, row, "recording the hand-over"):
             raise ClaimLostError
         handed = True
 
@@ -133,24 +133,34 @@ def deliver(outbox_id: int, sender: EmailSender) -> str:
     return "sent"
 
 
-SENT_MARK_TRIES = 8
+OUTAGE_TRIES = 8
 
 
 def _record_sent(row: outbox.OutboxRow) -> None:
     """Mark the row sent, through a dropped connection or a database restart (a row left
     ``handed_over`` would be settled as ``uncertain``: never sent twice, but reported so)."""
+    _through_outages(outbox.mark_sent, row, "recording it sent")
+
+
+def _through_outages(
+    step: Callable[[outbox.OutboxRow], bool], row: outbox.OutboxRow, what: str
+) -> bool:
+    """Run an idempotent outbox ``step`` (a conditional UPDATE of this claim's row) until
+    the database answers, over a fresh connection each time: through a dropped connection,
+    a restart or a partition of up to about twenty seconds. Idempotent matters because a
+    commit whose answer was lost on the way has happened: the retry then finds the row
+    already moved and says so (the hand-over: ``handed_over`` under this claim counts), so
+    a lost answer never turns a message that was never sent into an ``uncertain`` one."""
     delay = 0.25
-    for attempt in range(SENT_MARK_TRIES):
+    for _ in range(OUTAGE_TRIES - 1):
         try:
-            outbox.mark_sent(row)
-            return
+            return step(row)
         except DatabaseError:
-            if attempt == SENT_MARK_TRIES - 1:
-                raise
-            log.warning("e-mail %s: recording it sent failed; retrying", row.id, exc_info=True)
+            log.warning("e-mail %s: %s failed; retrying", row.id, what, exc_info=True)
             connection.close()  # a broken connection is never replaced otherwise
             time.sleep(delay)
             delay = min(delay * 2, 4.0)
+    return step(row)
 
 
 def _opted_out_or_cancelled(row: outbox.OutboxRow) -> str:

@@ -229,11 +229,13 @@ def claim(outbox_id: int, *, lease: timedelta) -> OutboxRow | None:
 def hand_over(row: OutboxRow) -> bool:
     """Record that the message is about to be handed over (``claimed`` -> ``handed_over``),
     if the claim is still this one's (its lease may have run out and the row gone to
-    another task): committed before the step that cannot be taken back."""
+    another task): committed before the step that cannot be taken back. Idempotent: run
+    again after a lost answer, it finds the row already handed over under this claim and
+    says True."""
     with connection.cursor() as cur:
         cur.execute(
             f"UPDATE {OUTBOX} SET status = 'handed_over' "  # noqa: S608
-            "WHERE id = %s AND claim = %s AND status = 'claimed'",
+            "WHERE id = %s AND claim = %s AND status IN ('claimed', 'handed_over')",
             [row.id, row.claim],
         )
         return bool(cur.rowcount)

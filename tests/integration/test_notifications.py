@@ -263,6 +263,38 @@ def test_a_task_lost_after_the_hand_over_leaves_the_row_uncertain(story: dict[st
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_hand_over_whose_answer_was_lost_is_found_and_sent_once(
+    story: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hand-over's UPDATE commits and the connection breaks before its answer arrives
+    (a network cut, as the fault run's proxy makes one): the task reconnects, finds the row
+    handed over under its own claim, and sends the message, once; it is not left to the
+    sweep as ``uncertain`` with nothing sent (as it was before the retry)."""
+    from django.db import OperationalError
+
+    project_without_enqueue()
+    row = NotificationOutboxRecord.objects.filter(ticket_id=story["ticket"]).first()
+    assert row is not None
+    real = outbox.hand_over
+    calls: list[bool] = []
+
+    def answer_lost(claimed: outbox.OutboxRow) -> bool:
+        done = real(claimed)
+        calls.append(done)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return done
+
+    monkeypatch.setattr(outbox, "hand_over", answer_lost)
+    recorder = Recorder()
+    assert wiring.deliver(row.id, recorder) == "sent"
+    assert calls == [True, True]  # committed the first time; found so the second
+    assert len(recorder.sent) == 1
+    row.refresh_from_db()
+    assert row.status == "sent"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_sweep_sends_what_a_crash_left_unenqueued(
     story: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
