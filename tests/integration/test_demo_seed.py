@@ -73,6 +73,11 @@ def test_the_demo_history_spans_30_days_and_every_projector_rebuilds_its_live_st
     agents = list(User.objects.filter(email__in=[a[0] for a in AGENTS]).order_by("email"))
     assert len(customers) == 6
     assert len(agents) == 3
+    # Earlier test files' servers committed read models built while their users existed;
+    # a transactional test's flush has removed some of those users since. Rebuilt first, the
+    # tables hold what the log gives today, and what follows is the seed's alone.
+    for name in sorted(STORES):
+        rebuild(event_source(), store(name), store(name).shadow, store(name).swap_in)
     # The assignment process issues commands from its live batches: as under make run, it
     # starts once the seed is written (it would assign the seed's tickets at today's time).
     live = {
