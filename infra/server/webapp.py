@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse
 
 WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
 # What the build reads: a change to any of these makes web/dist stale.
-SOURCES = ("src", "index.html", "package-lock.json", "vite.config.ts", "tsconfig.json")
+SOURCES = ("src", "public", "index.html", "package-lock.json", "vite.config.ts", "tsconfig.json")
 
 NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Deskstream</title></head><body style="font-family: sans-serif; margin: 2rem">

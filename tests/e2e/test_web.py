@@ -233,6 +233,11 @@ def test_client_routes_and_assets_are_served(web_server: LiveServer) -> None:
         asset = http.get(script.group(1))
         assert asset.status_code == 200
         assert "immutable" in asset.headers["cache-control"]
+        icon = re.search(r'rel="icon"[^>]*href="(/[^"]+)"', index.text)
+        assert icon, index.text  # the page names its icon: no browser asks for /favicon.ico
+        served = http.get(icon.group(1))
+        assert served.status_code == 200
+        assert served.headers["content-type"].startswith("image/svg+xml")
         assert http.get("/api/nope").headers["content-type"].startswith("application/json")
 
 
