@@ -100,12 +100,32 @@ def django_db_setup(
     verbosity = request.config.option.verbose
     with django_db_blocker.unblock():
         config = setup_databases(verbosity=verbosity, interactive=False, aliases={"default"})
+        _users_from_a_million()
     yield
     from command_api.application import close_application
 
     close_application()
     with django_db_blocker.unblock():
         teardown_databases(config, verbosity=verbosity)
+
+
+def _users_from_a_million() -> None:
+    """Real users get ids from 1,000,000 on. Tests of the domain and the projectors write
+    events for made-up people with small ids ("1", "5", "12"); in a fresh test database (a
+    worker of ``PYTEST_WORKERS``) a real user created early can get such an id too and, through
+    the log those tests left, notifications of tickets that were never theirs (the likely
+    cause of an extra notification seen once in test_notifications.py under three workers)."""
+    from django.db import connection
+
+    from infra.auth.models import User
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", [User._meta.db_table])
+        (sequence,) = cur.fetchone()
+        cur.execute(
+            "SELECT setval(%s::regclass, greatest(1000000, nextval(%s::regclass)), false)",
+            [sequence, sequence],
+        )
 
 
 @pytest.fixture(scope="session")
@@ -310,11 +330,11 @@ def start_server(extra_env: dict[str, str] | None = None, port: int | None = Non
         proc.kill()
         raise RuntimeError(f"server did not start in {wait:g} s")
     if env.get("DESKSTREAM_PROJECTORS_IN_PROCESS") == "1":
-        _wait_caught_up(url, proc, deadline)
+        wait_caught_up(url, proc, deadline)
     return LiveServer(url, proc)
 
 
-def _wait_caught_up(url: str, proc: subprocess.Popen[bytes], deadline: float) -> None:
+def wait_caught_up(url: str, proc: subprocess.Popen[bytes], deadline: float) -> None:
     """Until the server's projectors have applied the whole log (``/readyz``). The test
     database keeps every event earlier tests appended, and a server that starts where the
     last one of its database stopped may have thousands to apply: a test that waits on an
