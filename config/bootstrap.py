@@ -1064,9 +1064,17 @@ def projector_positions() -> dict[str, Callable[[], int]]:
     positions: dict[str, Callable[[], int]] = {
         name: functools.partial(lambda n: store(n).position(), name) for name in STORES
     }
-    if analytics_here():  # on chDB: read through the owner's socket (ADR 0035)
-        positions[ANALYTICS] = lambda: analytics_store().position()
+    if analytics_here():
+        positions[ANALYTICS] = analytics_position
     return positions
+
+
+def analytics_position() -> int:
+    """The analytics projection's position, read as the dashboard reads (``reader``): on
+    chDB, in ``make run``'s web server, through the owner's socket (ADR 0035). Opening the
+    store here would take the chDB directory from the projector process that owns it (a
+    ``/readyz`` before that process had opened it did, and stopped its analytics)."""
+    return analytics_connect.reader(settings.CLICKHOUSE_URL, settings.ANALYTICS_PATH).position()
 
 
 def _database_answers() -> None:
@@ -1145,7 +1153,7 @@ def projector_status(name: str, head: int) -> dict[str, Any]:
     if name == ANALYTICS:
         where = "ClickHouse" if settings.CLICKHOUSE_URL else f"chDB {settings.ANALYTICS_PATH}"
         try:
-            position = analytics_store().position()
+            position = analytics_position()
         except DirectoryInUseError:  # chDB's directory: the web server's process owns it
             return {"source": "log", "position": None, "lag": None,
                     "where": f"{where} (owned by make run's projector process)"}  # fmt: skip

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port, subprocess_database_url
+from tests.conftest import ROOT, free_port, subprocess_database_url, wait_caught_up
 from tests.e2e.test_launcher import projector_children, wait_for
 
 
@@ -58,6 +59,15 @@ def launcher(chdb_env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes]
             return httpx.get(f"{url}/api/auth/me", timeout=5).status_code == 401
 
         wait_for(up, 60)
+        # The worker's test database holds every event earlier files appended: the projector
+        # process applies them all (analytics on chDB too) before this test's own count.
+        wait_caught_up(url, proc, time.monotonic() + 180)
+
+        def analytics_caught_up() -> bool:
+            projectors = httpx.get(f"{url}/readyz", timeout=5).json().get("projectors", {})
+            return projectors.get("analytics", {}).get("lag") == 0
+
+        wait_for(analytics_caught_up, 180)
         yield proc, url
     finally:
         if proc.poll() is None:
@@ -112,7 +122,7 @@ def test_the_projector_process_owns_chdb_the_web_server_reads_it_and_rebuild_wai
         assert r.status_code == 200, r.text
         return int(r.json()["data"]["open"])
 
-    assert wait_for(counted, 20) == 1
+    assert wait_for(counted, 60) == 1
     assert customer.get("/api/analytics/open").status_code == 403
 
     # The directory is the projector process's while it runs: a rebuild says so and changes
