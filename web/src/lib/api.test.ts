@@ -85,6 +85,34 @@ describe("api client", () => {
     expect(calls[1]?.url).toBe("/api/tickets?status=open&after=4242");
   });
 
+  it("asks a consistent read again while the server answers it stale", async () => {
+    vi.useFakeTimers();
+    try {
+      tokens.set("a");
+      let asked = 0;
+      mockFetch({
+        "GET /api/notifications": () => {
+          asked += 1;
+          return asked < 3
+            ? json({ results: [] }, 200, { "X-Deskstream-Stale": "true" })
+            : json({ results: [{ id: "n1" }] });
+        },
+      });
+      const answer = request("/api/notifications", { consistent: true });
+      await vi.runAllTimersAsync();
+      expect(await answer).toEqual({ results: [{ id: "n1" }] });
+      expect(asked).toBe(3);
+      // A read that is not consistent takes the first answer, stale or not.
+      asked = 0;
+      const once = request("/api/notifications");
+      await vi.runAllTimersAsync();
+      expect(await once).toEqual({ results: [] });
+      expect(asked).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("turns field errors into one readable message", () => {
     const error = new ApiError(400, "invalid", "bad", {
       fields: { subject: ["This field may not be blank."] },

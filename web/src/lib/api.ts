@@ -143,6 +143,12 @@ export interface ApiResponse<T> {
   headers: Headers;
 }
 
+/** A consistent read the server answered stale (its projection had not reached ?after= in
+ * its wait) is asked again this many times, after these pauses: what the tab knows it
+ * should see (a frame's notification, its own command) arrives a moment later on a busy
+ * server, instead of never, as the answer would stay until something else refetched. */
+export const STALE_RETRY_DELAYS_MS = [250, 500, 1000];
+
 function withAfter(path: string): string {
   if (knownPosition <= 0 || /[?&]after=/.test(path)) return path;
   return `${path}${path.includes("?") ? "&" : "?"}after=${knownPosition}`;
@@ -171,6 +177,14 @@ export async function requestRaw<T>(
       .json()
       .catch(() => ({}))) as { error?: string };
     if (body.error === "token_expired" && (await refreshTokens())) response = await send();
+  }
+  if (options.consistent) {
+    for (const pause of STALE_RETRY_DELAYS_MS) {
+      if (!response.ok || response.headers.get("X-Deskstream-Stale") !== "true") break;
+      if (options.signal?.aborted) break;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      response = await send();
+    }
   }
   const text = await response.text();
   let data: unknown = null;
