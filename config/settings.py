@@ -498,6 +498,11 @@ LLM_MODERATION = env_bool("DESKSTREAM_LLM_MODERATION", False)
 # its text streams over the WebSocket as a worker's would. Off: in the request (test
 # processes, which read the finished draft from the answer).
 DRAFTS_IN_THREADS = env_bool("DESKSTREAM_DRAFTS_IN_THREADS", not os.environ.get("PYTEST_VERSION"))
+# The same for e-mails: with eager tasks, the notification projector hands each new outbox
+# row to one e-mail thread of its process instead of sending it inside its batch's commit
+# hook, so a backlog of e-mails (a start after downtime, a slow SMTP server) never holds the
+# projector back. Off in test processes, which read what was sent right after projecting.
+EMAILS_IN_THREADS = env_bool("DESKSTREAM_EMAILS_IN_THREADS", not os.environ.get("PYTEST_VERSION"))
 # Operations (docs/operations.md#metrics-and-probes, ADR 0042). GET /metrics answers a request
 # with ``Authorization: Bearer <DESKSTREAM_METRICS_TOKEN>``; without a token configured, only
 # requests from the loopback address. /readyz is 503 while a projector is more than

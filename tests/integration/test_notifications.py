@@ -263,6 +263,38 @@ def test_a_task_lost_after_the_hand_over_leaves_the_row_uncertain(story: dict[st
 
 
 @pytest.mark.django_db(transaction=True)
+def test_with_e_mails_in_a_thread_the_projector_never_waits_for_a_send(
+    story: dict[str, Any], settings: Any, dependencies: Callable[..., None]
+) -> None:
+    """``EMAILS_IN_THREADS`` (``make run``: eager tasks): the batch that wrote the outbox rows
+    commits and the projector goes on while the e-mails wait for a held SMTP server; then
+    each is sent once, in order, from the e-mail thread."""
+    import threading
+    import time
+
+    settings.EMAILS_IN_THREADS = True
+    held = threading.Event()
+
+    class Held(Recorder):
+        def send(self, email: OutgoingEmail, hand_over: HandOver = no_hand_over) -> str:
+            assert held.wait(60)
+            return super().send(email, hand_over)
+
+    sender = Held()
+    dependencies(email_sender=sender)
+    project()  # would not return while a send is held, were they sent in its commit hook
+    assert sender.sent == []
+    assert runner(n.NAME).store.position() == event_source().head()
+    held.set()
+    deadline = time.monotonic() + 30
+    while [s for _, _, s in rows(story["ticket"])] != ["sent"] * 4:
+        assert time.monotonic() < deadline, rows(story["ticket"])
+        time.sleep(0.1)
+    assert len(sender.sent) == 4
+    assert len({e.message_id for e in sender.sent}) == 4
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_hand_over_whose_answer_was_lost_is_found_and_sent_once(
     story: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
