@@ -13,12 +13,21 @@ partitions move at the survivors' next heartbeat instead of after the session ti
 gives up all its partitions at each rebalance, then gets its share back) or
 ``cooperative-sticky`` (KIP-429: only the partitions that change owner stop, in two rounds);
 ADR 0014 and docs/operations.md have the measured timings of both.
+
+Fetch wait: a fetch asks the broker to wait at most ``FETCH_WAIT_MS`` (100 ms) for new
+messages, so a live event is not held back. A broker whose storage takes longer than that to
+read stored batches may answer every such fetch with nothing although the partition has more
+(Tansu on S3 storage does, once a partition holds a few thousand batches: the 300 s fault run
+saw a member stay behind for good). So when polls come back empty while the member's
+partitions end beyond its positions, the wait doubles (up to ``MAX_FETCH_WAIT_MS``), and it
+returns to the short one once the member is at the end again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,7 +36,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
-from kafka.errors import CommitFailedError, RebalanceInProgressError
+from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from infra.event_metadata import decoder
@@ -40,6 +49,12 @@ ASSIGNORS: dict[str, tuple[type[Any], ...]] = {
     "range": (RangePartitionAssignor, RoundRobinPartitionAssignor),  # kafka-python's default
     "cooperative-sticky": (CooperativeStickyAssignor,),
 }
+# The broker waits at most this long for new messages before it answers a fetch (the default
+# 500 ms would be most of a live event's lag); raised while the member is behind and its
+# fetches come back empty (``KafkaStreamSource``), up to MAX_FETCH_WAIT_MS.
+FETCH_WAIT_MS = 100
+MAX_FETCH_WAIT_MS = 5_000
+LAG_CHECK_INTERVAL = 1.0  # seconds of empty polls between two looks at the partitions' ends
 
 
 def consumer(
@@ -64,9 +79,7 @@ def consumer(
         auto_offset_reset="earliest",
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=heartbeat_interval_ms,
-        # A fetch returns after at most 100 ms when little is new (the default 500 ms would
-        # be most of a live event's lag).
-        fetch_max_wait_ms=config.pop("fetch_max_wait_ms", 100),
+        fetch_max_wait_ms=config.pop("fetch_max_wait_ms", FETCH_WAIT_MS),
         partition_assignment_strategy=ASSIGNORS[assignor],
         **config,
     )
@@ -102,19 +115,37 @@ class _LogAssignments(ConsumerRebalanceListener):  # type: ignore[misc]
         log.warning("%s: partitions lost %s (session expired)", self.group_id, _numbers(lost))
 
 
+def _set_fetch_wait(consumer: KafkaConsumer, wait_ms: int) -> None:
+    """The wait the next fetch requests ask for. kafka-python (3.0.12, pinned) reads its
+    fetcher's ``fetch_max_wait_ms`` for each request and has no public setter;
+    tests/integration/test_kafka_slow_storage.py fails if this stops taking effect."""
+    consumer.config["fetch_max_wait_ms"] = wait_ms
+    consumer._fetcher.config["fetch_max_wait_ms"] = wait_ms
+
+
 def _numbers(partitions: Any) -> list[int]:
     return sorted(tp.partition for tp in partitions)
 
 
 class KafkaStreamSource:
-    def __init__(self, consumer: KafkaConsumer, mapper: Mapper[Any]) -> None:
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        mapper: Mapper[Any],
+        *,
+        max_fetch_wait_ms: int = MAX_FETCH_WAIT_MS,
+    ) -> None:
         self._consumer = consumer
         self._decode: Callable[[Any], Any] = decoder(mapper)  # (event, metadata)
         self._pending: dict[TopicPartition, int] = {}  # offset after the last one polled
         self._first: dict[TopicPartition, int] = {}  # first offset polled since the commit
+        self.fetch_wait_ms = self._short_wait = int(consumer.config["fetch_max_wait_ms"])
+        self._max_wait = max(max_fetch_wait_ms, self._short_wait)
+        self._empty_since: float | None = None  # first of the empty polls in a row
 
     def poll(self, limit: int, timeout: float) -> Sequence[Envelope]:
         records = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=limit)
+        self._adapt_fetch_wait(bool(records))
         envelopes: list[Envelope] = []
         for partition, messages in records.items():
             for message in messages:
@@ -123,6 +154,47 @@ class KafkaStreamSource:
             self._first.setdefault(partition, messages[0].offset)
             self._pending[partition] = messages[-1].offset + 1
         return envelopes
+
+    def _adapt_fetch_wait(self, polled: bool) -> None:
+        """After a second of empty polls: a member behind the end of its partitions waits
+        twice as long per fetch (the broker may need longer to read stored batches than the
+        short wait gives it); one at the end goes back to the short wait."""
+        if polled:
+            self._empty_since = None
+            return
+        now = time.monotonic()
+        if self._empty_since is None:
+            self._empty_since = now
+            return
+        if now - self._empty_since < LAG_CHECK_INTERVAL:
+            return
+        self._empty_since = now
+        behind = self._behind()
+        if behind is None:
+            return
+        wait = min(self.fetch_wait_ms * 2, self._max_wait) if behind else self._short_wait
+        if wait != self.fetch_wait_ms:
+            log.log(
+                logging.WARNING if behind else logging.INFO,
+                "fetches came back empty %s: the fetch wait is now %d ms",
+                "while behind the end of the partitions" if behind else "at the end",
+                wait,
+            )
+            self.fetch_wait_ms = wait
+            _set_fetch_wait(self._consumer, wait)
+
+    def _behind(self) -> bool | None:
+        """Whether a partition of this member ends beyond its position (None: not known, as
+        while the group rebalances or the broker is away)."""
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return None
+        try:
+            ends = self._consumer.end_offsets(assigned, timeout_ms=5_000)
+            positions = {tp: self._consumer.position(tp, timeout_ms=0) for tp in assigned}
+        except KafkaError:
+            return None
+        return any(positions[tp] is not None and end > positions[tp] for tp, end in ends.items())
 
     def commit(self) -> None:
         if not self._pending:

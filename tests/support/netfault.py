@@ -13,6 +13,8 @@ Unix socket's path (the embedded PostgreSQL listens on one only).
   (the bytes already read are held) and new connections are accepted but not relayed, until
   ``heal``: a partition that TCP rides out (the client's requests hang, then complete), unless
   ``heal(name, cut=True)`` also ends them (the partition outlasted the connections).
+- ``slow(name, seconds)``: every chunk the server sends is held that long first (a slow
+  server or link; ``slow(name, 0)`` ends it).
 
 The server side is never touched: a partitioned PostgreSQL still sees its sessions open, as
 it would across a real partition.
@@ -39,6 +41,7 @@ class _Route:
     upstream: int | str
     server: asyncio.Server | None = None
     flowing: asyncio.Event = field(default_factory=asyncio.Event)
+    delay: float = 0.0  # seconds each chunk from the server is held (``slow``)
     connections: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter | None]] = field(
         default_factory=set
     )
@@ -116,7 +119,8 @@ class FaultProxy:
             route.connections.add(entry)
             self.counts[f"{name} connections"] += 1
             await asyncio.gather(
-                self._pump(route, reader, up_writer), self._pump(route, up_reader, writer)
+                self._pump(route, reader, up_writer),
+                self._pump(route, up_reader, writer, from_server=True),
             )
         finally:
             route.connections.discard(entry)
@@ -126,10 +130,13 @@ class FaultProxy:
 
     @staticmethod
     async def _pump(
-        route: _Route, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+        route: _Route, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+        *, from_server: bool = False,
+    ) -> None:  # fmt: skip
         try:
             while data := await reader.read(CHUNK):
+                if from_server and route.delay:
+                    await asyncio.sleep(route.delay)
                 await route.flowing.wait()
                 writer.write(data)
                 await writer.drain()
@@ -163,6 +170,10 @@ class FaultProxy:
         ended = self.cut(name) if cut else 0
         self.loop.call_soon_threadsafe(self.routes[name].flowing.set)
         return ended
+
+    def slow(self, name: str, seconds: float) -> None:
+        """Hold every chunk the server sends ``seconds`` before relaying it (0: no more)."""
+        self.routes[name].delay = seconds
 
     def close(self) -> None:
         async def stop() -> None:
