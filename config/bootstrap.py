@@ -793,8 +793,18 @@ def kafka_runner(name: str) -> StreamRunner:
     crash_after = faults.from_env("DESKSTREAM_FAULT_CRASH_AFTER")
     if crash_after and isinstance(projection, PostgresProjectionStore):
         faults.crash_projector_after(projection, crash_after)
+    from kafka.errors import KafkaError
+
     from infra.kafka import source as kafka_source  # kafka-python only where Kafka is used
 
+    # A member that starts before the relay creates the topic with the configured partition
+    # count (ADR 0014); its consumer never has the broker auto-create it with the broker's
+    # own default count. Broker away: the relay creates it later, and the member waits.
+    try:
+        ensure_topic()
+    except KafkaError:
+        log.warning("%s: could not make sure the topic exists; waiting for it", name,
+                    exc_info=True)  # fmt: skip
     consumer = kafka_source.consumer(
         kafka_bootstrap(),
         settings.KAFKA_TOPIC,

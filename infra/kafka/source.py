@@ -81,6 +81,11 @@ def consumer(
         heartbeat_interval_ms=heartbeat_interval_ms,
         fetch_max_wait_ms=config.pop("fetch_max_wait_ms", FETCH_WAIT_MS),
         partition_assignment_strategy=ASSIGNORS[assignor],
+        # The topic is created with its fixed partition count (``relay.ensure_topic``, which
+        # a member runs first too), not by the broker on a member's metadata request with the
+        # broker's default count. Apache Kafka honours this flag; Tansu creates the topic
+        # anyway, hence the member's ``ensure_topic`` (tests/integration/test_kafka.py).
+        allow_auto_create_topics=config.pop("allow_auto_create_topics", False),
         **config,
     )
     kafka_consumer.subscribe([topic], listener=_LogAssignments(group_id, kafka_consumer))

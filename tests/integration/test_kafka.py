@@ -52,6 +52,34 @@ def topic(kafka_bootstrap: str, settings: Any, request: pytest.FixtureRequest) -
     return name
 
 
+@pytest.mark.django_db
+def test_a_member_started_before_the_relay_creates_the_topic_with_its_partition_count(
+    kafka_bootstrap: str, settings: Any
+) -> None:
+    """The 300 s fault run once found its topic with the broker's default partition count
+    (4, not the configured 3): a member had started first and its metadata request had the
+    broker create the topic. A member now creates it as the relay would."""
+    from kafka import KafkaConsumer
+
+    name = f"deskstream.test.{os.getpid()}.{time.monotonic_ns()}.first"
+    settings.KAFKA_BOOTSTRAP = kafka_bootstrap
+    settings.KAFKA_TOPIC = name
+    settings.KAFKA_PARTITIONS = 3
+    settings.KAFKA_GROUP_PREFIX = name + "."
+    # A member (the runner a projector process starts) creates it with the configured count.
+    runner = bootstrap.kafka_runner("read_models")
+    try:
+        runner.source.poll(10, 1.0)  # it joins its group and fetches
+    finally:
+        runner.source.close()
+    assert not bootstrap.ensure_topic()  # it exists already
+    probe = KafkaConsumer(bootstrap_servers=kafka_bootstrap, allow_auto_create_topics=False)
+    try:
+        assert probe.partitions_for_topic(name) == {0, 1, 2}
+    finally:
+        probe.close()
+
+
 def subprocess_env(topic: str, **extra: str) -> dict[str, str]:
     from django.conf import settings
 
