@@ -798,8 +798,9 @@ def kafka_runner(name: str) -> StreamRunner:
     from infra.kafka import source as kafka_source  # kafka-python only where Kafka is used
 
     # A member that starts before the relay creates the topic with the configured partition
-    # count (ADR 0014); its consumer never has the broker auto-create it with the broker's
-    # own default count. Broker away: the relay creates it later, and the member waits.
+    # count (ADR 0014) before it subscribes: a subscription to a missing topic has some
+    # brokers (Tansu) create it with their own default count. Broker away: the relay
+    # creates it later.
     try:
         ensure_topic()
     except KafkaError:
