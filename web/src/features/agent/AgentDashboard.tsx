@@ -111,11 +111,20 @@ export function AgentDashboard() {
 
   const others = Object.values(presence).filter((p) => p.user_id !== myId);
   const openCount = mine?.open_tickets ?? 0;
+  // Until the workload is in, this agent's open tickets are unknown: a choice made then
+  // would go offline without the warning of what moves. (If the read fails, the toggle
+  // works: the server hands the tickets over all the same.)
+  const workloadPending = agents.isPending;
   return (
     <main id="main" className="dashboard agent-dashboard">
       <section className="card availability" aria-labelledby="availability-title">
         <h2 id="availability-title">Your availability</h2>
-        <div role="radiogroup" aria-labelledby="availability-title" className="segmented">
+        <div
+          role="radiogroup"
+          aria-labelledby="availability-title"
+          aria-busy={workloadPending}
+          className="segmented"
+        >
           {(["online", "away", "offline"] as Availability[]).map((value) => (
             <label key={value} className={current === value ? "selected" : ""}>
               <input
@@ -123,6 +132,7 @@ export function AgentDashboard() {
                 name="availability"
                 value={value}
                 checked={current === value}
+                disabled={workloadPending}
                 onChange={() => toggle(value)}
               />
               {value[0]!.toUpperCase() + value.slice(1)}

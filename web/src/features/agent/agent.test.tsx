@@ -110,4 +110,40 @@ describe("agent dashboard", () => {
     expect(await screen.findByText(/Availability not changed/)).toBeInTheDocument();
     await waitFor(() => expect(screen.getByRole("radio", { name: "Online" })).toBeChecked());
   });
+
+  it("asks before going offline, and the toggle waits for the workload that says what moves", async () => {
+    let release: () => void = () => undefined;
+    const workload = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    mockFetch({
+      "GET /api/auth/me": () => AGENT,
+      "GET /api/agents/workload": async () => {
+        await workload;
+        return [
+          {
+            user_id: "2",
+            name: "Ada Lovelace",
+            availability: "online",
+            capacity: 5,
+            skills: [],
+            languages: [],
+            open_tickets: 1,
+          },
+        ];
+      },
+      "GET /api/tickets": () => EMPTY_PAGE,
+    });
+    renderApp(<AgentDashboard />, { me: AGENT });
+    const offline = await screen.findByRole("radio", { name: "Offline" });
+    // Its open tickets unknown, the agent cannot go offline unwarned.
+    expect(offline).toBeDisabled();
+    act(() => release());
+    await waitFor(() => expect(offline).toBeEnabled());
+    await userEvent.click(offline);
+    expect(await screen.findByTestId("offline-warning")).toHaveTextContent(
+      "Your 1 open ticket will move to other agents.",
+    );
+    expect(screen.getByRole("radio", { name: "Online" })).toBeChecked();
+  });
 });
