@@ -749,11 +749,14 @@ class DeskstreamApplication(Application[UUID]):
             run(aggregate)
             try:
                 return self._store(aggregate)
-            except IntegrityError:
+            except IntegrityError as exc:
                 # Another command stored this version first: decide again on the fresh state
                 # (the repository's cache fast-forwards, so the next load sees that event).
                 if attempt == MAX_ATTEMPTS - 1:
-                    raise
+                    raise IntegrityError(
+                        f"{exc} (the last of {MAX_ATTEMPTS} attempts on {cls.__name__} "
+                        f"{aggregate_id}, decided at version {aggregate.version})"
+                    ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _store(self, aggregate: Aggregate) -> CommandResult:
@@ -780,9 +783,9 @@ class DeskstreamApplication(Application[UUID]):
         flat = [event for events in batch for event in events]
         try:
             recordings = self.save(*flat)
-        except IntegrityError:
+        except IntegrityError as exc:
             if len(batch) == 1:
-                return [IntegrityError("version conflict")]
+                return [_conflict(batch[0], exc)]
             return self._save_after_conflict(batch)
         results: list[list[Recording[UUID]] | BaseException] = []
         it: Iterator[Recording[UUID]] = iter(recordings)
@@ -803,7 +806,7 @@ class DeskstreamApplication(Application[UUID]):
         results: list[list[Recording[UUID]] | BaseException | None] = [None] * len(batch)
         stale = self._conflicting(batch)
         for i in stale:
-            results[i] = IntegrityError("version conflict")
+            results[i] = _conflict(batch[i])
         rest = [i for i in range(len(batch)) if i not in stale]
         if stale and rest:
             try:
@@ -955,6 +958,18 @@ class StoredAggregates:
             self._items.move_to_end(aggregate_id)
             while len(self._items) > self._maxsize:
                 self._items.popitem(last=False)
+
+
+def _conflict(events: list[Any], cause: BaseException | None = None) -> IntegrityError:
+    """The error a command of a group commit gets when its events meet a version conflict:
+    which aggregate and versions, and the store's own words when it gave them (a conflict no
+    retry resolves must say where it was)."""
+    where = ", ".join(
+        f"{type(e).__qualname__} {e.originator_id} v{e.originator_version}" for e in events[:3]
+    )
+    error = IntegrityError(f"version conflict: {where}" + (f": {cause}" if cause else ""))
+    error.__cause__ = cause
+    return error
 
 
 def _versions_sql(recorder: PostgresApplicationRecorder) -> str:

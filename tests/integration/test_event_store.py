@@ -226,6 +226,9 @@ def test_conflicts_in_a_group_commit_fail_only_their_commands_and_the_rest_land_
         results = app._save_batch([late, b, c, d])
         assert [type(r).__name__ for r in results] == ["IntegrityError", "list", "list",
                                                        "IntegrityError"]  # fmt: skip
+        # Each says which aggregate and version (a conflict no retry resolves says where).
+        assert f"{t1} v2" in str(results[0])
+        assert f"{t2} v2" in str(results[3])
         with app.recorder.datastore.get_connection() as conn:
             rows = conn.execute(
                 f"SELECT xmin::text AS tx FROM {app.recorder.events_table_name} "  # noqa: S608
