@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import redis
-from celery.signals import worker_init
+from celery.signals import task_received, worker_init, worker_ready
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.routing import URLRouter
 from django.conf import settings
@@ -101,7 +101,7 @@ from infra.realtime.presence import MemoryPresenceStore, PresenceBoard
 from infra.realtime.presence_redis import RedisPresenceStore
 from infra.realtime.publisher import ASGIApp, ChannelsFramePublisher, ServerLoop
 from infra.realtime.stats import RedisFanoutReport
-from infra.server import lifecycle
+from infra.server import lifecycle, worker_watchdog
 from infra.storage.envelope import Envelope
 from infra.storage.local import LocalDiskBlobStore
 from infra.storage.ports import BlobStore
@@ -228,6 +228,30 @@ def send_notification_email(outbox_id: int) -> str:
 @worker_init.connect
 def _worker_metrics(**_: Any) -> None:
     observed.serve_if_configured()  # a Celery worker's own port (DESKSTREAM_METRICS_PORT)
+
+
+_watchdog: worker_watchdog.Watchdog | None = None
+
+
+@worker_ready.connect
+def _watch_the_consumer(sender: Any = None, **_: Any) -> None:
+    """A worker whose consumer stopped after losing the broker stops too, to be started
+    again (``infra.server.worker_watchdog``; DESKSTREAM_WORKER_STALL_SECONDS, 0: off)."""
+    global _watchdog
+    stall = settings.WORKER_STALL_SECONDS
+    if stall <= 0 or settings.CELERY_TASK_ALWAYS_EAGER:
+        return
+    queues = sorted(app.amqp.queues.consume_from or [settings.CELERY_TASK_DEFAULT_QUEUE])
+    _watchdog = worker_watchdog.Watchdog(
+        lambda: worker_watchdog.queue_depth(app, queues), worker_watchdog.worker_busy, stall=stall
+    )
+    worker_watchdog.watch(_watchdog, interval=min(stall / 4, 15.0), stop=threading.Event())
+
+
+@task_received.connect
+def _consuming(**_: Any) -> None:
+    if _watchdog is not None:
+        _watchdog.received()
 
 
 @app.task(name=SWEEP)

@@ -313,6 +313,10 @@ CELERY_TASK_ALWAYS_EAGER = env_bool(
     "DESKSTREAM_CELERY_EAGER", not CELERY_BROKER_URL or bool(os.environ.get("PYTEST_VERSION"))
 )
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("DESKSTREAM_CELERY_QUEUE", "deskstream")
+# A worker whose queues held tasks this many seconds while it received none (its consumer
+# stopped after losing the broker, celery#10205) stops, for its supervisor to start it again
+# (infra/server/worker_watchdog.py); 0 turns the watchdog off.
+WORKER_STALL_SECONDS = float(os.environ.get("DESKSTREAM_WORKER_STALL_SECONDS", "120"))
 OUTBOX_SWEEP_INTERVAL = float(os.environ.get("DESKSTREAM_OUTBOX_SWEEP_INTERVAL", "30"))
 # Seconds an enqueued e-mail's row is left to its task before the sweep enqueues it again.
 OUTBOX_ENQUEUE_GRACE = float(os.environ.get("DESKSTREAM_OUTBOX_ENQUEUE_GRACE", "60"))

@@ -107,6 +107,8 @@ ROUTES = ("postgres", "redis", "kafka", *(("opensearch",) if OPENSEARCH else ())
 NETWORK_FAULTS = ("cut connections", "partition")
 NETWORK_SHARE = 0.35  # of the faults drawn
 SEARCH_ALIAS = "deskstream-search"  # OPENSEARCH_INDEX's default
+# The application's processes, which a supervisor starts again when they exit (``supervise``).
+SUPERVISED = ("web", "relay", "projectors", "kafka projector", "worker")
 KAFKA_FED = "read_models"  # fed from Kafka (the relay's topic); the others from the log
 ANALYTICS = "analytics"  # on chDB, in the projector process (its position is chDB's)
 # The analytics tables as the contract suite compares them (FINAL: one row per key).
@@ -171,6 +173,9 @@ class System:
             "DESKSTREAM_SMTP_PORT": str(self.smtp.port),
             "DESKSTREAM_EMAIL_OUTBOX": "0",
             "DESKSTREAM_OUTBOX_SWEEP_INTERVAL": "2",
+            # A worker whose consumer stopped with tasks waiting stops after 10 s, not 120,
+            # and the supervisor (``supervise``) starts it again.
+            "DESKSTREAM_WORKER_STALL_SECONDS": "10",
             # E-mail tasks lost with a Redis restart are enqueued again after 5 s, not 60.
             "DESKSTREAM_OUTBOX_ENQUEUE_GRACE": "5",
             "DESKSTREAM_PROJECTORS_IN_PROCESS": "0",
@@ -246,6 +251,20 @@ class System:
         self.procs[name] = subprocess.Popen(
             commands[name], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
+
+    def supervise(self) -> list[str]:
+        """What the deployment's supervisor does (compose's ``restart: unless-stopped``):
+        start again an application process that exited by itself (the Celery worker's
+        watchdog stops a worker whose consumer stopped, celery#10205). Returns their names."""
+        exited = [
+            name for name in SUPERVISED
+            if name in self.procs and self.procs[name].poll() is not None
+        ]  # fmt: skip
+        for name in exited:
+            with (self.tmp / f"{name}.log").open("a") as log:
+                log.write(f"\n--- exited with {self.procs[name].returncode}: started again\n")
+            self.start(name)
+        return exited
 
     def kill(self, name: str) -> None:
         proc = self.procs[name]
@@ -645,8 +664,10 @@ def test_promises_hold_under_random_faults(system: System) -> None:
     for w in workers:
         w.start()
     faults = Counter[str]()
+    restarted = Counter[str]()  # by the supervisor, after they exited by themselves
     while time.monotonic() < until - 1:
         time.sleep(rng.uniform(1.0, 3.0))
+        restarted.update(system.supervise())
         network = rng.random() < NETWORK_SHARE
         fault = rng.choice(NETWORK_FAULTS if network else PROCESS_FAULTS)
         if fault == "partition":
@@ -695,6 +716,7 @@ def test_promises_hold_under_random_faults(system: System) -> None:
         analytics_at = system.analytics_position()
         if all(positions.get(n) == head for n in PROJECTORS) and analytics_at == head:
             break
+        restarted.update(system.supervise())
         if time.monotonic() > deadline:  # say who is behind, and what its process said
             sys.stdout.write(
                 f"\nnot caught up: head {head}, positions {positions}, analytics {analytics_at}"
@@ -715,6 +737,7 @@ def test_promises_hold_under_random_faults(system: System) -> None:
             "WHERE status IN ('pending', 'claimed', 'handed_over')"
         ).fetchone()[0]:  # type: ignore[index]
             assert time.monotonic() < deadline, (report, outbox, system.tail("worker"))
+            restarted.update(system.supervise())
             time.sleep(0.5)
         outbox = conn.execute(
             "SELECT status, count(*) FROM notification_outbox GROUP BY status"
@@ -793,7 +816,8 @@ def test_promises_hold_under_random_faults(system: System) -> None:
     sys.stdout.write(
         f"\nfaults: {report}; search on {SEARCH}; faults injected {dict(faults)} "
         f"({sum(faults.values())}; connections relayed and cut by the proxy "
-        f"{dict(system.proxy.counts)}); "
+        f"{dict(system.proxy.counts)}); exited by themselves and started again "
+        f"{dict(restarted)}; "
         f"commands acknowledged {len(clients.acknowledged)}, refused or lost in flight "
         f"{dict(clients.failed)}; events {events}; WebSocket frames {len(followed)} "
         f"(resumed {follower.resumed} times, fresh replay {len(fresh)}); e-mails sent "

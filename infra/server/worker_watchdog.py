@@ -1,0 +1,129 @@
+"""A Celery worker that stopped consuming while tasks wait for it stops, so its supervisor
+starts it again (docker compose's ``restart: unless-stopped``, systemd's ``Restart=``).
+
+Celery's Redis consumer can lose the broker connection, log "Connection to broker lost.
+Trying to re-establish the connection...", and then receive nothing more, the process alive
+and idle, until it is restarted (upstream celery#8030, #10205, still reported against
+5.6.3 in #10302; seen here in the 300 s fault run, seed 808, after a Redis restart). Nothing
+is lost (e-mail rows stay pending in the outbox and the sweep enqueues them again), but no
+e-mail goes out until the worker is restarted.
+
+The rule: the worker's queues have held tasks at every check for ``stall`` seconds, this
+worker received none in that time and runs or holds none. A busy worker (a slow SMTP server)
+holds a task, so it is never taken for a stalled one; a worker whose broker is unreachable
+is left to Celery's own reconnection (the depth cannot be read).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# After the warm shutdown was asked for: a worker still alive then is ended.
+EXIT_GRACE = 30.0
+EXIT_CODE = 70  # EX_SOFTWARE
+
+
+class Watchdog:
+    """The rule, apart from Celery: ``depth`` reads the tasks waiting in the worker's queues
+    (None if the broker does not answer), ``busy`` whether the worker runs or holds one."""
+
+    def __init__(
+        self,
+        depth: Callable[[], int | None],
+        busy: Callable[[], bool],
+        *,
+        stall: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._depth = depth
+        self._busy = busy
+        self.stall = stall
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._waiting_since: float | None = None
+        self.depth: int | None = None
+
+    def received(self) -> None:
+        """A task reached the worker: it consumes."""
+        with self._lock:
+            self._waiting_since = None
+
+    def stalled(self) -> bool:
+        """One check: True once tasks have waited ``stall`` seconds with the worker idle."""
+        depth = self._depth()
+        now = self._clock()
+        with self._lock:
+            self.depth = depth
+            if not depth or self._busy():
+                self._waiting_since = None
+                return False
+            if self._waiting_since is None:
+                self._waiting_since = now
+                return False
+            return now - self._waiting_since >= self.stall
+
+
+def queue_depth(app: Any, queues: Iterable[str]) -> int | None:
+    """Tasks waiting in ``queues`` on the broker, on a connection of its own with short
+    timeouts (None when the broker does not answer)."""
+    try:
+        with app.connection_for_read(
+            connect_timeout=5, transport_options={"socket_timeout": 5, "socket_connect_timeout": 5}
+        ) as conn:
+            conn.ensure_connection(max_retries=1, timeout=5)
+            channel = conn.default_channel
+            return sum(channel.queue_declare(q, passive=True).message_count for q in queues)
+    except Exception:  # the broker is down or between restarts: Celery reconnects itself
+        log.debug("the worker watchdog could not read the queue depth", exc_info=True)
+        return None
+
+
+def worker_busy() -> bool:
+    """Whether this worker process runs or holds a task (Celery's own bookkeeping, kept in
+    the consumer's process)."""
+    from celery.worker import state
+
+    return bool(state.active_requests or state.reserved_requests)
+
+
+def stop_worker(reason: str, exit_: Callable[[int], None] = os._exit) -> None:
+    """Warm shutdown (the pool's processes end with it), then an exit if that hangs."""
+    log.error("%s: stopping this worker so that its supervisor starts it again", reason)
+    os.kill(os.getpid(), signal.SIGTERM)
+    timer = threading.Timer(EXIT_GRACE, exit_, args=(EXIT_CODE,))
+    timer.daemon = True
+    timer.start()
+
+
+def watch(
+    watchdog: Watchdog,
+    interval: float,
+    stop: threading.Event,
+    on_stall: Callable[[str], None] = stop_worker,
+) -> threading.Thread:
+    """The checks, every ``interval`` seconds in a daemon thread, until one finds a stall."""
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            try:
+                if watchdog.stalled():
+                    on_stall(
+                        f"{watchdog.depth} task(s) waited {watchdog.stall:g} s in this worker's"
+                        " queues and it received none (its consumer stopped after losing the"
+                        " broker, celery#10205)"
+                    )
+                    return
+            except Exception:
+                log.warning("the worker watchdog's check failed", exc_info=True)
+
+    thread = threading.Thread(target=loop, name="worker-watchdog", daemon=True)
+    thread.start()
+    return thread
