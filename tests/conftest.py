@@ -53,6 +53,14 @@ os.environ.setdefault("DESKSTREAM_ANALYTICS", "0")
 os.environ.setdefault(
     "DESKSTREAM_ANALYTICS_PATH", str(ROOT / "var" / f"test-chdb-{uuid.uuid4().hex[:12]}")
 )
+# OpenSearch: the product takes a server that needs over 5 s for a request for down. The
+# suite's osmem-server, on two cores shared with three test workers, has needed longer for a
+# bulk with refresh=wait_for (a clean-clone run, 2026-12-07): test processes and the servers
+# they start allow 30 s. Tests of a stopped server set 1 s themselves; the fault run keeps 5.
+os.environ.setdefault("DESKSTREAM_OPENSEARCH_TIMEOUT", "30")
+from django.conf import settings as _loaded  # noqa: E402 - read before this file ran
+
+_loaded.OPENSEARCH_TIMEOUT = float(os.environ["DESKSTREAM_OPENSEARCH_TIMEOUT"])
 # Under pytest-xdist (`make test` runs two workers) each worker is a test session of its own:
 # the workers inherit the values above from the controller, so each gets its own channel
 # prefix and chDB directory here; pytest-django gives each its own test database

@@ -12,7 +12,9 @@ push projector), the relay (log -> topic), the read-model projector as a Kafka c
 group member, a projector process for the rest (``manage.py projector run-all``: the other
 projectors, the outbox sweeper, the SLA check) and a Celery worker sending the e-mails.
 The processes reach PostgreSQL, Redis, the broker and OpenSearch through a TCP proxy of the
-test (``tests/support/netfault.py``); the test's own checks go to the servers directly.
+test (``tests/support/netfault.py``), and the clients reach the web server through it too;
+the test's own checks go to the servers directly. An application process that exits by
+itself is started again, as the deployment's supervisor would (``System.supervise``).
 
 Clients (customers and an agent) open tickets, reply, assign and change status, while a
 WebSocket client follows the queue stream and resumes from its last position whenever its
@@ -22,8 +24,9 @@ again after a moment), a restart of Redis, of the broker, an immediate-mode rest
 PostgreSQL, a restart of OpenSearch (which loses its index: the projector fills it again
 from the log), and every PostgreSQL connection terminated while the server stays up; and
 (about a third of the faults) network faults at the proxy: every open connection to every
-server reset, or one server partitioned for 1-4 s (nothing moves either way, new connections
-hang) and then healed, the connections carrying on or, half of the time, reset at the heal.
+server and from every client reset, or one server (or the clients' way to the web server)
+partitioned for 1-4 s (nothing moves either way, new connections hang) and then healed, the
+connections carrying on or, half of the time, reset at the heal.
 
 Afterwards, once every projector has caught up:
 
@@ -103,6 +106,10 @@ PROCESS_FAULTS = (
 )  # fmt: skip
 # The servers the processes reach through the fault proxy (``tests/support/netfault.py``).
 ROUTES = ("postgres", "redis", "kafka", *(("opensearch",) if OPENSEARCH else ()))
+# The clients (the workload's HTTP clients and the WebSocket follower) reach the web server
+# through the proxy too: its cuts and partitions end or hold their requests and sockets.
+CLIENTS_ROUTE = "clients"
+FAULTED_ROUTES = (*ROUTES, CLIENTS_ROUTE)
 # Network faults: every proxied connection reset, or one server partitioned for a moment.
 NETWORK_FAULTS = ("cut connections", "partition")
 NETWORK_SHARE = 0.35  # of the faults drawn
@@ -159,7 +166,9 @@ class System:
             proxy.set_upstream("opensearch", self.opensearch_port)
         self.smtp = SmtpSink(free_port()).start()
         self.web_port = free_port()
-        self.url = f"http://127.0.0.1:{self.web_port}"
+        self.url = f"http://127.0.0.1:{self.web_port}"  # direct: the test's own checks
+        proxy.set_upstream(CLIENTS_ROUTE, self.web_port)
+        self.client_url = f"http://{proxy.address(CLIENTS_ROUTE)}"  # the workload's
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._postgres_options = ""
         self.env = {
@@ -217,7 +226,10 @@ class System:
                 else {"DESKSTREAM_SEARCH_BACKEND": "postgres"}
             ),
         }
-        for name in ("PYTEST_VERSION", "DESKSTREAM_CLICKHOUSE_URL", "DESKSTREAM_OPENSEARCH_INDEX"):
+        for name in (
+            "PYTEST_VERSION", "DESKSTREAM_CLICKHOUSE_URL", "DESKSTREAM_OPENSEARCH_INDEX",
+            "DESKSTREAM_OPENSEARCH_TIMEOUT",  # the product's, not the suite's (conftest)
+        ):  # fmt: skip
             self.env.pop(name, None)
 
     # ------------------------------------------------------------------ processes
@@ -318,7 +330,7 @@ class System:
 
     def cut_connections(self) -> int:
         """Every connection through the proxy ends with a reset; returns how many."""
-        return sum(self.proxy.cut(route) for route in ROUTES)
+        return sum(self.proxy.cut(route) for route in FAULTED_ROUTES)
 
     def partition(self, route: str, seconds: float, *, cut: bool) -> None:
         """Nothing moves between the processes and one server for ``seconds``; then the
@@ -451,7 +463,7 @@ def system(tmp_path: Path) -> Iterator[System]:
     if OPENSEARCH and osmem_binary() is None:
         pytest.skip("no OpenSearch-API server: pip install osmem-server")
     proxy = FaultProxy()
-    for route in ROUTES:
+    for route in FAULTED_ROUTES:
         proxy.add(route)
     data = ROOT / "var" / f"faults-pg-{os.getpid()}"
     shutil.rmtree(data, ignore_errors=True)
@@ -649,7 +661,7 @@ def test_promises_hold_under_random_faults(system: System) -> None:
     system.wait_web()
     phases["start"] = time.monotonic() - started - sum(phases.values())
 
-    follower = Follower(system.url, users["agent"])
+    follower = Follower(system.client_url, users["agent"])
     stop = threading.Event()
     following = threading.Thread(target=follower.run, args=(stop,), daemon=True)
     following.start()
@@ -658,7 +670,7 @@ def test_promises_hold_under_random_faults(system: System) -> None:
         assert time.monotonic() < deadline, system.tail("web")
         time.sleep(0.1)
 
-    clients = Clients(system.url, users, SEED)
+    clients = Clients(system.client_url, users, SEED)
     until = time.monotonic() + SECONDS
     workers = [threading.Thread(target=clients.run, args=(i, until)) for i in range(CLIENTS)]
     for w in workers:
@@ -671,7 +683,8 @@ def test_promises_hold_under_random_faults(system: System) -> None:
         network = rng.random() < NETWORK_SHARE
         fault = rng.choice(NETWORK_FAULTS if network else PROCESS_FAULTS)
         if fault == "partition":
-            route, seconds, then_cut = rng.choice(ROUTES), rng.uniform(1.0, 4.0), rng.random() < 0.5
+            route = rng.choice(FAULTED_ROUTES)
+            seconds, then_cut = rng.uniform(1.0, 4.0), rng.random() < 0.5
             fault = f"partition {route}" + (" then cut" if then_cut else "")
             faults[fault] += 1
             system.partition(route, seconds, cut=then_cut)
