@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import redis
-from celery.signals import task_received, worker_init, worker_ready
+from celery.signals import task_received, worker_init, worker_process_init, worker_ready
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.routing import URLRouter
 from django.conf import settings
@@ -228,6 +228,12 @@ def send_notification_email(outbox_id: int) -> str:
 @worker_init.connect
 def _worker_metrics(**_: Any) -> None:
     observed.serve_if_configured()  # a Celery worker's own port (DESKSTREAM_METRICS_PORT)
+    worker_watchdog.dump_stacks_on_signal()
+
+
+@worker_process_init.connect
+def _pool_process(**_: Any) -> None:
+    worker_watchdog.dump_stacks_on_signal()  # a pool process too: where is its task stuck?
 
 
 _watchdog: worker_watchdog.Watchdog | None = None

@@ -316,6 +316,10 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("DESKSTREAM_CELERY_QUEUE", "deskstrea
 # A worker whose queues held tasks this many seconds while it received none (its consumer
 # stopped after losing the broker, celery#10205) stops, for its supervisor to start it again
 # (infra/server/worker_watchdog.py); 0 turns the watchdog off.
+# Seconds a Celery task may run before its pool process is ended (and replaced): one task
+# stuck on a socket must not hold a worker for good (the outbox's claim and lease make the
+# e-mail's retry safe). 0: no limit. Prefork pools only (Celery's hard time limit).
+TASK_TIME_LIMIT = float(os.environ.get("DESKSTREAM_TASK_TIME_LIMIT", "300"))
 WORKER_STALL_SECONDS = float(os.environ.get("DESKSTREAM_WORKER_STALL_SECONDS", "120"))
 OUTBOX_SWEEP_INTERVAL = float(os.environ.get("DESKSTREAM_OUTBOX_SWEEP_INTERVAL", "30"))
 # Seconds an enqueued e-mail's row is left to its task before the sweep enqueues it again.

@@ -16,9 +16,11 @@ is left to Celery's own reconnection (the depth cannot be read).
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -49,6 +51,7 @@ class Watchdog:
         self._clock = clock
         self._lock = threading.Lock()
         self._waiting_since: float | None = None
+        self._busy_since: float | None = None
         self.depth: int | None = None
 
     def received(self) -> None:
@@ -62,13 +65,27 @@ class Watchdog:
         now = self._clock()
         with self._lock:
             self.depth = depth
-            if not depth or self._busy():
+            busy = bool(depth) and self._busy()
+            if busy and self._busy_since is None:
+                self._busy_since = now
+            elif not busy:
+                self._busy_since = None
+            if not depth or busy:
                 self._waiting_since = None
                 return False
             if self._waiting_since is None:
                 self._waiting_since = now
                 return False
             return now - self._waiting_since >= self.stall
+
+    def held_up(self) -> bool:
+        """Whether tasks have waited ``stall`` seconds while the worker ran or held others (a
+        task that takes that long is worth a warning: the hard time limit ends it)."""
+        with self._lock:
+            if self._busy_since is None or self._clock() - self._busy_since < self.stall:
+                return False
+            self._busy_since = self._clock()  # once per stall period
+            return True
 
 
 def queue_depth(app: Any, queues: Iterable[str]) -> int | None:
@@ -94,6 +111,29 @@ def worker_busy() -> bool:
     return bool(state.active_requests or state.reserved_requests)
 
 
+def running_tasks(now: float | None = None) -> str:
+    """The tasks this worker runs, with how long each has run (for the warning)."""
+    from celery.worker import state
+
+    at = time.time() if now is None else now
+    return (
+        ", ".join(
+            f"{r.name} {r.id}"
+            + (f" for {at - r.time_start:.0f} s" if getattr(r, "time_start", None) else "")
+            for r in list(state.active_requests)
+        )
+        or "none (tasks held, not started)"
+    )
+
+
+def dump_stacks_on_signal(signum: int = signal.SIGUSR2) -> None:
+    """``kill -USR2`` writes every thread's stack to the process's stderr (its log): where a
+    worker or one of its pool processes is stuck (Celery's own SIGUSR1 covers only the
+    worker's main process)."""
+    # The process's own stderr: Celery replaces sys.stderr with a logger, which has no file.
+    faulthandler.register(signum, file=sys.__stderr__, all_threads=True, chain=False)
+
+
 def stop_worker(reason: str, exit_: Callable[[int], None] = os._exit) -> None:
     """Warm shutdown (the pool's processes end with it), then an exit if that hangs."""
     log.error("%s: stopping this worker so that its supervisor starts it again", reason)
@@ -114,7 +154,13 @@ def watch(
     def loop() -> None:
         while not stop.wait(interval):
             try:
-                if watchdog.stalled():
+                stalled = watchdog.stalled()
+                if watchdog.held_up():
+                    log.warning(
+                        "%s task(s) have waited %g s while this worker ran: %s",
+                        watchdog.depth, watchdog.stall, running_tasks(),
+                    )  # fmt: skip
+                if stalled:
                     on_stall(
                         f"{watchdog.depth} task(s) waited {watchdog.stall:g} s in this worker's"
                         " queues and it received none (its consumer stopped after losing the"

@@ -185,6 +185,8 @@ class System:
             # A worker whose consumer stopped with tasks waiting stops after 10 s, not 120,
             # and the supervisor (``supervise``) starts it again.
             "DESKSTREAM_WORKER_STALL_SECONDS": "10",
+            # A task stuck for a minute is ended (its pool process replaced), not five.
+            "DESKSTREAM_TASK_TIME_LIMIT": "60",
             # E-mail tasks lost with a Redis restart are enqueued again after 5 s, not 60.
             "DESKSTREAM_OUTBOX_ENQUEUE_GRACE": "5",
             "DESKSTREAM_PROJECTORS_IN_PROCESS": "0",
@@ -414,9 +416,21 @@ class System:
         assert done.returncode == 0, done.stderr.decode()[-3000:]
         return done.stdout.decode()
 
-    def tail(self, name: str) -> str:
+    def tail(self, name: str, chars: int = 3000) -> str:
         path = self.tmp / f"{name}.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+    def dump_stacks(self, name: str) -> None:
+        """``kill -USR2`` to the process and its children (a worker's pool): each writes its
+        threads' stacks to the log (``worker_watchdog.dump_stacks_on_signal``)."""
+        import psutil
+
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(self.procs[name].pid)
+            for each in (proc, *proc.children(recursive=True)):
+                with contextlib.suppress(psutil.Error):
+                    each.send_signal(signal.SIGUSR2)
+        time.sleep(1)
 
     def analytics_position(self) -> int | None:
         """The analytics projector's position, through the owner's socket (None while the
@@ -749,7 +763,10 @@ def test_promises_hold_under_random_faults(system: System) -> None:
             "SELECT count(*) FROM notification_outbox "
             "WHERE status IN ('pending', 'claimed', 'handed_over')"
         ).fetchone()[0]:  # type: ignore[index]
-            assert time.monotonic() < deadline, (report, outbox, system.tail("worker"))
+            if time.monotonic() > deadline:  # where the worker is: its stacks, its log
+                system.dump_stacks("worker")
+                sys.stdout.write(f"\n--- worker\n{system.tail('worker', 30_000)}\n")
+            assert time.monotonic() < deadline, (report, outbox)
             restarted.update(system.supervise())
             time.sleep(0.5)
         outbox = conn.execute(

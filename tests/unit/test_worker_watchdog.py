@@ -77,3 +77,47 @@ def test_the_thread_reports_the_stall_once_and_ends():
     assert not thread.is_alive()
     assert len(reasons) == 1
     assert "4 task(s) waited" in reasons[0]
+
+
+def test_tasks_waiting_behind_a_long_task_are_reported_once_per_stall_period():
+    clock = Clock()
+    dog = Watchdog(lambda: 2, lambda: True, stall=10, clock=clock)
+    assert not dog.stalled()
+    assert not dog.held_up()
+    clock.now = 10
+    assert not dog.stalled()  # busy: never a stall
+    assert dog.held_up()
+    clock.now = 15
+    assert not dog.held_up()  # said already
+    clock.now = 20
+    dog.stalled()
+    assert dog.held_up()
+
+
+def test_stacks_are_written_on_sigusr2(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import time\n"
+        "from infra.server.worker_watchdog import dump_stacks_on_signal\n"
+        "dump_stacks_on_signal()\n"
+        "print('ready', flush=True)\n"
+        "def stuck_here():\n"
+        "    time.sleep(30)\n"
+        "stuck_here()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGUSR2)
+        time.sleep(0.5)
+    finally:
+        proc.kill()
+        _, err = proc.communicate(10)
+    assert "stuck_here" in err
