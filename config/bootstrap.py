@@ -299,8 +299,29 @@ def send_email_later(outbox_id: int) -> object:
     ``EMAILS_IN_THREADS`` is off. Whatever is queued there when the process ends stays
     pending, and the sweep enqueues it again (the claim keeps it from going twice)."""
     if app.conf.task_always_eager and settings.EMAILS_IN_THREADS:
-        return _email_thread().submit(_email_in_thread, outbox_id)
+        with _emails_queued_lock:
+            _emails_queued[0] += 1
+        try:
+            return _email_thread().submit(_email_in_thread, outbox_id)
+        except RuntimeError:  # the process is ending: the row stays pending for the sweep
+            with _emails_queued_lock:
+                _emails_queued[0] -= 1
+            raise
     return send_notification_email.delay(outbox_id)
+
+
+_emails_queued = [0]  # handed to the e-mail thread and not done yet
+_emails_queued_lock = threading.Lock()
+
+
+def emails_waiting() -> int | None:
+    """The e-mail tasks waiting to run: in the broker's queue, or this process's e-mail
+    thread (eager tasks run where they are enqueued: none wait). None: the broker does not
+    answer."""
+    if not app.conf.task_always_eager:
+        return worker_watchdog.queue_depth(app, [settings.CELERY_TASK_DEFAULT_QUEUE])
+    with _emails_queued_lock:
+        return _emails_queued[0] if settings.EMAILS_IN_THREADS else 0
 
 
 @functools.cache
@@ -315,6 +336,8 @@ def _email_in_thread(outbox_id: int) -> None:
     except Exception:
         log.exception("sending e-mail %s failed; the sweep will try it again", outbox_id)
     finally:
+        with _emails_queued_lock:
+            _emails_queued[0] -= 1
         connection.close()  # this thread's own connection (back to the pool)
 
 
@@ -325,8 +348,13 @@ def deliver(outbox_id: int, sender: EmailSender | None = None) -> str:
     return delivery.deliver(outbox_id, sender or email_sender())
 
 
-def sweep(*, at: Any = None, batch: int = delivery.SWEEP_BATCH) -> int:
-    return delivery.sweep(enqueue, at=at, batch=batch)
+def sweep(
+    *,
+    at: Any = None,
+    batch: int = delivery.SWEEP_BATCH,
+    waiting: Callable[[], int | None] | None = None,
+) -> int:
+    return delivery.sweep(enqueue, at=at, batch=batch, waiting=waiting or emails_waiting)
 
 
 def _notifications_state(cursor: Any, suffix: str) -> pg_notifications.PostgresNotificationsState:

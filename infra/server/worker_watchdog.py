@@ -97,7 +97,7 @@ def queue_depth(app: Any, queues: Iterable[str]) -> int | None:
         ) as conn:
             conn.ensure_connection(max_retries=1, timeout=5)
             channel = conn.default_channel
-            return sum(channel.queue_declare(q, passive=True).message_count for q in queues)
+            return sum(int(channel.queue_declare(q, passive=True).message_count) for q in queues)
     except Exception:  # the broker is down or between restarts: Celery reconnects itself
         log.debug("the worker watchdog could not read the queue depth", exc_info=True)
         return None
@@ -131,7 +131,9 @@ def dump_stacks_on_signal(signum: int = signal.SIGUSR2) -> None:
     worker or one of its pool processes is stuck (Celery's own SIGUSR1 covers only the
     worker's main process)."""
     # The process's own stderr: Celery replaces sys.stderr with a logger, which has no file.
-    faulthandler.register(signum, file=sys.__stderr__, all_threads=True, chain=False)
+    stderr = sys.__stderr__
+    if stderr is not None:
+        faulthandler.register(signum, file=stderr, all_threads=True, chain=False)
 
 
 def stop_worker(reason: str, exit_: Callable[[int], None] = os._exit) -> None:

@@ -255,6 +255,66 @@ def test_a_task_never_sends_while_another_holds_the_row(story: dict[str, Any]) -
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_sweep_enqueues_nothing_while_tasks_wait_and_settles_lapsed_claims(
+    story: dict[str, Any],
+) -> None:
+    """Behind a backlog a due row's task is most likely waiting already: the sweep adds none
+    (each sweep enqueuing every due row again multiplied the fault run's queue to 54,000
+    tasks for 3,400 rows) and enqueues them once nothing waits; a claim whose lease ran out
+    is settled either way."""
+    project_without_enqueue()
+    first = NotificationOutboxRecord.objects.filter(ticket_id=story["ticket"]).first()
+    assert first is not None
+    lease = timedelta(seconds=settings.OUTBOX_LEASE)
+    lapsed = outbox.claim(first.id, lease=lease)
+    assert lapsed is not None
+    later = timezone.now() + lease + timedelta(seconds=1)
+    assert wiring.sweep(at=later, waiting=lambda: 120) == 0
+    assert [s for _, _, s in rows(story["ticket"])] == ["pending"] * 4  # the claim settled
+    assert wiring.sweep(at=later, waiting=lambda: None) == 4  # the broker did not answer
+    assert [s for _, _, s in rows(story["ticket"])] == ["sent"] * 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_emails_waiting_counts_the_email_threads_queue(
+    story: dict[str, Any], settings: Any, dependencies: Callable[..., None]
+) -> None:
+    """Under make run (eager tasks, e-mails in a thread) what waits is the thread's queue."""
+    import threading
+
+    class Holding(Recorder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.running, self.release = threading.Event(), threading.Event()
+
+        def send(self, email: OutgoingEmail, hand_over: HandOver = no_hand_over) -> str:
+            self.running.set()
+            self.release.wait(10)
+            return super().send(email, hand_over)
+
+    settings.EMAILS_IN_THREADS = True
+    sender = Holding()
+    dependencies(email_sender=sender)
+    project_without_enqueue()
+    ids = list(
+        NotificationOutboxRecord.objects.filter(ticket_id=story["ticket"]).values_list(
+            "id", flat=True
+        )
+    )[:2]
+    before = wiring.emails_waiting() or 0
+    try:
+        futures = [wiring.send_email_later(i) for i in ids]
+        assert sender.running.wait(10)
+        assert wiring.emails_waiting() == before + 2  # one sending, one queued
+    finally:
+        sender.release.set()
+    for f in futures:
+        f.result(10)  # type: ignore[attr-defined]
+    assert wiring.emails_waiting() == before
+    assert len(sender.sent) == 2
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_task_lost_after_the_hand_over_leaves_the_row_uncertain(story: dict[str, Any]) -> None:
     project_without_enqueue()
     row = NotificationOutboxRecord.objects.filter(ticket_id=story["ticket"]).first()
