@@ -59,6 +59,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -80,7 +81,7 @@ from infra.opensearch.osmem import osmem_binary
 from infra.postgres.embedded import ensure_database
 from tests.conftest import HTTP_PROTOCOL, ROOT, free_port
 from tests.e2e.test_compose_stack import USERS
-from tests.support.kafka import RestartableBroker, restartable_broker
+from tests.support.kafka import RestartableBroker, read_topic, restartable_broker
 from tests.support.netfault import FaultProxy
 from tests.support.redis import redis_server_binary
 from tests.support.smtp import SmtpSink
@@ -420,6 +421,41 @@ class System:
         path = self.tmp / f"{name}.log"
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
+    def gap_report(self) -> str:
+        """If the Kafka member stopped on a version gap: where the aggregate's events are in
+        the log and in the topic (missing from the topic: the relay or the broker lost them;
+        there, at later offsets: they came out of order)."""
+        try:
+            return self._gap_report()
+        except Exception as error:  # a report, never a second failure over the first
+            return f"(the gap report failed: {error!r})"
+
+    def _gap_report(self) -> str:
+        found = re.search(
+            r"read_models: ([0-9a-f-]{36}) is at version", self.tail("kafka projector")
+        )
+        if not found:
+            return ""
+        aggregate = found.group(1)
+        with psycopg.connect(self.database, autocommit=True) as conn:
+            logged = conn.execute(
+                "SELECT originator_version, notification_id FROM deskstream_events "
+                "WHERE originator_id = %s ORDER BY originator_version",
+                [aggregate],
+            ).fetchall()
+            relayed = conn.execute("SELECT topic, position FROM kafka_relay_position").fetchall()
+        topic = self.env["DESKSTREAM_KAFKA_TOPIC"]
+        partitions = int(self.env["DESKSTREAM_KAFKA_PARTITIONS"])
+        in_topic = [
+            (m.partition, m.offset, json.loads(m.value)["version"], json.loads(m.value)["position"])
+            for m in read_topic(self.broker.bootstrap, topic, partitions)
+            if m.key == aggregate.encode()
+        ]
+        return (
+            f"--- the gap: {aggregate}\nlog (version, position): {logged}\n"
+            f"topic (partition, offset, version, position): {in_topic}\nrelay: {relayed}"
+        )
+
     def dump_stacks(self, name: str) -> None:
         """``kill -USR2`` to the process and its children (a worker's pool): each writes its
         threads' stacks to the log (``worker_watchdog.dump_stacks_on_signal``)."""
@@ -749,7 +785,7 @@ def test_promises_hold_under_random_faults(system: System) -> None:
                 f"\nnot caught up: head {head}, positions {positions}, analytics {analytics_at}"
                 f"\n--- projectors\n{system.tail('projectors')}"
                 f"\n--- kafka projector\n{system.tail('kafka projector')}"
-                f"\n--- relay\n{system.tail('relay')}\n"
+                f"\n--- relay\n{system.tail('relay')}\n{system.gap_report()}\n"
             )
         assert time.monotonic() < deadline, (report, head, positions, analytics_at)
         time.sleep(0.5)
