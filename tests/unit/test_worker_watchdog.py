@@ -104,8 +104,8 @@ def test_stacks_are_written_on_sigusr2(tmp_path):
         "import time\n"
         "from infra.server.worker_watchdog import dump_stacks_on_signal\n"
         "dump_stacks_on_signal()\n"
-        "print('ready', flush=True)\n"
         "def stuck_here():\n"
+        "    print('ready', flush=True)\n"  # the signal then finds this frame on the stack
         "    time.sleep(30)\n"
         "stuck_here()\n"
     )
