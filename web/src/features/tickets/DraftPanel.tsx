@@ -81,9 +81,12 @@ export function DraftPanel({
     setShown({ ...IDLE, phase: "writing" });
     try {
       const answer = await ask.mutateAsync({ allowInternal });
-      // The answer is the record: it wins over frames (a worker may still be writing).
+      // The answer is the record: it wins over frames still writing. Once the frames have
+      // finished this draft, the panel already shows the record, and the agent may have
+      // edited it since: an answer that comes later (a loaded server) must not undo that.
       setShown((now) =>
-        answer.draft.status === "requested" && now.draftId === answer.draft.id
+        now.draftId === answer.draft.id &&
+        (answer.draft.status === "requested" || now.phase !== "writing")
           ? now
           : fromDraft(answer.draft),
       );

@@ -78,6 +78,43 @@ describe("DraftPanel", () => {
     expect(screen.getByRole("button", { name: "Regenerate" })).toBeEnabled();
   });
 
+  it("keeps the agent's edit when the request's answer comes after the last frame", async () => {
+    let release: (r: Response) => void = () => undefined;
+    mockFetch({
+      "GET /api/auth/me": () => AGENT,
+      [`POST /api/tickets/${TICKET}/drafts`]: () =>
+        new Promise<Response>((resolve) => {
+          release = resolve;
+        }),
+    });
+    renderApp(<DraftPanel ticketId={TICKET} onInsert={vi.fn()} />, { me: AGENT });
+    const socket = FakeSocket.last();
+    act(() => socket.open());
+    act(() =>
+      socket.receive({ type: "ready", user_id: "2", role: "agent", expires_at: 0, position: 9 }),
+    );
+    await waitFor(() => expect(socket.sent.some((m) => m.stream === "drafts")).toBe(true));
+    await userEvent.click(screen.getByRole("button", { name: "Generate draft" }));
+    const frame = { type: "draft", sub: `drafts:${TICKET}`, ticket_id: TICKET, draft_id: DRAFT };
+    act(() => socket.receive({ ...frame, kind: "started", source: "model", model: "gpt-test" }));
+    act(() =>
+      socket.receive({
+        ...frame,
+        kind: "finished",
+        status: "ready",
+        text: "Hi Maria, please restart it.",
+        source: "model",
+        model: "gpt-test",
+      }),
+    );
+    const box = screen.getByTestId("draft-text");
+    expect(box).toHaveValue("Hi Maria, please restart it.");
+    await userEvent.type(box, " Thanks!");
+    act(() => release(answer(draft())));
+    await waitFor(() => expect(screen.getByRole("button", { name: "Regenerate" })).toBeEnabled());
+    expect(box).toHaveValue("Hi Maria, please restart it. Thanks!");
+  });
+
   it("labels retrieval drafts and explains a refusal", async () => {
     let status: Draft["status"] = "ready";
     mockFetch({
