@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import redis
 from celery.signals import task_received, worker_init, worker_process_init, worker_ready
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels.routing import URLRouter
@@ -46,6 +45,7 @@ from eventsourcing.persistence import Notification
 from command_api import attachments, drafts
 from command_api.application import close_application, get_application
 from config.celery import CHECK_SLA, DRAFT, RESCAN, SCAN, SEND, SWEEP, app
+from config.celery import queue_depth as celery_queue_depth
 from domain.attachment import AttachmentLimits
 from domain.lifecycle import Role
 from domain.numbers import parse_natural
@@ -249,7 +249,7 @@ def _watch_the_consumer(sender: Any = None, **_: Any) -> None:
         return
     queues = sorted(app.amqp.queues.consume_from or [settings.CELERY_TASK_DEFAULT_QUEUE])
     _watchdog = worker_watchdog.Watchdog(
-        lambda: worker_watchdog.queue_depth(app, queues), worker_watchdog.worker_busy, stall=stall
+        lambda: celery_queue_depth(queues), worker_watchdog.worker_busy, stall=stall
     )
     worker_watchdog.watch(_watchdog, interval=min(stall / 4, 15.0), stop=threading.Event())
 
@@ -319,7 +319,7 @@ def emails_waiting() -> int | None:
     thread (eager tasks run where they are enqueued: none wait). None: the broker does not
     answer."""
     if not app.conf.task_always_eager:
-        return worker_watchdog.queue_depth(app, [settings.CELERY_TASK_DEFAULT_QUEUE])
+        return celery_queue_depth()
     with _emails_queued_lock:
         return _emails_queued[0] if settings.EMAILS_IN_THREADS else 0
 
@@ -1184,16 +1184,13 @@ def readiness() -> health.Readiness:
     )
 
 
-def celery_queue_depth() -> dict[str, int]:
-    """Tasks waiting in the Celery queue (Redis broker); nothing without a broker."""
-    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_BROKER_URL.startswith("redis"):
+def celery_queue_waiting() -> dict[str, int]:
+    """The metric's sample: tasks waiting in the default queue; none without a broker or
+    while it does not answer."""
+    if app.conf.task_always_eager:
         return {}
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2)
-    try:
-        queue = settings.CELERY_TASK_DEFAULT_QUEUE
-        return {queue: int(client.llen(queue))}
-    finally:
-        client.close()
+    depth = celery_queue_depth()
+    return {} if depth is None else {settings.CELERY_TASK_DEFAULT_QUEUE: depth}
 
 
 def serve_metrics() -> None:
@@ -1219,7 +1216,7 @@ def serve_metrics() -> None:
                 "deskstream_celery_queue_depth",
                 "Tasks waiting in the Celery broker's queue.",
                 "queue",
-                celery_queue_depth(),
+                celery_queue_waiting(),
             )
         ],
     )

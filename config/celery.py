@@ -15,7 +15,9 @@ the retry, with the same ``Message-ID`` (docs/notifications.md).
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterable
 
 from celery import Celery
 from django.conf import settings
@@ -54,3 +56,26 @@ app.conf.update(
         "rescan-attachments": {"task": RESCAN, "schedule": settings.ATTACHMENT_RESCAN_INTERVAL},
     },
 )
+
+
+log = logging.getLogger(__name__)
+
+
+def queue_depth(queues: Iterable[str] = ()) -> int | None:
+    """Tasks waiting in ``queues`` (the default queue when none are named) on the broker, read
+    on a connection of its own with short timeouts: kombu's passive declare, which also counts
+    its priority lists. None when the broker does not answer; 0 without a broker (eager tasks
+    wait nowhere). The one reading for the metric, the worker's watchdog and the outbox sweep."""
+    if app.conf.task_always_eager or not settings.CELERY_BROKER_URL:
+        return 0
+    names = list(queues) or [settings.CELERY_TASK_DEFAULT_QUEUE]
+    try:
+        with app.connection_for_read(
+            connect_timeout=5, transport_options={"socket_timeout": 5, "socket_connect_timeout": 5}
+        ) as conn:
+            conn.ensure_connection(max_retries=1, timeout=5)
+            channel = conn.default_channel
+            return sum(int(channel.queue_declare(q, passive=True).message_count) for q in names)
+    except Exception:  # the broker is down or between restarts: Celery reconnects itself
+        log.debug("could not read the Celery queue depth", exc_info=True)
+        return None

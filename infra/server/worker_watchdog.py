@@ -23,8 +23,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -86,21 +85,6 @@ class Watchdog:
                 return False
             self._busy_since = self._clock()  # once per stall period
             return True
-
-
-def queue_depth(app: Any, queues: Iterable[str]) -> int | None:
-    """Tasks waiting in ``queues`` on the broker, on a connection of its own with short
-    timeouts (None when the broker does not answer)."""
-    try:
-        with app.connection_for_read(
-            connect_timeout=5, transport_options={"socket_timeout": 5, "socket_connect_timeout": 5}
-        ) as conn:
-            conn.ensure_connection(max_retries=1, timeout=5)
-            channel = conn.default_channel
-            return sum(int(channel.queue_declare(q, passive=True).message_count) for q in queues)
-    except Exception:  # the broker is down or between restarts: Celery reconnects itself
-        log.debug("the worker watchdog could not read the queue depth", exc_info=True)
-        return None
 
 
 def worker_busy() -> bool:

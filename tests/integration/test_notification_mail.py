@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from infra.postgres.models import NotificationOutboxRecord
 from projections import notifications as n
 from tests.conftest import ROOT, create_user, free_port, subprocess_database_url
 from tests.integration.test_notifications import project_without_enqueue, skip_history
+from tests.support.celery_worker import start_worker, stop_worker
 from tests.support.redis import redis_server_binary
 from tests.support.smtp import Received, SmtpSink
 
@@ -116,53 +116,10 @@ def worker(
 ) -> Iterator[subprocess.Popen[str]]:
     """``celery -A config.celery worker --pool=solo`` on this run's queue, on the test
     database (hence after ``django_db_setup``)."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config.celery",
-            "worker",
-            "--pool=solo",
-            "-Q",
-            queue,
-            "-n",
-            f"{queue}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-l",
-            "info",
-        ],
-        cwd=ROOT,
-        env=service_env(broker_url, queue, smtp),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if " ready." in line:
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
+    proc, lines = start_worker(queue, service_env(broker_url, queue, smtp))
     worker_log[:] = [lines]
-    if not ready.wait(60):
-        proc.kill()
-        pytest.fail("the Celery worker did not start:\n" + "".join(lines[-40:]))
     yield proc
-    proc.terminate()  # warm shutdown: finishes the task at hand
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
+    stop_worker(proc)
 
 
 def manage(env: dict[str, str], *args: str) -> str:

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
-import threading
 import time
 from typing import Any
 
 import pytest
+import redis
 from celery import Celery
 
 from config.celery import SWEEP
-from tests.conftest import ROOT
+from tests.conftest import free_port
 from tests.integration.test_notification_mail import broker_url, queue, service_env, smtp
+from tests.support import celery_worker
 from tests.support.smtp import SmtpSink
 
 __all__ = ["broker_url", "queue", "smtp"]  # the fixtures
@@ -25,31 +25,11 @@ __all__ = ["broker_url", "queue", "smtp"]  # the fixtures
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
-def start_worker(broker_url: str, queue: str, smtp: SmtpSink, stall: str) -> Any:
+def start_worker(
+    broker_url: str, queue: str, smtp: SmtpSink, stall: str
+) -> tuple[subprocess.Popen[str], list[str]]:
     env = {**service_env(broker_url, queue, smtp), "DESKSTREAM_WORKER_STALL_SECONDS": stall}
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "celery", "-A", "config.celery", "worker", "--pool=solo",
-            "-Q", queue, "-n", f"{queue}@%h", "--without-gossip", "--without-mingle",
-            "--without-heartbeat", "-l", "info",
-        ],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if " ready." in line:
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    if not ready.wait(60):
-        proc.kill()
-        pytest.fail("the Celery worker did not start:\n" + "".join(lines[-40:]))
-    return proc, lines
+    return celery_worker.start_worker(queue, env)
 
 
 def control(broker_url: str) -> Celery:
@@ -89,7 +69,38 @@ def test_a_worker_that_consumes_is_left_alone(broker_url: str, queue: str, smtp:
         assert proc.poll() is None, "".join(lines[-40:])
         assert sum(f"{SWEEP}" in line and "succeeded" in line for line in lines) >= 5
     finally:
-        proc.terminate()
-        proc.wait(30)
+        celery_worker.stop_worker(proc)
         app.close()
     assert "stopping this worker" not in "".join(lines)
+
+
+def test_the_queue_depth_is_read_from_the_broker_for_the_metric_and_the_watchdog(
+    broker_url: str, queue: str, settings: Any
+) -> None:
+    """One reading (``config.celery.queue_depth``) serves the watchdog, the outbox sweep and
+    the ``deskstream_celery_queue_depth`` metric: tasks sent to a queue nobody consumes are
+    counted, and a broker that does not answer gives no number, not 0."""
+    from config import bootstrap
+    from config import celery as celery_config
+
+    waiting = f"{queue}-depth"
+    conf = celery_config.app.conf
+    before = (conf.broker_url, conf.task_always_eager)
+    conf.broker_url, conf.task_always_eager = broker_url, False
+    settings.CELERY_BROKER_URL = broker_url
+    settings.CELERY_TASK_DEFAULT_QUEUE = waiting
+    app = control(broker_url)
+    try:
+        for _ in range(3):
+            app.send_task(SWEEP, queue=waiting)
+        assert celery_config.queue_depth([waiting]) == 3
+        assert celery_config.queue_depth() == 3  # the default queue
+        assert bootstrap.celery_queue_waiting() == {waiting: 3}
+        assert bootstrap.emails_waiting() == 3
+        conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+        assert celery_config.queue_depth([waiting]) is None
+        assert bootstrap.celery_queue_waiting() == {}
+    finally:
+        conf.broker_url, conf.task_always_eager = before
+        redis.Redis.from_url(broker_url).delete(waiting)
+        app.close()

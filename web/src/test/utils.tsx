@@ -2,7 +2,7 @@
 // every provider the app has (signed in as the given user).
 
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { render } from "@testing-library/react";
+import { act, render } from "@testing-library/react";
 import type { ReactNode } from "react";
 import { MemoryRouter, Route, Routes } from "react-router";
 import { vi } from "vitest";
@@ -85,12 +85,24 @@ export class FakeSocket implements SocketLike {
   }
 
   receive(frame: Record<string, unknown>): void {
-    this.onmessage?.(new MessageEvent("message", { data: JSON.stringify(frame) }));
+    this.receiveText(JSON.stringify(frame));
+  }
+
+  receiveText(data: string): void {
+    this.onmessage?.(new MessageEvent("message", { data }));
   }
 
   drop(code = 1006): void {
     this.readyState = 3;
     this.onclose?.({ code } as CloseEvent);
+  }
+
+  /** The newest socket, opened and greeted by the server's "ready" frame. */
+  static ready(userId: string, role: string, position: number): FakeSocket {
+    const socket = FakeSocket.last();
+    act(() => socket.open());
+    act(() => socket.receive({ type: "ready", user_id: userId, role, expires_at: 0, position }));
+    return socket;
   }
 
   static last(): FakeSocket {

@@ -60,11 +60,7 @@ describe("agent dashboard", () => {
       ),
     ).toBe(true);
 
-    const socket = FakeSocket.last();
-    act(() => socket.open());
-    act(() =>
-      socket.receive({ type: "ready", user_id: "2", role: "agent", expires_at: 0, position: 10 }),
-    );
+    const socket = FakeSocket.ready("2", "agent", 10);
     await waitFor(() =>
       expect(socket.sent).toContainEqual({
         type: "subscribe",

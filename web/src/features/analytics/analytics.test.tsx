@@ -212,11 +212,7 @@ describe("analytics dashboard", () => {
     expect(within(csat).getByRole("row", { name: "Ada Lovelace 2 1 4 100" })).toBeInTheDocument();
     expect(within(csat).getByRole("row", { name: "Unassigned 1 3 0" })).toBeInTheDocument();
 
-    const socket = FakeSocket.last();
-    act(() => socket.open());
-    act(() =>
-      socket.receive({ type: "ready", user_id: "1", role: "admin", expires_at: 0, position: 10 }),
-    );
+    const socket = FakeSocket.ready("1", "admin", 10);
     await waitFor(() =>
       expect(socket.sent).toContainEqual({
         type: "subscribe",

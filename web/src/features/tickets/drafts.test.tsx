@@ -47,11 +47,7 @@ describe("DraftPanel", () => {
     });
     const inserted = vi.fn();
     renderApp(<DraftPanel ticketId={TICKET} onInsert={inserted} />, { me: AGENT });
-    const socket = FakeSocket.last();
-    act(() => socket.open());
-    act(() =>
-      socket.receive({ type: "ready", user_id: "2", role: "agent", expires_at: 0, position: 9 }),
-    );
+    const socket = FakeSocket.ready("2", "agent", 9);
     await waitFor(() =>
       expect(socket.sent).toContainEqual({
         type: "subscribe",
@@ -88,11 +84,7 @@ describe("DraftPanel", () => {
         }),
     });
     renderApp(<DraftPanel ticketId={TICKET} onInsert={vi.fn()} />, { me: AGENT });
-    const socket = FakeSocket.last();
-    act(() => socket.open());
-    act(() =>
-      socket.receive({ type: "ready", user_id: "2", role: "agent", expires_at: 0, position: 9 }),
-    );
+    const socket = FakeSocket.ready("2", "agent", 9);
     await waitFor(() => expect(socket.sent.some((m) => m.stream === "drafts")).toBe(true));
     await userEvent.click(screen.getByRole("button", { name: "Generate draft" }));
     const frame = { type: "draft", sub: `drafts:${TICKET}`, ticket_id: TICKET, draft_id: DRAFT };

@@ -228,17 +228,7 @@ describe("TicketDetail", () => {
     fakeApi([message(2, "Hello")], () => ({}), CUSTOMER);
     renderApp(<TicketDetail ticketId={TICKET.id} />, { me: CUSTOMER });
     await screen.findByText("Hello");
-    const socket = FakeSocket.last();
-    act(() => socket.open());
-    act(() =>
-      socket.receive({
-        type: "ready",
-        user_id: "5",
-        role: "customer",
-        expires_at: 0,
-        position: 10,
-      }),
-    );
+    const socket = FakeSocket.ready("5", "customer", 10);
     await waitFor(() =>
       expect(socket.sent).toContainEqual({
         type: "subscribe",
