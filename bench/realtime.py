@@ -113,16 +113,19 @@ def start_server(
 
 
 # ------------------------------------------------------------------------------ sockets
-def socket_worker(conn: Connection, ws_base: str, specs: list[tuple[str, dict[str, Any]]]) -> None:
+def socket_worker(
+    conn: Connection, ws_base: str, specs: list[tuple[str, dict[str, Any]]], batch: bool = True
+) -> None:
     """A process of client sockets (``multiprocessing``): open and subscribe ``specs``
     (token, subscribe frame), say ``ready``, record every event frame's arrival, and once the
     parent sends the commands each socket should have seen, wait for those frames (while
-    they keep coming) and score them."""
-    asyncio.run(_socket_worker(conn, ws_base, specs))
+    they keep coming) and score them. ``batch``: the sockets take frames joined into JSON
+    arrays (``?batch=1``, ADR 0057), as the web app does."""
+    asyncio.run(_socket_worker(conn, ws_base, specs, batch))
 
 
 async def _socket_worker(
-    conn: Connection, ws_base: str, specs: list[tuple[str, dict[str, Any]]]
+    conn: Connection, ws_base: str, specs: list[tuple[str, dict[str, Any]]], batch: bool
 ) -> None:
     loop = asyncio.get_running_loop()
     received: list[dict[int, list[float]]] = [{} for _ in specs]
@@ -130,10 +133,11 @@ async def _socket_worker(
 
     async def open_one(token: str, spec: dict[str, Any]) -> ClientConnection:
         async with gate:
-            ws = await connect(f"{ws_base}/ws/?token={token}", proxy=None, max_queue=None)
+            query = f"token={token}" + ("&batch=1" if batch else "")
+            ws = await connect(f"{ws_base}/ws/?{query}", proxy=None, max_queue=None)
             await ws.recv()  # ready
             await ws.send(json.dumps({"type": "subscribe", **spec}))
-            while json.loads(await ws.recv())["type"] != "subscribed":
+            while not any(f["type"] == "subscribed" for f in frames_of(await ws.recv())):
                 pass
             return ws
 
@@ -146,9 +150,9 @@ async def _socket_worker(
         with contextlib.suppress(Exception):
             async for raw in ws:
                 now = time.monotonic()
-                frame = json.loads(raw)
-                if frame.get("type") == "event":
-                    seen.setdefault(frame["position"], []).append(now)
+                for frame in frames_of(raw):
+                    if frame.get("type") == "event":
+                        seen.setdefault(frame["position"], []).append(now)
         closed[j] = True
 
     readers = [asyncio.create_task(reader(j, ws)) for j, ws in enumerate(conns)]
@@ -193,6 +197,12 @@ async def _socket_worker(
             score.end_to_end_ms.append((times[0] - start) * 1000)
     conn.send(score)
     conn.close()
+
+
+def frames_of(raw: str | bytes) -> list[dict[str, Any]]:
+    """The frames of one WebSocket message: a frame, or a JSON array of them (``batch``)."""
+    data = json.loads(raw)
+    return data if isinstance(data, list) else [data]
 
 
 def stream_key(spec: dict[str, Any]) -> str:
@@ -255,6 +265,7 @@ async def run_load(
     warmup: float,
     client_procs: int,
     fanout: Callable[[], dict[str, int]] | None,
+    batch: bool = True,
 ) -> Result:
     result = Result(layer, scenario, duration)
     tickets = scenario.tickets
@@ -291,7 +302,9 @@ async def run_load(
     workers = []
     for w in range(client_procs):
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=socket_worker, args=(child, ws_base, specs[w::client_procs]))
+        proc = ctx.Process(
+            target=socket_worker, args=(child, ws_base, specs[w::client_procs], batch)
+        )
         proc.start()
         workers.append((proc, parent))
     opened = sum(parent.recv()[1] for _, parent in workers)
@@ -584,7 +597,9 @@ def main(argv: list[str] | None = None) -> int:
         "--runs",
         default="tickets:memory,tickets:redis,tickets:redis-2w-leader,tickets:redis-2w-local,"
         "queue:redis,queue:redis-2w-leader,queue:redis-2w-local",
-        help="scenario:variant, comma-separated; variants: " + ", ".join(VARIANTS),
+        help="scenario:variant[:single], comma-separated; variants: "
+        + ", ".join(VARIANTS)
+        + "; single: the clients take one frame per message (no ?batch=1)",
     )
     parser.add_argument(
         "--baseline",
@@ -602,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
             "queue", args.queue_sockets, args.queue_tickets, args.queue_rate, QUEUE_P99_MS
         ),
     }
-    runs = [tuple(r.split(":", 1)) for r in args.runs.split(",")]
+    runs = [tuple(r.split(":", 2)) for r in args.runs.split(",")]
     if args.baseline is not None:
         runs += [("tickets", "before-2w"), ("queue", "before-2w")]
 
@@ -616,8 +631,10 @@ def main(argv: list[str] | None = None) -> int:
     redis = Redis()
     results_: list[Result] = []
     try:
-        for scenario_name, variant in runs:
+        for scenario_name, variant, *single in runs:
             scenario = scenarios[scenario_name]
+            batch = single != ["single"]
+            key = variant if batch else f"{variant}-single"  # names this row's files and keys
             cwd = BASE_DIR
             if variant == "before-2w":
                 label, uses_redis, procs, fan = (
@@ -629,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
                 cwd = args.baseline.resolve()
             else:
                 label, uses_redis, procs, fan = VARIANTS[variant]
-            prefix = f"bench.{os.getpid()}.{scenario_name}.{variant}."
+            prefix = f"bench.{os.getpid()}.{scenario_name}.{key}."
             env = {}
             if uses_redis:
                 env = {
@@ -639,14 +656,14 @@ def main(argv: list[str] | None = None) -> int:
                 }
             # chDB's directory (analytics under make run) belongs to one database: each row
             # has a fresh database, so a fresh directory too.
-            chdb = LOG_DIR / f"chdb-{scenario_name}-{variant}"
+            chdb = LOG_DIR / f"chdb-{scenario_name}-{key}"
             shutil.rmtree(chdb, ignore_errors=True)
             env["DESKSTREAM_ANALYTICS_PATH"] = str(chdb)
             if scenario_name == "queue":  # the commands toggle unassigned tickets' status
                 env["DESKSTREAM_AUTO_ASSIGN"] = "0"
             workers: tuple[str, ...] = ("--workers", str(procs)) if procs > 1 else ()
             log(f"{scenario_name}: starting the server ({label})")
-            server = start_server(variant, db, env, workers, cwd=cwd)
+            server = start_server(key, db, env, workers, cwd=cwd)
 
             def fanout(prefix: str = prefix, local: bool = fan == "local") -> dict[str, int]:
                 found = read_fanout(redis.url, prefix)
@@ -662,22 +679,23 @@ def main(argv: list[str] | None = None) -> int:
                 result = asyncio.run(
                     run_load(
                         server,
-                        variant,
+                        key,
                         scenario,
                         args.duration,
                         args.warmup,
                         args.client_procs,
                         fanout if uses_redis and variant != "before-2w" else None,
+                        batch,
                     )
                 )
             finally:
                 server.stop()
-            result.layer = label
+            result.layer = label if batch else f"{label}, one frame per message"
             result.processes = procs
             results_.append(result)
             sc = result.score
             log(
-                f"{scenario_name} {variant}: {result.commands / result.wall:.0f} commands/s, "
+                f"{scenario_name} {key}: {result.commands / result.wall:.0f} commands/s, "
                 f"frame p50 {percentile(sc.frame_ms, 50):.1f} p99 "
                 f"{percentile(sc.frame_ms, 99):.1f} ms, missing {sc.missing}, duplicates "
                 f"{sc.duplicates}, CPU server {result.cpu_server:.2f} (µs per frame "

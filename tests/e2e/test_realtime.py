@@ -50,18 +50,34 @@ def rt(request: Any, django_db_setup: Any, django_db_blocker: Any) -> Iterator[L
 class WS:
     """A test client: JSON frames in and out, waits that name what they wait for."""
 
-    def __init__(self, server: LiveServer, token: str | None = None, *, ready: bool = True):
+    def __init__(
+        self,
+        server: LiveServer,
+        token: str | None = None,
+        *,
+        ready: bool = True,
+        batch: bool = False,
+    ):
         url = server.url.replace("http://", "ws://") + "/ws/"
-        if token:
-            url += f"?token={token}"
+        query = ([f"token={token}"] if token else []) + (["batch=1"] if batch else [])
+        if query:
+            url += "?" + "&".join(query)
         self.conn: ClientConnection = connect(url, proxy=None, open_timeout=10, legacy=True)
+        self.buffered: list[dict[str, Any]] = []  # the rest of an array of frames (batch)
+        self.arrays = 0  # messages that held an array of frames
         self.hello = self.recv() if (token and ready) else None
 
     def send(self, **frame: Any) -> None:
         self.conn.send(json.dumps(frame))
 
     def recv(self, timeout: float = WAIT) -> dict[str, Any]:
-        return json.loads(self.conn.recv(timeout))  # type: ignore[no-any-return]
+        if not self.buffered:
+            data = json.loads(self.conn.recv(timeout))
+            if isinstance(data, list):
+                self.arrays += 1
+                assert data, "an empty array of frames"
+            self.buffered = data if isinstance(data, list) else [data]
+        return self.buffered.pop(0)
 
     def until(
         self, pred: Callable[[dict[str, Any]], bool], timeout: float = WAIT
@@ -421,6 +437,41 @@ def test_a_replay_longer_than_the_writer_queues_arrives_whole_in_order_then_live
     assert frame["position"] == live["position"]
     ws.quiet()
     ws.close()
+
+
+def test_a_client_that_takes_batches_gets_the_same_frames_joined_into_arrays(
+    rt: LiveServer, people: Any
+) -> None:
+    """``?batch=1`` (the web app asks in its auth frame): frames that pile up for the writer
+    go out as one JSON array (ADR 0057). The same replay and live frames, in the same order,
+    as a socket that takes one frame per message; frames it asked for nothing else about
+    (the ``ready``, a ``pong``) come as they are."""
+    _, customer = people("customer")
+    _, agent = people("agent")
+    ticket = open_ticket(rt, customer)
+    with rt.client(agent) as c:
+        for i in range(consumer.OUTBOX_HIGH + 40):
+            r = c.post(f"/api/tickets/{ticket['id']}/messages", json={"body": f"m{i}"})
+            assert r.status_code == 201, r.text
+    plain, batched = WS(rt, customer), WS(rt, customer, batch=True)
+    assert batched.hello is not None
+    assert batched.hello["type"] == "ready"
+    spec = {"stream": "ticket", "ticket_id": ticket["id"], "after_version": 1}
+    one, one_subscribed = plain.subscribe(**spec)
+    joined, joined_subscribed = batched.subscribe(**spec)
+    assert joined == one
+    assert joined_subscribed == one_subscribed
+    assert batched.arrays > 0, "a replay of this length goes out in arrays"
+    assert plain.arrays == 0
+    live = post(rt, agent, ticket["id"], "live")
+    [a] = plain.events(1)
+    [b] = batched.events(1)
+    assert a == b
+    assert b["position"] == live["position"]
+    batched.quiet()
+    plain.quiet()
+    plain.close()
+    batched.close()
 
 
 def test_the_queue_resumes_by_global_position(rt: LiveServer, people: Any) -> None:

@@ -48,7 +48,7 @@ describe("RealtimeClient", () => {
     const socket = FakeSocket.last();
     expect(socket.url).toBe("ws://x/ws/");
     socket.open();
-    expect(socket.sent).toEqual([{ type: "auth", token: "a1" }]);
+    expect(socket.sent).toEqual([{ type: "auth", token: "a1", batch: true }]);
     socket.receive({ type: "ready", user_id: "5", role: "customer", expires_at: 0, position: 100 });
     expect(socket.sent[1]).toEqual({
       type: "subscribe",
@@ -71,6 +71,22 @@ describe("RealtimeClient", () => {
     for (const p of [9, 10, 11, 11, 12, 12, 13]) socket.receive(event("queue", p));
     expect(seen).toEqual([11, 12, 13]);
     expect(getKnownPosition()).toBeGreaterThanOrEqual(13);
+  });
+
+  it("takes frames joined into one array in order, as one frame each", () => {
+    const client = new RealtimeClient("ws://x/ws/", (u) => new FakeSocket(u));
+    const seen: number[] = [];
+    client.subscribe(
+      "queue",
+      { onEvent: (f: EventFrame) => seen.push(f.position) },
+      { afterPosition: 10 },
+    );
+    const socket = connected(client);
+    socket.receiveText(
+      JSON.stringify([event("queue", 11), event("queue", 12), event("queue", 12)]),
+    );
+    socket.receiveText(JSON.stringify([event("queue", 13)]));
+    expect(seen).toEqual([11, 12, 13]);
   });
 
   it("reconnects with growing back-off and resumes every stream from the last position seen", () => {
@@ -137,7 +153,7 @@ describe("RealtimeClient", () => {
     await vi.waitFor(() => expect(FakeSocket.all).toHaveLength(2));
     expect(calls[0]?.body).toEqual({}); // the refresh token is the cookie
     FakeSocket.last().open();
-    expect(FakeSocket.last().sent[0]).toEqual({ type: "auth", token: "a2" });
+    expect(FakeSocket.last().sent[0]).toEqual({ type: "auth", token: "a2", batch: true });
   });
 
   it("asks for a resync when the server cannot replay, then follows from its position", () => {

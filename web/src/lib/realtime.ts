@@ -183,8 +183,13 @@ export class RealtimeClient {
     this.ready = false;
     const socket = this.factory(this.url);
     this.socket = socket;
-    socket.onopen = () => socket.send(JSON.stringify({ type: "auth", token: tokens.access }));
-    socket.onmessage = (ev) => this.handle(JSON.parse(String(ev.data)) as ServerFrame);
+    // batch: frames that pile up on the server arrive joined as one JSON array (ADR 0057).
+    socket.onopen = () =>
+      socket.send(JSON.stringify({ type: "auth", token: tokens.access, batch: true }));
+    socket.onmessage = (ev) => {
+      const data = JSON.parse(String(ev.data)) as ServerFrame | ServerFrame[];
+      for (const frame of Array.isArray(data) ? data : [data]) this.handle(frame);
+    };
     socket.onerror = () => undefined;
     socket.onclose = (ev) => {
       if (this.socket !== socket) return;
