@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from celery import Celery
 from django.conf import settings
@@ -74,7 +75,7 @@ def queue_depth(queues: Iterable[str] = ()) -> int | None:
             connect_timeout=5, transport_options={"socket_timeout": 5, "socket_connect_timeout": 5}
         ) as conn:
             conn.ensure_connection(max_retries=1, timeout=5)
-            channel = conn.default_channel
+            channel: Any = conn.default_channel  # kombu's virtual channel
             return sum(int(channel.queue_declare(q, passive=True).message_count) for q in names)
     except Exception:  # the broker is down or between restarts: Celery reconnects itself
         log.debug("could not read the Celery queue depth", exc_info=True)
