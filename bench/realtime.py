@@ -129,6 +129,7 @@ async def _socket_worker(
 ) -> None:
     loop = asyncio.get_running_loop()
     received: list[dict[int, list[float]]] = [{} for _ in specs]
+    counts = [0, 0]  # messages with event frames, event frames
     gate = asyncio.Semaphore(16)
 
     async def open_one(token: str, spec: dict[str, Any]) -> ClientConnection:
@@ -150,9 +151,14 @@ async def _socket_worker(
         with contextlib.suppress(Exception):
             async for raw in ws:
                 now = time.monotonic()
+                events = 0
                 for frame in frames_of(raw):
                     if frame.get("type") == "event":
                         seen.setdefault(frame["position"], []).append(now)
+                        events += 1
+                if events:
+                    counts[0] += 1
+                    counts[1] += events
         closed[j] = True
 
     readers = [asyncio.create_task(reader(j, ws)) for j, ws in enumerate(conns)]
@@ -178,7 +184,7 @@ async def _socket_worker(
         elif time.monotonic() - last_change > DRAIN_QUIET:
             break
     await asyncio.sleep(0.5)  # a duplicate right behind the last frame still counts
-    score = Score(closed=sum(closed))
+    score = Score(closed=sum(closed), messages=counts[0], event_frames=counts[1])
     for ws in conns:
         with contextlib.suppress(Exception):
             await ws.close()
@@ -215,6 +221,8 @@ class Score:
     missing: int = 0
     duplicates: int = 0
     closed: int = 0  # sockets the server closed before the end (they miss what follows)
+    messages: int = 0  # WebSocket messages that held event frames (one each, or arrays)
+    event_frames: int = 0  # event frames in them (copies included)
     frame_ms: list[float] = field(default_factory=list)
     end_to_end_ms: list[float] = field(default_factory=list)
 
@@ -424,6 +432,8 @@ async def run_load(
         result.score.missing += score.missing
         result.score.duplicates += score.duplicates
         result.score.closed += score.closed
+        result.score.messages += score.messages
+        result.score.event_frames += score.event_frames
         result.score.frame_ms += score.frame_ms
         result.score.end_to_end_ms += score.end_to_end_ms
         proc.join(30)
@@ -468,6 +478,7 @@ def build_results(
                 sc.missing,
                 sc.duplicates,
                 sc.closed,
+                sc.event_frames / sc.messages if sc.messages else float("nan"),
                 percentile(sc.frame_ms, 50),
                 p99,
                 max(sc.frame_ms, default=float("nan")),
@@ -539,6 +550,7 @@ def build_results(
                     column("Missing", "d"),
                     column("Duplicates", "d"),
                     column("Sockets closed", "d"),
+                    column("Frames per message", ",.2f"),
                     column("Frame p50 ms", ms),
                     column("Frame p99 ms", ms),
                     column("Frame max ms", ms),
@@ -698,7 +710,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{scenario_name} {key}: {result.commands / result.wall:.0f} commands/s, "
                 f"frame p50 {percentile(sc.frame_ms, 50):.1f} p99 "
                 f"{percentile(sc.frame_ms, 99):.1f} ms, missing {sc.missing}, duplicates "
-                f"{sc.duplicates}, CPU server {result.cpu_server:.2f} (µs per frame "
+                f"{sc.duplicates}, frames per message "
+                f"{sc.event_frames / max(sc.messages, 1):.2f}, CPU server "
+                f"{result.cpu_server:.2f} (µs per frame "
                 f"{result.cpu_server * result.wall / max(len(sc.frame_ms), 1) * 1e6:.0f}, until "
                 f"the last frame {result.cpu_server_drained / max(len(sc.frame_ms), 1) * 1e6:.0f}"
                 f") client "

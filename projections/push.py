@@ -537,30 +537,36 @@ def replay_log(
     after_position: int,
     max_span: int,
     batch_size: int = 1000,
+    head: int | None = None,
+    scan: int | None = None,
 ) -> Replay:
-    """Frames for ``groups`` (queue, notifications) after a position, scanning the global log."""
-    head = source.head()
+    """Frames for ``groups`` (queue, notifications) after a position, scanning the global log
+    up to ``head`` (the log's head now when not given). ``scan``: look at no more than this
+    many positions in this call; the answer's ``head`` says how far it got, and a caller
+    streaming a long replay calls again from there with the same ``head``."""
+    head = source.head() if head is None else head
     if head - after_position > max_span:
         raise ReplayTooLongError(after_position, head)
+    stop = head if scan is None else min(head, after_position + scan)
     wanted = set(groups)
     facts = Facts(log)
     needs_facts = any(g.startswith("user.") for g in wanted)
     deliveries: list[Delivery] = []
     position = after_position
-    while position < head:
+    while position < stop:
         envelopes = source.read(position, batch_size)
         if not envelopes:
             break
         for envelope in envelopes:
-            if envelope.position > head:
-                break
+            if envelope.position > stop:
+                return Replay(deliveries, stop)
             found = ticket_deliveries(envelope)
             if needs_facts:
                 found += notification_deliveries(envelope, facts)
                 facts.observe(envelope)
             deliveries += [d for d in found if d.group in wanted]
         position = envelopes[-1].position
-    return Replay(deliveries, head)
+    return Replay(deliveries, stop)
 
 
 # ------------------------------------------------------------------------------ live projector

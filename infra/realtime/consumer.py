@@ -59,6 +59,7 @@ PENDING_MAX = 1000  # frames a socket holds back while it catches up; more are d
 OUTBOX_MAX = 5000  # live frames waiting for a client that does not read them: closed (4503)
 OUTBOX_HIGH = 256  # a replay waits for the writer above this many queued frames ...
 OUTBOX_LOW = 64  # ... until it is down to this many
+REPLAY_WINDOW = 2000  # positions of the log a queue/notification replay reads at a time
 BATCH_FRAMES = 256  # frames the writer joins into one message for a client that asked for it
 BATCH_CHARS = 256 * 1024  # ... and the characters it stops joining after
 _SENT = metrics.WS_FRAMES.labels("sent")
@@ -574,14 +575,7 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                     public=sub.customer,  # a customer resumes from a public version
                 )
             else:
-                replay = await self._run(
-                    push.replay_log,
-                    services.source,
-                    services.log,
-                    sub.groups,
-                    after_position=sub.through,
-                    max_span=self.cfg.max_replay,
-                )
+                return await self._catch_up_log(sub)
         except push.ReplayTooLongError as err:
             await self._drop(sub.key)
             await self.send_json(
@@ -602,6 +596,30 @@ class StreamConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 await self._send_event(sub, delivery.frame)
                 sent += 1
         sub.through = max(sub.through, replay.head)
+        return sent
+
+    async def _catch_up_log(self, sub: Subscription) -> int:
+        """A queue or notification replay, streamed: up to the log's head as it is now, in
+        windows of ``REPLAY_WINDOW`` positions, each sent before the next is read (the first
+        frames of a long replay come at once; no replay is held in memory whole)."""
+        head = await self._run(self.services.source.head)
+        sent = 0
+        while sub.through < head:
+            replay = await self._run(
+                push.replay_log,
+                self.services.source,
+                self.services.log,
+                sub.groups,
+                after_position=sub.through,
+                max_span=self.cfg.max_replay,
+                head=head,
+                scan=REPLAY_WINDOW,
+            )
+            for delivery in replay.deliveries:
+                if delivery.frame["position"] > sub.through:
+                    await self._send_event(sub, delivery.frame)
+                    sent += 1
+            sub.through = max(sub.through, replay.head)  # replay_log always gets further
         return sent
 
     async def _send_event(self, sub: Subscription, frame: dict[str, Any]) -> None:

@@ -208,6 +208,9 @@ class System:
             "DESKSTREAM_ACCESS_TTL_SECONDS": "3600",
             "DESKSTREAM_WS_SYNC_INTERVAL": "0.5",
             "DESKSTREAM_WS_SILENCE_TIMEOUT": "3",
+            # The fresh subscriber at the end replays the whole run's queue stream (16,000
+            # positions in 300 s): more than a resume may scan by default (10,000).
+            "DESKSTREAM_WS_MAX_REPLAY": "10000000",
             "DESKSTREAM_PUBLIC_URL": self.url,
             # Distributed mode for one projection: the relay publishes the log to a topic
             # of this run, read_models is a consumer group member (short sessions: a killed
@@ -652,6 +655,7 @@ def replay(url: str, token: str, after: int, head: int) -> dict[int, str]:
         ws.send(json.dumps({"type": "subscribe", "stream": "queue", "after_position": after}))
         while True:
             frame = json.loads(ws.recv(10))
+            assert frame["type"] != "error", frame  # e.g. resume_unavailable: a longer span
             if frame["type"] == "event":
                 frames[frame["position"]] = _frame_key(frame)
             if frame["type"] == "subscribed":

@@ -270,3 +270,30 @@ def test_public_group_frames_carry_the_customers_count_live_and_in_replays(
     staff_groups = push.ticket_groups(push.Viewer("2", staff=True), ticket.id)
     by_real = push.replay_ticket(log, log, ticket.id, staff_groups, after_version=2)
     assert [d.frame["version"] for d in by_real.deliveries] == [3, 4, 5]
+
+
+def test_a_replay_read_in_windows_equals_the_replay_read_at_once(log: FakeEventLog) -> None:
+    """The socket streams a queue/notification replay window by window (``scan``, with the
+    head fixed at the start): the windows together are the whole replay, in order."""
+    tickets = [opened(log) for _ in range(3)]
+    for n in range(4):
+        for ticket in tickets:
+            ticket.post_message(author_id="2", author_role=Role.AGENT, body=f"m{n}")
+            log.append(ticket)
+    groups = ["queue", "user.5"]
+    whole = push.replay_log(log, log, groups, after_position=0, max_span=100)
+    head = whole.head
+    assert head == 15
+    windows: list[push.Delivery] = []
+    through = 0
+    while through < head:
+        part = push.replay_log(
+            log, log, groups, after_position=through, max_span=100, head=head, scan=4
+        )
+        assert through < part.head <= min(head, through + 4)
+        windows += part.deliveries
+        through = part.head
+    assert [(d.group, d.frame) for d in windows] == [(d.group, d.frame) for d in whole.deliveries]
+    assert {d.group for d in whole.deliveries} == {"queue", "user.5"}
+    with pytest.raises(push.ReplayTooLongError):  # the span counts to the head given
+        push.replay_log(log, log, groups, after_position=0, max_span=10, head=head, scan=4)
