@@ -32,20 +32,28 @@ def kafka_bootstrap() -> Iterator[str]:
         proc.wait(10)
 
 
-def read_topic(bootstrap: str, topic: str, partitions: int, idle: float = 1.5) -> list[Any]:
-    """Every message of ``topic`` (no consumer group), in order within each partition."""
+def read_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 60.0) -> list[Any]:
+    """Every message of ``topic`` (no consumer group), in order within each partition: read
+    until each partition's end offset as the broker gives it at the start (a slow broker's
+    empty fetch does not end the reading early); raises if that takes over ``timeout``."""
+    import time
+
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
         messages: list[Any] = []
-        while True:
-            batch = consumer.poll(timeout_ms=int(idle * 1000), max_records=5000)
-            if not batch:
-                return messages
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                left = {tp.partition: ends[tp] - consumer.position(tp) for tp in tps}
+                raise TimeoutError(f"{topic}: messages still to read per partition: {left}")
+            batch = consumer.poll(timeout_ms=1000, max_records=5000)
             for records in batch.values():
                 messages.extend(records)
+        return messages
     finally:
         consumer.close()
 
