@@ -369,13 +369,20 @@ class System:
         """The OpenSearch projection: its position and every document behind the alias
         (id -> version and source), read from the server directly, the live index once
         refreshed."""
+        from opensearchpy import helpers
+
         client = self.opensearch()
         client.indices.refresh(index=SEARCH_ALIAS)
-        assert client.count(index=SEARCH_ALIAS)["count"] < 10_000
-        found = client.search(
-            index=SEARCH_ALIAS,
-            body={"query": {"match_all": {}}, "size": 10_000, "version": True},
+        count = client.count(index=SEARCH_ALIAS)["count"]
+        hits = list(  # scrolled: a search answers at most 10,000 hits (the 300 s run has more)
+            helpers.scan(
+                client,
+                index=SEARCH_ALIAS,
+                query={"query": {"match_all": {}}, "version": True},
+                size=2000,
+            )
         )
+        assert len(hits) == count, (len(hits), count)
         # A message's ``_version`` is the version of its ticket when the message was last
         # written, which depends on how the events were batched (a rebuild writes it once,
         # at the ticket's last version): not part of what the projection holds. A ticket's
@@ -385,7 +392,7 @@ class System:
             "documents": {
                 h["_id"]: [None if h["_source"]["kind"] == "message" else h["_version"],
                            h["_source"]]
-                for h in found["hits"]["hits"]
+                for h in hits
             },
         }  # fmt: skip
 
