@@ -829,15 +829,22 @@ def test_promises_hold_under_random_faults(system: System) -> None:
         outbox = conn.execute(
             "SELECT status, count(*) FROM notification_outbox GROUP BY status"
         ).fetchall()
-        # Sent, or uncertain (its worker was lost after the hand-over: on loopback the
-        # server has it): each must have arrived exactly once; nothing else may arrive.
-        delivered = {
-            str(n)
-            for (n,) in conn.execute(
-                "SELECT notification_id FROM notification_outbox "
-                "WHERE status IN ('sent', 'uncertain')"
-            ).fetchall()
-        }
+        # Sent: each must have arrived exactly once. Uncertain (its worker was lost after
+        # the hand-over was recorded, ADR 0048): at most once. A worker killed while it
+        # waited for the hand-over's commit never wrote the end of data, so the server does
+        # not have that one; it is flagged for an operator, never sent again. Nothing else
+        # may arrive.
+        sent_rows, uncertain_rows = (
+            {
+                str(n)
+                for (n,) in conn.execute(
+                    "SELECT notification_id FROM notification_outbox WHERE status = %s",
+                    [status],
+                ).fetchall()
+            }
+            for status in ("sent", "uncertain")
+        )
+        delivered = sent_rows | uncertain_rows
         stored = {
             (str(i), int(v))
             for i, v in conn.execute(
@@ -865,7 +872,8 @@ def test_promises_hold_under_random_faults(system: System) -> None:
     # E-mails: every outbox row sent once, none twice.
     ids = Counter(str(r.message["X-Deskstream-Notification"]) for r in system.smtp.received)
     duplicates = {m: n for m, n in ids.items() if n > 1}
-    lost = sorted(delivered - set(ids))
+    lost = sorted(sent_rows - set(ids))
+    uncertain_not_arrived = sorted(uncertain_rows - set(ids))
     unexpected = sorted(set(ids) - delivered)
 
     unlogged = sorted({(i, v) for i, v in clients.acknowledged} - stored)
@@ -912,7 +920,8 @@ def test_promises_hold_under_random_faults(system: System) -> None:
         f"{dict(outbox)}; analytics events {len(analytics_live['events'])}; mismatches: "
         f"unlogged {len(unlogged)}, projections {mismatched}, frames missing {len(ws_missing)} "
         f"extra {len(ws_extra)} different {len(ws_different)}, e-mail duplicates "
-        f"{len(duplicates)} lost {len(lost)} unexpected {len(unexpected)}; "
+        f"{len(duplicates)} lost {len(lost)} unexpected {len(unexpected)} (uncertain and not "
+        f"arrived, as ADR 0048 allows: {len(uncertain_not_arrived)}); "
         f"seconds { ({k: round(v, 1) for k, v in phases.items()}) }\n"
     )
     assert sum(faults.values()) > 0, report

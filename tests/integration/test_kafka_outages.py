@@ -74,6 +74,18 @@ def stop_all(procs: dict[str, Any]) -> None:
     assert codes == dict.fromkeys(procs, 0)
 
 
+def on_broker(settings: Any, bootstrap_servers: str, kind: str) -> str:
+    """A fresh topic (and group prefix) named for ``kind`` on that broker, fast membership."""
+    name = f"deskstream.{kind}.{os.getpid()}.{time.monotonic_ns()}"
+    settings.KAFKA_BOOTSTRAP = bootstrap_servers
+    settings.KAFKA_TOPIC = name
+    settings.KAFKA_PARTITIONS = PARTITIONS
+    settings.KAFKA_GROUP_PREFIX = name + "."
+    settings.KAFKA_SESSION_TIMEOUT_MS = 3000
+    settings.KAFKA_HEARTBEAT_MS = 500
+    return name
+
+
 def retries(log: Path) -> int:
     return sum("retrying in" in line for line in log.read_text(errors="replace").splitlines())
 
@@ -84,13 +96,7 @@ def test_the_relay_and_a_member_ride_out_a_broker_restart(
 ):
     flush_if_transactional(request)
     broker = restartable_broker
-    name = f"deskstream.outage.{os.getpid()}.{time.monotonic_ns()}"
-    settings.KAFKA_BOOTSTRAP = broker.bootstrap
-    settings.KAFKA_TOPIC = name
-    settings.KAFKA_PARTITIONS = PARTITIONS
-    settings.KAFKA_GROUP_PREFIX = name + "."
-    settings.KAFKA_SESSION_TIMEOUT_MS = 3000
-    settings.KAFKA_HEARTBEAT_MS = 500
+    name = on_broker(settings, broker.bootstrap, "outage")
     app = get_application()
     generate(app, tickets=20, steps=200, seed=81)
     broker.stop_broker()
@@ -198,10 +204,7 @@ def test_the_relay_loses_nothing_to_a_broker_restarted_while_it_publishes(
 
     flush_if_transactional(request)
     broker = restartable_broker
-    name = f"deskstream.restarts.{os.getpid()}.{time.monotonic_ns()}"
-    settings.KAFKA_BOOTSTRAP = broker.bootstrap
-    settings.KAFKA_TOPIC = name
-    settings.KAFKA_PARTITIONS = PARTITIONS
+    name = on_broker(settings, broker.bootstrap, "restarts")
     settings.RELAY_BATCH_SIZE = 50
     settings.RELAY_SEND_TIMEOUT = 2
     assert bootstrap.ensure_topic()

@@ -59,7 +59,8 @@ describe("RealtimeClient", () => {
     expect(client.state).toBe("open");
   });
 
-  it("drops duplicate and older frames", () => {
+  /** A client on the queue after position 10, connected; the positions its listener saw. */
+  function followingTheQueue(): { socket: FakeSocket; seen: number[] } {
     const client = new RealtimeClient("ws://x/ws/", (u) => new FakeSocket(u));
     const seen: number[] = [];
     client.subscribe(
@@ -67,21 +68,18 @@ describe("RealtimeClient", () => {
       { onEvent: (f: EventFrame) => seen.push(f.position) },
       { afterPosition: 10 },
     );
-    const socket = connected(client);
+    return { socket: connected(client), seen };
+  }
+
+  it("drops duplicate and older frames", () => {
+    const { socket, seen } = followingTheQueue();
     for (const p of [9, 10, 11, 11, 12, 12, 13]) socket.receive(event("queue", p));
     expect(seen).toEqual([11, 12, 13]);
     expect(getKnownPosition()).toBeGreaterThanOrEqual(13);
   });
 
   it("takes frames joined into one array in order, as one frame each", () => {
-    const client = new RealtimeClient("ws://x/ws/", (u) => new FakeSocket(u));
-    const seen: number[] = [];
-    client.subscribe(
-      "queue",
-      { onEvent: (f: EventFrame) => seen.push(f.position) },
-      { afterPosition: 10 },
-    );
-    const socket = connected(client);
+    const { socket, seen } = followingTheQueue();
     socket.receiveText(
       JSON.stringify([event("queue", 11), event("queue", 12), event("queue", 12)]),
     );
