@@ -151,4 +151,6 @@ def flush_if_transactional(request: pytest.FixtureRequest) -> None:
     if transactional:
         from django.core.management import call_command
 
-        call_command("flush", interactive=False, verbosity=0)
+        # Without restarting the id sequences (Django's command restarts them by default):
+        # user ids stay above the made-up ones of the log's other events (tests/conftest.py).
+        call_command("flush", interactive=False, verbosity=0, reset_sequences=False)
