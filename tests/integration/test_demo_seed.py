@@ -14,13 +14,20 @@ import pytest
 from django.core.management import call_command
 
 from command_api.application import get_application
-from command_api.management.commands.seed_demo import AGENTS, CUSTOMERS, DAYS, seed_tickets
+from command_api.management.commands.seed_demo import (
+    AGENTS,
+    CUSTOMERS,
+    DAYS,
+    DEMO_CAPACITY,
+    seed_tickets,
+)
 from config.bootstrap import STORES, event_source, store
 from domain.sla import BusinessCalendar
 from infra.auth.models import User
 from infra.automation import defaults
 from infra.clickhouse.metrics import Filters, Metrics
 from infra.clickhouse.store import ClickHouseProjectionStore
+from infra.postgres.models import AgentRecord, AgentWorkloadRecord
 from projections.runner import ProjectionRunner, rebuild
 from tests.contracts.test_analytics_contract import snapshot as analytics_snapshot
 from tests.integration.test_projections import snapshot
@@ -102,6 +109,12 @@ def test_the_demo_history_spans_30_days_and_every_projector_rebuilds_its_live_st
     for runner in (live["assignment"], *live.values()):
         runner.catch_up()
     head = event_source().head()
+
+    # Every agent still has room, so a new ticket is assigned automatically under make run.
+    capacity = dict(AgentRecord.objects.values_list("user_id", "capacity"))
+    load = dict(AgentWorkloadRecord.objects.values_list("agent_user_id", "open_tickets"))
+    for agent in agents:
+        assert load.get(str(agent.pk), 0) < capacity[str(agent.pk)] == DEMO_CAPACITY
 
     # The history: ticket events over the past 30 days, in time order across tickets.
     stamps = [

@@ -86,6 +86,9 @@ def _user(email: str, first: str, last: str, role: str) -> User:
 
 
 DAYS = 30
+# Each demo agent takes this many open tickets: the ~50 seeded leave every agent 7-11, so a
+# new ticket still finds room and automatic assignment shows (the default 5 left none).
+DEMO_CAPACITY = 20
 RATINGS = (5, 5, 5, 4, 4, 4, 3, 2, 1)  # what customers give, roughly
 
 
@@ -278,7 +281,11 @@ class Command(BaseCommand):
                 customers.append(user)
         for user, skills, langs in agents:
             app.register_agent(
-                user_id=str(user.pk), name=user.display_name, skills=skills, languages=langs
+                user_id=str(user.pk),
+                name=user.display_name,
+                capacity=DEMO_CAPACITY,
+                skills=skills,
+                languages=langs,
             )
             app.set_agent_availability(str(user.pk), rng.choice(["online", "online", "away"]))
         seed_tickets(
