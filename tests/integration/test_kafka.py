@@ -41,14 +41,20 @@ def topic(kafka_bootstrap: str, settings: Any, request: pytest.FixtureRequest) -
     """A fresh topic and consumer-group prefix per test, with fast group membership (on
     flushed tables, in a transactional test: ``flush_if_transactional``)."""
     flush_if_transactional(request)
-    name = f"deskstream.test.{os.getpid()}.{time.monotonic_ns()}.{next(_topics)}"
-    settings.KAFKA_BOOTSTRAP = kafka_bootstrap
+    name = on_broker(settings, kafka_bootstrap, f"test.{next(_topics)}")
+    assert bootstrap.ensure_topic()
+    return name
+
+
+def on_broker(settings: Any, bootstrap_servers: str, kind: str) -> str:
+    """A fresh topic (and group prefix) named for ``kind`` on that broker, fast membership."""
+    name = f"deskstream.{kind}.{os.getpid()}.{time.monotonic_ns()}"
+    settings.KAFKA_BOOTSTRAP = bootstrap_servers
     settings.KAFKA_TOPIC = name
     settings.KAFKA_PARTITIONS = PARTITIONS
     settings.KAFKA_GROUP_PREFIX = name + "."
     settings.KAFKA_SESSION_TIMEOUT_MS = 3000
     settings.KAFKA_HEARTBEAT_MS = 500
-    assert bootstrap.ensure_topic()
     return name
 
 

@@ -5,7 +5,6 @@ retry, nothing exits, and the tables end equal to a rebuild from the log."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import time
@@ -24,6 +23,7 @@ from tests.integration.test_kafka import (
     embedded_result,
     latest_versions,
     manage,
+    on_broker,
     topic,
 )
 from tests.integration.test_projections import snapshot
@@ -72,18 +72,6 @@ def stop_all(procs: dict[str, Any]) -> None:
             p.send_signal(signal.SIGTERM)
     codes = {name: p.wait(30) for name, p in procs.items()}
     assert codes == dict.fromkeys(procs, 0)
-
-
-def on_broker(settings: Any, bootstrap_servers: str, kind: str) -> str:
-    """A fresh topic (and group prefix) named for ``kind`` on that broker, fast membership."""
-    name = f"deskstream.{kind}.{os.getpid()}.{time.monotonic_ns()}"
-    settings.KAFKA_BOOTSTRAP = bootstrap_servers
-    settings.KAFKA_TOPIC = name
-    settings.KAFKA_PARTITIONS = PARTITIONS
-    settings.KAFKA_GROUP_PREFIX = name + "."
-    settings.KAFKA_SESSION_TIMEOUT_MS = 3000
-    settings.KAFKA_HEARTBEAT_MS = 500
-    return name
 
 
 def retries(log: Path) -> int:
