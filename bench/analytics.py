@@ -149,6 +149,9 @@ def history(events: int, seed: int = 7) -> Iterator[Envelope]:
     rng = random.Random(seed)
     spacing = DAYS * 86400 / (events / 6.5)  # about 6.5 events per ticket
     pending: list[tuple[datetime, int, Any]] = []
+    # Ties on time (a move a few microseconds after the one before can round to the same
+    # time) go in the order the events were made, which is each ticket's version order.
+    made = itertools.count()
     position = 0
     i = 0
     while True:
@@ -161,7 +164,7 @@ def history(events: int, seed: int = 7) -> Iterator[Envelope]:
             if position >= events:
                 return
         for event in ticket_events(rng, UUID(int=rng.getrandbits(128)), opened):
-            heapq.heappush(pending, (event.timestamp, id(event), event))
+            heapq.heappush(pending, (event.timestamp, next(made), event))
 
 
 class Window:
