@@ -7,10 +7,12 @@ Two kinds of filter apply (``Filters``):
   (``analytics_counts``, ``analytics_tag_counts`` with a tag filter; ADR 0049), made from
   the facts: the date range selects the events' ``occurred_at`` (quarter hours, so any time
   zone's days), and priority, agent, team and tag are the ticket's *at that event*;
+  unnarrowed, the sizes of those sets per quarter hour (``analytics_count_sums``, ADR 0058);
 - ticket metrics (open now, backlog, first-response and resolution times, compliance,
   volume) read ``analytics_tickets``, the current state: priority, agent, team and tag are
   the ticket's now, and the date range selects the moment named by each metric;
-- the status over time reads its count table (``analytics_status_counts``, ADR 0053), or,
+- the status over time reads its count table's sums (``analytics_status_sums``, ADR 0058;
+  the sets of ``analytics_status_counts``, ADR 0053, with ``sums=False``), or,
   narrowed by priority, agent, team or tag (the tickets' fields now), the same moves per
   ticket (``analytics_ticket_status_counts``, ADR 0056);
 - AI drafts (acceptance, edits) read the facts (``analytics_events``).
@@ -30,10 +32,13 @@ from zoneinfo import ZoneInfo
 
 from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.schema import (
+    COUNT_SUMS,
     COUNTS,
     EVENTS,
     POSITION,
     STATUS_COUNTS,
+    STATUS_SUMS,
+    SUMS_READY,
     TAG_COUNTS,
     TICKET_STATUS_COUNTS,
     TICKETS,
@@ -136,8 +141,35 @@ def _quantiles(row: Sequence[Any]) -> dict[str, Any]:
 class Metrics:
     """The dashboard's queries on one analytics database."""
 
-    def __init__(self, db: AnalyticsDatabase) -> None:
+    def __init__(self, db: AnalyticsDatabase, *, sums: bool = True) -> None:
+        """``sums``: read the unnarrowed event counts from the sums of the sets (ADR 0058)
+        once the store says they hold every set; False: always from the sets."""
         self.db = db
+        self.sums = sums
+
+    def _summed(self, f: Filters) -> bool:
+        """Whether ``f``'s event counts come from the sums: not narrowed (the sums have no
+        priority, agent, team or tag), and the sums known to hold every set."""
+        if not self.sums or f.narrowing():
+            return False
+        rows = self.db.query(f"SELECT count() FROM {POSITION} WHERE name = '{SUMS_READY}'")
+        return bool(rows and int(rows[0][0]))
+
+    def _kind_counts(self, f: Filters, kinds: Sequence[str], *, by_day: bool) -> list[Any]:
+        """([day,] kind, events) of the range: the events of each kind (and day), each once."""
+        day = f"toString(toDate(bucket, {literal(f.tz)})) AS day, " if by_day else ""
+        group = "day, kind" if by_day else "kind"
+        if not self._summed(f):
+            return self.db.query(
+                f.counts(f"{day}kind, uniqExactMerge(events)", kinds, f"GROUP BY {group}")
+            )
+        # A quarter hour's count may be there more than once until the parts merge: the
+        # largest is the latest (a set only grows).
+        return self.db.query(
+            f"SELECT {day}kind, sum(n) FROM (SELECT bucket, kind, max(n) AS n "
+            f"FROM {COUNT_SUMS} WHERE {f.within('bucket')} AND kind IN {in_list(list(kinds))} "
+            f"GROUP BY bucket, kind) GROUP BY {group}"
+        )
 
     def position(self) -> int:
         """The log position the analytics tables reflect (for ``?after=``)."""
@@ -191,10 +223,19 @@ class Metrics:
     def status_moves(self, f: Filters) -> list[tuple[str, str, int]]:
         """(day, status, tickets in - tickets out) up to the range's end, from the moves'
         count tables (sets of fact keys, no ``FINAL``; one move rule fills both,
-        ``schema.count_statements``): unnarrowed, ``analytics_status_counts``; narrowed by
+        ``schema.count_statements``): unnarrowed, the sums of ``analytics_status_counts``
+        (``analytics_status_sums``, ADR 0058; the sets themselves with ``sums=False``); narrowed by
         the tickets' fields now, ``analytics_ticket_status_counts`` of the tickets whose
         fields now match (ADR 0056)."""
         narrowing = f.narrowing()
+        if self._summed(f):
+            rows = self.db.query(
+                f"SELECT toString(toDate(bucket, {literal(f.tz)})) AS day, status, delta, "
+                f"sum(n) FROM (SELECT bucket, status, delta, max(n) AS n FROM {STATUS_SUMS} "
+                f"WHERE bucket < {literal(f.end)} GROUP BY bucket, status, delta) "
+                "GROUP BY day, status, delta"
+            )
+            return [(str(d), str(status), int(delta) * int(n)) for d, status, delta, n in rows]
         table, among = STATUS_COUNTS, ""
         if narrowing:
             table = TICKET_STATUS_COUNTS
@@ -209,13 +250,7 @@ class Metrics:
     # ------------------------------------------------------------------ events per day
     def daily(self, f: Filters) -> list[dict[str, Any]]:
         """Tickets created and resolved per calendar day of the range (every day listed)."""
-        rows = self.db.query(
-            f.counts(
-                f"toString(toDate(bucket, {literal(f.tz)})) AS day, kind, uniqExactMerge(events)",
-                ("created", "resolved"),
-                "GROUP BY day, kind",
-            )
-        )
+        rows = self._kind_counts(f, ("created", "resolved"), by_day=True)
         found: dict[str, dict[str, int]] = {}
         for day, kind, n in rows:
             found.setdefault(str(day), {})[str(kind)] = int(n)
@@ -238,12 +273,7 @@ class Metrics:
             "breach:resolution",
             "staff_reply",
         )
-        found = {
-            str(kind): int(n)
-            for kind, n in self.db.query(
-                f.counts("kind, uniqExactMerge(events)", kinds, "GROUP BY kind")
-            )
-        }
+        found = {str(kind): int(n) for kind, n in self._kind_counts(f, kinds, by_day=False)}
         first, resolution = found.get(kinds[3], 0), found.get(kinds[4], 0)
         return {
             "created": found.get("created", 0),

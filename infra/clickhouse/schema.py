@@ -17,6 +17,10 @@
 - ``analytics_ticket_status_counts``: the same moves per ticket, what the status over time
   reads when narrowed by the tickets' fields now (which tickets match changes after the
   fact, so the moves keep their ticket; ADR 0056).
+- ``analytics_count_sums`` and ``analytics_status_sums``: the sizes of those sets per quarter
+  hour and kind (per status and direction), numbers rather than sets, for the dashboard
+  unnarrowed; the projector counts again each quarter hour its batch added to, from the sets
+  (ADR 0058). ReplacingMergeTree(n): a set only grows, so the largest count is the latest.
 
 All in the SQL that ClickHouse 18.16 and chDB both accept: no LowCardinality, no DateTime64,
 times in UTC to the second.
@@ -34,7 +38,15 @@ COUNTS, TAG_COUNTS = "analytics_counts", "analytics_tag_counts"
 STATUS_COUNTS = "analytics_status_counts"
 TICKET_STATUS_COUNTS = "analytics_ticket_status_counts"
 COUNT_TABLES = (COUNTS, TAG_COUNTS, STATUS_COUNTS, TICKET_STATUS_COUNTS)
-TABLES = (EVENTS, TICKETS, POSITION, *COUNT_TABLES)
+COUNT_SUMS, STATUS_SUMS = "analytics_count_sums", "analytics_status_sums"
+# The count tables summed, and the columns of a sum's key after the quarter hour.
+SUMMED = {COUNTS: (COUNT_SUMS, ("kind",)), STATUS_COUNTS: (STATUS_SUMS, ("status", "delta"))}
+SUM_TABLES = (COUNT_SUMS, STATUS_SUMS)
+TABLES = (EVENTS, TICKETS, POSITION, *COUNT_TABLES, *SUM_TABLES)
+# The row of ``analytics_position`` saying that the sums hold every set (at position 0, so
+# the projection's position, the maximum, is unchanged): the dashboard reads the sums only
+# then (the store writes it once it has summed the sets that were there before the sums).
+SUMS_READY = "analytics.sums"
 
 EVENT_COLUMNS = (
     "ticket_id",
@@ -209,6 +221,25 @@ CREATE TABLE IF NOT EXISTS {name} (
 PARTITION BY toYYYYMM(bucket)
 ORDER BY (bucket, status, delta)
 """,
+    COUNT_SUMS: """
+CREATE TABLE IF NOT EXISTS {name} (
+    bucket DateTime,
+    kind String,
+    n UInt64
+) ENGINE = ReplacingMergeTree(n)
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, kind)
+""",
+    STATUS_SUMS: """
+CREATE TABLE IF NOT EXISTS {name} (
+    bucket DateTime,
+    status String,
+    delta Int8,
+    n UInt64
+) ENGINE = ReplacingMergeTree(n)
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, status, delta)
+""",
     TICKET_STATUS_COUNTS: """
 CREATE TABLE IF NOT EXISTS {name} (
     ticket_id UUID,
@@ -308,6 +339,36 @@ def count_statements(
         f"FROM ({moves}) GROUP BY ticket_id, bucket, status, delta",
     }
     return [statements[table] for table in tables]
+
+
+def sum_statements(
+    suffix: str,
+    tables: tuple[str, ...],
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[str]:
+    """INSERT ... SELECT into the sums of the count ``tables`` (those that have sums) the
+    size of each set of the quarter hours from ``since``'s to ``until`` (None: all of them).
+    Run after the sets were added to: a set only grows, so a later count is never smaller,
+    and whichever count of a quarter hour is read last saw every set written before it."""
+    where = ""
+    if since is not None and until is not None:
+        where = (
+            f"WHERE bucket >= toStartOfFifteenMinutes({literal(since)}) "
+            f"AND bucket <= {literal(until)} "
+        )
+    statements = []
+    for table in tables:
+        if table not in SUMMED:
+            continue
+        target, key = SUMMED[table]
+        columns = ", ".join(("bucket", *key))
+        statements.append(
+            f"INSERT INTO {identifier(target + suffix)} SELECT {columns}, "
+            f"uniqExactMerge(events) FROM {identifier(table + suffix)} {where}"
+            f"GROUP BY {columns}"
+        )
+    return statements
 
 
 def create_statements(suffix: str = "") -> list[str]:

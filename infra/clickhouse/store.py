@@ -36,6 +36,7 @@ from infra.clickhouse.schema import (
     EVENT_COLUMNS,
     EVENTS,
     POSITION,
+    SUMS_READY,
     TABLES,
     TICKET_COLUMNS,
     TICKETS,
@@ -43,6 +44,7 @@ from infra.clickhouse.schema import (
     count_statements,
     count_tables_for,
     create_statements,
+    sum_statements,
 )
 from infra.clickhouse.sql import in_list
 from projections import analytics
@@ -167,6 +169,7 @@ class ClickHouseProjectionStore:
         self._add_columns()
         if missing:
             self._backfill_counts(missing)
+        self._fill_sums()
 
     def _missing_count_tables(self) -> tuple[str, ...]:
         """The count tables (unsuffixed names) not made yet."""
@@ -189,6 +192,25 @@ class ClickHouseProjectionStore:
         last = datetime.fromtimestamp(int(rows[0][2]), UTC)
         for statement in count_statements(self.suffix, EPOCH, last, 0, int(rows[0][1]), tables):
             self.db.command(statement)
+
+    def sums_ready(self) -> bool:
+        rows = self.db.query(
+            f"SELECT count() FROM {self.table(POSITION)} WHERE name = '{SUMS_READY}'"
+        )
+        return bool(rows and int(rows[0][0]))
+
+    def _fill_sums(self) -> None:
+        """Sum every set once, if the sums were not known to hold them all (new tables, or
+        made by a reader before this store): then say so, and the dashboard reads them."""
+        if self.sums_ready():
+            return
+        for statement in sum_statements(self.suffix, COUNT_TABLES):
+            self.db.command(statement)
+        self.db.insert(
+            self.table(POSITION),
+            ("name", "position", "written_at"),
+            [(SUMS_READY, 0, datetime.now(UTC))],
+        )
 
     def _add_columns(self) -> None:
         tables = sorted({table + self.suffix for table, _, _ in ADDED_COLUMNS})
@@ -251,16 +273,22 @@ class ClickHouseProjectionStore:
     ) -> None:
         self.db.insert(self.table(EVENTS), EVENT_COLUMNS, [_fact_row(f) for f in facts])
         if facts:  # the dashboard's counts of these facts (a set each: a retry adds nothing)
+            since = min(f.occurred_at for f in facts)
+            until = max(f.occurred_at for f in facts)
+            # Only the tables these facts can add to: each statement costs a read of the
+            # range's facts (a third of a batch's work), found or not.
+            tables = count_tables_for({f.event_type for f in facts})
             for statement in count_statements(
                 self.suffix,
-                min(f.occurred_at for f in facts),
-                max(f.occurred_at for f in facts),
+                since,
+                until,
                 min(f.position for f in facts),
                 max(f.position for f in facts),
-                # Only the tables these facts can add to: each statement costs a read of
-                # the range's facts (a third of a batch's work), found or not.
-                count_tables_for({f.event_type for f in facts}),
+                tables,
             ):
+                self.db.command(statement)
+            # Then the sums of the quarter hours these sets grew in (ADR 0058).
+            for statement in sum_statements(self.suffix, tables, since, until):
                 self.db.command(statement)
         self.db.insert(self.table(TICKETS), TICKET_COLUMNS, [_ticket_row(t) for t in tickets])
         if position > before:

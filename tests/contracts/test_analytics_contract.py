@@ -316,6 +316,8 @@ def test_rebuilt_equals_live(adb):
         "analytics_tag_counts",
         "analytics_status_counts",
         "analytics_ticket_status_counts",
+        "analytics_count_sums",
+        "analytics_status_sums",
     }
 
 
@@ -570,3 +572,124 @@ def test_tables_from_the_release_before_get_the_rating_columns(adb):
     with store.batch() as batch:
         batch.apply(ratings)
     assert Metrics(adb).satisfaction(RANGE) == h.EXPECTED_SATISFACTION
+
+
+# ---------------------------------------------------------------------------- sums (ADR 0058)
+def answers(adb: AnalyticsDatabase) -> list[dict[str, Any]]:
+    """Every metric over several ranges and time zones, unnarrowed (what the sums serve)."""
+    ranges = (
+        RANGE,
+        Filters(h.DAY2, h.DAY3),
+        Filters(h.DAY1, h.DAY3, tz="Asia/Tokyo"),
+        Filters(h.DAY1, h.DAY2, tz="Asia/Kathmandu"),  # +05:45: days of quarter hours
+        Filters(h.DAY1, h.DAY3, tz="America/New_York"),
+    )
+    return [everything(Metrics(adb), f) for f in ranges]
+
+
+def summed(adb: AnalyticsDatabase) -> dict[str, list[Any]]:
+    return {
+        "counts": adb.query(
+            "SELECT kind, sum(n) FROM (SELECT bucket, kind, max(n) AS n "
+            "FROM analytics_count_sums GROUP BY bucket, kind) GROUP BY kind ORDER BY kind"
+        ),
+        "moves": adb.query(
+            "SELECT delta, sum(n) FROM (SELECT bucket, status, delta, max(n) AS n "
+            "FROM analytics_status_sums GROUP BY bucket, status, delta) "
+            "GROUP BY delta ORDER BY delta"
+        ),
+    }
+
+
+def test_the_sums_answer_what_the_sets_answer(adb):
+    """Unnarrowed event counts and status moves read the sums; the sets (``sums=False``)
+    give the same answers on every range and time zone, also after every fact's sets and
+    sums were written once more."""
+    from infra.clickhouse.schema import COUNT_TABLES, count_statements, sum_statements
+
+    built(adb, batch_size=3)
+    assert Metrics(adb)._summed(RANGE)
+    assert not Metrics(adb, sums=False)._summed(RANGE)
+    assert not Metrics(adb)._summed(Filters(h.DAY1, h.DAY2, priority=("high",)))
+    via_sets = [everything(Metrics(adb, sums=False), f) for f in (RANGE,)]
+    assert answers(adb)[0] == via_sets[0] == h.EXPECTED
+    whole = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+    for statement in count_statements("", *whole, 0, 10**9) + sum_statements(
+        "", COUNT_TABLES, *whole
+    ):
+        adb.command(statement)  # a retry of everything: each fact still once
+    assert summed(adb) == {
+        "counts": [
+            ("breach:first_response", 1),
+            ("breach:resolution", 1),
+            ("created", 4),
+            ("reopened", 1),
+            ("resolved", 3),
+            ("staff_reply", 3),
+        ],
+        "moves": summed(adb)["moves"],
+    }
+    changes = adb.query(
+        "SELECT count() FROM analytics_events FINAL WHERE event_type = 'StatusChanged'"
+    )[0][0]
+    assert summed(adb)["moves"] == [(-1, changes), (1, changes + 4)]
+    sums = answers(adb)
+    sets = [
+        everything(Metrics(adb, sums=False), f)
+        for f in (
+            RANGE,
+            Filters(h.DAY2, h.DAY3),
+            Filters(h.DAY1, h.DAY3, tz="Asia/Tokyo"),
+            Filters(h.DAY1, h.DAY2, tz="Asia/Kathmandu"),
+            Filters(h.DAY1, h.DAY3, tz="America/New_York"),
+        )
+    ]
+    assert sums == sets
+
+
+def test_a_crash_between_the_sets_and_the_sums_is_repaired_by_the_retry(adb, monkeypatch):
+    """The sets written, then the process dies before the sums: the position did not move,
+    the retry adds nothing to the sets and counts their quarter hours again."""
+    store = ClickHouseProjectionStore(adb)
+    real_command = adb.command
+
+    def dying(sql: str) -> None:
+        if sql.startswith("INSERT INTO analytics_count_sums"):
+            raise ConnectionError("killed")
+        real_command(sql)
+
+    monkeypatch.setattr(adb, "command", dying)
+    with pytest.raises(ConnectionError):
+        ProjectionRunner(ListSource(h.envelopes()), store, batch_size=100).catch_up()
+    monkeypatch.setattr(adb, "command", real_command)
+    assert store.position() == 0
+    assert adb.query("SELECT count() FROM analytics_count_sums") == [(0,)]
+    ProjectionRunner(ListSource(h.envelopes()), ClickHouseProjectionStore(adb)).catch_up()
+    assert Metrics(adb)._summed(RANGE)
+    assert everything(Metrics(adb), RANGE) == h.EXPECTED
+
+
+def test_the_sums_are_read_once_a_store_has_summed_the_sets_there_before_them(adb):
+    """A release before the sums left sets; the web process's reader may make the (empty)
+    sum tables before the projector starts. Until a store has summed every set and said
+    so, the dashboard reads the sets; then the sums, with the same answers."""
+    from infra.clickhouse.schema import create_statements
+
+    built(adb)
+    positions = [
+        (name, position, datetime.now(UTC))
+        for name, position in adb.query(
+            "SELECT name, position FROM analytics_position WHERE name != 'analytics.sums'"
+        )
+    ]
+    for table in ("analytics_count_sums", "analytics_status_sums", "analytics_position"):
+        adb.command(f"DROP TABLE {table}")
+    for statement in create_statements():  # what connect.reader does
+        adb.command(statement)
+    adb.insert("analytics_position", ("name", "position", "written_at"), positions)
+    assert not Metrics(adb)._summed(RANGE)
+    assert everything(Metrics(adb), RANGE) == h.EXPECTED  # from the sets
+    ClickHouseProjectionStore(adb)  # the projector starts: sums every set, then says so
+    assert Metrics(adb)._summed(RANGE)
+    assert everything(Metrics(adb), RANGE) == h.EXPECTED
+    assert summed(adb)["counts"][2] == ("created", 4)
