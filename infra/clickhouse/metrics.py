@@ -293,50 +293,61 @@ class Metrics:
     }
     CLOCKS = ("wall", "business")
 
-    def _seconds(self, f: Filters, until: str, business: str | None) -> str:
-        """Per ticket whose ``until`` falls in the range: seconds from opening to ``until``,
-        wall-clock, or business time (the ``business`` column; tickets without it left out)."""
-        if business is None:
+    def _durations(self, f: Filters, which: str, clock: str) -> tuple[str, str]:
+        """(seconds, condition): per ticket whose ``which`` moment falls in the range, the
+        seconds from opening to it, wall-clock, or business time (the moment's business
+        column; tickets without it left out), as SQL over a row of ``analytics_tickets``."""
+        if clock not in self.CLOCKS:
+            raise ValueError(f"clock is one of {', '.join(self.CLOCKS)}")
+        until, business = self.DURATIONS[which]
+        if clock == "wall":
             seconds = f"toInt64(toUInt32(assumeNotNull({until}))) - toInt64(toUInt32(opened_at))"
             present = f"isNotNull({until})"
         else:
             seconds = f"toInt64(assumeNotNull({business}))"
             present = f"isNotNull({until}) AND isNotNull({business})"
-        return (
-            f"SELECT {seconds} AS seconds FROM {TICKETS} FINAL "
-            f"WHERE {present} AND {f.within(until)}{f.narrowing()}"
+        # Not Nullable, or the -If aggregates would be too (NULL, not 0, over no tickets).
+        return seconds, f"{present} AND {f.within(f'assumeNotNull({until})')}"
+
+    def _statistics_sql(self, f: Filters, which: str, clock: str = "wall") -> list[str]:
+        """The aggregates of ``_quantiles``' row: count, median and p90, average."""
+        seconds, condition = self._durations(f, which, clock)
+        return [
+            f"countIf({condition})",
+            f"quantilesIf(0.5, 0.9)({seconds}, {condition})",
+            f"avgIf({seconds}, {condition})",
+        ]
+
+    def _tickets(self, f: Filters, aggregates: Sequence[str]) -> list[Any]:
+        """One row of ``aggregates`` over the current state of the tickets ``f`` narrows to
+        (each metric's range is in its own aggregates' conditions: one read for several)."""
+        return list(
+            self.db.query(
+                f"SELECT {', '.join(aggregates)} FROM {TICKETS} FINAL WHERE 1{f.narrowing()}"
+            )[0]
         )
 
     def statistics(self, f: Filters, which: str, clock: str = "wall") -> dict[str, Any]:
         """Count, median, p90 and average of opening -> ``which`` (seconds)."""
-        if clock not in self.CLOCKS:
-            raise ValueError(f"clock is one of {', '.join(self.CLOCKS)}")
-        until, business = self.DURATIONS[which]
-        inner = self._seconds(f, until, business if clock == "business" else None)
-        row = self.db.query(
-            f"SELECT count(), quantiles(0.5, 0.9)(seconds), avg(seconds) FROM ({inner})"
-        )[0]
-        return _quantiles(row)
+        return _quantiles(self._tickets(f, self._statistics_sql(f, which, clock)))
 
     def duration(self, f: Filters, which: str, clock: str = "wall") -> dict[str, Any]:
         """Median, p90, average and distribution of opening -> ``which`` (seconds)."""
-        statistics = self.statistics(f, which, clock)
-        until, business = self.DURATIONS[which]
-        inner = self._seconds(f, until, business if clock == "business" else None)
+        seconds, condition = self._durations(f, which, clock)
         cases = ", ".join(
-            f"seconds < {bound}, {literal(label)}" for label, bound in BUCKETS if bound is not None
+            f"{seconds} < {bound}, {literal(label)}"
+            for label, bound in BUCKETS
+            if bound is not None
         )
-        found = dict(
-            self.db.query(
-                f"SELECT multiIf({cases}, {literal(BUCKETS[-1][0])}) AS bucket, count() "
-                f"FROM ({inner}) GROUP BY bucket"
-            )
-        )
+        bucket = f"multiIf({cases}, {literal(BUCKETS[-1][0])})"
+        counts = [f"countIf({condition} AND {bucket} = {literal(label)})" for label, _ in BUCKETS]
+        row = self._tickets(f, [*self._statistics_sql(f, which, clock), *counts])
         return {
-            **statistics,
+            **_quantiles(row[:3]),
             "clock": clock,
             "distribution": [
-                {"bucket": label, "tickets": int(found.get(label, 0))} for label, _ in BUCKETS
+                {"bucket": label, "tickets": int(n)}
+                for (label, _), n in zip(BUCKETS, row[3:], strict=True)
             ],
         }
 
@@ -355,10 +366,17 @@ class Metrics:
         range, the % with no breach recorded (so far). (``totals``: ``self.totals(f)``,
         if the caller has it.)"""
         totals = totals or self.totals(f)
-        row = self.db.query(
-            "SELECT count(), countIf(breached_first_response = 0 AND breached_resolution = 0) "
-            f"FROM {TICKETS} FINAL WHERE {f.within('opened_at')}{f.narrowing()}"
-        )[0]
+        return self._sla(totals, self._tickets(f, self._compliance_sql(f)))
+
+    def _compliance_sql(self, f: Filters) -> list[str]:
+        """The tickets opened in the range, and those of them with no breach recorded."""
+        opened = f.within("opened_at")
+        return [
+            f"countIf({opened})",
+            f"countIf({opened} AND breached_first_response = 0 AND breached_resolution = 0)",
+        ]
+
+    def _sla(self, totals: dict[str, int], row: Sequence[Any]) -> dict[str, Any]:
         opened, compliant = int(row[0]), int(row[1])
         return {
             "breaches": totals["sla_breaches"],
@@ -526,11 +544,20 @@ class Metrics:
     # ------------------------------------------------------------------ the KPI cards
     def summary(self, f: Filters) -> dict[str, Any]:
         totals = self.totals(f)
-        resolution = self.statistics(f, "resolution")  # the cards need no distribution
-        first = self.statistics(f, "first_response")
-        sla = self.sla(f, totals)
+        # The ticket cards in one read of the current states (the cards need no distribution).
+        row = self._tickets(
+            f,
+            [
+                f"countIf({_open_condition()})",
+                *self._statistics_sql(f, "resolution"),
+                *self._statistics_sql(f, "first_response"),
+                *self._compliance_sql(f),
+            ],
+        )
+        resolution, first = _quantiles(row[1:4]), _quantiles(row[4:7])
+        sla = self._sla(totals, row[7:9])
         return {
-            "open": self.open_now(f)["open"],
+            "open": int(row[0]),
             "created": totals["created"],
             "resolved": totals["resolved"],
             "resolution_median_seconds": resolution["median"],

@@ -693,3 +693,32 @@ def test_the_sums_are_read_once_a_store_has_summed_the_sets_there_before_them(ad
     assert Metrics(adb)._summed(RANGE)
     assert everything(Metrics(adb), RANGE) == h.EXPECTED
     assert summed(adb)["counts"][2] == ("created", 4)
+
+
+def test_the_kpi_cards_equal_the_metrics_they_summarise(adb):
+    """The summary reads the ticket cards in one pass over the current states; each card is
+    what its own metric answers, on every range and zone, narrowed or not."""
+    built(adb)
+    m = Metrics(adb)
+    for f in (
+        RANGE,
+        Filters(h.DAY2, h.DAY3),
+        Filters(h.DAY1, h.DAY3, tz="Asia/Tokyo"),
+        Filters(h.DAY1, h.DAY2, priority=("high",)),
+        Filters(h.DAY1, h.DAY3, tag="login"),
+        Filters(date(2020, 1, 1), date(2020, 1, 2)),  # nothing in range
+    ):
+        cards, totals = m.summary(f), m.totals(f)
+        resolution, first, sla = m.resolution(f), m.first_response(f), m.sla(f)
+        assert cards == {
+            "open": m.open_now(f)["open"],
+            "created": totals["created"],
+            "resolved": totals["resolved"],
+            "resolution_median_seconds": resolution["median"],
+            "resolution_average_seconds": resolution["average"],
+            "first_response_median_seconds": first["median"],
+            "sla_breaches": totals["sla_breaches"],
+            "sla_compliance_pct": sla["compliance_pct"],
+            "reopen_rate_pct": m.reopen_rate(f)["reopen_rate_pct"],
+        }, f
+    assert m.summary(RANGE)["resolution_median_seconds"] is not None
