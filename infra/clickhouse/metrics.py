@@ -327,21 +327,33 @@ class Metrics:
             )[0]
         )
 
+    def _in_range(self, f: Filters, which: str, clock: str, aggregates: Sequence[str]) -> list[Any]:
+        """One row of ``aggregates`` over ``seconds`` of the tickets whose ``which`` falls in
+        the range (filtered first: the aggregates see only those, ~2x faster on 18.16 than
+        conditions on every ticket)."""
+        seconds, condition = self._durations(f, which, clock)
+        return list(
+            self.db.query(
+                f"SELECT {', '.join(aggregates)} FROM (SELECT {seconds} AS seconds "
+                f"FROM {TICKETS} FINAL WHERE {condition}{f.narrowing()})"
+            )[0]
+        )
+
+    STATISTICS = ("count()", "quantiles(0.5, 0.9)(seconds)", "avg(seconds)")
+
     def statistics(self, f: Filters, which: str, clock: str = "wall") -> dict[str, Any]:
         """Count, median, p90 and average of opening -> ``which`` (seconds)."""
-        return _quantiles(self._tickets(f, self._statistics_sql(f, which, clock)))
+        return _quantiles(self._in_range(f, which, clock, self.STATISTICS))
 
     def duration(self, f: Filters, which: str, clock: str = "wall") -> dict[str, Any]:
         """Median, p90, average and distribution of opening -> ``which`` (seconds)."""
-        seconds, condition = self._durations(f, which, clock)
-        cases = ", ".join(
-            f"{seconds} < {bound}, {literal(label)}"
-            for label, bound in BUCKETS
-            if bound is not None
-        )
-        bucket = f"multiIf({cases}, {literal(BUCKETS[-1][0])})"
-        counts = [f"countIf({condition} AND {bucket} = {literal(label)})" for label, _ in BUCKETS]
-        row = self._tickets(f, [*self._statistics_sql(f, which, clock), *counts])
+        counts, low = [], None
+        for _, bound in BUCKETS:  # [low, bound): each bucket from the one before's bound
+            parts = [f"seconds >= {low}"] if low is not None else []
+            parts += [f"seconds < {bound}"] if bound is not None else []
+            counts.append(f"countIf({' AND '.join(parts)})")
+            low = bound
+        row = self._in_range(f, which, clock, [*self.STATISTICS, *counts])
         return {
             **_quantiles(row[:3]),
             "clock": clock,
