@@ -32,16 +32,15 @@ from zoneinfo import ZoneInfo
 
 from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.schema import (
-    COUNT_SUMS,
     COUNTS,
     EVENTS,
     POSITION,
     STATUS_COUNTS,
-    STATUS_SUMS,
-    SUMS_READY,
     TAG_COUNTS,
     TICKET_STATUS_COUNTS,
     TICKETS,
+    latest_sums,
+    sums_ready_query,
 )
 from infra.clickhouse.sql import in_list, literal
 from projections.analytics import OPEN_STATUSES
@@ -152,7 +151,7 @@ class Metrics:
         priority, agent, team or tag), and the sums known to hold every set."""
         if not self.sums or f.narrowing():
             return False
-        rows = self.db.query(f"SELECT count() FROM {POSITION} WHERE name = '{SUMS_READY}'")
+        rows = self.db.query(sums_ready_query())
         return bool(rows and int(rows[0][0]))
 
     def _kind_counts(self, f: Filters, kinds: Sequence[str], *, by_day: bool) -> list[Any]:
@@ -163,12 +162,9 @@ class Metrics:
             return self.db.query(
                 f.counts(f"{day}kind, uniqExactMerge(events)", kinds, f"GROUP BY {group}")
             )
-        # A quarter hour's count may be there more than once until the parts merge: the
-        # largest is the latest (a set only grows).
+        where = f"{f.within('bucket')} AND kind IN {in_list(list(kinds))}"
         return self.db.query(
-            f"SELECT {day}kind, sum(n) FROM (SELECT bucket, kind, max(n) AS n "
-            f"FROM {COUNT_SUMS} WHERE {f.within('bucket')} AND kind IN {in_list(list(kinds))} "
-            f"GROUP BY bucket, kind) GROUP BY {group}"
+            f"SELECT {day}kind, sum(n) FROM ({latest_sums(COUNTS, where)}) GROUP BY {group}"
         )
 
     def position(self) -> int:
@@ -231,8 +227,7 @@ class Metrics:
         if self._summed(f):
             rows = self.db.query(
                 f"SELECT toString(toDate(bucket, {literal(f.tz)})) AS day, status, delta, "
-                f"sum(n) FROM (SELECT bucket, status, delta, max(n) AS n FROM {STATUS_SUMS} "
-                f"WHERE bucket < {literal(f.end)} GROUP BY bucket, status, delta) "
+                f"sum(n) FROM ({latest_sums(STATUS_COUNTS, f'bucket < {literal(f.end)}')}) "
                 "GROUP BY day, status, delta"
             )
             return [(str(d), str(status), int(delta) * int(n)) for d, status, delta, n in rows]

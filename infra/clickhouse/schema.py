@@ -371,6 +371,22 @@ def sum_statements(
     return statements
 
 
+def latest_sums(table: str, where: str) -> str:
+    """SELECT bucket, the key, n: each quarter hour's latest count in the sums of the count
+    table ``table``, over the rows ``where`` selects (a count may be there more than once
+    until the parts merge; a set only grows, so the largest is the latest)."""
+    target, key = SUMMED[table]
+    columns = ", ".join(("bucket", *key))
+    return (
+        f"SELECT {columns}, max(n) AS n FROM {identifier(target)} WHERE {where} GROUP BY {columns}"
+    )
+
+
+def sums_ready_query(suffix: str = "") -> str:
+    """How many marker rows say the sums hold every set (0 or more)."""
+    return f"SELECT count() FROM {identifier(POSITION + suffix)} WHERE name = '{SUMS_READY}'"
+
+
 def create_statements(suffix: str = "") -> list[str]:
     return [_DDL[table].format(name=identifier(table + suffix)).strip() for table in TABLES]
 

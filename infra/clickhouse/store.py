@@ -45,6 +45,7 @@ from infra.clickhouse.schema import (
     count_tables_for,
     create_statements,
     sum_statements,
+    sums_ready_query,
 )
 from infra.clickhouse.sql import in_list
 from projections import analytics
@@ -194,9 +195,7 @@ class ClickHouseProjectionStore:
             self.db.command(statement)
 
     def sums_ready(self) -> bool:
-        rows = self.db.query(
-            f"SELECT count() FROM {self.table(POSITION)} WHERE name = '{SUMS_READY}'"
-        )
+        rows = self.db.query(sums_ready_query(self.suffix))
         return bool(rows and int(rows[0][0]))
 
     def _fill_sums(self) -> None:

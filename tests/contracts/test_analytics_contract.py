@@ -594,14 +594,14 @@ def answers(adb: AnalyticsDatabase, *, sums: bool = True) -> list[dict[str, Any]
 
 
 def summed(adb: AnalyticsDatabase) -> dict[str, list[Any]]:
+    from infra.clickhouse.schema import COUNTS, STATUS_COUNTS, latest_sums
+
     return {
         "counts": adb.query(
-            "SELECT kind, sum(n) FROM (SELECT bucket, kind, max(n) AS n "
-            "FROM analytics_count_sums GROUP BY bucket, kind) GROUP BY kind ORDER BY kind"
+            f"SELECT kind, sum(n) FROM ({latest_sums(COUNTS, '1')}) GROUP BY kind ORDER BY kind"
         ),
         "moves": adb.query(
-            "SELECT delta, sum(n) FROM (SELECT bucket, status, delta, max(n) AS n "
-            "FROM analytics_status_sums GROUP BY bucket, status, delta) "
+            f"SELECT delta, sum(n) FROM ({latest_sums(STATUS_COUNTS, '1')}) "
             "GROUP BY delta ORDER BY delta"
         ),
     }
