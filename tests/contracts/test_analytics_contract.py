@@ -708,3 +708,54 @@ def test_the_kpi_cards_equal_the_metrics_they_summarise(adb):
             "reopen_rate_pct": m.reopen_rate(f)["reopen_rate_pct"],
         }, f
     assert m.summary(RANGE)["resolution_median_seconds"] is not None
+
+
+def unmerged(adb: AnalyticsDatabase, envelopes: Sequence[Envelope]) -> Metrics:
+    """``envelopes`` applied one per batch with the ticket states' merges stopped: every
+    version of every ticket stays a row of its own, for ``FINAL`` to choose from at read."""
+    store = ClickHouseProjectionStore(adb, calendar=calendar)
+    adb.command("SYSTEM STOP MERGES analytics_tickets")
+    ProjectionRunner(ListSource(envelopes), store, batch_size=1).catch_up()
+    [(rows, tickets)] = adb.query(
+        "SELECT count(), uniqExact(ticket_id) FROM analytics_tickets"  # no FINAL: every version
+    )
+    assert rows > 2 * tickets
+    return Metrics(adb)
+
+
+def test_reads_narrowed_before_final_still_see_each_tickets_latest_version(adb):
+    """Some reads of the ticket states narrow before ``FINAL`` (``PREWHERE``, ADR 0059), by
+    conditions a ticket's later versions keep; the rest narrows after it. With every version
+    unmerged, the answers are still those of each ticket's latest version."""
+    m = unmerged(adb, h.envelopes())
+    assert everything(m, RANGE) == h.EXPECTED
+    # T3 was urgent when opened and is high now; T2 and T4 are tagged "login" now.
+    high, urgent = (Filters(h.DAY1, h.DAY2, priority=(p,)) for p in ("high", "urgent"))
+    assert m.volume(high, "priority") == [{"priority": "high", "tickets": 2}]
+    assert m.volume(urgent, "priority") == []
+    assert m.open_now(Filters(h.DAY1, h.DAY2, tag="login"))["open"] == 1
+    assert m.first_response(urgent)["count"] == m.resolution(urgent)["count"] == 0
+    assert m.sla(urgent)["tickets"] == 0
+    # T1, answered and resolved by A1, handed to A2 afterwards: A2's now, in every reading.
+    by_a1, by_a2 = (Filters(h.DAY1, h.DAY2, agent=a) for a in (h.A1, h.A2))
+    assert [m.first_response(f)["count"] for f in (by_a1, by_a2)] == [2, 1]  # T1, T4; T2
+    handed = Envelope(len(h.envelopes()) + 1, h._assign(h.T1, 10, h._at(h.DAY2, 12), h.A2))
+    m = unmerged(adb, [*h.envelopes(), handed])
+    assert [m.first_response(f)["count"] for f in (by_a1, by_a2)] == [1, 2]  # T4; T2, T1
+    assert [m.resolution(f)["count"] for f in (by_a1, by_a2)] == [0, 2]  # T2, T1
+    assert [m.sla(f)["tickets"] for f in (by_a1, by_a2)] == [1, 2]  # T4; T1, T2
+    for f in (RANGE, high, urgent, by_a1, by_a2, Filters(h.DAY1, h.DAY3, tag="login")):
+        cards, first, resolution = m.summary(f), m.first_response(f), m.resolution(f)
+        assert cards["first_response_median_seconds"] == first["median"], f
+        assert cards["resolution_median_seconds"] == resolution["median"], f
+        assert cards["sla_compliance_pct"] == m.sla(f)["compliance_pct"], f
+
+
+def test_a_rating_given_again_is_read_as_the_latest_with_every_version_unmerged(adb):
+    """When a rating was given narrows after ``FINAL`` (a rating given again moves it): the
+    ticket rated in the range and again after it counts only after it."""
+    m = unmerged(adb, h.envelopes_with_ratings(later=True))
+    in_range = m.satisfaction(RANGE)
+    assert (in_range["ratings"], in_range["average"]) == (1, 3.0)
+    later = m.satisfaction(Filters(h.DAY3, h.DAY3))
+    assert (later["ratings"], later["average"], later["satisfied_pct"]) == (1, 5.0, 100.0)
