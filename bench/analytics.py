@@ -255,12 +255,15 @@ def queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
 
 
 def set_queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
-    """The queries the sums serve (ADR 0058), from the sets instead (the path before)."""
+    """The queries the sums serve (ADR 0058, 0059), from the sets or the ticket states
+    instead (the path before)."""
     sets = Metrics(m.db, sums=False)
     return {
         "created/resolved per day (sets)": lambda: sets.daily(f),
         "event totals (sets)": lambda: sets.totals(f),
         "status over time (sets)": lambda: sets.status_over_time(f),
+        "agent throughput (sets)": lambda: sets.throughput(f),
+        "open now by status (ticket states)": lambda: sets.open_now(f),
     }
 
 
@@ -333,11 +336,13 @@ def check_counts(m: Metrics, f: Filters) -> None:
         raise SystemExit("the store did not say the sums hold every set")
     sets = set_queries(m, f)
     for name, sums in (
-        ("created/resolved per day", m.daily),
-        ("event totals", m.totals),
-        ("status over time", m.status_over_time),
+        ("created/resolved per day (sets)", m.daily),
+        ("event totals (sets)", m.totals),
+        ("status over time (sets)", m.status_over_time),
+        ("agent throughput (sets)", m.throughput),
+        ("open now by status (ticket states)", m.open_now),
     ):
-        if sums(f) != sets[f"{name} (sets)"]():
+        if sums(f) != sets[name]():
             raise SystemExit(f"{name}: the sums differ from the sets")
     facts = fact_queries(m, f)
     found = {str(kind): int(n) for kind, n in facts["event totals (facts, FINAL)"]()}

@@ -40,10 +40,13 @@ from zoneinfo import ZoneInfo
 
 from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.schema import (
+    AGENT_SUMS,
+    COUNT_SUMS,
     COUNTS,
     EVENTS,
     POSITION,
     STATUS_COUNTS,
+    STATUS_SUMS,
     TAG_COUNTS,
     TICKET_STATUS_COUNTS,
     TICKETS,
@@ -172,7 +175,7 @@ class Metrics:
             )
         where = f"{f.within('bucket')} AND kind IN {in_list(list(kinds))}"
         return self.db.query(
-            f"SELECT {day}kind, sum(n) FROM ({latest_sums(COUNTS, where)}) GROUP BY {group}"
+            f"SELECT {day}kind, sum(n) FROM ({latest_sums(COUNT_SUMS, where)}) GROUP BY {group}"
         )
 
     def position(self) -> int:
@@ -190,7 +193,7 @@ class Metrics:
         now match."""
         by_status = dict.fromkeys(sorted(OPEN_STATUSES), 0)
         if self._summed(f):
-            moves = latest_sums(STATUS_COUNTS, _open_condition())
+            moves = latest_sums(STATUS_SUMS, _open_condition())
             rows = self.db.query(
                 f"SELECT status, delta, sum(n) FROM ({moves}) GROUP BY status, delta"
             )
@@ -248,7 +251,7 @@ class Metrics:
         if self._summed(f):
             rows = self.db.query(
                 f"SELECT toString(toDate(bucket, {literal(f.tz)})) AS day, status, delta, "
-                f"sum(n) FROM ({latest_sums(STATUS_COUNTS, f'bucket < {literal(f.end)}')}) "
+                f"sum(n) FROM ({latest_sums(STATUS_SUMS, f'bucket < {literal(f.end)}')}) "
                 "GROUP BY day, status, delta"
             )
             return [(str(d), str(status), int(delta) * int(n)) for d, status, delta, n in rows]
@@ -436,21 +439,31 @@ class Metrics:
     # ------------------------------------------------------------------ agents
     def throughput(self, f: Filters) -> list[dict[str, Any]]:
         """Per agent: resolutions in the range of tickets assigned to them at the time, and
-        public replies they sent in the range."""
-        resolved = dict(
-            self.db.query(
-                f.counts(
-                    "agent_id, uniqExactMerge(events)",
-                    ("resolved",),
-                    "AND agent_id != '' GROUP BY agent_id",
+        public replies they sent in the range (unnarrowed, from their sums, ADR 0058)."""
+        if self._summed(f):
+            sums = self.db.query(
+                f"SELECT kind, who, sum(n) FROM ({latest_sums(AGENT_SUMS, f.within('bucket'))}) "
+                "GROUP BY kind, who"
+            )
+            resolved = {who: n for kind, who, n in sums if kind == "resolved" and who != ""}
+            replies = {who: n for kind, who, n in sums if kind == "staff_reply"}
+        else:
+            resolved = dict(
+                self.db.query(
+                    f.counts(
+                        "agent_id, uniqExactMerge(events)",
+                        ("resolved",),
+                        "AND agent_id != '' GROUP BY agent_id",
+                    )
                 )
             )
-        )
-        replies = dict(
-            self.db.query(
-                f.counts("actor_id, uniqExactMerge(events)", ("staff_reply",), "GROUP BY actor_id")
+            replies = dict(
+                self.db.query(
+                    f.counts(
+                        "actor_id, uniqExactMerge(events)", ("staff_reply",), "GROUP BY actor_id"
+                    )
+                )
             )
-        )
         agents = sorted(set(resolved) | set(replies))
         rows = [
             {

@@ -21,6 +21,8 @@
   hour and kind (per status and direction), numbers rather than sets, for the dashboard
   unnarrowed; the projector counts again each quarter hour its batch added to, from the sets
   (ADR 0058). ReplacingMergeTree(n): a set only grows, so the largest count is the latest.
+  ``analytics_agent_sums``: the same for the agent throughput, resolutions per agent and
+  staff replies per author (``who``).
 
 All in the SQL that ClickHouse 18.16 and chDB both accept: no LowCardinality, no DateTime64,
 times in UTC to the second.
@@ -29,6 +31,7 @@ times in UTC to the second.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from infra.clickhouse.sql import identifier, in_list, literal
@@ -39,14 +42,37 @@ STATUS_COUNTS = "analytics_status_counts"
 TICKET_STATUS_COUNTS = "analytics_ticket_status_counts"
 COUNT_TABLES = (COUNTS, TAG_COUNTS, STATUS_COUNTS, TICKET_STATUS_COUNTS)
 COUNT_SUMS, STATUS_SUMS = "analytics_count_sums", "analytics_status_sums"
-# The count tables summed, and the columns of a sum's key after the quarter hour.
-SUMMED = {COUNTS: (COUNT_SUMS, ("kind",)), STATUS_COUNTS: (STATUS_SUMS, ("status", "delta"))}
-SUM_TABLES = (COUNT_SUMS, STATUS_SUMS)
+AGENT_SUMS = "analytics_agent_sums"
+
+
+@dataclass(frozen=True)
+class Sum:
+    """A sum table: the count table whose sets it sums, its key after the quarter hour (each
+    column as SQL over the count table's rows), and which of those rows it sums."""
+
+    sets: str
+    key: tuple[tuple[str, str], ...]  # (column, SQL)
+    rows: str = "1"
+
+
+SUMS = {
+    COUNT_SUMS: Sum(COUNTS, (("kind", "kind"),)),
+    STATUS_SUMS: Sum(STATUS_COUNTS, (("status", "status"), ("delta", "delta"))),
+    # Throughput: resolutions by the agent assigned then, staff replies by their author.
+    AGENT_SUMS: Sum(
+        COUNTS,
+        (("kind", "kind"), ("who", "if(kind = 'staff_reply', actor_id, agent_id)")),
+        "kind IN ('resolved', 'staff_reply')",
+    ),
+}
+SUM_TABLES = tuple(SUMS)
 TABLES = (EVENTS, TICKETS, POSITION, *COUNT_TABLES, *SUM_TABLES)
 # The row of ``analytics_position`` saying that the sums hold every set (at position 0, so
 # the projection's position, the maximum, is unchanged): the dashboard reads the sums only
 # then (the store writes it once it has summed the sets that were there before the sums).
-SUMS_READY = "analytics.sums"
+# Its name changes with the sum tables (".2": the agent sums), so a store upgraded from a
+# release with fewer sums sums every set again before the dashboard reads them.
+SUMS_READY = "analytics.sums.2"
 
 EVENT_COLUMNS = (
     "ticket_id",
@@ -240,6 +266,16 @@ CREATE TABLE IF NOT EXISTS {name} (
 PARTITION BY toYYYYMM(bucket)
 ORDER BY (bucket, status, delta)
 """,
+    AGENT_SUMS: """
+CREATE TABLE IF NOT EXISTS {name} (
+    bucket DateTime,
+    kind String,
+    who String,
+    n UInt64
+) ENGINE = ReplacingMergeTree(n)
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, kind, who)
+""",
     TICKET_STATUS_COUNTS: """
 CREATE TABLE IF NOT EXISTS {name} (
     ticket_id UUID,
@@ -354,31 +390,30 @@ def sum_statements(
     where = ""
     if since is not None and until is not None:
         where = (
-            f"WHERE bucket >= toStartOfFifteenMinutes({literal(since)}) "
-            f"AND bucket <= {literal(until)} "
+            f" AND bucket >= toStartOfFifteenMinutes({literal(since)}) "
+            f"AND bucket <= {literal(until)}"
         )
     statements = []
-    for table in tables:
-        if table not in SUMMED:
+    for target, total in SUMS.items():
+        if total.sets not in tables:
             continue
-        target, key = SUMMED[table]
-        columns = ", ".join(("bucket", *key))
+        key = ", ".join(f"{sql} AS {column}" for column, sql in total.key)
+        columns = ", ".join(("bucket", *(column for column, _ in total.key)))
         statements.append(
-            f"INSERT INTO {identifier(target + suffix)} SELECT {columns}, "
-            f"uniqExactMerge(events) FROM {identifier(table + suffix)} {where}"
-            f"GROUP BY {columns}"
+            f"INSERT INTO {identifier(target + suffix)} SELECT bucket, {key}, "
+            f"uniqExactMerge(events) FROM {identifier(total.sets + suffix)} "
+            f"WHERE {total.rows}{where} GROUP BY {columns}"
         )
     return statements
 
 
 def latest_sums(table: str, where: str) -> str:
-    """SELECT bucket, the key, n: each quarter hour's latest count in the sums of the count
-    table ``table``, over the rows ``where`` selects (a count may be there more than once
-    until the parts merge; a set only grows, so the largest is the latest)."""
-    target, key = SUMMED[table]
-    columns = ", ".join(("bucket", *key))
+    """SELECT bucket, the key, n: each quarter hour's latest count in the sum table
+    ``table``, over the rows ``where`` selects (a count may be there more than once until
+    the parts merge; a set only grows, so the largest is the latest)."""
+    columns = ", ".join(("bucket", *(column for column, _ in SUMS[table].key)))
     return (
-        f"SELECT {columns}, max(n) AS n FROM {identifier(target)} WHERE {where} GROUP BY {columns}"
+        f"SELECT {columns}, max(n) AS n FROM {identifier(table)} WHERE {where} GROUP BY {columns}"
     )
 
 

@@ -318,10 +318,20 @@ def test_rebuilt_equals_live(adb):
         "analytics_ticket_status_counts",
         "analytics_count_sums",
         "analytics_status_sums",
+        "analytics_agent_sums",
     }
 
 
 # ---------------------------------------------------------------------------- count tables
+# Resolutions by the agent assigned then (T1 twice by A1, T2 by A2) and public staff replies
+# by their author (A1 on T1 and T4, A2 on T2; A1's internal note is none), as the agent sums
+# hold them: (kind, who, events).
+AGENT_TOTALS = [
+    ("resolved", h.A1, 2),
+    ("resolved", h.A2, 1),
+    ("staff_reply", h.A1, 2),
+    ("staff_reply", h.A2, 1),
+]
 # The hand-made history's events of each kind (each once), as (kind, events) by kind.
 KIND_TOTALS = [
     ("breach:first_response", 1),
@@ -594,15 +604,19 @@ def answers(adb: AnalyticsDatabase, *, sums: bool = True) -> list[dict[str, Any]
 
 
 def summed(adb: AnalyticsDatabase) -> dict[str, list[Any]]:
-    from infra.clickhouse.schema import COUNTS, STATUS_COUNTS, latest_sums
+    from infra.clickhouse.schema import AGENT_SUMS, COUNT_SUMS, STATUS_SUMS, latest_sums
 
     return {
         "counts": adb.query(
-            f"SELECT kind, sum(n) FROM ({latest_sums(COUNTS, '1')}) GROUP BY kind ORDER BY kind"
+            f"SELECT kind, sum(n) FROM ({latest_sums(COUNT_SUMS, '1')}) GROUP BY kind ORDER BY kind"
         ),
         "moves": adb.query(
-            f"SELECT delta, sum(n) FROM ({latest_sums(STATUS_COUNTS, '1')}) "
+            f"SELECT delta, sum(n) FROM ({latest_sums(STATUS_SUMS, '1')}) "
             "GROUP BY delta ORDER BY delta"
+        ),
+        "agents": adb.query(
+            f"SELECT kind, who, sum(n) FROM ({latest_sums(AGENT_SUMS, '1')}) "
+            "GROUP BY kind, who ORDER BY kind, who"
         ),
     }
 
@@ -629,6 +643,7 @@ def test_the_sums_answer_what_the_sets_answer(adb):
     assert summed(adb) == {
         "counts": KIND_TOTALS,
         "moves": [(-1, changes), (1, changes + 4)],
+        "agents": AGENT_TOTALS,
     }
     assert answers(adb) == answers(adb, sums=False)
 
@@ -659,13 +674,13 @@ def test_the_sums_are_read_once_a_store_has_summed_the_sets_there_before_them(ad
     """A release before the sums left sets; the web process's reader may make the (empty)
     sum tables before the projector starts. Until a store has summed every set and said
     so, the dashboard reads the sets; then the sums, with the same answers."""
-    from infra.clickhouse.schema import create_statements
+    from infra.clickhouse.schema import SUMS_READY, create_statements
 
     built(adb)
     positions = [
         (name, position, datetime.now(UTC))
         for name, position in adb.query(
-            "SELECT name, position FROM analytics_position WHERE name != 'analytics.sums'"
+            f"SELECT name, position FROM analytics_position WHERE name != '{SUMS_READY}'"
         )
     ]
     for table in ("analytics_count_sums", "analytics_status_sums", "analytics_position"):
@@ -759,3 +774,26 @@ def test_a_rating_given_again_is_read_as_the_latest_with_every_version_unmerged(
     assert (in_range["ratings"], in_range["average"]) == (1, 3.0)
     later = m.satisfaction(Filters(h.DAY3, h.DAY3))
     assert (later["ratings"], later["average"], later["satisfied_pct"]) == (1, 5.0, 100.0)
+
+
+def test_sums_added_by_a_release_are_filled_before_they_are_read(adb):
+    """A release before the agent sums left its marker ("analytics.sums") beside the count
+    and status sums: the new sum table is empty, so the dashboard reads the sets until the
+    projector has summed them all again under the new marker; then the sums, alike."""
+    from infra.clickhouse.schema import AGENT_SUMS, POSITION, SUMS_READY
+
+    built(adb)
+    positions = adb.query(f"SELECT name, position FROM {POSITION} WHERE name != '{SUMS_READY}'")
+    adb.command(f"TRUNCATE TABLE {POSITION}")
+    adb.command(f"TRUNCATE TABLE {AGENT_SUMS}")
+    adb.insert(
+        POSITION,
+        ("name", "position", "written_at"),
+        [(n, p, datetime.now(UTC)) for n, p in [*positions, ("analytics.sums", 0)]],
+    )
+    assert not Metrics(adb)._summed(RANGE)
+    assert everything(Metrics(adb), RANGE) == h.EXPECTED  # the throughput from the sets
+    ClickHouseProjectionStore(adb)  # the upgraded projector starts
+    assert Metrics(adb)._summed(RANGE)
+    assert summed(adb)["agents"] == AGENT_TOTALS
+    assert everything(Metrics(adb), RANGE) == h.EXPECTED

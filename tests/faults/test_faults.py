@@ -139,6 +139,8 @@ ANALYTICS_TABLES = {
     "GROUP BY bucket, kind ORDER BY bucket, kind",
     "status_sums": "SELECT toString(bucket), status, delta, max(n) FROM analytics_status_sums "
     "GROUP BY bucket, status, delta ORDER BY bucket, status, delta",
+    "agent_sums": "SELECT toString(bucket), kind, who, max(n) FROM analytics_agent_sums "
+    "GROUP BY bucket, kind, who ORDER BY bucket, kind, who",
 }
 # Run in the rebuilding process after the rebuilds: the rebuilt analytics tables, as JSON.
 ANALYTICS_SNAPSHOT = (
