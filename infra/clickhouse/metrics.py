@@ -7,10 +7,12 @@ Two kinds of filter apply (``Filters``):
   (``analytics_counts``, ``analytics_tag_counts`` with a tag filter; ADR 0049), made from
   the facts: the date range selects the events' ``occurred_at`` (quarter hours, so any time
   zone's days), and priority, agent, team and tag are the ticket's *at that event*;
-  unnarrowed, the sizes of those sets per quarter hour (``analytics_count_sums``, ADR 0058);
+  unnarrowed, the sizes of those sets per quarter hour (``analytics_count_sums``, and
+  ``analytics_agent_sums`` for the throughput; ADR 0058);
 - ticket metrics (open now, backlog, first-response and resolution times, compliance,
   volume) read ``analytics_tickets``, the current state: priority, agent, team and tag are
-  the ticket's now, and the date range selects the moment named by each metric;
+  the ticket's now, and the date range selects the moment named by each metric (open now
+  unnarrowed: the status moves' sums over the whole history, ADR 0059);
 - the status over time reads its count table's sums (``analytics_status_sums``, ADR 0058;
   the sets of ``analytics_status_counts``, ADR 0053, with ``sums=False``), or,
   narrowed by priority, agent, team or tag (the tickets' fields now), the same moves per
