@@ -26,10 +26,11 @@ Every read of a ReplacingMergeTree uses ``FINAL`` and the counts are sets of fac
 A read of the ticket states may narrow the rows *before* ``FINAL`` picks each ticket's
 latest version (``PREWHERE``, which both ClickHouse 18.16 and chDB apply before ``FINAL``),
 but only by a condition that, once true of a ticket's version, is true of every later one
-with the same values (ADR 0059): ``opened_at``, and ``first_response_at``,
-``first_resolved_at`` and their business seconds once set. Then the latest version is
-always among the rows kept, and ``FINAL`` picks it. Everything else (status, agent, tags,
-``rated_at``, which a rating given again moves) filters after ``FINAL`` (``WHERE``).
+with the same values (ADR 0059): ``opened_at``; ``first_response_at``,
+``first_resolved_at`` and their business seconds once set; rated at all. Then the latest
+version is always among the rows kept, and ``FINAL`` picks it. Everything else (status,
+agent, tags, ``rated_at``, which a rating given again moves) filters after ``FINAL``
+(``WHERE``).
 """
 
 from __future__ import annotations
