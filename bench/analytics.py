@@ -255,15 +255,16 @@ def queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
 
 
 def set_queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
-    """The queries the sums serve (ADR 0058, 0059), from the sets or the ticket states
-    instead (the path before)."""
-    sets = Metrics(m.db, sums=False)
+    """The queries the sums and the tickets by field serve (ADR 0058, 0059, 0060), from the
+    sets or the ticket states instead (the path before)."""
+    sets = Metrics(m.db, sums=False, by_field=False)
     return {
         "created/resolved per day (sets)": lambda: sets.daily(f),
         "event totals (sets)": lambda: sets.totals(f),
         "status over time (sets)": lambda: sets.status_over_time(f),
         "agent throughput (sets)": lambda: sets.throughput(f),
         "open now by status (ticket states)": lambda: sets.open_now(f),
+        "status over time, one tag (per-ticket sets)": lambda: sets.status_over_time(tagged(f)),
     }
 
 
@@ -332,8 +333,8 @@ def measure(name: str, db: AnalyticsDatabase, args: argparse.Namespace) -> dict[
 def check_counts(m: Metrics, f: Filters) -> None:
     """The sums answer what the sets do, and the count tables what the facts do (the same
     events, each once)."""
-    if not m._summed(f):
-        raise SystemExit("the store did not say the sums hold every set")
+    if not m._summed(f) or not m._fielded(tagged(f)):
+        raise SystemExit("the store did not say the sums and the tickets by field are whole")
     sets = set_queries(m, f)
     for name, sums in (
         ("created/resolved per day (sets)", m.daily),
@@ -341,6 +342,7 @@ def check_counts(m: Metrics, f: Filters) -> None:
         ("status over time (sets)", m.status_over_time),
         ("agent throughput (sets)", m.throughput),
         ("open now by status (ticket states)", m.open_now),
+        ("status over time, one tag (per-ticket sets)", lambda g: m.status_over_time(tagged(g))),
     ):
         if sums(f) != sets[name]():
             raise SystemExit(f"{name}: the sums differ from the sets")

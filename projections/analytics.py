@@ -130,10 +130,27 @@ class TicketFacts:
     # The customer's latest satisfaction rating (1-5; they may change it) and when given.
     rating: int | None = None
     rated_at: datetime | None = None
+    # The ticket's status moves, oldest first (``status_moves``): when, which status, +1
+    # entering it or -1 leaving it. What the narrowed status over time reads (ADR 0060).
+    move_at: tuple[datetime, ...] = ()
+    move_status: tuple[str, ...] = ()
+    move_delta: tuple[int, ...] = ()
 
 
 class EventGapError(RuntimeError):
     """A ticket's next event is missing (a stream lost one; never expected)."""
+
+
+def status_moves(event_type: str, status_from: str, status_to: str) -> tuple[tuple[str, int], ...]:
+    """The status moves of a fact, (status, +1 entering / -1 leaving): a ticket enters its
+    status when opened, and leaves ``status_from`` for ``status_to`` on a status change.
+    The same rule as the moves' count tables (``schema.count_statements``); a contract test
+    compares the two answers."""
+    if event_type == "TicketOpened":
+        return ((status_to, 1),)
+    if event_type == "StatusChanged":
+        return ((status_to, 1), (status_from, -1))
+    return ()
 
 
 def _topic(event: Any) -> str:
@@ -211,6 +228,13 @@ def fold(
         rating=int(event.rating) if topic == SATISFACTION_RATED else 0,
         **(_draft(event) if topic in DRAFT_TOPICS else {}),
     )
+    moves = status_moves(fact.event_type, fact.status_from, fact.status_to)
+    if moves:
+        after.__dict__.update(
+            move_at=after.move_at + (at,) * len(moves),
+            move_status=after.move_status + tuple(s for s, _ in moves),
+            move_delta=after.move_delta + tuple(d for _, d in moves),
+        )
     return fact, after
 
 

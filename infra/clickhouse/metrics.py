@@ -44,6 +44,7 @@ from zoneinfo import ZoneInfo
 from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.schema import (
     AGENT_SUMS,
+    BY_FIELD,
     COUNT_SUMS,
     COUNTS,
     EVENTS,
@@ -53,6 +54,7 @@ from infra.clickhouse.schema import (
     TAG_COUNTS,
     TICKET_STATUS_COUNTS,
     TICKETS,
+    fields_ready_query,
     latest_sums,
     sums_ready_query,
 )
@@ -154,11 +156,22 @@ def _quantiles(row: Sequence[Any]) -> dict[str, Any]:
 class Metrics:
     """The dashboard's queries on one analytics database."""
 
-    def __init__(self, db: AnalyticsDatabase, *, sums: bool = True) -> None:
+    def __init__(self, db: AnalyticsDatabase, *, sums: bool = True, by_field: bool = True) -> None:
         """``sums``: read the unnarrowed event counts from the sums of the sets (ADR 0058)
-        once the store says they hold every set; False: always from the sets."""
+        once the store says they hold every set; False: always from the sets.
+        ``by_field``: read the narrowed status over time from the tickets by field (ADR
+        0060) once the store says that table is whole; False: from the per-ticket sets."""
         self.db = db
         self.sums = sums
+        self.by_field = by_field
+
+    def _fielded(self, f: Filters) -> bool:
+        """Whether ``f``'s narrowed status moves come from ``analytics_tickets_by_field``:
+        narrowed, and the table known to hold every ticket's whole history."""
+        if not self.by_field or not f.narrowing():
+            return False
+        rows = self.db.query(fields_ready_query())
+        return bool(rows and int(rows[0][0]))
 
     def _summed(self, f: Filters) -> bool:
         """Whether ``f``'s event counts come from the sums: not narrowed (the sums have no
@@ -258,6 +271,8 @@ class Metrics:
                 "GROUP BY day, status, delta"
             )
             return [(str(d), str(status), int(delta) * int(n)) for d, status, delta, n in rows]
+        if self._fielded(f):
+            return self._moves_by_field(f)
         table, among = STATUS_COUNTS, ""
         if narrowing:
             # The moves of the tickets matching now: found first (the table's key), so
@@ -270,6 +285,33 @@ class Metrics:
             f"SELECT toString(toDate(bucket, {literal(f.tz)})) AS day, status, delta, "
             f"uniqExactMerge(events) FROM {table} {among}"
             f"WHERE bucket < {literal(f.end)} GROUP BY day, status, delta"
+        )
+        return [(str(day), str(status), int(delta) * int(n)) for day, status, delta, n in rows]
+
+    def _moves_by_field(self, f: Filters) -> list[tuple[str, str, int]]:
+        """``status_moves`` narrowed, from ``analytics_tickets_by_field`` (ADR 0060): the
+        rows of one narrowing field's values (a range of the table's key: the tag, else the
+        agent, the team, the priorities), latest version each, present, whose copied fields
+        now meet the rest of the narrowing; their moves, by the quarter hour's day as the
+        count tables have them."""
+        if f.tag is not None:
+            field, values = "tag", [f.tag]
+        elif f.agent is not None:
+            field, values = "agent", [f.agent]
+        elif f.team is not None:
+            field, values = "team", [f.team]
+        else:
+            field, values = "priority", list(f.priority)
+        tickets = (
+            f"SELECT move_at, move_status, move_delta FROM {BY_FIELD} FINAL "
+            f"WHERE field = {literal(field)} AND value IN {in_list(values)} AND present = 1"
+            f"{f.narrowing()}"
+        )
+        rows = self.db.query(
+            "SELECT toString(toDate(toStartOfFifteenMinutes(at), "
+            f"{literal(f.tz)})) AS day, status, delta, count() FROM ({tickets}) "
+            "ARRAY JOIN move_at AS at, move_status AS status, move_delta AS delta "
+            f"WHERE toStartOfFifteenMinutes(at) < {literal(f.end)} GROUP BY day, status, delta"
         )
         return [(str(day), str(status), int(delta) * int(n)) for day, status, delta, n in rows]
 

@@ -40,8 +40,8 @@ def _in(value: Any) -> Any:
         return str(value)
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, tuple):
-        return list(value)
+    if isinstance(value, tuple | list):
+        return [_in(v) for v in value]
     return value
 
 

@@ -2,7 +2,8 @@
 18.16 (Debian's server, the tests') and chDB 26.9 both accept (docs/analytics.md).
 
 Values going in (``insert`` rows) are ``str``, ``int``, ``bool``, ``float``, ``None``, aware
-``datetime`` (stored in UTC, to the second), ``UUID`` and lists of ``str``. Values coming out
+``datetime`` (stored in UTC, to the second), ``UUID`` and lists or tuples of ``str``, ``int``
+and aware ``datetime``. Values coming out
 (``query``) are ``int``, ``float``, ``str``, ``None`` and lists of those: dates and UUIDs come
 out as strings (``toString`` in the SQL), so both adapters answer alike.
 """

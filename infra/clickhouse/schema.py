@@ -23,6 +23,13 @@
   (ADR 0058). ReplacingMergeTree(n): a set only grows, so the largest count is the latest.
   ``analytics_agent_sums``: the same for the agent throughput, resolutions per agent and
   staff replies per author (``who``).
+- ``analytics_tickets_by_field``: per ticket, a row for each value of the fields the
+  dashboard narrows by (each tag, the agent, the team, the priority), with the ticket's
+  fields and status moves as of ``version`` (``present`` 0: it no longer has that value);
+  ReplacingMergeTree(version) keyed (field, value, ticket_id), so the tickets matching a
+  narrowing now are one range of the key, not a read of every ticket (ADR 0060).
+  ``analytics_tickets`` keeps the same moves per ticket (``move_*``), so a ticket read back
+  continues its history.
 
 All in the SQL that ClickHouse 18.16 and chDB both accept: no LowCardinality, no DateTime64,
 times in UTC to the second.
@@ -43,6 +50,7 @@ TICKET_STATUS_COUNTS = "analytics_ticket_status_counts"
 COUNT_TABLES = (COUNTS, TAG_COUNTS, STATUS_COUNTS, TICKET_STATUS_COUNTS)
 COUNT_SUMS, STATUS_SUMS = "analytics_count_sums", "analytics_status_sums"
 AGENT_SUMS = "analytics_agent_sums"
+BY_FIELD = "analytics_tickets_by_field"
 
 
 @dataclass(frozen=True)
@@ -66,13 +74,39 @@ SUMS = {
     ),
 }
 SUM_TABLES = tuple(SUMS)
-TABLES = (EVENTS, TICKETS, POSITION, *COUNT_TABLES, *SUM_TABLES)
+TABLES = (EVENTS, TICKETS, POSITION, *COUNT_TABLES, *SUM_TABLES, BY_FIELD)
 # The row of ``analytics_position`` saying that the sums hold every set (at position 0, so
 # the projection's position, the maximum, is unchanged): the dashboard reads the sums only
 # then (the store writes it once it has summed the sets that were there before the sums).
 # Its name changes with the sum tables (".2": the agent sums), so a store upgraded from a
 # release with fewer sums sums every set again before the dashboard reads them.
 SUMS_READY = "analytics.sums.2"
+# The row saying that ``analytics_tickets_by_field`` holds every ticket with its whole status
+# history (ADR 0060): written by a store that starts on tables without facts (a new
+# installation, a rebuild), so every ticket it writes was folded from its first event.
+FIELDS_READY = "analytics.by_field.1"
+# The fields the dashboard narrows ticket metrics by, as (field, the ticket state's column):
+# ``analytics_tickets_by_field`` has a row per ticket and value of each (a tag each).
+NARROWING_FIELDS = (
+    ("tag", "tags"),
+    ("agent", "agent_id"),
+    ("team", "team"),
+    ("priority", "priority"),
+)
+BY_FIELD_COLUMNS = (
+    "field",
+    "value",
+    "ticket_id",
+    "version",
+    "present",
+    "priority",
+    "agent_id",
+    "team",
+    "tags",
+    "move_at",
+    "move_status",
+    "move_delta",
+)
 
 EVENT_COLUMNS = (
     "ticket_id",
@@ -108,6 +142,9 @@ ADDED_COLUMNS = (
     (EVENTS, "rating", "UInt8"),
     (TICKETS, "rating", "Nullable(UInt8)"),
     (TICKETS, "rated_at", "Nullable(DateTime)"),
+    (TICKETS, "move_at", "Array(DateTime)"),
+    (TICKETS, "move_status", "Array(String)"),
+    (TICKETS, "move_delta", "Array(Int8)"),
 )
 
 TICKET_COLUMNS = (
@@ -138,6 +175,9 @@ TICKET_COLUMNS = (
     "resolution_business",
     "rating",
     "rated_at",
+    "move_at",
+    "move_status",
+    "move_delta",
 )
 
 _DDL = {
@@ -198,9 +238,29 @@ CREATE TABLE IF NOT EXISTS {name} (
     first_response_business Nullable(UInt32),
     resolution_business Nullable(UInt32),
     rating Nullable(UInt8),
-    rated_at Nullable(DateTime)
+    rated_at Nullable(DateTime),
+    move_at Array(DateTime),
+    move_status Array(String),
+    move_delta Array(Int8)
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY ticket_id
+""",
+    BY_FIELD: """
+CREATE TABLE IF NOT EXISTS {name} (
+    field String,
+    value String,
+    ticket_id UUID,
+    version UInt32,
+    present UInt8,
+    priority String,
+    agent_id String,
+    team String,
+    tags Array(String),
+    move_at Array(DateTime),
+    move_status Array(String),
+    move_delta Array(Int8)
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (field, value, ticket_id)
 """,
     POSITION: """
 CREATE TABLE IF NOT EXISTS {name} (
@@ -415,6 +475,11 @@ def latest_sums(table: str, where: str) -> str:
     return (
         f"SELECT {columns}, max(n) AS n FROM {identifier(table)} WHERE {where} GROUP BY {columns}"
     )
+
+
+def fields_ready_query(suffix: str = "") -> str:
+    """How many marker rows say ``analytics_tickets_by_field`` is whole (0 or more)."""
+    return f"SELECT count() FROM {identifier(POSITION + suffix)} WHERE name = '{FIELDS_READY}'"
 
 
 def sums_ready_query(suffix: str = "") -> str:

@@ -32,9 +32,13 @@ from domain.sla import BusinessCalendar
 from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.schema import (
     ADDED_COLUMNS,
+    BY_FIELD,
+    BY_FIELD_COLUMNS,
     COUNT_TABLES,
     EVENT_COLUMNS,
     EVENTS,
+    FIELDS_READY,
+    NARROWING_FIELDS,
     POSITION,
     SUMS_READY,
     TABLES,
@@ -44,6 +48,7 @@ from infra.clickhouse.schema import (
     count_statements,
     count_tables_for,
     create_statements,
+    fields_ready_query,
     sum_statements,
     sums_ready_query,
 )
@@ -76,11 +81,46 @@ def _ticket_row(ticket: TicketFacts) -> list[Any]:
     return [getattr(ticket, column) for column in TICKET_COLUMNS]
 
 
+def _by_field_rows(ticket: TicketFacts, before: TicketFacts | None) -> list[list[Any]]:
+    """``analytics_tickets_by_field``'s rows for ``ticket`` as of its version: one per value
+    of each narrowing field it has now (present), and one per value it had at ``before``
+    (its state the rows were last written for) and has no more (absent: ``FINAL`` then
+    picks this row over the older one). None when nothing the rows hold changed since
+    ``before`` (the rows there are still right): fewer versions for ``FINAL`` to merge."""
+    rows: list[list[Any]] = []
+    if before is not None and all(
+        getattr(ticket, c) == getattr(before, c) for c in _BY_FIELD_CHANGES
+    ):
+        return rows  # nothing those rows hold changed (a message, a breach ...)
+    for field, column in NARROWING_FIELDS:
+        now = _values(ticket, column)
+        gone = [v for v in _values(before, column) if v not in now] if before else []
+        for value in now:
+            rows.append([field, value, ticket.ticket_id, ticket.version, 1, ticket.priority,
+                         ticket.agent_id, ticket.team, ticket.tags, ticket.move_at,
+                         ticket.move_status, ticket.move_delta])  # fmt: skip
+        for value in gone:
+            rows.append([field, value, ticket.ticket_id, ticket.version, 0, ticket.priority,
+                         ticket.agent_id, ticket.team, ticket.tags, (), (), ()])  # fmt: skip
+    return rows
+
+
+# What a ticket's rows in ``analytics_tickets_by_field`` hold besides its id and version.
+_BY_FIELD_CHANGES = ("priority", "agent_id", "team", "tags", "move_at")
+
+
+def _values(ticket: TicketFacts, column: str) -> tuple[str, ...]:
+    value = getattr(ticket, column)
+    return tuple(value) if column == "tags" else (value,)
+
+
 def _select_tickets(table: str, ids: Sequence[UUID]) -> str:
     columns = []
     for column in TICKET_COLUMNS:
         if column == "ticket_id":
             columns.append("toString(ticket_id)")
+        elif column == "move_at":
+            columns.append("arrayMap(x -> toUnixTimestamp(x), move_at)")
         elif column in _TIMES:
             columns.append(f"toUnixTimestamp({column})")
         else:
@@ -98,6 +138,9 @@ def _ticket_from_row(row: Sequence[Any]) -> TicketFacts:
         if values[column] is not None:
             values[column] = datetime.fromtimestamp(int(values[column]), UTC)
     values["tags"] = tuple(values["tags"])
+    values["move_at"] = tuple(datetime.fromtimestamp(int(t), UTC) for t in values["move_at"])
+    values["move_status"] = tuple(values["move_status"])
+    values["move_delta"] = tuple(int(d) for d in values["move_delta"])
     values["breached_first_response"] = bool(values["breached_first_response"])
     values["breached_resolution"] = bool(values["breached_resolution"])
     return TicketFacts(**values)
@@ -112,6 +155,9 @@ class AnalyticsBatch:
         self._store = store
         self._facts: list[Fact] = []
         self._tickets: dict[UUID, TicketFacts] = {}
+        # Each ticket's state before this batch (None: opened in it), for the rows of the
+        # values it no longer has (``_by_field_rows``).
+        self._before: dict[UUID, TicketFacts | None] = {}
         self._calendar: list[BusinessCalendar | None] = []  # read once, if needed
 
     def calendar(self) -> BusinessCalendar | None:
@@ -135,6 +181,7 @@ class AnalyticsBatch:
                 folded = analytics.fold(envelope, current, self.calendar)
             if folded is not None:
                 fact, after = folded
+                self._before.setdefault(ticket_id, current)
                 self._facts.append(fact)
                 self._tickets[ticket_id] = after
                 self.applied += 1
@@ -143,7 +190,9 @@ class AnalyticsBatch:
             self.position = max(self.position, envelope.position)
 
     def commit(self, before: int) -> None:
-        self._store.write(self._facts, list(self._tickets.values()), before, self.position)
+        tickets = list(self._tickets.values())
+        befores = [self._before.get(t.ticket_id) for t in tickets]
+        self._store.write(self._facts, tickets, before, self.position, befores)
 
 
 class ClickHouseProjectionStore:
@@ -171,6 +220,7 @@ class ClickHouseProjectionStore:
         if missing:
             self._backfill_counts(missing)
         self._fill_sums()
+        self._mark_fields()
 
     def _missing_count_tables(self) -> tuple[str, ...]:
         """The count tables (unsuffixed names) not made yet."""
@@ -209,6 +259,25 @@ class ClickHouseProjectionStore:
             self.table(POSITION),
             ("name", "position", "written_at"),
             [(SUMS_READY, 0, datetime.now(UTC))],
+        )
+
+    def fields_ready(self) -> bool:
+        rows = self.db.query(fields_ready_query(self.suffix))
+        return bool(rows and int(rows[0][0]))
+
+    def _mark_fields(self) -> None:
+        """Say that ``analytics_tickets_by_field`` is whole when this store starts on tables
+        without facts: every ticket it writes, it folds from the first event, whole status
+        history included. Tables with facts from a release before it stay unmarked (the
+        dashboard narrows from the per-ticket sets) until ``projector rebuild analytics``."""
+        if self.fields_ready():
+            return
+        if int(self.db.query(f"SELECT count() FROM {self.table(EVENTS)}")[0][0]):
+            return
+        self.db.insert(
+            self.table(POSITION),
+            ("name", "position", "written_at"),
+            [(FIELDS_READY, 0, datetime.now(UTC))],
         )
 
     def _add_columns(self) -> None:
@@ -268,8 +337,17 @@ class ClickHouseProjectionStore:
                 self._cache[ticket.ticket_id] = ticket
 
     def write(
-        self, facts: list[Fact], tickets: list[TicketFacts], before: int, position: int
+        self,
+        facts: list[Fact],
+        tickets: list[TicketFacts],
+        before: int,
+        position: int,
+        befores: Sequence[TicketFacts | None],
     ) -> None:
+        """Write a batch: facts, their counts and sums, the tickets by field, the tickets'
+        states, the position (in that order: a retry folds again from the states, so
+        everything before them is written again with the same keys). ``befores``: each
+        ticket's state before the batch (None: opened in it)."""
         self.db.insert(self.table(EVENTS), EVENT_COLUMNS, [_fact_row(f) for f in facts])
         if facts:  # the dashboard's counts of these facts (a set each: a retry adds nothing)
             since = min(f.occurred_at for f in facts)
@@ -289,6 +367,10 @@ class ClickHouseProjectionStore:
             # Then the sums of the quarter hours these sets grew in (ADR 0058).
             for statement in sum_statements(self.suffix, tables, since, until):
                 self.db.command(statement)
+        by_field = []
+        for ticket, earlier in zip(tickets, befores, strict=True):
+            by_field += _by_field_rows(ticket, earlier)
+        self.db.insert(self.table(BY_FIELD), BY_FIELD_COLUMNS, by_field)
         self.db.insert(self.table(TICKETS), TICKET_COLUMNS, [_ticket_row(t) for t in tickets])
         if position > before:
             self.db.insert(

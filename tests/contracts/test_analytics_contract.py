@@ -118,6 +118,18 @@ def snapshot(adb: AnalyticsDatabase) -> dict[str, Any]:
             "first_response_business, resolution_business, rating, toString(rated_at) "
             "FROM analytics_tickets FINAL ORDER BY ticket_id"
         ),
+        "moves": adb.query(
+            "SELECT toString(ticket_id), arrayMap(x -> toString(x), move_at), move_status, "
+            "move_delta FROM analytics_tickets FINAL ORDER BY ticket_id"
+        ),
+        # The values each ticket has now (where it left one, and the version of a row, depend
+        # on the batches: a row is written again only when what it holds changed).
+        "by_field": adb.query(
+            "SELECT field, value, toString(ticket_id), priority, agent_id, team, tags, "
+            "arrayMap(x -> toString(x), move_at), move_status, move_delta "
+            "FROM analytics_tickets_by_field FINAL WHERE present = 1 "
+            "ORDER BY field, value, ticket_id"
+        ),
     }
 
 
@@ -319,6 +331,7 @@ def test_rebuilt_equals_live(adb):
         "analytics_count_sums",
         "analytics_status_sums",
         "analytics_agent_sums",
+        "analytics_tickets_by_field",
     }
 
 
@@ -398,9 +411,12 @@ def test_the_status_over_time_reads_its_count_tables_narrowed_or_not(adb):
         == (h.EXPECTED["status_over_time"])
     )
     assert m.status_over_time(by_tag) == tagged
-    # Without the per-ticket moves, a narrowed query has nothing to count.
+    # Narrowed, it reads the tickets by field; without them, nothing to count.
     adb.command("TRUNCATE TABLE analytics_ticket_status_counts")
+    assert m.status_over_time(by_tag) == tagged
+    adb.command("TRUNCATE TABLE analytics_tickets_by_field")
     assert [sum(d["by_status"].values()) for d in m.status_over_time(by_tag)] == [0, 0]
+    assert m.status_over_time(RANGE) == h.EXPECTED["status_over_time"]
 
 
 def test_the_status_over_time_narrowed_by_the_tickets_fields_now(adb):
@@ -441,6 +457,131 @@ def test_the_status_over_time_narrowed_by_the_tickets_fields_now(adb):
     assert [sum(d["by_status"].values()) for d in by_tag] == [2, 2]
     assert by_tag[1]["by_status"]["closed"] == by_tag[1]["by_status"]["waiting_on_customer"] == 1
     assert day_totals == [sum(d["by_status"].values()) for d in m.status_over_time(RANGE)]
+
+
+def _changed_fields() -> list[Envelope]:
+    """After the hand-made history: T2 loses the tag billing and gains refund, T4 goes to
+    agent 2 and team t1, T1 is unassigned, T3 is raised back to urgent (a day later)."""
+    from domain.ticket import Ticket
+
+    day3 = datetime(2026, 3, 4, 9, tzinfo=UTC)
+    common = {"timestamp": day3, "actor_id": h.ADMIN, "actor_role": "admin"}
+    later = [
+        Ticket.TicketEdited(originator_id=h.T2, originator_version=7, subject="s",
+                            description="d", tags=["login", "refund"], **common),
+        Ticket.AgentAssigned(originator_id=h.T4, originator_version=6, agent_id=h.A2,
+                             previous_agent_id=h.A1, policy="manual", reason="", **common),
+        Ticket.TeamChanged(originator_id=h.T4, originator_version=7, from_team_id=None,
+                           to_team_id="t1", **common),
+        Ticket.AgentUnassigned(originator_id=h.T1, originator_version=10, agent_id=h.A1,
+                               reason="", **common),
+        Ticket.PriorityChanged(originator_id=h.T3, originator_version=4, from_priority="high",
+                               to_priority="urgent", **common),
+    ]  # fmt: skip
+    first = len(h.envelopes()) + 1
+    return [*h.envelopes(), *(Envelope(first + i, e) for i, e in enumerate(later))]
+
+
+NARROWINGS = (
+    {"tag": "billing"},
+    {"tag": "login"},
+    {"tag": "refund"},
+    {"tag": "none-such"},
+    {"agent": h.A1},
+    {"agent": h.A2},
+    {"agent": ""},
+    {"team": "t1"},
+    {"team": ""},
+    {"priority": ("high",)},
+    {"priority": ("urgent", "low")},
+    {"tag": "login", "agent": h.A2},
+    {"tag": "login", "priority": ("low",), "team": ""},
+)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 100])
+def test_the_tickets_by_field_answer_what_the_per_ticket_sets_answer(adb, batch_size):
+    """The narrowed status over time from ``analytics_tickets_by_field`` (ADR 0060) equals
+    the one from the per-ticket sets (ADR 0056, ``by_field=False``) for every narrowing,
+    range and zone, after tags, agent, team and priority changed (a ticket that left a value
+    no longer counts under it), also after every batch was written twice."""
+    envelopes = _changed_fields()
+    store = ClickHouseProjectionStore(adb, calendar=calendar)
+    ProjectionRunner(ListSource(envelopes), store, batch_size=batch_size).catch_up()
+    fields, sets = Metrics(adb), Metrics(adb, by_field=False)
+    day3 = date(2026, 3, 4)
+    ranges = [(h.DAY1, day3, "UTC"), (h.DAY2, h.DAY2, "UTC"), (h.DAY1, day3, "Asia/Kathmandu")]
+    for narrowing in NARROWINGS:
+        for first, last, tz in ranges:
+            f = Filters(first, last, tz, **narrowing)
+            assert fields._fielded(f)
+            assert not sets._fielded(f)
+            assert fields.status_over_time(f) == sets.status_over_time(f), (narrowing, tz)
+    billing = fields.status_over_time(Filters(h.DAY1, day3, tag="billing"))
+    assert [sum(d["by_status"].values()) for d in billing] == [1, 1, 1]  # T1 only, now
+    refund = fields.status_over_time(Filters(h.DAY1, day3, tag="refund"))
+    assert [sum(d["by_status"].values()) for d in refund] == [1, 1, 1]  # T2, opened day 1
+    # Delivered again (a store that reads the states back): nothing applied, the same rows.
+    before = snapshot(adb)
+    with ClickHouseProjectionStore(adb).batch() as batch:
+        batch.apply(envelopes)
+        assert batch.applied == 0
+    assert snapshot(adb) == before
+
+
+def test_a_crash_before_the_states_leaves_the_tickets_by_field_to_the_retry(adb, monkeypatch):
+    """The tickets by field written, then the process dies before the states: the retry
+    folds from the old states and writes the same rows (the same versions) again."""
+    envelopes = _changed_fields()
+    real_insert = adb.insert
+
+    def dying(table: str, columns: Any, rows: Any) -> None:
+        if table == "analytics_tickets":
+            raise ConnectionError("killed")
+        real_insert(table, columns, rows)
+
+    monkeypatch.setattr(adb, "insert", dying)
+    with pytest.raises(ConnectionError):
+        ProjectionRunner(ListSource(envelopes), ClickHouseProjectionStore(adb)).catch_up()
+    monkeypatch.setattr(adb, "insert", real_insert)
+    written = adb.query("SELECT count() FROM analytics_tickets_by_field")[0][0]
+    assert written > 0
+    ProjectionRunner(ListSource(envelopes), ClickHouseProjectionStore(adb)).catch_up()
+    assert adb.query("SELECT count() FROM analytics_tickets_by_field") == [(2 * written,)]
+    fields, sets = Metrics(adb), Metrics(adb, by_field=False)
+    for narrowing in NARROWINGS:
+        f = Filters(h.DAY1, date(2026, 3, 4), **narrowing)
+        assert fields.status_over_time(f) == sets.status_over_time(f), narrowing
+
+
+def test_the_tickets_by_field_are_read_once_a_store_has_filled_them_from_the_start(adb):
+    """A store starting on tables without facts says the tickets by field are whole; one
+    starting beside facts of a release before them does not (their status histories are
+    not there), so the dashboard narrows from the per-ticket sets until a rebuild."""
+    from infra.clickhouse.schema import FIELDS_READY
+
+    narrowed = Filters(h.DAY1, h.DAY2, tag="login")
+    built(adb)
+    assert Metrics(adb)._fielded(narrowed)
+    assert not Metrics(adb)._fielded(RANGE)  # unnarrowed: the sums
+    expected = Metrics(adb).status_over_time(narrowed)
+    # The release before: no tickets by field, no marker; its store starts beside the facts.
+    adb.command("DROP TABLE analytics_tickets_by_field")
+    rows = adb.query(
+        f"SELECT name, position FROM analytics_position WHERE name != '{FIELDS_READY}'"
+    )
+    adb.command("TRUNCATE TABLE analytics_position")
+    adb.insert("analytics_position", ("name", "position", "written_at"),
+               [(n, p, datetime.now(UTC)) for n, p in rows])  # fmt: skip
+    live = ClickHouseProjectionStore(adb, calendar=calendar)
+    assert not live.fields_ready()
+    assert not Metrics(adb)._fielded(narrowed)
+    assert Metrics(adb).status_over_time(narrowed) == expected  # from the per-ticket sets
+    source = ListSource(h.envelopes())
+    rebuild(source, live, live.shadow, live.swap_in, batch_size=4)
+    assert live.fields_ready()
+    assert Metrics(adb)._fielded(narrowed)
+    assert Metrics(adb).status_over_time(narrowed) == expected
 
 
 def test_a_table_from_the_release_before_gets_the_new_columns(adb):

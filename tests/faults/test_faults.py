@@ -141,6 +141,11 @@ ANALYTICS_TABLES = {
     "GROUP BY bucket, status, delta ORDER BY bucket, status, delta",
     "agent_sums": "SELECT toString(bucket), kind, who, max(n) FROM analytics_agent_sums "
     "GROUP BY bucket, kind, who ORDER BY bucket, kind, who",
+    # What the narrowed status over time reads (ADR 0060): each ticket's values now, with its
+    # fields and status moves, written again by the retries after kills before the states.
+    "by_field": "SELECT field, value, toString(ticket_id), priority, agent_id, team, "
+    "tags, arrayMap(x -> toString(x), move_at), move_status, move_delta "
+    "FROM analytics_tickets_by_field FINAL WHERE present = 1 ORDER BY field, value, ticket_id",
 }
 # Run in the rebuilding process after the rebuilds: the rebuilt analytics tables, as JSON.
 ANALYTICS_SNAPSHOT = (
