@@ -126,6 +126,10 @@ class ChdbDatabase:
             return []
         return [tuple(row) for row in orjson.loads(text)["data"]]
 
+    def query_all(self, sqls: Sequence[str]) -> list[list[tuple[Any, ...]]]:
+        """One after another: the engine's connections share one lock."""
+        return [self.query(sql) for sql in sqls]
+
     def drop(self) -> None:
         """Drop the whole database (tests)."""
         with _lock:

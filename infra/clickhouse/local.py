@@ -165,6 +165,10 @@ class ChdbSocketDatabase:
             raise RuntimeError(f"analytics query refused: {data.get('error')}")
         return [tuple(row) for row in data["data"]]
 
+    def query_all(self, sqls: Sequence[str]) -> list[list[tuple[Any, ...]]]:
+        """One after another: the owner's chDB answers one query at a time."""
+        return [self.query(sql) for sql in sqls]
+
     def command(self, sql: str) -> None:
         raise PermissionError("analytics through the socket are read-only")
 

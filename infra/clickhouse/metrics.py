@@ -15,8 +15,10 @@ Two kinds of filter apply (``Filters``):
   unnarrowed: the status moves' sums over the whole history, ADR 0059);
 - the status over time reads its count table's sums (``analytics_status_sums``, ADR 0058;
   the sets of ``analytics_status_counts``, ADR 0053, with ``sums=False``), or,
-  narrowed by priority, agent, team or tag (the tickets' fields now), the same moves per
-  ticket (``analytics_ticket_status_counts``, ADR 0056);
+  narrowed by priority, agent, team or tag (the tickets' fields now), the moves of the
+  matching tickets in ``analytics_tickets_by_field`` (ADR 0060; the same moves per ticket
+  in ``analytics_ticket_status_counts``, ADR 0056, with ``by_field=False`` or before a
+  store marked that table whole);
 - AI drafts (acceptance, edits) read the facts (``analytics_events``).
 
 Days are calendar days in the admin's time zone (``Filters.tz``); times are seconds.
@@ -183,16 +185,18 @@ class Metrics:
 
     def _kind_counts(self, f: Filters, kinds: Sequence[str], *, by_day: bool) -> list[Any]:
         """([day,] kind, events) of the range: the events of each kind (and day), each once."""
+        return self.db.query(self._kind_counts_sql(f, kinds, by_day=by_day, summed=self._summed(f)))
+
+    def _kind_counts_sql(
+        self, f: Filters, kinds: Sequence[str], *, by_day: bool, summed: bool
+    ) -> str:
+        """``_kind_counts``' query, from the sums (``summed``: ``self._summed(f)``) or sets."""
         day = f"toString(toDate(bucket, {literal(f.tz)})) AS day, " if by_day else ""
         group = "day, kind" if by_day else "kind"
-        if not self._summed(f):
-            return self.db.query(
-                f.counts(f"{day}kind, uniqExactMerge(events)", kinds, f"GROUP BY {group}")
-            )
+        if not summed:
+            return f.counts(f"{day}kind, uniqExactMerge(events)", kinds, f"GROUP BY {group}")
         where = f"{f.within('bucket')} AND kind IN {in_list(list(kinds))}"
-        return self.db.query(
-            f"SELECT {day}kind, sum(n) FROM ({latest_sums(COUNT_SUMS, where)}) GROUP BY {group}"
-        )
+        return f"SELECT {day}kind, sum(n) FROM ({latest_sums(COUNT_SUMS, where)}) GROUP BY {group}"
 
     def position(self) -> int:
         """The log position the analytics tables reflect (for ``?after=``)."""
@@ -207,19 +211,24 @@ class Metrics:
         those that entered it less those that left it, over the whole history, as the
         status over time counts a day's end; narrowed, the current states whose fields
         now match."""
-        by_status = dict.fromkeys(sorted(OPEN_STATUSES), 0)
-        if self._summed(f):
+        summed = self._summed(f)
+        return self._open_now(self.db.query(self._open_now_sql(f, summed)), summed)
+
+    def _open_now_sql(self, f: Filters, summed: bool) -> str:
+        if summed:
             moves = latest_sums(STATUS_SUMS, _open_condition())
-            rows = self.db.query(
-                f"SELECT status, delta, sum(n) FROM ({moves}) GROUP BY status, delta"
-            )
+            return f"SELECT status, delta, sum(n) FROM ({moves}) GROUP BY status, delta"
+        return (
+            f"SELECT status, count() FROM {TICKETS} FINAL "
+            f"WHERE {_open_condition()}{f.narrowing()} GROUP BY status"
+        )
+
+    def _open_now(self, rows: Sequence[Any], summed: bool) -> dict[str, Any]:
+        by_status = dict.fromkeys(sorted(OPEN_STATUSES), 0)
+        if summed:
             for status, delta, n in rows:
                 by_status[str(status)] += int(delta) * int(n)
         else:
-            rows = self.db.query(
-                f"SELECT status, count() FROM {TICKETS} FINAL "
-                f"WHERE {_open_condition()}{f.narrowing()} GROUP BY status"
-            )
             by_status.update({str(s): int(n) for s, n in rows})
         return {"open": sum(by_status.values()), "by_status": by_status}
 
@@ -261,8 +270,10 @@ class Metrics:
         count tables (sets of fact keys, no ``FINAL``; one move rule fills both,
         ``schema.count_statements``): unnarrowed, the sums of ``analytics_status_counts``
         (``analytics_status_sums``, ADR 0058; the sets themselves with ``sums=False``); narrowed by
-        the tickets' fields now, ``analytics_ticket_status_counts`` of the tickets whose
-        fields now match (ADR 0056)."""
+        the tickets' fields now, the moves of the matching tickets in
+        ``analytics_tickets_by_field`` (ADR 0060), or ``analytics_ticket_status_counts`` of
+        the tickets whose fields now match (ADR 0056; ``by_field=False``, or that table not
+        marked whole)."""
         narrowing = f.narrowing()
         if self._summed(f):
             rows = self.db.query(
@@ -331,18 +342,23 @@ class Metrics:
             for d in f.days()
         ]
 
+    TOTAL_KINDS = (
+        "created",
+        "resolved",
+        "reopened",
+        "breach:first_response",
+        "breach:resolution",
+        "staff_reply",
+    )
+
     def totals(self, f: Filters) -> dict[str, int]:
         """Events of the range: created, resolved, reopened, SLA breaches, staff replies."""
-        kinds = (
-            "created",
-            "resolved",
-            "reopened",
-            "breach:first_response",
-            "breach:resolution",
-            "staff_reply",
-        )
-        found = {str(kind): int(n) for kind, n in self._kind_counts(f, kinds, by_day=False)}
-        first, resolution = found.get(kinds[3], 0), found.get(kinds[4], 0)
+        return self._totals(self._kind_counts(f, self.TOTAL_KINDS, by_day=False))
+
+    def _totals(self, rows: Sequence[Any]) -> dict[str, int]:
+        found = {str(kind): int(n) for kind, n in rows}
+        first = found.get("breach:first_response", 0)
+        resolution = found.get("breach:resolution", 0)
         return {
             "created": found.get("created", 0),
             "resolved": found.get("resolved", 0),
@@ -391,11 +407,12 @@ class Metrics:
         that meet one of the conditions ``among`` (each metric's range is in its own
         aggregates' conditions: one read for several). ``among`` narrows before ``FINAL``:
         only conditions a ticket's later versions keep (the module's docstring)."""
-        return list(
-            self.db.query(
-                f"SELECT {', '.join(aggregates)} FROM {TICKETS} FINAL "
-                f"PREWHERE ({') OR ('.join(among)}) WHERE 1{f.narrowing()}"
-            )[0]
+        return list(self.db.query(self._tickets_sql(f, aggregates, among))[0])
+
+    def _tickets_sql(self, f: Filters, aggregates: Sequence[str], among: Sequence[str]) -> str:
+        return (
+            f"SELECT {', '.join(aggregates)} FROM {TICKETS} FINAL "
+            f"PREWHERE ({') OR ('.join(among)}) WHERE 1{f.narrowing()}"
         )
 
     def _in_range(self, f: Filters, which: str, clock: str, aggregates: Sequence[str]) -> list[Any]:
@@ -639,11 +656,12 @@ class Metrics:
 
     # ------------------------------------------------------------------ the KPI cards
     def summary(self, f: Filters) -> dict[str, Any]:
-        totals = self.totals(f)
-        # The ticket cards but open now in one read of the current states of the tickets
-        # resolved, answered or opened in the range (the cards need no distribution).
+        """The KPI cards: three independent reads at once (``query_all``): the ticket cards
+        but open now in one read of the current states of the tickets resolved, answered or
+        opened in the range (the cards need no distribution), the event totals, open now."""
+        summed = self._summed(f)
         among = [self._durations(f, which, "wall")[1] for which in self.DURATIONS]
-        row = self._tickets(
+        ticket_cards = self._tickets_sql(
             f,
             [
                 *self._statistics_sql(f, "resolution"),
@@ -652,10 +670,18 @@ class Metrics:
             ],
             [*among, f.within("opened_at")],
         )
+        rows, total_rows, open_rows = self.db.query_all(
+            [
+                ticket_cards,
+                self._kind_counts_sql(f, self.TOTAL_KINDS, by_day=False, summed=summed),
+                self._open_now_sql(f, summed),
+            ]
+        )
+        row, totals = list(rows[0]), self._totals(total_rows)
         resolution, first = _quantiles(row[0:3]), _quantiles(row[3:6])
         sla = self._sla(totals, row[6:8])
         return {
-            "open": self.open_now(f)["open"],
+            "open": self._open_now(open_rows, summed)["open"],
             "created": totals["created"],
             "resolved": totals["resolved"],
             "resolution_median_seconds": resolution["median"],

@@ -1,13 +1,16 @@
 """The ClickHouse server adapter: ``clickhouse-driver`` over the native protocol.
 
 Rows always go as data (``execute("INSERT ... VALUES", rows)``): with 18.16 an inline
-``VALUES ('x')`` hangs the driver. One client per adapter, used by one thread at a time.
+``VALUES ('x')`` hangs the driver. One client per adapter, used by one thread at a time;
+``query_all`` reads on more connections at once (a pool of clients, one per read in flight).
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
@@ -19,6 +22,10 @@ from clickhouse_driver.errors import NetworkError, SocketTimeoutError
 
 from infra.clickhouse.ports import AnalyticsUnavailableError
 from infra.clickhouse.sql import identifier
+
+# The threads that run ``query_all``'s reads after the first (shared by every adapter of
+# the process; a read holds its thread only while the server answers).
+_READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="clickhouse-read")
 
 
 def _out(value: Any) -> Any:
@@ -51,14 +58,17 @@ class ClickHouseServerDatabase:
     def __init__(self, url: str, *, database: str | None = None, create: bool = True) -> None:
         parts = urlsplit(url)
         self.name = identifier(database or parts.path.strip("/") or "default")
-        self._server = Client(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or 9000,
-            user=parts.username or "default",
-            password=parts.password or "",
-            connect_timeout=5,
-            send_receive_timeout=300,
-        )
+        self._client_args = {
+            "host": parts.hostname or "127.0.0.1",
+            "port": parts.port or 9000,
+            "user": parts.username or "default",
+            "password": parts.password or "",
+            "connect_timeout": 5,
+            "send_receive_timeout": 300,
+        }
+        self._server = Client(**self._client_args)
+        # More connections for ``query_all``, made when first needed and kept.
+        self._spares: queue.SimpleQueue[Client] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self.address = f"{parts.hostname}:{parts.port or 9000}"
         with self._reaching():
@@ -67,11 +77,11 @@ class ClickHouseServerDatabase:
             self._server.execute(f"USE {self.name}")
 
     @contextmanager
-    def _reaching(self) -> Iterator[None]:
+    def _reaching(self, client: Client | None = None) -> Iterator[None]:
         try:
             yield
         except (NetworkError, SocketTimeoutError, OSError, EOFError) as error:
-            self._server.disconnect()  # the next call connects again
+            (client or self._server).disconnect()  # the next call connects again
             raise AnalyticsUnavailableError(
                 f"ClickHouse at {self.address} cannot be reached: {error}"
             ) from error
@@ -94,6 +104,27 @@ class ClickHouseServerDatabase:
             rows = self._server.execute(sql)
         return [tuple(_out(v) for v in row) for row in rows]
 
+    def query_all(self, sqls: Sequence[str]) -> list[list[tuple[Any, ...]]]:
+        """Each on a connection of its own, at once (the first on this adapter's own): the
+        KPI cards wait for their slowest read, not for the sum of them."""
+        if len(sqls) < 2:
+            return [self.query(sql) for sql in sqls]
+        others = [_READERS.submit(self._query_spare, sql) for sql in sqls[1:]]
+        first = self.query(sqls[0])
+        return [first, *(other.result() for other in others)]
+
+    def _query_spare(self, sql: str) -> list[tuple[Any, ...]]:
+        try:
+            client = self._spares.get_nowait()
+        except queue.Empty:
+            client = Client(database=self.name, **self._client_args)
+        try:
+            with self._reaching(client):
+                rows = client.execute(sql)
+        finally:
+            self._spares.put(client)
+        return [tuple(_out(v) for v in row) for row in rows]
+
     def drop(self) -> None:
         """Drop the whole database (tests)."""
         with self._lock:
@@ -101,3 +132,8 @@ class ClickHouseServerDatabase:
 
     def close(self) -> None:
         self._server.disconnect()
+        while True:
+            try:
+                self._spares.get_nowait().disconnect()
+            except queue.Empty:
+                return

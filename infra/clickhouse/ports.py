@@ -31,4 +31,8 @@ class AnalyticsDatabase(Protocol):
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         """The rows of a SELECT."""
 
+    def query_all(self, sqls: Sequence[str]) -> list[list[tuple[Any, ...]]]:
+        """The rows of each of several independent SELECTs, in order: at once where the
+        adapter can (a server: a connection each), else one after another."""
+
     def close(self) -> None: ...

@@ -193,6 +193,28 @@ def test_rows_go_as_data_and_come_back_alike(adb):
     assert adb.query(f"SELECT count() FROM t WHERE s = {literal(tricky)}") == [(1,)]
 
 
+def test_several_reads_at_once_answer_what_each_answers_alone(adb):
+    """``query_all`` (the KPI cards' three reads): each answer in its place, on every
+    adapter, also many at once and again; a read that fails raises, and the next calls
+    still answer (a failed read's connection is not left broken)."""
+    from infra.clickhouse.sql import literal
+
+    built(adb)
+    reads = [
+        "SELECT count() FROM analytics_events",
+        "SELECT toString(ticket_id), version FROM analytics_tickets FINAL ORDER BY ticket_id",
+        *(f"SELECT {i}, {literal(str(i))}" for i in range(8)),
+    ]
+    alone = [adb.query(sql) for sql in reads]
+    for _ in range(3):
+        assert adb.query_all(reads) == alone
+    assert adb.query_all([]) == []
+    assert adb.query_all(reads[:1]) == alone[:1]
+    with pytest.raises(Exception, match="no_such_table"):
+        adb.query_all([reads[0], "SELECT * FROM no_such_table"])
+    assert adb.query_all(reads) == alone
+
+
 # ---------------------------------------------------------------------------- the metrics
 def test_every_metric_equals_the_hand_computed_number(adb):
     built(adb)

@@ -63,6 +63,8 @@ def test_the_dashboard_reads_the_same_through_the_socket(
     rows = "SELECT ticket_id, version, tags FROM analytics_tickets FINAL ORDER BY ticket_id"
     assert through.db.query(rows) == direct.db.query(rows)
     assert len(direct.db.query(rows)) > 1
+    count = "SELECT count() FROM analytics_events"
+    assert through.db.query_all([rows, count]) == [direct.db.query(rows), direct.db.query(count)]
 
 
 def test_the_socket_serves_reads_only(owner: tuple[ChdbDatabase, Path]) -> None:
