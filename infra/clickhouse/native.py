@@ -52,6 +52,28 @@ def _in(value: Any) -> Any:
     return value
 
 
+def _column(values: Sequence[Any]) -> list[Any]:
+    """A column's values as the driver takes them: converted by the type of its first value
+    that needs it (a column holds one type, or None), not value by value; ``_in`` for a
+    column it cannot tell (every value None, or every array empty)."""
+    sample = next((v for v in values if v is not None and v != () and v != []), None)
+    if sample is None or isinstance(sample, str | float) or type(sample) is int:
+        return [list(v) if isinstance(v, tuple) else v for v in values]
+    if isinstance(sample, bool):
+        return [None if v is None else int(v) for v in values]
+    if isinstance(sample, datetime):
+        return [None if v is None else int(v.timestamp()) for v in values]
+    if isinstance(sample, UUID):
+        return [None if v is None else str(v) for v in values]
+    if isinstance(sample, tuple | list):
+        inner = sample[0]
+        if isinstance(inner, str) or type(inner) is int:
+            return [list(v) for v in values]
+        if isinstance(inner, datetime):
+            return [[int(t.timestamp()) for t in v] for v in values]
+    return [_in(v) for v in values]
+
+
 class ClickHouseServerDatabase:
     """One database of a ClickHouse server (``clickhouse://host:port/database``)."""
 
@@ -95,7 +117,7 @@ class ClickHouseServerDatabase:
             return
         statement = f"INSERT INTO {identifier(table)} ({', '.join(columns)}) VALUES"
         # Column by column: the driver encodes a column at once instead of row by row.
-        data = [[_in(v) for v in column] for column in zip(*rows, strict=True)]
+        data = [_column(column) for column in zip(*rows, strict=True)]
         with self._lock, self._reaching():
             self._server.execute(statement, data, columnar=True)
 

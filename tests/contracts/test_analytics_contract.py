@@ -193,6 +193,34 @@ def test_rows_go_as_data_and_come_back_alike(adb):
     assert adb.query(f"SELECT count() FROM t WHERE s = {literal(tricky)}") == [(1,)]
 
 
+def test_arrays_of_times_and_numbers_and_flags_go_in_alike(adb):
+    """The types the tickets by field write (arrays of times, of small ints; flags), with
+    empty arrays and a column whose first values are empty or None."""
+    adb.command(
+        "CREATE TABLE u (n UInt32, flag UInt8, at Array(DateTime), d Array(Int8), "
+        "s Array(String), maybe Nullable(DateTime)) ENGINE = MergeTree ORDER BY n"
+    )
+    t1 = datetime(2026, 3, 2, 9, 0, 1, 500_000, tzinfo=UTC)
+    t2 = datetime(2026, 3, 3, 23, 59, 59, tzinfo=UTC)
+    adb.insert(
+        "u",
+        ["n", "flag", "at", "d", "s", "maybe"],
+        [
+            (1, False, (), (), (), None),
+            (2, True, (t1, t2), (1, -1), ("a",), t2),
+            (3, True, [t2], [-1], ["b", "c"], None),
+        ],
+    )
+    assert adb.query(
+        "SELECT n, flag, arrayMap(x -> toString(x), at), d, s, toString(maybe) FROM u ORDER BY n"
+    ) == [
+        (1, 0, [], [], [], None),
+        (2, 1, ["2026-03-02 09:00:01", "2026-03-03 23:59:59"], [1, -1], ["a"],
+         "2026-03-03 23:59:59"),
+        (3, 1, ["2026-03-03 23:59:59"], [-1], ["b", "c"], None),
+    ]  # fmt: skip
+
+
 def test_several_reads_at_once_answer_what_each_answers_alone(adb):
     """``query_all`` (the KPI cards' three reads): each answer in its place, on every
     adapter, also many at once and again; a read that fails raises, and the next calls
