@@ -85,7 +85,7 @@ def _by_field_rows(ticket: TicketFacts, before: TicketFacts | None) -> list[list
     """``analytics_tickets_by_field``'s rows for ``ticket`` as of its version: one per value
     of each narrowing field it has now (present), and one per value it had at ``before``
     (its state the rows were last written for) and has no more (absent: ``FINAL`` then
-    picks this row over the older one). None when nothing the rows hold changed since
+    picks this row over the older one). No rows when nothing they hold changed since
     ``before`` (the rows there are still right): fewer versions for ``FINAL`` to merge."""
     rows: list[list[Any]] = []
     if before is not None and all(
