@@ -50,15 +50,16 @@ from infra.clickhouse.schema import (
     COUNT_SUMS,
     COUNTS,
     EVENTS,
+    FIELDS_READY,
     POSITION,
     STATUS_COUNTS,
     STATUS_SUMS,
+    SUMS_READY,
     TAG_COUNTS,
     TICKET_STATUS_COUNTS,
     TICKETS,
-    fields_ready_query,
     latest_sums,
-    sums_ready_query,
+    marked,
 )
 from infra.clickhouse.sql import in_list, literal
 from projections.analytics import OPEN_STATUSES
@@ -170,18 +171,12 @@ class Metrics:
     def _fielded(self, f: Filters) -> bool:
         """Whether ``f``'s narrowed status moves come from ``analytics_tickets_by_field``:
         narrowed, and the table known to hold every ticket's whole history."""
-        if not self.by_field or not f.narrowing():
-            return False
-        rows = self.db.query(fields_ready_query())
-        return bool(rows and int(rows[0][0]))
+        return self.by_field and bool(f.narrowing()) and marked(self.db, FIELDS_READY)
 
     def _summed(self, f: Filters) -> bool:
         """Whether ``f``'s event counts come from the sums: not narrowed (the sums have no
         priority, agent, team or tag), and the sums known to hold every set."""
-        if not self.sums or f.narrowing():
-            return False
-        rows = self.db.query(sums_ready_query())
-        return bool(rows and int(rows[0][0]))
+        return self.sums and not f.narrowing() and marked(self.db, SUMS_READY)
 
     def _kind_counts(self, f: Filters, kinds: Sequence[str], *, by_day: bool) -> list[Any]:
         """([day,] kind, events) of the range: the events of each kind (and day), each once."""

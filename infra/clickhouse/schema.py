@@ -41,6 +41,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.sql import identifier, in_list, literal
 
 EVENTS, TICKETS, POSITION = "analytics_events", "analytics_tickets", "analytics_position"
@@ -477,14 +478,13 @@ def latest_sums(table: str, where: str) -> str:
     )
 
 
-def fields_ready_query(suffix: str = "") -> str:
-    """How many marker rows say ``analytics_tickets_by_field`` is whole (0 or more)."""
-    return f"SELECT count() FROM {identifier(POSITION + suffix)} WHERE name = '{FIELDS_READY}'"
-
-
-def sums_ready_query(suffix: str = "") -> str:
-    """How many marker rows say the sums hold every set (0 or more)."""
-    return f"SELECT count() FROM {identifier(POSITION + suffix)} WHERE name = '{SUMS_READY}'"
+def marked(db: AnalyticsDatabase, marker: str, suffix: str = "") -> bool:
+    """Whether the tables hold the row ``marker`` (``SUMS_READY``: the sums hold every set;
+    ``FIELDS_READY``: the tickets by field are whole)."""
+    rows = db.query(
+        f"SELECT count() FROM {identifier(POSITION + suffix)} WHERE name = {literal(marker)}"
+    )
+    return bool(rows and int(rows[0][0]))
 
 
 def create_statements(suffix: str = "") -> list[str]:

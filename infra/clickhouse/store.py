@@ -48,9 +48,8 @@ from infra.clickhouse.schema import (
     count_statements,
     count_tables_for,
     create_statements,
-    fields_ready_query,
+    marked,
     sum_statements,
-    sums_ready_query,
 )
 from infra.clickhouse.sql import in_list
 from projections import analytics
@@ -244,41 +243,37 @@ class ClickHouseProjectionStore:
         for statement in count_statements(self.suffix, EPOCH, last, 0, int(rows[0][1]), tables):
             self.db.command(statement)
 
-    def sums_ready(self) -> bool:
-        rows = self.db.query(sums_ready_query(self.suffix))
-        return bool(rows and int(rows[0][0]))
+    def marked(self, marker: str) -> bool:
+        """Whether this store's tables hold the row ``marker`` (``schema.marked``)."""
+        return marked(self.db, marker, self.suffix)
+
+    def _mark(self, marker: str) -> None:
+        """Write the row ``marker`` (at position 0: the projection's position is unchanged)."""
+        self.db.insert(
+            self.table(POSITION),
+            ("name", "position", "written_at"),
+            [(marker, 0, datetime.now(UTC))],
+        )
 
     def _fill_sums(self) -> None:
         """Sum every set once, if the sums were not known to hold them all (new tables, or
         made by a reader before this store): then say so, and the dashboard reads them."""
-        if self.sums_ready():
+        if self.marked(SUMS_READY):
             return
         for statement in sum_statements(self.suffix, COUNT_TABLES):
             self.db.command(statement)
-        self.db.insert(
-            self.table(POSITION),
-            ("name", "position", "written_at"),
-            [(SUMS_READY, 0, datetime.now(UTC))],
-        )
-
-    def fields_ready(self) -> bool:
-        rows = self.db.query(fields_ready_query(self.suffix))
-        return bool(rows and int(rows[0][0]))
+        self._mark(SUMS_READY)
 
     def _mark_fields(self) -> None:
         """Say that ``analytics_tickets_by_field`` is whole when this store starts on tables
         without facts: every ticket it writes, it folds from the first event, whole status
         history included. Tables with facts from a release before it stay unmarked (the
         dashboard narrows from the per-ticket sets) until ``projector rebuild analytics``."""
-        if self.fields_ready():
+        if self.marked(FIELDS_READY):
             return
         if int(self.db.query(f"SELECT count() FROM {self.table(EVENTS)}")[0][0]):
             return
-        self.db.insert(
-            self.table(POSITION),
-            ("name", "position", "written_at"),
-            [(FIELDS_READY, 0, datetime.now(UTC))],
-        )
+        self._mark(FIELDS_READY)
 
     def _add_columns(self) -> None:
         tables = sorted({table + self.suffix for table, _, _ in ADDED_COLUMNS})

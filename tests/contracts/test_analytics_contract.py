@@ -624,12 +624,12 @@ def test_the_tickets_by_field_are_read_once_a_store_has_filled_them_from_the_sta
     adb.insert("analytics_position", ("name", "position", "written_at"),
                [(n, p, datetime.now(UTC)) for n, p in rows])  # fmt: skip
     live = ClickHouseProjectionStore(adb, calendar=calendar)
-    assert not live.fields_ready()
+    assert not live.marked(FIELDS_READY)
     assert not Metrics(adb)._fielded(narrowed)
     assert Metrics(adb).status_over_time(narrowed) == expected  # from the per-ticket sets
     source = ListSource(h.envelopes())
     rebuild(source, live, live.shadow, live.swap_in, batch_size=4)
-    assert live.fields_ready()
+    assert live.marked(FIELDS_READY)
     assert Metrics(adb)._fielded(narrowed)
     assert Metrics(adb).status_over_time(narrowed) == expected
 
