@@ -317,10 +317,11 @@ def test_a_replayed_or_redelivered_event_counts_once(adb):
     assert everything(Metrics(adb), RANGE) == expected
 
 
-def test_a_crash_between_the_writes_is_repaired_by_the_retry(adb, monkeypatch):
-    """The facts written, then the process dies before the states and the position: the next
-    try writes the same facts again, and FINAL reads each once."""
-    store = ClickHouseProjectionStore(adb)
+def crash_before_the_states(
+    adb: AnalyticsDatabase, monkeypatch: pytest.MonkeyPatch, runner: ProjectionRunner
+) -> None:
+    """Run ``runner`` until its first batch dies writing the tickets' states (everything
+    before them written), as a killed process would; the inserts work again after."""
     real_insert = adb.insert
 
     def dying(table: str, columns: Any, rows: Any) -> None:
@@ -329,10 +330,17 @@ def test_a_crash_between_the_writes_is_repaired_by_the_retry(adb, monkeypatch):
         real_insert(table, columns, rows)
 
     monkeypatch.setattr(adb, "insert", dying)
-    runner = ProjectionRunner(ListSource(h.envelopes()), store, batch_size=100)
     with pytest.raises(ConnectionError):
         runner.catch_up()
     monkeypatch.setattr(adb, "insert", real_insert)
+
+
+def test_a_crash_between_the_writes_is_repaired_by_the_retry(adb, monkeypatch):
+    """The facts written, then the process dies before the states and the position: the next
+    try writes the same facts again, and FINAL reads each once."""
+    store = ClickHouseProjectionStore(adb)
+    runner = ProjectionRunner(ListSource(h.envelopes()), store, batch_size=100)
+    crash_before_the_states(adb, monkeypatch, runner)
     assert store.position() == 0
     assert adb.query("SELECT count() FROM analytics_events") == [(len(h.events()),)]
     ProjectionRunner(ListSource(h.envelopes()), ClickHouseProjectionStore(adb)).catch_up()
@@ -554,7 +562,7 @@ def test_the_tickets_by_field_answer_what_the_per_ticket_sets_answer(adb, batch_
     """The narrowed status over time from ``analytics_tickets_by_field`` (ADR 0060) equals
     the one from the per-ticket sets (ADR 0056, ``by_field=False``) for every narrowing,
     range and zone, after tags, agent, team and priority changed (a ticket that left a value
-    no longer counts under it), also after every batch was written twice."""
+    no longer counts under it); delivered again, nothing is applied and nothing changes."""
     envelopes = _changed_fields()
     store = ClickHouseProjectionStore(adb, calendar=calendar)
     ProjectionRunner(ListSource(envelopes), store, batch_size=batch_size).catch_up()
@@ -583,17 +591,8 @@ def test_a_crash_before_the_states_leaves_the_tickets_by_field_to_the_retry(adb,
     """The tickets by field written, then the process dies before the states: the retry
     folds from the old states and writes the same rows (the same versions) again."""
     envelopes = _changed_fields()
-    real_insert = adb.insert
-
-    def dying(table: str, columns: Any, rows: Any) -> None:
-        if table == "analytics_tickets":
-            raise ConnectionError("killed")
-        real_insert(table, columns, rows)
-
-    monkeypatch.setattr(adb, "insert", dying)
-    with pytest.raises(ConnectionError):
-        ProjectionRunner(ListSource(envelopes), ClickHouseProjectionStore(adb)).catch_up()
-    monkeypatch.setattr(adb, "insert", real_insert)
+    runner = ProjectionRunner(ListSource(envelopes), ClickHouseProjectionStore(adb))
+    crash_before_the_states(adb, monkeypatch, runner)
     written = adb.query("SELECT count() FROM analytics_tickets_by_field")[0][0]
     assert written > 0
     ProjectionRunner(ListSource(envelopes), ClickHouseProjectionStore(adb)).catch_up()
