@@ -7,6 +7,7 @@ Rows always go as data (``execute("INSERT ... VALUES", rows)``): with 18.16 an i
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -26,6 +27,16 @@ from infra.clickhouse.sql import identifier
 # The threads that run ``query_all``'s reads after the first (shared by every adapter of
 # the process; a read holds its thread only while the server answers).
 _READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="clickhouse-read")
+
+
+def _new_readers() -> None:
+    """A forked child has none of its parent's threads, but the pool would still count
+    them and never start its own: the child's reads would wait forever. A new pool."""
+    global _READERS
+    _READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="clickhouse-read")
+
+
+os.register_at_fork(after_in_child=_new_readers)
 
 
 def _out(value: Any) -> Any:
