@@ -30,17 +30,17 @@ def test_a_forked_child_reads_at_once_too(clickhouse_url: str) -> None:
                 os.close(read_end)
                 signal.alarm(20)
                 child = ClickHouseServerDatabase(clickhouse_url, database=name, create=False)
-                answer = child.query_all(READS)
-                os.write(write_end, repr(answer).encode())
+                rows = child.query_all(READS)
+                os.write(write_end, repr(rows).encode())
                 code = 0
             finally:
                 os._exit(code)
         os.close(write_end)
         with os.fdopen(read_end, "rb") as pipe:
-            answer = pipe.read().decode()
+            said = pipe.read().decode()
         _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0, answer
-        assert answer == "[[(1,)], [(2,)], [(3,)]]"
+        assert os.waitstatus_to_exitcode(status) == 0, said
+        assert said == "[[(1,)], [(2,)], [(3,)]]"
     finally:
         parent.drop()
         parent.close()
