@@ -89,7 +89,12 @@ export function CustomerSidebar({
           <ul data-testid="similar-tickets">
             {similar.data.results.map((hit) => (
               <li key={hit.id}>
-                <Link to={`/tickets/${hit.ticket_id}`}>{hit.title}</Link>
+                {/* Subjects repeat: the number and the status tell the tickets apart. */}
+                <Link to={`/tickets/${hit.ticket_id}`}>{hit.title}</Link>{" "}
+                <span className="muted">#{(hit.ticket_id ?? hit.id).slice(0, 8)}</span>{" "}
+                {hit.status && (
+                  <span className={`badge status-${hit.status}`}>{STATUS_LABELS[hit.status]}</span>
+                )}
               </li>
             ))}
           </ul>
