@@ -19,6 +19,7 @@ from command_api.management.commands.seed_demo import (
     CUSTOMERS,
     DAYS,
     DEMO_CAPACITY,
+    OPENING_LINES,
     seed_tickets,
 )
 from config.bootstrap import STORES, event_source, store
@@ -128,6 +129,14 @@ def test_the_demo_history_spans_30_days_and_every_projector_rebuilds_its_live_st
     assert max(stamps) <= datetime.now(UTC)
     assert min(seeded) < now - timedelta(days=DAYS - 5)
     assert len({s.date() for s in seeded}) >= 15
+    # A ticket opens with the problem, not with thanks for its solution.
+    opened = [
+        e.event
+        for e in event_source().read(start, 100_000)
+        if type(e.event).__name__ == "TicketOpened"
+    ]
+    assert len(opened) == TICKETS
+    assert all(o.description.split(". ", 1)[1] in OPENING_LINES for o in opened)
 
     # The dashboard's view of it: created on many days, real first-response and resolution
     # times, tickets in every state.

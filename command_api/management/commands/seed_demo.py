@@ -56,6 +56,14 @@ SUBJECTS = [
     ("Dashboard loads very slowly", "technical"),
     ("Two-factor codes not arriving", "accounts"),
 ]
+# How a ticket opens (as many lines as CUSTOMER_LINES: the same draws of the generator).
+OPENING_LINES = [
+    "Hi, this started yesterday and is blocking our team.",
+    "It happens to everyone in our account since this morning.",
+    "Could you have a look? Details below.",
+    "We noticed it after the last update.",
+]
+# What customers answer later in the conversation.
 CUSTOMER_LINES = [
     "Hi, this started yesterday and is blocking our team.",
     "Thanks, I tried that but it still happens.",
@@ -136,7 +144,7 @@ def plan_ticket(
     subject, tag = SUBJECTS[n % len(SUBJECTS)]
     priority = rng.choice(["low", "medium", "medium", "high", "urgent"])
     urgency = {"urgent": 0.3, "high": 0.6, "medium": 1.0, "low": 1.6}[priority]
-    description = f"{subject}. {rng.choice(CUSTOMER_LINES)}"
+    description = f"{subject}. {rng.choice(OPENING_LINES)}"
     t = _Ticket()
 
     def tid() -> UUID:
