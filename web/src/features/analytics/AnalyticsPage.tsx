@@ -212,33 +212,52 @@ function KpiCards({ filters }: { filters: AnalyticsFilters }) {
   if (summary.isError)
     return <ErrorState error={summary.error} onRetry={() => void summary.refetch()} />;
   const s = summary.data.data;
+  const range = summary.data.filters;
   return (
-    // Busy while the previous filters' figures stand in for the new ones.
-    <section className="kpis" aria-label="Key figures" aria-busy={summary.isPlaceholderData}>
-      <Kpi id="open" label="Open tickets" value={formatCount(s.open)} detail="now" />
-      <Kpi
-        id="resolution"
-        label="Average resolution time"
-        value={formatDuration(s.resolution_average_seconds)}
-        detail={`median ${formatDuration(s.resolution_median_seconds)}`}
-      />
-      <Kpi
-        id="sla"
-        label="SLA breaches"
-        value={formatCount(s.sla_breaches)}
-        detail={`compliance ${formatPercent(s.sla_compliance_pct)}`}
-      />
-      <Kpi
-        id="first-response"
-        label="First response (median)"
-        value={formatDuration(s.first_response_median_seconds)}
-      />
-      <Kpi id="created" label="Created" value={formatCount(s.created)} detail="in the range" />
-      <Kpi id="resolved" label="Resolved" value={formatCount(s.resolved)} detail="in the range" />
-      <Kpi id="reopen" label="Reopen rate" value={formatPercent(s.reopen_rate_pct)} />
-      <SatisfactionKpi filters={filters} />
-    </section>
+    <>
+      {/* The range in effect: without from and to in the URL, the 30 days up to today. */}
+      {range?.from && range.to && (
+        <p className="muted analytics-range" data-testid="analytics-range">
+          {formatDay(range.from)} – {formatDay(range.to)} · {range.tz}
+        </p>
+      )}
+      {/* Busy while the previous filters' figures stand in for the new ones. */}
+      <section className="kpis" aria-label="Key figures" aria-busy={summary.isPlaceholderData}>
+        <Kpi id="open" label="Open tickets" value={formatCount(s.open)} detail="now" />
+        <Kpi
+          id="resolution"
+          label="Average resolution time"
+          value={formatDuration(s.resolution_average_seconds)}
+          detail={`median ${formatDuration(s.resolution_median_seconds)}`}
+        />
+        <Kpi
+          id="sla"
+          label="SLA breaches"
+          value={formatCount(s.sla_breaches)}
+          detail={`compliance ${formatPercent(s.sla_compliance_pct)}`}
+        />
+        <Kpi
+          id="first-response"
+          label="First response (median)"
+          value={formatDuration(s.first_response_median_seconds)}
+        />
+        <Kpi id="created" label="Created" value={formatCount(s.created)} detail="in the range" />
+        <Kpi id="resolved" label="Resolved" value={formatCount(s.resolved)} detail="in the range" />
+        <Kpi id="reopen" label="Reopen rate" value={formatPercent(s.reopen_rate_pct)} />
+        <SatisfactionKpi filters={filters} />
+      </section>
+    </>
   );
+}
+
+/** A calendar day (YYYY-MM-DD) as the browser's locale writes it. */
+function formatDay(day: string): string {
+  return new Date(`${day}T00:00:00Z`).toLocaleDateString(undefined, {
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    timeZone: "UTC",
+  });
 }
 
 /** CSAT: the average rating (1-5) of the tickets rated in the range, and the % rated 4-5. */
@@ -343,13 +362,19 @@ function ChartCard({
   );
 }
 
-const BAR_OPTIONS: ChartOptions<"bar"> = { scales: { y: { beginAtZero: true } } };
+// Counts of tickets: whole-number ticks (precision 0), never 0.5 of a ticket.
+const BAR_OPTIONS: ChartOptions<"bar"> = {
+  scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+};
 const STACKED_OPTIONS: ChartOptions<"bar"> = {
-  scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } },
+  scales: {
+    x: { stacked: true },
+    y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } },
+  },
 };
 const HORIZONTAL_OPTIONS: ChartOptions<"bar"> = {
   indexAxis: "y",
-  scales: { x: { beginAtZero: true } },
+  scales: { x: { beginAtZero: true, ticks: { precision: 0 } } },
   plugins: { legend: { display: false } },
 };
 

@@ -77,8 +77,19 @@ describe("CSV", () => {
   });
 });
 
+// The filters in effect, as the server answers them (the range the page names).
+const IN_EFFECT = {
+  from: "2026-03-02",
+  to: "2026-03-03",
+  tz: "UTC",
+  priority: [],
+  agent: null,
+  tag: null,
+  team: null,
+};
+
 function envelope(data: unknown) {
-  return { filters: {}, data };
+  return { filters: IN_EFFECT, data };
 }
 
 function analyticsApi(open: () => number) {
@@ -186,6 +197,10 @@ describe("analytics dashboard", () => {
     expect(screen.getByTestId("kpi-sla")).toHaveTextContent("2compliance 50 %");
     expect(screen.getByTestId("kpi-first-response")).toHaveTextContent("1.0 h");
     expect(screen.getByTestId("kpi-reopen")).toHaveTextContent("33.33 %");
+    // The range in effect, named (the date inputs are empty when the URL has none).
+    expect(screen.getByTestId("analytics-range")).toHaveTextContent(
+      /Mar 2, 2026 – Mar 3, 2026 · UTC/,
+    );
     expect(summaries(calls)[0]?.url).toBe(
       "/api/analytics/summary?from=2026-03-02&priority=high&to=2026-03-03&tz=UTC",
     );
