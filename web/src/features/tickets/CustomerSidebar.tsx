@@ -67,10 +67,12 @@ export function CustomerSidebar({
         ) : otherTickets.length === 0 ? (
           <p className="muted">No other tickets.</p>
         ) : (
+          // Subjects repeat: the number and the status tell the tickets apart (both lists).
           <ul data-testid="other-tickets">
             {otherTickets.map((t) => (
               <li key={t.id}>
                 <Link to={`/tickets/${t.id}`}>{t.subject}</Link>{" "}
+                <span className="muted">#{t.id.slice(0, 8)}</span>{" "}
                 <span className={`badge status-${t.status}`}>{STATUS_LABELS[t.status]}</span>
               </li>
             ))}
@@ -89,7 +91,6 @@ export function CustomerSidebar({
           <ul data-testid="similar-tickets">
             {similar.data.results.map((hit) => (
               <li key={hit.id}>
-                {/* Subjects repeat: the number and the status tell the tickets apart. */}
                 <Link to={`/tickets/${hit.ticket_id}`}>{hit.title}</Link>{" "}
                 <span className="muted">#{(hit.ticket_id ?? hit.id).slice(0, 8)}</span>{" "}
                 {hit.status && (

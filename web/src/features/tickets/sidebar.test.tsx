@@ -33,10 +33,18 @@ function hit(ticketId: string, status: string) {
 afterEach(() => vi.unstubAllGlobals());
 
 describe("CustomerSidebar", () => {
-  it("tells similar tickets with the same subject apart by number and status", async () => {
+  it("tells the customer's other tickets and similar ones apart by number and status", async () => {
     mockFetch({
       "GET /api/auth/me": () => AGENT,
-      "GET /api/tickets": () => ({ results: [], next: null, previous: null, count: 0 }),
+      "GET /api/tickets": () => ({
+        results: [
+          TICKET,
+          { ...TICKET, id: "cccccccc-0000-0000-0000-000000000003", status: "closed" },
+        ],
+        next: null,
+        previous: null,
+        count: 2,
+      }),
       [`GET /api/tickets/${TICKET.id}/similar`]: () => ({
         ticket_id: TICKET.id,
         results: [
@@ -47,6 +55,12 @@ describe("CustomerSidebar", () => {
     });
     const customer = { isPending: true } as UseQueryResult<Customer>;
     renderApp(<CustomerSidebar ticket={TICKET} customer={customer} />, { me: AGENT });
+    const others = await screen.findByTestId("other-tickets");
+    expect(
+      within(others)
+        .getAllByRole("listitem")
+        .map((li) => li.textContent),
+    ).toEqual(["Charged twice this month #cccccccc Closed"]);
     const list = await screen.findByTestId("similar-tickets");
     const items = within(list).getAllByRole("listitem");
     const [first, second] = items;
