@@ -198,9 +198,15 @@ class TicketHistoryView(APIView):
         return Response({"ticket_id": str(tid), "events": name_people(history, staff=staff)})
 
 
+# The services that act on tickets by themselves (``Role.SYSTEM`` actors: automatic
+# assignment and SLA checks, the attachment scanner, AI drafts), as people read them.
+SYSTEM_NAMES = {"automation": "Automation", "virus-scanner": "Virus scanner", "drafts": "AI drafts"}
+
+
 def name_people(history: list[dict[str, Any]], *, staff: bool) -> list[dict[str, Any]]:
     """Give each event's actor, and the agent an assignment names, a display name: people
-    read names, never ids. Customers see staff by name only (no e-mail)."""
+    read names, never ids (a service its own name). Customers see staff by name only (no
+    e-mail)."""
     ids = {e["actor"]["id"] for e in history} | {e["data"].get("agent_id") for e in history}
     numeric = [int(i) for i in ids if isinstance(i, str) and i.isdigit()]
     names = {}
@@ -209,7 +215,11 @@ def name_people(history: list[dict[str, Any]], *, staff: bool) -> list[dict[str,
         fallback = user.email if staff or user.role == User.Role.CUSTOMER else "Support agent"
         names[str(user.pk)] = full or fallback
     for event in history:
-        event["actor"]["name"] = names.get(str(event["actor"]["id"]))
+        actor = event["actor"]
+        if actor["role"] == Role.SYSTEM.value:
+            actor["name"] = SYSTEM_NAMES.get(str(actor["id"]), "Automation")
+        else:
+            actor["name"] = names.get(str(actor["id"]))
         agent = event["data"].get("agent_id")
         if agent is not None:
             event["data"]["agent_name"] = names.get(str(agent))

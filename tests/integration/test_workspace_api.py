@@ -3,7 +3,9 @@ a history that names people instead of showing ids."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -117,3 +119,27 @@ def test_views_are_staffs_and_unknown_views_are_refused(api: Any) -> None:
     bad = a_client.get("/api/tickets", {"view": "everything"})
     assert bad.status_code == 400
     assert "view" in bad.json()["fields"]
+
+
+def test_history_names_the_services_that_acted(api: Any) -> None:
+    """Automatic assignment, SLA checks and the scanner act as ``Role.SYSTEM``: the history
+    names them (staff and customers alike), not "a person" without a name."""
+    from command_api.application import Actor, get_application
+    from domain.lifecycle import Role
+
+    _, c_client = api("customer")
+    agent, a_client = api("agent")
+    tid = open_ticket(c_client)
+    automation, now = Actor("automation", Role.SYSTEM), datetime.now(UTC)
+    app = get_application()
+    app.assign_ticket(UUID(tid), automation, agent_id=str(agent.pk), policy="least_loaded")
+    app.record_sla_breach(UUID(tid), automation, target="first_response", deadline=now,
+                          breached_at=now, priority="medium", policy="medium")  # fmt: skip
+    named = {"id": "automation", "role": "system", "name": "Automation"}
+    staff = a_client.get(f"/api/tickets/{tid}/history").json()["events"]
+    assert [e["actor"] for e in staff if e["type"] in ("AgentAssigned", "SlaBreached")] == [
+        named,
+        named,
+    ]
+    seen = c_client.get(f"/api/tickets/{tid}/history").json()["events"]  # no SLA bookkeeping
+    assert [e["actor"] for e in seen if e["type"] == "AgentAssigned"] == [named]
