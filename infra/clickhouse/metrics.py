@@ -53,6 +53,7 @@ from infra.clickhouse.schema import (
     FIELDS_READY,
     POSITION,
     STATUS_COUNTS,
+    STATUS_DAY_SUMS,
     STATUS_SUMS,
     SUMS_READY,
     TAG_COUNTS,
@@ -202,16 +203,16 @@ class Metrics:
     def open_now(self, f: Filters) -> dict[str, Any]:
         """Tickets open now (every status but Resolved and Closed), in all and by status.
 
-        Unnarrowed, from the status moves' sums (ADR 0058): the tickets in a status are
-        those that entered it less those that left it, over the whole history, as the
-        status over time counts a day's end; narrowed, the current states whose fields
-        now match."""
+        Unnarrowed, from the status moves' sums (ADR 0058), per day (ADR 0062): the tickets
+        in a status are those that entered it less those that left it, over the whole
+        history, as the status over time counts a day's end; narrowed, the current states
+        whose fields now match."""
         summed = self._summed(f)
         return self._open_now(self.db.query(self._open_now_sql(f, summed)), summed)
 
     def _open_now_sql(self, f: Filters, summed: bool) -> str:
-        if summed:
-            moves = latest_sums(STATUS_SUMS, _open_condition())
+        if summed:  # the whole history: a row per day (ADR 0062)
+            moves = latest_sums(STATUS_DAY_SUMS, _open_condition())
             return f"SELECT status, delta, sum(n) FROM ({moves}) GROUP BY status, delta"
         return (
             f"SELECT status, count() FROM {TICKETS} FINAL "

@@ -22,7 +22,9 @@
   unnarrowed; the projector counts again each quarter hour its batch added to, from the sets
   (ADR 0058). ReplacingMergeTree(n): a set only grows, so the largest count is the latest.
   ``analytics_agent_sums``: the same for the agent throughput, resolutions per agent and
-  staff replies per author (``who``).
+  staff replies per author (``who``). ``analytics_status_day_sums``: the status moves' sets
+  summed per UTC day (``bucket`` is the day's first second), what open now reads over the
+  whole history: a day's row instead of its 96 quarter hours' (ADR 0062).
 - ``analytics_tickets_by_field``: per ticket, a row for each value of the fields the
   dashboard narrows by (each tag, the agent, the team, the priority), with the ticket's
   fields and status moves as of ``version`` (``present`` 0: it no longer has that value);
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.sql import identifier, in_list, literal
@@ -51,22 +53,37 @@ TICKET_STATUS_COUNTS = "analytics_ticket_status_counts"
 COUNT_TABLES = (COUNTS, TAG_COUNTS, STATUS_COUNTS, TICKET_STATUS_COUNTS)
 COUNT_SUMS, STATUS_SUMS = "analytics_count_sums", "analytics_status_sums"
 AGENT_SUMS = "analytics_agent_sums"
+STATUS_DAY_SUMS = "analytics_status_day_sums"
 BY_FIELD = "analytics_tickets_by_field"
+
+
+DAY = 86400
 
 
 @dataclass(frozen=True)
 class Sum:
-    """A sum table: the count table whose sets it sums, its key after the quarter hour (each
-    column as SQL over the count table's rows), and which of those rows it sums."""
+    """A sum table: the count table whose sets it sums, its key after the time (each column
+    as SQL over the count table's rows), which of those rows it sums, and over how many
+    seconds of them (``grain``: a quarter hour, the sets' own, or a UTC day: ``bucket`` is
+    then the day's first second)."""
 
     sets: str
     key: tuple[tuple[str, str], ...]  # (column, SQL)
     rows: str = "1"
+    grain: int = 900
+
+    def bucket(self) -> str:
+        """The sum's ``bucket`` as SQL over the count table's (whole seconds, any zone)."""
+        if self.grain == 900:
+            return "bucket"
+        return f"toDateTime(intDiv(toUInt32(bucket), {self.grain}) * {self.grain})"
 
 
 SUMS = {
     COUNT_SUMS: Sum(COUNTS, (("kind", "kind"),)),
     STATUS_SUMS: Sum(STATUS_COUNTS, (("status", "status"), ("delta", "delta"))),
+    # Open now: the moves over the whole history, a row per day (ADR 0062).
+    STATUS_DAY_SUMS: Sum(STATUS_COUNTS, (("status", "status"), ("delta", "delta")), grain=DAY),
     # Throughput: resolutions by the agent assigned then, staff replies by their author.
     AGENT_SUMS: Sum(
         COUNTS,
@@ -79,9 +96,10 @@ TABLES = (EVENTS, TICKETS, POSITION, *COUNT_TABLES, *SUM_TABLES, BY_FIELD)
 # The row of ``analytics_position`` saying that the sums hold every set (at position 0, so
 # the projection's position, the maximum, is unchanged): the dashboard reads the sums only
 # then (the store writes it once it has summed the sets that were there before the sums).
-# Its name changes with the sum tables (".2": the agent sums), so a store upgraded from a
-# release with fewer sums sums every set again before the dashboard reads them.
-SUMS_READY = "analytics.sums.2"
+# Its name changes with the sum tables (".2": the agent sums; ".3": the status day sums), so
+# a store upgraded from a release with fewer sums sums every set again before the dashboard
+# reads them.
+SUMS_READY = "analytics.sums.3"
 # The row saying that ``analytics_tickets_by_field`` holds every ticket with its whole status
 # history (ADR 0060): written by a store that starts on tables without facts (a new
 # installation, a rebuild), so every ticket it writes was folded from its first event.
@@ -327,6 +345,16 @@ CREATE TABLE IF NOT EXISTS {name} (
 PARTITION BY toYYYYMM(bucket)
 ORDER BY (bucket, status, delta)
 """,
+    STATUS_DAY_SUMS: """
+CREATE TABLE IF NOT EXISTS {name} (
+    bucket DateTime,
+    status String,
+    delta Int8,
+    n UInt64
+) ENGINE = ReplacingMergeTree(n)
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, status, delta)
+""",
     AGENT_SUMS: """
 CREATE TABLE IF NOT EXISTS {name} (
     bucket DateTime,
@@ -445,24 +473,27 @@ def sum_statements(
     until: datetime | None = None,
 ) -> list[str]:
     """INSERT ... SELECT into the sums of the count ``tables`` (those that have sums) the
-    size of each set of the quarter hours from ``since``'s to ``until`` (None: all of them).
-    Run after the sets were added to: a set only grows, so a later count is never smaller,
-    and whichever count of a quarter hour is read last saw every set written before it."""
-    where = ""
-    if since is not None and until is not None:
-        where = (
-            f" AND bucket >= toStartOfFifteenMinutes({literal(since)}) "
-            f"AND bucket <= {literal(until)}"
-        )
+    size of each set of the quarter hours (or days, by the sum's grain) from ``since``'s to
+    ``until``'s (None: all of them): a day's sum counts its whole day's sets again. Run
+    after the sets were added to: a set only grows, so a later count is never smaller, and
+    whichever count of a quarter hour (a day) is read last saw every set written before it."""
     statements = []
     for target, total in SUMS.items():
         if total.sets not in tables:
             continue
+        where = ""
+        if since is not None and until is not None:
+            first = int(since.timestamp()) // total.grain * total.grain
+            last = int(until.timestamp()) // total.grain * total.grain + total.grain
+            where = (
+                f" AND bucket >= {literal(datetime.fromtimestamp(first, UTC))} "
+                f"AND bucket < {literal(datetime.fromtimestamp(last, UTC))}"
+            )
         key = ", ".join(f"{sql} AS {column}" for column, sql in total.key)
-        columns = ", ".join(("bucket", *(column for column, _ in total.key)))
+        columns = ", ".join(("sum_bucket", *(column for column, _ in total.key)))
         statements.append(
-            f"INSERT INTO {identifier(target + suffix)} SELECT bucket, {key}, "
-            f"uniqExactMerge(events) FROM {identifier(total.sets + suffix)} "
+            f"INSERT INTO {identifier(target + suffix)} SELECT {total.bucket()} AS sum_bucket, "
+            f"{key}, uniqExactMerge(events) FROM {identifier(total.sets + suffix)} "
             f"WHERE {total.rows}{where} GROUP BY {columns}"
         )
     return statements

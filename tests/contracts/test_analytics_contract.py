@@ -389,6 +389,7 @@ def test_rebuilt_equals_live(adb):
         "analytics_count_sums",
         "analytics_status_sums",
         "analytics_agent_sums",
+        "analytics_status_day_sums",
         "analytics_tickets_by_field",
     }
 
@@ -794,7 +795,13 @@ def answers(adb: AnalyticsDatabase, *, sums: bool = True) -> list[dict[str, Any]
 
 
 def summed(adb: AnalyticsDatabase) -> dict[str, list[Any]]:
-    from infra.clickhouse.schema import AGENT_SUMS, COUNT_SUMS, STATUS_SUMS, latest_sums
+    from infra.clickhouse.schema import (
+        AGENT_SUMS,
+        COUNT_SUMS,
+        STATUS_DAY_SUMS,
+        STATUS_SUMS,
+        latest_sums,
+    )
 
     return {
         "counts": adb.query(
@@ -808,7 +815,36 @@ def summed(adb: AnalyticsDatabase) -> dict[str, list[Any]]:
             f"SELECT kind, who, sum(n) FROM ({latest_sums(AGENT_SUMS, '1')}) "
             "GROUP BY kind, who ORDER BY kind, who"
         ),
+        "day_moves": adb.query(
+            f"SELECT delta, sum(n) FROM ({latest_sums(STATUS_DAY_SUMS, '1')}) "
+            "GROUP BY delta ORDER BY delta"
+        ),
     }
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 100])
+def test_the_day_sums_are_each_days_quarter_hour_sums(adb, batch_size):
+    """Open now reads the status moves summed per UTC day (ADR 0062): each day's row equals
+    the sum of its quarter hours' rows, whatever part of a day each batch touched (a batch
+    counts its days' sets again whole)."""
+    from infra.clickhouse.schema import STATUS_DAY_SUMS, STATUS_SUMS, latest_sums
+
+    built(adb, batch_size=batch_size)
+    per_day = "toString(toDate(bucket, 'UTC')) AS day, status, delta"
+    days = adb.query(
+        f"SELECT {per_day}, sum(n) FROM ({latest_sums(STATUS_DAY_SUMS, '1')}) "
+        "GROUP BY day, status, delta ORDER BY day, status, delta"
+    )
+    quarters = adb.query(
+        f"SELECT {per_day}, sum(n) FROM ({latest_sums(STATUS_SUMS, '1')}) "
+        "GROUP BY day, status, delta ORDER BY day, status, delta"
+    )
+    assert len({d for d, *_ in days}) == 2  # the history's two days, a row each
+    assert days == quarters
+    assert adb.query(  # a day's first second each
+        f"SELECT count() FROM {STATUS_DAY_SUMS} WHERE toUInt32(bucket) % 86400 != 0"
+    ) == [(0,)]
+    assert Metrics(adb).open_now(RANGE) == Metrics(adb, sums=False).open_now(RANGE)
 
 
 def test_the_sums_answer_what_the_sets_answer(adb):
@@ -834,6 +870,7 @@ def test_the_sums_answer_what_the_sets_answer(adb):
         "counts": KIND_TOTALS,
         "moves": [(-1, changes), (1, changes + 4)],
         "agents": AGENT_TOTALS,
+        "day_moves": [(-1, changes), (1, changes + 4)],
     }
     assert answers(adb) == answers(adb, sums=False)
 
@@ -966,24 +1003,33 @@ def test_a_rating_given_again_is_read_as_the_latest_with_every_version_unmerged(
     assert (later["ratings"], later["average"], later["satisfied_pct"]) == (1, 5.0, 100.0)
 
 
-def test_sums_added_by_a_release_are_filled_before_they_are_read(adb):
-    """A release before the agent sums left its marker ("analytics.sums") beside the count
-    and status sums: the new sum table is empty, so the dashboard reads the sets until the
-    projector has summed them all again under the new marker; then the sums, alike."""
-    from infra.clickhouse.schema import AGENT_SUMS, POSITION, SUMS_READY
+@pytest.mark.parametrize(
+    ("marker", "added"),
+    [
+        ("analytics.sums", "analytics_agent_sums"),  # before the agent sums
+        ("analytics.sums.2", "analytics_status_day_sums"),  # before the status day sums
+    ],
+)
+def test_sums_added_by_a_release_are_filled_before_they_are_read(adb, marker, added):
+    """A release before a sum table left its marker beside the other sums: the new sum
+    table is empty, so the dashboard reads the sets until the projector has summed them
+    all again under the new marker; then the sums, alike."""
+    from infra.clickhouse.schema import POSITION, SUMS_READY
 
     built(adb)
+    whole = summed(adb)
     positions = adb.query(f"SELECT name, position FROM {POSITION} WHERE name != '{SUMS_READY}'")
     adb.command(f"TRUNCATE TABLE {POSITION}")
-    adb.command(f"TRUNCATE TABLE {AGENT_SUMS}")
+    adb.command(f"TRUNCATE TABLE {added}")
     adb.insert(
         POSITION,
         ("name", "position", "written_at"),
-        [(n, p, datetime.now(UTC)) for n, p in [*positions, ("analytics.sums", 0)]],
+        [(n, p, datetime.now(UTC)) for n, p in [*positions, (marker, 0)]],
     )
     assert not Metrics(adb)._summed(RANGE)
-    assert everything(Metrics(adb), RANGE) == h.EXPECTED  # the throughput from the sets
+    assert everything(Metrics(adb), RANGE) == h.EXPECTED  # from the sets and the states
     ClickHouseProjectionStore(adb)  # the upgraded projector starts
     assert Metrics(adb)._summed(RANGE)
+    assert summed(adb) == whole
     assert summed(adb)["agents"] == AGENT_TOTALS
     assert everything(Metrics(adb), RANGE) == h.EXPECTED
