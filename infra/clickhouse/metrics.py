@@ -45,10 +45,12 @@ from zoneinfo import ZoneInfo
 
 from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.schema import (
+    AGENT_DAY_SUMS,
     AGENT_SUMS,
     BY_FIELD,
     COUNT_SUMS,
     COUNTS,
+    DAY,
     EVENTS,
     FIELDS_READY,
     POSITION,
@@ -141,6 +143,26 @@ class Filters:
 
 def _open_condition() -> str:
     return f"status IN {in_list(sorted(OPEN_STATUSES))}"
+
+
+def _over_days(f: Filters, quarters: str, days: str) -> str:
+    """``latest_sums`` of the range ``f``: its whole UTC days from the sum table ``days``
+    (a row per day), the rest at its edges (another zone's days do not start at a UTC
+    day's) from ``quarters`` (a row per quarter hour), as one SELECT (ADR 0062)."""
+    start, end = int(f.start.timestamp()), int(f.end.timestamp())
+    first, last = -(-start // DAY) * DAY, end // DAY * DAY  # the whole days within
+    if first >= last:
+        return latest_sums(quarters, f.within("bucket"))
+
+    def between(a: int, b: int) -> str:
+        at = (literal(datetime.fromtimestamp(t, UTC)) for t in (a, b))
+        return "bucket >= {} AND bucket < {}".format(*at)
+
+    parts = [latest_sums(days, between(first, last))]
+    edges = [f"({between(a, b)})" for a, b in ((start, first), (last, end)) if a < b]
+    if edges:
+        parts.append(latest_sums(quarters, " OR ".join(edges)))
+    return " UNION ALL ".join(parts)
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -497,10 +519,11 @@ class Metrics:
     # ------------------------------------------------------------------ agents
     def throughput(self, f: Filters) -> list[dict[str, Any]]:
         """Per agent: resolutions in the range of tickets assigned to them at the time, and
-        public replies they sent in the range (unnarrowed, from their sums, ADR 0058)."""
+        public replies they sent in the range (unnarrowed, from their sums, ADR 0058: the
+        range's whole UTC days per day, its edges per quarter hour, ADR 0062)."""
         if self._summed(f):
             sums = self.db.query(
-                f"SELECT kind, who, sum(n) FROM ({latest_sums(AGENT_SUMS, f.within('bucket'))}) "
+                f"SELECT kind, who, sum(n) FROM ({_over_days(f, AGENT_SUMS, AGENT_DAY_SUMS)}) "
                 "GROUP BY kind, who"
             )
             resolved = {who: n for kind, who, n in sums if kind == "resolved" and who != ""}

@@ -24,7 +24,9 @@
   ``analytics_agent_sums``: the same for the agent throughput, resolutions per agent and
   staff replies per author (``who``). ``analytics_status_day_sums``: the status moves' sets
   summed per UTC day (``bucket`` is the day's first second), what open now reads over the
-  whole history: a day's row instead of its 96 quarter hours' (ADR 0062).
+  whole history: a day's row instead of its 96 quarter hours' (ADR 0062);
+  ``analytics_agent_day_sums``: the agent sums per UTC day, for the whole days of the
+  throughput's range.
 - ``analytics_tickets_by_field``: per ticket, a row for each value of the fields the
   dashboard narrows by (each tag, the agent, the team, the priority), with the ticket's
   fields and status moves as of ``version`` (``present`` 0: it no longer has that value);
@@ -54,6 +56,7 @@ COUNT_TABLES = (COUNTS, TAG_COUNTS, STATUS_COUNTS, TICKET_STATUS_COUNTS)
 COUNT_SUMS, STATUS_SUMS = "analytics_count_sums", "analytics_status_sums"
 AGENT_SUMS = "analytics_agent_sums"
 STATUS_DAY_SUMS = "analytics_status_day_sums"
+AGENT_DAY_SUMS = "analytics_agent_day_sums"
 BY_FIELD = "analytics_tickets_by_field"
 
 
@@ -84,11 +87,18 @@ SUMS = {
     STATUS_SUMS: Sum(STATUS_COUNTS, (("status", "status"), ("delta", "delta"))),
     # Open now: the moves over the whole history, a row per day (ADR 0062).
     STATUS_DAY_SUMS: Sum(STATUS_COUNTS, (("status", "status"), ("delta", "delta")), grain=DAY),
-    # Throughput: resolutions by the agent assigned then, staff replies by their author.
+    # Throughput: resolutions by the agent assigned then, staff replies by their author; and
+    # the same per UTC day, for a range's whole days (its edges from the quarter hours).
     AGENT_SUMS: Sum(
         COUNTS,
         (("kind", "kind"), ("who", "if(kind = 'staff_reply', actor_id, agent_id)")),
         "kind IN ('resolved', 'staff_reply')",
+    ),
+    AGENT_DAY_SUMS: Sum(
+        COUNTS,
+        (("kind", "kind"), ("who", "if(kind = 'staff_reply', actor_id, agent_id)")),
+        "kind IN ('resolved', 'staff_reply')",
+        grain=DAY,
     ),
 }
 SUM_TABLES = tuple(SUMS)
@@ -96,7 +106,7 @@ TABLES = (EVENTS, TICKETS, POSITION, *COUNT_TABLES, *SUM_TABLES, BY_FIELD)
 # The row of ``analytics_position`` saying that the sums hold every set (at position 0, so
 # the projection's position, the maximum, is unchanged): the dashboard reads the sums only
 # then (the store writes it once it has summed the sets that were there before the sums).
-# Its name changes with the sum tables (".2": the agent sums; ".3": the status day sums), so
+# Its name changes with the sum tables (".2": the agent sums; ".3": the day sums), so
 # a store upgraded from a release with fewer sums sums every set again before the dashboard
 # reads them.
 SUMS_READY = "analytics.sums.3"
@@ -356,6 +366,16 @@ PARTITION BY toYYYYMM(bucket)
 ORDER BY (bucket, status, delta)
 """,
     AGENT_SUMS: """
+CREATE TABLE IF NOT EXISTS {name} (
+    bucket DateTime,
+    kind String,
+    who String,
+    n UInt64
+) ENGINE = ReplacingMergeTree(n)
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, kind, who)
+""",
+    AGENT_DAY_SUMS: """
 CREATE TABLE IF NOT EXISTS {name} (
     bucket DateTime,
     kind String,

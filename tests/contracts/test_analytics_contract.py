@@ -390,6 +390,7 @@ def test_rebuilt_equals_live(adb):
         "analytics_status_sums",
         "analytics_agent_sums",
         "analytics_status_day_sums",
+        "analytics_agent_day_sums",
         "analytics_tickets_by_field",
     }
 
@@ -796,6 +797,7 @@ def answers(adb: AnalyticsDatabase, *, sums: bool = True) -> list[dict[str, Any]
 
 def summed(adb: AnalyticsDatabase) -> dict[str, list[Any]]:
     from infra.clickhouse.schema import (
+        AGENT_DAY_SUMS,
         AGENT_SUMS,
         COUNT_SUMS,
         STATUS_DAY_SUMS,
@@ -819,32 +821,46 @@ def summed(adb: AnalyticsDatabase) -> dict[str, list[Any]]:
             f"SELECT delta, sum(n) FROM ({latest_sums(STATUS_DAY_SUMS, '1')}) "
             "GROUP BY delta ORDER BY delta"
         ),
+        "agent_days": adb.query(
+            f"SELECT kind, who, sum(n) FROM ({latest_sums(AGENT_DAY_SUMS, '1')}) "
+            "GROUP BY kind, who ORDER BY kind, who"
+        ),
     }
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 100])
 def test_the_day_sums_are_each_days_quarter_hour_sums(adb, batch_size):
-    """Open now reads the status moves summed per UTC day (ADR 0062): each day's row equals
-    the sum of its quarter hours' rows, whatever part of a day each batch touched (a batch
-    counts its days' sets again whole)."""
-    from infra.clickhouse.schema import STATUS_DAY_SUMS, STATUS_SUMS, latest_sums
+    """Open now and the throughput's whole days read sums per UTC day (ADR 0062): each
+    day's rows equal the sums of its quarter hours' rows, whatever part of a day each batch
+    touched (a batch counts its days' sets again whole)."""
+    from infra.clickhouse.schema import (
+        AGENT_DAY_SUMS,
+        AGENT_SUMS,
+        STATUS_DAY_SUMS,
+        STATUS_SUMS,
+        SUMS,
+        latest_sums,
+    )
 
     built(adb, batch_size=batch_size)
-    per_day = "toString(toDate(bucket, 'UTC')) AS day, status, delta"
-    days = adb.query(
-        f"SELECT {per_day}, sum(n) FROM ({latest_sums(STATUS_DAY_SUMS, '1')}) "
-        "GROUP BY day, status, delta ORDER BY day, status, delta"
-    )
-    quarters = adb.query(
-        f"SELECT {per_day}, sum(n) FROM ({latest_sums(STATUS_SUMS, '1')}) "
-        "GROUP BY day, status, delta ORDER BY day, status, delta"
-    )
-    assert len({d for d, *_ in days}) == 2  # the history's two days, a row each
-    assert days == quarters
-    assert adb.query(  # a day's first second each
-        f"SELECT count() FROM {STATUS_DAY_SUMS} WHERE toUInt32(bucket) % 86400 != 0"
-    ) == [(0,)]
+    for day_table, quarter_table in ((STATUS_DAY_SUMS, STATUS_SUMS), (AGENT_DAY_SUMS, AGENT_SUMS)):
+        key = ", ".join(column for column, _ in SUMS[day_table].key)
+        per_day = f"toString(toDate(bucket, 'UTC')) AS day, {key}"
+        days, quarters = (
+            adb.query(
+                f"SELECT {per_day}, sum(n) FROM ({latest_sums(table, '1')}) "
+                f"GROUP BY day, {key} ORDER BY day, {key}"
+            )
+            for table in (day_table, quarter_table)
+        )
+        assert len({d for d, *_ in days}) == 2  # the history's two days, rows of each
+        assert days == quarters, day_table
+        assert adb.query(  # a day's first second each
+            f"SELECT count() FROM {day_table} WHERE toUInt32(bucket) % 86400 != 0"
+        ) == [(0,)]
     assert Metrics(adb).open_now(RANGE) == Metrics(adb, sums=False).open_now(RANGE)
+    for f in UNNARROWED:  # whole UTC days and, in other zones, edges of quarter hours
+        assert Metrics(adb).throughput(f) == Metrics(adb, sums=False).throughput(f), f
 
 
 def test_the_sums_answer_what_the_sets_answer(adb):
@@ -871,6 +887,7 @@ def test_the_sums_answer_what_the_sets_answer(adb):
         "moves": [(-1, changes), (1, changes + 4)],
         "agents": AGENT_TOTALS,
         "day_moves": [(-1, changes), (1, changes + 4)],
+        "agent_days": AGENT_TOTALS,
     }
     assert answers(adb) == answers(adb, sums=False)
 
@@ -1006,8 +1023,8 @@ def test_a_rating_given_again_is_read_as_the_latest_with_every_version_unmerged(
 @pytest.mark.parametrize(
     ("marker", "added"),
     [
-        ("analytics.sums", "analytics_agent_sums"),  # before the agent sums
-        ("analytics.sums.2", "analytics_status_day_sums"),  # before the status day sums
+        ("analytics.sums", ("analytics_agent_sums",)),  # before the agent sums
+        ("analytics.sums.2", ("analytics_status_day_sums", "analytics_agent_day_sums")),
     ],
 )
 def test_sums_added_by_a_release_are_filled_before_they_are_read(adb, marker, added):
@@ -1020,7 +1037,8 @@ def test_sums_added_by_a_release_are_filled_before_they_are_read(adb, marker, ad
     whole = summed(adb)
     positions = adb.query(f"SELECT name, position FROM {POSITION} WHERE name != '{SUMS_READY}'")
     adb.command(f"TRUNCATE TABLE {POSITION}")
-    adb.command(f"TRUNCATE TABLE {added}")
+    for table in added:
+        adb.command(f"TRUNCATE TABLE {table}")
     adb.insert(
         POSITION,
         ("name", "position", "written_at"),

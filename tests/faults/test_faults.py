@@ -141,10 +141,12 @@ ANALYTICS_TABLES = {
     "GROUP BY bucket, status, delta ORDER BY bucket, status, delta",
     "agent_sums": "SELECT toString(bucket), kind, who, max(n) FROM analytics_agent_sums "
     "GROUP BY bucket, kind, who ORDER BY bucket, kind, who",
-    # Open now's sums per day (ADR 0062): each day's latest count.
+    # The sums per day (ADR 0062): open now's and the throughput's, each day's latest count.
     "status_day_sums": "SELECT toString(bucket), status, delta, max(n) "
     "FROM analytics_status_day_sums GROUP BY bucket, status, delta "
     "ORDER BY bucket, status, delta",
+    "agent_day_sums": "SELECT toString(bucket), kind, who, max(n) FROM analytics_agent_day_sums "
+    "GROUP BY bucket, kind, who ORDER BY bucket, kind, who",
     # What the narrowed status over time reads (ADR 0060): each ticket's values now, with its
     # fields and status moves, written again by the retries after kills before the states.
     "by_field": "SELECT field, value, toString(ticket_id), priority, agent_id, team, "
