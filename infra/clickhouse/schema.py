@@ -106,10 +106,10 @@ TABLES = (EVENTS, TICKETS, POSITION, *COUNT_TABLES, *SUM_TABLES, BY_FIELD)
 # The row of ``analytics_position`` saying that the sums hold every set (at position 0, so
 # the projection's position, the maximum, is unchanged): the dashboard reads the sums only
 # then (the store writes it once it has summed the sets that were there before the sums).
-# Its name changes with the sum tables (".2": the agent sums; ".3": the day sums), so
-# a store upgraded from a release with fewer sums sums every set again before the dashboard
-# reads them.
-SUMS_READY = "analytics.sums.3"
+# Its name changes with the sum tables (".2": the agent sums; ".3": the status day sums;
+# ".4": the agent day sums), so a store upgraded from a release with fewer sums sums every
+# set again before the dashboard reads them.
+SUMS_READY = "analytics.sums.4"
 # The row saying that ``analytics_tickets_by_field`` holds every ticket with its whole status
 # history (ADR 0060): written by a store that starts on tables without facts (a new
 # installation, a rebuild), so every ticket it writes was folded from its first event.

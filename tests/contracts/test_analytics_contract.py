@@ -1025,6 +1025,7 @@ def test_a_rating_given_again_is_read_as_the_latest_with_every_version_unmerged(
     [
         ("analytics.sums", ("analytics_agent_sums",)),  # before the agent sums
         ("analytics.sums.2", ("analytics_status_day_sums", "analytics_agent_day_sums")),
+        ("analytics.sums.3", ("analytics_agent_day_sums",)),  # before the agent day sums
     ],
 )
 def test_sums_added_by_a_release_are_filled_before_they_are_read(adb, marker, added):
