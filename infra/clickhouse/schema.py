@@ -42,7 +42,7 @@ times in UTC to the second.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from infra.clickhouse.ports import AnalyticsDatabase
@@ -82,24 +82,21 @@ class Sum:
         return f"toDateTime(intDiv(toUInt32(bucket), {self.grain}) * {self.grain})"
 
 
+_MOVES = Sum(STATUS_COUNTS, (("status", "status"), ("delta", "delta")))
+_AGENTS = Sum(
+    COUNTS,
+    (("kind", "kind"), ("who", "if(kind = 'staff_reply', actor_id, agent_id)")),
+    "kind IN ('resolved', 'staff_reply')",
+)
 SUMS = {
     COUNT_SUMS: Sum(COUNTS, (("kind", "kind"),)),
-    STATUS_SUMS: Sum(STATUS_COUNTS, (("status", "status"), ("delta", "delta"))),
+    STATUS_SUMS: _MOVES,
     # Open now: the moves over the whole history, a row per day (ADR 0062).
-    STATUS_DAY_SUMS: Sum(STATUS_COUNTS, (("status", "status"), ("delta", "delta")), grain=DAY),
+    STATUS_DAY_SUMS: replace(_MOVES, grain=DAY),
     # Throughput: resolutions by the agent assigned then, staff replies by their author; and
     # the same per UTC day, for a range's whole days (its edges from the quarter hours).
-    AGENT_SUMS: Sum(
-        COUNTS,
-        (("kind", "kind"), ("who", "if(kind = 'staff_reply', actor_id, agent_id)")),
-        "kind IN ('resolved', 'staff_reply')",
-    ),
-    AGENT_DAY_SUMS: Sum(
-        COUNTS,
-        (("kind", "kind"), ("who", "if(kind = 'staff_reply', actor_id, agent_id)")),
-        "kind IN ('resolved', 'staff_reply')",
-        grain=DAY,
-    ),
+    AGENT_SUMS: _AGENTS,
+    AGENT_DAY_SUMS: replace(_AGENTS, grain=DAY),
 }
 SUM_TABLES = tuple(SUMS)
 TABLES = (EVENTS, TICKETS, POSITION, *COUNT_TABLES, *SUM_TABLES, BY_FIELD)
@@ -355,27 +352,7 @@ CREATE TABLE IF NOT EXISTS {name} (
 PARTITION BY toYYYYMM(bucket)
 ORDER BY (bucket, status, delta)
 """,
-    STATUS_DAY_SUMS: """
-CREATE TABLE IF NOT EXISTS {name} (
-    bucket DateTime,
-    status String,
-    delta Int8,
-    n UInt64
-) ENGINE = ReplacingMergeTree(n)
-PARTITION BY toYYYYMM(bucket)
-ORDER BY (bucket, status, delta)
-""",
     AGENT_SUMS: """
-CREATE TABLE IF NOT EXISTS {name} (
-    bucket DateTime,
-    kind String,
-    who String,
-    n UInt64
-) ENGINE = ReplacingMergeTree(n)
-PARTITION BY toYYYYMM(bucket)
-ORDER BY (bucket, kind, who)
-""",
-    AGENT_DAY_SUMS: """
 CREATE TABLE IF NOT EXISTS {name} (
     bucket DateTime,
     kind String,
@@ -397,6 +374,9 @@ PARTITION BY toYYYYMM(bucket)
 ORDER BY (ticket_id, bucket, status, delta)
 """,
 }
+# A day sum table has its quarter-hour table's columns (``bucket`` a UTC day's first second).
+_DDL[STATUS_DAY_SUMS] = _DDL[STATUS_SUMS]
+_DDL[AGENT_DAY_SUMS] = _DDL[AGENT_SUMS]
 
 # The kinds of event the count tables hold, as SQL over a fact row (at most one per fact).
 RESOLVED_SQL = "(status_to = 'resolved' OR (status_to = 'closed' AND status_from != 'resolved'))"
