@@ -36,7 +36,7 @@ import {
 import { BarChart, PALETTE } from "./Chart";
 import { downloadCsv, toCsv, type Cell } from "./csv";
 import { browserTimeZone, readFilters, writeFilters, type AnalyticsFilters } from "./filters";
-import { formatCount, formatDuration, formatPercent } from "./format";
+import { formatCount, formatDay, formatDuration, formatPercent } from "./format";
 
 /** Frames close together (a bulk change) refetch once. */
 const LIVE_THROTTLE_MS = 250;
@@ -250,16 +250,6 @@ function KpiCards({ filters }: { filters: AnalyticsFilters }) {
   );
 }
 
-/** A calendar day (YYYY-MM-DD) as the browser's locale writes it. */
-function formatDay(day: string): string {
-  return new Date(`${day}T00:00:00Z`).toLocaleDateString(undefined, {
-    year: "numeric",
-    month: "short",
-    day: "numeric",
-    timeZone: "UTC",
-  });
-}
-
 /** CSAT: the average rating (1-5) of the tickets rated in the range, and the % rated 4-5. */
 function SatisfactionKpi({ filters }: { filters: AnalyticsFilters }) {
   const q = useSatisfaction(filters);
@@ -362,19 +352,15 @@ function ChartCard({
   );
 }
 
-// Counts of tickets: whole-number ticks (precision 0), never 0.5 of a ticket.
-const BAR_OPTIONS: ChartOptions<"bar"> = {
-  scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
-};
+// An axis of ticket counts: from zero, whole-number ticks (never 0.5 of a ticket).
+const COUNT_AXIS = { beginAtZero: true, ticks: { precision: 0 } };
+const BAR_OPTIONS: ChartOptions<"bar"> = { scales: { y: COUNT_AXIS } };
 const STACKED_OPTIONS: ChartOptions<"bar"> = {
-  scales: {
-    x: { stacked: true },
-    y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } },
-  },
+  scales: { x: { stacked: true }, y: { ...COUNT_AXIS, stacked: true } },
 };
 const HORIZONTAL_OPTIONS: ChartOptions<"bar"> = {
   indexAxis: "y",
-  scales: { x: { beginAtZero: true, ticks: { precision: 0 } } },
+  scales: { x: COUNT_AXIS },
   plugins: { legend: { display: false } },
 };
 

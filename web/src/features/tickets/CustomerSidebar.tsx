@@ -6,7 +6,7 @@ import { Link } from "react-router";
 import { useSimilarTickets } from "../../api/customers";
 import { flattenTickets, useTicketList } from "../../api/tickets";
 import { ErrorState, Loading } from "../../components/States";
-import { STATUS_LABELS } from "../../lib/format";
+import { STATUS_LABELS, shortId } from "../../lib/format";
 import type { Customer, Ticket } from "../../lib/types";
 
 export function CustomerSidebar({
@@ -72,7 +72,7 @@ export function CustomerSidebar({
             {otherTickets.map((t) => (
               <li key={t.id}>
                 <Link to={`/tickets/${t.id}`}>{t.subject}</Link>{" "}
-                <span className="muted">#{t.id.slice(0, 8)}</span>{" "}
+                <span className="muted">#{shortId(t.id)}</span>{" "}
                 <span className={`badge status-${t.status}`}>{STATUS_LABELS[t.status]}</span>
               </li>
             ))}
@@ -92,7 +92,7 @@ export function CustomerSidebar({
             {similar.data.results.map((hit) => (
               <li key={hit.id}>
                 <Link to={`/tickets/${hit.ticket_id}`}>{hit.title}</Link>{" "}
-                <span className="muted">#{(hit.ticket_id ?? hit.id).slice(0, 8)}</span>{" "}
+                <span className="muted">#{shortId(hit.ticket_id ?? hit.id)}</span>{" "}
                 {hit.status && (
                   <span className={`badge status-${hit.status}`}>{STATUS_LABELS[hit.status]}</span>
                 )}
