@@ -60,7 +60,7 @@ AGENT_DAY_SUMS = "analytics_agent_day_sums"
 BY_FIELD = "analytics_tickets_by_field"
 
 
-DAY = 86400
+QUARTER_HOUR, DAY = 900, 86400  # the sums' grains, in seconds
 
 
 @dataclass(frozen=True)
@@ -73,11 +73,11 @@ class Sum:
     sets: str
     key: tuple[tuple[str, str], ...]  # (column, SQL)
     rows: str = "1"
-    grain: int = 900
+    grain: int = QUARTER_HOUR
 
     def bucket(self) -> str:
         """The sum's ``bucket`` as SQL over the count table's (whole seconds, any zone)."""
-        if self.grain == 900:
+        if self.grain == QUARTER_HOUR:
             return "bucket"
         return f"toDateTime(intDiv(toUInt32(bucket), {self.grain}) * {self.grain})"
 
