@@ -161,6 +161,11 @@ def is_ticket_event(envelope: Envelope) -> bool:
     return _topic(envelope.event).startswith(TICKET_TOPICS)
 
 
+def is_breach(envelope: Envelope) -> bool:
+    """An SLA breach recorded on a ticket (``SlaBreached``)."""
+    return _topic(envelope.event) == SLA_BREACHED
+
+
 def is_resolution(status_from: str, status_to: str) -> bool:
     """Resolving: to Resolved, or to Closed from any status but Resolved."""
     return status_to == Status.RESOLVED.value or (

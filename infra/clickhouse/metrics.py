@@ -12,7 +12,9 @@ Two kinds of filter apply (``Filters``):
 - ticket metrics (open now, backlog, first-response and resolution times, compliance,
   volume) read ``analytics_tickets``, the current state: priority, agent, team and tag are
   the ticket's now, and the date range selects the moment named by each metric (open now
-  unnarrowed: the status moves' sums over the whole history, ADR 0059);
+  unnarrowed: the status moves' sums over the whole history, ADR 0059; the durations, the
+  compliance and the KPI cards unnarrowed: ``analytics_ticket_sums``, per quarter hour of
+  the moment, every value kept, ADR 0063);
 - the status over time reads its count table's sums (``analytics_status_sums``, ADR 0058;
   the sets of ``analytics_status_counts``, ADR 0053, with ``sums=False``), or,
   narrowed by priority, agent, team or tag (the tickets' fields now), the moves of the
@@ -47,12 +49,16 @@ from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.schema import (
     AGENT_DAY_SUMS,
     AGENT_SUMS,
+    BREACHED_SQL,
     BY_FIELD,
+    CLOCKS,
     COUNT_SUMS,
     COUNTS,
     DAY,
+    DURATIONS,
     EVENTS,
     FIELDS_READY,
+    OPENED,
     POSITION,
     STATUS_COUNTS,
     STATUS_DAY_SUMS,
@@ -60,7 +66,10 @@ from infra.clickhouse.schema import (
     SUMS_READY,
     TAG_COUNTS,
     TICKET_STATUS_COUNTS,
+    TICKET_SUMS,
+    TICKET_SUMS_READY,
     TICKETS,
+    duration_sql,
     latest_sums,
     marked,
 )
@@ -167,6 +176,22 @@ def _over_days(f: Filters, quarters: str, days: str) -> str:
 
 def _ratio(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 2) if whole else None
+
+
+def _statistics(a: str) -> list[str]:
+    """count, [median, p90], average of the sorted array of seconds ``a``, as SQL: the one
+    rule, whichever table the seconds come from. Exact: a quantile interpolates linearly
+    between the two values nearest its rank (level x (count - 1)), as PostgreSQL's
+    ``percentile_cont`` does (and ClickHouse's ``quantiles`` up to 8,192 values)."""
+    n = f"length({a})"
+
+    def level(q: float) -> str:
+        rank = f"({q} * (greatest({n}, 1) - 1))"
+        low = f"toUInt64(floor({rank}))"
+        part = f"({rank} - {low})"
+        return f"{a}[{low} + 1] * (1 - {part}) + {a}[least({low} + 2, {n})] * {part}"
+
+    return [n, f"[{level(0.5)}, {level(0.9)}]", f"if({n} = 0, 0, arraySum({a}) / {n})"]
 
 
 def _quantiles(row: Sequence[Any]) -> dict[str, Any]:
@@ -389,77 +414,58 @@ class Metrics:
 
     # ------------------------------------------------------------------ durations
     # (the moment, its business-time column): opening -> first response, -> first resolution
-    DURATIONS = {
-        "first_response": ("first_response_at", "first_response_business"),
-        "resolution": ("first_resolved_at", "resolution_business"),
-    }
-    CLOCKS = ("wall", "business")
+    DURATIONS = DURATIONS
+    CLOCKS = CLOCKS
 
     def _durations(self, f: Filters, which: str, clock: str) -> tuple[str, str]:
         """(seconds, condition): per ticket whose ``which`` moment falls in the range, the
         seconds from opening to it, wall-clock, or business time (the moment's business
-        column; tickets without it left out), as SQL over a row of ``analytics_tickets``."""
-        if clock not in self.CLOCKS:
-            raise ValueError(f"clock is one of {', '.join(self.CLOCKS)}")
-        until, business = self.DURATIONS[which]
-        if clock == "wall":
-            seconds = f"toInt64(toUInt32(assumeNotNull({until}))) - toInt64(toUInt32(opened_at))"
-            present = f"isNotNull({until})"
-        else:
-            seconds = f"toInt64(assumeNotNull({business}))"
-            present = f"isNotNull({until}) AND isNotNull({business})"
-        # Not Nullable, or the -If aggregates would be too (NULL, not 0, over no tickets).
+        column; tickets without it left out), as SQL over a row of ``analytics_tickets``
+        (``schema.duration_sql``, the ticket sums' definition too)."""
+        seconds, present = duration_sql(which, clock)
+        until = DURATIONS[which][0]
         return seconds, f"{present} AND {f.within(f'assumeNotNull({until})')}"
 
-    def _statistics_sql(self, f: Filters, which: str, clock: str = "wall") -> list[str]:
-        """The aggregates of ``_quantiles``' row: count, median and p90, average."""
-        seconds, condition = self._durations(f, which, clock)
-        return [
-            f"countIf({condition})",
-            f"quantilesIf(0.5, 0.9)({seconds}, {condition})",
-            f"avgIf({seconds}, {condition})",
-        ]
+    def _ticket_summed(self, f: Filters) -> bool:
+        """Whether ``f``'s ticket metrics (durations, compliance) come from the ticket sums
+        (ADR 0063): not narrowed (the sums have no fields), and the sums known whole."""
+        return self.sums and not f.narrowing() and marked(self.db, TICKET_SUMS_READY)
 
-    def _tickets(self, f: Filters, aggregates: Sequence[str], among: Sequence[str]) -> list[Any]:
-        """One row of ``aggregates`` over the current state of the tickets ``f`` narrows to
-        that meet one of the conditions ``among`` (each metric's range is in its own
-        aggregates' conditions: one read for several). ``among`` narrows before ``FINAL``:
-        only conditions a ticket's later versions keep (the module's docstring)."""
-        return list(self.db.query(self._tickets_sql(f, aggregates, among))[0])
-
-    def _tickets_sql(self, f: Filters, aggregates: Sequence[str], among: Sequence[str]) -> str:
+    def _ticket_sums(self, f: Filters, columns: Sequence[str], measures: Sequence[str]) -> str:
+        """SELECT ``columns`` over the ticket sums' rows of ``measures`` in the range."""
         return (
-            f"SELECT {', '.join(aggregates)} FROM {TICKETS} FINAL "
-            f"PREWHERE ({') OR ('.join(among)}) WHERE 1{f.narrowing()}"
+            f"SELECT {', '.join(columns)} FROM {TICKET_SUMS} FINAL WHERE {f.within('bucket')} "
+            f"AND measure IN {in_list(list(measures))}"
         )
 
-    def _in_range(self, f: Filters, which: str, clock: str, aggregates: Sequence[str]) -> list[Any]:
-        """One row of ``aggregates`` over ``seconds`` of the tickets whose ``which`` falls in
-        the range (``which`` is set once and kept: narrowed before ``FINAL``, so only those
-        tickets' versions are merged)."""
+    def _seconds(self, f: Filters, which: str, clock: str, summed: bool) -> str:
+        """SELECT the sorted seconds (``a``) of the tickets whose ``which`` moment falls in
+        the range: from the ticket sums (``summed``), or the states whose fields now match."""
+        if summed:
+            measure = f"{which}:{clock}"
+            return self._ticket_sums(f, ["arraySort(groupArrayMerge(seconds)) AS a"], [measure])
         seconds, condition = self._durations(f, which, clock)
-        return list(
-            self.db.query(
-                f"SELECT {', '.join(aggregates)} FROM (SELECT {seconds} AS seconds "
-                f"FROM {TICKETS} FINAL PREWHERE {condition} WHERE 1{f.narrowing()})"
-            )[0]
+        return (
+            "SELECT arraySort(groupArray(seconds)) AS a FROM (SELECT "
+            f"{seconds} AS seconds FROM {TICKETS} FINAL PREWHERE {condition} "
+            f"WHERE 1{f.narrowing()})"
         )
-
-    STATISTICS = ("count()", "quantiles(0.5, 0.9)(seconds)", "avg(seconds)")
 
     def statistics(self, f: Filters, which: str, clock: str = "wall") -> dict[str, Any]:
         """Count, median, p90 and average of opening -> ``which`` (seconds)."""
-        return _quantiles(self._in_range(f, which, clock, self.STATISTICS))
+        source = self._seconds(f, which, clock, self._ticket_summed(f))
+        return _quantiles(self.db.query(f"SELECT {', '.join(_statistics('a'))} FROM ({source})")[0])
 
     def duration(self, f: Filters, which: str, clock: str = "wall") -> dict[str, Any]:
         """Median, p90, average and distribution of opening -> ``which`` (seconds)."""
+        source = self._seconds(f, which, clock, self._ticket_summed(f))
         counts, low = [], None
         for _, bound in BUCKETS:  # [low, bound): each bucket from the one before's bound
-            parts = [f"seconds >= {low}"] if low is not None else []
-            parts += [f"seconds < {bound}"] if bound is not None else []
-            counts.append(f"countIf({' AND '.join(parts)})")
+            parts = [f"x >= {low}"] if low is not None else []
+            parts += [f"x < {bound}"] if bound is not None else []
+            counts.append(f"arrayCount(x -> {' AND '.join(parts)}, a)")
             low = bound
-        row = self._in_range(f, which, clock, [*self.STATISTICS, *counts])
+        row = self.db.query(f"SELECT {', '.join([*_statistics('a'), *counts])} FROM ({source})")[0]
         return {
             **_quantiles(row[:3]),
             "clock": clock,
@@ -479,31 +485,44 @@ class Metrics:
         return self.duration(f, "resolution", clock)
 
     # ------------------------------------------------------------------ SLA, reopens
-    def sla(self, f: Filters, totals: dict[str, int] | None = None) -> dict[str, Any]:
+    def sla(self, f: Filters) -> dict[str, Any]:
         """Breaches recorded in the range, and compliance: of the tickets opened in the
-        range, the % with no breach recorded (so far). (``totals``: ``self.totals(f)``,
-        if the caller has it.)"""
-        totals = totals or self.totals(f)
-        return self._sla(totals, self._tickets(f, self._compliance_sql(f), [f.within("opened_at")]))
+        range, the % with no breach recorded (so far). Two reads at once (``query_all``):
+        the event totals, the tickets opened and breached."""
+        summed = self._summed(f)
+        total_rows, opened = self.db.query_all(
+            [
+                self._kind_counts_sql(f, self.TOTAL_KINDS, by_day=False, summed=summed),
+                self._opened_sql(f, self._ticket_summed(f)),
+            ]
+        )
+        return self._sla(self._totals(total_rows), opened[0])
 
-    def _compliance_sql(self, f: Filters) -> list[str]:
-        """The tickets opened in the range, and those of them with no breach recorded
-        (``opened_at`` never changes: a condition on it may narrow before ``FINAL``)."""
+    def _opened_sql(self, f: Filters, summed: bool) -> str:
+        """SELECT the tickets opened in the range, and those of them with a breach recorded
+        (``opened``, ``breached``): from the ticket sums (``summed``), or the states whose
+        fields now match (``opened_at`` never changes: it narrows before ``FINAL``)."""
+        if summed:
+            return self._ticket_sums(
+                f,
+                [f"sumIf(n, measure = '{OPENED}') AS opened", "sumIf(n, measure = 'breached')"],
+                [OPENED, "breached"],
+            )
         opened = f.within("opened_at")
-        return [
-            f"countIf({opened})",
-            f"countIf({opened} AND breached_first_response = 0 AND breached_resolution = 0)",
-        ]
+        return (
+            f"SELECT countIf({opened}) AS opened, countIf({opened} AND {BREACHED_SQL}) "
+            f"FROM {TICKETS} FINAL PREWHERE {opened} WHERE 1{f.narrowing()}"
+        )
 
     def _sla(self, totals: dict[str, int], row: Sequence[Any]) -> dict[str, Any]:
-        opened, compliant = int(row[0]), int(row[1])
+        opened, breached = int(row[0]), int(row[1])
         return {
             "breaches": totals["sla_breaches"],
             "first_response_breaches": totals["first_response_breaches"],
             "resolution_breaches": totals["resolution_breaches"],
             "tickets": opened,
-            "compliant": compliant,
-            "compliance_pct": _ratio(compliant, opened),
+            "compliant": opened - breached,
+            "compliance_pct": _ratio(opened - breached, opened),
         }
 
     def reopen_rate(self, f: Filters) -> dict[str, Any]:
@@ -676,22 +695,15 @@ class Metrics:
     # ------------------------------------------------------------------ the KPI cards
     def summary(self, f: Filters) -> dict[str, Any]:
         """The KPI cards: three independent reads at once (``query_all``): the ticket cards
-        but open now in one read of the current states of the tickets resolved, answered or
-        opened in the range (the cards need no distribution), the event totals, open now."""
+        but open now in one read (the cards need no distribution: the resolution and first
+        response statistics, the tickets opened and breached), the event totals, open now.
+        Unnarrowed, the ticket cards read the ticket sums (ADR 0063), else the current
+        states of the tickets resolved, answered or opened in the range."""
         summed = self._summed(f)
-        among = [self._durations(f, which, "wall")[1] for which in self.DURATIONS]
-        ticket_cards = self._tickets_sql(
-            f,
-            [
-                *self._statistics_sql(f, "resolution"),
-                *self._statistics_sql(f, "first_response"),
-                *self._compliance_sql(f),
-            ],
-            [*among, f.within("opened_at")],
-        )
         rows, total_rows, open_rows = self.db.query_all(
             [
-                ticket_cards,
+                f"SELECT {', '.join([*_statistics('r'), *_statistics('fr')])}, opened, breached "
+                f"FROM ({self._ticket_cards_sql(f)})",
                 self._kind_counts_sql(f, self.TOTAL_KINDS, by_day=False, summed=summed),
                 self._open_now_sql(f, summed),
             ]
@@ -710,3 +722,31 @@ class Metrics:
             "sla_compliance_pct": sla["compliance_pct"],
             "reopen_rate_pct": _ratio(totals["reopened"], totals["resolved"]),
         }
+
+    def _ticket_cards_sql(self, f: Filters) -> str:
+        """SELECT the sorted resolution seconds (``r``), first-response seconds (``fr``) and
+        the tickets ``opened`` and ``breached`` of the range, in one read."""
+        if self._ticket_summed(f):
+            resolution, first = "resolution:wall", "first_response:wall"
+            return self._ticket_sums(
+                f,
+                [
+                    f"arraySort(groupArrayMergeIf(seconds, measure = '{resolution}')) AS r",
+                    f"arraySort(groupArrayMergeIf(seconds, measure = '{first}')) AS fr",
+                    f"sumIf(n, measure = '{OPENED}') AS opened",
+                    "sumIf(n, measure = 'breached') AS breached",
+                ],
+                [resolution, first, OPENED, "breached"],
+            )
+        (r_seconds, r_in), (fr_seconds, fr_in) = (
+            self._durations(f, which, "wall") for which in ("resolution", "first_response")
+        )
+        opened = f.within("opened_at")
+        # Each condition is kept by a ticket's later versions: all narrow before FINAL.
+        return (
+            f"SELECT arraySort(groupArrayIf({r_seconds}, {r_in})) AS r, "
+            f"arraySort(groupArrayIf({fr_seconds}, {fr_in})) AS fr, "
+            f"countIf({opened}) AS opened, countIf({opened} AND {BREACHED_SQL}) AS breached "
+            f"FROM {TICKETS} FINAL PREWHERE ({r_in}) OR ({fr_in}) OR ({opened}) "
+            f"WHERE 1{f.narrowing()}"
+        )

@@ -34,6 +34,16 @@
   narrowing now are one range of the key, not a read of every ticket (ADR 0060).
   ``analytics_tickets`` keeps the same moves per ticket (``move_*``), so a ticket read back
   continues its history.
+- ``analytics_ticket_sums``: the ticket metrics' moments per quarter hour, for the dashboard
+  unnarrowed (ADR 0063): per quarter hour of a first response (of a first resolution), the
+  tickets first answered (resolved) in it and their seconds from opening, wall-clock and
+  business (``measure`` ``first_response:wall`` ...; ``seconds`` a ``groupArray`` state, every
+  value, so medians and the distribution stay exact); per quarter hour of an opening, the
+  tickets opened in it (``opened``) and those of them with an SLA breach recorded
+  (``breached``). Each moment is set once and a breach is never taken back, so each row's
+  tickets only grow: the projector counts again, from the ticket states, each quarter hour
+  its batch may have set a moment in, and the row with the largest ``n`` is the latest
+  (ReplacingMergeTree(n), read with ``FINAL``).
 
 All in the SQL that ClickHouse 18.16 and chDB both accept: no LowCardinality, no DateTime64,
 times in UTC to the second.
@@ -58,6 +68,7 @@ AGENT_SUMS = "analytics_agent_sums"
 STATUS_DAY_SUMS = "analytics_status_day_sums"
 AGENT_DAY_SUMS = "analytics_agent_day_sums"
 BY_FIELD = "analytics_tickets_by_field"
+TICKET_SUMS = "analytics_ticket_sums"
 
 
 QUARTER_HOUR, DAY = 900, 86400  # the sums' grains, in seconds
@@ -99,7 +110,7 @@ SUMS = {
     AGENT_DAY_SUMS: replace(_AGENTS, grain=DAY),
 }
 SUM_TABLES = tuple(SUMS)
-TABLES = (EVENTS, TICKETS, POSITION, *COUNT_TABLES, *SUM_TABLES, BY_FIELD)
+TABLES = (EVENTS, TICKETS, POSITION, *COUNT_TABLES, *SUM_TABLES, BY_FIELD, TICKET_SUMS)
 # The row of ``analytics_position`` saying that the sums hold every set (at position 0, so
 # the projection's position, the maximum, is unchanged): the dashboard reads the sums only
 # then (the store writes it once it has summed the sets that were there before the sums).
@@ -107,6 +118,10 @@ TABLES = (EVENTS, TICKETS, POSITION, *COUNT_TABLES, *SUM_TABLES, BY_FIELD)
 # ".4": the agent day sums), so a store upgraded from a release with fewer sums sums every
 # set again before the dashboard reads them.
 SUMS_READY = "analytics.sums.4"
+# The row saying that ``analytics_ticket_sums`` holds every ticket's moments (a store writes
+# it once it has counted every quarter hour from the ticket states: a new table beside older
+# states is filled first; ADR 0063).
+TICKET_SUMS_READY = "analytics.ticket_sums.1"
 # The row saying that ``analytics_tickets_by_field`` holds every ticket with its whole status
 # history (ADR 0060): written by a store that starts on tables without facts (a new
 # installation, a rebuild), so every ticket it writes was folded from its first event.
@@ -374,6 +389,16 @@ PARTITION BY toYYYYMM(bucket)
 ORDER BY (ticket_id, bucket, status, delta)
 """,
 }
+_DDL[TICKET_SUMS] = """
+CREATE TABLE IF NOT EXISTS {name} (
+    bucket DateTime,
+    measure String,
+    n UInt64,
+    seconds AggregateFunction(groupArray, Int64)
+) ENGINE = ReplacingMergeTree(n)
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, measure)
+"""
 # A day sum table has its quarter-hour table's columns (``bucket`` a UTC day's first second).
 _DDL[STATUS_DAY_SUMS] = _DDL[STATUS_SUMS]
 _DDL[AGENT_DAY_SUMS] = _DDL[AGENT_SUMS]
@@ -407,6 +432,75 @@ COUNTED_TYPES = {
     STATUS_COUNTS: MOVE_EVENT_TYPES,
     TICKET_STATUS_COUNTS: MOVE_EVENT_TYPES,
 }
+
+
+# The ticket moments the duration metrics measure from the opening: (the moment's column, its
+# business-time column), each set once (the first response, the first resolution).
+DURATIONS = {
+    "first_response": ("first_response_at", "first_response_business"),
+    "resolution": ("first_resolved_at", "resolution_business"),
+}
+CLOCKS = ("wall", "business")
+OPENED = "opened"  # the ticket sums' moment of the openings (measures opened and breached)
+BREACHED_SQL = "(breached_first_response = 1 OR breached_resolution = 1)"
+
+
+def duration_sql(which: str, clock: str) -> tuple[str, str]:
+    """(seconds, present): the seconds from a ticket's opening to its ``which`` moment
+    (``DURATIONS``), wall-clock or business time (the moment's business column), and the
+    condition of having them, as SQL over a row of ``analytics_tickets``. Not Nullable (or
+    aggregates over no tickets would be NULL). The one definition, for the metrics read from
+    the ticket states and for the ticket sums."""
+    if clock not in CLOCKS:
+        raise ValueError(f"clock is one of {', '.join(CLOCKS)}")
+    until, business = DURATIONS[which]
+    if clock == "wall":
+        seconds = f"toInt64(toUInt32(assumeNotNull({until}))) - toInt64(toUInt32(opened_at))"
+        return seconds, f"isNotNull({until})"
+    return f"toInt64(assumeNotNull({business}))", f"isNotNull({until}) AND isNotNull({business})"
+
+
+def ticket_sum_statements(
+    suffix: str, touched: dict[str, set[datetime]] | None = None
+) -> list[str]:
+    """INSERT ... SELECT into ``analytics_ticket_sums`` the rows of the quarter hours
+    ``touched`` (per moment: ``OPENED`` or a ``DURATIONS`` key, the quarter hours' first
+    seconds; None: every quarter hour of every moment), counted again from the ticket
+    states. Run after the states are written: a moment is set once, so a later count of a
+    quarter hour holds every ticket an earlier one held, and more."""
+    tickets = identifier(TICKETS + suffix)
+    target = identifier(TICKET_SUMS + suffix)
+
+    def among(column: str, moment: str) -> str:
+        if touched is None:
+            return ""
+        quarters = sorted(touched.get(moment, ()))
+        return f" AND toStartOfFifteenMinutes({column}) IN {in_list(quarters)}"
+
+    statements = []
+    for which, (until, _) in DURATIONS.items():
+        if touched is not None and not touched.get(which):
+            continue
+        for clock in CLOCKS:
+            seconds, present = duration_sql(which, clock)
+            statements.append(
+                f"INSERT INTO {target} (bucket, measure, n, seconds) "
+                f"SELECT toStartOfFifteenMinutes(assumeNotNull({until})) AS quarter, "
+                f"{literal(f'{which}:{clock}')}, count(), groupArrayState({seconds}) "
+                f"FROM {tickets} FINAL PREWHERE {present}"
+                f"{among(f'assumeNotNull({until})', which)} GROUP BY quarter"
+            )
+    if touched is None or touched.get(OPENED):
+        # Openings are kept, a breach never taken back: narrowed by the opening before FINAL.
+        where = among("opened_at", OPENED)
+        statements.append(
+            f"INSERT INTO {target} (bucket, measure, n) SELECT quarter, measure, n FROM ("
+            "SELECT toStartOfFifteenMinutes(opened_at) AS quarter, count() AS opened, "
+            f"countIf({BREACHED_SQL}) AS breached FROM {tickets} FINAL"
+            f"{' PREWHERE 1' + where if where else ''} GROUP BY quarter) "
+            f"ARRAY JOIN ['{OPENED}', 'breached'] AS measure, [opened, breached] AS n"
+        )
+    return statements
 
 
 def count_tables_for(event_types: Iterable[str]) -> tuple[str, ...]:

@@ -39,10 +39,13 @@ from infra.clickhouse.schema import (
     EVENTS,
     FIELDS_READY,
     NARROWING_FIELDS,
+    OPENED,
     POSITION,
+    QUARTER_HOUR,
     SUMS_READY,
     TABLES,
     TICKET_COLUMNS,
+    TICKET_SUMS_READY,
     TICKETS,
     added_column_statements,
     count_statements,
@@ -50,6 +53,7 @@ from infra.clickhouse.schema import (
     create_statements,
     marked,
     sum_statements,
+    ticket_sum_statements,
 )
 from infra.clickhouse.sql import in_list
 from projections import analytics
@@ -108,6 +112,29 @@ def _by_field_rows(ticket: TicketFacts, before: TicketFacts | None) -> list[list
 _BY_FIELD_CHANGES = ("priority", "agent_id", "team", "tags", "move_at")
 
 
+def _quarter(at: datetime) -> datetime:
+    return datetime.fromtimestamp(int(at.timestamp()) // QUARTER_HOUR * QUARTER_HOUR, UTC)
+
+
+def _moments(ticket: TicketFacts, envelopes: Sequence[Envelope]) -> list[tuple[str, datetime]]:
+    """The ticket sums' (moment, quarter hour) that ``envelopes`` (some of ``ticket``'s
+    events, applied now or before: a retry's) may have added ``ticket`` to, by its state
+    after them: a moment set by one of them falls in one of their quarter hours; a breach
+    counts in the opening's quarter hour."""
+    quarters = {_quarter(e.event.timestamp) for e in envelopes}
+    found = []
+    for moment, at in (
+        (OPENED, ticket.opened_at),
+        ("first_response", ticket.first_response_at),
+        ("resolution", ticket.first_resolved_at),
+    ):
+        if at is not None and _quarter(at) in quarters:
+            found.append((moment, _quarter(at)))
+    if any(analytics.is_breach(e) for e in envelopes):
+        found.append((OPENED, _quarter(ticket.opened_at)))
+    return found
+
+
 def _values(ticket: TicketFacts, column: str) -> tuple[str, ...]:
     value = getattr(ticket, column)
     return tuple(value) if column == "tags" else (value,)
@@ -158,6 +185,9 @@ class AnalyticsBatch:
         # values it no longer has (``_by_field_rows``).
         self._before: dict[UUID, TicketFacts | None] = {}
         self._calendar: list[BusinessCalendar | None] = []  # read once, if needed
+        # Each ticket's events in the batch, applied or already held (a retry's), for the
+        # quarter hours of the ticket sums to count again (``_moments``).
+        self._events: dict[UUID, list[Envelope]] = {}
 
     def calendar(self) -> BusinessCalendar | None:
         if not self._calendar:
@@ -170,6 +200,8 @@ class AnalyticsBatch:
         self._store.load([e for e in envelopes if e.aggregate_id not in self._tickets])
         for envelope in envelopes:
             ticket_id = envelope.aggregate_id
+            if analytics.is_ticket_event(envelope):
+                self._events.setdefault(ticket_id, []).append(envelope)
             current = self._tickets.get(ticket_id) or self._store.cached(ticket_id)
             try:
                 folded = analytics.fold(envelope, current, self.calendar)
@@ -188,10 +220,23 @@ class AnalyticsBatch:
                 self.applied += 1 if envelope.position > self.position else 0
             self.position = max(self.position, envelope.position)
 
+    def moments(self) -> dict[str, set[datetime]]:
+        """The quarter hours, per moment, whose ticket sums this batch's events may change:
+        found from the events and the tickets' states, not from the facts applied, so a
+        retry after a crash before the sums (the states written: nothing is applied again)
+        still counts them."""
+        touched: dict[str, set[datetime]] = {}
+        for ticket_id, envelopes in self._events.items():
+            ticket = self._tickets.get(ticket_id) or self._store.cached(ticket_id)
+            if ticket is not None:
+                for moment, quarter in _moments(ticket, envelopes):
+                    touched.setdefault(moment, set()).add(quarter)
+        return touched
+
     def commit(self, before: int) -> None:
         tickets = list(self._tickets.values())
         befores = [self._before.get(t.ticket_id) for t in tickets]
-        self._store.write(self._facts, tickets, before, self.position, befores)
+        self._store.write(self._facts, tickets, before, self.position, befores, self.moments())
 
 
 class ClickHouseProjectionStore:
@@ -219,6 +264,7 @@ class ClickHouseProjectionStore:
         if missing:
             self._backfill_counts(missing)
         self._fill_sums()
+        self._fill_ticket_sums()
         self._mark_fields()
 
     def _missing_count_tables(self) -> tuple[str, ...]:
@@ -263,6 +309,15 @@ class ClickHouseProjectionStore:
         for statement in sum_statements(self.suffix, COUNT_TABLES):
             self.db.command(statement)
         self._mark(SUMS_READY)
+
+    def _fill_ticket_sums(self) -> None:
+        """Count every quarter hour of the ticket sums from the ticket states once, if they
+        were not known to hold them all (a new table beside older states); then say so."""
+        if self.marked(TICKET_SUMS_READY):
+            return
+        for statement in ticket_sum_statements(self.suffix):
+            self.db.command(statement)
+        self._mark(TICKET_SUMS_READY)
 
     def _mark_fields(self) -> None:
         """Say that ``analytics_tickets_by_field`` is whole when this store starts on tables
@@ -338,11 +393,14 @@ class ClickHouseProjectionStore:
         before: int,
         position: int,
         befores: Sequence[TicketFacts | None],
+        moments: dict[str, set[datetime]] | None = None,
     ) -> None:
         """Write a batch: facts, their counts and sums, the tickets by field, the tickets'
-        states, the position (in that order: a retry folds again from the states, so
-        everything before them is written again with the same keys). ``befores``: each
-        ticket's state before the batch (None: opened in it)."""
+        states, the ticket sums of ``moments`` (``AnalyticsBatch.moments``), the position (in
+        that order: a retry folds again from the states, so everything before them is
+        written again with the same keys, and the ticket sums, counted from the states,
+        again from the retry's events). ``befores``: each ticket's state before the batch
+        (None: opened in it)."""
         self.db.insert(self.table(EVENTS), EVENT_COLUMNS, [_fact_row(f) for f in facts])
         if facts:  # the dashboard's counts of these facts (a set each: a retry adds nothing)
             since = min(f.occurred_at for f in facts)
@@ -367,6 +425,9 @@ class ClickHouseProjectionStore:
             by_field += _by_field_rows(ticket, earlier)
         self.db.insert(self.table(BY_FIELD), BY_FIELD_COLUMNS, by_field)
         self.db.insert(self.table(TICKETS), TICKET_COLUMNS, [_ticket_row(t) for t in tickets])
+        if moments:
+            for statement in ticket_sum_statements(self.suffix, moments):
+                self.db.command(statement)
         if position > before:
             self.db.insert(
                 self.table(POSITION),

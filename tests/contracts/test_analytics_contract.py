@@ -130,7 +130,15 @@ def snapshot(adb: AnalyticsDatabase) -> dict[str, Any]:
             "FROM analytics_tickets_by_field FINAL WHERE present = 1 "
             "ORDER BY field, value, ticket_id"
         ),
+        "ticket_sums": adb.query(TICKET_SUMS_ROWS),
     }
+
+
+# The ticket sums' rows as the dashboard reads them (the latest of each quarter hour).
+TICKET_SUMS_ROWS = (
+    "SELECT toString(bucket), measure, n, arraySort(groupArrayMerge(seconds)) "
+    "FROM analytics_ticket_sums FINAL GROUP BY bucket, measure, n ORDER BY bucket, measure"
+)
 
 
 def everything(m: Metrics, f: Filters) -> dict[str, Any]:
@@ -392,6 +400,7 @@ def test_rebuilt_equals_live(adb):
         "analytics_status_day_sums",
         "analytics_agent_day_sums",
         "analytics_tickets_by_field",
+        "analytics_ticket_sums",
     }
 
 
@@ -791,8 +800,20 @@ UNNARROWED = (
 
 
 def answers(adb: AnalyticsDatabase, *, sums: bool = True) -> list[dict[str, Any]]:
-    """Every metric over several ranges and time zones, unnarrowed (what the sums serve)."""
-    return [everything(Metrics(adb, sums=sums), f) for f in UNNARROWED]
+    """Every metric over several ranges and time zones, unnarrowed (what the sums serve),
+    with the business-time durations and the KPI cards."""
+    out = []
+    for f in UNNARROWED:
+        m = Metrics(adb, sums=sums)
+        out.append(
+            {
+                **everything(m, f),
+                "first_response_business": m.first_response(f, "business"),
+                "resolution_business": m.resolution(f, "business"),
+                "summary": m.summary(f),
+            }
+        )
+    return out
 
 
 def summed(adb: AnalyticsDatabase) -> dict[str, list[Any]]:
@@ -873,7 +894,7 @@ def test_the_sums_answer_what_the_sets_answer(adb):
     assert Metrics(adb)._summed(RANGE)
     assert not Metrics(adb, sums=False)._summed(RANGE)
     assert not Metrics(adb)._summed(Filters(h.DAY1, h.DAY2, priority=("high",)))
-    assert answers(adb)[0] == h.EXPECTED
+    assert everything(Metrics(adb), RANGE) == h.EXPECTED
     whole = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
     for statement in count_statements("", *whole, 0, 10**9) + sum_statements(
         "", COUNT_TABLES, *whole
@@ -1052,3 +1073,126 @@ def test_sums_added_by_a_release_are_filled_before_they_are_read(adb, marker, ad
     assert summed(adb) == whole
     assert summed(adb)["agents"] == AGENT_TOTALS
     assert everything(Metrics(adb), RANGE) == h.EXPECTED
+
+
+# ---------------------------------------------------------------------------- ticket sums
+@pytest.mark.parametrize("batch_size", [1, 3, 100])
+def test_the_ticket_sums_answer_what_the_ticket_states_answer(adb, batch_size):
+    """Unnarrowed durations, compliance and the KPI cards read the ticket sums (ADR 0063);
+    the ticket states (``sums=False``) give the same answers on every range and zone,
+    whatever part of a ticket's life each batch held, and after a delivery again."""
+    store = built(adb, batch_size=batch_size)
+    assert Metrics(adb)._ticket_summed(RANGE)
+    assert not Metrics(adb, sums=False)._ticket_summed(RANGE)
+    assert not Metrics(adb)._ticket_summed(Filters(h.DAY1, h.DAY2, tag="login"))
+    assert answers(adb)[0]["first_response"] == h.EXPECTED["first_response"]
+    assert answers(adb) == answers(adb, sums=False)
+    rows = adb.query(TICKET_SUMS_ROWS)
+    with store.batch() as batch:  # delivered again: nothing applied, the same rows counted
+        batch.apply(h.envelopes())
+    assert adb.query(TICKET_SUMS_ROWS) == rows
+    opened = sum(n for _, measure, n, _ in rows if measure == "opened")
+    assert opened == 4  # the history's tickets, each in the quarter hour it opened in
+
+
+def test_a_crash_between_the_states_and_the_ticket_sums_is_repaired_by_the_retry(adb, monkeypatch):
+    """The states written, then the process dies before the ticket sums: the retry applies
+    nothing (the states hold every event) and still counts the quarter hours its events set
+    a moment in."""
+    store = ClickHouseProjectionStore(adb, calendar=calendar)
+    real_command = adb.command
+
+    def dying(sql: str) -> None:
+        if sql.startswith("INSERT INTO analytics_ticket_sums"):
+            raise ConnectionError("killed")
+        real_command(sql)
+
+    monkeypatch.setattr(adb, "command", dying)
+    with pytest.raises(ConnectionError):
+        ProjectionRunner(ListSource(h.envelopes()), store, batch_size=100).catch_up()
+    monkeypatch.setattr(adb, "command", real_command)
+    assert store.position() == 0
+    assert adb.query("SELECT count() FROM analytics_ticket_sums") == [(0,)]
+    retry = ClickHouseProjectionStore(adb, calendar=calendar)
+    with retry.batch() as batch:
+        batch.apply(h.envelopes())
+        assert batch.applied == 0
+    assert everything(Metrics(adb), RANGE) == h.EXPECTED
+    assert answers(adb) == answers(adb, sums=False)
+
+
+def test_the_ticket_sums_are_read_once_a_store_has_filled_them_from_the_states(adb):
+    """Tables of a release before the ticket sums: the new table is empty and unmarked, so
+    the dashboard reads the states until the projector has counted every quarter hour
+    from them and said so; then the sums, alike."""
+    from infra.clickhouse.schema import POSITION, TICKET_SUMS, TICKET_SUMS_READY
+
+    built(adb)
+    whole = adb.query(TICKET_SUMS_ROWS)
+    adb.command(f"TRUNCATE TABLE {TICKET_SUMS}")
+    adb.command(f"ALTER TABLE {POSITION} DELETE WHERE name = '{TICKET_SUMS_READY}'")
+    wait_for(lambda: not Metrics(adb)._ticket_summed(RANGE))
+    assert answers(adb)[0] == answers(adb, sums=False)[0]  # from the states
+    assert everything(Metrics(adb), RANGE) == h.EXPECTED
+    ClickHouseProjectionStore(adb, calendar=calendar)  # the upgraded projector starts
+    assert Metrics(adb)._ticket_summed(RANGE)
+    assert adb.query(TICKET_SUMS_ROWS) == whole
+    assert answers(adb) == answers(adb, sums=False)
+
+
+def wait_for(condition: Any, timeout: float = 10.0) -> None:
+    """Until ``condition()`` (an ALTER ... DELETE is a mutation, done in the background)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_the_ticket_sums_with_every_version_unmerged(adb):
+    """Every ticket state and every ticket sum row written once per event, none merged:
+    ``FINAL`` reads the latest of each, alike from the sums and the states."""
+    adb_sums = "analytics_ticket_sums"
+    ClickHouseProjectionStore(adb, calendar=calendar)
+    adb.command(f"SYSTEM STOP MERGES {adb_sums}")
+    unmerged(adb, h.envelopes())
+    [(rows, quarters)] = adb.query(f"SELECT count(), uniqExact(bucket, measure) FROM {adb_sums}")
+    assert rows > quarters
+    assert answers(adb) == answers(adb, sums=False)
+    assert everything(Metrics(adb), RANGE) == h.EXPECTED
+
+
+def test_medians_and_p90_are_exact_and_interpolated_over_many_values(adb):
+    """The statistics rule (``metrics._statistics``) on 10,001 values, beyond the 8,192 a
+    ClickHouse ``quantiles`` keeps exactly: the median and p90 interpolate between the two
+    values nearest their rank, as PostgreSQL's percentile_cont."""
+    import random
+
+    from infra.clickhouse.metrics import _statistics
+
+    rng = random.Random(16)
+    values = sorted(rng.randrange(0, 30 * 86400) for _ in range(10_001))
+    values_sql = "[" + ", ".join(f"toInt64({v})" for v in values[:3]) + ", "
+    values_sql += ", ".join(str(v) for v in values[3:]) + "]"
+
+    def cont(q: float) -> float:
+        rank = q * (len(values) - 1)
+        low = int(rank)
+        upper = values[min(low + 1, len(values) - 1)]
+        return values[low] * (1 - (rank - low)) + upper * (rank - low)
+
+    [(n, levels, average)] = adb.query(
+        f"SELECT {', '.join(_statistics('a'))} FROM (SELECT arraySort({values_sql}) AS a)"
+    )
+    assert n == len(values)
+    assert list(levels) == pytest.approx([cont(0.5), cont(0.9)], rel=1e-12)
+    assert average == pytest.approx(sum(values) / len(values), rel=1e-12)
+    [(n, levels, average)] = adb.query(
+        f"SELECT {', '.join(_statistics('a'))} FROM (SELECT arraySort([toInt64(1)]) AS a)"
+    )
+    assert (n, list(levels), average) == (1, [1.0, 1.0], 1.0)
+    [(n, _, average)] = adb.query(
+        f"SELECT {', '.join(_statistics('a'))} FROM (SELECT arraySort(emptyArrayInt64()) AS a)"
+    )
+    assert (n, average) == (0, 0)

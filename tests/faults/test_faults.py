@@ -152,6 +152,10 @@ ANALYTICS_TABLES = {
     "by_field": "SELECT field, value, toString(ticket_id), priority, agent_id, team, "
     "tags, arrayMap(x -> toString(x), move_at), move_status, move_delta "
     "FROM analytics_tickets_by_field FINAL WHERE present = 1 ORDER BY field, value, ticket_id",
+    # The ticket sums (ADR 0063): each quarter hour's latest count and values, counted again
+    # from the states by the retries after kills between the states and the sums.
+    "ticket_sums": "SELECT toString(bucket), measure, n, arraySort(groupArrayMerge(seconds)) "
+    "FROM analytics_ticket_sums FINAL GROUP BY bucket, measure, n ORDER BY bucket, measure",
 }
 # Run in the rebuilding process after the rebuilds: the rebuilt analytics tables, as JSON.
 ANALYTICS_SNAPSHOT = (
