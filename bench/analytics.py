@@ -255,10 +255,14 @@ def queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
 
 
 def set_queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
-    """The queries the sums and the tickets by field serve (ADR 0058, 0059, 0060), from the
-    sets or the ticket states instead (the path before)."""
+    """The queries the sums, the tickets by field and the ticket sums serve (ADR 0058, 0059,
+    0060, 0063), from the sets or the ticket states instead (the path before)."""
     sets = Metrics(m.db, sums=False, by_field=False)
     return {
+        "summary (KPI cards) (ticket states)": lambda: sets.summary(f),
+        "first-response time (ticket states)": lambda: sets.first_response(f),
+        "resolution time (ticket states)": lambda: sets.resolution(f),
+        "SLA (ticket states)": lambda: sets.sla(f),
         "created/resolved per day (sets)": lambda: sets.daily(f),
         "event totals (sets)": lambda: sets.totals(f),
         "status over time (sets)": lambda: sets.status_over_time(f),
@@ -326,17 +330,24 @@ def measure(name: str, db: AnalyticsDatabase, args: argparse.Namespace) -> dict[
         "first_responses": m.statistics(f, "first_response")["count"],
     }
     check_counts(m, f)
-    log(f"{name}: the sums equal the sets, the count tables' totals and moves the facts' (FINAL)")
+    log(
+        f"{name}: the sums equal the sets, the ticket sums the states, the count tables' "
+        "totals and moves the facts' (FINAL)"
+    )
     return {"rows": rows, "timings": timings, "answers": answers}
 
 
 def check_counts(m: Metrics, f: Filters) -> None:
     """The sums answer what the sets do, and the count tables what the facts do (the same
     events, each once)."""
-    if not m._summed(f) or not m._fielded(tagged(f)):
+    if not m._summed(f) or not m._fielded(tagged(f)) or not m._ticket_summed(f):
         raise SystemExit("the store did not say the sums and the tickets by field are whole")
     sets = set_queries(m, f)
     for name, sums in (
+        ("summary (KPI cards) (ticket states)", m.summary),
+        ("first-response time (ticket states)", m.first_response),
+        ("resolution time (ticket states)", m.resolution),
+        ("SLA (ticket states)", m.sla),
         ("created/resolved per day (sets)", m.daily),
         ("event totals (sets)", m.totals),
         ("status over time (sets)", m.status_over_time),
