@@ -87,12 +87,17 @@ class Fact:
     channel: str
     internal: bool  # an internal note (MessagePosted only)
     sla_target: str  # first_response | resolution (SlaBreached only)
+    opened_at: datetime  # when the ticket was opened
     # The AI draft events (DraftRequested, DraftGenerated, ReplySentFromDraft) only:
     draft_id: str = ""
     draft_outcome: str = ""  # ready | refused | failed (DraftGenerated)
     edit_distance: int = 0  # characters changed before sending (ReplySentFromDraft)
     draft_length: int = 0  # the draft's characters (ReplySentFromDraft)
     rating: int = 0  # the customer's rating, 1-5 (SatisfactionRated only)
+    # The ticket's agent and tags before the event ("" and none for TicketOpened): with
+    # ``opened_at``, what the backlog's and the tag volume's moves are made of (ADR 0064).
+    agent_from: str = ""
+    tags_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -231,6 +236,9 @@ def fold(
         internal=bool(getattr(event, "internal", False)),
         sla_target=str(event.target) if topic == SLA_BREACHED else "",
         rating=int(event.rating) if topic == SATISFACTION_RATED else 0,
+        agent_from=before.agent_id if version > 1 else "",
+        tags_from=before.tags if version > 1 else (),
+        opened_at=after.opened_at,
         **(_draft(event) if topic in DRAFT_TOPICS else {}),
     )
     moves = status_moves(fact.event_type, fact.status_from, fact.status_to)

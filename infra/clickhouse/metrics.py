@@ -14,7 +14,8 @@ Two kinds of filter apply (``Filters``):
   the ticket's now, and the date range selects the moment named by each metric (open now
   unnarrowed: the status moves' sums over the whole history, ADR 0059; the durations, the
   compliance and the KPI cards unnarrowed: ``analytics_ticket_sums``, per quarter hour of
-  the moment, every value kept, ADR 0063);
+  the moment, every value kept, ADR 0063; the backlog and the volume by tag unnarrowed: the
+  sums of their moves, ADR 0064);
 - the status over time reads its count table's sums (``analytics_status_sums``, ADR 0058;
   the sets of ``analytics_status_counts``, ADR 0053, with ``sums=False``), or,
   narrowed by priority, agent, team or tag (the tickets' fields now), the moves of the
@@ -49,6 +50,7 @@ from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.schema import (
     AGENT_DAY_SUMS,
     AGENT_SUMS,
+    BACKLOG_DAY_SUMS,
     BREACHED_SQL,
     BY_FIELD,
     CLOCKS,
@@ -58,6 +60,7 @@ from infra.clickhouse.schema import (
     DURATIONS,
     EVENTS,
     FIELDS_READY,
+    MOVES_READY,
     OPENED,
     POSITION,
     STATUS_COUNTS,
@@ -65,6 +68,8 @@ from infra.clickhouse.schema import (
     STATUS_SUMS,
     SUMS_READY,
     TAG_COUNTS,
+    TAG_VOLUME_DAY_SUMS,
+    TAG_VOLUME_SUMS,
     TICKET_STATUS_COUNTS,
     TICKET_SUMS,
     TICKET_SUMS_READY,
@@ -276,12 +281,36 @@ class Metrics:
         return {"open": sum(by_status.values()), "by_status": by_status}
 
     def backlog(self, f: Filters) -> list[dict[str, Any]]:
-        """Open tickets per assigned agent ("" for unassigned), most first."""
-        rows = self.db.query(
-            f"SELECT agent_id, count() AS n FROM {TICKETS} FINAL "
-            f"WHERE {_open_condition()}{f.narrowing()} GROUP BY agent_id ORDER BY n DESC, agent_id"
+        """Open tickets per assigned agent ("" for unassigned), most first.
+
+        Unnarrowed, from the backlog's day sums (ADR 0064): per agent, the open tickets that
+        came to them less those that left them, over the whole history; narrowed, the
+        current states whose fields now match."""
+        if self._moved(f):
+            moves = latest_sums(BACKLOG_DAY_SUMS, "1")
+            sql = (
+                "SELECT agent_id, sumIf(n, delta = 1) - sumIf(n, delta = -1) AS tickets "
+                f"FROM ({moves}) GROUP BY agent_id HAVING tickets != 0 "
+                "ORDER BY tickets DESC, agent_id"
+            )
+        else:
+            sql = (
+                f"SELECT agent_id, count() AS n FROM {TICKETS} FINAL "
+                f"WHERE {_open_condition()}{f.narrowing()} GROUP BY agent_id "
+                "ORDER BY n DESC, agent_id"
+            )
+        return [{"agent_id": str(a), "open": int(n)} for a, n in self.db.query(sql)]
+
+    def _moved(self, f: Filters) -> bool:
+        """Whether ``f``'s backlog and volume by tag come from the move tables' sums (ADR
+        0064): not narrowed, and the store said the move tables hold every fact and the sums
+        every set."""
+        return (
+            self.sums
+            and not f.narrowing()
+            and marked(self.db, MOVES_READY)
+            and marked(self.db, SUMS_READY)
         )
-        return [{"agent_id": str(a), "open": int(n)} for a, n in rows]
 
     def status_over_time(self, f: Filters) -> list[dict[str, Any]]:
         """For each day of the range: the tickets opened by its end, by their status at its
@@ -591,7 +620,14 @@ class Metrics:
             raise ValueError(f"volume by one of {', '.join(self.VOLUME_BY)}")
         # opened_at never changes: the range narrows before FINAL, the rest after.
         where = f"PREWHERE {f.within('opened_at')} WHERE 1{f.narrowing()}"
-        if by == "tag":
+        if by == "tag" and self._moved(f):
+            # Per quarter hour (UTC day) of the openings, the tags given less those taken.
+            moves = _over_days(f, TAG_VOLUME_SUMS, TAG_VOLUME_DAY_SUMS)
+            sql = (
+                "SELECT tag AS key, sumIf(n, delta = 1) - sumIf(n, delta = -1) AS tickets "
+                f"FROM ({moves}) GROUP BY key HAVING tickets != 0 ORDER BY tickets DESC, key"
+            )
+        elif by == "tag":
             sql = (
                 f"SELECT tag AS key, count() AS n FROM (SELECT tags FROM {TICKETS} FINAL "
                 f"{where}) ARRAY JOIN tags AS tag GROUP BY key ORDER BY n DESC, key"

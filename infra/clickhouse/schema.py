@@ -57,16 +57,32 @@ from datetime import UTC, datetime
 
 from infra.clickhouse.ports import AnalyticsDatabase
 from infra.clickhouse.sql import identifier, in_list, literal
+from projections.analytics import OPEN_STATUSES
 
 EVENTS, TICKETS, POSITION = "analytics_events", "analytics_tickets", "analytics_position"
 COUNTS, TAG_COUNTS = "analytics_counts", "analytics_tag_counts"
 STATUS_COUNTS = "analytics_status_counts"
 TICKET_STATUS_COUNTS = "analytics_ticket_status_counts"
-COUNT_TABLES = (COUNTS, TAG_COUNTS, STATUS_COUNTS, TICKET_STATUS_COUNTS)
+BACKLOG_COUNTS = "analytics_backlog_counts"
+TAG_VOLUME_COUNTS = "analytics_tag_volume_counts"
+COUNT_TABLES = (
+    COUNTS,
+    TAG_COUNTS,
+    STATUS_COUNTS,
+    TICKET_STATUS_COUNTS,
+    BACKLOG_COUNTS,
+    TAG_VOLUME_COUNTS,
+)
+# The count tables made from the fact columns of the ticket's fields before the event
+# (``agent_from``, ``tags_from``) and its opening (``opened_at``): facts written by a release
+# before those columns cannot fill them (ADR 0064).
+MOVE_TABLES = (BACKLOG_COUNTS, TAG_VOLUME_COUNTS)
 COUNT_SUMS, STATUS_SUMS = "analytics_count_sums", "analytics_status_sums"
 AGENT_SUMS = "analytics_agent_sums"
 STATUS_DAY_SUMS = "analytics_status_day_sums"
 AGENT_DAY_SUMS = "analytics_agent_day_sums"
+BACKLOG_DAY_SUMS = "analytics_backlog_day_sums"
+TAG_VOLUME_SUMS, TAG_VOLUME_DAY_SUMS = "analytics_tag_volume_sums", "analytics_tag_volume_day_sums"
 BY_FIELD = "analytics_tickets_by_field"
 TICKET_SUMS = "analytics_ticket_sums"
 
@@ -85,6 +101,8 @@ class Sum:
     key: tuple[tuple[str, str], ...]  # (column, SQL)
     rows: str = "1"
     grain: int = QUARTER_HOUR
+    # The fact's time the count table's buckets are (the opening's: the tag volume's).
+    moment: str = "occurred_at"
 
     def bucket(self) -> str:
         """The sum's ``bucket`` as SQL over the count table's (whole seconds, any zone)."""
@@ -99,6 +117,7 @@ _AGENTS = Sum(
     (("kind", "kind"), ("who", "if(kind = 'staff_reply', actor_id, agent_id)")),
     "kind IN ('resolved', 'staff_reply')",
 )
+_TAG_VOLUME = Sum(TAG_VOLUME_COUNTS, (("tag", "tag"), ("delta", "delta")), moment="opened_at")
 SUMS = {
     COUNT_SUMS: Sum(COUNTS, (("kind", "kind"),)),
     STATUS_SUMS: _MOVES,
@@ -108,6 +127,15 @@ SUMS = {
     # the same per UTC day, for a range's whole days (its edges from the quarter hours).
     AGENT_SUMS: _AGENTS,
     AGENT_DAY_SUMS: replace(_AGENTS, grain=DAY),
+    # Backlog now: each agent's open tickets entering and leaving, over the whole history,
+    # a row per day (ADR 0064).
+    BACKLOG_DAY_SUMS: Sum(
+        BACKLOG_COUNTS, (("agent_id", "agent_id"), ("delta", "delta")), grain=DAY
+    ),
+    # Volume by tag: per quarter hour (and UTC day) of the tickets' openings, tags given and
+    # taken since.
+    TAG_VOLUME_SUMS: _TAG_VOLUME,
+    TAG_VOLUME_DAY_SUMS: replace(_TAG_VOLUME, grain=DAY),
 }
 SUM_TABLES = tuple(SUMS)
 TABLES = (EVENTS, TICKETS, POSITION, *COUNT_TABLES, *SUM_TABLES, BY_FIELD, TICKET_SUMS)
@@ -122,6 +150,9 @@ SUMS_READY = "analytics.sums.4"
 # it once it has counted every quarter hour from the ticket states: a new table beside older
 # states is filled first; ADR 0063).
 TICKET_SUMS_READY = "analytics.ticket_sums.1"
+# The row saying that the move tables (``MOVE_TABLES``) and their sums hold every fact:
+# written, like ``FIELDS_READY``, by a store that starts on tables without facts (ADR 0064).
+MOVES_READY = "analytics.moves.1"
 # The row saying that ``analytics_tickets_by_field`` holds every ticket with its whole status
 # history (ADR 0060): written by a store that starts on tables without facts (a new
 # installation, a rebuild), so every ticket it writes was folded from its first event.
@@ -173,6 +204,9 @@ EVENT_COLUMNS = (
     "edit_distance",
     "draft_length",
     "rating",
+    "agent_from",
+    "tags_from",
+    "opened_at",
 )
 # Columns added after the first release: (table, column, type), added where missing.
 ADDED_COLUMNS = (
@@ -181,6 +215,9 @@ ADDED_COLUMNS = (
     (EVENTS, "edit_distance", "UInt32"),
     (EVENTS, "draft_length", "UInt32"),
     (EVENTS, "rating", "UInt8"),
+    (EVENTS, "agent_from", "String"),
+    (EVENTS, "tags_from", "Array(String)"),
+    (EVENTS, "opened_at", "DateTime"),
     (TICKETS, "rating", "Nullable(UInt8)"),
     (TICKETS, "rated_at", "Nullable(DateTime)"),
     (TICKETS, "move_at", "Array(DateTime)"),
@@ -246,7 +283,10 @@ CREATE TABLE IF NOT EXISTS {name} (
     draft_outcome String,
     edit_distance UInt32,
     draft_length UInt32,
-    rating UInt8
+    rating UInt8,
+    agent_from String,
+    tags_from Array(String),
+    opened_at DateTime
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(occurred_at)
 ORDER BY (ticket_id, version)
@@ -389,6 +429,47 @@ PARTITION BY toYYYYMM(bucket)
 ORDER BY (ticket_id, bucket, status, delta)
 """,
 }
+_DDL[BACKLOG_COUNTS] = """
+CREATE TABLE IF NOT EXISTS {name} (
+    bucket DateTime,
+    agent_id String,
+    delta Int8,
+    events AggregateFunction(uniqExact, UUID, UInt32)
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, agent_id, delta)
+"""
+_DDL[TAG_VOLUME_COUNTS] = """
+CREATE TABLE IF NOT EXISTS {name} (
+    bucket DateTime,
+    tag String,
+    delta Int8,
+    events AggregateFunction(uniqExact, UUID, UInt32)
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, tag, delta)
+"""
+_DDL[BACKLOG_DAY_SUMS] = """
+CREATE TABLE IF NOT EXISTS {name} (
+    bucket DateTime,
+    agent_id String,
+    delta Int8,
+    n UInt64
+) ENGINE = ReplacingMergeTree(n)
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, agent_id, delta)
+"""
+_DDL[TAG_VOLUME_SUMS] = """
+CREATE TABLE IF NOT EXISTS {name} (
+    bucket DateTime,
+    tag String,
+    delta Int8,
+    n UInt64
+) ENGINE = ReplacingMergeTree(n)
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, tag, delta)
+"""
+_DDL[TAG_VOLUME_DAY_SUMS] = _DDL[TAG_VOLUME_SUMS]
 _DDL[TICKET_SUMS] = """
 CREATE TABLE IF NOT EXISTS {name} (
     bucket DateTime,
@@ -426,12 +507,18 @@ KIND_SQL = (
 # and insert nothing (tests/unit/test_analytics_counted_types.py checks KIND_SQL's branches).
 KIND_EVENT_TYPES = ("TicketOpened", "StatusChanged", "SlaBreached", "MessagePosted")
 MOVE_EVENT_TYPES = ("TicketOpened", "StatusChanged")
+BACKLOG_EVENT_TYPES = ("TicketOpened", "StatusChanged", "AgentAssigned", "AgentUnassigned")
+TAG_EVENT_TYPES = ("TicketOpened", "TicketEdited")
 COUNTED_TYPES = {
     COUNTS: KIND_EVENT_TYPES,
     TAG_COUNTS: KIND_EVENT_TYPES,
     STATUS_COUNTS: MOVE_EVENT_TYPES,
     TICKET_STATUS_COUNTS: MOVE_EVENT_TYPES,
+    BACKLOG_COUNTS: BACKLOG_EVENT_TYPES,
+    TAG_VOLUME_COUNTS: TAG_EVENT_TYPES,
 }
+# Open, as SQL over a status column (``projections.analytics.OPEN_STATUSES``).
+_OPEN = f"IN {in_list(sorted(OPEN_STATUSES))}"
 
 
 # The ticket moments the duration metrics measure from the opening: (the moment's column, its
@@ -541,7 +628,39 @@ def count_statements(
         f"toInt8(-1) AS delta, ticket_id, version FROM {source} WHERE {where} "
         "AND event_type = 'StatusChanged'"
     )
+    # A ticket leaves its agent's backlog when it was open and is no more open with them (a
+    # resolution, another agent), and enters one when open with an agent it was not open
+    # with before (opened, reopened, reassigned; the agent "" is the unassigned).
+    held_before = f"event_type != 'TicketOpened' AND status_from {_OPEN}"
+    held_after = f"status_to {_OPEN}"
+    same = "agent_from = agent_id"
+    backlog = (
+        "SELECT toStartOfFifteenMinutes(occurred_at) AS bucket, agent_from AS who, "
+        f"toInt8(-1) AS delta, ticket_id, version FROM {source} WHERE {where} "
+        f"AND event_type IN {in_list(BACKLOG_EVENT_TYPES)} "
+        f"AND {held_before} AND NOT ({held_after} AND {same}) "
+        "UNION ALL "
+        "SELECT toStartOfFifteenMinutes(occurred_at) AS bucket, agent_id AS who, "
+        f"toInt8(1) AS delta, ticket_id, version FROM {source} WHERE {where} "
+        f"AND event_type IN {in_list(BACKLOG_EVENT_TYPES)} "
+        f"AND {held_after} AND NOT ({held_before} AND {same})"
+    )
+    # The tags a ticket was given (+1: opened with them, or added) and taken (-1), in the
+    # quarter hour it was opened in.
+    tag_moves = " UNION ALL ".join(
+        "SELECT toStartOfFifteenMinutes(opened_at) AS bucket, tag, "
+        f"toInt8({delta}) AS delta, ticket_id, version FROM {source} "
+        f"ARRAY JOIN {new} AS tag WHERE {where} AND NOT has({old}, tag) "
+        f"AND event_type IN {in_list(TAG_EVENT_TYPES)}"
+        for delta, old, new in ((1, "tags_from", "tags"), (-1, "tags", "tags_from"))
+    )
     statements = {
+        BACKLOG_COUNTS: f"INSERT INTO {identifier(BACKLOG_COUNTS + suffix)} "
+        "SELECT bucket, who, delta, uniqExactState(ticket_id, version) "
+        f"FROM ({backlog}) GROUP BY bucket, who, delta",
+        TAG_VOLUME_COUNTS: f"INSERT INTO {identifier(TAG_VOLUME_COUNTS + suffix)} "
+        "SELECT bucket, tag, delta, uniqExactState(ticket_id, version) "
+        f"FROM ({tag_moves}) GROUP BY bucket, tag, delta",
         COUNTS: f"INSERT INTO {identifier(COUNTS + suffix)} "
         "SELECT bucket, kind, priority, agent_id, team, actor, "
         f"uniqExactState(ticket_id, version) FROM ({kinds}) WHERE kind != '' "
@@ -565,23 +684,28 @@ def sum_statements(
     tables: tuple[str, ...],
     since: datetime | None = None,
     until: datetime | None = None,
+    opened: Iterable[datetime] = (),
 ) -> list[str]:
     """INSERT ... SELECT into the sums of the count ``tables`` (those that have sums) the
     size of each set of the quarter hours (or days, by the sum's grain) from ``since``'s to
-    ``until``'s (None: all of them): a day's sum counts its whole day's sets again. Run
-    after the sets were added to: a set only grows, so a later count is never smaller, and
-    whichever count of a quarter hour (a day) is read last saw every set written before it."""
+    ``until``'s (None: all of them), or, for sums by the opening, of the quarter hours (days)
+    of the times ``opened``: a day's sum counts its whole day's sets again. Run after the
+    sets were added to: a set only grows, so a later count is never smaller, and whichever
+    count of a quarter hour (a day) is read last saw every set written before it."""
     statements = []
     for target, total in SUMS.items():
         if total.sets not in tables:
             continue
         where = ""
         if since is not None and until is not None:
-            first = int(since.timestamp()) // total.grain * total.grain
-            last = int(until.timestamp()) // total.grain * total.grain + total.grain
+            if total.moment == "opened_at":
+                spans = _grains(opened, total.grain)
+            else:  # every grain from the first event's to the last's
+                spans = [(_grains([since], total.grain)[0][0], _grains([until], total.grain)[0][1])]
             where = (
-                f" AND bucket >= {literal(datetime.fromtimestamp(first, UTC))} "
-                f"AND bucket < {literal(datetime.fromtimestamp(last, UTC))}"
+                " AND (" + " OR ".join(_between(a, b) for a, b in spans) + ")"
+                if spans
+                else " AND 0"
             )
         key = ", ".join(f"{sql} AS {column}" for column, sql in total.key)
         columns = ", ".join(("sum_bucket", *(column for column, _ in total.key)))
@@ -591,6 +715,25 @@ def sum_statements(
             f"WHERE {total.rows}{where} GROUP BY {columns}"
         )
     return statements
+
+
+def _grains(times: Iterable[datetime], grain: int) -> list[tuple[int, int]]:
+    """The grains (quarter hours or days) that ``times`` fall in, as [start, end) seconds,
+    consecutive ones joined."""
+    spans: list[tuple[int, int]] = []
+    for start in sorted({int(t.timestamp()) // grain * grain for t in times}):
+        if spans and spans[-1][1] == start:
+            spans[-1] = (spans[-1][0], start + grain)
+        else:
+            spans.append((start, start + grain))
+    return spans
+
+
+def _between(first: int, end: int) -> str:
+    return (
+        f"bucket >= {literal(datetime.fromtimestamp(first, UTC))} "
+        f"AND bucket < {literal(datetime.fromtimestamp(end, UTC))}"
+    )
 
 
 def latest_sums(table: str, where: str) -> str:

@@ -38,12 +38,15 @@ from infra.clickhouse.schema import (
     EVENT_COLUMNS,
     EVENTS,
     FIELDS_READY,
+    MOVE_TABLES,
+    MOVES_READY,
     NARROWING_FIELDS,
     OPENED,
     POSITION,
     QUARTER_HOUR,
     SUMS_READY,
     TABLES,
+    TAG_EVENT_TYPES,
     TICKET_COLUMNS,
     TICKET_SUMS_READY,
     TICKETS,
@@ -261,6 +264,8 @@ class ClickHouseProjectionStore:
         for statement in create_statements(suffix):
             db.command(statement)
         self._add_columns()
+        # The move tables cannot be filled from facts of a release before their columns.
+        missing = tuple(t for t in missing if t not in MOVE_TABLES)
         if missing:
             self._backfill_counts(missing)
         self._fill_sums()
@@ -320,15 +325,17 @@ class ClickHouseProjectionStore:
         self._mark(TICKET_SUMS_READY)
 
     def _mark_fields(self) -> None:
-        """Say that ``analytics_tickets_by_field`` is whole when this store starts on tables
-        without facts: every ticket it writes, it folds from the first event, whole status
-        history included. Tables with facts from a release before it stay unmarked (the
-        dashboard narrows from the per-ticket sets) until ``projector rebuild analytics``."""
-        if self.marked(FIELDS_READY):
+        """Say that ``analytics_tickets_by_field`` is whole (ADR 0060), and the move tables
+        with their sums (ADR 0064), when this store starts on tables without facts: every
+        ticket it writes, it folds from the first event, whole status history included, and
+        every fact has the columns the moves are made of. Tables with facts from a release
+        before stay unmarked (the dashboard reads the per-ticket sets and the ticket states
+        instead) until ``projector rebuild analytics``."""
+        markers = [m for m in (FIELDS_READY, MOVES_READY) if not self.marked(m)]
+        if not markers or int(self.db.query(f"SELECT count() FROM {self.table(EVENTS)}")[0][0]):
             return
-        if int(self.db.query(f"SELECT count() FROM {self.table(EVENTS)}")[0][0]):
-            return
-        self._mark(FIELDS_READY)
+        for marker in markers:
+            self._mark(marker)
 
     def _add_columns(self) -> None:
         tables = sorted({table + self.suffix for table, _, _ in ADDED_COLUMNS})
@@ -418,7 +425,8 @@ class ClickHouseProjectionStore:
             ):
                 self.db.command(statement)
             # Then the sums of the quarter hours these sets grew in (ADR 0058).
-            for statement in sum_statements(self.suffix, tables, since, until):
+            opened = {f.opened_at for f in facts if f.event_type in TAG_EVENT_TYPES}
+            for statement in sum_statements(self.suffix, tables, since, until, opened):
                 self.db.command(statement)
         by_field = []
         for ticket, earlier in zip(tickets, befores, strict=True):

@@ -131,6 +131,17 @@ def snapshot(adb: AnalyticsDatabase) -> dict[str, Any]:
             "ORDER BY field, value, ticket_id"
         ),
         "ticket_sums": adb.query(TICKET_SUMS_ROWS),
+        # The backlog's and the tag volume's moves (ADR 0064), each set's size.
+        "backlog_counts": adb.query(
+            "SELECT toString(bucket), agent_id, delta, uniqExactMerge(events) "
+            "FROM analytics_backlog_counts GROUP BY bucket, agent_id, delta "
+            "ORDER BY bucket, agent_id, delta"
+        ),
+        "tag_volume_counts": adb.query(
+            "SELECT toString(bucket), tag, delta, uniqExactMerge(events) "
+            "FROM analytics_tag_volume_counts GROUP BY bucket, tag, delta "
+            "ORDER BY bucket, tag, delta"
+        ),
     }
 
 
@@ -401,6 +412,11 @@ def test_rebuilt_equals_live(adb):
         "analytics_agent_day_sums",
         "analytics_tickets_by_field",
         "analytics_ticket_sums",
+        "analytics_backlog_counts",
+        "analytics_tag_volume_counts",
+        "analytics_backlog_day_sums",
+        "analytics_tag_volume_sums",
+        "analytics_tag_volume_day_sums",
     }
 
 
@@ -1196,3 +1212,55 @@ def test_medians_and_p90_are_exact_and_interpolated_over_many_values(adb):
         f"SELECT {', '.join(_statistics('a'))} FROM (SELECT arraySort(emptyArrayInt64()) AS a)"
     )
     assert (n, average) == (0, 0)
+
+
+# ---------------------------------------------------------------------------- move sums
+@pytest.mark.parametrize("batch_size", [1, 3, 100])
+def test_the_backlog_and_tag_volume_sums_answer_what_the_ticket_states_answer(adb, batch_size):
+    """Unnarrowed, the backlog and the volume by tag read the move tables' sums (ADR 0064);
+    the ticket states (``sums=False``) answer the same on every range and zone, after tags
+    were given and taken, a ticket handed to another agent, one unassigned (and again after
+    a delivery again)."""
+    envelopes = _changed_fields()
+    store = ClickHouseProjectionStore(adb, calendar=calendar)
+    ProjectionRunner(ListSource(envelopes), store, batch_size=batch_size).catch_up()
+    day3 = date(2026, 3, 4)
+    ranges = [*UNNARROWED, Filters(h.DAY1, day3), Filters(h.DAY2, day3, "Asia/Kathmandu")]
+    moves, states = Metrics(adb), Metrics(adb, sums=False)
+    for again in (False, True):
+        if again:
+            with ClickHouseProjectionStore(adb).batch() as batch:
+                batch.apply(envelopes)
+                assert batch.applied == 0
+        for f in ranges:
+            assert moves._moved(f)
+            assert not states._moved(f)
+            assert moves.backlog(f) == states.backlog(f), f
+            assert moves.volume(f, "tag") == states.volume(f, "tag"), f
+    assert not moves._moved(Filters(h.DAY1, day3, tag="login"))
+    whole = Filters(h.DAY1, day3)
+    assert {r["tag"]: r["tickets"] for r in moves.volume(whole, "tag")}.get("billing") == 1
+    assert {r["tag"]: r["tickets"] for r in moves.volume(whole, "tag")}.get("refund") == 1
+    assert sum(r["open"] for r in moves.backlog(whole)) == moves.open_now(whole)["open"]
+
+
+def test_move_tables_beside_facts_of_a_release_before_wait_for_a_rebuild(adb):
+    """Facts written before the move tables' columns cannot fill them: the tables are made
+    empty and unmarked, the dashboard reads the ticket states; a rebuild (a store that starts
+    on tables without facts) fills and marks them, with the same answers."""
+    from infra.clickhouse.schema import MOVES_READY, POSITION
+
+    live = built(adb)
+    expected = everything(Metrics(adb), RANGE)
+    for table in ("analytics_backlog_counts", "analytics_tag_volume_counts"):
+        adb.command(f"DROP TABLE {table}")
+    adb.command(f"ALTER TABLE {POSITION} DELETE WHERE name = '{MOVES_READY}'")
+    wait_for(lambda: not Metrics(adb)._moved(RANGE))
+    ClickHouseProjectionStore(adb)  # the upgraded projector: no backfill from old facts
+    assert adb.query("SELECT count() FROM analytics_backlog_counts") == [(0,)]
+    assert not Metrics(adb)._moved(RANGE)
+    assert everything(Metrics(adb), RANGE) == expected == h.EXPECTED  # from the states
+    source = ListSource(h.envelopes())
+    rebuild(source, live, live.shadow, live.swap_in, batch_size=7)
+    assert Metrics(adb)._moved(RANGE)
+    assert everything(Metrics(adb), RANGE) == h.EXPECTED

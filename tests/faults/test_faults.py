@@ -156,6 +156,14 @@ ANALYTICS_TABLES = {
     # from the states by the retries after kills between the states and the sums.
     "ticket_sums": "SELECT toString(bucket), measure, n, arraySort(groupArrayMerge(seconds)) "
     "FROM analytics_ticket_sums FINAL GROUP BY bucket, measure, n ORDER BY bucket, measure",
+    # The backlog's and the tag volume's sums (ADR 0064), each grain's latest count.
+    "backlog_day_sums": "SELECT toString(bucket), agent_id, delta, max(n) "
+    "FROM analytics_backlog_day_sums GROUP BY bucket, agent_id, delta "
+    "ORDER BY bucket, agent_id, delta",
+    "tag_volume_sums": "SELECT toString(bucket), tag, delta, max(n) FROM analytics_tag_volume_sums "
+    "GROUP BY bucket, tag, delta ORDER BY bucket, tag, delta",
+    "tag_volume_day_sums": "SELECT toString(bucket), tag, delta, max(n) "
+    "FROM analytics_tag_volume_day_sums GROUP BY bucket, tag, delta ORDER BY bucket, tag, delta",
 }
 # Run in the rebuilding process after the rebuilds: the rebuilt analytics tables, as JSON.
 ANALYTICS_SNAPSHOT = (
