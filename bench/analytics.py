@@ -255,14 +255,17 @@ def queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
 
 
 def set_queries(m: Metrics, f: Filters) -> dict[str, Callable[[], Any]]:
-    """The queries the sums, the tickets by field and the ticket sums serve (ADR 0058, 0059,
-    0060, 0063), from the sets or the ticket states instead (the path before)."""
+    """The queries the sums, the tickets by field, the ticket sums and the move sums serve
+    (ADR 0058, 0059, 0060, 0063, 0064), from the sets or the ticket states instead (the path
+    before)."""
     sets = Metrics(m.db, sums=False, by_field=False)
     return {
         "summary (KPI cards) (ticket states)": lambda: sets.summary(f),
         "first-response time (ticket states)": lambda: sets.first_response(f),
         "resolution time (ticket states)": lambda: sets.resolution(f),
         "SLA (ticket states)": lambda: sets.sla(f),
+        "backlog by agent (ticket states)": lambda: sets.backlog(f),
+        "volume by tag (ticket states)": lambda: sets.volume(f, "tag"),
         "created/resolved per day (sets)": lambda: sets.daily(f),
         "event totals (sets)": lambda: sets.totals(f),
         "status over time (sets)": lambda: sets.status_over_time(f),
@@ -340,7 +343,7 @@ def measure(name: str, db: AnalyticsDatabase, args: argparse.Namespace) -> dict[
 def check_counts(m: Metrics, f: Filters) -> None:
     """The sums answer what the sets do, and the count tables what the facts do (the same
     events, each once)."""
-    if not m._summed(f) or not m._fielded(tagged(f)) or not m._ticket_summed(f):
+    if not (m._summed(f) and m._fielded(tagged(f)) and m._ticket_summed(f) and m._moved(f)):
         raise SystemExit("the store did not say the sums and the tickets by field are whole")
     sets = set_queries(m, f)
     for name, sums in (
@@ -348,6 +351,8 @@ def check_counts(m: Metrics, f: Filters) -> None:
         ("first-response time (ticket states)", m.first_response),
         ("resolution time (ticket states)", m.resolution),
         ("SLA (ticket states)", m.sla),
+        ("backlog by agent (ticket states)", m.backlog),
+        ("volume by tag (ticket states)", lambda g: m.volume(g, "tag")),
         ("created/resolved per day (sets)", m.daily),
         ("event totals (sets)", m.totals),
         ("status over time (sets)", m.status_over_time),
