@@ -44,6 +44,14 @@
   tickets only grow: the projector counts again, from the ticket states, each quarter hour
   its batch may have set a moment in, and the row with the largest ``n`` is the latest
   (ReplacingMergeTree(n), read with ``FINAL``).
+- ``analytics_backlog_counts`` and ``analytics_tag_volume_counts``: sets of fact keys of the
+  moves that make the backlog now (a ticket leaving, -1, or entering, +1, an agent's open
+  tickets, per quarter hour of the event) and the volume by tag (a tag given or taken, per
+  quarter hour of the ticket's *opening*), made from the facts' ``agent_from``,
+  ``tags_from`` and ``opened_at``; summed like the others, the backlog per UTC day
+  (``analytics_backlog_day_sums``), the tag volume per quarter hour and UTC day of the
+  openings (``analytics_tag_volume_sums``, ``analytics_tag_volume_day_sums``). Read once a
+  store that started without facts marked them whole (``MOVES_READY``; ADR 0064).
 
 All in the SQL that ClickHouse 18.16 and chDB both accept: no LowCardinality, no DateTime64,
 times in UTC to the second.
