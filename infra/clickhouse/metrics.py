@@ -77,6 +77,7 @@ from infra.clickhouse.schema import (
     duration_sql,
     latest_sums,
     marked,
+    open_condition,
 )
 from infra.clickhouse.sql import in_list, literal
 from projections.analytics import OPEN_STATUSES
@@ -153,10 +154,6 @@ class Filters:
 
     def within(self, column: str) -> str:
         return f"{column} >= {literal(self.start)} AND {column} < {literal(self.end)}"
-
-
-def _open_condition() -> str:
-    return f"status IN {in_list(sorted(OPEN_STATUSES))}"
 
 
 def _over_days(f: Filters, quarters: str, days: str) -> str:
@@ -264,11 +261,11 @@ class Metrics:
 
     def _open_now_sql(self, f: Filters, summed: bool) -> str:
         if summed:  # the whole history: a row per day (ADR 0062)
-            moves = latest_sums(STATUS_DAY_SUMS, _open_condition())
+            moves = latest_sums(STATUS_DAY_SUMS, open_condition())
             return f"SELECT status, delta, sum(n) FROM ({moves}) GROUP BY status, delta"
         return (
             f"SELECT status, count() FROM {TICKETS} FINAL "
-            f"WHERE {_open_condition()}{f.narrowing()} GROUP BY status"
+            f"WHERE {open_condition()}{f.narrowing()} GROUP BY status"
         )
 
     def _open_now(self, rows: Sequence[Any], summed: bool) -> dict[str, Any]:
@@ -296,7 +293,7 @@ class Metrics:
         else:
             sql = (
                 f"SELECT agent_id, count() AS n FROM {TICKETS} FINAL "
-                f"WHERE {_open_condition()}{f.narrowing()} GROUP BY agent_id "
+                f"WHERE {open_condition()}{f.narrowing()} GROUP BY agent_id "
                 "ORDER BY n DESC, agent_id"
             )
         return [{"agent_id": str(a), "open": int(n)} for a, n in self.db.query(sql)]

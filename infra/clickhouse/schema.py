@@ -386,16 +386,6 @@ CREATE TABLE IF NOT EXISTS {name} (
 PARTITION BY toYYYYMM(bucket)
 ORDER BY (bucket, kind, tag, priority, agent_id, team, actor_id)
 """,
-    STATUS_COUNTS: """
-CREATE TABLE IF NOT EXISTS {name} (
-    bucket DateTime,
-    status String,
-    delta Int8,
-    events AggregateFunction(uniqExact, UUID, UInt32)
-) ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMM(bucket)
-ORDER BY (bucket, status, delta)
-""",
     COUNT_SUMS: """
 CREATE TABLE IF NOT EXISTS {name} (
     bucket DateTime,
@@ -404,16 +394,6 @@ CREATE TABLE IF NOT EXISTS {name} (
 ) ENGINE = ReplacingMergeTree(n)
 PARTITION BY toYYYYMM(bucket)
 ORDER BY (bucket, kind)
-""",
-    STATUS_SUMS: """
-CREATE TABLE IF NOT EXISTS {name} (
-    bucket DateTime,
-    status String,
-    delta Int8,
-    n UInt64
-) ENGINE = ReplacingMergeTree(n)
-PARTITION BY toYYYYMM(bucket)
-ORDER BY (bucket, status, delta)
 """,
     AGENT_SUMS: """
 CREATE TABLE IF NOT EXISTS {name} (
@@ -437,46 +417,37 @@ PARTITION BY toYYYYMM(bucket)
 ORDER BY (ticket_id, bucket, status, delta)
 """,
 }
-_DDL[BACKLOG_COUNTS] = """
-CREATE TABLE IF NOT EXISTS {name} (
+
+
+def _moves_ddl(key: str, sums: bool) -> str:
+    """A table of moves (``delta`` +1 entering, -1 leaving) per ``bucket`` and ``key``: the
+    sets of fact keys, or (``sums``) their sizes, the largest the latest."""
+    value, engine = (
+        ("n UInt64", "ReplacingMergeTree(n)")
+        if sums
+        else ("events AggregateFunction(uniqExact, UUID, UInt32)", "AggregatingMergeTree")
+    )
+    return f"""
+CREATE TABLE IF NOT EXISTS {{name}} (
     bucket DateTime,
-    agent_id String,
+    {key} String,
     delta Int8,
-    events AggregateFunction(uniqExact, UUID, UInt32)
-) ENGINE = AggregatingMergeTree
+    {value}
+) ENGINE = {engine}
 PARTITION BY toYYYYMM(bucket)
-ORDER BY (bucket, agent_id, delta)
+ORDER BY (bucket, {key}, delta)
 """
-_DDL[TAG_VOLUME_COUNTS] = """
-CREATE TABLE IF NOT EXISTS {name} (
-    bucket DateTime,
-    tag String,
-    delta Int8,
-    events AggregateFunction(uniqExact, UUID, UInt32)
-) ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMM(bucket)
-ORDER BY (bucket, tag, delta)
-"""
-_DDL[BACKLOG_DAY_SUMS] = """
-CREATE TABLE IF NOT EXISTS {name} (
-    bucket DateTime,
-    agent_id String,
-    delta Int8,
-    n UInt64
-) ENGINE = ReplacingMergeTree(n)
-PARTITION BY toYYYYMM(bucket)
-ORDER BY (bucket, agent_id, delta)
-"""
-_DDL[TAG_VOLUME_SUMS] = """
-CREATE TABLE IF NOT EXISTS {name} (
-    bucket DateTime,
-    tag String,
-    delta Int8,
-    n UInt64
-) ENGINE = ReplacingMergeTree(n)
-PARTITION BY toYYYYMM(bucket)
-ORDER BY (bucket, tag, delta)
-"""
+
+
+for _table, _key, _sums in (
+    (STATUS_COUNTS, "status", False),
+    (STATUS_SUMS, "status", True),
+    (BACKLOG_COUNTS, "agent_id", False),
+    (BACKLOG_DAY_SUMS, "agent_id", True),
+    (TAG_VOLUME_COUNTS, "tag", False),
+    (TAG_VOLUME_SUMS, "tag", True),
+):
+    _DDL[_table] = _moves_ddl(_key, _sums)
 _DDL[TAG_VOLUME_DAY_SUMS] = _DDL[TAG_VOLUME_SUMS]
 _DDL[TICKET_SUMS] = """
 CREATE TABLE IF NOT EXISTS {name} (
@@ -525,8 +496,11 @@ COUNTED_TYPES = {
     BACKLOG_COUNTS: BACKLOG_EVENT_TYPES,
     TAG_VOLUME_COUNTS: TAG_EVENT_TYPES,
 }
-# Open, as SQL over a status column (``projections.analytics.OPEN_STATUSES``).
-_OPEN = f"IN {in_list(sorted(OPEN_STATUSES))}"
+
+
+def open_condition(column: str = "status") -> str:
+    """A status ``column`` is open (``projections.analytics.OPEN_STATUSES``), as SQL."""
+    return f"{column} IN {in_list(sorted(OPEN_STATUSES))}"
 
 
 # The ticket moments the duration metrics measure from the opening: (the moment's column, its
@@ -639,8 +613,8 @@ def count_statements(
     # A ticket leaves its agent's backlog when it was open and is no more open with them (a
     # resolution, another agent), and enters one when open with an agent it was not open
     # with before (opened, reopened, reassigned; the agent "" is the unassigned).
-    held_before = f"event_type != 'TicketOpened' AND status_from {_OPEN}"
-    held_after = f"status_to {_OPEN}"
+    held_before = f"event_type != 'TicketOpened' AND {open_condition('status_from')}"
+    held_after = open_condition("status_to")
     same = "agent_from = agent_id"
     backlog = (
         "SELECT toStartOfFifteenMinutes(occurred_at) AS bucket, agent_from AS who, "
