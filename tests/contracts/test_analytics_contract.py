@@ -354,6 +354,25 @@ def crash_before_the_states(
     monkeypatch.setattr(adb, "insert", real_insert)
 
 
+def crash_at_the_insert_into(
+    adb: AnalyticsDatabase, monkeypatch: pytest.MonkeyPatch, runner: ProjectionRunner, table: str
+) -> None:
+    """Run ``runner`` until its first batch dies at its first ``INSERT ... SELECT`` into
+    ``table`` (everything before it written), as a killed process would; the statements
+    work again after."""
+    real_command = adb.command
+
+    def dying(sql: str) -> None:
+        if sql.startswith(f"INSERT INTO {table} "):
+            raise ConnectionError("killed")
+        real_command(sql)
+
+    monkeypatch.setattr(adb, "command", dying)
+    with pytest.raises(ConnectionError):
+        runner.catch_up()
+    monkeypatch.setattr(adb, "command", real_command)
+
+
 def test_a_crash_between_the_writes_is_repaired_by_the_retry(adb, monkeypatch):
     """The facts written, then the process dies before the states and the position: the next
     try writes the same facts again, and FINAL reads each once."""
@@ -933,17 +952,8 @@ def test_a_crash_between_the_sets_and_the_sums_is_repaired_by_the_retry(adb, mon
     """The sets written, then the process dies before the sums: the position did not move,
     the retry adds nothing to the sets and counts their quarter hours again."""
     store = ClickHouseProjectionStore(adb)
-    real_command = adb.command
-
-    def dying(sql: str) -> None:
-        if sql.startswith("INSERT INTO analytics_count_sums"):
-            raise ConnectionError("killed")
-        real_command(sql)
-
-    monkeypatch.setattr(adb, "command", dying)
-    with pytest.raises(ConnectionError):
-        ProjectionRunner(ListSource(h.envelopes()), store, batch_size=100).catch_up()
-    monkeypatch.setattr(adb, "command", real_command)
+    runner = ProjectionRunner(ListSource(h.envelopes()), store, batch_size=100)
+    crash_at_the_insert_into(adb, monkeypatch, runner, "analytics_count_sums")
     assert store.position() == 0
     assert adb.query("SELECT count() FROM analytics_count_sums") == [(0,)]
     ProjectionRunner(ListSource(h.envelopes()), ClickHouseProjectionStore(adb)).catch_up()
@@ -1116,17 +1126,8 @@ def test_a_crash_between_the_states_and_the_ticket_sums_is_repaired_by_the_retry
     nothing (the states hold every event) and still counts the quarter hours its events set
     a moment in."""
     store = ClickHouseProjectionStore(adb, calendar=calendar)
-    real_command = adb.command
-
-    def dying(sql: str) -> None:
-        if sql.startswith("INSERT INTO analytics_ticket_sums"):
-            raise ConnectionError("killed")
-        real_command(sql)
-
-    monkeypatch.setattr(adb, "command", dying)
-    with pytest.raises(ConnectionError):
-        ProjectionRunner(ListSource(h.envelopes()), store, batch_size=100).catch_up()
-    monkeypatch.setattr(adb, "command", real_command)
+    runner = ProjectionRunner(ListSource(h.envelopes()), store, batch_size=100)
+    crash_at_the_insert_into(adb, monkeypatch, runner, "analytics_ticket_sums")
     assert store.position() == 0
     assert adb.query("SELECT count() FROM analytics_ticket_sums") == [(0,)]
     retry = ClickHouseProjectionStore(adb, calendar=calendar)
